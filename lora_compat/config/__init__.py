@@ -1,0 +1,1 @@
+"""The spine: load -> detect dialect -> validate -> normalize into the canonical option model."""

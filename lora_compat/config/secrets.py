@@ -1,0 +1,32 @@
+"""Credentials that may appear in configs. They are flagged by lint and never written to any output."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Canonical / legacy key names that hold credentials (matched case-insensitively on the last path part).
+SECRET_KEYS = frozenset({
+    "wandb_api_key", "huggingface_token", "hf_token", "huggingface_repo_token", "api_key", "token",
+    "access_token", "auth_token", "secret", "password", "civitai_token", "civitai_api_key",
+})
+_SECRET_RE = re.compile(r"(api[_-]?key|token|secret|password)$", re.I)
+REDACTED = "***REDACTED***"
+
+
+def is_secret_key(key: str) -> bool:
+    """True when a key (any dialect, any path) names a credential."""
+    last = re.split(r"[.\[\]]", key.strip("-"))
+    last_part = [p for p in last if p][-1] if any(last) else key
+    last_part = last_part.lower()
+    if last_part in SECRET_KEYS:
+        return True
+    # 'max_token_length', 'keep_tokens' etc. are not secrets: require the credential word at the end
+    return bool(_SECRET_RE.search(last_part)) and not last_part.endswith(("_length", "tokens"))
+
+
+def redact(key: str, value: Any) -> Any:
+    """The value to show for ``key``: REDACTED for credentials that are set, else the value."""
+    if value not in (None, "") and is_secret_key(key):
+        return REDACTED
+    return value

@@ -1,0 +1,34 @@
+"""The one error type users see: a clear, one-line message, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input or usage. The CLI prints ``str(err)`` on one line and exits with ``exit_code``.
+
+    Build messages as ``file[:line[:col]]: [key: ]what is wrong`` via :func:`located`.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 col: int | None = None, key: str | None = None):
+        self.file, self.line, self.col, self.key = file, line, col, key
+        self.reason = message
+        super().__init__(located(message, file=file, line=line, col=col, key=key))
+
+
+def located(message: str, *, file: str | None = None, line: int | None = None,
+            col: int | None = None, key: str | None = None) -> str:
+    """Format ``file:line:col: key: message`` leaving out the parts that are unknown."""
+    where = ""
+    if file:
+        where = str(file)
+        if line:
+            where += f":{line}"
+            if col:
+                where += f":{col}"
+        where += ": "
+    if key:
+        where += f"{key}: "
+    return where + message
