@@ -89,6 +89,20 @@ class FrontendOnlyKey:
 
 
 @dataclass
+class InvalidValue:
+    """A value that could not be converted to its option's type/range (e.g. ``"network_dim": "abc"``).
+
+    ``show``/``migrate``/``train`` refuse a config with invalid values (UserError naming file, key, line);
+    ``lint`` reports them as findings instead.
+    """
+
+    option: str          # canonical option (or dataset param) name
+    value: Any           # the raw value
+    origin: Origin
+    reason: str          # e.g. "expected an integer"
+
+
+@dataclass
 class Note:
     """A fact about how the legacy front-end really ran this file, for lint to explain.
 
@@ -147,6 +161,7 @@ class CanonicalConfig:
     unknown_keys: list[UnknownKey] = field(default_factory=list)
     frontend_only: list[FrontendOnlyKey] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    invalid: list[InvalidValue] = field(default_factory=list)
     files: list[str] = field(default_factory=list)   # every file read (config + dataset config ...)
 
     # -- access -----------------------------------------------------------------------------------
