@@ -1,0 +1,217 @@
+"""One-shot bootstrap of schemas/sd-scripts.schema.json from the reference tables (sd-scripts §1).
+
+The JSON file is the source of truth afterwards (it is edited and enriched directly); this script only
+records how the first version was derived: argparse facts come from the reference option tables and
+are cross-checked against /work/shared/golden/cmdline_parse.json (types and defaults after parsing).
+Run: python scripts/schemas/bootstrap_sd_scripts_schema.py /work/shared > schemas/sd-scripts.schema.json
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+SECTION_GROUP = {
+    "1.1": "logging", "1.2": "model", "1.3": "dataset", "1.4": "training", "1.5": "optimizer",
+    "1.6": "loss", "1.7": "network", "1.8": "masked_loss", "1.9": "deepspeed", "1.10": "metadata",
+    "1.11": "sdxl",
+}
+# finer groups for the big "training" table (§1.4)
+GROUP_OVERRIDE = {
+    **{k: "saving" for k in ("output_dir", "output_name", "save_precision", "save_every_n_epochs",
+                             "save_every_n_steps", "save_n_epoch_ratio", "save_last_n_epochs",
+                             "save_last_n_epochs_state", "save_last_n_steps", "save_last_n_steps_state",
+                             "save_state", "save_state_on_train_end", "resume", "save_model_as",
+                             "no_metadata", "training_comment")},
+    **{k: "precision" for k in ("mixed_precision", "full_fp16", "full_bf16", "fp8_base", "fp8_base_unet",
+                                "no_half_vae", "lowram", "highvram", "gradient_checkpointing",
+                                "cpu_offload_checkpointing")},
+    **{k: "attention" for k in ("mem_eff_attn", "xformers", "sdpa", "torch_compile", "dynamo_backend")},
+    **{k: "logging" for k in ("logging_dir", "log_with", "log_prefix", "log_tracker_name", "wandb_run_name",
+                              "log_tracker_config", "wandb_api_key", "log_config")},
+    **{k: "noise" for k in ("noise_offset", "noise_offset_random_strength", "multires_noise_iterations",
+                            "multires_noise_discount", "ip_noise_gamma", "ip_noise_gamma_random_strength",
+                            "adaptive_noise_scale", "zero_terminal_snr", "min_timestep", "max_timestep")},
+    **{k: "loss" for k in ("loss_type", "huber_schedule", "huber_c", "huber_scale", "prior_loss_weight")},
+    **{k: "sampling" for k in ("sample_every_n_steps", "sample_every_n_epochs", "sample_at_first",
+                               "sample_prompts", "sample_sampler")},
+    **{k: "huggingface" for k in ("huggingface_repo_id", "huggingface_repo_type", "huggingface_path_in_repo",
+                                  "huggingface_token", "huggingface_repo_visibility",
+                                  "save_state_to_huggingface", "resume_from_huggingface", "async_upload")},
+    **{k: "config" for k in ("config_file", "output_config")},
+    **{k: "distributed" for k in ("ddp_timeout", "ddp_gradient_as_bucket_view", "ddp_static_graph")},
+    **{k: "validation" for k in ("validation_seed", "validation_split", "validate_every_n_steps",
+                                 "validate_every_n_epochs", "max_validation_steps")},
+    **{k: "resume" for k in ("skip_until_initial_step", "initial_epoch", "initial_step")},
+    **{k: "optimizer" for k in ("unet_lr", "text_encoder_lr")},
+    "clip_skip": "model", "max_token_length": "dataset", "weighted_captions": "dataset",
+    "disable_mmap_load_safetensors": "model", "seed": "training", "dataset_config": "dataset",
+    "lr_scheduler": "scheduler", "lr_scheduler_type": "scheduler", "lr_scheduler_args": "scheduler",
+    "lr_warmup_steps": "scheduler", "lr_decay_steps": "scheduler", "lr_scheduler_num_cycles": "scheduler",
+    "lr_scheduler_power": "scheduler", "lr_scheduler_timescale": "scheduler",
+    "lr_scheduler_min_lr_ratio": "scheduler",
+}
+NARGS_STAR = {"optimizer_args": "str", "lr_scheduler_args": "str", "network_args": "str",
+              "text_encoder_lr": "float", "base_weights": "str", "base_weights_multiplier": "float"}
+CHOICES_WITH_NONE = {"save_precision", "save_model_as", "max_token_length", "offload_optimizer_device",
+                     "offload_param_device"}
+EXTRA = {  # options not in a reference table (§1.9, §1.10, CU add_config_arguments)
+    "dataset_config": ("1.3", "str", None, None, "Path of the dataset config TOML (§3). When given, "
+                       "train_data_dir, reg_data_dir and in_json are ignored (warning)."),
+    "deepspeed": ("1.9", "flag", False, None, "Enable DeepSpeed training."),
+    "zero_stage": ("1.9", "int", 2, [0, 1, 2, 3], "DeepSpeed ZeRO stage."),
+    "offload_optimizer_device": ("1.9", "str", None, [None, "cpu", "nvme"], "DeepSpeed optimizer offload device."),
+    "offload_optimizer_nvme_path": ("1.9", "str", None, None, "NVMe path for DeepSpeed optimizer offload."),
+    "offload_param_device": ("1.9", "str", None, [None, "cpu", "nvme"], "DeepSpeed parameter offload device."),
+    "offload_param_nvme_path": ("1.9", "str", None, None, "NVMe path for DeepSpeed parameter offload."),
+    "zero3_init_flag": ("1.9", "flag", False, None, "DeepSpeed ZeRO-3 init flag."),
+    "zero3_save_16bit_model": ("1.9", "flag", False, None, "DeepSpeed ZeRO-3: save a 16-bit model."),
+    "fp16_master_weights_and_gradients": ("1.9", "flag", False, None, "DeepSpeed fp16 master weights and gradients."),
+    **{f"metadata_{k}": ("1.10", "str", None, None, f"Model-spec metadata `modelspec.{k}` (§7.3) only.")
+       for k in ("title", "author", "description", "license", "tags", "usage_hint", "thumbnail",
+                 "merged_from", "trigger_phrase", "preprocessor", "is_negative_embedding")},
+}
+
+
+def clean(text: str) -> str:
+    text = text.replace("**", "").replace("\\|", "|")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def parse_rows(ref: str) -> dict[str, dict]:
+    lines = ref.split("\n")
+    start = next(i for i, l in enumerate(lines) if l.startswith("## 1. Option reference"))
+    end = next(i for i, l in enumerate(lines) if l.startswith("### 1.12"))
+    sec, hdr, rows = None, None, {}
+    for line in lines[start:end]:
+        m = re.match(r"### (1\.\d+) ", line)
+        if m:
+            sec, hdr = m.group(1), None
+            continue
+        if line.startswith("| dest"):
+            hdr = [x.strip() for x in line.strip("|").split("|")]
+            continue
+        if line.startswith("|---") or not (line.startswith("|") and hdr):
+            continue
+        cells = [x.strip() for x in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+        d = dict(zip(hdr, cells))
+        for n in re.split(r"\s*[,/]\s*", d["dest"]):
+            rows[n.strip("` ")] = {"sec": sec, **d}
+    return rows
+
+
+def py_default(text: str):
+    text = clean(text).strip("`")
+    if text.startswith("1 (an int"):
+        return 1
+    if text in ("None",):
+        return None
+    if text == "False":
+        return False
+    if text == '""':
+        return ""
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def build(shared: Path) -> dict:
+    ref = (shared / "reference" / "sd-scripts-reference.md").read_text(encoding="utf-8")
+    gold = json.loads((shared / "golden" / "cmdline_parse.json").read_text(encoding="utf-8"))
+    cases = {c["name"]: c for c in gold["cases"]}
+    gtypes = cases["sdxl_minimal"]["types"]
+    # defaults: a case that sets nothing on the command line (only a TOML with 3 unrelated keys)
+    gargs = {k: v for k, v in cases["config_types_not_converted"]["args"].items()
+             if k not in ("network_dim", "learning_rate", "max_train_epochs")}
+    rows = parse_rows(ref)
+    props: dict[str, dict] = {}
+    entries = []
+    for name, r in rows.items():
+        kind = clean(r["type"]).split(" ")[0]
+        choices = [c.strip() for c in r.get("choices", "").split(",") if c.strip()] or None
+        entries.append((name, r["sec"], kind, py_default(r["default"]), choices, clean(r.get("meaning / constraints", r.get("meaning", "")))))
+    for name, (sec, kind, dflt, choices, desc) in EXTRA.items():
+        entries.append((name, sec, kind, dflt, choices, desc))
+    for name, sec, kind, dflt, choices, desc in entries:
+        cli: dict = {"type": None, "action": "store", "nargs": None, "choices": None, "const": None}
+        if kind == "flag":
+            cli.update(type="bool", action="store_true")
+            jtype: list | str = "boolean"
+        elif name in NARGS_STAR:
+            cli.update(type=NARGS_STAR[name], nargs="*")
+            item = {"type": "string"} if NARGS_STAR[name] == "str" else {"type": "number"}
+            jtype = ["array", "null"]
+        elif kind.startswith("int_or_float"):
+            cli["type"] = "int_or_float"
+            jtype = "number"
+        elif kind.startswith("int"):
+            cli["type"] = "int"
+            jtype = "integer"
+        elif kind.startswith("float"):
+            cli["type"] = "float"
+            jtype = "number"
+        else:
+            cli["type"] = "str"
+            jtype = "string"
+        if choices:
+            conv = {"int": int, "float": float}.get(cli["type"], str)
+            vals = [None if c == "None" else conv(c) for c in choices]
+            if name in CHOICES_WITH_NONE and None not in vals:
+                vals.insert(0, None)
+            cli["choices"] = vals
+        if name == "save_model_as":
+            cli["choices"] = [None, "ckpt", "pt", "safetensors"]
+        if dflt is None and jtype != ["array", "null"]:
+            jtype = [jtype, "null"]
+        p: dict = {"type": jtype}
+        if jtype == ["array", "null"]:
+            p["items"] = item
+        if name == "text_encoder_lr":  # a TOML scalar is accepted too (§1.7)
+            p["type"] = ["array", "number", "null"]
+        if name in gargs and gargs[name] != dflt:
+            raise SystemExit(f"default mismatch for {name}: reference {dflt!r} golden {gargs[name]!r}")
+        p["default"] = dflt
+        if cli["choices"]:
+            p["enum"] = cli["choices"] if None in cli["choices"] or dflt is None else cli["choices"]
+            if dflt is None and None not in p["enum"]:
+                p["enum"] = p["enum"] + [None]
+        if name == "max_token_length":  # from a TOML (no argparse choices) 75 is accepted and means None
+            p["enum"] = [None, 75, 150, 225]
+        p["description"] = desc
+        p["x-group"] = GROUP_OVERRIDE.get(name, SECTION_GROUP[sec])
+        p["x-ref"] = f"sd-scripts-reference.md §{sec}"
+        p["x-cli"] = cli
+        if sec == "1.11" or name == "disable_mmap_load_safetensors":
+            p["x-arch"] = ["sdxl"]
+            p["x-sdxl-only"] = True
+        props[name] = p
+    missing = set(gtypes) - set(props)
+    if missing:
+        raise SystemExit(f"options in golden but not in reference tables: {sorted(missing)}")
+    props["sdxl"] = {
+        "type": "boolean", "default": False,
+        "description": "Pseudo-option: true means the config is for sdxl_train_network.py (SDXL base model), "
+                       "false means train_network.py (SD1.x/SD2.x). Not an argparse option.",
+        "x-group": "model", "x-pseudo": True, "x-ref": "sd-scripts-reference.md §1",
+        "x-cli": None,
+    }
+    order = ["1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9", "1.10", "1.11"]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://lora-compat.dev/schemas/sd-scripts.schema.json",
+        "title": "sd-scripts train_network.py / sdxl_train_network.py options",
+        "description": "Every command-line option of kohya-ss/sd-scripts train_network.py and "
+                       "sdxl_train_network.py (snapshot 48d368f), with argparse facts (x-cli), real meaning, "
+                       "and mapping notes. Values are the parsed Python values (as in a --config_file TOML).",
+        "type": "object",
+        "properties": props,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(build(Path(sys.argv[1])), indent=2, ensure_ascii=False))
