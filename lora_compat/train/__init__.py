@@ -1,0 +1,1 @@
+"""Training engine: diffusers + PEFT + accelerate with sd-scripts' semantics (heavy imports are lazy)."""
