@@ -1,0 +1,654 @@
+"""The training plan: what the engine will run, resolved from a canonical config.
+
+A :class:`Plan` is plain data (no torch import): the architecture, the step arithmetic sd-scripts would do,
+the optimizer parameter groups, and for the UNet and each text encoder the PEFT config kwargs whose target
+set equals the module set sd-scripts' ``networks/lora.py`` would wrap. Options PEFT cannot express are listed
+in ``engine_options`` (the engine implements them itself) or in ``unsupported`` (with the reason).
+
+``make_plan(cfg)`` is the only constructor used by ``lora-compat plan`` and by the training engine.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lora_compat.config.model import CanonicalConfig
+
+PARTS = ("unet", "text_encoder", "text_encoder_2")
+KINDS = ("lora", "locon", "loha", "lokr")
+# kohya name prefix of each trained part, per architecture (sd-scripts networks/lora.py)
+KOHYA_PREFIXES = {
+    ("sd1", "unet"): "lora_unet", ("sd2", "unet"): "lora_unet", ("sdxl", "unet"): "lora_unet",
+    ("sd1", "text_encoder"): "lora_te", ("sd2", "text_encoder"): "lora_te",
+    ("sdxl", "text_encoder"): "lora_te1", ("sdxl", "text_encoder_2"): "lora_te2",
+}
+# The PEFT config class for each adapter kind (names only: peft is never imported here).
+PEFT_CONFIG_CLASS = {"lora": "LoraConfig", "locon": "LoraConfig", "loha": "LoHaConfig", "lokr": "LoKrConfig"}
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+@dataclass
+class AdapterPlan:
+    """One adapter on one model part.
+
+    ``peft_kwargs`` are keyword arguments of the PEFT config class named by ``peft_config_class``
+    (``LoraConfig(**peft_kwargs)``); ``target_modules`` holds exact module paths of the diffusers /
+    transformers model, and ``kohya_names`` maps each of those paths to the kohya module name
+    (``lora_unet_down_blocks_0_attentions_0_proj_in`` ...) so files can be saved in kohya layout.
+    ``lr`` is the learning rate of this part's parameter group (None: the part is not trained; its modules
+    still exist and are saved, as sd-scripts does for an lr of 0).
+    """
+
+    part: str                      # "unet" | "text_encoder" | "text_encoder_2"
+    kind: str                      # "lora" | "locon" | "loha" | "lokr"
+    kohya_prefix: str              # "lora_unet" | "lora_te" | "lora_te1" | "lora_te2"
+    peft_kwargs: dict[str, Any] = field(default_factory=dict)
+    kohya_names: dict[str, str] = field(default_factory=dict)
+    lr: float | None = None
+    peft_config_class: str = "LoraConfig"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StepPlan:
+    """Step arithmetic as sd-scripts does it (reference §4.7, §4.11).
+
+    ``steps_per_epoch`` is the number of batches per epoch (None when the images cannot be counted);
+    ``optimizer_steps_per_epoch`` divides it by gradient accumulation. ``max_train_steps`` is what training
+    stops at (sd-scripts recomputes it from ``max_train_epochs`` when that is set).
+    """
+
+    epochs: int | None
+    max_train_steps: int | None
+    steps_per_epoch: int | None
+    warmup_steps: int | None
+    effective_batch_size: int
+    gradient_accumulation_steps: int
+    train_batch_size: int = 1
+    optimizer_steps_per_epoch: int | None = None
+    decay_steps: int | None = None
+    explanation: list[str] = field(default_factory=list)   # the arithmetic, one line per derived number
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ParamGroupPlan:
+    """One optimizer parameter group (reference §4.10): text-encoder groups first, then UNet groups.
+
+    ``block`` is set for block-LR groups (UNet block index); ``lora_plus`` marks the LoRA+ group holding
+    the ``lora_up`` / PEFT ``lora_B`` weights.
+    """
+
+    part: str                      # "text_encoder" (all TEs share one group) | "unet"
+    lr: float | None
+    block: int | None = None
+    lora_plus: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Unsupported:
+    """An option the engine cannot run as sd-scripts would, and why."""
+
+    option: str
+    why: str
+
+    def __iter__(self):  # lets callers unpack ``option, why = item``
+        return iter((self.option, self.why))
+
+
+@dataclass
+class Plan:
+    """Everything the engine needs, resolved; plain data, JSON-serializable via :meth:`to_json`."""
+
+    arch: str                      # "sd1" | "sd2" | "sdxl"
+    base_model: str | None
+    v_parameterization: bool
+    adapters: list[AdapterPlan]
+    steps: StepPlan
+    param_groups: list[ParamGroupPlan]
+    engine_options: dict[str, Any]
+    unsupported: list[Unsupported]
+    canonical: CanonicalConfig
+    network_module: str = "networks.lora"
+    notes: list[str] = field(default_factory=list)
+
+    def adapter(self, part: str) -> AdapterPlan | None:
+        for a in self.adapters:
+            if a.part == part:
+                return a
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``plan --format json`` object (a stable contract, see docs/cli.md)."""
+        return {
+            "source": self.canonical.source,
+            "dialect": self.canonical.dialect,
+            "arch": self.arch,
+            "base_model": self.base_model,
+            "v_parameterization": self.v_parameterization,
+            "network_module": self.network_module,
+            "steps": self.steps.to_json(),
+            "param_groups": [g.to_json() for g in self.param_groups],
+            "adapters": [a.to_json() for a in self.adapters],
+            "engine_options": self.engine_options,
+            "unsupported": [{"option": u.option, "why": u.why} for u in self.unsupported],
+            "notes": list(self.notes),
+        }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# network_args parsing (values stay strings in sd-scripts; each network module converts them, reference §6.8)
+
+def parse_network_args(value: Any) -> dict[str, str]:
+    """``["conv_dim=4", "algo=locon"]`` -> ``{"conv_dim": "4", "algo": "locon"}`` (split on the first ``=``).
+
+    A dict (already parsed by a reader) is returned with string values. Items without ``=`` are kept with
+    an empty value so nothing is lost silently.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {str(k): ("" if v is None else str(v)) for k, v in value.items()}
+    if isinstance(value, str):
+        value = value.split()
+    out: dict[str, str] = {}
+    for item in value:
+        item = str(item)
+        key, sep, val = item.partition("=")
+        out[key.strip()] = val.strip() if sep else ""
+    return out
+
+
+def network_kind(network_module: str | None, net_args: dict[str, str]) -> str | None:
+    """The adapter kind for a network module + args, or None when lora-compat cannot run it."""
+    module = (network_module or "networks.lora").strip()
+    if module in ("networks.lora", "sd_scripts.networks.lora"):
+        return "locon" if _int_arg(net_args, "conv_dim") or net_args.get("conv_block_dims") else "lora"
+    if module in ("networks.loha",):
+        return "loha"
+    if module in ("networks.lokr",):
+        return "lokr"
+    if module in ("lycoris.kohya", "locon.locon_kohya", "locon.locon.locon_kohya"):
+        algo = net_args.get("algo", "lora" if module == "lycoris.kohya" else "locon").lower()
+        if algo in ("lora", "locon"):
+            return "locon" if _int_arg(net_args, "conv_dim") or module != "lycoris.kohya" else "lora"
+        if algo in ("loha", "lokr"):
+            return algo
+    return None
+
+
+def _int_arg(net_args: dict[str, str], key: str) -> int | None:
+    raw = net_args.get(key)
+    if raw in (None, "", "None"):
+        return None
+    try:
+        return int(float(raw))
+    except ValueError:
+        return None
+
+
+def _float_arg(net_args: dict[str, str], key: str) -> float | None:
+    raw = net_args.get(key)
+    if raw in (None, "", "None"):
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# steps
+
+def count_images(folder: str | os.PathLike[str]) -> int | None:
+    """Number of image files directly in ``folder`` (None when it does not exist)."""
+    p = Path(folder)
+    if not p.is_dir():
+        return None
+    return sum(1 for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _subset_images(cfg: CanonicalConfig, image_counts: dict[str, int] | None) -> list[tuple[bool, int, int, int]] | None:
+    """(is_reg, images, num_repeats, dataset index) per subset, or None when any subset cannot be counted."""
+    rows = []
+    for di, _si, ds, sub in cfg.iter_subsets():
+        image_dir = sub.get("image_dir")
+        n = None
+        if image_counts is not None and image_dir is not None:
+            n = image_counts.get(str(image_dir))
+        if n is None and image_dir is not None:
+            n = count_images(image_dir)
+        if n is None:
+            return None
+        repeats = cfg.subset_value(ds, sub, "num_repeats", None)
+        if repeats is None:
+            repeats = cfg.get("dataset_repeats", 1) or 1
+        rows.append((bool(sub.get("is_reg", False)), n, int(repeats), di))
+    return rows or None
+
+
+def _steps_per_epoch(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
+                     explain: list[str]) -> int | None:
+    rows = _subset_images(cfg, image_counts)
+    if rows is None:
+        return None
+    total = 0
+    for di, ds in enumerate(cfg.datasets):
+        train = sum(n * r for is_reg, n, r, d in rows if d == di and not is_reg)
+        reg_images = sum(n for is_reg, n, _r, d in rows if d == di and is_reg)
+        # sd-scripts balances regularization samples to the number of training samples (reference §4.1)
+        samples = train + (train if reg_images else 0)
+        bs = ds.get("batch_size", None)
+        if bs is None:
+            bs = cfg.general.get("batch_size").value if "batch_size" in cfg.general else None
+        if bs is None:
+            bs = int(cfg.effective("train_batch_size") or 1)
+        batches = math.ceil(samples / int(bs)) if samples else 0
+        explain.append(f"dataset {di}: {train} training samples (images x repeats)"
+                       + (f" + {train} balanced regularization samples" if reg_images else "")
+                       + f" / batch {bs} = {batches} batches (lower bound: sd-scripts counts partial"
+                       " batches per bucket)")
+        total += batches
+    return total
+
+
+def _warmup_steps(value: Any, max_train_steps: int | None, explain: list[str], name: str) -> int | None:
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        if max_train_steps is None:
+            return None
+        w = int(value * max_train_steps)
+        explain.append(f"{name} {value} is a ratio: int({value} x {max_train_steps}) = {w} steps")
+        return w
+    return int(value)
+
+
+def plan_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None) -> StepPlan:
+    """Resolve epochs, steps, warmup and batch sizes as sd-scripts would on one process (reference §4.7)."""
+    explain: list[str] = []
+    ga = int(cfg.effective("gradient_accumulation_steps") or 1)
+    bs = int(cfg.effective("train_batch_size") or 1)
+    spe = _steps_per_epoch(cfg, image_counts, explain)
+    opt_spe = math.ceil(spe / ga) if spe is not None else None
+    epochs_opt = cfg.get("max_train_epochs")
+    if epochs_opt:
+        epochs = int(epochs_opt)
+        if opt_spe is not None:
+            mts = epochs * opt_spe
+            explain.append(f"max_train_epochs {epochs} x ceil({spe} batches / grad_accum {ga}) = {mts} steps"
+                           " (overrides max_train_steps)")
+        else:
+            mts = None
+            explain.append(f"max_train_epochs {epochs}: steps unknown until the images are counted")
+    else:
+        mts = int(cfg.effective("max_train_steps") or 1600)
+        epochs = math.ceil(mts / opt_spe) if opt_spe else None
+        if epochs is not None:
+            explain.append(f"ceil(max_train_steps {mts} / {opt_spe} steps per epoch) = {epochs} epochs")
+    warmup = _warmup_steps(cfg.get("lr_warmup_steps"), mts, explain, "lr_warmup_steps")
+    decay = _warmup_steps(cfg.get("lr_decay_steps"), mts, explain, "lr_decay_steps")
+    return StepPlan(epochs=epochs, max_train_steps=mts, steps_per_epoch=spe, warmup_steps=warmup,
+                    effective_batch_size=bs * ga, gradient_accumulation_steps=ga, train_batch_size=bs,
+                    optimizer_steps_per_epoch=opt_spe, decay_steps=decay, explanation=explain)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# adapters
+
+@dataclass(frozen=True)
+class ModuleRow:
+    """One wrappable module of a part: its path in the diffusers/transformers model, its kohya name,
+    its layer type (``linear``, ``conv1x1``, ``conv3x3``) and the sd-scripts container class it sits in
+    (``Transformer2DModel``, ``ResnetBlock2D``, ``Downsample2D``, ``Upsample2D``, ``CLIPAttention``, ``CLIPMLP``).
+    """
+
+    path: str
+    kohya_name: str
+    layer: str
+    container: str
+
+
+def module_rows(arch: str, part: str) -> list[ModuleRow]:
+    """The pinned module table of ``arch``/``part``, read from :mod:`lora_compat.arch` (owned by "weights").
+
+    Returns [] when the tables are not available, and the plan says so in its notes.
+    """
+    try:
+        from lora_compat import arch as arch_tables
+    except ImportError:
+        return []
+    rows = getattr(arch_tables, "lora_module_rows", None)
+    if rows is None:
+        return []
+    return [r if isinstance(r, ModuleRow) else ModuleRow(**dict(r)) for r in rows(arch, part)]
+
+
+def _part_lrs(cfg: CanonicalConfig) -> tuple[float | None, float | None]:
+    """(unet lr, text-encoder lr) as networks.lora resolves them (reference §4.10)."""
+    base = cfg.effective("learning_rate")
+    unet = cfg.get("unet_lr")
+    te = cfg.get("text_encoder_lr")
+    if isinstance(te, (list, tuple)):
+        te = te[0] if te else None  # only the first value is used; SDXL's two encoders share it
+    return (base if unet is None else unet), (base if te is None else te)
+
+
+def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None) -> Plan:
+    """Resolve ``cfg`` into a :class:`Plan`.
+
+    ``image_counts`` maps a subset ``image_dir`` to its number of images; folders not listed are counted on
+    disk when they exist. Without counts, epoch-based lengths stay unknown (None) in the step plan.
+    """
+    arch = cfg.arch()
+    unsupported: list[Unsupported] = []
+    notes: list[str] = []
+    engine: dict[str, Any] = {}
+    module = str(cfg.effective("network_module") or "networks.lora")
+    net_args = parse_network_args(cfg.get("network_args"))
+    kind = network_kind(module, net_args)
+    if kind is None:
+        unsupported.append(Unsupported("network_module", f"{module!r}"
+                                       + (f" with algo={net_args.get('algo')!r}" if "algo" in net_args else "")
+                                       + " has no PEFT equivalent in lora-compat (lora, locon, loha, lokr only)"))
+        kind = "lora"
+    steps = plan_steps(cfg, image_counts)
+    unet_lr, te_lr = _part_lrs(cfg)
+    train_unet = not cfg.effective("network_train_text_encoder_only")
+    train_te = not cfg.effective("network_train_unet_only")
+    adapters = _plan_adapters(cfg, arch, kind, net_args, unet_lr if train_unet else None,
+                              te_lr if train_te else None, train_unet, train_te, unsupported, notes)
+    groups = _plan_param_groups(cfg, arch, adapters, net_args, unet_lr, te_lr, engine, unsupported)
+    _plan_engine_options(cfg, net_args, engine, unsupported)
+    return Plan(arch=arch, base_model=cfg.get("pretrained_model_name_or_path"),
+                v_parameterization=bool(cfg.effective("v_parameterization")), adapters=adapters, steps=steps,
+                param_groups=groups, engine_options=engine, unsupported=unsupported, canonical=cfg,
+                network_module=module, notes=notes)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# block-wise dims and LR weights (sd-scripts networks/lora.py, reference §6.6)
+
+SD_BLOCKS, SD_MID_BLOCKS = 12, 1
+SDXL_BLOCKS, SDXL_MID_BLOCKS = 9, 3
+_RE_UPDOWN = re.compile(r"(up|down)_blocks_(\d+)_(resnets|upsamplers|downsamplers|attentions)_(\d+)_")
+
+
+def block_index(kohya_name: str, is_sdxl: bool) -> int:
+    """The block index of a kohya UNet module name (positions of block_dims / block LR weights)."""
+    if not is_sdxl:
+        m = _RE_UPDOWN.search(kohya_name)
+        if m:
+            i, kind, j = int(m.group(2)), m.group(3), int(m.group(4))
+            idx = 3 * i + 2 if kind in ("upsamplers", "downsamplers") else 3 * i + j
+            return 1 + idx if m.group(1) == "down" else SD_BLOCKS + 1 + idx
+        if "mid_block_" in kohya_name:
+            return SD_BLOCKS
+        return -1
+    if not kohya_name.startswith("lora_unet_"):
+        return -1
+    name = kohya_name[len("lora_unet_"):]
+    if name.startswith(("time_embed_", "label_emb_")):
+        return 0
+    for prefix, base in (("input_blocks_", 1), ("middle_block_", 10), ("output_blocks_", 13)):
+        if name.startswith(prefix):
+            return base + int(name.split("_")[2])
+    return 22 if name.startswith("out_") else -1
+
+
+def _lr_weight_preset(value: str, n: int) -> list[float] | None:
+    name, _, base = value.partition("+")
+    b = float(base) if base else 0.0
+    steps = [i / (n - 1) for i in range(n)]
+    if name == "cosine":
+        return [math.sin(math.pi * s / 2) + b for s in reversed(steps)]
+    if name == "sine":
+        return [math.sin(math.pi * s / 2) + b for s in steps]
+    if name == "linear":
+        return [s + b for s in steps]
+    if name == "reverse_linear":
+        return [s + b for s in reversed(steps)]
+    if name == "zeros":
+        return [0.0 + b] * n
+    return None  # sd-scripts logs an error and treats the weight as not given
+
+
+def _float_list(value: str) -> list[float]:
+    return [float(x) if x.strip() else 0.0 for x in value.split(",")]
+
+
+def block_lr_weights(net_args: dict[str, str], is_sdxl: bool) -> list[float] | None:
+    """Per-block UNet LR weights from down/mid/up_lr_weight (None when none is given)."""
+    n, n_mid = (SDXL_BLOCKS, SDXL_MID_BLOCKS) if is_sdxl else (SD_BLOCKS, SD_MID_BLOCKS)
+    raw = {k: net_args.get(k) for k in ("down_lr_weight", "mid_lr_weight", "up_lr_weight")}
+    raw = {k: v for k, v in raw.items() if v not in (None, "")}
+    if not raw:
+        return None
+    thr = _float_arg(net_args, "block_lr_zero_threshold") or 0.0
+
+    def updown(v: str | None) -> list[float] | None:
+        if v is None:
+            return None
+        lst = _float_list(v) if "," in v else _lr_weight_preset(v, n)
+        if lst is None:
+            return None
+        return (lst + [1.0] * n)[:n]
+
+    down = updown(raw.get("down_lr_weight"))
+    up = updown(raw.get("up_lr_weight"))
+    mid = _float_list(raw["mid_lr_weight"]) if "mid_lr_weight" in raw else None
+    if mid is not None:
+        mid = (mid + [1.0] * n_mid)[:n_mid]
+    if down is None and up is None and mid is None:
+        return None
+
+    def zeroed(lst: list[float] | None, size: int) -> list[float]:
+        return [1.0] * size if lst is None else [w if w > thr else 0.0 for w in lst]
+
+    weights = zeroed(down, n) + zeroed(mid, n_mid) + zeroed(up, n)
+    return [1.0] + weights + [1.0] if is_sdxl else weights
+
+
+def _block_list(net_args: dict[str, str], key: str, size: int, cast: Any) -> list[Any] | None:
+    raw = net_args.get(key)
+    if raw in (None, ""):
+        return None
+    values = [cast(float(x)) for x in raw.split(",")]
+    if len(values) != size:
+        raise ValueError(f"{key} must have {size} values, got {len(values)}")
+    return values
+
+
+# ---------------------------------------------------------------------------------------------------------
+# adapters, parameter groups, engine options
+
+def _dim_alpha(cfg: CanonicalConfig) -> tuple[int, float]:
+    dim = cfg.effective("network_dim")
+    alpha = cfg.effective("network_alpha")
+    return (4 if dim is None else int(dim)), (1 if alpha is None else alpha)
+
+
+def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[str, str],
+                   unet_lr: float | None, te_lr: float | None, train_unet: bool, train_te: bool,
+                   unsupported: list[Unsupported], notes: list[str]) -> list[AdapterPlan]:
+    is_sdxl = arch == "sdxl"
+    dim, alpha = _dim_alpha(cfg)
+    conv_dim = _int_arg(net_args, "conv_dim")
+    conv_alpha = _float_arg(net_args, "conv_alpha") if conv_dim is not None else None
+    if conv_dim is not None and conv_alpha is None:
+        conv_alpha = 1.0
+    n_blocks = 1 + 2 * SDXL_BLOCKS + SDXL_MID_BLOCKS + 1 if is_sdxl else 2 * SD_BLOCKS + SD_MID_BLOCKS
+    try:
+        lr_weights = block_lr_weights(net_args, is_sdxl)
+        block_dims = _block_list(net_args, "block_dims", n_blocks, int)
+        block_alphas = _block_list(net_args, "block_alphas", n_blocks, float)
+        conv_block_dims = _block_list(net_args, "conv_block_dims", n_blocks, int)
+        conv_block_alphas = _block_list(net_args, "conv_block_alphas", n_blocks, float)
+    except ValueError as exc:
+        unsupported.append(Unsupported("network_args", f"{exc} (sd-scripts fails with an AssertionError)"))
+        lr_weights = block_dims = block_alphas = conv_block_dims = conv_block_alphas = None
+    block_mode = block_dims is not None or lr_weights is not None
+    if block_mode:
+        block_dims = block_dims or [dim] * n_blocks
+        block_alphas = block_alphas or [alpha] * n_blocks
+        if conv_block_dims is not None:
+            conv_block_alphas = conv_block_alphas or [conv_alpha or 1.0] * n_blocks
+        elif conv_dim is not None:
+            conv_block_dims, conv_block_alphas = [conv_dim] * n_blocks, [conv_alpha] * n_blocks
+        if lr_weights is not None:
+            block_dims = [0 if w == 0 else d for d, w in zip(block_dims, lr_weights)]
+            if conv_block_dims is not None:
+                conv_block_dims = [0 if w == 0 else d for d, w in zip(conv_block_dims, lr_weights)]
+    with_conv = conv_dim is not None or conv_block_dims is not None
+    parts = ["unet", "text_encoder"] + (["text_encoder_2"] if is_sdxl else [])
+    adapters: list[AdapterPlan] = []
+    for part in parts:
+        if part == "unet" and not train_unet:
+            continue
+        if part != "unet" and not train_te:
+            continue
+        rows = module_rows(arch, part)
+        if not rows:
+            notes.append(f"{part}: module tables for {arch} are not available (lora_compat.arch); "
+                         "target_modules left empty")
+        ranks: dict[str, tuple[int, float]] = {}
+        names: dict[str, str] = {}
+        for row in rows:
+            if part != "unet":
+                if row.container in ("CLIPAttention", "CLIPSdpaAttention", "CLIPMLP") and row.layer == "linear":
+                    ranks[row.path] = (dim, alpha)
+                    names[row.path] = row.kohya_name
+                continue
+            if row.container == "Transformer2DModel":
+                if row.layer == "conv3x3":
+                    continue
+            elif row.container in ("ResnetBlock2D", "Downsample2D", "Upsample2D"):
+                if not with_conv:
+                    continue
+            else:
+                continue
+            idx = block_index(row.kohya_name, is_sdxl)
+            if row.layer == "conv3x3":
+                if block_mode and conv_block_dims is not None:
+                    r, a = conv_block_dims[idx], conv_block_alphas[idx]  # type: ignore[index]
+                else:
+                    r, a = (conv_dim or 0), conv_alpha
+            elif block_mode:
+                r, a = block_dims[idx], block_alphas[idx]  # type: ignore[index]
+            else:
+                r, a = dim, alpha
+            if not r:
+                continue  # dim 0 or None: sd-scripts skips the module
+            ranks[row.path] = (int(r), a)
+            names[row.path] = row.kohya_name
+        adapters.append(_adapter(part, arch, kind, ranks, names, dim, alpha,
+                                 unet_lr if part == "unet" else te_lr))
+    return adapters
+
+
+def _adapter(part: str, arch: str, kind: str, ranks: dict[str, tuple[int, float]], names: dict[str, str],
+             dim: int, alpha: float, lr: float | None) -> AdapterPlan:
+    """Build PEFT kwargs: the most common (rank, alpha) is the default, the others go to the patterns."""
+    targets = sorted(ranks)
+    counts: dict[tuple[int, float], int] = {}
+    for ra in ranks.values():
+        counts[ra] = counts.get(ra, 0) + 1
+    r, a = max(counts, key=lambda k: (counts[k], k == (dim, alpha))) if counts else (dim, alpha)
+    rank_pattern = {p: ra[0] for p, ra in sorted(ranks.items()) if ra[0] != r}
+    alpha_pattern = {p: ra[1] for p, ra in sorted(ranks.items()) if ra[1] != a}
+    alpha_key = "lora_alpha" if kind in ("lora", "locon") else "alpha"
+    kwargs: dict[str, Any] = {"r": r, alpha_key: a, "target_modules": targets,
+                              "rank_pattern": rank_pattern, "alpha_pattern": alpha_pattern}
+    if kind in ("lora", "locon"):
+        # kohya's dropouts act elsewhere than PEFT's lora_dropout: the engine implements them (engine_options)
+        kwargs.update({"lora_dropout": 0.0, "use_rslora": False, "use_dora": False,
+                       "init_lora_weights": True, "bias": "none"})
+    else:
+        kwargs.update({"rank_dropout": 0.0, "module_dropout": 0.0})
+    return AdapterPlan(part=part, kind=kind, kohya_prefix=KOHYA_PREFIXES[(arch, part)], peft_kwargs=kwargs,
+                       kohya_names=dict(sorted(names.items())), lr=lr, peft_config_class=PEFT_CONFIG_CLASS[kind])
+
+
+def _plan_param_groups(cfg: CanonicalConfig, arch: str, adapters: list[AdapterPlan], net_args: dict[str, str],
+                       unet_lr: float | None, te_lr: float | None, engine: dict[str, Any],
+                       unsupported: list[Unsupported]) -> list[ParamGroupPlan]:
+    """Optimizer groups in sd-scripts' order: text encoders (shared), then UNet; lr 0/None groups dropped."""
+    groups: list[ParamGroupPlan] = []
+    ratio = _float_arg(net_args, "loraplus_lr_ratio")
+    te_ratio = _float_arg(net_args, "loraplus_text_encoder_lr_ratio") or ratio
+    unet_ratio = _float_arg(net_args, "loraplus_unet_lr_ratio") or ratio
+    if any(a.part != "unet" for a in adapters) and te_lr:
+        groups.append(ParamGroupPlan("text_encoder", te_lr))
+        if te_ratio:
+            groups.append(ParamGroupPlan("text_encoder", te_lr * te_ratio, lora_plus=True))
+    if any(a.part == "unet" for a in adapters) and unet_lr:
+        weights = block_lr_weights(net_args, arch == "sdxl")
+        if weights is None:
+            groups.append(ParamGroupPlan("unet", unet_lr))
+            if unet_ratio:
+                groups.append(ParamGroupPlan("unet", unet_lr * unet_ratio, lora_plus=True))
+        else:
+            unet = next(a for a in adapters if a.part == "unet")
+            seen: list[int] = []
+            for name in unet.kohya_names.values():
+                idx = block_index(name, arch == "sdxl")
+                if idx not in seen:
+                    seen.append(idx)
+            for idx in sorted(seen):
+                lr = unet_lr * weights[idx]
+                if lr:
+                    groups.append(ParamGroupPlan("unet", lr, block=idx))
+                    if unet_ratio:
+                        groups.append(ParamGroupPlan("unet", lr * unet_ratio, block=idx, lora_plus=True))
+            engine["block_lr_weights"] = weights
+    opt = str(cfg.effective("optimizer_type") or "").lower()
+    opt_args = parse_network_args(cfg.get("optimizer_args"))
+    if opt == "adafactor" and opt_args.get("relative_step", "True").strip() not in ("False", "false", "0"):
+        unsupported.append(Unsupported("learning_rate", "Adafactor with relative_step=True (its default) "
+                                       "discards every configured learning rate"))
+    if ratio or te_ratio or unet_ratio:
+        engine["loraplus"] = {"lora_B_params_in_separate_groups": True, "text_encoder_ratio": te_ratio,
+                              "unet_ratio": unet_ratio}
+    return groups
+
+
+def _plan_engine_options(cfg: CanonicalConfig, net_args: dict[str, str], engine: dict[str, Any],
+                         unsupported: list[Unsupported]) -> None:
+    """kohya behaviours with no PEFT field; the engine implements each itself."""
+    nd = cfg.get("network_dropout")
+    if nd:
+        engine["network_dropout"] = {"p": float(nd), "why": "kohya drops rank activations after lora_down "
+                                     "(inverted dropout); PEFT lora_dropout acts on the input"}
+    for key in ("rank_dropout", "module_dropout"):
+        v = _float_arg(net_args, key)
+        if v:
+            engine[key] = {"p": v, "why": "no PEFT equivalent (kohya LoRAModule.forward)"}
+    swn = cfg.get("scale_weight_norms")
+    if swn:
+        engine["scale_weight_norms"] = {"max_norm": float(swn), "why": "max-norm regularization after each "
+                                        "micro-batch (kohya apply_max_norm_regularization)"}
+    alpha = cfg.effective("network_alpha")
+    if isinstance(alpha, int) and not isinstance(alpha, bool):
+        engine["alpha_dtype"] = {"value": "int64", "why": "an int network_alpha is saved as int64 .alpha "
+                                 "tensors by sd-scripts"}
+    if cfg.get("dim_from_weights"):
+        unsupported.append(Unsupported("dim_from_weights", "the module set and ranks come from a weights file; "
+                                       "plan them with lora-compat inspect on that file"))
+    for key in ("network_weights",):
+        if cfg.get(key):
+            engine[key] = {"value": cfg.get(key), "why": "loaded with strict=False; the file's alpha replaces "
+                           "the buffer but not the scale in use (sd-scripts §6.5)"}
