@@ -310,32 +310,24 @@ def plan_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None)
 # ---------------------------------------------------------------------------------------------------------
 # adapters
 
-@dataclass(frozen=True)
-class ModuleRow:
-    """One wrappable module of a part: its path in the diffusers/transformers model, its kohya name,
-    its layer type (``linear``, ``conv1x1``, ``conv3x3``) and the sd-scripts container class it sits in
-    (``Transformer2DModel``, ``ResnetBlock2D``, ``Downsample2D``, ``Upsample2D``, ``CLIPAttention``, ``CLIPMLP``).
+# plan part names <-> lora_compat.arch part names
+ARCH_PART = {"unet": "unet", "text_encoder": "te1", "text_encoder_2": "te2"}
+
+
+def module_rows(arch: str, part: str) -> list[Any]:
+    """Every module of ``part`` that sd-scripts' networks.lora may wrap (pinned tables of lora_compat.arch)."""
+    from lora_compat.arch import kohya_modules
+
+    return [m for m in kohya_modules(arch, "locon") if m.part == ARCH_PART[part]]
+
+
+def module_path(info: Any) -> str:
+    """The PEFT target path of a module: text-encoder paths in their transformers-5 form.
+
+    transformers 5 dropped ``text_model.`` from ``CLIPTextModel`` paths; PEFT also matches a target as a
+    ``.``-suffix, so the short path selects exactly the same single module under transformers 4.
     """
-
-    path: str
-    kohya_name: str
-    layer: str
-    container: str
-
-
-def module_rows(arch: str, part: str) -> list[ModuleRow]:
-    """The pinned module table of ``arch``/``part``, read from :mod:`lora_compat.arch` (owned by "weights").
-
-    Returns [] when the tables are not available, and the plan says so in its notes.
-    """
-    try:
-        from lora_compat import arch as arch_tables
-    except ImportError:
-        return []
-    rows = getattr(arch_tables, "lora_module_rows", None)
-    if rows is None:
-        return []
-    return [r if isinstance(r, ModuleRow) else ModuleRow(**dict(r)) for r in rows(arch, part)]
+    return info.te_path(5)
 
 
 def _part_lrs(cfg: CanonicalConfig) -> tuple[float | None, float | None]:
@@ -522,27 +514,17 @@ def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[st
         if part != "unet" and not train_te:
             continue
         rows = module_rows(arch, part)
-        if not rows:
-            notes.append(f"{part}: module tables for {arch} are not available (lora_compat.arch); "
-                         "target_modules left empty")
         ranks: dict[str, tuple[int, float]] = {}
         names: dict[str, str] = {}
         for row in rows:
+            path = module_path(row)
             if part != "unet":
-                if row.container in ("CLIPAttention", "CLIPSdpaAttention", "CLIPMLP") and row.layer == "linear":
-                    ranks[row.path] = (dim, alpha)
-                    names[row.path] = row.kohya_name
+                ranks[path], names[path] = (dim, alpha), row.kohya_name  # TEs always use network_dim/alpha
                 continue
-            if row.container == "Transformer2DModel":
-                if row.layer == "conv3x3":
-                    continue
-            elif row.container in ("ResnetBlock2D", "Downsample2D", "Upsample2D"):
-                if not with_conv:
-                    continue
-            else:
-                continue
+            if row.group in ("resnet", "sampler") and not with_conv:
+                continue  # ResnetBlock2D / Down- / Upsample2D are only searched when conv dims are given
             idx = block_index(row.kohya_name, is_sdxl)
-            if row.layer == "conv3x3":
+            if row.is_conv3x3:
                 if block_mode and conv_block_dims is not None:
                     r, a = conv_block_dims[idx], conv_block_alphas[idx]  # type: ignore[index]
                 else:
@@ -550,11 +532,10 @@ def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[st
             elif block_mode:
                 r, a = block_dims[idx], block_alphas[idx]  # type: ignore[index]
             else:
-                r, a = dim, alpha
+                r, a = dim, alpha  # Linear and 1x1 conv, also those inside ResnetBlock2D
             if not r:
                 continue  # dim 0 or None: sd-scripts skips the module
-            ranks[row.path] = (int(r), a)
-            names[row.path] = row.kohya_name
+            ranks[path], names[path] = (int(r), a), row.kohya_name
         adapters.append(_adapter(part, arch, kind, ranks, names, dim, alpha,
                                  unet_lr if part == "unet" else te_lr))
     return adapters
