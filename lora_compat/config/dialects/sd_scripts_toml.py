@@ -1,0 +1,74 @@
+"""sd-scripts ``--config_file`` TOML (reference sd-scripts-reference.md §2), incl. K-gen files.
+
+sd-scripts flattens sections one level (later sections win), keeps values exactly as typed in the TOML
+(no argparse conversion, no choices check), accepts unknown keys silently, and lets the command line
+override the file. The kohya_ss GUI (>= 2024-04-14) writes such files at train time ("K-gen") with a
+few leftover GUI keys.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lora_compat.config.document import Document, join_key
+from lora_compat.config.model import (
+    KEPT, CanonicalConfig, FrontendOnlyKey, Note, Provenance, Setting, UnknownKey,
+)
+
+if TYPE_CHECKING:
+    from lora_compat.config.detect import Detection
+
+# Keys the kohya_ss GUI writes into its generated TOML that sd-scripts ignores (legacy-dialects.md §1 step 4).
+K_GEN_LEFTOVERS = {
+    "epoch": "kohya_ss GUI field (number of epochs used to compute max_train_steps); sd-scripts ignores it",
+    "noise_offset_type": "kohya_ss GUI selector (Original/Multires); sd-scripts ignores it",
+}
+
+
+def flatten_config_toml(data: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+    """sd-scripts' one-level flattening: key -> (value, key path as written). Later sections win."""
+    flat: dict[str, tuple[Any, str]] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            for sub, subval in value.items():
+                flat.pop(sub, None)  # re-insert so dict order follows "last one wins"
+                flat[sub] = (subval, join_key(key, sub))
+        else:
+            flat.pop(key, None)
+            flat[key] = (value, key)
+    return flat
+
+
+def read(doc: Document, detection: "Detection") -> CanonicalConfig:
+    """Normalize an sd-scripts ``--config_file`` TOML into the canonical model."""
+    cfg = CanonicalConfig(dialect="sd-scripts-toml", source=doc.path, era=detection.era, tab=detection.tab,
+                          files=[doc.path])
+    apply_config_toml(cfg, doc, k_gen=detection.era == "K-gen")
+    return cfg
+
+
+def apply_config_toml(cfg: CanonicalConfig, doc: Document, *, k_gen: bool = False) -> None:
+    """Put the file's options into ``cfg`` (values unconverted, as sd-scripts keeps them)."""
+    from lora_compat.config import options
+
+    for key, (value, path) in flatten_config_toml(doc.data).items():
+        origin = doc.origin(path, value)
+        if k_gen and key in K_GEN_LEFTOVERS:
+            cfg.frontend_only.append(FrontendOnlyKey(key, value, origin, K_GEN_LEFTOVERS[key]))
+            continue
+        spec = options.spec(key)
+        if spec is None or spec.get("x-pseudo"):
+            cfg.unknown_keys.append(UnknownKey(
+                key, value, origin,
+                "not an sd-scripts option: sd-scripts accepts unknown --config_file keys silently and ignores them"))
+            continue
+        if isinstance(value, dict):
+            # [a.b] sub-tables survive flattening as dict values, which no sd-scripts option accepts
+            cfg.notes.append(Note("config-file-nested-table",
+                                  f"[{path}] is a nested table; sd-scripts flattens only one level, so "
+                                  f"'{key}' receives a dict", origin))
+        cfg.options[key] = Setting(value, Provenance(KEPT, (origin,)))
+        if key == "text_encoder_lr" and isinstance(value, list) and len(value) > 1:
+            cfg.notes.append(Note("text-encoder-lr-list",
+                                  "text_encoder_lr is a list; sd-scripts LoRA uses only the first value",
+                                  origin, {"values": value}))

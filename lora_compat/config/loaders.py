@@ -1,0 +1,295 @@
+"""Read a file safely and parse it into a :class:`Document` with the position of every key.
+
+Three formats: JSON (a position-recording pass over the JSON tokens after ``json.loads``), TOML (``tomllib``
+then a line scanner mapping table headers and ``key =`` lines to key paths) and command lines (see
+:mod:`lora_compat.config.cmdline`). Every problem with the bytes (missing, directory, too large, binary,
+not UTF-8, syntax error) ends as a one-line :class:`~lora_compat.errors.UserError` naming the file and,
+for syntax errors, line and column.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import re
+from typing import Any
+
+from lora_compat.config.document import CMDLINE, JSON, TOML, Document, join_key
+from lora_compat.errors import UserError
+
+# Real configs are a few KB; refusing big files early keeps a mistaken argument (a checkpoint, a dataset
+# archive) from being read into memory.
+MAX_CONFIG_BYTES = 10 * 1024 * 1024
+
+COMMAND_LINE_SUFFIXES = (".sh", ".bash", ".bat", ".cmd", ".ps1", ".txt", ".command")
+
+
+def read_text(path: str, *, max_bytes: int = MAX_CONFIG_BYTES) -> str:
+    """Return the UTF-8 text of ``path`` or raise a UserError saying exactly why it cannot be read."""
+    if not os.path.exists(path):
+        raise UserError("file not found", file=path)
+    if os.path.isdir(path):
+        raise UserError("is a directory, expected a config file", file=path)
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise UserError(f"cannot read file: {exc.strerror or exc}", file=path) from None
+    if size > max_bytes:
+        raise UserError(
+            f"file is {size / 1e6:.1f} MB; configs larger than {max_bytes // (1024 * 1024)} MB are refused "
+            "(is this really a config?)", file=path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise UserError(f"cannot read file: {exc.strerror or exc}", file=path) from None
+    if not raw.strip():
+        raise UserError("file is empty", file=path)
+    if raw.startswith(b"\xef\xbb\xbf"):  # UTF-8 BOM written by Windows editors: harmless, drop it
+        raw = raw[3:]
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UserError("file is UTF-16 encoded; save it as UTF-8", file=path)
+    if b"\x00" in raw[:8192]:
+        raise UserError("binary data, not a text config (a model or image file?)", file=path)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise UserError("not valid UTF-8 text (saved in a legacy encoding such as GBK or cp1252?); "
+                        "re-save it as UTF-8", file=path, line=line, col=col) from None
+
+
+def guess_format(path: str, text: str) -> str:
+    """``json``, ``toml`` or ``cmdline`` from the file name, else from the content."""
+    low = path.lower()
+    if low.endswith(".json"):
+        return JSON
+    if low.endswith(".toml"):
+        return TOML
+    if low.endswith(COMMAND_LINE_SUFFIXES):
+        return CMDLINE
+    head = text.lstrip()
+    if head.startswith(("{", "[")) and not re.match(r"\[[A-Za-z0-9_.\-\" ]+\]\s*$", head.splitlines()[0]):
+        return JSON
+    if re.search(r"(^|[\s/\\\"'])(sdxl_)?train_network\.py\b", text):
+        return CMDLINE
+    return TOML
+
+
+def load_document(path: str, *, fmt: str | None = None) -> Document:
+    """Read and parse ``path`` into a :class:`Document` (format from ``fmt``, suffix or content)."""
+    text = read_text(path)
+    fmt = fmt or guess_format(path, text)
+    if fmt == JSON:
+        return parse_json(path, text)
+    if fmt == TOML:
+        return parse_toml(path, text)
+    from lora_compat.config.cmdline import parse_command_file
+
+    return parse_command_file(path, text)
+
+
+# --------------------------------------------------------------------------------------------- JSON
+class _LineIndex:
+    """Offset -> (line, col), both 1-based."""
+
+    def __init__(self, text: str):
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def at(self, offset: int) -> tuple[int, int]:
+        i = bisect.bisect_right(self.starts, offset) - 1
+        return i + 1, offset - self.starts[i] + 1
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+', re.S)
+
+
+def parse_json(path: str, text: str) -> Document:
+    """Parse JSON text; positions of every object key and array element."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"invalid JSON: {exc.msg}", file=path, line=exc.lineno, col=exc.colno) from None
+    except RecursionError:
+        raise UserError("invalid JSON: nested too deeply", file=path) from None
+    return Document(path=path, text=text, fmt=JSON, data=data, positions=json_positions(text))
+
+
+def json_positions(text: str) -> dict[str, tuple[int, int]]:
+    """Map key paths to the (line, col) of the key (objects) or of the value (array elements).
+
+    Runs over text already accepted by ``json.loads``, so the token stream is well formed.
+    """
+    index = _LineIndex(text)
+    positions: dict[str, tuple[int, int]] = {}
+    # stack entries: [kind, path, array_index, pending_key_path]
+    stack: list[list[Any]] = []
+    expect_key = False
+    for m in _JSON_TOKEN.finditer(text):
+        tok = m.group()
+        top = stack[-1] if stack else None
+        if tok == "{" or tok == "[":
+            path = _value_path(top, positions, index, m.start())
+            stack.append(["o" if tok == "{" else "a", path, 0, None])
+            expect_key = tok == "{"
+        elif tok == "}" or tok == "]":
+            stack.pop()
+            expect_key = False
+        elif tok == ":":
+            expect_key = False
+        elif tok == ",":
+            if top is not None:
+                if top[0] == "a":
+                    top[2] += 1
+                else:
+                    expect_key = True
+        elif top is not None and top[0] == "o" and expect_key:
+            key = json.loads(tok)
+            top[3] = join_key(top[1], key)
+            positions[top[3]] = index.at(m.start())
+            expect_key = False
+        else:
+            _value_path(top, positions, index, m.start())
+    return positions
+
+
+def _value_path(top: list[Any] | None, positions: dict[str, tuple[int, int]], index: _LineIndex,
+                offset: int) -> str:
+    """Key path of a value starting at ``offset``; records array element positions."""
+    if top is None:
+        return ""
+    if top[0] == "o":
+        return top[3] or top[1]
+    path = join_key(top[1], top[2])
+    positions.setdefault(path, index.at(offset))
+    return path
+
+
+# --------------------------------------------------------------------------------------------- TOML
+_TOML_ERR_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+_TOML_KEY_PART = r'(?:[A-Za-z0-9_\-]+|"(?:[^"\\]|\\.)*"|\'[^\']*\')'
+_TOML_KEY = re.compile(rf"\s*({_TOML_KEY_PART}(?:\s*\.\s*{_TOML_KEY_PART})*)\s*=")
+_TOML_HEADER = re.compile(rf"\s*(\[\[?)\s*({_TOML_KEY_PART}(?:\s*\.\s*{_TOML_KEY_PART})*)\s*\]\]?")
+_TOML_PART = re.compile(_TOML_KEY_PART)
+
+
+def parse_toml(path: str, text: str) -> Document:
+    """Parse TOML text; positions of every key (tables, arrays of tables, dotted keys)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = _TOML_ERR_POS.search(msg)
+        line = col = None
+        if m:
+            line, col = int(m.group(1)), int(m.group(2))
+            msg = msg[:m.start()].strip()
+        raise UserError(f"invalid TOML: {msg}", file=path, line=line, col=col) from None
+    except RecursionError:
+        raise UserError("invalid TOML: nested too deeply", file=path) from None
+    return Document(path=path, text=text, fmt=TOML, data=data, positions=toml_positions(text))
+
+
+def _key_parts(dotted: str) -> list[str]:
+    parts = []
+    for m in _TOML_PART.finditer(dotted):
+        p = m.group()
+        if p.startswith('"'):
+            p = json.loads(p)
+        elif p.startswith("'"):
+            p = p[1:-1]
+        parts.append(p)
+    return parts
+
+
+def toml_positions(text: str) -> dict[str, tuple[int, int]]:
+    """Line scanner for TOML already accepted by the parser: table headers and ``key =`` lines.
+
+    Multi-line strings and multi-line arrays are skipped (their inner lines are values, not keys).
+    Keys inside inline tables get the position of the inline table's key (best effort).
+    """
+    positions: dict[str, tuple[int, int]] = {}
+    aot_count: dict[str, int] = {}  # resolved array-of-tables path -> last index
+    prefix = ""
+    depth = 0          # open [ / { of a multi-line value
+    in_string: str | None = None
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if in_string is not None:
+            if in_string in line:
+                in_string = None
+            continue
+        if depth > 0:
+            depth = _bracket_depth(line, depth)
+            continue
+        stripped = line.lstrip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        col = len(line) - len(stripped) + 1
+        if stripped.startswith("["):
+            m = _TOML_HEADER.match(line)
+            if m:
+                parts = _key_parts(m.group(2))
+                is_array = m.group(1) == "[["
+                prefix = _resolve_table(parts, aot_count, is_array)
+                positions.setdefault(prefix, (lineno, col))
+                continue
+        m = _TOML_KEY.match(line)
+        if not m:
+            continue
+        key_path = prefix
+        for part in _key_parts(m.group(1)):
+            key_path = join_key(key_path, part)
+        positions[key_path] = (lineno, col)
+        rest = line[m.end():]
+        triple = _opens_multiline_string(rest)
+        if triple:
+            in_string = triple
+            continue
+        depth = _bracket_depth(rest, 0)
+    return positions
+
+
+def _resolve_table(parts: list[str], aot_count: dict[str, int], is_array: bool) -> str:
+    """Key path of a ``[a.b]`` / ``[[a.b]]`` header, indexing arrays of tables seen so far."""
+    path = ""
+    for i, part in enumerate(parts):
+        path = join_key(path, part)
+        last = i == len(parts) - 1
+        if last and is_array:
+            n = aot_count.get(path, -1) + 1
+            aot_count[path] = n
+            return join_key(path, n)
+        if path in aot_count:
+            path = join_key(path, aot_count[path])
+    return path
+
+
+def _opens_multiline_string(rest: str) -> str | None:
+    s = rest.strip()
+    for q in ('"""', "'''"):
+        if s.startswith(q) and s.count(q) == 1:
+            return q
+    return None
+
+
+_STRING_LIT = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
+
+
+def _bracket_depth(fragment: str, depth: int) -> int:
+    """Depth of unclosed ``[``/``{`` after ``fragment`` (strings and comments ignored)."""
+    frag = _STRING_LIT.sub("", fragment)
+    hash_at = frag.find("#")
+    if hash_at != -1:
+        frag = frag[:hash_at]
+    for ch in frag:
+        if ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+    return max(depth, 0)
