@@ -1,9 +1,10 @@
-"""One-shot bootstrap of schemas/sd-scripts.schema.json from the reference tables (sd-scripts §1).
+"""Build schemas/sd-scripts.schema.json from the reference option tables plus hand-written annotations.
 
-The JSON file is the source of truth afterwards (it is edited and enriched directly); this script only
-records how the first version was derived: argparse facts come from the reference option tables and
-are cross-checked against /work/shared/golden/cmdline_parse.json (types and defaults after parsing).
-Run: python scripts/schemas/bootstrap_sd_scripts_schema.py /work/shared > schemas/sd-scripts.schema.json
+The committed JSON is what users and the code read; this script records how it was derived. argparse
+facts come from the reference option tables (sd-scripts-reference.md §1) and are cross-checked against
+/work/shared/golden/cmdline_parse.json (types and defaults after parsing); meanings, mappings and
+misconceptions come from sd_scripts_annotations.py.
+Run: python scripts/schemas/build_sd_scripts_schema.py /work/shared > schemas/sd-scripts.schema.json
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import json
 import re
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sd_scripts_annotations as ann  # noqa: E402
 
 SECTION_GROUP = {
     "1.1": "logging", "1.2": "model", "1.3": "dataset", "1.4": "training", "1.5": "optimizer",
@@ -78,6 +82,51 @@ EXTRA = {  # options not in a reference table (§1.9, §1.10, CU add_config_argu
 def clean(text: str) -> str:
     text = text.replace("**", "").replace("\\|", "|")
     return re.sub(r"\s+", " ", text).strip()
+
+
+def compose_description(name: str, meaning: str) -> str:
+    """One paragraph: what the option is, then how sd-scripts really uses it (reference table text)."""
+    text = meaning
+    text = re.sub(r"^DS-fallback for `?(\w+)`?", r"Command-line fallback for the dataset-config key `\1`", text)
+    text = re.sub(r"^DS-fallback for \*?\*?`?(\w+)`?", r"Command-line fallback for `\1`", text)
+    text = text.replace("DS-fallback (dataset level).",
+                        "Command-line fallback for the dataset-level key of the same name (§3.3).")
+    text = text.replace("DS-fallback.", "Command-line fallback for the dataset-config key of the same name "
+                        "(subset, dataset and [general] values win, §3.3).")
+    text = re.sub(r"(^|\. )(§[\d.]+)\.", r"\1Details: \2.", text)
+    text = text.replace("Upload.", "")
+    if text.startswith(("Model-spec metadata", "DeepSpeed", "Enable DeepSpeed")):
+        text = ""
+    text = text.replace("Path of the dataset config TOML (§3). ", "").replace("The LoRA alpha. ", "")
+    parts = [ann.WHAT.get(name, ""), text.strip(), ann.EXTRA_TEXT.get(name, "")]
+    out = " ".join(x for x in parts if x)
+    if not ann.WHAT.get(name):
+        raise SystemExit(f"no WHAT text for {name}")
+    return re.sub(r"\s+", " ", out).strip()
+
+
+def annotate(name: str, p: dict) -> None:
+    """Merge the x-* annotations of ``name`` into its property ``p``."""
+    if name in ann.SINCE:
+        p["x-since"] = ann.SINCE[name]
+    if name in ann.SINCE_NOTE:
+        p["x-since-note"] = ann.SINCE_NOTE[name]
+    if name in ann.ARCH:
+        p["x-arch"] = ann.ARCH[name]
+    if name in ann.ARCH_NOTE:
+        p["x-arch-note"] = ann.ARCH_NOTE[name]
+    if p["x-group"] == "sdxl" or name == "disable_mmap_load_safetensors":
+        p["x-sdxl-only"] = True
+    if name in ann.PEFT:
+        p["x-peft"] = ann.PEFT[name]
+    if name in ann.DIFFUSERS:
+        p["x-diffusers"] = ann.DIFFUSERS[name]
+    if name in ann.MISCONCEPTIONS:
+        p["x-misconception"] = ann.MISCONCEPTIONS[name]
+    if name in ann.SECRET:
+        p["x-secret"] = True
+    if name in ann.SECURITY:
+        p["x-security"] = ann.SECURITY[name]
 
 
 def parse_rows(ref: str) -> dict[str, dict]:
@@ -182,13 +231,15 @@ def build(shared: Path) -> dict:
                 p["enum"] = p["enum"] + [None]
         if name == "max_token_length":  # from a TOML (no argparse choices) 75 is accepted and means None
             p["enum"] = [None, 75, 150, 225]
-        p["description"] = desc
+        p["description"] = compose_description(name, desc)
+        p.update(ann.RANGES.get(name, {}))
         p["x-group"] = GROUP_OVERRIDE.get(name, SECTION_GROUP[sec])
         p["x-ref"] = f"sd-scripts-reference.md §{sec}"
         p["x-cli"] = cli
-        if sec == "1.11" or name == "disable_mmap_load_safetensors":
-            p["x-arch"] = ["sdxl"]
-            p["x-sdxl-only"] = True
+        annotate(name, p)
+        if "DS-fallback" in desc:
+            # the dataset-config key this option is the lowest-priority fallback for (§3.3 renames two)
+            p["x-dataset-key"] = {"train_batch_size": "batch_size", "dataset_repeats": "num_repeats"}.get(name, name)
         props[name] = p
     missing = set(gtypes) - set(props)
     if missing:
