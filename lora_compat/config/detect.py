@@ -1,8 +1,20 @@
-"""Dialect detection from file content (reference legacy-dialects.md §1)."""
+"""Dialect detection from file content (reference legacy-dialects.md §1, all nine steps).
+
+First match wins. Era/tab classification of the legacy front-end dialects is owned by their reader
+modules: when ``dialects/kohya_gui.py``, ``derrian_argstore.py`` or ``derrian_toml.py`` define
+``classify(data) -> (era, tab, reasons)`` it is called; until then the markers of §2.2/§3.2/§4.1 used here
+give a first answer. Files that are recognised but are not training configs get ``training=False`` and
+a ``what`` for the refusal message. The native reader may define ``looks_native(data) -> bool``.
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
+from typing import Any
+
+from lora_compat.config import dialects as D
+from lora_compat.config.document import CMDLINE, JSON, TOML, Document
 
 
 @dataclass
@@ -20,3 +32,223 @@ class Detection:
     reasons: list[str] = field(default_factory=list)
     training: bool = True
     what: str | None = None
+
+
+ARGSTORE_MARKERS = ("base_model", "img_folder", "output_folder", "net_dim", "train_resolution", "test_seed",
+                    "max_clip_token_length", "json_load_skip_list", "list_of_json_to_run", "save_json_only",
+                    "shuffle_captions", "buckets")
+KOHYA_GUI_MARKERS = ("max_resolution", "lr_warmup", "epoch", "model_list", "LoRA_type",
+                     "num_cpu_threads_per_process", "stop_text_encoder_training", "noise_offset_type",
+                     "save_as_bool")
+DERRIAN_SECTIONS = ("general_args", "network_args", "optimizer_args", "saving_args", "bucket_args", "noise_args",
+                    "sample_args", "logging_args", "flux_args", "textual_inversion_args", "extra_args")
+K_SET_SECTIONS = ("settings", "basic", "advanced", "accelerate_launch")
+PR_3451_SECTIONS = ("general", "model", "training", "folders", "advanced")
+CAPTION_METADATA_KEYS = {"caption", "tags", "train_resolution", "train_resolution_bucket"}
+LECO_PROMPT_KEYS = {"target", "positive", "unconditional", "neutral", "action", "guidance_scale"}
+
+
+def detect_document(doc: Document) -> Detection:
+    """Classify a parsed document. Never raises; an unknown file gives ``dialect=None`` with reasons."""
+    if doc.fmt == CMDLINE:
+        script = doc.meta.get("script", "train_network.py")
+        return Detection(D.COMMAND_LINE, reasons=[f"command line running {script}"])
+    data = doc.data
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        kind = {"list": "an array", "str": "a string", "int": "a number", "float": "a number",
+                "bool": "a boolean", "NoneType": "null"}.get(kind, kind)
+        return Detection(None, reasons=[f"top level is {kind}, a config is an object of keys"])
+    if doc.fmt == TOML:
+        return _detect_toml(data)
+    return _detect_json(data)
+
+
+def _classify(module: str, data: dict[str, Any]) -> tuple[str | None, str | None, list[str]] | None:
+    """Call ``dialects.<module>.classify(data)`` when the dialects engineer provides it."""
+    try:
+        mod = importlib.import_module(f"lora_compat.config.dialects.{module}")
+    except ModuleNotFoundError:
+        return None
+    fn = getattr(mod, "classify", None)
+    if fn is None:
+        return None
+    era, tab, reasons = fn(data)
+    return era, tab, list(reasons)
+
+
+def _looks_native(data: dict[str, Any]) -> bool:
+    try:
+        mod = importlib.import_module("lora_compat.config.dialects.native")
+    except ModuleNotFoundError:
+        mod = None
+    fn = getattr(mod, "looks_native", None) if mod else None
+    if fn is not None:
+        return bool(fn(data))
+    schema = str(data.get("$schema", data.get("schema", "")))
+    return "native.schema.json" in schema or isinstance(data.get("lora_compat"), dict)
+
+
+def _detect_toml(data: dict[str, Any]) -> Detection:
+    keys = set(data)
+    if _looks_native(data):
+        return Detection(D.NATIVE, reasons=["lora-compat native config markers"])
+    # 1. Derrian UI TOML
+    derrian_tables = [k for k in keys if k.endswith("_args") and isinstance(data[k], dict)
+                      and ("args" in data[k] or "dataset_args" in data[k])]
+    if isinstance(data.get("subsets"), list) or derrian_tables:
+        reasons = ["top-level [[subsets]]" if isinstance(data.get("subsets"), list) else
+                   f"sections with .args sub-tables: {', '.join(sorted(derrian_tables))}"]
+        cls = _classify("derrian_toml", data)
+        era, tab = (cls[0], cls[1]) if cls else (_derrian_toml_era(data, reasons), None)
+        return Detection(D.DERRIAN_TOML, era=era, tab=tab, reasons=reasons + (cls[2] if cls else []))
+    # 2. sd-scripts dataset config
+    lower = {k.lower() for k in keys}
+    if isinstance(data.get("datasets"), list) or (isinstance(data.get("general"), dict)
+                                                  and lower <= {"general", "datasets"}):
+        return Detection(D.SD_SCRIPTS_DATASET, reasons=["[general] / [[datasets]] tables"])
+    # 3. kohya_ss GUI settings file (the first 2024-03 versions were flat: models_dir at top level)
+    if isinstance(data.get("model"), dict) and "models_dir" in data["model"] or "models_dir" in keys or \
+            len(keys & set(K_SET_SECTIONS)) >= 2:
+        return Detection(None, era="K-set", training=False,
+                         what="a kohya_ss GUI settings file (config.toml: defaults for GUI fields), "
+                              "not a training config",
+                         reasons=["[model] models_dir / [settings] [basic] [advanced] sections"])
+    # LECO prompts (sd-scripts train_leco.py)
+    prompts = data.get("prompts")
+    if isinstance(prompts, list) and prompts and all(isinstance(p, dict) for p in prompts) and \
+            any(LECO_PROMPT_KEYS & set(p) for p in prompts):
+        return Detection(None, training=False,
+                         what="an sd-scripts LECO prompts file (train_leco.py --prompts_file), "
+                              "not a LoRA training config",
+                         reasons=["[[prompts]] with target/positive/action"])
+    # 4. K-gen / plain --config_file
+    from lora_compat.config.dialects.sd_scripts_toml import flatten_config_toml
+    from lora_compat.config.options import is_option
+
+    flat = flatten_config_toml(data)
+    known = [k for k in flat if is_option(k)]
+    if not known:
+        return Detection(None, reasons=["TOML without any sd-scripts option, Derrian section or dataset table"])
+    reasons = [f"{len(known)} of {len(flat)} keys are sd-scripts options"]
+    leftovers = [k for k in ("epoch", "noise_offset_type") if k in flat]
+    listy = [k for k in ("optimizer_args", "network_args") if isinstance(flat.get(k, (None,))[0], list)]
+    if "network_module" in flat and leftovers:
+        reasons.append(f"kohya_ss GUI leftovers: {', '.join(leftovers)}" +
+                       (f"; list-valued {', '.join(listy)}" if listy else ""))
+        return Detection(D.SD_SCRIPTS_TOML, era="K-gen", reasons=reasons)
+    return Detection(D.SD_SCRIPTS_TOML, reasons=reasons)
+
+
+def _derrian_toml_era(data: dict[str, Any], reasons: list[str]) -> str:
+    """U2 / U1 markers of legacy-dialects.md §1 step 1 (fallback until derrian_toml.classify exists)."""
+    def sub(section: str) -> dict[str, Any]:
+        t = data.get(section)
+        a = t.get("args") if isinstance(t, dict) else None
+        return a if isinstance(a, dict) else {}
+
+    subsets = data.get("subsets") if isinstance(data.get("subsets"), list) else []
+    net_args = sub("network_args").get("network_args")
+    net_args = net_args if isinstance(net_args, dict) else {}
+    sched = str(sub("optimizer_args").get("lr_scheduler_type", ""))
+    u2 = []
+    if "train_mode" in data:
+        u2.append("[train_mode]")
+    if any(isinstance(s, dict) and "name" in s for s in subsets):
+        u2.append("subset name")
+    u2 += [f"[{s}]" for s in ("flux_args", "textual_inversion_args", "extra_args") if s in data]
+    if "easy_name" in sub("saving_args"):
+        u2.append("saving_args.args.easy_name")
+    u2 += [f"network_args {k}" for k in ("constraint", "use_tucker", "dora_wd", "bypass_mode") if k in net_args]
+    if sched.endswith(("CosineAnnealingWarmRestarts.CosineAnnealingWarmRestarts",)) or "RexAnnealingWarmRestarts" in sched:
+        u2.append("lr_scheduler_type " + sched)
+    if "loss_type" in sub("optimizer_args"):
+        u2.append("optimizer_args.args.loss_type")
+    if u2:
+        reasons.append("U2 markers: " + ", ".join(u2))
+        return "U2"
+    reasons.append("U1 layout (no U2 markers)")
+    return "U1"
+
+
+def _detect_json(data: dict[str, Any]) -> Detection:
+    keys = set(data)
+    if not keys:
+        return Detection(None, reasons=["empty JSON object"])
+    values = list(data.values())
+    # 5. Derrian block-weight presets
+    if all(isinstance(v, dict) and ("down_lr_weight" in v or "up_lr_weight" in v) for v in values):
+        return Detection(None, era="A-BW", training=False,
+                         what="a Derrian block-weight preset file (named down/mid/up_lr_weight presets), "
+                              "not a training config",
+                         reasons=["every value is an object with down_lr_weight/up_lr_weight"])
+    # sd-scripts fine-tuning metadata (captions per image)
+    if all(isinstance(v, dict) and set(v) and set(v) <= CAPTION_METADATA_KEYS for v in values):
+        return Detection(None, training=False,
+                         what="sd-scripts fine-tuning metadata (captions/tags per image, the --in_json file), "
+                              "not a training config",
+                         reasons=["every value is an object of caption/tags/train_resolution"])
+    # 7 (checked before 6: XTI files also carry the ArgStore junk keys). Derrian XTI JSON
+    if {"token_string", "init_word"} <= keys and keys & {"list_of_json_to_run", "save_json_only"}:
+        cls = _classify("derrian_argstore", data)
+        return Detection(D.DERRIAN_ARGSTORE, era=cls[0] if cls else "XTI", tab=cls[1] if cls else None,
+                         reasons=["token_string + init_word + ArgStore keys"] + (cls[2] if cls else []))
+    # 6. Derrian ArgStore JSON
+    found = [k for k in ARGSTORE_MARKERS if k in keys]
+    if found:
+        reasons = [f"Derrian ArgStore keys: {', '.join(found[:4])}"]
+        cls = _classify("derrian_argstore", data)
+        if cls:
+            return Detection(D.DERRIAN_ARGSTORE, era=cls[0], tab=cls[1], reasons=reasons + cls[2])
+        a2 = ("optimizer_type" in keys or data.get("network_module") == "sd_scripts.networks.lora" or "lyco" in keys
+              or isinstance(data.get("optimizer_args"), dict) or isinstance(data.get("network_args"), dict)
+              or ("resume" in keys and "load_previous_save_state" not in keys))
+        return Detection(D.DERRIAN_ARGSTORE, era="A2" if a2 else "A1", reasons=reasons)
+    # 8. kohya_ss GUI JSON
+    found = [k for k in KOHYA_GUI_MARKERS if k in keys]
+    if found:
+        reasons = [f"kohya_ss GUI keys: {', '.join(found[:4])}"]
+        cls = _classify("kohya_gui", data)
+        if cls:
+            return Detection(D.KOHYA_GUI, era=cls[0], tab=cls[1], reasons=reasons + cls[2])
+        return Detection(D.KOHYA_GUI, era=None, tab=_kohya_tab(keys), reasons=reasons)
+    # 9. unmerged kohya_ss PR #3451 nested format
+    nested = [k for k in PR_3451_SECTIONS if isinstance(data.get(k), dict)]
+    if len(nested) >= 3:
+        return Detection(None, training=False,
+                         what="a nested-sections JSON from an unmerged kohya_ss pull request (#3451); no kohya_ss "
+                              "GUI version can load it — rewrite it as a GUI preset, sd-scripts TOML or native config",
+                         reasons=[f"nested objects {', '.join(nested)}"])
+    from lora_compat.config.options import is_option
+
+    known = [k for k in keys if is_option(k)]
+    if known and len(known) * 2 >= len(keys):
+        return Detection(None, reasons=[
+            f"a JSON object of sd-scripts option names ({', '.join(sorted(known)[:3])} ...) without kohya_ss GUI "
+            "markers; if it is a kohya_ss GUI preset pass --dialect kohya-gui"])
+    return Detection(None, reasons=["no marker of kohya_ss GUI JSON (max_resolution, lr_warmup, epoch, LoRA_type ...)"
+                                    " or Derrian ArgStore JSON (base_model, img_folder, net_dim ...)"])
+
+
+def _kohya_tab(keys: set[str]) -> str:
+    """Tab of a kohya_ss GUI JSON from its keys (legacy-dialects.md §1 step 8)."""
+    if any(k.startswith("leco_") for k in keys) or "prompts_file" in keys:
+        return "leco"
+    if any(k.startswith("lllite_") for k in keys):
+        return "lllite"
+    if keys & {"token_string", "num_vectors_per_token", "template", "weights"}:
+        return "ti"
+    if keys & {"train_dir", "image_folder", "caption_metadata_filename", "latent_metadata_filename",
+               "dataset_repeats", "use_latent_files", "train_text_encoder"}:
+        return "finetune"
+    if keys & {"LoRA_type", "network_dim", "lora_network_weights", "network_weights"}:
+        return "lora"
+    return "dreambooth"
+
+
+def describe_candidates() -> str:
+    """One line listing the dialect ids a user can pass to ``--dialect``."""
+    return ", ".join(D.DIALECTS)
+
+
+__all__ = ["Detection", "detect_document", "describe_candidates", "JSON", "TOML", "CMDLINE"]
