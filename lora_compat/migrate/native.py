@@ -1,0 +1,221 @@
+"""Canonical config -> native lora-compat TOML (the inverse of :mod:`lora_compat.config.dialects.native`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lora_compat.config.dialects.native import (
+    FORMAT, KIND_MODULE, NETWORK_ARG_FIELDS, args_string, field_of_option, layout,
+)
+from lora_compat.config.model import CanonicalConfig, Setting
+from lora_compat.config.secrets import is_secret_key
+from lora_compat.migrate.report import DROPPED, NO_EQUIVALENT, MigrationReport, lost, written
+
+_INT = re.compile(r"^[+-]?\d+$")
+_FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
+
+# options written by dedicated code below
+_HANDLED = {"sdxl", "v2", "network_module", "network_args", "lr_warmup_steps", "lr_decay_steps",
+            "optimizer_args", "lr_scheduler_args"}
+
+
+def typed_arg(text: str) -> int | float | bool | None:
+    """A network_args string as a TOML number when it round-trips exactly (``str(value) == text``)."""
+    if _INT.match(text):
+        v: Any = int(text)
+    elif _FLOAT.match(text):
+        v = float(text)
+    else:
+        return None
+    return v if str(v) == text else None
+
+
+def kv_table(items: Any) -> dict[str, str] | None:
+    """``["k=v", ...]`` as ``{k: v}`` when that is lossless (every item has ``=``, keys unique), else None."""
+    if not isinstance(items, list) or not all(isinstance(i, str) and "=" in i for i in items):
+        return None
+    out: dict[str, str] = {}
+    for item in items:
+        k, _, v = item.partition("=")
+        if k in out or not k:
+            return None
+        out[k] = v
+    return out
+
+
+def to_native(cfg: CanonicalConfig, report: MigrationReport) -> dict[str, Any]:
+    """The native document (a dict ready for tomli_w) for ``cfg``; every decision goes to ``report``."""
+    lay = layout()
+    doc: dict[str, Any] = {"format": FORMAT}
+    sections: dict[str, dict[str, Any]] = {sec: {} for sec in lay}
+    fields = field_of_option()
+
+    def put(sec: str, fld: str, option: str, setting: Setting | None, value: Any, conversion: str | None = None):
+        sections[sec][fld] = value
+        report.add(written(option, setting.prov if setting else None, f"{sec}.{fld}", value,
+                           conversion=conversion))
+
+    # [model] arch
+    arch = cfg.arch()
+    arch_prov = cfg.options.get("sdxl") if cfg.is_sdxl else cfg.options.get("v2")
+    sections["model"]["arch"] = arch
+    report.add(written("sdxl" if cfg.is_sdxl else "v2", arch_prov.prov if arch_prov else None, "model.arch",
+                       arch, conversion=None if arch_prov else None))
+    for opt in ("sdxl", "v2"):
+        s = cfg.options.get(opt)
+        if s is not None and s is not arch_prov and s.value:
+            report.add(lost(opt, s.prov, NO_EQUIVALENT, f"{opt} = true conflicts with arch {arch!r}", s.value))
+
+    _network(cfg, sections["network"], report)
+    _unit_pair(cfg, sections["scheduler"], report, "lr_warmup_steps", "warmup")
+    _unit_pair(cfg, sections["scheduler"], report, "lr_decay_steps", "decay")
+    _kv_args(cfg, sections["optimizer"], report, "optimizer_args")
+    _kv_args(cfg, sections["scheduler"], report, "lr_scheduler_args")
+
+    for name, setting in cfg.options.items():
+        if name in _HANDLED:
+            continue
+        if is_secret_key(name):
+            report.add(lost(name, setting.prov, DROPPED, "credential: never written by lora-compat",
+                            setting.value, loss=False))
+            continue
+        if setting.value is None:
+            report.add(lost(name, setting.prov, DROPPED, "null (unset): the default applies", None, loss=False))
+            continue
+        where = fields.get(name)
+        if where is None:
+            report.add(lost(name, setting.prov, NO_EQUIVALENT, "not an option the native config knows",
+                            setting.value))
+            continue
+        put(where[0], where[1], name, setting, setting.value)
+
+    for sec in lay:  # schema order, fields in schema order: the output does not depend on input order
+        body = sections[sec]
+        if body:
+            doc[sec] = {f: body[f] for f in lay[sec] if f in body}
+    _datasets(cfg, doc, report)
+    return doc
+
+
+def _network(cfg: CanonicalConfig, net: dict[str, Any], report: MigrationReport) -> None:
+    from lora_compat.plan import network_kind, parse_network_args
+
+    mod_s = cfg.options.get("network_module")
+    args_s = cfg.options.get("network_args")
+    module = mod_s.value if mod_s else None
+    raw_args = args_s.value if args_s else None
+    items = list(raw_args) if isinstance(raw_args, list) else []
+    if raw_args is not None and not isinstance(raw_args, list):
+        report.add(lost("network_args", args_s.prov, NO_EQUIVALENT,
+                        "network_args is not a list of key=value strings", raw_args))
+    args = kv_table(items) if items else {}
+    if items and args is None:
+        report.add(lost("network_args", args_s.prov, NO_EQUIVALENT,
+                        "network_args items without '=' or with repeated keys cannot be written as a table",
+                        raw_args))
+        args = {}
+    args = dict(args or {})
+    kind = network_kind(module, parse_network_args(items)) if (module or args) else None
+    if kind is not None and module is not None:
+        implied_module, implied_algo = KIND_MODULE[kind]
+        net["kind"] = kind
+        if module == implied_module and (implied_algo is None or args.get("algo") == implied_algo):
+            if implied_algo is not None:
+                args.pop("algo")
+            report.add(written("network_module", mod_s.prov, "network.kind", kind,
+                               conversion=f"network_module {module} -> kind {kind!r}"))
+        else:
+            net["module"] = module
+            report.add(written("network_module", mod_s.prov, "network.module", module))
+    elif module is not None:
+        net["module"] = module
+        report.add(written("network_module", mod_s.prov, "network.module", module))
+    for fld, arg in NETWORK_ARG_FIELDS.items():
+        if arg in args:
+            typed = typed_arg(args[arg])
+            if typed is not None:
+                net[fld] = typed
+                args.pop(arg)
+                report.add(written(f"network_args.{arg}", args_s.prov, f"network.{fld}", typed,
+                                   conversion=f'network_args "{arg}={args_string(typed)}" -> {fld} = {typed!r}'))
+    if args:
+        net["args"] = args
+        report.add(written("network_args", args_s.prov, "network.args", args))
+
+
+def _unit_pair(cfg: CanonicalConfig, sec: dict[str, Any], report: MigrationReport, option: str, stem: str) -> None:
+    s = cfg.options.get(option)
+    if s is None or s.value is None:
+        if s is not None:
+            report.add(lost(option, s.prov, DROPPED, "null (unset): the default applies", None, loss=False))
+        return
+    v = s.value
+    if isinstance(v, bool):
+        v = int(v)
+    if isinstance(v, int):
+        sec[f"{stem}_steps"] = v
+        report.add(written(option, s.prov, f"scheduler.{stem}_steps", v,
+                           conversion=f"{option} {v} (an int: steps) -> {stem}_steps {v}"))
+    elif isinstance(v, float):
+        sec[f"{stem}_ratio"] = v
+        report.add(written(option, s.prov, f"scheduler.{stem}_ratio", v,
+                           conversion=f"{option} {v!r} (a float: fraction of max_train_steps) -> {stem}_ratio {v!r}"))
+    elif isinstance(v, str) and v.strip().endswith("%") and typed_arg(v.strip()[:-1].strip()) is not None:
+        pct = float(v.strip()[:-1])
+        sec[f"{stem}_ratio"] = pct / 100
+        report.add(written(option, s.prov, f"scheduler.{stem}_ratio", pct / 100,
+                           conversion=f'{option} "{v}" -> {stem}_ratio {pct} / 100 = {pct / 100!r}'))
+    else:
+        report.add(lost(option, s.prov, NO_EQUIVALENT, f"{v!r} is neither steps (int) nor a ratio (float)", v))
+
+
+def _kv_args(cfg: CanonicalConfig, sec: dict[str, Any], report: MigrationReport, option: str) -> None:
+    s = cfg.options.get(option)
+    if s is None or s.value is None:
+        return
+    section = "optimizer" if option == "optimizer_args" else "scheduler"
+    table = kv_table(s.value)
+    if table is not None:
+        sec["args"] = table
+        report.add(written(option, s.prov, f"{section}.args", table))
+    elif isinstance(s.value, list) and all(isinstance(i, str) for i in s.value):
+        sec["args"] = list(s.value)
+        report.add(written(option, s.prov, f"{section}.args", list(s.value)))
+    else:
+        report.add(lost(option, s.prov, NO_EQUIVALENT, "not a list of key=value strings", s.value))
+
+
+def _datasets(cfg: CanonicalConfig, doc: dict[str, Any], report: MigrationReport) -> None:
+    if cfg.general:
+        doc["general"] = _level(cfg.general, "general", report)
+    if cfg.datasets:
+        out = []
+        for di, ds in enumerate(cfg.datasets):
+            body = _level(ds.params, f"datasets[{di}]", report)
+            subs = [_level(sub.params, f"datasets[{di}].subsets[{si}]", report) for si, sub in enumerate(ds.subsets)]
+            if subs:
+                body["subsets"] = subs
+            out.append(body)
+        doc["datasets"] = out
+
+
+def _level(params: dict[str, Setting], path: str, report: MigrationReport) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, s in params.items():
+        if s.value is None:
+            report.add(lost(f"{path}.{k}", s.prov, DROPPED, "null (unset): the next level applies", None,
+                            loss=False))
+            continue
+        out[k] = s.value
+        report.add(written(f"{path}.{k}", s.prov, f"{path}.{k}", s.value))
+    return out
+
+
+def dumps_native(cfg: CanonicalConfig, report: MigrationReport | None = None) -> str:
+    """The native TOML text for ``cfg``."""
+    import tomli_w
+
+    report = report or MigrationReport(cfg.source, cfg.dialect, "native")
+    doc = to_native(cfg, report)
+    return tomli_w.dumps(doc)

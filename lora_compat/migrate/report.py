@@ -1,0 +1,113 @@
+"""The migration report: what happened to every key on the way legacy file -> canonical -> output.
+
+Each :class:`ReportEntry` combines the reader's provenance (how the legacy key became a canonical value) with
+the writer's action (where the value went in the output, or why it could not go anywhere).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lora_compat.config.model import (
+    CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT, RENAMED, CanonicalConfig, Provenance,
+)
+from lora_compat.config.secrets import redact
+
+# Report kinds: the provenance kinds plus what writers add.
+DROPPED = "dropped"            # the value is not written (why: credential, null, front-end only, unknown key)
+NO_EQUIVALENT = "no-equivalent"  # the target format cannot express it
+REPORT_KINDS = (KEPT, RENAMED, CONVERTED, DERIVED, DEFAULT, FRONTEND, DROPPED, NO_EQUIVALENT)
+# kinds that lose information (``--strict`` fails on them)
+LOSS_KINDS = (DROPPED, NO_EQUIVALENT)
+
+
+@dataclass
+class ReportEntry:
+    """One key's fate. ``source_key`` is the key as written in the input (None for defaults / derived)."""
+
+    kind: str
+    option: str                      # canonical option (or dataset param path, or the legacy key)
+    source_key: str | None = None
+    source_file: str | None = None
+    line: int | None = None
+    target_key: str | None = None    # key written in the output, None when not written
+    value: Any = None                # output value (credentials redacted)
+    detail: str | None = None        # the arithmetic / reason
+    loss: bool = False               # counts for --strict
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "option": self.option, "source_key": self.source_key,
+                "source_file": self.source_file, "line": self.line, "target_key": self.target_key,
+                "value": self.value, "detail": self.detail, "loss": self.loss}
+
+
+@dataclass
+class MigrationReport:
+    """All entries of one migration, plus the files written."""
+
+    source: str
+    dialect: str
+    target: str
+    entries: list[ReportEntry] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def losses(self) -> list[ReportEntry]:
+        return [e for e in self.entries if e.loss]
+
+    def add(self, entry: ReportEntry) -> None:
+        self.entries.append(entry)
+
+    def counts(self) -> dict[str, int]:
+        out = {k: 0 for k in REPORT_KINDS}
+        for e in self.entries:
+            out[e.kind] = out.get(e.kind, 0) + 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``migrate --format json`` object (stable contract, see docs/cli.md)."""
+        return {"source": self.source, "dialect": self.dialect, "target": self.target,
+                "outputs": list(self.outputs), "counts": self.counts(), "losses": len(self.losses),
+                "entries": [e.to_json() for e in self.entries], "notes": list(self.notes)}
+
+
+def written(option: str, prov: Provenance | None, target_key: str, value: Any, *,
+            conversion: str | None = None) -> ReportEntry:
+    """Entry for a value that was written: the reader's kind, or renamed/converted by the writer."""
+    origin = prov.origin if prov else None
+    kind = prov.kind if prov else DEFAULT
+    detail = prov.conversion if prov else None
+    if conversion:
+        kind, detail = CONVERTED, (f"{detail}; {conversion}" if detail else conversion)
+    elif kind == KEPT and origin is not None and _last(origin.key) != _last(target_key):
+        kind = RENAMED
+    return ReportEntry(kind, option, origin.key if origin else None, origin.file if origin else None,
+                       origin.line if origin else None, target_key, redact(option, value), detail)
+
+
+def lost(option: str, prov: Provenance | None, kind: str, why: str, value: Any = None, *,
+         loss: bool = True) -> ReportEntry:
+    """Entry for a value that could not be written."""
+    origin = prov.origin if prov else None
+    return ReportEntry(kind, option, origin.key if origin else None, origin.file if origin else None,
+                       origin.line if origin else None, None, redact(option, value), why, loss)
+
+
+def add_unmapped(report: MigrationReport, cfg: CanonicalConfig) -> None:
+    """Unknown and front-end-only keys of the input: never written, always reported."""
+    for u in cfg.unknown_keys:
+        report.add(ReportEntry(DROPPED, u.key, u.origin.key, u.origin.file, u.origin.line, None,
+                               redact(u.key, u.value), u.reason, True))
+    for f in cfg.frontend_only:
+        report.add(ReportEntry(DROPPED, f.key, f.origin.key, f.origin.file, f.origin.line, None,
+                               redact(f.key, f.value), f.reason, False))
+    for n in cfg.notes:
+        o = n.origin
+        report.notes.append({"code": n.code, "message": n.message, "key": o.key if o else None,
+                             "line": o.line if o else None})
+
+
+def _last(key: str) -> str:
+    return key.lstrip("-").rsplit(".", 1)[-1].split("[")[0]
