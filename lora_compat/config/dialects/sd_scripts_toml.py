@@ -44,7 +44,28 @@ def read(doc: Document, detection: "Detection") -> CanonicalConfig:
     cfg = CanonicalConfig(dialect="sd-scripts-toml", source=doc.path, era=detection.era, tab=detection.tab,
                           files=[doc.path])
     apply_config_toml(cfg, doc, k_gen=detection.era == "K-gen")
+    complete_training_config(cfg, doc)
     return cfg
+
+
+def complete_training_config(cfg: CanonicalConfig, doc: Document) -> None:
+    """Load the referenced dataset config, else derive datasets from the kohya image folders.
+
+    ``doc.meta["resolve_dataset"]`` (default True): a missing dataset config is an error, else a Note.
+    """
+    import os
+
+    base_dir = os.path.dirname(os.path.abspath(doc.path))
+    dataset_config = cfg.get("dataset_config")
+    if dataset_config:
+        from lora_compat.config.dialects.dataset_toml import load_dataset_reference
+
+        load_dataset_reference(cfg, dataset_config, cfg.locate("dataset_config"), base_dir=base_dir,
+                               required=doc.meta.get("resolve_dataset", True))
+    else:
+        from lora_compat.config.kohya_folder import apply_kohya_folder
+
+        apply_kohya_folder(cfg, base_dir=base_dir)
 
 
 def apply_config_toml(cfg: CanonicalConfig, doc: Document, *, k_gen: bool = False) -> None:

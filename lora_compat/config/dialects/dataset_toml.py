@@ -1,0 +1,114 @@
+"""sd-scripts ``--dataset_config`` files (TOML, or JSON as sd-scripts also accepts) -> general/datasets.
+
+Used on its own (dialect ``sd-scripts-dataset``) and by every reader whose config references a dataset
+config (``dataset_config`` key / ``--dataset_config``): :func:`load_dataset_reference`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from lora_compat.config.dataset import check_dataset_config
+from lora_compat.config.document import Document, join_key
+from lora_compat.config.model import (
+    KEPT, CanonicalConfig, Dataset, InvalidValue, Note, Origin, Provenance, Setting, Subset,
+)
+from lora_compat.errors import UserError
+
+if TYPE_CHECKING:
+    from lora_compat.config.detect import Detection
+
+
+def read(doc: Document, detection: "Detection") -> CanonicalConfig:
+    """A dataset config on its own: general/datasets filled, no training options."""
+    cfg = CanonicalConfig(dialect="sd-scripts-dataset", source=doc.path, era=detection.era, files=[doc.path])
+    apply_dataset_document(cfg, doc)
+    return cfg
+
+
+def apply_dataset_document(cfg: CanonicalConfig, doc: Document) -> None:
+    """Put the dataset config of ``doc`` into ``cfg.general``/``cfg.datasets``; rule violations -> cfg.invalid."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    if doc.path not in cfg.files:
+        cfg.files.append(doc.path)
+
+    def setting(path: str, value: Any) -> Setting:
+        return Setting(value, Provenance(KEPT, (doc.origin(path, value),)))
+
+    general = data.get("general")
+    if isinstance(general, dict):
+        cfg.general = {k: setting(join_key("general", k), v) for k, v in general.items()}
+    datasets = data.get("datasets")
+    cfg.datasets = []
+    if isinstance(datasets, list):
+        for di, ds in enumerate(datasets):
+            if not isinstance(ds, dict):
+                continue
+            dpath = f"datasets[{di}]"
+            dataset = Dataset({k: setting(join_key(dpath, k), v) for k, v in ds.items() if k != "subsets"},
+                              origin=doc.origin(dpath, None))
+            subsets = ds.get("subsets")
+            if isinstance(subsets, list):
+                for si, sub in enumerate(subsets):
+                    if not isinstance(sub, dict):
+                        continue
+                    spath = f"{dpath}.subsets[{si}]"
+                    dataset.subsets.append(Subset({k: setting(join_key(spath, k), v) for k, v in sub.items()},
+                                                  origin=doc.origin(spath, None)))
+            cfg.datasets.append(dataset)
+    masked = bool(cfg.get("masked_loss", False))
+    for err in check_dataset_config(data, masked_loss=masked):
+        origin = doc.origin(err.key_path, err.value)
+        name = err.key_path.rsplit(".", 1)[-1] if err.key_path else "dataset_config"
+        cfg.invalid.append(InvalidValue(name, err.value, origin,
+                                        f"{err.message} (sd-scripts refuses this dataset config: "
+                                        f"{err.voluptuous})"))
+
+
+def dataset_path(value: str, base_dir: str | None) -> str:
+    """Where a referenced dataset config lives: as written when it exists, else relative to the config."""
+    if os.path.isabs(value) or os.path.exists(value) or not base_dir:
+        return value
+    cand = os.path.join(base_dir, value)
+    return cand if os.path.exists(cand) else value
+
+
+def load_dataset_reference(cfg: CanonicalConfig, value: Any, origin: Origin | None, *,
+                           base_dir: str | None, required: bool = True) -> bool:
+    """Load the dataset config a training config points to into ``cfg``.
+
+    Missing file: UserError when ``required`` (load_config's default), else a Note
+    ``dataset-config-missing`` for lint. Returns whether a file was loaded.
+    """
+    from lora_compat.config.loaders import load_document, parse_json, parse_toml, read_text
+
+    if not isinstance(value, str) or not value.strip():
+        return False
+    path = dataset_path(value, base_dir)
+    where = {"file": origin.file if origin else cfg.source, "line": origin.line if origin else None,
+             "key": origin.key if origin else "dataset_config"}
+    if not os.path.isfile(path):
+        if required:
+            raise UserError(f"dataset config {value!r} not found (looked relative to the working directory "
+                            "and to this config's folder)", **where)
+        cfg.notes.append(Note("dataset-config-missing", f"dataset config {value!r} not found", origin,
+                              {"path": value}))
+        return False
+    low = path.lower()
+    if low.endswith(".json"):
+        doc = parse_json(path, read_text(path))
+    elif low.endswith(".toml"):
+        doc = parse_toml(path, read_text(path))
+    else:
+        # sd-scripts' load_user_config raises ValueError for any other suffix
+        if required:
+            raise UserError(f"dataset config {value!r} must end in .toml or .json (sd-scripts refuses others)",
+                            **where)
+        cfg.notes.append(Note("dataset-config-bad-suffix", "sd-scripts reads only .toml/.json dataset configs",
+                              origin, {"path": value}))
+        doc = load_document(path, fmt="toml")
+    if not isinstance(doc.data, dict):
+        raise UserError("dataset config must be a table with [general] and [[datasets]]", file=path)
+    apply_dataset_document(cfg, doc)
+    return True

@@ -1,0 +1,123 @@
+"""The spine's entry points: ``load_config(path) -> CanonicalConfig`` and ``detect(path) -> Detection``.
+
+load (bytes -> Document with positions) -> detect dialect -> the dialect's reader (-> canonical model)
+-> schema validation (``lora_compat.config.validate.validate_options`` when installed). Every bad input
+ends as one :class:`~lora_compat.errors.UserError` line.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from lora_compat.config import dialects as D
+from lora_compat.config.detect import Detection, detect_document
+from lora_compat.config.document import CMDLINE, JSON, TOML, Document
+from lora_compat.config.model import CanonicalConfig
+from lora_compat.errors import UserError
+
+# The container format each dialect is written in (for --dialect overrides of oddly named files).
+DIALECT_FORMATS = {
+    D.KOHYA_GUI: JSON, D.DERRIAN_ARGSTORE: JSON, D.DERRIAN_TOML: TOML, D.SD_SCRIPTS_TOML: TOML,
+    D.SD_SCRIPTS_DATASET: TOML, D.NATIVE: TOML, D.COMMAND_LINE: CMDLINE,
+}
+
+
+def _check_dialect(dialect: str | None) -> None:
+    if dialect is not None and dialect not in D.DIALECTS:
+        raise UserError(f"unknown dialect {dialect!r}; choose one of {', '.join(D.DIALECTS)}", key="--dialect")
+
+
+def read_document(path: str, *, dialect: str | None = None) -> Document:
+    """Parse ``path`` (format from ``dialect`` when given, else from the name/content)."""
+    from lora_compat.config.loaders import guess_format, load_document, read_text
+
+    _check_dialect(dialect)
+    fmt = DIALECT_FORMATS.get(dialect) if dialect else None
+    if fmt is not None and fmt != CMDLINE:
+        # a .json file forced to a TOML dialect (or the reverse) is a user mistake worth saying plainly
+        guessed = guess_format(path, read_text(path))
+        if guessed in (JSON, TOML) and guessed != fmt:
+            raise UserError(f"--dialect {dialect} reads {fmt.upper()} files, but this file is {guessed.upper()}",
+                            file=path)
+    return load_document(str(path), fmt=fmt)
+
+
+def detect(path: str, *, dialect: str | None = None) -> Detection:
+    """What ``path`` is (dialect, era, tab, reasons); raises UserError only for unreadable files."""
+    doc = read_document(str(path), dialect=dialect)
+    return _detection(doc, dialect)
+
+
+def _detection(doc: Document, dialect: str | None) -> Detection:
+    found = detect_document(doc)
+    if dialect is None or dialect == found.dialect:
+        return found
+    era = tab = None
+    reasons = [f"--dialect {dialect} (content suggests {found.dialect or 'no known dialect'})"]
+    module = D.READERS[dialect].split(":")[0]
+    if isinstance(doc.data, dict):
+        try:
+            mod = importlib.import_module(f"lora_compat.config.dialects.{module}")
+            classify = getattr(mod, "classify", None)
+            if classify is not None:
+                era, tab, more = classify(doc.data)
+                reasons += list(more)
+        except ModuleNotFoundError:
+            pass
+    return Detection(dialect, era=era, tab=tab, reasons=reasons)
+
+
+def load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = True) -> CanonicalConfig:
+    """Load any supported config into the canonical model.
+
+    ``dialect`` overrides detection. ``resolve_dataset``: a referenced dataset config that does not exist
+    is an error (True) or a ``dataset-config-missing`` Note (False, for lint). Non-training files
+    (GUI settings, LECO prompts, caption metadata, block-weight presets ...) are refused with a UserError
+    saying what the file is.
+    """
+    path = str(path)
+    doc = read_document(path, dialect=dialect)
+    detection = _detection(doc, dialect)
+    if not detection.training:
+        raise UserError(f"this is {detection.what or 'not a training config'}; nothing to load", file=path)
+    if detection.dialect is None:
+        why = "; ".join(detection.reasons) or "no known markers"
+        raise UserError(f"cannot tell which config dialect this is ({why}); pass --dialect, one of: "
+                        f"{', '.join(D.DIALECTS)}", file=path)
+    if not isinstance(doc.data, (dict, list)) or (doc.fmt != CMDLINE and not isinstance(doc.data, dict)):
+        raise UserError("top level must be an object of keys (a config), not "
+                        f"{type(doc.data).__name__}", file=path)
+    doc.meta["resolve_dataset"] = resolve_dataset
+    try:
+        read = D.reader(detection.dialect)
+    except ModuleNotFoundError:
+        raise UserError(f"detected {detection.dialect}, but the reader for that dialect is not available in "
+                        "this version", file=path) from None
+    try:
+        cfg = read(doc, detection)
+    except UserError:
+        raise
+    except RecursionError:
+        raise UserError("config nested too deeply", file=path) from None
+    except Exception as exc:  # a reader bug must still not surface as a traceback to users
+        raise UserError(f"internal error in the {detection.dialect} reader ({type(exc).__name__}: {exc}); "
+                        "please report this file", file=path) from exc
+    if cfg.era is None:
+        cfg.era = detection.era
+    if cfg.tab is None:
+        cfg.tab = detection.tab
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: CanonicalConfig) -> None:
+    """Schema validation by the schemas engineer's ``validate_options`` (when installed), deduplicated."""
+    try:
+        from lora_compat.config.validate import validate_options
+    except ImportError:
+        return
+    seen = {(iv.option, iv.origin.key) for iv in cfg.invalid}
+    for iv in validate_options(cfg):
+        if (iv.option, iv.origin.key) not in seen:
+            seen.add((iv.option, iv.origin.key))
+            cfg.invalid.append(iv)
