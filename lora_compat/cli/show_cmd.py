@@ -1,0 +1,215 @@
+"""``lora-compat show CONFIG``: detected dialect/era/tab and every canonical option with its provenance."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import click
+
+from lora_compat.config.dialects import DIALECTS
+
+
+def _redact_tree(key: str, value: Any) -> Any:
+    """Redact credentials anywhere inside a value (keys of nested tables included)."""
+    from lora_compat.config.secrets import redact
+
+    if isinstance(value, dict):
+        return {k: _redact_tree(k, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_tree(key, v) for v in value]
+    return redact(key, value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)  # JSON has no NaN/Infinity
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def show_data(cfg) -> dict[str, Any]:
+    """The ``--format json`` object (a stable contract, documented in docs/cli.md)."""
+    def prov(name: str, setting) -> dict[str, Any]:
+        p = setting.prov.to_json()
+        p["raw"] = _jsonable(_redact_tree(name, p.get("raw")))
+        return p
+
+    def level(params: dict) -> dict[str, Any]:
+        return {k: _jsonable(_redact_tree(k, s.value)) for k, s in params.items()}
+
+    return {
+        "dialect": cfg.dialect,
+        "era": cfg.era,
+        "tab": cfg.tab,
+        "source": cfg.source,
+        "files": list(cfg.files),
+        "options": {k: _jsonable(_redact_tree(k, s.value)) for k, s in cfg.options.items()},
+        "general": level(cfg.general),
+        "datasets": [{"params": level(ds.params), "subsets": [level(sub.params) for sub in ds.subsets]}
+                     for ds in cfg.datasets],
+        "provenance": {k: prov(k, s) for k, s in cfg.options.items()},
+        "unknown_keys": [{"key": u.key, "value": _jsonable(_redact_tree(u.key, u.value)), "file": u.origin.file,
+                          "line": u.origin.line, "reason": u.reason} for u in cfg.unknown_keys],
+        "frontend_only": [{"key": f.key, "value": _jsonable(_redact_tree(f.key, f.value)), "file": f.origin.file,
+                           "line": f.origin.line, "reason": f.reason} for f in cfg.frontend_only],
+        "notes": [{"code": n.code, "message": n.message, "file": n.origin.file if n.origin else None,
+                   "line": n.origin.line if n.origin else None, "key": n.origin.key if n.origin else None}
+                  for n in cfg.notes],
+    }
+
+
+def sd_scripts_toml(cfg) -> str:
+    """The canonical options as a flat sd-scripts ``--config_file`` TOML (credentials left out)."""
+    import tomli_w
+
+    from lora_compat.config.options import spec
+    from lora_compat.config.secrets import is_secret_key
+
+    script = "sdxl_train_network.py" if cfg.is_sdxl else "train_network.py"
+    lines = [f"# sd-scripts --config_file for {script} (from {os.path.basename(cfg.source)}, "
+             f"dialect {cfg.dialect})"]
+    body: dict[str, Any] = {}
+    for name, setting in cfg.options.items():
+        s = spec(name)
+        if s is not None and s.get("x-pseudo"):
+            continue
+        if is_secret_key(name) and setting.value not in (None, ""):
+            lines.append(f"# {name}: credential left out")
+            continue
+        if setting.value is None:
+            continue
+        body[name] = _tomlable(setting.value)
+    return "\n".join(lines) + "\n" + tomli_w.dumps(body)
+
+
+def _tomlable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_tomlable(v) for v in value]
+    if isinstance(value, list):
+        return [_tomlable(v) for v in value if v is not None]
+    if isinstance(value, dict):
+        return {str(k): _tomlable(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _where(origin, source: str) -> str:
+    if origin is None:
+        return ""
+    same = origin.file == source
+    name = "" if same else (os.path.basename(origin.file) if origin.file else "")
+    if origin.line:
+        name += f":{origin.line}" if name else str(origin.line)
+    return name
+
+
+def _render_text(cfg) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=False)
+    head = Text()
+    head.append("dialect ", style="dim").append(cfg.dialect, style="bold")
+    if cfg.era:
+        head.append("  era ", style="dim").append(cfg.era, style="bold")
+    if cfg.tab:
+        head.append("  tab ", style="dim").append(cfg.tab, style="bold")
+    head.append(f"  ({'SDXL' if cfg.is_sdxl else 'SD2' if cfg.is_v2 else 'SD1.x'})", style="dim")
+    console.print(head)
+    if len(cfg.files) > 1:
+        console.print(Text("files: " + ", ".join(cfg.files), style="dim"))
+
+    data = show_data(cfg)
+    table = Table(title=f"canonical options ({len(cfg.options)})", title_justify="left", expand=False)
+    table.add_column("option", style="cyan", no_wrap=True)
+    table.add_column("value", overflow="fold", min_width=12)
+    table.add_column("line", style="dim", no_wrap=True)
+    table.add_column("how", style="dim", overflow="fold", min_width=10)
+    for name, setting in cfg.options.items():
+        o = setting.prov.origin
+        how = setting.prov.kind
+        if setting.prov.conversion:
+            how += f": {setting.prov.conversion}"
+        elif o is not None and o.key and o.key.lstrip("-") != name:
+            how += f" from {o.key}"
+        table.add_row(name, Text(json.dumps(data["options"][name], ensure_ascii=False)), _where(o, cfg.source),
+                      Text(how))
+    if cfg.options:
+        console.print(table)
+
+    if cfg.general or cfg.datasets:
+        ds_table = Table(title="dataset", title_justify="left")
+        ds_table.add_column("level", no_wrap=True)
+        ds_table.add_column("parameters")
+        if data["general"]:
+            ds_table.add_row("general", Text(json.dumps(data["general"], ensure_ascii=False)))
+        for di, ds in enumerate(data["datasets"]):
+            ds_table.add_row(f"datasets[{di}]", Text(json.dumps(ds["params"], ensure_ascii=False)))
+            for si, sub in enumerate(ds["subsets"]):
+                ds_table.add_row(f"  subsets[{si}]", Text(json.dumps(sub, ensure_ascii=False)))
+        console.print(ds_table)
+
+    for title, rows in (("unknown keys", data["unknown_keys"]), ("front-end-only keys", data["frontend_only"])):
+        if rows:
+            t = Table(title=f"{title} ({len(rows)})", title_justify="left")
+            t.add_column("key", style="yellow", no_wrap=True)
+            t.add_column("value")
+            t.add_column("line", style="dim")
+            t.add_column("why", style="dim")
+            for r in rows:
+                t.add_row(r["key"], Text(json.dumps(r["value"], ensure_ascii=False)[:80]),
+                          str(r["line"] or ""), Text(r["reason"]))
+            console.print(t)
+    if data["notes"]:
+        console.print(Text(f"notes ({len(data['notes'])})", style="bold"))
+        for n in data["notes"]:
+            where = f"{os.path.basename(n['file'])}:{n['line']}: " if n["file"] and n["line"] else ""
+            line = Text("  ")
+            line.append(n["code"], style="magenta").append(f"  {where}{n['message']}")
+            console.print(line)
+
+
+def refuse_invalid(cfg) -> None:
+    """UserError naming the first invalid value (file:line: key: reason), with a count of the rest."""
+    from lora_compat.errors import UserError
+
+    if not cfg.invalid:
+        return
+    iv = cfg.invalid[0]
+    more = f" (and {len(cfg.invalid) - 1} more invalid value(s); `lora-compat lint` lists them)" \
+        if len(cfg.invalid) > 1 else ""
+    raise UserError(f"{iv.reason}{more}", file=iv.origin.file, line=iv.origin.line, col=iv.origin.col,
+                    key=iv.origin.key or iv.option)
+
+
+@click.command(name="show")
+@click.argument("config", type=click.Path(dir_okay=True, path_type=str))
+@click.option("--dialect", type=click.Choice(DIALECTS), default=None,
+              help="Read CONFIG as this dialect instead of detecting it.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "toml"]), default="text", show_default=True,
+              help="text: tables; json: one object (stable contract); toml: sd-scripts --config_file.")
+def command(config: str, dialect: str | None, fmt: str) -> None:
+    """Detect CONFIG's dialect and show its canonical options with provenance.
+
+    Every value is shown in sd-scripts' own option names, with where it came from (file:line, the key
+    as written) and how it was converted. Credentials are redacted.
+    """
+    from lora_compat.config.load import load_config
+
+    cfg = load_config(config, dialect=dialect)
+    refuse_invalid(cfg)
+    if fmt == "json":
+        click.echo(json.dumps(show_data(cfg), indent=2, ensure_ascii=False))
+    elif fmt == "toml":
+        click.echo(sd_scripts_toml(cfg), nl=False)
+    else:
+        _render_text(cfg)
