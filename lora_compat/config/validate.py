@@ -1,0 +1,194 @@
+"""Validate canonical values against the schemas (type, enum, range), naming the key as written.
+
+:func:`validate_options` checks ``cfg.options`` against ``schemas/sd-scripts.schema.json`` and the dataset
+parameters (``cfg.general``, ``cfg.datasets``) against ``schemas/sd-scripts-dataset.schema.json`` with a
+jsonschema ``Draft202012Validator`` per option (imported lazily: loading a config that needs no validation
+never imports jsonschema). Each problem is an :class:`~lora_compat.config.model.InvalidValue` whose origin is
+the value's ``Setting.prov.origin`` (file, key as written, line).
+
+Besides JSON Schema, two sd-scripts facts that JSON Schema cannot express are checked here:
+
+* options whose argparse type is ``int`` must hold a Python int: a ``--config_file`` TOML value is not
+  converted by sd-scripts, so ``max_train_epochs = 10.0`` stays a float (reference §2.1, golden
+  ``config_types_not_converted``) although JSON Schema counts 10.0 as an integer;
+* dataset keys marked ``x-strict-float`` (voluptuous ``float``) reject integers (``validation_split = 0``, §3.2).
+
+Allowed-key-per-level and dataset-kind rules of the dataset config are checked by the dataset reader
+(:func:`lora_compat.config.dataset.check_dataset_config`), not repeated here.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Iterable
+
+from lora_compat.config import options
+from lora_compat.config.model import CanonicalConfig, InvalidValue, Origin, Setting
+from lora_compat.config.secrets import REDACTED, is_secret_key
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jsonschema import Draft202012Validator
+
+_TYPE_WORDS = {"boolean": "a boolean (true/false)", "integer": "an integer", "number": "a number",
+               "string": "a string", "array": "a list", "object": "a table", "null": "unset"}
+
+
+@lru_cache(maxsize=None)
+def _option_validator(name: str) -> "Draft202012Validator | None":
+    """A validator for one canonical option's property schema (cached per option)."""
+    from jsonschema import Draft202012Validator
+
+    spec = options.spec(name)
+    if spec is None:
+        return None
+    return Draft202012Validator(_constraints(spec))
+
+
+@lru_cache(maxsize=None)
+def _dataset_validator(name: str) -> "Draft202012Validator | None":
+    """A validator for one dataset-config key (from ``$defs/params``), cached per key."""
+    from jsonschema import Draft202012Validator
+
+    spec = options.dataset_spec(name)
+    if spec is None:
+        return None
+    return Draft202012Validator(_constraints(spec))
+
+
+def _constraints(spec: dict[str, Any]) -> dict[str, Any]:
+    """The validating keywords of a property (drops annotations so error messages stay about the value)."""
+    keep = ("type", "enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "items",
+            "minItems", "maxItems", "oneOf", "anyOf", "pattern", "minLength", "maxLength")
+    return {k: v for k, v in spec.items() if k in keep}
+
+
+def _show(value: Any, key: str) -> str:
+    """A value for a message: credentials are never shown."""
+    if is_secret_key(key) and value not in (None, ""):
+        return REDACTED
+    return repr(value)
+
+
+def _expected_types(types: Any) -> str:
+    ts = types if isinstance(types, list) else [types]
+    words = [_TYPE_WORDS.get(t, t) for t in ts if t != "null"]
+    return " or ".join(words) if words else "unset"
+
+
+def _reason(err: Any, value: Any, key: str) -> str:
+    """A one-line, user-facing reason for a jsonschema error on ``value``."""
+    shown = _show(err.instance, key)
+    v = err.validator
+    if v == "type":
+        return f"expected {_expected_types(err.validator_value)}, got {shown} ({type(err.instance).__name__})"
+    if v == "enum":
+        allowed = ", ".join("unset" if a is None else str(a) for a in err.validator_value)
+        return f"{shown} is not one of: {allowed}"
+    if v == "minimum":
+        return f"{shown} is below the minimum {err.validator_value}"
+    if v == "maximum":
+        return f"{shown} is above the maximum {err.validator_value}"
+    if v == "exclusiveMinimum":
+        return f"{shown} must be greater than {err.validator_value}"
+    if v == "exclusiveMaximum":
+        return f"{shown} must be less than {err.validator_value}"
+    if v in ("minItems", "maxItems"):
+        return f"{shown} must have exactly {err.validator_value} items" if v == "minItems" else \
+            f"{shown} has more than {err.validator_value} items"
+    if v in ("oneOf", "anyOf"):
+        return f"{shown} has the wrong shape (expected an int or [width, height])" if key.endswith("resolution") \
+            else f"{shown} does not match any allowed form"
+    return err.message if not is_secret_key(key) else f"invalid value ({v})"
+
+
+def _origin(setting: Setting, file: str, key: str) -> Origin:
+    o = setting.prov.origin
+    return o if o is not None else Origin(file=file, key=key)
+
+
+def _is_python_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check(validator: "Draft202012Validator", name: str, setting: Setting, origin: Origin,
+           out: list[InvalidValue]) -> None:
+    value = setting.value
+    errors = sorted(validator.iter_errors(value), key=lambda e: (len(e.path), e.validator))
+    if errors:
+        err = errors[0]  # one problem per value: the most basic (type before range)
+        shown_value = REDACTED if is_secret_key(name) and value not in (None, "") else value
+        out.append(InvalidValue(name, shown_value, origin, _reason(err, value, name)))
+
+
+def _check_option(name: str, setting: Setting, cfg: CanonicalConfig, out: list[InvalidValue]) -> None:
+    validator = _option_validator(name)
+    if validator is None:
+        return
+    origin = _origin(setting, cfg.source, name)
+    before = len(out)
+    _check(validator, name, setting, origin, out)
+    if len(out) > before:
+        return
+    cli = options.cli(name) or {}
+    value = setting.value
+    if cli.get("type") == "int" and cli.get("nargs") is None and isinstance(value, float):
+        # JSON Schema calls 10.0 an integer; sd-scripts keeps a TOML float as float (no argparse conversion)
+        out.append(InvalidValue(name, value, origin,
+                                f"expected an integer, got {value!r} (a float: sd-scripts does not convert "
+                                f"--config_file values, write {int(value) if value.is_integer() else value})"))
+
+
+def _check_dataset_level(level: dict[str, Setting], path: str, cfg: CanonicalConfig,
+                         out: list[InvalidValue]) -> None:
+    for key, setting in level.items():
+        validator = _dataset_validator(key)
+        if validator is None:
+            continue  # unknown keys are the dataset reader's "extra keys not allowed" finding
+        origin = _origin(setting, cfg.source, f"{path}.{key}" if path else key)
+        before = len(out)
+        _check(validator, key, setting, origin, out)
+        if len(out) > before:
+            continue
+        spec = options.dataset_spec(key) or {}
+        value = setting.value
+        strict = spec.get("x-strict-float") or (spec.get("items") or {}).get("x-strict-float")
+        if strict:
+            items = value if isinstance(value, (list, tuple)) else [value]
+            if any(_is_python_int(v) for v in items):
+                out.append(InvalidValue(key, value, origin,
+                                        "sd-scripts' dataset config requires a float here and rejects integers "
+                                        "(voluptuous float): write 0.0 / 1.0, not 0 / 1"))
+
+
+def validate_options(cfg: CanonicalConfig) -> list[InvalidValue]:
+    """Every value of ``cfg`` that breaks its schema (type, enum, minimum/maximum, strict int/float).
+
+    Options not in the schema are ignored (readers report them as unknown keys). The result names each
+    option (canonical name or dataset key), the value and its origin (key as written, line).
+    """
+    out: list[InvalidValue] = []
+    for name, setting in cfg.options.items():
+        _check_option(name, setting, cfg, out)
+    _check_dataset_level(cfg.general, "general", cfg, out)
+    for di, ds in enumerate(cfg.datasets):
+        _check_dataset_level(ds.params, f"datasets[{di}]", cfg, out)
+        for si, sub in enumerate(ds.subsets):
+            _check_dataset_level(sub.params, f"datasets[{di}].subsets[{si}]", cfg, out)
+    return out
+
+
+def validate_values(values: dict[str, Any], *, source: str = "<values>") -> list[InvalidValue]:
+    """Validate plain ``{option: value}`` pairs (no provenance), e.g. for tests or generated configs."""
+    cfg = CanonicalConfig(dialect="native", source=source)
+    for name, value in values.items():
+        cfg.options[name] = Setting(value)
+    return validate_options(cfg)
+
+
+def invalid_names(problems: Iterable[InvalidValue]) -> list[str]:
+    """The option names of ``problems`` in order, without repeats."""
+    seen: list[str] = []
+    for p in problems:
+        if p.option not in seen:
+            seen.append(p.option)
+    return seen
