@@ -148,7 +148,7 @@ def tiny_text_encoder_configs(arch: str) -> list[dict[str, Any]]:
     return out
 
 
-def tiny_vae_config() -> dict[str, Any]:
+def tiny_vae_config(arch: str = "sd1") -> dict[str, Any]:
     """AutoencoderKL config: 4 levels like the real SD VAE (8x downscale), tiny widths."""
     return dict(
         in_channels=3,
@@ -160,7 +160,7 @@ def tiny_vae_config() -> dict[str, Any]:
         norm_num_groups=4,
         latent_channels=4,
         sample_size=64,
-        scaling_factor=0.18215,
+        scaling_factor=0.13025 if arch == "sdxl" else 0.18215,  # the real VAEs' factors
     )
 
 
@@ -189,7 +189,7 @@ def tiny_components(arch: str, seed: int = 0, *, prediction_type: str = "epsilon
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(**tiny_unet_config(arch))
-    vae = AutoencoderKL(**tiny_vae_config())
+    vae = AutoencoderKL(**tiny_vae_config(arch))
     text_encoders = []
     tokenizers = []
     for i, te_kwargs in enumerate(tiny_text_encoder_configs(arch)):

@@ -1,0 +1,505 @@
+"""The training loop: accelerate + diffusers + PEFT, with sd-scripts' semantics.
+
+``run_training(cfg, ...)`` takes a :class:`~lora_compat.config.model.CanonicalConfig` (any dialect, read by
+the spine), resolves it with :func:`lora_compat.plan.make_plan`, and trains:
+
+* models (:mod:`.models`), LoRA/LoCon through PEFT with sd-scripts' module set (:mod:`.network`);
+* noise, timesteps, targets and loss weights (:mod:`.noise`, :mod:`lora_compat.semantics`);
+* parameter groups in sd-scripts' order (text encoders first, LoRA+ / block LR groups, lr 0 groups dropped),
+  optimizers by a fixed name map (:mod:`.optimizers`), LR via ``semantics.lr_lambda`` in a ``LambdaLR``;
+* epochs/steps per §4.7, saves every N epochs/steps with keep-last-N, final save, state + resume;
+  Ctrl-C saves a state folder and returns (:mod:`.state`).
+
+It is a plain accelerate program: ``accelerate launch -m lora_compat train ...`` distributes it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from lora_compat.errors import UserError
+from lora_compat.train import state as st
+
+
+@dataclass
+class TrainResult:
+    """What a run produced."""
+
+    output_dir: Path
+    final_model: Path | None
+    saved_models: list[Path]
+    global_step: int
+    epochs: int
+    losses: list[float]
+    interrupted: bool = False
+    state_dir: Path | None = None
+    peft_dir: Path | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    max_train_steps: int = 0
+    total_batch_size: int = 0
+
+
+def _float_or_none(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def run_training(cfg: Any, *, base_model: str | None = None, train_data: str | None = None,
+                 output_dir: str | None = None, max_steps: int | None = None, show_progress: bool = True,
+                 save_peft: bool = False, on_step: Callable[[int, float], None] | None = None,
+                 log: Callable[[str], None] | None = None) -> TrainResult:
+    """Train the LoRA described by ``cfg``; returns a :class:`TrainResult`.
+
+    ``base_model`` / ``train_data`` / ``output_dir`` / ``max_steps`` override the config (CLI flags).
+    ``on_step(global_step, loss)`` is called after every optimizer step (tests, demo).
+    """
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from lora_compat.plan import block_index, make_plan, parse_network_args
+    from lora_compat.semantics import lr_lambda
+    from lora_compat.train import models as mdl
+    from lora_compat.train import network as netmod
+    from lora_compat.train.noise import NoiseSettings, noise_and_timesteps, per_sample_loss, target_for
+    from lora_compat.train.optimizers import build_optimizer, is_schedule_free
+    from lora_compat.train.saving import kohya_state_dict, save_kohya
+    from lora_compat.train.saving import save_peft as write_peft
+
+    say = log or (lambda msg: None)
+    if getattr(cfg, "invalid", None):
+        bad = cfg.invalid[0]
+        raise UserError(f"{bad.option}: {bad.reason}", file=bad.origin.file, line=bad.origin.line, key=bad.origin.key)
+    get = cfg.effective
+    arch = cfg.arch()
+    plan = make_plan(cfg)
+    kinds = {a.kind for a in plan.adapters}
+    if kinds - {"lora", "locon"}:
+        raise UserError(f"network_module {plan.network_module!r} ({', '.join(sorted(kinds))}) is not trainable by "
+                        "lora-compat: only networks.lora (LoRA / LoCon via conv_dim) is", key="network_module")
+    for u in plan.unsupported:
+        say(f"warning: {u.option}: {u.why}")
+    if not plan.adapters:
+        raise UserError("nothing to train: network_train_unet_only and network_train_text_encoder_only "
+                        "exclude every part", key="network_train_unet_only")
+
+    grad_acc = int(get("gradient_accumulation_steps") or 1)
+    mixed = get("mixed_precision") or "no"
+    logging_dir = get("logging_dir")
+    log_with = None
+    if logging_dir:
+        try:
+            import tensorboard  # noqa: F401
+
+            log_with = "tensorboard"
+        except ImportError:
+            say("warning: logging_dir is set but tensorboard is not installed; no logs written")
+    accelerator = Accelerator(gradient_accumulation_steps=grad_acc, mixed_precision=mixed, log_with=log_with,
+                              project_dir=str(logging_dir) if logging_dir else None)
+    seed = get("seed")
+    seed = int(seed) if seed is not None else random.randint(0, 2 ** 32 - 1)
+    set_seed(seed)
+    out_dir = Path(output_dir or get("output_dir") or ".")
+    output_name = get("output_name")
+    ext = "." + str(get("save_model_as") or "safetensors")
+    if ext not in (".safetensors", ".ckpt", ".pt"):
+        raise UserError(f"save_model_as {ext[1:]!r} is not one of safetensors, ckpt, pt", key="save_model_as")
+    if accelerator.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    # ---- models ------------------------------------------------------------------------------------------
+    v_param = bool(get("v_parameterization"))
+    comps = mdl.load_models(str(base_model or get("pretrained_model_name_or_path") or ""), arch,
+                            v_parameterization=v_param, seed=seed, tokenizer_dir=get("tokenizer_cache_dir"))
+    if get("zero_terminal_snr"):
+        from lora_compat.train.noise import make_noise_scheduler
+
+        comps.noise_scheduler = make_noise_scheduler(zero_terminal_snr=True)
+    sched = comps.noise_scheduler
+    unet, vae = comps.unet, comps.vae
+    tes = comps.text_encoders
+    for m in (unet, vae, *tes):
+        m.requires_grad_(False)
+    attn = "sdpa" if (get("xformers") or get("mem_eff_attn") or get("sdpa")) else None
+    mdl.set_attention(unet, attn)
+
+    part_models = {"unet": unet, "text_encoder": tes[0]}
+    if len(tes) > 1:
+        part_models["text_encoder_2"] = tes[1]
+    nets: list[netmod.PartNetwork] = []
+    net_args = parse_network_args(get("network_args"))
+    for adapter in plan.adapters:
+        model = part_models[adapter.part]
+        if adapter.peft_kwargs.get("target_modules"):
+            targets = netmod.targets_from_plan(adapter, arch, model)
+        else:
+            dim, alpha = adapter.peft_kwargs.get("r", 4), adapter.peft_kwargs.get("lora_alpha", 1)
+            conv = net_args.get("conv_dim")
+            targets = netmod.targets_from_tables(arch, adapter.part, model, dim, alpha,
+                                                 int(conv) if conv else None,
+                                                 float(net_args["conv_alpha"]) if "conv_alpha" in net_args else None)
+        netmod.inject_lora(model, targets)
+        nets.append(netmod.PartNetwork(adapter.part, model, targets, adapter.lr))
+    eo = plan.engine_options
+    for net in nets:
+        netmod.install_kohya_dropouts(net, (eo.get("network_dropout") or {}).get("p"),
+                                      (eo.get("rank_dropout") or {}).get("p"),
+                                      (eo.get("module_dropout") or {}).get("p"))
+    train_te = any(n.part != "unet" and n.lr for n in nets)
+    if get("gradient_checkpointing"):
+        unet.enable_gradient_checkpointing()
+        if train_te:
+            for te in tes:
+                te.gradient_checkpointing_enable()
+    clip_skip = get("clip_skip")
+
+    # ---- data --------------------------------------------------------------------------------------------
+    resolution = _resolution(cfg, get)
+    batch_size = int(get("train_batch_size") or 1)
+    dataset = _build_dataset(cfg, train_data, resolution, batch_size, seed)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1, shuffle=False, collate_fn=_first, num_workers=0)
+    n_batches_total = len(loader)
+
+    # ---- steps (§4.7) --------------------------------------------------------------------------------------
+    nproc = accelerator.num_processes
+    max_train_steps = int(get("max_train_steps") or 1600)
+    if get("max_train_epochs"):
+        max_train_steps = int(get("max_train_epochs")) * math.ceil(n_batches_total / nproc / grad_acc)
+    if max_steps is not None:
+        max_train_steps = int(max_steps)
+    dataset.max_train_steps = max_train_steps
+
+    # ---- optimizer groups (§4.10) ------------------------------------------------------------------------
+    groups = _param_groups(plan, nets, arch, block_index)
+    if not groups:
+        raise UserError("every parameter group has learning rate 0 or none: nothing would be trained",
+                        key="learning_rate")
+    opt_type = get("optimizer_type")
+    base_lr = _float_or_none(get("learning_rate"))
+    optimizer, opt_meta = build_optimizer(opt_type, groups, base_lr, get("optimizer_args"))
+    sched_name = str(get("lr_scheduler") or "constant")
+    if is_schedule_free(opt_type):
+        factor = (lambda t: 1.0)  # noqa: E731  schedule-free: a dummy scheduler, LR constant
+    else:
+        try:
+            factor = lr_lambda(sched_name, max_train_steps, lr_warmup_steps=get("lr_warmup_steps"),
+                               lr_decay_steps=get("lr_decay_steps"),
+                               lr_scheduler_num_cycles=get("lr_scheduler_num_cycles"),
+                               lr_scheduler_power=get("lr_scheduler_power"),
+                               lr_scheduler_timescale=get("lr_scheduler_timescale"),
+                               lr_scheduler_min_lr_ratio=get("lr_scheduler_min_lr_ratio"),
+                               lr_scheduler_args=_kv(get("lr_scheduler_args")),
+                               learning_rate=base_lr if base_lr is not None else 2e-6, num_processes=nproc)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UserError(f"lr_scheduler {sched_name!r}: {exc}", key="lr_scheduler") from None
+    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+    # ---- accelerate ----------------------------------------------------------------------------------------
+    trained = [unet] if any(n.part == "unet" for n in nets) else []
+    trained += [n.model for n in nets if n.part != "unet"]
+    prepared = accelerator.prepare(*trained, optimizer, loader, lr_scheduler)
+    wrapped = list(prepared[:len(trained)])
+    optimizer, loader, lr_scheduler = prepared[len(trained):]
+    wmap = {id(m): w for m, w in zip(trained, wrapped)}
+    unet_run = wmap.get(id(unet), unet)
+    te_run = [wmap.get(id(te), te) for te in tes]
+    dev, wdtype = accelerator.device, _weight_dtype(mixed)
+    vae.to(dev)
+    unet.to(dev)
+    for te in tes:
+        te.to(dev)
+    unet.train()
+    for n in nets:
+        n.model.train()
+    for te in tes:
+        if not any(n.model is te for n in nets):
+            te.eval()
+    vae.eval()
+
+    per_proc_batches = len(loader)
+    updates_per_epoch = math.ceil(per_proc_batches / grad_acc)
+    num_epochs = math.ceil(max_train_steps / updates_per_epoch)
+    ns = NoiseSettings.from_options(get)
+    ns.v_parameterization = v_param
+    scaling = vae.config.scaling_factor
+    params = [p for g in groups for p in g["params"]]
+
+    # ---- metadata ------------------------------------------------------------------------------------------
+    from lora_compat.train.metadata import RunFacts, modelspec, save_metadata, training_metadata
+
+    te_lr = next((n.lr for n in nets if n.part != "unet"), None)
+    facts = RunFacts(arch=arch, v_parameterization=v_param, num_train_images=dataset.num_train_images,
+                     num_reg_images=dataset.num_reg_images, num_batches_per_epoch=per_proc_batches,
+                     num_epochs=num_epochs, max_train_steps=max_train_steps, num_processes=nproc,
+                     optimizer=opt_meta, seed=seed, lr_scheduler=sched_name, learning_rate=base_lr,
+                     unet_lr=_float_or_none(get("unet_lr")), text_encoder_lr=te_lr,
+                     dataset_dirs=dataset.dataset_dirs, tag_frequency=dataset.tag_frequency)
+    base_meta = training_metadata(get, facts)
+    save_precision = get("save_precision")
+    saved: list[Path] = []
+
+    def save_model(name: str, epoch: int, step: int) -> Path:
+        accelerator.wait_for_everyone()
+        path = out_dir / name
+        if accelerator.is_main_process:
+            sd = kohya_state_dict(nets, save_precision)
+            md = save_metadata(base_meta, modelspec(get, arch, v_param), epoch, step, bool(get("no_metadata")))
+            save_kohya(path, sd, md if ext == ".safetensors" else None)
+            saved.append(path)
+        return path
+
+    # ---- resume ----------------------------------------------------------------------------------------------
+    global_step, first_epoch, skip_batches = 0, 0, 0
+    resume = get("resume")
+    if resume:
+        rdir = Path(str(resume))
+        if not rdir.is_dir():
+            raise UserError(f"resume folder {str(rdir)!r} not found", key="resume")
+        accelerator.load_state(str(rdir))
+        ts = st.read_train_state(rdir)
+        global_step = ts.get("current_step", 0)
+        first_epoch = global_step // updates_per_epoch
+        skip_batches = (global_step % updates_per_epoch) * grad_acc
+        say(f"resumed from {rdir} at step {global_step}")
+
+    if log_with:
+        accelerator.init_trackers("network_train" if not get("log_tracker_name") else str(get("log_tracker_name")))
+
+    losses: list[float] = []
+    interrupted = False
+    state_dir: Path | None = None
+    progress = _Progress(show_progress and accelerator.is_local_main_process, max_train_steps, global_step)
+    save_n_steps = int(get("save_every_n_steps") or 0)
+    save_n_epochs = int(get("save_every_n_epochs") or 0)
+    save_state = bool(get("save_state"))
+    final_epoch = first_epoch
+    with st.InterruptFlag() as stop, progress:
+        for epoch in range(first_epoch, num_epochs):
+            final_epoch = epoch
+            dataset.set_epoch(epoch + 1)
+            for n in nets:
+                n.model.train()
+            it = accelerator.skip_first_batches(loader, skip_batches) if skip_batches else loader
+            skip_batches = 0
+            for batch in it:
+                dataset.set_current_step(global_step)
+                with accelerator.accumulate(*wrapped):
+                    loss = _forward_loss(batch, arch, vae, scaling, tes, te_run, unet_run, comps.tokenizers,
+                                         clip_skip, sched, ns, dev, wdtype, accelerator, train_te,
+                                         noise_and_timesteps, target_for, per_sample_loss)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and get("max_grad_norm"):
+                        accelerator.clip_grad_norm_(params, float(get("max_grad_norm")))
+                    optimizer.step()
+                    lr_scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                if "scale_weight_norms" in eo:
+                    netmod.apply_max_norm(nets, eo["scale_weight_norms"]["max_norm"])
+                if not accelerator.sync_gradients:
+                    continue
+                global_step += 1
+                lv = float(accelerator.gather(loss.detach().reshape(1)).mean())
+                losses.append(lv)
+                progress.advance(lv, lr_scheduler.get_last_lr()[0])
+                if log_with:
+                    accelerator.log({"loss/current": lv, "lr/group0": lr_scheduler.get_last_lr()[0]}, step=global_step)
+                if on_step:
+                    on_step(global_step, lv)
+                if save_n_steps and global_step % save_n_steps == 0 and global_step < max_train_steps:
+                    name = st.step_name(output_name, global_step, ext)
+                    save_model(name, epoch, global_step)
+                    if save_state:
+                        st.save_train_state(accelerator, out_dir / st.state_dir_name(name, ext), epoch, global_step)
+                    old = st.removable_step(global_step, save_n_steps, get("save_last_n_steps"))
+                    if old and accelerator.is_main_process:
+                        oname = st.step_name(output_name, old, ext)
+                        st.remove_quietly(out_dir / oname)
+                        st.remove_quietly(out_dir / st.state_dir_name(oname, ext))
+                stop_now = _any_process(accelerator, stop.requested)
+                if stop_now:
+                    interrupted = True
+                    state_dir = out_dir / st.state_dir_name(st.step_name(output_name, global_step, ext), ext)
+                    st.save_train_state(accelerator, state_dir, epoch, global_step)
+                    break
+                if global_step >= max_train_steps:
+                    break
+            if interrupted:
+                break
+            if save_n_epochs and (epoch + 1) % save_n_epochs == 0 and epoch + 1 < num_epochs:
+                name = st.epoch_name(output_name, epoch + 1, ext)
+                save_model(name, epoch + 1, global_step)
+                if save_state:
+                    st.save_train_state(accelerator, out_dir / st.state_dir_name(name, ext), epoch + 1, global_step)
+                old = st.removable_epoch(epoch + 1, save_n_epochs, get("save_last_n_epochs"))
+                if old and accelerator.is_main_process:
+                    oname = st.epoch_name(output_name, old, ext)
+                    st.remove_quietly(out_dir / oname)
+                    st.remove_quietly(out_dir / st.state_dir_name(oname, ext))
+            if global_step >= max_train_steps:
+                break
+
+    final: Path | None = None
+    peft_dir: Path | None = None
+    if not interrupted:
+        final = save_model(st.last_name(output_name, ext), num_epochs, global_step)
+        if save_state or get("save_state_on_train_end"):
+            state_dir = st.save_train_state(accelerator, out_dir / st.state_dir_name(st.last_name(output_name, ext), ext),
+                                            num_epochs, global_step)
+        if save_peft and accelerator.is_main_process:
+            peft_dir = write_peft(out_dir / ((output_name or "last") + "-peft"), nets)
+    if log_with:
+        accelerator.end_training()
+    accelerator.wait_for_everyone()
+    return TrainResult(out_dir, final, saved, global_step, final_epoch + 1, losses, interrupted, state_dir, peft_dir,
+                       base_meta, max_train_steps, batch_size * nproc * grad_acc)
+
+
+def _any_process(accelerator: Any, flag: bool) -> bool:
+    """True when any process got Ctrl-C (all ranks must stop at the same step)."""
+    if accelerator.num_processes == 1:
+        return flag
+    import torch
+
+    t = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
+    return bool(accelerator.reduce(t, reduction="sum").item() > 0)
+
+
+def _first(items: list[Any]) -> Any:
+    return items[0]
+
+
+def _kv(value: Any) -> dict[str, Any] | None:
+    if not value:
+        return None
+    from lora_compat.train.optimizers import parse_optimizer_args
+
+    return parse_optimizer_args(value)
+
+
+def _weight_dtype(mixed: str) -> Any:
+    import torch
+
+    return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed, torch.float32)
+
+
+def _resolution(cfg: Any, get: Callable[[str], Any]) -> tuple[int, int]:
+    from lora_compat.train.folder_data import parse_resolution
+
+    value = get("resolution")
+    if cfg.datasets:
+        for _, _, ds, sub in cfg.iter_subsets():
+            value = cfg.subset_value(ds, sub, "resolution", value)
+            break
+    w, h = parse_resolution(value)
+    if w % 8 or h % 8:
+        raise UserError(f"resolution {w}x{h} must be a multiple of 8", key="resolution")
+    return w, h
+
+
+def _build_dataset(cfg: Any, train_data: str | None, resolution: tuple[int, int], batch_size: int, seed: int) -> Any:
+    from lora_compat.train.folder_data import FolderDataset, collect_subsets
+
+    subsets = collect_subsets(cfg, train_data)
+    if not subsets:
+        raise UserError("no training data: set train_data_dir (kohya N_name folders) or a dataset config, "
+                        "or pass --train-data", key="train_data_dir")
+    return FolderDataset(subsets, resolution, batch_size, float(cfg.effective("prior_loss_weight") or 1.0), seed)
+
+
+def _param_groups(plan: Any, nets: list[Any], arch: str, block_index: Callable[[str, bool], int]) -> list[dict[str, Any]]:
+    """Optimizer groups from the plan's group list (§4.10): TE groups first, LoRA+ groups hold lora_B."""
+    from lora_compat.train.network import ADAPTER, lora_layers
+
+    groups = []
+    for g in plan.param_groups:
+        if not g.lr:
+            continue
+        params = []
+        for net in nets:
+            if (g.part == "unet") != (net.part == "unet"):
+                continue
+            for t, layer in lora_layers(net):
+                if g.block is not None and block_index(t.kohya_name, arch == "sdxl") != g.block:
+                    continue
+                has_plus = any(o.lora_plus and o.part == g.part and o.block == g.block for o in plan.param_groups)
+                if not has_plus or g.lora_plus:
+                    params.append(layer.lora_B[ADAPTER].weight)
+                if not g.lora_plus:
+                    params.append(layer.lora_A[ADAPTER].weight)
+        if params:
+            groups.append({"params": params, "lr": float(g.lr)})
+    return groups
+
+
+def _forward_loss(batch: dict[str, Any], arch: str, vae: Any, scaling: float, tes: list[Any], te_run: list[Any],
+                  unet_run: Any, tokenizers: list[Any], clip_skip: Any, sched: Any, ns: Any, dev: Any, wdtype: Any,
+                  accelerator: Any, train_te: bool, noise_and_timesteps: Any, target_for: Any,
+                  per_sample_loss: Any) -> Any:
+    """One micro-batch: latents, prompt encoding, noise, UNet prediction, per-sample loss -> mean."""
+    import contextlib
+
+    import torch
+
+    from lora_compat.train import models as mdl
+
+    with torch.no_grad():
+        if "latents" in batch:
+            latents = batch["latents"].to(dev)
+        else:
+            latents = vae.encode(batch["images"].to(dev, dtype=torch.float32)).latent_dist.sample() * scaling
+    captions = batch["captions"]
+    grad_ctx = contextlib.nullcontext() if train_te else torch.no_grad()
+    with accelerator.autocast(), grad_ctx:
+        if arch == "sdxl":
+            ids1 = mdl.tokenize(tokenizers[0], captions).to(dev)
+            ids2 = mdl.tokenize(tokenizers[1], captions).to(dev)
+            ctx, pooled = mdl.encode_sdxl(te_run[0], te_run[1], ids1, ids2)
+        else:
+            ids = mdl.tokenize(tokenizers[0], captions).to(dev)
+            ctx, pooled = mdl.encode_sd(te_run[0], ids, None if clip_skip is None else int(clip_skip)), None
+    noise, noisy, timesteps = noise_and_timesteps(latents, sched, ns)
+    kwargs: dict[str, Any] = {}
+    if arch == "sdxl":
+        time_ids = torch.tensor([mdl.sdxl_time_ids(o, c, t) for o, c, t in
+                                 zip(batch["original_sizes"], batch["crop_top_lefts"], batch["target_sizes"])],
+                                dtype=torch.float32, device=dev)
+        kwargs["added_cond_kwargs"] = {"text_embeds": pooled, "time_ids": time_ids}
+    with accelerator.autocast():
+        pred = unet_run(noisy, timesteps, ctx, **kwargs).sample
+    target = target_for(latents, noise, timesteps, sched, ns.v_parameterization)
+    weights = batch["loss_weights"].to(dev)
+    return per_sample_loss(pred, target, timesteps, sched, ns, weights).mean()
+
+
+class _Progress:
+    """A rich progress bar (or nothing) showing step, loss and LR."""
+
+    def __init__(self, enabled: bool, total: int, start: int) -> None:
+        self.enabled = enabled
+        self.total = total
+        self.start = start
+        self._p: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> "_Progress":
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._p = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                               TextColumn("{task.fields[info]}"), transient=False)
+            self._p.__enter__()
+            self._task = self._p.add_task("train", total=self.total, completed=self.start, info="")
+        return self
+
+    def advance(self, loss: float, lr: float) -> None:
+        if self._p is not None:
+            self._p.update(self._task, advance=1, info=f"loss {loss:.4f} lr {lr:.3g}")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._p is not None:
+            self._p.__exit__(*exc)

@@ -1,0 +1,200 @@
+"""A small DreamBooth-style dataset for the engine, used when ``lora_compat.train.dataset`` (the full
+sd-scripts dataset pipeline with bucketing and latent caching, owned by "semantics") is not available.
+
+What it does, following sd-scripts where it matters for correctness of short runs:
+* subsets from the config (``datasets``/``subsets`` with ``image_dir``, ``num_repeats``, ``is_reg``,
+  ``class_tokens``, ``caption_extension``) or a kohya folder (``train_data_dir`` with ``N_name`` folders);
+* captions from ``<image stem><caption_extension>``, else ``class_tokens``; processed per fetch by
+  :func:`lora_compat.semantics.process_caption` (shuffle, keep_tokens, dropouts, prefix/suffix ...);
+* regularization samples carry ``prior_loss_weight``; each image appears ``num_repeats`` times (§4.7);
+* no bucketing: every image is resized to cover ``resolution`` and center-cropped (§4.6.5 cover/crop);
+  ``flip_aug`` flips at random;
+* batches of ``train_batch_size`` in one bucket, the last partial batch kept, order shuffled per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lora_compat.errors import UserError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+CAPTION_KEYS = ("shuffle_caption", "caption_separator", "keep_tokens", "keep_tokens_separator",
+                "secondary_separator", "enable_wildcard", "caption_dropout_rate", "caption_dropout_every_n_epochs",
+                "caption_tag_dropout_rate", "caption_prefix", "caption_suffix", "token_warmup_min",
+                "token_warmup_step")
+
+
+@dataclass
+class Sample:
+    image: Path
+    caption: str
+    is_reg: bool
+    flip_aug: bool
+    caption_params: dict[str, Any]
+
+
+def parse_resolution(value: Any) -> tuple[int, int]:
+    """``resolution`` "512" / "512,768" / [w, h] -> (width, height)."""
+    if value is None:
+        return 512, 512
+    if isinstance(value, (int, float)):
+        return int(value), int(value)
+    if isinstance(value, (list, tuple)):
+        return (int(value[0]), int(value[-1]))
+    parts = [p for p in re.split(r"[,x ]+", str(value).strip("()[] ")) if p]
+    if not parts:
+        raise UserError(f"resolution {value!r} is not W or W,H", key="resolution")
+    w = int(parts[0])
+    return w, int(parts[1]) if len(parts) > 1 else w
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def collect_subsets(cfg: Any, train_data_dir: str | None = None) -> list[dict[str, Any]]:
+    """Subsets as dicts of sd-scripts dataset keys (subset > dataset > general > options)."""
+    subsets: list[dict[str, Any]] = []
+    keys = ("image_dir", "num_repeats", "is_reg", "class_tokens", "caption_extension", "flip_aug") + CAPTION_KEYS
+    if cfg.datasets and train_data_dir is None:
+        for _, _, ds, sub in cfg.iter_subsets():
+            subsets.append({k: cfg.subset_value(ds, sub, k) for k in keys})
+        return subsets
+    root = train_data_dir or cfg.get("train_data_dir")
+    reg = cfg.get("reg_data_dir") if train_data_dir is None else None
+    for folder, is_reg in ((root, False), (reg, True)):
+        if not folder:
+            continue
+        base = Path(folder)
+        if not base.is_dir():
+            raise UserError(f"{'reg_data_dir' if is_reg else 'train_data_dir'} {folder!r} is not a folder",
+                            key="reg_data_dir" if is_reg else "train_data_dir")
+        for sub in sorted(p for p in base.iterdir() if p.is_dir()):
+            m = re.match(r"^(\d+)_(.*)$", sub.name)
+            if not m:
+                continue  # sd-scripts ignores folders without the N_ prefix (with a warning)
+            entry = {k: cfg.get(k) for k in keys}
+            entry.update(image_dir=str(sub), num_repeats=int(m.group(1)), is_reg=is_reg, class_tokens=m.group(2))
+            subsets.append(entry)
+    return subsets
+
+
+class FolderDataset:
+    """Batches for the engine: ``ds[i]`` -> dict(images, captions, loss_weights, original_sizes, ...)."""
+
+    def __init__(self, subsets: list[dict[str, Any]], resolution: tuple[int, int], batch_size: int,
+                 prior_loss_weight: float = 1.0, seed: int = 0, max_train_steps: int = 0) -> None:
+        self.resolution = resolution
+        self.batch_size = max(1, int(batch_size))
+        self.prior_loss_weight = prior_loss_weight
+        self.seed = seed
+        self.max_train_steps = max_train_steps
+        self.epoch = 1
+        self.current_step = 0
+        train: list[Sample] = []
+        reg: list[Sample] = []
+        self.dataset_dirs: dict[str, dict[str, int]] = {}
+        self.tag_frequency: dict[str, dict[str, int]] = {}
+        self.num_train_images = 0
+        self.num_reg_images = 0
+        for sub in subsets:
+            folder = Path(str(sub.get("image_dir") or ""))
+            if not folder.is_dir():
+                raise UserError(f"image_dir {str(folder)!r} is not a folder", key="image_dir")
+            repeats = int(sub.get("num_repeats") or 1)
+            ext = sub.get("caption_extension") or ".caption"
+            if not str(ext).startswith("."):
+                ext = "." + str(ext)
+            is_reg = bool(sub.get("is_reg"))
+            params = {k: sub[k] for k in CAPTION_KEYS if sub.get(k) is not None}
+            images = _images(folder)
+            tags = self.tag_frequency.setdefault(folder.name, {})
+            for img in images:
+                cap_file = img.with_suffix(str(ext))
+                caption = cap_file.read_text(encoding="utf-8").strip() if cap_file.is_file() \
+                    else str(sub.get("class_tokens") or "")
+                for tag in (t.strip() for t in caption.split(",")):
+                    if tag:
+                        tags[tag] = tags.get(tag, 0) + 1
+                sample = Sample(img, caption, is_reg, bool(sub.get("flip_aug")), params)
+                (reg if is_reg else train).extend([sample] * repeats)
+            if is_reg:
+                self.num_reg_images += len(images) * repeats
+            else:
+                self.num_train_images += len(images) * repeats
+                self.dataset_dirs[folder.name] = {"n_repeats": repeats, "img_count": len(images)}
+        if not train:
+            raise UserError("the dataset has no training images (check train_data_dir / image_dir and the "
+                            "N_name folder convention)", key="train_data_dir")
+        if reg:
+            # sd-scripts balances regularization samples to the number of training samples (§4.1).
+            reg = (reg * math.ceil(len(train) / len(reg)))[:len(train)]
+        self.samples = train + reg
+        self._cache: dict[Path, Any] = {}
+        self._order = self._make_order(1)
+
+    def _make_order(self, epoch: int) -> list[list[int]]:
+        idx = list(range(len(self.samples)))
+        rng = random.Random(self.seed * 1000003 + epoch)
+        rng.shuffle(idx)
+        batches = [idx[i:i + self.batch_size] for i in range(0, len(idx), self.batch_size)]
+        rng.shuffle(batches)
+        return batches
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.samples) / self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """1-based epoch; reshuffles the batch order deterministically."""
+        self.epoch = epoch
+        self._order = self._make_order(epoch)
+
+    def set_current_step(self, step: int) -> None:
+        self.current_step = step
+
+    def _load(self, path: Path) -> Any:
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        if path not in self._cache:
+            with Image.open(path) as im:
+                im = im.convert("RGB")
+                w, h = self.resolution
+                scale = max(w / im.width, h / im.height)
+                nw, nh = max(w, round(im.width * scale)), max(h, round(im.height * scale))
+                resample = Image.LANCZOS if scale > 1 else Image.BICUBIC
+                im = im.resize((nw, nh), resample)
+                left, top = (nw - w) // 2, (nh - h) // 2
+                im = im.crop((left, top, left + w, top + h))
+                arr = np.asarray(im, dtype=np.float32) / 127.5 - 1.0
+            self._cache[path] = (torch.from_numpy(arr).permute(2, 0, 1).contiguous(), (nh, nw), (top, left))
+        return self._cache[path]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        import torch
+
+        from lora_compat.semantics import process_caption
+
+        items = [self.samples[j] for j in self._order[i]]
+        images, captions, weights, orig, crops = [], [], [], [], []
+        for s in items:
+            img, size, crop = self._load(s.image)
+            if s.flip_aug and random.random() < 0.5:
+                img = torch.flip(img, dims=[2])
+            images.append(img)
+            captions.append(process_caption(s.caption, s.caption_params, epoch=self.epoch,
+                                            step=self.current_step, max_train_steps=self.max_train_steps))
+            weights.append(self.prior_loss_weight if s.is_reg else 1.0)
+            orig.append(size)
+            crops.append(crop)
+        w, h = self.resolution
+        return {"images": torch.stack(images), "captions": captions,
+                "loss_weights": torch.tensor(weights, dtype=torch.float32), "original_sizes": orig,
+                "crop_top_lefts": crops, "target_sizes": [(h, w)] * len(items)}

@@ -1,0 +1,193 @@
+"""``ss_*`` and ``modelspec.*`` metadata as sd-scripts writes it into a LoRA ``.safetensors`` (reference §7).
+
+Every value is ``str()``-converted like sd-scripts does (bools "True"/"False", None "None", tuples as repr).
+Secrets (API keys, tokens) are never written: only the listed keys are emitted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+NETWORK_MODULE = "networks.lora"
+
+
+@dataclass
+class RunFacts:
+    """Facts only the running engine knows (counts, effective values)."""
+
+    arch: str
+    v_parameterization: bool
+    num_train_images: int
+    num_reg_images: int
+    num_batches_per_epoch: int
+    num_epochs: int
+    max_train_steps: int
+    num_processes: int
+    optimizer: str
+    seed: int
+    lr_scheduler: str
+    learning_rate: float | None
+    unet_lr: float | None
+    text_encoder_lr: float | None
+    dataset_dirs: dict[str, dict[str, int]] = field(default_factory=dict)
+    tag_frequency: dict[str, dict[str, int]] = field(default_factory=dict)
+    training_started_at: float = field(default_factory=time.time)
+    session_id: int = field(default_factory=lambda: random.randint(0, 2 ** 32))
+
+
+def _s(value: Any) -> str:
+    return str(value)
+
+
+def base_model_version(arch: str, v: bool) -> str:
+    """``ss_base_model_version``: sd_v1, sd_v1_v, sd_v2, sd_v2_v or sdxl_base_v1-0."""
+    if arch == "sdxl":
+        return "sdxl_base_v1-0"
+    return ("sd_v2" if arch == "sd2" else "sd_v1") + ("_v" if v else "")
+
+
+def training_metadata(get: Callable[[str], Any], facts: RunFacts) -> dict[str, str]:
+    """The run-constant ``ss_*`` keys (§7.1), from option getter ``get`` (CanonicalConfig.effective)."""
+    model = get("pretrained_model_name_or_path")
+    grad_acc = int(get("gradient_accumulation_steps") or 1)
+    batch = int(get("train_batch_size") or 1)
+    md: dict[str, Any] = {
+        "ss_session_id": facts.session_id,
+        "ss_training_started_at": facts.training_started_at,
+        "ss_output_name": get("output_name"),
+        "ss_learning_rate": facts.learning_rate,
+        "ss_text_encoder_lr": facts.text_encoder_lr,
+        "ss_unet_lr": facts.unet_lr,
+        "ss_num_train_images": facts.num_train_images,
+        "ss_num_validation_images": 0,
+        "ss_num_reg_images": facts.num_reg_images,
+        "ss_num_batches_per_epoch": facts.num_batches_per_epoch,
+        "ss_num_epochs": facts.num_epochs,
+        "ss_gradient_checkpointing": bool(get("gradient_checkpointing")),
+        "ss_gradient_accumulation_steps": grad_acc,
+        "ss_max_train_steps": facts.max_train_steps,
+        "ss_lr_warmup_steps": get("lr_warmup_steps"),
+        "ss_lr_scheduler": facts.lr_scheduler,
+        "ss_network_module": NETWORK_MODULE,
+        "ss_network_dim": get("network_dim"),
+        "ss_network_alpha": get("network_alpha"),
+        "ss_network_dropout": get("network_dropout"),
+        "ss_mixed_precision": get("mixed_precision") or "no",
+        "ss_full_fp16": bool(get("full_fp16")),
+        "ss_v2": facts.arch == "sd2",
+        "ss_base_model_version": base_model_version(facts.arch, facts.v_parameterization),
+        "ss_clip_skip": get("clip_skip"),
+        "ss_max_token_length": get("max_token_length"),
+        "ss_cache_latents": bool(get("cache_latents")),
+        "ss_seed": facts.seed,
+        "ss_lowram": bool(get("lowram")),
+        "ss_noise_offset": get("noise_offset"),
+        "ss_multires_noise_iterations": get("multires_noise_iterations"),
+        "ss_multires_noise_discount": get("multires_noise_discount"),
+        "ss_adaptive_noise_scale": get("adaptive_noise_scale"),
+        "ss_zero_terminal_snr": bool(get("zero_terminal_snr")),
+        "ss_training_comment": get("training_comment"),
+        "ss_sd_scripts_commit_hash": "(unknown)",
+        "ss_optimizer": facts.optimizer,
+        "ss_max_grad_norm": get("max_grad_norm"),
+        "ss_caption_dropout_rate": get("caption_dropout_rate"),
+        "ss_caption_dropout_every_n_epochs": get("caption_dropout_every_n_epochs"),
+        "ss_caption_tag_dropout_rate": get("caption_tag_dropout_rate"),
+        "ss_face_crop_aug_range": get("face_crop_aug_range"),
+        "ss_prior_loss_weight": get("prior_loss_weight"),
+        "ss_min_snr_gamma": get("min_snr_gamma"),
+        "ss_scale_weight_norms": get("scale_weight_norms"),
+        "ss_ip_noise_gamma": get("ip_noise_gamma"),
+        "ss_debiased_estimation": bool(get("debiased_estimation_loss")),
+        "ss_noise_offset_random_strength": bool(get("noise_offset_random_strength")),
+        "ss_ip_noise_gamma_random_strength": bool(get("ip_noise_gamma_random_strength")),
+        "ss_loss_type": get("loss_type"),
+        "ss_huber_schedule": get("huber_schedule"),
+        "ss_huber_scale": get("huber_scale"),
+        "ss_huber_c": get("huber_c"),
+        "ss_fp8_base": bool(get("fp8_base")),
+        "ss_fp8_base_unet": bool(get("fp8_base_unet")),
+        "ss_validation_seed": get("validation_seed"),
+        "ss_validation_split": get("validation_split"),
+        "ss_max_validation_steps": get("max_validation_steps"),
+        "ss_validate_every_n_epochs": get("validate_every_n_epochs"),
+        "ss_validate_every_n_steps": get("validate_every_n_steps"),
+        "ss_resize_interpolation": get("resize_interpolation"),
+        # command-line dataset mode keys
+        "ss_batch_size_per_device": batch,
+        "ss_total_batch_size": batch * facts.num_processes * grad_acc,
+        "ss_resolution": get("resolution"),
+        "ss_dataset_dirs": json.dumps(facts.dataset_dirs),
+        "ss_tag_frequency": json.dumps(facts.tag_frequency),
+    }
+    net_args = get("network_args")
+    if net_args:
+        from lora_compat.plan import parse_network_args
+
+        parsed: dict[str, Any] = dict(parse_network_args(net_args))
+        # sd-scripts injects "dropout" from network_dropout whenever network_args is non-empty (§8).
+        parsed.setdefault("dropout", get("network_dropout"))
+        md["ss_network_args"] = json.dumps(parsed)
+    if model:
+        md["ss_sd_model_name"] = os.path.basename(str(model)) if os.path.exists(str(model)) else model
+    return {k: _s(v) for k, v in md.items()}
+
+
+def modelspec(get: Callable[[str], Any], arch: str, v: bool) -> dict[str, str]:
+    """``modelspec.*`` keys (§7.3), rebuilt at every save (new date)."""
+    if arch == "sdxl":
+        architecture, impl, reso = "stable-diffusion-xl-v1-base/lora", \
+            "https://github.com/Stability-AI/generative-models", "1024x1024"
+    elif arch == "sd2":
+        architecture = "stable-diffusion-v2-768-v/lora" if v else "stable-diffusion-v2-512/lora"
+        impl, reso = "diffusers", ("768x768" if v else "512x512")
+    else:
+        architecture, impl, reso = "stable-diffusion-v1/lora", "diffusers", "512x512"
+    res = get("resolution")
+    if res:
+        parts = [p.strip() for p in str(res).strip("()[] ").split(",")] if not isinstance(res, (list, tuple)) \
+            else [str(x) for x in res]
+        w, h = (parts[0], parts[1]) if len(parts) > 1 else (parts[0], parts[0])
+        reso = f"{w}x{h}"
+    now = datetime.datetime.now().replace(microsecond=0)
+    md: dict[str, Any] = {
+        "modelspec.sai_model_spec": "1.0.1",
+        "modelspec.architecture": architecture,
+        "modelspec.implementation": impl,
+        "modelspec.title": get("metadata_title") or get("output_name") or f"LoRA@{now.isoformat()}",
+        "modelspec.resolution": reso,
+        "modelspec.date": now.isoformat(),
+        "modelspec.prediction_type": "v" if v else "epsilon",
+        "modelspec.implementation_version": "sd-scripts/unknown",
+    }
+    lo, hi = get("min_timestep"), get("max_timestep")
+    if lo is not None or hi is not None:
+        md["modelspec.timestep_range"] = f"{lo or 0},{hi if hi is not None else 1000}"
+    if get("clip_skip") is not None:
+        md["modelspec.encoder_layer"] = str(get("clip_skip"))
+    for key in ("description", "author", "license", "tags"):
+        value = get(f"metadata_{key}")
+        if value is not None:
+            md[f"modelspec.{key}"] = value
+    return {k: _s(v) for k, v in md.items() if v is not None}
+
+
+def save_metadata(base: dict[str, str], spec: dict[str, str], epoch: int, steps: int,
+                  no_metadata: bool = False) -> dict[str, str]:
+    """The metadata of one save: run keys + save-time keys (§7.1 'written at every save') + modelspec."""
+    md = dict(base)
+    md["ss_training_finished_at"] = str(time.time())
+    md["ss_steps"] = str(steps)
+    md["ss_epoch"] = str(epoch)
+    if no_metadata:
+        keep = ("ss_v2", "ss_base_model_version", "ss_network_module", "ss_network_dim", "ss_network_alpha",
+                "ss_network_args")
+        md = {k: v for k, v in md.items() if k in keep}
+    md.update(spec)
+    return md

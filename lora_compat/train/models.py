@@ -1,0 +1,178 @@
+"""Base models for training: SD1.x, SD2.x (incl. v-prediction) and SDXL from a diffusers folder, a single
+``.safetensors``/``.ckpt`` file (offline, with configs shipped in ``lora_compat/data/models``), or the tiny
+models (``tiny:sd1`` / ``tiny:sd2`` / ``tiny:sdxl``); plus prompt encoding with sd-scripts' conventions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from lora_compat.errors import UserError
+from lora_compat.resources import DATA_DIR
+from lora_compat.train.tiny import ARCHES, TinyComponents, tiny_components
+
+MODELS_DATA = DATA_DIR / "models"
+TINY_PREFIX = "tiny:"
+
+
+def _folder_arch(path: Path) -> str:
+    """sd1/sd2/sdxl of a diffusers folder, from model_index.json and the UNet config."""
+    index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
+    if index.get("_class_name", "").startswith("StableDiffusionXL") or "text_encoder_2" in index:
+        return "sdxl"
+    unet_cfg = json.loads((path / "unet" / "config.json").read_text(encoding="utf-8"))
+    # SD2 uses linear projections and per-block head counts; SD1 a single int of 8 heads.
+    return "sd2" if unet_cfg.get("use_linear_projection") else "sd1"
+
+
+def load_models(spec: str, arch: str | None = None, *, v_parameterization: bool = False,
+                seed: int = 0, tokenizer_dir: str | None = None) -> TinyComponents:
+    """Load UNet, VAE, text encoder(s), tokenizer(s) and the training noise scheduler.
+
+    ``spec`` is ``tiny:<arch>``, a diffusers folder, or a single checkpoint file.  ``arch`` (from the config:
+    v2 / sdxl flags) must agree with what the model is; a mismatch is a UserError naming both.
+    """
+    from lora_compat.train.noise import make_noise_scheduler
+
+    if not spec:
+        raise UserError("no base model: set pretrained_model_name_or_path in the config or pass --base-model",
+                        key="pretrained_model_name_or_path")
+    if spec.startswith(TINY_PREFIX):
+        tiny_arch = spec[len(TINY_PREFIX):]
+        if tiny_arch not in ARCHES:
+            raise UserError(f"unknown tiny model {spec!r}; use one of "
+                            + ", ".join(TINY_PREFIX + a for a in ARCHES), key="pretrained_model_name_or_path")
+        comps = tiny_components(tiny_arch, seed)
+        found = tiny_arch
+    else:
+        path = Path(spec)
+        if path.is_dir():
+            if not (path / "model_index.json").is_file():
+                raise UserError(f"{spec}: not a diffusers model folder (no model_index.json)",
+                                key="pretrained_model_name_or_path")
+            found = _folder_arch(path)
+            comps = _load_folder(path, found)
+            if (path / "lora_compat_tiny.json").is_file():
+                comps.extra["tiny"] = True
+        elif path.is_file():
+            found = arch or "sd1"
+            comps = _load_single_file(path, found, v_parameterization, tokenizer_dir)
+        else:
+            raise UserError(f"base model {spec!r} not found (a local diffusers folder, a .safetensors/.ckpt "
+                            "file, or tiny:sd1|sd2|sdxl; hub ids are not downloaded)",
+                            key="pretrained_model_name_or_path")
+    if arch and arch != found:
+        raise UserError(f"the config trains {arch} (v2/sdxl flags) but base model {spec!r} is {found}",
+                        key="pretrained_model_name_or_path")
+    comps.arch = found
+    comps.noise_scheduler = make_noise_scheduler()
+    return comps
+
+
+def _load_folder(path: Path, arch: str) -> TinyComponents:
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    try:
+        unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet")
+        vae = AutoencoderKL.from_pretrained(path, subfolder="vae")
+        tes = [CLIPTextModel.from_pretrained(path, subfolder="text_encoder")]
+        toks = [CLIPTokenizer.from_pretrained(path, subfolder="tokenizer")]
+        if arch == "sdxl":
+            tes.append(CLIPTextModelWithProjection.from_pretrained(path, subfolder="text_encoder_2"))
+            toks.append(CLIPTokenizer.from_pretrained(path, subfolder="tokenizer_2"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot load the diffusers model: {str(exc).splitlines()[0]}",
+                        key="pretrained_model_name_or_path") from None
+    return TinyComponents(unet, vae, tes, toks, None, arch)
+
+
+def _load_single_file(path: Path, arch: str, v: bool, tokenizer_dir: str | None) -> TinyComponents:
+    """from_single_file with the packaged configs; tokenizers must exist locally (never downloaded)."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    cfg_name = {"sd1": "sd1", "sd2": "sd2-v" if v else "sd2", "sdxl": "sdxl"}[arch]
+    config_dir = MODELS_DATA / cfg_name
+    if not config_dir.is_dir():
+        raise UserError(f"{path}: no packaged {cfg_name} configs in {config_dir}", key="pretrained_model_name_or_path")
+    tok_root = Path(tokenizer_dir) if tokenizer_dir else path.parent
+    needed = ["tokenizer"] + (["tokenizer_2"] if arch == "sdxl" else [])
+    missing = [n for n in needed if not (tok_root / n / "vocab.json").is_file()]
+    if missing:
+        raise UserError(f"{path}: single-file {arch} model needs CLIP tokenizer files offline; missing "
+                        f"{', '.join(str(tok_root / n / 'vocab.json') for n in missing)} (copy the 'tokenizer' "
+                        "folder(s) of a diffusers model there, or train from a diffusers folder)",
+                        key="pretrained_model_name_or_path")
+    cls = StableDiffusionXLPipeline if arch == "sdxl" else StableDiffusionPipeline
+    kwargs: dict[str, Any] = {"config": str(config_dir), "local_files_only": True}
+    from transformers import CLIPTokenizer
+
+    kwargs["tokenizer"] = CLIPTokenizer.from_pretrained(tok_root / "tokenizer")
+    if arch == "sdxl":
+        kwargs["tokenizer_2"] = CLIPTokenizer.from_pretrained(tok_root / "tokenizer_2")
+    else:
+        kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    try:
+        pipe = cls.from_single_file(str(path), **kwargs)
+    except Exception as exc:  # diffusers raises many types for bad checkpoints
+        raise UserError(f"{path}: cannot load as a single-file {arch} checkpoint: "
+                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                        key="pretrained_model_name_or_path") from None
+    tes = [pipe.text_encoder] + ([pipe.text_encoder_2] if arch == "sdxl" else [])
+    toks = [pipe.tokenizer] + ([pipe.tokenizer_2] if arch == "sdxl" else [])
+    return TinyComponents(pipe.unet, pipe.vae, tes, toks, None, arch)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# prompt encoding (reference §4.5)
+
+def tokenize(tokenizer: Any, captions: list[str]) -> Any:
+    """Token ids padded/truncated to the tokenizer's 77 tokens (max_token_length 75)."""
+    return tokenizer(captions, padding="max_length", truncation=True, max_length=tokenizer.model_max_length,
+                     return_tensors="pt").input_ids
+
+
+def _final_layer_norm(te: Any) -> Any:
+    inner = getattr(te, "text_model", te)
+    return inner.final_layer_norm
+
+
+def encode_sd(te: Any, input_ids: Any, clip_skip: int | None) -> Any:
+    """SD1/SD2 context: last hidden state, or ``final_layer_norm(hidden_states[-k])`` with clip_skip k > 1."""
+    if clip_skip is None or clip_skip <= 1:
+        return te(input_ids)[0]
+    out = te(input_ids, output_hidden_states=True)
+    return _final_layer_norm(te)(out.hidden_states[-clip_skip])
+
+
+def encode_sdxl(te1: Any, te2: Any, ids1: Any, ids2: Any) -> tuple[Any, Any]:
+    """SDXL (context, pooled): penultimate hidden states of both encoders concatenated; TE2's projected
+    pooled output (clip_skip is ignored for SDXL, as in sd-scripts)."""
+    import torch
+
+    h1 = te1(ids1, output_hidden_states=True).hidden_states[-2]
+    out2 = te2(ids2, output_hidden_states=True)
+    h2 = out2.hidden_states[-2]
+    return torch.cat([h1, h2], dim=-1), out2.text_embeds
+
+
+def sdxl_time_ids(original_size: tuple[int, int], crop_top_left: tuple[int, int], target_size: tuple[int, int]) -> list[int]:
+    """The 6 size-conditioning numbers (h, w, top, left, target h, target w) of one sample."""
+    return [original_size[0], original_size[1], crop_top_left[0], crop_top_left[1], target_size[0], target_size[1]]
+
+
+def set_attention(unet: Any, mode: str | None) -> None:
+    """xformers / mem_eff_attn / sdpa all map to PyTorch SDPA (diffusers' default AttnProcessor2_0)."""
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    if mode:
+        unet.set_attn_processor(AttnProcessor2_0())
+
+
+def ensure_dir(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    p.mkdir(parents=True, exist_ok=True)
+    return p

@@ -1,0 +1,218 @@
+"""LoRA / LoCon on the UNet and text encoders through PEFT, with sd-scripts' module set and dropouts.
+
+The module set, ranks and alphas come from the plan (:func:`lora_compat.plan.make_plan`), whose targets equal
+what sd-scripts' ``networks/lora.py`` wraps; when a plan adapter carries no targets the set is computed from
+the pinned tables in :mod:`lora_compat.arch` with the same rules.  Every target keeps its kohya name so the
+trained weights can be written in kohya layout without a second lookup (see :mod:`lora_compat.train.saving`).
+
+PEFT's ``lora_dropout`` acts on the *input* of ``lora_A``; kohya's ``network_dropout``, ``rank_dropout`` and
+``module_dropout`` act elsewhere (reference §6.4), so they are installed as forward hooks on PEFT's
+``lora_A`` / ``lora_B`` sub-modules instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ADAPTER = "default"
+# Plan part names -> arch-table part names.
+PLAN_TO_ARCH_PART = {"unet": "unet", "text_encoder": "te1", "text_encoder_2": "te2"}
+
+
+@dataclass(frozen=True)
+class TargetModule:
+    """One wrapped module: kohya name, path inside its model, rank and alpha (alpha keeps its Python type)."""
+
+    kohya_name: str
+    path: str
+    rank: int
+    alpha: float | int
+
+
+@dataclass
+class PartNetwork:
+    """The LoRA modules injected into one model part (``unet``, ``text_encoder``, ``text_encoder_2``)."""
+
+    part: str
+    model: Any
+    targets: list[TargetModule]
+    lr: float | None = None
+    trained: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _module_paths(model: Any) -> set[str]:
+    return {name for name, _ in model.named_modules()}
+
+
+def _locate(info: Any, paths: set[str]) -> str | None:
+    """The path of an arch-table module inside ``model`` (transformers 4 and 5 spell TE paths differently)."""
+    for cand in (info.te_path(5), info.diffusers_path, info.diffusers_path.removeprefix("text_model.")):
+        if cand in paths:
+            return cand
+    return None
+
+
+def targets_from_plan(adapter: Any, arch: str, model: Any) -> list[TargetModule]:
+    """Targets of a plan :class:`~lora_compat.plan.AdapterPlan`, resolved against the real ``model``."""
+    from lora_compat import arch as arch_tables
+
+    kw = adapter.peft_kwargs
+    r, a = kw.get("r"), kw.get("lora_alpha", kw.get("alpha"))
+    rank_pattern, alpha_pattern = kw.get("rank_pattern") or {}, kw.get("alpha_pattern") or {}
+    paths = _module_paths(model)
+    part = PLAN_TO_ARCH_PART[adapter.part]
+    out = []
+    for path in kw.get("target_modules") or []:
+        kohya = adapter.kohya_names.get(path)
+        info = arch_tables.lookup_path(path, part, arch)
+        if kohya is None and info is not None:
+            kohya = info.kohya_name
+        real = path if path in paths else (_locate(info, paths) if info is not None else None)
+        if real is None or kohya is None:
+            raise ValueError(f"{adapter.part}: planned target {path!r} does not exist in the {arch} model")
+        out.append(TargetModule(kohya, real, int(rank_pattern.get(path, r)), alpha_pattern.get(path, a)))
+    return out
+
+
+def targets_from_tables(arch: str, part: str, model: Any, dim: int, alpha: float | int,
+                        conv_dim: int | None = None, conv_alpha: float | None = None) -> list[TargetModule]:
+    """sd-scripts' module set for ``part`` computed from :mod:`lora_compat.arch` (no block-wise dims)."""
+    from lora_compat import arch as arch_tables
+
+    algo = "locon" if conv_dim else "lora"
+    paths = _module_paths(model)
+    out = []
+    for info in arch_tables.kohya_modules(arch, algo):
+        if info.part != PLAN_TO_ARCH_PART[part]:
+            continue
+        real = _locate(info, paths)
+        if real is None:
+            raise ValueError(f"{part}: module {info.kohya_name} ({info.diffusers_path}) missing from the model")
+        if info.is_conv3x3:
+            out.append(TargetModule(info.kohya_name, real, int(conv_dim), 1.0 if conv_alpha is None else conv_alpha))
+        else:
+            out.append(TargetModule(info.kohya_name, real, int(dim), alpha))
+    return out
+
+
+def inject_lora(model: Any, targets: list[TargetModule]) -> None:
+    """Inject PEFT LoRA layers for ``targets`` into ``model`` (in place); base weights are frozen."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    if not targets:
+        return
+    counts: dict[tuple[int, float], int] = {}
+    for t in targets:
+        counts[(t.rank, float(t.alpha))] = counts.get((t.rank, float(t.alpha)), 0) + 1
+    r, a = max(counts, key=counts.__getitem__)
+    # PEFT matches pattern keys as regex suffixes; anchored full paths select exactly one module.
+    rank_pattern = {f"^{_re(t.path)}$": t.rank for t in targets if t.rank != r}
+    alpha_pattern = {f"^{_re(t.path)}$": float(t.alpha) for t in targets if float(t.alpha) != a}
+    config = LoraConfig(r=r, lora_alpha=a, target_modules=[t.path for t in targets], rank_pattern=rank_pattern,
+                        alpha_pattern=alpha_pattern, lora_dropout=0.0, init_lora_weights=True, bias="none",
+                        use_rslora=False, use_dora=False)
+    model.requires_grad_(False)
+    inject_adapter_in_model(config, model, adapter_name=ADAPTER)
+    for t in targets:
+        layer = model.get_submodule(t.path)
+        # Sanity: rank/scale must be exactly kohya's (alpha / rank); patterns failing would train wrongly.
+        if layer.r[ADAPTER] != t.rank or abs(layer.scaling[ADAPTER] - float(t.alpha) / t.rank) > 1e-12:
+            raise AssertionError(f"PEFT rank/alpha mismatch on {t.path}")
+        for p in (layer.lora_A[ADAPTER].weight, layer.lora_B[ADAPTER].weight):
+            p.requires_grad_(True)
+
+
+def _re(path: str) -> str:
+    import re
+
+    return re.escape(path)
+
+
+def lora_layers(net: PartNetwork) -> list[tuple[TargetModule, Any]]:
+    """(target, PEFT LoraLayer) pairs of a part, in target order."""
+    return [(t, net.model.get_submodule(t.path)) for t in net.targets]
+
+
+def lora_params(net: PartNetwork) -> tuple[list[Any], list[Any]]:
+    """(lora_down / A weights, lora_up / B weights) of a part, in module order (LoRA+ splits on this)."""
+    downs, ups = [], []
+    for _, layer in lora_layers(net):
+        downs.append(layer.lora_A[ADAPTER].weight)
+        ups.append(layer.lora_B[ADAPTER].weight)
+    return downs, ups
+
+
+def install_kohya_dropouts(net: PartNetwork, network_dropout: float | None = None,
+                           rank_dropout: float | None = None, module_dropout: float | None = None) -> list[Any]:
+    """Forward hooks giving kohya's LoRAModule dropout semantics (reference §6.4); returns the hook handles.
+
+    * ``network_dropout``: inverted dropout on the rank activations after ``lora_down``.
+    * ``rank_dropout``: a [batch, r] keep mask broadcast over sequence/spatial dims, output scaled 1/(1-p).
+    * ``module_dropout``: with probability p the whole LoRA branch of the module is skipped for this call.
+    All act only while the module is in training mode.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    handles = []
+    if not (network_dropout or rank_dropout or module_dropout):
+        return handles
+
+    for _, layer in lora_layers(net):
+        down, up = layer.lora_A[ADAPTER], layer.lora_B[ADAPTER]
+        state: dict[str, bool] = {"skip": False}
+
+        def down_hook(mod, inputs, out, _state=state):
+            _state["skip"] = bool(module_dropout) and mod.training and torch.rand(1).item() < module_dropout
+            if not mod.training:
+                return out
+            if network_dropout:
+                out = F.dropout(out, p=network_dropout)
+            if rank_dropout:
+                # Rank axis is the last one for Linear ([B, (L,) r]) and dim 1 for Conv2d ([B, r, H, W]).
+                if out.dim() == 4:
+                    mask = (torch.rand(out.shape[0], out.shape[1], device=out.device) > rank_dropout)
+                    mask = mask.to(out.dtype)[:, :, None, None]
+                else:
+                    mask = (torch.rand(out.shape[0], out.shape[-1], device=out.device) > rank_dropout).to(out.dtype)
+                    if out.dim() == 3:
+                        mask = mask[:, None, :]
+                out = out * mask / (1.0 - rank_dropout)
+            return out
+
+        def up_hook(mod, inputs, out, _state=state):
+            if _state["skip"] and mod.training:
+                return out * 0.0
+            return out
+
+        handles.append(down.register_forward_hook(down_hook))
+        handles.append(up.register_forward_hook(up_hook))
+    return handles
+
+
+def apply_max_norm(nets: list[PartNetwork], max_norm: float) -> tuple[int, float, float]:
+    """kohya ``apply_max_norm_regularization`` (§6.7): returns (#scaled, mean norm, max norm) after scaling."""
+    import torch
+
+    norms = []
+    scaled = 0
+    with torch.no_grad():
+        for net in nets:
+            for t, layer in lora_layers(net):
+                down, up = layer.lora_A[ADAPTER].weight, layer.lora_B[ADAPTER].weight
+                scale = float(t.alpha) / t.rank
+                if down.dim() == 4 and down.shape[2:] != (1, 1):
+                    delta = torch.nn.functional.conv2d(down.permute(1, 0, 2, 3), up).permute(1, 0, 2, 3)
+                else:
+                    delta = up.flatten(1) @ down.flatten(1)
+                n = delta.norm() * scale
+                desired = torch.clamp(n, min=max_norm / 2)  # n = max(||dW||, m/2)
+                ratio = torch.clamp(desired, max=max_norm) / desired
+                if ratio.item() != 1:
+                    down.mul_(ratio.sqrt())
+                    up.mul_(ratio.sqrt())
+                    scaled += 1
+                norms.append((n * ratio).item())
+    return scaled, (sum(norms) / len(norms) if norms else 0.0), (max(norms) if norms else 0.0)

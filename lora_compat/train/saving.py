@@ -1,0 +1,116 @@
+"""Write trained LoRA weights: kohya layout straight from the PEFT layers (plus optional PEFT folders).
+
+Names come from the targets' kohya names (resolved through :mod:`lora_compat.arch` when the network was
+built), shapes are PEFT's, which equal kohya's: Linear ``[r, in]`` / ``[out, r]``, conv ``[r, in, k, k]`` /
+``[out, r, 1, 1]`` (reference §6.3). Files are written atomically (temp file in the same folder + rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lora_compat.train.network import ADAPTER, PartNetwork, lora_layers
+
+DTYPES = {"float": "float32", "fp32": "float32", "float32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def kohya_state_dict(nets: list[PartNetwork], save_precision: str | None = None) -> dict[str, Any]:
+    """``{<kohya>.lora_down.weight, .lora_up.weight, .alpha}`` for every module of ``nets``.
+
+    With ``save_precision`` every tensor (alpha included) is cast to it; otherwise the weights keep their
+    training dtype and an int alpha stays int64, as sd-scripts saves it (§6.5).
+    """
+    import torch
+
+    dtype = getattr(torch, DTYPES[save_precision]) if save_precision else None
+    out: dict[str, Any] = {}
+    for net in nets:
+        for t, layer in lora_layers(net):
+            down = layer.lora_A[ADAPTER].weight.detach()
+            up = layer.lora_B[ADAPTER].weight.detach()
+            is_int = isinstance(t.alpha, int) and not isinstance(t.alpha, bool)
+            alpha = torch.tensor(t.alpha, dtype=torch.int64 if is_int else torch.float32)
+            tensors = {"lora_down.weight": down, "lora_up.weight": up, "alpha": alpha}
+            for suffix, tensor in tensors.items():
+                tensor = tensor.to("cpu")
+                if dtype is not None:
+                    tensor = tensor.to(dtype)
+                out[f"{t.kohya_name}.{suffix}"] = tensor.contiguous().clone()
+    return out
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def sshs_hashes(state_dict: dict[str, Any], metadata: dict[str, str]) -> tuple[str, str]:
+    """(sshs_model_hash, sshs_legacy_hash) computed as sd-scripts does on an in-memory serialization (§7.2)."""
+    from safetensors.torch import save
+
+    ss_only = {k: v for k, v in metadata.items() if k.startswith("ss_")}
+    data = save(state_dict, ss_only)
+    header_len = int.from_bytes(data[:8], "little")
+    model_hash = hashlib.sha256(data[8 + header_len:]).hexdigest()
+    legacy = hashlib.sha256(data[0x100000:0x100000 + 0x10000]).hexdigest()[:8]
+    return model_hash, legacy
+
+
+def save_kohya(path: str | os.PathLike[str], state_dict: dict[str, Any], metadata: dict[str, str] | None) -> Path:
+    """Write a kohya LoRA ``.safetensors`` (with metadata + sshs hashes) or ``.ckpt``/``.pt`` (no metadata)."""
+    import torch
+
+    dest = Path(path)
+    if dest.suffix == ".safetensors":
+        from safetensors.torch import save
+
+        meta = dict(metadata or {})
+        meta["sshs_model_hash"], meta["sshs_legacy_hash"] = sshs_hashes(state_dict, meta)
+        _atomic_write_bytes(dest, save(state_dict, meta))
+    else:
+        import io
+
+        buf = io.BytesIO()
+        torch.save(state_dict, buf)
+        _atomic_write_bytes(dest, buf.getvalue())
+    return dest
+
+
+def save_peft(folder: str | os.PathLike[str], nets: list[PartNetwork]) -> Path:
+    """Write each part's adapter as a PEFT folder (``<folder>/<part>/adapter_model.safetensors`` + config)."""
+    from peft import LoraConfig, get_peft_model_state_dict
+    from safetensors.torch import save
+
+    root = Path(folder)
+    for net in nets:
+        if not net.targets:
+            continue
+        sd = get_peft_model_state_dict(net.model, adapter_name=ADAPTER)
+        sd = {k: v.detach().cpu().contiguous() for k, v in sd.items()}
+        ranks = {t.path: t.rank for t in net.targets}
+        alphas = {t.path: float(t.alpha) for t in net.targets}
+        r = max(set(ranks.values()), key=list(ranks.values()).count)
+        a = max(set(alphas.values()), key=list(alphas.values()).count)
+        cfg = LoraConfig(r=r, lora_alpha=a, target_modules=sorted(ranks),
+                         rank_pattern={k: v for k, v in ranks.items() if v != r},
+                         alpha_pattern={k: v for k, v in alphas.items() if v != a})
+        part_dir = root / net.part
+        part_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write_bytes(part_dir / "adapter_model.safetensors", save(sd))
+        cfg_dict = cfg.to_dict()
+        cfg_dict = json.loads(json.dumps(cfg_dict, default=lambda o: sorted(o) if isinstance(o, set) else str(o)))
+        _atomic_write_bytes(part_dir / "adapter_config.json", json.dumps(cfg_dict, indent=2).encode())
+    return root

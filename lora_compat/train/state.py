@@ -1,0 +1,110 @@
+"""Checkpoint names, train state and Ctrl-C handling (reference §4.12).
+
+File names follow sd-scripts: ``NAME-{epoch:06d}.ext``, ``NAME-step{step:08d}.ext``, ``NAME.ext``; state
+folders ``NAME-{epoch:06d}-state``, ``NAME-step{step:08d}-state``, ``NAME-state`` holding accelerate's
+``save_state`` output plus ``train_state.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+TRAIN_STATE = "train_state.json"
+
+
+def epoch_name(output_name: str | None, epoch: int, ext: str) -> str:
+    return f"{output_name or 'epoch'}-{epoch:06d}{ext}"
+
+
+def step_name(output_name: str | None, step: int, ext: str) -> str:
+    return f"{output_name or 'at'}-step{step:08d}{ext}"
+
+
+def last_name(output_name: str | None, ext: str) -> str:
+    return f"{output_name or 'last'}{ext}"
+
+
+def state_dir_name(model_file_name: str, ext: str) -> str:
+    """State folder for a model file name: ``NAME-...-state`` (the model name without extension)."""
+    return model_file_name[: -len(ext)] + "-state" if ext and model_file_name.endswith(ext) else model_file_name + "-state"
+
+
+def removable_step(step: int, save_every_n_steps: int, save_last_n_steps: int | None) -> int | None:
+    """The step whose save falls out of the ``save_last_n_steps`` window when ``step`` is saved (sd-scripts
+    ``get_remove_step_no``), or None."""
+    if not save_last_n_steps:
+        return None
+    no = step - save_last_n_steps - 1
+    no -= no % save_every_n_steps
+    return no if no > 0 else None
+
+
+def removable_epoch(epoch: int, save_every_n_epochs: int, save_last_n_epochs: int | None) -> int | None:
+    """The epoch whose save is removed when ``epoch`` is saved (keep the last N epoch saves), or None."""
+    if not save_last_n_epochs:
+        return None
+    no = epoch - save_every_n_epochs * save_last_n_epochs
+    return no if no > 0 else None
+
+
+def remove_quietly(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+
+
+def save_train_state(accelerator: Any, folder: Path, epoch: int, global_step: int) -> Path:
+    """``accelerator.save_state`` + ``train_state.json``; written to a temp folder then renamed (atomic)."""
+    tmp = folder.with_name("." + folder.name + ".tmp")
+    if accelerator.is_main_process:
+        remove_quietly(tmp)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    if accelerator.is_main_process:
+        (tmp / TRAIN_STATE).write_text(json.dumps({"current_epoch": epoch, "current_step": global_step}))
+        remove_quietly(folder)
+        os.replace(tmp, folder)
+    accelerator.wait_for_everyone()
+    return folder
+
+
+def read_train_state(folder: Path) -> dict[str, int]:
+    """The epoch/step a state folder was saved at; {} when it has no train_state.json."""
+    f = folder / TRAIN_STATE
+    if not f.is_file():
+        return {}
+    data = json.loads(f.read_text(encoding="utf-8"))
+    return {"current_epoch": int(data.get("current_epoch", 0)), "current_step": int(data.get("current_step", 0))}
+
+
+class InterruptFlag:
+    """SIGINT handler that only sets a flag: the loop saves state at the next step boundary and returns.
+
+    A second Ctrl-C restores the default behaviour (immediate KeyboardInterrupt)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> "InterruptFlag":
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
