@@ -11,6 +11,7 @@ from lora_compat.config.dialects.native import (
 from lora_compat.config.model import CanonicalConfig, Setting
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.migrate.report import DROPPED, NO_EQUIVALENT, MigrationReport, lost, written
+from lora_compat.migrate.toml_out import dumps_datasets
 
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
@@ -218,4 +219,7 @@ def dumps_native(cfg: CanonicalConfig, report: MigrationReport | None = None) ->
 
     report = report or MigrationReport(cfg.source, cfg.dialect, "native")
     doc = to_native(cfg, report)
-    return tomli_w.dumps(doc)
+    general, datasets = doc.pop("general", None), doc.pop("datasets", None)
+    text = tomli_w.dumps(doc)
+    tail = dumps_datasets(general, datasets)
+    return text + ("\n" + tail if tail else "")

@@ -144,6 +144,11 @@ def is_native(data: Any) -> bool:
         data["format"].startswith("lora-compat/")
 
 
+def looks_native(data: Any) -> bool:
+    """Detection hook called by :mod:`lora_compat.config.detect`."""
+    return is_native(data)
+
+
 def args_string(value: Any) -> str:
     """A typed native value as the string sd-scripts receives in ``network_args``."""
     if isinstance(value, bool):
@@ -205,6 +210,10 @@ def read(doc: Document, detection: "Detection | None" = None) -> CanonicalConfig
             continue
         _read_section(r, sec, body, lay[sec])
     _check_peft_rules(r)
+    if not cfg.datasets:
+        from lora_compat.config.kohya_folder import apply_kohya_folder
+
+        apply_kohya_folder(cfg)  # [data] train_data_dir with <repeats>_<name> folders, as sd-scripts does
     return cfg
 
 

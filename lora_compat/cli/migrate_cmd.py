@@ -1,0 +1,60 @@
+"""``lora-compat migrate CONFIG --to native|sd-scripts|kohya-gui -o OUT``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from lora_compat.migrate.report import LOSS_KINDS
+
+
+@click.command(name="migrate")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--to", "to", type=click.Choice(["native", "sd-scripts", "kohya-gui"]), required=True,
+              help="Target format.")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False), required=True,
+              help="Output file (sd-scripts: the --config_file TOML; a <stem>_dataset.toml is written beside it "
+                   "when there are datasets).")
+@click.option("--strict", is_flag=True, help="Fail (exit 1, nothing written) if any key would be lost.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@click.option("--dialect", default=None, help="Force the input dialect instead of detecting it.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Report format.")
+def command(config: str, to: str, output: str, strict: bool, force: bool, dialect: str | None, fmt: str) -> None:
+    """Migrate CONFIG to another format and report what happened to every key.
+
+    Each key is reported as kept, renamed, converted (with the arithmetic), derived, default, frontend-quirk,
+    dropped (why) or no-equivalent (why). Credentials are never written.
+    """
+    from lora_compat.migrate.run import migrate_file
+
+    report = migrate_file(config, to, output, force=force, strict=strict, dialect=dialect)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), indent=2, default=str))
+        return
+    _render_text(report)
+
+
+def _render_text(report) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False, soft_wrap=True)
+    width = max((len(e.kind) for e in report.entries), default=4)
+    for e in report.entries:
+        src = e.source_key or "(none)"
+        if e.line:
+            src += f":{e.line}"
+        line = f"{e.kind:<{width}}  {src} -> {e.target_key or '(not written)'}"
+        if e.detail:
+            line += f"  [{e.detail}]"
+        style = "red" if e.loss else ("yellow" if e.kind in LOSS_KINDS else "")
+        console.print(escape(line), style=style or None)
+    counts = ", ".join(f"{n} {k}" for k, n in report.counts().items() if n)
+    console.print(escape(f"{report.source} ({report.dialect}) -> {report.target}: {counts}"))
+    for n in report.notes:
+        console.print(escape(f"note {n['code']}: {n['message']}"))
+    for path in report.outputs:
+        console.print(escape(f"wrote {path}"))
+    if report.losses:
+        console.print(f"{len(report.losses)} key(s) could not be carried over (marked above)", style="yellow")

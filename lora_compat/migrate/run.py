@@ -1,0 +1,107 @@
+"""``lora-compat migrate``: load a config, write it in another format atomically, report every key."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from lora_compat.config.model import CanonicalConfig
+from lora_compat.errors import UserError
+from lora_compat.migrate.report import MigrationReport, add_unmapped
+
+TARGETS = ("native", "sd-scripts", "kohya-gui")
+
+
+class StrictLoss(UserError):
+    """``--strict`` and the migration would lose something: exit 1, nothing written."""
+
+    exit_code = 1
+
+
+def refuse_invalid(cfg: CanonicalConfig) -> None:
+    """A config with values that failed conversion is refused (UserError naming file, line and key)."""
+    if cfg.invalid:
+        bad = cfg.invalid[0]
+        o = bad.origin
+        more = f" (and {len(cfg.invalid) - 1} more; see lora-compat lint)" if len(cfg.invalid) > 1 else ""
+        raise UserError(f"{bad.reason}{more}", file=o.file, line=o.line, col=o.col, key=o.key)
+
+
+def dataset_path_for(out: str) -> str:
+    """Where the sd-scripts dataset config goes: ``<out stem>_dataset.toml`` beside ``out``."""
+    p = Path(out)
+    return str(p.with_name(p.stem + "_dataset.toml"))
+
+
+def render(cfg: CanonicalConfig, to: str, out: str) -> tuple[dict[str, str], MigrationReport]:
+    """The files to write (path -> text) and the report, without touching the disk."""
+    if to not in TARGETS:
+        raise UserError(f"unknown target {to!r}; expected one of {', '.join(TARGETS)}")
+    report = MigrationReport(cfg.source, cfg.dialect, to)
+    files: dict[str, str] = {}
+    if to == "native":
+        from lora_compat.migrate.native import dumps_native
+
+        files[out] = dumps_native(cfg, report)
+    elif to == "sd-scripts":
+        from lora_compat.migrate.sd_scripts import dumps_sd_scripts
+
+        ds_path = os.path.abspath(dataset_path_for(out))
+        config_text, dataset_text = dumps_sd_scripts(cfg, report, ds_path)
+        files[out] = config_text
+        if dataset_text is not None:
+            files[dataset_path_for(out)] = dataset_text
+    else:
+        from lora_compat.migrate.kohya_gui import dumps_kohya_gui
+
+        files[out] = dumps_kohya_gui(cfg, report)
+    add_unmapped(report, cfg)
+    report.outputs = list(files)
+    return files, report
+
+
+def write_atomically(files: dict[str, str]) -> None:
+    """Write every file to a temp file in its folder, then rename them all into place."""
+    temps: list[tuple[str, str]] = []
+    try:
+        for path, text in files.items():
+            folder = os.path.dirname(os.path.abspath(path))
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".lora-compat-", suffix=".tmp", dir=folder)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+            temps.append((tmp, path))
+        for tmp, path in temps:
+            os.replace(tmp, path)
+    except OSError as exc:
+        for tmp, _ in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise UserError(f"cannot write output: {exc.strerror or exc}", file=getattr(exc, "filename", None)) \
+            from None
+
+
+def migrate_file(path: str, to: str, out: str, *, force: bool = False, strict: bool = False,
+                 dialect: str | None = None) -> MigrationReport:
+    """Migrate ``path`` to ``to`` at ``out``; returns the report (files already written)."""
+    from lora_compat.config.load import load_config
+
+    cfg = load_config(path, dialect=dialect)
+    refuse_invalid(cfg)
+    files, report = render(cfg, to, out)
+    inputs = {os.path.realpath(f) for f in (cfg.files or [path])}
+    for target in files:
+        if os.path.realpath(target) in inputs:
+            raise UserError("refusing to overwrite an input file; choose another -o", file=target)
+        if os.path.isdir(target):
+            raise UserError("is a directory; -o names the output file", file=target)
+        if os.path.exists(target) and not force:
+            raise UserError("output exists; pass --force to overwrite it", file=target)
+    if strict and report.losses:
+        first = report.losses[0]
+        raise StrictLoss(f"--strict: {len(report.losses)} key(s) would be lost, first {first.option}: "
+                         f"{first.detail}; nothing written", file=path, line=first.line,
+                         key=first.source_key)
+    write_atomically(files)
+    return report

@@ -1,0 +1,172 @@
+"""Canonical config -> sd-scripts ``--config_file`` TOML (+ ``--dataset_config`` TOML when there are datasets).
+
+The config file is flat (sd-scripts flattens one level anyway) and holds the values exactly as sd-scripts
+uses them after parsing, because TOML values get no argparse conversion (reference §2.3): ``resolution`` a
+string, ``network_args`` / ``optimizer_args`` / ``lr_scheduler_args`` / ``base_weights`` arrays of strings,
+``lr_warmup_steps`` int = steps, float = ratio. The dataset config follows sd-scripts' strict voluptuous
+schema (reference §3.2): floats where it wants floats, no unknown key at any level.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lora_compat.config import options
+from lora_compat.config.model import CanonicalConfig, Setting
+from lora_compat.config.secrets import is_secret_key
+from lora_compat.migrate.report import DROPPED, NO_EQUIVALENT, MigrationReport, lost, written
+from lora_compat.migrate.toml_out import dumps_datasets
+
+# options that make no sense inside a --config_file
+_CONFIG_ONLY = {
+    "config_file": "the config file cannot name itself; pass --config_file on the command line",
+    "output_config": "would make sd-scripts write a config and exit instead of training",
+}
+_ARRAYS_OF_STRINGS = ("network_args", "optimizer_args", "lr_scheduler_args", "base_weights")
+# dataset-config keys voluptuous validates as strict float (an int is rejected)
+_STRICT_FLOAT = ("validation_split", "network_multiplier")
+
+
+def script_for(cfg: CanonicalConfig) -> str:
+    """The sd-scripts training script the config is for."""
+    return "sdxl_train_network.py" if cfg.is_sdxl else "train_network.py"
+
+
+def folder_mode(cfg: CanonicalConfig) -> bool:
+    """True when the datasets come from the kohya folder convention (``train_data_dir`` without a dataset
+    config): sd-scripts derives them again from the folders, so no dataset config is written."""
+    return bool(cfg.get("train_data_dir")) and not cfg.get("dataset_config")
+
+
+def _resolution_string(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return f"{value},{value}"
+    if isinstance(value, (list, tuple)) and len(value) in (1, 2) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return ",".join(str(v) for v in value)
+    return None
+
+
+def to_config_file(cfg: CanonicalConfig, report: MigrationReport, dataset_path: str | None) -> dict[str, Any]:
+    """The flat ``--config_file`` mapping; ``dataset_path`` is the dataset TOML written beside it (or None)."""
+    out: dict[str, Any] = {}
+    for name, setting in cfg.options.items():
+        spec = options.spec(name)
+        value = setting.value
+        if name in _CONFIG_ONLY:
+            report.add(lost(name, setting.prov, DROPPED, _CONFIG_ONLY[name], value, loss=False))
+            continue
+        if is_secret_key(name):
+            report.add(lost(name, setting.prov, DROPPED, "credential: never written by lora-compat", value,
+                            loss=False))
+            continue
+        if spec is None:
+            report.add(lost(name, setting.prov, NO_EQUIVALENT, "not an sd-scripts option"
+                            + (" (a PEFT-only field of the native config)" if name.startswith("peft.") else ""),
+                            value))
+            continue
+        if spec.get("x-pseudo"):
+            report.add(written(name, setting.prov, f"(script) {script_for(cfg)}", value,
+                               conversion=f"{name} = {value!r} -> run {script_for(cfg)}"))
+            continue
+        if value is None:
+            report.add(lost(name, setting.prov, DROPPED, "null (unset): sd-scripts' default applies", None,
+                            loss=False))
+            continue
+        if name == "dataset_config" and dataset_path is not None:
+            continue  # replaced below by the migrated dataset config
+        conversion = None
+        if name in ("resolution",) and not isinstance(value, str):
+            text = _resolution_string(value)
+            if text is None:
+                report.add(lost(name, setting.prov, NO_EQUIVALENT, f"{value!r} is not a resolution", value))
+                continue
+            conversion, value = f"resolution {value!r} -> \"{text}\" (sd-scripts splits a string)", text
+        if name == "face_crop_aug_range" and isinstance(value, (list, tuple)):
+            text = ",".join(str(float(v)) for v in value)
+            conversion, value = f"face_crop_aug_range {value!r} -> \"{text}\"", text
+        if name in _ARRAYS_OF_STRINGS:
+            if isinstance(value, str):
+                conversion, value = f"{name} string -> list (a bare string is iterated per character)", \
+                    value.split()
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                report.add(lost(name, setting.prov, NO_EQUIVALENT, "must be an array of strings", value))
+                continue
+        out[name] = value
+        report.add(written(name, setting.prov, name, value, conversion=conversion))
+    if dataset_path is not None:
+        old = cfg.options.get("dataset_config")
+        out["dataset_config"] = dataset_path
+        report.add(written("dataset_config", old.prov if old else None, "dataset_config", dataset_path,
+                           conversion="dataset_config -> the migrated dataset config written beside the config"))
+    return out
+
+
+def to_dataset_config(cfg: CanonicalConfig, report: MigrationReport) -> dict[str, Any]:
+    """The ``--dataset_config`` mapping (``[general]``, ``[[datasets]]``, ``[[datasets.subsets]]``)."""
+    doc: dict[str, Any] = {}
+    if cfg.general:
+        doc["general"] = _level(cfg.general, "general", report)
+    datasets = []
+    for di, ds in enumerate(cfg.datasets):
+        body = _level(ds.params, f"datasets[{di}]", report)
+        body["subsets"] = [_level(s.params, f"datasets[{di}].subsets[{si}]", report)
+                           for si, s in enumerate(ds.subsets)]
+        datasets.append(body)
+    doc["datasets"] = datasets
+    return doc
+
+
+def _level(params: dict[str, Setting], path: str, report: MigrationReport) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, s in params.items():
+        value = s.value
+        where = f"{path}.{key}"
+        if value is None:
+            report.add(lost(where, s.prov, DROPPED, "null (unset): the next level applies", None, loss=False))
+            continue
+        conversion = None
+        if key in _STRICT_FLOAT and isinstance(value, int) and not isinstance(value, bool):
+            conversion, value = f"{key} {value} -> {float(value)} (voluptuous rejects an int here)", float(value)
+        if key == "face_crop_aug_range" and isinstance(value, (list, tuple)):
+            new = [float(v) for v in value]
+            if new != list(value) or any(isinstance(v, int) for v in value):
+                conversion = f"face_crop_aug_range {value!r} -> {new!r} (floats required)"
+            value = new
+        if key == "resolution" and isinstance(value, str):
+            parts = [p.strip() for p in value.split(",")]
+            if all(p.isdigit() for p in parts) and len(parts) in (1, 2):
+                new_res: Any = int(parts[0]) if len(parts) == 1 else [int(p) for p in parts]
+                conversion, value = f'resolution "{value}" -> {new_res!r}', new_res
+        out[key] = value
+        report.add(written(where, s.prov, where, value, conversion=conversion))
+    return out
+
+
+def dumps_sd_scripts(cfg: CanonicalConfig, report: MigrationReport, dataset_path: str | None) -> tuple[str, str | None]:
+    """(config TOML text, dataset TOML text or None). ``dataset_path`` is where the dataset TOML will be."""
+    import tomli_w
+
+    write_datasets = bool(cfg.datasets or cfg.general) and not folder_mode(cfg)
+    if not write_datasets:
+        dataset_path = None
+        if cfg.datasets:
+            for di, ds in enumerate(cfg.datasets):
+                for si, sub in enumerate(ds.subsets):
+                    for key, s in sub.params.items():
+                        report.add(written(f"datasets[{di}].subsets[{si}].{key}", s.prov, "train_data_dir",
+                                           s.value, conversion="from the kohya folder convention; sd-scripts "
+                                           "derives it again from train_data_dir"))
+    body = to_config_file(cfg, report, dataset_path)
+    header = (f"# sd-scripts --config_file written by lora-compat from {cfg.source} ({cfg.dialect})\n"
+              f"# run: accelerate launch {script_for(cfg)} --config_file <this file>\n"
+              f"# lora-compat: script = \"{script_for(cfg)}\"\n")
+    config_text = header + tomli_w.dumps(body)
+    dataset_text = None
+    if write_datasets:
+        doc = to_dataset_config(cfg, report)
+        dataset_text = (f"# sd-scripts --dataset_config written by lora-compat from {cfg.source}\n"
+                        + dumps_datasets(doc.get("general"), doc.get("datasets")))
+    return config_text, dataset_text

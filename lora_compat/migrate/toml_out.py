@@ -1,0 +1,32 @@
+"""TOML text for dataset configs with explicit ``[[datasets]]`` / ``[[datasets.subsets]]`` headers.
+
+tomli_w writes arrays of tables that contain arrays of tables as inline arrays; the ``toml`` 0.10.2 package
+sd-scripts reads with mishandles some of those, and humans read headers more easily.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _keys(body: dict[str, Any], header: str) -> str:
+    import tomli_w
+
+    scalars = {k: v for k, v in body.items() if not isinstance(v, dict) and k != "subsets"}
+    tables = {k: v for k, v in body.items() if isinstance(v, dict)}
+    text = tomli_w.dumps(scalars) if scalars else ""
+    for k, v in tables.items():
+        text += f"\n[{header}.{k}]\n" + tomli_w.dumps(v)
+    return text
+
+
+def dumps_datasets(general: dict[str, Any] | None, datasets: list[dict[str, Any]] | None) -> str:
+    """``[general]`` and ``[[datasets]]`` / ``[[datasets.subsets]]`` blocks (empty string when both absent)."""
+    parts: list[str] = []
+    if general:
+        parts.append("[general]\n" + _keys(general, "general"))
+    for ds in datasets or []:
+        parts.append("[[datasets]]\n" + _keys(ds, "datasets"))
+        for sub in ds.get("subsets", []):
+            parts.append("[[datasets.subsets]]\n" + _keys(sub, "datasets.subsets"))
+    return "\n".join(parts)
