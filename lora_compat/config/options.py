@@ -157,9 +157,10 @@ def diffusers(name: str) -> str | None:
 
 
 def misconceptions(name: str) -> list[dict[str, Any]]:
-    """Wrong beliefs about ``name``: ``[{"as_written", "dialect", "source", "claim", "truth"}]``.
+    """Wrong beliefs about ``name``: ``[{"as_written", "dialect", "source", "claim", "truth", "quoted"}]``.
 
-    ``claim`` quotes the wrong text (e.g. seed 003's chatbot description), ``truth`` says what sd-scripts does,
+    ``claim`` is the wrong text (verbatim from seed 003's chatbot descriptions when ``quoted``, else a
+    paraphrased common belief), ``truth`` says what sd-scripts does,
     ``as_written`` is the key name the source used (Derrian ``shuffle_captions`` for ``shuffle_caption``).
     """
     return list(_get(name, "x-misconception", []) or [])

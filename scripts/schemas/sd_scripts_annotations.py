@@ -368,11 +368,16 @@ RANGES: dict[str, dict] = {
 
 
 def _m(as_written: str, claim: str, truth: str, source: str = SEED3, dialect: str | None = "derrian-argstore") -> dict:
-    """One misconception: the key as the source wrote it, the wrong claim (quoted), what is true."""
-    return {"as_written": as_written, "dialect": dialect, "source": source, "claim": claim, "truth": truth}
+    """One misconception: the key as the source wrote it, the wrong claim, what is true.
+
+    ``quoted`` is true when ``claim`` is a verbatim quote of ``source`` (seed 003), false when it paraphrases
+    a common belief that the reference lists as a trap.
+    """
+    return {"as_written": as_written, "dialect": dialect, "source": source, "claim": claim, "truth": truth,
+            "quoted": source == SEED3}
 
 
-REF12 = "sd-scripts-reference.md §12 (semantics most often got wrong)"
+REF12 = "common belief (paraphrased; sd-scripts-reference.md §12 lists it as a trap)"
 
 # x-misconception: canonical option -> list of wrong beliefs. Seed-003 claims are quoted verbatim.
 MISCONCEPTIONS: dict[str, list[dict]] = {
