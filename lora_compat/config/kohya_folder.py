@@ -69,7 +69,7 @@ def resolve_folder(path: str, base_dir: str | None) -> str:
     to the config file's folder."""
     if os.path.isabs(path) or os.path.isdir(path) or not base_dir:
         return path
-    cand = os.path.join(base_dir, path)
+    cand = os.path.normpath(os.path.join(base_dir, path))
     return cand if os.path.isdir(cand) else path
 
 

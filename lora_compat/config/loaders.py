@@ -37,7 +37,7 @@ def read_text(path: str, *, max_bytes: int = MAX_CONFIG_BYTES) -> str:
         raise UserError(f"cannot read file: {exc.strerror or exc}", file=path) from None
     if size > max_bytes:
         raise UserError(
-            f"file is {size / 1e6:.1f} MB; configs larger than {max_bytes // (1024 * 1024)} MB are refused "
+            f"file is {size / 2**20:.1f} MiB; configs larger than {max_bytes / 2**20:g} MiB are refused "
             "(is this really a config?)", file=path)
     try:
         with open(path, "rb") as fh:

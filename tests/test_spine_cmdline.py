@@ -1,0 +1,155 @@
+"""Command-line files: tokenizing (.bat/.sh/.ps1/.txt), finding the invocation, reading into canonical options."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import FIXTURES
+from lora_compat.config.cmdline import (
+    ArgparseError, Token, int_or_float, is_windows_script, parse_command_file, parse_sd_scripts_args,
+    split_commands,
+)
+from lora_compat.config.load import detect, load_config
+from lora_compat.config.model import DERIVED, RENAMED
+from lora_compat.errors import UserError
+
+CMD = FIXTURES / "spine" / "cmdline"
+
+
+def words(text: str, windows: bool) -> list[list[str]]:
+    return [[t.text for t in c] for c in split_commands(text, windows=windows)]
+
+
+def test_windows_quoting_keeps_backslashes_and_joins_caret_lines() -> None:
+    text = 'python "C:\\sd scripts\\train_network.py" ^\n  --output_dir="C:\\out dir" ^\n  --xformers\n'
+    assert words(text, True) == [["python", "C:\\sd scripts\\train_network.py", "--output_dir=C:\\out dir",
+                                  "--xformers"]]
+
+
+def test_posix_quoting_and_backslash_continuation() -> None:
+    text = "accelerate launch train_network.py \\\n  --output_name='my lora' \\\n  --a=\"x\\\"y\" # c\n"
+    assert words(text, False) == [["accelerate", "launch", "train_network.py", "--output_name=my lora",
+                                   '--a=x"y']]
+
+
+def test_powershell_backtick_and_comments() -> None:
+    text = "# comment\nREM also\npython train_network.py `\n  --xformers\n"
+    assert words(text, True) == [["python", "train_network.py", "--xformers"]]
+
+
+def test_unterminated_quote_is_a_user_error(tmp_path) -> None:
+    p = tmp_path / "x.sh"
+    p.write_text('python train_network.py --output_dir="/o\n')
+    with pytest.raises(UserError, match="unterminated quote"):
+        load_config(str(p))
+
+
+def test_windows_detection_by_suffix_and_content() -> None:
+    assert is_windows_script("a.bat", "")
+    assert not is_windows_script("a.sh", "C:\\x")
+    assert is_windows_script("a.txt", "python x.py ^\n --a")
+    assert not is_windows_script("a.txt", "python x.py \\\n --a")
+
+
+def test_batch_file_reads_every_option() -> None:
+    cfg = load_config(str(CMD / "train_sdxl.bat"))
+    assert cfg.dialect == "command-line"
+    assert cfg.get("sdxl") is True and cfg.options["sdxl"].prov.kind == DERIVED
+    assert cfg.get("pretrained_model_name_or_path") == "C:\\models\\sd_xl_base_1.0.safetensors"  # %MODEL%
+    assert cfg.get("train_data_dir") == "C:\\data\\my images"
+    assert cfg.get("network_dim") == 32
+    assert cfg.get("network_alpha") == 16.0 and isinstance(cfg.get("network_alpha"), float)
+    assert cfg.options["network_alpha"].prov.kind == RENAMED  # --network_alp abbreviation
+    assert cfg.get("optimizer_args") == ["weight_decay=0.01", "betas=(0.9,0.99)"]
+    assert cfg.get("lr_warmup_steps") == pytest.approx(0.1)  # 10%% in a .bat is 10%
+    assert cfg.get("cache_text_encoder_outputs") is True  # sdxl-only flag accepted for sdxl script
+    assert "mixed_precision" not in cfg.options  # accelerate's flag does not reach sd-scripts
+    assert "accelerate-mixed-precision" in {n.code for n in cfg.notes}
+    assert {f.key for f in cfg.frontend_only} == {"accelerate:num_cpu_threads_per_process",
+                                                  "accelerate:mixed_precision"}
+    o = cfg.locate("network_dim")
+    assert (o.line, o.key) == (10, "--network_dim")
+
+
+def test_shell_file_merges_config_file_under_command_line() -> None:
+    cfg = load_config(str(CMD / "train.sh"))
+    assert cfg.get("network_dim") == 64            # command line wins over the TOML's 16
+    assert cfg.locate("network_dim").key == "--network_dim"
+    assert cfg.get("network_alpha") == 8           # from the TOML, type kept (int)
+    assert type(cfg.get("network_alpha")) is int
+    assert cfg.locate("network_alpha").file.endswith("base_config.toml")
+    assert cfg.locate("network_alpha").key == "network.network_alpha"
+    assert cfg.get("output_dir") == "/tmp/out"     # $OUT expanded
+    assert cfg.get("text_encoder_lr") == [5e-05, 1e-05]
+    assert [u.key for u in cfg.unknown_keys] == ["typo_option"]
+    # dataset_config inside the --config_file is read relative to that file
+    assert len(cfg.datasets) == 1 and len(cfg.datasets[0].subsets) == 2
+    assert cfg.datasets[0].subsets[1].get("is_reg") is True
+    assert any(f.endswith("dataset.toml") for f in cfg.files)
+
+
+def test_powershell_python_m_accelerate() -> None:
+    cfg = load_config(str(CMD / "train.ps1"))
+    assert cfg.get("resolution") == "768,512"
+    assert cfg.get("max_train_epochs") == 10
+    assert cfg.get("sdxl") is False
+    assert "kohya-folder-missing" in {n.code for n in cfg.notes}
+
+
+def test_text_file_with_kohya_folders() -> None:
+    cfg = load_config(str(CMD / "command.txt"))
+    subs = [s for _, _, _, s in cfg.iter_subsets()]
+    got = sorted((s.get("num_repeats"), s.get("class_tokens"), bool(s.get("is_reg"))) for s in subs)
+    assert got == [(1, "dog", True), (3, "my_cat", False), (10, "sks dog", False)]
+    assert "kohya-folder-skipped" in {n.code for n in cfg.notes}  # img/notes has no N_ prefix
+
+
+@pytest.mark.parametrize("name, message, line", [
+    ("train_db.sh", "runs train_db.py (DreamBooth full fine-tuning), not LoRA training", 1),
+    ("bad_choice.sh", "invalid choice: 'fp8' (choose from 'no', 'fp16', 'bf16')", 2),
+    ("ambiguous.sh", "ambiguous option: --lr_sched could match --lr_scheduler_type", 1),
+])
+def test_refused_command_lines(name: str, message: str, line: int) -> None:
+    with pytest.raises(UserError) as info:
+        load_config(str(CMD / name))
+    assert message in str(info.value)
+    assert info.value.line == line
+
+
+def test_no_training_command_found(tmp_path) -> None:
+    p = tmp_path / "x.sh"
+    p.write_text("echo hello\nls -la\n")
+    with pytest.raises(UserError, match="no train_network.py"):
+        load_config(str(p))
+
+
+def test_argparse_details() -> None:
+    def parse(*argv: str, sdxl: bool = False) -> dict:
+        return parse_sd_scripts_args([Token(a, 1, i) for i, a in enumerate(argv)], sdxl=sdxl).values()
+
+    assert parse("--network_dim=8", "--network_dim", "4") == {"network_dim": 4}  # last wins
+    assert parse("--network_args") == {"network_args": []}  # nargs * with nothing
+    with pytest.raises(ArgparseError, match="expected one argument"):
+        parse("--network_dim", "--xformers")
+    with pytest.raises(ArgparseError, match="ignored explicit argument 'true'"):
+        parse("--xformers=true")
+    with pytest.raises(ArgparseError, match="unrecognized arguments: --cache_text_encoder_outputs"):
+        parse("--cache_text_encoder_outputs")  # SDXL-only flag on train_network.py
+    assert parse("--cache_text_encoder_outputs", sdxl=True) == {"cache_text_encoder_outputs": True}
+    assert parse("--seed", "-1") == {"seed": -1}  # negative numbers are values
+
+
+def test_int_or_float() -> None:
+    assert int_or_float("10") == 10 and isinstance(int_or_float("10"), int)
+    assert int_or_float("0.1") == 0.1 and int_or_float("0") == 0.0 and isinstance(int_or_float("0"), float)
+    assert int_or_float("5%") == pytest.approx(0.05)
+    for bad in ("1.0", "1e2", "abc"):
+        with pytest.raises(ArgparseError):
+            int_or_float(bad)
+
+
+def test_document_positions_for_command_lines() -> None:
+    doc = parse_command_file("x.sh", "python train_network.py \\\n  --network_dim 8 \\\n  --xformers\n")
+    assert doc.positions["--network_dim"] == (2, 3)
+    assert doc.origin("--xformers").line == 3
+    assert detect(str(CMD / "train.sh")).dialect == "command-line"

@@ -1,0 +1,189 @@
+"""Loading: bad input of every kind ends as one clean line (exit 2); positions; detection; show formats."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+
+import pytest
+
+from conftest import FIXTURES
+from lora_compat.config.document import Document
+from lora_compat.config.load import detect, load_config
+from lora_compat.config.loaders import json_positions, parse_toml, toml_positions
+from lora_compat.errors import UserError
+
+SPINE = FIXTURES / "spine"
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run ``lora-compat`` in-process: (exit code, stdout, stderr)."""
+    from lora_compat.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_clean_refusal(code: int, out: str, err: str, *needles: str) -> None:
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+
+
+KGUI = '{"LoRA_type": "Standard", "max_resolution": "512,512", "epoch": 1, "network_dim": 8}'
+
+
+@pytest.mark.parametrize("name, content, needles", [
+    ("empty.json", b"", ["empty"]),
+    ("blank.toml", b"  \n\n", ["empty"]),
+    ("broken.json", b'{"a": 1,\n "b": }', ["broken.json:2:", "invalid JSON"]),
+    ("broken.toml", b'a = 1\nb = = 2\n', ["broken.toml:2:", "invalid TOML"]),
+    ("array.json", b"[1, 2, 3]", ["top level is an array"]),
+    ("string.json", b'"hello"', ["top level is a string"]),
+    ("binary.json", b"\x00\x01\x02\x03PK\x03\x04" * 10, ["binary data"]),
+    ("gbk.json", '{"output_name": "训练"}'.encode("gbk"), ["not valid UTF-8", "gbk.json:1:"]),
+    ("utf16.json", '{"a": 1}'.encode("utf-16"), ["UTF-16"]),
+    ("wrongtype.json", b'{"LoRA_type": "Standard", "max_resolution": "512,512",\n "network_dim": "abc"}',
+     ["wrongtype.json:2:", "network_dim"]),
+    ("wrongtype.toml", b'network_module = "networks.lora"\nnetwork_dim = "abc"\n', ["wrongtype.toml:2:", "network_dim"]),
+    ("unknown.json", b'{"foo": 1, "bar": 2}', ["cannot tell which config dialect", "--dialect"]),
+    ("unknown.toml", b'foo = 1\n', ["cannot tell which config dialect"]),
+])
+def test_bad_input_is_one_clean_line(tmp_path, name: str, content: bytes, needles: list[str]) -> None:
+    p = tmp_path / name
+    p.write_bytes(content)
+    assert_clean_refusal(*run_cli("show", str(p)), *needles)
+
+
+def test_missing_file_directory_and_huge_file(tmp_path) -> None:
+    assert_clean_refusal(*run_cli("show", str(tmp_path / "nope.json")), "file not found")
+    assert_clean_refusal(*run_cli("show", str(tmp_path)), "is a directory")
+    big = tmp_path / "big.json"
+    with open(big, "wb") as fh:  # sparse 50 MB: the size check must refuse before reading
+        fh.truncate(50 * 1024 * 1024)
+    assert_clean_refusal(*run_cli("show", str(big)), "50.0 MiB")
+
+
+def test_unknown_dialect_option_and_mismatched_format(tmp_path) -> None:
+    p = tmp_path / "x.json"
+    p.write_text(KGUI)
+    code, out, err = run_cli("show", str(p), "--dialect", "nope")
+    assert code == 2 and "Traceback" not in err
+    assert_clean_refusal(*run_cli("show", str(p), "--dialect", "sd-scripts-toml"), "reads TOML files")
+
+
+def test_forced_dialect_is_used(tmp_path) -> None:
+    p = tmp_path / "flat.toml"
+    p.write_text('network_dim = 4\nlearning_rate = 1e-4\n')
+    assert detect(str(p)).dialect == "sd-scripts-toml"
+    cfg = load_config(str(p), dialect="sd-scripts-toml")
+    assert cfg.get("network_dim") == 4
+
+
+def test_inputs_are_not_modified(tmp_path) -> None:
+    p = tmp_path / "k.json"
+    p.write_text(KGUI)
+    before = (p.read_bytes(), os.stat(p).st_mtime_ns)
+    run_cli("show", str(p), "--format", "json")
+    assert (p.read_bytes(), os.stat(p).st_mtime_ns) == before
+
+
+def test_json_positions_nested() -> None:
+    text = '{\n  "a": {"b": [10, {"c": 1}]},\n  "d": "x"\n}'
+    pos = json_positions(text)
+    assert pos["a"] == (2, 3) and pos["a.b"] == (2, 9) and pos["a.b[1].c"] == (2, 20) and pos["d"] == (3, 3)
+    assert pos["a.b[0]"] == (2, 15)
+
+
+def test_toml_positions_tables_arrays_dotted_multiline() -> None:
+    text = ('top = 1\n[a]\nlist = [\n  "x = 1",\n]\ns = """\nfake = 2\n"""\n[[datasets]]\n  [[datasets.subsets]]\n'
+            '  image_dir = "i"\n  [[datasets.subsets]]\n  x.y = 1\n[[datasets]]\nr = 1\n')
+    pos = toml_positions(text)
+    assert pos["top"] == (1, 1) and pos["a.list"] == (3, 1) and pos["a.s"] == (6, 1)
+    assert "a.fake" not in pos and "x" not in pos
+    assert pos["datasets[0].subsets[0].image_dir"] == (11, 3)
+    assert pos["datasets[0].subsets[1].x.y"] == (13, 3)
+    assert pos["datasets[1].r"] == (15, 1)
+
+
+def test_document_origin_falls_back_to_parent() -> None:
+    doc = parse_toml("f.toml", "[optimizer_args.args]\nwarmup_ratio = 0.1\n")
+    o = doc.origin("optimizer_args.args.warmup_ratio")
+    assert (o.file, o.line, o.col, o.raw) == ("f.toml", 2, 1, 0.1)
+    assert doc.origin("optimizer_args.args.missing").line == 1
+    assert isinstance(doc, Document)
+
+
+@pytest.mark.parametrize("name, dialect, era", [
+    ("toml/base_config.toml", "sd-scripts-toml", None),
+    ("toml/kgen.toml", "sd-scripts-toml", "K-gen"),
+    ("toml/dataset.toml", "sd-scripts-dataset", None),
+    ("cmdline/train.sh", "command-line", None),
+])
+def test_detection_of_fixtures(name: str, dialect: str, era: str | None) -> None:
+    d = detect(str(SPINE / name))
+    assert (d.dialect, d.era, d.training) == (dialect, era, True)
+    assert d.reasons
+
+
+def test_kgen_leftovers_are_frontend_only_and_secret_redacted() -> None:
+    code, out, err = run_cli("show", str(SPINE / "toml" / "kgen.toml"), "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["dialect"] == "sd-scripts-toml" and data["era"] == "K-gen"
+    assert {f["key"] for f in data["frontend_only"]} == {"epoch", "noise_offset_type"}
+    assert "abcd1234secret" not in out
+    assert data["options"]["wandb_api_key"] == "***REDACTED***"
+    assert data["provenance"]["network_dim"]["line"] == 3
+    for fmt in ("text", "toml"):
+        code, out, _ = run_cli("show", str(SPINE / "toml" / "kgen.toml"), "--format", fmt)
+        assert code == 0 and "abcd1234secret" not in out
+
+
+def test_show_toml_round_trips_through_the_sd_scripts_reader(tmp_path) -> None:
+    code, out, err = run_cli("show", str(SPINE / "cmdline" / "train_sdxl.bat"), "--format", "toml")
+    assert code == 0, err
+    p = tmp_path / "out.toml"
+    p.write_text(out)
+    again = load_config(str(p))
+    orig = load_config(str(SPINE / "cmdline" / "train_sdxl.bat"))
+    assert again.dialect == "sd-scripts-toml"
+    want = {k: s.value for k, s in orig.options.items() if k != "sdxl"}
+    got = {k: s.value for k, s in again.options.items()}
+    assert got == want
+
+
+def test_show_text_lists_options_and_notes() -> None:
+    code, out, err = run_cli("show", str(SPINE / "cmdline" / "train_sdxl.bat"))
+    assert code == 0, err
+    assert "command-line" in out and "network_dim" in out and "accelerate-mixed-precision" in out
+
+
+def test_missing_dataset_config_error_or_note() -> None:
+    path = str(SPINE / "toml" / "missing_dataset.toml")
+    with pytest.raises(UserError) as info:
+        load_config(path)
+    assert info.value.line == 2 and "not found" in str(info.value)
+    cfg = load_config(path, resolve_dataset=False)
+    assert "dataset-config-missing" in {n.code for n in cfg.notes}
+
+
+def test_dataset_config_errors_are_invalid_values(tmp_path) -> None:
+    p = tmp_path / "ds.toml"
+    p.write_text('[general]\nshuffle_caption = true\n\n[[datasets]]\n  [[datasets.subsets]]\n'
+                 '  image_dir = "/d"\n  keep_token = 1\n')
+    cfg = load_config(str(p))
+    assert [(iv.option, iv.origin.line) for iv in cfg.invalid] == [("keep_token", 7)]
+    assert "extra keys not allowed" in cfg.invalid[0].reason
+    assert_clean_refusal(*run_cli("show", str(p)), "ds.toml:7", "keep_token")
