@@ -33,16 +33,24 @@ def typed_arg(text: str) -> int | float | bool | None:
 
 
 def kv_table(items: Any) -> dict[str, str] | None:
-    """``["k=v", ...]`` as ``{k: v}`` when that is lossless (every item has ``=``, keys unique), else None."""
-    if not isinstance(items, list) or not all(isinstance(i, str) and "=" in i for i in items):
+    """``["k=v", ...]`` as ``{k: v}``, or None when an item has no ``=`` (then the list is kept as is).
+
+    sd-scripts turns these lists into keyword dicts, so a repeated key keeps its last value, as here.
+    """
+    if not isinstance(items, list) or not all(isinstance(i, str) and "=" in i and i.partition("=")[0]
+                                              for i in items):
         return None
     out: dict[str, str] = {}
     for item in items:
         k, _, v = item.partition("=")
-        if k in out or not k:
-            return None
+        out.pop(k, None)  # last one wins, in the position sd-scripts' dict would report it
         out[k] = v
     return out
+
+
+def _duplicates(items: list[str]) -> list[str]:
+    keys = [i.partition("=")[0] for i in items]
+    return sorted({k for k in keys if keys.count(k) > 1})
 
 
 def to_native(cfg: CanonicalConfig, report: MigrationReport) -> dict[str, Any]:
@@ -110,20 +118,19 @@ def _network(cfg: CanonicalConfig, net: dict[str, Any], report: MigrationReport)
     if raw_args is not None and not isinstance(raw_args, list):
         report.add(lost("network_args", args_s.prov, NO_EQUIVALENT,
                         "network_args is not a list of key=value strings", raw_args))
-    args = kv_table(items) if items else {}
-    if items and args is None:
-        report.add(lost("network_args", args_s.prov, NO_EQUIVALENT,
-                        "network_args items without '=' or with repeated keys cannot be written as a table",
-                        raw_args))
-        args = {}
-    args = dict(args or {})
-    kind = network_kind(module, parse_network_args(items)) if (module or args) else None
+    table = kv_table(items) if items else {}
+    kind = network_kind(module, parse_network_args(items)) if (module or items) else None
+    if table is None:
+        # an item without "=" (sd-scripts would fail on it): keep the list verbatim, nothing typed
+        args_list: list[str] | None = list(items)
+        args: dict[str, str] = {}
+    else:
+        args_list, args = None, dict(table)
     if kind is not None and module is not None:
         implied_module, implied_algo = KIND_MODULE[kind]
         net["kind"] = kind
-        if module == implied_module and (implied_algo is None or args.get("algo") == implied_algo):
-            if implied_algo is not None:
-                args.pop("algo")
+        algo = (args.get("algo") or "").lower() if args_list is None else None
+        if module == implied_module and (implied_algo is None or algo == implied_algo):
             report.add(written("network_module", mod_s.prov, "network.kind", kind,
                                conversion=f"network_module {module} -> kind {kind!r}"))
         else:
@@ -140,9 +147,15 @@ def _network(cfg: CanonicalConfig, net: dict[str, Any], report: MigrationReport)
                 args.pop(arg)
                 report.add(written(f"network_args.{arg}", args_s.prov, f"network.{fld}", typed,
                                    conversion=f'network_args "{arg}={args_string(typed)}" -> {fld} = {typed!r}'))
-    if args:
+    dup = _duplicates(items) if table is not None else []
+    if args_list is not None:
+        net["args"] = args_list
+        report.add(written("network_args", args_s.prov, "network.args", args_list))
+    elif args:
         net["args"] = args
-        report.add(written("network_args", args_s.prov, "network.args", args))
+        report.add(written("network_args", args_s.prov, "network.args", args,
+                           conversion=(f"repeated network_args key(s) {', '.join(dup)}: the last value is kept, "
+                                       "as sd-scripts' keyword dict does") if dup else None))
 
 
 def _unit_pair(cfg: CanonicalConfig, sec: dict[str, Any], report: MigrationReport, option: str, stem: str) -> None:

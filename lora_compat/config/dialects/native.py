@@ -277,7 +277,10 @@ def _read_network(r: _Reader, body: dict[str, Any]) -> None:
     elif kind is not None:
         module, algo_implied = KIND_MODULE[kind]
         r.put("network_module", module, "network.kind", DERIVED, f'kind "{kind}" -> network_module {module}')
-    if algo_implied:
+    extra = body["args"] if _valid(r, "network", "args", body) else {}
+    has_algo = any(str(i).partition("=")[0] == "algo" for i in extra) if isinstance(extra, list) \
+        else "algo" in extra
+    if algo_implied and not has_algo:
         args.append(f"algo={algo_implied}")
     keys = []
     for fld, arg in NETWORK_ARG_FIELDS.items():
@@ -285,8 +288,7 @@ def _read_network(r: _Reader, body: dict[str, Any]) -> None:
             args.append(f"{arg}={args_string(body[fld])}")
             keys.append(join_key("network", fld))
     if _valid(r, "network", "args", body):
-        for k, v in body["args"].items():
-            args.append(f"{k}={v}")
+        args.extend(list(extra) if isinstance(extra, list) else [f"{k}={v}" for k, v in extra.items()])
         keys.append("network.args")
     if args:
         first = keys[0] if keys else "network.kind"
