@@ -159,9 +159,10 @@ def run_training(cfg: Any, *, base_model: str | None = None, train_data: str | N
     clip_skip = get("clip_skip")
 
     # ---- data --------------------------------------------------------------------------------------------
-    resolution = _resolution(cfg, get)
+    from lora_compat.train.folder_data import build_dataset
+
     batch_size = int(get("train_batch_size") or 1)
-    dataset = _build_dataset(cfg, train_data, resolution, batch_size, seed)
+    dataset = build_dataset(cfg, train_data, seed)
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, shuffle=False, collate_fn=_first, num_workers=0)
     n_batches_total = len(loader)
 
@@ -385,30 +386,6 @@ def _weight_dtype(mixed: str) -> Any:
     import torch
 
     return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed, torch.float32)
-
-
-def _resolution(cfg: Any, get: Callable[[str], Any]) -> tuple[int, int]:
-    from lora_compat.train.folder_data import parse_resolution
-
-    value = get("resolution")
-    if cfg.datasets:
-        for _, _, ds, sub in cfg.iter_subsets():
-            value = cfg.subset_value(ds, sub, "resolution", value)
-            break
-    w, h = parse_resolution(value)
-    if w % 8 or h % 8:
-        raise UserError(f"resolution {w}x{h} must be a multiple of 8", key="resolution")
-    return w, h
-
-
-def _build_dataset(cfg: Any, train_data: str | None, resolution: tuple[int, int], batch_size: int, seed: int) -> Any:
-    from lora_compat.train.folder_data import FolderDataset, collect_subsets
-
-    subsets = collect_subsets(cfg, train_data)
-    if not subsets:
-        raise UserError("no training data: set train_data_dir (kohya N_name folders) or a dataset config, "
-                        "or pass --train-data", key="train_data_dir")
-    return FolderDataset(subsets, resolution, batch_size, float(cfg.effective("prior_loss_weight") or 1.0), seed)
 
 
 def _param_groups(plan: Any, nets: list[Any], arch: str, block_index: Callable[[str, bool], int]) -> list[dict[str, Any]]:

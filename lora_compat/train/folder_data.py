@@ -58,31 +58,21 @@ def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
-def collect_subsets(cfg: Any, train_data_dir: str | None = None) -> list[dict[str, Any]]:
-    """Subsets as dicts of sd-scripts dataset keys (subset > dataset > general > options)."""
-    subsets: list[dict[str, Any]] = []
-    keys = ("image_dir", "num_repeats", "is_reg", "class_tokens", "caption_extension", "flip_aug") + CAPTION_KEYS
-    if cfg.datasets and train_data_dir is None:
-        for _, _, ds, sub in cfg.iter_subsets():
-            subsets.append({k: cfg.subset_value(ds, sub, k) for k in keys})
-        return subsets
-    root = train_data_dir or cfg.get("train_data_dir")
-    reg = cfg.get("reg_data_dir") if train_data_dir is None else None
-    for folder, is_reg in ((root, False), (reg, True)):
-        if not folder:
-            continue
-        base = Path(folder)
-        if not base.is_dir():
-            raise UserError(f"{'reg_data_dir' if is_reg else 'train_data_dir'} {folder!r} is not a folder",
-                            key="reg_data_dir" if is_reg else "train_data_dir")
-        for sub in sorted(p for p in base.iterdir() if p.is_dir()):
-            m = re.match(r"^(\d+)_(.*)$", sub.name)
-            if not m:
-                continue  # sd-scripts ignores folders without the N_ prefix (with a warning)
-            entry = {k: cfg.get(k) for k in keys}
-            entry.update(image_dir=str(sub), num_repeats=int(m.group(1)), is_reg=is_reg, class_tokens=m.group(2))
-            subsets.append(entry)
-    return subsets
+def collect_datasets(cfg: Any, train_data_dir: str | None = None) -> list[Any]:
+    """The config's datasets with every subset's final params (spine ``resolve_subsets``: subset > dataset >
+    general > command line > default). ``train_data_dir`` replaces the config's data with a kohya folder."""
+    from lora_compat.config.dataset import resolve_subsets
+
+    if train_data_dir is not None:
+        if not Path(train_data_dir).is_dir():
+            raise UserError(f"training data folder {train_data_dir!r} not found", key="train_data_dir")
+        cfg.set("train_data_dir", str(train_data_dir))
+        cfg.datasets = []
+    for name in ("train_data_dir", "reg_data_dir"):
+        folder = cfg.get(name)
+        if folder and not cfg.datasets and not Path(str(folder)).is_dir():
+            raise UserError(f"{folder!r} is not a folder", key=name)
+    return resolve_subsets(cfg)
 
 
 class FolderDataset:
@@ -90,6 +80,7 @@ class FolderDataset:
 
     def __init__(self, subsets: list[dict[str, Any]], resolution: tuple[int, int], batch_size: int,
                  prior_loss_weight: float = 1.0, seed: int = 0, max_train_steps: int = 0) -> None:
+        """One dataset (sd-scripts never mixes datasets in a batch): its subsets' resolved params."""
         self.resolution = resolution
         self.batch_size = max(1, int(batch_size))
         self.prior_loss_weight = prior_loss_weight
@@ -198,3 +189,56 @@ class FolderDataset:
         return {"images": torch.stack(images), "captions": captions,
                 "loss_weights": torch.tensor(weights, dtype=torch.float32), "original_sizes": orig,
                 "crop_top_lefts": crops, "target_sizes": [(h, w)] * len(items)}
+
+
+class ConcatBatches:
+    """Several datasets, each batching on its own (sd-scripts never mixes datasets in a batch)."""
+
+    def __init__(self, parts: list[FolderDataset]) -> None:
+        self.parts = parts
+        self.index = [(pi, bi) for pi, p in enumerate(parts) for bi in range(len(p))]
+        for name in ("num_train_images", "num_reg_images"):
+            setattr(self, name, sum(getattr(p, name) for p in parts))
+        self.dataset_dirs = {k: v for p in parts for k, v in p.dataset_dirs.items()}
+        self.tag_frequency = {k: v for p in parts for k, v in p.tag_frequency.items()}
+        self.max_train_steps = 0
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def set_epoch(self, epoch: int) -> None:
+        for p in self.parts:
+            p.set_epoch(epoch)
+        # Interleave the datasets' batches in a seeded, per-epoch order.
+        self.index = [(pi, bi) for pi, p in enumerate(self.parts) for bi in range(len(p))]
+        random.Random(self.parts[0].seed * 7919 + epoch).shuffle(self.index)
+
+    def set_current_step(self, step: int) -> None:
+        for p in self.parts:
+            p.set_current_step(step)
+            p.max_train_steps = self.max_train_steps
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        pi, bi = self.index[i]
+        return self.parts[pi][bi]
+
+
+def build_dataset(cfg: Any, train_data_dir: str | None, seed: int) -> ConcatBatches:
+    """The engine's dataset for ``cfg`` (see the module docstring for what is and is not supported)."""
+    parts = []
+    for ds in collect_datasets(cfg, train_data_dir):
+        if ds.kind != "dreambooth":
+            raise UserError(f"{ds.kind} datasets (metadata/conditioning files) are not supported by this engine "
+                            "yet; use image folders with caption files", key="datasets")
+        if ds.params.get("enable_bucket"):
+            pass  # no bucketing here: every image is cover-resized and center-cropped to the resolution
+        res = ds.params.get("resolution") or [512, 512]
+        w, h = parse_resolution(res)
+        if w % 8 or h % 8:
+            raise UserError(f"resolution {w}x{h} must be a multiple of 8", key="resolution")
+        parts.append(FolderDataset(ds.subsets, (w, h), int(ds.params.get("batch_size") or 1),
+                                   float(ds.params.get("prior_loss_weight") or 1.0), seed))
+    if not parts:
+        raise UserError("no training data: set train_data_dir (kohya N_name folders) or a dataset config, "
+                        "or pass --train-data", key="train_data_dir")
+    return ConcatBatches(parts)

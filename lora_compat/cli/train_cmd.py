@@ -1,0 +1,118 @@
+"""``lora-compat train CONFIG``: read any supported config, plan it, and train (accelerate program)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from lora_compat.errors import UserError
+
+
+def parse_set(items: tuple[str, ...]) -> dict[str, Any]:
+    """``--set key=value`` pairs -> {option: value}; values are TOML literals (1, 0.5, true, "x"), else strings.
+
+    Only known sd-scripts option names are accepted (the schema lists them).
+    """
+    from lora_compat.config.options import is_option, spec
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        key = key.strip().lstrip("-")
+        if not is_option(key) and key != "sdxl":
+            raise UserError(f"--set {key}: not an sd-scripts option (see lora-compat explain)")
+        types = (spec(key) or {}).get("type")
+        if types == "string" or (isinstance(types, list) and types and types[0] == "string"):
+            value: Any = raw  # e.g. resolution "512,768": sd-scripts reads it as a string
+        else:
+            try:
+                value = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError:
+                value = raw
+        out[key] = value
+    return out
+
+
+def apply_overrides(cfg: Any, values: dict[str, Any]) -> None:
+    """Set command-line overrides on ``cfg`` with provenance naming the flag; re-validate them."""
+    from lora_compat.config.model import Origin, Provenance
+
+    for key, value in values.items():
+        cfg.set(key, value, Provenance("kept", (Origin("<command line>", f"--set {key}", raw=value),)))
+    try:
+        from lora_compat.config.validate import validate_options
+    except ImportError:
+        return
+    for iv in validate_options(cfg):
+        if iv.option in values:
+            raise UserError(f"--set {iv.option}: {iv.reason}")
+
+
+@click.command(name="train")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--dialect", default=None, help="Force the input dialect instead of detecting it.")
+@click.option("--base-model", default=None,
+              help="Base model: diffusers folder, .safetensors/.ckpt file, or tiny:sd1|sd2|sdxl.")
+@click.option("--train-data", default=None, type=click.Path(file_okay=False),
+              help="Training images: a kohya folder of N_name subfolders (replaces the config's data).")
+@click.option("--output", "output", default=None, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override an sd-scripts option (repeatable).")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after N optimizer steps.")
+@click.option("--resume", default=None, type=click.Path(file_okay=False), help="Resume from a state folder.")
+@click.option("--peft/--no-peft", default=False, help="Also write the adapters as PEFT folders.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="Result summary format (json: a stable contract, see docs/cli.md).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def command(config: str, dialect: str | None, base_model: str | None, train_data: str | None, output: str | None,
+            sets: tuple[str, ...], max_steps: int | None, resume: str | None, peft: bool, fmt: str,
+            quiet: bool) -> None:
+    """Train a LoRA from CONFIG (kohya_ss GUI JSON, Derrian JSON/TOML, sd-scripts TOML or command line,
+    native TOML). Ctrl-C saves a resumable state folder and exits with code 130."""
+    from lora_compat.config.load import load_config
+
+    cfg = load_config(config, dialect=dialect)
+    if cfg.invalid:
+        bad = cfg.invalid[0]
+        o = bad.origin
+        raise UserError(bad.reason, file=o.file, line=o.line, col=o.col, key=o.key)
+    overrides = parse_set(sets)
+    if resume:
+        overrides["resume"] = resume
+    apply_overrides(cfg, overrides)
+
+    from lora_compat.train.engine import run_training
+
+    result = run_training(cfg, base_model=base_model, train_data=train_data, output_dir=output,
+                          max_steps=max_steps, show_progress=not quiet and fmt == "text", save_peft=peft,
+                          log=lambda m: click.echo(m, err=True))
+    summary = {
+        "final_model": str(result.final_model) if result.final_model else None,
+        "saved_models": [str(p) for p in result.saved_models],
+        "global_step": result.global_step,
+        "max_train_steps": result.max_train_steps,
+        "epochs": result.epochs,
+        "first_loss": result.losses[0] if result.losses else None,
+        "last_loss": result.losses[-1] if result.losses else None,
+        "interrupted": result.interrupted,
+        "state_dir": str(result.state_dir) if result.state_dir else None,
+        "peft_dir": str(result.peft_dir) if result.peft_dir else None,
+    }
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=2))
+    elif result.interrupted:
+        click.echo(f"interrupted at step {result.global_step}; state saved to {result.state_dir}\n"
+                   f"resume with: lora-compat train {config} --resume {result.state_dir}", err=True)
+    else:
+        click.echo(f"trained {result.global_step} steps; wrote {result.final_model}")
+    if result.interrupted:
+        sys.exit(130)
