@@ -234,8 +234,8 @@ def _kohya_tab(keys: set[str]) -> str:
     """Tab of a kohya_ss GUI JSON from its keys (legacy-dialects.md §1 step 8)."""
     if any(k.startswith("leco_") for k in keys) or "prompts_file" in keys:
         return "leco"
-    if any(k.startswith("lllite_") for k in keys):
-        return "lllite"
+    if any(k.startswith("lllite_") for k in keys) or "cond_emb_dim" in keys:
+        return "controlnet-lllite"
     if keys & {"token_string", "num_vectors_per_token", "template", "weights"}:
         return "ti"
     if keys & {"train_dir", "image_folder", "caption_metadata_filename", "latent_metadata_filename",
