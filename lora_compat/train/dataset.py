@@ -1,0 +1,911 @@
+"""The training engine's dataset: sd-scripts' DreamBooth / fine-tune datasets, buckets, batches and epochs.
+
+Built from the spine's resolved datasets (:func:`lora_compat.config.dataset.resolve_subsets`), or from
+plain dicts with sd-scripts' dataset-config key names. Reference sections (sd-scripts-reference.md):
+
+* §4.1 DreamBooth construction: non-recursive sorted image listing (``.png .jpg .jpeg .webp .bmp`` and their
+  upper-case forms), the same ``image_dir`` twice in a dataset is skipped, ``num_repeats < 1`` skips a
+  subset, captions from ``<stem><caption_extension>`` (or the face-crop stem), else ``class_tokens``, else
+  ``""``; an empty caption file is an error; regularization images balanced to the training count by
+  extra repeats (the first reg images in sorted order win).
+* §4.2 fine-tune subsets (``metadata_file`` JSON / JSONL; tags appended with ``caption_separator``).
+* §4.4 captions: :func:`lora_compat.semantics.process_caption` on every fetch, with the epoch / step the
+  dataset *has seen* (the §4.4.4 lag; see "Lag" below).
+* §4.6 buckets: :class:`lora_compat.semantics.BucketSelector`, resize + crop exactly as
+  ``trim_and_resize_if_required`` (``area`` when shrinking, ``lanczos`` when enlarging, or the subset's
+  ``resize_interpolation``; center crop or ``random_crop``), SDXL ``crop_top_left`` from the letterbox
+  formula; no bucketing: random crop of larger images, exact size required (uncached), cover-resize +
+  center crop (cached). ``flip_aug``, ``color_aug``, ``alpha_mask``.
+* §4.6.6 latent caching in memory or on disk (:mod:`lora_compat.train.latents`, sd-scripts' file names).
+* §4.7 batches: every image ``num_repeats`` times in its bucket, ``ceil(n/batch_size)`` batches per bucket
+  (the last one partial), batches never mix buckets or datasets; ``len()`` = batches per epoch.
+
+Interface the training loop uses::
+
+    ds = build_dataset(cfg, seed=seed, max_train_steps=n)          # or TrainDataset.from_subsets(...)
+    ds.cache_latents(encode, to_disk=...)                           # optional (cache_latents options)
+    for epoch in range(1, epochs + 1):
+        ds.set_epoch(epoch)                                         # 1-based
+        for i in range(len(ds)):
+            ds.set_current_step(global_step)
+            batch = ds[i]
+
+``batch`` keys: ``images`` (float tensor B,3,H,W in [-1,1], or None when latents are cached), ``latents``
+(B,4,h,w unscaled VAE samples, or None), ``captions`` (processed strings), ``input_ids`` (list, one
+stacked tensor per tokenizer given, else absent), ``loss_weights`` (float tensor: ``prior_loss_weight`` for
+regularization images, 1.0 otherwise), ``is_reg``, ``flipped``, ``original_sizes`` / ``crop_top_lefts`` /
+``target_sizes`` (lists of ``(h, w)`` / ``(top, left)`` / ``(h, w)`` ints for SDXL), ``alpha_masks``
+(B,H,W float tensor or None), ``bucket`` ``(w, h)``.
+
+Randomness and lag. sd-scripts re-seeds Python's global ``random`` with ``seed + epoch`` whenever a
+dataset copy learns a new epoch, then shuffles the bucket-batch list and every bucket; flips, random crops,
+colour augmentation and captions draw from the same stream. Each DataLoader worker owns a copy of the
+dataset that learns the epoch/step only in the collate function, *after* building the item. Here every
+such copy is a "view" with its own ``random.Random``: ``loader_workers=0`` is one main-process view (the
+first batch of each epoch still sees the previous epoch, epoch 0 at the start), ``loader_workers=n``
+gives ``n`` views that batches visit round-robin, reset to epoch 0 at each epoch unless
+``persistent_workers`` (sd-scripts' default ``max_data_loader_n_workers`` is 8, non-persistent: the first
+batch of each worker in each epoch sees epoch 0, so ``caption_dropout_every_n_epochs`` drops it).
+``loader_workers=None`` disables the lag (1-based epochs everywhere). Prefetch depth is not emulated (the
+step a view sees lags by one of its own items). The order in which batches are visited is a
+permutation of ``range(len(ds))`` seeded with ``seed`` and the epoch (sd-scripts' DataLoader shuffles with
+torch's generator, which cannot be reproduced here).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from lora_compat.errors import UserError
+from lora_compat.semantics import BucketSelector, CaptionParams, process_caption, round_bucket_limits
+
+# sd-scripts' IMAGE_EXTENSIONS plus their upper-case forms (exact case: ".Png" is not listed).
+_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+IMAGE_EXTENSIONS = frozenset(_IMAGE_EXTS + tuple(e.upper() for e in _IMAGE_EXTS))
+RESIZE_INTERPOLATIONS = ("lanczos", "nearest", "bilinear", "linear", "bicubic", "cubic", "area", "box")
+DREAMBOOTH, FINETUNE = "dreambooth", "finetune"
+
+# sd-scripts BaseSubset / BaseDataset defaults for keys a plain dict may omit.
+_SUBSET_DEFAULTS: dict[str, Any] = {
+    "num_repeats": 1, "is_reg": False, "class_tokens": None, "caption_extension": ".caption",
+    "flip_aug": False, "color_aug": False, "random_crop": False, "alpha_mask": False,
+    "resize_interpolation": None, "enable_wildcard": False, "caption_separator": ",",
+    "face_crop_aug_range": None, "metadata_file": None,
+}
+_DATASET_DEFAULTS: dict[str, Any] = {
+    "resolution": None, "batch_size": 1, "enable_bucket": False, "min_bucket_reso": 256,
+    "max_bucket_reso": 1024, "bucket_reso_steps": 64, "bucket_no_upscale": False, "prior_loss_weight": 1.0,
+    "resize_interpolation": None,
+}
+
+
+# =========================================================================================== structures
+@dataclass
+class SubsetSpec:
+    """One subset's resolved parameters (sd-scripts dataset-config keys) and its caption parameters."""
+
+    index: int
+    params: dict[str, Any]
+    caption: CaptionParams
+    img_count: int = 0
+
+    def get(self, name: str) -> Any:
+        value = self.params.get(name)
+        return _SUBSET_DEFAULTS.get(name) if value is None else value
+
+    @property
+    def is_reg(self) -> bool:
+        return bool(self.get("is_reg"))
+
+
+@dataclass
+class ImageEntry:
+    """One registered image (sd-scripts ``ImageInfo``)."""
+
+    key: str                                   # absolute path (unique within a dataset)
+    path: str
+    caption: str                               # raw caption (before per-fetch processing)
+    subset: SubsetSpec
+    num_repeats: int
+    image_size: tuple[int, int] | None = None  # (w, h)
+    bucket_reso: tuple[int, int] | None = None
+    resized_size: tuple[int, int] | None = None
+    latents: Any = None                        # cached in memory (C,h,w tensor) or None
+    latents_flipped: Any = None
+    alpha_mask_cached: Any = None
+    latents_original_size: tuple[int, int] | None = None
+    latents_crop_ltrb: tuple[int, int, int, int] | None = None
+    latents_npz: str | None = None             # disk cache to load per fetch
+
+
+@dataclass
+class _View:
+    """A dataset copy as one DataLoader worker (or the main process) sees it."""
+
+    epoch: int
+    step: int
+    rng: random.Random
+    orders: list[tuple[list[tuple[int, int]], list[list[str]]]] = field(default_factory=list)
+
+
+# ========================================================================================= one dataset
+class BucketedDataset:
+    """One sd-scripts dataset (``DreamBoothDataset`` or ``FineTuningDataset``): images, buckets, batches."""
+
+    def __init__(self, kind: str, params: Mapping[str, Any], subsets: Sequence[Mapping[str, Any]], *,
+                 base_dir: str | None = None, index: int = 0) -> None:
+        self.kind = kind
+        self.index = index
+        self.params = {**_DATASET_DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
+        self.base_dir = base_dir
+        resolution = self.params["resolution"]
+        if resolution is None:
+            raise UserError("resolution is not set (sd-scripts asserts it for every dataset)",
+                            key=f"datasets[{index}].resolution")
+        if isinstance(resolution, int):
+            resolution = (resolution, resolution)
+        self.width, self.height = int(resolution[0]), int(resolution[1])
+        self.batch_size = max(1, int(self.params["batch_size"]))
+        self.prior_loss_weight = float(self.params.get("prior_loss_weight") or 1.0)
+        self.enable_bucket = bool(self.params["enable_bucket"])
+        if self.enable_bucket:
+            steps = int(self.params["bucket_reso_steps"])
+            lo, hi = round_bucket_limits(int(self.params["min_bucket_reso"]), int(self.params["max_bucket_reso"]),
+                                         steps)
+            if min(self.width, self.height) < lo or max(self.width, self.height) > hi:
+                raise UserError(f"resolution {self.width}x{self.height} must lie within min_bucket_reso {lo} "
+                                f"and max_bucket_reso {hi} (sd-scripts asserts this)",
+                                key=f"datasets[{index}].resolution")
+            self.selector = BucketSelector((self.width, self.height), min_bucket_reso=lo, max_bucket_reso=hi,
+                                           bucket_reso_steps=steps,
+                                           no_upscale=bool(self.params["bucket_no_upscale"]))
+        else:
+            self.selector = BucketSelector((self.width, self.height), bucket_reso_steps=None,
+                                           predefined=[(self.width, self.height)])
+        self.subsets: list[SubsetSpec] = []
+        self.images: dict[str, ImageEntry] = {}
+        self.num_train_images = 0
+        self.num_reg_images = 0
+        self.tag_frequency: dict[str, dict[str, int]] = {}
+        if kind == FINETUNE:
+            self._load_finetune(subsets)
+        else:
+            self._load_dreambooth(subsets)
+        self.resos: list[tuple[int, int]] = []
+        self.buckets: list[list[str]] = []
+        self.bucket_indices: list[tuple[int, int]] = []
+
+    # ------------------------------------------------------------------------------------ construction
+    def _subset(self, i: int, raw: Mapping[str, Any]) -> SubsetSpec:
+        params = dict(raw)
+        ext = params.get("caption_extension")
+        if isinstance(ext, str) and ext and not ext.startswith("."):
+            params["caption_extension"] = "." + ext
+        interp = params.get("resize_interpolation") or self.params.get("resize_interpolation")
+        if interp is not None and interp not in RESIZE_INTERPOLATIONS:
+            raise UserError(f"resize_interpolation {interp!r} is not one of {', '.join(RESIZE_INTERPOLATIONS)}",
+                            key=f"datasets[{self.index}].subsets[{i}].resize_interpolation")
+        params["resize_interpolation"] = interp
+        return SubsetSpec(i, params, CaptionParams.from_mapping(params))
+
+    def _image_dir(self, sub: SubsetSpec) -> str | None:
+        folder = sub.get("image_dir")
+        if folder is None:
+            return None
+        folder = str(folder)
+        if not os.path.isabs(folder) and not os.path.isdir(folder) and self.base_dir:
+            candidate = os.path.join(self.base_dir, folder)
+            if os.path.isdir(candidate):
+                folder = candidate
+        return folder
+
+    def _load_dreambooth(self, raw_subsets: Sequence[Mapping[str, Any]]) -> None:
+        seen_dirs: set[str] = set()
+        reg_entries: list[ImageEntry] = []
+        for i, raw in enumerate(raw_subsets):
+            sub = self._subset(i, raw)
+            repeats = int(sub.get("num_repeats"))
+            folder = self._image_dir(sub)
+            where = f"datasets[{self.index}].subsets[{i}]"
+            if repeats < 1 or folder is None:
+                continue  # sd-scripts skips such subsets with a warning
+            if folder in seen_dirs:
+                continue  # the same image_dir twice in one dataset is skipped
+            if not os.path.isdir(folder):
+                raise UserError(f"image_dir {folder!r} is not a folder", key=f"{where}.image_dir")
+            seen_dirs.add(folder)
+            paths = list_images(folder)
+            sub.img_count = len(paths)
+            self.subsets.append(sub)
+            tags = self.tag_frequency.setdefault(os.path.basename(os.path.normpath(folder)), {})
+            for path in paths:
+                caption = read_caption(path, str(sub.get("caption_extension")), bool(sub.get("enable_wildcard")),
+                                       key=f"{where}.caption_extension")
+                if caption is None:
+                    class_tokens = sub.get("class_tokens")
+                    caption = class_tokens if class_tokens is not None else ""
+                _count_tags(tags, caption)
+                entry = ImageEntry(os.path.abspath(path), path, caption, sub, repeats)
+                if sub.is_reg:
+                    reg_entries.append(entry)
+                else:
+                    self.images[entry.key] = entry
+            if sub.is_reg:
+                self.num_reg_images += repeats * len(paths)
+            else:
+                self.num_train_images += repeats * len(paths)
+        self._balance_reg(reg_entries)
+
+    def _balance_reg(self, reg_entries: list[ImageEntry]) -> None:
+        # sd-scripts: register reg images until their repeats reach num_train_images, then round-robin +1.
+        if not reg_entries or self.num_train_images == 0:
+            return
+        n = 0
+        first_pass = True
+        while n < self.num_train_images:
+            for entry in reg_entries:
+                if first_pass:
+                    self.images.setdefault(entry.key, entry)
+                    n += entry.num_repeats
+                else:
+                    entry.num_repeats += 1
+                    n += 1
+                if n >= self.num_train_images:
+                    break
+            first_pass = False
+
+    def _load_finetune(self, raw_subsets: Sequence[Mapping[str, Any]]) -> None:
+        for i, raw in enumerate(raw_subsets):
+            sub = self._subset(i, raw)
+            where = f"datasets[{self.index}].subsets[{i}]"
+            repeats = int(sub.get("num_repeats"))
+            if repeats < 1:
+                continue
+            meta_path = str(sub.get("metadata_file"))
+            if self.base_dir and not os.path.isabs(meta_path) and not os.path.exists(meta_path):
+                meta_path = os.path.join(self.base_dir, meta_path)
+            metadata = _read_metadata(meta_path, f"{where}.metadata_file")
+            if not metadata:
+                continue
+            folder = self._image_dir(sub)
+            sep = str(sub.get("caption_separator"))
+            tags_freq = self.tag_frequency.setdefault(os.path.basename(meta_path), {})
+            count = 0
+            for key, item in metadata.items():
+                path = key if os.path.isabs(key) else None
+                if path is None:
+                    if folder is None:
+                        raise UserError(f"metadata key {key!r} is relative but image_dir is not set",
+                                        key=f"{where}.image_dir")
+                    path = os.path.join(folder, key)
+                if not os.path.exists(path):
+                    # sd-scripts also accepts keys without extension: try the image extensions
+                    for ext in _IMAGE_EXTS:
+                        if os.path.exists(path + ext):
+                            path = path + ext
+                            break
+                    else:
+                        raise UserError(f"image {path!r} listed in {meta_path} does not exist",
+                                        key=f"{where}.metadata_file")
+                caption = item.get("caption") or ""
+                tags = item.get("tags") or ""
+                if sub.get("enable_wildcard"):
+                    tags = tags.replace("\n", sep)
+                    if tags:
+                        caption = "\n".join(line + sep + tags for line in caption.split("\n") if line.strip())
+                elif tags:
+                    caption = caption + (sep if caption else "") + tags
+                for tag in (t.strip().lower() for t in (item.get("tags") or "").split(",")):
+                    if tag:
+                        tags_freq[tag] = tags_freq.get(tag, 0) + 1
+                size = item.get("image_size")
+                entry = ImageEntry(os.path.abspath(path), path, caption, sub, repeats,
+                                   image_size=(int(size[0]), int(size[1])) if size else None)
+                self.images[entry.key] = entry
+                count += 1
+            sub.img_count = count
+            self.subsets.append(sub)
+            self.num_train_images += repeats * count
+
+    # ---------------------------------------------------------------------------------------- buckets
+    def make_buckets(self) -> None:
+        """Assign every image to a bucket and build the batch list (``BaseDataset.make_buckets``)."""
+        from PIL import Image
+
+        for entry in self.images.values():
+            if entry.image_size is None:
+                try:
+                    with Image.open(entry.path) as im:
+                        entry.image_size = (int(im.width), int(im.height))
+                except OSError as exc:
+                    raise UserError(f"cannot read image {entry.path!r}: {exc}") from None
+        for entry in self.images.values():
+            w, h = entry.image_size  # type: ignore[misc]
+            entry.bucket_reso, entry.resized_size, _ = self.selector.select(w, h)
+        resos = sorted(set(self.selector.predefined) | {e.bucket_reso for e in self.images.values()})  # type: ignore[misc]
+        self.resos = resos
+        reso_id = {r: i for i, r in enumerate(resos)}
+        self.buckets = [[] for _ in resos]
+        for entry in self.images.values():
+            for _ in range(entry.num_repeats):
+                self.buckets[reso_id[entry.bucket_reso]].append(entry.key)  # type: ignore[index]
+        self.bucket_indices = [(b, k) for b, bucket in enumerate(self.buckets)
+                               for k in range(math.ceil(len(bucket) / self.batch_size))]
+
+    def __len__(self) -> int:
+        return len(self.bucket_indices)
+
+    @property
+    def bucket_info(self) -> dict[str, Any]:
+        """``ss_bucket_info``-like summary: non-empty buckets with their image counts (repeats included)."""
+        return {"buckets": {i: {"resolution": list(r), "count": len(b)}
+                            for i, (r, b) in enumerate(zip(self.resos, self.buckets)) if b}}
+
+    @property
+    def latent_cacheable(self) -> bool:
+        return all(not s.get("color_aug") and not s.get("random_crop") for s in self.subsets)
+
+
+# ============================================================================================ file I/O
+def list_images(folder: str) -> list[str]:
+    """sd-scripts' ``glob_images``: not recursive, listed extensions in lower or upper case, sorted."""
+    try:
+        names = [e.name for e in os.scandir(folder) if e.is_file()]
+    except OSError as exc:
+        raise UserError(f"cannot list image_dir {folder!r}: {exc}") from None
+    return sorted(os.path.join(folder, n) for n in names if os.path.splitext(n)[1] in IMAGE_EXTENSIONS)
+
+
+def read_caption(image_path: str, caption_extension: str, enable_wildcard: bool, *, key: str | None = None
+                 ) -> str | None:
+    """The caption file of an image as sd-scripts reads it, or None when there is none.
+
+    Candidates: ``<path without extension><ext>``, then the same with the last four ``_`` tokens removed
+    (face-crop names). With ``enable_wildcard`` all non-blank lines joined with ``\\n``, else the first line
+    stripped. An empty file or a non-UTF-8 file is an error (sd-scripts raises).
+    """
+    base = os.path.splitext(image_path)[0]
+    tokens = base.split("_")
+    face_base = "_".join(tokens[:-4]) if len(tokens) >= 5 else base
+    for cap_path in (base + caption_extension, face_base + caption_extension):
+        if os.path.isfile(cap_path):
+            try:
+                with open(cap_path, encoding="utf-8") as fh:
+                    lines = fh.readlines()
+            except UnicodeDecodeError:
+                raise UserError("caption file is not UTF-8", file=cap_path, key=key) from None
+            if not lines:
+                raise UserError("caption file is empty (sd-scripts stops on it)", file=cap_path, key=key)
+            if enable_wildcard:
+                return "\n".join(line.strip() for line in lines if line.strip() != "")
+            return lines[0].strip()
+    return None
+
+
+def _read_metadata(path: str, key: str) -> dict[str, dict[str, Any]]:
+    if not os.path.exists(path):
+        raise UserError("metadata file does not exist", file=path, key=key)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            if path.endswith(".jsonl"):
+                out: dict[str, dict[str, Any]] = {}
+                for n, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    item = json.loads(line)
+                    out[item["image_path"]] = {"caption": item.get("caption", ""), "tags": item.get("tags"),
+                                               "image_size": item.get("image_size")}
+                return out
+            data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"invalid JSON: {exc.msg}", file=path, line=exc.lineno, col=exc.colno, key=key) from None
+    except (KeyError, UnicodeDecodeError) as exc:
+        raise UserError(f"invalid metadata entry: {exc}", file=path, key=key) from None
+    if not isinstance(data, dict):
+        raise UserError("metadata must be a JSON object {image: {caption, tags, ...}}", file=path, key=key)
+    return {k: (v if isinstance(v, dict) else {}) for k, v in data.items()}
+
+
+def _count_tags(freq: dict[str, int], caption: str) -> None:
+    # sd-scripts splits on "," whatever caption_separator is, lower-cases, drops empty tags.
+    for tag in (t.strip().lower() for t in caption.split(",")):
+        if tag:
+            freq[tag] = freq.get(tag, 0) + 1
+
+
+# ======================================================================================= image handling
+def _pil_filter(name: str) -> Any:
+    from PIL import Image
+
+    return {
+        "lanczos": Image.Resampling.LANCZOS, "box": Image.Resampling.BOX,
+        # cv2 methods in sd-scripts; PIL equivalents (INTER_AREA is area averaging = PIL BOX on shrink)
+        "area": Image.Resampling.BOX, "nearest": Image.Resampling.NEAREST,
+        "bilinear": Image.Resampling.BILINEAR, "linear": Image.Resampling.BILINEAR,
+        "bicubic": Image.Resampling.BICUBIC, "cubic": Image.Resampling.BICUBIC,
+    }[name]
+
+
+def resize_image(img: Any, size: tuple[int, int], interpolation: str | None = None) -> Any:
+    """Resize an HWC uint8 array to ``size`` (w, h) like sd-scripts' ``resize_image``: ``area`` when no
+    side grows, ``lanczos`` otherwise, unless ``interpolation`` is given."""
+    import numpy as np
+    from PIL import Image
+
+    h, w = img.shape[:2]
+    if interpolation is None:
+        interpolation = "area" if (w >= size[0] and h >= size[1]) else "lanczos"
+    mode = "RGBA" if img.shape[2] == 4 else "RGB"
+    out = Image.fromarray(img, mode).resize((int(size[0]), int(size[1])), _pil_filter(interpolation))
+    return np.asarray(out).copy()
+
+
+def trim_and_resize(img: Any, bucket_reso: tuple[int, int], resized_size: tuple[int, int], *,
+                    random_crop: bool, rng: random.Random, interpolation: str | None = None
+                    ) -> tuple[Any, tuple[int, int], tuple[int, int, int, int]]:
+    """sd-scripts' ``trim_and_resize_if_required``: cover-resize, crop to the bucket (center or random),
+    and the letterbox ``crop_ltrb`` for SDXL. Returns ``(image, original_size (w,h), crop_ltrb)``."""
+    from lora_compat.semantics import crop_ltrb
+
+    h, w = img.shape[:2]
+    original = (w, h)
+    if (w, h) != tuple(resized_size):
+        img = resize_image(img, resized_size, interpolation)
+    h, w = img.shape[:2]
+    if w > bucket_reso[0]:
+        trim = w - bucket_reso[0]
+        p = rng.randint(0, trim) if random_crop else trim // 2
+        img = img[:, p:p + bucket_reso[0]]
+    if h > bucket_reso[1]:
+        trim = h - bucket_reso[1]
+        p = rng.randint(0, trim) if random_crop else trim // 2
+        img = img[p:p + bucket_reso[1]]
+    if img.shape[0] != bucket_reso[1] or img.shape[1] != bucket_reso[0]:
+        raise UserError(f"internal error: image trimmed to {img.shape[1]}x{img.shape[0]}, expected bucket "
+                        f"{bucket_reso[0]}x{bucket_reso[1]}")
+    return img, original, crop_ltrb(bucket_reso, original)
+
+
+def color_aug(img: Any, rng: random.Random) -> Any:
+    """sd-scripts' ``AugHelper.color_aug`` on an RGB uint8 array: with probability 0.33 a hue shift of
+    U(-8, 8) on OpenCV's 0-180 scale (applied to the array as if it were BGR, as sd-scripts does) or a
+    "gamma" ``pixel ** U(0.95, 1.05)`` on raw 0-255 values. The hue shift uses PIL's HSV (0-255 hue), so
+    it matches OpenCV's only up to hue quantization."""
+    import numpy as np
+    from PIL import Image
+
+    if rng.random() > 0.33:
+        return img
+    if rng.random() > 0.5:
+        shift = rng.uniform(-8, 8)
+        if shift < 0:
+            shift = 180 + shift
+        bgr_as_rgb = np.ascontiguousarray(img[:, :, ::-1])
+        hsv = np.asarray(Image.fromarray(bgr_as_rgb, "RGB").convert("HSV")).astype(np.float64)
+        hue180 = hsv[:, :, 0] * 180.0 / 256.0
+        hue180 = (np.floor(hue180) + shift) % 180
+        hsv[:, :, 0] = np.clip(np.round(hue180 * 256.0 / 180.0), 0, 255)
+        rgb = np.asarray(Image.fromarray(hsv.astype(np.uint8), "HSV").convert("RGB"))
+        return np.ascontiguousarray(rgb[:, :, ::-1])
+    gamma = rng.uniform(0.95, 1.05)
+    return np.clip(img.astype(np.float64) ** gamma, 0, 255).astype(np.uint8)
+
+
+def load_image(path: str, *, alpha: bool) -> Any:
+    """HWC uint8 RGB (or RGBA when ``alpha``) array."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGBA" if alpha else "RGB")).copy()
+    except OSError as exc:
+        raise UserError(f"cannot read image {path!r}: {exc}") from None
+
+
+def to_tensor(img: Any) -> Any:
+    """``ToTensor`` + ``Normalize(0.5, 0.5)``: HWC uint8 -> CHW float32 in [-1, 1]."""
+    import torch
+
+    t = torch.from_numpy(img[:, :, :3].copy()).permute(2, 0, 1).float().div(255.0)
+    return (t - 0.5) / 0.5
+
+
+# =========================================================================================== the group
+class TrainDataset:
+    """All datasets of a config (sd-scripts ``DatasetGroup``); ``ds[i]`` is one batch."""
+
+    def __init__(self, datasets: Sequence[BucketedDataset], *, seed: int = 0, max_train_steps: int = 0,
+                 loader_workers: int | None = 0, persistent_workers: bool = False,
+                 tokenizers: Sequence[Callable[[str], Any]] = (), sdxl: bool = False) -> None:
+        self.datasets = list(datasets)
+        self.seed = int(seed)
+        self.max_train_steps = int(max_train_steps)
+        self.loader_workers = loader_workers
+        self.persistent_workers = persistent_workers
+        self.tokenizers = list(tokenizers)
+        self.sdxl = sdxl
+        if not any(ds.images for ds in self.datasets):
+            raise UserError("the dataset has no training images (check image_dir / train_data_dir and the "
+                            "<repeats>_<name> folder convention)", key="train_data_dir")
+        for ds in self.datasets:
+            ds.make_buckets()
+        self._offsets: list[int] = []
+        total = 0
+        for ds in self.datasets:
+            self._offsets.append(total)
+            total += len(ds)
+        self._length = total
+        # sd-scripts: make_buckets ends with shuffle_buckets() at epoch 0, seeding random with seed + 0.
+        self._base_rng = random.Random()
+        self._initial_orders = []
+        for ds in self.datasets:
+            indices, buckets = list(ds.bucket_indices), [list(b) for b in ds.buckets]
+            self._shuffle_dataset(self._base_rng, 0, indices, buckets)
+            self._initial_orders.append((indices, buckets))
+        self.announced_epoch = 0
+        self.announced_step = 0
+        self._views: list[_View] = [self._fresh_view()]
+        self._no_lag_view: _View | None = None
+        self._perm: list[int] = list(range(total))
+
+    # -------------------------------------------------------------------------------- construction
+    @classmethod
+    def from_subsets(cls, subsets: Sequence[Mapping[str, Any]], *, resolution: Any = (512, 512),
+                     batch_size: int = 1, enable_bucket: bool = False, prior_loss_weight: float = 1.0,
+                     dataset_params: Mapping[str, Any] | None = None, base_dir: str | None = None,
+                     **kwargs: Any) -> "TrainDataset":
+        """One DreamBooth (or fine-tune, when subsets have ``metadata_file``) dataset from plain subset dicts."""
+        kind = FINETUNE if subsets and all(s.get("metadata_file") for s in subsets) else DREAMBOOTH
+        params = {"resolution": resolution, "batch_size": batch_size, "enable_bucket": enable_bucket,
+                  "prior_loss_weight": prior_loss_weight, **(dataset_params or {})}
+        return cls([BucketedDataset(kind, params, subsets, base_dir=base_dir)], **kwargs)
+
+    # -------------------------------------------------------------------------------------- epochs
+    def _shuffle_dataset(self, rng: random.Random, epoch: int, indices: list[tuple[int, int]],
+                         buckets: list[list[str]]) -> None:
+        # BaseDataset.shuffle_buckets: random.seed(seed + epoch); shuffle batch list; shuffle each bucket.
+        rng.seed(self.seed + epoch)
+        rng.shuffle(indices)
+        for bucket in buckets:
+            rng.shuffle(bucket)
+
+    def _fresh_view(self) -> _View:
+        rng = random.Random()
+        rng.setstate(self._base_rng.getstate())
+        return _View(0, 0, rng, [(list(i), [list(b) for b in bs]) for i, bs in self._initial_orders])
+
+    def _advance(self, view: _View, epoch: int, step: int) -> None:
+        # DatasetGroup.set_current_epoch / set_current_step as run by the collate function.
+        if epoch > view.epoch:
+            start = view.epoch
+            for indices, buckets in view.orders:
+                for e in range(start + 1, epoch + 1):
+                    self._shuffle_dataset(view.rng, e, indices, buckets)
+            view.epoch = epoch
+        elif epoch < view.epoch:
+            view.epoch = epoch
+        view.step = step
+
+    def __len__(self) -> int:
+        return self._length
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start epoch ``epoch`` (1-based), as the loop's ``current_epoch.value = epoch + 1``."""
+        self.announced_epoch = int(epoch)
+        if self.loader_workers is None:
+            if self._no_lag_view is None:
+                self._no_lag_view = self._fresh_view()
+            self._advance(self._no_lag_view, self.announced_epoch, self.announced_step)
+        elif self.loader_workers > 0 and not self.persistent_workers:
+            # non-persistent workers: fresh copies of the main-process dataset, which never saw an epoch
+            self._views = [self._fresh_view() for _ in range(self.loader_workers)]
+        elif self.loader_workers > 0 and len(self._views) != self.loader_workers:
+            self._views = [self._fresh_view() for _ in range(self.loader_workers)]
+        perm_rng = random.Random(self.seed * 1_000_003 + self.announced_epoch)
+        self._perm = list(range(self._length))
+        perm_rng.shuffle(self._perm)
+
+    def set_current_step(self, step: int) -> None:
+        """The optimizer step (``global_step``) before the next batch is built."""
+        self.announced_step = int(step)
+        if self._no_lag_view is not None:
+            self._no_lag_view.step = self.announced_step
+
+    def set_max_train_steps(self, max_train_steps: int) -> None:
+        """``max_train_steps`` for ratio ``token_warmup_step`` values."""
+        self.max_train_steps = int(max_train_steps)
+
+    def _view_for(self, i: int) -> _View:
+        if self.loader_workers is None:
+            if self._no_lag_view is None:
+                self._no_lag_view = self._fresh_view()
+                self._advance(self._no_lag_view, max(1, self.announced_epoch), self.announced_step)
+            return self._no_lag_view
+        if self.loader_workers == 0:
+            return self._views[0]
+        return self._views[i % self.loader_workers]
+
+    # ------------------------------------------------------------------------------------- batches
+    def locate(self, i: int) -> tuple[int, int]:
+        """(dataset index, batch index within it) of the ``i``-th batch of the current epoch."""
+        if not 0 <= i < self._length:
+            raise IndexError(i)
+        g = self._perm[i]
+        d = max(k for k, off in enumerate(self._offsets) if off <= g and len(self.datasets[k]) > 0)
+        return d, g - self._offsets[d]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        import torch
+
+        d, local = self.locate(i)
+        ds = self.datasets[d]
+        view = self._view_for(i)
+        indices, buckets = view.orders[d]
+        bucket_id, batch_no = indices[local]
+        keys = buckets[bucket_id][batch_no * ds.batch_size:(batch_no + 1) * ds.batch_size]
+        rng = view.rng
+        images, latents, masks, captions = [], [], [], []
+        weights, is_reg, flipped_list, orig_sizes, crops, targets = [], [], [], [], [], []
+        for key in keys:
+            entry = ds.images[key]
+            sub = entry.subset
+            weights.append(ds.prior_loss_weight if sub.is_reg else 1.0)
+            is_reg.append(sub.is_reg)
+            flipped = bool(sub.get("flip_aug")) and rng.random() < 0.5
+            image = lat = mask = None
+            if entry.latents is not None or entry.latents_npz is not None:
+                lat, original, ltrb, mask = self._cached(entry, flipped)
+                target = (lat.shape[2] * 8, lat.shape[1] * 8)
+            else:
+                image, original, ltrb, mask = self._load_and_augment(ds, entry, flipped, rng)
+                target = (image.shape[2], image.shape[1])
+            left_top = (ltrb[0], ltrb[1]) if not flipped else (target[0] - ltrb[2], ltrb[1])
+            orig_sizes.append((int(original[1]), int(original[0])))
+            crops.append((int(left_top[1]), int(left_top[0])))
+            targets.append((int(target[1]), int(target[0])))
+            flipped_list.append(flipped)
+            images.append(image)
+            latents.append(lat)
+            masks.append(mask)
+            captions.append(process_caption(entry.caption, sub.caption, epoch=view.epoch, step=view.step,
+                                            max_train_steps=self.max_train_steps, rng=rng))
+        batch: dict[str, Any] = {
+            "images": torch.stack(images) if all(x is not None for x in images) else None,
+            "latents": torch.stack(latents) if all(x is not None for x in latents) else None,
+            "captions": captions,
+            "loss_weights": torch.tensor(weights, dtype=torch.float32),
+            "is_reg": is_reg,
+            "flipped": flipped_list,
+            "original_sizes": orig_sizes,
+            "crop_top_lefts": crops,
+            "target_sizes": targets,
+            "bucket": ds.resos[indices[local][0]],
+            "dataset_index": d,
+        }
+        if any(m is not None for m in masks):
+            h, w = targets[0]
+            batch["alpha_masks"] = torch.stack([m if m is not None else torch.ones(h, w) for m in masks])
+        else:
+            batch["alpha_masks"] = None
+        if self.tokenizers:
+            batch["input_ids"] = [torch.stack([tok(c) for c in captions]) for tok in self.tokenizers]
+        # the collate function runs after the item is built: only now does this copy learn epoch/step
+        if self.loader_workers is not None:
+            self._advance(view, self.announced_epoch, self.announced_step)
+        return batch
+
+    def _load_and_augment(self, ds: BucketedDataset, entry: ImageEntry, flipped: bool, rng: random.Random
+                          ) -> tuple[Any, tuple[int, int], tuple[int, int, int, int], Any]:
+        import torch
+
+        sub = entry.subset
+        use_alpha = bool(sub.get("alpha_mask"))
+        img = load_image(entry.path, alpha=use_alpha)
+        h, w = img.shape[:2]
+        if ds.enable_bucket:
+            img, original, ltrb = trim_and_resize(img, entry.bucket_reso, entry.resized_size,  # type: ignore[arg-type]
+                                                  random_crop=bool(sub.get("random_crop")), rng=rng,
+                                                  interpolation=sub.get("resize_interpolation"))
+        else:
+            if h > ds.height or w > ds.width:
+                if not sub.get("random_crop"):
+                    raise UserError(f"image {entry.path!r} is {w}x{h}, larger than resolution "
+                                    f"{ds.width}x{ds.height}, and bucketing and random_crop are off "
+                                    "(sd-scripts stops here): enable enable_bucket or random_crop")
+                if h > ds.height:
+                    p = rng.randint(0, h - ds.height)
+                    img = img[p:p + ds.height]
+                if w > ds.width:
+                    p = rng.randint(0, w - ds.width)
+                    img = img[:, p:p + ds.width]
+            h, w = img.shape[:2]
+            if (w, h) != (ds.width, ds.height):
+                raise UserError(f"image {entry.path!r} is {w}x{h}, smaller than resolution {ds.width}x{ds.height} "
+                                "and bucketing is off (sd-scripts stops here): enable enable_bucket")
+            original, ltrb = (w, h), (0, 0, 0, 0)
+        if sub.get("color_aug"):
+            rgb = color_aug(img[:, :, :3], rng)
+            if img.shape[2] == 4:
+                img = img.copy()
+                img[:, :, :3] = rgb
+            else:
+                img = rgb
+        if flipped:
+            img = img[:, ::-1, :].copy()
+        mask = None
+        if use_alpha:
+            mask = torch.from_numpy(img[:, :, 3].astype("float32") / 255.0) if img.shape[2] == 4 else \
+                torch.ones(img.shape[0], img.shape[1])
+        return to_tensor(img), original, ltrb, mask
+
+    def _cached(self, entry: ImageEntry, flipped: bool) -> tuple[Any, tuple[int, int], tuple[int, int, int, int], Any]:
+        import torch
+
+        if entry.latents is not None:
+            lat = entry.latents_flipped if flipped else entry.latents
+            mask = entry.alpha_mask_cached
+            original, ltrb = entry.latents_original_size, entry.latents_crop_ltrb
+        else:
+            from lora_compat.train.latents import load_cache
+
+            c = load_cache(entry.latents_npz)  # type: ignore[arg-type]
+            lat = torch.from_numpy(c.latents_flipped if flipped else c.latents)
+            mask = None if c.alpha_mask is None else torch.from_numpy(c.alpha_mask)
+            original, ltrb = c.original_size, c.crop_ltrb
+        if lat is None:
+            raise UserError(f"cached latents of {entry.path!r} have no flipped copy; delete the cache file "
+                            "and cache again with flip_aug on")
+        if mask is not None and flipped:
+            mask = torch.flip(mask, [1])
+        return lat, original, ltrb, mask  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------------------------- caching
+    def cache_latents(self, encode: Callable[[Any], Any], *, to_disk: bool = False, vae_batch_size: int = 1
+                      ) -> int:
+        """Encode every image once (``cache_latents`` / ``cache_latents_to_disk``); returns how many were encoded.
+
+        ``encode`` maps a float tensor (B,3,H,W) in [-1,1] to *unscaled* latents (B,C,H/8,W/8), i.e.
+        ``vae.encode(x).latent_dist.sample()``. Images are cover-resized and center-cropped to their bucket
+        (also without bucketing); with ``flip_aug`` the flipped image is encoded too. Disk caches use
+        sd-scripts' file names and are reused when valid.
+        """
+        import torch
+
+        from lora_compat.train.latents import CachedLatents, is_cache_valid, latents_npz_path, save_cache
+
+        for ds in self.datasets:
+            if not ds.latent_cacheable:
+                raise UserError("cache_latents cannot be used with color_aug or random_crop (sd-scripts asserts "
+                                "this): turn one of them off", key="cache_latents")
+        encoded = 0
+        center = random.Random(0)  # unused: random_crop is off when caching
+        for ds in self.datasets:
+            entries = sorted(ds.images.values(), key=lambda e: e.bucket_reso[0] * e.bucket_reso[1])  # type: ignore[index]
+            todo: list[ImageEntry] = []
+            for entry in entries:
+                sub = entry.subset
+                if to_disk:
+                    entry.latents_npz = latents_npz_path(entry.path, entry.image_size, sdxl=self.sdxl)  # type: ignore[arg-type]
+                    if is_cache_valid(entry.latents_npz, entry.bucket_reso, flip_aug=bool(sub.get("flip_aug")),  # type: ignore[arg-type]
+                                      alpha_mask=bool(sub.get("alpha_mask"))):
+                        continue
+                todo.append(entry)
+            batches: list[list[ImageEntry]] = []
+            for entry in todo:
+                if batches and batches[-1][-1].bucket_reso == entry.bucket_reso and len(batches[-1]) < vae_batch_size:
+                    batches[-1].append(entry)
+                else:
+                    batches.append([entry])
+            for batch in batches:
+                tensors, flips, infos = [], [], []
+                for entry in batch:
+                    sub = entry.subset
+                    img = load_image(entry.path, alpha=bool(sub.get("alpha_mask")))
+                    img, original, ltrb = trim_and_resize(img, entry.bucket_reso, entry.resized_size,  # type: ignore[arg-type]
+                                                          random_crop=False, rng=center,
+                                                          interpolation=sub.get("resize_interpolation"))
+                    mask = None
+                    if sub.get("alpha_mask"):
+                        mask = torch.from_numpy(img[:, :, 3].astype("float32") / 255.0) if img.shape[2] == 4 \
+                            else torch.ones(img.shape[0], img.shape[1])
+                    tensors.append(to_tensor(img))
+                    flips.append(to_tensor(img[:, ::-1, :].copy()) if sub.get("flip_aug") else None)
+                    infos.append((original, ltrb, mask))
+                with torch.no_grad():
+                    lat = encode(torch.stack(tensors)).detach().float().cpu()
+                    lat_f = None
+                    if any(f is not None for f in flips):
+                        lat_f = encode(torch.stack([f if f is not None else t for f, t in zip(flips, tensors)]))
+                        lat_f = lat_f.detach().float().cpu()
+                for k, entry in enumerate(batch):
+                    original, ltrb, mask = infos[k]
+                    flipped = lat_f[k] if lat_f is not None and flips[k] is not None else None
+                    if torch.isnan(lat[k]).any() or (flipped is not None and torch.isnan(flipped).any()):
+                        raise UserError(f"NaN latents for {entry.path!r} (VAE in fp16?); use a float32 VAE")
+                    if to_disk:
+                        save_cache(entry.latents_npz, CachedLatents(lat[k], original, ltrb, flipped, mask))  # type: ignore[arg-type]
+                    else:
+                        entry.latents, entry.latents_flipped = lat[k], flipped
+                        entry.latents_original_size, entry.latents_crop_ltrb = original, ltrb
+                        entry.alpha_mask_cached = mask
+                    encoded += 1
+        return encoded
+
+    # ------------------------------------------------------------------------------------ metadata
+    @property
+    def num_train_images(self) -> int:
+        return sum(ds.num_train_images for ds in self.datasets)
+
+    @property
+    def num_reg_images(self) -> int:
+        """Regularization images x repeats *before* balancing (sd-scripts' ``ss_num_reg_images``)."""
+        return sum(ds.num_reg_images for ds in self.datasets)
+
+    @property
+    def dataset_dirs(self) -> dict[str, dict[str, int]]:
+        """``ss_dataset_dirs``: folder name -> ``{n_repeats, img_count}`` for every DreamBooth subset."""
+        out: dict[str, dict[str, int]] = {}
+        for ds in self.datasets:
+            for sub in ds.subsets:
+                folder = sub.get("image_dir")
+                if folder is not None and ds.kind == DREAMBOOTH:
+                    out[os.path.basename(os.path.normpath(str(folder)))] = {
+                        "n_repeats": int(sub.get("num_repeats")), "img_count": sub.img_count}
+        return out
+
+    @property
+    def tag_frequency(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for ds in self.datasets:
+            out.update(ds.tag_frequency)
+        return out
+
+    @property
+    def samples_per_epoch(self) -> int:
+        """Images x repeats (after regularization balancing) over all datasets."""
+        return sum(len(b) for ds in self.datasets for b in ds.buckets)
+
+
+# ========================================================================================== entry point
+def build_dataset(cfg: Any, *, seed: int | None = None, max_train_steps: int = 0,
+                  tokenizers: Sequence[Callable[[str], Any]] = (), loader_workers: int | None | str = "config",
+                  base_dir: str | None = None) -> TrainDataset:
+    """The engine's dataset for a :class:`~lora_compat.config.model.CanonicalConfig`.
+
+    Datasets and subsets come from :func:`lora_compat.config.dataset.resolve_subsets` (dataset config or
+    kohya folders). ``seed`` defaults to the config's ``seed`` (0 when unset). ``loader_workers="config"``
+    emulates the config's ``max_data_loader_n_workers`` / ``persistent_data_loader_workers`` lag; pass an
+    int, or None to disable the lag. Relative folders are resolved against ``base_dir`` (default: the
+    config file's folder) when they do not exist as given.
+    """
+    from lora_compat.config.dataset import FINETUNE as SPINE_FINETUNE
+    from lora_compat.config.dataset import resolve_subsets
+
+    resolved = resolve_subsets(cfg)
+    if base_dir is None and getattr(cfg, "source", None):
+        base_dir = os.path.dirname(os.path.abspath(cfg.source))
+    datasets = []
+    for i, rd in enumerate(resolved):
+        kind = FINETUNE if rd.kind == SPINE_FINETUNE else DREAMBOOTH
+        params = dict(rd.params)
+        if kind == DREAMBOOTH:
+            params["prior_loss_weight"] = cfg.effective("prior_loss_weight")
+        datasets.append(BucketedDataset(kind, params, rd.subsets, base_dir=base_dir, index=i))
+    if seed is None:
+        seed = cfg.effective("seed")
+        seed = 0 if seed is None else int(seed)
+    persistent = False
+    if loader_workers == "config":
+        workers = cfg.effective("max_data_loader_n_workers")
+        loader_workers = 8 if workers is None else int(workers)
+        persistent = bool(cfg.effective("persistent_data_loader_workers"))
+    return TrainDataset(datasets, seed=seed, max_train_steps=max_train_steps, tokenizers=tokenizers,
+                        loader_workers=loader_workers, persistent_workers=persistent,  # type: ignore[arg-type]
+                        sdxl=bool(cfg.is_sdxl))
