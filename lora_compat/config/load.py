@@ -102,12 +102,30 @@ def load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool 
     except Exception as exc:  # a reader bug must still not surface as a traceback to users
         raise UserError(f"internal error in the {detection.dialect} reader ({type(exc).__name__}: {exc}); "
                         "please report this file", file=path) from exc
+    _load_referenced_dataset(cfg, resolve_dataset)
     if cfg.era is None:
         cfg.era = detection.era
     if cfg.tab is None:
         cfg.tab = detection.tab
     _validate(cfg)
     return cfg
+
+
+def _load_referenced_dataset(cfg: CanonicalConfig, required: bool) -> None:
+    """Readers that keep ``dataset_config`` as an option without reading it: read it here (sd-scripts
+    receives ``--dataset_config`` and reads it, whichever front-end wrote the config)."""
+    import os
+
+    value = cfg.get("dataset_config")
+    if not value or cfg.datasets or cfg.general:
+        return
+    if any(n.code.startswith("dataset-config-") for n in cfg.notes):
+        return  # the reader already tried
+    from lora_compat.config.dialects.dataset_toml import load_dataset_reference
+
+    origin = cfg.locate("dataset_config")
+    base = os.path.dirname(os.path.abspath(origin.file if origin and origin.file else cfg.source))
+    load_dataset_reference(cfg, value, origin, base_dir=base, required=required)
 
 
 def _validate(cfg: CanonicalConfig) -> None:

@@ -7,6 +7,7 @@ config (``dataset_config`` key / ``--dataset_config``): :func:`load_dataset_refe
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from lora_compat.config.dataset import check_dataset_config
@@ -23,12 +24,16 @@ if TYPE_CHECKING:
 def read(doc: Document, detection: "Detection") -> CanonicalConfig:
     """A dataset config on its own: general/datasets filled, no training options."""
     cfg = CanonicalConfig(dialect="sd-scripts-dataset", source=doc.path, era=detection.era, files=[doc.path])
-    apply_dataset_document(cfg, doc)
+    apply_dataset_document(cfg, doc, masked_loss=None)
     return cfg
 
 
-def apply_dataset_document(cfg: CanonicalConfig, doc: Document) -> None:
-    """Put the dataset config of ``doc`` into ``cfg.general``/``cfg.datasets``; rule violations -> cfg.invalid."""
+def apply_dataset_document(cfg: CanonicalConfig, doc: Document, *, masked_loss: bool | None = False) -> None:
+    """Put the dataset config of ``doc`` into ``cfg.general``/``cfg.datasets``; rule violations -> cfg.invalid.
+
+    ``masked_loss``: the training config's ``--masked_loss`` (ControlNet/mask subsets are legal only with it);
+    None for a dataset config read on its own: mask subsets are accepted and a Note says they need it.
+    """
     data = doc.data if isinstance(doc.data, dict) else {}
     if doc.path not in cfg.files:
         cfg.files.append(doc.path)
@@ -57,21 +62,41 @@ def apply_dataset_document(cfg: CanonicalConfig, doc: Document) -> None:
                     dataset.subsets.append(Subset({k: setting(join_key(spath, k), v) for k, v in sub.items()},
                                                   origin=doc.origin(spath, None)))
             cfg.datasets.append(dataset)
-    masked = bool(cfg.get("masked_loss", False))
-    for err in check_dataset_config(data, masked_loss=masked):
+    masked = bool(cfg.get("masked_loss", False)) if masked_loss is not None else False
+    errors = check_dataset_config(data, masked_loss=masked)
+    if masked_loss is None and errors:
+        with_mask = check_dataset_config(data, masked_loss=True)
+        if len(with_mask) < len(errors):
+            errors = with_mask
+            cfg.notes.append(Note("dataset-needs-masked-loss",
+                                  "subsets with conditioning_data_dir (mask/ControlNet datasets) are accepted by "
+                                  "sd-scripts only together with --masked_loss", doc.origin("datasets", None)))
+    for err in errors:
         origin = doc.origin(err.key_path, err.value)
         name = err.key_path.rsplit(".", 1)[-1] if err.key_path else "dataset_config"
         cfg.invalid.append(InvalidValue(name, err.value, origin,
-                                        f"{err.message} (sd-scripts refuses this dataset config: "
-                                        f"{err.voluptuous})"))
+                                        f"{err.message}; sd-scripts refuses the dataset config "
+                                        f"({err.voluptuous})"))
 
 
-def dataset_path(value: str, base_dir: str | None) -> str:
-    """Where a referenced dataset config lives: as written when it exists, else relative to the config."""
-    if os.path.isabs(value) or os.path.exists(value) or not base_dir:
-        return value
-    cand = os.path.join(base_dir, value)
-    return cand if os.path.exists(cand) else value
+def dataset_path(value: str, base_dir: str | None) -> tuple[str, bool]:
+    """Where a referenced dataset config lives, and whether it was found only by its file name.
+
+    Tried in order: as written (sd-scripts resolves against its working directory), relative to the
+    config's folder, then the bare file name next to the config (configs are usually copied around
+    together with their dataset TOML, e.g. the kohya_ss test configs point at ``./test/config/x.toml``).
+    """
+    if os.path.exists(value) or not base_dir:
+        return value, False
+    if not os.path.isabs(value):
+        cand = os.path.normpath(os.path.join(base_dir, value))
+        if os.path.exists(cand):
+            return cand, False
+    name = re.split(r"[\\/]", value)[-1]
+    cand = os.path.join(base_dir, name)
+    if name and os.path.isfile(cand):
+        return cand, True
+    return value, False
 
 
 def load_dataset_reference(cfg: CanonicalConfig, value: Any, origin: Origin | None, *,
@@ -85,7 +110,7 @@ def load_dataset_reference(cfg: CanonicalConfig, value: Any, origin: Origin | No
 
     if not isinstance(value, str) or not value.strip():
         return False
-    path = dataset_path(value, base_dir)
+    path, by_name = dataset_path(value, base_dir)
     where = {"file": origin.file if origin else cfg.source, "line": origin.line if origin else None,
              "key": origin.key if origin else "dataset_config"}
     if not os.path.isfile(path):
@@ -95,6 +120,10 @@ def load_dataset_reference(cfg: CanonicalConfig, value: Any, origin: Origin | No
         cfg.notes.append(Note("dataset-config-missing", f"dataset config {value!r} not found", origin,
                               {"path": value}))
         return False
+    if by_name:
+        cfg.notes.append(Note("dataset-config-found-by-name",
+                              f"dataset config {value!r} does not exist as written; using {path!r} found by its "
+                              "file name next to this config", origin, {"path": value, "used": path}))
     low = path.lower()
     if low.endswith(".json"):
         doc = parse_json(path, read_text(path))
@@ -110,5 +139,5 @@ def load_dataset_reference(cfg: CanonicalConfig, value: Any, origin: Origin | No
         doc = load_document(path, fmt="toml")
     if not isinstance(doc.data, dict):
         raise UserError("dataset config must be a table with [general] and [[datasets]]", file=path)
-    apply_dataset_document(cfg, doc)
+    apply_dataset_document(cfg, doc, masked_loss=False)
     return True
