@@ -128,8 +128,8 @@ cache_text_encoder_outputs cache_text_encoder_outputs_to_disk disable_mmap_load_
 
 def compose_description(name: str, meaning: str) -> str:
     """One paragraph: what the option is, then how sd-scripts really uses it (reference table text)."""
-    text = meaning
-    text = re.sub(r"^DS-fallback for `?(\w+)`?", r"Command-line fallback for the dataset-config key `\1`", text)
+    text = ann.MEANING_OVERRIDE.get(name, meaning)
+    text = re.sub(r"^DS-fallback for `(\w+)`", r"Command-line fallback for the dataset-config key `\1`", text)
     text = re.sub(r"^DS-fallback for \*?\*?`?(\w+)`?", r"Command-line fallback for `\1`", text)
     text = text.replace("DS-fallback (dataset level).",
                         "Command-line fallback for the dataset-level key of the same name (§3.3).")

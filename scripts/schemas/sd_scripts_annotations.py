@@ -584,3 +584,62 @@ MISCONCEPTIONS: dict[str, list[dict]] = {
         "An lr of 0 removes the text-encoder group from the optimizer (its LoRA stays zero); only the first value "
         "of the list is used and both SDXL encoders share it (§4.10).", source=REF12, dialect=None)],
 }
+
+
+# Replacement for the reference table text where one table row covers several options (the shared text
+# would be wrong for some of them) or where it only repeats WHAT. "" drops the table text.
+MEANING_OVERRIDE: dict[str, str] = {
+    "console_log_file": "The file is opened in mode `w` (overwritten).",
+    "console_log_simple": "",
+    "debug_dataset": "",
+    "lowram": "",
+    "save_state_on_train_end": "",
+    "skip_until_initial_step": "The data order is reproduced by loading and discarding the skipped batches; "
+                               "with --resume, global_step then continues (§1.4).",
+    "mem_eff_attn": "An attention implementation: small numerical differences only, no change of semantics.",
+    "xformers": "An attention implementation: small numerical differences only, no change of semantics.",
+    "sdpa": "An attention implementation: small numerical differences only, no change of semantics.",
+    "log_prefix": "Logs go to `logging_dir/<log_prefix><YYYYmmddHHMMSS>`.",
+    "log_tracker_name": "Defaults to `network_train`.",
+    "wandb_run_name": "Lost when log_tracker_config is given (that file replaces the tracker init kwargs).",
+    "log_tracker_config": "It REPLACES the tracker init kwargs, so wandb_run_name is lost.",
+    "wandb_api_key": "Used to log in to wandb before training.",
+    "save_state_to_huggingface": "",
+    "resume_from_huggingface": "Then `--resume` has the format `{repo_id}/{path}:{revision}:{repo_type}`.",
+    "async_upload": "",
+    "base_weights": "",
+    "training_comment": "Stored as `ss_training_comment`; no effect on training.",
+    "save_precision": "It also sets the dtype of the `.alpha` tensors. None keeps the training dtype (§6.5).",
+    "output_name": "None gives `epoch-NNNNNN`, `at-stepNNNNNNNN`, `last` (§4.12).",
+    "offload_optimizer_nvme_path": "",
+    "offload_param_nvme_path": "",
+    "caption_extention": "If set, `prepare_dataset_args` copies it into `caption_extension`.",
+    "conditioning_data_dir": "Command-line fallback for the ControlNet subset key of the same name; in practice "
+                             "it has no effect, because the key is required inside each such subset (§1.8).",
+    "fp8_base_unet": "The text encoders stay fp16/bf16 (§1.4).",
+    "no_half_vae": "",
+    "lr_scheduler_power": "Used by the polynomial schedule only.",
+    "lr_scheduler_timescale": "Used by inverse_sqrt only. None means transformers uses `num_warmup_steps or "
+                              "10000` (§4.11).",
+    "lr_decay_steps": "Parsed like lr_warmup_steps. Used only by `warmup_stable_decay`.",
+    "use_8bit_adam": "Asserts it is not combined with `use_lion_optimizer` or `optimizer_type`.",
+    "use_lion_optimizer": "Asserts no `optimizer_type`.",
+    "learning_rate": "The optimizer's default lr and the fallback for `unet_lr` and `text_encoder_lr`; it is "
+                     "also lr_init of the polynomial schedule. sd-scripts' default is 2e-6 (front-ends pass "
+                     "1e-4).",
+    "lr_scheduler_type": "Built only from `lr_scheduler_args`. Warmup must be 0 or None, otherwise ValueError.",
+    "network_args": "Split on the first `=`; values stay strings and each network module parses them (§6.8).",
+    "save_model_as": "ckpt and pt use `torch.save` (pickle) and have no metadata.",
+    "dataset_class": "MinimalDataset API. Bypasses the dataset config; no validation set.",
+    "enable_wildcard": "Command-line fallback for the dataset-config key of the same name (subset, dataset and "
+                       "[general] values win, §3.3). Details: §4.4.",
+    "enable_bucket": "Command-line fallback for the dataset-config key of the same name (subset, dataset and "
+                     "[general] values win, §3.3). Details: §4.6.",
+    "caption_dropout_rate": "Command-line fallback for the dataset-config key of the same name (subset, dataset "
+                            "and [general] values win, §3.3). Caption dropout is applied after the prefix/suffix "
+                            "and removes them too (§4.4).",
+    "vae_batch_size": "Also the chunk size for encoding on the fly.",
+    "skip_cache_check": "The existence of cache files is still checked.",
+    "log_config": "The logged copy is filtered (credentials and paths removed).",
+    "highvram": "Sets the global `HIGH_VRAM` (fewer cache clears).",
+}
