@@ -11,10 +11,8 @@ in ``engine_options`` (the engine implements them itself) or in ``unsupported`` 
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from lora_compat.config.model import CanonicalConfig
@@ -29,7 +27,6 @@ KOHYA_PREFIXES = {
 }
 # The PEFT config class for each adapter kind (names only: peft is never imported here).
 PEFT_CONFIG_CLASS = {"lora": "LoraConfig", "locon": "LoraConfig", "loha": "LoHaConfig", "lokr": "LoKrConfig"}
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 @dataclass
@@ -212,12 +209,17 @@ def _float_arg(net_args: dict[str, str], key: str) -> float | None:
 # ---------------------------------------------------------------------------------------------------------
 # steps
 
-def count_images(folder: str | os.PathLike[str]) -> int | None:
-    """Number of image files directly in ``folder`` (None when it does not exist)."""
-    p = Path(folder)
-    if not p.is_dir():
-        return None
-    return sum(1 for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+def _image_count(folder: str, image_counts: dict[str, int] | None) -> int | None:
+    """Images in ``folder``: from ``image_counts`` (by path or by folder name), else counted on disk."""
+    import os
+
+    from lora_compat.config.kohya_folder import count_images
+
+    if image_counts:
+        for key in (folder, os.path.normpath(folder), os.path.basename(os.path.normpath(folder))):
+            if key in image_counts:
+                return int(image_counts[key])
+    return count_images(folder) if os.path.isdir(folder) else None
 
 
 def _subset_images(cfg: CanonicalConfig, image_counts: dict[str, int] | None) -> list[tuple[bool, int, int, int]] | None:
@@ -225,11 +227,7 @@ def _subset_images(cfg: CanonicalConfig, image_counts: dict[str, int] | None) ->
     rows = []
     for di, _si, ds, sub in cfg.iter_subsets():
         image_dir = sub.get("image_dir")
-        n = None
-        if image_counts is not None and image_dir is not None:
-            n = image_counts.get(str(image_dir))
-        if n is None and image_dir is not None:
-            n = count_images(image_dir)
+        n = _image_count(str(image_dir), image_counts) if image_dir is not None else None
         if n is None:
             return None
         repeats = cfg.subset_value(ds, sub, "num_repeats", None)
@@ -251,8 +249,8 @@ def _steps_per_epoch(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
         # sd-scripts balances regularization samples to the number of training samples (reference §4.1)
         samples = train + (train if reg_images else 0)
         bs = ds.get("batch_size", None)
-        if bs is None:
-            bs = cfg.general.get("batch_size").value if "batch_size" in cfg.general else None
+        if bs is None and "batch_size" in cfg.general:
+            bs = cfg.general["batch_size"].value
         if bs is None:
             bs = int(cfg.effective("train_batch_size") or 1)
         batches = math.ceil(samples / int(bs)) if samples else 0
@@ -264,7 +262,50 @@ def _steps_per_epoch(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
     return total
 
 
+def _gui_epoch_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
+                     explain: list[str]) -> int | None:
+    """The kohya_ss GUI's own max_train_steps from ``epoch`` when the reader could not count the images.
+
+    The GUI's formula (legacy-dialects.md §2.6) is bucket-agnostic: ceil(images x repeats / batch / grad_acc
+    x epoch x reg_factor), over the ``<repeats>_<name>`` sub-folders of train_data_dir.
+    """
+    import os
+
+    from lora_compat.config.kohya_folder import parse_folder_name
+
+    note = next((n for n in cfg.notes if n.code == "kohya-gui-epoch-steps-unresolved"), None)
+    if note is None:
+        return None
+    d = note.data
+    total = 0
+    found = False
+    root = d.get("train_data_dir")
+    names: dict[str, int] = {}
+    if root and os.path.isdir(str(root)):
+        for entry in sorted(os.listdir(str(root))):
+            full = os.path.join(str(root), entry)
+            if os.path.isdir(full):
+                n = _image_count(full, image_counts)
+                names[entry] = n or 0
+    elif image_counts:
+        names = {os.path.basename(os.path.normpath(k)): v for k, v in image_counts.items()}
+    for name, count in names.items():
+        parsed = parse_folder_name(name)
+        if parsed is not None:
+            total += parsed[0] * int(count)
+            found = True
+    if not found:
+        return None
+    epoch, bs = int(d.get("epoch") or 1), int(d.get("train_batch_size") or 1)
+    ga, reg = int(d.get("gradient_accumulation_steps") or 1), int(d.get("reg_factor") or 1)
+    steps = math.ceil(total / bs / ga * epoch * reg)
+    explain.append(f"kohya_ss GUI epoch {epoch}: ceil({total} images x repeats / batch {bs} / grad_accum {ga} "
+                   f"x {epoch} x reg_factor {reg}) = max_train_steps {steps}")
+    return steps
+
+
 def _warmup_steps(value: Any, max_train_steps: int | None, explain: list[str], name: str) -> int | None:
+    """sd-scripts' W: int(r x steps) for a float r (a ratio), the int itself otherwise (reference §4.11)."""
     if value is None:
         return 0
     if isinstance(value, bool):
@@ -273,13 +314,19 @@ def _warmup_steps(value: Any, max_train_steps: int | None, explain: list[str], n
         if max_train_steps is None:
             return None
         w = int(value * max_train_steps)
-        explain.append(f"{name} {value} is a ratio: int({value} x {max_train_steps}) = {w} steps")
+        explain.append(f"{name} {value!r} is a ratio: int({value!r} x {max_train_steps}) = {w} steps")
         return w
-    return int(value)
+    if isinstance(value, int):
+        return value
+    return None
 
 
 def plan_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None) -> StepPlan:
-    """Resolve epochs, steps, warmup and batch sizes as sd-scripts would on one process (reference §4.7)."""
+    """Resolve epochs, steps, warmup and batch sizes as sd-scripts would on one process (reference §4.7).
+
+    The kohya_ss GUI's ``epoch`` and percent warmup, when its reader could not count the images, are
+    resolved here from ``image_counts`` / the folders (legacy-dialects.md §2.6).
+    """
     explain: list[str] = []
     ga = int(cfg.effective("gradient_accumulation_steps") or 1)
     bs = int(cfg.effective("train_batch_size") or 1)
@@ -287,20 +334,28 @@ def plan_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None)
     opt_spe = math.ceil(spe / ga) if spe is not None else None
     epochs_opt = cfg.get("max_train_epochs")
     if epochs_opt:
-        epochs = int(epochs_opt)
+        epochs: int | None = int(epochs_opt)
         if opt_spe is not None:
-            mts = epochs * opt_spe
+            mts: int | None = epochs * opt_spe
             explain.append(f"max_train_epochs {epochs} x ceil({spe} batches / grad_accum {ga}) = {mts} steps"
                            " (overrides max_train_steps)")
         else:
             mts = None
             explain.append(f"max_train_epochs {epochs}: steps unknown until the images are counted")
     else:
-        mts = int(cfg.effective("max_train_steps") or 1600)
+        gui = _gui_epoch_steps(cfg, image_counts, explain)
+        mts = gui if gui is not None else int(cfg.effective("max_train_steps") or 1600)
         epochs = math.ceil(mts / opt_spe) if opt_spe else None
         if epochs is not None:
             explain.append(f"ceil(max_train_steps {mts} / {opt_spe} steps per epoch) = {epochs} epochs")
     warmup = _warmup_steps(cfg.get("lr_warmup_steps"), mts, explain, "lr_warmup_steps")
+    pct_note = next((n for n in cfg.notes if n.code == "kohya-gui-warmup-unresolved"), None)
+    if pct_note is not None and cfg.get("lr_warmup_steps") is None and mts is not None \
+            and not cfg.get("dataset_config"):
+        pct = float(pct_note.data.get("percent") or 0)
+        warmup = round(pct * mts / 100)
+        explain.append(f"kohya_ss GUI lr_warmup {pct:g}% of {mts} steps: round({pct:g} x {mts} / 100) = "
+                       f"{warmup} warmup steps")
     decay = _warmup_steps(cfg.get("lr_decay_steps"), mts, explain, "lr_decay_steps")
     return StepPlan(epochs=epochs, max_train_steps=mts, steps_per_epoch=spe, warmup_steps=warmup,
                     effective_batch_size=bs * ga, gradient_accumulation_steps=ga, train_batch_size=bs,
