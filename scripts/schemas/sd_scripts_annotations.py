@@ -257,7 +257,6 @@ SINCE_NOTE: dict[str, str] = {
 
 # x-arch: architectures the option is meaningful for (absent = all).
 ARCH: dict[str, list[str]] = {
-    "v2": ["sd2"],
     "clip_skip": ["sd1", "sd2"],
     "cache_text_encoder_outputs": ["sdxl"],
     "cache_text_encoder_outputs_to_disk": ["sdxl"],
@@ -643,3 +642,57 @@ MEANING_OVERRIDE: dict[str, str] = {
     "log_config": "The logged copy is filtered (credentials and paths removed).",
     "highvram": "Sets the global `HIGH_VRAM` (fewer cache clears).",
 }
+
+DOCS9 = "sd-scripts docs (paraphrased; sd-scripts-reference.md §9 lists where the docs disagree with the code)"
+
+
+def _issue(source: str) -> str:
+    return f"user reports {source} (paraphrased; peers-and-users.md §1f)"
+
+
+# Further wrong beliefs, from sd-scripts' own docs (§9) and user threads (peers-and-users §1f).
+MORE_MISCONCEPTIONS: dict[str, list[dict]] = {
+    "keep_tokens": [_m(
+        "keep_tokens", "keep_tokens counts CLIP tokens (sub-word tokens)",
+        "It counts comma-separated TAGS (split on caption_separator), not CLIP tokens (§4.4.1).",
+        source=_issue("bmaltais/kohya_ss #70"), dialect=None)],
+    "network_alpha": [_m(
+        "network_alpha", "a lower alpha makes the LoRA stronger",
+        "The update is scaled by alpha/dim: a lower alpha (same dim) makes each step's effect smaller, i.e. "
+        "weaker/slower learning; halving alpha is similar to halving the learning rate for SGD-like optimizers "
+        "(§6.3).", source=_issue("bmaltais/kohya_ss #1919, #1511"), dialect=None)],
+    "text_encoder_lr": [_m(
+        "text_encoder_lr1", "SDXL uses --text_encoder_lr1 / --text_encoder_lr2 for its two text encoders",
+        "These options do not exist (argparse error). Use text_encoder_lr; for networks.lora its first value "
+        "applies to both SDXL text encoders (§9, §4.10).", source=DOCS9, dialect=None)],
+    "clip_skip": [_m(
+        "clip_skip", "clip_skip = 2 also applies when training SDXL",
+        "SDXL ignores clip_skip (warning 'clip_skip will be unexpected'): it always uses the penultimate layer "
+        "of both encoders without the final LayerNorm (§4.5.3).",
+        source=_issue("derrian-distro/LoRA_Easy_Training_Scripts #239, Akegarasu/lora-scripts #341"),
+        dialect=None)],
+    "cache_latents": [_m(
+        "cache_latents", "cache_latents disables color_aug, flip_aug and random_crop",
+        "flip_aug works with cached latents (flipped latents are cached too); color_aug and random_crop are not "
+        "disabled but make sd-scripts stop with an assertion (§9, §1.3).", source=DOCS9, dialect=None)],
+    "max_token_length": [_m(
+        "max_token_length", "--max_token_length accepts 75, 150 or 225",
+        "The command line accepts only 150 or 225; leave the option out for 75 (from a TOML 75 behaves like "
+        "unset) (§9).", source=DOCS9, dialect=None)],
+    "save_model_as": [_m(
+        "save_model_as", "--save_model_as accepts diffusers / diffusers_safetensors",
+        "train_network.py only accepts ckpt, pt and safetensors (§9).", source=DOCS9, dialect=None)],
+    "noise_offset": [_m(
+        "noise_offset", "SDXL training applies a recommended noise offset (0.0357) by default",
+        "No default is applied: noise_offset is off unless set (the automatic SDXL code is commented out) (§9).",
+        source=DOCS9, dialect=None)],
+    "lr_warmup_steps": [_m(
+    "lr_warmup", "the GUI's lr_warmup and sd-scripts' lr_warmup_steps mean the same thing",
+    "kohya_ss GUI lr_warmup is a PERCENT of the total steps (0-100), Derrian warmup_ratio a ratio (0-1), "
+    "sd-scripts lr_warmup_steps an int step count or a float ratio below 1 (peers-and-users Appendix, §4.11).",
+    source=_issue("derrian-distro/LoRA_Easy_Training_Scripts #272"), dialect="kohya-gui")],
+}
+for _name, _extra in MORE_MISCONCEPTIONS.items():
+    MISCONCEPTIONS.setdefault(_name, []).extend(_extra)
+
+ARCH["v2"] = ["sd1", "sd2"]  # a train_network.py (SD1/SD2) option; SDXL asserts it is unset
