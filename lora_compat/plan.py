@@ -591,9 +591,51 @@ def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[st
             if not r:
                 continue  # dim 0 or None: sd-scripts skips the module
             ranks[path], names[path] = (int(r), a), row.kohya_name
-        adapters.append(_adapter(part, arch, kind, ranks, names, dim, alpha,
-                                 unet_lr if part == "unet" else te_lr))
+        user_targets = cfg.get("peft.target_modules")
+        if user_targets is not None:
+            ranks, names = _user_targets(user_targets, arch, part, ranks, names, dim, alpha)
+            if not ranks and not isinstance(user_targets, str):
+                notes.append(f"{part}: no module of peft.target_modules belongs to it; no adapter")
+                continue
+        adapter = _adapter(part, arch, kind, ranks, names, dim, alpha, unet_lr if part == "unet" else te_lr)
+        if isinstance(user_targets, str):
+            adapter.peft_kwargs["target_modules"] = user_targets  # a PEFT regex, matched by PEFT itself
+        _apply_peft_fields(cfg, adapter)
+        adapters.append(adapter)
     return adapters
+
+
+def _user_targets(targets: Any, arch: str, part: str, ranks: dict[str, tuple[int, float]], names: dict[str, str],
+                  dim: int, alpha: float) -> tuple[dict[str, tuple[int, float]], dict[str, str]]:
+    """Native ``target_modules``: the listed module paths of this part instead of the kohya module set."""
+    from lora_compat.arch import lookup_path
+
+    if isinstance(targets, str):
+        return ranks, names
+    out_r: dict[str, tuple[int, float]] = {}
+    out_n: dict[str, str] = {}
+    for t in targets:
+        info = lookup_path(str(t), ARCH_PART[part], arch)
+        if info is None:
+            continue
+        path = module_path(info)
+        out_r[path] = ranks.get(path, (dim, alpha))
+        out_n[path] = info.kohya_name
+    return out_r, out_n
+
+
+def _apply_peft_fields(cfg: CanonicalConfig, adapter: AdapterPlan) -> None:
+    """PEFT-only fields of a native config (``peft.*`` canonical options) on top of the kohya-derived kwargs."""
+    kw = adapter.peft_kwargs
+    lora_only = ("lora_dropout", "use_rslora", "use_dora", "init_lora_weights", "loftq_config")
+    for f in lora_only:
+        v = cfg.get("peft." + f)
+        if v is not None and adapter.kind in ("lora", "locon"):
+            kw[f] = v
+    for f in ("rank_pattern", "alpha_pattern"):
+        v = cfg.get("peft." + f)
+        if isinstance(v, dict):
+            kw[f] = {**kw.get(f, {}), **v}  # the user's patterns win
 
 
 def _adapter(part: str, arch: str, kind: str, ranks: dict[str, tuple[int, float]], names: dict[str, str],

@@ -293,7 +293,7 @@ def _read_network(r: _Reader, body: dict[str, Any]) -> None:
     if args:
         first = keys[0] if keys else "network.kind"
         r.put("network_args", args, first, RENAMED if keys else DERIVED,
-              "[network] " + ", ".join(k.split(".", 1)[1] for k in keys or ["kind"]) + " -> network_args",
+              "[network] " + ", ".join(k.split(".", 1)[1] for k in keys or ["network.kind"]) + " -> network_args",
               extra_keys=tuple(keys[1:]))
     if kind is not None:
         actual = network_kind(module, parse_network_args(args))

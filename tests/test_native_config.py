@@ -1,0 +1,127 @@
+"""The native config: reader, writer, exact round trips, PEFT rules, refusal of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lora_compat.config.dialects.native import NATIVE_NOTE_CODES, looks_native, read
+from lora_compat.config.loaders import load_document
+from lora_compat.config.model import DERIVED, RENAMED
+from lora_compat.errors import UserError
+from lora_compat.migrate.native import dumps_native, kv_table, typed_arg
+from lora_compat.migrate.report import MigrationReport
+from tests.conftest import FIXTURES
+
+NATIVE = FIXTURES / "migrate" / "native_full.toml"
+
+
+def _read_text(tmp_path: Path, text: str, name: str = "c.toml"):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return read(load_document(str(p)))
+
+
+def test_native_fields_map_to_canonical_options() -> None:
+    cfg = read(load_document(str(NATIVE)))
+    assert not cfg.invalid and not cfg.unknown_keys
+    assert cfg.dialect == "native" and cfg.is_sdxl
+    assert cfg.get("network_dim") == 16 and cfg.get("network_alpha") == 8
+    assert isinstance(cfg.get("network_alpha"), int)  # TOML keeps int vs float: int64 alpha in sd-scripts
+    assert cfg.get("network_module") == "networks.lora"
+    assert cfg.options["network_module"].prov.kind == DERIVED
+    assert cfg.get("network_args") == ["conv_dim=8", "conv_alpha=1.0", "rank_dropout=0.05", "module_dropout=0.0",
+                                       "loraplus_lr_ratio=16"]
+    assert cfg.get("lr_warmup_steps") == 0.05 and isinstance(cfg.get("lr_warmup_steps"), float)
+    assert cfg.options["lr_warmup_steps"].prov.kind == RENAMED
+    assert cfg.options["lr_warmup_steps"].prov.origin.line == 36
+    assert cfg.get("optimizer_args") == ["weight_decay=0.01", "betas=0.9,0.99"]
+    assert cfg.get("peft.use_rslora") is True and cfg.get("peft.init_lora_weights") == "gaussian"
+    assert cfg.general["resolution"].value == [1024, 1024]
+    assert [s.get("image_dir") for _, _, _, s in cfg.iter_subsets()] == ["/data/img", "/data/reg"]
+    assert {n.code for n in cfg.notes} == {"native-rslora-scale", "native-init-not-kohya"}
+
+
+def test_native_canonical_native_is_identical(tmp_path: Path) -> None:
+    first = dumps_native(read(load_document(str(NATIVE))))
+    again = dumps_native(_read_text(tmp_path, first))
+    assert again == first
+    assert first.startswith('format = "lora-compat/1"')
+    assert "[[datasets.subsets]]" in first and "warmup_ratio = 0.05" in first
+
+
+def test_warmup_units_are_explicit(tmp_path: Path) -> None:
+    cfg = _read_text(tmp_path, 'format = "lora-compat/1"\n[scheduler]\nwarmup_steps = 100\n')
+    assert cfg.get("lr_warmup_steps") == 100 and isinstance(cfg.get("lr_warmup_steps"), int)
+    cfg = _read_text(tmp_path, 'format = "lora-compat/1"\n[scheduler]\nwarmup_ratio = 1\n')
+    assert cfg.get("lr_warmup_steps") == 1.0 and isinstance(cfg.get("lr_warmup_steps"), float)  # 100 %, not 1 step
+    cfg = _read_text(tmp_path, 'format = "lora-compat/1"\n[scheduler]\nwarmup_ratio = 0.1\nwarmup_steps = 3\n')
+    assert "lr_warmup_steps" not in cfg.options
+    assert [i.origin.key for i in cfg.invalid] == ["scheduler.warmup_ratio"]
+
+
+def test_kinds_select_modules_and_mismatch_is_invalid(tmp_path: Path) -> None:
+    cfg = _read_text(tmp_path, 'format = "lora-compat/1"\n[network]\nkind = "loha"\nr = 4\n')
+    assert cfg.get("network_module") == "lycoris.kohya" and cfg.get("network_args") == ["algo=loha"]
+    cfg = _read_text(tmp_path, 'format = "lora-compat/1"\n[network]\nkind = "locon"\nr = 4\n')
+    assert [i.option for i in cfg.invalid] == ["network_module"]
+    assert cfg.invalid[0].origin.line == 3
+
+
+def test_bad_values_unknown_keys_and_format(tmp_path: Path) -> None:
+    cfg = _read_text(tmp_path, 'format = "lora-compat/1"\n[network]\nr = "sixteen"\ntypo = 1\n'
+                               '[optimizer]\nlearning_rate = "fast"\n[nonsense]\na = 1\n')
+    assert {(i.option, i.origin.line) for i in cfg.invalid} == {("network_dim", 3), ("learning_rate", 6)}
+    assert {u.key for u in cfg.unknown_keys} == {"network.typo", "nonsense"}
+    with pytest.raises(UserError, match="lora-compat/9"):
+        _read_text(tmp_path, 'format = "lora-compat/9"\n')
+    assert looks_native({"format": "lora-compat/1"}) and not looks_native({"network_dim": 4})
+
+
+@pytest.mark.parametrize("text,code", [
+    ('[network]\nloftq_config = { loftq_bits = 4 }\n', "native-loftq-needs-init"),
+    ('[network]\ninit_lora_weights = "loftq"\n', "native-loftq-init-needs-config"),
+    ('[network]\ninit_lora_weights = "loftq"\nloftq_config = { loftq_bits = 4 }\n[precision]\nfp8_base = true\n',
+     "native-loftq-quantized-base"),
+    ('[network]\nuse_dora = true\n', "native-dora-not-kohya"),
+    ('[network]\nlora_dropout = 0.1\nnetwork_dropout = 0.1\n', "native-lora-dropout-not-kohya"),
+    ('[network]\nrank_pattern = { "mid_block.attentions.0.proj_in" = 32 }\n', "native-pattern-no-kohya"),
+])
+def test_peft_rules_become_notes(tmp_path: Path, text: str, code: str) -> None:
+    cfg = _read_text(tmp_path, 'format = "lora-compat/1"\n' + text)
+    assert code in {n.code for n in cfg.notes}
+    assert code in NATIVE_NOTE_CODES
+    assert not cfg.invalid
+
+
+def test_init_lora_weights_takes_only_peft_values(tmp_path: Path) -> None:
+    ok = _read_text(tmp_path, 'format = "lora-compat/1"\n[network]\ninit_lora_weights = "pissa_niter_4"\n')
+    assert not ok.invalid
+    bad = _read_text(tmp_path, 'format = "lora-compat/1"\n[network]\ninit_lora_weights = "kaiming"\n')
+    assert [i.option for i in bad.invalid] == ["peft.init_lora_weights"]
+
+
+def test_rslora_is_used_by_the_plan(tmp_path: Path) -> None:
+    from lora_compat.plan import make_plan
+
+    plan = make_plan(read(load_document(str(NATIVE))))
+    kw = plan.adapter("unet").peft_kwargs
+    assert kw["use_rslora"] is True and kw["init_lora_weights"] == "gaussian"
+
+
+def test_typed_args_round_trip_exactly() -> None:
+    assert typed_arg("4") == 4 and typed_arg("1.0") == 1.0 and typed_arg("0.5") == 0.5
+    assert typed_arg("1e-4") is None and typed_arg("01") is None and typed_arg("abc") is None
+    assert kv_table(["a=1", "b=2", "a=3"]) == {"b": "2", "a": "3"}  # sd-scripts' dict: the last one wins
+    assert kv_table(["a=1", "flag"]) is None
+
+
+def test_credentials_are_never_written(tmp_path: Path) -> None:
+    cfg = _read_text(tmp_path, 'format = "lora-compat/1"\n[logging]\nwandb_api_key = "abc123secret"\n'
+                               'log_with = "wandb"\n')
+    report = MigrationReport(cfg.source, cfg.dialect, "native")
+    text = dumps_native(cfg, report)
+    assert "abc123secret" not in text and 'log_with = "wandb"' in text
+    assert any(e.option == "wandb_api_key" and e.kind == "dropped" and e.value != "abc123secret"
+               for e in report.entries)
