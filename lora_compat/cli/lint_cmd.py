@@ -1,0 +1,98 @@
+"""``lora-compat lint PATH...``: coded findings with explanations (thin: parse options, call, render)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from lora_compat.errors import UserError
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]
+
+
+@click.command(name="lint")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
+              show_default=True, help="Output format (json/sarif are stable contracts).")
+@click.option("--select", multiple=True, metavar="CODES",
+              help="Only these rules: codes, prefixes (LC3) or names; comma-separated or repeated.")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rules (codes, prefixes, names).")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True,
+              help="Exit 1 when a finding of this severity or higher remains.")
+@click.option("--fix", is_flag=True, help="Write safe fixes to <name>.fixed.<ext> (or -o / --in-place).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="With --fix and one file: where to write.")
+@click.option("--in-place", is_flag=True, help="With --fix: rewrite the file itself, keeping <file>.bak.")
+@click.option("--dialect", default=None, help="Force the input dialect (skips detection).")
+@click.option("--skip-non-configs", is_flag=True,
+              help="Skip files that parse but are not training configs (for pre-commit on whole repos).")
+def command(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tuple[str, ...], fail_on: str,
+            fix: bool, output: str | None, in_place: bool, dialect: str | None, skip_non_configs: bool) -> None:
+    """Lint training configs (files, folders, globs): findings point at the original file, key and line.
+
+    Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 usage error or a file that could not be loaded
+    (the other files are still linted and reported).
+    """
+    from lora_compat.lint.registry import select_rules, unknown_selectors
+    from lora_compat.lint.reporters import render
+    from lora_compat.lint.runner import expand_paths, lint_file, LintReport
+
+    sel, ign = _split(select), _split(ignore)
+    bad = unknown_selectors(sel + ign)
+    if bad:
+        raise UserError(f"unknown rule selector(s): {', '.join(bad)} (see `lora-compat explain --list`)")
+    if (output or in_place) and not fix:
+        raise UserError("-o/--output and --in-place need --fix")
+    if output and in_place:
+        raise UserError("use either -o/--output or --in-place, not both")
+    rules = select_rules(sel, ign)
+    files = expand_paths(paths)
+    if output and len(files) != 1:
+        raise UserError("-o/--output needs exactly one input file")
+
+    results = []
+    show_progress = fmt == "text" and len(files) >= 5 and sys.stderr.isatty()
+    if show_progress:
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=None) as progress:
+            task = progress.add_task("linting", total=len(files))
+            for path in files:
+                results.append(lint_file(path, rules, dialect=dialect, skip_non_configs=skip_non_configs))
+                progress.advance(task)
+    else:
+        results = [lint_file(p, rules, dialect=dialect, skip_non_configs=skip_non_configs) for p in files]
+    report = LintReport(results, rules)
+
+    if fix:
+        _apply(report, output=output, in_place=in_place)
+    render(report, fmt, sys.stdout)
+    sys.exit(report.exit_code(fail_on))
+
+
+def _apply(report, *, output: str | None, in_place: bool) -> None:
+    """Apply the safe fixes of every file; credentials are always blanked in what is written."""
+    import shutil
+
+    from lora_compat.lint.fixes import apply_fixes, credential_fixes, fixed_name, write_atomic
+    from lora_compat.lint.runner import lint_config
+    from lora_compat.lint.registry import get_rule
+
+    for r in report.results:
+        if r.error or r.skipped or r.cfg is None:
+            continue
+        fixable = [f for f in r.findings if f.fix is not None and os.path.samefile(f.fix.file, r.path)]
+        if not fixable:
+            continue
+        secret_rule = get_rule("LC501")
+        extra = credential_fixes(lint_config(r.cfg, [secret_rule])) if secret_rule else []
+        text = apply_fixes(r.path, [f.fix for f in fixable] + extra)
+        target = r.path if in_place else (output or fixed_name(r.path))
+        if in_place:
+            shutil.copy2(r.path, r.path + ".bak")
+        write_atomic(target, text)
+        r.fixed = fixable
+        r.fixed_output = target

@@ -1,0 +1,229 @@
+"""Questions lint rules ask of a :class:`CanonicalConfig`: raw values as written, dataset scopes, parsed numbers.
+
+Readers convert values (``"2"`` -> 2, ``true`` -> 1 ...); misconception rules need what the user really wrote,
+so :func:`raw_value` looks at ``Origin.raw``, ``cfg.invalid``, front-end-only and unknown keys.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from lora_compat.config.model import CanonicalConfig, Dataset, Origin, Subset
+
+_MISSING = object()
+
+
+def last_key_part(key: str) -> str:
+    """``"optimizer_args.args.warmup_ratio"`` -> ``"warmup_ratio"``; ``"--network_dim"`` -> ``"network_dim"``."""
+    parts = [p for p in re.split(r"[.\[\]]", key.lstrip("-")) if p and not p.isdigit()]
+    return parts[-1] if parts else key
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A value as written in the file, with where it was written."""
+
+    value: Any
+    origin: Origin | None
+
+
+def raw_value(cfg: CanonicalConfig, option: str | None = None, keys: tuple[str, ...] = ()) -> Raw | None:
+    """The value of ``option`` (canonical) or of legacy ``keys`` exactly as written, or None when absent.
+
+    Looks in the option's provenance (``Origin.raw``, else the converted value), then in ``cfg.invalid``,
+    ``cfg.frontend_only`` and ``cfg.unknown_keys`` (matching the last part of the key as written).
+    """
+    names = set(keys) | ({option} if option else set())
+    if option and option in cfg.options:
+        s = cfg.options[option]
+        for o in s.prov.origins:
+            if last_key_part(o.key) in names and o.raw is not None:
+                return Raw(o.raw, o)
+        o = s.prov.origin
+        if o is not None and o.raw is not None:
+            return Raw(o.raw, o)
+        return Raw(s.value, o)
+    for inv in cfg.invalid:
+        if inv.option in names or last_key_part(inv.origin.key) in names:
+            return Raw(inv.value, inv.origin)
+    for k in list(cfg.frontend_only) + list(cfg.unknown_keys):
+        if last_key_part(k.key) in names:
+            return Raw(k.value, k.origin)
+    for key in keys:     # a legacy key that the reader mapped onto another option
+        for s in cfg.options.values():
+            for o in s.prov.origins:
+                if last_key_part(o.key) == key:
+                    return Raw(o.raw if o.raw is not None else s.value, o)
+    return None
+
+
+def effective(cfg: CanonicalConfig, name: str) -> Any:
+    """sd-scripts' effective value: the file's, else the schema default (None when the schema is unavailable)."""
+    try:
+        return cfg.effective(name)
+    except (FileNotFoundError, OSError, ValueError):
+        return None
+
+
+# -- dataset scopes --------------------------------------------------------------------------------
+
+@dataclass
+class Scope:
+    """One place where dataset parameters resolve: a subset (or the command line when there are no subsets)."""
+
+    label: str                 # "datasets[0].subsets[1]" or "" for command-line options
+    ds: Dataset | None = None
+    sub: Subset | None = None
+
+    def value(self, cfg: CanonicalConfig, name: str, default: Any = None) -> Any:
+        if self.sub is not None and self.ds is not None:
+            return cfg.subset_value(self.ds, self.sub, name, default)
+        if self.ds is not None:
+            for level in (self.ds.params, cfg.general):
+                if name in level:
+                    return level[name].value
+        return cfg.get(name, default)
+
+    def origin(self, cfg: CanonicalConfig, name: str) -> Origin | None:
+        """Where the value of ``name`` for this scope was written (subset > dataset > general > option)."""
+        levels = []
+        if self.sub is not None:
+            levels.append(self.sub.params)
+        if self.ds is not None:
+            levels.append(self.ds.params)
+        levels.append(cfg.general)
+        for level in levels:
+            if name in level:
+                return level[name].prov.origin
+        return cfg.locate(name)
+
+    @property
+    def where(self) -> str:
+        return f" ({self.label})" if self.label else ""
+
+
+def subset_scopes(cfg: CanonicalConfig) -> list[Scope]:
+    """One scope per subset; a single command-line scope when the config has no dataset subsets."""
+    scopes = [Scope(f"datasets[{di}].subsets[{si}]", ds, sub) for di, si, ds, sub in cfg.iter_subsets()]
+    return scopes or [Scope("")]
+
+
+def dataset_scopes(cfg: CanonicalConfig) -> list[Scope]:
+    """One scope per dataset (resolution/bucket keys live there); a command-line scope when there are none."""
+    scopes = [Scope(f"datasets[{di}]", ds) for di, ds in enumerate(cfg.datasets)]
+    return scopes or [Scope("")]
+
+
+def has_reg_images(cfg: CanonicalConfig) -> bool:
+    """True when some subset is a regularization subset, or a reg folder is configured."""
+    if any(sub.get("is_reg", False) for _, _, _, sub in cfg.iter_subsets()):
+        return True
+    return bool(cfg.get("reg_data_dir"))
+
+
+# -- value parsing -----------------------------------------------------------------------------------
+
+def as_number(v: Any) -> float | None:
+    """A finite number from an int/float/numeric string; None otherwise (bools are not numbers here)."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, (int, float)):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, str):
+        try:
+            f = float(v.strip().rstrip("%"))
+        except ValueError:
+            return None
+        return f if math.isfinite(f) else None
+    return None
+
+
+def truthy(v: Any) -> bool:
+    """sd-scripts truthiness, also for front-end strings such as ``"True"``/``"false"``."""
+    if isinstance(v, str):
+        return v.strip().lower() not in ("", "false", "0", "no", "none", "null")
+    return bool(v)
+
+
+def parse_resolution(v: Any) -> tuple[int, int] | None:
+    """``"512"``, ``"768,512"``, 512, [768, 512] -> (W, H); None when it cannot be parsed."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, (int, float)):
+        return (int(v), int(v))
+    if isinstance(v, str):
+        parts = [p.strip() for p in v.split(",") if p.strip()]
+    elif isinstance(v, (list, tuple)):
+        parts = list(v)
+    else:
+        return None
+    try:
+        nums = [int(float(p)) for p in parts]
+    except (TypeError, ValueError):
+        return None
+    if len(nums) == 1:
+        return (nums[0], nums[0])
+    if len(nums) == 2:
+        return (nums[0], nums[1])
+    return None
+
+
+def kv_items(v: Any) -> list[tuple[str, str | None]]:
+    """``optimizer_args``/``network_args`` as (key, value) pairs; a value of None marks an item without ``=``.
+
+    Accepts sd-scripts' list of ``"k=v"`` strings, a dict (Derrian objects/tables) or one space-separated string.
+    """
+    if v is None:
+        return []
+    if isinstance(v, dict):
+        return [(str(k), None if val is None else str(val)) for k, val in v.items()]
+    if isinstance(v, str):
+        items: list[Any] = v.split()
+    elif isinstance(v, (list, tuple)):
+        items = list(v)
+    else:
+        return []
+    out: list[tuple[str, str | None]] = []
+    for item in items:
+        s = str(item)
+        if "=" in s:
+            k, val = s.split("=", 1)
+            out.append((k.strip(), val.strip()))
+        else:
+            out.append((s.strip(), None))
+    return out
+
+
+def network_arg(cfg: CanonicalConfig, name: str) -> str | None:
+    """The value of ``name`` inside ``network_args`` (a string, as sd-scripts passes it), or None."""
+    for k, v in kv_items(cfg.get("network_args")):
+        if k == name:
+            return v
+    return None
+
+
+def first_text_encoder_lr(v: Any) -> float | None:
+    """sd-scripts uses only the first value of ``text_encoder_lr`` (a list, or a scalar in a TOML)."""
+    if isinstance(v, (list, tuple)):
+        return as_number(v[0]) if v else None
+    return as_number(v)
+
+
+def iter_secret_values(cfg: CanonicalConfig) -> Iterator[str]:
+    """Every credential value in the config (for redaction of all outputs)."""
+    from lora_compat.config.secrets import is_secret_key
+
+    for name, s in cfg.options.items():
+        if is_secret_key(name):
+            for v in (s.value, *(o.raw for o in s.prov.origins)):
+                if isinstance(v, str) and v:
+                    yield v
+    for k in list(cfg.unknown_keys) + list(cfg.frontend_only):
+        if is_secret_key(k.key) and isinstance(k.value, str) and k.value:
+            yield k.value
+    for inv in cfg.invalid:
+        if (is_secret_key(inv.option) or is_secret_key(inv.origin.key)) and isinstance(inv.value, str) and inv.value:
+            yield inv.value

@@ -1,0 +1,196 @@
+"""Lint orchestration: expand paths, load each config, run the selected rules, collect a :class:`LintReport`.
+
+A file that cannot be loaded (syntax error, not a training config ...) is a *load error*: it is reported next
+to the findings of the other files and makes the run exit 2. With ``skip_non_configs`` files that parse but are
+not training configs (package.json, pyproject.toml, GUI settings ...) are listed as skipped instead.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from lora_compat.errors import UserError
+from lora_compat.lint.finding import SEVERITY_RANK, Finding
+from lora_compat.lint.registry import Rule, iter_findings
+
+if TYPE_CHECKING:
+    from lora_compat.config.model import CanonicalConfig
+
+# Config-file extensions picked up when a folder is given (explicit file arguments may have any extension;
+# .txt is left out of folder scans because image folders are full of .txt captions).
+CONFIG_EXTENSIONS = (".json", ".toml", ".sh", ".bat", ".cmd", ".ps1")
+_SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache"}
+
+
+@dataclass
+class FileResult:
+    """The outcome for one file: findings, or a load error, or skipped (not a training config)."""
+
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+    skipped: str | None = None
+    dialect: str | None = None
+    era: str | None = None
+    cfg: CanonicalConfig | None = field(default=None, repr=False)
+    fixed: list[Finding] = field(default_factory=list)
+    fixed_output: str | None = None
+
+
+@dataclass
+class LintReport:
+    """All results of one lint run."""
+
+    results: list[FileResult]
+    rules: list[type[Rule]]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for r in self.results for f in r.findings]
+
+    @property
+    def errors(self) -> list[FileResult]:
+        return [r for r in self.results if r.error is not None]
+
+    def summary(self) -> dict:
+        """Counts for the ``summary`` object of ``--format json``."""
+        findings = self.findings
+        by_code: dict[str, int] = {}
+        for f in findings:
+            by_code[f.code] = by_code.get(f.code, 0) + 1
+        return {
+            "files": len(self.results),
+            "files_with_findings": sum(1 for r in self.results if r.findings),
+            "load_errors": len(self.errors),
+            "skipped": sum(1 for r in self.results if r.skipped),
+            "findings": len(findings),
+            "error": sum(1 for f in findings if f.severity == "error"),
+            "warning": sum(1 for f in findings if f.severity == "warning"),
+            "info": sum(1 for f in findings if f.severity == "info"),
+            "fixable": sum(1 for f in findings if f.fix is not None),
+            "fixed": sum(len(r.fixed) for r in self.results),
+            "by_code": dict(sorted(by_code.items())),
+        }
+
+    def exit_code(self, fail_on: str = "error") -> int:
+        """2 = a file could not be loaded; 1 = unfixed findings at or above ``fail_on``; else 0."""
+        if self.errors:
+            return 2
+        threshold = SEVERITY_RANK[fail_on]
+        for r in self.results:
+            fixed = {id(f) for f in r.fixed}
+            if any(SEVERITY_RANK[f.severity] >= threshold and id(f) not in fixed for f in r.findings):
+                return 1
+        return 0
+
+
+def expand_paths(paths: Iterable[str]) -> list[str]:
+    """Files, folders (recursive, config extensions only) and glob patterns -> sorted unique file list.
+
+    Raises UserError for a path that matches nothing.
+    """
+    out: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
+                for name in sorted(files):
+                    if name.lower().endswith(CONFIG_EXTENSIONS):
+                        out.append(os.path.join(root, name))
+        elif os.path.exists(p):
+            out.append(p)
+        elif glob.has_magic(p):
+            matches = sorted(m for m in glob.glob(p, recursive=True) if os.path.isfile(m))
+            if not matches:
+                raise UserError(f"no file matches {p!r}")
+            out.extend(matches)
+        else:
+            raise UserError("file not found", file=p)
+    seen: set[str] = set()
+    unique = []
+    for p in out:
+        key = os.path.normpath(p)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def _not_a_config(path: str) -> str | None:
+    """Why ``path`` is not a training config (it parses, but is something else), else None."""
+    from lora_compat.config.load import detect
+
+    try:
+        det = detect(path)
+    except UserError:
+        return None       # parse errors etc. are real load errors
+    if not det.training:
+        return det.what or "not a training config"
+    if det.dialect is None:
+        return "not a recognised config dialect"
+    return None
+
+
+def redact_text(text: str, secrets: Iterable[str]) -> str:
+    """Replace every credential value found in ``text`` (defence in depth: no output ever shows one)."""
+    from lora_compat.config.secrets import REDACTED
+
+    for s in sorted(set(secrets), key=len, reverse=True):
+        if len(s) >= 4 and s in text:
+            text = text.replace(s, REDACTED)
+    return text
+
+
+def lint_config(cfg: CanonicalConfig, rules: Iterable[type[Rule]]) -> list[Finding]:
+    """Findings of ``rules`` for one loaded config, sorted by position, credentials redacted."""
+    from dataclasses import replace
+
+    from lora_compat.lint.query import iter_secret_values
+
+    secrets = list(iter_secret_values(cfg))
+    findings = list(iter_findings(cfg, rules))
+    if secrets:
+        findings = [replace(f, message=redact_text(f.message, secrets),
+                            key=redact_text(f.key, secrets) if f.key else f.key) for f in findings]
+    unique: dict[tuple, Finding] = {}
+    for f in findings:
+        unique.setdefault((f.code, f.file, f.line, f.key, f.message), f)
+    return sorted(unique.values(), key=lambda f: (f.file, f.line or 0, f.code, f.key or ""))
+
+
+def lint_file(path: str, rules: list[type[Rule]], *, dialect: str | None = None,
+              skip_non_configs: bool = False) -> FileResult:
+    """Load and lint one file. Never raises for bad input: the problem becomes ``error``."""
+    from lora_compat.config.load import load_config
+
+    if skip_non_configs:
+        why = _not_a_config(path)
+        if why:
+            return FileResult(path, skipped=why)
+    try:
+        cfg = load_config(path, dialect=dialect, resolve_dataset=False)
+    except UserError as err:
+        return FileResult(path, error=str(err))
+    except (OSError, ValueError, RecursionError, MemoryError) as exc:  # keep one bad file from stopping the run
+        return FileResult(path, error=f"{path}: cannot load ({type(exc).__name__}: {exc})")
+    try:
+        findings = lint_config(cfg, rules)
+    except Exception as exc:  # noqa: BLE001 - a rule bug must not become a traceback for users
+        return FileResult(path, error=f"{path}: internal lint error ({type(exc).__name__}: {exc}); please report",
+                          cfg=cfg, dialect=cfg.dialect, era=cfg.era)
+    return FileResult(path, findings=findings, dialect=cfg.dialect, era=cfg.era, cfg=cfg)
+
+
+def lint_paths(paths: Iterable[str], rules: list[type[Rule]], *, dialect: str | None = None,
+               skip_non_configs: bool = False,
+               progress: Callable[[str], None] | None = None) -> LintReport:
+    """Lint every file named by ``paths`` (files, folders, globs)."""
+    results = []
+    for path in expand_paths(paths):
+        results.append(lint_file(path, rules, dialect=dialect, skip_non_configs=skip_non_configs))
+        if progress is not None:
+            progress(path)
+    return LintReport(results, rules)
