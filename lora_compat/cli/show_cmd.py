@@ -180,6 +180,7 @@ def _render_text(cfg) -> None:
 
 def refuse_invalid(cfg) -> None:
     """UserError naming the first invalid value (file:line: key: reason), with a count of the rest."""
+    from lora_compat.config.load import single_line
     from lora_compat.errors import UserError
 
     if not cfg.invalid:
@@ -187,8 +188,8 @@ def refuse_invalid(cfg) -> None:
     iv = cfg.invalid[0]
     more = f" (and {len(cfg.invalid) - 1} more invalid value(s); `lora-compat lint` lists them)" \
         if len(cfg.invalid) > 1 else ""
-    raise UserError(f"{iv.reason}{more}", file=iv.origin.file, line=iv.origin.line, col=iv.origin.col,
-                    key=iv.origin.key or iv.option)
+    raise single_line(UserError(f"{iv.reason}{more}", file=iv.origin.file, line=iv.origin.line,
+                                col=iv.origin.col, key=iv.origin.key or iv.option))
 
 
 @click.command(name="show")

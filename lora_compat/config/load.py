@@ -67,7 +67,35 @@ def _detection(doc: Document, dialect: str | None) -> Detection:
     return Detection(dialect, era=era, tab=tab, reasons=reasons)
 
 
+def single_line(err: UserError) -> UserError:
+    """The same error with control characters escaped: raw values quoted in messages may hold newlines,
+    and the CLI promises exactly one line."""
+    text = str(err)
+    if not any(ch in text for ch in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+        return err
+
+    def esc(s: str | None) -> str | None:
+        if s is None:
+            return None
+        return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in s)
+
+    new = UserError(esc(err.reason) or "", file=esc(err.file), line=err.line, col=err.col, key=esc(err.key))
+    new.exit_code = err.exit_code
+    return new
+
+
 def load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = True) -> CanonicalConfig:
+    """Load any supported config into the canonical model (see :func:`_load_config`); errors are one line."""
+    try:
+        return _load_config(path, dialect=dialect, resolve_dataset=resolve_dataset)
+    except UserError as err:
+        clean = single_line(err)
+        if clean is err:
+            raise
+        raise clean from None
+
+
+def _load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = True) -> CanonicalConfig:
     """Load any supported config into the canonical model.
 
     ``dialect`` overrides detection. ``resolve_dataset``: a referenced dataset config that does not exist
