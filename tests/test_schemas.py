@@ -333,3 +333,46 @@ def test_options_and_validate_import_without_jsonschema_or_rich():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jsonschema', 'rich', 'torch')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ------------------------------------------------------------------------------------ fast path vs jsonschema
+def _value_strategy():
+    from hypothesis import strategies as st
+
+    scalar = st.one_of(st.none(), st.booleans(), st.integers(-3, 3000), st.floats(-2, 3000, allow_nan=False),
+                       st.sampled_from([0.0, 1.0, 75, 150, 225, "", "fp16", "no", "512,512", "box", "lanczos",
+                                        "safetensors", "a=1", 1e-4, -1, 0, 1, 2, 3, 4]),
+                       st.text(max_size=5))
+    return st.one_of(scalar, st.lists(scalar, max_size=3), st.dictionaries(st.text(max_size=3), scalar, max_size=2))
+
+
+def test_fast_path_never_accepts_what_jsonschema_rejects():
+    from hypothesis import given, settings
+    from jsonschema import Draft202012Validator
+
+    from lora_compat.config import validate as v
+
+    schemas = [v._constraints(options.spec(n)) for n in options.option_names()]
+    schemas += [v._constraints(options.dataset_spec(k)) for k in options.dataset_param_names()]
+    validators = [Draft202012Validator(s) for s in schemas]
+    checked = {"accepted": 0}
+
+    @settings(max_examples=400, deadline=None)
+    @given(_value_strategy())
+    def run(value):
+        for schema, validator in zip(schemas, validators):
+            if v._surely_valid(schema, value):
+                checked["accepted"] += 1
+                assert validator.is_valid(value), (schema, value)
+
+    run()
+    assert checked["accepted"] > 1000  # the fast path is exercised, not just skipped
+
+
+def test_valid_config_does_not_import_jsonschema():
+    code = ("import sys; from lora_compat.config.validate import validate_values; "
+            "assert validate_values({'network_dim': 16, 'resolution': '512,512', 'mixed_precision': 'bf16', "
+            "'text_encoder_lr': [1e-4], 'network_args': ['conv_dim=4'], 'lr_warmup_steps': 0.1}) == []; "
+            "print('jsonschema' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -15,6 +15,12 @@ Besides JSON Schema, two sd-scripts facts that JSON Schema cannot express are ch
 
 Allowed-key-per-level and dataset-kind rules of the dataset config are checked by the dataset reader
 (:func:`lora_compat.config.dataset.check_dataset_config`), not repeated here.
+
+Speed: importing jsonschema costs ~0.1 s, a third of ``show``'s budget. A value is first checked by
+:func:`_surely_valid`, a conservative evaluator of the few keywords option schemas use; only a value it cannot
+accept goes to jsonschema, which gives the verdict and the message. So jsonschema is imported only when some
+value is (probably) invalid, and every "invalid" verdict is jsonschema's (tests check that the fast path never
+accepts what jsonschema rejects).
 """
 
 from __future__ import annotations
@@ -53,6 +59,73 @@ def _dataset_validator(name: str) -> "Draft202012Validator | None":
     if spec is None:
         return None
     return Draft202012Validator(_constraints(spec))
+
+
+_FAST_TYPES = {
+    "null": lambda v: v is None,
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool))
+    or (isinstance(v, float) and v.is_integer()),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "string": lambda v: isinstance(v, str),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality for scalars (``True`` is not ``1``)."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool) and (a is None) == (b is None)
+
+
+def _surely_valid(schema: dict[str, Any], value: Any) -> bool:
+    """True only when ``value`` certainly satisfies ``schema``; False means "ask jsonschema".
+
+    Knows ``type``, ``enum``, the four bounds, ``items`` (one schema), ``minItems``/``maxItems``, ``anyOf`` and
+    ``oneOf`` (when the branches differ by type); any other keyword makes it answer False.
+    """
+    for key, want in schema.items():
+        if key == "type":
+            types = want if isinstance(want, list) else [want]
+            if not any(t in _FAST_TYPES and _FAST_TYPES[t](value) for t in types):
+                return False
+        elif key == "enum":
+            if isinstance(value, (list, dict)) or not any(_same(value, e) for e in want):
+                return False
+        elif key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue  # bounds only apply to numbers
+            if (key == "minimum" and value < want) or (key == "maximum" and value > want) or \
+                    (key == "exclusiveMinimum" and value <= want) or (key == "exclusiveMaximum" and value >= want):
+                return False
+        elif key == "items":
+            if isinstance(value, list) and not (isinstance(want, dict) and all(_surely_valid(want, v)
+                                                                                for v in value)):
+                return False
+        elif key in ("minItems", "maxItems"):
+            if isinstance(value, list) and ((key == "minItems" and len(value) < want)
+                                            or (key == "maxItems" and len(value) > want)):
+                return False
+        elif key == "anyOf":
+            if not any(_surely_valid(branch, value) for branch in want):
+                return False
+        elif key == "oneOf":
+            # exactly one branch accepts, and every other branch rejects the value by its type
+            ok = [b for b in want if _surely_valid(b, value)]
+            if len(ok) != 1 or not all(_wrong_type(b, value) for b in want if b is not ok[0]):
+                return False
+        else:
+            return False
+    return True
+
+
+def _wrong_type(schema: dict[str, Any], value: Any) -> bool:
+    """True when ``schema`` has a ``type`` that ``value`` certainly does not have."""
+    want = schema.get("type")
+    if want is None:
+        return False
+    types = want if isinstance(want, list) else [want]
+    return all(t in _FAST_TYPES and not _FAST_TYPES[t](value) for t in types)
 
 
 def _constraints(spec: dict[str, Any]) -> dict[str, Any]:
@@ -110,9 +183,12 @@ def _is_python_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check(validator: "Draft202012Validator", name: str, setting: Setting, origin: Origin,
+def _check(constraints: dict[str, Any], get_validator: Any, name: str, setting: Setting, origin: Origin,
            out: list[InvalidValue]) -> None:
     value = setting.value
+    if _surely_valid(constraints, value):
+        return
+    validator = get_validator(name)
     errors = sorted(validator.iter_errors(value), key=lambda e: (len(e.path), e.validator))
     if errors:
         err = errors[0]  # one problem per value: the most basic (type before range)
@@ -121,12 +197,12 @@ def _check(validator: "Draft202012Validator", name: str, setting: Setting, origi
 
 
 def _check_option(name: str, setting: Setting, cfg: CanonicalConfig, out: list[InvalidValue]) -> None:
-    validator = _option_validator(name)
-    if validator is None:
+    spec = options.spec(name)
+    if spec is None:
         return
     origin = _origin(setting, cfg.source, name)
     before = len(out)
-    _check(validator, name, setting, origin, out)
+    _check(_constraints(spec), _option_validator, name, setting, origin, out)
     if len(out) > before:
         return
     cli = options.cli(name) or {}
@@ -141,15 +217,14 @@ def _check_option(name: str, setting: Setting, cfg: CanonicalConfig, out: list[I
 def _check_dataset_level(level: dict[str, Setting], path: str, cfg: CanonicalConfig,
                          out: list[InvalidValue]) -> None:
     for key, setting in level.items():
-        validator = _dataset_validator(key)
-        if validator is None:
+        spec = options.dataset_spec(key)
+        if spec is None:
             continue  # unknown keys are the dataset reader's "extra keys not allowed" finding
         origin = _origin(setting, cfg.source, f"{path}.{key}" if path else key)
         before = len(out)
-        _check(validator, key, setting, origin, out)
+        _check(_constraints(spec), _dataset_validator, key, setting, origin, out)
         if len(out) > before:
             continue
-        spec = options.dataset_spec(key) or {}
         value = setting.value
         strict = spec.get("x-strict-float") or (spec.get("items") or {}).get("x-strict-float")
         if strict:
