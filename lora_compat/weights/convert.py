@@ -1,0 +1,414 @@
+"""Convert a parsed LoRA (:class:`~lora_compat.weights.layouts.LoraFile`) to kohya, PEFT or diffusers layout.
+
+Tensor bytes are copied untouched wherever the math allows (renames, 1x1 reshapes, DoRA ``[out]`` <->
+``[out, 1]``); only ``--dtype`` casts and ``--bake-scale`` rewrite bytes. Alphas stay exact: per-module kohya
+``.alpha`` tensors, PEFT ``rank_pattern``/``alpha_pattern``, diffusers ``lora_adapter_metadata``. No torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lora_compat import __version__
+from lora_compat import arch as archmod
+from lora_compat.errors import UserError
+from lora_compat.weights.layouts import PART_COMPONENT, AdapterModule, LoraFile, open_lora
+from lora_compat.weights.safetensors_io import (
+    ByteRange, CastRange, OutTensor, TensorEntry, atomic_dir, atomic_file, build_header, encode_values,
+    sd_scripts_hashes, write_safetensors,
+)
+
+TARGETS = ("kohya", "peft", "diffusers")
+DTYPES = {"keep": None, "fp16": "F16", "bf16": "BF16", "fp32": "F32"}
+FLOAT_DTYPES = ("F32", "F16", "BF16")
+
+KOHYA_ROLE_PARAM = {
+    "lora": {"down": "lora_down.weight", "up": "lora_up.weight", "mid": "lora_mid.weight"},
+    "loha": {r: f"hada_{r}" for r in ("w1_a", "w1_b", "w2_a", "w2_b", "t1", "t2")},
+    "lokr": {r: f"lokr_{r}" for r in ("w1", "w1_a", "w1_b", "w2", "w2_a", "w2_b", "t2")},
+}
+PEFT_ROLE_PARAM = {
+    "lora": {"down": "lora_A.weight", "up": "lora_B.weight"},
+    "loha": KOHYA_ROLE_PARAM["loha"],
+    "lokr": KOHYA_ROLE_PARAM["lokr"],
+}
+# Which tensor takes a baked scale (the scale multiplies the whole product, so any single factor works).
+BAKE_ROLE = {"lora": "down", "loha": "w1_a", "lokr": ("w1", "w1_a")}
+PEFT_TYPE = {"lora": "LORA", "loha": "LOHA", "lokr": "LOKR"}
+PEFT_DIRS = {"unet": "unet", "te1": "text_encoder", "te2": "text_encoder_2"}
+DROP_META_PREFIXES = ("sshs_",)
+DROP_META_KEYS = ("modelspec.hash_sha256",)
+SOURCE_META_KEY = "lora_compat.source_metadata"
+
+
+@dataclass
+class ConvertOptions:
+    """Knobs of one conversion (the CLI flags)."""
+
+    to: str
+    arch: str = "auto"
+    dtype: str = "keep"
+    bake_scale: bool = False
+    force: bool = False
+    allow_pickle: bool = False
+    te_naming: int = 5  # PEFT output only: transformers major whose CLIPTextModel paths the keys use
+
+
+@dataclass
+class ConvertReport:
+    """What a conversion did (for the CLI and tests)."""
+
+    src: Path
+    dst: Path
+    src_layout: str
+    arch: str
+    algo: str
+    to: str
+    modules: int
+    parts: dict[str, int]
+    bytes_copied: int = 0
+    bytes_rewritten: int = 0
+    outputs: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _fmt_alpha(a: float) -> float | int:
+    return int(a) if float(a).is_integer() else float(a)
+
+
+def check_target(lf: LoraFile, to: str) -> None:
+    """Refuse what the target layout cannot express (with the module that is the problem)."""
+    if to == "kohya":
+        return
+    for m in lf.modules:
+        where = dict(file=str(lf.path), key=m.keys[0])
+        if m.algo == "lora" and "mid" in m.tensors:
+            raise UserError(f"Tucker (lora_mid) LoCon modules have no {to} equivalent", **where)
+        if m.dora is not None and m.dora_axis == "in":
+            raise UserError(f"input-axis DoRA (dora_scale [1, in]) is different math from PEFT's output-axis DoRA; "
+                            f"cannot convert to {to}", **where)
+        if to == "diffusers" and m.algo != "lora":
+            raise UserError(f"{m.algo} modules cannot be loaded by diffusers' SD/SDXL pipelines; convert to kohya "
+                            "or peft instead", **where)
+        if to == "peft" and m.algo == "lokr":
+            raise UserError("LoKr -> PEFT is not supported yet (PEFT rebuilds LoKr factor shapes from its config); "
+                            "convert to kohya instead", **where)
+    if to == "peft":
+        for part in {m.part for m in lf.modules}:
+            mods = [m for m in lf.modules if m.part == part]
+            algos = {m.algo for m in mods}
+            if len(algos) > 1:
+                raise UserError(f"{part} mixes {sorted(algos)}: one PEFT adapter holds one method", file=str(lf.path))
+            if algos == {"loha"}:
+                kinds = {("t1" in m.tensors) for m in mods if m.info.is_conv3x3}
+                if len(kinds) > 1:
+                    raise UserError("LoHa mixes Tucker and plain 3x3 convs; PEFT's use_effective_conv2d is global",
+                                    file=str(lf.path))
+
+
+def _out_dtype(entry: TensorEntry, opts: ConvertOptions) -> str:
+    want = DTYPES[opts.dtype]
+    if want is None or entry.dtype == want:
+        return entry.dtype
+    if entry.dtype not in FLOAT_DTYPES:
+        raise UserError(f"cannot cast {entry.dtype} to {opts.dtype}", file=str(entry.name))
+    return want
+
+
+def _source(entry: TensorEntry, path: Path, out_dtype: str, factor: float = 1.0):
+    if out_dtype == entry.dtype and factor == 1.0:
+        return ByteRange(path, entry.start, entry.nbytes)
+    return CastRange(path, entry.start, entry.nbytes, entry.dtype, out_dtype, factor)
+
+
+def _tensor_shape(m: AdapterModule, role: str, entry: TensorEntry) -> tuple[int, ...]:
+    """Emit the shape the base module's type calls for (1x1 reshapes only: the bytes are the same)."""
+    if m.algo == "lora" and role in ("down", "up") and "mid" not in m.tensors:
+        down, up = m.info.lora_shapes(m.rank)
+        return down if role == "down" else up
+    return entry.shape
+
+
+def _dora_shape(m: AdapterModule, peft: bool) -> tuple[int, ...]:
+    fout = m.info.out_features
+    if m.dora_axis == "in":
+        return m.dora.shape
+    if peft:
+        return (fout,) if m.info.kind == "linear" else (1, fout, 1, 1)
+    return (fout, 1) if m.info.kind == "linear" else (fout, 1, 1, 1)
+
+
+def _module_tensors(m: AdapterModule, names: dict[str, str], opts: ConvertOptions, bake: bool, peft: bool
+                    ) -> list[OutTensor]:
+    """Output tensors of one module: ``names`` maps role -> output key (dora under role "dora")."""
+    out = []
+    bake_role = None
+    factor = 1.0
+    if bake and m.scale != 1.0:
+        roles = BAKE_ROLE[m.algo]
+        bake_role = next(r for r in ((roles,) if isinstance(roles, str) else roles) if r in m.tensors)
+        factor = m.scale
+    for role, entry in m.tensors.items():
+        dt = _out_dtype(entry, opts)
+        f = factor if role == bake_role else 1.0
+        if f != 1.0 and entry.dtype not in FLOAT_DTYPES:
+            raise UserError(f"cannot bake a scale into a {entry.dtype} tensor", key=entry.name)
+        out.append(OutTensor(names[role], dt, _tensor_shape(m, role, entry), _source(entry, m.source.path, dt, f)))
+    if m.dora is not None:
+        dt = _out_dtype(m.dora, opts)
+        out.append(OutTensor(names["dora"], dt, _dora_shape(m, peft), _source(m.dora, m.source.path, dt)))
+    return out
+
+
+def _effective_alpha(m: AdapterModule, bake: bool) -> float | None:
+    """The kohya alpha to write: the module's own, its rank when missing or baked, None when scale is fixed 1."""
+    r = m.rank
+    if r is None:
+        return m.alpha  # LoKr with two full factors: alpha is ignored by every consumer
+    if bake or m.alpha is None:
+        return float(r)
+    return m.alpha
+
+
+# --- metadata -----------------------------------------------------------------------------------------------------
+
+def _source_metadata(lf: LoraFile) -> dict[str, str]:
+    """The kohya-side metadata of the source (restored from our private key when the source is PEFT/diffusers)."""
+    meta = dict(lf.metadata)
+    if lf.layout != "kohya" and SOURCE_META_KEY in meta:
+        try:
+            restored = json.loads(meta[SOURCE_META_KEY])
+            if isinstance(restored, dict) and all(isinstance(v, str) for v in restored.values()):
+                return restored
+        except json.JSONDecodeError:
+            pass
+    if lf.layout != "kohya":
+        return {k: v for k, v in meta.items() if k.startswith(("ss_", "modelspec."))}
+    return meta
+
+
+def _provenance(lf: LoraFile, opts: ConvertOptions) -> dict[str, str]:
+    return {"lora_compat.converted_from": f"{lf.layout}:{lf.path.name}",
+            "lora_compat.version": __version__,
+            "lora_compat.conversion": json.dumps({"to": opts.to, "dtype": opts.dtype, "bake_scale": opts.bake_scale,
+                                                  "arch": lf.arch}, sort_keys=True)}
+
+
+MODELSPEC_ARCH = {"sd1": "stable-diffusion-v1/lora", "sd2": "stable-diffusion-v2-512/lora",
+                  "sdxl": "stable-diffusion-xl-v1-base/lora"}
+
+
+def _kohya_metadata(lf: LoraFile, opts: ConvertOptions, modules: list[AdapterModule], bake: bool,
+                    bytes_changed: bool) -> tuple[dict[str, str], bool]:
+    """kohya output metadata, and whether sshs_* hashes must be recomputed."""
+    src = _source_metadata(lf)
+    had_hashes = any(k.startswith("sshs_") for k in src)
+    meta = {k: v for k, v in src.items() if not k.startswith(DROP_META_PREFIXES) and k not in DROP_META_KEYS
+            and not k.startswith("lora_compat.") and k != "lora_adapter_metadata"}
+    algos = {m.algo for m in modules}
+    dora = any(m.dora is not None for m in modules)
+    if algos - {"lora"} or dora or any("mid" in m.tensors for m in modules):
+        meta["ss_network_module"] = "lycoris.kohya"
+    elif "ss_network_module" not in meta or meta["ss_network_module"] == "lycoris.kohya":
+        meta["ss_network_module"] = "networks.lora"
+    ranks = Counter(m.rank for m in modules if m.rank is not None)
+    alphas = Counter(_effective_alpha(m, bake) for m in modules if m.rank is not None)
+    if ranks and ("ss_network_dim" not in meta or lf.layout != "kohya"):
+        meta["ss_network_dim"] = str(ranks.most_common(1)[0][0])
+    if alphas and ("ss_network_alpha" not in meta or lf.layout != "kohya" or bake):
+        meta["ss_network_alpha"] = str(_fmt_alpha(alphas.most_common(1)[0][0]))
+    if "ss_base_model_version" not in meta:
+        meta["ss_base_model_version"] = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}[lf.arch]
+    if lf.arch in ("sd1", "sd2"):
+        meta["ss_v2"] = "True" if lf.arch == "sd2" else "False"
+    if "modelspec.architecture" in meta or "modelspec.sai_model_spec" in meta:
+        meta.setdefault("modelspec.architecture", MODELSPEC_ARCH[lf.arch])
+    meta["format"] = "pt"
+    meta.update(_provenance(lf, opts))
+    return meta, had_hashes
+
+
+def _path_metadata(lf: LoraFile, opts: ConvertOptions) -> dict[str, str]:
+    """Metadata for PEFT/diffusers files: format pt, provenance, and the source's kohya metadata kept privately."""
+    src = _source_metadata(lf)
+    keep = {k: v for k, v in src.items() if not k.startswith(DROP_META_PREFIXES) and k not in DROP_META_KEYS
+            and not k.startswith("lora_compat.") and k not in ("format", "lora_adapter_metadata")}
+    meta = {"format": "pt"}
+    if keep:
+        meta[SOURCE_META_KEY] = json.dumps(keep, sort_keys=True, ensure_ascii=False)
+    meta.update(_provenance(lf, opts))
+    return meta
+
+
+# --- PEFT configuration -------------------------------------------------------------------------------------------
+
+def _config_path(m: AdapterModule) -> str:
+    # Text-encoder paths without `text_model.`: PEFT matches target_modules by suffix and patterns by `(.*\.)?p$`,
+    # so the short form matches both transformers-4 (`text_model.encoder...`) and transformers-5 models.
+    return m.info.te_path(5) if m.part != "unet" else m.info.diffusers_path
+
+
+def peft_config(modules: list[AdapterModule], bake: bool) -> dict:
+    """A PEFT adapter config (LoraConfig/LoHaConfig fields) reproducing every module's rank and scale exactly."""
+    algo = modules[0].algo
+    ranks = {(_config_path(m)): m.rank for m in modules}
+    alphas = {(_config_path(m)): _effective_alpha(m, bake) for m in modules}
+    r_common = Counter(ranks.values()).most_common(1)[0][0]
+    a_common = Counter(alphas.values()).most_common(1)[0][0]
+    rank_pattern = {p: r for p, r in ranks.items() if r != r_common}
+    alpha_pattern = {p: _fmt_alpha(a) for p, a in alphas.items() if a != a_common}
+    targets = sorted(ranks)
+    cfg: dict = {"peft_type": PEFT_TYPE[algo], "r": r_common, "target_modules": targets,
+                 "rank_pattern": rank_pattern, "alpha_pattern": alpha_pattern, "inference_mode": True,
+                 "task_type": None, "base_model_name_or_path": None, "revision": None, "modules_to_save": None,
+                 "layers_to_transform": None, "layers_pattern": None, "exclude_modules": None}
+    if algo == "lora":
+        cfg.update({"lora_alpha": _fmt_alpha(a_common), "use_rslora": False,
+                    "use_dora": any(m.dora is not None for m in modules), "lora_dropout": 0.0, "bias": "none",
+                    "fan_in_fan_out": False, "init_lora_weights": True, "lora_bias": False})
+    else:  # LoHa
+        cfg.update({"alpha": _fmt_alpha(a_common), "rank_dropout": 0.0, "module_dropout": 0.0,
+                    "use_effective_conv2d": any("t1" in m.tensors for m in modules), "init_weights": True})
+    cfg["lora_compat_version"] = __version__
+    return cfg
+
+
+def diffusers_adapter_metadata(lf: LoraFile, bake: bool) -> dict:
+    """``lora_adapter_metadata`` for a pipeline-level diffusers file: component-prefixed LoraConfig fields."""
+    out: dict = {}
+    for part in ("unet", "te1", "te2"):
+        mods = [m for m in lf.modules if m.part == part]
+        if not mods:
+            continue
+        cfg = peft_config(mods, bake)
+        keep = ("r", "lora_alpha", "target_modules", "rank_pattern", "alpha_pattern", "use_dora", "use_rslora",
+                "lora_dropout", "bias", "init_lora_weights", "lora_bias")
+        for k in keep:
+            out[f"{PART_COMPONENT[part]}.{k}"] = cfg[k]
+    return out
+
+
+# --- the conversion -----------------------------------------------------------------------------------------------
+
+def _kohya_tensors(lf: LoraFile, opts: ConvertOptions, bake: bool) -> list[OutTensor]:
+    out: list[OutTensor] = []
+    for m in lf.modules:
+        name = m.info.kohya_name
+        names = {role: f"{name}.{KOHYA_ROLE_PARAM[m.algo][role]}" for role in m.tensors}
+        names["dora"] = f"{name}.dora_scale"
+        out += _module_tensors(m, names, opts, bake, peft=False)
+        alpha = _effective_alpha(m, bake)
+        if alpha is not None:
+            out.append(OutTensor(f"{name}.alpha", "F32", (), encode_values([alpha], "F32")))
+    return out
+
+
+def _path_tensors(mods: list[AdapterModule], opts: ConvertOptions, bake: bool, prefix_of) -> list[OutTensor]:
+    out: list[OutTensor] = []
+    for m in mods:
+        base = prefix_of(m)
+        names = {role: f"{base}.{PEFT_ROLE_PARAM[m.algo][role]}" for role in m.tensors}
+        names["dora"] = f"{base}.lora_magnitude_vector"
+        out += _module_tensors(m, names, opts, bake, peft=True)
+    return out
+
+
+def _count_bytes(tensors: list[OutTensor], report: ConvertReport) -> None:
+    for t in tensors:
+        if isinstance(t.source, ByteRange):
+            report.bytes_copied += t.nbytes
+        else:
+            report.bytes_rewritten += t.nbytes
+
+
+def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertReport:
+    """Write ``lf`` to ``dst`` in layout ``opts.to`` (atomically; ``dst`` must not exist unless ``force``)."""
+    if opts.to not in TARGETS:
+        raise UserError(f"unknown target layout {opts.to!r}; expected one of {', '.join(TARGETS)}")
+    if opts.dtype not in DTYPES:
+        raise UserError(f"unknown --dtype {opts.dtype!r}; expected one of {', '.join(DTYPES)}")
+    check_target(lf, opts.to)
+    dst = Path(dst)
+    _check_dst(lf, dst, opts)
+    bake = opts.bake_scale
+    report = ConvertReport(lf.path, dst, lf.layout, lf.arch, lf.algo, opts.to, len(lf.modules),
+                           dict(Counter(m.part for m in lf.modules)))
+    if opts.to == "kohya":
+        tensors = _kohya_tensors(lf, opts, bake)
+        bytes_changed = bake or opts.dtype != "keep" or lf.layout != "kohya"
+        meta, had_hashes = _kohya_metadata(lf, opts, lf.modules, bake, bytes_changed)
+        _count_bytes(tensors, report)
+        if had_hashes:
+            _write_with_sshs(dst, tensors, meta)
+            report.notes.append("recomputed sshs_model_hash / sshs_legacy_hash")
+        else:
+            write_safetensors(dst, tensors, meta)
+        report.outputs.append(dst)
+    elif opts.to == "diffusers":
+        def prefix_of(m: AdapterModule) -> str:
+            return f"{PART_COMPONENT[m.part]}.{m.info.diffusers_path}"  # TE keys keep `text_model.` (ComfyUI)
+        tensors = _path_tensors(lf.modules, opts, bake, prefix_of)
+        meta = _path_metadata(lf, opts)
+        meta["lora_adapter_metadata"] = json.dumps(diffusers_adapter_metadata(lf, bake), sort_keys=True)
+        _count_bytes(tensors, report)
+        write_safetensors(dst, tensors, meta)
+        report.outputs.append(dst)
+    else:
+        parts = [p for p in ("unet", "te1", "te2") if any(m.part == p for m in lf.modules)]
+        meta = _path_metadata(lf, opts)
+        with atomic_dir(dst, replace=opts.force) as tmp:
+            for part in parts:
+                mods = [m for m in lf.modules if m.part == part]
+
+                def prefix_of(m: AdapterModule) -> str:
+                    return f"base_model.model.{m.info.te_path(opts.te_naming)}"
+                tensors = _path_tensors(mods, opts, bake, prefix_of)
+                _count_bytes(tensors, report)
+                sub = tmp / PEFT_DIRS[part]
+                sub.mkdir()
+                write_safetensors(sub / "adapter_model.safetensors", tensors, meta)
+                cfg = peft_config(mods, bake)
+                with open(sub / "adapter_config.json", "w", encoding="utf-8") as fh:
+                    json.dump(cfg, fh, indent=2, sort_keys=True)
+                    fh.write("\n")
+                report.outputs.append(dst / PEFT_DIRS[part])
+    if bake:
+        report.notes.append("scales baked into the weights (alpha = rank)")
+    return report
+
+
+def _check_dst(lf: LoraFile, dst: Path, opts: ConvertOptions) -> None:
+    if dst.exists() or dst.is_symlink():
+        srcs = [lf.path] + [f.path for f in lf.files]
+        for s in srcs:
+            try:
+                if os.path.samefile(s, dst) or Path(s).resolve().is_relative_to(dst.resolve()):
+                    raise UserError("destination is the source itself; refusing to overwrite the input",
+                                    file=str(dst))
+            except FileNotFoundError:
+                pass
+        if not opts.force:
+            raise UserError("already exists; pass --force to replace it", file=str(dst))
+        if opts.to == "peft" and dst.is_file():
+            pass  # replaced by the folder (atomic_dir handles files too)
+        if opts.to != "peft" and dst.is_dir():
+            raise UserError("is a folder; a kohya/diffusers output is one file", file=str(dst))
+    if not dst.parent.exists():
+        raise UserError("parent folder does not exist", file=str(dst))
+
+
+def _write_with_sshs(dst: Path, tensors: list[OutTensor], meta: dict[str, str]) -> None:
+    """Write a kohya file whose ``sshs_*`` hashes describe its own tensors (sd-scripts' definition)."""
+    model_hash, legacy_hash = sd_scripts_hashes(tensors, meta)
+    meta = dict(meta, sshs_model_hash=model_hash, sshs_legacy_hash=legacy_hash)
+    write_safetensors(dst, tensors, meta)
+
+
+def convert(src: Path | str, dst: Path | str, opts: ConvertOptions) -> ConvertReport:
+    """Read ``src`` (any supported layout) and write it to ``dst`` in ``opts.to`` layout."""
+    lf = open_lora(Path(src), arch=opts.arch, allow_pickle=opts.allow_pickle)
+    return convert_loaded(lf, Path(dst), opts)

@@ -1,0 +1,706 @@
+"""Read every LoRA layout into one intermediate form: a list of :class:`AdapterModule` per file.
+
+Layouts: ``kohya`` (sd-scripts / LyCORIS names ``lora_unet_...``: LoRA, LoCon, LoHa, LoKr, DoRA ``dora_scale``),
+``peft`` (a folder with ``adapter_model.safetensors`` + ``adapter_config.json``, optionally one sub-folder per
+component), ``diffusers`` (``unet.``/``text_encoder.``/``text_encoder_2.`` prefixed PEFT names, the mixed
+``lora.down`` naming, ``lora_adapter_metadata``, ``.alpha`` keys) and ``diffusers-old`` (attention-processor keys,
+read only). Names are resolved against the pinned tables of :mod:`lora_compat.arch`, never by ``_`` -> ``.``
+guessing; anything that does not resolve is an error naming the keys. No torch here.
+
+Scale convention of the intermediate form: ``alpha`` is the kohya alpha, i.e. the module's effective scale is
+``alpha / rank`` (``None`` = no alpha = scale 1), except LoKr with both factors full where kohya's scale is 1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lora_compat import arch as archmod
+from lora_compat.arch import ModuleInfo
+from lora_compat.errors import UserError
+from lora_compat.weights.safetensors_io import SafetensorsFile, TensorEntry, read_header
+
+LAYOUTS = ("kohya", "peft", "diffusers", "diffusers-old")
+ALGOS = ("lora", "loha", "lokr")
+
+KOHYA_PREFIXES = ("lora_unet_", "lora_te1_", "lora_te2_", "lora_te_")
+# kohya/LyCORIS parameter suffix -> (algo, role). LoRA accepts A1111's lora_A/lora_B spelling after a kohya name.
+KOHYA_PARAMS: dict[str, tuple[str, str]] = {
+    "lora_down.weight": ("lora", "down"), "lora_up.weight": ("lora", "up"), "lora_mid.weight": ("lora", "mid"),
+    "lora_A.weight": ("lora", "down"), "lora_B.weight": ("lora", "up"),
+    "hada_w1_a": ("loha", "w1_a"), "hada_w1_b": ("loha", "w1_b"), "hada_w2_a": ("loha", "w2_a"),
+    "hada_w2_b": ("loha", "w2_b"), "hada_t1": ("loha", "t1"), "hada_t2": ("loha", "t2"),
+    "lokr_w1": ("lokr", "w1"), "lokr_w1_a": ("lokr", "w1_a"), "lokr_w1_b": ("lokr", "w1_b"),
+    "lokr_w2": ("lokr", "w2"), "lokr_w2_a": ("lokr", "w2_a"), "lokr_w2_b": ("lokr", "w2_b"), "lokr_t2": ("lokr", "t2"),
+    "alpha": ("", "alpha"), "dora_scale": ("", "dora"),
+}
+# Recognised but not convertible kinds: say what they are instead of "unknown key".
+UNSUPPORTED_KOHYA_PARAMS = {
+    "diff": "full-weight diff (LyCORIS full)", "diff_b": "bias diff (LyCORIS full)", "on_input": "IA3",
+    "weight": "IA3", "w_norm": "norm delta (LyCORIS norms)", "b_norm": "norm delta (LyCORIS norms)",
+    "a1.weight": "GLoRA", "a2.weight": "GLoRA", "b1.weight": "GLoRA", "b2.weight": "GLoRA",
+    "oft_blocks": "OFT", "oft_diag": "OFT", "scale": "A1111 'scale' override", "lora_B.bias": "LoRA bias",
+}
+# PEFT/diffusers parameter suffixes (after the module path) -> (algo, role)
+PATH_PARAMS: list[tuple[str, tuple[str, str]]] = [
+    (".lora_A.weight", ("lora", "down")), (".lora_B.weight", ("lora", "up")),
+    (".lora_A.default.weight", ("lora", "down")), (".lora_B.default.weight", ("lora", "up")),
+    (".lora.down.weight", ("lora", "down")), (".lora.up.weight", ("lora", "up")),
+    (".lora_linear_layer.down.weight", ("lora", "down")), (".lora_linear_layer.up.weight", ("lora", "up")),
+    (".lora_magnitude_vector", ("", "dora")), (".lora_magnitude_vector.weight", ("", "dora")),
+    (".alpha", ("", "alpha")),
+    (".hada_w1_a", ("loha", "w1_a")), (".hada_w1_b", ("loha", "w1_b")), (".hada_w2_a", ("loha", "w2_a")),
+    (".hada_w2_b", ("loha", "w2_b")), (".hada_t1", ("loha", "t1")), (".hada_t2", ("loha", "t2")),
+    (".lokr_w1", ("lokr", "w1")), (".lokr_w1_a", ("lokr", "w1_a")), (".lokr_w1_b", ("lokr", "w1_b")),
+    (".lokr_w2", ("lokr", "w2")), (".lokr_w2_a", ("lokr", "w2_a")), (".lokr_w2_b", ("lokr", "w2_b")),
+    (".lokr_t2", ("lokr", "t2")),
+]
+# Old attention-processor names (diffusers <= 0.18, and diffusers' own kohya conversion): suffix -> (module, role)
+OLD_PROC = re.compile(r"^(?P<base>.*?)(?:\.processor)?\.(?P<proj>to_q|to_k|to_v|to_out)_lora\.(?P<role>down|up)\.weight$")
+OLD_PROC_UNET = {"to_q": "to_q", "to_k": "to_k", "to_v": "to_v", "to_out": "to_out.0"}
+OLD_PROC_TE = {"to_q": "q_proj", "to_k": "k_proj", "to_v": "v_proj", "to_out": "out_proj"}
+COMPONENT_PREFIXES = {"unet.": "unet", "text_encoder.": "te1", "text_encoder_2.": "te2"}
+PART_COMPONENT = {"unet": "unet", "te1": "text_encoder", "te2": "text_encoder_2"}
+
+
+@dataclass
+class AdapterModule:
+    """One adapted base module with its tensors (by role) and its kohya-convention alpha."""
+
+    info: ModuleInfo
+    algo: str                                  # lora | loha | lokr
+    tensors: dict[str, TensorEntry]           # role -> tensor (down/up/mid, w1_a.., w1/w2.., t1/t2)
+    source: SafetensorsFile
+    alpha: float | None = None                 # kohya alpha; None = missing (scale 1)
+    alpha_key: str | None = None
+    dora: TensorEntry | None = None
+    dora_axis: str | None = None               # "out" | "in"
+    keys: list[str] = field(default_factory=list)  # source keys, for messages
+
+    @property
+    def part(self) -> str:
+        return self.info.part
+
+    @property
+    def rank(self) -> int | None:
+        """The rank kohya divides alpha by (None for LoKr with two full factors)."""
+        t = self.tensors
+        if self.algo == "lora":
+            return t["down"].shape[0]
+        if self.algo == "loha":
+            return t["w1_b"].shape[0]
+        if "w2_b" in t:
+            return t["w2_b"].shape[0]
+        if "w1_b" in t:
+            return t["w1_b"].shape[0]
+        return None
+
+    @property
+    def scale(self) -> float:
+        """Effective multiplier of B.A (kohya semantics: alpha / rank, 1 without alpha)."""
+        r = self.rank
+        if self.alpha is None or r is None:
+            return 1.0
+        return self.alpha / r
+
+    @property
+    def name(self) -> str:
+        return self.info.kohya_name
+
+
+@dataclass
+class LoraFile:
+    """A parsed LoRA artefact: its layout, architecture, modules and metadata."""
+
+    path: Path
+    layout: str
+    arch: str
+    modules: list[AdapterModule]
+    metadata: dict[str, str]
+    files: list[SafetensorsFile]
+    peft_configs: dict[str, dict] = field(default_factory=dict)  # part -> adapter_config.json (peft input)
+    naming: str = ""                                            # "sgm" | "diffusers" (kohya UNet spelling)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def algo(self) -> str:
+        """lora, locon (LoRA with conv/resnet modules), loha, lokr, mixed; "+dora" when DoRA magnitudes exist."""
+        algos = {m.algo for m in self.modules}
+        if len(algos) > 1:
+            base = "mixed"
+        elif algos == {"lora"}:
+            base = "locon" if any(m.info.group in ("resnet", "sampler") or m.info.is_conv3x3 for m in self.modules) \
+                else "lora"
+        else:
+            base = next(iter(algos), "lora")
+        if any(m.dora is not None for m in self.modules):
+            base += "+dora"
+        return base
+
+
+# --- entry point --------------------------------------------------------------------------------------------------
+
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+
+
+def open_lora(path: Path | str, *, arch: str = "auto", allow_pickle: bool = False) -> LoraFile:
+    """Detect the layout of ``path`` (file or PEFT folder) and read it; UserError on anything unexpected."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError("no such file or folder", file=str(path))
+    if arch != "auto" and arch not in archmod.ARCHS:
+        raise UserError(f"unknown --arch {arch!r}; expected auto, {', '.join(archmod.ARCHS)}")
+    if path.is_dir():
+        return _read_peft_dir(path, arch)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        if not allow_pickle:
+            raise UserError("pickle checkpoints can run code when loaded; refusing (convert it with "
+                            "--allow-pickle, which uses torch.load(weights_only=True))", file=str(path))
+        from lora_compat.weights.pickle_input import pickle_to_safetensors  # lazy: imports torch
+        path = pickle_to_safetensors(path)
+    sf = read_header(path)
+    if not sf.tensors:
+        raise UserError("the file holds no tensors", file=str(path))
+    keys = list(sf.tensors)
+    kohya = [k for k in keys if k.startswith(KOHYA_PREFIXES)]
+    if kohya and len(kohya) == len(keys):
+        return _read_kohya(sf, arch)
+    if kohya:
+        other = [k for k in keys if not k.startswith(KOHYA_PREFIXES)]
+        raise UserError(f"mixes kohya keys with {len(other)} other keys (e.g. {other[0]}); cannot tell the layout",
+                        file=str(path))
+    return _read_path_named(sf, arch, layout=None)
+
+
+# --- kohya --------------------------------------------------------------------------------------------------------
+
+def _split_kohya(key: str) -> tuple[str, str]:
+    name, _, param = key.partition(".")
+    return name, param
+
+
+def _read_kohya(sf: SafetensorsFile, arch_opt: str) -> LoraFile:
+    groups: dict[str, dict[str, tuple[str, TensorEntry]]] = {}
+    for key, entry in sf.tensors.items():
+        name, param = _split_kohya(key)
+        if param not in KOHYA_PARAMS:
+            if param in UNSUPPORTED_KOHYA_PARAMS:
+                raise UserError(f"{UNSUPPORTED_KOHYA_PARAMS[param]} modules cannot be converted (only LoRA, LoCon, "
+                                "LoHa, LoKr and DoRA)", file=str(sf.path), key=key)
+            raise UserError(f"unknown parameter {param!r} after a kohya module name", file=str(sf.path), key=key)
+        slot = groups.setdefault(name, {})
+        algo, role = KOHYA_PARAMS[param]
+        if role in slot:
+            raise UserError(f"two tensors for the same role ({role})", file=str(sf.path), key=key)
+        slot[role] = (algo, entry)
+    arch, modules = _assemble(sf, groups, lambda a, n: archmod.lookup_kohya(n, a), arch_opt, peft_naming=False)
+    spellings: set[str] = set()
+    for m in modules:
+        if m.part == "unet":
+            name = m.keys[0].partition(".")[0]
+            spellings.add("sgm" if name == "lora_unet_" + (m.info.sgm_path or "").replace(".", "_") else "diffusers")
+    if len(spellings) > 1:
+        raise UserError("mixes SGM (input_blocks/output_blocks) and diffusers (down_blocks/up_blocks) UNet names; "
+                        "consumers drop one of the two sets silently, so this file is refused", file=str(sf.path))
+    return LoraFile(sf.path, "kohya", arch, _ordered(modules, arch), dict(sf.metadata), [sf],
+                    naming=next(iter(spellings), ""))
+
+
+def _assemble(sf: SafetensorsFile, groups: dict, resolve, arch_opt: str, *, peft_naming: bool
+              ) -> tuple[str, list[AdapterModule]]:
+    """Pick the one architecture under which every module resolves with fitting shapes, and build the modules."""
+    cands = list(archmod.ARCHS) if arch_opt == "auto" else [arch_opt]
+    fits: list[str] = []
+    problems: dict[str, str] = {}
+    for a in cands:
+        for name, roles in groups.items():
+            info = resolve(a, name)
+            if info is None:
+                problems[a] = f"{_label(name)} is not a {a} module"
+                break
+            algos = {al for al, _ in roles.values() if al}
+            if len(algos) != 1:
+                continue  # reported precisely by _build_module below
+            probe = AdapterModule(info, next(iter(algos)),
+                                  {r: e for r, (al, e) in roles.items() if r not in ("alpha", "dora")}, sf)
+            try:
+                _validate_shapes(probe, {})
+            except UserError as exc:
+                problems[a] = f"{_label(name)}: {exc.reason}"
+                break
+        else:
+            fits.append(a)
+    if not fits:
+        if arch_opt != "auto":
+            raise UserError(f"does not fit --arch {arch_opt}: {problems.get(arch_opt)}", file=str(sf.path))
+        if all("is not a" in v for v in problems.values()):
+            names = sorted({v.split(" is not a")[0] for v in problems.values()})
+            raise UserError(f"unknown module names for SD1, SD2 and SDXL (e.g. {', '.join(names[:3])})",
+                            file=str(sf.path))
+        raise UserError("fits none of SD1, SD2, SDXL: " + "; ".join(f"{a}: {p}" for a, p in problems.items()),
+                        file=str(sf.path))
+    arch = fits[0]
+    if len(fits) > 1:
+        hint = _metadata_arch(sf.metadata)
+        if hint not in fits:
+            raise UserError(f"fits several architectures ({', '.join(fits)}) and the metadata does not say which; "
+                            "pass --arch", file=str(sf.path))
+        arch = hint
+    modules = []
+    for name, roles in groups.items():
+        info = resolve(arch, name)
+        algos = {al for al, _ in roles.values() if al}
+        tensors = {r: e for r, (_, e) in roles.items()}
+        modules.append(_build_module(sf, info, algos, tensors, [e.name for _, e in roles.values()], _label(name),
+                                     peft_naming=peft_naming))
+    _check_duplicates(sf, modules)
+    return arch, modules
+
+
+def _label(name) -> str:
+    if isinstance(name, tuple):
+        part, path = name
+        return f"{PART_COMPONENT.get(part, '?')}.{path}" if part else path
+    return name
+
+
+def _build_module(sf: SafetensorsFile, info: ModuleInfo, algos: set[str], roles: dict[str, TensorEntry],
+                  keys: list[str], label: str, *, peft_naming: bool) -> AdapterModule:
+    where = dict(file=str(sf.path), key=label)
+    if not algos:
+        raise UserError(f"has only {', '.join(sorted(roles))} and no adapter weights (stray key)", **where)
+    if len(algos) > 1:
+        raise UserError(f"mixes adapter kinds {sorted(algos)} in one module", **where)
+    algo = algos.pop()
+    alpha_entry = roles.pop("alpha", None)
+    dora = roles.pop("dora", None)
+    mod = AdapterModule(info, algo, roles, sf, keys=keys)
+    _validate_shapes(mod, where)
+    if alpha_entry is not None:
+        if alpha_entry.numel != 1:
+            raise UserError(f"alpha must be a single value, got shape {list(alpha_entry.shape)}", **where)
+        value = sf.read_scalar(alpha_entry.name)
+        if not math.isfinite(value):
+            raise UserError(f"alpha is {value}", **where)
+        if value == 0:
+            # sd-scripts reads 0 as "alpha = rank", ComfyUI/A1111/diffusers as "scale 0": never guess.
+            raise UserError("alpha is 0, which consumers disagree on (sd-scripts: scale 1, others: module off); "
+                            "refusing", **where)
+        mod.alpha = float(value)
+        mod.alpha_key = alpha_entry.name
+    if dora is not None:
+        mod.dora, mod.dora_axis = dora, _dora_axis(dora, info, where, peft_naming)
+    return mod
+
+
+def _validate_shapes(mod: AdapterModule, where: dict) -> None:
+    """Check the tensors a module needs are there and fit the base module's in/out (and kernel) sizes."""
+    info, t = mod.info, mod.tensors
+    k = info.kernel
+    fin, fout = info.in_features, info.out_features
+
+    def need(*roles: str) -> None:
+        missing = [r for r in roles if r not in t]
+        if missing:
+            raise UserError(f"{mod.algo} module lacks {', '.join(missing)} (unpaired tensors)", **where)
+
+    def bad(msg: str) -> UserError:
+        return UserError(f"shape mismatch for {info.part} {info.diffusers_path} ({info.kind} {fin}->{fout}"
+                         f"{f', {k}x{k}' if k > 1 else ''}): {msg}", **where)
+
+    if mod.algo == "lora":
+        need("down", "up")
+        extra = set(t) - {"down", "up", "mid"}
+        if extra:
+            raise UserError(f"unexpected tensors {sorted(extra)} in a LoRA module", **where)
+        down, up = t["down"].shape, t["up"].shape
+        r = down[0] if down else -1
+        if "mid" in t:
+            mid = t["mid"].shape
+            ok = (len(down) == 4 and down[1:] == (fin, 1, 1) and mid == (r, r, k, k) and up == (fout, r, 1, 1))
+            if not ok:
+                raise bad(f"Tucker down {list(down)}, mid {list(mid)}, up {list(up)}")
+            return
+        if info.kind == "linear":
+            ok_down = down in ((r, fin), (r, fin, 1, 1))
+            ok_up = up in ((fout, r), (fout, r, 1, 1))
+        else:
+            ok_down = down == (r, fin, k, k) or (k == 1 and down == (r, fin))
+            ok_up = up in ((fout, r, 1, 1),) or (k == 1 and up == (fout, r))
+        if r <= 0 or not ok_down or not ok_up:
+            raise bad(f"down {list(down)}, up {list(up)}")
+    elif mod.algo == "loha":
+        need("w1_a", "w1_b", "w2_a", "w2_b")
+        extra = set(t) - {"w1_a", "w1_b", "w2_a", "w2_b", "t1", "t2"}
+        if extra:
+            raise UserError(f"unexpected tensors {sorted(extra)} in a LoHa module", **where)
+        r = t["w1_b"].shape[0]
+        tucker = "t1" in t or "t2" in t
+        for i in ("1", "2"):
+            a, b = t[f"w{i}_a"].shape, t[f"w{i}_b"].shape
+            ri = b[0] if b else -1
+            if tucker:
+                need("t1", "t2")
+                ok = (a == (ri, fout) and b == (ri, fin) and t[f"t{i}"].shape == (ri, ri, k, k) and k > 1)
+            else:
+                ok = a == (fout, ri) and b == (ri, fin * k * k)
+            if not ok or ri <= 0:
+                raise bad(f"hada_w{i}_a {list(a)}, hada_w{i}_b {list(b)}")
+            if i == "1":
+                r = ri
+            elif ri != r:
+                raise bad(f"hada_w1 rank {r} != hada_w2 rank {ri}")
+    else:  # lokr
+        extra = set(t) - {"w1", "w1_a", "w1_b", "w2", "w2_a", "w2_b", "t2"}
+        if extra:
+            raise UserError(f"unexpected tensors {sorted(extra)} in a LoKr module", **where)
+        if "w1" in t:
+            if "w1_a" in t or "w1_b" in t:
+                raise UserError("LoKr module has both lokr_w1 and lokr_w1_a/b", **where)
+            if len(t["w1"].shape) != 2:
+                raise bad(f"lokr_w1 {list(t['w1'].shape)}")
+            a_, b_ = t["w1"].shape
+        else:
+            need("w1_a", "w1_b")
+            wa, wb = t["w1_a"].shape, t["w1_b"].shape
+            if len(wa) != 2 or len(wb) != 2 or wa[1] != wb[0]:
+                raise bad(f"lokr_w1_a {list(wa)}, lokr_w1_b {list(wb)}")
+            a_, b_ = wa[0], wb[1]
+        if "w2" in t:
+            if "w2_a" in t or "w2_b" in t or "t2" in t:
+                raise UserError("LoKr module has both lokr_w2 and lokr_w2_a/b", **where)
+            w2 = t["w2"].shape
+            if len(w2) == 2 and k == 1:
+                c_, d_ = w2
+            elif len(w2) == 4 and w2[2:] == (k, k):
+                c_, d_ = w2[:2]
+            else:
+                raise bad(f"lokr_w2 {list(w2)}")
+        else:
+            need("w2_a", "w2_b")
+            wa, wb = t["w2_a"].shape, t["w2_b"].shape
+            if "t2" in t:
+                t2 = t["t2"].shape
+                if not (len(wa) == 2 and len(wb) == 2 and t2 == (wa[0], wb[0], k, k) and k > 1):
+                    raise bad(f"lokr_t2 {list(t2)}, lokr_w2_a {list(wa)}, lokr_w2_b {list(wb)}")
+                c_, d_ = wa[1], wb[1]
+            else:
+                if len(wa) != 2 or len(wb) != 2 or wa[1] != wb[0] or wb[1] % (k * k):
+                    raise bad(f"lokr_w2_a {list(wa)}, lokr_w2_b {list(wb)}")
+                c_, d_ = wa[0], wb[1] // (k * k)
+        if a_ * c_ != fout or b_ * d_ != fin:
+            raise bad(f"kron factors give {a_ * c_}x{b_ * d_}")
+
+
+def _dora_axis(entry: TensorEntry, info: ModuleInfo, where: dict, peft_naming: bool) -> str:
+    """Which axis a DoRA magnitude normalises: PEFT always the output rows; LyCORIS either (by shape)."""
+    s = entry.shape
+    fout, fin = info.out_features, info.in_features
+    if peft_naming:
+        want = (fout,) if info.kind == "linear" else (1, fout, 1, 1)
+        if s != want:
+            raise UserError(f"lora_magnitude_vector shape {list(s)}, expected {list(want)}", **where)
+        return "out"
+    conv = info.kind == "conv"
+    if s in ((fout,), (fout, 1)) or (conv and s == (fout, 1, 1, 1)):
+        return "out"
+    if s == (1, fin) or (conv and s == (1, fin, 1, 1)):
+        return "in"
+    raise UserError(f"dora_scale shape {list(s)} fits neither the output ({fout}) nor the input ({fin}) axis",
+                    **where)
+
+
+def _check_duplicates(sf: SafetensorsFile, modules: list[AdapterModule]) -> None:
+    seen: dict[tuple[str, str], AdapterModule] = {}
+    for m in modules:
+        key = (m.info.part, m.info.diffusers_path)
+        if key in seen:
+            raise UserError(f"two spellings of the same module: {seen[key].keys[0]} and {m.keys[0]}",
+                            file=str(sf.path))
+        seen[key] = m
+
+
+def _ordered(modules: list[AdapterModule], arch: str) -> list[AdapterModule]:
+    index = {(m.part, m.diffusers_path): i for i, m in enumerate(archmod.all_modules(arch))}
+    return sorted(modules, key=lambda m: index[(m.info.part, m.info.diffusers_path)])
+
+
+# --- architecture detection ---------------------------------------------------------------------------------------
+
+def _metadata_arch(meta: dict[str, str]) -> str | None:
+    v = meta.get("ss_base_model_version", "")
+    a = meta.get("modelspec.architecture", "")
+    if v.startswith("sdxl") or a.startswith("stable-diffusion-xl"):
+        return "sdxl"
+    if v.startswith("sd_v2") or meta.get("ss_v2") == "True" or a.startswith("stable-diffusion-v2"):
+        return "sd2"
+    if v.startswith("sd_v1") or a.startswith("stable-diffusion-v1") or meta.get("ss_v2") == "False":
+        return "sd1"
+    return None
+
+
+# --- PEFT / diffusers (path-named) --------------------------------------------------------------------------------
+
+def _parse_path_key(key: str) -> tuple[str | None, str, str, str] | None:
+    """(component part or None, module path, algo, role) of a PEFT/diffusers key, or None if not recognisable."""
+    part = None
+    rest = key
+    if rest.startswith("base_model.model."):
+        rest = rest[len("base_model.model."):]
+    for prefix, p in COMPONENT_PREFIXES.items():
+        if rest.startswith(prefix):
+            part, rest = p, rest[len(prefix):]
+            break
+    m = OLD_PROC.match(rest)
+    if m:
+        base = m.group("base")
+        is_te = ".self_attn" in "." + base or base.endswith("self_attn")
+        proj = (OLD_PROC_TE if is_te else OLD_PROC_UNET)[m.group("proj")]
+        return part, f"{base}.{proj}", "lora", m.group("role")
+    for suffix, (algo, role) in PATH_PARAMS:
+        if rest.endswith(suffix):
+            return part, rest[: -len(suffix)], algo, role
+    return None
+
+
+def _guess_part(path: str) -> str:
+    return "te" if path.startswith(("text_model.", "encoder.layers.", "text_projection")) else "unet"
+
+
+def _read_path_named(sf: SafetensorsFile, arch_opt: str, layout: str | None, part_hint: str | None = None
+                     ) -> LoraFile:
+    """Read a PEFT ``adapter_model.safetensors`` (``layout="peft"``) or a diffusers file (``layout=None``)."""
+    groups: dict[tuple[str | None, str], dict[str, tuple[str, TensorEntry]]] = {}
+    unknown: list[str] = []
+    old_style = False
+    for key, entry in sf.tensors.items():
+        p = _parse_path_key(key)
+        if p is None:
+            unknown.append(key)
+            continue
+        part, path, algo, role = p
+        if part is None and part_hint is not None:
+            part = part_hint
+        if "_lora." in key or ".processor." in key or ".lora_linear_layer." in key or ".lora." in key:
+            old_style = True
+        slot = groups.setdefault((part, path), {})
+        if role in slot:
+            raise UserError(f"two tensors for the same role ({role}) of module {path}", file=str(sf.path), key=key)
+        slot[role] = (algo, entry)
+    if unknown:
+        raise UserError(f"unknown LoRA layout: {len(unknown)} key(s) match no kohya, PEFT or diffusers naming "
+                        f"(e.g. {', '.join(unknown[:3])})", file=str(sf.path))
+
+    def resolve(a: str, name):
+        part, path = name
+        if part is not None:
+            return archmod.lookup_path(path, part, a)
+        if _guess_part(path) == "unet":
+            return archmod.lookup_path(path, "unet", a)
+        # prefix-less text-encoder file: te1 or te2 by which table's widths fit the tensors
+        return _te_by_width(a, path, groups[name])
+
+    arch, modules = _assemble(sf, groups, resolve, arch_opt, peft_naming=True)
+    if layout is None:
+        layout = "diffusers-old" if old_style else "diffusers"
+    lf = LoraFile(sf.path, layout, arch, _ordered(modules, arch), dict(sf.metadata), [sf])
+    if layout in ("diffusers", "diffusers-old"):
+        _apply_diffusers_scales(lf)
+    return lf
+
+
+def _te_by_width(arch: str, path: str, roles: dict) -> ModuleInfo | None:
+    widths = {d for _, e in roles.values() for d in e.shape}
+    for part in archmod.te_parts(arch):
+        info = archmod.lookup_path(path, part, arch)
+        if info is not None and info.in_features in widths and info.out_features in widths:
+            return info
+    return None
+
+
+def _apply_diffusers_scales(lf: LoraFile) -> None:
+    """Turn diffusers' scale sources into kohya alphas: ``lora_adapter_metadata`` > ``.alpha`` keys > scale 1."""
+    raw = lf.metadata.get("lora_adapter_metadata")
+    if raw is None:
+        return  # .alpha keys (if any) were read per module; otherwise diffusers uses alpha = r: scale 1
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"not valid JSON: {exc.msg}", file=str(lf.path), key="lora_adapter_metadata") from None
+    if not isinstance(meta, dict):
+        raise UserError("must be a JSON object", file=str(lf.path), key="lora_adapter_metadata")
+    if any(m.alpha_key for m in lf.modules):
+        raise UserError("has both .alpha tensors and lora_adapter_metadata (diffusers refuses this too)",
+                        file=str(lf.path))
+    by_comp: dict[str, dict] = {}
+    for k, v in meta.items():
+        comp, _, field_name = k.partition(".")
+        if comp not in ("unet", "text_encoder", "text_encoder_2", "transformer") or not field_name:
+            comp, field_name = "", k  # model-level file: unprefixed LoraConfig
+        by_comp.setdefault(comp, {})[field_name] = v
+    for m in lf.modules:
+        cfg = by_comp.get(PART_COMPONENT[m.part]) or by_comp.get("")
+        if cfg is None:
+            continue
+        _apply_peft_scale(m, cfg, lf.path, "lora_adapter_metadata")
+
+
+def pattern_value(patterns: dict, module_path: str, default):
+    """PEFT's rank_pattern/alpha_pattern lookup: first key ``p`` with ``(.*\\.)?(p)$`` matching the module name."""
+    for key, value in (patterns or {}).items():
+        if re.match(rf"(.*\.)?({key})$", module_path):
+            return value
+    return default
+
+
+def _apply_peft_scale(m: AdapterModule, cfg: dict, path: Path, where: str) -> None:
+    names = [m.info.diffusers_path, m.info.te_path(5)]
+    alpha_field = "lora_alpha" if m.algo == "lora" else "alpha"
+    glob_alpha = cfg.get(alpha_field, cfg.get("lora_alpha", 8))
+    alpha = glob_alpha
+    rank_cfg = cfg.get("r", 8)
+    for n in names:
+        alpha = pattern_value(cfg.get("alpha_pattern") or {}, n, None)
+        if alpha is not None:
+            break
+    if alpha is None:
+        alpha = glob_alpha
+    for n in names:
+        r = pattern_value(cfg.get("rank_pattern") or {}, n, None)
+        if r is not None:
+            rank_cfg = r
+            break
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not math.isfinite(alpha):
+        raise UserError(f"alpha {alpha!r} for {m.info.diffusers_path} is not a number", file=str(path), key=where)
+    r = m.rank
+    if m.algo in ("lora", "loha") and r is not None and isinstance(rank_cfg, int) and rank_cfg != r:
+        raise UserError(f"config rank {rank_cfg} for {m.info.diffusers_path} differs from the tensors' rank {r}; "
+                        "PEFT would refuse to load it", file=str(path), key=where)
+    if alpha == 0:
+        raise UserError(f"alpha 0 for {m.info.diffusers_path}: the module would do nothing; refusing",
+                        file=str(path), key=where)
+    if m.algo == "lora":
+        if cfg.get("use_rslora"):
+            # PEFT scale = lora_alpha / sqrt(r); kohya scale = alpha / r  =>  alpha = lora_alpha * sqrt(r)
+            m.alpha = float(alpha) * math.sqrt(r)
+        else:
+            m.alpha = float(alpha)
+    elif m.algo == "loha":
+        m.alpha = float(alpha)
+    else:  # PEFT LoKr: scale = alpha / r always, r from the config (tensors may not show it when both are full)
+        rr = m.rank
+        if rr is None:
+            # kohya's scale for two full factors is 1: only alpha == r is expressible
+            if float(alpha) != float(rank_cfg):
+                raise UserError(f"LoKr module {m.info.diffusers_path} has two full factors and alpha/r = "
+                                f"{alpha}/{rank_cfg} != 1, which kohya/LyCORIS cannot express", file=str(path),
+                                key=where)
+            m.alpha = None
+        else:
+            m.alpha = float(alpha) * rr / float(rank_cfg) if rank_cfg != rr else float(alpha)
+    m.alpha_key = None
+
+
+# --- PEFT folders -------------------------------------------------------------------------------------------------
+
+PEFT_COMPONENT_DIRS = {"unet": "unet", "text_encoder": "te1", "text_encoder_2": "te2"}
+SUPPORTED_PEFT_TYPES = {"LORA": "lora", "LOHA": "loha", "LOKR": "lokr"}
+
+
+def _load_peft_config(cfg_path: Path) -> dict:
+    try:
+        with open(cfg_path, encoding="utf-8") as fh:
+            cfg = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"invalid JSON: {exc.msg}", file=str(cfg_path), line=exc.lineno, col=exc.colno) from None
+    except UnicodeDecodeError:
+        raise UserError("not UTF-8 text", file=str(cfg_path)) from None
+    if not isinstance(cfg, dict):
+        raise UserError("adapter_config.json must be a JSON object", file=str(cfg_path))
+    ptype = cfg.get("peft_type")
+    if ptype not in SUPPORTED_PEFT_TYPES:
+        raise UserError(f"peft_type {ptype!r} is not convertible (LORA, LOHA, LOKR are)", file=str(cfg_path),
+                        key="peft_type")
+    refuse = {
+        "lora_bias": lambda v: bool(v), "bias": lambda v: v not in (None, "none"),
+        "modules_to_save": lambda v: bool(v), "trainable_token_indices": lambda v: bool(v),
+        "target_parameters": lambda v: bool(v), "layer_replication": lambda v: bool(v),
+        "fan_in_fan_out": lambda v: bool(v),
+        "init_lora_weights": lambda v: isinstance(v, str) and v.lower().startswith(("pissa", "olora", "corda",
+                                                                                   "loftq", "orthogonal", "eva")),
+        "alora_invocation_tokens": lambda v: bool(v),
+    }
+    for key, is_bad in refuse.items():
+        if key in cfg and is_bad(cfg[key]):
+            raise UserError(f"{cfg[key]!r} cannot be expressed as a kohya LoRA (it is not a plain delta on the base "
+                            "weights); refusing", file=str(cfg_path), key=key)
+    return cfg
+
+
+def _read_peft_dir(path: Path, arch_opt: str) -> LoraFile:
+    if (path / "adapter_config.json").is_file():
+        comps = {None: path}
+    else:
+        comps = {part: path / d for d, part in PEFT_COMPONENT_DIRS.items() if (path / d / "adapter_config.json").is_file()}
+        if not comps:
+            raise UserError("folder holds no adapter_config.json (not a PEFT adapter folder)", file=str(path))
+    files: list[SafetensorsFile] = []
+    modules: list[AdapterModule] = []
+    configs: dict[str, dict] = {}
+    arch = arch_opt
+    metadata: dict[str, str] = {}
+    for part, d in comps.items():
+        cfg = _load_peft_config(d / "adapter_config.json")
+        weights = d / "adapter_model.safetensors"
+        if not weights.is_file():
+            if (d / "adapter_model.bin").is_file():
+                raise UserError("only adapter_model.bin (pickle) found; re-save with safetensors", file=str(d))
+            raise UserError("adapter_model.safetensors is missing", file=str(d))
+        sf = read_header(weights)
+        if not sf.tensors:
+            raise UserError("the file holds no tensors", file=str(weights))
+        lf = _read_path_named(sf, arch, "peft", part_hint=part)
+        want_algo = SUPPORTED_PEFT_TYPES[cfg["peft_type"]]
+        for m in lf.modules:
+            if m.algo != want_algo:
+                raise UserError(f"holds {m.algo} tensors but adapter_config.json says {cfg['peft_type']}",
+                                file=str(weights), key=m.keys[0])
+            if m.alpha_key:
+                raise UserError("PEFT adapters carry no .alpha tensors", file=str(weights), key=m.alpha_key)
+            if m.dora is not None and not cfg.get("use_dora"):
+                raise UserError("has lora_magnitude_vector but use_dora is false", file=str(weights),
+                                key=m.dora.name)
+            _apply_peft_scale(m, cfg, d / "adapter_config.json", "adapter_config.json")
+        if arch == "auto":
+            arch = lf.arch
+        elif lf.arch != arch:
+            raise UserError(f"components disagree on the architecture ({arch} vs {lf.arch})", file=str(d))
+        for m in lf.modules:
+            configs[m.part] = cfg
+        modules += lf.modules
+        files.append(sf)
+        for k, v in sf.metadata.items():
+            metadata.setdefault(k, v)
+    seen = set()
+    for m in modules:
+        key = (m.part, m.info.diffusers_path)
+        if key in seen:
+            raise UserError(f"module {m.info.diffusers_path} appears in two components", file=str(path))
+        seen.add(key)
+    return LoraFile(path, "peft", arch, _ordered(modules, arch), metadata, files, peft_configs=configs)
+
+
+def rank_alpha_summary(modules: list[AdapterModule]) -> tuple[Counter, Counter]:
+    """Counters of ranks and (effective kohya) alphas over ``modules`` (alpha None counted as the rank)."""
+    ranks: Counter = Counter()
+    alphas: Counter = Counter()
+    for m in modules:
+        r = m.rank
+        ranks[r] += 1
+        alphas[m.alpha if m.alpha is not None else r] += 1
+    return ranks, alphas

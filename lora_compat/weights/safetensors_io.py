@@ -1,0 +1,670 @@
+"""Streaming safetensors I/O without torch: strict header parsing, and writing by copying byte ranges.
+
+Format: 8-byte little-endian header length N, N bytes of JSON (``{"__metadata__": {str: str}, name: {"dtype",
+"shape", "data_offsets": [begin, end]}, ...}``), then the data buffer that the offsets index. The reader checks
+everything a hostile or broken file can get wrong and raises :class:`~lora_compat.errors.UserError` naming the
+file and the tensor. The writer lays tensors out exactly like the ``safetensors`` library (sorted by dtype, then
+name; header padded with spaces to 8 bytes), copies unchanged tensors with ``copy_file_range`` (kernel-side, constant
+memory) and writes atomically (temp file in the destination folder, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import struct
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Union
+
+from lora_compat.errors import UserError
+
+#: Bytes per element of every dtype we read or write.
+DTYPE_SIZES: dict[str, int] = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4, "F64": 8, "I64": 8, "U64": 8,
+}
+# The safetensors library sorts tensors by its Dtype enum (descending), then by name: we do the same so that our
+# files are laid out byte for byte like safetensors.torch.save_file's (and sd-scripts' hashes can be reproduced).
+_DTYPE_ORDER = ["BOOL", "F4", "F6_E2M3", "F6_E3M2", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "I16", "U16",
+                "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64"]
+DTYPE_RANK = {d: i for i, d in enumerate(_DTYPE_ORDER)}
+
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+COPY_CHUNK = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TensorEntry:
+    """One tensor of a safetensors file: absolute byte range ``[start, end)`` in the file."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.end - self.start
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+@dataclass
+class SafetensorsFile:
+    """A parsed, validated header. ``tensors`` keeps the header's key order."""
+
+    path: Path
+    header_len: int
+    metadata: dict[str, str]
+    tensors: dict[str, TensorEntry]
+    data_start: int
+    file_size: int
+
+    def read_bytes(self, name: str) -> bytes:
+        """The raw bytes of one tensor (small tensors only: alphas, DoRA scales, test checks)."""
+        e = self.tensors[name]
+        with open(self.path, "rb") as fh:
+            fh.seek(e.start)
+            data = fh.read(e.nbytes)
+        if len(data) != e.nbytes:
+            raise UserError("file shrank while being read", file=str(self.path), key=name)
+        return data
+
+    def read_scalar(self, name: str) -> float:
+        """The value of a 1-element tensor (an alpha), as a Python float."""
+        e = self.tensors[name]
+        if e.numel != 1:
+            raise UserError(f"expected a single value, got shape {list(e.shape)}", file=str(self.path), key=name)
+        return decode_values(self.read_bytes(name), e.dtype)[0]
+
+
+def _err(path: Path | str, msg: str, key: str | None = None) -> UserError:
+    return UserError(msg, file=str(path), key=key)
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    seen: dict = {}
+    for k, v in pairs:
+        if k in seen:
+            raise _DuplicateKey(k)
+        seen[k] = v
+    return seen
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def read_header(path: Path | str) -> SafetensorsFile:
+    """Parse and validate the header of a safetensors file; raise UserError on anything malformed.
+
+    Checks: file shorter than 8 bytes, header length past the end of the file or over 100 MB, header not UTF-8 /
+    not JSON / not an object, duplicate keys, ``__metadata__`` not a str->str map, unknown dtype, bad shape or
+    offsets, shape x dtype size != byte length, offsets overlapping, leaving gaps, not covering the data buffer.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            prefix = fh.read(8)
+            if len(prefix) < 8:
+                raise _err(path, f"not a safetensors file: truncated ({size} bytes, the 8-byte header length is missing)")
+            (n,) = struct.unpack("<Q", prefix)
+            if n > MAX_HEADER_BYTES:
+                raise _err(path, f"safetensors header length {n} exceeds the 100 MB limit (corrupt or hostile file)")
+            if 8 + n > size:
+                raise _err(path, f"truncated safetensors file: header length {n} runs past the end of the file "
+                                 f"({size} bytes)")
+            raw = fh.read(n)
+    except IsADirectoryError:
+        raise _err(path, "is a folder, expected a .safetensors file") from None
+    except FileNotFoundError:
+        raise _err(path, "file not found") from None
+    except PermissionError:
+        raise _err(path, "permission denied") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _err(path, f"safetensors header is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        header = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        raise _err(path, "duplicate key in the safetensors header", key=str(exc.args[0])) from None
+    except json.JSONDecodeError as exc:
+        raise _err(path, f"safetensors header is not valid JSON: {exc.msg} at header offset {exc.pos}") from None
+    except RecursionError:
+        raise _err(path, "safetensors header is nested too deeply") from None
+    if not isinstance(header, dict):
+        raise _err(path, f"safetensors header must be a JSON object, got {type(header).__name__}")
+    metadata: dict[str, str] = {}
+    meta = header.pop("__metadata__", None)
+    if meta is not None:
+        if not isinstance(meta, dict):
+            raise _err(path, "must be an object of strings", key="__metadata__")
+        for k, v in meta.items():
+            if not isinstance(v, str):
+                raise _err(path, f"metadata values must be strings, got {type(v).__name__}", key=f"__metadata__.{k}")
+        metadata = dict(meta)
+    data_start = 8 + n
+    data_len = size - data_start
+    entries: list[TensorEntry] = []
+    for name, info in header.items():
+        if not isinstance(info, dict):
+            raise _err(path, "tensor entry must be an object", key=name)
+        extra = set(info) - {"dtype", "shape", "data_offsets"}
+        if extra:
+            raise _err(path, f"unexpected field(s) {sorted(extra)} in tensor entry", key=name)
+        dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+        if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
+            raise _err(path, f"unknown or unsupported dtype {dtype!r}", key=name)
+        if (not isinstance(shape, list) or len(shape) > 8
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**53 for d in shape)):
+            raise _err(path, f"shape must be a list of non-negative integers, got {shape!r}", key=name)
+        if (not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
+            raise _err(path, f"data_offsets must be [begin, end] integers, got {offsets!r}", key=name)
+        begin, end = offsets
+        if not 0 <= begin <= end:
+            raise _err(path, f"data_offsets {offsets} are not ordered", key=name)
+        if end > data_len:
+            raise _err(path, f"data_offsets {offsets} point past the end of the data ({data_len} bytes): "
+                             "truncated file or corrupt header", key=name)
+        numel = 1
+        for d in shape:
+            numel *= d
+        if numel * DTYPE_SIZES[dtype] != end - begin:
+            raise _err(path, f"shape {shape} x {dtype} needs {numel * DTYPE_SIZES[dtype]} bytes but data_offsets "
+                             f"span {end - begin}", key=name)
+        entries.append(TensorEntry(name, dtype, tuple(shape), data_start + begin, data_start + end))
+    # The data buffer must be tiled exactly: no overlaps, no gaps, nothing left over (as safetensors requires).
+    pos = data_start
+    for e in sorted(entries, key=lambda e: (e.start, e.end)):
+        if e.start < pos:
+            raise _err(path, f"data_offsets overlap another tensor's bytes", key=e.name)
+        if e.start > pos:
+            raise _err(path, f"gap of {e.start - pos} bytes before this tensor's data_offsets", key=e.name)
+        pos = e.end
+    if pos != size:
+        raise _err(path, f"{size - pos} bytes after the last tensor are not covered by any data_offsets")
+    return SafetensorsFile(path, n, metadata, {e.name: e for e in entries}, data_start, size)
+
+
+# --- value encoding (pure Python; numpy only if already importable, for speed) ---------------------------------
+
+_STRUCT = {"F32": "f", "F64": "d", "F16": "e", "I64": "q", "I32": "i", "I16": "h", "I8": "b", "U8": "B",
+           "U16": "H", "U32": "I", "U64": "Q", "BOOL": "?"}
+
+
+def decode_values(data: bytes, dtype: str) -> list[float]:
+    """Decode little-endian tensor bytes into Python numbers (BF16 included)."""
+    if dtype == "BF16":
+        n = len(data) // 2
+        halves = struct.unpack(f"<{n}H", data)
+        return list(struct.unpack(f"<{n}f", struct.pack(f"<{n}I", *(h << 16 for h in halves))))
+    code = _STRUCT.get(dtype)
+    if code is None:
+        raise ValueError(f"cannot decode dtype {dtype}")
+    n = len(data) // DTYPE_SIZES[dtype]
+    return list(struct.unpack(f"<{n}{code}", data))
+
+
+def encode_values(values: list[float], dtype: str) -> bytes:
+    """Encode Python numbers as little-endian ``dtype`` bytes with round-to-nearest-even (like torch)."""
+    if dtype == "BF16":
+        return _f32_bits_to_bf16(struct.pack(f"<{len(values)}f", *values))
+    if dtype == "F16":
+        return _f32_to_f16(struct.pack(f"<{len(values)}f", *values))
+    code = _STRUCT[dtype]
+    return struct.pack(f"<{len(values)}{code}", *values)
+
+
+def _f32_bits_to_bf16(f32: bytes) -> bytes:
+    n = len(f32) // 4
+    out = []
+    for x in struct.unpack(f"<{n}I", f32):
+        if (x & 0x7FFFFFFF) > 0x7F800000:          # NaN: keep it a (quiet) NaN, never round it into inf
+            out.append((x >> 16) | 0x40)
+        else:
+            out.append((x + 0x7FFF + ((x >> 16) & 1)) >> 16)
+    return struct.pack(f"<{n}H", *out)
+
+
+def _f32_to_f16(f32: bytes) -> bytes:
+    n = len(f32) // 4
+    vals = struct.unpack(f"<{n}f", f32)
+    try:
+        return struct.pack(f"<{n}e", *vals)
+    except OverflowError:
+        # struct refuses values beyond the half range; torch/IEEE rounding gives +-inf there.
+        parts = []
+        for v in vals:
+            try:
+                parts.append(struct.pack("<e", v))
+            except OverflowError:
+                parts.append(struct.pack("<e", float("inf") if v > 0 else float("-inf")))
+        return b"".join(parts)
+
+
+def cast_bytes(data: bytes, src: str, dst: str, factor: float = 1.0) -> bytes:
+    """Convert float tensor bytes between F32, F16 and BF16, optionally multiplied by ``factor``.
+
+    Up-casts are exact; down-casts round to nearest even like torch. With a factor, the product is formed in
+    float64 and rounded once to ``dst``.
+    """
+    if src == dst and factor == 1.0:
+        return data
+    for d in (src, dst):
+        if d not in ("F32", "F16", "BF16"):
+            raise ValueError(f"cannot cast {d}")
+    try:  # numpy is optional (not a base dependency); it only makes --dtype/--bake-scale faster.
+        import numpy as np
+    except ImportError:  # pragma: no cover - exercised where numpy is absent
+        np = None
+    if np is not None:
+        return _cast_numpy(np, data, src, dst, factor)
+    n = len(data) // DTYPE_SIZES[src]
+    if src == "F32":
+        vals = struct.unpack(f"<{n}f", data)
+    elif src == "F16":
+        vals = struct.unpack(f"<{n}e", data)
+    else:
+        vals = struct.unpack(f"<{n}f", struct.pack(f"<{n}I", *(h << 16 for h in struct.unpack(f"<{n}H", data))))
+    if factor != 1.0:
+        vals = [v * factor for v in vals]
+    return _encode_floats(vals, dst)
+
+
+def _encode_floats(vals, dst: str) -> bytes:
+    n = len(vals)
+    if dst == "F32":
+        try:
+            return struct.pack(f"<{n}f", *vals)
+        except OverflowError:
+            return b"".join(_pack_f32_saturating(v) for v in vals)
+    if dst == "F16":
+        return _f64_to_f16(vals)
+    # BF16: round the float64 value to float32 first would double-round; do it from the float32 bits when the value
+    # is already a float32 (casts), which is the common path; products take one extra rounding (documented).
+    return _f32_bits_to_bf16(_encode_floats(vals, "F32"))
+
+
+def _pack_f32_saturating(v: float) -> bytes:
+    try:
+        return struct.pack("<f", v)
+    except OverflowError:
+        return struct.pack("<f", float("inf") if v > 0 else float("-inf"))
+
+
+def _f64_to_f16(vals) -> bytes:
+    try:
+        return struct.pack(f"<{len(vals)}e", *vals)
+    except OverflowError:
+        parts = []
+        for v in vals:
+            try:
+                parts.append(struct.pack("<e", v))
+            except OverflowError:
+                parts.append(struct.pack("<e", float("inf") if v > 0 else float("-inf")))
+        return b"".join(parts)
+
+
+def _cast_numpy(np, data: bytes, src: str, dst: str, factor: float = 1.0) -> bytes:
+    if src == "BF16":
+        vals = (np.frombuffer(data, dtype="<u2").astype("<u4") << 16).view("<f4")
+    else:
+        vals = np.frombuffer(data, dtype={"F32": "<f4", "F16": "<f2"}[src])
+    with np.errstate(over="ignore", invalid="ignore"):
+        if factor != 1.0:
+            vals = vals.astype("<f8") * factor      # one rounding to the output dtype below, as in the pure path
+        if dst == "F16":
+            return vals.astype("<f2").tobytes()
+        f32 = vals.astype("<f4")
+    if dst == "F32":
+        return f32.tobytes()
+    bits = f32.view("<u4")
+    nan = (bits & 0x7FFFFFFF) > 0x7F800000
+    rounded = ((bits.astype("<u8") + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype("<u2")
+    rounded = np.where(nan, ((bits >> 16) | 0x40).astype("<u2"), rounded)
+    return rounded.astype("<u2").tobytes()
+
+
+# --- writing ------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ByteRange:
+    """Copy ``length`` bytes at ``offset`` of ``path`` unchanged."""
+
+    path: Path
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
+class CastRange:
+    """Read a tensor's bytes from ``path`` and cast them from ``src`` to ``dst`` dtype (chunked, constant memory)."""
+
+    path: Path
+    offset: int
+    length: int
+    src: str
+    dst: str
+    factor: float = 1.0
+
+
+Source = Union[ByteRange, CastRange, bytes]
+
+
+@dataclass(frozen=True)
+class OutTensor:
+    """A tensor to write: name, dtype, shape and where its bytes come from."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    source: Source
+
+    @property
+    def nbytes(self) -> int:
+        n = DTYPE_SIZES[self.dtype]
+        for d in self.shape:
+            n *= d
+        return n
+
+
+def canonical_order(tensors: list[OutTensor]) -> list[OutTensor]:
+    """The order the safetensors library writes tensors in: dtype (descending), then name."""
+    return sorted(tensors, key=lambda t: (-DTYPE_RANK[t.dtype], t.name))
+
+
+def build_header(tensors: list[OutTensor], metadata: dict[str, str] | None) -> bytes:
+    """Header bytes (length prefix + JSON padded to 8) for ``tensors`` in the given order.
+
+    Serialised like the safetensors library (compact JSON, metadata keys sorted, non-ASCII kept as UTF-8) so that
+    header lengths, and therefore sd-scripts' legacy hash offsets, match files it writes.
+    """
+    obj: dict[str, object] = {}
+    if metadata:
+        for k, v in metadata.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise TypeError(f"metadata must be str -> str, got {k!r}: {type(v).__name__}")
+        obj["__metadata__"] = dict(sorted(metadata.items()))
+    pos = 0
+    for t in tensors:
+        nb = t.nbytes
+        obj[t.name] = {"dtype": t.dtype, "shape": list(t.shape), "data_offsets": [pos, pos + nb]}
+        pos += nb
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text
+
+
+@dataclass
+class WriteResult:
+    """What :func:`write_safetensors` wrote: total bytes, and the SHA-256 of the data section if asked."""
+
+    nbytes: int
+    data_sha256: str | None = None
+    legacy_hash: str | None = None
+
+
+def _copy_range(src_fd: int, dst_fd: int, offset: int, length: int, hasher) -> None:
+    """Append ``length`` bytes at ``offset`` of ``src_fd`` to ``dst_fd``: in the kernel unless we must hash them."""
+    if hasher is None and hasattr(os, "copy_file_range"):
+        try:
+            while length:
+                n = os.copy_file_range(src_fd, dst_fd, length, offset)
+                if n == 0:
+                    raise OSError(errno.EIO, "source file ended early")
+                offset += n
+                length -= n
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF):
+                raise
+            # Filesystems without copy_file_range: continue with a userspace copy from where we are.
+    buf = bytearray(min(COPY_CHUNK, max(length, 1)))
+    view = memoryview(buf)
+    while length:
+        want = min(length, len(buf))
+        got = os.preadv(src_fd, [view[:want]], offset)
+        if got == 0:
+            raise OSError(errno.EIO, "source file ended early")
+        chunk = view[:got]
+        if hasher is not None:
+            hasher(chunk)
+        _write_all(dst_fd, chunk)
+        offset += got
+        length -= got
+
+
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def write_safetensors(dst: Path | str, tensors: list[OutTensor], metadata: dict[str, str] | None = None, *,
+                      order: str = "canonical", compute_hashes: bool = False) -> WriteResult:
+    """Write a safetensors file atomically, streaming every tensor's bytes from its source.
+
+    ``order="canonical"`` lays tensors out like the safetensors library; ``"given"`` keeps the list order.
+    ``compute_hashes`` also returns sd-scripts' ``sshs_model_hash`` (SHA-256 of the data section) and
+    ``sshs_legacy_hash`` of the written bytes (see :func:`sd_scripts_hashes`).
+    """
+    dst = Path(dst)
+    if order == "canonical":
+        tensors = canonical_order(tensors)
+    names = [t.name for t in tensors]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"duplicate output tensor names: {dup[:5]}")
+    header = build_header(tensors, metadata)
+    sha = hashlib.sha256() if compute_hashes else None
+    legacy = _LegacyWindow(len(header)) if compute_hashes else None
+
+    def feed(chunk) -> None:
+        sha.update(chunk)
+        legacy.feed(chunk)
+
+    hasher = feed if compute_hashes else None
+    fds: dict[Path, int] = {}
+    total = len(header)
+    try:
+        with atomic_file(dst) as tmp:
+            out_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                _write_all(out_fd, header)
+                for t in tensors:
+                    src = t.source
+                    if isinstance(src, (bytes, bytearray)):
+                        if len(src) != t.nbytes:
+                            raise ValueError(f"{t.name}: {len(src)} bytes for shape {t.shape} {t.dtype}")
+                        if hasher:
+                            hasher(src)
+                        _write_all(out_fd, src)
+                    elif isinstance(src, ByteRange):
+                        if src.length != t.nbytes:
+                            raise ValueError(f"{t.name}: byte range of {src.length} for {t.nbytes} bytes")
+                        fd = fds.get(src.path)
+                        if fd is None:
+                            fd = fds[src.path] = os.open(src.path, os.O_RDONLY)
+                        _copy_range(fd, out_fd, src.offset, src.length, hasher)
+                    elif isinstance(src, CastRange):
+                        fd = fds.get(src.path)
+                        if fd is None:
+                            fd = fds[src.path] = os.open(src.path, os.O_RDONLY)
+                        _cast_range(fd, out_fd, src, t.nbytes, hasher)
+                    else:  # pragma: no cover - programming error
+                        raise TypeError(f"unknown source {src!r}")
+                    total += t.nbytes
+            finally:
+                os.close(out_fd)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    res = WriteResult(total)
+    if compute_hashes:
+        res.data_sha256 = sha.hexdigest()
+        res.legacy_hash = legacy.hexdigest()
+    return res
+
+
+def _cast_range(src_fd: int, dst_fd: int, src: CastRange, out_nbytes: int, hasher) -> None:
+    in_size, out_size = DTYPE_SIZES[src.src], DTYPE_SIZES[src.dst]
+    elems_per_chunk = COPY_CHUNK // 4
+    offset, remaining = src.offset, src.length
+    written = 0
+    while remaining:
+        want = min(remaining, elems_per_chunk * in_size)
+        data = os.pread(src_fd, want, offset)
+        if len(data) != want:
+            raise OSError("source file ended early")
+        out = cast_bytes(data, src.src, src.dst, src.factor)
+        if hasher:
+            hasher(out)
+        _write_all(dst_fd, out)
+        written += len(out)
+        offset += want
+        remaining -= want
+    if written != out_nbytes or (src.length // in_size) * out_size != out_nbytes:
+        raise ValueError("cast produced the wrong number of bytes")
+
+
+class _LegacyWindow:
+    """Collects the 64 KiB at file offset 1 MiB while the data streams by (sd-webui-additional-networks hash)."""
+
+    START, SIZE = 0x100000, 0x10000
+
+    def __init__(self, header_len: int) -> None:
+        self.pos = header_len
+        self.buf = bytearray()
+
+    def feed(self, chunk) -> None:
+        lo, hi = self.pos, self.pos + len(chunk)
+        a, b = max(lo, self.START), min(hi, self.START + self.SIZE)
+        if a < b:
+            self.buf += bytes(chunk[a - lo:b - lo])
+        self.pos = hi
+
+    def hexdigest(self) -> str:
+        return hashlib.sha256(bytes(self.buf)).hexdigest()[:8]
+
+
+def sd_scripts_hashes(tensors: list[OutTensor], metadata: dict[str, str]) -> tuple[str, str]:
+    """sd-scripts' ``(sshs_model_hash, sshs_legacy_hash)`` for these tensors and metadata.
+
+    sd-scripts serialises the tensors with only the ``ss_*`` metadata keys, then hashes the bytes after the header
+    (model hash) and the 64 KiB at offset 1 MiB of the whole serialisation (legacy hash, first 8 hex digits).
+    Computed by streaming the tensor sources; nothing is written.
+    """
+    ordered = canonical_order(tensors)
+    header = build_header(ordered, {k: v for k, v in metadata.items() if k.startswith("ss_")})
+    sha = hashlib.sha256()
+    legacy = _LegacyWindow(0)
+    legacy.feed(header)
+    fds: dict[Path, int] = {}
+
+    def feed(chunk) -> None:
+        sha.update(chunk)
+        legacy.feed(chunk)
+
+    try:
+        for t in ordered:
+            src = t.source
+            if isinstance(src, (bytes, bytearray)):
+                feed(src)
+            elif isinstance(src, (ByteRange, CastRange)):
+                fd = fds.get(src.path)
+                if fd is None:
+                    fd = fds[src.path] = os.open(src.path, os.O_RDONLY)
+                if isinstance(src, ByteRange):
+                    off, rem = src.offset, src.length
+                    while rem:
+                        data = os.pread(fd, min(rem, COPY_CHUNK), off)
+                        if not data:
+                            raise OSError("source file ended early")
+                        feed(data)
+                        off += len(data)
+                        rem -= len(data)
+                else:
+                    for chunk in _cast_chunks(fd, src):
+                        feed(chunk)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    return sha.hexdigest(), legacy.hexdigest()
+
+
+def _cast_chunks(fd: int, src: CastRange) -> Iterator[bytes]:
+    in_size = DTYPE_SIZES[src.src]
+    step = (COPY_CHUNK // 4) * in_size
+    off, rem = src.offset, src.length
+    while rem:
+        want = min(rem, step)
+        yield cast_bytes(os.pread(fd, want, off), src.src, src.dst, src.factor)
+        off += want
+        rem -= want
+
+
+# --- atomic outputs -----------------------------------------------------------------------------------------------
+
+def _temp_sibling(dst: Path, kind: str) -> Path:
+    return dst.parent / f".{dst.name}.{kind}-{os.getpid()}-{os.urandom(4).hex()}"
+
+
+@contextmanager
+def atomic_file(dst: Path) -> Iterator[Path]:
+    """Yield a temp path beside ``dst``; on success it replaces ``dst`` atomically, on failure it is removed."""
+    dst = Path(dst)
+    tmp = _temp_sibling(dst, "tmp")
+    try:
+        yield tmp
+        os.replace(tmp, dst)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+
+
+@contextmanager
+def atomic_dir(dst: Path, *, replace: bool = False) -> Iterator[Path]:
+    """Yield a temp folder beside ``dst``; on success it becomes ``dst`` (replacing an old one when ``replace``)."""
+    import shutil
+
+    dst = Path(dst)
+    tmp = _temp_sibling(dst, "tmpdir")
+    tmp.mkdir()
+    try:
+        yield tmp
+        if dst.exists() or dst.is_symlink():
+            if not replace:
+                raise FileExistsError(str(dst))
+            old = _temp_sibling(dst, "old")
+            os.replace(dst, old)
+            try:
+                os.replace(tmp, dst)
+            except BaseException:
+                os.replace(old, dst)
+                raise
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink()
+        else:
+            os.replace(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
