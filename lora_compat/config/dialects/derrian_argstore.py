@@ -150,17 +150,23 @@ class _ArgStoreReader:
     def load(self) -> None:
         props = _props()
         data = self.doc.data
+        aliased = {props.get(k, {}).get("x-alias-of") for k in data} - {None}
         for k, v in data.items():
+            if k in aliased and k in self.handled:
+                continue
             p = props.get(k, {})
             alias = p.get("x-alias-of")
             if alias and self.era != "XTI" and self.era not in p.get("x-native-eras", ()):
-                if alias not in data:
-                    self.state[alias] = v
-                    self.key_of[alias] = k
-                    self.n.note("derrian-kohya-alias", f"kohya key {k} loaded as {alias}", k, alias=alias)
-                    if k == "lr_warmup":
-                        self.n.note("derrian-kohya-warmup-percent",
-                                    f"lr_warmup {show(v)} (percent) copied into warmup_lr_ratio as a ratio", k)
+                # the loader copies aliased keys over the ArgStore name before loading (the alias wins)
+                if alias in data:
+                    self.n.frontend_only(alias, data[alias], f"overwritten by the kohya key {k} (alias table)")
+                    self.handled.add(alias)
+                self.state[alias] = v
+                self.key_of[alias] = k
+                self.n.note("derrian-kohya-alias", f"kohya key {k} loaded as {alias}", k, alias=alias)
+                if k == "lr_warmup":
+                    self.n.note("derrian-kohya-warmup-percent",
+                                f"lr_warmup {show(v)} (percent) copied into warmup_lr_ratio as a ratio", k)
                 self.handled.add(k)
                 continue
             self.state[k] = v

@@ -328,6 +328,8 @@ class _GuiReader:
                     continue
                 if p.get("x-tabs") and "lora" not in p["x-tabs"]:
                     continue
+                if k == "optimizer" and "use_8bit_adam" in self.data:
+                    continue   # update_my_data derives it from use_8bit_adam before the overlay
                 self.state[k] = p["default"]
                 self.from_default.add(k)
                 filled.append(k)
@@ -836,44 +838,45 @@ class _GuiReader:
     def generic(self) -> None:
         props = _props()
         accel = []
-        for key in list(self.data):
-            if key in self.handled:
+        for field in list(self.state):
+            if field in self.handled:
                 continue
-            self.handled.add(key)
-            raw = self.data[key]
-            p = props.get(key)
+            self.handled.add(field)
+            raw = self.state[field]
+            key = self.key(field)
+            p = props.get(field)
+            defaulted = field in self.from_default
             if p is None:
                 self.n.unknown(key, raw, "not a kohya_ss GUI key (the GUI's loader ignores it)")
                 self.n.note("kohya-gui-key-ignored", f"{key} is not a GUI field and is ignored", key)
                 continue
-            if key in ACCELERATE_KEYS:
-                accel.append(key)
-                self.n.frontend_only(key, raw, p.get("x-frontend-only") or "accelerate launch option")
+            if field in ACCELERATE_KEYS:
+                if not defaulted:
+                    accel.append(key)
+                    self.n.frontend_only(key, raw, p.get("x-frontend-only") or "accelerate launch option")
+                if field == "dynamo_backend" and not self.cmdline_era:
+                    # since the 2024-04 TOML switch the GUI also writes it into the sd-scripts config
+                    self.put_field("dynamo_backend", field, value_kind=STR, note="also written into the GUI's TOML")
                 continue
             canon = p.get("x-canonical")
             if not canon:
-                reason = p.get("x-frontend-only") or "only meaningful to the GUI"
-                self.n.frontend_only(key, raw, reason)
-                if p.get("x-ignored-by-loader"):
-                    self.n.note("kohya-gui-key-ignored", f"{key}: {reason}", key)
+                if not defaulted:
+                    reason = p.get("x-frontend-only") or "only meaningful to the GUI"
+                    self.n.frontend_only(key, raw, reason)
+                    if p.get("x-ignored-by-loader"):
+                        self.n.note("kohya-gui-key-ignored", f"{key}: {reason}", key)
                 continue
             if p.get("x-requires") and not self.flag(p["x-requires"]):
-                self.n.frontend_only(key, raw, f"only passed when {p['x-requires']} is set")
+                if not defaulted:
+                    self.n.frontend_only(key, raw, f"only passed when {p['x-requires']} is set")
                 continue
             if isinstance(raw, str) and raw in ("False", "True") and canonical_kind(canon) == STR:
                 self.n.note("kohya-gui-truthy-string", f"{key} holds the string {show(raw)}, passed on as text",
                             key, value=raw)
-            self.put_field(canon, key, value_kind=p.get("x-coerce"))
-        for key in self.from_default - self.handled:
-            p = props.get(key, {})
-            canon = p.get("x-canonical")
-            if canon and key not in ACCELERATE_KEYS and not (p.get("x-requires") and not self.flag(p["x-requires"])):
-                self.put_field(canon, key, value_kind=p.get("x-coerce"))
+            self.put_field(canon, field, value_kind=p.get("x-coerce"))
         if accel:
             self.n.note("kohya-gui-accelerate-options", "accelerate launch options: " + ", ".join(accel), accel[0],
                         keys=accel)
-        if "mixed_precision" in self.state:
-            pass  # mapped by generic(): it is both an accelerate option and an sd-scripts argument
 
     def additional_parameters(self) -> None:
         text = self.text("additional_parameters") if "additional_parameters" in self.data else ""
