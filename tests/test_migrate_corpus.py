@@ -1,0 +1,129 @@
+"""Every corpus file migrates to native and to sd-scripts without a traceback; round trips are exact."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from lora_compat.config.secrets import is_secret_key
+from lora_compat.errors import UserError
+from lora_compat.migrate.native import kv_table
+from lora_compat.migrate.run import render, write_atomically
+from tests.conftest import corpus_files, requires_corpus
+
+# Options a migration rewrites on purpose (documented in docs/cli.md "migrate"):
+#   dataset_config -> points at the migrated dataset TOML; config_file/output_config -> not config-file keys.
+REWRITTEN = {"dataset_config", "config_file", "output_config"}
+_ARG_LISTS = ("network_args", "optimizer_args", "lr_scheduler_args")
+
+
+def _options(cfg) -> dict:
+    """Canonical options as sd-scripts sees them: k=v lists compared as the keyword dicts sd-scripts builds."""
+    out = {}
+    for k, s in cfg.options.items():
+        if s.value is None or is_secret_key(k) or k in REWRITTEN or k.startswith("peft."):
+            continue
+        v = s.value
+        if k in _ARG_LISTS and kv_table(v) is not None:
+            v = kv_table(v)
+        out[k] = v
+    return out
+
+
+def _datasets(cfg) -> tuple:
+    return ({k: s.value for k, s in cfg.general.items()},
+            [({k: s.value for k, s in d.params.items()}, [{k: s.value for k, s in sub.params.items()}
+                                                          for sub in d.subsets]) for d in cfg.datasets])
+
+
+def _load_or_refusal(path: Path):
+    from lora_compat.config.load import load_config
+
+    try:
+        cfg = load_config(str(path))
+    except UserError as err:
+        assert str(err).strip() and "\n" not in str(err), "refusals are one clear line"
+        return None
+    return None if cfg.invalid else cfg
+
+
+@requires_corpus
+def test_corpus_migrates_without_traceback(tmp_path: Path) -> None:
+    migrated = 0
+    for path in corpus_files():
+        cfg = _load_or_refusal(path)
+        if cfg is None:
+            continue
+        for to in ("native", "sd-scripts"):
+            files, report = render(cfg, to, str(tmp_path / "out.toml"))
+            for name, text in files.items():
+                tomllib.loads(text)  # every output parses
+                assert "***REDACTED***" not in text
+            assert report.entries
+        migrated += 1
+    assert migrated >= 100
+
+
+@requires_corpus
+def test_corpus_sd_scripts_round_trip_keeps_canonical_options(tmp_path: Path) -> None:
+    from lora_compat.config.dataset import check_dataset_config
+    from lora_compat.config.load import load_config
+
+    checked = lost_sdxl = 0
+    for path in corpus_files():
+        cfg = _load_or_refusal(path)
+        if cfg is None:
+            continue
+        ds_ref = cfg.get("dataset_config")
+        if ds_ref and not cfg.datasets:
+            continue  # references a dataset TOML that is not on this machine: sd-scripts itself would stop
+        out = str(tmp_path / "out.toml")
+        files, _ = render(cfg, "sd-scripts", out)
+        write_atomically(files)
+        for name, text in files.items():
+            if name.endswith("_dataset.toml"):
+                masked = bool(cfg.get("masked_loss"))
+                ours = {(e.key_path, e.message) for e in check_dataset_config(tomllib.loads(text), masked_loss=masked)}
+                general, datasets = _datasets(cfg)
+                source = {"general": general, "datasets": [dict(p, subsets=subs) for p, subs in datasets]}
+                theirs = {(e.key_path, e.message) for e in check_dataset_config(source, masked_loss=masked)}
+                assert ours <= theirs, path.name  # the writer adds no error the config did not already have
+        back = load_config(out)
+        a, b = _options(cfg), _options(back)
+        if a.get("sdxl") and "sdxl" not in b:
+            # the script choice lives in the header comment ('# lora-compat: script = ...'), not in an option
+            lost_sdxl += 1
+            a.pop("sdxl")
+        assert a == b, path.name
+        assert _datasets(cfg) == _datasets(back), path.name
+        checked += 1
+    assert checked >= 100
+
+
+@requires_corpus
+def test_corpus_native_round_trip_is_identical(tmp_path: Path) -> None:
+    from lora_compat.config.load import load_config
+
+    checked = 0
+    for path in corpus_files():
+        cfg = _load_or_refusal(path)
+        if cfg is None:
+            continue
+        out = str(tmp_path / "n.toml")
+        first = render(cfg, "native", out)[0][out]
+        Path(out).write_text(first, encoding="utf-8")
+        back = load_config(out)
+        assert back.dialect == "native" and not back.invalid, path.name
+        assert render(back, "native", out)[0][out] == first, path.name
+        a, b = _options(cfg), _options(back)
+        for k in ("sdxl", "v2"):  # arch: false values are implied by `arch`
+            if not a.get(k):
+                a.pop(k, None)
+        assert {k: v for k, v in a.items() if k != "network_module"} == \
+            {k: v for k, v in b.items() if k != "network_module"}, path.name
+        assert a.get("network_module") in (None, b.get("network_module")), path.name
+        checked += 1
+    assert checked >= 100
