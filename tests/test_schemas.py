@@ -321,6 +321,15 @@ def test_explain_alias_and_misconception():
     assert ds["kind"] == "dataset-key" and ds["dataset"]["levels"] == ["G", "D-DB", "S-DB"]
 
 
+def test_explain_frontend_only_key_when_dialect_schema_lists_it():
+    fe = options.frontend_only_keys()
+    if "save_json_only" not in fe:
+        pytest.skip("derrian-argstore schema (dialects engineer) does not list save_json_only")
+    data = explain_option_data("save_json_only")
+    assert data["kind"] == "frontend-only" and "derrian-argstore" in data["names"]
+    assert "never reaches training" in explain_option_text("save_json_only")
+
+
 def test_explain_unknown_suggests():
     with pytest.raises(UserError) as exc:
         explain_option_data("shufle_caption")

@@ -14,12 +14,12 @@ from typing import Any
 from lora_compat.config import options
 from lora_compat.errors import UserError
 
-OPTION, DATASET_KEY = "option", "dataset-key"
+OPTION, DATASET_KEY, FRONTEND_KEY = "option", "dataset-key", "frontend-only"
 
 
 def _candidates() -> list[str]:
     names = list(options.option_names()) + options.dataset_param_names()
-    names += list(options.misconception_keys())
+    names += list(options.misconception_keys()) + list(options.frontend_only_keys())
     for per_dialect in options.dialect_names().values():
         for paths in per_dialect.values():
             names += [p.rsplit(".", 1)[-1] for p in paths]
@@ -35,8 +35,9 @@ def _unknown(query: str) -> UserError:
 def lookup(name_or_alias: str) -> tuple[str, str, list[str]]:
     """``(kind, name, other_matches)``: what a query refers to. Raises :class:`UserError` when unknown.
 
-    ``kind`` is ``"option"`` (a canonical sd-scripts option) or ``"dataset-key"`` (a dataset-config key that
-    is not also an option name, e.g. ``num_repeats``, ``class_tokens``).
+    ``kind`` is ``"option"`` (a canonical sd-scripts option), ``"dataset-key"`` (a dataset-config key that
+    is not also an option name, e.g. ``num_repeats``, ``class_tokens``) or ``"frontend-only"`` (a legacy
+    front-end key that reaches no sd-scripts option, e.g. Derrian ``save_json_only``).
     """
     query = name_or_alias.strip()
     key = query.lstrip("-")
@@ -50,6 +51,9 @@ def lookup(name_or_alias: str) -> tuple[str, str, list[str]]:
         ds = [n for n in options.dataset_param_names() if n.lower() == low]
         if ds:
             return DATASET_KEY, ds[0], []
+        fe = [k for k in options.frontend_only_keys() if k.lower() == low]
+        if fe:
+            return FRONTEND_KEY, fe[0], []
         raise _unknown(query)
     return OPTION, found[0], found[1:]
 
@@ -81,6 +85,18 @@ def explain_option_data(name_or_alias: str) -> dict[str, Any]:
     to, or for a dataset key its own facts), ``reference``. Raises :class:`UserError` for unknown names.
     """
     kind, name, others = lookup(name_or_alias)
+    if kind == FRONTEND_KEY:
+        entries = options.frontend_only_keys()[name]
+        reasons = "; ".join(f"{e['dialect']}: {e['reason'] or e['description']}" for e in entries)
+        return {
+            "query": name_or_alias, "kind": kind, "name": name, "also_matches": others,
+            "description": f"A legacy front-end key with no sd-scripts option: it never reaches training "
+                           f"({reasons}).",
+            "type": None, "default": None, "enum": None, "bounds": {}, "cli": None, "group": None, "arch": None,
+            "arch_note": None, "sdxl_only": False, "since": None, "since_note": None, "peft": None,
+            "diffusers": None, "misconceptions": [], "secret": False, "security": None,
+            "names": {e["dialect"]: [e["key"]] for e in entries}, "dataset": None, "reference": None,
+        }
     if kind == DATASET_KEY:
         info = _dataset_info(name) or {}
         fallback = info.get("fallback_option")
@@ -155,9 +171,11 @@ def explain_option(name_or_alias: str) -> Any:
         if value not in (None, "", [], {}):
             facts.add_row(label, Text(str(value)))
 
-    row("kind", "dataset-config key" if data["kind"] == DATASET_KEY else f"option ({data.get('group')})")
-    row("type", _type_text(data))
-    row("default", _fmt(data["default"]))
+    row("kind", {DATASET_KEY: "dataset-config key", FRONTEND_KEY: "front-end-only key"}.get(
+        data["kind"], f"option ({data.get('group')})"))
+    if data["kind"] != FRONTEND_KEY:
+        row("type", _type_text(data))
+        row("default", _fmt(data["default"]))
     if data.get("enum"):
         row("allowed", ", ".join(_fmt(v) for v in data["enum"]))
     b = data.get("bounds") or {}

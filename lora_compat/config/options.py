@@ -252,15 +252,15 @@ def dataset_fallback_option(name: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------------- names in dialects
-def _walk_canonical(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """Yield ``(key path, x-canonical)`` for every property of a dialect schema, at any nesting depth."""
+def _walk_canonical(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any, dict[str, Any]]]:
+    """Yield ``(key path, x-canonical, property)`` for every linked property of a dialect schema, any depth."""
     if not isinstance(node, dict):
         return
     for key, sub in (node.get("properties") or {}).items():
         if not isinstance(sub, dict):
             continue
         if "x-canonical" in sub:
-            yield path + (key,), sub["x-canonical"]
+            yield path + (key,), sub["x-canonical"], sub
         yield from _walk_canonical(sub, path + (key,))
         # sections written as arrays of tables ([[x]]) or objects whose values are schemas
         for nested in ("items", "additionalProperties"):
@@ -271,6 +271,18 @@ def _walk_canonical(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[st
 
 
 @lru_cache(maxsize=None)
+def _dialect_schemas() -> tuple[tuple[str, dict[str, Any]], ...]:
+    """``(dialect, schema)`` for every dialect schema present."""
+    out = []
+    for dialect, filename in DIALECT_SCHEMAS.items():
+        try:
+            out.append((dialect, load_schema(filename)))
+        except (FileNotFoundError, ValueError):
+            continue
+    return tuple(out)
+
+
+@lru_cache(maxsize=None)
 def dialect_names() -> dict[str, dict[str, list[str]]]:
     """Canonical option -> ``{dialect: [key paths as written in that dialect]}`` from the dialect schemas.
 
@@ -278,12 +290,8 @@ def dialect_names() -> dict[str, dict[str, list[str]]]:
     e.g. native ``arch`` -> ``sdxl`` and ``v2``) is listed under each of them.
     """
     out: dict[str, dict[str, list[str]]] = {}
-    for dialect, filename in DIALECT_SCHEMAS.items():
-        try:
-            schema = load_schema(filename)
-        except (FileNotFoundError, ValueError):
-            continue
-        for path, canon in _walk_canonical(schema, ()):
+    for dialect, schema in _dialect_schemas():
+        for path, canon, _prop in _walk_canonical(schema, ()):
             targets = canon if isinstance(canon, list) else [canon]
             for target in targets:
                 if isinstance(target, str) and target:
@@ -291,6 +299,22 @@ def dialect_names() -> dict[str, dict[str, list[str]]]:
                     written = ".".join(path)
                     if written not in names:
                         names.append(written)
+    return out
+
+
+@lru_cache(maxsize=None)
+def frontend_only_keys() -> dict[str, list[dict[str, Any]]]:
+    """Dialect keys that map to no sd-scripts option (``x-canonical`` null), by key as written (last part).
+
+    Each entry: ``{"dialect", "key" (full path), "reason" (x-frontend-only), "description"}``.
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    for dialect, schema in _dialect_schemas():
+        for path, canon, prop in _walk_canonical(schema, ()):
+            if canon in (None, "", []):
+                out.setdefault(path[-1], []).append({
+                    "dialect": dialect, "key": ".".join(path), "reason": prop.get("x-frontend-only"),
+                    "description": prop.get("description", "")})
     return out
 
 
