@@ -370,3 +370,17 @@ def test_bucket_shuffles_replay_sd_scripts_seeding(tmp_path: Path) -> None:
         random.shuffle(b)
     assert view.epoch == 1 and view.orders[0] == (indices, buckets)
     assert view.rng.random() == random.random()   # the stream continues exactly like sd-scripts' global one
+
+
+def test_face_crop_centers_on_face_without_bucketing(tmp_path: Path) -> None:
+    # 128x128 image, face at (96, 32) size 32x32; target 64x64; range (1.0, 1.0): scale = max(0.5, 64/32)->1
+    arr = np.zeros((128, 128, 3), dtype=np.uint8)
+    arr[:, :, 0] = np.arange(128, dtype=np.uint8)[None, :]
+    arr[:, :, 1] = np.arange(128, dtype=np.uint8)[:, None]
+    (tmp_path / "d").mkdir()
+    Image.fromarray(arr).save(tmp_path / "d" / "p_96_32_32_32.png")
+    ds = TrainDataset.from_subsets([{"image_dir": str(tmp_path / "d"), "face_crop_aug_range": [1.0, 1.0]}],
+                                   resolution=64, loader_workers=None)
+    px = _pixels(_all_batches(ds)[0]["images"][0])
+    # crop origin: x = 96 - 32 = 64, y = max(0, 32 - 32) = 0
+    assert px[0, 0, 0] == 64 and px[0, 0, 1] == 0 and px[-1, -1, 0] == 127 and px[-1, -1, 1] == 63

@@ -14,8 +14,8 @@ plain dicts with sd-scripts' dataset-config key names. Reference sections (sd-sc
 * §4.6 buckets: :class:`lora_compat.semantics.BucketSelector`, resize + crop exactly as
   ``trim_and_resize_if_required`` (``area`` when shrinking, ``lanczos`` when enlarging, or the subset's
   ``resize_interpolation``; center crop or ``random_crop``), SDXL ``crop_top_left`` from the letterbox
-  formula; no bucketing: random crop of larger images, exact size required (uncached), cover-resize +
-  center crop (cached). ``flip_aug``, ``color_aug``, ``alpha_mask``.
+  formula; no bucketing: face crop (``face_crop_aug_range`` with ``name_cx_cy_w_h`` file names), else
+  random crop of larger images, exact size required (uncached), cover-resize + center crop (cached). ``flip_aug``, ``color_aug``, ``alpha_mask``.
 * §4.6.6 latent caching in memory or on disk (:mod:`lora_compat.train.latents`, sd-scripts' file names).
 * §4.7 batches: every image ``num_repeats`` times in its bucket, ``ceil(n/batch_size)`` batches per bucket
   (the last one partial), batches never mix buckets or datasets; ``len()`` = batches per epoch.
@@ -472,6 +472,52 @@ def trim_and_resize(img: Any, bucket_reso: tuple[int, int], resized_size: tuple[
     return img, original, crop_ltrb(bucket_reso, original)
 
 
+def _face_info(path: str) -> tuple[int, int, int, int] | None:
+    """``(cx, cy, w, h)`` from a face-crop file name ``name_cx_cy_w_h.ext`` (sd-scripts' naming)."""
+    tokens = os.path.splitext(os.path.basename(path))[0].split("_")
+    if len(tokens) < 5:
+        return None
+    try:
+        face = tuple(int(t) for t in tokens[-4:])
+    except ValueError:
+        raise UserError(f"image {path!r}: face_crop_aug_range expects names ending in _cx_cy_w_h (integers)",
+                        key="face_crop_aug_range") from None
+    return face if face[0] > 0 else None  # type: ignore[return-value]
+
+
+def crop_to_face(img: Any, target: tuple[int, int], face: tuple[int, int, int, int], aug_range: Sequence[float],
+                 *, random_crop: bool, rng: random.Random, interpolation: str | None = None) -> Any:
+    """sd-scripts' ``crop_target`` (no bucketing, uncached): scale so the face size falls in
+    ``aug_range`` (relative to the short target side), then crop ``target`` (w, h) around the face."""
+    height, width = img.shape[:2]
+    tw, th = target
+    if (width, height) == (tw, th):
+        return img
+    face_cx, face_cy, face_w, face_h = face
+    face_size = max(face_w, face_h)
+    size = min(th, tw)
+    min_scale = max(th / height, tw / width)
+    min_scale = min(1.0, max(min_scale, size / (face_size * aug_range[1])))
+    max_scale = min(1.0, max(min_scale, size / (face_size * aug_range[0])))
+    scale = min_scale if min_scale >= max_scale else rng.uniform(min_scale, max_scale)
+    nh, nw = int(height * scale + 0.5), int(width * scale + 0.5)
+    if nh < th or nw < tw:
+        raise UserError(f"image of {width}x{height} is smaller than resolution {tw}x{th} after the face crop "
+                        "scale; use larger images or enable_bucket")
+    img = resize_image(img, (nw, nh), interpolation)
+    face_cx, face_cy = int(face_cx * scale + 0.5), int(face_cy * scale + 0.5)
+    for axis, (target_size, length, face_p) in enumerate(zip((th, tw), (nh, nw), (face_cy, face_cx))):
+        p1 = face_p - target_size // 2
+        if random_crop:
+            spread = max(length - face_p, face_p)
+            p1 = p1 + (rng.randint(0, spread) + rng.randint(0, spread)) - spread
+        elif aug_range[0] != aug_range[1] and face_size > size // 10 and face_size >= 40:
+            p1 = p1 + rng.randint(-face_size // 20, +face_size // 20)
+        p1 = max(0, min(p1, length - target_size))
+        img = img[p1:p1 + target_size, :] if axis == 0 else img[:, p1:p1 + target_size]
+    return img
+
+
 def color_aug(img: Any, rng: random.Random) -> Any:
     """sd-scripts' ``AugHelper.color_aug`` on an RGB uint8 array: with probability 0.33 a hue shift of
     U(-8, 8) on OpenCV's 0-180 scale (applied to the array as if it were BGR, as sd-scripts does) or a
@@ -714,7 +760,13 @@ class TrainDataset:
                                                   random_crop=bool(sub.get("random_crop")), rng=rng,
                                                   interpolation=sub.get("resize_interpolation"))
         else:
-            if h > ds.height or w > ds.width:
+            face = _face_info(entry.path) if sub.get("face_crop_aug_range") is not None else None
+            if face is not None:
+                img = crop_to_face(img, (ds.width, ds.height), face, sub.get("face_crop_aug_range"),
+                                   random_crop=bool(sub.get("random_crop")), rng=rng,
+                                   interpolation=sub.get("resize_interpolation"))
+                h, w = img.shape[:2]
+            elif h > ds.height or w > ds.width:
                 if not sub.get("random_crop"):
                     raise UserError(f"image {entry.path!r} is {w}x{h}, larger than resolution "
                                     f"{ds.width}x{ds.height}, and bucketing and random_crop are off "
