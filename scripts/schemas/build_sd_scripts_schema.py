@@ -271,6 +271,8 @@ def build(shared: Path) -> dict:
             p["enum"] = cli["choices"] if None in cli["choices"] or dflt is None else cli["choices"]
             if dflt is None and None not in p["enum"]:
                 p["enum"] = p["enum"] + [None]
+        if name in ann.ENUM_EXTRA:
+            p["enum"] = p["enum"] + [v for v in ann.ENUM_EXTRA[name] if v not in p["enum"]]
         if name == "max_token_length":  # from a TOML (no argparse choices) 75 is accepted and means None
             p["enum"] = [None, 75, 150, 225]
         p["description"] = compose_description(name, desc)

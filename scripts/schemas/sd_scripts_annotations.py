@@ -696,3 +696,14 @@ for _name, _extra in MORE_MISCONCEPTIONS.items():
     MISCONCEPTIONS.setdefault(_name, []).extend(_extra)
 
 ARCH["v2"] = ["sd1", "sd2"]  # a train_network.py (SD1/SD2) option; SDXL asserts it is unset
+
+# Values accepted from a --config_file TOML (no argparse choices there, §2.1) and harmless in sd-scripts,
+# although the command line refuses them: added to the JSON `enum`, not to x-cli choices.
+ENUM_EXTRA: dict[str, list] = {
+    # kohya_ss GUI writes accelerate's dynamo_backend "no" (its default) into the TOML (legacy-dialects §2.4);
+    # sd-scripts only passes dynamo_backend to accelerate when torch_compile is set.
+    "dynamo_backend": ["no"],
+}
+EXTRA_TEXT["dynamo_backend"] = ("Only used together with torch_compile. The kohya_ss GUI writes accelerate's "
+                                "value `no` (its default) into the TOML; harmless without torch_compile, but "
+                                "`--dynamo_backend no` on the command line is an argparse error.")
