@@ -42,7 +42,49 @@ def _json_indent(text: str) -> int | None:
     return None
 
 
+_JSON_SCALAR = r'("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)'
+
+
+def _json_lookup(data: Any, parts: list[str | int]) -> Any:
+    for p in parts:
+        data = data[p]
+    return data
+
+
+def _apply_json_lines(text: str, fixes: list[Fix]) -> str | None:
+    """Edit scalar values/keys on their own line (formatting kept exactly); None when not possible."""
+    lines = text.splitlines(keepends=True)
+    for fx in fixes:
+        if fx.action == DELETE or not fx.line or fx.line > len(lines):
+            return None
+        last = str(_split_key(fx.key)[-1])
+        pat = re.compile(r'"' + re.escape(last) + r'"(\s*:\s*)' + _JSON_SCALAR)
+        line = lines[fx.line - 1]
+        if len(pat.findall(line)) != 1:
+            return None
+        if fx.action == SET:
+            repl = lambda m: f'"{last}"{m.group(1)}{json.dumps(fx.value, ensure_ascii=False)}'  # noqa: E731
+        else:
+            repl = lambda m: f'"{fx.new_key}"{m.group(1)}{m.group(2)}'  # noqa: E731
+        lines[fx.line - 1] = pat.sub(repl, line, count=1)
+    out = "".join(lines)
+    data = json.loads(out)     # still valid, and every edit landed where the key path says
+    for fx in fixes:
+        parts = _split_key(fx.key)
+        if fx.action == SET and _json_lookup(data, parts) != fx.value:
+            return None
+        if fx.action == RENAME and _json_lookup(data, parts[:-1] + [fx.new_key]) is None:
+            return None
+    return out
+
+
 def _apply_json(text: str, fixes: list[Fix]) -> str:
+    try:
+        by_line = _apply_json_lines(text, fixes)
+    except (KeyError, IndexError, TypeError, ValueError):
+        by_line = None
+    if by_line is not None:
+        return by_line
     data = json.loads(text)
     for fx in fixes:
         parts = _split_key(fx.key)
