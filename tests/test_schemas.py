@@ -385,3 +385,20 @@ def test_valid_config_does_not_import_jsonschema():
             "print('jsonschema' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_validate_never_raises_and_names_each_problem():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    names = options.option_names()
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.sampled_from(names), _value_strategy() | st.binary(max_size=3) | st.just(float("nan")))
+    def run(name, value):
+        problems = validate_values({name: value})
+        assert len(problems) <= 1
+        for p in problems:
+            assert p.option == name and p.reason and "\n" not in p.reason
+
+    run()
