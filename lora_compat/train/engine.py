@@ -90,6 +90,13 @@ def run_training(cfg: Any, *, base_model: str | None = None, train_data: str | N
 
     grad_acc = int(get("gradient_accumulation_steps") or 1)
     mixed = get("mixed_precision") or "no"
+    if mixed == "fp16" and not torch.cuda.is_available():
+        # accelerate refuses fp16 autocast without a GPU; fp32 gives the same result, only slower.
+        say("warning: mixed_precision fp16 needs a GPU; training in fp32 on this machine")
+        mixed = "no"
+    if get("max_token_length") not in (None, 75):
+        say(f"warning: max_token_length {get('max_token_length')}: captions are truncated to 75 tokens "
+            "(long-prompt chunking is not implemented by this engine)")
     logging_dir = get("logging_dir")
     log_with = None
     if logging_dir:

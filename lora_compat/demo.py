@@ -1,0 +1,164 @@
+"""``lora-compat demo``: an offline end-to-end tour on the tiny SD1 model.
+
+Steps: build the tiny SD1 model (diffusers folder) and a synthetic dataset (shapes drawn with PIL, captions),
+write a legacy kohya_ss GUI JSON preset for it, then lint -> migrate (to native TOML) -> train (~20 steps)
+-> convert (kohya -> PEFT) -> inspect. Other wings are called through the CLI in-process; a wing that is not
+available yet is reported as "<step>: not yet available" and the demo goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+SHAPES = ("circle", "square", "triangle")
+COLORS = {"red": (220, 30, 30), "green": (30, 180, 60), "blue": (40, 70, 220)}
+
+
+def make_synthetic_dataset(folder: str | os.PathLike[str], n_images: int = 6, size: int = 64, repeats: int = 2,
+                           concept: str = "shapes", seed: int = 0) -> Path:
+    """Write a kohya folder ``<folder>/<repeats>_<concept>/`` of PIL-drawn shapes with ``.txt`` captions."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    sub = Path(folder) / f"{repeats}_{concept}"
+    sub.mkdir(parents=True, exist_ok=True)
+    for i in range(n_images):
+        shape = SHAPES[i % len(SHAPES)]
+        color_name = list(COLORS)[(i // len(SHAPES)) % len(COLORS)]
+        im = Image.new("RGB", (size, size), (245, 245, 240))
+        dr = ImageDraw.Draw(im)
+        m = size // 8 + rng.randint(0, size // 16)
+        box = (m, m, size - m, size - m)
+        if shape == "circle":
+            dr.ellipse(box, fill=COLORS[color_name])
+        elif shape == "square":
+            dr.rectangle(box, fill=COLORS[color_name])
+        else:
+            dr.polygon([(size // 2, m), (size - m, size - m), (m, size - m)], fill=COLORS[color_name])
+        im.save(sub / f"{i:03d}.png")
+        (sub / f"{i:03d}.txt").write_text(f"{concept}, a {color_name} {shape}, simple background", encoding="utf-8")
+    return Path(folder)
+
+
+def legacy_gui_preset(model_dir: str, data_dir: str, output_dir: str, *, steps: int = 20) -> dict[str, Any]:
+    """A kohya_ss GUI (LoRA tab, 2023 era) preset: string numbers, percent warmup, epoch counts, as the GUI
+    wrote them."""
+    return {
+        "LoRA_type": "Standard",
+        "pretrained_model_name_or_path": model_dir,
+        "v2": False, "v_parameterization": False, "sdxl": False,
+        "train_data_dir": data_dir, "reg_data_dir": "", "output_dir": output_dir, "logging_dir": "",
+        "output_name": "demo_lora", "max_resolution": "64,64", "enable_bucket": False,
+        "learning_rate": "0.001", "unet_lr": "0.001", "text_encoder_lr": "0.0005",
+        "lr_scheduler": "cosine", "lr_warmup": "10", "train_batch_size": 2, "epoch": 1,
+        "max_train_steps": str(steps), "save_every_n_epochs": 1, "mixed_precision": "no", "save_precision": "float",
+        "seed": "1234", "caption_extension": ".txt", "network_dim": 4, "network_alpha": 4,
+        "optimizer": "AdamW", "optimizer_args": "", "clip_skip": "1", "shuffle_caption": True, "keep_tokens": "1",
+        "gradient_accumulation_steps": 1.0, "xformers": True, "cache_latents": False, "save_model_as": "safetensors",
+    }
+
+
+def _cli(args: list[str]) -> tuple[int, str]:
+    """Run ``lora-compat ARGS`` in-process; (exit code, combined output)."""
+    from click.testing import CliRunner
+
+    from lora_compat.cli import cli
+
+    res = CliRunner().invoke(cli, args, catch_exceptions=True)
+    out = res.output
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        from lora_compat.errors import UserError
+
+        out += f"\n{res.exception}" if isinstance(res.exception, UserError) else \
+            f"\ninternal error: {type(res.exception).__name__}: {res.exception}"
+        return (2, out)
+    return res.exit_code, out
+
+
+def _available(command: str) -> bool:
+    import importlib
+
+    from lora_compat.cli import COMMANDS
+
+    try:
+        importlib.import_module(COMMANDS[command][0])
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+def run_demo(output: str | os.PathLike[str], steps: int = 20, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the whole demo into ``output``; returns a summary (paths, losses, step outcomes)."""
+    import torch
+
+    from lora_compat.train.tiny import save_tiny_pipeline
+
+    # The tiny model runs thousands of very small ops: thread hand-offs cost more than they save, and on a
+    # shared 2-core machine OpenMP spinning makes it several times slower. One thread is fastest here.
+    torch.set_num_threads(1)
+    t0 = time.time()
+    root = Path(output)
+    root.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {"output": str(root), "steps": {}}
+
+    def step(name: str, ok: bool, detail: str) -> None:
+        summary["steps"][name] = {"ok": ok, "detail": detail}
+        echo(f"{name}: {detail}")
+
+    model_dir = save_tiny_pipeline("sd1", root / "tiny-sd1")
+    step("model", True, f"tiny SD1 diffusers model in {model_dir}")
+    data = make_synthetic_dataset(root / "images")
+    step("dataset", True, f"6 synthetic images with captions in {data}")
+    preset = root / "legacy_kohya_gui_preset.json"
+    preset.write_text(json.dumps(legacy_gui_preset(str(model_dir), str(data), str(root / "trained"), steps=steps),
+                                 indent=2), encoding="utf-8")
+    step("preset", True, f"legacy kohya_ss GUI preset {preset}")
+
+    if _available("lint"):
+        code, out = _cli(["lint", str(preset)])
+        step("lint", code in (0, 1), f"exit {code}; " + (out.strip().splitlines()[-1] if out.strip() else "clean"))
+    else:
+        step("lint", False, "not yet available")
+
+    train_input = preset
+    if _available("migrate"):
+        native = root / "migrated.toml"
+        code, out = _cli(["migrate", str(preset), "--to", "native", "-o", str(native)])
+        if code == 0 and native.is_file():
+            train_input = native
+            step("migrate", True, f"native config {native}")
+        else:
+            step("migrate", False, f"exit {code}: {out.strip()[-300:]}; training from the legacy preset")
+    else:
+        step("migrate", False, "not yet available")
+
+    from lora_compat.config.load import load_config
+    from lora_compat.train.engine import run_training
+
+    cfg = load_config(str(train_input))
+    result = run_training(cfg, output_dir=str(root / "trained"), max_steps=steps, show_progress=False)
+    summary["losses"] = result.losses
+    summary["lora"] = str(result.final_model)
+    step("train", True, f"{result.global_step} steps, loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}; "
+         f"wrote {result.final_model}")
+
+    if _available("convert"):
+        peft_dir = root / "converted-peft"
+        code, out = _cli(["convert", str(result.final_model), str(peft_dir), "--to", "peft"])
+        step("convert", code == 0, f"exit {code}; {peft_dir if code == 0 else out.strip()[-300:]}")
+    else:
+        step("convert", False, "not yet available")
+    if _available("inspect"):
+        code, out = _cli(["inspect", str(result.final_model)])
+        step("inspect", code == 0, f"exit {code}; " + (out.strip().splitlines()[0] if out.strip() else ""))
+    else:
+        step("inspect", False, "not yet available")
+    summary["seconds"] = round(time.time() - t0, 1)
+    echo(f"demo finished in {summary['seconds']} s; everything is in {root}")
+    return summary
