@@ -295,7 +295,8 @@ def test_latent_cache_in_memory_and_on_disk(tmp_path: Path) -> None:
                                       loader_workers=None)
     assert mem.cache_latents(_encode) == 2
     for b_cached, b_plain in zip(_all_batches(mem), _all_batches(plain)):
-        assert b_cached["images"] is None and b_cached["latents"].shape[1:] == (4, 8, 8)
+        assert "images" not in b_cached and b_cached["latents"].shape[1:] == (4, 8, 8)
+        assert "latents" not in b_plain
         # same RNG stream -> same flip decisions -> latents equal the encoding of the uncached image
         assert b_cached["flipped"] == b_plain["flipped"]
         assert torch.allclose(b_cached["latents"], _encode(b_plain["images"]), atol=1e-5)
@@ -343,6 +344,12 @@ def test_build_dataset_from_canonical_config_kohya_folders(kohya: Path) -> None:
     batches = _all_batches(ds)
     assert sorted(torch.cat([b["loss_weights"] for b in batches]).tolist()) == [0.25] * 6 + [1.0] * 6
     assert {c for b in batches for c in b["captions"]} == {"sks dog, red collar", "sks dog", "dog"}
+    # train --train-data: another kohya folder replaces the config's data
+    other = build_dataset(cfg, str(kohya / "reg"), 5, loader_workers=None)
+    assert other.seed == 5 and other.num_train_images == 1
+    assert cfg.get("train_data_dir") == str(kohya / "train")       # the caller's config is untouched
+    with pytest.raises(UserError, match="not found"):
+        build_dataset(cfg, str(kohya / "missing"))
 
 
 def test_bucket_shuffles_replay_sd_scripts_seeding(tmp_path: Path) -> None:

@@ -30,8 +30,9 @@ Interface the training loop uses::
             ds.set_current_step(global_step)
             batch = ds[i]
 
-``batch`` keys: ``images`` (float tensor B,3,H,W in [-1,1], or None when latents are cached), ``latents``
-(B,4,h,w unscaled VAE samples, or None), ``captions`` (processed strings), ``input_ids`` (list, one
+``batch`` keys: ``images`` (float tensor B,3,H,W in [-1,1]) *or* ``latents`` (B,4,h,w when cached: unscaled
+VAE samples as sd-scripts caches them; the loop multiplies by the VAE ``scaling_factor`` as sd-scripts
+does), ``captions`` (processed strings), ``input_ids`` (list, one
 stacked tensor per tokenizer given, else absent), ``loss_weights`` (float tensor: ``prior_loss_weight`` for
 regularization images, 1.0 otherwise), ``is_reg``, ``flipped``, ``original_sizes`` / ``crop_top_lefts`` /
 ``target_sizes`` (lists of ``(h, w)`` / ``(top, left)`` / ``(h, w)`` ints for SDXL), ``alpha_masks``
@@ -723,8 +724,6 @@ class TrainDataset:
             captions.append(process_caption(entry.caption, sub.caption, epoch=view.epoch, step=view.step,
                                             max_train_steps=self.max_train_steps, rng=rng))
         batch: dict[str, Any] = {
-            "images": torch.stack(images) if all(x is not None for x in images) else None,
-            "latents": torch.stack(latents) if all(x is not None for x in latents) else None,
             "captions": captions,
             "loss_weights": torch.tensor(weights, dtype=torch.float32),
             "is_reg": is_reg,
@@ -735,6 +734,11 @@ class TrainDataset:
             "bucket": ds.resos[indices[local][0]],
             "dataset_index": d,
         }
+        # exactly one of "images" / "latents" is present (engines test `"latents" in batch`)
+        if all(x is not None for x in latents):
+            batch["latents"] = torch.stack(latents)
+        else:
+            batch["images"] = torch.stack(images)
         if any(m is not None for m in masks):
             h, w = targets[0]
             batch["alpha_masks"] = torch.stack([m if m is not None else torch.ones(h, w) for m in masks])
@@ -926,20 +930,28 @@ class TrainDataset:
 
 
 # ========================================================================================== entry point
-def build_dataset(cfg: Any, *, seed: int | None = None, max_train_steps: int = 0,
-                  tokenizers: Sequence[Callable[[str], Any]] = (), loader_workers: int | None | str = "config",
-                  base_dir: str | None = None) -> TrainDataset:
+def build_dataset(cfg: Any, train_data_dir: str | None = None, seed: int | None = None, *,
+                  max_train_steps: int = 0, tokenizers: Sequence[Callable[[str], Any]] = (),
+                  loader_workers: int | None | str = "config", base_dir: str | None = None) -> TrainDataset:
     """The engine's dataset for a :class:`~lora_compat.config.model.CanonicalConfig`.
 
     Datasets and subsets come from :func:`lora_compat.config.dataset.resolve_subsets` (dataset config or
     kohya folders). ``seed`` defaults to the config's ``seed`` (0 when unset). ``loader_workers="config"``
     emulates the config's ``max_data_loader_n_workers`` / ``persistent_data_loader_workers`` lag; pass an
     int, or None to disable the lag. Relative folders are resolved against ``base_dir`` (default: the
-    config file's folder) when they do not exist as given.
+    config file's folder) when they do not exist as given. ``train_data_dir`` replaces the config's data
+    with that kohya folder (``N_name`` sub-folders), as the ``train --train-data`` option does.
     """
     from lora_compat.config.dataset import FINETUNE as SPINE_FINETUNE
     from lora_compat.config.dataset import resolve_subsets
 
+    if train_data_dir is not None:
+        if not os.path.isdir(train_data_dir):
+            raise UserError(f"training data folder {train_data_dir!r} not found", key="train_data_dir")
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, options=dict(cfg.options), datasets=[], notes=list(cfg.notes))
+        cfg.set("train_data_dir", str(train_data_dir))  # a copy: the caller's config is not modified
     resolved = resolve_subsets(cfg)
     if base_dir is None and getattr(cfg, "source", None):
         base_dir = os.path.dirname(os.path.abspath(cfg.source))
