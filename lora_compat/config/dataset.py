@@ -13,6 +13,7 @@ datasets sd-scripts derives from the command line (§3.4) via :mod:`lora_compat.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from lora_compat.config.model import CanonicalConfig, Dataset, Subset
@@ -23,42 +24,38 @@ DREAMBOOTH, FINETUNE, CONTROLNET = "dreambooth", "finetune", "controlnet"
 _INT, _FLOAT, _NUM, _BOOL, _STR, _DICT = "int", "float", "float|int", "bool", "str", "dict"
 _RESOLUTION, _FLOAT_PAIR = "int|[int,int]", "[float,float]"
 
-# key -> (validator, levels). Levels: G general, D<k> dataset of kind k, S<k> subset of kind k,
-# k in {b: DreamBooth, f: fine-tune, c: ControlNet}.
-_ALL = {"G", "Db", "Df", "Dc", "Sb", "Sf", "Sc"}
-_DATASET_ONLY = {"G", "Db", "Df", "Dc"}
-DATASET_CONFIG_KEYS: dict[str, tuple[str, set[str]]] = {
-    "batch_size": (_INT, _DATASET_ONLY),
-    "bucket_no_upscale": (_BOOL, _DATASET_ONLY),
-    "bucket_reso_steps": (_INT, _DATASET_ONLY),
-    "enable_bucket": (_BOOL, _DATASET_ONLY),
-    "max_bucket_reso": (_INT, _DATASET_ONLY),
-    "min_bucket_reso": (_INT, _DATASET_ONLY),
-    "validation_seed": (_INT, _DATASET_ONLY),
-    "validation_split": (_FLOAT, _DATASET_ONLY),
-    "resolution": (_RESOLUTION, _DATASET_ONLY),
-    "network_multiplier": (_FLOAT, _DATASET_ONLY),
-    "resize_interpolation": (_STR, _ALL),
-    "color_aug": (_BOOL, _ALL), "flip_aug": (_BOOL, _ALL), "random_crop": (_BOOL, _ALL),
-    "shuffle_caption": (_BOOL, _ALL), "enable_wildcard": (_BOOL, _ALL),
-    "face_crop_aug_range": (_FLOAT_PAIR, _ALL),
-    "num_repeats": (_INT, _ALL), "keep_tokens": (_INT, _ALL), "token_warmup_min": (_INT, _ALL),
-    "keep_tokens_separator": (_STR, _ALL), "secondary_separator": (_STR, _ALL), "caption_separator": (_STR, _ALL),
-    "caption_prefix": (_STR, _ALL), "caption_suffix": (_STR, _ALL),
-    "token_warmup_step": (_NUM, _ALL),
-    "custom_attributes": (_DICT, _ALL),
-    "caption_dropout_every_n_epochs": (_INT, _ALL),
-    "caption_dropout_rate": (_NUM, _ALL), "caption_tag_dropout_rate": (_NUM, _ALL),
-    "caption_extension": (_STR, {"G", "Db", "Dc", "Sb", "Sc"}),
-    "cache_info": (_BOOL, {"G", "Db", "Dc", "Sb", "Sc"}),
-    "class_tokens": (_STR, {"G", "Db", "Sb"}),
-    "image_dir": (_STR, {"Sb", "Sf", "Sc"}),
-    "is_reg": (_BOOL, {"Sb"}),
-    "alpha_mask": (_BOOL, {"Sb", "Sf"}),
-    "metadata_file": (_STR, {"Sf"}),
-    "conditioning_data_dir": (_STR, {"Sc"}),
-}
-REQUIRED = {"Sb": ("image_dir",), "Sf": ("metadata_file",), "Sc": ("image_dir", "conditioning_data_dir")}
+REQUIRED = {"S-DB": ("image_dir",), "S-FT": ("metadata_file",), "S-CN": ("image_dir", "conditioning_data_dir")}
+KIND_LEVEL = {DREAMBOOTH: "DB", FINETUNE: "FT", CONTROLNET: "CN"}
+
+
+@lru_cache(maxsize=None)
+def dataset_config_keys() -> dict[str, tuple[str, frozenset[str]]]:
+    """key -> (voluptuous validator, allowed levels) from ``schemas/sd-scripts-dataset.schema.json``.
+
+    Levels: ``G`` general, ``D-DB``/``D-FT``/``D-CN`` dataset of that kind, ``S-DB``/``S-FT``/``S-CN`` subset.
+    """
+    from lora_compat.config import options
+
+    table: dict[str, tuple[str, frozenset[str]]] = {}
+    for name in options.dataset_param_names():
+        spec = options.dataset_spec(name) or {}
+        table[name] = (_validator(name, spec), frozenset(spec.get("x-levels", [])))
+    return table
+
+
+def _validator(name: str, spec: dict[str, Any]) -> str:
+    """The voluptuous validator a dataset key has, from its JSON-schema entry."""
+    if "oneOf" in spec:
+        return _RESOLUTION
+    kind = spec.get("type")
+    if kind == "array":
+        return _FLOAT_PAIR
+    if kind == "integer":
+        return _INT
+    if kind == "number":
+        return _FLOAT if spec.get("x-strict-float") else _NUM
+    return {"boolean": _BOOL, "string": _STR, "object": _DICT}.get(kind, _STR)
+
 
 # --- blueprint parameters and their dataclass defaults (sd-scripts config_util dataclasses) ---------------
 _SUBSET_BASE: dict[str, Any] = {
@@ -182,15 +179,15 @@ def check_dataset_config(data: Any, *, masked_loss: bool = False) -> list[Datase
                 "DreamBooth subset and fine tuning subset cannot be mixed in the same dataset. Please split "
                 "them into separate datasets.", dpath))
             continue
-        letter = {DREAMBOOTH: "b", FINETUNE: "f", CONTROLNET: "c"}[kind]
-        _check_level({k: v for k, v in ds.items() if k != "subsets"}, "D" + letter, dpath, errors)
+        letter = KIND_LEVEL[kind]
+        _check_level({k: v for k, v in ds.items() if k != "subsets"}, "D-" + letter, dpath, errors)
         for si, sub in enumerate(subsets):
             spath = f"{dpath}.subsets[{si}]"
             if not isinstance(sub, dict):
                 errors.append(DatasetConfigError("expected a table", spath, sub))
                 continue
-            _check_level(sub, "S" + letter, spath, errors)
-            for req in REQUIRED["S" + letter]:
+            _check_level(sub, "S-" + letter, spath, errors)
+            for req in REQUIRED["S-" + letter]:
                 if req not in sub:
                     errors.append(DatasetConfigError("required key not provided", f"{spath}.{req}"))
     return errors
@@ -199,7 +196,7 @@ def check_dataset_config(data: Any, *, masked_loss: bool = False) -> list[Datase
 def _check_level(table: dict[str, Any], level: str, path: str, errors: list[DatasetConfigError]) -> None:
     for key, value in table.items():
         kp = f"{path}.{key}"
-        rule = DATASET_CONFIG_KEYS.get(key)
+        rule = dataset_config_keys().get(key)
         if rule is None or level not in rule[1]:
             errors.append(DatasetConfigError("extra keys not allowed", kp, value))
         elif not _type_ok(rule[0], value):
