@@ -248,6 +248,12 @@ def test_validate_ranges_enums_and_accepted_forms():
         "resolution", "shuffle_caption"]
 
 
+def test_validate_strict_float_option():
+    (p,) = validate_values({"validation_split": 0})
+    assert p.option == "validation_split" and "0.0" in p.reason
+    assert validate_values({"validation_split": 0.0}) == []
+
+
 def test_validate_redacts_credentials():
     (p,) = validate_values({"wandb_api_key": 1234567})
     assert p.value == REDACTED and "1234567" not in p.reason

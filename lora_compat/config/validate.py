@@ -11,7 +11,8 @@ Besides JSON Schema, two sd-scripts facts that JSON Schema cannot express are ch
 * options whose argparse type is ``int`` must hold a Python int: a ``--config_file`` TOML value is not
   converted by sd-scripts, so ``max_train_epochs = 10.0`` stays a float (reference §2.1, golden
   ``config_types_not_converted``) although JSON Schema counts 10.0 as an integer;
-* dataset keys marked ``x-strict-float`` (voluptuous ``float``) reject integers (``validation_split = 0``, §3.2).
+* dataset keys and options marked ``x-strict-float`` (voluptuous ``float``) reject integers
+  (``validation_split = 0``, §2.3, §3.2).
 
 Allowed-key-per-level and dataset-kind rules of the dataset config are checked by the dataset reader
 (:func:`lora_compat.config.dataset.check_dataset_config`), not repeated here.
@@ -207,6 +208,11 @@ def _check_option(name: str, setting: Setting, cfg: CanonicalConfig, out: list[I
         return
     cli = options.cli(name) or {}
     value = setting.value
+    if (options.spec(name) or {}).get("x-strict-float") and _is_python_int(value):
+        out.append(InvalidValue(name, value, origin,
+                                f"expected a float, got the integer {value!r}: sd-scripts' dataset sanitizer "
+                                f"rejects integers here (write {float(value)!r})"))
+        return
     if cli.get("type") == "int" and cli.get("nargs") is None and isinstance(value, float):
         # JSON Schema calls 10.0 an integer; sd-scripts keeps a TOML float as float (no argparse conversion)
         out.append(InvalidValue(name, value, origin,

@@ -167,6 +167,8 @@ def annotate(name: str, p: dict) -> None:
         p["x-misconception"] = ann.MISCONCEPTIONS[name]
     if name in ann.SECRET:
         p["x-secret"] = True
+    if name in ann.STRICT_FLOAT_OPTIONS:
+        p["x-strict-float"] = True
     if name in ann.SECURITY:
         p["x-security"] = ann.SECURITY[name]
 

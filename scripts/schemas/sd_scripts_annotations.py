@@ -707,3 +707,9 @@ ENUM_EXTRA: dict[str, list] = {
 EXTRA_TEXT["dynamo_backend"] = ("Only used together with torch_compile. The kohya_ss GUI writes accelerate's "
                                 "value `no` (its default) into the TOML; harmless without torch_compile, but "
                                 "`--dynamo_backend no` on the command line is an argparse error.")
+
+# Options whose value is re-checked by voluptuous `float` (rejects ints) when the dataset blueprint is built
+# (CU sanitize_argparse_namespace, §2.3): a TOML `validation_split = 0` fails.
+STRICT_FLOAT_OPTIONS = ("validation_split",)
+EXTRA_TEXT["validation_split"] = ("In a --config_file TOML write a float: `validation_split = 0` (an int) fails "
+                                  "sd-scripts' argparse sanitizer (§2.3).")
