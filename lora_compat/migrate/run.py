@@ -54,8 +54,12 @@ def render(cfg: CanonicalConfig, to: str, out: str) -> tuple[dict[str, str], Mig
             files[dataset_path_for(out)] = dataset_text
     else:
         from lora_compat.migrate.kohya_gui import dumps_kohya_gui
+        from lora_compat.migrate.sd_scripts import dumps_dataset_config, needs_dataset_config
 
-        files[out] = dumps_kohya_gui(cfg, report)
+        ds_path = os.path.abspath(dataset_path_for(out))
+        files[out] = dumps_kohya_gui(cfg, report, ds_path)
+        if needs_dataset_config(cfg):
+            files[dataset_path_for(out)] = dumps_dataset_config(cfg, report)
     add_unmapped(report, cfg)
     report.outputs = list(files)
     return files, report

@@ -149,7 +149,7 @@ def dumps_sd_scripts(cfg: CanonicalConfig, report: MigrationReport, dataset_path
     """(config TOML text, dataset TOML text or None). ``dataset_path`` is where the dataset TOML will be."""
     import tomli_w
 
-    write_datasets = bool(cfg.datasets or cfg.general) and not folder_mode(cfg)
+    write_datasets = needs_dataset_config(cfg)
     if not write_datasets:
         dataset_path = None
         if cfg.datasets:
@@ -164,9 +164,17 @@ def dumps_sd_scripts(cfg: CanonicalConfig, report: MigrationReport, dataset_path
               f"# run: accelerate launch {script_for(cfg)} --config_file <this file>\n"
               f"# lora-compat: script = \"{script_for(cfg)}\"\n")
     config_text = header + tomli_w.dumps(body)
-    dataset_text = None
-    if write_datasets:
-        doc = to_dataset_config(cfg, report)
-        dataset_text = (f"# sd-scripts --dataset_config written by lora-compat from {cfg.source}\n"
-                        + dumps_datasets(doc.get("general"), doc.get("datasets")))
+    dataset_text = dumps_dataset_config(cfg, report) if write_datasets else None
     return config_text, dataset_text
+
+
+def needs_dataset_config(cfg: CanonicalConfig) -> bool:
+    """True when the migrated config needs its own dataset TOML (datasets not from the kohya folders)."""
+    return bool(cfg.datasets or cfg.general) and not folder_mode(cfg)
+
+
+def dumps_dataset_config(cfg: CanonicalConfig, report: MigrationReport) -> str:
+    """The ``--dataset_config`` TOML text of ``cfg``'s datasets."""
+    doc = to_dataset_config(cfg, report)
+    return (f"# sd-scripts --dataset_config written by lora-compat from {cfg.source}\n"
+            + dumps_datasets(doc.get("general"), doc.get("datasets")))
