@@ -119,6 +119,17 @@ def test_ui_only_keys(u2, u1):
     assert "saving_args.args.tag_occurrence" in {f.key for f in u1.frontend_only}
 
 
+def test_easy_name_and_u2_quoting(tmp_path):
+    p = tmp_path / "e.toml"
+    p.write_text('[train_mode]\ntrain_mode = "lora"\n[saving_args.args]\noutput_dir = "out/${replace}"\n'
+                 'easy_name = "v3"\n[general_args.args]\npretrained_model_name_or_path = "m"\n'
+                 'vae = \'C:\\vae\\x.safetensors\'\n[[subsets]]\nimage_dir = "i"\nname = "n"\n')
+    cfg = read(p)
+    s = cfg.options["output_dir"]
+    assert s.value == "out/v3" and s.prov.kind == "frontend-quirk"
+    assert "derrian-toml-easy-name" in codes(cfg) and "derrian-toml-u2-quoting" in codes(cfg)
+
+
 def test_extra_args_pass_through(u2):
     s = u2.options["lr_decay_steps"]
     assert s.value == 0.2 and s.prov.origin.key == "extra_args.args.lr_decay_steps"

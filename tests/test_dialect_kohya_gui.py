@@ -159,7 +159,7 @@ def test_legacy_locon_type_rewritten(partial):
     ("LoRA-FA", "networks.lora_fa", []),
     ("Kohya DyLoRA", "networks.dylora", ["conv_dim=4", "conv_alpha=2", "unit=4"]),
     ("LyCORIS/LoKr", "lycoris.kohya", ["factor=8", "algo=lokr"]),
-    ("LyCORIS/Diag-OFT", "lycoris.kohya", ["constraint=0.5", "algo=diag-oft"]),
+    ("LyCORIS/Diag-OFT", "lycoris.kohya", ["constrain=0.5", "algo=diag-oft"]),
     ("LyCORIS/DyLoRA", "lycoris.kohya", ["block_size=4", "algo=dylora"]),
 ])
 def test_lora_type_table(tmp_path, lora_type, module, expect):
@@ -171,6 +171,28 @@ def test_lora_type_table(tmp_path, lora_type, module, expect):
         assert e in got
     if lora_type == "LoRA-FA":
         assert not any(a.startswith("conv_") for a in got)
+
+
+def test_constraint_spelling_by_era(tmp_path):
+    base = {"LoRA_type": "LyCORIS/Diag-OFT", "constrain": 0.5, "max_resolution": "512,512"}
+    old = read(write(tmp_path, base, "old.json"))
+    new = read(write(tmp_path, dict(base, lr_warmup_steps=0), "new.json"))
+    assert "constrain=0.5" in old.options["network_args"].value and "kohya-gui-constrain-spelling" in codes(old)
+    assert new.era == "K5" and "constraint=0.5" in new.options["network_args"].value
+
+
+def test_k0_step_formula_has_no_reg_factor(tmp_path):
+    img = tmp_path / "img" / "2_x"
+    img.mkdir(parents=True)
+    for i in range(5):
+        (img / f"{i}.jpg").write_bytes(b"x")
+    (tmp_path / "reg").mkdir()
+    cfg = read(write(tmp_path, {"use_8bit_adam": False, "max_resolution": "512,512", "lr_warmup": "0",
+                                "train_data_dir": str(tmp_path / "img"), "reg_data_dir": str(tmp_path / "reg"),
+                                "epoch": "3", "train_batch_size": 2, "gradient_accumulation_steps": 2.0}))
+    assert cfg.era == "K0"
+    # ceil(10 / 2 x 3) = 15: no x2 for regularisation, no division by gradient accumulation in K0
+    assert cfg.options["max_train_steps"].value == 15
 
 
 def test_block_weights_for_standard(tmp_path):

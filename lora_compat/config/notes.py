@@ -91,6 +91,8 @@ NOTE_CODES: dict[str, str] = {
         "lr_scheduler_num_cycles is empty: the GUI passes the epoch count instead.",
     "kohya-gui-wandb-run-name-default":
         "wandb_run_name is empty: the GUI passes output_name as the run name.",
+    "kohya-gui-constrain-spelling":
+        "GUIs before 2024-10-06 passed Diag-OFT's constraint as 'constrain=', a name LyCORIS does not read.",
     "kohya-gui-t5xxl-lr":
         "text_encoder_lr is passed as a two-element list (second element t5xxl_lr or the same rate).",
     # ---- Derrian ArgStore JSON (A1/A2/XTI) ----------------------------------------------------------
@@ -167,6 +169,11 @@ NOTE_CODES: dict[str, str] = {
         "network_args 'constrain' (2024-01 to 2024-07 spelling) is passed as is; LyCORIS reads 'constraint'.",
     "derrian-toml-network-module":
         "network_module was chosen by the UI from the network args (fa / algo / unit / Flux).",
+    "derrian-toml-easy-name":
+        "easy_name replaced the literal ${replace} in output_dir, output_name, resume and log_prefix.",
+    "derrian-toml-u2-quoting":
+        "The U2 backend writes strings in double quotes without escaping: a value with a quote or backslash "
+        "(outside the paths it normalises) produced a broken or altered TOML.",
     "derrian-toml-precision-forced":
         "full_fp16 / full_bf16 force mixed_precision fp16 / bf16 in the Derrian UI.",
 }

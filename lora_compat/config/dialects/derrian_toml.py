@@ -30,6 +30,8 @@ SECTIONS = ("general_args", "network_args", "optimizer_args", "saving_args", "bu
             "sample_args", "logging_args", "flux_args", "textual_inversion_args", "extra_args")
 IMAGE_EXTENSIONS = ("png", "bmp", "gif", "jpeg", "jpg", "webp")
 BLOCK_ARRAYS = ("down_lr_weight", "up_lr_weight", "block_dims", "block_alphas", "conv_block_dims", "conv_block_alphas")
+# the only strings the U2 backend normalises (backslashes -> slashes) before writing its TOML
+_U2_NORMALISED = ("pretrained_model_name_or_path", "output_dir", "sample_prompts", "logging_dir")
 CUSTOM_OPTIMIZERS = {"came": "LoraEasyCustomOptimizer.came.CAME", "compass": "LoraEasyCustomOptimizer.compass.Compass",
                      "lpfadamw": "LoraEasyCustomOptimizer.lpfadamw.LPFAdamW",
                      "rmsprop": "LoraEasyCustomOptimizer.rmsprop.RMSProp"}
@@ -144,6 +146,7 @@ class _UiReader:
 
     # ---- reading ---------------------------------------------------------------------------------------
     def run(self) -> CanonicalConfig:
+        self.easy_name = self.args("saving_args").get("easy_name")
         for key, val in self.data.items():
             if key not in SECTIONS and key not in ("subsets", "train_mode"):
                 self.n.unknown(key, val, "not a section of the Derrian UI TOML")
@@ -228,6 +231,16 @@ class _UiReader:
             self.n.note("derrian-toml-custom-scheduler", f"{raw} is Derrian's own scheduler class", path, scheduler=raw)
         if key == "mixed_precision" and self.cfg.get("mixed_precision") and self.cfg.options["mixed_precision"].prov.kind == FRONTEND:
             return   # full_fp16/full_bf16 already forced it
+        if self.era == "U2" and isinstance(raw, str) and ('"' in raw or "\\" in raw) and key not in _U2_NORMALISED:
+            self.n.note("derrian-toml-u2-quoting", f"{key} holds a quote or backslash; the U2 backend wrote it "
+                        "into its TOML without escaping", path, value=raw)
+        if isinstance(self.easy_name, str) and self.easy_name and isinstance(raw, str) and "${replace}" in raw \
+                and key in ("output_dir", "output_name", "resume", "log_prefix"):
+            new = raw.replace("${replace}", self.easy_name)
+            self.n.put(canon, new, kind=FRONTEND, keys=[path, "saving_args.args.easy_name"],
+                       conversion=f"{key} {show(raw)} with easy_name {show(self.easy_name)} -> {show(new)}")
+            self.n.note("derrian-toml-easy-name", f"{key}: ${{replace}} -> {self.easy_name}", path)
+            return
         dataset = part == "dataset_args"
         if dataset:
             if key == "resolution" and isinstance(raw, list):

@@ -328,6 +328,8 @@ class _GuiReader:
                     continue
                 if p.get("x-tabs") and "lora" not in p["x-tabs"]:
                     continue
+                if k == "max_train_steps" and _era_index(self.era) < _era_index("K3"):
+                    continue   # the 1600 default dates from 2024-04-19; before it "" (= computed from epoch)
                 if k == "optimizer" and "use_8bit_adam" in self.data:
                     continue   # update_my_data derives it from use_8bit_adam before the overlay
                 self.state[k] = p["default"]
@@ -517,6 +519,12 @@ class _GuiReader:
                     continue
                 f = _LYCORIS_SOURCE.get(a, a)
                 val = self.raw(f, _LYCORIS_DEFAULTS.get(f))
+                if a == "constraint" and self.era != "K5":
+                    # emitted as constrain= until 2024-10-06; LyCORIS reads constraint, so it had no effect
+                    a = "constrain"
+                    if not is_zero_like(val):
+                        self.n.note("kohya-gui-constrain-spelling", f"constrain={_fmt_arg(val)} was passed under "
+                                    "the old name 'constrain'", "constrain" if "constrain" in self.data else None)
                 args.append(f"{a}={_fmt_arg(val)}")
                 if f in self.state:
                     sources.append(f)
@@ -633,6 +641,15 @@ class _GuiReader:
                         "dataset_config")
         elif self.tab in ("lora", "dreambooth", "ti") or self.has("epoch"):
             reg_factor = 2 if reg_dir not in (UNSET, None) else 1
+            era_caveat = None
+            if self.era == "K0":
+                # K0 GUIs (to 2023-03-04): the reg factor was commented out (2023-01-05 to 05-04) and gradient
+                # accumulation was not divided out (until 2023-05-07)
+                reg_factor, grad_acc = 1, 1
+                era_caveat = "K0 formula: no regularisation factor, gradient accumulation not divided out"
+            elif self.era == "K1":
+                era_caveat = ("K1 GUIs before 2023-05-04/05-07 used no regularisation factor and did not divide "
+                              "by gradient accumulation; the HEAD formula is used")
             total = _count_kohya_images(train_dir if isinstance(train_dir, str) else "", self.doc.path)
             formula = (f"ceil(images x repeats / train_batch_size {batch} / gradient_accumulation_steps "
                        f"{grad_acc} x epoch {epoch} x reg_factor {reg_factor})")
@@ -641,7 +658,7 @@ class _GuiReader:
                             f"max_train_steps = {formula}; the image folders of train_data_dir are not available",
                             "epoch" if "epoch" in self.data else None, formula=formula, epoch=epoch,
                             train_batch_size=batch, gradient_accumulation_steps=grad_acc, reg_factor=reg_factor,
-                            train_data_dir=None if train_dir is UNSET else train_dir)
+                            train_data_dir=None if train_dir is UNSET else train_dir, era_caveat=era_caveat)
             else:
                 steps = int(math.ceil(total / batch / grad_acc * epoch * reg_factor))
                 fields = [f for f in ("epoch", "train_batch_size", "gradient_accumulation_steps", "reg_data_dir",
@@ -650,7 +667,7 @@ class _GuiReader:
                         f"{reg_factor}) -> max_train_steps {steps}")
                 self.put("max_train_steps", steps, fields=fields, kind=DERIVED, conversion=conv)
                 self.n.note("kohya-gui-epoch-to-steps", conv, "epoch" if "epoch" in self.data else None,
-                            images_times_repeats=total, max_train_steps=steps)
+                            images_times_repeats=total, max_train_steps=steps, era_caveat=era_caveat)
         if epochs_opt not in (UNSET, None):
             self.n.note("kohya-gui-max-train-epochs-wins",
                         f"max_train_epochs {epochs_opt} is passed; sd-scripts derives the length from it",
