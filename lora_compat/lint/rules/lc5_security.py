@@ -53,14 +53,15 @@ class CredentialInConfig(Rule):
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         seen: set[tuple[str, int | None]] = set()
         places = []
+        # credentials are non-empty strings (``num_vectors_per_token = 8`` matches the name pattern, not this)
         for name, s in cfg.options.items():
-            if _is_credential_option(name) and s.value not in (None, ""):
+            if _is_credential_option(name) and isinstance(s.value, str) and s.value:
                 places.append((s.prov.origin, name))
         for k in list(cfg.unknown_keys) + list(cfg.frontend_only):
-            if is_secret_key(k.key) and k.value not in (None, ""):
+            if is_secret_key(k.key) and isinstance(k.value, str) and k.value:
                 places.append((k.origin, k.key))
         for inv in cfg.invalid:
-            if is_secret_key(inv.origin.key) and inv.value not in (None, ""):
+            if is_secret_key(inv.origin.key) and isinstance(inv.value, str) and inv.value:
                 places.append((inv.origin, inv.option))
         for origin, name in places:
             key = origin.key if origin else name

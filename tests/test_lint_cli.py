@@ -1,0 +1,242 @@
+"""lint/explain commands end to end: exit codes, formats (text/json/sarif/github), selection, fixes, redaction."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lora_compat.cli import cli
+from tests.conftest import FIXTURES
+
+LINT = FIXTURES / "lint"
+BAD_TOML = LINT / "sdscripts_bad.toml"
+BAD_JSON = LINT / "kohya_sdxl_bad.json"
+CLEAN = LINT / "clean.toml"
+SECRETS = ("wandbsecret0123456789", "kohyasecretkey987654321")
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process the way main() does (UserError -> exit 2, one line)."""
+    from lora_compat.errors import UserError
+
+    runner = CliRunner()
+    result = runner.invoke(cli, list(args), catch_exceptions=True)
+    if isinstance(result.exception, UserError):
+        return 2, result.stdout, f"error: {result.exception}"
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture()
+def work(tmp_path: Path) -> Path:
+    for f in (BAD_TOML, BAD_JSON, CLEAN):
+        shutil.copy(f, tmp_path / f.name)
+    return tmp_path
+
+
+# -- exit codes ----------------------------------------------------------------------------------------
+
+def test_clean_config_exits_0() -> None:
+    code, out, _ = run("lint", str(CLEAN), "--fail-on", "info")
+    assert code == 0 and "All checks passed" in out
+
+
+def test_findings_exit_1_and_fail_on_threshold() -> None:
+    assert run("lint", str(BAD_TOML))[0] == 1
+    # only info-level rules selected: below the default threshold -> 0, at --fail-on info -> 1
+    assert run("lint", str(BAD_JSON), "--select", "LC202")[0] == 0
+    assert run("lint", str(BAD_JSON), "--select", "LC202", "--fail-on", "info")[0] == 1
+
+
+def test_usage_and_input_errors_exit_2(tmp_path: Path) -> None:
+    code, _, err = run("lint", str(tmp_path / "missing.json"))
+    assert code == 2 and "missing.json" in err
+    assert run("lint", str(CLEAN), "--select", "LC999")[0] == 2
+    assert run("lint", str(CLEAN), "--in-place")[0] == 2
+
+
+def test_load_error_in_multi_file_run_exits_2_but_reports_other_files(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"network_dim": 8,', encoding="utf-8")
+    code, out, _ = run("lint", str(broken), str(BAD_TOML), "--format", "json")
+    data = json.loads(out)
+    assert code == 2
+    assert [e["file"].endswith("broken.json") for e in data["errors"]] == [True]
+    assert any(f["code"] == "LC105" for f in data["findings"])
+    assert data["summary"]["load_errors"] == 1
+
+
+def test_skip_non_configs(tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text('{"name": "x", "version": "1.0.0"}', encoding="utf-8")
+    shutil.copy(CLEAN, tmp_path / "clean.toml")
+    code, out, _ = run("lint", str(tmp_path), "--skip-non-configs", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["summary"]["skipped"] == 1 and not data["errors"]
+
+
+# -- selection -------------------------------------------------------------------------------------------
+
+def test_select_and_ignore_by_prefix_and_name() -> None:
+    _, out, _ = run("lint", str(BAD_TOML), "--format", "json", "--select", "LC5")
+    assert {f["code"] for f in json.loads(out)["findings"]} == {"LC501", "LC503", "LC506"}
+    _, out, _ = run("lint", str(BAD_TOML), "--format", "json", "--select", "LC5",
+                    "--ignore", "LC501,pickle-output-format")
+    assert {f["code"] for f in json.loads(out)["findings"]} == {"LC503"}
+
+
+# -- formats ---------------------------------------------------------------------------------------------
+
+def test_text_output_groups_by_file_with_explain_hint() -> None:
+    _, out, _ = run("lint", str(BAD_TOML))
+    assert "sdscripts_bad.toml" in out
+    line = next(ln for ln in out.splitlines() if "LC105" in ln and "error" in ln)
+    assert "sdscripts_bad.toml:8" in line and "lr_warmup_steps" in line
+    assert "-> lora-compat explain LC105" in out
+
+
+def test_json_shape_and_key_as_written() -> None:
+    _, out, _ = run("lint", str(BAD_TOML), "--format", "json")
+    data = json.loads(out)
+    assert set(data) >= {"findings", "summary", "errors"}
+    f = next(f for f in data["findings"] if f["code"] == "LC601")
+    assert set(f) >= {"code", "name", "severity", "file", "line", "key", "message"}
+    assert f["key"] == "caption_extention" and f["line"] == 10 and f["name"] == "misspelled-legacy-key"
+    assert data["summary"]["findings"] == len(data["findings"])
+    assert data["summary"]["by_code"]["LC105"] == 1
+
+
+def test_sarif_structure() -> None:
+    _, out, _ = run("lint", str(BAD_TOML), str(BAD_JSON), "--format", "sarif")
+    log = json.loads(out)
+    assert log["version"] == "2.1.0" and "sarif" in log["$schema"]
+    run0 = log["runs"][0]
+    driver = run0["tool"]["driver"]
+    assert driver["name"] == "lora-compat"
+    ids = [r["id"] for r in driver["rules"]]
+    from lora_compat.lint.registry import all_rules
+
+    assert ids == [r.code for r in all_rules()]        # every rule declared, even those that did not fire
+    for r in driver["rules"]:
+        assert r["name"] and r["shortDescription"]["text"] and r["fullDescription"]["text"]
+        assert r["helpUri"].split("#")[0].endswith("docs/rules.md") and "#lc" in r["helpUri"]
+    assert run0["results"]
+    for res in run0["results"]:
+        assert res["ruleId"] in ids and ids[res["ruleIndex"]] == res["ruleId"]
+        assert res["level"] in ("error", "warning", "note")
+        assert res["message"]["text"]
+        phys = res["locations"][0]["physicalLocation"]
+        assert phys["artifactLocation"]["uri"]
+        if "region" in phys:
+            assert phys["region"]["startLine"] >= 1
+    lc105 = next(r for r in run0["results"] if r["ruleId"] == "LC105")
+    assert lc105["locations"][0]["physicalLocation"]["region"]["startLine"] == 8
+    assert lc105["level"] == "error"
+
+
+def test_github_annotations() -> None:
+    code, out, _ = run("lint", str(BAD_TOML), "--format", "github")
+    assert code == 1
+    lines = out.strip().splitlines()
+    assert lines and all(ln.startswith(("::error ", "::warning ", "::notice ")) for ln in lines)
+    lc105 = next(ln for ln in lines if "LC105" in ln)
+    assert lc105.startswith("::error file=") and ",line=8," in lc105 and "::lr_warmup_steps: " in lc105
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "github"])
+def test_no_credential_in_any_output_format(fmt: str) -> None:
+    _, out, err = run("lint", str(BAD_TOML), str(BAD_JSON), "--format", fmt)
+    assert any(c in out for c in ("LC501", "credential-in-config"))
+    for s in SECRETS:
+        assert s not in out and s not in err
+
+
+# -- fixes -----------------------------------------------------------------------------------------------
+
+def test_fix_writes_new_file_in_original_format(work: Path) -> None:
+    src = work / "sdscripts_bad.toml"
+    before = src.read_text(encoding="utf-8")
+    code, out, _ = run("lint", str(src), "--fix")
+    assert src.read_text(encoding="utf-8") == before           # input never modified
+    fixed = (work / "sdscripts_bad.fixed.toml").read_text(encoding="utf-8")
+    assert 'resolution = "1024,1024"' in fixed and 'save_model_as = "safetensors"' in fixed
+    assert "caption_extension = " in fixed and "caption_extention" not in fixed
+    assert "# must be a string" in fixed                         # comments kept
+    assert SECRETS[0] not in fixed
+    assert "[fixed]" in out
+    # re-linting the fixed file: the fixed findings are gone, the unfixable ones remain
+    _, out2, _ = run("lint", str(work / "sdscripts_bad.fixed.toml"), "--format", "json")
+    left = {f["code"] for f in json.loads(out2)["findings"]}
+    assert not left & {"LC106", "LC506", "LC601", "LC501"} and "LC105" in left
+
+
+def test_fix_json_keeps_formatting(work: Path) -> None:
+    src = work / "kohya_sdxl_bad.json"
+    out_path = work / "out.json"
+    run("lint", str(src), "--fix", "-o", str(out_path))
+    text = out_path.read_text(encoding="utf-8")
+    assert SECRETS[1] not in text and '"wandb_api_key": ""' in text
+    assert '"text_encoder_lr": 0.00005' in text                    # untouched lines keep their spelling
+    assert len(text.splitlines()) == len(src.read_text(encoding="utf-8").splitlines())
+
+
+def test_fixed_copy_never_contains_credentials_even_when_lc501_is_not_selected(work: Path) -> None:
+    src = work / "sdscripts_bad.toml"
+    run("lint", str(src), "--fix", "--select", "LC506")
+    text = (work / "sdscripts_bad.fixed.toml").read_text(encoding="utf-8")
+    assert 'save_model_as = "safetensors"' in text and SECRETS[0] not in text
+    assert "caption_extention" in text                          # LC601 was not selected: not fixed
+
+
+def test_fix_in_place_keeps_backup(work: Path) -> None:
+    src = work / "sdscripts_bad.toml"
+    before = src.read_text(encoding="utf-8")
+    run("lint", str(src), "--fix", "--in-place")
+    assert (work / "sdscripts_bad.toml.bak").read_text(encoding="utf-8") == before
+    assert 'save_model_as = "safetensors"' in src.read_text(encoding="utf-8")
+
+
+def test_fix_exit_code_counts_only_unfixed(work: Path) -> None:
+    src = work / "sdscripts_bad.toml"
+    assert run("lint", str(src), "--select", "LC506,LC601", "--fail-on", "warning", "--fix")[0] == 0
+
+
+# -- explain ---------------------------------------------------------------------------------------------
+
+def test_explain_rule_by_code_and_name() -> None:
+    code, out, _ = run("explain", "LC205")
+    assert code == 0 and "keep-tokens-no-effect" in out and "Anti-pattern" in out and "Best practice" in out
+    code, out, _ = run("explain", "alpha-default-one", "--format", "json")
+    data = json.loads(out)
+    assert data["code"] == "LC202" and data["help_uri"].endswith("#lc202-alpha-default-one")
+
+
+def test_explain_option_and_alias() -> None:
+    code, out, _ = run("explain", "keep_tokens")
+    assert code == 0 and "keep_tokens" in out
+    code, out, _ = run("explain", "shuffle_captions", "--format", "json")
+    assert code == 0 and json.loads(out)["name"] == "shuffle_caption"
+
+
+def test_explain_list_and_unknown() -> None:
+    code, out, _ = run("explain", "--list", "--format", "json")
+    rules = json.loads(out)["rules"]
+    assert code == 0 and len(rules) >= 40 and rules[0]["code"] == "LC101"
+    assert run("explain", "no_such_thing_xyz")[0] == 2
+
+
+def test_cli_never_imports_torch() -> None:
+    script = ("import sys\nfrom lora_compat.cli import main\n"
+              "try:\n    main(['lint', sys.argv[1], '--format', 'json'])\nexcept SystemExit:\n    pass\n"
+              "bad = [m for m in ('torch', 'diffusers', 'peft', 'transformers', 'accelerate', 'safetensors.torch')"
+              " if m in sys.modules]\nprint('HEAVY', bad, file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(BAD_JSON)], capture_output=True, text=True,
+                          timeout=120)
+    assert "HEAVY []" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
