@@ -106,7 +106,8 @@ def explain_option_data(name_or_alias: str) -> dict[str, Any]:
             "enum": (options.dataset_spec(name) or {}).get("enum"), "bounds": {}, "cli": None,
             "group": "dataset", "arch": None, "arch_note": None, "sdxl_only": False, "since": None,
             "since_note": None, "peft": None, "diffusers": None,
-            "misconceptions": options.misconceptions(fallback) if fallback else [],
+            "misconceptions": options.dataset_misconceptions(name)
+            + (options.misconceptions(fallback) if fallback else []),
             "secret": False, "security": None,
             "names": {"sd-scripts-dataset": [name], **({"sd-scripts": [fallback]} if fallback else {})},
             "dataset": info, "reference": info.get("reference"),
@@ -123,7 +124,7 @@ def explain_option_data(name_or_alias: str) -> dict[str, Any]:
         "arch": options.arch(name), "arch_note": spec.get("x-arch-note"), "sdxl_only": options.is_sdxl_only(name),
         "since": options.since(name), "since_note": spec.get("x-since-note"),
         "peft": options.peft(name), "diffusers": options.diffusers(name),
-        "misconceptions": options.misconceptions(name),
+        "misconceptions": options.misconceptions(name) + (options.dataset_misconceptions(dkey) if dkey else []),
         "secret": options.is_secret(name), "security": options.security(name),
         "names": names, "dataset": _dataset_info(dkey) if dkey else None,
         "reference": options.reference(name),

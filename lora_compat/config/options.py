@@ -245,6 +245,12 @@ def dataset_keys_at(level: str) -> list[str]:
     return [n for n, s in _dataset_params().items() if level in s.get("x-levels", [])]
 
 
+def dataset_misconceptions(name: str) -> list[dict[str, Any]]:
+    """Wrong beliefs about dataset key ``name`` (same shape as :func:`misconceptions`)."""
+    s = dataset_spec(name)
+    return [] if s is None else list(s.get("x-misconception", []) or [])
+
+
 def dataset_fallback_option(name: str) -> str | None:
     """The command-line option a dataset key falls back to (``num_repeats`` -> ``dataset_repeats``), or None."""
     s = dataset_spec(name)

@@ -118,6 +118,11 @@ def _dataset_section() -> list[str]:
         lines.append(f"| `{key}` | {_cell(t)} | {_cell(_code(spec.get('default')))} | "
                      f"{_cell(', '.join(spec.get('x-levels', [])))} | {f'`--{fb}`' if fb else ''} | "
                      f"{_cell(spec.get('description', ''))} |")
+    notes = [(key, m) for key in options.dataset_param_names() for m in options.dataset_misconceptions(key)]
+    if notes:
+        lines += ["", "### Dataset-config misconceptions", ""]
+        for key, m in notes:
+            lines += [f"> **`{key}`** ({m['source']}): {m['claim']}", ">", f"> **Actually:** {m['truth']}", ""]
     return lines + [""]
 
 

@@ -126,6 +126,32 @@ PARAMS: dict[str, tuple] = {
                               "Folder of mask images (ControlNet-style subsets, only legal with --masked_loss).",
                               "§3.2, §3.3"),
 }
+# Wrong beliefs about dataset keys (paraphrased; reference section cited in `truth`).
+MISCONCEPTIONS: dict[str, list[dict]] = {
+    "image_dir": [{
+        "as_written": "image_dir", "dialect": "sd-scripts-dataset", "quoted": False,
+        "source": "common belief (paraphrased; sd-scripts-reference.md §3.4)",
+        "claim": "a folder named like `10_sks dog` sets num_repeats and class_tokens in a dataset config too",
+        "truth": "Folder prefixes are only parsed when datasets come from --train_data_dir (no dataset config). In "
+                 "a dataset config set num_repeats and class_tokens explicitly (§3.4)."}],
+    "class_tokens": [{
+        "as_written": "class_tokens", "dialect": "sd-scripts-dataset", "quoted": False,
+        "source": "sd-scripts docs/config_README-en.md (paraphrased; sd-scripts-reference.md §9)",
+        "claim": "class_tokens is a subset-only option",
+        "truth": "sd-scripts also accepts it in [general] and in DreamBooth [[datasets]] tables (§9)."}],
+    "validation_split": [{
+        "as_written": "validation_split", "dialect": "sd-scripts-dataset", "quoted": False,
+        "source": "common belief (paraphrased; sd-scripts-reference.md §3.2)",
+        "claim": "validation_split = 0 and validation_split = 0.0 are the same",
+        "truth": "The dataset config validates with voluptuous `float`, which rejects the integer 0 "
+                 "(MultipleInvalid: expected float); write 0.0 (§3.2)."}],
+    "num_repeats": [{
+        "as_written": "num_repeats", "dialect": "sd-scripts-dataset", "quoted": False,
+        "source": "common belief (paraphrased; sd-scripts-reference.md §3.3)",
+        "claim": "--dataset_repeats only affects fine-tune datasets",
+        "truth": "--dataset_repeats is the default num_repeats of EVERY subset that does not set it, DreamBooth "
+                 "subsets included (§3.3, §8)."}],
+}
 KIND_NAMES = {"DB": "dreambooth", "FT": "finetune", "CN": "controlnet"}
 REQUIRED = {"DB": ["image_dir"], "FT": ["metadata_file"], "CN": ["image_dir", "conditioning_data_dir"]}
 
@@ -139,6 +165,8 @@ def param_schema(name: str) -> dict:
     if option:
         out["x-option"] = option
     out["x-ref"] = f"sd-scripts-reference.md {ref}"
+    if name in MISCONCEPTIONS:
+        out["x-misconception"] = MISCONCEPTIONS[name]
     return out
 
 
