@@ -37,13 +37,11 @@ OTHER_SCRIPTS = {
 }
 
 # accelerate launch options that take no value (everything else takes one).
-ACCELERATE_FLAGS = {
+ACCELERATE_FLAGS = frozenset({
     "--multi_gpu", "--cpu", "--use_deepspeed", "--use_fsdp", "--use_xpu", "--use_mps_device", "--tpu",
     "--quiet", "-q", "--debug", "--dynamo_use_fullgraph", "--dynamo_use_dynamic", "--no_python", "-m",
-    "--module", "--same_network", "--rdzv_conf", "--monitor_interval",
-}
-ACCELERATE_FLAGS.discard("--rdzv_conf")
-ACCELERATE_FLAGS.discard("--monitor_interval")
+    "--module", "--same_network",
+})
 
 
 @dataclass(frozen=True)
