@@ -174,6 +174,9 @@ def check_dataset_config(data: Any, *, masked_loss: bool = False) -> list[Datase
             errors.append(DatasetConfigError("expected a list of tables", f"{dpath}.subsets", subsets))
             subsets = []
         kind = subset_kind(subsets, masked_loss)
+        if not subsets and not masked_loss:
+            kind = FINETUNE  # validate_flex_dataset: all([]) picks the fine-tune schema (the generator later
+            #                  classes the same empty dataset as ControlNet; it contributes no images)
         if kind is None:
             errors.append(DatasetConfigError(
                 "DreamBooth subset and fine tuning subset cannot be mixed in the same dataset. Please split "
