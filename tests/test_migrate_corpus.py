@@ -127,3 +127,53 @@ def test_corpus_native_round_trip_is_identical(tmp_path: Path) -> None:
         assert a.get("network_module") in (None, b.get("network_module")), path.name
         checked += 1
     assert checked >= 100
+
+
+def _effective(cfg) -> dict:
+    """Every option's effective value, normalised where two spellings mean the same to sd-scripts."""
+    from lora_compat.config import options
+
+    out = {}
+    lr = cfg.effective("learning_rate")
+    for k in options.option_names():
+        if is_secret_key(k) or k in REWRITTEN or k in ("sample_prompts", "wandb_run_name"):
+            continue  # prompt files are not on this machine; the GUI derives wandb_run_name from output_name
+        v = cfg.effective(k)
+        if k in _ARG_LISTS and kv_table(v) is not None:
+            v = kv_table(v)
+            if k == "network_args" and "constrain" in v:  # GUIs before 2024-10-06 emitted the misspelling
+                v["constraint"] = v.pop("constrain")
+        if k == "text_encoder_lr" and isinstance(v, list):
+            v = v[0] if v else None  # sd-scripts LoRA uses the first value only
+        if k in ("text_encoder_lr", "unet_lr") and v is None:
+            v = lr
+        if k == "resolution" and isinstance(v, str) and "," not in v:
+            v = f"{v},{v}"
+        if k == "network_module" and v is None:
+            v = "networks.lora"
+        if v in (None, 0, False, ""):
+            v = None  # the GUI drops these: all mean "sd-scripts' default"
+        out[k] = v
+    return out
+
+
+@requires_corpus
+def test_corpus_kohya_gui_round_trip_keeps_effective_options(tmp_path: Path) -> None:
+    from lora_compat.config.load import load_config
+
+    checked = 0
+    for path in corpus_files():
+        cfg = _load_or_refusal(path)
+        if cfg is None or (cfg.get("dataset_config") and not cfg.datasets):
+            continue
+        out = str(tmp_path / "gui.json")
+        files, report = render(cfg, "kohya-gui", out)
+        write_atomically(files)
+        back = load_config(out)
+        assert back.dialect == "kohya-gui", path.name
+        lost = {e.option.split(".")[0] for e in report.losses}
+        a, b = _effective(cfg), _effective(back)
+        diff = {k for k in a if a[k] != b[k] and k not in lost}
+        assert not diff, (path.name, {k: (a[k], b[k]) for k in diff})
+        checked += 1
+    assert checked >= 100

@@ -132,12 +132,19 @@ def to_kohya_gui(cfg: CanonicalConfig, report: MigrationReport, dataset_path: st
         report.add(written(name, s.prov if s else None, "additional_parameters", " ".join(tokens),
                            conversion=f"{why}: passed as additional_parameters {' '.join(tokens)}"))
 
+    sdxl_only = {"no_half_vae", "cache_text_encoder_outputs", "cache_text_encoder_outputs_to_disk"}
     # plain fields: every GUI field of a known option gets the effective value (config or sd-scripts default)
     for option, key in sorted(by_option.items(), key=lambda kv: kv[1]):
         if option in _SPECIAL or is_secret_key(option) or options.spec(option) is None:
             continue
         value = cfg.effective(option)
         spec = fields[key]
+        if option in sdxl_only and not cfg.is_sdxl:
+            # the GUI passes its sdxl_* checkboxes only with the SDXL checkbox on
+            gui[key] = _unset_value(spec)
+            if value and option in cfg.options:
+                to_extra(option, value, "the GUI passes this only for SDXL")
+            continue
         if value is None:
             gui[key] = _unset_value(spec)
             continue
@@ -152,6 +159,8 @@ def to_kohya_gui(cfg: CanonicalConfig, report: MigrationReport, dataset_path: st
         else:
             gui[key] = value
 
+    # the GUI emits the multires keys only with noise_offset_type "Multires", the others with "Original"
+    gui["noise_offset_type"] = "Multires" if cfg.get("multires_noise_iterations") else "Original"
     _model_and_length(cfg, gui, put, report)
     _network(cfg, gui, put, report)
     _learning_rates(cfg, gui, put)
@@ -263,8 +272,10 @@ def _network(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: Migrat
                          "block_alphas", "conv_block_dims", "conv_block_alphas"):
                 typed = value
             gui[field] = typed
+            renamed = " (the current GUI passes it as constraint=, the name LyCORIS reads)" \
+                if arg == "constrain" else ""
             report.add(written(f"network_args.{arg}", s_args.prov if s_args else None, field, typed,
-                               conversion=f"network_args \"{arg}={value}\" -> {field}"))
+                               conversion=f"network_args \"{arg}={value}\" -> {field}{renamed}"))
         elif arg in _BOOL_ARGS:
             gui[arg] = value.strip().lower() in ("true", "1", "yes")
             report.add(written(f"network_args.{arg}", s_args.prov if s_args else None, arg, gui[arg],
