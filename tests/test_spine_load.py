@@ -187,3 +187,17 @@ def test_dataset_config_errors_are_invalid_values(tmp_path) -> None:
     assert [(iv.option, iv.origin.line) for iv in cfg.invalid] == [("keep_token", 7)]
     assert "extra keys not allowed" in cfg.invalid[0].reason
     assert_clean_refusal(*run_cli("show", str(p)), "ds.toml:7", "keep_token")
+
+
+def test_show_toml_of_a_dataset_config_round_trips(tmp_path) -> None:
+    src = SPINE / "toml" / "dataset.toml"
+    code, out, err = run_cli("show", str(src), "--format", "toml")
+    assert code == 0, err
+    p = tmp_path / "again.toml"
+    p.write_text(out)
+    a, b = load_config(str(src)), load_config(str(p))
+    assert b.dialect == "sd-scripts-dataset"
+    flat = lambda c: ({k: s.value for k, s in c.general.items()},  # noqa: E731
+                      [({k: s.value for k, s in d.params.items()},
+                        [{k: s.value for k, s in sub.params.items()} for sub in d.subsets]) for d in c.datasets])
+    assert flat(a) == flat(b)

@@ -74,6 +74,8 @@ def sd_scripts_toml(cfg) -> str:
     from lora_compat.config.options import spec
     from lora_compat.config.secrets import is_secret_key
 
+    if cfg.dialect == "sd-scripts-dataset":
+        return dataset_toml(cfg)
     script = "sdxl_train_network.py" if cfg.is_sdxl else "train_network.py"
     lines = [f"# sd-scripts --config_file for {script} (from {os.path.basename(cfg.source)}, "
              f"dialect {cfg.dialect})"]
@@ -89,6 +91,23 @@ def sd_scripts_toml(cfg) -> str:
             continue
         body[name] = _tomlable(setting.value)
     return "\n".join(lines) + "\n" + tomli_w.dumps(body)
+
+
+def dataset_toml(cfg) -> str:
+    """A dataset config (``--dataset_config``) as TOML: [general] and [[datasets]] / [[datasets.subsets]]."""
+    import tomli_w
+
+    body: dict[str, Any] = {}
+    if cfg.general:
+        body["general"] = {k: _tomlable(_redact_tree(k, s.value)) for k, s in cfg.general.items()
+                           if s.value is not None}
+    body["datasets"] = []
+    for ds in cfg.datasets:
+        table = {k: _tomlable(_redact_tree(k, s.value)) for k, s in ds.params.items() if s.value is not None}
+        table["subsets"] = [{k: _tomlable(_redact_tree(k, s.value)) for k, s in sub.params.items()
+                             if s.value is not None} for sub in ds.subsets]
+        body["datasets"].append(table)
+    return f"# sd-scripts --dataset_config (from {os.path.basename(cfg.source)})\n" + tomli_w.dumps(body)
 
 
 def _tomlable(value: Any) -> Any:
