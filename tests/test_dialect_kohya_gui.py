@@ -380,3 +380,13 @@ def test_corpus_kohya_files_normalize_with_manifest_era():
         cfg = read(CORPUS / "kohya_ss" / name)
         assert cfg.era == era, name
         assert all(n.code in NOTE_CODES for n in cfg.notes)
+
+
+def test_k5_list_lr_and_wandb_run_name_default():
+    cfg = read(FIXTURES / "dialects" / "equivalence" / "k5_lora.json")
+    s = cfg.options["text_encoder_lr"]
+    assert s.value == [5e-05, 5e-05] and "two-element list" in s.prov.conversion
+    w = cfg.options["wandb_run_name"]
+    assert w.value == "mylora" and w.prov.kind == "derived"
+    assert {"kohya-gui-t5xxl-lr", "kohya-gui-wandb-run-name-default"} <= set(codes(cfg))
+    assert cfg.options["dynamo_backend"].value == "no"   # written into the GUI's TOML since 2024-04

@@ -584,6 +584,8 @@ class _GuiReader:
                          kind=DEFAULT if "text_encoder_lr" in self.from_default else CONVERTED,
                          conversion=f"text_encoder_lr {show(self.raw('text_encoder_lr'))} -> text_encoder_lr "
                                     f"{show(value)} (the GUI passes a two-element list)")
+                self.n.note("kohya-gui-t5xxl-lr", f"text_encoder_lr passed as {show(value)}", "text_encoder_lr"
+                            if "text_encoder_lr" in self.data else None, value=value)
             else:
                 self.put_field("text_encoder_lr", "text_encoder_lr", value_kind=FLOAT)
         if unet:
@@ -850,6 +852,8 @@ class _GuiReader:
                 out = self.text("output_name")
                 self.put("wandb_run_name", out, fields=["wandb_run_name", "output_name"], kind=DERIVED,
                          conversion=f"wandb_run_name \"\" -> output_name {show(out)}")
+                self.n.note("kohya-gui-wandb-run-name-default", f"wandb_run_name empty -> {show(out)}",
+                            "wandb_run_name" if "wandb_run_name" in self.data else None, value=out)
 
     # ---- every other key: schema-driven rename / frontend-only / unknown -------------------------------
     def generic(self) -> None:
