@@ -202,6 +202,27 @@ def test_every_wrong_seed3_row_is_a_misconception_on_its_canonical_option():
         assert canonical in options.resolve(written), written
 
 
+def test_misconception_triggers_are_schemas_that_match_the_wrong_shape_not_the_default():
+    from jsonschema import Draft202012Validator
+
+    shapes = {"clip_skip": True, "xformers": ["a"], "enable_bucket": [5, 10, 15], "vae": True,
+              "save_precision": 16, "mixed_precision": True, "network_alpha": 0.0001, "keep_tokens": 1000,
+              "output_name": True, "max_token_length": 200, "save_model_as": "bin",
+              "v_parameterization": "spectral_norm", "lr_scheduler": "plateau"}
+    triggered = set()
+    for name in options.option_names():
+        for m in options.misconceptions(name):
+            if "trigger" not in m:
+                continue
+            Draft202012Validator.check_schema(m["trigger"])
+            validator = Draft202012Validator(m["trigger"])
+            assert not validator.is_valid(options.default(name)), (name, "the default must not look wrong")
+            if name in shapes:
+                assert validator.is_valid(shapes[name]), name
+                triggered.add(name)
+    assert triggered == set(shapes)
+
+
 def test_every_seed3_key_is_known_to_explain():
     """Each key seed 003 describes resolves to a canonical option or is a known front-end-only key."""
     rows = _seed3_rows()
@@ -217,7 +238,8 @@ def test_quoted_misconceptions_are_verbatim():
     rows = _seed3_rows()
     for name in options.option_names():
         for m in options.misconceptions(name):
-            assert set(m) == {"as_written", "dialect", "source", "claim", "truth", "quoted"}
+            assert {"as_written", "dialect", "source", "claim", "truth", "quoted"} <= set(m) <= {
+                "as_written", "dialect", "source", "claim", "truth", "quoted", "trigger"}
             if m["quoted"]:
                 assert m["claim"] in rows.get(m["as_written"], ""), (name, m["as_written"])
 

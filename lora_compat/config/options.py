@@ -162,6 +162,8 @@ def misconceptions(name: str) -> list[dict[str, Any]]:
     ``claim`` is the wrong text (verbatim from seed 003's chatbot descriptions when ``quoted``, else a
     paraphrased common belief), ``truth`` says what sd-scripts does,
     ``as_written`` is the key name the source used (Derrian ``shuffle_captions`` for ``shuffle_caption``).
+    Optional ``trigger`` is a JSON Schema fragment matching RAW values shaped like the belief (``clip_skip``
+    written as a boolean, ``xformers`` as a list ...), so lint can tell a config was written under it.
     """
     return list(_get(name, "x-misconception", []) or [])
 

@@ -366,14 +366,20 @@ RANGES: dict[str, dict] = {
 }
 
 
-def _m(as_written: str, claim: str, truth: str, source: str = SEED3, dialect: str | None = "derrian-argstore") -> dict:
+def _m(as_written: str, claim: str, truth: str, source: str = SEED3, dialect: str | None = "derrian-argstore",
+       trigger: dict | None = None) -> dict:
     """One misconception: the key as the source wrote it, the wrong claim, what is true.
 
     ``quoted`` is true when ``claim`` is a verbatim quote of ``source`` (seed 003), false when it paraphrases
-    a common belief that the reference lists as a trap.
+    a common belief that the reference lists as a trap. ``trigger`` (optional) is a JSON Schema fragment that
+    matches RAW values shaped like the misconception (clip_skip written as a boolean, xformers as a list ...),
+    for lint to recognise a config written under that belief.
     """
-    return {"as_written": as_written, "dialect": dialect, "source": source, "claim": claim, "truth": truth,
-            "quoted": source == SEED3}
+    out = {"as_written": as_written, "dialect": dialect, "source": source, "claim": claim, "truth": truth,
+           "quoted": source == SEED3}
+    if trigger is not None:
+        out["trigger"] = trigger
+    return out
 
 
 REF12 = "common belief (paraphrased; sd-scripts-reference.md §12 lists it as a trap)"
@@ -713,3 +719,28 @@ EXTRA_TEXT["dynamo_backend"] = ("Only used together with torch_compile. The kohy
 STRICT_FLOAT_OPTIONS = ("validation_split",)
 EXTRA_TEXT["validation_split"] = ("In a --config_file TOML write a float: `validation_split = 0` (an int) fails "
                                   "sd-scripts' argparse sanitizer (§2.3).")
+
+
+# x-misconception[].trigger: raw values shaped like the wrong belief (as_written key -> JSON Schema fragment).
+TRIGGERS: dict[tuple[str, str], dict] = {
+    ("output_name", "change_output_name"): {"type": "boolean"},
+    ("network_alpha", "alpha"): {"type": "number", "exclusiveMinimum": 0, "maximum": 0.01},
+    ("lr_scheduler", "scheduler"): {"enum": ["step", "plateau", "reduce_lr_on_plateau", "reducelronplateau"]},
+    ("keep_tokens", "keep_tokens"): {"type": "integer", "minimum": 100},
+    ("clip_skip", "clip_skip"): {"type": "boolean"},
+    ("mixed_precision", "mixed_precision"): {"type": "boolean"},
+    ("save_precision", "save_precision"): {"type": "number"},
+    ("save_model_as", "save_as"): {"enum": ["bin", "diffusers", "diffusers_safetensors"]},
+    ("max_token_length", "max_clip_token_length"): {"type": "integer", "not": {"enum": [75, 150, 225]}},
+    ("enable_bucket", "buckets"): {"type": "array"},
+    ("xformers", "xformers"): {"type": "array"},
+    ("vae", "vae"): {"type": "boolean"},
+    ("v_parameterization", "v_parameterization"): {"type": "string"},
+    ("network_train_text_encoder_only", "text_only"): {"const": True},
+    ("lr_warmup_steps", "lr_warmup_steps"): {"const": 1.0},
+    ("text_encoder_lr", "text_encoder_lr1"): {},
+}
+for (_opt, _written), _trig in TRIGGERS.items():
+    for _entry in MISCONCEPTIONS.get(_opt, []):
+        if _entry["as_written"] == _written and _trig:
+            _entry["trigger"] = _trig
