@@ -109,7 +109,8 @@ def _tomlable(v):
 
 
 @fuzz(400)
-@given(doc=st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=8), as_toml=st.booleans(),
+@given(doc=st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(alphabet="[]/ab=\\\n", min_size=1, max_size=6)),
+                           VALUES, max_size=8), as_toml=st.booleans(),
        text_mode=st.booleans())
 def test_random_documents(doc: dict, as_toml: bool, text_mode: bool) -> None:
     fmt = "text" if text_mode else "json"

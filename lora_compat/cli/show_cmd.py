@@ -146,6 +146,7 @@ def _render_text(cfg) -> None:
     console.print(head)
     if len(cfg.files) > 1:
         console.print(Text("files: " + ", ".join(cfg.files), style="dim"))
+    # every user-controlled string goes through Text(): rich would parse "[...]" in plain str as markup
 
     data = show_data(cfg)
     table = Table(title=f"canonical options ({len(cfg.options)})", title_justify="left", expand=False)
@@ -160,8 +161,8 @@ def _render_text(cfg) -> None:
             how += f": {setting.prov.conversion}"
         elif o is not None and o.key and o.key.lstrip("-") != name:
             how += f" from {o.key}"
-        table.add_row(name, Text(json.dumps(data["options"][name], ensure_ascii=False)), _where(o, cfg.source),
-                      Text(how))
+        table.add_row(Text(name), Text(json.dumps(data["options"][name], ensure_ascii=False)),
+                      Text(_where(o, cfg.source)), Text(how))
     if cfg.options:
         console.print(table)
 
@@ -185,8 +186,8 @@ def _render_text(cfg) -> None:
             t.add_column("line", style="dim")
             t.add_column("why", style="dim")
             for r in rows:
-                t.add_row(r["key"], Text(json.dumps(r["value"], ensure_ascii=False)[:80]),
-                          str(r["line"] or ""), Text(r["reason"]))
+                t.add_row(Text(r["key"]), Text(json.dumps(r["value"], ensure_ascii=False)[:80]),
+                          Text(str(r["line"] or "")), Text(r["reason"]))
             console.print(t)
     if data["notes"]:
         console.print(Text(f"notes ({len(data['notes'])})", style="bold"))
