@@ -338,6 +338,8 @@ def test_build_dataset_from_canonical_config_kohya_folders(kohya: Path) -> None:
     cfg.set("seed", 1)
     cfg.set("max_data_loader_n_workers", 0)
     assert build_dataset(cfg).loader_workers == 0
+    del cfg.options["max_data_loader_n_workers"]          # sd-scripts default 8, capped by the CPU count
+    assert build_dataset(cfg).loader_workers == min(8, os.cpu_count() or 1)
     ds = build_dataset(cfg, max_train_steps=10, loader_workers=None)
     assert ds.seed == 1
     assert ds.num_train_images == 6 and len(ds) == 4

@@ -36,7 +36,8 @@ does), ``captions`` (processed strings), ``input_ids`` (list, one
 stacked tensor per tokenizer given, else absent), ``loss_weights`` (float tensor: ``prior_loss_weight`` for
 regularization images, 1.0 otherwise), ``is_reg``, ``flipped``, ``original_sizes`` / ``crop_top_lefts`` /
 ``target_sizes`` (lists of ``(h, w)`` / ``(top, left)`` / ``(h, w)`` ints for SDXL), ``alpha_masks``
-(B,H,W float tensor or None), ``bucket`` ``(w, h)``.
+(B,H,W float tensor or None), ``bucket`` ``(w, h)``, ``dataset_index``, ``custom_attributes`` (one dict
+per sample, e.g. ``diff_output_preservation``).
 
 Randomness and lag. sd-scripts re-seeds Python's global ``random`` with ``seed + epoch`` whenever a
 dataset copy learns a new epoch, then shuffles the bucket-batch list and every bucket; flips, random crops,
@@ -733,6 +734,7 @@ class TrainDataset:
             "target_sizes": targets,
             "bucket": ds.resos[indices[local][0]],
             "dataset_index": d,
+            "custom_attributes": [dict(ds.images[k].subset.get("custom_attributes") or {}) for k in keys],
         }
         # exactly one of "images" / "latents" is present (engines test `"latents" in batch`)
         if all(x is not None for x in latents):
@@ -968,7 +970,8 @@ def build_dataset(cfg: Any, train_data_dir: str | None = None, seed: int | None 
     persistent = False
     if loader_workers == "config":
         workers = cfg.effective("max_data_loader_n_workers")
-        loader_workers = 8 if workers is None else int(workers)
+        # train_network.py: n_workers = min(max_data_loader_n_workers, os.cpu_count())
+        loader_workers = min(8 if workers is None else int(workers), os.cpu_count() or 1)
         persistent = bool(cfg.effective("persistent_data_loader_workers"))
     return TrainDataset(datasets, seed=seed, max_train_steps=max_train_steps, tokenizers=tokenizers,
                         loader_workers=loader_workers, persistent_workers=persistent,  # type: ignore[arg-type]
