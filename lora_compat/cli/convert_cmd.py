@@ -1,0 +1,154 @@
+"""``lora-compat convert SRC DST --to kohya|peft|diffusers``: exact LoRA conversion at copy speed (no torch)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from lora_compat.errors import UserError
+
+
+def _is_batch(src: Path) -> bool:
+    """A folder that is not itself a PEFT adapter folder is a batch of LoRA files."""
+    if not src.is_dir():
+        return False
+    if (src / "adapter_config.json").is_file():
+        return False
+    return not any((src / d / "adapter_config.json").is_file() for d in ("unet", "text_encoder", "text_encoder_2"))
+
+
+def _batch_items(src: Path) -> list[Path]:
+    items = [p for p in sorted(src.iterdir())
+             if (p.is_file() and p.suffix.lower() in (".safetensors", ".ckpt", ".pt", ".pth", ".bin"))
+             or (p.is_dir() and not _is_batch(p))]
+    if not items:
+        raise UserError("folder holds no LoRA files (.safetensors) or PEFT folders", file=str(src))
+    return items
+
+
+def _out_name(item: Path, to: str) -> str:
+    stem = item.stem if item.is_file() else item.name
+    return stem if to == "peft" else f"{stem}.safetensors"
+
+
+def _report_json(rep, verify_res) -> dict:
+    out = {"src": str(rep.src), "dst": str(rep.dst), "from": rep.src_layout, "to": rep.to, "arch": rep.arch,
+           "algo": rep.algo, "modules": rep.modules, "parts": rep.parts, "bytes_copied": rep.bytes_copied,
+           "bytes_rewritten": rep.bytes_rewritten, "outputs": [str(p) for p in rep.outputs], "notes": rep.notes}
+    if verify_res is not None:
+        out["verify"] = verify_res.to_json()
+    return out
+
+
+@click.command(name="convert")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("dst", type=click.Path(path_type=Path))
+@click.option("--to", "to", type=click.Choice(["kohya", "peft", "diffusers"]), required=True,
+              help="Output layout: kohya .safetensors, PEFT folder, or diffusers pipeline file.")
+@click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl"]), default="auto", show_default=True,
+              help="Base model family (auto: from module names and tensor shapes).")
+@click.option("--dtype", type=click.Choice(["keep", "fp16", "bf16", "fp32"]), default="keep", show_default=True,
+              help="Cast adapter tensors (alphas stay float32).")
+@click.option("--bake-scale", is_flag=True, help="Multiply alpha/rank into the weights and write alpha = rank.")
+@click.option("--verify", is_flag=True, help="Re-read DST and compare every module's delta weight (needs torch).")
+@click.option("--force", is_flag=True, help="Replace DST if it exists.")
+@click.option("--allow-pickle", is_flag=True,
+              help="Accept .ckpt/.pt pickles (loaded with torch.load(weights_only=True)).")
+@click.option("--te-naming", type=click.Choice(["transformers5", "transformers4"]), default="transformers5",
+              show_default=True, help="PEFT output: CLIPTextModel paths without (5) or with (4) 'text_model.'.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def command(src: Path, dst: Path, to: str, arch: str, dtype: str, bake_scale: bool, verify: bool, force: bool,
+            allow_pickle: bool, te_naming: str, fmt: str) -> None:
+    """Convert LoRA weights between kohya, PEFT and diffusers layouts.
+
+    Tensor bytes are copied untouched unless --dtype or --bake-scale asks otherwise; every module keeps its exact
+    scale (kohya .alpha, PEFT rank_pattern/alpha_pattern, diffusers lora_adapter_metadata). SRC and DST may be
+    folders: every LoRA file / PEFT folder in SRC is converted into DST. SRC is never modified, DST is written
+    atomically and never replaced without --force.
+    """
+    from lora_compat.weights.convert import ConvertOptions, convert
+
+    opts = ConvertOptions(to=to, arch=arch, dtype=dtype, bake_scale=bake_scale, force=force,
+                          allow_pickle=allow_pickle, te_naming=5 if te_naming == "transformers5" else 4)
+    if not src.exists():
+        raise UserError("no such file or folder", file=str(src))
+    if _is_batch(src):
+        _run_batch(src, dst, opts, verify, fmt)
+        return
+    rep = convert(src, dst, opts)
+    vres = _verify(src, dst, opts) if verify else None
+    if fmt == "json":
+        click.echo(json.dumps(_report_json(rep, vres), indent=2))
+    else:
+        _print_report(rep, vres)
+    if vres is not None and not vres.ok:
+        sys.exit(1)
+
+
+def _verify(src: Path, dst: Path, opts):
+    from lora_compat.weights.verify import verify_conversion
+
+    return verify_conversion(src, dst, arch=opts.arch, dtype=opts.dtype, allow_pickle=opts.allow_pickle)
+
+
+def _print_report(rep, vres) -> None:
+    from rich.console import Console
+
+    con = Console(stderr=False, highlight=False)
+    parts = ", ".join(f"{k} {v}" for k, v in rep.parts.items())
+    mib = 1024 * 1024
+    con.print(f"[bold]{rep.src}[/] ({rep.src_layout}, {rep.arch}, {rep.algo}) -> [bold]{rep.dst}[/] ({rep.to})")
+    con.print(f"  {rep.modules} modules ({parts}); {rep.bytes_copied / mib:.1f} MiB copied unchanged, "
+              f"{rep.bytes_rewritten / mib:.1f} MiB rewritten")
+    for n in rep.notes:
+        con.print(f"  note: {n}")
+    if vres is not None:
+        status = "[green]OK[/]" if vres.ok else "[red]FAILED[/]"
+        con.print(f"  verify {status}: {vres.modules} modules, max abs err {vres.max_abs:.3g}, max rel err "
+                  f"{vres.max_rel:.3g} (tolerance {vres.tolerance:.1g})")
+        for name, msg in vres.failures[:20]:
+            con.print(f"    {name}: {msg}")
+
+
+def _run_batch(src: Path, dst: Path, opts, verify: bool, fmt: str) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from lora_compat.weights.convert import convert
+
+    items = _batch_items(src)
+    if dst.exists() and not dst.is_dir():
+        raise UserError("SRC is a folder, so DST must be a folder", file=str(dst))
+    dst.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    reports = []
+    failed_verify = False
+    con = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=con,
+                  disable=fmt == "json" or not con.is_terminal) as prog:
+        task = prog.add_task("converting", total=len(items))
+        for item in items:
+            prog.update(task, description=item.name)
+            out = dst / _out_name(item, opts.to)
+            try:
+                rep = convert(item, out, opts)
+                vres = _verify(item, out, opts) if verify else None
+                failed_verify |= vres is not None and not vres.ok
+                reports.append((rep, vres))
+            except UserError as err:
+                errors.append(str(err))
+            prog.advance(task)
+    if fmt == "json":
+        click.echo(json.dumps({"converted": [_report_json(r, v) for r, v in reports], "errors": errors}, indent=2))
+    else:
+        for rep, vres in reports:
+            _print_report(rep, vres)
+        for e in errors:
+            click.echo(f"error: {e}", err=True)
+    if errors:
+        sys.exit(2)
+    if failed_verify:
+        sys.exit(1)

@@ -1,0 +1,65 @@
+"""``lora-compat inspect FILE|DIR``: layout, architecture, algorithm, modules, ranks, alphas, metadata (no torch)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command(name="inspect")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl"]), default="auto", show_default=True)
+@click.option("--allow-pickle", is_flag=True, help="Accept .ckpt/.pt pickles (torch.load(weights_only=True)).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def command(path: Path, arch: str, allow_pickle: bool, fmt: str) -> None:
+    """Inspect a LoRA file (kohya / diffusers) or a PEFT adapter folder."""
+    from lora_compat.weights.inspect import inspect_path
+
+    data = inspect_path(path, arch=arch, allow_pickle=allow_pickle)
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    _print(data)
+
+
+def _dist(d: dict, top: int = 8) -> str:
+    """Most frequent values first, at most ``top`` of them (json output has them all)."""
+    items = sorted(d.items(), key=lambda kv: -kv[1])
+    text = ", ".join(f"{k} x{v}" for k, v in items[:top])
+    return text + (f", ... ({len(items)} distinct values)" if len(items) > top else "")
+
+
+def _print(data: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from lora_compat.weights.inspect import metadata_preview
+
+    con = Console(highlight=False)
+    con.print(f"[bold]{data['path']}[/]")
+    naming = f", UNet names: {data['unet_naming']}" if data.get("unet_naming") else ""
+    con.print(f"  layout [bold]{data['layout']}[/], arch [bold]{data['arch']}[/], algo [bold]{data['algo']}[/]"
+              f"{naming}; {data['tensors']} tensors, {data['size_bytes'] / 1024 / 1024:.1f} MiB, dtypes "
+              + ", ".join(f"{k} x{v}" for k, v in data["dtypes"].items()))
+    t = Table(title="modules", show_edge=False)
+    for col in ("part", "modules", "groups", "algos"):
+        t.add_column(col)
+    for part, info in data["modules"].items():
+        t.add_row(part, str(info["count"]), ", ".join(f"{k} {v}" for k, v in info["groups"].items()),
+                  ", ".join(f"{k} {v}" for k, v in info["algos"].items()))
+    con.print(t)
+    con.print("  ranks:  " + _dist(data["ranks"]))
+    con.print("  alphas: " + _dist(data["alphas"])
+              + (f"  ({data['missing_alpha']} modules without alpha: scale 1)" if data["missing_alpha"] else ""))
+    con.print("  scales: " + _dist(data["scales"]))
+    if data["dora"]["modules"]:
+        con.print(f"  DoRA: {data['dora']['modules']} modules, axes {data['dora']['axes']}")
+    if data["metadata"]:
+        mt = Table(title="metadata", show_edge=False)
+        mt.add_column("key")
+        mt.add_column("value")
+        for k, v in data["metadata"].items():
+            mt.add_row(k, metadata_preview(str(v)))
+        con.print(mt)
