@@ -177,3 +177,8 @@ NOTE_CODES: dict[str, str] = {
     "derrian-toml-precision-forced":
         "full_fp16 / full_bf16 force mixed_precision fp16 / bf16 in the Derrian UI.",
 }
+
+# ---- native lora-compat TOML (PEFT rules; the texts live with the native reader) -------------------------
+from lora_compat.config.dialects.native import NATIVE_NOTE_CODES as _NATIVE_NOTE_CODES  # noqa: E402
+
+NOTE_CODES.update(_NATIVE_NOTE_CODES)
