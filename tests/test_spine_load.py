@@ -201,3 +201,13 @@ def test_show_toml_of_a_dataset_config_round_trips(tmp_path) -> None:
                       [({k: s.value for k, s in d.params.items()},
                         [{k: s.value for k, s in sub.params.items()} for sub in d.subsets]) for d in c.datasets])
     assert flat(a) == flat(b)
+
+
+def test_credentials_never_printed(tmp_path) -> None:
+    p = tmp_path / "sec.json"
+    p.write_text('{"LoRA_type": "Standard", "max_resolution": "512,512", "wandb_api_key": "sekrit123",'
+                 ' "huggingface_token": "hf_zzz", "log_with": "wandb"}')
+    for fmt in ("json", "text", "toml"):
+        code, out, err = run_cli("show", str(p), "--format", fmt)
+        assert code == 0, err
+        assert "sekrit123" not in out + err and "hf_zzz" not in out + err

@@ -39,8 +39,15 @@ def _jsonable(value: Any) -> Any:
 def show_data(cfg) -> dict[str, Any]:
     """The ``--format json`` object (a stable contract, documented in docs/cli.md)."""
     def prov(name: str, setting) -> dict[str, Any]:
+        from lora_compat.config.secrets import REDACTED, is_secret_key
+
         p = setting.prov.to_json()
         p["raw"] = _jsonable(_redact_tree(name, p.get("raw")))
+        if is_secret_key(name) and p.get("conversion") and setting.value not in (None, ""):
+            p["conversion"] = str(p["conversion"]).replace(str(setting.value), REDACTED)
+            raw = setting.prov.origin.raw if setting.prov.origin else None
+            if isinstance(raw, str) and raw:
+                p["conversion"] = p["conversion"].replace(raw, REDACTED)
         return p
 
     def level(params: dict) -> dict[str, Any]:
@@ -157,8 +164,9 @@ def _render_text(cfg) -> None:
     for name, setting in cfg.options.items():
         o = setting.prov.origin
         how = setting.prov.kind
-        if setting.prov.conversion:
-            how += f": {setting.prov.conversion}"
+        conversion = data["provenance"][name]["conversion"]  # credentials already redacted there
+        if conversion:
+            how += f": {conversion}"
         elif o is not None and o.key and o.key.lstrip("-") != name:
             how += f" from {o.key}"
         table.add_row(Text(name), Text(json.dumps(data["options"][name], ensure_ascii=False)),
