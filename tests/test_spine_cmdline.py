@@ -153,3 +153,13 @@ def test_document_positions_for_command_lines() -> None:
     assert doc.positions["--network_dim"] == (2, 3)
     assert doc.origin("--xformers").line == 3
     assert detect(str(CMD / "train.sh")).dialect == "command-line"
+
+
+def test_pasted_text_without_continuations(tmp_path) -> None:
+    p = tmp_path / "pasted.txt"
+    p.write_text("python train_network.py\n--network_dim 8\n--xformers\n")
+    cfg = load_config(str(p))
+    assert cfg.get("network_dim") == 8 and cfg.get("xformers") is True
+    sh = tmp_path / "pasted.sh"  # in a real script those lines are separate (failing) commands
+    sh.write_text("python train_network.py\n--network_dim 8\n")
+    assert load_config(str(sh)).get("network_dim") is None

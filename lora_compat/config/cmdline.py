@@ -206,6 +206,21 @@ def expand_variables(commands: list[list[Token]], *, batch: bool) -> list[list[T
     return out
 
 
+def join_pasted_lines(commands: list[list[Token]]) -> list[list[Token]]:
+    """Text files (not scripts): lines starting with ``--`` continue the training command above them.
+
+    Command lines pasted from a GUI console or a forum post often lose their continuation characters; a
+    shell would fail on them, but the intent is unambiguous.
+    """
+    out: list[list[Token]] = []
+    for cmd in commands:
+        if out and cmd[0].text.startswith("--") and any(script_name(t.text) in LORA_SCRIPTS for t in out[-1]):
+            out[-1] = out[-1] + cmd
+        else:
+            out.append(cmd)
+    return out
+
+
 def script_name(word: str) -> str:
     """File name of a path written with / or \\ separators."""
     return re.split(r"[\\/]", word)[-1]
@@ -497,6 +512,8 @@ def parse_command_file(path: str, text: str) -> Document:
     except ValueError as exc:
         raise UserError(f"cannot split command line: {exc}", file=path) from None
     commands = expand_variables(commands, batch=path.lower().endswith((".bat", ".cmd")))
+    if not path.lower().endswith((".sh", ".bash", ".bat", ".cmd", ".ps1", ".command")):
+        commands = join_pasted_lines(commands)
     inv = find_invocation(path, commands)
     try:
         parsed = parse_sd_scripts_args(inv.args, sdxl=inv.sdxl)
