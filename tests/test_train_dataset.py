@@ -393,3 +393,20 @@ def test_face_crop_centers_on_face_without_bucketing(tmp_path: Path) -> None:
     px = _pixels(_all_batches(ds)[0]["images"][0])
     # crop origin: x = 96 - 32 = 64, y = max(0, 32 - 32) = 0
     assert px[0, 0, 0] == 64 and px[0, 0, 1] == 0 and px[-1, -1, 0] == 127 and px[-1, -1, 1] == 63
+
+
+def test_validation_split_keeps_the_seeded_training_part(tmp_path: Path) -> None:
+    import math
+    import random
+
+    for i in range(7):
+        _img(tmp_path / "d" / f"{i}.png", 32, 32, i)
+    _img(tmp_path / "r" / "r.png", 32, 32)
+    ds = TrainDataset.from_subsets([{"image_dir": str(tmp_path / "d")}, {"image_dir": str(tmp_path / "r"), "is_reg": True}],
+                                   resolution=32, dataset_params={"validation_split": 0.3, "validation_seed": 9})
+    paths = sorted(str(tmp_path / "d" / f"{i}.png") for i in range(7))
+    random.Random(9).shuffle(paths)
+    kept = {os.path.abspath(p) for p in paths[:math.ceil(7 * 0.7)]}
+    train_keys = {k for k, e in ds.datasets[0].images.items() if not e.subset.is_reg}
+    assert train_keys == kept and ds.num_train_images == 5
+    assert ds.num_reg_images == 1              # regularization subsets are never split

@@ -7,7 +7,10 @@ plain dicts with sd-scripts' dataset-config key names. Reference sections (sd-sc
   upper-case forms), the same ``image_dir`` twice in a dataset is skipped, ``num_repeats < 1`` skips a
   subset, captions from ``<stem><caption_extension>`` (or the face-crop stem), else ``class_tokens``, else
   ``""``; an empty caption file is an error; regularization images balanced to the training count by
-  extra repeats (the first reg images in sorted order win).
+  extra repeats (the first reg images in sorted order win); with ``validation_split`` the training part of
+  each non-reg subset (shuffled with ``random.Random(validation_seed)``, first ``ceil(n*(1-split))`` kept;
+  without a validation seed sd-scripts uses its global RNG, here the dataset ``seed``). The validation
+  part itself is not built (the engine does not validate yet).
 * §4.2 fine-tune subsets (``metadata_file`` JSON / JSONL; tags appended with ``caption_separator``).
 * §4.4 captions: :func:`lora_compat.semantics.process_caption` on every fetch, with the epoch / step the
   dataset *has seen* (the §4.4.4 lag; see "Lag" below).
@@ -223,6 +226,12 @@ class BucketedDataset:
                 raise UserError(f"image_dir {folder!r} is not a folder", key=f"{where}.image_dir")
             seen_dirs.add(folder)
             paths = list_images(folder)
+            split = float(self.params.get("validation_split") or 0.0)
+            if 0.0 < split <= 1.0 and not sub.is_reg:
+                # split_train_val: shuffle with validation_seed, the training part keeps ceil(n*(1-split))
+                vseed = self.params.get("validation_seed")
+                random.Random(vseed if vseed is not None else self.params.get("seed", 0)).shuffle(paths)
+                paths = paths[:math.ceil(len(paths) * (1.0 - split))]
             sub.img_count = len(paths)
             self.subsets.append(sub)
             tags = self.tag_frequency.setdefault(os.path.basename(os.path.normpath(folder)), {})
@@ -612,7 +621,7 @@ class TrainDataset:
         """One DreamBooth (or fine-tune, when subsets have ``metadata_file``) dataset from plain subset dicts."""
         kind = FINETUNE if subsets and all(s.get("metadata_file") for s in subsets) else DREAMBOOTH
         params = {"resolution": resolution, "batch_size": batch_size, "enable_bucket": enable_bucket,
-                  "prior_loss_weight": prior_loss_weight, **(dataset_params or {})}
+                  "prior_loss_weight": prior_loss_weight, "seed": kwargs.get("seed", 0), **(dataset_params or {})}
         return cls([BucketedDataset(kind, params, subsets, base_dir=base_dir)], **kwargs)
 
     # -------------------------------------------------------------------------------------- epochs
@@ -957,16 +966,17 @@ def build_dataset(cfg: Any, train_data_dir: str | None = None, seed: int | None 
     resolved = resolve_subsets(cfg)
     if base_dir is None and getattr(cfg, "source", None):
         base_dir = os.path.dirname(os.path.abspath(cfg.source))
+    if seed is None:
+        seed = cfg.effective("seed")
+        seed = 0 if seed is None else int(seed)
     datasets = []
     for i, rd in enumerate(resolved):
         kind = FINETUNE if rd.kind == SPINE_FINETUNE else DREAMBOOTH
         params = dict(rd.params)
         if kind == DREAMBOOTH:
             params["prior_loss_weight"] = cfg.effective("prior_loss_weight")
+        params["seed"] = seed
         datasets.append(BucketedDataset(kind, params, rd.subsets, base_dir=base_dir, index=i))
-    if seed is None:
-        seed = cfg.effective("seed")
-        seed = 0 if seed is None else int(seed)
     persistent = False
     if loader_workers == "config":
         workers = cfg.effective("max_data_loader_n_workers")
