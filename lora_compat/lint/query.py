@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterator
 
 from lora_compat.config.model import CanonicalConfig, Dataset, Origin, Subset
@@ -16,9 +17,13 @@ from lora_compat.config.model import CanonicalConfig, Dataset, Origin, Subset
 _MISSING = object()
 
 
+_KEY_SPLIT = re.compile(r"[.\[\]]")
+
+
+@lru_cache(maxsize=4096)
 def last_key_part(key: str) -> str:
     """``"optimizer_args.args.warmup_ratio"`` -> ``"warmup_ratio"``; ``"--network_dim"`` -> ``"network_dim"``."""
-    parts = [p for p in re.split(r"[.\[\]]", key.lstrip("-")) if p and not p.isdigit()]
+    parts = [p for p in _KEY_SPLIT.split(key.lstrip("-")) if p and not p.isdigit()]
     return parts[-1] if parts else key
 
 
@@ -28,6 +33,33 @@ class Raw:
 
     value: Any
     origin: Origin | None
+
+
+class _RawIndex:
+    """Per-config index: last key part as written -> Raw, for each place a value can sit (built once)."""
+
+    def __init__(self, cfg: CanonicalConfig):
+        self.invalid: dict[str, Raw] = {}
+        self.side: dict[str, Raw] = {}        # front-end-only and unknown keys
+        self.origins: dict[str, Raw] = {}     # any option's origins (legacy keys mapped onto another option)
+        for inv in cfg.invalid:
+            r = Raw(inv.value, inv.origin)
+            self.invalid.setdefault(inv.option, r)
+            self.invalid.setdefault(last_key_part(inv.origin.key), r)
+        for k in list(cfg.frontend_only) + list(cfg.unknown_keys):
+            self.side.setdefault(last_key_part(k.key), Raw(k.value, k.origin))
+        for s in cfg.options.values():
+            for o in s.prov.origins:
+                self.origins.setdefault(last_key_part(o.key), Raw(o.raw if o.raw is not None else s.value, o))
+
+
+_INDEX: list = [None, None]    # (config, index) of the config being linted: rules ask many questions of one cfg
+
+
+def _index(cfg: CanonicalConfig) -> _RawIndex:
+    if _INDEX[0] is not cfg:
+        _INDEX[0], _INDEX[1] = cfg, _RawIndex(cfg)
+    return _INDEX[1]
 
 
 def raw_value(cfg: CanonicalConfig, option: str | None = None, keys: tuple[str, ...] = ()) -> Raw | None:
@@ -46,17 +78,14 @@ def raw_value(cfg: CanonicalConfig, option: str | None = None, keys: tuple[str, 
         if o is not None and o.raw is not None:
             return Raw(o.raw, o)
         return Raw(s.value, o)
-    for inv in cfg.invalid:
-        if inv.option in names or last_key_part(inv.origin.key) in names:
-            return Raw(inv.value, inv.origin)
-    for k in list(cfg.frontend_only) + list(cfg.unknown_keys):
-        if last_key_part(k.key) in names:
-            return Raw(k.value, k.origin)
+    idx = _index(cfg)
+    for table in (idx.invalid, idx.side):
+        for name in ((option,) if option else ()) + tuple(keys):
+            if name in table:
+                return table[name]
     for key in keys:     # a legacy key that the reader mapped onto another option
-        for s in cfg.options.values():
-            for o in s.prov.origins:
-                if last_key_part(o.key) == key:
-                    return Raw(o.raw if o.raw is not None else s.value, o)
+        if key in idx.origins:
+            return idx.origins[key]
     return None
 
 

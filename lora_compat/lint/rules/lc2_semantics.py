@@ -1833,3 +1833,38 @@ class SaveLastNStepsIsSteps(Rule):
         every = as_number(cfg.get("save_every_n_steps"))
         if n and every and n < every:
             yield self.finding(cfg, option="save_last_n_steps", n=int(n), every=int(every))
+
+
+@register
+class PersistentWorkersWithoutWorkers(Rule):
+    """``persistent_data_loader_workers`` needs at least one DataLoader worker.
+
+    PyTorch's DataLoader raises ``ValueError`` ("persistent_workers option needs num_workers > 0") when
+    persistent workers are requested with ``max_data_loader_n_workers = 0`` (sd-scripts-reference.md §1.4 [ext]).
+    The kohya_ss GUI default for the worker count is 0 (legacy-dialects.md §2.4).
+
+    **Anti-pattern**
+
+    ```toml
+    persistent_data_loader_workers = true
+    max_data_loader_n_workers = 0
+    ```
+
+    **Best practice**
+
+    ```toml
+    persistent_data_loader_workers = true
+    max_data_loader_n_workers = 2
+    ```
+    """
+
+    code, name, severity = "LC247", "persistent-workers-without-workers", "error"
+    summary = "persistent_data_loader_workers with 0 DataLoader workers: ValueError."
+    message = "persistent_data_loader_workers needs max_data_loader_n_workers > 0 (PyTorch raises ValueError)"
+    reference = "sd-scripts-reference.md §1.4; legacy-dialects.md §2.4"
+
+    def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        if truthy(cfg.get("persistent_data_loader_workers")):
+            n = as_number(cfg.get("max_data_loader_n_workers"))
+            if n is not None and n <= 0:
+                yield self.finding(cfg, option="persistent_data_loader_workers")

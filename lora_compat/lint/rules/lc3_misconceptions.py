@@ -751,3 +751,113 @@ class OutputNameBoolean(Rule):
         if raw is not None and isinstance(raw.value, bool):
             key = raw.origin.key if raw.origin else "output_name"
             yield self.finding(cfg, origin=raw.origin, option="output_name", key=key, value=raw.value)
+
+
+@register
+class ImageFolderNotParent(Rule):
+    """The kohya image folder is the *parent* of ``<repeats>_<name>`` folders, not the folder of images.
+
+    Seed 003: "img_folder — the path to the folder containing the training images". With the kohya folder
+    convention (``train_data_dir`` / Derrian ``img_folder``) sd-scripts only reads sub-folders named
+    ``<repeats>_<name>`` (e.g. ``10_mychar``); images directly inside the folder are ignored, and with no such
+    sub-folder the dataset is empty — sd-scripts then logs "No data found" and exits with code 0 without training
+    (sd-scripts-reference.md §0 step 5.9, §3.4, §4.1).
+
+    **Anti-pattern**
+
+    ```text
+    img/            <- img_folder
+      001.png
+      001.txt
+    ```
+
+    **Best practice**
+
+    ```text
+    img/            <- img_folder
+      10_mychar/
+        001.png
+        001.txt
+    ```
+    """
+
+    code, name, severity = "LC322", "image-folder-not-parent", "error"
+    summary = "The image folder has no <repeats>_<name> sub-folders: sd-scripts finds no images."
+    message = "{detail}"
+    reference = "sd-scripts-reference.md §0, §3.4, §4.1; seed 003 'img_folder'"
+    note_codes = ("kohya-folder-empty",)
+
+    def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        for n in cfg.notes:
+            if n.code in self.note_codes:
+                yield self.finding(cfg, origin=n.origin,
+                                   detail=n.message + " (it must hold <repeats>_<name> sub-folders, e.g. 10_mychar)")
+
+
+@register
+class MaxStepsAreOptimizerSteps(Rule):
+    """``max_train_steps`` counts *optimizer* steps, not batches.
+
+    Seed 003: "Training will stop once the model has seen max_steps batches". With
+    ``gradient_accumulation_steps = N`` every step consumes N batches, so the run sees N × ``max_train_steps``
+    batches (sd-scripts-reference.md §1.4, §4.7).
+
+    **Anti-pattern**
+
+    ```toml
+    max_train_steps = 1000        # "1000 batches"
+    gradient_accumulation_steps = 4
+    ```
+
+    **Best practice**
+
+    ```toml
+    max_train_steps = 250         # 250 optimizer steps = 1000 batches
+    gradient_accumulation_steps = 4
+    ```
+    """
+
+    code, name, severity = "LC323", "max-steps-are-optimizer-steps", "info"
+    summary = "max_train_steps with gradient accumulation: it counts optimizer steps (N batches each)."
+    message = "max_train_steps = {steps} counts optimizer steps: with gradient_accumulation_steps = {acc} that is {batches} batches"
+    reference = "sd-scripts-reference.md §1.4, §4.7; seed 003 'max_steps'"
+
+    def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        steps = as_number(cfg.get("max_train_steps"))
+        acc = as_number(cfg.get("gradient_accumulation_steps"))
+        if steps and acc and acc > 1 and not cfg.get("max_train_epochs"):
+            yield self.finding(cfg, option="max_train_steps", steps=int(steps), acc=int(acc),
+                               batches=int(steps * acc))
+
+
+@register
+class NetworkDimAboveLayerWidth(Rule):
+    """``network_dim`` is the LoRA *rank*; above a layer's width it adds size, not capacity.
+
+    Seed 003: "net_dim — the number of hidden units in the model's network architecture". It is the rank r of
+    ``ΔW = up · down`` (sd-scripts-reference.md §6.3); a rank above ``min(in, out)`` of a layer cannot add anything.
+    The narrowest layers LoRA wraps are 320 wide in SD1/SD2/SDXL UNets (lora-key-layouts.md §2), so a rank above
+    320 only grows the file and slows training.
+
+    **Anti-pattern**
+
+    ```json
+    {"net_dim": 1024}
+    ```
+
+    **Best practice**
+
+    ```json
+    {"net_dim": 32}
+    ```
+    """
+
+    code, name, severity = "LC324", "network-dim-above-layer-width", "warning"
+    summary = "network_dim above 320: the rank exceeds the width of the narrowest wrapped layers."
+    message = "network_dim = {dim:g} is a LoRA rank above 320, the width of the narrowest wrapped layers: it grows the file, not the capacity"
+    reference = "sd-scripts-reference.md §6.3; lora-key-layouts.md §2; seed 003 'net_dim'"
+
+    def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        dim = as_number(cfg.get("network_dim"))
+        if dim and dim > 320:
+            yield self.finding(cfg, option="network_dim", dim=dim)

@@ -7,12 +7,23 @@ other note so none is lost.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Iterable
 
 from lora_compat.config.model import CanonicalConfig, Note
 from lora_compat.lint.finding import RENAME, Finding, Fix
 from lora_compat.lint.query import as_number, kv_items, raw_value, truthy
 from lora_compat.lint.registry import Rule, all_rules, register
+
+
+@lru_cache(maxsize=1)
+def _note_claimers() -> dict[str, tuple[type[Rule], ...]]:
+    """Note code -> the rules that explain it (static once the registry is loaded)."""
+    out: dict[str, list[type[Rule]]] = {}
+    for r in all_rules():
+        for c in r.note_codes:
+            out.setdefault(c, []).append(r)
+    return {c: tuple(rs) for c, rs in out.items()}
 
 
 def _notes(cfg: CanonicalConfig, codes: tuple[str, ...]) -> list[Note]:
@@ -220,14 +231,14 @@ class FrontendQuirk(Rule):
         # A note is left to the specific rule that claims its code, but only when that rule really reports
         # something for this config — so no note is ever lost.
         fired: dict[str, bool] = {}
+        claimers = _note_claimers()
 
         def claimed(code: str) -> bool:
-            for r in all_rules():
-                if code in r.note_codes:
-                    if r.code not in fired:
-                        fired[r.code] = any(True for _ in r().check(cfg))
-                    if fired[r.code]:
-                        return True
+            for r in claimers.get(code, ()):
+                if r.code not in fired:
+                    fired[r.code] = any(True for _ in r().check(cfg))
+                if fired[r.code]:
+                    return True
             return False
 
         for n in cfg.notes:
