@@ -40,8 +40,9 @@ def test_powershell_backtick_and_comments() -> None:
 def test_unterminated_quote_is_a_user_error(tmp_path) -> None:
     p = tmp_path / "x.sh"
     p.write_text('python train_network.py --output_dir="/o\n')
-    with pytest.raises(UserError, match="unterminated quote"):
+    with pytest.raises(UserError, match="unterminated \" quote") as info:
         load_config(str(p))
+    assert (info.value.line, info.value.col) == (1, 38)
 
 
 def test_windows_detection_by_suffix_and_content() -> None:

@@ -53,6 +53,14 @@ class Token:
     col: int
 
 
+class CommandSyntaxError(ValueError):
+    """A shell-syntax problem (unterminated quote) at ``line``:``col``."""
+
+    def __init__(self, message: str, line: int, col: int):
+        super().__init__(message)
+        self.message, self.line, self.col = message, line, col
+
+
 class ArgparseError(Exception):
     """What sd-scripts' argparse would print after ``error:`` (``token`` = where, when known)."""
 
@@ -89,6 +97,7 @@ def split_commands(text: str, *, windows: bool) -> list[list[Token]]:
     word: list[str] = []
     word_pos: tuple[int, int] | None = None
     quote: str | None = None
+    quote_pos = (0, 0)
     lines = text.splitlines()
     ln = 0
 
@@ -132,6 +141,7 @@ def split_commands(text: str, *, windows: bool) -> list[list[Token]]:
                 if word_pos is None:
                     word_pos = (lineno, i + 1)
                 quote = ch
+                quote_pos = (lineno, i + 1)
             elif not windows and ch == "\\":
                 if rest_blank and i + 1 >= len(line.rstrip()):
                     continued = True
@@ -168,7 +178,7 @@ def split_commands(text: str, *, windows: bool) -> list[list[Token]]:
         else:
             end_word()
     if quote is not None:
-        raise ValueError("unterminated quote")
+        raise CommandSyntaxError(f"unterminated {quote} quote", *quote_pos)
     end_command()
     return commands
 
@@ -509,8 +519,9 @@ def parse_command_file(path: str, text: str) -> Document:
     windows = is_windows_script(path, text)
     try:
         commands = split_commands(text, windows=windows)
-    except ValueError as exc:
-        raise UserError(f"cannot split command line: {exc}", file=path) from None
+    except CommandSyntaxError as exc:
+        raise UserError(f"cannot split command line: {exc.message}", file=path, line=exc.line,
+                        col=exc.col) from None
     commands = expand_variables(commands, batch=path.lower().endswith((".bat", ".cmd")))
     if not path.lower().endswith((".sh", ".bash", ".bat", ".cmd", ".ps1", ".command")):
         commands = join_pasted_lines(commands)
