@@ -246,6 +246,9 @@ def test_epoch_to_steps_with_folders(tmp_path):
     s = cfg.options["max_train_steps"]
     # ceil(30 / 4 / 1 * 2 * 2) = 30
     assert s.value == 30 and s.prov.kind == "derived" and "x 2" in s.prov.conversion
+    # the folder also became the dataset (spine's kohya_folder): one subset, 10 repeats, class tokens "dog"
+    subs = [sub for *_, sub in cfg.iter_subsets()]
+    assert len(subs) == 1 and subs[0].get("num_repeats") == 10 and subs[0].get("class_tokens") == "dog"
     assert cfg.options["lr_warmup_steps"].value == 3
     assert "kohya-gui-epoch-to-steps" in codes(cfg)
 
@@ -353,8 +356,11 @@ def test_other_tab_noted(tmp_path):
 
 
 def test_truthy_false_string(tmp_path):
-    cfg = read(write(tmp_path, {"LoRA_type": "Standard", "huggingface_repo_id": "False", "max_resolution": "512,512"}))
+    cfg = read(write(tmp_path, {"LoRA_type": "Standard", "save_as_bool": False, "huggingface_repo_id": "False",
+                                "resume_from_huggingface": "False", "max_resolution": "512,512"}))
     assert cfg.options["huggingface_repo_id"].value == "False" and "kohya-gui-truthy-string" in codes(cfg)
+    s = cfg.options["resume_from_huggingface"]
+    assert s.value is True and s.prov.kind == "frontend-quirk"
 
 
 def test_every_note_code_listed(k0, k2, partial):

@@ -261,6 +261,15 @@ class _GuiReader:
             return UNSET
         raw = self.state[field]
         vk = value_kind or canonical_kind(name)
+        if vk == BOOL and isinstance(raw, str) and raw.strip() and not self.cmdline_era:
+            # a text field holding "False" (TI-AdamW8bit-SDXL.json: resume_from_huggingface) is written into
+            # the GUI's TOML as a string; sd-scripts does not type-check TOML values, so any non-empty string
+            # switches the flag on
+            self.n.put(name, True, kind=FRONTEND, keys=self.key(field),
+                       conversion=f"{self.key(field)} {show(raw)} (non-empty string in the TOML) -> {name} true")
+            self.n.note("kohya-gui-truthy-string", f"{self.key(field)} holds the string {show(raw)}: sd-scripts "
+                        "reads it as a true flag", self.key(field), value=raw)
+            return True
         c = coerce(raw, vk)
         if not c.ok:
             if vk == INT:   # the GUI's int(): 1.9 -> 1 (reference §2.1)
@@ -399,7 +408,7 @@ class _GuiReader:
         self.handled.add("save_model_as")
         if self.has("save_model_as"):
             v = self.text("save_model_as")
-            if self.tab == "lora" and v not in ("safetensors", "ckpt"):
+            if self.tab in ("lora", "ti") and v not in ("safetensors", "ckpt"):
                 self.put("save_model_as", "safetensors", fields="save_model_as", kind=FRONTEND,
                          conversion=f"save_model_as {show(v)} -> \"safetensors\" (forced by the GUI's LoRA tab)")
                 self.n.note("kohya-gui-save-model-as-forced", f"save_model_as {show(v)} is replaced by safetensors",
