@@ -240,3 +240,23 @@ def test_cli_never_imports_torch() -> None:
                           timeout=120)
     assert "HEAVY []" in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
+
+
+def test_real_entry_point_one_line_error_no_traceback(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "lora_compat", "lint", str(tmp_path / "nope.toml")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "nope.toml" in proc.stderr
+
+
+def test_glob_and_folder_expansion(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    shutil.copy(CLEAN, tmp_path / "a" / "one.toml")
+    shutil.copy(BAD_TOML, tmp_path / "a" / "two.toml")
+    (tmp_path / "a" / "caption.txt").write_text("1girl, solo", encoding="utf-8")
+    _, out, _ = run("lint", str(tmp_path / "a"), "--format", "json")
+    assert sorted(f["file"].rsplit("/", 1)[-1] for f in json.loads(out)["files"]) == ["one.toml", "two.toml"]
+    _, out, _ = run("lint", str(tmp_path / "a" / "t*.toml"), "--format", "json")
+    assert [f["file"].rsplit("/", 1)[-1] for f in json.loads(out)["files"]] == ["two.toml"]
+    assert run("lint", str(tmp_path / "a" / "zz*.toml"))[0] == 2

@@ -56,9 +56,10 @@ def command(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: t
     results = []
     show_progress = fmt == "text" and len(files) >= 5 and sys.stderr.isatty()
     if show_progress:
+        from rich.console import Console
         from rich.progress import Progress
 
-        with Progress(transient=True, console=None) as progress:
+        with Progress(transient=True, console=Console(stderr=True)) as progress:
             task = progress.add_task("linting", total=len(files))
             for path in files:
                 results.append(lint_file(path, rules, dialect=dialect, skip_non_configs=skip_non_configs))
@@ -81,15 +82,29 @@ def _apply(report, *, output: str | None, in_place: bool) -> None:
     from lora_compat.lint.runner import lint_config
     from lora_compat.lint.registry import get_rule
 
+    from lora_compat.errors import UserError
+
+    def same(a: str, b: str) -> bool:
+        try:
+            return os.path.samefile(a, b)
+        except OSError:
+            return False
+
     for r in report.results:
         if r.error or r.skipped or r.cfg is None:
             continue
-        fixable = [f for f in r.findings if f.fix is not None and os.path.samefile(f.fix.file, r.path)]
+        # only fixes located in this file (not in a dataset config it references)
+        fixable = [f for f in r.findings if f.fix is not None and same(f.fix.file, r.path)]
         if not fixable:
             continue
         secret_rule = get_rule("LC501")
-        extra = credential_fixes(lint_config(r.cfg, [secret_rule])) if secret_rule else []
-        text = apply_fixes(r.path, [f.fix for f in fixable] + extra)
+        extra = [fx for fx in (credential_fixes(lint_config(r.cfg, [secret_rule])) if secret_rule else [])
+                 if same(fx.file, r.path)]
+        try:
+            text = apply_fixes(r.path, [f.fix for f in fixable] + extra)
+        except UserError as err:      # this file stays unchanged; the others are still fixed and reported
+            r.error = str(err)
+            continue
         target = r.path if in_place else (output or fixed_name(r.path))
         if in_place:
             shutil.copy2(r.path, r.path + ".bak")
