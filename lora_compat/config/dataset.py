@@ -83,8 +83,6 @@ DATASET_PARAMS: dict[str, dict[str, Any]] = {
     FINETUNE: dict(_DATASET_BASE),
     CONTROLNET: dict(_DATASET_BASE),
 }
-# blueprint param -> argparse attribute when the names differ
-ARGPARSE_NAMES = {"batch_size": "train_batch_size", "num_repeats": "dataset_repeats"}
 
 
 @dataclass
@@ -251,9 +249,11 @@ def _parse_face_crop(value: Any) -> Any:
 
 def _argparse_value(cfg: CanonicalConfig, param: str) -> Any:
     """The command-line fallback of a blueprint param (None = unset), after prepare_dataset_args."""
-    from lora_compat.config.options import is_option
+    from lora_compat.config.options import dataset_fallback_option, is_option
 
-    name = ARGPARSE_NAMES.get(param, param)
+    # the argparse attribute searched: same name, except batch_size <- train_batch_size and
+    # num_repeats <- dataset_repeats (x-option in the dataset schema)
+    name = dataset_fallback_option(param) or param
     if not is_option(name) and name not in cfg.options:
         return None
     value = cfg.effective(name)

@@ -1,9 +1,8 @@
 """Dialect detection from file content (reference legacy-dialects.md §1, all nine steps).
 
 First match wins. Era/tab classification of the legacy front-end dialects is owned by their reader
-modules: when ``dialects/kohya_gui.py``, ``derrian_argstore.py`` or ``derrian_toml.py`` define
-``classify(data) -> (era, tab, reasons)`` it is called; until then the markers of §2.2/§3.2/§4.1 used here
-give a first answer. Files that are recognised but are not training configs get ``training=False`` and
+modules: ``classify(data) -> (era, tab, reasons)`` of ``dialects/kohya_gui.py``, ``derrian_argstore.py`` and
+``derrian_toml.py`` (markers of legacy-dialects.md §2.2/§3.2/§4.1) is called here. Files that are recognised but are not training configs get ``training=False`` and
 a ``what`` for the refusal message. The native reader may define ``looks_native(data) -> bool``.
 """
 
@@ -64,15 +63,15 @@ def detect_document(doc: Document) -> Detection:
     return _detect_json(data)
 
 
-def _classify(module: str, data: dict[str, Any]) -> tuple[str | None, str | None, list[str]] | None:
-    """Call ``dialects.<module>.classify(data)`` when the dialects engineer provides it."""
+def _classify(module: str, data: dict[str, Any]) -> tuple[str | None, str | None, list[str]]:
+    """Era, tab and reasons from ``dialects.<module>.classify(data)`` (the dialect reader owns its eras)."""
     try:
         mod = importlib.import_module(f"lora_compat.config.dialects.{module}")
     except ModuleNotFoundError:
-        return None
+        return None, None, []
     fn = getattr(mod, "classify", None)
     if fn is None:
-        return None
+        return None, None, []
     era, tab, reasons = fn(data)
     return era, tab, list(reasons)
 
@@ -99,9 +98,8 @@ def _detect_toml(data: dict[str, Any]) -> Detection:
     if isinstance(data.get("subsets"), list) or derrian_tables:
         reasons = ["top-level [[subsets]]" if isinstance(data.get("subsets"), list) else
                    f"sections with .args sub-tables: {', '.join(sorted(derrian_tables))}"]
-        cls = _classify("derrian_toml", data)
-        era, tab = (cls[0], cls[1]) if cls else (_derrian_toml_era(data, reasons), None)
-        return Detection(D.DERRIAN_TOML, era=era, tab=tab, reasons=reasons + (cls[2] if cls else []))
+        era, tab, more = _classify("derrian_toml", data)
+        return Detection(D.DERRIAN_TOML, era=era, tab=tab, reasons=reasons + more)
     # 2. sd-scripts dataset config
     lower = {k.lower() for k in keys}
     if isinstance(data.get("datasets"), list) or (isinstance(data.get("general"), dict)
@@ -140,37 +138,6 @@ def _detect_toml(data: dict[str, Any]) -> Detection:
     return Detection(D.SD_SCRIPTS_TOML, reasons=reasons)
 
 
-def _derrian_toml_era(data: dict[str, Any], reasons: list[str]) -> str:
-    """U2 / U1 markers of legacy-dialects.md §1 step 1 (fallback until derrian_toml.classify exists)."""
-    def sub(section: str) -> dict[str, Any]:
-        t = data.get(section)
-        a = t.get("args") if isinstance(t, dict) else None
-        return a if isinstance(a, dict) else {}
-
-    subsets = data.get("subsets") if isinstance(data.get("subsets"), list) else []
-    net_args = sub("network_args").get("network_args")
-    net_args = net_args if isinstance(net_args, dict) else {}
-    sched = str(sub("optimizer_args").get("lr_scheduler_type", ""))
-    u2 = []
-    if "train_mode" in data:
-        u2.append("[train_mode]")
-    if any(isinstance(s, dict) and "name" in s for s in subsets):
-        u2.append("subset name")
-    u2 += [f"[{s}]" for s in ("flux_args", "textual_inversion_args", "extra_args") if s in data]
-    if "easy_name" in sub("saving_args"):
-        u2.append("saving_args.args.easy_name")
-    u2 += [f"network_args {k}" for k in ("constraint", "use_tucker", "dora_wd", "bypass_mode") if k in net_args]
-    if sched.endswith(("CosineAnnealingWarmRestarts.CosineAnnealingWarmRestarts",)) or "RexAnnealingWarmRestarts" in sched:
-        u2.append("lr_scheduler_type " + sched)
-    if "loss_type" in sub("optimizer_args"):
-        u2.append("optimizer_args.args.loss_type")
-    if u2:
-        reasons.append("U2 markers: " + ", ".join(u2))
-        return "U2"
-    reasons.append("U1 layout (no U2 markers)")
-    return "U1"
-
-
 def _detect_json(data: dict[str, Any]) -> Detection:
     keys = set(data)
     if not keys:
@@ -190,28 +157,21 @@ def _detect_json(data: dict[str, Any]) -> Detection:
                          reasons=["every value is an object of caption/tags/train_resolution"])
     # 7 (checked before 6: XTI files also carry the ArgStore junk keys). Derrian XTI JSON
     if {"token_string", "init_word"} <= keys and keys & {"list_of_json_to_run", "save_json_only"}:
-        cls = _classify("derrian_argstore", data)
-        return Detection(D.DERRIAN_ARGSTORE, era=cls[0] if cls else "XTI", tab=cls[1] if cls else None,
-                         reasons=["token_string + init_word + ArgStore keys"] + (cls[2] if cls else []))
+        era, tab, more = _classify("derrian_argstore", data)
+        return Detection(D.DERRIAN_ARGSTORE, era=era, tab=tab,
+                         reasons=["token_string + init_word + ArgStore keys"] + more)
     # 6. Derrian ArgStore JSON
     found = [k for k in ARGSTORE_MARKERS if k in keys]
     if found:
         reasons = [f"Derrian ArgStore keys: {', '.join(found[:4])}"]
-        cls = _classify("derrian_argstore", data)
-        if cls:
-            return Detection(D.DERRIAN_ARGSTORE, era=cls[0], tab=cls[1], reasons=reasons + cls[2])
-        a2 = ("optimizer_type" in keys or data.get("network_module") == "sd_scripts.networks.lora" or "lyco" in keys
-              or isinstance(data.get("optimizer_args"), dict) or isinstance(data.get("network_args"), dict)
-              or ("resume" in keys and "load_previous_save_state" not in keys))
-        return Detection(D.DERRIAN_ARGSTORE, era="A2" if a2 else "A1", reasons=reasons)
+        era, tab, more = _classify("derrian_argstore", data)
+        return Detection(D.DERRIAN_ARGSTORE, era=era, tab=tab, reasons=reasons + more)
     # 8. kohya_ss GUI JSON
     found = [k for k in KOHYA_GUI_MARKERS if k in keys]
     if found:
         reasons = [f"kohya_ss GUI keys: {', '.join(found[:4])}"]
-        cls = _classify("kohya_gui", data)
-        if cls:
-            return Detection(D.KOHYA_GUI, era=cls[0], tab=cls[1], reasons=reasons + cls[2])
-        return Detection(D.KOHYA_GUI, era=None, tab=_kohya_tab(keys), reasons=reasons)
+        era, tab, more = _classify("kohya_gui", data)
+        return Detection(D.KOHYA_GUI, era=era, tab=tab, reasons=reasons + more)
     # 9. unmerged kohya_ss PR #3451 nested format
     nested = [k for k in PR_3451_SECTIONS if isinstance(data.get(k), dict)]
     if len(nested) >= 3:
@@ -228,22 +188,6 @@ def _detect_json(data: dict[str, Any]) -> Detection:
             "markers; if it is a kohya_ss GUI preset pass --dialect kohya-gui"])
     return Detection(None, reasons=["no marker of kohya_ss GUI JSON (max_resolution, lr_warmup, epoch, LoRA_type ...)"
                                     " or Derrian ArgStore JSON (base_model, img_folder, net_dim ...)"])
-
-
-def _kohya_tab(keys: set[str]) -> str:
-    """Tab of a kohya_ss GUI JSON from its keys (legacy-dialects.md §1 step 8)."""
-    if any(k.startswith("leco_") for k in keys) or "prompts_file" in keys:
-        return "leco"
-    if any(k.startswith("lllite_") for k in keys) or "cond_emb_dim" in keys:
-        return "controlnet-lllite"
-    if keys & {"token_string", "num_vectors_per_token", "template", "weights"}:
-        return "ti"
-    if keys & {"train_dir", "image_folder", "caption_metadata_filename", "latent_metadata_filename",
-               "dataset_repeats", "use_latent_files", "train_text_encoder"}:
-        return "finetune"
-    if keys & {"LoRA_type", "network_dim", "lora_network_weights", "network_weights"}:
-        return "lora"
-    return "dreambooth"
 
 
 def describe_candidates() -> str:
