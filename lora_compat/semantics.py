@@ -74,7 +74,7 @@ class CaptionParams:
     shuffle_caption: bool = False
     caption_separator: str = ","
     keep_tokens: int = 0
-    keep_tokens_separator: str | None = None
+    keep_tokens_separator: str | None = ""
     secondary_separator: str | None = None
     enable_wildcard: bool = False
     caption_dropout_rate: float = 0.0

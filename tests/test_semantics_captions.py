@@ -91,3 +91,13 @@ def test_semantics_module_imports_no_heavy_dependency() -> None:
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_caption_defaults_agree_with_the_dataset_blueprint_defaults() -> None:
+    from dataclasses import fields
+
+    from lora_compat.config.dataset import DREAMBOOTH, SUBSET_PARAMS
+
+    spine = SUBSET_PARAMS[DREAMBOOTH]
+    for f in fields(CaptionParams):
+        assert getattr(CaptionParams(), f.name) == spine[f.name], f.name

@@ -67,6 +67,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from lora_compat.config.dataset import DATASET_PARAMS, SUBSET_PARAMS
+from lora_compat.config.dataset import DREAMBOOTH as SPINE_DREAMBOOTH
+from lora_compat.config.dataset import FINETUNE as SPINE_FINETUNE
 from lora_compat.errors import UserError
 from lora_compat.semantics import BucketSelector, CaptionParams, process_caption, round_bucket_limits
 
@@ -76,18 +79,9 @@ IMAGE_EXTENSIONS = frozenset(_IMAGE_EXTS + tuple(e.upper() for e in _IMAGE_EXTS)
 RESIZE_INTERPOLATIONS = ("lanczos", "nearest", "bilinear", "linear", "bicubic", "cubic", "area", "box")
 DREAMBOOTH, FINETUNE = "dreambooth", "finetune"
 
-# sd-scripts BaseSubset / BaseDataset defaults for keys a plain dict may omit.
-_SUBSET_DEFAULTS: dict[str, Any] = {
-    "num_repeats": 1, "is_reg": False, "class_tokens": None, "caption_extension": ".caption",
-    "flip_aug": False, "color_aug": False, "random_crop": False, "alpha_mask": False,
-    "resize_interpolation": None, "enable_wildcard": False, "caption_separator": ",",
-    "face_crop_aug_range": None, "metadata_file": None,
-}
-_DATASET_DEFAULTS: dict[str, Any] = {
-    "resolution": None, "batch_size": 1, "enable_bucket": False, "min_bucket_reso": 256,
-    "max_bucket_reso": 1024, "bucket_reso_steps": 64, "bucket_no_upscale": False, "prior_loss_weight": 1.0,
-    "resize_interpolation": None,
-}
+# sd-scripts' subset / dataset defaults, from the spine's blueprint tables (one place for them).
+_SUBSET_DEFAULTS: dict[str, Any] = {**SUBSET_PARAMS[SPINE_FINETUNE], **SUBSET_PARAMS[SPINE_DREAMBOOTH]}
+_DATASET_DEFAULTS: dict[str, Any] = dict(DATASET_PARAMS[SPINE_DREAMBOOTH])
 
 
 # =========================================================================================== structures
@@ -953,7 +947,6 @@ def build_dataset(cfg: Any, train_data_dir: str | None = None, seed: int | None 
     config file's folder) when they do not exist as given. ``train_data_dir`` replaces the config's data
     with that kohya folder (``N_name`` sub-folders), as the ``train --train-data`` option does.
     """
-    from lora_compat.config.dataset import FINETUNE as SPINE_FINETUNE
     from lora_compat.config.dataset import resolve_subsets
 
     if train_data_dir is not None:
