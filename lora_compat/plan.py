@@ -594,12 +594,10 @@ def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[st
         user_targets = cfg.get("peft.target_modules")
         if user_targets is not None:
             ranks, names = _user_targets(user_targets, arch, part, ranks, names, dim, alpha)
-            if not ranks and not isinstance(user_targets, str):
+            if not ranks:
                 notes.append(f"{part}: no module of peft.target_modules belongs to it; no adapter")
                 continue
         adapter = _adapter(part, arch, kind, ranks, names, dim, alpha, unet_lr if part == "unet" else te_lr)
-        if isinstance(user_targets, str):
-            adapter.peft_kwargs["target_modules"] = user_targets  # a PEFT regex, matched by PEFT itself
         _apply_peft_fields(cfg, adapter)
         adapters.append(adapter)
     return adapters
@@ -607,17 +605,23 @@ def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[st
 
 def _user_targets(targets: Any, arch: str, part: str, ranks: dict[str, tuple[int, float]], names: dict[str, str],
                   dim: int, alpha: float) -> tuple[dict[str, tuple[int, float]], dict[str, str]]:
-    """Native ``target_modules``: the listed module paths of this part instead of the kohya module set."""
-    from lora_compat.arch import lookup_path
+    """Native ``target_modules``: the listed module paths of this part (or those a PEFT regex fully matches,
+    as PEFT does with ``re.fullmatch``) instead of the kohya module set. Resolved here against the pinned
+    tables so the plan always holds exact paths."""
+    from lora_compat.arch import all_modules, lookup_path
 
+    infos = []
     if isinstance(targets, str):
-        return ranks, names
+        pattern = re.compile(targets)
+        for info in all_modules(arch):
+            if info.part == ARCH_PART[part] and (pattern.fullmatch(module_path(info))
+                                                 or pattern.fullmatch(info.diffusers_path)):
+                infos.append(info)
+    else:
+        infos = [i for i in (lookup_path(str(t), ARCH_PART[part], arch) for t in targets) if i is not None]
     out_r: dict[str, tuple[int, float]] = {}
     out_n: dict[str, str] = {}
-    for t in targets:
-        info = lookup_path(str(t), ARCH_PART[part], arch)
-        if info is None:
-            continue
+    for info in infos:
         path = module_path(info)
         out_r[path] = ranks.get(path, (dim, alpha))
         out_n[path] = info.kohya_name

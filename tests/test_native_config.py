@@ -125,3 +125,51 @@ def test_credentials_are_never_written(tmp_path: Path) -> None:
     assert "abc123secret" not in text and 'log_with = "wandb"' in text
     assert any(e.option == "wandb_api_key" and e.kind == "dropped" and e.value != "abc123secret"
                for e in report.entries)
+
+
+def test_native_target_modules_list_and_regex(tmp_path: Path) -> None:
+    from lora_compat.plan import make_plan
+
+    cfg = _read_text(tmp_path, 'format = "lora-compat/1"\n[model]\narch = "sd1"\n[network]\nr = 4\n'
+                               'target_modules = ["mid_block.attentions.0.proj_in", '
+                               '"encoder.layers.0.self_attn.q_proj"]\n')
+    plan = make_plan(cfg)
+    assert {a.part: a.peft_kwargs["target_modules"] for a in plan.adapters} == {
+        "unet": ["mid_block.attentions.0.proj_in"], "text_encoder": ["encoder.layers.0.self_attn.q_proj"]}
+    assert plan.adapter("unet").kohya_names == {
+        "mid_block.attentions.0.proj_in": "lora_unet_mid_block_attentions_0_proj_in"}
+    cfg = _read_text(tmp_path, 'format = "lora-compat/1"\n[model]\narch = "sd1"\n[network]\nr = 4\n'
+                               'target_modules = ".*attn2\\\\.to_(k|v)"\n')
+    plan = make_plan(cfg)
+    assert [a.part for a in plan.adapters] == ["unet"]  # no text-encoder module matches
+    assert len(plan.adapters[0].peft_kwargs["target_modules"]) == 2 * 16  # 16 transformer blocks in SD1
+
+
+def test_every_canonical_option_has_a_native_field() -> None:
+    from lora_compat.config import options
+    from lora_compat.config.dialects.native import field_of_option, layout
+
+    special = {"sdxl", "v2", "network_module", "network_args", "lr_warmup_steps", "lr_decay_steps",
+               "optimizer_args", "lr_scheduler_args",
+               "config_file", "output_config"}  # file-handling options, not training settings
+    assert set(options.option_names()) - special <= set(field_of_option())
+    for section, fields in layout().items():
+        for name, canonical in fields.items():
+            assert canonical, f"[{section}] {name} has no x-canonical"
+
+
+def test_native_schema_is_valid_and_refs_resolve() -> None:
+    import jsonschema
+    from referencing import Registry, Resource
+
+    from lora_compat.resources import load_schema
+
+    native, base = load_schema("native.schema.json"), load_schema("sd-scripts.schema.json")
+    jsonschema.Draft202012Validator.check_schema(native)
+    registry = Registry().with_resources([(s["$id"], Resource.from_contents(s)) for s in (native, base)])
+    validator = jsonschema.Draft202012Validator(native, registry=registry)
+    import tomllib
+
+    assert not list(validator.iter_errors(tomllib.loads(NATIVE.read_text())))
+    errors = list(validator.iter_errors({"format": "lora-compat/1", "training": {"max_train_steps": "many"}}))
+    assert errors and errors[0].json_path == "$.training.max_train_steps"

@@ -11,6 +11,7 @@ from lora_compat.config.dialects.native import (
 from lora_compat.config.model import CanonicalConfig, Setting
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.migrate.report import DROPPED, NO_EQUIVALENT, MigrationReport, lost, written
+from lora_compat.migrate.sd_scripts import CONFIG_ONLY
 from lora_compat.migrate.toml_out import dumps_datasets
 
 _INT = re.compile(r"^[+-]?\d+$")
@@ -88,6 +89,9 @@ def to_native(cfg: CanonicalConfig, report: MigrationReport) -> dict[str, Any]:
         if is_secret_key(name):
             report.add(lost(name, setting.prov, DROPPED, "credential: never written by lora-compat",
                             setting.value, loss=False))
+            continue
+        if name in CONFIG_ONLY:
+            report.add(lost(name, setting.prov, DROPPED, CONFIG_ONLY[name], setting.value, loss=False))
             continue
         if setting.value is None:
             report.add(lost(name, setting.prov, DROPPED, "null (unset): the default applies", None, loss=False))

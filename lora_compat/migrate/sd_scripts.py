@@ -18,7 +18,7 @@ from lora_compat.migrate.report import DROPPED, NO_EQUIVALENT, MigrationReport, 
 from lora_compat.migrate.toml_out import dumps_datasets
 
 # options that make no sense inside a --config_file
-_CONFIG_ONLY = {
+CONFIG_ONLY = {
     "config_file": "the config file cannot name itself; pass --config_file on the command line",
     "output_config": "would make sd-scripts write a config and exit instead of training",
 }
@@ -55,8 +55,8 @@ def to_config_file(cfg: CanonicalConfig, report: MigrationReport, dataset_path: 
     for name, setting in cfg.options.items():
         spec = options.spec(name)
         value = setting.value
-        if name in _CONFIG_ONLY:
-            report.add(lost(name, setting.prov, DROPPED, _CONFIG_ONLY[name], value, loss=False))
+        if name in CONFIG_ONLY:
+            report.add(lost(name, setting.prov, DROPPED, CONFIG_ONLY[name], value, loss=False))
             continue
         if is_secret_key(name):
             report.add(lost(name, setting.prov, DROPPED, "credential: never written by lora-compat", value,
