@@ -75,56 +75,19 @@ def show_data(cfg) -> dict[str, Any]:
 
 
 def sd_scripts_toml(cfg) -> str:
-    """The canonical options as a flat sd-scripts ``--config_file`` TOML (credentials left out)."""
-    import tomli_w
+    """``--format toml``: the canonical options as an sd-scripts ``--config_file`` TOML (the migrate writer,
+    credentials left out); a dataset config alone is printed as a ``--dataset_config`` TOML."""
+    from lora_compat.migrate.report import MigrationReport
+    from lora_compat.migrate.sd_scripts import dumps_dataset_config, dumps_sd_scripts, needs_dataset_config
 
-    from lora_compat.config.options import spec
-    from lora_compat.config.secrets import is_secret_key
-
+    report = MigrationReport(source=cfg.source, dialect=cfg.dialect, target="sd-scripts")
     if cfg.dialect == "sd-scripts-dataset":
-        return dataset_toml(cfg)
-    script = "sdxl_train_network.py" if cfg.is_sdxl else "train_network.py"
-    lines = [f"# sd-scripts --config_file for {script} (from {os.path.basename(cfg.source)}, "
-             f"dialect {cfg.dialect})"]
-    body: dict[str, Any] = {}
-    for name, setting in cfg.options.items():
-        s = spec(name)
-        if s is not None and s.get("x-pseudo"):
-            continue
-        if is_secret_key(name) and setting.value not in (None, ""):
-            lines.append(f"# {name}: credential left out")
-            continue
-        if setting.value is None:
-            continue
-        body[name] = _tomlable(setting.value)
-    return "\n".join(lines) + "\n" + tomli_w.dumps(body)
-
-
-def dataset_toml(cfg) -> str:
-    """A dataset config (``--dataset_config``) as TOML: [general] and [[datasets]] / [[datasets.subsets]]."""
-    import tomli_w
-
-    body: dict[str, Any] = {}
-    if cfg.general:
-        body["general"] = {k: _tomlable(_redact_tree(k, s.value)) for k, s in cfg.general.items()
-                           if s.value is not None}
-    body["datasets"] = []
-    for ds in cfg.datasets:
-        table = {k: _tomlable(_redact_tree(k, s.value)) for k, s in ds.params.items() if s.value is not None}
-        table["subsets"] = [{k: _tomlable(_redact_tree(k, s.value)) for k, s in sub.params.items()
-                             if s.value is not None} for sub in ds.subsets]
-        body["datasets"].append(table)
-    return f"# sd-scripts --dataset_config (from {os.path.basename(cfg.source)})\n" + tomli_w.dumps(body)
-
-
-def _tomlable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_tomlable(v) for v in value]
-    if isinstance(value, list):
-        return [_tomlable(v) for v in value if v is not None]
-    if isinstance(value, dict):
-        return {str(k): _tomlable(v) for k, v in value.items() if v is not None}
-    return value
+        return dumps_dataset_config(cfg, report)
+    text, _dataset = dumps_sd_scripts(cfg, report, None)
+    if needs_dataset_config(cfg) and not cfg.get("dataset_config"):
+        text += ("# the datasets of this config need their own --dataset_config file: "
+                 "lora-compat migrate CONFIG --to sd-scripts -o OUT writes both\n")
+    return text
 
 
 def _where(origin, source: str) -> str:
@@ -207,17 +170,15 @@ def _render_text(cfg) -> None:
 
 
 def refuse_invalid(cfg) -> None:
-    """UserError naming the first invalid value (file:line: key: reason), with a count of the rest."""
+    """UserError naming the first invalid value (file:line: key: reason) — the migrate wing's rule, one line."""
     from lora_compat.config.load import single_line
     from lora_compat.errors import UserError
+    from lora_compat.migrate.run import refuse_invalid as refuse
 
-    if not cfg.invalid:
-        return
-    iv = cfg.invalid[0]
-    more = f" (and {len(cfg.invalid) - 1} more invalid value(s); `lora-compat lint` lists them)" \
-        if len(cfg.invalid) > 1 else ""
-    raise single_line(UserError(f"{iv.reason}{more}", file=iv.origin.file, line=iv.origin.line,
-                                col=iv.origin.col, key=iv.origin.key or iv.option))
+    try:
+        refuse(cfg)
+    except UserError as err:
+        raise single_line(err) from None
 
 
 @click.command(name="show")
