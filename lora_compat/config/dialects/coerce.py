@@ -152,6 +152,8 @@ def _coerce_number(raw: Any, kind: str) -> Coerced:
         # Python front-ends treat False/True as 0/1 (e.g. "min_timestep": false in a kohya preset)
         return Coerced(int(raw), changed=True)
     changed = False
+    if kind == INT_OR_FLOAT and isinstance(raw, str):
+        return _int_or_float_text(raw)
     if isinstance(raw, str):
         num = _parse_number(raw)
         if num is None:
@@ -171,11 +173,29 @@ def _coerce_number(raw: Any, kind: str) -> Coerced:
     if kind == FLOAT:
         return Coerced(float(num), changed=changed)
     if kind == INT_OR_FLOAT:
-        # sd-scripts: a float below 1 is a ratio, an int is steps; an integral float >= 1 is steps too
-        if isinstance(num, float) and num >= 1 and num.is_integer():
-            return Coerced(int(num), changed=True)
+        # a JSON/TOML number keeps its type: sd-scripts reads an int as steps and a float as a ratio of the
+        # total steps (1.0 = 100 %), reference §2.1
         return Coerced(num, changed=changed)
     return Coerced(num, changed=changed)  # NUMBER
+
+
+def _int_or_float_text(text: str) -> Coerced:
+    """sd-scripts' ``int_or_float`` argparse type for text: ``"10"`` steps, ``"0.1"`` / ``"10%"`` a ratio;
+    a float text >= 1 (``"1.0"``, ``"1e2"``) is an argparse error."""
+    t = text.strip()
+    if t.endswith("%"):
+        num = _parse_number(t[:-1])
+        if num is None:
+            return Coerced(text, error=f"expected a number of steps or a ratio, got {show(text)}")
+        return Coerced(float(num) / 100, changed=True)
+    try:
+        return Coerced(int(t), changed=True)
+    except ValueError:
+        pass
+    num = _parse_number(t)
+    if num is None or num >= 1:
+        return Coerced(text, error=f"expected an integer number of steps or a ratio below 1, got {show(text)}")
+    return Coerced(float(num), changed=True)
 
 
 def split_args_string(text: str) -> list[str]:

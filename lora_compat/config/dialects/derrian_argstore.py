@@ -204,8 +204,11 @@ class _ArgStoreReader:
             self.put_field(name, field, **always)
         for name, field in (("prior_loss_weight", "prior_loss_weight"), ("clip_skip", "clip_skip"),
                             ("seed", "test_seed"), ("max_token_length", "max_clip_token_length"),
-                            ("network_alpha", "alpha"), ("max_data_loader_n_workers", "num_workers")):
+                            ("network_alpha", "alpha")):
             self.put_field(name, field, **always)
+        # num_workers: A1.4-A1.6 passed it only when non-zero, A1.7 (persistent_workers) on always
+        self.put_field("max_data_loader_n_workers", "num_workers",
+                       drop_falsy=not a1 or "persistent_workers" not in self.doc.data)
         # resolution: train_resolution [+ height_resolution]
         self.handled.update(("train_resolution", "height_resolution"))
         if self.state.get("train_resolution") is not None:

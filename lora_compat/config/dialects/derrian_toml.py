@@ -333,11 +333,14 @@ class _UiReader:
                             steps=steps, warmup=ws)
             else:
                 ws = round(steps * r)
+                approx = self.era == "U2" and self._steps_from_images
+                caveat = " (U1 count; the U2 backend counts per bucket and may differ)" if approx else ""
                 if ws:
                     self.n.put("lr_warmup_steps", ws, kind=DERIVED, keys=key,
-                               conversion=f"warmup_ratio {show(opt.get('warmup_ratio'))} x {steps} steps -> lr_warmup_steps {ws}")
-                self.n.note("derrian-toml-warmup-ratio", f"warmup_ratio {r} x {steps} steps = {ws}", key,
-                            steps=steps, warmup=ws)
+                               conversion=f"warmup_ratio {show(opt.get('warmup_ratio'))} x {steps} steps -> "
+                                          f"lr_warmup_steps {ws}{caveat}")
+                self.n.note("derrian-toml-warmup-ratio", f"warmup_ratio {r} x {steps} steps = {ws}{caveat}", key,
+                            steps=steps, warmup=ws, approximate=approx)
         if custom and steps is not None and str(opt.get("lr_scheduler_type", "")).endswith("Restarts"):
             cycles = coerce(opt.get("lr_scheduler_num_cycles"), INT).value or 1
             sched_items["first_cycle_steps" if self.era == "U1" else "first_cycle_max_steps"] = steps // cycles
@@ -353,8 +356,10 @@ class _UiReader:
         """The UI's step estimate: max_train_steps, else Σ images x repeats x epochs // batch (U1 formula)."""
         g = self.args("general_args")
         mts = coerce(g.get("max_train_steps"), INT)
+        self._steps_from_images = False
         if mts.ok and mts.value not in (UNSET, 0):
             return mts.value
+        self._steps_from_images = True
         subs = self.data.get("subsets") if isinstance(self.data.get("subsets"), list) else []
         total = 0
         for s in subs:

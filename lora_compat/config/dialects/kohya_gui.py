@@ -425,7 +425,8 @@ class _GuiReader:
             if mode in ("xformers", "sdpa"):
                 self.put(mode, True, fields="xformers",
                          kind=DEFAULT if "xformers" in self.from_default else CONVERTED,
-                         conversion=f"xformers {show(raw)} -> {mode} true")
+                         conversion=f"xformers {show(raw)}" + (f" (boolean of GUIs before 2023-08-04 = {show(mode)})"
+                                                               if isinstance(raw, bool) else "") + f" -> {mode} true")
             elif mode != "none":
                 self.n.invalid("xformers", "xformers", raw, 'expected "xformers", "sdpa" or "none"')
 
