@@ -58,6 +58,21 @@ def run_training(cfg: Any, *, base_model: str | None = None, train_data: str | N
     ``base_model`` / ``train_data`` / ``output_dir`` / ``max_steps`` override the config (CLI flags).
     ``on_step(global_step, loss)`` is called after every optimizer step (tests, demo).
     """
+    try:
+        return _train(cfg, base_model=base_model, train_data=train_data, output_dir=output_dir, max_steps=max_steps,
+                      show_progress=show_progress, save_peft=save_peft, on_step=on_step, log=log)
+    finally:
+        # accelerate keeps process-global singletons; a later run in the same process (tests, demo, notebooks)
+        # may use another mixed precision / accumulation, so forget them. The process group stays up.
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
+
+
+def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_dir: str | None,
+           max_steps: int | None, show_progress: bool, save_peft: bool,
+           on_step: Callable[[int, float], None] | None, log: Callable[[str], None] | None) -> TrainResult:
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
