@@ -51,6 +51,11 @@ class _RawIndex:
         for s in cfg.options.values():
             for o in s.prov.origins:
                 self.origins.setdefault(last_key_part(o.key), Raw(o.raw if o.raw is not None else s.value, o))
+        # a value the reader could not convert into an option (e.g. a warmup ratio whose step estimate is
+        # unknown) may survive only as a note's origin
+        for n in cfg.notes:
+            if n.origin is not None and n.origin.raw is not None:
+                self.origins.setdefault(last_key_part(n.origin.key), Raw(n.origin.raw, n.origin))
 
 
 _INDEX: list = [None, None]    # (config, index) of the config being linted: rules ask many questions of one cfg

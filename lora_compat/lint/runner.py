@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 # Config-file extensions picked up when a folder is given (explicit file arguments may have any extension;
 # .txt is left out of folder scans because image folders are full of .txt captions).
 CONFIG_EXTENSIONS = (".json", ".toml", ".sh", ".bat", ".cmd", ".ps1")
+# Generic type/schema findings, dropped where a more specific error rule reports the same key.
+GENERIC_CODES = frozenset({"LC101", "LC103"})
 _SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache"}
 
 
@@ -158,7 +160,11 @@ def lint_config(cfg: CanonicalConfig, rules: Iterable[type[Rule]]) -> list[Findi
     unique: dict[tuple, Finding] = {}
     for f in findings:
         unique.setdefault((f.code, f.file, f.line, f.key, f.message), f)
-    return sorted(unique.values(), key=lambda f: (f.file, f.line or 0, f.code, f.key or ""))
+    # A generic "invalid value" finding adds nothing where a specific error rule explains the same key.
+    specific = {(f.file, f.line, f.key) for f in unique.values()
+                if f.severity == "error" and f.code not in GENERIC_CODES}
+    kept = [f for f in unique.values() if not (f.code in GENERIC_CODES and (f.file, f.line, f.key) in specific)]
+    return sorted(kept, key=lambda f: (f.file, f.line or 0, f.code, f.key or ""))
 
 
 def lint_file(path: str, rules: list[type[Rule]], *, dialect: str | None = None,

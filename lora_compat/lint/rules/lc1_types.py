@@ -368,7 +368,11 @@ class PrecisionValueInvalid(Rule):
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for option, choices in self.CHOICES.items():
             v = cfg.get(option)
-            # numbers and booleans are misconceptions, reported by LC308/LC309
+            raw = raw_value(cfg, option)
+            # numbers and booleans as written are misconceptions, reported by LC308/LC309
+            if raw is not None and (isinstance(raw.value, (bool, int, float))
+                                    or (isinstance(raw.value, str) and raw.value.strip().isdigit())):
+                continue
             if isinstance(v, str) and v not in choices:
                 yield self.finding(cfg, option=option, value=v, choices=", ".join(choices))
 

@@ -397,9 +397,12 @@ class WarmupRatioAboveOne(Rule):
     summary = "warmup_lr_ratio/warmup_ratio > 1: it is a fraction of total steps."
     message = "{key} = {value!r} is a fraction of all steps: this warmup lasts {value}× the whole run"
     reference = "legacy-dialects.md §3.1, §3.3, §4.2, §5; seed 003 'warmup_lr_ratio'"
+    note_codes = ("derrian-warmup-unresolved", "derrian-kohya-warmup-percent", "derrian-toml-warmup-unresolved")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         raw = raw_value(cfg, None, keys=("warmup_lr_ratio", "warmup_ratio"))
+        if raw is None and cfg.dialect == "derrian-argstore":
+            raw = raw_value(cfg, None, keys=("lr_warmup",))   # kohya percent loaded through Derrian's alias
         n = as_number(raw.value) if raw else None
         if raw is not None and n is not None and n > 1:
             key = raw.origin.key if raw.origin else "warmup_ratio"
