@@ -101,3 +101,28 @@ def test_caption_defaults_agree_with_the_dataset_blueprint_defaults() -> None:
     spine = SUBSET_PARAMS[DREAMBOOTH]
     for f in fields(CaptionParams):
         assert getattr(CaptionParams(), f.name) == spine[f.name], f.name
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TAG = st.text(alphabet="abcdefgh xyz", min_size=1, max_size=6).map(str.strip).filter(bool)
+
+
+@settings(max_examples=150, deadline=None)
+@given(tags=st.lists(_TAG, min_size=1, max_size=12), keep=st.integers(0, 4), shuffle=st.booleans(),
+       drop=st.sampled_from([0.0, 0.3]), seed=st.integers(0, 2**16))
+def test_token_block_only_permutes_or_drops_flexible_tags(tags, keep, shuffle, drop, seed) -> None:
+    caption = ", ".join(tags)
+    params = {"shuffle_caption": shuffle, "keep_tokens": keep, "caption_tag_dropout_rate": drop}
+    out = process_caption(caption, params, epoch=1, step=0, max_train_steps=10, rng=random.Random(seed))
+    if not CaptionParams.from_mapping(params).uses_token_block:
+        assert out == caption
+        return
+    got = out.split(", ") if out else []                  # every tag may be dropped
+    assert got[:keep] == tags[:keep]                      # kept tags stay first, in order
+    rest, pool = got[keep:], list(tags[keep:])
+    for tag in rest:                                      # the others are a sub-multiset of the input
+        pool.remove(tag)
+    if drop == 0.0:
+        assert pool == []

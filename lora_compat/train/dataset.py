@@ -938,7 +938,8 @@ class TrainDataset:
 def build_dataset(cfg: Any, train_data_dir: str | None = None, seed: int | None = None, *,
                   max_train_steps: int = 0, tokenizers: Sequence[Callable[[str], Any]] = (),
                   loader_workers: int | None | str = "config", base_dir: str | None = None) -> TrainDataset:
-    """The engine's dataset for a :class:`~lora_compat.config.model.CanonicalConfig`.
+    """The engine's dataset for a :class:`~lora_compat.config.model.CanonicalConfig` (or a list of subset dicts,
+    built by :meth:`TrainDataset.from_subsets` with its defaults).
 
     Datasets and subsets come from :func:`lora_compat.config.dataset.resolve_subsets` (dataset config or
     kohya folders). ``seed`` defaults to the config's ``seed`` (0 when unset). ``loader_workers="config"``
@@ -949,6 +950,11 @@ def build_dataset(cfg: Any, train_data_dir: str | None = None, seed: int | None 
     """
     from lora_compat.config.dataset import resolve_subsets
 
+    if isinstance(cfg, (list, tuple)):
+        # plain subset dicts (sd-scripts dataset-config keys); dataset keys via TrainDataset.from_subsets
+        return TrainDataset.from_subsets(cfg, seed=0 if seed is None else int(seed), max_train_steps=max_train_steps,
+                                         tokenizers=tokenizers, loader_workers=None if loader_workers == "config"
+                                         else loader_workers)  # type: ignore[arg-type]
     if train_data_dir is not None:
         if not os.path.isdir(train_data_dir):
             raise UserError(f"training data folder {train_data_dir!r} not found", key="train_data_dir")
