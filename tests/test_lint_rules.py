@@ -257,6 +257,13 @@ def test_credential_never_in_messages() -> None:
     assert all(secret not in f.message and secret not in (f.key or "") for f in findings)
 
 
+def test_inverse_sqrt_without_warmup_or_timescale() -> None:
+    rule = get_rule("LC219")
+    assert lint_config(C(lr_scheduler="inverse_sqrt"), [rule])
+    assert not lint_config(C(lr_scheduler="inverse_sqrt", lr_scheduler_timescale=500), [rule])
+    assert not lint_config(C(lr_scheduler="inverse_sqrt", lr_warmup_steps=100), [rule])
+
+
 def test_foreign_scheduler_is_reported_once() -> None:
     found = codes(C(lr_scheduler="plateau"))
     assert "LC314" in found and "LC110" not in found

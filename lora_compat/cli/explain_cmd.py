@@ -50,7 +50,7 @@ def command(what: str | None, list_rules: bool, fmt: str) -> None:
     renderable = explain_option(what)        # raises UserError (exit 2) for unknown names
     from rich.console import Console
 
-    Console(highlight=False, soft_wrap=True).print(renderable)
+    Console(highlight=False).print(renderable)
 
 
 def _brief(rule) -> dict:

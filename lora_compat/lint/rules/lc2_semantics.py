@@ -775,10 +775,12 @@ class WarmupWithConstantScheduler(Rule):
 
 @register
 class SchedulerNeedsWarmup(Rule):
-    """``constant_with_warmup`` without any warmup is just ``constant``.
+    """A scheduler whose shape depends on the warmup, configured without one.
 
-    The warmup part ``t / max(1, W)`` needs ``W > 0`` (sd-scripts-reference.md §4.11). Without warmup the name
-    promises a ramp that never happens — usually a lost percent/ratio conversion.
+    ``constant_with_warmup`` without warmup is plain ``constant``: the ramp ``t / max(1, W)`` needs ``W > 0``.
+    ``inverse_sqrt`` decays as ``1/sqrt((t + τ − W)/τ)`` with ``τ = lr_scheduler_timescale``, else ``W``, else
+    10000 — without warmup and timescale the decay is governed by an arbitrary 10000 steps
+    (sd-scripts-reference.md §4.11). Usually a lost percent/ratio conversion.
 
     **Anti-pattern**
 
@@ -796,13 +798,19 @@ class SchedulerNeedsWarmup(Rule):
     """
 
     code, name, severity = "LC219", "scheduler-needs-warmup", "info"
-    summary = "constant_with_warmup without warmup behaves like constant."
-    message = "lr_scheduler 'constant_with_warmup' with no warmup steps is plain 'constant'"
+    summary = "constant_with_warmup / inverse_sqrt without warmup (plain constant / a 10000-step timescale)."
+    message = "lr_scheduler {sched!r} with no warmup steps {what}"
     reference = "sd-scripts-reference.md §4.11"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
-        if cfg.get("lr_scheduler") == "constant_with_warmup" and not _warmup_nonzero(cfg):
-            yield self.finding(cfg, option="lr_scheduler")
+        sched = cfg.get("lr_scheduler")
+        if _warmup_nonzero(cfg) or cfg.get("lr_scheduler_type"):
+            return
+        if sched == "constant_with_warmup":
+            yield self.finding(cfg, option="lr_scheduler", sched=sched, what="is plain 'constant'")
+        elif sched == "inverse_sqrt" and cfg.get("lr_scheduler_timescale") is None:
+            yield self.finding(cfg, option="lr_scheduler", sched=sched,
+                               what="and no lr_scheduler_timescale decays on a fixed 10000-step timescale")
 
 
 # Constructor keyword arguments of the optimizers sd-scripts builds (reference §4.10; torch/bitsandbytes/
@@ -813,7 +821,7 @@ _ADAM = {"lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "foreach",
 _BNB = {"lr", "betas", "eps", "weight_decay", "amsgrad", "optim_bits", "args", "min_8bit_size",
         "percentile_clipping", "block_wise", "is_paged"}
 _DADAPT = {"lr", "betas", "eps", "weight_decay", "log_every", "decouple", "use_bias_correction", "d0",
-           "growth_rate", "fsdp_in_use", "momentum", "bias_correction"}
+           "growth_rate", "fsdp_in_use", "momentum", "bias_correction", "no_prox"}
 OPTIMIZER_KWARGS: dict[str, set[str]] = {
     "adamw": _ADAM,
     "adamw8bit": _BNB,
