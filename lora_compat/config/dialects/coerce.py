@@ -21,7 +21,6 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 from lora_compat.config.model import (
-    CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT, RENAMED,
     CanonicalConfig, FrontendOnlyKey, InvalidValue, Note, Origin, Provenance, Setting, UnknownKey,
 )
 
@@ -271,9 +270,7 @@ class Normalizer:
         self.cfg = cfg
 
     # -- origins -----------------------------------------------------------------------------------
-    def origin(self, key: str, raw: Any = None, *, use_raw: bool = False) -> Origin:
-        if use_raw:
-            return self.doc.origin(key, raw)
+    def origin(self, key: str) -> Origin:
         return self.doc.origin(key)
 
     def origins(self, keys: Iterable[str]) -> tuple[Origin, ...]:
@@ -291,41 +288,6 @@ class Normalizer:
         origins = self.origins(keys) if keys else ()
         prov = Provenance(kind=kind, origins=origins, conversion=conversion)
         (self.cfg.options if target is None else target)[name] = Setting(value, prov)
-
-    def put_coerced(self, name: str, key: str, raw: Any, *, value_kind: str | None = None,
-                    target: dict[str, Setting] | None = None, note: str | None = None) -> Any:
-        """Coerce ``raw`` (found at ``key``) to the canonical type of ``name`` and set it.
-
-        Returns the value set, UNSET when the raw value meant "unset" (nothing is set), or None after
-        recording an :class:`InvalidValue`. Provenance kind: kept / renamed / converted.
-        """
-        kind_of_value = value_kind or canonical_kind(name)
-        c = coerce(raw, kind_of_value)
-        if not c.ok:
-            self.invalid(name, key, raw, c.error or "invalid value")
-            return None
-        if c.value is UNSET:
-            return UNSET
-        leaf = key.rsplit(".", 1)[-1]
-        if c.changed:
-            kind = CONVERTED
-            conv = f"{leaf} {show(raw)} -> {name} {show(c.value)}"
-            if note:
-                conv += f" ({note})"
-        elif leaf != name:
-            kind, conv = RENAMED, (f"{leaf} -> {name}" + (f" ({note})" if note else ""))
-        else:
-            kind, conv = KEPT, note
-        self.put(name, c.value, kind=kind, keys=key, conversion=conv, target=target)
-        return c.value
-
-    def value(self, key: str, kind: str, default: Any = UNSET) -> Any:
-        """Read and coerce the value at ``key`` for computations (no setting, no error recorded)."""
-        raw = self.doc.value_at(key, None)
-        c = coerce(raw, kind)
-        if not c.ok or c.value is UNSET:
-            return default
-        return c.value
 
     # -- records -----------------------------------------------------------------------------------
     def invalid(self, name: str, key: str, raw: Any, reason: str) -> None:
@@ -349,5 +311,5 @@ class Normalizer:
 __all__ = [
     "UNSET", "Coerced", "coerce", "show", "split_args_string", "args_table_to_list", "canonical_kind",
     "is_zero_like", "Normalizer", "INT", "FLOAT", "NUMBER", "INT_OR_FLOAT", "BOOL", "STR", "STR_LIST",
-    "FLOAT_LIST", "INT_LIST", "ANY", "KEPT", "RENAMED", "CONVERTED", "DERIVED", "DEFAULT", "FRONTEND",
+    "FLOAT_LIST", "INT_LIST", "ANY",
 ]

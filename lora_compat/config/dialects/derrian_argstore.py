@@ -17,10 +17,10 @@ from functools import lru_cache
 from typing import Any
 
 from lora_compat.config.dialects.coerce import (
-    BOOL, CONVERTED, DERIVED, FLOAT, FRONTEND, INT, KEPT, UNSET, Normalizer, args_table_to_list, canonical_kind,
-    coerce, is_zero_like, show,
+    BOOL, FLOAT, INT, UNSET, Normalizer, args_table_to_list, canonical_kind, coerce, is_zero_like,
+    show,
 )
-from lora_compat.config.model import CanonicalConfig
+from lora_compat.config.model import CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT, RENAMED, CanonicalConfig
 from lora_compat.resources import load_schema
 
 DIALECT = "derrian-argstore"
@@ -133,7 +133,7 @@ class _ArgStoreReader:
         if c.changed:
             self.n.put(name, value, kind=CONVERTED, keys=key, conversion=f"{key} {show(raw)} -> {name} {show(value)}")
         elif key != name:
-            self.n.put(name, value, kind="renamed", keys=key, conversion=f"{key} -> {name}")
+            self.n.put(name, value, kind=RENAMED, keys=key, conversion=f"{key} -> {name}")
         else:
             self.n.put(name, value, kind=KEPT, keys=key)
         return value
@@ -264,7 +264,7 @@ class _ArgStoreReader:
                     args += [f"conv_dim={dim}", f"conv_alpha={_fmt(alpha)}"]
             # Derrian's vendored sd_scripts package == sd-scripts' networks package
             module = module.replace("sd_scripts.", "")
-        self.n.put("network_module", module, kind=DERIVED if keys else "default", keys=keys or None,
+        self.n.put("network_module", module, kind=DERIVED if keys else DEFAULT, keys=keys or None,
                    conversion=f"network_module {show(module)} ({why})")
         if args:
             self.n.put("network_args", args, kind=CONVERTED, keys=["network_args"] if "network_args" in self.doc.data
@@ -281,15 +281,15 @@ class _ArgStoreReader:
                 if lion:
                     self.n.note("derrian-a1-lion-ignored", "use_lion is ignored with use_8bit_adam", "use_lion")
             elif lion:
-                self.n.put("use_lion_optimizer", True, kind="renamed", keys="use_lion",
+                self.n.put("use_lion_optimizer", True, kind=RENAMED, keys="use_lion",
                            conversion="use_lion -> use_lion_optimizer")
             return
         opt = self.state.get("optimizer_type")
         if eight or lion:
             flag_name, key = ("use_8bit_adam", "use_8bit_adam") if eight else ("use_lion_optimizer", "use_lion")
-            self.n.put(flag_name, True, kind=KEPT if key == flag_name else "renamed", keys=key)
+            self.n.put(flag_name, True, kind=KEPT if key == flag_name else RENAMED, keys=key)
             if lion and eight:
-                self.n.put("use_lion_optimizer", True, kind="renamed", keys="use_lion")
+                self.n.put("use_lion_optimizer", True, kind=RENAMED, keys="use_lion")
             self.n.note("derrian-optimizer-flag", f"{key} selects the optimizer; optimizer_type {show(opt)} blanked",
                         key, optimizer_type=opt)
         else:
@@ -322,10 +322,10 @@ class _ArgStoreReader:
         self.handled.update(("unet_only", "text_only"))
         unet, text = self.flag("unet_only"), self.flag("text_only")
         if unet:
-            self.n.put("network_train_unet_only", True, kind="renamed", keys="unet_only",
+            self.n.put("network_train_unet_only", True, kind=RENAMED, keys="unet_only",
                        conversion="unet_only -> network_train_unet_only")
         if text and not (a1 and unet):
-            self.n.put("network_train_text_encoder_only", True, kind="renamed", keys="text_only",
+            self.n.put("network_train_text_encoder_only", True, kind=RENAMED, keys="text_only",
                        conversion="text_only -> network_train_text_encoder_only")
         if unet and text:
             if a1:

@@ -18,10 +18,12 @@ from functools import lru_cache
 from typing import Any
 
 from lora_compat.config.dialects.coerce import (
-    ANY, BOOL, CONVERTED, DERIVED, FLOAT, FLOAT_LIST, FRONTEND, INT, KEPT, STR, UNSET, Normalizer,
-    args_table_to_list, canonical_kind, coerce, is_zero_like, show,
+    ANY, BOOL, FLOAT, FLOAT_LIST, INT, STR, UNSET, Normalizer, args_table_to_list, canonical_kind,
+    coerce, is_zero_like, show,
 )
-from lora_compat.config.model import CanonicalConfig, Dataset, Setting, Subset
+from lora_compat.config.model import (
+    CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT, RENAMED, CanonicalConfig, Dataset, Setting, Subset,
+)
 from lora_compat.resources import load_schema
 
 DIALECT = "derrian-toml"
@@ -129,7 +131,7 @@ class _UiReader:
         if c.changed or raw_b is not raw:
             kind_p, conv = CONVERTED, f"{leaf} {show(raw)} -> {name} {show(c.value)}"
         elif leaf != name:
-            kind_p, conv = "renamed", f"{leaf} -> {name}"
+            kind_p, conv = RENAMED, f"{leaf} -> {name}"
         else:
             kind_p, conv = KEPT, None
         self.n.put(name, c.value, kind=kind_p, keys=key, conversion=conv, target=target)
@@ -199,7 +201,7 @@ class _UiReader:
             return
         if key == "sdxl":
             if self.sdxl:
-                self.n.put("sdxl", True, kind="renamed", keys=path, conversion="sdxl -> sdxl_train_network.py (pseudo-option sdxl)")
+                self.n.put("sdxl", True, kind=RENAMED, keys=path, conversion="sdxl -> sdxl_train_network.py (pseudo-option sdxl)")
             return
         if key == "clip_skip" and self.sdxl:
             self.n.note("derrian-toml-clip-skip-sdxl", "clip_skip removed for SDXL", path, value=raw)
@@ -308,7 +310,7 @@ class _UiReader:
         extra = getattr(self, "_extra_module", None)
         if extra:
             module, why, key = str(extra[1]), "extra_args network_module", extra[0]
-        self.n.put("network_module", module, kind=DERIVED if key else "default", keys=key,
+        self.n.put("network_module", module, kind=DERIVED if key else DEFAULT, keys=key,
                    conversion=f"network_module {show(module)} ({why})")
         if key:
             self.n.note("derrian-toml-network-module", f"network_module {module} chosen by the UI ({why})", key)

@@ -26,10 +26,10 @@ from functools import lru_cache
 from typing import Any
 
 from lora_compat.config.dialects.coerce import (
-    BOOL, CONVERTED, DEFAULT, DERIVED, FLOAT, FRONTEND, INT, KEPT, NUMBER, RENAMED, STR, UNSET,
-    Normalizer, canonical_kind, coerce, is_zero_like, show, split_args_string,
+    BOOL, FLOAT, INT, NUMBER, STR, UNSET, Normalizer, canonical_kind, coerce, is_zero_like, show,
+    split_args_string,
 )
-from lora_compat.config.model import CanonicalConfig
+from lora_compat.config.model import CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT, RENAMED, CanonicalConfig
 from lora_compat.resources import load_schema
 
 DIALECT = "kohya-gui"
