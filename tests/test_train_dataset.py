@@ -410,3 +410,14 @@ def test_validation_split_keeps_the_seeded_training_part(tmp_path: Path) -> None
     train_keys = {k for k, e in ds.datasets[0].images.items() if not e.subset.is_reg}
     assert train_keys == kept and ds.num_train_images == 5
     assert ds.num_reg_images == 1              # regularization subsets are never split
+
+
+def test_resolution_forms_and_zero_prior_weight(tmp_path: Path) -> None:
+    _img(tmp_path / "t" / "a.png", 48, 32)
+    _img(tmp_path / "r" / "b.png", 48, 32)
+    subs = [{"image_dir": str(tmp_path / "t")}, {"image_dir": str(tmp_path / "r"), "is_reg": True}]
+    ds = TrainDataset.from_subsets(subs, resolution="48,32", prior_loss_weight=0.0, loader_workers=None)
+    assert (ds.datasets[0].width, ds.datasets[0].height) == (48, 32)
+    assert sorted(torch.cat([b["loss_weights"] for b in _all_batches(ds)]).tolist()) == [0.0, 1.0]
+    with pytest.raises(UserError, match="resolution"):
+        TrainDataset.from_subsets(subs, resolution="big")

@@ -67,7 +67,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from lora_compat.config.dataset import DATASET_PARAMS, SUBSET_PARAMS
+from lora_compat.config.dataset import DATASET_PARAMS, SUBSET_PARAMS, parse_resolution
 from lora_compat.config.dataset import DREAMBOOTH as SPINE_DREAMBOOTH
 from lora_compat.config.dataset import FINETUNE as SPINE_FINETUNE
 from lora_compat.errors import UserError
@@ -143,15 +143,18 @@ class BucketedDataset:
         self.index = index
         self.params = {**_DATASET_DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
         self.base_dir = base_dir
-        resolution = self.params["resolution"]
+        resolution = parse_resolution(self.params["resolution"])
         if resolution is None:
             raise UserError("resolution is not set (sd-scripts asserts it for every dataset)",
                             key=f"datasets[{index}].resolution")
-        if isinstance(resolution, int):
-            resolution = (resolution, resolution)
-        self.width, self.height = int(resolution[0]), int(resolution[1])
+        if (not isinstance(resolution, list) or len(resolution) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in resolution)):
+            raise UserError(f"resolution {self.params['resolution']!r} is not W or W,H (positive integers)",
+                            key=f"datasets[{index}].resolution")
+        self.width, self.height = resolution
         self.batch_size = max(1, int(self.params["batch_size"]))
-        self.prior_loss_weight = float(self.params.get("prior_loss_weight") or 1.0)
+        plw = self.params.get("prior_loss_weight")
+        self.prior_loss_weight = 1.0 if plw is None else float(plw)   # 0 is a valid weight
         self.enable_bucket = bool(self.params["enable_bucket"])
         if self.enable_bucket:
             steps = int(self.params["bucket_reso_steps"])
