@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,93 @@ def test_native_schema_is_valid_and_refs_resolve() -> None:
     assert not list(validator.iter_errors(tomllib.loads(NATIVE.read_text())))
     errors = list(validator.iter_errors({"format": "lora-compat/1", "training": {"max_train_steps": "many"}}))
     assert errors and errors[0].json_path == "$.training.max_train_steps"
+
+
+def _option_strategy(name: str):
+    from hypothesis import strategies as st
+
+    from lora_compat.config import options
+
+    spec = options.spec(name) or {}
+    if "enum" in spec:
+        return st.sampled_from([v for v in spec["enum"] if v is not None])
+    types = spec.get("type", [])
+    types = [types] if isinstance(types, str) else [t for t in types if t != "null"]
+    text = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters='"\\'), max_size=12)
+    choices = []
+    if "boolean" in types:
+        choices.append(st.booleans())
+    if "integer" in types:
+        choices.append(st.integers(0, 10_000))
+    if "number" in types:
+        choices += [st.integers(0, 10_000), st.floats(0, 10, allow_nan=False, allow_infinity=False)]
+    if "string" in types:
+        choices.append(text)
+    if "array" in types:
+        item = (spec.get("items") or {}).get("type")
+        choices.append(st.lists(st.floats(0, 1) if item == "number" else text, max_size=3))
+    return st.one_of(choices) if choices else st.nothing()
+
+
+def test_native_round_trip_property() -> None:
+    """Random canonical options -> native -> canonical -> native: identical text, identical options."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from lora_compat.config import options
+    from lora_compat.config.dialects.native import option_validator, field_of_option
+    from lora_compat.config.model import CanonicalConfig
+    from lora_compat.config.secrets import is_secret_key
+
+    plain = sorted(o for o in field_of_option() if options.spec(o) and not is_secret_key(o)
+                   and not options.spec(o).get("x-pseudo") and o not in ("v2",))
+    kv = st.lists(st.tuples(st.sampled_from(["conv_dim", "conv_alpha", "algo", "preset", "rank_dropout", "x"]),
+                            st.sampled_from(["4", "1.0", "0.25", "loha", "full", "1e-4", "a=b"])), max_size=4)
+
+    @st.composite
+    def configs(draw):
+        names = draw(st.lists(st.sampled_from(plain), max_size=12, unique=True))
+        values = {}
+        for n in names:
+            v = draw(_option_strategy(n))
+            if not list(option_validator(n).iter_errors(v)):
+                values[n] = v
+        values["network_module"] = draw(st.sampled_from(["networks.lora", "lycoris.kohya", "networks.dylora"]))
+        values["network_args"] = [f"{k}={v}" for k, v in draw(kv)] or None
+        values["lr_warmup_steps"] = draw(st.one_of(st.integers(0, 500), st.floats(0, 1.5)))
+        values["optimizer_args"] = [f"{k}={v}" for k, v in draw(kv)] or None
+        values["sdxl"] = draw(st.booleans())
+        return values
+
+    @settings(max_examples=int(os.environ.get("NATIVE_PROPERTY_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(configs())
+    def check(values):
+        import os
+        import tempfile
+
+        from lora_compat.migrate.native import kv_table
+
+        cfg = CanonicalConfig(dialect="test", source="generated")
+        for k, v in values.items():
+            if v is not None:
+                cfg.set(k, v)
+        first = dumps_native(cfg)
+        fd, path = tempfile.mkstemp(suffix=".toml")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(first)
+        try:
+            back = read(load_document(path))
+        finally:
+            os.unlink(path)
+        assert not back.invalid, back.invalid
+        assert dumps_native(back) == first
+        for k, v in values.items():
+            if v is None or (k == "sdxl" and not v):
+                continue
+            got = back.get(k)
+            if k in ("network_args", "optimizer_args"):
+                assert kv_table(got) == kv_table(v), k
+            else:
+                assert got == v and type(got) is type(v), k
+
+    check()

@@ -12,7 +12,7 @@ from lora_compat.config.model import CanonicalConfig, Setting
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.migrate.report import DROPPED, NO_EQUIVALENT, MigrationReport, lost, written
 from lora_compat.migrate.sd_scripts import CONFIG_ONLY
-from lora_compat.migrate.toml_out import dumps_datasets
+from lora_compat.migrate.toml_out import dumps_datasets, toml_value_ok
 
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
@@ -47,6 +47,13 @@ def kv_table(items: Any) -> dict[str, str] | None:
         out.pop(k, None)  # last one wins, in the position sd-scripts' dict would report it
         out[k] = v
     return out
+
+
+def _field_accepts(section: str, fld: str, value: Any) -> bool:
+    """Whether the native schema accepts ``value`` for ``[section] fld`` (else it stays a string in args)."""
+    from lora_compat.config.dialects.native import native_field_validator
+
+    return not any(True for _ in native_field_validator(section, fld).iter_errors(value))
 
 
 def _duplicates(items: list[str]) -> list[str]:
@@ -97,6 +104,10 @@ def to_native(cfg: CanonicalConfig, report: MigrationReport) -> dict[str, Any]:
             report.add(lost(name, setting.prov, DROPPED, "null (unset): the default applies", None, loss=False))
             continue
         where = fields.get(name)
+        if not toml_value_ok(setting.value):
+            report.add(lost(name, setting.prov, NO_EQUIVALENT, "the value cannot be written in TOML (a null "
+                            "inside a list, or an unknown type)", repr(setting.value)))
+            continue
         if where is None:
             report.add(lost(name, setting.prov, NO_EQUIVALENT, "not an option the native config knows",
                             setting.value))
@@ -122,6 +133,10 @@ def _network(cfg: CanonicalConfig, net: dict[str, Any], report: MigrationReport)
     if raw_args is not None and not isinstance(raw_args, list):
         report.add(lost("network_args", args_s.prov, NO_EQUIVALENT,
                         "network_args is not a list of key=value strings", raw_args))
+    if not all(isinstance(i, str) for i in items):
+        report.add(lost("network_args", args_s.prov, NO_EQUIVALENT, "network_args must be key=value strings",
+                        raw_args))
+        items = []
     table = kv_table(items) if items else {}
     kind = network_kind(module, parse_network_args(items)) if (module or items) else None
     if table is None:
@@ -146,7 +161,7 @@ def _network(cfg: CanonicalConfig, net: dict[str, Any], report: MigrationReport)
     for fld, arg in NETWORK_ARG_FIELDS.items():
         if arg in args:
             typed = typed_arg(args[arg])
-            if typed is not None:
+            if typed is not None and _field_accepts("network", fld, typed):
                 net[fld] = typed
                 args.pop(arg)
                 report.add(written(f"network_args.{arg}", args_s.prov, f"network.{fld}", typed,
@@ -224,6 +239,10 @@ def _level(params: dict[str, Setting], path: str, report: MigrationReport) -> di
         if s.value is None:
             report.add(lost(f"{path}.{k}", s.prov, DROPPED, "null (unset): the next level applies", None,
                             loss=False))
+            continue
+        if not toml_value_ok(s.value):
+            report.add(lost(f"{path}.{k}", s.prov, NO_EQUIVALENT, "the value cannot be written in TOML",
+                            repr(s.value)))
             continue
         out[k] = s.value
         report.add(written(f"{path}.{k}", s.prov, f"{path}.{k}", s.value))

@@ -15,7 +15,7 @@ from lora_compat.config import options
 from lora_compat.config.model import CanonicalConfig, Setting
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.migrate.report import DROPPED, NO_EQUIVALENT, MigrationReport, lost, written
-from lora_compat.migrate.toml_out import dumps_datasets
+from lora_compat.migrate.toml_out import dumps_datasets, toml_value_ok
 
 # options that make no sense inside a --config_file
 CONFIG_ONLY = {
@@ -94,6 +94,9 @@ def to_config_file(cfg: CanonicalConfig, report: MigrationReport, dataset_path: 
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 report.add(lost(name, setting.prov, NO_EQUIVALENT, "must be an array of strings", value))
                 continue
+        if not toml_value_ok(value):
+            report.add(lost(name, setting.prov, NO_EQUIVALENT, "the value cannot be written in TOML", repr(value)))
+            continue
         out[name] = value
         report.add(written(name, setting.prov, name, value, conversion=conversion))
     if dataset_path is not None:
@@ -140,6 +143,9 @@ def _level(params: dict[str, Setting], path: str, report: MigrationReport) -> di
             if all(p.isdigit() for p in parts) and len(parts) in (1, 2):
                 new_res: Any = int(parts[0]) if len(parts) == 1 else [int(p) for p in parts]
                 conversion, value = f'resolution "{value}" -> {new_res!r}', new_res
+        if not toml_value_ok(value):
+            report.add(lost(where, s.prov, NO_EQUIVALENT, "the value cannot be written in TOML", repr(value)))
+            continue
         out[key] = value
         report.add(written(where, s.prov, where, value, conversion=conversion))
     return out

@@ -9,6 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 
+def toml_value_ok(value: Any) -> bool:
+    """True when ``value`` can be written as a TOML value (no null anywhere, string keys, known types)."""
+    if isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(toml_value_ok(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and toml_value_ok(v) for k, v in value.items())
+    return False
+
+
 def _keys(body: dict[str, Any], header: str) -> str:
     import tomli_w
 

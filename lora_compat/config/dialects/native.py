@@ -111,7 +111,7 @@ _SPECIAL_FIELDS = {"arch", "kind", "module", "args", "warmup_steps", "warmup_rat
 
 
 @lru_cache(maxsize=None)
-def _option_validator(name: str) -> Any:
+def option_validator(name: str) -> Any:
     """A jsonschema validator of one canonical option's value (from sd-scripts.schema.json)."""
     import jsonschema
 
@@ -123,7 +123,7 @@ def _option_validator(name: str) -> Any:
 
 
 @lru_cache(maxsize=None)
-def _native_field_validator(section: str, fld: str) -> Any:
+def native_field_validator(section: str, fld: str) -> Any:
     import jsonschema
 
     from lora_compat.resources import load_schema
@@ -225,7 +225,7 @@ def _read_section(r: _Reader, sec: str, body: dict[str, Any], fields: dict[str, 
         if fld not in fields:
             r.cfg.unknown_keys.append(UnknownKey(key, value, r.origin(key), f"not a field of [{sec}]"))
             continue
-        err = _type_error(_native_field_validator(sec, fld), value) if fld in _SPECIAL_FIELDS or \
+        err = _type_error(native_field_validator(sec, fld), value) if fld in _SPECIAL_FIELDS or \
             str(fields[fld]).startswith(PEFT_PREFIX) else None
         canon = fields[fld]
         if err:
@@ -234,7 +234,7 @@ def _read_section(r: _Reader, sec: str, body: dict[str, Any], fields: dict[str, 
         if fld in _SPECIAL_FIELDS:
             continue  # handled below, once the whole section is known
         if isinstance(canon, str) and not canon.startswith(PEFT_PREFIX):
-            err = _type_error(_option_validator(canon), value) if options.spec(canon) else None
+            err = _type_error(option_validator(canon), value) if options.spec(canon) else None
             if err:
                 r.invalid(canon, key, value, err)
                 continue
@@ -252,7 +252,7 @@ def _read_section(r: _Reader, sec: str, body: dict[str, Any], fields: dict[str, 
 
 
 def _valid(r: _Reader, sec: str, fld: str, body: dict[str, Any]) -> bool:
-    return fld in body and _type_error(_native_field_validator(sec, fld), body[fld]) is None
+    return fld in body and _type_error(native_field_validator(sec, fld), body[fld]) is None
 
 
 def _read_arch(r: _Reader, body: dict[str, Any]) -> None:
