@@ -291,8 +291,12 @@ def test_min_snr_gamma_truncated_cmdline_era(k2):
     assert s.value == 5.0 and s.prov.kind == "frontend-quirk"
 
 
-def test_clip_skip_1_not_passed_in_cmdline_era(k2):
+def test_clip_skip_1_not_passed_in_cmdline_era(k2, tmp_path):
     assert "clip_skip" not in k2.options and "max_token_length" not in k2.options
+    cfg = read(write(tmp_path, {"LoRA_type": "Standard", "sdxl": False, "max_token_length": 50, "clip_skip": 1,
+                                "max_resolution": "512,512"}))
+    notes = [n for n in cfg.notes if n.code == "kohya-gui-cmdline-era-condition"]
+    assert [n.data["option"] for n in notes] == ["max_token_length"]
 
 
 def test_noise_type_selects_keys(k2):

@@ -797,9 +797,10 @@ class _GuiReader:
                        drop_zero=self.cmdline_era)
         # command-line-era conditions (clip_skip > 1, max_token_length > 75, min_snr_gamma int >= 1, ...)
         if self.cmdline_era:
-            self._conditional("clip_skip", INT, lambda v: v > 1, "passed only when > 1")
-            self._conditional("max_token_length", INT, lambda v: v > 75, "passed only when > 75")
-            self._conditional("max_timestep", INT, lambda v: v < 1000, "passed only when < 1000")
+            # (name, test, why, the value that equals sd-scripts' own default when not passed)
+            self._conditional("clip_skip", INT, lambda v: v > 1, "passed only when > 1", 1)
+            self._conditional("max_token_length", INT, lambda v: v > 75, "passed only when > 75", 75)
+            self._conditional("max_timestep", INT, lambda v: v < 1000, "passed only when < 1000", 1000)
             self.put_field("min_timestep", "min_timestep", value_kind=INT)
             if self.has("min_snr_gamma"):
                 g = self.num("min_snr_gamma", FLOAT, 0)
@@ -823,7 +824,8 @@ class _GuiReader:
         self.put_field("seed", "seed", value_kind=INT)
         self.put_field("keep_tokens", "keep_tokens", value_kind=INT)
 
-    def _conditional(self, name: str, kind: str, passes: Any, why: str) -> None:
+    def _conditional(self, name: str, kind: str, passes: Any, why: str, neutral: int) -> None:
+        """Command-line era: pass ``name`` only when ``passes(value)``; note a dropped non-neutral value."""
         self.handled.add(name)
         if not self.has(name):
             return
@@ -835,8 +837,9 @@ class _GuiReader:
             return
         if passes(c.value):
             self.put_field(name, name, value_kind=kind)
-        elif self.tab == "lora" and name != "clip_skip" and name != "max_timestep" and name != "max_token_length":
-            self.n.note("kohya-gui-cmdline-era-condition", f"{name} {show(c.value)} not passed ({why})", name)
+        elif c.value != neutral and name not in self.from_default:
+            self.n.note("kohya-gui-cmdline-era-condition", f"{name} {show(c.value)} not passed ({why})",
+                        self.key(name), option=name, value=c.value)
 
     def logging(self) -> None:
         self.handled.update(("use_wandb", "log_with", "wandb_run_name", "wandb_api_key"))
@@ -956,10 +959,9 @@ class _GuiReader:
 
 
 def _fmt_arg(value: Any) -> str:
+    """A GUI value as the GUI's f-string wrote it into network_args (Python str(): True, 0.5, 4)."""
     if isinstance(value, bool):
         return "True" if value else "False"
-    if isinstance(value, float) and value.is_integer() and False:
-        return str(int(value))
     return str(value)
 
 
