@@ -421,3 +421,13 @@ def test_resolution_forms_and_zero_prior_weight(tmp_path: Path) -> None:
     assert sorted(torch.cat([b["loss_weights"] for b in _all_batches(ds)]).tolist()) == [0.0, 1.0]
     with pytest.raises(UserError, match="resolution"):
         TrainDataset.from_subsets(subs, resolution="big")
+
+
+def test_raw_captions_for_cached_text_encoder_outputs(kohya: Path) -> None:
+    subs = _subsets(kohya, caption_prefix="photo of")
+    ds = TrainDataset.from_subsets(subs, resolution=64, loader_workers=None)
+    assert ds.text_encoder_output_cacheable
+    ds.raw_captions = True
+    assert {c for b in _all_batches(ds) for c in b["captions"]} == {"sks dog, red collar", "sks dog", "dog"}
+    shuffled = TrainDataset.from_subsets(_subsets(kohya, shuffle_caption=True), resolution=64)
+    assert not shuffled.text_encoder_output_cacheable

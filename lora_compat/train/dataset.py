@@ -585,6 +585,9 @@ class TrainDataset:
         self.persistent_workers = persistent_workers
         self.tokenizers = list(tokenizers)
         self.sdxl = sdxl
+        # True when the engine caches text-encoder outputs (SDXL --cache_text_encoder_outputs): captions are
+        # then the raw file text, without prefix/suffix, wildcards, separators or dropout (reference §4.4.5).
+        self.raw_captions = False
         if not any(ds.images for ds in self.datasets):
             raise UserError("the dataset has no training images (check image_dir / train_data_dir and the "
                             "<repeats>_<name> folder convention)", key="train_data_dir")
@@ -728,8 +731,11 @@ class TrainDataset:
             images.append(image)
             latents.append(lat)
             masks.append(mask)
-            captions.append(process_caption(entry.caption, sub.caption, epoch=view.epoch, step=view.step,
-                                            max_train_steps=self.max_train_steps, rng=rng))
+            if self.raw_captions:
+                captions.append(entry.caption)   # cached TE outputs: sd-scripts never calls process_caption
+            else:
+                captions.append(process_caption(entry.caption, sub.caption, epoch=view.epoch, step=view.step,
+                                                max_train_steps=self.max_train_steps, rng=rng))
         batch: dict[str, Any] = {
             "captions": captions,
             "loss_weights": torch.tensor(weights, dtype=torch.float32),
@@ -901,6 +907,13 @@ class TrainDataset:
                         entry.alpha_mask_cached = mask
                     encoded += 1
         return encoded
+
+    @property
+    def text_encoder_output_cacheable(self) -> bool:
+        """sd-scripts' ``is_text_encoder_output_cacheable``: no subset shuffles, drops or warms up captions."""
+        return all(not (s.caption.caption_dropout_rate > 0 or s.caption.shuffle_caption
+                        or s.caption.token_warmup_step > 0 or s.caption.caption_tag_dropout_rate > 0)
+                   for ds in self.datasets for s in ds.subsets)
 
     # ------------------------------------------------------------------------------------ metadata
     @property
