@@ -307,7 +307,11 @@ class _GuiReader:
         from lora_compat.config import options
 
         default = options.default(name)
-        if default not in (None, 0, 0.0, False, "", []) and default != value and field not in self.from_default:
+        gui_default = _props().get(field, {}).get("default")
+        # a 0 that is also the GUI's own default (vae_batch_size, max_data_loader_n_workers ...) is the GUI's
+        # "not set", not a choice the user made: only explicit zeros that lose their meaning are noted
+        if default not in (None, 0, 0.0, False, "", []) and default != value and field not in self.from_default \
+                and value != gui_default:
             self.n.note("kohya-gui-zero-dropped",
                         f"{self.key(field)} {show(value)} is dropped by the GUI; sd-scripts uses its default "
                         f"{name} {show(default)}", self.key(field), option=name, value=value, default=default)
