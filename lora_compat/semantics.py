@@ -263,14 +263,17 @@ class BucketSelector:
         if predefined is not None:
             self.predefined = [tuple(r) for r in predefined]  # type: ignore[misc]
         elif not no_upscale:
-            assert min_bucket_reso is not None and max_bucket_reso is not None and bucket_reso_steps
+            if min_bucket_reso is None or max_bucket_reso is None or not bucket_reso_steps:
+                raise ValueError("bucketing with upscaling needs min_bucket_reso, max_bucket_reso and "
+                                 "bucket_reso_steps")
             self.predefined = make_bucket_resolutions(self.resolution, min_bucket_reso, max_bucket_reso,
                                                       bucket_reso_steps)
         self._predefined_set = set(self.predefined)
         self._aspects = [w / h for w, h in self.predefined]
 
     def _round_to_steps(self, x: float) -> int:
-        assert self.reso_steps
+        if not self.reso_steps:
+            raise ValueError("bucket_no_upscale needs bucket_reso_steps")
         xi = int(x + 0.5)
         return xi - xi % self.reso_steps
 
@@ -317,7 +320,7 @@ def select_bucket(
     bucket_reso_steps: int = 64,
     no_upscale: bool = False,
 ) -> tuple[tuple[int, int], tuple[int, int], float]:
-    """One-shot :meth:`BucketSelector.select` (builds the bucket list each call; use the class in loops)."""
+    """:meth:`BucketSelector.select` for one image (selectors are cached per bucket setting)."""
     sel = _cached_selector(tuple(resolution), min_bucket_reso, max_bucket_reso, bucket_reso_steps, no_upscale)
     return sel.select(int(image_size[0]), int(image_size[1]))
 

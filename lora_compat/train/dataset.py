@@ -194,6 +194,9 @@ class BucketedDataset:
             raise UserError(f"resize_interpolation {interp!r} is not one of {', '.join(RESIZE_INTERPOLATIONS)}",
                             key=f"datasets[{self.index}].subsets[{i}].resize_interpolation")
         params["resize_interpolation"] = interp
+        if params.get("caption_separator") == "":
+            raise UserError("caption_separator must not be empty (sd-scripts splits captions on it)",
+                            key=f"datasets[{self.index}].subsets[{i}].caption_separator")
         return SubsetSpec(i, params, CaptionParams.from_mapping(params))
 
     def _image_dir(self, sub: SubsetSpec) -> str | None:
