@@ -420,7 +420,10 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None) 
     adapters = _plan_adapters(cfg, arch, kind, net_args, unet_lr if train_unet else None,
                               te_lr if train_te else None, train_unet, train_te, unsupported, notes)
     groups = _plan_param_groups(cfg, arch, adapters, net_args, unet_lr, te_lr, engine, unsupported)
-    _plan_engine_options(cfg, net_args, engine, unsupported)
+    _plan_engine_options(cfg, net_args, engine, unsupported, kind)
+    if module == "lycoris.kohya":
+        notes.append("LyCORIS chooses its modules by preset (" + net_args.get("preset", "full") + "); this plan "
+                     "wraps the module set of sd-scripts' networks.lora (plus convolutions when conv_dim is set)")
     return Plan(arch=arch, base_model=cfg.get("pretrained_model_name_or_path"),
                 v_parameterization=bool(cfg.effective("v_parameterization")), adapters=adapters, steps=steps,
                 param_groups=groups, engine_options=engine, unsupported=unsupported, canonical=cfg,
@@ -597,7 +600,8 @@ def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[st
             if not ranks:
                 notes.append(f"{part}: no module of peft.target_modules belongs to it; no adapter")
                 continue
-        adapter = _adapter(part, arch, kind, ranks, names, dim, alpha, unet_lr if part == "unet" else te_lr)
+        adapter = _adapter(part, arch, kind, ranks, names, dim, alpha, unet_lr if part == "unet" else te_lr,
+                           net_args)
         _apply_peft_fields(cfg, adapter)
         adapters.append(adapter)
     return adapters
@@ -642,8 +646,27 @@ def _apply_peft_fields(cfg: CanonicalConfig, adapter: AdapterPlan) -> None:
             kw[f] = {**kw.get(f, {}), **v}  # the user's patterns win
 
 
+def _truthy(text: str | None) -> bool:
+    return str(text).strip().lower() in ("true", "1", "yes")
+
+
+def _lycoris_kwargs(kind: str, net_args: dict[str, str]) -> dict[str, Any]:
+    """LoHa / LoKr options of LyCORIS ``network_args`` under PEFT's LoHaConfig / LoKrConfig names.
+
+    PEFT's LoHa/LoKr layers come from LyCORIS, so rank/module dropout have the same meaning there.
+    """
+    kw: dict[str, Any] = {"rank_dropout": _float_arg(net_args, "rank_dropout") or 0.0,
+                          "module_dropout": _float_arg(net_args, "module_dropout") or 0.0,
+                          "use_effective_conv2d": _truthy(net_args.get("use_tucker")) or _truthy(net_args.get("use_cp"))}
+    if kind == "lokr":
+        kw["decompose_both"] = _truthy(net_args.get("decompose_both"))
+        kw["decompose_factor"] = _int_arg(net_args, "factor") or -1
+        kw["rank_dropout_scale"] = _truthy(net_args.get("rank_dropout_scale"))
+    return kw
+
+
 def _adapter(part: str, arch: str, kind: str, ranks: dict[str, tuple[int, float]], names: dict[str, str],
-             dim: int, alpha: float, lr: float | None) -> AdapterPlan:
+             dim: int, alpha: float, lr: float | None, lycoris_args: dict[str, str] | None = None) -> AdapterPlan:
     """Build PEFT kwargs: the most common (rank, alpha) is the default, the others go to the patterns."""
     targets = sorted(ranks)
     counts: dict[tuple[int, float], int] = {}
@@ -660,7 +683,7 @@ def _adapter(part: str, arch: str, kind: str, ranks: dict[str, tuple[int, float]
         kwargs.update({"lora_dropout": 0.0, "use_rslora": False, "use_dora": False,
                        "init_lora_weights": True, "bias": "none"})
     else:
-        kwargs.update({"rank_dropout": 0.0, "module_dropout": 0.0})
+        kwargs.update(_lycoris_kwargs(kind, lycoris_args or {}))
     return AdapterPlan(part=part, kind=kind, kohya_prefix=KOHYA_PREFIXES[(arch, part)], peft_kwargs=kwargs,
                        kohya_names=dict(sorted(names.items())), lr=lr, peft_config_class=PEFT_CONFIG_CLASS[kind])
 
@@ -709,7 +732,7 @@ def _plan_param_groups(cfg: CanonicalConfig, arch: str, adapters: list[AdapterPl
 
 
 def _plan_engine_options(cfg: CanonicalConfig, net_args: dict[str, str], engine: dict[str, Any],
-                         unsupported: list[Unsupported]) -> None:
+                         unsupported: list[Unsupported], kind: str = "lora") -> None:
     """kohya behaviours with no PEFT field; the engine implements each itself."""
     nd = cfg.get("network_dropout")
     if nd:
@@ -717,7 +740,7 @@ def _plan_engine_options(cfg: CanonicalConfig, net_args: dict[str, str], engine:
                                      "(inverted dropout); PEFT lora_dropout acts on the input"}
     for key in ("rank_dropout", "module_dropout"):
         v = _float_arg(net_args, key)
-        if v:
+        if v and kind in ("lora", "locon"):  # LoHa/LoKr: PEFT fields of the same meaning (peft_kwargs)
             engine[key] = {"p": v, "why": "no PEFT equivalent (kohya LoRAModule.forward)"}
     swn = cfg.get("scale_weight_norms")
     if swn:

@@ -64,3 +64,29 @@ def test_peft_targets_equal_sd_scripts_modules(arch: str, algo: str) -> None:
         assert rank == expected_rank[name], name
         is_conv3x3 = any(k == f"{name}.lora_down.weight" and len(s) == 4 and s[2] == 3 for k, s in case.items())
         assert alpha == (2.0 if is_conv3x3 else 4.0), name
+
+
+@pytest.mark.parametrize("algo,cls_name", [("loha", "LoHaConfig"), ("lokr", "LoKrConfig")])
+def test_lycoris_kinds_instantiate_peft_configs(algo: str, cls_name: str) -> None:
+    import peft
+    from peft import inject_adapter_in_model
+
+    from lora_compat.train.tiny import tiny_components
+
+    cfg = CanonicalConfig(dialect="native", source="test")
+    cfg.set("network_module", "lycoris.kohya")
+    cfg.set("network_dim", 8)
+    cfg.set("network_alpha", 4.0)
+    cfg.set("network_args", [f"algo={algo}", "conv_dim=4", "conv_alpha=2", "rank_dropout=0.1", "factor=4"])
+    plan = make_plan(cfg)
+    unet = plan.adapter("unet")
+    assert unet.kind == algo and unet.peft_config_class == cls_name
+    assert unet.peft_kwargs["rank_dropout"] == 0.1 and "rank_dropout" not in plan.engine_options
+    config = getattr(peft, cls_name)(**unet.peft_kwargs)
+    model = tiny_components("sd1").unet
+    inject_adapter_in_model(config, model, adapter_name="default")
+    wrapped = {n: m.r["default"] for n, m in model.named_modules() if hasattr(m, "r") and isinstance(m.r, dict)
+               and "default" in m.r}
+    assert set(wrapped) == set(unet.peft_kwargs["target_modules"])
+    for path, r in wrapped.items():
+        assert r == unet.peft_kwargs["rank_pattern"].get(path, unet.peft_kwargs["r"]), path
