@@ -582,8 +582,12 @@ def lr_lambda(
     if name == "piecewise_constant":
         rules = args.get("step_rules")
         if rules is None:
-            return lambda t: 1.0
-        table, last = _parse_piecewise_rules(str(rules))
+            raise ValueError("piecewise_constant needs step_rules in lr_scheduler_args, e.g. "
+                             "step_rules=\"1:100,0.1:200,0.01\" (diffusers fails without it)")
+        try:
+            table, last = _parse_piecewise_rules(str(rules))
+        except ValueError:
+            raise ValueError(f"step_rules {rules!r} is not 'mult:step,...,last_mult'") from None
 
         def piecewise(t: int) -> float:
             for boundary in sorted(table):

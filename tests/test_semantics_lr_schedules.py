@@ -72,6 +72,9 @@ def test_warmup_stable_decay_without_decay_drops_to_min_at_end() -> None:
 def test_piecewise_constant_rules() -> None:
     f = lr_lambda("piecewise_constant", 100, lr_scheduler_args={"step_rules": "1:10,0.1:20,0.01"})
     assert [f(0), f(9), f(10), f(19), f(20), f(99)] == [1.0, 1.0, 0.1, 0.1, 0.01, 0.01]
+    for bad in (None, {"step_rules": "fast"}):
+        with pytest.raises(ValueError):
+            lr_lambda("piecewise_constant", 100, lr_scheduler_args=bad)
 
 
 def test_inverse_sqrt_after_warmup() -> None:
