@@ -190,3 +190,21 @@ def test_corpus_derrian_tomls():
         assert cfg.era == "U1" and not cfg.invalid and not cfg.unknown_keys
         assert cfg.datasets and cfg.datasets[0].subsets
         assert all(n.code in NOTE_CODES for n in cfg.notes)
+
+
+def test_u2_bucket_aware_step_count(tmp_path):
+    image = pytest.importorskip("PIL.Image")
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, size in enumerate([(512, 512)] * 3 + [(768, 512)]):
+        image.new("RGB", size).save(folder / f"{i}.png")
+    (tmp_path / "u2.toml").write_text(
+        '[train_mode]\ntrain_mode = "lora"\n[general_args.args]\npretrained_model_name_or_path = "m"\n'
+        'max_train_epochs = 2\n[general_args.dataset_args]\nresolution = 512\nbatch_size = 2\n'
+        '[bucket_args.dataset_args]\nenable_bucket = true\nmin_bucket_reso = 256\nmax_bucket_reso = 1024\n'
+        'bucket_reso_steps = 64\n[optimizer_args.args]\nwarmup_ratio = 0.5\n'
+        '[[subsets]]\nimage_dir = "imgs"\nnum_repeats = 1\nname = "s"\n')
+    cfg = read(tmp_path / "u2.toml")
+    # buckets {512x512: 3, wide: 1} -> ceil(3/2) + ceil(1/2) = 3 batches x 2 epochs = 6 (U1 formula: 4)
+    s = cfg.options["lr_warmup_steps"]
+    assert s.value == 3 and "6 steps" in s.prov.conversion and "approximate" not in s.prov.conversion

@@ -355,28 +355,70 @@ class _UiReader:
                        conversion=f"lr_scheduler_args -> {show(lst)}")
 
     def _steps(self) -> int | None:
-        """The UI's step estimate: max_train_steps, else Σ images x repeats x epochs // batch (U1 formula)."""
+        """The UI's step estimate: max_train_steps, else from the subsets' images.
+
+        U1: Σ images x repeats x epochs // batch. U2 (backend, 2024-05-18 on): bucket-aware like sd-scripts,
+        Σ over buckets of ceil(images x repeats / batch), then ceil(/ gradient accumulation) x epochs; the
+        image sizes need Pillow, without it (or for unreadable images) the U1 count is used and the result is
+        marked approximate.
+        """
         g = self.args("general_args")
         mts = coerce(g.get("max_train_steps"), INT)
         self._steps_from_images = False
         if mts.ok and mts.value not in (UNSET, 0):
             return mts.value
-        self._steps_from_images = True
-        subs = self.data.get("subsets") if isinstance(self.data.get("subsets"), list) else []
-        total = 0
-        for s in subs:
-            if not isinstance(s, dict):
-                continue
-            n = _count_images(s.get("image_dir"), self.doc.path)
-            if n is None:
-                return None
-            total += n * (coerce(s.get("num_repeats"), INT).value or 1)
+        subs = [s for s in (self.data.get("subsets") or []) if isinstance(s, dict)] \
+            if isinstance(self.data.get("subsets"), list) else []
         if not subs:
             return None
+        folders = []
+        for s in subs:
+            path = _image_folder(s.get("image_dir"), self.doc.path)
+            if path is None:
+                return None
+            folders.append((path, coerce(s.get("num_repeats"), INT).value or 1))
         epochs = coerce(g.get("max_train_epochs"), INT).value or 1
         ds = (self.data.get("general_args") or {}).get("dataset_args") or {}
         batch = coerce(ds.get("batch_size"), INT).value or 1
+        if self.era == "U2":
+            steps = self._bucket_steps(folders, batch, epochs)
+            if steps is not None:
+                return steps
+        self._steps_from_images = True     # U1 formula (exact for U1, an approximation for U2)
+        total = sum(len(_images(path)) * repeats for path, repeats in folders)
         return total * epochs // batch
+
+    def _bucket_steps(self, folders: list[tuple[str, int]], batch: int, epochs: int) -> int | None:
+        try:
+            from PIL import Image   # optional: only needed when image folders are present
+        except ImportError:
+            return None
+        from lora_compat.semantics import BucketSelector, round_bucket_limits
+
+        ds = (self.data.get("general_args") or {}).get("dataset_args") or {}
+        bk = (self.data.get("bucket_args") or {}).get("dataset_args") or {}
+        reso = ds.get("resolution", 512)
+        reso = (reso, reso) if isinstance(reso, int) else tuple(reso)
+        grad_acc = coerce(self.args("general_args").get("gradient_accumulation_steps"), INT).value or 1
+        selector = None
+        if bk.get("enable_bucket"):
+            lo, hi = round_bucket_limits(bk.get("min_bucket_reso", 256), bk.get("max_bucket_reso", 1024),
+                                         bk.get("bucket_reso_steps", 64))
+            selector = BucketSelector(reso, min_bucket_reso=lo, max_bucket_reso=hi,
+                                      bucket_reso_steps=bk.get("bucket_reso_steps", 64),
+                                      no_upscale=bool(bk.get("bucket_no_upscale")))
+        counts: dict[tuple[int, int], int] = {}
+        try:
+            for path, repeats in folders:
+                for name in _images(path):
+                    with Image.open(os.path.join(path, name)) as im:
+                        size = im.size
+                    bucket = selector.select(*size)[0] if selector else reso
+                    counts[bucket] = counts.get(bucket, 0) + repeats
+        except (OSError, ValueError, ZeroDivisionError):
+            return None
+        batches = sum(-(-n // batch) for n in counts.values())
+        return -(-batches // grad_acc) * epochs
 
     def subsets(self) -> None:
         subs = self.data.get("subsets")
@@ -414,13 +456,16 @@ class _UiReader:
         self.cfg.datasets.append(ds)
 
 
-def _count_images(folder: Any, config_path: str) -> int | None:
+def _image_folder(folder: Any, config_path: str) -> str | None:
     if not isinstance(folder, str) or not folder:
         return None
     path = folder if os.path.isabs(folder) else os.path.join(os.path.dirname(os.path.abspath(config_path)), folder)
-    if not os.path.isdir(path):
-        return None
-    return sum(1 for f in os.listdir(path) if f.rsplit(".", 1)[-1].lower() in IMAGE_EXTENSIONS)
+    return path if os.path.isdir(path) else None
+
+
+def _images(path: str) -> list[str]:
+    """Image files of a subset folder (the extensions the Derrian UI counts)."""
+    return sorted(f for f in os.listdir(path) if f.rsplit(".", 1)[-1].lower() in IMAGE_EXTENSIONS)
 
 
 def read(doc: Any, detection: Any = None) -> CanonicalConfig:
