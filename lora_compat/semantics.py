@@ -653,6 +653,8 @@ def lr_lambda(
         return inverse_sqrt
     if name == "cosine_with_min_lr":
         m = lr_scheduler_min_lr_ratio if lr_scheduler_min_lr_ratio is not None else args.get("min_lr_rate")
+        if m is not None and args.get("min_lr") is not None:
+            raise ValueError("give either lr_scheduler_min_lr_ratio or min_lr (transformers refuses both)")
         if m is None and args.get("min_lr") is not None:
             m = float(args["min_lr"]) / float(learning_rate)
         if m is None:
