@@ -188,3 +188,28 @@ def test_plan_and_migrate_never_import_torch() -> None:
             "bad = [m for m in ('torch', 'diffusers', 'peft', 'transformers', 'accelerate', 'safetensors') "
             "if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_corpus_config_plans() -> None:
+    from lora_compat.config.load import load_config
+    from lora_compat.errors import UserError
+    from tests.conftest import corpus_files
+
+    files = corpus_files()
+    if not files:
+        pytest.skip("../shared/corpus not found beside this clone")
+    planned = 0
+    for path in files:
+        try:
+            cfg = load_config(str(path))
+        except UserError:
+            continue
+        if cfg.invalid:
+            continue
+        plan = make_plan(cfg)
+        json.dumps(plan.to_json())
+        assert plan.adapters or plan.unsupported, path.name
+        for a in plan.adapters:
+            assert a.peft_kwargs["target_modules"], (path.name, a.part)
+        planned += 1
+    assert planned >= 100

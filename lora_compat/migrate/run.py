@@ -38,6 +38,9 @@ def render(cfg: CanonicalConfig, to: str, out: str) -> tuple[dict[str, str], Mig
     """The files to write (path -> text) and the report, without touching the disk."""
     if to not in TARGETS:
         raise UserError(f"unknown target {to!r}; expected one of {', '.join(TARGETS)}")
+    if to == "sd-scripts" and not out.lower().endswith(".toml"):
+        raise UserError("sd-scripts appends .toml to a --config_file name that lacks it; name the output *.toml",
+                        file=out)
     report = MigrationReport(cfg.source, cfg.dialect, to)
     files: dict[str, str] = {}
     if to == "native":
