@@ -94,6 +94,17 @@ def raw_value(cfg: CanonicalConfig, option: str | None = None, keys: tuple[str, 
     return None
 
 
+def get_str(cfg: CanonicalConfig, name: str) -> str | None:
+    """The option's value when it is a string (readers keep other types in cfg.invalid, but never trust it)."""
+    v = cfg.get(name)
+    return v if isinstance(v, str) else None
+
+
+def get_num(cfg: CanonicalConfig, name: str) -> float | None:
+    """The option's value as a finite number (numeric strings accepted; bools are not numbers)."""
+    return as_number(cfg.get(name))
+
+
 def effective(cfg: CanonicalConfig, name: str) -> Any:
     """sd-scripts' effective value: the file's, else the schema default (None when the schema is unavailable)."""
     try:

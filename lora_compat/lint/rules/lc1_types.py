@@ -284,11 +284,14 @@ class ArgsNotPythonLiterals(Rule):
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for option in ("optimizer_args", "lr_scheduler_args"):
             v = cfg.get(option)
-            if v is None or isinstance(v, dict):
-                # dict form = Derrian objects; their values are strings the front-end wrote verbatim
-                items = [f"{k}={val}" for k, val in v.items()] if isinstance(v, dict) else []
+            if isinstance(v, dict):      # Derrian objects/tables: values are strings written verbatim
+                items = [f"{k}={val}" for k, val in v.items()]
+            elif isinstance(v, str):
+                items = v.split()
+            elif isinstance(v, (list, tuple)):
+                items = [str(x) for x in v]
             else:
-                items = [str(x) for x in (v.split() if isinstance(v, str) else v)]
+                continue
             for item in items:
                 if "=" not in item:
                     reason = "not key=value"

@@ -8,14 +8,14 @@ from typing import Iterable
 from lora_compat.config.model import DEFAULT, DERIVED, CanonicalConfig
 from lora_compat.lint.finding import Finding
 from lora_compat.lint.query import (
-    as_number, dataset_scopes, effective, first_text_encoder_lr, has_reg_images, kv_items, network_arg,
+    as_number, dataset_scopes, effective, get_str, first_text_encoder_lr, has_reg_images, kv_items, network_arg,
     parse_resolution, raw_value, subset_scopes, truthy,
 )
 from lora_compat.lint.registry import Rule, register
 
 
 def _module(cfg: CanonicalConfig) -> str:
-    m = cfg.get("network_module") or "networks.lora"
+    m = get_str(cfg, "network_module") or "networks.lora"
     return m[len("sd_scripts."):] if m.startswith("sd_scripts.") else m
 
 
@@ -29,7 +29,7 @@ def _optimizer(cfg: CanonicalConfig) -> str:
         return "adamw8bit"
     if truthy(cfg.get("use_lion_optimizer")):
         return "lion"
-    return (cfg.get("optimizer_type") or "AdamW").lower()
+    return (get_str(cfg, "optimizer_type") or "AdamW").lower()
 
 
 def _warmup(cfg: CanonicalConfig) -> tuple[float | int | None, bool]:
@@ -38,7 +38,7 @@ def _warmup(cfg: CanonicalConfig) -> tuple[float | int | None, bool]:
     if v is None or isinstance(v, bool):
         return None, False
     if isinstance(v, float):
-        return v, True
+        return (v, True) if math.isfinite(v) else (None, False)
     if isinstance(v, int):
         return v, False
     n = as_number(v)
@@ -767,7 +767,7 @@ class WarmupWithConstantScheduler(Rule):
             sched = f"lr_scheduler_type {cfg.get('lr_scheduler_type')!r}"
         else:
             name = effective(cfg, "lr_scheduler") or "constant"
-            if name != "constant" and not name.startswith("adafactor"):
+            if not isinstance(name, str) or (name != "constant" and not name.startswith("adafactor")):
                 return
             sched = f"lr_scheduler {name!r}"
         yield self.finding(cfg, option="lr_warmup_steps", w=cfg.get("lr_warmup_steps"), sched=sched)
