@@ -64,8 +64,7 @@ import math
 import os
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from lora_compat.config.dataset import DATASET_PARAMS, SUBSET_PARAMS, parse_resolution
 from lora_compat.config.dataset import DREAMBOOTH as SPINE_DREAMBOOTH
