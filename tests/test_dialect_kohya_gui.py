@@ -400,3 +400,12 @@ def test_k5_list_lr_and_wandb_run_name_default():
     assert w.value == "mylora" and w.prov.kind == "derived"
     assert {"kohya-gui-t5xxl-lr", "kohya-gui-wandb-run-name-default"} <= set(codes(cfg))
     assert cfg.options["dynamo_backend"].value == "no"   # written into the GUI's TOML since 2024-04
+
+
+def test_partial_preset_defaults_respect_era(tmp_path):
+    cfg = read(write(tmp_path, {"LoRA_type": "Standard", "optimizer": "AdamW", "epoch": 2, "network_dim": 4}))
+    assert cfg.era == "K1" and "kohya-gui-partial-preset" in codes(cfg)
+    # max_train_steps 1600 (2024-04-19) and bucket limits (2023-07-16) are later GUI defaults
+    assert "max_train_steps" not in cfg.options and "max_bucket_reso" not in cfg.options
+    assert "kohya-gui-epoch-steps-unresolved" in codes(cfg)
+    assert cfg.options["network_alpha"].prov.kind == "default"

@@ -341,8 +341,8 @@ class _GuiReader:
                     continue
                 if p.get("x-tabs") and "lora" not in p["x-tabs"]:
                     continue
-                if k == "max_train_steps" and _era_index(self.era) < _era_index("K3"):
-                    continue   # the 1600 default dates from 2024-04-19; before it "" (= computed from epoch)
+                if _era_index(self.era) < _era_index(p.get("x-default-since", "K0")):
+                    continue   # e.g. max_train_steps 1600 only since 2024-04-19 (before: "" = from epoch)
                 if k == "optimizer" and "use_8bit_adam" in self.data:
                     continue   # update_my_data derives it from use_8bit_adam before the overlay
                 self.state[k] = p["default"]
