@@ -623,12 +623,9 @@ class _GuiReader:
                              "train_batch_size", "gradient_accumulation_steps", "stop_text_encoder_training",
                              "lr_scheduler", "lr_scheduler_num_cycles", "dataset_config", "train_data_dir",
                              "reg_data_dir"))
+        # put_field returns UNSET (not passed) or None (invalid): the GUI's formula then uses 1
         batch = self.put_field("train_batch_size", "train_batch_size") or 1
         grad_acc = self.put_field("gradient_accumulation_steps", "gradient_accumulation_steps", value_kind=INT) or 1
-        if batch is UNSET:
-            batch = 1
-        if grad_acc is UNSET:
-            grad_acc = 1
         dataset_config = self.put_field("dataset_config", "dataset_config")
         train_dir = self.put_field("train_data_dir", "train_data_dir")
         reg_dir = self.put_field("reg_data_dir", "reg_data_dir")
