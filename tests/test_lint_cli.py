@@ -260,3 +260,21 @@ def test_glob_and_folder_expansion(tmp_path: Path) -> None:
     _, out, _ = run("lint", str(tmp_path / "a" / "t*.toml"), "--format", "json")
     assert [f["file"].rsplit("/", 1)[-1] for f in json.loads(out)["files"]] == ["two.toml"]
     assert run("lint", str(tmp_path / "a" / "zz*.toml"))[0] == 2
+
+
+def test_inline_suppression_comments(tmp_path: Path) -> None:
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(
+        "# lora-compat: ignore-file[LC506]\n"
+        'network_module = "networks.lora"\n'
+        "network_dim = 64                 # lora-compat: ignore[LC202]\n"
+        'resolution = "512,512"\n'
+        'save_model_as = "pt"\n'
+        "learning_rate = 1e-4\n"
+        'lr_scheduler = "cosine"\n'
+        "lr_scheduler_power = 2.0         # lora-compat: ignore\n"
+        "lr_scheduler_num_cycles = 3\n", encoding="utf-8")
+    code, out, _ = run("lint", str(cfg), "--format", "json", "--fail-on", "info")
+    data = json.loads(out)
+    assert [f["code"] for f in data["findings"]] == ["LC216"]       # only the unsuppressed line 9 remains
+    assert data["summary"]["suppressed"] == 3 and code == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -40,6 +41,7 @@ class FileResult:
     cfg: CanonicalConfig | None = field(default=None, repr=False)
     fixed: list[Finding] = field(default_factory=list)
     fixed_output: str | None = None
+    suppressed: int = 0
 
 
 @dataclass
@@ -74,6 +76,7 @@ class LintReport:
             "info": sum(1 for f in findings if f.severity == "info"),
             "fixable": sum(1 for f in findings if f.fix is not None),
             "fixed": sum(len(r.fixed) for r in self.results),
+            "suppressed": sum(r.suppressed for r in self.results),
             "by_code": dict(sorted(by_code.items())),
         }
 
@@ -167,6 +170,57 @@ def lint_config(cfg: CanonicalConfig, rules: Iterable[type[Rule]]) -> list[Findi
     return sorted(kept, key=lambda f: (f.file, f.line or 0, f.code, f.key or ""))
 
 
+_SUPPRESS_RE = re.compile(r"lora-compat:\s*ignore(-file)?(?:\[([^\]]*)\])?", re.I)
+
+
+def _suppressions(path: str) -> tuple[dict[int, set[str] | None], set[str] | None] | None:
+    """Inline suppressions of a text config: ``# lora-compat: ignore[LC202,LC401]`` on a finding's line (no
+    list = every rule), ``# lora-compat: ignore-file[LC605]`` anywhere. Returns (per line, whole file); None
+    when the file has none. A value of None means "all codes"."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read(2_000_000)
+    except OSError:
+        return None
+    if "lora-compat" not in text:
+        return None
+    per_line: dict[int, set[str] | None] = {}
+    whole: set[str] | None = set()
+    for no, line in enumerate(text.splitlines(), start=1):
+        for m in _SUPPRESS_RE.finditer(line):
+            codes = {c.strip().upper() for c in m.group(2).split(",") if c.strip()} if m.group(2) else None
+            if m.group(1):
+                whole = None if (codes is None or whole is None) else whole | codes
+            else:
+                prev = per_line.get(no, set())
+                per_line[no] = None if (codes is None or prev is None) else prev | codes
+    return per_line, whole
+
+
+def _suppressed(f: Finding, sup: tuple[dict[int, set[str] | None], set[str] | None]) -> bool:
+    def hit(codes: set[str] | None) -> bool:
+        return codes is None or any(f.code.startswith(c) or f.name == c.lower() for c in codes)
+
+    per_line, whole = sup
+    if whole is None or (whole and hit(whole)):
+        return True
+    return f.line is not None and f.line in per_line and hit(per_line[f.line])
+
+
+def apply_suppressions(findings: list[Finding]) -> tuple[list[Finding], int]:
+    """Drop findings suppressed by comments in the files they point at; returns (kept, number dropped)."""
+    cache: dict[str, tuple | None] = {}
+    kept = []
+    for f in findings:
+        if f.file not in cache:
+            cache[f.file] = _suppressions(f.file)
+        sup = cache[f.file]
+        if sup is not None and _suppressed(f, sup):
+            continue
+        kept.append(f)
+    return kept, len(findings) - len(kept)
+
+
 def lint_file(path: str, rules: list[type[Rule]], *, dialect: str | None = None,
               skip_non_configs: bool = False) -> FileResult:
     """Load and lint one file. Never raises for bad input: the problem becomes ``error``."""
@@ -187,7 +241,8 @@ def lint_file(path: str, rules: list[type[Rule]], *, dialect: str | None = None,
     except Exception as exc:  # noqa: BLE001 - a rule bug must not become a traceback for users
         return FileResult(path, error=f"{path}: internal lint error ({type(exc).__name__}: {exc}); please report",
                           cfg=cfg, dialect=cfg.dialect, era=cfg.era)
-    return FileResult(path, findings=findings, dialect=cfg.dialect, era=cfg.era, cfg=cfg)
+    findings, suppressed = apply_suppressions(findings)
+    return FileResult(path, findings=findings, dialect=cfg.dialect, era=cfg.era, cfg=cfg, suppressed=suppressed)
 
 
 def lint_paths(paths: Iterable[str], rules: list[type[Rule]], *, dialect: str | None = None,
