@@ -18,14 +18,17 @@ plain dicts with sd-scripts' dataset-config key names. Reference sections (sd-sc
   ``trim_and_resize_if_required`` (``area`` when shrinking, ``lanczos`` when enlarging, or the subset's
   ``resize_interpolation``; center crop or ``random_crop``), SDXL ``crop_top_left`` from the letterbox
   formula; no bucketing: face crop (``face_crop_aug_range`` with ``name_cx_cy_w_h`` file names), else
-  random crop of larger images, exact size required (uncached), cover-resize + center crop (cached). ``flip_aug``, ``color_aug``, ``alpha_mask``.
+  random crop of larger images, exact size required (uncached), cover-resize + center crop (cached).
+  ``flip_aug``, ``color_aug``, ``alpha_mask``. Resizing uses PIL: ``lanczos``/``box`` exactly as sd-scripts
+  (which uses PIL for them); sd-scripts' cv2 methods (``area``, ``bilinear``, ``bicubic``, ``nearest``) are
+  PIL's closest filters (``area`` = PIL ``BOX`` area averaging), so those pixels can differ slightly.
 * §4.6.6 latent caching in memory or on disk (:mod:`lora_compat.train.latents`, sd-scripts' file names).
 * §4.7 batches: every image ``num_repeats`` times in its bucket, ``ceil(n/batch_size)`` batches per bucket
   (the last one partial), batches never mix buckets or datasets; ``len()`` = batches per epoch.
 
 Interface the training loop uses::
 
-    ds = build_dataset(cfg, seed=seed, max_train_steps=n)          # or TrainDataset.from_subsets(...)
+    ds = build_dataset(cfg, train_data_dir, seed, max_train_steps=n)   # or TrainDataset.from_subsets(...)
     ds.cache_latents(encode, to_disk=...)                           # optional (cache_latents options)
     for epoch in range(1, epochs + 1):
         ds.set_epoch(epoch)                                         # 1-based
@@ -35,8 +38,8 @@ Interface the training loop uses::
 
 ``batch`` keys: ``images`` (float tensor B,3,H,W in [-1,1]) *or* ``latents`` (B,4,h,w when cached: unscaled
 VAE samples as sd-scripts caches them; the loop multiplies by the VAE ``scaling_factor`` as sd-scripts
-does), ``captions`` (processed strings), ``input_ids`` (list, one
-stacked tensor per tokenizer given, else absent), ``loss_weights`` (float tensor: ``prior_loss_weight`` for
+does), ``captions`` (processed strings), ``input_ids`` (list, one stacked tensor per tokenizer given, else
+absent), ``loss_weights`` (float tensor: ``prior_loss_weight`` for
 regularization images, 1.0 otherwise), ``is_reg``, ``flipped``, ``original_sizes`` / ``crop_top_lefts`` /
 ``target_sizes`` (lists of ``(h, w)`` / ``(top, left)`` / ``(h, w)`` ints for SDXL), ``alpha_masks``
 (B,H,W float tensor or None), ``bucket`` ``(w, h)``, ``dataset_index``, ``custom_attributes`` (one dict
