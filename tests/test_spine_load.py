@@ -211,3 +211,12 @@ def test_credentials_never_printed(tmp_path) -> None:
         code, out, err = run_cli("show", str(p), "--format", fmt)
         assert code == 0, err
         assert "sekrit123" not in out + err and "hf_zzz" not in out + err
+
+
+def test_toml_positions_inline_tables() -> None:
+    pos = toml_positions('[n]\nargs = {conv_dim = 4, "x.y" = "a,b", inner = {alpha = 1}} # c\nz = 1\n')
+    assert pos["n.args"] == (2, 1)
+    assert pos["n.args.conv_dim"] == (2, 9)
+    assert pos["n.args.inner.alpha"] == (2, 47)
+    assert pos["n.args.x.y"] == (2, 23)
+    assert pos["n.z"] == (3, 1)

@@ -212,7 +212,7 @@ def toml_positions(text: str) -> dict[str, tuple[int, int]]:
     """Line scanner for TOML already accepted by the parser: table headers and ``key =`` lines.
 
     Multi-line strings and multi-line arrays are skipped (their inner lines are values, not keys).
-    Keys inside inline tables get the position of the inline table's key (best effort).
+    Keys inside one-line inline tables get their own positions; multi-line values fall back to their key.
     """
     positions: dict[str, tuple[int, int]] = {}
     aot_count: dict[str, int] = {}  # resolved array-of-tables path -> last index
@@ -247,12 +247,55 @@ def toml_positions(text: str) -> dict[str, tuple[int, int]]:
             key_path = join_key(key_path, part)
         positions[key_path] = (lineno, col)
         rest = line[m.end():]
+        if rest.lstrip().startswith("{"):
+            _inline_table_positions(rest, key_path, lineno, m.end(), positions)
         triple = _opens_multiline_string(rest)
         if triple:
             in_string = triple
             continue
         depth = _bracket_depth(rest, 0)
     return positions
+
+
+_INLINE_KEY = re.compile(rf"\s*({_TOML_KEY_PART}(?:\s*\.\s*{_TOML_KEY_PART})*)\s*=")
+
+
+def _inline_table_positions(rest: str, prefix: str, lineno: int, offset: int,
+                            positions: dict[str, tuple[int, int]]) -> None:
+    """Keys of a one-line inline table ``{a = 1, b = {c = 2}}`` (nested tables too; arrays are skipped)."""
+    stack: list[str] = []   # key path of each open inline table
+    pending = prefix        # key whose value starts next
+    expect_key = False
+    i = 0
+    while i < len(rest):
+        ch = rest[i]
+        if expect_key and not ch.isspace() and ch != "}":
+            m = _INLINE_KEY.match(rest, i)
+            if not m:
+                return
+            pending = stack[-1]
+            for part in _key_parts(m.group(1)):
+                pending = join_key(pending, part)
+            positions[pending] = (lineno, offset + i + 1)
+            expect_key = False
+            i = m.end()
+            continue
+        if ch in "\"'":
+            m = _STRING_LIT.match(rest, i)
+            i = m.end() if m else len(rest)
+            continue
+        if ch == "{":
+            stack.append(pending)
+            expect_key = True
+        elif ch == "}":
+            if stack:
+                stack.pop()
+            expect_key = False
+        elif ch == "," and stack:
+            expect_key = True
+        elif ch == "#":
+            break
+        i += 1
 
 
 def _resolve_table(parts: list[str], aot_count: dict[str, int], is_array: bool) -> str:
