@@ -409,3 +409,12 @@ def test_partial_preset_defaults_respect_era(tmp_path):
     assert "max_train_steps" not in cfg.options and "max_bucket_reso" not in cfg.options
     assert "kohya-gui-epoch-steps-unresolved" in codes(cfg)
     assert cfg.options["network_alpha"].prov.kind == "default"
+
+
+def test_loraplus_by_era(tmp_path):
+    k3 = read(write(tmp_path, {"LoRA_type": "Standard", "save_as_bool": False, "loraplus_lr_ratio": 16,
+                               "max_resolution": "512,512"}, "k3.json"))
+    assert "network_args" not in k3.options and "kohya-gui-loraplus-ignored" in codes(k3)
+    k5 = read(write(tmp_path, {"LoRA_type": "Standard", "lr_warmup_steps": 0, "loraplus_lr_ratio": 16,
+                               "max_resolution": "512,512"}, "k5.json"))
+    assert k5.options["network_args"].value == ["loraplus_lr_ratio=16"]

@@ -91,6 +91,9 @@ NOTE_CODES: dict[str, str] = {
         "lr_scheduler_num_cycles is empty: the GUI passes the epoch count instead.",
     "kohya-gui-wandb-run-name-default":
         "wandb_run_name is empty: the GUI passes output_name as the run name.",
+    "kohya-gui-loraplus-ignored":
+        "GUIs of 2024-05 to 2025 wrote the LoRA+ ratios as top-level TOML keys; sd-scripts reads them only from "
+        "network_args, so LoRA+ was not applied.",
     "kohya-gui-constrain-spelling":
         "GUIs before 2024-10-06 passed Diag-OFT's constraint as 'constrain=', a name LyCORIS does not read.",
     "kohya-gui-t5xxl-lr":

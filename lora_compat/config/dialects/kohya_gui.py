@@ -565,9 +565,16 @@ class _GuiReader:
                     args.append(f"{f}={self._argval(f)}")
                     sources.append(f)
         for f in LORAPLUS_KEYS:   # appended for every type (reference §2.5)
-            if not is_zero_like(self.num(f, NUMBER, 0)):
-                args.append(f"{f}={self._argval(f)}")
-                sources.append(f)
+            if is_zero_like(self.num(f, NUMBER, 0)):
+                continue
+            if self.era in ("K3", "K4"):
+                # GUIs of 2024-05 to 2025 wrote the ratios as top-level TOML keys, which sd-scripts does not
+                # read (LoRA+ is a network_args setting); a later GUI moved them into network_args
+                self.n.note("kohya-gui-loraplus-ignored", f"{f} {self._argval(f)} was written as a top-level TOML "
+                            "key that sd-scripts ignores: LoRA+ was not applied", f, option=f)
+                continue
+            args.append(f"{f}={self._argval(f)}")
+            sources.append(f)
         tokens = split_args_string(" ".join(args))
         if tokens:
             self.n.put("network_args", tokens, kind=DERIVED,
