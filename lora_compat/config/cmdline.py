@@ -548,11 +548,3 @@ def command_document(path: str, text: str, inv: Invocation, parsed: ParsedArgs) 
         "launcher_options": [(k, v, t.line, t.col) for k, v, t in inv.launcher_options],
     }
     return Document(path=path, text=text, fmt=CMDLINE, data=data, positions=positions, meta=meta)
-
-
-def parse_argv(argv: list[str], *, script: str = "train_network.py", path: str = "<argv>") -> Document:
-    """A Document from an argv list (tests, programmatic use); words get line 1 and their index as col."""
-    words = [Token(w, 1, i + 1) for i, w in enumerate(argv)]
-    inv = Invocation(script=Token(script, 1, 0), args=words)
-    parsed = parse_sd_scripts_args(words, sdxl=inv.sdxl)
-    return command_document(path, " ".join(argv), inv, parsed)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lora_compat.config import dialects as D
-from lora_compat.config.document import CMDLINE, JSON, TOML, Document
+from lora_compat.config.document import CMDLINE, TOML, Document
 
 
 @dataclass
@@ -188,11 +188,3 @@ def _detect_json(data: dict[str, Any]) -> Detection:
             "markers; if it is a kohya_ss GUI preset pass --dialect kohya-gui"])
     return Detection(None, reasons=["no marker of kohya_ss GUI JSON (max_resolution, lr_warmup, epoch, LoRA_type ...)"
                                     " or Derrian ArgStore JSON (base_model, img_folder, net_dim ...)"])
-
-
-def describe_candidates() -> str:
-    """One line listing the dialect ids a user can pass to ``--dialect``."""
-    return ", ".join(D.DIALECTS)
-
-
-__all__ = ["Detection", "detect_document", "describe_candidates", "JSON", "TOML", "CMDLINE"]

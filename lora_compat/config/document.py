@@ -21,7 +21,6 @@ _MISSING: Any = object()
 JSON = "json"
 TOML = "toml"
 CMDLINE = "cmdline"
-FORMATS = (JSON, TOML, CMDLINE)
 
 
 @dataclass

@@ -47,11 +47,3 @@ def reader(dialect: str) -> Callable[["Document", "Detection"], "CanonicalConfig
     module, func = target.split(":")
     mod = importlib.import_module(f"{__name__}.{module}")
     return getattr(mod, func)
-
-
-def available(dialect: str) -> bool:
-    """Whether the reader module of ``dialect`` exists in this installation."""
-    import importlib.util
-
-    module = READERS[dialect].split(":")[0]
-    return importlib.util.find_spec(f"{__name__}.{module}") is not None
