@@ -431,3 +431,15 @@ def test_raw_captions_for_cached_text_encoder_outputs(kohya: Path) -> None:
     assert {c for b in _all_batches(ds) for c in b["captions"]} == {"sks dog, red collar", "sks dog", "dog"}
     shuffled = TrainDataset.from_subsets(_subsets(kohya, shuffle_caption=True), resolution=64)
     assert not shuffled.text_encoder_output_cacheable
+
+
+def test_token_warmup_sees_the_lagging_step_in_the_main_process(tmp_path: Path) -> None:
+    _img(tmp_path / "d" / "a.png", 32, 32)
+    (tmp_path / "d" / "a.txt").write_text("a, b, c, d, e", "utf-8")
+    ds = TrainDataset.from_subsets([{"image_dir": str(tmp_path / "d"), "caption_extension": ".txt",
+                                     "token_warmup_step": 10, "token_warmup_min": 1}],
+                                   resolution=32, loader_workers=0, max_train_steps=10)
+    ds.set_epoch(1)
+    ds.set_current_step(8)
+    assert ds[0]["captions"] == ["a"]                 # built before the collate step learned step 8
+    assert ds[0]["captions"] == ["a, b, c, d"]        # floor(8 * 4 / 10) + 1 = 4 tags
