@@ -193,3 +193,27 @@ def test_corpus_argstore_versions():
             assert "gradient_accumulation_steps" not in cfg.options
         else:
             assert cfg.options["network_module"].value == "networks.lora"
+
+
+def test_a2_early_locon_and_popup_typos(tmp_path):
+    data = json.loads((DER / "a2_quirks.json").read_text())
+    for k in ("lyco", "network_args"):
+        data.pop(k)
+    data.update(locon=True, locon_dim=8, locon_alpha=None, sample_every_n_epoch=2)
+    p = tmp_path / "a.json"
+    p.write_text(json.dumps(data))
+    cfg = read(p)
+    # A2.1-A2.2: LoCon through the separate locon package, conv_alpha defaulting to conv_dim
+    assert cfg.options["network_module"].value == "locon.locon.locon_kohya"
+    assert cfg.options["network_args"].value == ["conv_dim=8", "conv_alpha=8"]
+    s = cfg.options["sample_every_n_epochs"]
+    assert s.value == 2 and s.prov.origin.key == "sample_every_n_epoch"
+
+
+def test_a1_popup_8bit_adam_typo(tmp_path):
+    data = json.loads((DER / "a1_quirks.json").read_text())
+    data["8bit_adam"] = True
+    p = tmp_path / "a.json"
+    p.write_text(json.dumps(data))
+    cfg = read(p)
+    assert "8bit_adam" in {f.key for f in cfg.frontend_only} and "derrian-key-ignored" in codes(cfg)

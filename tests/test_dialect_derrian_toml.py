@@ -208,3 +208,14 @@ def test_u2_bucket_aware_step_count(tmp_path):
     # buckets {512x512: 3, wide: 1} -> ceil(3/2) + ceil(1/2) = 3 batches x 2 epochs = 6 (U1 formula: 4)
     s = cfg.options["lr_warmup_steps"]
     assert s.value == 3 and "6 steps" in s.prov.conversion and "approximate" not in s.prov.conversion
+
+
+def test_flux_module_and_constrain_spelling(tmp_path):
+    p = tmp_path / "f.toml"
+    p.write_text('[train_mode]\ntrain_mode = "lora"\n[general_args.args]\npretrained_model_name_or_path = "m"\n'
+                 '[flux_args.args]\nguidance_scale = 1.0\n[network_args.args.network_args]\nalgo = "diag-oft"\n'
+                 'constrain = 0.5\n[[subsets]]\nimage_dir = "i"\nname = "n"\n')
+    cfg = read(p)
+    assert cfg.options["network_module"].value == "networks.lora_flux"
+    assert "constrain=0.5" in cfg.options["network_args"].value
+    assert {"derrian-toml-constrain-misspelt", "derrian-toml-not-lora"} <= set(codes(cfg))

@@ -418,3 +418,23 @@ def test_loraplus_by_era(tmp_path):
     k5 = read(write(tmp_path, {"LoRA_type": "Standard", "lr_warmup_steps": 0, "loraplus_lr_ratio": 16,
                                "max_resolution": "512,512"}, "k5.json"))
     assert k5.options["network_args"].value == ["loraplus_lr_ratio=16"]
+
+
+def test_lora_network_weights_renamed(tmp_path):
+    cfg = read(write(tmp_path, {"LoRA_type": "Standard", "lora_network_weights": "old.safetensors",
+                                "model_list": "custom", "max_resolution": "512,512"}))
+    s = cfg.options["network_weights"]
+    assert s.value == "old.safetensors" and s.prov.kind == "renamed" and s.prov.origin.key == "lora_network_weights"
+    assert "model_list" in {f.key for f in cfg.frontend_only}
+
+
+def test_max_train_epochs_wins(tmp_path):
+    cfg = read(write(tmp_path, {"LoRA_type": "Standard", "max_train_epochs": "5", "epoch": 1,
+                                "max_resolution": "512,512"}))
+    assert cfg.options["max_train_epochs"].value == 5 and "kohya-gui-max-train-epochs-wins" in codes(cfg)
+
+
+def test_additional_parameters_unknown_option(tmp_path):
+    cfg = read(write(tmp_path, {"LoRA_type": "Standard", "additional_parameters": "--no_such_opt=1 stray",
+                                "max_resolution": "512,512"}))
+    assert [u.key for u in cfg.unknown_keys] == ["additional_parameters", "additional_parameters"]

@@ -377,7 +377,7 @@ class _GuiReader:
 
     def model(self) -> None:
         self.put_field("pretrained_model_name_or_path", "pretrained_model_name_or_path")
-        self.handled.update(("sdxl", "model_list", "flux1_checkbox", "sd3_checkbox"))
+        self.handled.add("sdxl")   # model_list and other checkboxes: recorded as front-end-only by generic()
         if self.flag("sdxl"):
             self.put("sdxl", True, fields="sdxl", kind=self.kind_for("sdxl", renamed=False),
                      conversion="sdxl checkbox -> sdxl_train_network.py (pseudo-option sdxl)")
