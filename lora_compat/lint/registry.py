@@ -8,7 +8,6 @@ default severity, a one-line ``summary``, a ``message`` template, and ``check(cf
 
 from __future__ import annotations
 
-import inspect
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator
 
@@ -48,6 +47,8 @@ class Rule:
     @classmethod
     def explanation(cls) -> str:
         """The long explanation (markdown): the class docstring, dedented."""
+        import inspect  # only explain/docs/SARIF need it: keep `lint` start-up light
+
         return inspect.cleandoc(cls.__doc__ or "")
 
     @classmethod
