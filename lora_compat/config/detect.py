@@ -63,8 +63,9 @@ def detect_document(doc: Document) -> Detection:
     return _detect_json(data)
 
 
-def _classify(module: str, data: dict[str, Any]) -> tuple[str | None, str | None, list[str]]:
-    """Era, tab and reasons from ``dialects.<module>.classify(data)`` (the dialect reader owns its eras)."""
+def era_and_tab(dialect: str, data: dict[str, Any]) -> tuple[str | None, str | None, list[str]]:
+    """Era, tab and reasons from the ``classify(data)`` of ``dialect``'s reader module (it owns its eras)."""
+    module = D.READERS[dialect].split(":")[0]
     try:
         mod = importlib.import_module(f"lora_compat.config.dialects.{module}")
     except ModuleNotFoundError:
@@ -98,7 +99,7 @@ def _detect_toml(data: dict[str, Any]) -> Detection:
     if isinstance(data.get("subsets"), list) or derrian_tables:
         reasons = ["top-level [[subsets]]" if isinstance(data.get("subsets"), list) else
                    f"sections with .args sub-tables: {', '.join(sorted(derrian_tables))}"]
-        era, tab, more = _classify("derrian_toml", data)
+        era, tab, more = era_and_tab(D.DERRIAN_TOML, data)
         return Detection(D.DERRIAN_TOML, era=era, tab=tab, reasons=reasons + more)
     # 2. sd-scripts dataset config
     lower = {k.lower() for k in keys}
@@ -157,20 +158,20 @@ def _detect_json(data: dict[str, Any]) -> Detection:
                          reasons=["every value is an object of caption/tags/train_resolution"])
     # 7 (checked before 6: XTI files also carry the ArgStore junk keys). Derrian XTI JSON
     if {"token_string", "init_word"} <= keys and keys & {"list_of_json_to_run", "save_json_only"}:
-        era, tab, more = _classify("derrian_argstore", data)
+        era, tab, more = era_and_tab(D.DERRIAN_ARGSTORE, data)
         return Detection(D.DERRIAN_ARGSTORE, era=era, tab=tab,
                          reasons=["token_string + init_word + ArgStore keys"] + more)
     # 6. Derrian ArgStore JSON
     found = [k for k in ARGSTORE_MARKERS if k in keys]
     if found:
         reasons = [f"Derrian ArgStore keys: {', '.join(found[:4])}"]
-        era, tab, more = _classify("derrian_argstore", data)
+        era, tab, more = era_and_tab(D.DERRIAN_ARGSTORE, data)
         return Detection(D.DERRIAN_ARGSTORE, era=era, tab=tab, reasons=reasons + more)
     # 8. kohya_ss GUI JSON
     found = [k for k in KOHYA_GUI_MARKERS if k in keys]
     if found:
         reasons = [f"kohya_ss GUI keys: {', '.join(found[:4])}"]
-        era, tab, more = _classify("kohya_gui", data)
+        era, tab, more = era_and_tab(D.KOHYA_GUI, data)
         return Detection(D.KOHYA_GUI, era=era, tab=tab, reasons=reasons + more)
     # 9. unmerged kohya_ss PR #3451 nested format
     nested = [k for k in PR_3451_SECTIONS if isinstance(data.get(k), dict)]

@@ -7,10 +7,8 @@ ends as one :class:`~lora_compat.errors.UserError` line.
 
 from __future__ import annotations
 
-import importlib
-
 from lora_compat.config import dialects as D
-from lora_compat.config.detect import Detection, detect_document
+from lora_compat.config.detect import Detection, detect_document, era_and_tab
 from lora_compat.config.document import CMDLINE, JSON, TOML, Document
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.errors import UserError
@@ -29,17 +27,17 @@ def _check_dialect(dialect: str | None) -> None:
 
 def read_document(path: str, *, dialect: str | None = None) -> Document:
     """Parse ``path`` (format from ``dialect`` when given, else from the name/content)."""
-    from lora_compat.config.loaders import guess_format, load_document, read_text
+    from lora_compat.config.loaders import guess_format, parse_document, read_text
 
     _check_dialect(dialect)
-    fmt = DIALECT_FORMATS.get(dialect) if dialect else None
-    if fmt is not None and fmt != CMDLINE:
+    text = read_text(path)
+    guessed = guess_format(path, text)
+    fmt = DIALECT_FORMATS.get(dialect) if dialect else guessed
+    if fmt != CMDLINE and guessed in (JSON, TOML) and guessed != fmt:
         # a .json file forced to a TOML dialect (or the reverse) is a user mistake worth saying plainly
-        guessed = guess_format(path, read_text(path))
-        if guessed in (JSON, TOML) and guessed != fmt:
-            raise UserError(f"--dialect {dialect} reads {fmt.upper()} files, but this file is {guessed.upper()}",
-                            file=path)
-    return load_document(str(path), fmt=fmt)
+        raise UserError(f"--dialect {dialect} reads {fmt.upper()} files, but this file is {guessed.upper()}",
+                        file=path)
+    return parse_document(path, text, fmt)
 
 
 def detect(path: str, *, dialect: str | None = None) -> Detection:
@@ -52,18 +50,11 @@ def _detection(doc: Document, dialect: str | None) -> Detection:
     found = detect_document(doc)
     if dialect is None or dialect == found.dialect:
         return found
-    era = tab = None
     reasons = [f"--dialect {dialect} (content suggests {found.dialect or 'no known dialect'})"]
-    module = D.READERS[dialect].split(":")[0]
+    era = tab = None
     if isinstance(doc.data, dict):
-        try:
-            mod = importlib.import_module(f"lora_compat.config.dialects.{module}")
-            classify = getattr(mod, "classify", None)
-            if classify is not None:
-                era, tab, more = classify(doc.data)
-                reasons += list(more)
-        except ModuleNotFoundError:
-            pass
+        era, tab, more = era_and_tab(dialect, doc.data)
+        reasons += more
     return Detection(dialect, era=era, tab=tab, reasons=reasons)
 
 

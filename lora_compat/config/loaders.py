@@ -81,7 +81,11 @@ def guess_format(path: str, text: str) -> str:
 def load_document(path: str, *, fmt: str | None = None) -> Document:
     """Read and parse ``path`` into a :class:`Document` (format from ``fmt``, suffix or content)."""
     text = read_text(path)
-    fmt = fmt or guess_format(path, text)
+    return parse_document(path, text, fmt or guess_format(path, text))
+
+
+def parse_document(path: str, text: str, fmt: str) -> Document:
+    """Parse already read text of format ``fmt`` (``json``, ``toml`` or ``cmdline``)."""
     if fmt == JSON:
         return parse_json(path, text)
     if fmt == TOML:
