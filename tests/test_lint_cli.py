@@ -278,3 +278,13 @@ def test_inline_suppression_comments(tmp_path: Path) -> None:
     data = json.loads(out)
     assert [f["code"] for f in data["findings"]] == ["LC216"]       # only the unsuppressed line 9 remains
     assert data["summary"]["suppressed"] == 3 and code == 1
+
+
+def test_exit_zero_statistics_and_output_format_alias() -> None:
+    code, out, _ = run("lint", str(BAD_TOML), "--exit-zero", "--statistics")
+    assert code == 0
+    assert any(line.split()[1:] == ["LC105", "warmup-float-steps"] for line in out.splitlines()
+               if line.strip().startswith("1 "))
+    code, out, _ = run("lint", str(BAD_TOML), "--output-format", "json")
+    assert code == 1 and json.loads(out)["summary"]["findings"] > 0
+    assert run("lint", str(BAD_TOML), "nope_missing.toml", "--exit-zero")[0] == 2

@@ -16,8 +16,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 @click.command(name="lint")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
-              show_default=True, help="Output format (json/sarif are stable contracts).")
+@click.option("--format", "--output-format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]),
+              default="text", show_default=True, help="Output format (json/sarif are stable contracts).")
 @click.option("--select", multiple=True, metavar="CODES",
               help="Only these rules: codes, prefixes (LC3) or names; comma-separated or repeated.")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rules (codes, prefixes, names).")
@@ -29,8 +29,11 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--dialect", default=None, help="Force the input dialect (skips detection).")
 @click.option("--skip-non-configs", is_flag=True,
               help="Skip files that parse but are not training configs (for pre-commit on whole repos).")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings (load/usage errors still exit 2).")
+@click.option("--statistics", is_flag=True, help="Text format: also print how often each rule fired.")
 def command(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tuple[str, ...], fail_on: str,
-            fix: bool, output: str | None, in_place: bool, dialect: str | None, skip_non_configs: bool) -> None:
+            fix: bool, output: str | None, in_place: bool, dialect: str | None, skip_non_configs: bool,
+            exit_zero: bool, statistics: bool) -> None:
     """Lint training configs (files, folders, globs): findings point at the original file, key and line.
 
     Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 usage error or a file that could not be loaded
@@ -71,7 +74,17 @@ def command(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: t
     if fix:
         _apply(report, output=output, in_place=in_place)
     render(report, fmt, sys.stdout)
-    sys.exit(report.exit_code(fail_on))
+    if statistics and fmt == "text":
+        _print_statistics(report)
+    code = report.exit_code(fail_on)
+    sys.exit(0 if (exit_zero and code == 1) else code)
+
+
+def _print_statistics(report) -> None:
+    """ruff-style ``--statistics``: count, code, name, per rule that fired."""
+    names = {r.code: r.name for r in report.rules}
+    for code, n in sorted(report.summary()["by_code"].items(), key=lambda kv: (-kv[1], kv[0])):
+        click.echo(f"{n:>6}  {code}  {names.get(code, '')}")
 
 
 def _apply(report, *, output: str | None, in_place: bool) -> None:
