@@ -1,9 +1,10 @@
 """Dialect detection from file content (reference legacy-dialects.md §1, all nine steps).
 
 First match wins. Era/tab classification of the legacy front-end dialects is owned by their reader
-modules: ``classify(data) -> (era, tab, reasons)`` of ``dialects/kohya_gui.py``, ``derrian_argstore.py`` and
-``derrian_toml.py`` (markers of legacy-dialects.md §2.2/§3.2/§4.1) is called here. Files that are recognised but are not training configs get ``training=False`` and
-a ``what`` for the refusal message. The native reader may define ``looks_native(data) -> bool``.
+modules: ``classify(data) -> (era, tab, reasons)`` of ``dialects/kohya_gui.py``, ``derrian_argstore.py``
+and ``derrian_toml.py`` (markers of legacy-dialects.md §2.2/§3.2/§4.1) is called here. Native configs are
+recognised by ``dialects/native.py: looks_native``. Files that are recognised but are not training configs
+get ``training=False`` and a ``what`` for the refusal message.
 """
 
 from __future__ import annotations
@@ -78,15 +79,10 @@ def era_and_tab(dialect: str, data: dict[str, Any]) -> tuple[str | None, str | N
 
 
 def _looks_native(data: dict[str, Any]) -> bool:
-    try:
-        mod = importlib.import_module("lora_compat.config.dialects.native")
-    except ModuleNotFoundError:
-        mod = None
-    fn = getattr(mod, "looks_native", None) if mod else None
-    if fn is not None:
-        return bool(fn(data))
-    schema = str(data.get("$schema", data.get("schema", "")))
-    return "native.schema.json" in schema or isinstance(data.get("lora_compat"), dict)
+    """The native reader decides what a native config looks like (``dialects/native.py: looks_native``)."""
+    from lora_compat.config.dialects.native import looks_native
+
+    return bool(looks_native(data))
 
 
 def _detect_toml(data: dict[str, Any]) -> Detection:
