@@ -241,7 +241,17 @@ def _steps_per_epoch(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
                      explain: list[str]) -> int | None:
     rows = _subset_images(cfg, image_counts)
     if rows is None:
-        return None
+        if cfg.datasets or not cfg.get("train_data_dir") or not image_counts:
+            return None
+        # kohya folders not on this machine: sub-folder image counts given by name ("10_sks dog": 25)
+        samples = _folder_total(None, image_counts)
+        if samples is None:
+            return None
+        bs = int(cfg.effective("train_batch_size") or 1)
+        batches = math.ceil(samples / bs)
+        explain.append(f"train_data_dir sub-folders (given counts): {samples} samples (images x repeats) / batch "
+                       f"{bs} = {batches} batches (regularization folders not included)")
+        return batches
     total = 0
     for di, ds in enumerate(cfg.datasets):
         train = sum(n * r for is_reg, n, r, d in rows if d == di and not is_reg)
@@ -262,46 +272,88 @@ def _steps_per_epoch(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
     return total
 
 
-def _gui_epoch_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
-                     explain: list[str]) -> int | None:
-    """The kohya_ss GUI's own max_train_steps from ``epoch`` when the reader could not count the images.
-
-    The GUI's formula (legacy-dialects.md §2.6) is bucket-agnostic: ceil(images x repeats / batch / grad_acc
-    x epoch x reg_factor), over the ``<repeats>_<name>`` sub-folders of train_data_dir.
-    """
+def _folder_total(root: Any, image_counts: dict[str, int] | None) -> int | None:
+    """Σ repeats x images over the ``<repeats>_<name>`` sub-folders of a kohya image folder (the front-ends'
+    own estimate, bucket-agnostic). Sub-folders come from disk, else from ``image_counts`` keyed by name."""
     import os
 
     from lora_compat.config.kohya_folder import parse_folder_name
 
-    note = next((n for n in cfg.notes if n.code == "kohya-gui-epoch-steps-unresolved"), None)
-    if note is None:
-        return None
-    d = note.data
-    total = 0
-    found = False
-    root = d.get("train_data_dir")
     names: dict[str, int] = {}
     if root and os.path.isdir(str(root)):
         for entry in sorted(os.listdir(str(root))):
             full = os.path.join(str(root), entry)
             if os.path.isdir(full):
-                n = _image_count(full, image_counts)
-                names[entry] = n or 0
+                names[entry] = _image_count(full, image_counts) or 0
     elif image_counts:
         names = {os.path.basename(os.path.normpath(k)): v for k, v in image_counts.items()}
+    total, found = 0, False
     for name, count in names.items():
         parsed = parse_folder_name(name)
         if parsed is not None:
             total += parsed[0] * int(count)
             found = True
-    if not found:
+    return total if found else None
+
+
+def _gui_epoch_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
+                     explain: list[str]) -> int | None:
+    """The front-end's own max_train_steps from its epoch count when the reader could not count the images.
+
+    kohya_ss GUI (legacy-dialects.md §2.6): ceil(images x repeats / batch / grad_acc x epoch x reg_factor);
+    Derrian A1 before 2023-02-04 (§3.4): int(images x repeats / batch x epochs).
+    """
+    gui = next((n for n in cfg.notes if n.code == "kohya-gui-epoch-steps-unresolved"), None)
+    a1 = next((n for n in cfg.notes if n.code == "derrian-a1-epochs-to-steps"
+               and n.data.get("max_train_steps") is None), None)
+    if gui is not None:
+        d = gui.data
+        total = _folder_total(d.get("train_data_dir"), image_counts)
+        if total is None:
+            return None
+        epoch, bs = int(d.get("epoch") or 1), int(d.get("train_batch_size") or 1)
+        ga, reg = int(d.get("gradient_accumulation_steps") or 1), int(d.get("reg_factor") or 1)
+        steps = math.ceil(total / bs / ga * epoch * reg)
+        explain.append(f"kohya_ss GUI epoch {epoch}: ceil({total} images x repeats / batch {bs} / grad_accum {ga} "
+                       f"x {epoch} x reg_factor {reg}) = max_train_steps {steps}")
+        return steps
+    if a1 is not None:
+        total = _folder_total(cfg.get("train_data_dir"), image_counts)
+        if total is None:
+            return None
+        epochs, bs = int(a1.data.get("epochs") or 1), int(a1.data.get("train_batch_size") or 1)
+        steps = int(total / bs * epochs)
+        explain.append(f"Derrian A1 num_epochs {epochs}: int({total} images x repeats / batch {bs} x {epochs}) = "
+                       f"max_train_steps {steps}")
+        return steps
+    return None
+
+
+def _frontend_warmup(cfg: CanonicalConfig, mts: int | None, image_counts: dict[str, int] | None,
+                     explain: list[str]) -> int | None:
+    """Warmup a front-end computed from its own step estimate, when the reader could not (image folders)."""
+    if cfg.get("lr_warmup_steps") is not None:
         return None
-    epoch, bs = int(d.get("epoch") or 1), int(d.get("train_batch_size") or 1)
-    ga, reg = int(d.get("gradient_accumulation_steps") or 1), int(d.get("reg_factor") or 1)
-    steps = math.ceil(total / bs / ga * epoch * reg)
-    explain.append(f"kohya_ss GUI epoch {epoch}: ceil({total} images x repeats / batch {bs} / grad_accum {ga} "
-                   f"x {epoch} x reg_factor {reg}) = max_train_steps {steps}")
-    return steps
+    gui = next((n for n in cfg.notes if n.code == "kohya-gui-warmup-unresolved"), None)
+    if gui is not None and not cfg.get("dataset_config") and mts is not None:
+        pct = float(gui.data.get("percent") or 0)
+        warmup = round(pct * mts / 100)
+        explain.append(f"kohya_ss GUI lr_warmup {pct:g}% of {mts} steps: round({pct:g} x {mts} / 100) = "
+                       f"{warmup} warmup steps")
+        return warmup
+    der = next((n for n in cfg.notes if n.code == "derrian-warmup-unresolved"), None)
+    if der is not None:
+        total = _folder_total(cfg.get("train_data_dir"), image_counts)
+        if total is None:
+            return None
+        epochs, bs = int(der.data.get("epochs") or 1), int(der.data.get("train_batch_size") or 1)
+        estimate = int(total / bs * epochs)
+        ratio = float(der.data.get("ratio") or 0)
+        warmup = int(estimate * ratio)
+        explain.append(f"Derrian warmup_lr_ratio {ratio:g} of its estimate int({total} / {bs} x {epochs}) = "
+                       f"{estimate} steps: {warmup} warmup steps")
+        return warmup
+    return None
 
 
 def _warmup_steps(value: Any, max_train_steps: int | None, explain: list[str], name: str) -> int | None:
@@ -349,13 +401,9 @@ def plan_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None)
         if epochs is not None:
             explain.append(f"ceil(max_train_steps {mts} / {opt_spe} steps per epoch) = {epochs} epochs")
     warmup = _warmup_steps(cfg.get("lr_warmup_steps"), mts, explain, "lr_warmup_steps")
-    pct_note = next((n for n in cfg.notes if n.code == "kohya-gui-warmup-unresolved"), None)
-    if pct_note is not None and cfg.get("lr_warmup_steps") is None and mts is not None \
-            and not cfg.get("dataset_config"):
-        pct = float(pct_note.data.get("percent") or 0)
-        warmup = round(pct * mts / 100)
-        explain.append(f"kohya_ss GUI lr_warmup {pct:g}% of {mts} steps: round({pct:g} x {mts} / 100) = "
-                       f"{warmup} warmup steps")
+    frontend = _frontend_warmup(cfg, mts, image_counts, explain)
+    if frontend is not None:
+        warmup = frontend
     decay = _warmup_steps(cfg.get("lr_decay_steps"), mts, explain, "lr_decay_steps")
     return StepPlan(epochs=epochs, max_train_steps=mts, steps_per_epoch=spe, warmup_steps=warmup,
                     effective_batch_size=bs * ga, gradient_accumulation_steps=ga, train_batch_size=bs,

@@ -213,3 +213,21 @@ def test_every_corpus_config_plans() -> None:
             assert a.peft_kwargs["target_modules"], (path.name, a.part)
         planned += 1
     assert planned >= 100
+
+
+def test_derrian_ratio_warmup_uses_its_own_estimate(tmp_path: Path) -> None:
+    from lora_compat.config.load import load_config
+
+    argstore = {"base_model": "/m.safetensors", "img_folder": "/nonexistent/img", "output_folder": "/out",
+                "net_dim": 32, "alpha": 16, "optimizer_type": "AdamW", "scheduler": "cosine",
+                "warmup_lr_ratio": 0.1, "max_steps": None, "batch_size": 2, "num_epochs": 3,
+                "learning_rate": 0.0001, "list_of_json_to_run": None}
+    path = tmp_path / "a2.json"
+    path.write_text(json.dumps(argstore))
+    cfg = load_config(str(path))
+    if not any(n.code == "derrian-warmup-unresolved" for n in cfg.notes):
+        pytest.skip("derrian reader does not record the unresolved warmup")
+    plan = make_plan(cfg, image_counts={"5_cat": 4})
+    # Derrian's estimate: int(20 images x repeats / batch 2 x 3 epochs) = 30 steps; warmup int(30 x 0.1) = 3
+    assert plan.steps.warmup_steps == 3
+    assert plan.steps.max_train_steps == 3 * 10  # sd-scripts: max_train_epochs 3 x ceil(20 samples / batch 2)
