@@ -115,3 +115,15 @@ def test_migrate_kohya_gui_target(tmp_path: Path) -> None:
     assert gui["text_encoder_lr"] == 5e-05 and gui["unet_lr"] == 0.0001
     assert gui["caption_extension"] == ".caption"  # unset: sd-scripts' default, not the GUI's ".txt"
     assert (tmp_path / "gui_dataset.toml").exists()
+
+
+def test_plan_image_counts_option(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('format = "lora-compat/1"\n[training]\nmax_train_epochs = 2\ntrain_batch_size = 2\n'
+                   '[data]\ntrain_data_dir = "/elsewhere/img"\n')
+    code, text = _run("plan", str(cfg), "--format", "json", "--images", "10_sks dog=5", "--images", "3_cat=2")
+    assert code == 0, text
+    steps = json.loads(text)["steps"]
+    assert steps["steps_per_epoch"] == 28 and steps["max_train_steps"] == 56  # ceil((50 + 6) / 2) x 2 epochs
+    code, text = _run("plan", str(cfg), "--images", "nonsense")
+    assert code == 2 and "FOLDER=COUNT" in text

@@ -13,16 +13,27 @@ import click
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
 @click.option("--modules/--no-modules", default=False,
               help="Text: list every target module path (json always includes them).")
-def command(config: str, dialect: str | None, fmt: str, modules: bool) -> None:
+@click.option("--images", "images", multiple=True, metavar="FOLDER=COUNT",
+              help="Image count of a folder that is not on this machine (a subset image_dir, or a kohya "
+                   "'10_name' sub-folder by name); repeatable.")
+def command(config: str, dialect: str | None, fmt: str, modules: bool, images: tuple[str, ...]) -> None:
     """Resolve CONFIG into the training plan: steps, warmup, parameter groups, PEFT configs per model part,
     options the engine implements itself, and anything unsupported."""
     from lora_compat.config.load import load_config
     from lora_compat.migrate.run import refuse_invalid
     from lora_compat.plan import make_plan
 
+    from lora_compat.errors import UserError
+
+    counts: dict[str, int] = {}
+    for item in images:
+        folder, sep, n = item.rpartition("=")
+        if not sep or not folder or not n.strip().isdigit():
+            raise UserError(f"--images expects FOLDER=COUNT, got {item!r}")
+        counts[folder] = int(n)
     cfg = load_config(config, dialect=dialect)
     refuse_invalid(cfg)
-    plan = make_plan(cfg)
+    plan = make_plan(cfg, image_counts=counts or None)
     if fmt == "json":
         click.echo(json.dumps(plan.to_json(), indent=2, default=str))
         return
