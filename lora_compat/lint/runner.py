@@ -241,6 +241,11 @@ def lint_file(path: str, rules: list[type[Rule]], *, dialect: str | None = None,
     except Exception as exc:  # noqa: BLE001 - a rule bug must not become a traceback for users
         return FileResult(path, error=f"{path}: internal lint error ({type(exc).__name__}: {exc}); please report",
                           cfg=cfg, dialect=cfg.dialect, era=cfg.era)
+    if cfg.dialect == "command-line":
+        # fixes edit JSON/TOML files at a key; a shell/batch command line is left to the user
+        from dataclasses import replace
+
+        findings = [replace(f, fix=None) if f.fix is not None else f for f in findings]
     findings, suppressed = apply_suppressions(findings)
     return FileResult(path, findings=findings, dialect=cfg.dialect, era=cfg.era, cfg=cfg, suppressed=suppressed)
 

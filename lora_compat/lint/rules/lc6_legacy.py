@@ -225,6 +225,7 @@ class FrontendQuirk(Rule):
         "derrian-a1-epochs-to-steps", "derrian-a2-betas-dropped", "kohya-gui-zero-dropped",
         "derrian-a1-condition-dropped", "kohya-gui-additional-parameters", "dataset-config-found-by-name",
         "derrian-a2-falsy-dropped", "derrian-toml-falsy-dropped", "derrian-optimizer-flag",
+        "derrian-toml-easy-name", "command-line-launcher",
     })
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
@@ -559,7 +560,7 @@ class LycorisConstrainRenamed(Rule):
     summary = "network_args constrain= (old spelling of LyCORIS constraint=)."
     message = "network_args 'constrain={v}' is the old spelling: current LyCORIS reads 'constraint'"
     reference = "legacy-dialects.md §2.3, §4.2, §5"
-    note_codes = ("derrian-toml-constrain-misspelt",)
+    note_codes = ("derrian-toml-constrain-misspelt", "kohya-gui-constrain-spelling")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for k, v in kv_items(cfg.get("network_args")):
