@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
-
-import pytest
 
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.errors import UserError

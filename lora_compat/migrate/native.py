@@ -77,8 +77,10 @@ def to_native(cfg: CanonicalConfig, report: MigrationReport) -> dict[str, Any]:
     arch = cfg.arch()
     arch_prov = cfg.options.get("sdxl") if cfg.is_sdxl else cfg.options.get("v2")
     sections["model"]["arch"] = arch
-    report.add(written("sdxl" if cfg.is_sdxl else "v2", arch_prov.prov if arch_prov else None, "model.arch",
-                       arch, conversion=None if arch_prov else None))
+    entry = written("sdxl" if cfg.is_sdxl else "v2", arch_prov.prov if arch_prov else None, "model.arch", arch)
+    if arch_prov is None:
+        entry.detail = "neither sdxl nor v2 is set: SD 1.x (train_network.py)"
+    report.add(entry)
     for opt in ("sdxl", "v2"):
         s = cfg.options.get(opt)
         if s is not None and s is not arch_prov and s.value:

@@ -17,7 +17,6 @@ The writer is :mod:`lora_compat.migrate.native`; native -> canonical -> native i
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -72,9 +71,6 @@ NATIVE_NOTE_CODES: dict[str, str] = {
         "target_modules / rank_pattern / alpha_pattern have no sd-scripts equivalent; migrating to sd-scripts "
         "or the kohya_ss GUI loses them.",
 }
-
-_NUM_INT = re.compile(r"^[+-]?\d+$")
-
 
 # -------------------------------------------------------------------------------------------------------
 # layout (from the schema: one source)
