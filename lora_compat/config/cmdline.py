@@ -435,8 +435,12 @@ def _classify(word: str, table: dict[str, ArgSpec]) -> tuple[str, str | None, st
 def parse_sd_scripts_args(words: list[Token], *, sdxl: bool) -> ParsedArgs:
     """Parse words exactly as sd-scripts' argparse would; ArgparseError with argparse's message otherwise."""
     table = argparse_table(sdxl)
-    kinds = []
-    for w in words:
+    kinds: list[tuple[str, str | None, str | None] | None] = []
+    for k, w in enumerate(words):
+        if w.text == "--":
+            # argparse: "--" ends the options; it and every word after it are unrecognized (no positionals)
+            kinds += [("", None, x.text) for x in words[k:]]
+            break
         try:
             kinds.append(_classify(w.text, table))
         except ArgparseError as exc:
