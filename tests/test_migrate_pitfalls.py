@@ -175,3 +175,23 @@ def test_credentials_never_reach_any_target(tmp_path: Path) -> None:
         _migrate(tmp_path, data, to=to)
         text = (tmp_path / ("out.json" if to == "kohya-gui" else "out.toml")).read_text()
         assert "0123456789abcdef0123" not in text and "hf_secret" not in text
+
+
+def test_dataset_config_is_inlined_in_native_and_prompt_files_are_not_copied(tmp_path: Path) -> None:
+    ds = tmp_path / "ds.toml"
+    ds.write_text('[general]\nresolution = 512\n[[datasets]]\n[[datasets.subsets]]\nimage_dir = "/img"\n'
+                  'num_repeats = 3\n')
+    secret = tmp_path / "secret.key"
+    secret.write_text("do-not-copy")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'network_module = "networks.lora"\ndataset_config = "{ds}"\nsample_prompts = "{secret}"\n')
+    native, report = _migrate(tmp_path, cfg.read_text(), to="native", name="cfg.toml")
+    assert "dataset_config" not in native.get("data", {})
+    assert native["datasets"][0]["subsets"][0] == {"image_dir": "/img", "num_repeats": 3}
+    gui, report = _migrate(tmp_path, cfg.read_text(), to="kohya-gui", name="cfg2.toml")
+    assert gui["sample_prompts"] == "" and "do-not-copy" not in json.dumps(gui)
+    assert _entry(report, "sample_prompts").kind == "no-equivalent"
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a photo of sks dog --n blurry")
+    gui, _ = _migrate(tmp_path, cfg.read_text().replace(str(secret), str(prompts)), to="kohya-gui", name="c3.toml")
+    assert gui["sample_prompts"] == "a photo of sks dog --n blurry"

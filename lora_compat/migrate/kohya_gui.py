@@ -340,13 +340,20 @@ def _data(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: Migration
     gui["sample_prompts"] = ""
     if s is not None and s.value:
         path = Path(str(s.value))
-        if path.is_file() and path.stat().st_size < 1_000_000:
-            text = path.read_text(encoding="utf-8", errors="replace")
+        # only a small .txt prompt file is embedded: a config must not make migrate copy arbitrary files
+        ok = path.suffix.lower() == ".txt" and path.is_file() and path.stat().st_size <= 64 * 1024
+        text = None
+        if ok:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = None
+        if text is not None:
             put("sample_prompts", text, "sample_prompts", f"prompt file {s.value} -> its text (the GUI field "
                 "holds prompt text and writes the file itself)")
         else:
             report.add(lost("sample_prompts", s.prov, NO_EQUIVALENT, "the GUI field holds the prompt text; the "
-                            f"prompt file {s.value!r} is not readable here", s.value))
+                            f"prompt file {s.value!r} is not a readable .txt file of at most 64 KB here", s.value))
 
 
 def dumps_kohya_gui(cfg: CanonicalConfig, report: MigrationReport,

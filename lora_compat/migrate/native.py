@@ -102,6 +102,10 @@ def to_native(cfg: CanonicalConfig, report: MigrationReport) -> dict[str, Any]:
         if name in CONFIG_ONLY:
             report.add(lost(name, setting.prov, DROPPED, CONFIG_ONLY[name], setting.value, loss=False))
             continue
+        if name == "dataset_config" and (cfg.datasets or cfg.general):
+            report.add(written(name, setting.prov, "general / datasets", setting.value,
+                               conversion=f"dataset config {setting.value} inlined as [general] / [[datasets]]"))
+            continue
         if setting.value is None:
             report.add(lost(name, setting.prov, DROPPED, "null (unset): the default applies", None, loss=False))
             continue
