@@ -438,3 +438,11 @@ def test_additional_parameters_unknown_option(tmp_path):
     cfg = read(write(tmp_path, {"LoRA_type": "Standard", "additional_parameters": "--no_such_opt=1 stray",
                                 "max_resolution": "512,512"}))
     assert [u.key for u in cfg.unknown_keys] == ["additional_parameters", "additional_parameters"]
+
+
+def test_t5xxl_lr_needs_te_and_inpainting_cache(tmp_path):
+    cfg = read(write(tmp_path, {"LoRA_type": "Flux1", "flux1_checkbox": True, "text_encoder_lr": 0, "t5xxl_lr": 1e-5,
+                                "unet_lr": 1e-4, "train_inpainting": True, "cache_latents": True,
+                                "max_resolution": "512,512"}))
+    assert {"kohya-gui-t5xxl-lr-needs-te", "kohya-gui-inpainting-no-cache"} <= set(codes(cfg))
+    assert "cache_latents" not in cfg.options

@@ -91,6 +91,10 @@ NOTE_CODES: dict[str, str] = {
         "lr_scheduler_num_cycles is empty: the GUI passes the epoch count instead.",
     "kohya-gui-wandb-run-name-default":
         "wandb_run_name is empty: the GUI passes output_name as the run name.",
+    "kohya-gui-t5xxl-lr-needs-te":
+        "t5xxl_lr is set while text_encoder_lr is 0: the GUI refuses to start training.",
+    "kohya-gui-inpainting-no-cache":
+        "train_inpainting makes the GUI switch cache_latents / cache_latents_to_disk off.",
     "kohya-gui-loraplus-ignored":
         "GUIs of 2024-05 to 2025 wrote the LoRA+ ratios as top-level TOML keys; sd-scripts reads them only from "
         "network_args, so LoRA+ was not applied.",

@@ -598,6 +598,9 @@ class _GuiReader:
             self.n.invalid("unet_lr", "unet_lr", self.raw("unet_lr"), "expected a number")
         if lr == 0 and te == 0 and unet == 0 and ("learning_rate" in self.state or "unet_lr" in self.state):
             self.n.note("kohya-gui-all-lr-zero", "all learning rates are 0: the GUI refuses to train", "learning_rate")
+        if t5 and not te:
+            self.n.note("kohya-gui-t5xxl-lr-needs-te", "t5xxl_lr is set while text_encoder_lr is 0: the GUI refuses "
+                        "to start", "t5xxl_lr" if "t5xxl_lr" in self.data else None)
         if te:
             if _era_index(self.era) >= _era_index("K4"):
                 value = [float(te), float(t5) if t5 else float(te)]
@@ -779,6 +782,13 @@ class _GuiReader:
                             f, noise_offset_type=ntype)
 
     def captions_and_misc(self) -> None:
+        if self.flag("train_inpainting"):
+            # the 2026 GUI forces latent caching off for inpainting training
+            for f in ("cache_latents", "cache_latents_to_disk"):
+                self.handled.add(f)
+                if self.flag(f):
+                    self.n.note("kohya-gui-inpainting-no-cache", f"{f} is switched off with train_inpainting",
+                                self.key(f), option=f)
         self.handled.update(("caption_extension", "sample_prompts", "persistent_data_loader_workers",
                              "max_data_loader_n_workers", "clip_skip", "max_token_length", "min_snr_gamma",
                              "max_timestep", "min_timestep", "seed", "keep_tokens"))
