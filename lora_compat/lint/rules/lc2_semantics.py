@@ -49,7 +49,8 @@ def _warmup_nonzero(cfg: CanonicalConfig) -> bool:
     w, is_ratio = _warmup(cfg)
     if w is None:
         return False
-    return int(w * 1000) != 0 if is_ratio else w != 0
+    # a ratio gives int(ratio x total steps): treat anything that is not ~0 as a real warmup (no int() overflow)
+    return abs(w) >= 1e-6 if is_ratio else w != 0
 
 
 def _explicit(cfg: CanonicalConfig, name: str) -> bool:

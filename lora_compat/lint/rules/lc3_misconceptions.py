@@ -828,7 +828,7 @@ class MaxStepsAreOptimizerSteps(Rule):
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         steps = as_number(cfg.get("max_train_steps"))
         acc = as_number(cfg.get("gradient_accumulation_steps"))
-        if steps and acc and acc > 1 and not cfg.get("max_train_epochs"):
+        if steps and acc and acc > 1 and steps * acc < 1e15 and not cfg.get("max_train_epochs"):
             yield self.finding(cfg, option="max_train_steps", steps=int(steps), acc=int(acc),
                                batches=int(steps * acc))
 
