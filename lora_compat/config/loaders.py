@@ -241,7 +241,12 @@ def toml_positions(text: str) -> dict[str, tuple[int, int]]:
                 parts = _key_parts(m.group(2))
                 is_array = m.group(1) == "[["
                 prefix = _resolve_table(parts, aot_count, is_array)
-                positions.setdefault(prefix, (lineno, col))
+                # the table and its implicit parents ([a.b] defines a; [[a]] the array a) start here
+                # unless written earlier
+                parent = prefix
+                while parent:
+                    positions.setdefault(parent, (lineno, col))
+                    parent = parent[:max(parent.rfind("."), parent.rfind("["), 0)]
                 continue
         m = _TOML_KEY.match(line)
         if not m:
