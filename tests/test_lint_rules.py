@@ -264,6 +264,13 @@ def test_inverse_sqrt_without_warmup_or_timescale() -> None:
     assert not lint_config(C(lr_scheduler="inverse_sqrt", lr_warmup_steps=100), [rule])
 
 
+def test_rank_width_depends_on_architecture() -> None:
+    rule = get_rule("LC324")
+    assert lint_config(C(network_dim=512), [rule])                       # SD1: narrowest layer 320
+    assert not lint_config(C(sdxl=True, network_dim=512), [rule])        # SDXL LoRA: narrowest layer 640
+    assert lint_config(C(sdxl=True, network_dim=512, network_args=["conv_dim=8"]), [rule])   # LoCon: 320
+
+
 def test_foreign_scheduler_is_reported_once() -> None:
     found = codes(C(lr_scheduler="plateau"))
     assert "LC314" in found and "LC110" not in found

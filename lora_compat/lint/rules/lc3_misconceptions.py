@@ -839,8 +839,9 @@ class NetworkDimAboveLayerWidth(Rule):
 
     Seed 003: "net_dim — the number of hidden units in the model's network architecture". It is the rank r of
     ``ΔW = up · down`` (sd-scripts-reference.md §6.3); a rank above ``min(in, out)`` of a layer cannot add anything.
-    The narrowest layers LoRA wraps are 320 wide in SD1/SD2/SDXL UNets (lora-key-layouts.md §2), so a rank above
-    320 only grows the file and slows training.
+    The narrowest layer a kohya LoRA wraps is 320 wide in SD1/SD2 (and in SDXL with conv layers) and 640 wide in a
+    plain SDXL LoRA (golden/kohya_lora_keys.json: smallest ``lora_down`` input width per case), so a larger rank
+    only grows the file and slows training.
 
     **Anti-pattern**
 
@@ -856,11 +857,14 @@ class NetworkDimAboveLayerWidth(Rule):
     """
 
     code, name, severity = "LC324", "network-dim-above-layer-width", "warning"
-    summary = "network_dim above 320: the rank exceeds the width of the narrowest wrapped layers."
-    message = "network_dim = {dim:g} is a LoRA rank above 320, the width of the narrowest wrapped layers: it grows the file, not the capacity"
-    reference = "sd-scripts-reference.md §6.3; lora-key-layouts.md §2; seed 003 'net_dim'"
+    summary = "network_dim above the width of the narrowest wrapped layer (320; 640 for plain SDXL LoRA)."
+    message = "network_dim = {dim:g} is a LoRA rank above {width}, the width of the narrowest wrapped {arch} layer: it grows the file, not the capacity"
+    reference = "sd-scripts-reference.md §6.3; golden/kohya_lora_keys.json; seed 003 'net_dim'"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        from lora_compat.lint.query import network_arg
+
         dim = as_number(cfg.get("network_dim"))
-        if dim and dim > 320:
-            yield self.finding(cfg, option="network_dim", dim=dim)
+        width = 640 if cfg.is_sdxl and network_arg(cfg, "conv_dim") is None else 320
+        if dim and dim > width:
+            yield self.finding(cfg, option="network_dim", dim=dim, width=width, arch=cfg.arch().upper())
