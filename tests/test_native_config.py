@@ -264,3 +264,14 @@ def test_native_round_trip_property() -> None:
                 assert got == v and type(got) is type(v), k
 
     check()
+
+
+def test_every_native_field_is_documented() -> None:
+    from lora_compat.resources import load_schema
+
+    schema = load_schema("native.schema.json")
+    assert schema["$id"].endswith("native.schema.json") and "2020-12" in schema["$schema"]
+    for section, spec in schema["properties"].items():
+        assert spec.get("description"), section
+        for name, field in spec.get("properties", {}).items():
+            assert field.get("description") and field.get("x-canonical"), f"[{section}] {name}"
