@@ -123,6 +123,8 @@ CASES: dict[str, tuple[CanonicalConfig, CanonicalConfig]] = {
     "LC246": (C(save_every_n_steps=100, save_last_n_steps=3), C(save_every_n_steps=100, save_last_n_steps=300)),
     "LC247": (C(persistent_data_loader_workers=True, max_data_loader_n_workers=0),
               C(persistent_data_loader_workers=True, max_data_loader_n_workers=2)),
+    "LC248": (C(optimizer_type="AdamW8bit", lr_scheduler="adafactor"),
+              C(optimizer_type="Adafactor", lr_scheduler="adafactor")),
     "LC301": (C(network_dim=32, network_alpha=0.0001), C(network_dim=32, network_alpha=16)),
     "LC302": (C(keep_tokens=1000, shuffle_caption=True), C(keep_tokens=1, shuffle_caption=True)),
     "LC303": (C(clip_skip=1, raw={"clip_skip": True}), C(clip_skip=2)),
@@ -269,6 +271,17 @@ def test_rank_width_depends_on_architecture() -> None:
     assert lint_config(C(network_dim=512), [rule])                       # SD1: narrowest layer 320
     assert not lint_config(C(sdxl=True, network_dim=512), [rule])        # SDXL LoRA: narrowest layer 640
     assert lint_config(C(sdxl=True, network_dim=512, network_args=["conv_dim=8"]), [rule])   # LoCon: 320
+
+
+def test_adafactor_relative_step_forces_its_schedule() -> None:
+    # default relative_step=True: the schedule becomes adafactor:<lr>, so any warmup raises ValueError
+    assert "LC218" in codes(C(optimizer_type="Adafactor", lr_scheduler="constant_with_warmup", lr_warmup_steps=50))
+    assert "LC218" not in codes(C(optimizer_type="Adafactor", optimizer_args=["relative_step=False"],
+                                  lr_scheduler="constant_with_warmup", lr_warmup_steps=50))
+    (f,) = lint_config(C(optimizer_type="Adafactor", lr_scheduler="adafactor"), [get_rule("LC232")])
+    assert f.severity == "info"
+    assert "LC248" in codes(C(optimizer_type="Adafactor", optimizer_args=["relative_step=False"],
+                              lr_scheduler="adafactor"))
 
 
 def test_foreign_scheduler_is_reported_once() -> None:

@@ -53,6 +53,14 @@ def _warmup_nonzero(cfg: CanonicalConfig) -> bool:
     return abs(w) >= 1e-6 if is_ratio else w != 0
 
 
+def _adafactor_relative_step(cfg: CanonicalConfig) -> bool:
+    """Adafactor with relative_step on (its default, or forced by warmup_init=True) (reference §4.10)."""
+    if _optimizer(cfg) != "adafactor":
+        return False
+    args = {k: (v or "").strip("'\"") for k, v in kv_items(cfg.get("optimizer_args"))}
+    return args.get("relative_step", "True") == "True" or args.get("warmup_init") == "True"
+
+
 def _explicit(cfg: CanonicalConfig, name: str) -> bool:
     """Set by the user (not filled from a front-end default or derived)."""
     s = cfg.options.get(name)
@@ -739,7 +747,8 @@ class WarmupWithConstantScheduler(Rule):
 
     ``get_scheduler_fix`` raises ``ValueError`` when the warmup resolves to a non-zero step count for these
     schedulers (sd-scripts-reference.md §4.11, §1.13 E20). Use ``constant_with_warmup`` for a warmup followed by
-    a constant learning rate.
+    a constant learning rate. Adafactor with ``relative_step=True`` (its default) *replaces* whatever scheduler
+    you chose with ``adafactor:<lr>`` (§4.10), so a warmup fails there too.
 
     **Anti-pattern**
 
@@ -766,6 +775,8 @@ class WarmupWithConstantScheduler(Rule):
             return
         if cfg.get("lr_scheduler_type"):
             sched = f"lr_scheduler_type {cfg.get('lr_scheduler_type')!r}"
+        elif _adafactor_relative_step(cfg):
+            sched = "the 'adafactor:<lr>' schedule that Adafactor's relative_step=True forces"
         else:
             name = effective(cfg, "lr_scheduler") or "constant"
             if not isinstance(name, str) or (name != "constant" and not name.startswith("adafactor")):
@@ -1314,14 +1325,14 @@ class AdafactorRelativeStepDiscardsLr(Rule):
     reference = "sd-scripts-reference.md §4.10, §12 item 9"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
-        if _optimizer(cfg) != "adafactor":
+        if not _adafactor_relative_step(cfg):
             return
-        args = {k: v for k, v in kv_items(cfg.get("optimizer_args"))}
-        rel = args.get("relative_step")
-        warm = args.get("warmup_init")
-        if rel is None or (rel.strip("'\"") == "True") or (warm and warm.strip("'\"") == "True"):
-            how = " (its default)" if rel is None else ""
-            yield self.finding(cfg, option="optimizer_type", how=how)
+        rel = dict(kv_items(cfg.get("optimizer_args"))).get("relative_step")
+        how = " (its default)" if rel is None else ""
+        sched = get_str(cfg, "lr_scheduler") or ""
+        # a file that also picks the adafactor schedule asked for exactly this: informational only
+        yield self.finding(cfg, option="optimizer_type", how=how,
+                           severity="info" if sched.startswith("adafactor") else None)
 
 
 @register
@@ -1877,3 +1888,45 @@ class PersistentWorkersWithoutWorkers(Rule):
             n = as_number(cfg.get("max_data_loader_n_workers"))
             if n is not None and n <= 0:
                 yield self.finding(cfg, option="persistent_data_loader_workers")
+
+
+@register
+class AdafactorSchedulerMisuse(Rule):
+    """The ``adafactor`` scheduler only works with the Adafactor optimizer, and by hand it needs ``:lr``.
+
+    A scheduler name starting with ``adafactor`` builds ``AdafactorSchedule(initial_lr = float(text after ":"))``
+    and asserts that the optimizer is Adafactor; written by hand without the ``:<lr>`` suffix (and with
+    ``relative_step=False``, so sd-scripts does not rewrite it) the parse fails with ``IndexError``
+    (sd-scripts-reference.md §4.11). With ``relative_step=True`` sd-scripts writes ``adafactor:<lr>`` itself.
+
+    **Anti-pattern**
+
+    ```toml
+    optimizer_type = "AdamW8bit"
+    lr_scheduler = "adafactor"
+    ```
+
+    **Best practice**
+
+    ```toml
+    optimizer_type = "Adafactor"
+    optimizer_args = ["relative_step=True", "scale_parameter=True", "warmup_init=False"]
+    lr_scheduler = "adafactor"
+    ```
+    """
+
+    code, name, severity = "LC248", "adafactor-scheduler-misuse", "error"
+    summary = "lr_scheduler adafactor with another optimizer (assert) or without ':lr' and relative_step off."
+    message = "lr_scheduler {value!r} {why}"
+    reference = "sd-scripts-reference.md §4.10, §4.11"
+
+    def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        sched = get_str(cfg, "lr_scheduler")
+        if not sched or not sched.startswith("adafactor") or cfg.get("lr_scheduler_type"):
+            return
+        if _optimizer(cfg) != "adafactor":
+            yield self.finding(cfg, option="lr_scheduler", value=sched,
+                               why=f"requires optimizer Adafactor (not {get_str(cfg, 'optimizer_type') or 'AdamW'}): AssertionError")
+        elif ":" not in sched and not _adafactor_relative_step(cfg):
+            yield self.finding(cfg, option="lr_scheduler", value=sched,
+                               why="needs the initial lr as 'adafactor:<lr>' when relative_step is off: IndexError")
