@@ -15,7 +15,15 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lora_compat.config.dialects.native import (
+    network_arg_float, network_arg_int, network_kind, parse_network_args,
+)
 from lora_compat.config.model import CanonicalConfig
+
+__all__ = [
+    "AdapterPlan", "ParamGroupPlan", "Plan", "StepPlan", "Unsupported", "block_index", "block_lr_weights",
+    "make_plan", "network_kind", "parse_network_args", "plan_steps",
+]
 
 PARTS = ("unet", "text_encoder", "text_encoder_2")
 KINDS = ("lora", "locon", "loha", "lokr")
@@ -148,62 +156,8 @@ class Plan:
 # ---------------------------------------------------------------------------------------------------------
 # network_args parsing (values stay strings in sd-scripts; each network module converts them, reference §6.8)
 
-def parse_network_args(value: Any) -> dict[str, str]:
-    """``["conv_dim=4", "algo=locon"]`` -> ``{"conv_dim": "4", "algo": "locon"}`` (split on the first ``=``).
-
-    A dict (already parsed by a reader) is returned with string values. Items without ``=`` are kept with
-    an empty value so nothing is lost silently.
-    """
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return {str(k): ("" if v is None else str(v)) for k, v in value.items()}
-    if isinstance(value, str):
-        value = value.split()
-    out: dict[str, str] = {}
-    for item in value:
-        item = str(item)
-        key, sep, val = item.partition("=")
-        out[key.strip()] = val.strip() if sep else ""
-    return out
-
-
-def network_kind(network_module: str | None, net_args: dict[str, str]) -> str | None:
-    """The adapter kind for a network module + args, or None when lora-compat cannot run it."""
-    module = (network_module or "networks.lora").strip()
-    if module in ("networks.lora", "sd_scripts.networks.lora"):
-        return "locon" if _int_arg(net_args, "conv_dim") or net_args.get("conv_block_dims") else "lora"
-    if module in ("networks.loha",):
-        return "loha"
-    if module in ("networks.lokr",):
-        return "lokr"
-    if module in ("lycoris.kohya", "locon.locon_kohya", "locon.locon.locon_kohya"):
-        algo = net_args.get("algo", "lora" if module == "lycoris.kohya" else "locon").lower()
-        if algo in ("lora", "locon"):
-            return "locon" if _int_arg(net_args, "conv_dim") or module != "lycoris.kohya" else "lora"
-        if algo in ("loha", "lokr"):
-            return algo
-    return None
-
-
-def _int_arg(net_args: dict[str, str], key: str) -> int | None:
-    raw = net_args.get(key)
-    if raw in (None, "", "None"):
-        return None
-    try:
-        return int(float(raw))
-    except ValueError:
-        return None
-
-
-def _float_arg(net_args: dict[str, str], key: str) -> float | None:
-    raw = net_args.get(key)
-    if raw in (None, "", "None"):
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        return None
+# parse_network_args / network_kind live in the config layer (lora_compat.config.dialects.native) and are
+# re-exported here for the engine.
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -536,7 +490,7 @@ def block_lr_weights(net_args: dict[str, str], is_sdxl: bool) -> list[float] | N
     raw = {k: v for k, v in raw.items() if v not in (None, "")}
     if not raw:
         return None
-    thr = _float_arg(net_args, "block_lr_zero_threshold") or 0.0
+    thr = network_arg_float(net_args, "block_lr_zero_threshold") or 0.0
 
     def updown(v: str | None) -> list[float] | None:
         if v is None:
@@ -585,8 +539,8 @@ def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[st
                    unsupported: list[Unsupported], notes: list[str]) -> list[AdapterPlan]:
     is_sdxl = arch == "sdxl"
     dim, alpha = _dim_alpha(cfg)
-    conv_dim = _int_arg(net_args, "conv_dim")
-    conv_alpha = _float_arg(net_args, "conv_alpha") if conv_dim is not None else None
+    conv_dim = network_arg_int(net_args, "conv_dim")
+    conv_alpha = network_arg_float(net_args, "conv_alpha") if conv_dim is not None else None
     if conv_dim is not None and conv_alpha is None:
         conv_alpha = 1.0
     n_blocks = 1 + 2 * SDXL_BLOCKS + SDXL_MID_BLOCKS + 1 if is_sdxl else 2 * SD_BLOCKS + SD_MID_BLOCKS
@@ -703,12 +657,12 @@ def _lycoris_kwargs(kind: str, net_args: dict[str, str]) -> dict[str, Any]:
 
     PEFT's LoHa/LoKr layers come from LyCORIS, so rank/module dropout have the same meaning there.
     """
-    kw: dict[str, Any] = {"rank_dropout": _float_arg(net_args, "rank_dropout") or 0.0,
-                          "module_dropout": _float_arg(net_args, "module_dropout") or 0.0,
+    kw: dict[str, Any] = {"rank_dropout": network_arg_float(net_args, "rank_dropout") or 0.0,
+                          "module_dropout": network_arg_float(net_args, "module_dropout") or 0.0,
                           "use_effective_conv2d": _truthy(net_args.get("use_tucker")) or _truthy(net_args.get("use_cp"))}
     if kind == "lokr":
         kw["decompose_both"] = _truthy(net_args.get("decompose_both"))
-        kw["decompose_factor"] = _int_arg(net_args, "factor") or -1
+        kw["decompose_factor"] = network_arg_int(net_args, "factor") or -1
         kw["rank_dropout_scale"] = _truthy(net_args.get("rank_dropout_scale"))
     return kw
 
@@ -741,9 +695,9 @@ def _plan_param_groups(cfg: CanonicalConfig, arch: str, adapters: list[AdapterPl
                        unsupported: list[Unsupported]) -> list[ParamGroupPlan]:
     """Optimizer groups in sd-scripts' order: text encoders (shared), then UNet; lr 0/None groups dropped."""
     groups: list[ParamGroupPlan] = []
-    ratio = _float_arg(net_args, "loraplus_lr_ratio")
-    te_ratio = _float_arg(net_args, "loraplus_text_encoder_lr_ratio") or ratio
-    unet_ratio = _float_arg(net_args, "loraplus_unet_lr_ratio") or ratio
+    ratio = network_arg_float(net_args, "loraplus_lr_ratio")
+    te_ratio = network_arg_float(net_args, "loraplus_text_encoder_lr_ratio") or ratio
+    unet_ratio = network_arg_float(net_args, "loraplus_unet_lr_ratio") or ratio
     if any(a.part != "unet" for a in adapters) and te_lr:
         groups.append(ParamGroupPlan("text_encoder", te_lr))
         if te_ratio:
@@ -787,7 +741,7 @@ def _plan_engine_options(cfg: CanonicalConfig, net_args: dict[str, str], engine:
         engine["network_dropout"] = {"p": float(nd), "why": "kohya drops rank activations after lora_down "
                                      "(inverted dropout); PEFT lora_dropout acts on the input"}
     for key in ("rank_dropout", "module_dropout"):
-        v = _float_arg(net_args, key)
+        v = network_arg_float(net_args, key)
         if v and kind in ("lora", "locon"):  # LoHa/LoKr: PEFT fields of the same meaning (peft_kwargs)
             engine[key] = {"p": v, "why": "no PEFT equivalent (kohya LoRAModule.forward)"}
     swn = cfg.get("scale_weight_norms")

@@ -237,7 +237,7 @@ def _model_and_length(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, repor
 
 
 def _network(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: MigrationReport) -> None:
-    from lora_compat.plan import parse_network_args
+    from lora_compat.config.dialects.native import parse_network_args
 
     module = cfg.effective("network_module") or "networks.lora"
     s_args = cfg.options.get("network_args")

@@ -129,7 +129,7 @@ def to_native(cfg: CanonicalConfig, report: MigrationReport) -> dict[str, Any]:
 
 
 def _network(cfg: CanonicalConfig, net: dict[str, Any], report: MigrationReport) -> None:
-    from lora_compat.plan import network_kind, parse_network_args
+    from lora_compat.config.dialects.native import network_kind, parse_network_args
 
     mod_s = cfg.options.get("network_module")
     args_s = cfg.options.get("network_args")

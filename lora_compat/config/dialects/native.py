@@ -153,6 +153,70 @@ def args_string(value: Any) -> str:
 
 
 # -------------------------------------------------------------------------------------------------------
+# network_args (values stay strings in sd-scripts; each network module converts them, reference §6.8).
+# Shared by the reader, the writers and the plan.
+
+def parse_network_args(value: Any) -> dict[str, str]:
+    """``["conv_dim=4", "algo=locon"]`` -> ``{"conv_dim": "4", "algo": "locon"}`` (split on the first ``=``).
+
+    A dict (already parsed by a reader) is returned with string values. Items without ``=`` are kept with
+    an empty value so nothing is lost silently.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {str(k): ("" if v is None else str(v)) for k, v in value.items()}
+    if isinstance(value, str):
+        value = value.split()
+    out: dict[str, str] = {}
+    for item in value:
+        item = str(item)
+        key, sep, val = item.partition("=")
+        out[key.strip()] = val.strip() if sep else ""
+    return out
+
+
+def network_kind(network_module: str | None, net_args: dict[str, str]) -> str | None:
+    """The adapter kind for a network module + args, or None when lora-compat cannot run it."""
+    module = (network_module or "networks.lora").strip()
+    if module in ("networks.lora", "sd_scripts.networks.lora"):
+        return "locon" if network_arg_int(net_args, "conv_dim") or net_args.get("conv_block_dims") else "lora"
+    if module in ("networks.loha",):
+        return "loha"
+    if module in ("networks.lokr",):
+        return "lokr"
+    if module in ("lycoris.kohya", "locon.locon_kohya", "locon.locon.locon_kohya"):
+        algo = net_args.get("algo", "lora" if module == "lycoris.kohya" else "locon").lower()
+        if algo in ("lora", "locon"):
+            return "locon" if network_arg_int(net_args, "conv_dim") or module != "lycoris.kohya" else "lora"
+        if algo in ("loha", "lokr"):
+            return algo
+    return None
+
+
+def network_arg_int(net_args: dict[str, str], key: str) -> int | None:
+    """An int-valued network arg as networks.lora parses it (``int()``), None when absent or unparsable."""
+    raw = net_args.get(key)
+    if raw in (None, "", "None"):
+        return None
+    try:
+        return int(float(raw))
+    except ValueError:
+        return None
+
+
+def network_arg_float(net_args: dict[str, str], key: str) -> float | None:
+    """A float-valued network arg (``float()``), None when absent or unparsable."""
+    raw = net_args.get(key)
+    if raw in (None, "", "None"):
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        return None
+
+
+# -------------------------------------------------------------------------------------------------------
 # reader
 
 class _Reader:
@@ -262,8 +326,6 @@ def _read_arch(r: _Reader, body: dict[str, Any]) -> None:
 
 
 def _read_network(r: _Reader, body: dict[str, Any]) -> None:
-    from lora_compat.plan import network_kind, parse_network_args
-
     module = body["module"] if _valid(r, "network", "module", body) else None
     kind = body["kind"] if _valid(r, "network", "kind", body) else None
     args: list[str] = []
