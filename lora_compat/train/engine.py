@@ -185,7 +185,10 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
 
     batch_size = int(get("train_batch_size") or 1)
     dataset = build_dataset(cfg, train_data, seed)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=1, shuffle=False, collate_fn=_first, num_workers=0)
+    # Own generator: creating a DataLoader iterator draws a base seed, and drawing it from the global RNG
+    # would make a resumed run's noise differ from an uninterrupted one (the dataset shuffles by itself).
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1, shuffle=False, collate_fn=_first, num_workers=0,
+                                         generator=torch.Generator().manual_seed(seed))
     n_batches_total = len(loader)
 
     # ---- steps (§4.7) --------------------------------------------------------------------------------------
@@ -304,7 +307,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     with st.InterruptFlag() as stop, progress:
         for epoch in range(first_epoch, num_epochs):
             final_epoch = epoch
-            dataset.set_epoch(epoch + 1)
+            dataset.begin_epoch(epoch + 1)
             for n in nets:
                 n.model.train()
             it = accelerator.skip_first_batches(loader, skip_batches) if skip_batches else loader
@@ -333,7 +336,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
                     accelerator.log({"loss/current": lv, "lr/group0": lr_scheduler.get_last_lr()[0]}, step=global_step)
                 if on_step:
                     on_step(global_step, lv)
-                if save_n_steps and global_step % save_n_steps == 0 and global_step < max_train_steps:
+                if save_n_steps and global_step % save_n_steps == 0:  # also on the last step, as sd-scripts
                     name = st.step_name(output_name, global_step, ext)
                     save_model(name, epoch, global_step)
                     if save_state:

@@ -141,8 +141,11 @@ class FolderDataset:
     def __len__(self) -> int:
         return math.ceil(len(self.samples) / self.batch_size)
 
-    def set_epoch(self, epoch: int) -> None:
-        """1-based epoch; reshuffles the batch order deterministically."""
+    def begin_epoch(self, epoch: int) -> None:
+        """1-based epoch; reshuffles the batch order deterministically.
+
+        Not named ``set_epoch``: accelerate's DataLoaderShard calls ``dataset.set_epoch(<its own 0-based
+        iteration count>)`` on every iteration, which restarts at 0 in a resumed run."""
         self.epoch = epoch
         self._order = self._make_order(epoch)
 
@@ -174,14 +177,18 @@ class FolderDataset:
         from lora_compat.semantics import process_caption
 
         items = [self.samples[j] for j in self._order[i]]
+        # A per-batch RNG seeded from (seed, epoch, batch): caption shuffles/dropouts and flips do not depend
+        # on when the loader fetches (accelerate prefetches one batch), so a resumed run sees the same batches.
+        rng = random.Random((self.seed * 1000003 + self.epoch) * 1000003 + i)
         images, captions, weights, orig, crops = [], [], [], [], []
         for s in items:
             img, size, crop = self._load(s.image)
-            if s.flip_aug and random.random() < 0.5:
+            if s.flip_aug and rng.random() < 0.5:
                 img = torch.flip(img, dims=[2])
             images.append(img)
             captions.append(process_caption(s.caption, s.caption_params, epoch=self.epoch,
-                                            step=self.current_step, max_train_steps=self.max_train_steps))
+                                            step=self.current_step, max_train_steps=self.max_train_steps,
+                                            rng=rng))
             weights.append(self.prior_loss_weight if s.is_reg else 1.0)
             orig.append(size)
             crops.append(crop)
@@ -206,9 +213,10 @@ class ConcatBatches:
     def __len__(self) -> int:
         return len(self.index)
 
-    def set_epoch(self, epoch: int) -> None:
+    def begin_epoch(self, epoch: int) -> None:
+        """1-based epoch (see :meth:`FolderDataset.begin_epoch`)."""
         for p in self.parts:
-            p.set_epoch(epoch)
+            p.begin_epoch(epoch)
         # Interleave the datasets' batches in a seeded, per-epoch order.
         self.index = [(pi, bi) for pi, p in enumerate(self.parts) for bi in range(len(p))]
         random.Random(self.parts[0].seed * 7919 + epoch).shuffle(self.index)
