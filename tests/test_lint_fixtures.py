@@ -70,3 +70,14 @@ def test_fix_nested_derrian_toml_key(tmp_path: Path) -> None:
     text = apply_fixes(str(src), fixes)
     assert 'save_model_as = "safetensors"' in text and "# Derrian UI TOML" in text
     assert text.count("\n") == src.read_text(encoding="utf-8").count("\n")
+
+
+def test_fix_save_precision_number(tmp_path: Path) -> None:
+    from lora_compat.lint.fixes import apply_fixes
+
+    src = tmp_path / "d.json"
+    shutil.copy(LINT / "derrian_a2_misconceptions.json", src)
+    res = lint_file(str(src), all_rules())
+    (fx,) = [f.fix for f in res.findings if f.code == "LC308"]
+    text = apply_fixes(str(src), [fx])
+    assert '"save_precision": "fp16"' in text and text.count("\n") == src.read_text(encoding="utf-8").count("\n")

@@ -114,6 +114,9 @@ class AlphaDefaultOne(Rule):
     (peers-and-users.md §1f #43). When the alpha is only sd-scripts' default the finding is a warning; when the
     file sets 1 explicitly it is informational (some recipes do that on purpose and raise the learning rate).
 
+    Seen in the wild: kohya-ss/sd-scripts#146 (LoRAs "barely different" after alpha got its default 1),
+    bmaltais/kohya_ss#1919.
+
     **Anti-pattern**
 
     ```toml
@@ -156,6 +159,8 @@ class WarmupPercentBelowOne(Rule):
 
     The GUI field is "LR warmup (% of total steps)" (legacy-dialects.md §2.4). A value such as ``0.05`` (meant as
     5 %) is 0.05 % — and the GUI's loader coerces it with ``int()`` to 0, so warmup is disabled (§2.1).
+
+    Seen in the wild: derrian-distro/LoRA_Easy_Training_Scripts#272 (does warmup 0.05 mean 5 %?).
 
     **Anti-pattern**
 

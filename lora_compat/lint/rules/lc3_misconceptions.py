@@ -71,6 +71,8 @@ class KeepTokensVocabularySize(Rule):
     or dropped (sd-scripts-reference.md §4.4.1; peers-and-users.md §1f #48). A vocabulary-sized value protects every
     tag, so shuffling and tag dropout silently do nothing.
 
+    Seen in the wild: bmaltais/kohya_ss#70 ("does a token mean a comma-separated tag or a CLIP token?").
+
     **Anti-pattern**
 
     ```json
@@ -303,10 +305,28 @@ class SavePrecisionNumber(_RawShapeRule):
     message = "save_precision = {value!r}: use the dtype name \"float\", \"fp16\" or \"bf16\""
     reference = "sd-scripts-reference.md §1.4, §6.5; seed 003 'save_precision'"
     option = "save_precision"
+    fixable = True
+
+    # the two numbers people write have one meaning each (16 is ambiguous only between fp16 and bf16 in
+    # theory; every front-end that offered "16" meant fp16)
+    NAMES = {16.0: "fp16", 32.0: "float"}
 
     def shaped(self, v: object) -> bool:
         return not isinstance(v, bool) and (isinstance(v, (int, float))
                                             or (isinstance(v, str) and as_number(v) is not None))
+
+    def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        from lora_compat.lint.finding import Fix
+
+        raw = _raw(cfg, self.option)
+        if raw is None or not self.shaped(raw.value):
+            return
+        new = self.NAMES.get(as_number(raw.value))
+        fix = None
+        if new and raw.origin is not None and cfg.dialect != "command-line":
+            fix = Fix(f"write save_precision as {new!r}", raw.origin.file, raw.origin.key, value=new,
+                      line=raw.origin.line)
+        yield self.finding(cfg, origin=raw.origin, option=self.option, fix=fix, value=raw.value)
 
 
 @register

@@ -32,6 +32,8 @@ class ClipSkipOnSdxl(Rule):
     unexpected" and ignores the value, which is still written to ``ss_clip_skip`` (sd-scripts-reference.md §1.4,
     §4.5.3; peers-and-users.md §1f). Remove it so the metadata does not claim a setting that was not used.
 
+    Seen in the wild: derrian-distro/LoRA_Easy_Training_Scripts#239, Akegarasu/lora-scripts#341.
+
     **Anti-pattern**
 
     ```toml
