@@ -288,3 +288,10 @@ def test_exit_zero_statistics_and_output_format_alias() -> None:
     code, out, _ = run("lint", str(BAD_TOML), "--output-format", "json")
     assert code == 1 and json.loads(out)["summary"]["findings"] > 0
     assert run("lint", str(BAD_TOML), "nope_missing.toml", "--exit-zero")[0] == 2
+
+
+def test_explain_family_prefix_lists_that_family() -> None:
+    code, out, _ = run("explain", "LC5", "--format", "json")
+    codes = [r["code"] for r in json.loads(out)["rules"]]
+    assert code == 0 and codes and all(c.startswith("LC5") for c in codes)
+    assert run("explain", "LC9")[0] == 2

@@ -18,8 +18,13 @@ def command(what: str | None, list_rules: bool, fmt: str) -> None:
     """Explain a lint rule (LC201, alpha-default-one) or an option/legacy key (keep_tokens, shuffle_captions)."""
     from lora_compat.lint.registry import all_rules, get_rule
 
+    family = what.strip().upper() if what else ""
+    if what and len(family) == 3 and family[:2] == "LC" and family[2].isdigit():
+        list_rules = True            # `explain LC3`: the rules of one family
     if list_rules:
-        rules = all_rules()
+        rules = [r for r in all_rules() if not family or len(family) != 3 or r.code.startswith(family)]
+        if not rules:
+            raise UserError(f"no rule family {what!r} (families: LC1 ... LC6)")
         if fmt == "json":
             click.echo(json.dumps({"rules": [_brief(r) for r in rules]}, indent=2, ensure_ascii=False))
             return
