@@ -415,13 +415,19 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None) 
                                        + (f" with algo={net_args.get('algo')!r}" if "algo" in net_args else "")
                                        + " has no PEFT equivalent in lora-compat (lora, locon, loha, lokr only)"))
         kind = "lora"
+    _check_numeric_args(net_args, kind, unsupported)
+    try:
+        lr_weights = block_lr_weights(net_args, arch == "sdxl")
+    except ValueError as exc:
+        unsupported.append(Unsupported("network_args", f"block LR weights: {exc} (sd-scripts fails as well)"))
+        lr_weights = None
     steps = plan_steps(cfg, image_counts)
     unet_lr, te_lr = _part_lrs(cfg)
     train_unet = not cfg.effective("network_train_text_encoder_only")
     train_te = not cfg.effective("network_train_unet_only")
-    adapters = _plan_adapters(cfg, arch, kind, net_args, unet_lr if train_unet else None,
+    adapters = _plan_adapters(cfg, arch, kind, net_args, lr_weights, unet_lr if train_unet else None,
                               te_lr if train_te else None, train_unet, train_te, unsupported, notes)
-    groups = _plan_param_groups(cfg, arch, adapters, net_args, unet_lr, te_lr, engine, unsupported)
+    groups = _plan_param_groups(cfg, adapters, net_args, lr_weights, unet_lr, te_lr, engine, unsupported)
     _plan_engine_options(cfg, net_args, engine, unsupported, kind)
     if module == "lycoris.kohya":
         notes.append("LyCORIS chooses its modules by preset (" + net_args.get("preset", "full") + "); this plan "
@@ -535,7 +541,7 @@ def _dim_alpha(cfg: CanonicalConfig) -> tuple[int, float]:
 
 
 def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[str, str],
-                   unet_lr: float | None, te_lr: float | None, train_unet: bool, train_te: bool,
+                   lr_weights: list[float] | None, unet_lr: float | None, te_lr: float | None, train_unet: bool, train_te: bool,
                    unsupported: list[Unsupported], notes: list[str]) -> list[AdapterPlan]:
     is_sdxl = arch == "sdxl"
     dim, alpha = _dim_alpha(cfg)
@@ -545,14 +551,13 @@ def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[st
         conv_alpha = 1.0
     n_blocks = 1 + 2 * SDXL_BLOCKS + SDXL_MID_BLOCKS + 1 if is_sdxl else 2 * SD_BLOCKS + SD_MID_BLOCKS
     try:
-        lr_weights = block_lr_weights(net_args, is_sdxl)
         block_dims = _block_list(net_args, "block_dims", n_blocks, int)
         block_alphas = _block_list(net_args, "block_alphas", n_blocks, float)
         conv_block_dims = _block_list(net_args, "conv_block_dims", n_blocks, int)
         conv_block_alphas = _block_list(net_args, "conv_block_alphas", n_blocks, float)
     except ValueError as exc:
         unsupported.append(Unsupported("network_args", f"{exc} (sd-scripts fails with an AssertionError)"))
-        lr_weights = block_dims = block_alphas = conv_block_dims = conv_block_alphas = None
+        block_dims = block_alphas = conv_block_dims = conv_block_alphas = None
     block_mode = block_dims is not None or lr_weights is not None
     if block_mode:
         block_dims = block_dims or [dim] * n_blocks
@@ -607,6 +612,24 @@ def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[st
         _apply_peft_fields(cfg, adapter)
         adapters.append(adapter)
     return adapters
+
+
+# network_args that networks.lora converts with int() / float(): a bad value stops sd-scripts
+_NUMERIC_ARGS = {"conv_dim": int, "conv_alpha": float, "rank_dropout": float, "module_dropout": float,
+                 "block_lr_zero_threshold": float, "loraplus_lr_ratio": float, "loraplus_unet_lr_ratio": float,
+                 "loraplus_text_encoder_lr_ratio": float}
+
+
+def _check_numeric_args(net_args: dict[str, str], kind: str, unsupported: list[Unsupported]) -> None:
+    for key, cast in _NUMERIC_ARGS.items():
+        raw = net_args.get(key)
+        if raw in (None, "", "None"):
+            continue
+        try:
+            cast(raw)
+        except ValueError:
+            unsupported.append(Unsupported("network_args", f"{key}={raw!r} is not {'an int' if cast is int else 'a number'}"
+                                           " (sd-scripts' networks.lora fails on it); it is ignored here"))
 
 
 def _user_targets(targets: Any, arch: str, part: str, ranks: dict[str, tuple[int, float]], names: dict[str, str],
@@ -690,8 +713,8 @@ def _adapter(part: str, arch: str, kind: str, ranks: dict[str, tuple[int, float]
                        kohya_names=dict(sorted(names.items())), lr=lr, peft_config_class=PEFT_CONFIG_CLASS[kind])
 
 
-def _plan_param_groups(cfg: CanonicalConfig, arch: str, adapters: list[AdapterPlan], net_args: dict[str, str],
-                       unet_lr: float | None, te_lr: float | None, engine: dict[str, Any],
+def _plan_param_groups(cfg: CanonicalConfig, adapters: list[AdapterPlan], net_args: dict[str, str],
+                       weights: list[float] | None, unet_lr: float | None, te_lr: float | None, engine: dict[str, Any],
                        unsupported: list[Unsupported]) -> list[ParamGroupPlan]:
     """Optimizer groups in sd-scripts' order: text encoders (shared), then UNet; lr 0/None groups dropped."""
     groups: list[ParamGroupPlan] = []
@@ -703,16 +726,16 @@ def _plan_param_groups(cfg: CanonicalConfig, arch: str, adapters: list[AdapterPl
         if te_ratio:
             groups.append(ParamGroupPlan("text_encoder", te_lr * te_ratio, lora_plus=True))
     if any(a.part == "unet" for a in adapters) and unet_lr:
-        weights = block_lr_weights(net_args, arch == "sdxl")
         if weights is None:
             groups.append(ParamGroupPlan("unet", unet_lr))
             if unet_ratio:
                 groups.append(ParamGroupPlan("unet", unet_lr * unet_ratio, lora_plus=True))
         else:
             unet = next(a for a in adapters if a.part == "unet")
+            is_sdxl = cfg.arch() == "sdxl"
             seen: list[int] = []
             for name in unet.kohya_names.values():
-                idx = block_index(name, arch == "sdxl")
+                idx = block_index(name, is_sdxl)
                 if idx not in seen:
                     seen.append(idx)
             for idx in sorted(seen):

@@ -231,3 +231,11 @@ def test_derrian_ratio_warmup_uses_its_own_estimate(tmp_path: Path) -> None:
     # Derrian's estimate: int(20 images x repeats / batch 2 x 3 epochs) = 30 steps; warmup int(30 x 0.1) = 3
     assert plan.steps.warmup_steps == 3
     assert plan.steps.max_train_steps == 3 * 10  # sd-scripts: max_train_epochs 3 x ceil(20 samples / batch 2)
+
+
+@pytest.mark.parametrize("args", [["down_lr_weight=abc,1"], ["mid_lr_weight=sine"], ["block_dims=1,2"],
+                                  ["conv_dim=x"], ["up_lr_weight=linear+z"], ["rank_dropout=lots"]])
+def test_network_args_sd_scripts_rejects_are_unsupported_not_crashes(args: list[str]) -> None:
+    plan = make_plan(_cfg(network_args=args))
+    assert [u.option for u in plan.unsupported] == ["network_args"]
+    assert plan.adapter("unet").peft_kwargs["target_modules"]
