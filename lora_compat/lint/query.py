@@ -194,25 +194,15 @@ def truthy(v: Any) -> bool:
 
 
 def parse_resolution(v: Any) -> tuple[int, int] | None:
-    """``"512"``, ``"768,512"``, 512, [768, 512] -> (W, H); None when it cannot be parsed."""
-    if isinstance(v, bool) or v is None:
-        return None
-    if isinstance(v, (int, float)):
-        return (int(v), int(v))
-    if isinstance(v, str):
-        parts = [p.strip() for p in v.split(",") if p.strip()]
-    elif isinstance(v, (list, tuple)):
-        parts = list(v)
-    else:
-        return None
-    try:
-        nums = [int(float(p)) for p in parts]
-    except (TypeError, ValueError):
-        return None
-    if len(nums) == 1:
-        return (nums[0], nums[0])
-    if len(nums) == 2:
-        return (nums[0], nums[1])
+    """``"512"``, ``"768,512"``, 512, [768, 512] -> (W, H) the way sd-scripts parses it; None when it cannot."""
+    from lora_compat.config.dataset import parse_resolution as sd_parse_resolution
+
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    res = sd_parse_resolution(v)
+    if (isinstance(res, list) and len(res) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in res)):
+        return (res[0], res[1])
     return None
 
 

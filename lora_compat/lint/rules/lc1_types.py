@@ -12,11 +12,6 @@ from lora_compat.lint.finding import Finding, Fix
 from lora_compat.lint.query import kv_items, parse_resolution, raw_value
 from lora_compat.lint.registry import Rule, register
 
-# transformers SchedulerType values plus sd-scripts' own names (reference §4.11).
-KNOWN_SCHEDULERS = frozenset({
-    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
-    "inverse_sqrt", "cosine_with_min_lr", "warmup_stable_decay", "piecewise_constant", "adafactor",
-})
 # Accepted by transformers' SchedulerType but crash inside sd-scripts' catch-all call (reference §4.11).
 CRASHING_SCHEDULERS = frozenset({"reduce_lr_on_plateau", "cosine_warmup_with_min_lr"})
 
@@ -413,13 +408,15 @@ class UnknownLrScheduler(Rule):
         v = cfg.get("lr_scheduler")
         if not isinstance(v, str) or not v:
             return
+        from lora_compat.semantics import SCHEDULER_NAMES   # the one list of names sd-scripts can build
+
         name = v.split(":", 1)[0]
-        if name in KNOWN_SCHEDULERS or v.lower() in FOREIGN_SCHEDULERS:
+        if name in SCHEDULER_NAMES or v.lower() in FOREIGN_SCHEDULERS:
             return   # foreign (PyTorch/Keras) names are the LC315 misconception
         if name in CRASHING_SCHEDULERS:
             reason = "accepted by transformers but sd-scripts' scheduler call fails with TypeError"
         else:
-            close = difflib.get_close_matches(name, sorted(KNOWN_SCHEDULERS), n=1, cutoff=0.6)
+            close = difflib.get_close_matches(name, sorted(SCHEDULER_NAMES), n=1, cutoff=0.6)
             reason = "unknown scheduler (ValueError at start)" + (f"; did you mean {close[0]!r}?" if close else "")
         yield self.finding(cfg, option="lr_scheduler", value=v, reason=reason)
 
