@@ -66,8 +66,11 @@ def test_light_commands_do_not_import_heavy_modules(tmp_path) -> None:
         ["lint", cfg], ["explain", "network_dim"],
         ["migrate", toml, "--to", "native", "-o", str(tmp_path / "native.toml")],
         ["plan", toml],
-        ["inspect", str(lora)], ["convert", str(lora), str(tmp_path / "peft"), "--to", "peft"],
-        ["check", str(lora)],
+        ["inspect", str(lora), "--arch", "sd1"], ["inspect", str(lora), "--arch", "sd1", "--format", "json"],
+        ["convert", str(lora), str(tmp_path / "peft"), "--to", "peft", "--arch", "sd1"],
+        ["convert", str(lora), str(tmp_path / "d.safetensors"), "--to", "diffusers", "--arch", "sd1"],
+        ["check", str(lora), "--target", "diffusers", "--arch", "sd1"],
+        ["check", str(lora), "--target", "comfyui", "--arch", "sd1"],
     ]
     proc = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(runs)], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
@@ -75,6 +78,9 @@ def test_light_commands_do_not_import_heavy_modules(tmp_path) -> None:
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     culprits = [(r["argv"], r["heavy"]) for r in report if r["heavy"]]
     assert not culprits, culprits[0]
+    crashed = [(r["argv"], r["code"], r["tail"]) for r in report
+               if r["traceback"] or str(r["code"]).startswith("crash")]
+    assert not crashed, crashed[0]
     # the spine's own commands must also work
     shows = [r for r in report if r["argv"][0] == "show" and "--help" not in r["argv"]]
     assert all(r["code"] == 0 and not r["traceback"] for r in shows), shows
