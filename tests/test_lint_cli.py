@@ -295,3 +295,12 @@ def test_explain_family_prefix_lists_that_family() -> None:
     codes = [r["code"] for r in json.loads(out)["rules"]]
     assert code == 0 and codes and all(c.startswith("LC5") for c in codes)
     assert run("explain", "LC9")[0] == 2
+
+
+def test_lint_paths_reports_progress_per_file() -> None:
+    from lora_compat.lint.registry import all_rules
+    from lora_compat.lint.runner import lint_paths
+
+    seen: list[str] = []
+    report = lint_paths([str(CLEAN), str(BAD_TOML)], all_rules(), progress=seen.append)
+    assert seen == [str(CLEAN), str(BAD_TOML)] and len(report.results) == 2

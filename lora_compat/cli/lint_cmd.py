@@ -41,7 +41,7 @@ def command(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: t
     """
     from lora_compat.lint.registry import select_rules, unknown_selectors
     from lora_compat.lint.reporters import render
-    from lora_compat.lint.runner import expand_paths, lint_file, LintReport
+    from lora_compat.lint.runner import expand_paths, lint_paths
 
     sel, ign = _split(select), _split(ignore)
     bad = unknown_selectors(sel + ign)
@@ -56,7 +56,6 @@ def command(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: t
     if output and len(files) != 1:
         raise UserError("-o/--output needs exactly one input file")
 
-    results = []
     show_progress = fmt == "text" and len(files) >= 5 and sys.stderr.isatty()
     if show_progress:
         from rich.console import Console
@@ -64,12 +63,10 @@ def command(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: t
 
         with Progress(transient=True, console=Console(stderr=True)) as progress:
             task = progress.add_task("linting", total=len(files))
-            for path in files:
-                results.append(lint_file(path, rules, dialect=dialect, skip_non_configs=skip_non_configs))
-                progress.advance(task)
+            report = lint_paths(files, rules, dialect=dialect, skip_non_configs=skip_non_configs,
+                                progress=lambda _path: progress.advance(task))
     else:
-        results = [lint_file(p, rules, dialect=dialect, skip_non_configs=skip_non_configs) for p in files]
-    report = LintReport(results, rules)
+        report = lint_paths(files, rules, dialect=dialect, skip_non_configs=skip_non_configs)
 
     if fix:
         _apply(report, output=output, in_place=in_place)
