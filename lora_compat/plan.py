@@ -161,6 +161,25 @@ class Plan:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# typed option access: the spine validates types, but the plan must not crash on a value it could not check
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
+def _int_option(cfg: CanonicalConfig, name: str, default: int) -> int:
+    v = _number(cfg.effective(name))
+    return default if v is None or not v else (int(v) or default)
+
+
+def _float_option(cfg: CanonicalConfig, name: str) -> float | None:
+    v = _number(cfg.get(name))
+    return None if v is None else float(v)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # steps
 
 def _image_count(folder: str, image_counts: dict[str, int] | None) -> int | None:
@@ -184,9 +203,9 @@ def _subset_images(cfg: CanonicalConfig, image_counts: dict[str, int] | None) ->
         n = _image_count(str(image_dir), image_counts) if image_dir is not None else None
         if n is None:
             return None
-        repeats = cfg.subset_value(ds, sub, "num_repeats", None)
+        repeats = _number(cfg.subset_value(ds, sub, "num_repeats", None))
         if repeats is None:
-            repeats = cfg.get("dataset_repeats", 1) or 1
+            repeats = _number(cfg.get("dataset_repeats", 1)) or 1
         rows.append((bool(sub.get("is_reg", False)), n, int(repeats), di))
     return rows or None
 
@@ -201,7 +220,7 @@ def _steps_per_epoch(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
         samples = _folder_total(None, image_counts)
         if samples is None:
             return None
-        bs = int(cfg.effective("train_batch_size") or 1)
+        bs = _int_option(cfg, "train_batch_size", 1)
         batches = math.ceil(samples / bs)
         explain.append(f"train_data_dir sub-folders (given counts): {samples} samples (images x repeats) / batch "
                        f"{bs} = {batches} batches (regularization folders not included)")
@@ -212,12 +231,13 @@ def _steps_per_epoch(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
         reg_images = sum(n for is_reg, n, _r, d in rows if d == di and is_reg)
         # sd-scripts balances regularization samples to the number of training samples (reference §4.1)
         samples = train + (train if reg_images else 0)
-        bs = ds.get("batch_size", None)
+        bs = _number(ds.get("batch_size", None))
         if bs is None and "batch_size" in cfg.general:
-            bs = cfg.general["batch_size"].value
+            bs = _number(cfg.general["batch_size"].value)
         if bs is None:
-            bs = int(cfg.effective("train_batch_size") or 1)
-        batches = math.ceil(samples / int(bs)) if samples else 0
+            bs = _int_option(cfg, "train_batch_size", 1)
+        bs = int(bs) or 1  # sd-scripts would fail on 0; keep the arithmetic defined
+        batches = math.ceil(samples / bs) if samples else 0
         explain.append(f"dataset {di}: {train} training samples (images x repeats)"
                        + (f" + {train} balanced regularization samples" if reg_images else "")
                        + f" / batch {bs} = {batches} batches (lower bound: sd-scripts counts partial"
@@ -334,11 +354,11 @@ def plan_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None)
     resolved here from ``image_counts`` / the folders (legacy-dialects.md §2.6).
     """
     explain: list[str] = []
-    ga = int(cfg.effective("gradient_accumulation_steps") or 1)
-    bs = int(cfg.effective("train_batch_size") or 1)
+    ga = _int_option(cfg, "gradient_accumulation_steps", 1)
+    bs = _int_option(cfg, "train_batch_size", 1)
     spe = _steps_per_epoch(cfg, image_counts, explain)
     opt_spe = math.ceil(spe / ga) if spe is not None else None
-    epochs_opt = cfg.get("max_train_epochs")
+    epochs_opt = _number(cfg.get("max_train_epochs"))
     if epochs_opt:
         epochs: int | None = int(epochs_opt)
         if opt_spe is not None:
@@ -350,7 +370,7 @@ def plan_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None)
             explain.append(f"max_train_epochs {epochs}: steps unknown until the images are counted")
     else:
         gui = _gui_epoch_steps(cfg, image_counts, explain)
-        mts = gui if gui is not None else int(cfg.effective("max_train_steps") or 1600)
+        mts = gui if gui is not None else _int_option(cfg, "max_train_steps", 1600)
         epochs = math.ceil(mts / opt_spe) if opt_spe else None
         if epochs is not None:
             explain.append(f"ceil(max_train_steps {mts} / {opt_spe} steps per epoch) = {epochs} epochs")
@@ -389,11 +409,12 @@ def module_path(info: Any) -> str:
 
 def _part_lrs(cfg: CanonicalConfig) -> tuple[float | None, float | None]:
     """(unet lr, text-encoder lr) as networks.lora resolves them (reference §4.10)."""
-    base = cfg.effective("learning_rate")
-    unet = cfg.get("unet_lr")
+    base = _number(cfg.effective("learning_rate"))
+    unet = _number(cfg.get("unet_lr"))
     te = cfg.get("text_encoder_lr")
     if isinstance(te, (list, tuple)):
         te = te[0] if te else None  # only the first value is used; SDXL's two encoders share it
+    te = _number(te)
     return (base if unet is None else unet), (base if te is None else te)
 
 
@@ -535,9 +556,9 @@ def _block_list(net_args: dict[str, str], key: str, size: int, cast: Any) -> lis
 # adapters, parameter groups, engine options
 
 def _dim_alpha(cfg: CanonicalConfig) -> tuple[int, float]:
-    dim = cfg.effective("network_dim")
-    alpha = cfg.effective("network_alpha")
-    return (4 if dim is None else int(dim)), (1 if alpha is None else alpha)
+    dim = _number(cfg.effective("network_dim"))
+    alpha = _number(cfg.effective("network_alpha"))
+    return (4 if not dim else int(dim)), (1 if alpha is None else alpha)
 
 
 def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[str, str],
@@ -641,12 +662,15 @@ def _user_targets(targets: Any, arch: str, part: str, ranks: dict[str, tuple[int
 
     infos = []
     if isinstance(targets, str):
-        pattern = re.compile(targets)
+        try:
+            pattern = re.compile(targets)
+        except re.error:
+            return {}, {}  # the native reader reports the bad regex
         for info in all_modules(arch):
             if info.part == ARCH_PART[part] and (pattern.fullmatch(module_path(info))
                                                  or pattern.fullmatch(info.diffusers_path)):
                 infos.append(info)
-    else:
+    elif isinstance(targets, (list, tuple)):
         infos = [i for i in (lookup_path(str(t), ARCH_PART[part], arch) for t in targets) if i is not None]
     out_r: dict[str, tuple[int, float]] = {}
     out_n: dict[str, str] = {}
@@ -759,7 +783,7 @@ def _plan_param_groups(cfg: CanonicalConfig, adapters: list[AdapterPlan], net_ar
 def _plan_engine_options(cfg: CanonicalConfig, net_args: dict[str, str], engine: dict[str, Any],
                          unsupported: list[Unsupported], kind: str = "lora") -> None:
     """kohya behaviours with no PEFT field; the engine implements each itself."""
-    nd = cfg.get("network_dropout")
+    nd = _float_option(cfg, "network_dropout")
     if nd:
         engine["network_dropout"] = {"p": float(nd), "why": "kohya drops rank activations after lora_down "
                                      "(inverted dropout); PEFT lora_dropout acts on the input"}
@@ -767,7 +791,7 @@ def _plan_engine_options(cfg: CanonicalConfig, net_args: dict[str, str], engine:
         v = network_arg_float(net_args, key)
         if v and kind in ("lora", "locon"):  # LoHa/LoKr: PEFT fields of the same meaning (peft_kwargs)
             engine[key] = {"p": v, "why": "no PEFT equivalent (kohya LoRAModule.forward)"}
-    swn = cfg.get("scale_weight_norms")
+    swn = _float_option(cfg, "scale_weight_norms")
     if swn:
         engine["scale_weight_norms"] = {"max_norm": float(swn), "why": "max-norm regularization after each "
                                         "micro-batch (kohya apply_max_norm_regularization)"}

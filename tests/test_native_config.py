@@ -275,3 +275,8 @@ def test_every_native_field_is_documented() -> None:
         assert spec.get("description"), section
         for name, field in spec.get("properties", {}).items():
             assert field.get("description") and field.get("x-canonical"), f"[{section}] {name}"
+
+
+def test_bad_target_regex_is_invalid(tmp_path: Path) -> None:
+    cfg = _read_text(tmp_path, 'format = "lora-compat/1"\n[network]\ntarget_modules = "(to_q"\n')
+    assert [(i.option, i.origin.line) for i in cfg.invalid] == [("peft.target_modules", 3)]

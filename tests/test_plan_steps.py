@@ -239,3 +239,32 @@ def test_network_args_sd_scripts_rejects_are_unsupported_not_crashes(args: list[
     plan = make_plan(_cfg(network_args=args))
     assert [u.option for u in plan.unsupported] == ["network_args"]
     assert plan.adapter("unet").peft_kwargs["target_modules"]
+
+
+def test_make_plan_never_raises_on_odd_values(tmp_path: Path) -> None:
+    """The spine refuses ill-typed configs, but the plan must not crash on a value it was handed anyway."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    names = ["network_dim", "network_alpha", "network_module", "network_args", "learning_rate", "unet_lr",
+             "text_encoder_lr", "max_train_steps", "max_train_epochs", "train_batch_size",
+             "gradient_accumulation_steps", "lr_warmup_steps", "network_train_unet_only", "sdxl", "v2",
+             "optimizer_type", "optimizer_args", "network_dropout", "scale_weight_norms", "peft.target_modules",
+             "peft.rank_pattern", "peft.init_lora_weights", "dataset_repeats"]
+    values = st.one_of(st.none(), st.booleans(), st.integers(-2, 64), st.floats(-1, 2), st.text(max_size=6),
+                       st.lists(st.sampled_from(["conv_dim=4", "algo=loha", "x", "down_lr_weight=sine", "3"]),
+                                max_size=3),
+                       st.dictionaries(st.sampled_from(["mid_block.attentions.0.proj_in", "a"]),
+                                       st.integers(1, 8), max_size=2))
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.dictionaries(st.sampled_from(names), values, max_size=8))
+    def check(opts):
+        cfg = _cfg(**{k.replace(".", "__"): v for k, v in opts.items()})
+        for k in list(cfg.options):  # _cfg keyword names cannot hold dots
+            if "__" in k:
+                cfg.options[k.replace("__", ".")] = cfg.options.pop(k)
+        plan = make_plan(cfg)
+        json.dumps(plan.to_json())
+
+    check()

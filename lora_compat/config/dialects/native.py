@@ -168,6 +168,8 @@ def parse_network_args(value: Any) -> dict[str, str]:
         return {str(k): ("" if v is None else str(v)) for k, v in value.items()}
     if isinstance(value, str):
         value = value.split()
+    if not isinstance(value, (list, tuple)):
+        return {}  # not a list of key=value strings (an invalid value the validator reports)
     out: dict[str, str] = {}
     for item in value:
         item = str(item)
@@ -434,6 +436,15 @@ def _check_peft_rules(r: _Reader) -> None:
         r.note("native-lora-dropout-not-kohya", "network.lora_dropout")
     if init is not True and "peft.init_lora_weights" in r.cfg.options:
         r.note("native-init-not-kohya", "network.init_lora_weights")
+    targets = get(PEFT_PREFIX + "target_modules")
+    if isinstance(targets, str):
+        import re
+
+        try:
+            re.compile(targets)
+        except re.error as exc:
+            r.invalid(PEFT_PREFIX + "target_modules", "network.target_modules", targets,
+                      f"not a valid regular expression: {exc}")
     for f in ("target_modules", "rank_pattern", "alpha_pattern"):
         if get(PEFT_PREFIX + f):
             r.note("native-pattern-no-kohya", f"network.{f}")
