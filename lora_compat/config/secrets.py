@@ -10,7 +10,13 @@ SECRET_KEYS = frozenset({
     "wandb_api_key", "huggingface_token", "hf_token", "huggingface_repo_token", "api_key", "token",
     "access_token", "auth_token", "secret", "password", "civitai_token", "civitai_api_key",
 })
-_SECRET_RE = re.compile(r"(api[_-]?key|token|secret|password)$", re.I)
+# A credential word at the end of the key, preceded by a service/credential word for "token" so that
+# option names such as ``num_vectors_per_token`` or ``max_token_length`` are not taken for secrets.
+_SECRET_RE = re.compile(
+    r"(^|_)(api_?key|secret|secret_key|password|passwd"
+    r"|(hf|huggingface|wandb|civitai|auth|access|api|bearer|github|hub|repo)_token)$",
+    re.I,
+)
 REDACTED = "***REDACTED***"
 
 
@@ -21,8 +27,7 @@ def is_secret_key(key: str) -> bool:
     last_part = last_part.lower()
     if last_part in SECRET_KEYS:
         return True
-    # 'max_token_length', 'keep_tokens' etc. are not secrets: require the credential word at the end
-    return bool(_SECRET_RE.search(last_part)) and not last_part.endswith(("_length", "tokens"))
+    return bool(_SECRET_RE.search(last_part))
 
 
 def redact(key: str, value: Any) -> Any:
