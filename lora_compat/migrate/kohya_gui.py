@@ -78,6 +78,13 @@ def gui_key_of_option() -> dict[str, str]:
     return out
 
 
+def _int_value(value: Any) -> int | None:
+    """An int for a numeric option value, None for anything else (ill-typed values are the validator's job)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value)
+
+
 def _unset_value(spec: dict[str, Any]) -> Any:
     """How the GUI writes "not passed": its loader and emitter treat 0, "" and false as absent."""
     types = spec.get("type", [])
@@ -207,8 +214,8 @@ def _model_and_length(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, repor
             text = f"{text},{text}"
         put("max_resolution", text or "", "resolution",
             None if text == res else f"resolution {res!r} -> max_resolution \"{text}\"")
-    epochs = cfg.get("max_train_epochs")
-    steps = cfg.effective("max_train_steps") or 1600
+    epochs = _int_value(cfg.get("max_train_epochs"))
+    steps = _int_value(cfg.effective("max_train_steps")) or 1600
     gui["epoch"] = int(epochs) if epochs else 1
     if epochs:
         put("max_train_epochs", int(epochs), "max_train_epochs")
@@ -240,6 +247,8 @@ def _network(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: Migrat
     from lora_compat.config.dialects.native import parse_network_args
 
     module = cfg.effective("network_module") or "networks.lora"
+    if not isinstance(module, str):
+        module = repr(module)
     s_args = cfg.options.get("network_args")
     args = parse_network_args(cfg.get("network_args"))
     algo = args.pop("algo", None)

@@ -134,6 +134,9 @@ def _network(cfg: CanonicalConfig, net: dict[str, Any], report: MigrationReport)
     mod_s = cfg.options.get("network_module")
     args_s = cfg.options.get("network_args")
     module = mod_s.value if mod_s else None
+    if module is not None and not isinstance(module, str):
+        report.add(lost("network_module", mod_s.prov, NO_EQUIVALENT, "network_module is not a module name", module))
+        module = None
     raw_args = args_s.value if args_s else None
     items = list(raw_args) if isinstance(raw_args, list) else []
     if raw_args is not None and not isinstance(raw_args, list):

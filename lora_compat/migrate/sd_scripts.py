@@ -85,6 +85,9 @@ def to_config_file(cfg: CanonicalConfig, report: MigrationReport, dataset_path: 
                 continue
             conversion, value = f"resolution {value!r} -> \"{text}\" (sd-scripts splits a string)", text
         if name == "face_crop_aug_range" and isinstance(value, (list, tuple)):
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                report.add(lost(name, setting.prov, NO_EQUIVALENT, f"{value!r} is not two numbers", value))
+                continue
             text = ",".join(str(float(v)) for v in value)
             conversion, value = f"face_crop_aug_range {value!r} -> \"{text}\"", text
         if name in _ARRAYS_OF_STRINGS:
@@ -133,7 +136,8 @@ def _level(params: dict[str, Setting], path: str, report: MigrationReport) -> di
         conversion = None
         if key in _STRICT_FLOAT and isinstance(value, int) and not isinstance(value, bool):
             conversion, value = f"{key} {value} -> {float(value)} (voluptuous rejects an int here)", float(value)
-        if key == "face_crop_aug_range" and isinstance(value, (list, tuple)):
+        if key == "face_crop_aug_range" and isinstance(value, (list, tuple)) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             new = [float(v) for v in value]
             if new != list(value) or any(isinstance(v, int) for v in value):
                 conversion = f"face_crop_aug_range {value!r} -> {new!r} (floats required)"

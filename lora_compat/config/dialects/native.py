@@ -180,6 +180,8 @@ def parse_network_args(value: Any) -> dict[str, str]:
 
 def network_kind(network_module: str | None, net_args: dict[str, str]) -> str | None:
     """The adapter kind for a network module + args, or None when lora-compat cannot run it."""
+    if network_module is not None and not isinstance(network_module, str):
+        return None
     module = (network_module or "networks.lora").strip()
     if module in ("networks.lora", "sd_scripts.networks.lora"):
         return "locon" if network_arg_int(net_args, "conv_dim") or net_args.get("conv_block_dims") else "lora"
