@@ -450,6 +450,7 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None) 
                               te_lr if train_te else None, train_unet, train_te, unsupported, notes)
     groups = _plan_param_groups(cfg, adapters, net_args, lr_weights, unet_lr, te_lr, engine, unsupported)
     _plan_engine_options(cfg, net_args, engine, unsupported, kind)
+    _check_schedule(cfg, steps, unsupported)
     if module == "lycoris.kohya":
         notes.append("LyCORIS chooses its modules by preset (" + net_args.get("preset", "full") + "); this plan "
                      "wraps the module set of sd-scripts' networks.lora (plus convolutions when conv_dim is set)")
@@ -778,6 +779,21 @@ def _plan_param_groups(cfg: CanonicalConfig, adapters: list[AdapterPlan], net_ar
         engine["loraplus"] = {"lora_B_params_in_separate_groups": True, "text_encoder_ratio": te_ratio,
                               "unet_ratio": unet_ratio}
     return groups
+
+
+def _check_schedule(cfg: CanonicalConfig, steps: StepPlan, unsupported: list[Unsupported]) -> None:
+    """sd-scripts' get_scheduler_fix refuses a warmup with these schedulers (reference §4.11, E20)."""
+    if not steps.warmup_steps:
+        return
+    sched = cfg.effective("lr_scheduler")
+    if cfg.get("lr_scheduler_type"):
+        why = f"a custom lr_scheduler_type ({cfg.get('lr_scheduler_type')})"
+    elif isinstance(sched, str) and (sched == "constant" or sched.startswith("adafactor")):
+        why = f"lr_scheduler {sched!r}"
+    else:
+        return
+    unsupported.append(Unsupported("lr_warmup_steps", f"{steps.warmup_steps} warmup steps with {why}: sd-scripts "
+                                   "raises ValueError (use constant_with_warmup, or no warmup)"))
 
 
 def _plan_engine_options(cfg: CanonicalConfig, net_args: dict[str, str], engine: dict[str, Any],

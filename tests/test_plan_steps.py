@@ -268,3 +268,10 @@ def test_make_plan_never_raises_on_odd_values(tmp_path: Path) -> None:
         json.dumps(plan.to_json())
 
     check()
+
+
+def test_warmup_with_constant_scheduler_is_unsupported() -> None:
+    plan = make_plan(_cfg(lr_scheduler="constant", lr_warmup_steps=10))
+    assert [u.option for u in plan.unsupported] == ["lr_warmup_steps"]
+    assert not make_plan(_cfg(lr_scheduler="constant_with_warmup", lr_warmup_steps=10)).unsupported
+    assert not make_plan(_cfg(lr_scheduler="constant", lr_warmup_steps=0)).unsupported
