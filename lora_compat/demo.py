@@ -81,6 +81,12 @@ def _cli(args: list[str]) -> tuple[int, str]:
     return res.exit_code, out
 
 
+def _first_line(text: str, limit: int = 200) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    line = lines[0] if lines else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def _available(command: str) -> bool:
     import importlib
 
@@ -122,7 +128,7 @@ def run_demo(output: str | os.PathLike[str], steps: int = 20, echo: Callable[[st
 
     if _available("lint"):
         code, out = _cli(["lint", str(preset)])
-        step("lint", code in (0, 1), f"exit {code}; " + (out.strip().splitlines()[-1] if out.strip() else "clean"))
+        step("lint", code in (0, 1), f"exit {code}; {_first_line(out) or 'clean'}")
     else:
         step("lint", False, "not yet available")
 
@@ -134,7 +140,7 @@ def run_demo(output: str | os.PathLike[str], steps: int = 20, echo: Callable[[st
             train_input = native
             step("migrate", True, f"native config {native}")
         else:
-            step("migrate", False, f"exit {code}: {out.strip()[-300:]}; training from the legacy preset")
+            step("migrate", False, f"exit {code}: {_first_line(out)}; training from the legacy preset")
     else:
         step("migrate", False, "not yet available")
 
@@ -151,12 +157,12 @@ def run_demo(output: str | os.PathLike[str], steps: int = 20, echo: Callable[[st
     if _available("convert"):
         peft_dir = root / "converted-peft"
         code, out = _cli(["convert", str(result.final_model), str(peft_dir), "--to", "peft"])
-        step("convert", code == 0, f"exit {code}; {peft_dir if code == 0 else out.strip()[-300:]}")
+        step("convert", code == 0, f"exit {code}; {peft_dir if code == 0 else _first_line(out)}")
     else:
         step("convert", False, "not yet available")
     if _available("inspect"):
         code, out = _cli(["inspect", str(result.final_model)])
-        step("inspect", code == 0, f"exit {code}; " + (out.strip().splitlines()[0] if out.strip() else ""))
+        step("inspect", code == 0, f"exit {code}; {_first_line(out)}")
     else:
         step("inspect", False, "not yet available")
     summary["seconds"] = round(time.time() - t0, 1)

@@ -15,10 +15,10 @@ It is a plain accelerate program: ``accelerate launch -m lora_compat train ...``
 
 from __future__ import annotations
 
+import contextlib
 import math
-import os
+import pickle
 import random
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -81,7 +81,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     from lora_compat.semantics import lr_lambda
     from lora_compat.train import models as mdl
     from lora_compat.train import network as netmod
-    from lora_compat.train.noise import NoiseSettings, noise_and_timesteps, per_sample_loss, target_for
+    from lora_compat.train.noise import NoiseSettings
     from lora_compat.train.optimizers import build_optimizer, is_schedule_free
     from lora_compat.train.saving import kohya_state_dict, save_kohya
     from lora_compat.train.saving import save_peft as write_peft
@@ -181,15 +181,17 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     clip_skip = get("clip_skip")
 
     # ---- data --------------------------------------------------------------------------------------------
-    from lora_compat.train.folder_data import build_dataset
+    from lora_compat.train.dataset import build_dataset
 
     batch_size = int(get("train_batch_size") or 1)
     dataset = build_dataset(cfg, train_data, seed)
-    # Own generator: creating a DataLoader iterator draws a base seed, and drawing it from the global RNG
-    # would make a resumed run's noise differ from an uninterrupted one (the dataset shuffles by itself).
-    loader = torch.utils.data.DataLoader(dataset, batch_size=1, shuffle=False, collate_fn=_first, num_workers=0,
-                                         generator=torch.Generator().manual_seed(seed))
-    n_batches_total = len(loader)
+    if get("cache_latents") or get("cache_latents_to_disk"):
+        vae.to(accelerator.device)
+        with torch.no_grad():
+            dataset.cache_latents(lambda x: vae.encode(x.to(accelerator.device, dtype=vae.dtype)).latent_dist.sample(),
+                                  to_disk=bool(get("cache_latents_to_disk")),
+                                  vae_batch_size=int(get("vae_batch_size") or 1))
+    n_batches_total = len(dataset)
 
     # ---- steps (§4.7) --------------------------------------------------------------------------------------
     nproc = accelerator.num_processes
@@ -228,13 +230,17 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     # ---- accelerate ----------------------------------------------------------------------------------------
     trained = [unet] if any(n.part == "unet" for n in nets) else []
     trained += [n.model for n in nets if n.part != "unet"]
-    prepared = accelerator.prepare(*trained, optimizer, loader, lr_scheduler)
+    # No DataLoader: batches are whole buckets built by the dataset, fetched in order by index and sharded
+    # by hand. A prepared DataLoader would prefetch one batch (consuming the dataset's RNG before a state
+    # save) and call dataset.set_epoch with its own counter, both of which break exact resume.
+    prepared = accelerator.prepare(*trained, optimizer, lr_scheduler)
     wrapped = list(prepared[:len(trained)])
-    optimizer, loader, lr_scheduler = prepared[len(trained):]
+    optimizer, lr_scheduler = prepared[len(trained):]
+    accelerator.register_for_checkpointing(_DatasetState(dataset))
     wmap = {id(m): w for m, w in zip(trained, wrapped)}
     unet_run = wmap.get(id(unet), unet)
     te_run = [wmap.get(id(te), te) for te in tes]
-    dev, wdtype = accelerator.device, _weight_dtype(mixed)
+    dev = accelerator.device
     vae.to(dev)
     unet.to(dev)
     for te in tes:
@@ -247,7 +253,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
             te.eval()
     vae.eval()
 
-    per_proc_batches = len(loader)
+    per_proc_batches = math.ceil(n_batches_total / nproc)
     updates_per_epoch = math.ceil(per_proc_batches / grad_acc)
     num_epochs = math.ceil(max_train_steps / updates_per_epoch)
     ns = NoiseSettings.from_options(get)
@@ -307,26 +313,33 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     with st.InterruptFlag() as stop, progress:
         for epoch in range(first_epoch, num_epochs):
             final_epoch = epoch
-            dataset.begin_epoch(epoch + 1)
+            dataset.set_epoch(epoch + 1)
             for n in nets:
                 n.model.train()
-            it = accelerator.skip_first_batches(loader, skip_batches) if skip_batches else loader
-            skip_batches = 0
-            for batch in it:
+            local = _shard(n_batches_total, accelerator.num_processes, accelerator.process_index)
+            start, skip_batches = skip_batches, 0
+            for j in range(start, len(local)):
                 dataset.set_current_step(global_step)
-                with accelerator.accumulate(*wrapped):
-                    loss = _forward_loss(batch, arch, vae, scaling, tes, te_run, unet_run, comps.tokenizers,
-                                         clip_skip, sched, ns, dev, wdtype, accelerator, train_te,
-                                         noise_and_timesteps, target_for, per_sample_loss)
+                batch = dataset[local[j]]
+                # sd-scripts/accelerate: sync every grad_acc micro-batches and at the end of each epoch.
+                sync = (j + 1) % grad_acc == 0 or j + 1 == len(local)
+                accelerator.gradient_state._set_sync_gradients(sync)
+                with contextlib.ExitStack() as no_sync:
+                    if not sync:
+                        for m in wrapped:
+                            no_sync.enter_context(accelerator.no_sync(m))
+                    loss = _forward_loss(batch, arch, vae, scaling, te_run, unet_run, comps.tokenizers,
+                                         clip_skip, sched, ns, dev, accelerator, train_te)
                     accelerator.backward(loss)
-                    if accelerator.sync_gradients and get("max_grad_norm"):
+                if sync:
+                    if get("max_grad_norm"):
                         accelerator.clip_grad_norm_(params, float(get("max_grad_norm")))
                     optimizer.step()
                     lr_scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
                 if "scale_weight_norms" in eo:
                     netmod.apply_max_norm(nets, eo["scale_weight_norms"]["max_norm"])
-                if not accelerator.sync_gradients:
+                if not sync:
                     continue
                 global_step += 1
                 lv = float(accelerator.gather(loss.detach().reshape(1)).mean())
@@ -395,8 +408,36 @@ def _any_process(accelerator: Any, flag: bool) -> bool:
     return bool(accelerator.reduce(t, reduction="sum").item() > 0)
 
 
-def _first(items: list[Any]) -> Any:
-    return items[0]
+def _shard(n: int, world: int, rank: int) -> list[int]:
+    """This process's batch indices: every ``world``-th batch, padded from the start so that every process runs
+    the same number of steps (as accelerate's even_batches does)."""
+    idx = list(range(n))
+    per = math.ceil(n / world)
+    idx += idx[: per * world - n]
+    return idx[rank::world]
+
+
+class _DatasetState:
+    """Saves/restores the dataset's random streams with accelerate's state, so a resumed run fetches exactly
+    the batches (captions, flips, crops) an uninterrupted one would."""
+
+    _FIELDS = ("announced_epoch", "announced_step", "_views", "_no_lag_view", "_perm")
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def state_dict(self) -> dict[str, Any]:
+        if hasattr(self.dataset, "state_dict"):
+            return {"dataset": self.dataset.state_dict()}
+        return {"pickle": pickle.dumps({f: getattr(self.dataset, f) for f in self._FIELDS if hasattr(self.dataset, f)})}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "dataset" in state:
+            self.dataset.load_state_dict(state["dataset"])
+            return
+        # Our own file written by state_dict above (never a user-supplied pickle: --resume folders are ours).
+        for k, v in pickle.loads(state["pickle"]).items():
+            setattr(self.dataset, k, v)
 
 
 def _kv(value: Any) -> dict[str, Any] | None:
@@ -405,12 +446,6 @@ def _kv(value: Any) -> dict[str, Any] | None:
     from lora_compat.train.optimizers import parse_optimizer_args
 
     return parse_optimizer_args(value)
-
-
-def _weight_dtype(mixed: str) -> Any:
-    import torch
-
-    return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed, torch.float32)
 
 
 def _param_groups(plan: Any, nets: list[Any], arch: str, block_index: Callable[[str, bool], int]) -> list[dict[str, Any]]:
@@ -438,22 +473,21 @@ def _param_groups(plan: Any, nets: list[Any], arch: str, block_index: Callable[[
     return groups
 
 
-def _forward_loss(batch: dict[str, Any], arch: str, vae: Any, scaling: float, tes: list[Any], te_run: list[Any],
-                  unet_run: Any, tokenizers: list[Any], clip_skip: Any, sched: Any, ns: Any, dev: Any, wdtype: Any,
-                  accelerator: Any, train_te: bool, noise_and_timesteps: Any, target_for: Any,
-                  per_sample_loss: Any) -> Any:
+def _forward_loss(batch: dict[str, Any], arch: str, vae: Any, scaling: float, te_run: list[Any], unet_run: Any,
+                  tokenizers: list[Any], clip_skip: Any, sched: Any, ns: Any, dev: Any, accelerator: Any,
+                  train_te: bool) -> Any:
     """One micro-batch: latents, prompt encoding, noise, UNet prediction, per-sample loss -> mean."""
-    import contextlib
-
     import torch
 
     from lora_compat.train import models as mdl
+    from lora_compat.train.noise import noise_and_timesteps, per_sample_loss, target_for
 
     with torch.no_grad():
-        if "latents" in batch:
-            latents = batch["latents"].to(dev)
+        if batch.get("latents") is not None:
+            latents = batch["latents"].to(dev, dtype=torch.float32)  # cached unscaled, as sd-scripts caches
         else:
-            latents = vae.encode(batch["images"].to(dev, dtype=torch.float32)).latent_dist.sample() * scaling
+            latents = vae.encode(batch["images"].to(dev, dtype=vae.dtype)).latent_dist.sample().float()
+        latents = latents * scaling
     captions = batch["captions"]
     grad_ctx = contextlib.nullcontext() if train_te else torch.no_grad()
     with accelerator.autocast(), grad_ctx:
@@ -474,8 +508,13 @@ def _forward_loss(batch: dict[str, Any], arch: str, vae: Any, scaling: float, te
     with accelerator.autocast():
         pred = unet_run(noisy, timesteps, ctx, **kwargs).sample
     target = target_for(latents, noise, timesteps, sched, ns.v_parameterization)
+    mask = None
+    if batch.get("alpha_masks") is not None:
+        # alpha-mask subsets mask the loss even without --masked_loss; area-resized to latent size (§4.9.3)
+        m = batch["alpha_masks"].to(dev, dtype=torch.float32).unsqueeze(1)
+        mask = torch.nn.functional.interpolate(m, size=latents.shape[2:], mode="area")
     weights = batch["loss_weights"].to(dev)
-    return per_sample_loss(pred, target, timesteps, sched, ns, weights).mean()
+    return per_sample_loss(pred, target, timesteps, sched, ns, weights, mask).mean()
 
 
 class _Progress:
