@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from lora_compat.cli import cli
-from tests.conftest import FIXTURES
+from conftest import FIXTURES
 
 LINT = FIXTURES / "lint"
 BAD_TOML = LINT / "sdscripts_bad.toml"

@@ -8,7 +8,7 @@ import pytest
 
 from lora_compat.lint.registry import all_rules
 from lora_compat.lint.runner import lint_paths
-from tests.conftest import CORPUS, requires_corpus
+from conftest import CORPUS, requires_corpus
 
 
 @pytest.fixture(scope="module")

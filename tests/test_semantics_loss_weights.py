@@ -8,7 +8,7 @@ import pytest
 
 from lora_compat.semantics import (all_snr, alphas_cumprod, debiased_weight, loss_weight, min_snr_weight,
                                    v_pred_like_weight, v_pred_scale)
-from tests.conftest import golden
+from conftest import golden
 
 EXPECTED_CASES = 2
 TIMESTEPS = 1000
