@@ -543,38 +543,81 @@ def _apply_diffusers_scales(lf: LoraFile) -> None:
         if comp not in ("unet", "text_encoder", "text_encoder_2", "transformer") or not field_name:
             comp, field_name = "", k  # model-level file: unprefixed LoraConfig
         by_comp.setdefault(comp, {})[field_name] = v
+    indexes = {comp: config_indexes(cfg) for comp, cfg in by_comp.items()}
     for m in lf.modules:
-        cfg = by_comp.get(PART_COMPONENT[m.part]) or by_comp.get("")
+        comp = PART_COMPONENT[m.part] if PART_COMPONENT[m.part] in by_comp else ""
+        cfg = by_comp.get(comp)
         if cfg is None:
             continue
-        _apply_peft_scale(m, cfg, lf.path, "lora_adapter_metadata")
+        _apply_peft_scale(m, cfg, lf.path, "lora_adapter_metadata", indexes[comp])
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.]+$")
+
+
+class PatternIndex:
+    """PEFT's ``rank_pattern``/``alpha_pattern`` lookup: the first key ``p`` whose regex ``(.*\.)?(p)$`` matches
+    the module name wins.
+
+    Plain keys (module paths) are looked up through a dict of dot-boundary suffixes, so a file with a thousand
+    patterns and a thousand modules costs milliseconds; a plain key's ``.`` is a regex wildcard that in these module
+    trees only ever meets a ``.``. Keys with other regex syntax (``^``, ``*``, ...) are matched with ``re``.
+    """
+
+    def __init__(self, patterns: dict | None) -> None:
+        self.items = list((patterns or {}).items())
+        self.plain: dict[str, int] = {}
+        self.regex: list[tuple[int, re.Pattern]] = []
+        for i, (key, _) in enumerate(self.items):
+            if _PLAIN_KEY.match(key):
+                self.plain.setdefault(key, i)
+            else:
+                try:
+                    self.regex.append((i, re.compile(rf"(.*\.)?({key})$")))
+                except re.error:
+                    raise UserError(f"pattern key {key!r} is not a valid regular expression") from None
+
+    def lookup(self, name: str, default=None):
+        best = None
+        parts = name.split(".")
+        for j in range(len(parts)):
+            i = self.plain.get(".".join(parts[j:]))
+            if i is not None and (best is None or i < best):
+                best = i
+        for i, rx in self.regex:
+            if best is not None and i > best:
+                break
+            if rx.match(name):
+                best = i
+                break
+        return default if best is None else self.items[best][1]
 
 
 def pattern_value(patterns: dict, module_path: str, default):
-    """PEFT's rank_pattern/alpha_pattern lookup: first key ``p`` with ``(.*\\.)?(p)$`` matching the module name."""
-    for key, value in (patterns or {}).items():
-        if re.match(rf"(.*\.)?({key})$", module_path):
-            return value
-    return default
+    """PEFT's rank_pattern/alpha_pattern lookup for one module name (see :class:`PatternIndex`)."""
+    return PatternIndex(patterns).lookup(module_path, default)
 
 
-def _apply_peft_scale(m: AdapterModule, cfg: dict, path: Path, where: str) -> None:
+def config_indexes(cfg: dict) -> tuple[PatternIndex, PatternIndex]:
+    """(alpha_pattern, rank_pattern) indexes of a PEFT config; build once per config, use for every module."""
+    return PatternIndex(cfg.get("alpha_pattern")), PatternIndex(cfg.get("rank_pattern"))
+
+
+def _apply_peft_scale(m: AdapterModule, cfg: dict, path: Path, where: str,
+                      idx: tuple[PatternIndex, PatternIndex] | None = None) -> None:
     names = [m.info.diffusers_path, m.info.te_path(5)]
     alpha_field = "lora_alpha" if m.algo == "lora" else "alpha"
     glob_alpha = cfg.get(alpha_field, cfg.get("lora_alpha", 8))
-    alpha = glob_alpha
-    rank_cfg = cfg.get("r", 8)
+    if idx is None:
+        idx = config_indexes(cfg)
+    alpha = rank_cfg = None
     for n in names:
-        alpha = pattern_value(cfg.get("alpha_pattern") or {}, n, None)
-        if alpha is not None:
-            break
+        alpha = idx[0].lookup(n) if alpha is None else alpha
+        rank_cfg = idx[1].lookup(n) if rank_cfg is None else rank_cfg
     if alpha is None:
         alpha = glob_alpha
-    for n in names:
-        r = pattern_value(cfg.get("rank_pattern") or {}, n, None)
-        if r is not None:
-            rank_cfg = r
-            break
+    if rank_cfg is None:
+        rank_cfg = cfg.get("r", 8)
     if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not math.isfinite(alpha):
         raise UserError(f"alpha {alpha!r} for {m.info.diffusers_path} is not a number", file=str(path), key=where)
     r = m.rank
@@ -666,6 +709,7 @@ def _read_peft_dir(path: Path, arch_opt: str) -> LoraFile:
             raise UserError("the file holds no tensors", file=str(weights))
         lf = _read_path_named(sf, arch, "peft", part_hint=part)
         want_algo = SUPPORTED_PEFT_TYPES[cfg["peft_type"]]
+        idx = config_indexes(cfg)
         for m in lf.modules:
             if m.algo != want_algo:
                 raise UserError(f"holds {m.algo} tensors but adapter_config.json says {cfg['peft_type']}",
@@ -675,7 +719,7 @@ def _read_peft_dir(path: Path, arch_opt: str) -> LoraFile:
             if m.dora is not None and not cfg.get("use_dora"):
                 raise UserError("has lora_magnitude_vector but use_dora is false", file=str(weights),
                                 key=m.dora.name)
-            _apply_peft_scale(m, cfg, d / "adapter_config.json", "adapter_config.json")
+            _apply_peft_scale(m, cfg, d / "adapter_config.json", "adapter_config.json", idx)
         if arch == "auto":
             arch = lf.arch
         elif lf.arch != arch:
