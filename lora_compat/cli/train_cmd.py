@@ -106,13 +106,18 @@ def command(config: str, dialect: str | None, base_model: str | None, train_data
         "interrupted": result.interrupted,
         "state_dir": str(result.state_dir) if result.state_dir else None,
         "peft_dir": str(result.peft_dir) if result.peft_dir else None,
+        "total_batch_size": result.total_batch_size,
+        "process_index": result.process_index,
+        "num_processes": result.num_processes,
+        "weights_sha256": result.weights_sha256,
     }
     if fmt == "json":
-        click.echo(json.dumps(summary, indent=2))
+        # one line per process: under `accelerate launch` every rank prints its own summary
+        click.echo(json.dumps(summary))
     elif result.interrupted:
         click.echo(f"interrupted at step {result.global_step}; state saved to {result.state_dir}\n"
                    f"resume with: lora-compat train {config} --resume {result.state_dir}", err=True)
-    else:
+    elif result.process_index == 0:
         click.echo(f"trained {result.global_step} steps; wrote {result.final_model}")
     if result.interrupted:
         sys.exit(130)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import pickle
 import random
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ class TrainResult:
     metadata: dict[str, str] = field(default_factory=dict)
     max_train_steps: int = 0
     total_batch_size: int = 0
+    process_index: int = 0
+    num_processes: int = 1
+    weights_sha256: str = ""
 
 
 def _float_or_none(v: Any) -> float | None:
@@ -121,8 +125,11 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
             log_with = "tensorboard"
         except ImportError:
             say("warning: logging_dir is set but tensorboard is not installed; no logs written")
+    # `accelerate launch --multi_gpu --num_processes N` on a machine without GPUs: accelerate only picks its
+    # multi-CPU (gloo) mode when told cpu=True, so say it for multi-process launches without CUDA.
+    multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     accelerator = Accelerator(gradient_accumulation_steps=grad_acc, mixed_precision=mixed, log_with=log_with,
-                              project_dir=str(logging_dir) if logging_dir else None)
+                              project_dir=str(logging_dir) if logging_dir else None, cpu=multi_cpu)
     seed = get("seed")
     seed = int(seed) if seed is not None else random.randint(0, 2 ** 32 - 1)
     set_seed(seed)
@@ -395,7 +402,8 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
         accelerator.end_training()
     accelerator.wait_for_everyone()
     return TrainResult(out_dir, final, saved, global_step, final_epoch + 1, losses, interrupted, state_dir, peft_dir,
-                       base_meta, max_train_steps, batch_size * nproc * grad_acc)
+                       base_meta, max_train_steps, batch_size * nproc * grad_acc, accelerator.process_index,
+                       nproc, _digest(kohya_state_dict(nets, None)))
 
 
 def _any_process(accelerator: Any, flag: bool) -> bool:
@@ -406,6 +414,19 @@ def _any_process(accelerator: Any, flag: bool) -> bool:
 
     t = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
     return bool(accelerator.reduce(t, reduction="sum").item() > 0)
+
+
+def _digest(state: dict[str, Any]) -> str:
+    """SHA-256 over every adapter tensor (sorted by key): equal on all ranks when they are in sync."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def _shard(n: int, world: int, rank: int) -> list[int]:
