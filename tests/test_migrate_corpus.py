@@ -69,7 +69,7 @@ def test_corpus_sd_scripts_round_trip_keeps_canonical_options(tmp_path: Path) ->
     from lora_compat.config.dataset import check_dataset_config
     from lora_compat.config.load import load_config
 
-    checked = lost_sdxl = 0
+    checked = 0
     for path in corpus_files():
         cfg = _load_or_refusal(path)
         if cfg is None:
@@ -90,10 +90,6 @@ def test_corpus_sd_scripts_round_trip_keeps_canonical_options(tmp_path: Path) ->
                 assert ours <= theirs, path.name  # the writer adds no error the config did not already have
         back = load_config(out)
         a, b = _options(cfg), _options(back)
-        if a.get("sdxl") and "sdxl" not in b:
-            # the script choice lives in the header comment ('# lora-compat: script = ...'), not in an option
-            lost_sdxl += 1
-            a.pop("sdxl")
         assert a == b, path.name
         assert _datasets(cfg) == _datasets(back), path.name
         checked += 1

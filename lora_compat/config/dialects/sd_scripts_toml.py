@@ -8,11 +8,12 @@ few leftover GUI keys.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from lora_compat.config.document import Document, join_key
 from lora_compat.config.model import (
-    KEPT, CanonicalConfig, FrontendOnlyKey, Note, Provenance, Setting, UnknownKey,
+    DERIVED, KEPT, CanonicalConfig, FrontendOnlyKey, Note, Origin, Provenance, Setting, UnknownKey,
 )
 
 if TYPE_CHECKING:
@@ -44,8 +45,23 @@ def read(doc: Document, detection: "Detection") -> CanonicalConfig:
     cfg = CanonicalConfig(dialect="sd-scripts-toml", source=doc.path, era=detection.era, tab=detection.tab,
                           files=[doc.path])
     apply_config_toml(cfg, doc, k_gen=detection.era == "K-gen")
+    apply_script_comment(cfg, doc)
     complete_training_config(cfg, doc)
     return cfg
+
+
+# A --config_file cannot say which script runs it; lora-compat's writer records it in a comment.
+_SCRIPT_COMMENT = re.compile(r'^#\s*lora-compat:\s*script\s*=\s*"(?P<script>[\w.-]+)"\s*$', re.M)
+
+
+def apply_script_comment(cfg: CanonicalConfig, doc: Document) -> None:
+    """Set the pseudo-option ``sdxl`` from a ``# lora-compat: script = "sdxl_train_network.py"`` comment."""
+    m = _SCRIPT_COMMENT.search(doc.text)
+    if not m or m.group("script") != "sdxl_train_network.py":  # train_network.py is the default (sdxl unset)
+        return
+    line = doc.text.count("\n", 0, m.start()) + 1
+    origin = Origin(doc.path, "# lora-compat: script", line, 1, m.group("script"))
+    cfg.options["sdxl"] = Setting(True, Provenance(DERIVED, (origin,), "script sdxl_train_network.py named in a comment"))
 
 
 def complete_training_config(cfg: CanonicalConfig, doc: Document) -> None:
