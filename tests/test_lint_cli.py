@@ -260,6 +260,10 @@ def test_glob_and_folder_expansion(tmp_path: Path) -> None:
     _, out, _ = run("lint", str(tmp_path / "a" / "t*.toml"), "--format", "json")
     assert [f["file"].rsplit("/", 1)[-1] for f in json.loads(out)["files"]] == ["two.toml"]
     assert run("lint", str(tmp_path / "a" / "zz*.toml"))[0] == 2
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "caption.txt").write_text("1girl", encoding="utf-8")
+    code, _, err = run("lint", str(tmp_path / "empty"))
+    assert code == 2 and "no config files" in err  # never "All checks passed (0 files)" for a wrong folder
 
 
 def test_inline_suppression_comments(tmp_path: Path) -> None:

@@ -59,6 +59,19 @@ KGUI = '{"LoRA_type": "Standard", "max_resolution": "512,512", "epoch": 1, "netw
     ("wrongtype.toml", b'network_module = "networks.lora"\nnetwork_dim = "abc"\n', ["wrongtype.toml:2:", "network_dim"]),
     ("unknown.json", b'{"foo": 1, "bar": 2}', ["cannot tell which config dialect", "--dialect"]),
     ("unknown.toml", b'foo = 1\n', ["cannot tell which config dialect"]),
+    # Python's int() refuses > 4300 digits with a ValueError that is not a JSON/TOML syntax error
+    ("hugeint.json", b'{"LoRA_type": "Standard",\n "network_dim": ' + b"9" * 5000 + b"}",
+     ["hugeint.json:2:17:", "too long"]),
+    ("hugeint.toml", b'network_module = "networks.lora"\nnetwork_dim = ' + b"9" * 5000 + b"\n",
+     ["hugeint.toml:2:15:", "too long"]),
+    # JSON Infinity/NaN (accepted by Python's json, so by the GUI) for an int option: no OverflowError escapes
+    ("inf.json", b'{"LoRA_type": "Standard", "max_resolution": "512,512",\n "network_dim": Infinity}',
+     ["inf.json:2:", "network_dim", "finite"]),
+    ("nan.toml", b'network_module = "networks.lora"\nlearning_rate = nan\n', ["nan.toml:2:", "learning_rate",
+                                                                              "finite"]),
+    ("deep.json", b"[" * 100_000 + b"]" * 100_000, ["nested too deeply"]),
+    ("deep.toml", b"a = " + b"[" * 100_000 + b"]" * 100_000 + b"\n", ["nested too deeply"]),
+    ("deepkeys.json", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, ["nested too deeply"]),
 ])
 def test_bad_input_is_one_clean_line(tmp_path, name: str, content: bytes, needles: list[str]) -> None:
     p = tmp_path / name
@@ -73,6 +86,29 @@ def test_missing_file_directory_and_huge_file(tmp_path) -> None:
     with open(big, "wb") as fh:  # sparse 50 MB: the size check must refuse before reading
         fh.truncate(50 * 1024 * 1024)
     assert_clean_refusal(*run_cli("show", str(big)), "50.0 MiB")
+
+
+def test_fifo_and_symlink_loop_are_refused_without_blocking(tmp_path) -> None:
+    loop_a, loop_b = tmp_path / "a.json", tmp_path / "b.json"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    assert_clean_refusal(*run_cli("show", str(loop_a)), "a.json", "symbolic link")
+    if not hasattr(os, "mkfifo"):
+        return
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)  # opening it for reading would block forever: it must be refused before open()
+    assert_clean_refusal(*run_cli("show", str(fifo)), "pipe.json", "not a regular file")
+
+
+def test_bom_and_crlf_keep_values_and_line_numbers(tmp_path) -> None:
+    p = tmp_path / "crlf.json"
+    p.write_bytes(b'\xef\xbb\xbf{\r\n"LoRA_type": "Standard",\r\n"max_resolution": "512,512",\r\n\r\n'
+                  b'"network_dim": 16,\r\n"network_alpha": 8\r\n}\r\n')
+    cfg = load_config(str(p))
+    assert cfg.get("network_dim") == 16
+    assert cfg.locate("network_dim").line == 5
+    p.write_bytes(p.read_bytes().replace(b'"network_dim": 16', b'"network_dim": "abc"'))
+    assert_clean_refusal(*run_cli("show", str(p)), "crlf.json:5:", "network_dim")
 
 
 def test_unknown_dialect_option_and_mismatched_format(tmp_path) -> None:

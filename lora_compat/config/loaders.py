@@ -13,6 +13,7 @@ import bisect
 import json
 import os
 import re
+import sys
 from typing import Any
 
 from lora_compat.config.document import CMDLINE, JSON, TOML, Document, join_key
@@ -28,9 +29,14 @@ COMMAND_LINE_SUFFIXES = (".sh", ".bash", ".bat", ".cmd", ".ps1", ".txt", ".comma
 def read_text(path: str, *, max_bytes: int = MAX_CONFIG_BYTES) -> str:
     """Return the UTF-8 text of ``path`` or raise a UserError saying exactly why it cannot be read."""
     if not os.path.exists(path):
+        if os.path.lexists(path):  # a symlink whose target is missing or that points back at itself
+            raise UserError("broken symbolic link (its target is missing or it loops)", file=path)
         raise UserError("file not found", file=path)
     if os.path.isdir(path):
         raise UserError("is a directory, expected a config file", file=path)
+    if not os.path.isfile(path):
+        # a FIFO or a device would block the read forever or stream without end
+        raise UserError("not a regular file (a pipe, socket or device?), expected a config file", file=path)
     try:
         size = os.path.getsize(path)
     except OSError as exc:
@@ -118,7 +124,17 @@ def parse_json(path: str, text: str) -> Document:
         raise UserError(f"invalid JSON: {exc.msg}", file=path, line=exc.lineno, col=exc.colno) from None
     except RecursionError:
         raise UserError("invalid JSON: nested too deeply", file=path) from None
+    except ValueError as exc:  # Python's int() digit limit (CVE-2020-10735 guard) on an absurd number
+        raise _huge_number_error(path, text) from None
     return Document(path=path, text=text, fmt=JSON, data=data, positions=json_positions(text))
+
+
+def _huge_number_error(path: str, text: str) -> UserError:
+    """A number too long for Python's int() (more than ``sys.get_int_max_str_digits()`` digits), located."""
+    m = re.search(r"\d{1000,}", text)
+    line, col = _LineIndex(text).at(m.start()) if m else (None, None)
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
+    return UserError(f"number too long to be a setting (more than {limit} digits)", file=path, line=line, col=col)
 
 
 def json_positions(text: str) -> dict[str, tuple[int, int]]:
@@ -197,6 +213,8 @@ def parse_toml(path: str, text: str) -> Document:
         raise UserError(f"invalid TOML: {msg}", file=path, line=line, col=col) from None
     except RecursionError:
         raise UserError("invalid TOML: nested too deeply", file=path) from None
+    except ValueError as exc:  # Python's int() digit limit (CVE-2020-10735 guard) on an absurd number
+        raise _huge_number_error(path, text) from None
     return Document(path=path, text=text, fmt=TOML, data=data, positions=toml_positions(text))
 
 

@@ -26,6 +26,7 @@ accepts what jsonschema rejects).
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -187,6 +188,11 @@ def _is_python_int(value: Any) -> bool:
 def _check(constraints: dict[str, Any], get_validator: Any, name: str, setting: Setting, origin: Origin,
            out: list[InvalidValue]) -> None:
     value = setting.value
+    if isinstance(value, float) and not math.isfinite(value):
+        # TOML nan/inf and JSON NaN/Infinity pass every JSON Schema number check, and sd-scripts does not
+        # type-check --config_file values: the run would start and produce a NaN loss or a NaN LoRA
+        out.append(InvalidValue(name, value, origin, f"expected a finite number, got {value!r}"))
+        return
     if _surely_valid(constraints, value):
         return
     validator = get_validator(name)

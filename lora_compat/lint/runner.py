@@ -95,16 +95,21 @@ class LintReport:
 def expand_paths(paths: Iterable[str]) -> list[str]:
     """Files, folders (recursive, config extensions only) and glob patterns -> sorted unique file list.
 
-    Raises UserError for a path that matches nothing.
+    Raises UserError for a path that matches nothing (a missing file, a glob without match, a folder
+    without config files).
     """
     out: list[str] = []
     for p in paths:
         if os.path.isdir(p):
+            before = len(out)
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
                 for name in sorted(files):
                     if name.lower().endswith(CONFIG_EXTENSIONS):
                         out.append(os.path.join(root, name))
+            if len(out) == before:
+                # "All checks passed" for a folder holding no config would be a false green (a typo'd path)
+                raise UserError(f"no config files ({', '.join(CONFIG_EXTENSIONS)}) in this folder", file=p)
         elif os.path.exists(p):
             out.append(p)
         elif glob.has_magic(p):

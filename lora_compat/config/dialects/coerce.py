@@ -159,6 +159,10 @@ def _coerce_number(raw: Any, kind: str) -> Coerced:
             want = "an integer" if kind == INT else "a number"
             return Coerced(raw, error=f"expected {want}, got {show(raw)}")
         changed = True
+    elif isinstance(raw, float) and not math.isfinite(raw):
+        # JSON NaN/Infinity (Python's json accepts them) or TOML nan/inf: no setting means that, and int()
+        # of it would crash the front-end
+        return Coerced(raw, error=f"expected a finite number, got {raw}")
     elif isinstance(raw, (int, float)):
         num = raw
     else:
