@@ -47,6 +47,7 @@ class TrainResult:
     process_index: int = 0
     num_processes: int = 1
     weights_sha256: str = ""
+    lrs: list[list[float]] = field(default_factory=list)   # per optimizer step: each group's LR used
 
 
 def _float_or_none(v: Any) -> float | None:
@@ -310,6 +311,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
         accelerator.init_trackers("network_train" if not get("log_tracker_name") else str(get("log_tracker_name")))
 
     losses: list[float] = []
+    lrs: list[list[float]] = []
     interrupted = False
     state_dir: Path | None = None
     progress = _Progress(show_progress and accelerator.is_local_main_process, max_train_steps, global_step)
@@ -341,6 +343,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
                 if sync:
                     if get("max_grad_norm"):
                         accelerator.clip_grad_norm_(params, float(get("max_grad_norm")))
+                    lrs.append([g["lr"] for g in optimizer.param_groups])  # the LR this step uses
                     optimizer.step()
                     lr_scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
@@ -403,7 +406,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     accelerator.wait_for_everyone()
     return TrainResult(out_dir, final, saved, global_step, final_epoch + 1, losses, interrupted, state_dir, peft_dir,
                        base_meta, max_train_steps, batch_size * nproc * grad_acc, accelerator.process_index,
-                       nproc, _digest(kohya_state_dict(nets, None)))
+                       nproc, _digest(kohya_state_dict(nets, None)), lrs)
 
 
 def _any_process(accelerator: Any, flag: bool) -> bool:

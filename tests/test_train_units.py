@@ -1,0 +1,261 @@
+"""Engine pieces against sd-scripts' semantics: LR per step, optimizer map, kohya dropouts, noise/targets,
+loss weights, metadata, file names, CLI errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from click.testing import CliRunner  # noqa: E402
+
+from lora_compat.cli import cli  # noqa: E402
+from lora_compat.config.model import CanonicalConfig  # noqa: E402
+from lora_compat.demo import make_synthetic_dataset  # noqa: E402
+from lora_compat.errors import UserError  # noqa: E402
+from lora_compat.train import network as N  # noqa: E402
+from lora_compat.train import state as st  # noqa: E402
+from lora_compat.train.engine import run_training  # noqa: E402
+from lora_compat.train.noise import NoiseSettings, make_noise_scheduler, per_sample_loss, target_for  # noqa: E402
+from lora_compat.train.optimizers import build_optimizer, parse_optimizer_args  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+# ---------------------------------------------------------------------------------------- LR and groups
+@pytest.mark.slow
+def test_lr_before_each_step_equals_semantics_schedule_and_groups_follow_sd_scripts(tmp_path):
+    from lora_compat.semantics import lr_schedule
+
+    data = make_synthetic_dataset(tmp_path / "d", n_images=4, repeats=2)
+    cfg = CanonicalConfig(dialect="native", source="t")
+    for k, v in dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(tmp_path / "o"), resolution="64",
+                     network_dim=4, learning_rate=1e-3, unet_lr=2e-3, text_encoder_lr=5e-4, lr_scheduler="cosine",
+                     lr_warmup_steps=0.25, optimizer_type="AdamW", network_args=["loraplus_lr_ratio=4"]).items():
+        cfg.set(k, v)
+    res = run_training(cfg, train_data=str(data), max_steps=8, show_progress=False)
+    f = lr_schedule(1.0, 8, "cosine", lr_warmup_steps=0.25)
+    # §4.10: TE group, TE LoRA+ (lora_up x ratio), UNet group, UNet LoRA+; first step's LR is 0 with warmup
+    expected = [[x * 5e-4, x * 5e-4 * 4, x * 2e-3, x * 2e-3 * 4] for x in f]
+    assert len(res.lrs) == 8 and res.lrs[0] == [0.0] * 4
+    for got, want in zip(res.lrs, expected):
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
+def test_zero_lr_group_is_dropped_but_modules_are_saved(tmp_path):
+    data = make_synthetic_dataset(tmp_path / "d", n_images=2, repeats=1)
+    cfg = CanonicalConfig(dialect="native", source="t")
+    for k, v in dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(tmp_path / "o"), resolution="64",
+                     network_dim=4, learning_rate=1e-3, text_encoder_lr=0.0, optimizer_type="AdamW").items():
+        cfg.set(k, v)
+    res = run_training(cfg, train_data=str(data), max_steps=2, show_progress=False)
+    assert all(len(g) == 1 for g in res.lrs)  # only the UNet group
+    from safetensors.torch import load_file
+
+    sd = load_file(str(res.final_model))
+    te_up = [v for k, v in sd.items() if k.startswith("lora_te_") and k.endswith("lora_up.weight")]
+    unet_up = [v for k, v in sd.items() if k.startswith("lora_unet_") and k.endswith("lora_up.weight")]
+    assert len(te_up) == 72 and all(torch.count_nonzero(t) == 0 for t in te_up)
+    assert any(torch.count_nonzero(t) > 0 for t in unet_up)
+
+
+# ---------------------------------------------------------------------------------------- optimizers
+def test_optimizer_map_and_metadata_string():
+    p = [torch.nn.Parameter(torch.zeros(2))]
+    opt, meta = build_optimizer("SGDNesterov", [{"params": p, "lr": 0.1}], 0.1, ["weight_decay=0.01"])
+    assert isinstance(opt, torch.optim.SGD) and opt.defaults["nesterov"] and opt.defaults["momentum"] == 0.9
+    assert meta == "torch.optim.SGD(nesterov=True,momentum=0.9,weight_decay=0.01)"
+    opt, meta = build_optimizer("adafactor", [{"params": p, "lr": 0.1}], 0.1, None)
+    assert meta.startswith("transformers.optimization.Adafactor(relative_step=True")
+    assert "lr" not in opt.param_groups[0] or opt.param_groups[0]["lr"] is None  # relative_step discards LRs
+
+
+@pytest.mark.parametrize("name", ["bitsandbytes.optim.AdEMAMix8bit", "os.system", "torch.optim.LBFGS", "Foo"])
+def test_unknown_or_dotted_optimizer_is_refused_without_importing(name):
+    with pytest.raises(UserError, match="not supported"):
+        build_optimizer(name, [{"params": [torch.nn.Parameter(torch.zeros(1))]}], 1e-3, None)
+
+
+def test_optimizer_args_are_literals_only():
+    assert parse_optimizer_args(["betas=0.9,0.99", "weight_decay=0.1", "d_coef=abc"]) == \
+        {"betas": (0.9, 0.99), "weight_decay": 0.1, "d_coef": "abc"}
+    assert parse_optimizer_args(["x=__import__('os')"]) == {"x": "__import__('os')"}  # a string, never run
+    with pytest.raises(UserError):
+        parse_optimizer_args(["novalue"])
+
+
+# ---------------------------------------------------------------------------------------- kohya dropouts
+def _lora_linear(rank: int = 4):
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8))
+    net = N.PartNetwork("unet", model, [N.TargetModule("lora_unet_x", "0", rank, float(rank))])
+    N.inject_lora(model, net.targets)
+    layer = model.get_submodule("0")
+    torch.nn.init.normal_(layer.lora_B[N.ADAPTER].weight)
+    return model, net, layer
+
+
+def test_rank_dropout_masks_rank_channels_and_rescales():
+    model, net, layer = _lora_linear()
+    N.install_kohya_dropouts(net, rank_dropout=0.5)
+    seen = []
+    layer.lora_A[N.ADAPTER].register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
+    x = torch.randn(3, 5, 8)
+    torch.manual_seed(0)
+    model.train()
+    model(x)
+    out = seen[-1]
+    plain = torch.nn.functional.linear(x, layer.lora_A[N.ADAPTER].weight)  # no hooks
+    # every [batch, rank] channel is either dropped over the whole sequence or scaled by 1/(1-p)
+    ratio = out / plain
+    for b in range(3):
+        for r in range(4):
+            vals = ratio[b, :, r]
+            assert torch.allclose(vals, torch.zeros(5)) or torch.allclose(vals, torch.full((5,), 2.0))
+    model.eval()
+    base = layer.base_layer(x)
+    full = base + layer.lora_B[N.ADAPTER](layer.lora_A[N.ADAPTER](x)) * layer.scaling[N.ADAPTER]
+    assert torch.allclose(model(x), full, atol=1e-6)  # no dropout in eval
+
+
+def test_module_dropout_skips_the_whole_branch():
+    model, net, layer = _lora_linear()
+    N.install_kohya_dropouts(net, module_dropout=1.0 - 1e-9)
+    x = torch.randn(2, 8)
+    model.train()
+    assert torch.allclose(model(x), layer.base_layer(x))
+    model.eval()
+    assert not torch.allclose(model(x), layer.base_layer(x))
+
+
+def test_network_dropout_acts_after_lora_down():
+    model, net, layer = _lora_linear(rank=64)
+    N.install_kohya_dropouts(net, network_dropout=0.5)
+    seen = []
+    layer.lora_A[N.ADAPTER].register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
+    model.train()
+    x = torch.randn(4, 8)
+    model(x)
+    ratio = seen[-1] / torch.nn.functional.linear(x, layer.lora_A[N.ADAPTER].weight)
+    zeros = (ratio.abs() < 1e-6).float().mean().item()
+    assert 0.3 < zeros < 0.7 and torch.allclose(ratio[ratio.abs() > 1e-6], torch.tensor(2.0))
+
+
+def test_max_norm_regularization_caps_delta_norm():
+    model, net, layer = _lora_linear()
+    with torch.no_grad():
+        layer.lora_B[N.ADAPTER].weight.mul_(100)
+    scaled, mean, mx = N.apply_max_norm([net], 1.0)
+    delta = layer.lora_B[N.ADAPTER].weight @ layer.lora_A[N.ADAPTER].weight * (4.0 / 4)
+    assert scaled == 1 and delta.norm().item() == pytest.approx(1.0, rel=1e-4) and mx == pytest.approx(1.0, rel=1e-4)
+
+
+# ---------------------------------------------------------------------------------------- noise and loss
+def test_zero_terminal_snr_and_v_target():
+    sched = make_noise_scheduler(zero_terminal_snr=True)
+    assert float(sched.alphas_cumprod[-1]) == 0.0
+    x0, eps = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    t = torch.tensor([10, 999])
+    v = target_for(x0, eps, t, sched, True)
+    a = sched.alphas_cumprod[t].view(-1, 1, 1, 1)
+    assert torch.allclose(v, a.sqrt() * eps - (1 - a).sqrt() * x0, atol=1e-6)
+    assert torch.equal(target_for(x0, eps, t, sched, False), eps)
+
+
+def test_loss_weights_use_semantics_and_prior_weight():
+    from lora_compat.semantics import loss_weight
+
+    sched = make_noise_scheduler()
+    pred, target = torch.zeros(2, 4, 2, 2), torch.ones(2, 4, 2, 2)
+    t = torch.tensor([5, 700])
+    ns = NoiseSettings(min_snr_gamma=5.0, debiased_estimation_loss=True)
+    got = per_sample_loss(pred, target, t, sched, ns, torch.tensor([1.0, 0.5]))
+    want = [loss_weight(5, min_snr_gamma=5.0, debiased_estimation_loss=True),
+            0.5 * loss_weight(700, min_snr_gamma=5.0, debiased_estimation_loss=True)]
+    assert got.tolist() == pytest.approx(want, rel=1e-6)
+    mask = torch.zeros(2, 1, 2, 2)
+    mask[:, :, 0, 0] = 1
+    masked = per_sample_loss(pred, target, t, sched, NoiseSettings(), torch.ones(2), mask)
+    assert masked.tolist() == pytest.approx([0.25, 0.25])  # not normalized by the mask area (§4.9.4)
+
+
+def test_huber_snr_schedule_ignores_scale():
+    sched = make_noise_scheduler()
+    t = torch.tensor([500])
+    d = torch.full((1, 1, 1, 1), 0.3)
+    a = float(sched.alphas_cumprod[500])
+    c = (1 - 0.1) / (1 + math.sqrt((1 - a) / a)) ** 2 + 0.1
+    got = per_sample_loss(d, torch.zeros_like(d), t, sched, NoiseSettings(loss_type="huber", huber_scale=7.0),
+                          torch.ones(1))
+    assert got.item() == pytest.approx(2 * c * (math.sqrt(0.09 + c * c) - c), rel=1e-5)
+
+
+# ---------------------------------------------------------------------------------------- names, metadata
+def test_checkpoint_names_follow_sd_scripts():
+    assert st.epoch_name("x", 3, ".safetensors") == "x-000003.safetensors"
+    assert st.step_name(None, 20, ".ckpt") == "at-step00000020.ckpt"
+    assert st.last_name(None, ".safetensors") == "last.safetensors"
+    assert st.state_dir_name("x-000003.safetensors", ".safetensors") == "x-000003-state"
+    assert st.removable_step(50, 10, 30) == 10 and st.removable_epoch(5, 1, 2) == 3
+
+
+def test_metadata_strings_like_sd_scripts():
+    from lora_compat.train.metadata import RunFacts, base_model_version, modelspec, training_metadata
+
+    cfg = CanonicalConfig(dialect="native", source="t")
+    cfg.set("network_args", ["conv_dim=4"])
+    cfg.set("resolution", "768,512")
+    cfg.set("clip_skip", 2)
+    facts = RunFacts("sd2", True, 10, 0, 5, 2, 10, 1, "torch.optim.AdamW", 42, "constant", 1e-4, None, None)
+    md = training_metadata(cfg.effective, facts)
+    assert md["ss_network_args"] == '{"conv_dim": "4", "dropout": null}'
+    assert md["ss_network_alpha"] == "1" and md["ss_v2"] == "True" and md["ss_base_model_version"] == "sd_v2_v"
+    assert md["ss_unet_lr"] == "None" and md["ss_seed"] == "42"
+    spec = modelspec(cfg.effective, "sd2", True)
+    assert spec["modelspec.architecture"] == "stable-diffusion-v2-768-v/lora"
+    assert spec["modelspec.resolution"] == "768x512" and spec["modelspec.encoder_layer"] == "2"
+    assert spec["modelspec.prediction_type"] == "v" and "modelspec.timestep_range" not in spec
+    assert base_model_version("sdxl", False) == "sdxl_base_v1-0"
+
+
+# ---------------------------------------------------------------------------------------- CLI errors
+@pytest.mark.parametrize("args, message", [
+    (["--set", "not_an_option=1"], "not an sd-scripts option"),
+    (["--set", "network_dim=abc"], "--set network_dim"),
+    (["--set", "optimizer_type=my.module.Opt"], "not supported"),
+    (["--base-model", "/nonexistent/model"], "not found"),
+])
+def test_train_cli_bad_input_is_one_line_exit_2(tmp_path, args, message):
+    from lora_compat.cli import main
+
+    data = make_synthetic_dataset(tmp_path / "d", n_images=1, repeats=1)
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'pretrained_model_name_or_path = "tiny:sd1"\ntrain_data_dir = \'{data}\'\n'
+                    f'output_dir = \'{tmp_path / "o"}\'\nresolution = "64"\n')
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(conf), "--max-steps", "1", "--quiet"] + args)
+    assert exc.value.code == 2
+    assert not (tmp_path / "o" / "last.safetensors").exists()
+    del message  # message text is checked in the CliRunner variant below
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "not_an_option=1"], "not an sd-scripts option"),
+    (["--set", "optimizer_type=my.module.Opt"], "is not supported"),
+])
+def test_train_cli_error_message_names_the_key(tmp_path, args, message):
+    data = make_synthetic_dataset(tmp_path / "d", n_images=1, repeats=1)
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'pretrained_model_name_or_path = "tiny:sd1"\ntrain_data_dir = \'{data}\'\n'
+                    f'output_dir = \'{tmp_path / "o"}\'\nresolution = "64"\n')
+    res = CliRunner().invoke(cli, ["train", str(conf), "--max-steps", "1", "--quiet"] + args)
+    assert isinstance(res.exception, UserError) and message in str(res.exception)
+    assert "\n" not in str(res.exception)
