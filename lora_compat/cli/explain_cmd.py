@@ -15,7 +15,17 @@ from lora_compat.errors import UserError
 @click.option("--list", "list_rules", is_flag=True, help="List every rule: code, name, severity, summary.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(what: str | None, list_rules: bool, fmt: str) -> None:
-    """Explain a lint rule (LC201, alpha-default-one) or an option/legacy key (keep_tokens, shuffle_captions)."""
+    """Explain a lint rule (LC201, alpha-default-one) or an option/legacy key (keep_tokens, shuffle_captions).
+
+    \b
+    Examples:
+      lora-compat explain LC201
+      lora-compat explain alpha-default-one
+      lora-compat explain network_alpha             # an sd-scripts option
+      lora-compat explain shuffle_captions          # a Derrian key: its sd-scripts name and meaning
+      lora-compat explain LC3                       # every rule of a family
+      lora-compat explain --list --format json
+    """
     from lora_compat.lint.registry import all_rules, get_rule
 
     family = what.strip().upper() if what else ""

@@ -38,6 +38,14 @@ def command(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: t
 
     Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 usage error or a file that could not be loaded
     (the other files are still linted and reported).
+
+    \b
+    Examples:
+      lora-compat lint my_preset.json
+      lora-compat lint configs/ "presets/**/*.toml" --fail-on warning
+      lora-compat lint config.toml --select LC2,LC3 --ignore LC605
+      lora-compat lint . --skip-non-configs --format sarif > lint.sarif
+      lora-compat lint old.json --fix              # writes old.fixed.json
     """
     from lora_compat.lint.registry import select_rules, unknown_selectors
     from lora_compat.lint.reporters import render

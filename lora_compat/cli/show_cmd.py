@@ -192,6 +192,14 @@ def command(config: str, dialect: str | None, fmt: str) -> None:
 
     Every value is shown in sd-scripts' own option names, with where it came from (file:line, the key
     as written) and how it was converted. Credentials are redacted.
+
+    \b
+    Examples:
+      lora-compat show "presets/lora/SDXL - LoRA adafactor v1.0.json"
+      lora-compat show train.bat                     # a pasted sd-scripts command line
+      lora-compat show config.toml --format json | jq .options.network_dim
+      lora-compat show old.json --format toml > config_file.toml
+      lora-compat show settings.toml --dialect derrian-toml
     """
     from lora_compat.config.load import load_config
 
