@@ -197,9 +197,18 @@ def test_fixed_copy_never_contains_credentials_even_when_lc501_is_not_selected(w
 def test_fix_in_place_keeps_backup(work: Path) -> None:
     src = work / "sdscripts_bad.toml"
     before = src.read_text(encoding="utf-8")
+    src.chmod(0o640)
     run("lint", str(src), "--fix", "--in-place")
     assert (work / "sdscripts_bad.toml.bak").read_text(encoding="utf-8") == before
     assert 'save_model_as = "safetensors"' in src.read_text(encoding="utf-8")
+    assert src.stat().st_mode & 0o777 == 0o640      # the rewritten file keeps its permissions
+
+
+def test_fixed_copy_is_readable_like_a_normal_file(work: Path) -> None:
+    # a temp-file writer leaves mkstemp's 0o600 behind; a fixed copy must be an ordinary 0o644 file
+    run("lint", str(work / "sdscripts_bad.toml"), "--fix")
+    assert (work / "sdscripts_bad.fixed.toml").stat().st_mode & 0o777 == 0o644
+    assert not [p for p in work.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_fix_exit_code_counts_only_unfixed(work: Path) -> None:

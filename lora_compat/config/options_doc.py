@@ -10,9 +10,7 @@ tests/test_options_doc.py. Regenerate with::
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -158,18 +156,11 @@ def _anchor(title: str) -> str:
 
 
 def write(path: Path | str = DOC_PATH) -> Path:
-    """Write the rendered doc atomically (temp file in the same folder, then os.replace)."""
+    """Write the rendered doc atomically (:func:`lora_compat.atomic.write_text`)."""
+    from lora_compat.atomic import write_text
+
     path = Path(path)
-    text = render()
-    fd, tmp = tempfile.mkstemp(prefix=".options-", suffix=".md", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text(path, render())
     return path
 
 

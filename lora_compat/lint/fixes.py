@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from typing import Any, Iterable
 
 from lora_compat.errors import UserError
@@ -180,16 +179,8 @@ def apply_fixes(path: str, fixes: list[Fix]) -> str:
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write via a temporary file in the same folder and ``os.replace`` (never a half-written file)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".lora-compat-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``text`` atomically with :func:`lora_compat.atomic.write_text` (kept as the lint wing's entry point);
+    an existing file keeps its permission bits, a new one gets 0o644 (not mkstemp's 0o600)."""
+    from lora_compat.atomic import write_text
+
+    write_text(path, text)

@@ -150,7 +150,9 @@ WHAT: dict[str, str] = {
     "lr_scheduler_timescale": "Timescale of the inverse_sqrt schedule.",
     "lr_scheduler_min_lr_ratio": "Final LR as a fraction of the initial LR (cosine_with_min_lr, warmup_stable_decay).",
     "fused_backward_pass": "Fuse the optimizer step into the backward pass (Adafactor only).",
-    "min_snr_gamma": "Min-SNR-gamma loss weighting: clamp each timestep's loss weight at SNR gamma (typical 5).",
+    "min_snr_gamma": "Min-SNR-gamma loss weighting: each timestep's loss is multiplied by min(SNR, gamma)/SNR "
+                     "(epsilon) or min(SNR, gamma)/(SNR+1) (v-prediction), down-weighting low-noise timesteps "
+                     "(typical gamma 5).",
     "scale_v_pred_loss_like_noise_pred": "Scale the v-prediction loss so it behaves like the epsilon loss.",
     "v_pred_like_loss": "Add a v-prediction-like loss term with this weight (epsilon models only).",
     "debiased_estimation_loss": "Debiased estimation loss weighting (1/sqrt(SNR)).",
@@ -665,8 +667,9 @@ MORE_MISCONCEPTIONS: dict[str, list[dict]] = {
     "network_alpha": [_m(
         "network_alpha", "a lower alpha makes the LoRA stronger",
         "The update is scaled by alpha/dim: a lower alpha (same dim) makes each step's effect smaller, i.e. "
-        "weaker/slower learning; halving alpha is similar to halving the learning rate for SGD-like optimizers "
-        "(§6.3).", source=_issue("bmaltais/kohya_ss #1919, #1511"), dialect=None)],
+        "weaker/slower learning. With Adam-like optimizers (step size independent of the gradient scale) "
+        "halving alpha is close to halving the learning rate; with plain SGD the gradients shrink as well, so it "
+        "is closer to a quarter (§6.3).", source=_issue("bmaltais/kohya_ss #1919, #1511"), dialect=None)],
     "text_encoder_lr": [_m(
         "text_encoder_lr1", "SDXL uses --text_encoder_lr1 / --text_encoder_lr2 for its two text encoders",
         "These options do not exist (argparse error). Use text_encoder_lr; for networks.lora its first value "
