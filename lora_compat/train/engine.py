@@ -323,8 +323,6 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
         for epoch in range(first_epoch, num_epochs):
             final_epoch = epoch
             dataset.set_epoch(epoch + 1)
-            for n in nets:
-                n.model.train()
             local = _shard(n_batches_total, accelerator.num_processes, accelerator.process_index)
             start, skip_batches = skip_batches, 0
             for j in range(start, len(local)):
