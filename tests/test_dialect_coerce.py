@@ -48,3 +48,14 @@ def test_canonical_kind_from_schema():
 def test_is_zero_like():
     assert is_zero_like(0) and is_zero_like("") and is_zero_like(False) and is_zero_like([]) and is_zero_like(UNSET)
     assert not is_zero_like(0.1) and not is_zero_like("0") and not is_zero_like(True)
+
+
+def test_python_int_truncation_of_front_ends() -> None:
+    from lora_compat.config.dialects.coerce import coerce_like_python_int
+
+    assert coerce_like_python_int(1.9, INT).value == 1 and coerce_like_python_int("1.9", INT).changed
+    assert coerce_like_python_int(-2.5, INT).value == -2          # int() truncates toward zero
+    assert coerce_like_python_int(8, INT).value == 8
+    assert coerce_like_python_int(1.9, FLOAT).value == 1.9        # only int options truncate
+    for bad in ("abc", float("inf"), float("nan")):                # no OverflowError / ValueError escapes
+        assert not coerce_like_python_int(bad, INT).ok

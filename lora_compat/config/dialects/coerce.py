@@ -146,6 +146,19 @@ def coerce(raw: Any, kind: str) -> Coerced:
     raise ValueError(f"unknown value kind {kind!r}")
 
 
+def coerce_like_python_int(raw: Any, kind: str) -> Coerced:
+    """:func:`coerce`, except that for an int option a non-integral number is truncated the way the Python
+    front-ends' ``int(float(x))`` does (``1.9`` / ``"1.9"`` -> 1, reference legacy-dialects.md §2.1), instead
+    of being an error. Non-numbers and non-finite values stay errors."""
+    c = coerce(raw, kind)
+    if c.ok or kind != INT:
+        return c
+    cf = coerce(raw, FLOAT)
+    if cf.ok and cf.value is not UNSET:
+        return Coerced(int(cf.value), changed=True)
+    return c
+
+
 def _coerce_number(raw: Any, kind: str) -> Coerced:
     if isinstance(raw, bool):
         # Python front-ends treat False/True as 0/1 (e.g. "min_timestep": false in a kohya preset)

@@ -17,8 +17,8 @@ from functools import lru_cache
 from typing import Any
 
 from lora_compat.config.dialects.coerce import (
-    BOOL, FLOAT, INT, UNSET, Normalizer, args_table_to_list, canonical_kind, coerce, is_zero_like,
-    show,
+    BOOL, FLOAT, INT, UNSET, Normalizer, args_table_to_list, canonical_kind, coerce, coerce_like_python_int,
+    is_zero_like, show,
 )
 from lora_compat.config.model import CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT, RENAMED, CanonicalConfig
 from lora_compat.resources import load_schema
@@ -106,11 +106,7 @@ class _ArgStoreReader:
         if raw is None:
             return UNSET
         vk = value_kind or _props().get(field, {}).get("x-coerce") or canonical_kind(name)
-        c = coerce(raw, vk)
-        if not c.ok and vk == INT:
-            cf = coerce(raw, FLOAT)   # Derrian int() of a float truncates
-            if cf.ok and cf.value is not UNSET:
-                c = type(c)(int(cf.value), changed=True)
+        c = coerce_like_python_int(raw, vk)   # Derrian int() of a float truncates
         if not c.ok:
             self.n.invalid(name, self.key(field), raw, c.error or "invalid value")
             return None

@@ -26,8 +26,8 @@ from functools import lru_cache
 from typing import Any
 
 from lora_compat.config.dialects.coerce import (
-    BOOL, FLOAT, INT, NUMBER, STR, UNSET, Normalizer, canonical_kind, coerce, is_zero_like, show,
-    split_args_string,
+    BOOL, FLOAT, INT, NUMBER, STR, UNSET, Normalizer, canonical_kind, coerce, coerce_like_python_int, is_zero_like,
+    show, split_args_string,
 )
 from lora_compat.config.model import CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT, RENAMED, CanonicalConfig
 from lora_compat.resources import load_schema
@@ -217,12 +217,8 @@ class _GuiReader:
         return self.state.get(field, default)
 
     def num(self, field: str, kind: str = FLOAT, default: Any = 0) -> Any:
-        c = coerce(self.state.get(field), kind)
+        c = coerce_like_python_int(self.state.get(field), kind)  # the GUI's int() of "0.5" or 1.9: truncate
         if not c.ok:
-            if kind == INT:  # the GUI's int() of "0.5"-like strings or 1.9 floats: truncate
-                c2 = coerce(self.state.get(field), FLOAT)
-                if c2.ok and c2.value is not UNSET:
-                    return int(c2.value)
             return default
         return default if c.value is UNSET else c.value
 
@@ -270,15 +266,10 @@ class _GuiReader:
             self.n.note("kohya-gui-truthy-string", f"{self.key(field)} holds the string {show(raw)}: sd-scripts "
                         "reads it as a true flag", self.key(field), value=raw)
             return True
-        c = coerce(raw, vk)
+        c = coerce_like_python_int(raw, vk)   # the GUI's int(): 1.9 -> 1 (reference §2.1)
         if not c.ok:
-            if vk == INT:   # the GUI's int(): 1.9 -> 1 (reference §2.1)
-                cf = coerce(raw, FLOAT)
-                if cf.ok and cf.value is not UNSET:
-                    c = type(c)(int(cf.value), changed=True)
-            if not c.ok:
-                self.n.invalid(name, self.key(field), raw, c.error or "invalid value")
-                return None
+            self.n.invalid(name, self.key(field), raw, c.error or "invalid value")
+            return None
         value = c.value
         if value is UNSET:
             return UNSET
