@@ -62,13 +62,13 @@ def test_never_overwrite_without_force_and_never_the_input(tmp_path: Path) -> No
     code, text = _run("migrate", str(NATIVE), "--to", "native", "-o", str(out))
     assert code == 2 and "--force" in text and out.read_text() == "keep me"
     code, _ = _run("migrate", str(NATIVE), "--to", "native", "-o", str(out), "--force")
-    assert code == 0 and out.read_text().startswith('format = "lora-compat/1"')
+    assert code == 0 and 'format = "lora-compat/1"' in out.read_text() and out.read_text() != "keep me"
     src = tmp_path / "src.toml"
     src.write_text(NATIVE.read_text())
     before = src.read_text()
     code, text = _run("migrate", str(src), "--to", "native", "-o", str(src), "--force")
     assert code == 2 and "input" in text and src.read_text() == before
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".lora-compat-")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from lora_compat.config.dialects.native import NATIVE_NOTE_CODES, looks_native, 
 from lora_compat.config.loaders import load_document
 from lora_compat.config.model import DERIVED, RENAMED
 from lora_compat.errors import UserError
-from lora_compat.migrate.native import dumps_native, kv_table, typed_arg
+from lora_compat.migrate.native import HEADER, dumps_native, kv_table, typed_arg
 from lora_compat.migrate.report import MigrationReport
 from tests.conftest import FIXTURES
 
@@ -48,7 +48,7 @@ def test_native_canonical_native_is_identical(tmp_path: Path) -> None:
     first = dumps_native(read(load_document(str(NATIVE))))
     again = dumps_native(_read_text(tmp_path, first))
     assert again == first
-    assert first.startswith('format = "lora-compat/1"')
+    assert first.startswith(HEADER) and '\nformat = "lora-compat/1"\n' in first
     assert "[[datasets.subsets]]" in first and "warmup_ratio = 0.05" in first
 
 

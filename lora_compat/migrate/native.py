@@ -8,11 +8,11 @@ from typing import Any
 from lora_compat.config.dialects.native import (
     FORMAT, KIND_MODULE, NETWORK_ARG_FIELDS, args_string, field_of_option, layout,
 )
-from lora_compat.config.model import CanonicalConfig, Setting
+from lora_compat.config.model import CanonicalConfig, Provenance, Setting
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.migrate.report import DROPPED, NO_EQUIVALENT, MigrationReport, lost, written
 from lora_compat.migrate.sd_scripts import CONFIG_ONLY
-from lora_compat.migrate.toml_out import dumps_datasets, toml_value_ok
+from lora_compat.migrate.toml_out import compact_arrays, dumps_datasets, toml_value_ok
 
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
@@ -173,17 +173,26 @@ def _network(cfg: CanonicalConfig, net: dict[str, Any], report: MigrationReport)
             if typed is not None and _field_accepts("network", fld, typed):
                 net[fld] = typed
                 args.pop(arg)
-                report.add(written(f"network_args.{arg}", args_s.prov, f"network.{fld}", typed,
+                report.add(written(f"network_args.{arg}", _origin_only(args_s.prov, f"network.{fld}"),
+                                   f"network.{fld}", typed,
                                    conversion=f'network_args "{arg}={args_string(typed)}" -> {fld} = {typed!r}'))
     dup = _duplicates(items) if table is not None else []
     if args_list is not None:
         net["args"] = args_list
-        report.add(written("network_args", args_s.prov, "network.args", args_list))
+        report.add(written("network_args", _origin_only(args_s.prov, "network.args"), "network.args", args_list))
     elif args:
         net["args"] = args
-        report.add(written("network_args", args_s.prov, "network.args", args,
+        report.add(written("network_args", _origin_only(args_s.prov, "network.args"), "network.args", args,
                            conversion=(f"repeated network_args key(s) {', '.join(dup)}: the last value is kept, "
                                        "as sd-scripts' keyword dict does") if dup else None))
+
+
+def _origin_only(prov: Provenance | None, key: str) -> Provenance | None:
+    """``prov`` narrowed to its origin at ``key`` (network_args gathers several native fields), else ``prov``."""
+    for o in prov.origins if prov else ():
+        if o.key == key:
+            return Provenance(prov.kind, (o,), prov.conversion)  # type: ignore[union-attr]
+    return prov
 
 
 def _unit_pair(cfg: CanonicalConfig, sec: dict[str, Any], report: MigrationReport, option: str, stem: str) -> None:
@@ -258,13 +267,38 @@ def _level(params: dict[str, Setting], path: str, report: MigrationReport) -> di
     return out
 
 
+HEADER = ("# lora-compat native config: every field is described in schemas/native.schema.json.\n"
+          "# `lora-compat plan FILE` shows what will run; `lora-compat lint FILE` checks it.\n")
+
+
+def _section_comments(text: str) -> str:
+    """A one-line comment (the section's schema description) above each top-level section header."""
+    import re
+    import textwrap
+
+    from lora_compat.resources import load_schema
+
+    props = load_schema("native.schema.json")["properties"]
+    out: list[str] = []
+    seen: set[str] = set()
+    for line in text.splitlines(keepends=True):
+        m = re.fullmatch(r"\[\[?([a-z_0-9]+)\]\]?\n?", line)
+        if m and m.group(1) in props and m.group(1) not in seen:
+            seen.add(m.group(1))
+            desc = props[m.group(1)].get("description", "")
+            out += [f"# {part}\n" for part in textwrap.wrap(desc, 110)]
+        out.append(line)
+    return "".join(out)
+
+
 def dumps_native(cfg: CanonicalConfig, report: MigrationReport | None = None) -> str:
-    """The native TOML text for ``cfg``."""
+    """The native TOML text for ``cfg``: a fixed header, sections in schema order, each with its description
+    as a comment (comments are not read back, so native -> native stays identical)."""
     import tomli_w
 
     report = report or MigrationReport(cfg.source, cfg.dialect, "native")
     doc = to_native(cfg, report)
     general, datasets = doc.pop("general", None), doc.pop("datasets", None)
-    text = tomli_w.dumps(doc)
+    text = compact_arrays(tomli_w.dumps(doc))
     tail = dumps_datasets(general, datasets)
-    return text + ("\n" + tail if tail else "")
+    return HEADER + _section_comments(text + ("\n" + tail if tail else ""))

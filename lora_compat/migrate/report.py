@@ -20,6 +20,8 @@ NO_EQUIVALENT = "no-equivalent"  # the target format cannot express it
 REPORT_KINDS = (KEPT, RENAMED, CONVERTED, DERIVED, DEFAULT, FRONTEND, DROPPED, NO_EQUIVALENT)
 # kinds that lose information (``--strict`` fails on them)
 LOSS_KINDS = (DROPPED, NO_EQUIVALENT)
+# reader notes whose code ends like this record a value the legacy tool derived but the reader could not
+UNRESOLVED_SUFFIX = "-unresolved"
 
 
 @dataclass
@@ -79,7 +81,11 @@ def written(option: str, prov: Provenance | None, target_key: str, value: Any, *
     origin = prov.origin if prov else None
     kind = prov.kind if prov else DEFAULT
     detail = prov.conversion if prov else None
-    if conversion:
+    if prov is not None and len(prov.origins) == 1 and origin is not None and origin.key == target_key \
+            and type(origin.raw) is type(value) and origin.raw == value:
+        # same key, same value in and out (e.g. native -> native): whatever happened inside is invisible
+        kind, detail = KEPT, None
+    elif conversion:
         kind, detail = CONVERTED, (f"{detail}; {conversion}" if detail else conversion)
     elif kind == KEPT and origin is not None and _last(origin.key) != _last(target_key):
         kind = RENAMED
@@ -105,6 +111,13 @@ def add_unmapped(report: MigrationReport, cfg: CanonicalConfig) -> None:
                                redact(f.key, f.value), f.reason, False))
     for n in cfg.notes:
         o = n.origin
+        if n.code.endswith(UNRESOLVED_SUFFIX):
+            # the legacy tool computed a value (training length, warmup steps) from image folders that are
+            # not here: the output cannot carry it, and the default would silently apply instead
+            report.add(ReportEntry(NO_EQUIVALENT, o.key if o else n.code, o.key if o else None,
+                                   o.file if o else None, o.line if o else None, None, None,
+                                   f"{n.message} (not written: the default applies; run `lora-compat plan` "
+                                   "with --images, or set the value in the output)", True))
         report.notes.append({"code": n.code, "message": n.message, "key": o.key if o else None,
                              "line": o.line if o else None})
 

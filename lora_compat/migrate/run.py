@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from lora_compat.config.model import CanonicalConfig
@@ -69,22 +68,17 @@ def render(cfg: CanonicalConfig, to: str, out: str) -> tuple[dict[str, str], Mig
 
 
 def write_atomically(files: dict[str, str]) -> None:
-    """Write every file to a temp file in its folder, then rename them all into place."""
-    temps: list[tuple[str, str]] = []
+    """Write every file through :func:`lora_compat.atomic.atomic_writer`; all are renamed into place only after
+    every one is complete, and a failure leaves no output (and no temp file) behind."""
+    import contextlib
+
+    from lora_compat.atomic import atomic_writer
+
     try:
-        for path, text in files.items():
-            folder = os.path.dirname(os.path.abspath(path))
-            os.makedirs(folder, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".lora-compat-", suffix=".tmp", dir=folder)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
-            temps.append((tmp, path))
-        for tmp, path in temps:
-            os.replace(tmp, path)
+        with contextlib.ExitStack() as stack:
+            for path, text in files.items():
+                stack.enter_context(atomic_writer(path)).write(text.encode("utf-8"))
     except OSError as exc:
-        for tmp, _ in temps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         raise UserError(f"cannot write output: {exc.strerror or exc}", file=getattr(exc, "filename", None)) \
             from None
 

@@ -15,7 +15,7 @@ from lora_compat.config import options
 from lora_compat.config.model import CanonicalConfig, Setting
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.migrate.report import DROPPED, NO_EQUIVALENT, MigrationReport, lost, written
-from lora_compat.migrate.toml_out import dumps_datasets, toml_value_ok
+from lora_compat.migrate.toml_out import compact_arrays, dumps_datasets, toml_value_ok
 
 # options that make no sense inside a --config_file
 CONFIG_ONLY = {
@@ -25,6 +25,17 @@ CONFIG_ONLY = {
 _ARRAYS_OF_STRINGS = ("network_args", "optimizer_args", "lr_scheduler_args", "base_weights")
 # dataset-config keys voluptuous validates as strict float (an int is rejected)
 _STRICT_FLOAT = ("validation_split", "network_multiplier")
+
+
+MIXED_ARRAY_WHY = "the toml 0.10.2 package sd-scripts reads with rejects arrays mixing ints and floats"
+
+
+def uniform_numbers(value: Any) -> Any:
+    """A list mixing ints and floats as all floats (same numbers); any other value is returned as is."""
+    if isinstance(value, list) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                 for v in value) and len({type(v) for v in value}) > 1:
+        return [float(v) for v in value]
+    return value
 
 
 def script_for(cfg: CanonicalConfig) -> str:
@@ -97,6 +108,12 @@ def to_config_file(cfg: CanonicalConfig, report: MigrationReport, dataset_path: 
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 report.add(lost(name, setting.prov, NO_EQUIVALENT, "must be an array of strings", value))
                 continue
+        if name in _STRICT_FLOAT and isinstance(value, int) and not isinstance(value, bool):
+            # voluptuous re-checks dataset keys in the argparse namespace (reference §2.3)
+            conversion, value = f"{name} {value} -> {float(value)} (voluptuous rejects an int here)", float(value)
+        uniform = uniform_numbers(value)
+        if uniform is not value:
+            conversion, value = f"{name} {value!r} -> {uniform!r} ({MIXED_ARRAY_WHY})", uniform
         if not toml_value_ok(value):
             report.add(lost(name, setting.prov, NO_EQUIVALENT, "the value cannot be written in TOML", repr(value)))
             continue
@@ -147,6 +164,9 @@ def _level(params: dict[str, Setting], path: str, report: MigrationReport) -> di
             if all(p.isdigit() for p in parts) and len(parts) in (1, 2):
                 new_res: Any = int(parts[0]) if len(parts) == 1 else [int(p) for p in parts]
                 conversion, value = f'resolution "{value}" -> {new_res!r}', new_res
+        uniform = uniform_numbers(value)
+        if uniform is not value:
+            conversion, value = f"{key} {value!r} -> {uniform!r} ({MIXED_ARRAY_WHY})", uniform
         if not toml_value_ok(value):
             report.add(lost(where, s.prov, NO_EQUIVALENT, "the value cannot be written in TOML", repr(value)))
             continue
@@ -173,7 +193,7 @@ def dumps_sd_scripts(cfg: CanonicalConfig, report: MigrationReport, dataset_path
     header = (f"# sd-scripts --config_file written by lora-compat from {cfg.source} ({cfg.dialect})\n"
               f"# run: accelerate launch {script_for(cfg)} --config_file <this file>\n"
               f"# lora-compat: script = \"{script_for(cfg)}\"\n")
-    config_text = header + tomli_w.dumps(body)
+    config_text = header + compact_arrays(tomli_w.dumps(body))
     dataset_text = dumps_dataset_config(cfg, report) if write_datasets else None
     return config_text, dataset_text
 

@@ -6,7 +6,11 @@ sd-scripts reads with mishandles some of those, and humans read headers more eas
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# a tomli_w multi-line array of scalars: "key = [\n    item,\n    item,\n]" (no nested arrays or tables)
+_ARRAY = re.compile(r"= \[\n((?: {4}[^\n\[\]{}]+,\n)+)\]\n")
 
 
 def toml_value_ok(value: Any) -> bool:
@@ -18,6 +22,25 @@ def toml_value_ok(value: Any) -> bool:
     if isinstance(value, dict):
         return all(isinstance(k, str) and toml_value_ok(v) for k, v in value.items())
     return False
+
+
+def compact_arrays(text: str, width: int = 100) -> str:
+    """tomli_w writes every array one item per line; short arrays of scalars read better on one line.
+
+    Applied only where the result parses to the same document (a string item could hold anything).
+    """
+    import tomllib
+
+    def one_line(m: re.Match[str]) -> str:
+        items = [line.strip()[:-1] for line in m.group(1).splitlines()]
+        inline = "= [" + ", ".join(items) + "]\n"
+        return inline if len(inline) <= width else m.group(0)
+
+    compact = _ARRAY.sub(one_line, text)
+    try:
+        return compact if tomllib.loads(compact) == tomllib.loads(text) else text
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 def _keys(body: dict[str, Any], header: str) -> str:
@@ -40,4 +63,4 @@ def dumps_datasets(general: dict[str, Any] | None, datasets: list[dict[str, Any]
         parts.append("[[datasets]]\n" + _keys(ds, "datasets"))
         for sub in ds.get("subsets", []):
             parts.append("[[datasets.subsets]]\n" + _keys(sub, "datasets.subsets"))
-    return "\n".join(parts)
+    return compact_arrays("\n".join(parts))
