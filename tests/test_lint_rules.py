@@ -64,6 +64,8 @@ CASES: dict[str, tuple[CanonicalConfig, CanonicalConfig]] = {
     "LC110": (C(lr_scheduler="cosin"), C(lr_scheduler="cosine")),
     "LC111": (C(face_crop_aug_range="3.0,2.0"), C(face_crop_aug_range="2.0,3.0")),
     "LC112": (C(save_model_as="bin"), C(save_model_as="safetensors")),
+    "LC113": (C(K, network_dim=64, notes=(Note("duplicate-key", "network_dim is written again on line 3",
+                                                Origin(SRC, "network_dim", 1)),)), C(K, network_dim=64)),
     "LC201": (C(network_dim=8, network_alpha=64), C(network_dim=8, network_alpha=4)),
     "LC202": (C(network_dim=64), C(network_dim=64, network_alpha=32)),
     "LC203": (C(K, lr_warmup_steps=0, keys={"lr_warmup_steps": "lr_warmup"}, raw={"lr_warmup_steps": 0.05}),

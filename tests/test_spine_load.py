@@ -257,3 +257,27 @@ def test_toml_positions_inline_tables() -> None:
     assert pos["n.args.inner.alpha"] == (2, 47)
     assert pos["n.args.x.y"] == (2, 23)
     assert pos["n.z"] == (3, 1)
+
+
+def test_duplicate_json_keys_and_repeated_options_are_noted(tmp_path) -> None:
+    # json.load (the GUI's loader) and argparse keep the LAST value; the earlier one is dead and must be reported
+    p = tmp_path / "dup.json"
+    p.write_text('{"LoRA_type": "Standard", "max_resolution": "512,512",\n "network_dim": 8,\n'
+                 ' "network_alpha": 4,\n "network_dim": 64}', encoding="utf-8")
+    cfg = load_config(str(p))
+    assert cfg.get("network_dim") == 64 and cfg.locate("network_dim").line == 4
+    (note,) = [n for n in cfg.notes if n.code == "duplicate-key"]
+    assert (note.origin.key, note.origin.line) == ("network_dim", 2) and "line 4" in note.message
+
+    sh = tmp_path / "train.sh"
+    sh.write_text("accelerate launch train_network.py --pretrained_model_name_or_path m \\\n"
+                  "  --network_dim 8 --wandb_api_key abcdefsecret1 --xformers \\\n"
+                  "  --network_dim 64 --xformers --wandb_api_key abcdefsecret2\n", encoding="utf-8")
+    cfg = load_config(str(sh))
+    notes = [n for n in cfg.notes if n.code == "duplicate-key"]
+    assert sorted(n.origin.key for n in notes) == ["--network_dim", "--wandb_api_key"]   # same flag twice: no note
+    assert all("secret" not in n.message for n in notes)
+    code, out, err = run_cli("lint", str(p), str(sh), "--select", "LC113", "--format", "json")
+    found = json.loads(out)["findings"]
+    assert code == 0 and [(f["code"], f["line"]) for f in found] == [("LC113", 2), ("LC113", 2), ("LC113", 2)]
+    assert "secret" not in out

@@ -121,6 +121,7 @@ def _load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool
     except Exception as exc:  # a reader bug must still not surface as a traceback to users
         raise UserError(f"internal error in the {detection.dialect} reader ({type(exc).__name__}: {exc}); "
                         "please report this file", file=path) from exc
+    _note_duplicate_keys(doc, cfg)
     _load_referenced_dataset(cfg, resolve_dataset)
     if cfg.era is None:
         cfg.era = detection.era
@@ -128,6 +129,36 @@ def _load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool
         cfg.tab = detection.tab
     _validate(cfg)
     return cfg
+
+
+def _note_duplicate_keys(doc: Document, cfg: CanonicalConfig) -> None:
+    """A ``duplicate-key`` note for each earlier, dead occurrence of a repeated JSON key or command-line option.
+
+    TOML needs none: the TOML parser refuses a repeated key. JSON front-ends (``json.load``) and sd-scripts'
+    argparse (every option is a ``store`` action) silently keep the last value.
+    """
+    from lora_compat.config.model import Note, Origin
+    from lora_compat.config.secrets import redact
+
+    for key, (line, col), (last_line, _) in doc.meta.get("duplicate_keys", ()):
+        cfg.notes.append(Note("duplicate-key", f"{key} is written again on line {last_line}: only that last "
+                              f"value is used, this one (line {line}) has no effect",
+                              Origin(doc.path, key, line, col), data={"last_line": last_line}))
+    parsed = doc.meta.get("parsed")
+    given = list(getattr(parsed, "given", None) or ())
+    for i, opt in enumerate(given):
+        later = [g for g in given[i + 1:] if g.dest == opt.dest]
+        if not later or later[-1].value == opt.value:
+            continue  # a repeated flag or the same value twice changes nothing
+        last = later[-1]
+
+        def written(g) -> str:  # credentials never reach a note
+            return f"{g.written} {redact(g.dest, ' '.join(g.raw))}".rstrip()
+
+        cfg.notes.append(Note("duplicate-key", f"{written(opt)} is overridden by {written(last)} later on the "
+                              "command line (argparse keeps the last value)",
+                              Origin(doc.path, opt.written, opt.token.line, opt.token.col),
+                              data={"last_line": last.token.line}))
 
 
 def _load_referenced_dataset(cfg: CanonicalConfig, required: bool) -> None:

@@ -126,7 +126,11 @@ def parse_json(path: str, text: str) -> Document:
         raise UserError("invalid JSON: nested too deeply", file=path) from None
     except ValueError as exc:  # Python's int() digit limit (CVE-2020-10735 guard) on an absurd number
         raise _huge_number_error(path, text) from None
-    return Document(path=path, text=text, fmt=JSON, data=data, positions=json_positions(text))
+    duplicates: list[tuple[str, tuple[int, int], tuple[int, int]]] = []
+    doc = Document(path=path, text=text, fmt=JSON, data=data, positions=json_positions(text, duplicates))
+    if duplicates:
+        doc.meta["duplicate_keys"] = duplicates
+    return doc
 
 
 def _huge_number_error(path: str, text: str) -> UserError:
@@ -137,10 +141,13 @@ def _huge_number_error(path: str, text: str) -> UserError:
     return UserError(f"number too long to be a setting (more than {limit} digits)", file=path, line=line, col=col)
 
 
-def json_positions(text: str) -> dict[str, tuple[int, int]]:
+def json_positions(text: str, duplicates: list[tuple[str, tuple[int, int], tuple[int, int]]] | None = None
+                   ) -> dict[str, tuple[int, int]]:
     """Map key paths to the (line, col) of the key (objects) or of the value (array elements).
 
-    Runs over text already accepted by ``json.loads``, so the token stream is well formed.
+    Runs over text already accepted by ``json.loads``, so the token stream is well formed. A key written twice
+    in one object maps to its LAST position (``json.loads`` keeps the last value, like every front-end's
+    ``json.load``); each repeat is appended to ``duplicates`` as ``(key path, earlier position, later position)``.
     """
     index = _LineIndex(text)
     positions: dict[str, tuple[int, int]] = {}
@@ -168,7 +175,10 @@ def json_positions(text: str) -> dict[str, tuple[int, int]]:
         elif top is not None and top[0] == "o" and expect_key:
             key = json.loads(tok)
             top[3] = join_key(top[1], key)
-            positions[top[3]] = index.at(m.start())
+            here = index.at(m.start())
+            if duplicates is not None and top[3] in positions:
+                duplicates.append((top[3], positions[top[3]], here))
+            positions[top[3]] = here
             expect_key = False
         else:
             _value_path(top, positions, index, m.start())

@@ -8,6 +8,10 @@ refuses codes that are not listed here.
 from __future__ import annotations
 
 NOTE_CODES: dict[str, str] = {
+    # ---- any dialect (emitted by lora_compat.config.load from the parsed document) ---------------------
+    "duplicate-key":
+        "A key (JSON) or option (command line) is written more than once: the front-end's json.load / "
+        "sd-scripts' argparse keeps only the last value, the earlier ones have no effect.",
     # ---- kohya image folders (emitted by lora_compat.config.kohya_folder, listed here so lint knows them) ----
     "kohya-folder-missing":
         "train_data_dir / reg_data_dir does not exist here: repeats, class tokens and image counts are unknown.",

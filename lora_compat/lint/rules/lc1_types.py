@@ -501,3 +501,42 @@ class SaveModelAsUnsupported(Rule):
             o = cfg.locate("save_model_as")
             fix = Fix("save as safetensors", o.file, o.key, value="safetensors", line=o.line) if o else None
             yield self.finding(cfg, option="save_model_as", fix=fix, value=v)
+
+
+@register
+class DuplicateKey(Rule):
+    """A key (JSON) or option (command line) is written twice: only the last value counts.
+
+    Python's ``json.load`` — used by the kohya_ss GUI and Derrian's scripts to read presets — silently keeps the
+    last of two equal keys, and sd-scripts' argparse stores every option (none is an ``append`` action), so a
+    repeated ``--network_dim`` on a command line also keeps the last value (sd-scripts-reference.md §2.1 for
+    how configs are read; legacy-dialects.md §2.1 for the GUI loader). A hand-edited preset with two
+    ``network_dim`` lines, or a ``.bat`` that appends a second ``--learning_rate``, trains with a value the
+    author may not be looking at. TOML needs no rule: a repeated TOML key is a syntax error.
+
+    **Anti-pattern**
+
+    ```json
+    {"network_dim": 32,
+     "network_alpha": 16,
+     "network_dim": 128}
+    ```
+
+    **Best practice**
+
+    ```json
+    {"network_dim": 32,
+     "network_alpha": 16}
+    ```
+    """
+
+    code, name, severity = "LC113", "duplicate-key", "warning"
+    summary = "A JSON key or command-line option is written twice: the last value silently wins."
+    message = "{detail}"
+    reference = "sd-scripts-reference.md §2.1; legacy-dialects.md §2.1"
+    note_codes = ("duplicate-key",)
+
+    def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        for n in cfg.notes:
+            if n.code in self.note_codes:
+                yield self.finding(cfg, origin=n.origin, detail=n.message)
