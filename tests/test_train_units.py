@@ -259,3 +259,29 @@ def test_train_cli_error_message_names_the_key(tmp_path, args, message):
     res = CliRunner().invoke(cli, ["train", str(conf), "--max-steps", "1", "--quiet"] + args)
     assert isinstance(res.exception, UserError) and message in str(res.exception)
     assert "\n" not in str(res.exception)
+
+
+# ---------------------------------------------------------------------------------------- PEFT output, checkpointing
+@pytest.mark.slow
+def test_peft_output_matches_kohya_file_and_checkpointing_trains_te(tmp_path):
+    from safetensors.torch import load_file
+
+    data = make_synthetic_dataset(tmp_path / "d", n_images=2, repeats=1)
+    cfg = CanonicalConfig(dialect="native", source="t")
+    for k, v in dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(tmp_path / "o"), resolution="64",
+                     network_dim=4, learning_rate=1e-2, optimizer_type="AdamW", gradient_checkpointing=True,
+                     clip_skip=2, caption_extension=".txt", logging_dir=str(tmp_path / "logs")).items():
+        cfg.set(k, v)
+    res = run_training(cfg, train_data=str(data), max_steps=2, show_progress=False, save_peft=True)
+    kohya = load_file(str(res.final_model))
+    te_up = {k: v for k, v in kohya.items() if k.startswith("lora_te_") and k.endswith("lora_up.weight")}
+    # clip_skip 2: the last encoder layer is unused, so its 6 modules get no gradient (as in sd-scripts)
+    trained = {k for k, v in te_up.items() if torch.count_nonzero(v) > 0}
+    assert len(trained) == 66 and all("layers_11_" in k for k in set(te_up) - trained)
+    peft_unet = load_file(str(res.peft_dir / "unet" / "adapter_model.safetensors"))
+    a = peft_unet["down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.lora_A.weight"]
+    assert torch.equal(a, kohya["lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight"])
+    assert len(peft_unet) == 2 * 192
+    cfg_json = (res.peft_dir / "unet" / "adapter_config.json").read_text()
+    assert '"r": 4' in cfg_json and '"lora_alpha": 1.0' in cfg_json
+    assert any((tmp_path / "logs").rglob("events.out.tfevents*"))  # TensorBoard tracker wrote events

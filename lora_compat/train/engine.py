@@ -185,7 +185,8 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
         unet.enable_gradient_checkpointing()
         if train_te:
             for te in tes:
-                te.gradient_checkpointing_enable()
+                # transformers 5 renamed it; the old name still works but warns
+                (getattr(te, "activation_checkpointing_enable", None) or te.gradient_checkpointing_enable)()
     clip_skip = get("clip_skip")
 
     # ---- data --------------------------------------------------------------------------------------------
