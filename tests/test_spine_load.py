@@ -281,3 +281,16 @@ def test_duplicate_json_keys_and_repeated_options_are_noted(tmp_path) -> None:
     found = json.loads(out)["findings"]
     assert code == 0 and [(f["code"], f["line"]) for f in found] == [("LC113", 2), ("LC113", 2), ("LC113", 2)]
     assert "secret" not in out
+
+
+def test_text_output_neither_parses_markup_nor_passes_terminal_escapes(tmp_path) -> None:
+    p = tmp_path / "[bold]x.json"
+    p.write_text(json.dumps({"LoRA_type": "Standard", "max_resolution": "512,512", "network_dim": 8,
+                             "output_name": "[red]pwn[/red] \x1b[31mRED\x1b[0m\nsecond line",
+                             "odd\x1b[2Jkey": 1}), encoding="utf-8")
+    for args in (("show", str(p)), ("lint", str(p), "--fail-on", "info")):
+        code, out, err = run_cli(*args)
+        assert code in (0, 1), err
+        assert "\x1b" not in out and "\x07" not in out             # escapes are shown, never executed
+        assert "odd\\x1b[2Jkey" in out and "[bold]x.json" in out    # literal text, no markup applied
+    assert "[red]pwn[/red]" in run_cli("show", str(p))[1]

@@ -103,7 +103,14 @@ def _where(origin, source: str) -> str:
 def _render_text(cfg) -> None:
     from rich.console import Console
     from rich.table import Table
-    from rich.text import Text
+    from rich.text import Text as RichText
+
+    from lora_compat.config.load import printable
+
+    def Text(text: str = "", style: str = "") -> RichText:  # noqa: N802 - stands in for rich's Text
+        # every user-controlled string goes through here: Text() keeps "[...]" literal (no rich markup) and
+        # printable() escapes control characters (a value holding ESC sequences must not drive the terminal)
+        return RichText(printable(text), style=style)
 
     console = Console(highlight=False, soft_wrap=False)
     head = Text()
@@ -116,7 +123,6 @@ def _render_text(cfg) -> None:
     console.print(head)
     if len(cfg.files) > 1:
         console.print(Text("files: " + ", ".join(cfg.files), style="dim"))
-    # every user-controlled string goes through Text(): rich would parse "[...]" in plain str as markup
 
     data = show_data(cfg)
     table = Table(title=f"canonical options ({len(cfg.options)})", title_justify="left", expand=False)
@@ -165,7 +171,7 @@ def _render_text(cfg) -> None:
         for n in data["notes"]:
             where = f"{os.path.basename(n['file'])}:{n['line']}: " if n["file"] and n["line"] else ""
             line = Text("  ")
-            line.append(n["code"], style="magenta").append(f"  {where}{n['message']}")
+            line.append(n["code"], style="magenta").append(printable(f"  {where}{n['message']}"))
             console.print(line)
 
 

@@ -58,6 +58,14 @@ def _detection(doc: Document, dialect: str | None) -> Detection:
     return Detection(dialect, era=era, tab=tab, reasons=reasons)
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (newlines, ESC, BEL ...) written as escapes (``\\n``, ``\\x1b``):
+    values from a config must not break a one-line message or drive the terminal (ANSI sequences)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+
+
 def single_line(err: UserError) -> UserError:
     """The same error with control characters escaped: raw values quoted in messages may hold newlines,
     and the CLI promises exactly one line."""
@@ -66,9 +74,7 @@ def single_line(err: UserError) -> UserError:
         return err
 
     def esc(s: str | None) -> str | None:
-        if s is None:
-            return None
-        return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in s)
+        return None if s is None else printable(s)
 
     new = UserError(esc(err.reason) or "", file=esc(err.file), line=err.line, col=err.col, key=esc(err.key))
     new.exit_code = err.exit_code

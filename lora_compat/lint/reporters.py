@@ -158,7 +158,12 @@ _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 def report_text(report: LintReport, out: TextIO, *, color: bool | None = None) -> None:
     """Human output grouped by file: severity, code, file:line, key, message, and the explain hint."""
     from rich.console import Console
-    from rich.markup import escape
+    from rich.markup import escape as escape_markup
+
+    from lora_compat.config.load import printable
+
+    def escape(text: str) -> str:   # no rich markup and no terminal control sequences from config values
+        return escape_markup(printable(text))
 
     console = Console(file=out, highlight=False, soft_wrap=True, force_terminal=color,
                       no_color=(color is False))
