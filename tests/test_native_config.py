@@ -82,7 +82,6 @@ def test_bad_values_unknown_keys_and_format(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text,code", [
     ('[network]\nloftq_config = { loftq_bits = 4 }\n', "native-loftq-needs-init"),
-    ('[network]\ninit_lora_weights = "loftq"\n', "native-loftq-init-needs-config"),
     ('[network]\ninit_lora_weights = "loftq"\nloftq_config = { loftq_bits = 4 }\n[precision]\nfp8_base = true\n',
      "native-loftq-quantized-base"),
     ('[network]\nuse_dora = true\n', "native-dora-not-kohya"),
@@ -94,6 +93,39 @@ def test_peft_rules_become_notes(tmp_path: Path, text: str, code: str) -> None:
     assert code in {n.code for n in cfg.notes}
     assert code in NATIVE_NOTE_CODES
     assert not cfg.invalid
+
+
+@pytest.mark.parametrize("text,ok", [
+    ('init_lora_weights = "loftq"\n', False),                       # PEFT: loftq_config must be specified
+    ('init_lora_weights = "loftq"\nloftq_config = { loftq_bits = 4 }\n', True),
+    ('init_lora_weights = "orthogonal"\nr = 5\n', False),            # PEFT: orthogonal needs an even rank
+    ('init_lora_weights = "orthogonal"\nr = 8\nconv_r = 3\nkind = "locon"\n', False),
+    ('init_lora_weights = "orthogonal"\nr = 8\nrank_pattern = { "mid_block.attentions.0.proj_in" = 7 }\n', False),
+    ('init_lora_weights = "orthogonal"\n', True),                   # unset r: sd-scripts' 4
+])
+def test_what_peft_refuses_is_invalid(tmp_path: Path, text: str, ok: bool) -> None:
+    cfg = _read_text(tmp_path, 'format = "lora-compat/1"\n[network]\n' + text)
+    assert (not cfg.invalid) == ok, cfg.invalid
+    if not ok:
+        assert [(i.option, i.origin.key, i.origin.line) for i in cfg.invalid] == \
+            [("peft.init_lora_weights", "network.init_lora_weights", 3)]
+
+
+def test_lint_reports_the_peft_rules(tmp_path: Path) -> None:
+    """lint is where users meet PEFT's rules: refusals as LC101 errors, kohya differences as warnings."""
+    from lora_compat.lint.registry import all_rules
+    from lora_compat.lint.runner import lint_file
+
+    p = tmp_path / "peft.toml"
+    p.write_text('format = "lora-compat/1"\n[network]\nr = 16\nlora_alpha = 16\nuse_rslora = true\n'
+                 'init_lora_weights = "loftq"\n[precision]\nfp8_base = true\n', encoding="utf-8")
+    result = lint_file(str(p), list(all_rules()))
+    assert result.error is None
+    findings = result.findings
+    got = {(f.code, f.severity, f.line) for f in findings}
+    assert ("LC101", "error", 6) in got  # loftq without loftq_config
+    rslora = [f for f in findings if f.line == 5]
+    assert rslora and rslora[0].severity == "warning" and "sqrt(r)" in rslora[0].message
 
 
 def test_init_lora_weights_takes_only_peft_values(tmp_path: Path) -> None:

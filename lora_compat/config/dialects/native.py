@@ -50,8 +50,6 @@ NETWORK_ARG_FIELDS: dict[str, str] = {
 NATIVE_NOTE_CODES: dict[str, str] = {
     "native-loftq-needs-init":
         "loftq_config is set but init_lora_weights is not \"loftq\": PEFT ignores the LoftQ config.",
-    "native-loftq-init-needs-config":
-        "init_lora_weights = \"loftq\" needs a loftq_config (PEFT raises without one).",
     "native-loftq-quantized-base":
         "LoftQ quantizes the backbone itself and needs an unquantized base model; fp8_base / fp8_base_unet "
         "is set.",
@@ -419,15 +417,35 @@ def _read_datasets(r: _Reader, body: Any) -> None:
         r.cfg.datasets.append(ds)
 
 
+def _ranks(cfg: CanonicalConfig) -> list[int]:
+    """Every rank the native [network] gives a module: r (sd-scripts' 4 when unset), conv_r, rank_pattern."""
+    ranks = [v for v in (cfg.get("network_dim") or 4,
+                         network_arg_int(parse_network_args(cfg.get("network_args")), "conv_dim"))
+             if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    pattern = cfg.get(PEFT_PREFIX + "rank_pattern")
+    if isinstance(pattern, dict):
+        ranks += [v for v in pattern.values() if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    return ranks
+
+
 def _check_peft_rules(r: _Reader) -> None:
-    """PEFT's own rules, recorded as notes (lint reports them; train refuses the hard ones)."""
+    """PEFT's own rules: what PEFT refuses is an invalid value (lint LC101 error, migrate/plan/train refuse the
+    file); what PEFT accepts but means something else than in kohya tools is a note (lint warning)."""
     get = r.cfg.get
     init = get("peft.init_lora_weights", True)
     loftq = get("peft.loftq_config")
     if loftq is not None and init != "loftq":
         r.note("native-loftq-needs-init", "network.loftq_config")
     if init == "loftq" and loftq is None:
-        r.note("native-loftq-init-needs-config", "network.init_lora_weights")
+        # PEFT's LoraConfig raises ValueError: the file cannot run at all
+        r.invalid(PEFT_PREFIX + "init_lora_weights", "network.init_lora_weights", init,
+                  'init_lora_weights = "loftq" needs a loftq_config in [network] (PEFT raises without one)')
+    if init == "orthogonal":
+        odd = sorted({v for v in _ranks(r.cfg) if v % 2})
+        if odd:
+            # PEFT's orthogonal_init raises for an odd rank when the adapter is injected
+            r.invalid(PEFT_PREFIX + "init_lora_weights", "network.init_lora_weights", init,
+                      f'init_lora_weights = "orthogonal" needs even ranks; rank {odd[0]} is odd (PEFT raises)')
     if init == "loftq" and (get("fp8_base") or get("fp8_base_unet")):
         r.note("native-loftq-quantized-base", "network.init_lora_weights")
     if get("peft.use_rslora"):
