@@ -285,3 +285,19 @@ def test_peft_output_matches_kohya_file_and_checkpointing_trains_te(tmp_path):
     cfg_json = (res.peft_dir / "unet" / "adapter_config.json").read_text()
     assert '"r": 4' in cfg_json and '"lora_alpha": 1.0' in cfg_json
     assert any((tmp_path / "logs").rglob("events.out.tfevents*"))  # TensorBoard tracker wrote events
+
+
+@pytest.mark.slow
+def test_adafactor_relative_step_forces_its_schedule_like_sd_scripts(tmp_path):
+    data = make_synthetic_dataset(tmp_path / "d", n_images=2, repeats=1)
+    cfg = CanonicalConfig(dialect="native", source="t")
+    for k, v in dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(tmp_path / "o"), resolution="64",
+                     network_dim=4, learning_rate=1e-3, unet_lr=5e-4, optimizer_type="Adafactor").items():
+        cfg.set(k, v)
+    res = run_training(cfg, train_data=str(data), max_steps=2, show_progress=False)
+    md = res.metadata
+    assert md["ss_lr_scheduler"] == "adafactor:0.001" and md["ss_learning_rate"] == "None"
+    assert md["ss_unet_lr"] == "None" and md["ss_optimizer"].startswith("transformers.optimization.Adafactor(")
+    cfg.set("lr_warmup_steps", 1)
+    with pytest.raises(UserError, match="no warmup"):
+        run_training(cfg, train_data=str(data), max_steps=2, show_progress=False)

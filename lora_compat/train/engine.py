@@ -220,21 +220,35 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     base_lr = _float_or_none(get("learning_rate"))
     optimizer, opt_meta = build_optimizer(opt_type, groups, base_lr, get("optimizer_args"))
     sched_name = str(get("lr_scheduler") or "constant")
-    if is_schedule_free(opt_type):
-        factor = (lambda t: 1.0)  # noqa: E731  schedule-free: a dummy scheduler, LR constant
+    unet_lr_meta = _float_or_none(get("unet_lr"))
+    relative_step = opt_meta.startswith("transformers.optimization.Adafactor(relative_step=True")
+    if relative_step:
+        # sd-scripts: Adafactor's relative_step discards every configured LR and forces the scheduler to
+        # adafactor:<learning_rate> (AdafactorSchedule); warmup is then a ValueError (§4.10, §4.11).
+        from transformers.optimization import AdafactorSchedule
+
+        if _warmup_steps(get("lr_warmup_steps"), max_train_steps):
+            raise UserError("Adafactor with relative_step=True forces the adafactor scheduler, which takes no "
+                            "warmup (sd-scripts raises ValueError)", key="lr_warmup_steps")
+        sched_name = f"adafactor:{base_lr}"
+        lr_scheduler = AdafactorSchedule(optimizer, initial_lr=base_lr or 0.0)
+        base_lr = unet_lr_meta = None
     else:
-        try:
-            factor = lr_lambda(sched_name, max_train_steps, lr_warmup_steps=get("lr_warmup_steps"),
-                               lr_decay_steps=get("lr_decay_steps"),
-                               lr_scheduler_num_cycles=get("lr_scheduler_num_cycles"),
-                               lr_scheduler_power=get("lr_scheduler_power"),
-                               lr_scheduler_timescale=get("lr_scheduler_timescale"),
-                               lr_scheduler_min_lr_ratio=get("lr_scheduler_min_lr_ratio"),
-                               lr_scheduler_args=_kv(get("lr_scheduler_args")),
-                               learning_rate=base_lr if base_lr is not None else 2e-6, num_processes=nproc)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise UserError(f"lr_scheduler {sched_name!r}: {exc}", key="lr_scheduler") from None
-    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        if is_schedule_free(opt_type):
+            factor = (lambda t: 1.0)  # noqa: E731  schedule-free: a dummy scheduler, LR constant
+        else:
+            try:
+                factor = lr_lambda(sched_name, max_train_steps, lr_warmup_steps=get("lr_warmup_steps"),
+                                   lr_decay_steps=get("lr_decay_steps"),
+                                   lr_scheduler_num_cycles=get("lr_scheduler_num_cycles"),
+                                   lr_scheduler_power=get("lr_scheduler_power"),
+                                   lr_scheduler_timescale=get("lr_scheduler_timescale"),
+                                   lr_scheduler_min_lr_ratio=get("lr_scheduler_min_lr_ratio"),
+                                   lr_scheduler_args=_kv(get("lr_scheduler_args")),
+                                   learning_rate=base_lr if base_lr is not None else 2e-6, num_processes=nproc)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise UserError(f"lr_scheduler {sched_name!r}: {exc}", key="lr_scheduler") from None
+        lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
     # ---- accelerate ----------------------------------------------------------------------------------------
     trained = [unet] if any(n.part == "unet" for n in nets) else []
@@ -278,7 +292,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
                      num_reg_images=dataset.num_reg_images, num_batches_per_epoch=per_proc_batches,
                      num_epochs=num_epochs, max_train_steps=max_train_steps, num_processes=nproc,
                      optimizer=opt_meta, seed=seed, lr_scheduler=sched_name, learning_rate=base_lr,
-                     unet_lr=_float_or_none(get("unet_lr")), text_encoder_lr=te_lr,
+                     unet_lr=unet_lr_meta, text_encoder_lr=None if relative_step else te_lr,
                      dataset_dirs=dataset.dataset_dirs, tag_frequency=dataset.tag_frequency)
     base_meta = training_metadata(get, facts)
     save_precision = get("save_precision")
@@ -429,6 +443,13 @@ def _digest(state: dict[str, Any]) -> str:
         h.update(k.encode())
         h.update(state[k].contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def _warmup_steps(value: Any, max_train_steps: int) -> int:
+    """Warmup steps as sd-scripts computes them (a float is a ratio of the total)."""
+    from lora_compat.semantics import warmup_steps
+
+    return warmup_steps(value, max_train_steps)
 
 
 def _shard(n: int, world: int, rank: int) -> list[int]:

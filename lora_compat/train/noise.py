@@ -102,7 +102,8 @@ def noise_and_timesteps(latents: Any, sched: Any, ns: NoiseSettings) -> tuple[An
     if lo >= hi:
         timesteps = torch.full((b,), hi, device=latents.device)
     else:
-        timesteps = torch.randint(lo, hi, (b,), device=latents.device)
+        # drawn on the CPU generator like sd-scripts' get_timesteps, then moved
+        timesteps = torch.randint(lo, hi, (b,), device="cpu").to(latents.device)
     timesteps = timesteps.long()
     if ns.ip_noise_gamma:
         gamma = ns.ip_noise_gamma
