@@ -127,3 +127,71 @@ def test_plan_image_counts_option(tmp_path: Path) -> None:
     assert steps["steps_per_epoch"] == 28 and steps["max_train_steps"] == 56  # ceil((50 + 6) / 2) x 2 epochs
     code, text = _run("plan", str(cfg), "--images", "nonsense")
     assert code == 2 and "FOLDER=COUNT" in text
+
+
+def test_help_shows_examples() -> None:
+    for cmd in ("migrate", "plan"):
+        code, text = _run(cmd, "--help")
+        assert code == 0 and "Examples:" in text and f"lora-compat {cmd} " in text.split("Examples:")[1]
+
+
+def test_output_under_a_file_is_one_clear_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, text = _run("migrate", str(NATIVE), "--to", "native", "-o", str(blocker / "o.toml"))
+    assert code == 2 and "not a folder" in text and "\n" not in text.strip()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_missing_output_folder_is_created(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "deeper" / "cfg.toml"
+    code, text = _run("migrate", str(NATIVE), "--to", "sd-scripts", "-o", str(out))
+    assert code == 0, text
+    assert sorted(p.name for p in out.parent.iterdir()) == ["cfg.toml", "cfg_dataset.toml"]
+
+
+def test_plan_text_prints_config_values_literally(tmp_path: Path) -> None:
+    """A path with rich markup characters is printed as is (no MarkupError traceback, nothing swallowed)."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('format = "lora-compat/1"\n[model]\npretrained_model_name_or_path = "/m/[/x][bold]m.ckpt"\n')
+    code, text = _run("plan", str(cfg))
+    assert code == 0, text
+    assert "/m/[/x][bold]m.ckpt" in text
+
+
+def _json_example(section: str) -> dict:
+    """The ```json example of a docs/cli.md section (the documented --format json contract)."""
+    import re
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
+    body = docs.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    example = re.search(r"```json\n(.*?)\n```", body, re.S).group(1)
+    return json.loads(example.replace('"..."', '"x"'))
+
+
+def _same_shape(documented, actual, where: str = "$") -> None:
+    if isinstance(documented, dict) and isinstance(actual, dict):
+        assert set(documented) <= set(actual), (where, set(documented) - set(actual))
+        for k in documented:
+            _same_shape(documented[k], actual[k], f"{where}.{k}")
+    elif isinstance(documented, list) and documented and isinstance(documented[0], dict):
+        assert isinstance(actual, list) and actual, where
+        _same_shape(documented[0], actual[0], f"{where}[0]")
+
+
+def test_json_outputs_match_the_documented_contract(tmp_path: Path) -> None:
+    code, text = _run("migrate", str(NATIVE), "--to", "native", "-o", str(tmp_path / "o.toml"), "--format", "json")
+    assert code == 0
+    report = json.loads(text)
+    documented = _json_example("migrate")
+    assert set(report) == set(documented) and set(report["counts"]) == set(documented["counts"])
+    _same_shape(documented, report)
+    assert set(report["entries"][0]) == set(documented["entries"][0])
+    code, text = _run("plan", str(NATIVE), "--format", "json")
+    plan = json.loads(text)
+    documented = _json_example("plan")
+    assert set(plan) == set(documented)
+    documented["unsupported"] = []  # the fixture has nothing unsupported; the shape of the rest must hold
+    _same_shape(documented, plan)
+    assert set(plan["adapters"][0]) == set(documented["adapters"][0])
+    assert set(plan["steps"]) == set(documented["steps"])

@@ -195,3 +195,33 @@ def test_dataset_config_is_inlined_in_native_and_prompt_files_are_not_copied(tmp
     prompts.write_text("a photo of sks dog --n blurry")
     gui, _ = _migrate(tmp_path, cfg.read_text().replace(str(secret), str(prompts)), to="kohya-gui", name="c3.toml")
     assert gui["sample_prompts"] == "a photo of sks dog --n blurry"
+
+
+def test_a_length_the_gui_derived_from_absent_folders_is_a_reported_loss(tmp_path: Path) -> None:
+    """GUI 'epoch' x image count: without the folders no step count can be written, and sd-scripts' default
+    (1600 steps) would silently apply, so the report lists it as a loss and --strict refuses."""
+    from lora_compat.migrate.run import StrictLoss
+
+    data = {**K3, "epoch": 20, "max_train_steps": 0, "train_data_dir": str(tmp_path / "absent"), "lr_warmup": 0}
+    out, report = _migrate(tmp_path, data)
+    assert "max_train_steps" not in out and "max_train_epochs" not in out
+    loss = next(e for e in report.losses if e.source_key == "epoch")
+    assert loss.kind == "no-equivalent" and "epoch 20" in loss.detail
+    src = tmp_path / "strict.json"
+    src.write_text(json.dumps(data), encoding="utf-8")
+    try:
+        migrate_file(str(src), "native", str(tmp_path / "strict.toml"), strict=True)
+    except StrictLoss as err:
+        assert "epoch" in str(err)
+    else:
+        raise AssertionError("--strict accepted a lost training length")
+    assert not (tmp_path / "strict.toml").exists()
+
+
+def test_native_to_native_reports_every_key_kept(tmp_path: Path) -> None:
+    from tests.conftest import FIXTURES
+
+    src = FIXTURES / "migrate" / "native_full.toml"
+    report = migrate_file(str(src), "native", str(tmp_path / "same.toml"))
+    assert {e.kind for e in report.entries} == {"kept"}
+    assert all(e.source_key == e.target_key for e in report.entries)

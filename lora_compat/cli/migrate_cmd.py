@@ -25,6 +25,15 @@ def command(config: str, to: str, output: str, strict: bool, force: bool, dialec
 
     Each key is reported as kept, renamed, converted (with the arithmetic), derived, default, frontend-quirk,
     dropped (why) or no-equivalent (why). Credentials are never written.
+
+    Exit codes: 0 written, 1 --strict and something would be lost (nothing written), 2 bad input.
+
+    \b
+    Examples:
+      lora-compat migrate old_preset.json --to native -o my_lora.toml
+      lora-compat migrate my_lora.toml --to sd-scripts -o run.toml   # + run_dataset.toml
+      lora-compat migrate args.json --to kohya-gui -o gui.json --strict
+      lora-compat migrate cmd.sh --to native -o new.toml --force --format json
     """
     from lora_compat.migrate.run import migrate_file
 

@@ -18,7 +18,15 @@ import click
                    "'10_name' sub-folder by name); repeatable.")
 def command(config: str, dialect: str | None, fmt: str, modules: bool, images: tuple[str, ...]) -> None:
     """Resolve CONFIG into the training plan: steps, warmup, parameter groups, PEFT configs per model part,
-    options the engine implements itself, and anything unsupported."""
+    options the engine implements itself, and anything unsupported.
+
+    \b
+    Examples:
+      lora-compat plan my_lora.toml
+      lora-compat plan old_preset.json --images "10_sks dog=25" --images "1_dog=200"
+      lora-compat plan my_lora.toml --modules
+      lora-compat plan my_lora.toml --format json > plan.json
+    """
     from lora_compat.config.load import load_config
     from lora_compat.migrate.run import refuse_invalid
     from lora_compat.plan import make_plan
@@ -42,50 +50,55 @@ def command(config: str, dialect: str | None, fmt: str, modules: bool, images: t
 
 def _render_text(plan, modules: bool) -> None:  # type: ignore[no-untyped-def]
     from rich.console import Console
+    from rich.markup import escape
 
-    c = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
+
+    def say(text: str, style: str | None = None) -> None:
+        # config values (paths, args) are printed literally: '[/x]' in a path must not be read as markup
+        console.print(escape(text), style=style)
+
     s = plan.steps
-    c.print(f"[bold]{plan.canonical.source}[/bold] ({plan.canonical.dialect}) -> {plan.arch}, "
-            f"{plan.network_module}, base {plan.base_model or '(not set)'}"
-            + (", v-parameterization" if plan.v_parameterization else ""))
-    c.print("[bold]steps[/bold]")
-    c.print(f"  epochs {_n(s.epochs)}, max_train_steps {_n(s.max_train_steps)}, batches/epoch "
-            f"{_n(s.steps_per_epoch)}, optimizer steps/epoch {_n(s.optimizer_steps_per_epoch)}")
-    c.print(f"  batch {s.train_batch_size} x grad_accum {s.gradient_accumulation_steps} = effective batch "
-            f"{s.effective_batch_size}; warmup {_n(s.warmup_steps)} steps"
-            + (f", decay {s.decay_steps} steps" if s.decay_steps else ""))
+    say(f"{plan.canonical.source} ({plan.canonical.dialect}) -> {plan.arch}, {plan.network_module}, base "
+        f"{plan.base_model or '(not set)'}" + (", v-parameterization" if plan.v_parameterization else ""), "bold")
+    say("steps", "bold")
+    say(f"  epochs {_n(s.epochs)}, max_train_steps {_n(s.max_train_steps)}, batches/epoch "
+        f"{_n(s.steps_per_epoch)}, optimizer steps/epoch {_n(s.optimizer_steps_per_epoch)}")
+    say(f"  batch {s.train_batch_size} x grad_accum {s.gradient_accumulation_steps} = effective batch "
+        f"{s.effective_batch_size}; warmup {_n(s.warmup_steps)} steps"
+        + (f", decay {s.decay_steps} steps" if s.decay_steps else ""))
     for line in s.explanation:
-        c.print(f"  - {line}")
-    c.print("[bold]parameter groups[/bold] (optimizer order)")
+        say(f"  - {line}")
+    say("parameter groups (optimizer order)", "bold")
     if not plan.param_groups:
-        c.print("  none: nothing would be trained")
+        say("  none: nothing would be trained")
     for g in plan.param_groups:
         extra = (f" block {g.block}" if g.block is not None else "") + (" LoRA+ (lora_B)" if g.lora_plus else "")
-        c.print(f"  {g.part}{extra}: lr {g.lr}")
+        say(f"  {g.part}{extra}: lr {g.lr}")
     for a in plan.adapters:
         kw = dict(a.peft_kwargs)
         targets = kw.pop("target_modules", [])
         rp, ap = kw.pop("rank_pattern", {}), kw.pop("alpha_pattern", {})
-        c.print(f"[bold]{a.part}[/bold] ({a.kohya_prefix}): {a.peft_config_class}("
-                + ", ".join(f"{k}={v!r}" for k, v in kw.items()) + ")")
-        c.print(f"  {len(targets)} target modules, {len(rp)} rank / {len(ap)} alpha overrides; "
-                f"lr {a.lr if a.lr is not None else 'not trained'}")
+        say(f"{a.part} ({a.kohya_prefix}): {a.peft_config_class}("
+            + ", ".join(f"{k}={v!r}" for k, v in kw.items()) + ")")
+        say(f"  {len(targets)} target modules, {len(rp)} rank / {len(ap)} alpha overrides; "
+            f"lr {a.lr if a.lr is not None else 'not trained'}")
         if modules:
             for t in (targets if isinstance(targets, list) else [targets]):
                 r = rp.get(t, kw.get("r"))
-                c.print(f"    {t}  r={r}  ({a.kohya_names.get(t, '?')})")
+                say(f"    {t}  r={r}  ({a.kohya_names.get(t, '?')})")
     if plan.engine_options:
-        c.print("[bold]implemented by the engine[/bold] (no PEFT field)")
+        say("implemented by the engine (no PEFT field)", "bold")
         for k, v in plan.engine_options.items():
             why = v.get("why") if isinstance(v, dict) else None
             val = {kk: vv for kk, vv in v.items() if kk != "why"} if isinstance(v, dict) else v
-            c.print(f"  {k}: {val}" + (f" - {why}" if why else ""))
+            say(f"  {k}: {val}" + (f" - {why}" if why else ""))
     if plan.unsupported:
-        c.print("[bold red]unsupported[/bold red]")
+        say("unsupported", "bold red")
         for u in plan.unsupported:
-            c.print(f"  {u.option}: {u.why}")
+            say(f"  {u.option}: {u.why}")
     for n in plan.notes:
-        c.print(f"note: {n}")
+        say(f"note: {n}")
 
 
 def _n(v) -> str:  # type: ignore[no-untyped-def]

@@ -78,6 +78,8 @@ def write_atomically(files: dict[str, str]) -> None:
         with contextlib.ExitStack() as stack:
             for path, text in files.items():
                 stack.enter_context(atomic_writer(path)).write(text.encode("utf-8"))
+    except (FileExistsError, NotADirectoryError) as exc:  # mkdir/open through a path part that is a file
+        raise UserError("cannot write output: this is a file, not a folder", file=exc.filename) from None
     except OSError as exc:
         raise UserError(f"cannot write output: {exc.strerror or exc}", file=getattr(exc, "filename", None)) \
             from None
