@@ -294,3 +294,31 @@ def test_text_output_neither_parses_markup_nor_passes_terminal_escapes(tmp_path)
         assert "\x1b" not in out and "\x07" not in out             # escapes are shown, never executed
         assert "odd\\x1b[2Jkey" in out and "[bold]x.json" in out    # literal text, no markup applied
     assert "[red]pwn[/red]" in run_cli("show", str(p))[1]
+
+
+def test_every_note_code_a_reader_emits_is_catalogued(tmp_path) -> None:
+    # lint explains notes by code: a code missing from the catalogue has no description anywhere
+    from lora_compat.config.dialects.native import NATIVE_NOTE_CODES
+    from lora_compat.config.notes import NOTE_CODES
+
+    known = set(NOTE_CODES) | set(NATIVE_NOTE_CODES)
+    seen: set[str] = set()
+    for path in sorted(FIXTURES.rglob("*")):
+        if path.suffix not in (".json", ".toml", ".sh", ".bat") or "migrate" in path.parts:
+            continue
+        try:
+            cfg = load_config(str(path), resolve_dataset=False)
+        except UserError:
+            continue
+        seen |= {n.code for n in cfg.notes}
+    assert seen and not seen - known, sorted(seen - known)
+
+
+def test_dataset_config_with_a_foreign_suffix_is_never_read(tmp_path) -> None:
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    p = tmp_path / "c.toml"
+    p.write_text(f'network_module = "networks.lora"\ndataset_config = {json.dumps(str(secret))}\n', encoding="utf-8")
+    assert_clean_refusal(*run_cli("show", str(p)), "c.toml:2", "must end in .toml or .json")
+    cfg = load_config(str(p), resolve_dataset=False)      # lint's mode: a note, and the file is not parsed
+    assert [n.code for n in cfg.notes] == ["dataset-config-bad-suffix"] and not cfg.datasets

@@ -12,6 +12,25 @@ NOTE_CODES: dict[str, str] = {
     "duplicate-key":
         "A key (JSON) or option (command line) is written more than once: the front-end's json.load / "
         "sd-scripts' argparse keeps only the last value, the earlier ones have no effect.",
+    # ---- sd-scripts command lines, --config_file and --dataset_config files (the spine's readers) ----------
+    "command-line-launcher":
+        "The training script is started through a launcher (accelerate launch, python -m ...); its options "
+        "are recorded as front-end-only keys.",
+    "accelerate-mixed-precision":
+        "accelerate launch --mixed_precision does not reach sd-scripts, which builds its Accelerator with its "
+        "own --mixed_precision (default 'no').",
+    "config-file-nested-table":
+        "A --config_file TOML sub-table ([a.b]): sd-scripts flattens one level only, so the option receives a dict.",
+    "text-encoder-lr-list":
+        "text_encoder_lr is a list: sd-scripts' networks.lora uses only the first value (for both SDXL encoders).",
+    "dataset-config-missing":
+        "The referenced dataset config does not exist here: its datasets and subsets cannot be checked.",
+    "dataset-config-found-by-name":
+        "The dataset config path does not exist as written; a file of the same name next to the config was used.",
+    "dataset-config-bad-suffix":
+        "The dataset config does not end in .toml or .json: sd-scripts refuses to read it.",
+    "dataset-needs-masked-loss":
+        "Subsets with conditioning_data_dir are accepted by sd-scripts only together with --masked_loss.",
     # ---- kohya image folders (emitted by lora_compat.config.kohya_folder, listed here so lint knows them) ----
     "kohya-folder-missing":
         "train_data_dir / reg_data_dir does not exist here: repeats, class tokens and image counts are unknown.",

@@ -106,7 +106,7 @@ def load_dataset_reference(cfg: CanonicalConfig, value: Any, origin: Origin | No
     Missing file: UserError when ``required`` (load_config's default), else a Note
     ``dataset-config-missing`` for lint. Returns whether a file was loaded.
     """
-    from lora_compat.config.loaders import load_document, parse_json, parse_toml, read_text
+    from lora_compat.config.loaders import parse_json, parse_toml, read_text
 
     if not isinstance(value, str) or not value.strip():
         return False
@@ -136,7 +136,7 @@ def load_dataset_reference(cfg: CanonicalConfig, value: Any, origin: Origin | No
                             **where)
         cfg.notes.append(Note("dataset-config-bad-suffix", "sd-scripts reads only .toml/.json dataset configs",
                               origin, {"path": value}))
-        doc = load_document(path, fmt="toml")
+        return False  # sd-scripts never reads it, so neither do we (it may be any file: /etc/passwd, a model)
     if not isinstance(doc.data, dict):
         raise UserError("dataset config must be a table with [general] and [[datasets]]", file=path)
     apply_dataset_document(cfg, doc, masked_loss=False)
