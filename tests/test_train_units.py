@@ -301,3 +301,31 @@ def test_adafactor_relative_step_forces_its_schedule_like_sd_scripts(tmp_path):
     cfg.set("lr_warmup_steps", 1)
     with pytest.raises(UserError, match="no warmup"):
         run_training(cfg, train_data=str(data), max_steps=2, show_progress=False)
+
+
+@pytest.mark.slow
+def test_network_weights_start_from_a_previous_lora(tmp_path):
+    from safetensors.torch import load_file
+
+    data = make_synthetic_dataset(tmp_path / "d", n_images=2, repeats=1)
+
+    def cfg_for(out, **extra):
+        cfg = CanonicalConfig(dialect="native", source="t")
+        opts = dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(tmp_path / out), resolution="64",
+                    network_dim=4, learning_rate=1e-2, optimizer_type="AdamW")
+        opts.update(extra)
+        for k, v in opts.items():
+            cfg.set(k, v)
+        return cfg
+
+    first = run_training(cfg_for("a"), train_data=str(data), max_steps=2, show_progress=False).final_model
+    logs: list[str] = []
+    second = run_training(cfg_for("b", network_weights=str(first), learning_rate=1e-9), train_data=str(data),
+                          max_steps=1, show_progress=False, log=logs.append).final_model
+    a, b = load_file(str(first)), load_file(str(second))
+    ups = [k for k in a if k.endswith("lora_up.weight") and torch.count_nonzero(a[k]) > 0]
+    assert ups and all(torch.allclose(a[k], b[k], atol=1e-6) for k in ups)
+    assert any("loaded 528 tensors" in m for m in logs)
+    with pytest.raises(UserError, match="only .safetensors"):
+        run_training(cfg_for("c", network_weights=str(tmp_path / "x.ckpt")), train_data=str(data), max_steps=1,
+                     show_progress=False)

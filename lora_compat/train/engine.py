@@ -117,6 +117,9 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     if get("max_token_length") not in (None, 75):
         say(f"warning: max_token_length {get('max_token_length')}: captions are truncated to 75 tokens "
             "(long-prompt chunking is not implemented by this engine)")
+    for name, why in NOT_IMPLEMENTED.items():
+        if get(name):
+            say(f"warning: {name} is set but ignored: {why}")
     logging_dir = get("logging_dir")
     log_with = None
     if logging_dir:
@@ -176,6 +179,8 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
         netmod.inject_lora(model, targets)
         nets.append(netmod.PartNetwork(adapter.part, model, targets, adapter.lr))
     eo = plan.engine_options
+    if get("network_weights"):
+        _load_network_weights(str(get("network_weights")), nets, say)
     for net in nets:
         netmod.install_kohya_dropouts(net, (eo.get("network_dropout") or {}).get("p"),
                                       (eo.get("rank_dropout") or {}).get("p"),
@@ -443,6 +448,58 @@ def _digest(state: dict[str, Any]) -> str:
         h.update(k.encode())
         h.update(state[k].contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+# Options whose effect this engine does not reproduce; a run with them set warns instead of failing.
+NOT_IMPLEMENTED: dict[str, str] = {
+    "sample_prompts": "no sample images are generated during training",
+    "sample_every_n_steps": "no sample images are generated during training",
+    "sample_every_n_epochs": "no sample images are generated during training",
+    "validation_split": "no validation loss is computed (the training split is still applied)",
+    "cache_text_encoder_outputs": "text encoder outputs are computed every step",
+    "full_fp16": "LoRA weights stay float32 (autocast follows mixed_precision)",
+    "full_bf16": "LoRA weights stay float32 (autocast follows mixed_precision)",
+    "fp8_base": "the base model keeps its dtype",
+    "weighted_captions": "caption weights (a:1.2) are read as plain text",
+    "masked_loss": "conditioning-image masks are not read (alpha-mask subsets still mask the loss)",
+    "deepspeed": "DeepSpeed is not set up by lora-compat; use accelerate's own config",
+    "huggingface_repo_id": "nothing is uploaded",
+    "dim_from_weights": "ranks come from the config, not from network_weights",
+}
+
+
+def _load_network_weights(path: str, nets: list[Any], say: Callable[[str], None]) -> None:
+    """``network_weights``: start from a kohya LoRA file, loaded like sd-scripts (strict=False: unknown or
+    missing modules are reported, a shape mismatch is an error; the file's alpha does not change the scale)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from lora_compat.train.network import ADAPTER, lora_layers
+
+    if not path.endswith(".safetensors"):
+        raise UserError(f"network_weights {path!r}: only .safetensors files are read (pickles can run code)",
+                        key="network_weights")
+    try:
+        sd = load_file(path)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"network_weights {path!r}: {exc}", key="network_weights") from None
+    used = set()
+    for net in nets:
+        for t, layer in lora_layers(net):
+            for suffix, param in (("lora_down.weight", layer.lora_A[ADAPTER].weight),
+                                  ("lora_up.weight", layer.lora_B[ADAPTER].weight)):
+                key = f"{t.kohya_name}.{suffix}"
+                if key not in sd:
+                    continue
+                if tuple(sd[key].shape) != tuple(param.shape):
+                    raise UserError(f"network_weights {path!r}: {key} has shape {list(sd[key].shape)}, the "
+                                    f"network needs {list(param.shape)}", key="network_weights")
+                with torch.no_grad():
+                    param.copy_(sd[key].to(param.dtype))
+                used.add(key)
+    weights = {k for k in sd if not k.endswith(".alpha")}
+    say(f"network_weights: loaded {len(used)} tensors from {path}"
+        + (f"; {len(weights - used)} unused" if weights - used else ""))
 
 
 def _warmup_steps(value: Any, max_train_steps: int) -> int:
