@@ -126,15 +126,18 @@ def _source(entry: TensorEntry, path: Path, out_dtype: str, factor: float = 1.0)
 
 
 def _tensor_shape(m: AdapterModule, role: str, entry: TensorEntry) -> tuple[int, ...]:
-    """Emit the shape the base module's type calls for (1x1 reshapes only: the bytes are the same)."""
+    """Emit the shape the base module's type calls for: 2-D for Linear, 4-D for Conv (1x1 reshapes only, so the
+    bytes are the same)."""
+    s = entry.shape
     if m.algo == "lora" and role in ("down", "up") and "mid" not in m.tensors:
-        down, up = m.info.lora_shapes(m.rank)
-        return down if role == "down" else up
-    return entry.shape
+        if m.info.kind == "linear":
+            return s[:2]
+        return s if len(s) == 4 else (*s, 1, 1)
+    return s
 
 
 def _dora_shape(m: AdapterModule, peft: bool) -> tuple[int, ...]:
-    fout = m.info.out_features
+    fout = m.dora.numel
     if m.dora_axis == "in":
         return m.dora.shape
     if peft:

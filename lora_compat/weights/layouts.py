@@ -125,6 +125,7 @@ class LoraFile:
     files: list[SafetensorsFile]
     peft_configs: dict[str, dict] = field(default_factory=dict)  # part -> adapter_config.json (peft input)
     naming: str = ""                                            # "sgm" | "diffusers" (kohya UNet spelling)
+    custom_widths: bool = False                                 # widths differ from the real model (tiny/test)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -198,7 +199,8 @@ def _read_kohya(sf: SafetensorsFile, arch_opt: str) -> LoraFile:
         if role in slot:
             raise UserError(f"two tensors for the same role ({role})", file=str(sf.path), key=key)
         slot[role] = (algo, entry)
-    arch, modules = _assemble(sf, groups, lambda a, n: archmod.lookup_kohya(n, a), arch_opt, peft_naming=False)
+    arch, modules, custom = _assemble(sf, groups, lambda a, n: archmod.lookup_kohya(n, a), arch_opt,
+                                      peft_naming=False)
     spellings: set[str] = set()
     for m in modules:
         if m.part == "unet":
@@ -208,16 +210,26 @@ def _read_kohya(sf: SafetensorsFile, arch_opt: str) -> LoraFile:
         raise UserError("mixes SGM (input_blocks/output_blocks) and diffusers (down_blocks/up_blocks) UNet names; "
                         "consumers drop one of the two sets silently, so this file is refused", file=str(sf.path))
     return LoraFile(sf.path, "kohya", arch, _ordered(modules, arch), dict(sf.metadata), [sf],
-                    naming=next(iter(spellings), ""))
+                    naming=next(iter(spellings), ""), custom_widths=custom)
 
 
 def _assemble(sf: SafetensorsFile, groups: dict, resolve, arch_opt: str, *, peft_naming: bool
-              ) -> tuple[str, list[AdapterModule]]:
-    """Pick the one architecture under which every module resolves with fitting shapes, and build the modules."""
+              ) -> tuple[str, list[AdapterModule], bool]:
+    """Pick the one architecture under which every module resolves with fitting shapes, and build the modules.
+
+    Shapes must be self-consistent and, normally, match the real model's widths (pinned tables). A file where *no*
+    module has the real widths but everything else fits is accepted as a custom-width model (tiny test models,
+    pruned models): the third return value says so. A file where some modules fit and others do not is refused.
+    """
     cands = list(archmod.ARCHS) if arch_opt == "auto" else [arch_opt]
-    fits: list[str] = []
+    strict: list[str] = []
+    custom: list[str] = []
     problems: dict[str, str] = {}
+    kind_exact: dict[str, bool] = {}
     for a in cands:
+        fit = misfit = 0
+        first_misfit = ""
+        kind_exact[a] = True
         for name, roles in groups.items():
             info = resolve(a, name)
             if info is None:
@@ -229,12 +241,28 @@ def _assemble(sf: SafetensorsFile, groups: dict, resolve, arch_opt: str, *, peft
             probe = AdapterModule(info, next(iter(algos)),
                                   {r: e for r, (al, e) in roles.items() if r not in ("alpha", "dora")}, sf)
             try:
-                _validate_shapes(probe, {})
+                _validate_shapes(probe, {}, widths=False)
             except UserError as exc:
                 problems[a] = f"{_label(name)}: {exc.reason}"
                 break
+            if "down" in probe.tensors and (len(probe.tensors["down"].shape) == 4) != (info.kind == "conv"):
+                kind_exact[a] = False  # 1x1 tensors on a Linear (or 2-D on a 1x1 conv): legal, but less likely
+            try:
+                _validate_shapes(probe, {}, widths=True)
+                fit += 1
+            except UserError as exc:
+                misfit += 1
+                first_misfit = first_misfit or f"{_label(name)}: {exc.reason}"
         else:
-            fits.append(a)
+            if misfit == 0:
+                strict.append(a)
+            elif fit == 0:
+                custom.append(a)
+            else:
+                problems[a] = first_misfit
+    fits = strict or custom
+    if len(fits) > 1 and any(kind_exact[a] for a in fits):
+        fits = [a for a in fits if kind_exact[a]]
     if not fits:
         if arch_opt != "auto":
             raise UserError(f"does not fit --arch {arch_opt}: {problems.get(arch_opt)}", file=str(sf.path))
@@ -257,9 +285,9 @@ def _assemble(sf: SafetensorsFile, groups: dict, resolve, arch_opt: str, *, peft
         algos = {al for al, _ in roles.values() if al}
         tensors = {r: e for r, (_, e) in roles.items()}
         modules.append(_build_module(sf, info, algos, tensors, [e.name for _, e in roles.values()], _label(name),
-                                     peft_naming=peft_naming))
+                                     peft_naming=peft_naming, widths=bool(strict)))
     _check_duplicates(sf, modules)
-    return arch, modules
+    return arch, modules, not strict
 
 
 def _label(name) -> str:
@@ -270,7 +298,7 @@ def _label(name) -> str:
 
 
 def _build_module(sf: SafetensorsFile, info: ModuleInfo, algos: set[str], roles: dict[str, TensorEntry],
-                  keys: list[str], label: str, *, peft_naming: bool) -> AdapterModule:
+                  keys: list[str], label: str, *, peft_naming: bool, widths: bool = True) -> AdapterModule:
     where = dict(file=str(sf.path), key=label)
     if not algos:
         raise UserError(f"has only {', '.join(sorted(roles))} and no adapter weights (stray key)", **where)
@@ -280,7 +308,7 @@ def _build_module(sf: SafetensorsFile, info: ModuleInfo, algos: set[str], roles:
     alpha_entry = roles.pop("alpha", None)
     dora = roles.pop("dora", None)
     mod = AdapterModule(info, algo, roles, sf, keys=keys)
-    _validate_shapes(mod, where)
+    fout, fin = _validate_shapes(mod, where, widths=widths)
     if alpha_entry is not None:
         if alpha_entry.numel != 1:
             raise UserError(f"alpha must be a single value, got shape {list(alpha_entry.shape)}", **where)
@@ -294,87 +322,94 @@ def _build_module(sf: SafetensorsFile, info: ModuleInfo, algos: set[str], roles:
         mod.alpha = float(value)
         mod.alpha_key = alpha_entry.name
     if dora is not None:
-        mod.dora, mod.dora_axis = dora, _dora_axis(dora, info, where, peft_naming)
+        mod.dora, mod.dora_axis = dora, _dora_axis(dora, info, fout, fin, where, peft_naming)
     return mod
 
 
-def _validate_shapes(mod: AdapterModule, where: dict) -> None:
-    """Check the tensors a module needs are there and fit the base module's in/out (and kernel) sizes."""
+def _validate_shapes(mod: AdapterModule, where: dict, *, widths: bool = True) -> tuple[int, int]:
+    """Check a module's tensors are complete and self-consistent; return the (out, in) sizes they imply.
+
+    With ``widths`` the sizes must also equal the real base module's (pinned table). The kernel size and the
+    Linear/Conv kind always come from the table.
+    """
     info, t = mod.info, mod.tensors
     k = info.kernel
-    fin, fout = info.in_features, info.out_features
+    conv = info.kind == "conv"
 
     def need(*roles: str) -> None:
         missing = [r for r in roles if r not in t]
         if missing:
             raise UserError(f"{mod.algo} module lacks {', '.join(missing)} (unpaired tensors)", **where)
 
+    def only(*roles: str) -> None:
+        extra = set(t) - set(roles)
+        if extra:
+            raise UserError(f"unexpected tensors {sorted(extra)} in a {mod.algo} module", **where)
+
     def bad(msg: str) -> UserError:
-        return UserError(f"shape mismatch for {info.part} {info.diffusers_path} ({info.kind} {fin}->{fout}"
-                         f"{f', {k}x{k}' if k > 1 else ''}): {msg}", **where)
+        return UserError(f"shape mismatch for {info.part} {info.diffusers_path} ({info.kind} {info.in_features}->"
+                         f"{info.out_features}{f', {k}x{k}' if k > 1 else ''}): {msg}", **where)
+
+    def shp(role: str) -> tuple[int, ...]:
+        return t[role].shape
 
     if mod.algo == "lora":
         need("down", "up")
-        extra = set(t) - {"down", "up", "mid"}
-        if extra:
-            raise UserError(f"unexpected tensors {sorted(extra)} in a LoRA module", **where)
-        down, up = t["down"].shape, t["up"].shape
-        r = down[0] if down else -1
-        if "mid" in t:
-            mid = t["mid"].shape
-            ok = (len(down) == 4 and down[1:] == (fin, 1, 1) and mid == (r, r, k, k) and up == (fout, r, 1, 1))
-            if not ok:
-                raise bad(f"Tucker down {list(down)}, mid {list(mid)}, up {list(up)}")
-            return
-        if info.kind == "linear":
-            ok_down = down in ((r, fin), (r, fin, 1, 1))
-            ok_up = up in ((fout, r), (fout, r, 1, 1))
-        else:
-            ok_down = down == (r, fin, k, k) or (k == 1 and down == (r, fin))
-            ok_up = up in ((fout, r, 1, 1),) or (k == 1 and up == (fout, r))
-        if r <= 0 or not ok_down or not ok_up:
+        only("down", "up", "mid")
+        down, up = shp("down"), shp("up")
+        if len(down) not in (2, 4) or len(up) not in (2, 4) or down[0] <= 0:
             raise bad(f"down {list(down)}, up {list(up)}")
+        r = down[0]
+        fout, fin = up[0], down[1]
+        if "mid" in t:
+            ok = (len(down) == 4 and down[2:] == (1, 1) and shp("mid") == (r, r, k, k) and up == (fout, r, 1, 1)
+                  and k > 1)
+            if not ok:
+                raise bad(f"Tucker down {list(down)}, mid {list(shp('mid'))}, up {list(up)}")
+        else:
+            kd = down[2:] if len(down) == 4 else (1, 1)
+            if kd != (k, k) or up[1:] not in ((r,), (r, 1, 1)) or (conv and k > 1 and len(down) != 4):
+                raise bad(f"down {list(down)}, up {list(up)}")
     elif mod.algo == "loha":
         need("w1_a", "w1_b", "w2_a", "w2_b")
-        extra = set(t) - {"w1_a", "w1_b", "w2_a", "w2_b", "t1", "t2"}
-        if extra:
-            raise UserError(f"unexpected tensors {sorted(extra)} in a LoHa module", **where)
-        r = t["w1_b"].shape[0]
+        only("w1_a", "w1_b", "w2_a", "w2_b", "t1", "t2")
         tucker = "t1" in t or "t2" in t
+        dims = []
         for i in ("1", "2"):
-            a, b = t[f"w{i}_a"].shape, t[f"w{i}_b"].shape
-            ri = b[0] if b else -1
+            a, b = shp(f"w{i}_a"), shp(f"w{i}_b")
+            if len(a) != 2 or len(b) != 2:
+                raise bad(f"hada_w{i}_a {list(a)}, hada_w{i}_b {list(b)}")
+            ri = b[0]
             if tucker:
                 need("t1", "t2")
-                ok = (a == (ri, fout) and b == (ri, fin) and t[f"t{i}"].shape == (ri, ri, k, k) and k > 1)
+                if not (k > 1 and a[0] == ri and shp(f"t{i}") == (ri, ri, k, k)):
+                    raise bad(f"hada_t{i} {list(shp(f't{i}'))}, hada_w{i}_a {list(a)}, hada_w{i}_b {list(b)}")
+                dims.append((a[1], b[1], ri))
             else:
-                ok = a == (fout, ri) and b == (ri, fin * k * k)
-            if not ok or ri <= 0:
-                raise bad(f"hada_w{i}_a {list(a)}, hada_w{i}_b {list(b)}")
-            if i == "1":
-                r = ri
-            elif ri != r:
-                raise bad(f"hada_w1 rank {r} != hada_w2 rank {ri}")
+                if a[1] != ri or b[1] % (k * k):
+                    raise bad(f"hada_w{i}_a {list(a)}, hada_w{i}_b {list(b)}")
+                dims.append((a[0], b[1] // (k * k), ri))
+        if dims[0] != dims[1]:
+            raise bad(f"hada_w1 and hada_w2 factors differ ({dims[0]} vs {dims[1]})")
+        fout, fin, _ = dims[0]
     else:  # lokr
-        extra = set(t) - {"w1", "w1_a", "w1_b", "w2", "w2_a", "w2_b", "t2"}
-        if extra:
-            raise UserError(f"unexpected tensors {sorted(extra)} in a LoKr module", **where)
+        only("w1", "w1_a", "w1_b", "w2", "w2_a", "w2_b", "t2")
         if "w1" in t:
             if "w1_a" in t or "w1_b" in t:
                 raise UserError("LoKr module has both lokr_w1 and lokr_w1_a/b", **where)
-            if len(t["w1"].shape) != 2:
-                raise bad(f"lokr_w1 {list(t['w1'].shape)}")
-            a_, b_ = t["w1"].shape
+            if len(shp("w1")) != 2:
+                raise bad(f"lokr_w1 {list(shp('w1'))}")
+            a_, b_ = shp("w1")
         else:
             need("w1_a", "w1_b")
-            wa, wb = t["w1_a"].shape, t["w1_b"].shape
+            wa, wb = shp("w1_a"), shp("w1_b")
             if len(wa) != 2 or len(wb) != 2 or wa[1] != wb[0]:
                 raise bad(f"lokr_w1_a {list(wa)}, lokr_w1_b {list(wb)}")
             a_, b_ = wa[0], wb[1]
         if "w2" in t:
             if "w2_a" in t or "w2_b" in t or "t2" in t:
                 raise UserError("LoKr module has both lokr_w2 and lokr_w2_a/b", **where)
-            w2 = t["w2"].shape
+            w2 = shp("w2")
             if len(w2) == 2 and k == 1:
                 c_, d_ = w2
             elif len(w2) == 4 and w2[2:] == (k, k):
@@ -383,9 +418,9 @@ def _validate_shapes(mod: AdapterModule, where: dict) -> None:
                 raise bad(f"lokr_w2 {list(w2)}")
         else:
             need("w2_a", "w2_b")
-            wa, wb = t["w2_a"].shape, t["w2_b"].shape
+            wa, wb = shp("w2_a"), shp("w2_b")
             if "t2" in t:
-                t2 = t["t2"].shape
+                t2 = shp("t2")
                 if not (len(wa) == 2 and len(wb) == 2 and t2 == (wa[0], wb[0], k, k) and k > 1):
                     raise bad(f"lokr_t2 {list(t2)}, lokr_w2_a {list(wa)}, lokr_w2_b {list(wb)}")
                 c_, d_ = wa[1], wb[1]
@@ -393,14 +428,17 @@ def _validate_shapes(mod: AdapterModule, where: dict) -> None:
                 if len(wa) != 2 or len(wb) != 2 or wa[1] != wb[0] or wb[1] % (k * k):
                     raise bad(f"lokr_w2_a {list(wa)}, lokr_w2_b {list(wb)}")
                 c_, d_ = wa[0], wb[1] // (k * k)
-        if a_ * c_ != fout or b_ * d_ != fin:
-            raise bad(f"kron factors give {a_ * c_}x{b_ * d_}")
+        fout, fin = a_ * c_, b_ * d_
+    if fout <= 0 or fin <= 0:
+        raise bad(f"empty module ({fout}x{fin})")
+    if widths and (fout, fin) != (info.out_features, info.in_features):
+        raise bad(f"tensors give {fin}->{fout}")
+    return fout, fin
 
 
-def _dora_axis(entry: TensorEntry, info: ModuleInfo, where: dict, peft_naming: bool) -> str:
+def _dora_axis(entry: TensorEntry, info: ModuleInfo, fout: int, fin: int, where: dict, peft_naming: bool) -> str:
     """Which axis a DoRA magnitude normalises: PEFT always the output rows; LyCORIS either (by shape)."""
     s = entry.shape
-    fout, fin = info.out_features, info.in_features
     if peft_naming:
         want = (fout,) if info.kind == "linear" else (1, fout, 1, 1)
         if s != want:
@@ -505,22 +543,23 @@ def _read_path_named(sf: SafetensorsFile, arch_opt: str, layout: str | None, par
         # prefix-less text-encoder file: te1 or te2 by which table's widths fit the tensors
         return _te_by_width(a, path, groups[name])
 
-    arch, modules = _assemble(sf, groups, resolve, arch_opt, peft_naming=True)
+    arch, modules, custom = _assemble(sf, groups, resolve, arch_opt, peft_naming=True)
     if layout is None:
         layout = "diffusers-old" if old_style else "diffusers"
-    lf = LoraFile(sf.path, layout, arch, _ordered(modules, arch), dict(sf.metadata), [sf])
+    lf = LoraFile(sf.path, layout, arch, _ordered(modules, arch), dict(sf.metadata), [sf], custom_widths=custom)
     if layout in ("diffusers", "diffusers-old"):
         _apply_diffusers_scales(lf)
     return lf
 
 
 def _te_by_width(arch: str, path: str, roles: dict) -> ModuleInfo | None:
+    """te1 or te2 for a text-encoder path without component prefix: by the real widths, else by existence."""
     widths = {d for _, e in roles.values() for d in e.shape}
-    for part in archmod.te_parts(arch):
-        info = archmod.lookup_path(path, part, arch)
-        if info is not None and info.in_features in widths and info.out_features in widths:
+    found = [i for i in (archmod.lookup_path(path, p, arch) for p in archmod.te_parts(arch)) if i is not None]
+    for info in found:
+        if info.in_features in widths and info.out_features in widths:
             return info
-    return None
+    return found[0] if found else None
 
 
 def _apply_diffusers_scales(lf: LoraFile) -> None:
@@ -556,7 +595,7 @@ _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.]+$")
 
 
 class PatternIndex:
-    """PEFT's ``rank_pattern``/``alpha_pattern`` lookup: the first key ``p`` whose regex ``(.*\.)?(p)$`` matches
+    r"""PEFT's ``rank_pattern``/``alpha_pattern`` lookup: the first key ``p`` whose regex ``(.*\.)?(p)$`` matches
     the module name wins.
 
     Plain keys (module paths) are looked up through a dict of dot-boundary suffixes, so a file with a thousand
@@ -594,7 +633,7 @@ class PatternIndex:
 
 
 def pattern_value(patterns: dict, module_path: str, default):
-    """PEFT's rank_pattern/alpha_pattern lookup for one module name (see :class:`PatternIndex`)."""
+    r"""PEFT's rank_pattern/alpha_pattern lookup for one module name (see :class:`PatternIndex`)."""
     return PatternIndex(patterns).lookup(module_path, default)
 
 
@@ -697,6 +736,7 @@ def _read_peft_dir(path: Path, arch_opt: str) -> LoraFile:
     configs: dict[str, dict] = {}
     arch = arch_opt
     metadata: dict[str, str] = {}
+    custom = False
     for part, d in comps.items():
         cfg = _load_peft_config(d / "adapter_config.json")
         weights = d / "adapter_model.safetensors"
@@ -720,6 +760,7 @@ def _read_peft_dir(path: Path, arch_opt: str) -> LoraFile:
                 raise UserError("has lora_magnitude_vector but use_dora is false", file=str(weights),
                                 key=m.dora.name)
             _apply_peft_scale(m, cfg, d / "adapter_config.json", "adapter_config.json", idx)
+        custom = custom or lf.custom_widths
         if arch == "auto":
             arch = lf.arch
         elif lf.arch != arch:
@@ -736,7 +777,8 @@ def _read_peft_dir(path: Path, arch_opt: str) -> LoraFile:
         if key in seen:
             raise UserError(f"module {m.info.diffusers_path} appears in two components", file=str(path))
         seen.add(key)
-    return LoraFile(path, "peft", arch, _ordered(modules, arch), metadata, files, peft_configs=configs)
+    return LoraFile(path, "peft", arch, _ordered(modules, arch), metadata, files, peft_configs=configs,
+                    custom_widths=custom)
 
 
 def rank_alpha_summary(modules: list[AdapterModule]) -> tuple[Counter, Counter]:

@@ -52,13 +52,35 @@ def _tensor(m: AdapterModule, entry: TensorEntry):
     return t.reshape(entry.shape).to(torch.float64)
 
 
+def _weight_shape(m: AdapterModule, t: dict) -> tuple[int, ...]:
+    """The base weight's shape as the tensors imply it (custom-width models differ from the pinned table)."""
+    k = m.info.kernel
+    if m.algo == "lora":
+        fout, fin = t["up"].shape[0], t["down"].shape[1]
+    elif m.algo == "loha":
+        if "t1" in t:
+            fout, fin = t["w1_a"].shape[1], t["w1_b"].shape[1]
+        else:
+            fout, fin = t["w1_a"].shape[0], t["w1_b"].shape[1] // (k * k)
+    else:
+        w1 = t["w1"].shape if "w1" in t else (t["w1_a"].shape[0], t["w1_b"].shape[1])
+        if "w2" in t:
+            c, d = t["w2"].shape[:2]
+        elif "t2" in t:
+            c, d = t["w2_a"].shape[1], t["w2_b"].shape[1]
+        else:
+            c, d = t["w2_a"].shape[0], t["w2_b"].shape[1] // (k * k)
+        fout, fin = w1[0] * c, w1[1] * d
+    return (fout, fin) if m.info.kind == "linear" else (fout, fin, k, k)
+
+
 def delta_weight(m: AdapterModule):
     """scale · ΔW of one module as a float64 tensor shaped like the base weight."""
     import torch
 
     info = m.info
-    shape = info.weight_shape
     t = {role: _tensor(m, e) for role, e in m.tensors.items()}
+    shape = _weight_shape(m, t)
     if m.algo == "lora":
         down, up = t["down"], t["up"]
         r = down.shape[0]
@@ -102,6 +124,13 @@ def delta_apply(m: AdapterModule, probe):
     return dw.reshape(dw.shape[0], -1) @ probe
 
 
+def _out_in(m: AdapterModule) -> tuple[int, int]:
+    t = m.tensors
+    if m.algo == "lora":
+        return t["up"].shape[0], t["down"].shape[1]
+    return 0, 0  # LoHa/LoKr/Tucker are always compared in full
+
+
 def _least_precise(lf: LoraFile) -> str:
     order = ["BF16", "F16", "F32", "F64"]
     seen = {e.dtype for f in lf.files for e in f.tensors.values()}
@@ -128,8 +157,9 @@ def verify_loaded(src: LoraFile, dst: LoraFile) -> VerifyResult:
             continue
         res.modules += 1
         info = sm.info
-        cols = info.in_features * info.kernel * info.kernel
-        if info.out_features * cols <= FULL_LIMIT:
+        fout, fin = _out_in(sm)
+        cols = fin * info.kernel * info.kernel
+        if sm.algo != "lora" or "mid" in sm.tensors or fout * cols <= FULL_LIMIT:
             a, b = delta_weight(sm), delta_weight(dm)
         else:  # Freivalds-style: equal products on random probes; exact max error is not worth 200 MB per module
             gen = torch.Generator().manual_seed(0)
