@@ -81,6 +81,18 @@ def test_skip_non_configs(tmp_path: Path) -> None:
     assert code == 0 and data["summary"]["skipped"] == 1 and not data["errors"]
 
 
+def test_skip_non_configs_skips_jsonc_but_not_a_broken_training_config(tmp_path: Path) -> None:
+    # pre-commit passes every *.json: tsconfig.json / VS Code settings with comments must not fail the hook
+    (tmp_path / "tsconfig.json").write_text('{\n  // comment\n  "compilerOptions": {"strict": true},\n}\n',
+                                            encoding="utf-8")
+    (tmp_path / "broken.json").write_text('{\n  "network_dim": 32,\n  "network_alpha": 16,,\n}\n', encoding="utf-8")
+    code, out, _ = run("lint", str(tmp_path / "tsconfig.json"), "--skip-non-configs", "--format", "json")
+    assert code == 0 and json.loads(out)["summary"]["skipped"] == 1
+    code, out, _ = run("lint", str(tmp_path / "broken.json"), "--skip-non-configs", "--format", "json")
+    assert code == 2 and json.loads(out)["errors"][0]["message"].endswith("enclosed in double quotes")
+    assert run("lint", str(tmp_path / "tsconfig.json"))[0] == 2      # without the flag: a load error as before
+
+
 # -- selection -------------------------------------------------------------------------------------------
 
 def test_select_and_ignore_by_prefix_and_name() -> None:

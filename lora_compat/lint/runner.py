@@ -136,12 +136,38 @@ def _not_a_config(path: str) -> str | None:
     try:
         det = detect(path)
     except UserError:
-        return None       # parse errors etc. are real load errors
+        return _unparsable_non_config(path)
     if not det.training:
         return det.what or "not a training config"
     if det.dialect is None:
         return "not a recognised config dialect"
     return None
+
+
+def _training_words() -> frozenset[str]:
+    """Key names that only training configs use: sd-scripts options with an underscore (not ``seed`` or
+    ``v2``, which other files use too) and the legacy front-ends' marker keys and sections."""
+    from lora_compat.config.detect import ARGSTORE_MARKERS, DERRIAN_SECTIONS, KOHYA_GUI_MARKERS
+    from lora_compat.config.options import option_names
+
+    return frozenset([n for n in option_names() if "_" in n] + list(ARGSTORE_MARKERS) + list(KOHYA_GUI_MARKERS)
+                     + list(DERRIAN_SECTIONS) + ["datasets", "subsets", "image_dir", "num_repeats"])
+
+
+def _unparsable_non_config(path: str) -> str | None:
+    """With ``--skip-non-configs``: a file that does not parse is skipped when its text names no training key
+    (``tsconfig.json`` or ``.vscode/settings.json`` with comments in a pre-commit run); a broken training config
+    (any training key) stays a load error."""
+    from lora_compat.config.loaders import read_text
+
+    try:
+        text = read_text(path)
+    except UserError:
+        return None       # unreadable (binary, not UTF-8, too large): a real load error
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    if words & _training_words():
+        return None
+    return "does not parse, and names no training option"
 
 
 def redact_text(text: str, secrets: Iterable[str]) -> str:
