@@ -117,3 +117,25 @@ def test_saved_pipeline_loads_offline_and_generates(tmp_path, arch):
     img = pipe("a cat", num_inference_steps=1, height=64, width=64, output_type="np").images
     assert img.shape == (1, 64, 64, 3)
     assert not list(tmp_path.glob(".model.*")), "temporary folder left behind"
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_tiny_models_contain_every_module_of_the_arch_tables(components, arch):
+    """Every module lora_compat.arch lists (sd-scripts targets and extras) exists with the same layer kind."""
+    from lora_compat import arch as tables
+
+    comps = components[arch]
+    named = {"unet": dict(comps.unet.named_modules()), "te1": dict(comps.text_encoders[0].named_modules())}
+    if arch == "sdxl":
+        named["te2"] = dict(comps.text_encoders[1].named_modules())
+    infos = tables.all_modules(arch)
+    assert infos
+    for info in infos:
+        mods = named[info.part]
+        path = next((p for p in (info.te_path(5), info.diffusers_path) if p in mods), None)
+        assert path is not None, info.kohya_name
+        mod = mods[path]
+        if info.kind == "linear":
+            assert isinstance(mod, torch.nn.Linear), info.kohya_name
+        else:
+            assert isinstance(mod, torch.nn.Conv2d) and mod.kernel_size[0] == info.kernel, info.kohya_name
