@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lora_compat import __version__
 from lora_compat import arch as archmod
+from lora_compat.config.secrets import is_secret_key
 from lora_compat.errors import UserError
 from lora_compat.weights.layouts import PART_COMPONENT, AdapterModule, LoraFile, open_lora
 from lora_compat.weights.safetensors_io import (
@@ -211,7 +212,7 @@ def _kohya_metadata(lf: LoraFile, opts: ConvertOptions, modules: list[AdapterMod
     src = _source_metadata(lf)
     had_hashes = any(k.startswith("sshs_") for k in src)
     meta = {k: v for k, v in src.items() if not k.startswith(DROP_META_PREFIXES) and k not in DROP_META_KEYS
-            and not k.startswith("lora_compat.") and k != "lora_adapter_metadata"}
+            and not k.startswith("lora_compat.") and k != "lora_adapter_metadata" and not is_secret_key(k)}
     algos = {m.algo for m in modules}
     dora = any(m.dora is not None for m in modules)
     if algos - {"lora"} or dora or any("mid" in m.tensors for m in modules):
@@ -238,8 +239,9 @@ def _kohya_metadata(lf: LoraFile, opts: ConvertOptions, modules: list[AdapterMod
 def _path_metadata(lf: LoraFile, opts: ConvertOptions) -> dict[str, str]:
     """Metadata for PEFT/diffusers files: format pt, provenance, and the source's kohya metadata kept privately."""
     src = _source_metadata(lf)
-    keep = {k: v for k, v in src.items() if not k.startswith(DROP_META_PREFIXES) and k not in DROP_META_KEYS
-            and not k.startswith("lora_compat.") and k not in ("format", "lora_adapter_metadata")}
+    # sshs_* stay in the private copy only as a marker: a later conversion back to kohya recomputes them.
+    keep = {k: v for k, v in src.items() if not k.startswith("lora_compat.")
+            and k not in ("format", "lora_adapter_metadata") and not is_secret_key(k)}
     meta = {"format": "pt"}
     if keep:
         meta[SOURCE_META_KEY] = json.dumps(keep, sort_keys=True, ensure_ascii=False)
@@ -324,8 +326,9 @@ def _count_bytes(tensors: list[OutTensor], report: ConvertReport) -> None:
     for t in tensors:
         if isinstance(t.source, ByteRange):
             report.bytes_copied += t.nbytes
-        else:
+        elif isinstance(t.source, CastRange):
             report.bytes_rewritten += t.nbytes
+        # bytes sources are the new 4-byte alpha scalars: neither copied nor rewritten tensor data
 
 
 def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertReport:
