@@ -37,3 +37,66 @@ def test_codes_names_unique_and_lookup() -> None:
 def test_pre_commit_hook_declared() -> None:
     hooks = (DEFAULT_PATH.parents[1] / ".pre-commit-hooks.yaml").read_text(encoding="utf-8")
     assert "id: lora-compat-lint" in hooks and "entry: lora-compat lint" in hooks
+
+
+# -- the examples of every rule page, run through the real readers ---------------------------------------
+
+_FENCE = re.compile(r"\*\*(Anti-pattern|Best practice)\*\*\s*```(\w*)\n(.*?)```", re.S)
+_SUFFIX = {"json": ".json", "toml": ".toml", "bash": ".sh", "sh": ".sh", "bat": ".bat"}
+# Anti-patterns that cannot fire from a snippet alone: LC103 (through a reader every schema violation is already
+# LC101 or a specific rule), LC322 (a folder layout, not a file).
+_ANTI_NEEDS_CONTEXT = {"LC103", "LC322"}
+
+
+def _examples(kind: str):
+    for r in all_rules():
+        for k, lang, body in _FENCE.findall(r.explanation()):
+            if k == kind and lang in _SUFFIX:
+                yield r, lang, body
+
+
+_DIALECTS = {".json": (None, "kohya-gui", "derrian-argstore"),
+             ".toml": (None, "sd-scripts-toml", "derrian-toml", "sd-scripts-dataset"), ".sh": (None,), ".bat": (None,)}
+
+
+def _load_example(tmp_path, lang: str, body: str, dialect: str | None = None):
+    from lora_compat.config.load import load_config
+    from lora_compat.config.model import Setting
+    from lora_compat.errors import UserError
+
+    p = tmp_path / f"example{_SUFFIX[lang]}"
+    p.write_text(body, encoding="utf-8")
+    try:
+        cfg = load_config(str(p), dialect=dialect, resolve_dataset=False)
+    except UserError:
+        return None
+    if body.startswith("# sdxl_train_network.py"):   # the pages' way to say "an SDXL run"
+        cfg.options["sdxl"] = Setting(True)
+    return cfg
+
+
+def test_every_anti_pattern_example_triggers_its_rule(tmp_path) -> None:
+    # snippets are too small to detect a dialect from, so each dialect of the snippet's format is tried
+    from lora_compat.lint.runner import lint_config
+
+    silent = []
+    for r, lang, body in _examples("Anti-pattern"):
+        if r.code in _ANTI_NEEDS_CONTEXT:
+            continue
+        cfgs = [_load_example(tmp_path, lang, body, d) for d in _DIALECTS[_SUFFIX[lang]]]
+        if not any(c is not None and r.code in {f.code for f in lint_config(c, all_rules())} for c in cfgs):
+            silent.append(r.code)
+    assert not silent, f"anti-pattern examples that do not trigger their rule: {silent}"
+
+
+def test_no_best_practice_example_is_an_error(tmp_path) -> None:
+    # a "best practice" that sd-scripts would refuse (e.g. a warmup with the default constant scheduler) teaches
+    # the next mistake
+    from lora_compat.lint.runner import lint_config
+
+    bad = []
+    for r, lang, body in _examples("Best practice"):
+        cfg = _load_example(tmp_path, lang, body)
+        if cfg is not None:
+            bad += [(r.code, f.code) for f in lint_config(cfg, all_rules()) if f.severity == "error"]
+    assert not bad, bad

@@ -90,7 +90,11 @@ class UnknownKey(Rule):
         for uk in cfg.unknown_keys:
             last = uk.key.rsplit(".", 1)[-1].lstrip("-")
             close = difflib.get_close_matches(last, names, n=1, cutoff=0.8)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            if close and close[0] == last:
+                # a real option at a place this dialect does not read it (e.g. top level of a Derrian TOML)
+                hint = f" (an sd-scripts option, but a {cfg.dialect} file does not read it here)"
+            else:
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
             yield self.finding(cfg, origin=uk.origin, key=uk.key, hint=hint)
 
 
@@ -261,12 +265,14 @@ class ArgsNotPythonLiterals(Rule):
     **Anti-pattern**
 
     ```toml
+    optimizer_type = "Prodigy"
     optimizer_args = ["weight_decay", "d_coef=two", "betas=(0.9,0.99)=x"]
     ```
 
     **Best practice**
 
     ```toml
+    optimizer_type = "Prodigy"
     optimizer_args = ["weight_decay=0.01", "d_coef=2", "betas=0.9,0.99"]
     ```
     """
@@ -387,13 +393,13 @@ class UnknownLrScheduler(Rule):
     **Anti-pattern**
 
     ```toml
-    lr_scheduler = "cosine_annealing"
+    lr_scheduler = "cosine_restart"   # a typo: "cosine_with_restarts"
     ```
 
     **Best practice**
 
     ```toml
-    lr_scheduler = "cosine"
+    lr_scheduler = "cosine_with_restarts"
     ```
     """
 
@@ -412,7 +418,7 @@ class UnknownLrScheduler(Rule):
 
         name = v.split(":", 1)[0]
         if name in SCHEDULER_NAMES or v.lower() in FOREIGN_SCHEDULERS:
-            return   # foreign (PyTorch/Keras) names are the LC315 misconception
+            return   # foreign (PyTorch/Keras) names are the LC314 misconception
         if name in CRASHING_SCHEDULERS:
             reason = "accepted by transformers but sd-scripts' scheduler call fails with TypeError"
         else:

@@ -201,6 +201,7 @@ class WarmupExceedsTraining(Rule):
 
     ```toml
     max_train_steps = 400
+    lr_scheduler = "cosine"
     lr_warmup_steps = 500
     ```
 
@@ -208,6 +209,7 @@ class WarmupExceedsTraining(Rule):
 
     ```toml
     max_train_steps = 400
+    lr_scheduler = "cosine"
     lr_warmup_steps = 40      # or 0.1 (10 %)
     ```
     """
@@ -432,14 +434,18 @@ class CacheTeOutputsCaptionRandomness(Rule):
     **Anti-pattern**
 
     ```toml
+    # sdxl_train_network.py
     cache_text_encoder_outputs = true
+    network_train_unet_only = true
     shuffle_caption = true
     ```
 
     **Best practice**
 
     ```toml
+    # sdxl_train_network.py
     cache_text_encoder_outputs = true
+    network_train_unet_only = true
     shuffle_caption = false
     ```
     """
@@ -469,6 +475,7 @@ class CacheTeOutputsNeedsUnetOnly(Rule):
     **Anti-pattern**
 
     ```toml
+    # sdxl_train_network.py
     cache_text_encoder_outputs = true
     text_encoder_lr = 5e-5
     ```
@@ -476,6 +483,7 @@ class CacheTeOutputsNeedsUnetOnly(Rule):
     **Best practice**
 
     ```toml
+    # sdxl_train_network.py
     cache_text_encoder_outputs = true
     network_train_unet_only = true
     ```
@@ -504,14 +512,18 @@ class CacheTeOutputsIgnoresCaptionOptions(Rule):
     **Anti-pattern**
 
     ```toml
+    # sdxl_train_network.py
     cache_text_encoder_outputs = true
+    network_train_unet_only = true
     caption_prefix = "mychar"
     ```
 
     **Best practice**
 
     ```toml
+    # sdxl_train_network.py
     cache_text_encoder_outputs = true
+    network_train_unet_only = true
     # write "mychar" into the caption files instead
     ```
     """

@@ -77,12 +77,14 @@ class SdxlFp16Vae(Rule):
     **Anti-pattern**
 
     ```toml
+    # sdxl_train_network.py
     mixed_precision = "fp16"
     ```
 
     **Best practice**
 
     ```toml
+    # sdxl_train_network.py
     mixed_precision = "fp16"
     no_half_vae = true
     ```

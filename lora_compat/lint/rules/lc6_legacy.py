@@ -129,12 +129,14 @@ class WarmupRatioBeforeSeptember2024(Rule):
     **Anti-pattern**
 
     ```toml
+    lr_scheduler = "cosine"
     lr_warmup_steps = 0.05    # on sd-scripts before 2024-09-11
     ```
 
     **Best practice**
 
     ```toml
+    lr_scheduler = "cosine"
     lr_warmup_steps = 50      # steps: same meaning on every version
     ```
     """
@@ -511,13 +513,13 @@ class LoconFlagNotMigrated(_QuirkRule):
     **Anti-pattern**
 
     ```json
-    {"locon": true, "conv_dim": 8}
+    {"max_resolution": "512,512", "network_dim": 32, "locon": true, "conv_dim": 8}
     ```
 
     **Best practice**
 
     ```json
-    {"LoRA_type": "LyCORIS/LoCon", "conv_dim": 8}
+    {"max_resolution": "512,512", "network_dim": 32, "LoRA_type": "Kohya LoCon", "conv_dim": 8}
     ```
     """
 
