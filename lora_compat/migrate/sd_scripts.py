@@ -60,6 +60,20 @@ def _resolution_string(value: Any) -> str | None:
     return None
 
 
+def _emit(out: dict[str, Any], key: str, where: str, setting: Setting, value: Any, conversion: str | None,
+          report: MigrationReport) -> None:
+    """Write ``value`` under ``key`` as sd-scripts' toml 0.10.2 can read it, or report why it cannot be written.
+    ``where`` names it in the report (the option, or the dataset-config path)."""
+    uniform = uniform_numbers(value)
+    if uniform is not value:
+        conversion, value = f"{key} {value!r} -> {uniform!r} ({MIXED_ARRAY_WHY})", uniform
+    if not toml_value_ok(value):
+        report.add(lost(where, setting.prov, NO_EQUIVALENT, "the value cannot be written in TOML", repr(value)))
+        return
+    out[key] = value
+    report.add(written(where, setting.prov, where, value, conversion=conversion))
+
+
 def to_config_file(cfg: CanonicalConfig, report: MigrationReport, dataset_path: str | None) -> dict[str, Any]:
     """The flat ``--config_file`` mapping; ``dataset_path`` is the dataset TOML written beside it (or None)."""
     out: dict[str, Any] = {}
@@ -111,14 +125,7 @@ def to_config_file(cfg: CanonicalConfig, report: MigrationReport, dataset_path: 
         if name in _STRICT_FLOAT and isinstance(value, int) and not isinstance(value, bool):
             # voluptuous re-checks dataset keys in the argparse namespace (reference §2.3)
             conversion, value = f"{name} {value} -> {float(value)} (voluptuous rejects an int here)", float(value)
-        uniform = uniform_numbers(value)
-        if uniform is not value:
-            conversion, value = f"{name} {value!r} -> {uniform!r} ({MIXED_ARRAY_WHY})", uniform
-        if not toml_value_ok(value):
-            report.add(lost(name, setting.prov, NO_EQUIVALENT, "the value cannot be written in TOML", repr(value)))
-            continue
-        out[name] = value
-        report.add(written(name, setting.prov, name, value, conversion=conversion))
+        _emit(out, name, name, setting, value, conversion, report)
     if dataset_path is not None:
         old = cfg.options.get("dataset_config")
         out["dataset_config"] = dataset_path
@@ -164,14 +171,7 @@ def _level(params: dict[str, Setting], path: str, report: MigrationReport) -> di
             if all(p.isdigit() for p in parts) and len(parts) in (1, 2):
                 new_res: Any = int(parts[0]) if len(parts) == 1 else [int(p) for p in parts]
                 conversion, value = f'resolution "{value}" -> {new_res!r}', new_res
-        uniform = uniform_numbers(value)
-        if uniform is not value:
-            conversion, value = f"{key} {value!r} -> {uniform!r} ({MIXED_ARRAY_WHY})", uniform
-        if not toml_value_ok(value):
-            report.add(lost(where, s.prov, NO_EQUIVALENT, "the value cannot be written in TOML", repr(value)))
-            continue
-        out[key] = value
-        report.add(written(where, s.prov, where, value, conversion=conversion))
+        _emit(out, key, where, s, value, conversion, report)
     return out
 
 
