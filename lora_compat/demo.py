@@ -55,7 +55,7 @@ def legacy_gui_preset(model_dir: str, data_dir: str, output_dir: str, *, steps: 
         "v2": False, "v_parameterization": False, "sdxl": False,
         "train_data_dir": data_dir, "reg_data_dir": "", "output_dir": output_dir, "logging_dir": "",
         "output_name": "demo_lora", "max_resolution": "64,64", "enable_bucket": False,
-        "learning_rate": "0.001", "unet_lr": "0.001", "text_encoder_lr": "0.0005",
+        "learning_rate": "0.005", "unet_lr": "0.005", "text_encoder_lr": "0.0005",
         "lr_scheduler": "cosine", "lr_warmup": "10", "train_batch_size": 2, "epoch": 1,
         "max_train_steps": str(steps), "save_every_n_epochs": 1, "mixed_precision": "no", "save_precision": "float",
         "seed": "1234", "caption_extension": ".txt", "network_dim": 4, "network_alpha": 4,
@@ -151,8 +151,10 @@ def run_demo(output: str | os.PathLike[str], steps: int = 20, echo: Callable[[st
     result = run_training(cfg, output_dir=str(root / "trained"), max_steps=steps, show_progress=False)
     summary["losses"] = result.losses
     summary["lora"] = str(result.final_model)
-    step("train", True, f"{result.global_step} steps, loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}; "
-         f"wrote {result.final_model}")
+    k = max(1, min(5, len(result.losses) // 2))
+    first, last = sum(result.losses[:k]) / k, sum(result.losses[-k:]) / k
+    step("train", True, f"{result.global_step} steps, mean loss of the first/last {k} steps {first:.4f} -> "
+         f"{last:.4f}; wrote {result.final_model}")
 
     if _available("convert"):
         peft_dir = root / "converted-peft"

@@ -160,7 +160,7 @@ output_dir = '{out}'
 output_name = "toml_lora"
 network_module = "networks.lora"
 network_dim = 4
-learning_rate = 1e-3
+learning_rate = 5e-3
 optimizer_type = "AdamW"
 lr_scheduler = "constant_with_warmup"
 lr_warmup_steps = 2
@@ -184,6 +184,12 @@ seed = 42
     assert md["ss_num_train_images"] == "12" and md["ss_lr_scheduler"] == "constant_with_warmup"
     assert md["modelspec.architecture"] == "stable-diffusion-v1/lora"
     assert md["sshs_model_hash"] and len(md["sshs_legacy_hash"]) == 8
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(sd1_model)
+    before = _denoise_loss(pipe, data_dir)
+    pipe.load_lora_weights(summary["final_model"])
+    assert _denoise_loss(pipe, data_dir) < before  # the fit on the training images improved
 
 
 def _one_step(arch: str, tmp_path: Path, data_dir: Path, conv: bool) -> Path:
