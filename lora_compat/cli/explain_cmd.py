@@ -10,7 +10,8 @@ import click
 from lora_compat.errors import UserError
 
 
-@click.command(name="explain")
+# ignore_unknown_options: `explain --network_dim` names an sd-scripts option; it is the WHAT, not ours
+@click.command(name="explain", context_settings={"ignore_unknown_options": True})
 @click.argument("what", required=False)
 @click.option("--list", "list_rules", is_flag=True, help="List every rule: code, name, severity, summary.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
