@@ -163,7 +163,13 @@ def open_lora(path: Path | str, *, arch: str = "auto", allow_pickle: bool = Fals
             raise UserError("pickle checkpoints can run code when loaded; refusing (convert it with "
                             "--allow-pickle, which uses torch.load(weights_only=True))", file=str(path))
         from lora_compat.weights.pickle_input import pickle_to_safetensors  # lazy: imports torch
-        path = pickle_to_safetensors(path)
+        lf = _open_safetensors(pickle_to_safetensors(path), arch)
+        lf.path = path  # name the user's file in messages and provenance
+        return lf
+    return _open_safetensors(path, arch)
+
+
+def _open_safetensors(path: Path, arch: str) -> LoraFile:
     sf = read_header(path)
     if not sf.tensors:
         raise UserError("the file holds no tensors", file=str(path))
@@ -582,7 +588,7 @@ def _apply_diffusers_scales(lf: LoraFile) -> None:
         if comp not in ("unet", "text_encoder", "text_encoder_2", "transformer") or not field_name:
             comp, field_name = "", k  # model-level file: unprefixed LoraConfig
         by_comp.setdefault(comp, {})[field_name] = v
-    indexes = {comp: config_indexes(cfg) for comp, cfg in by_comp.items()}
+    indexes = {comp: config_indexes(cfg, lf.path, "lora_adapter_metadata") for comp, cfg in by_comp.items()}
     for m in lf.modules:
         comp = PART_COMPONENT[m.part] if PART_COMPONENT[m.part] in by_comp else ""
         cfg = by_comp.get(comp)
@@ -614,7 +620,7 @@ class PatternIndex:
                 try:
                     self.regex.append((i, re.compile(rf"(.*\.)?({key})$")))
                 except re.error:
-                    raise UserError(f"pattern key {key!r} is not a valid regular expression") from None
+                    raise ValueError(f"pattern key {key!r} is not a valid regular expression") from None
 
     def lookup(self, name: str, default=None):
         best = None
@@ -637,9 +643,19 @@ def pattern_value(patterns: dict, module_path: str, default):
     return PatternIndex(patterns).lookup(module_path, default)
 
 
-def config_indexes(cfg: dict) -> tuple[PatternIndex, PatternIndex]:
+def config_indexes(cfg: dict, path: Path | None = None, where: str | None = None
+                   ) -> tuple[PatternIndex, PatternIndex]:
     """(alpha_pattern, rank_pattern) indexes of a PEFT config; build once per config, use for every module."""
-    return PatternIndex(cfg.get("alpha_pattern")), PatternIndex(cfg.get("rank_pattern"))
+    out = []
+    for field_name in ("alpha_pattern", "rank_pattern"):
+        pats = cfg.get(field_name)
+        if pats is not None and not isinstance(pats, dict):
+            raise UserError(f"{field_name} must be an object", file=str(path) if path else None, key=where)
+        try:
+            out.append(PatternIndex(pats))
+        except ValueError as exc:
+            raise UserError(f"{field_name}: {exc}", file=str(path) if path else None, key=where) from None
+    return out[0], out[1]
 
 
 def _apply_peft_scale(m: AdapterModule, cfg: dict, path: Path, where: str,
@@ -749,7 +765,7 @@ def _read_peft_dir(path: Path, arch_opt: str) -> LoraFile:
             raise UserError("the file holds no tensors", file=str(weights))
         lf = _read_path_named(sf, arch, "peft", part_hint=part)
         want_algo = SUPPORTED_PEFT_TYPES[cfg["peft_type"]]
-        idx = config_indexes(cfg)
+        idx = config_indexes(cfg, d / "adapter_config.json", "adapter_config.json")
         for m in lf.modules:
             if m.algo != want_algo:
                 raise UserError(f"holds {m.algo} tensors but adapter_config.json says {cfg['peft_type']}",
