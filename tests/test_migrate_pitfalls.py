@@ -225,3 +225,85 @@ def test_native_to_native_reports_every_key_kept(tmp_path: Path) -> None:
     report = migrate_file(str(src), "native", str(tmp_path / "same.toml"))
     assert {e.kind for e in report.entries} == {"kept"}
     assert all(e.source_key == e.target_key for e in report.entries)
+
+
+# legacy-dialects.md §5, the rules not covered above ----------------------------------------------------------
+
+U_TOML = """[[subsets]]
+name = "s"
+image_dir = "/img/10_cat"
+num_repeats = 10
+flip_aug = false
+
+[general_args.args]
+pretrained_model_name_or_path = "m.safetensors"
+max_train_epochs = 2
+seed = 0
+
+[network_args.args]
+network_dim = 16
+network_alpha = 8.0
+
+[network_args.args.network_args]
+conv_dim = 4
+algo = "lora"
+
+[optimizer_args.args]
+optimizer_type = "AdamW"
+lr_scheduler = "cosine"
+learning_rate = 0.0001
+max_grad_norm = 0.0
+"""
+
+
+def test_derrian_alias_copies_the_kohya_percent_as_a_ratio(tmp_path: Path) -> None:
+    """§5.1: Derrian's loader put kohya's lr_warmup 10 (percent) into warmup_lr_ratio unchanged: 10.0, x100."""
+    from tests.conftest import FIXTURES
+
+    data = json.loads((FIXTURES / "dialects" / "derrian" / "a2_kohya_alias.json").read_text())
+    _, report = _migrate(tmp_path, data)
+    assert "derrian-kohya-warmup-percent" in {n["code"] for n in report.notes}
+    warm = [e for e in report.entries if e.source_key == "lr_warmup"]
+    assert warm and "10.0" in (warm[0].detail or "") and "0.1 " not in (warm[0].detail or "")
+
+
+def test_gui_default_1600_steps_overrides_epoch(tmp_path: Path) -> None:
+    """§5.2: since 2024-04-19 the GUI's max_train_steps default 1600 wins over 'epoch'."""
+    out, report = _migrate(tmp_path, {**K3, "lr_warmup_steps": 0, "epoch": 7, "max_train_steps": 1600})
+    assert out["max_train_steps"] == 1600 and "max_train_epochs" not in out
+    assert "kohya-gui-epoch-ignored" in {n["code"] for n in report.notes}
+
+
+def test_derrian_toml_drops_falsy_values_and_algo_lora_is_locon(tmp_path: Path) -> None:
+    """§5.3: the Derrian UI drops every falsy value (seed 0, max_grad_norm 0.0, flip_aug false) before
+    sd-scripts sees them; §5.6: LyCORIS algo=lora with conv_dim is LoCon."""
+    out, _ = _migrate(tmp_path, U_TOML, name="u.toml")
+    for key in ("seed", "max_grad_norm", "flip_aug"):
+        assert key not in out
+    dataset = tomllib.loads((tmp_path / "out_dataset.toml").read_text())
+    assert "flip_aug" not in dataset["datasets"][0]["subsets"][0]
+    assert out["max_train_epochs"] == 2  # U passes true epochs (§5.2)
+    native, _ = _migrate(tmp_path, U_TOML, to="native", name="u.toml")
+    assert native["network"]["kind"] == "locon" and native["network"]["conv_r"] == 4
+    gui, _ = _migrate(tmp_path, U_TOML, to="kohya-gui", name="u.toml")
+    assert gui["LoRA_type"] == "LyCORIS/LoCon" and gui["conv_dim"] == 4
+
+
+def test_derrian_a1_unet_only_wins_over_text_only(tmp_path: Path) -> None:
+    """§5.5: A1 with both unet_only and text_only passed only --network_train_unet_only."""
+    from tests.conftest import FIXTURES
+
+    data = json.loads((FIXTURES / "dialects" / "derrian" / "a1_quirks.json").read_text())
+    out, _ = _migrate(tmp_path, data)
+    assert out.get("network_train_unet_only") is True and "network_train_text_encoder_only" not in out
+
+
+def test_derrian_a1_epochs_turned_into_unknown_steps_is_a_loss(tmp_path: Path) -> None:
+    """§5.2: A1 before 2023-02-04 converted epochs into steps; without the folders that length is lost."""
+    a1 = {"base_model": "m.safetensors", "img_folder": str(tmp_path / "absent"), "output_folder": "/out",
+          "net_dim": 8, "alpha": 4, "learning_rate": 1e-4, "batch_size": 1, "num_epochs": 3, "scheduler": "cosine",
+          "list_of_json_to_run": None}
+    out, report = _migrate(tmp_path, a1)
+    assert "derrian-a1-epochs-to-steps" in {n["code"] for n in report.notes}  # this key set reads as early A1
+    assert "max_train_epochs" not in out and "max_train_steps" not in out
+    assert any(e.source_key == "num_epochs" and e.loss for e in report.entries)

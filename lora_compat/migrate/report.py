@@ -111,7 +111,7 @@ def add_unmapped(report: MigrationReport, cfg: CanonicalConfig) -> None:
                                redact(f.key, f.value), f.reason, False))
     for n in cfg.notes:
         o = n.origin
-        if n.code.endswith(UNRESOLVED_SUFFIX):
+        if is_unresolved(n):
             # the legacy tool computed a value (training length, warmup steps) from image folders that are
             # not here: the output cannot carry it, and the default would silently apply instead
             report.add(ReportEntry(NO_EQUIVALENT, o.key if o else n.code, o.key if o else None,
@@ -120,6 +120,14 @@ def add_unmapped(report: MigrationReport, cfg: CanonicalConfig) -> None:
                                    "with --images, or set the value in the output)", True))
         report.notes.append({"code": n.code, "message": n.message, "key": o.key if o else None,
                              "line": o.line if o else None})
+
+
+def is_unresolved(note: Any) -> bool:
+    """A reader note saying the legacy tool derived a value from image folders that are not here."""
+    if note.code.endswith(UNRESOLVED_SUFFIX):
+        return True
+    # A1 (before 2023-02-04) turned num_epochs into max_train_steps; the reader records None when it cannot count
+    return note.code == "derrian-a1-epochs-to-steps" and note.data.get("max_train_steps", 0) is None
 
 
 def _last(key: str) -> str:
