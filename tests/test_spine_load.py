@@ -150,6 +150,7 @@ def test_toml_positions_tables_arrays_dotted_multiline() -> None:
     assert "a.fake" not in pos and "x" not in pos
     assert pos["datasets[0].subsets[0].image_dir"] == (11, 3)
     assert pos["datasets[0].subsets[1].x.y"] == (13, 3)
+    assert pos["datasets[0].subsets[1].x"] == (13, 3)       # the implicit table of a dotted key: its line
     assert pos["datasets[1].r"] == (15, 1)
 
 

@@ -280,8 +280,11 @@ def toml_positions(text: str) -> dict[str, tuple[int, int]]:
         if not m:
             continue
         key_path = prefix
-        for part in _key_parts(m.group(1)):
+        parts = _key_parts(m.group(1))
+        for i, part in enumerate(parts):
             key_path = join_key(key_path, part)
+            if i < len(parts) - 1:   # a dotted key a.b = 1 defines the table a here unless written earlier
+                positions.setdefault(key_path, (lineno, col))
         positions[key_path] = (lineno, col)
         rest = line[m.end():]
         if rest.lstrip().startswith("{"):
