@@ -329,3 +329,39 @@ def test_network_weights_start_from_a_previous_lora(tmp_path):
     with pytest.raises(UserError, match="only .safetensors"):
         run_training(cfg_for("c", network_weights=str(tmp_path / "x.ckpt")), train_data=str(data), max_steps=1,
                      show_progress=False)
+
+
+# ---------------------------------------------------------------------------------------- long prompts
+def test_long_prompt_chunks_like_sd_scripts():
+    from lora_compat.train.models import join_chunks, tokenize
+    from lora_compat.train.tiny import load_tiny_tokenizer
+
+    tok = load_tiny_tokenizer()
+    long = "x" * 100  # 100 byte tokens + BOS/EOS
+    ids = tokenize(tok, [long, "short"], 150)
+    assert ids.shape == (2, 2, 77)
+    full = tok([long], padding="max_length", truncation=True, max_length=152).input_ids[0]
+    assert ids[0, 0].tolist() == [full[0]] + full[1:76] + [full[-1]]
+    assert ids[0, 1].tolist() == [full[0]] + full[76:151] + [full[-1]]
+    assert tokenize(tok, ["a"], None).shape == (1, 1, 77)
+    # pad != eos (SDXL tokenizer 2): a chunk cut mid-text ends with EOS; a chunk starting with PAD gets EOS
+    tok2 = load_tiny_tokenizer("!")
+    ids2 = tokenize(tok2, [long, "short"], 225)
+    assert ids2[0, 0, -1].item() == tok2.eos_token_id
+    assert ids2[1, 1, 1].item() == tok2.eos_token_id
+    hidden = torch.arange(2 * 2 * 77, dtype=torch.float32).view(4, 77, 1)
+    joined = join_chunks(hidden, 2, 2)
+    assert joined.shape == (2, 152, 1)
+    assert joined[0, 0, 0] == 0 and joined[0, 76, 0] == 77 + 1 and joined[0, -1, 0] == 2 * 77 - 1
+
+
+@pytest.mark.slow
+def test_sdxl_trains_with_225_tokens(tmp_path):
+    data = make_synthetic_dataset(tmp_path / "d", n_images=2, repeats=1)
+    cfg = CanonicalConfig(dialect="native", source="t")
+    for k, v in dict(pretrained_model_name_or_path="tiny:sdxl", sdxl=True, output_dir=str(tmp_path / "o"),
+                     resolution="64", network_dim=4, learning_rate=1e-3, optimizer_type="AdamW",
+                     max_token_length=225, caption_extension=".txt").items():
+        cfg.set(k, v)
+    res = run_training(cfg, train_data=str(data), max_steps=1, show_progress=False)
+    assert res.global_step == 1 and math.isfinite(res.losses[0])

@@ -114,9 +114,9 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
         # accelerate refuses fp16 autocast without a GPU; fp32 gives the same result, only slower.
         say("warning: mixed_precision fp16 needs a GPU; training in fp32 on this machine")
         mixed = "no"
-    if get("max_token_length") not in (None, 75):
-        say(f"warning: max_token_length {get('max_token_length')}: captions are truncated to 75 tokens "
-            "(long-prompt chunking is not implemented by this engine)")
+    if get("max_token_length") not in (None, 75, 150, 225):
+        raise UserError(f"max_token_length {get('max_token_length')!r}: sd-scripts accepts 150 or 225 (leave it out "
+                        "for 75)", key="max_token_length")
     for name, why in NOT_IMPLEMENTED.items():
         if get(name):
             say(f"warning: {name} is set but ignored: {why}")
@@ -193,6 +193,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
                 # transformers 5 renamed it; the old name still works but warns
                 (getattr(te, "activation_checkpointing_enable", None) or te.gradient_checkpointing_enable)()
     clip_skip = get("clip_skip")
+    max_tokens = get("max_token_length")
 
     # ---- data --------------------------------------------------------------------------------------------
     from lora_compat.train.dataset import build_dataset
@@ -356,7 +357,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
                         for m in wrapped:
                             no_sync.enter_context(accelerator.no_sync(m))
                     loss = _forward_loss(batch, arch, vae, scaling, te_run, unet_run, comps.tokenizers,
-                                         clip_skip, sched, ns, dev, accelerator, train_te)
+                                         clip_skip, sched, ns, dev, accelerator, train_te, max_tokens)
                     accelerator.backward(loss)
                 if sync:
                     if get("max_grad_norm"):
@@ -576,7 +577,7 @@ def _param_groups(plan: Any, nets: list[Any], arch: str, block_index: Callable[[
 
 def _forward_loss(batch: dict[str, Any], arch: str, vae: Any, scaling: float, te_run: list[Any], unet_run: Any,
                   tokenizers: list[Any], clip_skip: Any, sched: Any, ns: Any, dev: Any, accelerator: Any,
-                  train_te: bool) -> Any:
+                  train_te: bool, max_tokens: int | None = None) -> Any:
     """One micro-batch: latents, prompt encoding, noise, UNet prediction, per-sample loss -> mean."""
     import torch
 
@@ -593,11 +594,11 @@ def _forward_loss(batch: dict[str, Any], arch: str, vae: Any, scaling: float, te
     grad_ctx = contextlib.nullcontext() if train_te else torch.no_grad()
     with accelerator.autocast(), grad_ctx:
         if arch == "sdxl":
-            ids1 = mdl.tokenize(tokenizers[0], captions).to(dev)
-            ids2 = mdl.tokenize(tokenizers[1], captions).to(dev)
+            ids1 = mdl.tokenize(tokenizers[0], captions, max_tokens).to(dev)
+            ids2 = mdl.tokenize(tokenizers[1], captions, max_tokens).to(dev)
             ctx, pooled = mdl.encode_sdxl(te_run[0], te_run[1], ids1, ids2)
         else:
-            ids = mdl.tokenize(tokenizers[0], captions).to(dev)
+            ids = mdl.tokenize(tokenizers[0], captions, max_tokens).to(dev)
             ctx, pooled = mdl.encode_sd(te_run[0], ids, None if clip_skip is None else int(clip_skip)), None
     noise, noisy, timesteps = noise_and_timesteps(latents, sched, ns)
     kwargs: dict[str, Any] = {}

@@ -129,10 +129,41 @@ def _load_single_file(path: Path, arch: str, v: bool, tokenizer_dir: str | None)
 # ----------------------------------------------------------------------------------------------------------
 # prompt encoding (reference §4.5)
 
-def tokenize(tokenizer: Any, captions: list[str]) -> Any:
-    """Token ids padded/truncated to the tokenizer's 77 tokens (max_token_length 75)."""
-    return tokenizer(captions, padding="max_length", truncation=True, max_length=tokenizer.model_max_length,
-                     return_tensors="pt").input_ids
+def tokenize(tokenizer: Any, captions: list[str], max_token_length: int | None = None) -> Any:
+    """Token ids ``(b, n, 77)`` as sd-scripts builds them (§4.5.2): one 77-token chunk, or with
+    ``max_token_length`` 150/225 the ``max_token_length + 2`` sequence cut into ``n`` chunks
+    ``[BOS] + 75 tokens + [last token of the whole sequence]``; tokenizers whose pad differs from EOS get the
+    chunk fix-ups (EOS after a cut-off chunk, EOS instead of a leading PAD)."""
+    import torch
+
+    max_length = 77 if not max_token_length else int(max_token_length) + 2
+    ids = tokenizer(captions, padding="max_length", truncation=True, max_length=max_length,
+                    return_tensors="pt").input_ids
+    if max_length <= 77:
+        return ids[:, None, :]
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    chunks = []
+    for k in range((max_length - 2) // 75):
+        chunk = torch.cat([ids[:, :1], ids[:, 1 + 75 * k:76 + 75 * k], ids[:, -1:]], dim=1)
+        if pad != eos:
+            for row in chunk:
+                if row[-2] != eos and row[-2] != pad:
+                    row[-1] = eos
+                if row[1] == pad:
+                    row[1] = eos
+        chunks.append(chunk)
+    return torch.stack(chunks, dim=1)
+
+
+def join_chunks(hidden: Any, b: int, n: int) -> Any:
+    """``(b*n, 77, d)`` chunk states -> ``(b, 75n+2, d)``: BOS of chunk 0, positions 1..75 of every chunk,
+    the last state of the last chunk (§4.5.3)."""
+    import torch
+
+    if n == 1:
+        return hidden
+    h = hidden.view(b, n, hidden.shape[1], hidden.shape[2])
+    return torch.cat([h[:, 0, :1]] + [h[:, k, 1:76] for k in range(n)] + [h[:, -1, -1:]], dim=1)
 
 
 def _final_layer_norm(te: Any) -> Any:
@@ -141,22 +172,30 @@ def _final_layer_norm(te: Any) -> Any:
 
 
 def encode_sd(te: Any, input_ids: Any, clip_skip: int | None) -> Any:
-    """SD1/SD2 context: last hidden state, or ``final_layer_norm(hidden_states[-k])`` with clip_skip k > 1."""
+    """SD1/SD2 context from ``(b, n, 77)`` ids: last hidden state, or ``final_layer_norm(hidden_states[-k])``
+    with clip_skip k > 1; chunks joined as sd-scripts does."""
+    b, n = input_ids.shape[:2]
+    flat = input_ids.reshape(b * n, -1)
     if clip_skip is None or clip_skip <= 1:
-        return te(input_ids)[0]
-    out = te(input_ids, output_hidden_states=True)
-    return _final_layer_norm(te)(out.hidden_states[-clip_skip])
+        hidden = te(flat)[0]
+    else:
+        out = te(flat, output_hidden_states=True)
+        hidden = _final_layer_norm(te)(out.hidden_states[-clip_skip])
+    return join_chunks(hidden, b, n)
 
 
 def encode_sdxl(te1: Any, te2: Any, ids1: Any, ids2: Any) -> tuple[Any, Any]:
-    """SDXL (context, pooled): penultimate hidden states of both encoders concatenated; TE2's projected
-    pooled output (clip_skip is ignored for SDXL, as in sd-scripts)."""
+    """SDXL (context, pooled) from ``(b, n, 77)`` ids: penultimate hidden states of both encoders (no final
+    LN) concatenated; TE2's projected pooled output at the first EOS, from the first chunk only (clip_skip is
+    ignored for SDXL, as in sd-scripts)."""
     import torch
 
-    h1 = te1(ids1, output_hidden_states=True).hidden_states[-2]
-    out2 = te2(ids2, output_hidden_states=True)
+    b, n = ids1.shape[:2]
+    h1 = te1(ids1.reshape(b * n, -1), output_hidden_states=True).hidden_states[-2]
+    out2 = te2(ids2.reshape(b * n, -1), output_hidden_states=True)
     h2 = out2.hidden_states[-2]
-    return torch.cat([h1, h2], dim=-1), out2.text_embeds
+    pooled = out2.text_embeds.view(b, n, -1)[:, 0]
+    return torch.cat([join_chunks(h1, b, n), join_chunks(h2, b, n)], dim=-1), pooled
 
 
 def sdxl_time_ids(original_size: tuple[int, int], crop_top_left: tuple[int, int], target_size: tuple[int, int]) -> list[int]:
