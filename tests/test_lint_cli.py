@@ -332,3 +332,20 @@ def test_lint_paths_reports_progress_per_file() -> None:
     seen: list[str] = []
     report = lint_paths([str(CLEAN), str(BAD_TOML)], all_rules(), progress=seen.append)
     assert seen == [str(CLEAN), str(BAD_TOML)] and len(report.results) == 2
+
+
+def test_fix_keeps_bom_and_crlf(tmp_path: Path) -> None:
+    # files saved by Windows editors: the fixed copy differs only where a fix applies
+    src = tmp_path / "win.json"
+    src.write_bytes(b'\xef\xbb\xbf{\r\n  "LoRA_type": "Standard",\r\n  "max_resolution": "512,512",\r\n'
+                    b'  "caption_extention": ".txt",\r\n  "wandb_api_key": "abcdef123456789"\r\n}\r\n')
+    code, out, _ = run("lint", str(src), "--fix")
+    assert code != 2, out
+    fixed = (tmp_path / "win.fixed.json").read_bytes()
+    assert fixed == src.read_bytes().replace(b'"caption_extention"', b'"caption_extension"').replace(
+        b'"abcdef123456789"', b'""')
+    toml = tmp_path / "win.toml"
+    toml.write_bytes(b'pretrained_model_name_or_path = "m"\r\nsave_model_as = "bin"\r\nresolution = 512\r\n')
+    run("lint", str(toml), "--fix")
+    assert (tmp_path / "win.fixed.toml").read_bytes() == (b'pretrained_model_name_or_path = "m"\r\n'
+                                                        b'save_model_as = "safetensors"\r\nresolution = "512,512"\r\n')

@@ -102,7 +102,8 @@ def _apply_json(text: str, fixes: list[Fix]) -> str:
             parent.clear()
             parent.update(items)
     out = json.dumps(data, indent=_json_indent(text), ensure_ascii=False)
-    return out + ("\n" if text.endswith("\n") else "")
+    out += "\n" if text.endswith("\n") else ""
+    return out.replace("\n", "\r\n") if "\r\n" in text else out   # keep Windows line endings
 
 
 # -- TOML ---------------------------------------------------------------------------------------------
@@ -161,7 +162,8 @@ def credential_fixes(findings: Iterable[Finding]) -> list[Fix]:
 def apply_fixes(path: str, fixes: list[Fix]) -> str:
     """The text of ``path`` with ``fixes`` applied. Raises UserError when a fix cannot be applied safely."""
     try:
-        with open(path, encoding="utf-8") as fh:
+        # newline="": CRLF files stay CRLF (universal newlines would rewrite every line ending)
+        with open(path, encoding="utf-8", newline="") as fh:
             text = fh.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read for fixing: {exc}", file=path) from None
@@ -169,11 +171,13 @@ def apply_fixes(path: str, fixes: list[Fix]) -> str:
     for fx in fixes:
         unique.setdefault((fx.key, fx.action), fx)
     fixes = list(unique.values())
+    bom = "\ufeff" if text.startswith("\ufeff") else ""   # a Windows editor's BOM: kept, but not parsed
+    text = text[len(bom):]
     stripped = text.lstrip()
     try:
         if stripped.startswith("{"):
-            return _apply_json(text, fixes)
-        return _apply_toml(text, fixes)
+            return bom + _apply_json(text, fixes)
+        return bom + _apply_toml(text, fixes)
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise UserError(f"cannot apply the fixes safely (key {exc}); file left unchanged", file=path) from None
 
