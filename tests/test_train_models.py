@@ -70,3 +70,20 @@ def test_arch_mismatch_is_refused(tmp_path):
         load_models(str(path), "sdxl")
     comps = load_models(str(path), "sd1")
     assert comps.arch == "sd1" and comps.extra.get("tiny") and len(comps.text_encoders) == 1
+
+
+def test_single_file_uses_packaged_configs_offline_and_reports_missing_weights(tmp_path):
+    """With tokenizer files beside it, a checkpoint is opened with the packaged configs (no hub access);
+    one that lacks components fails with a one-line UserError naming the component."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from lora_compat.train.tiny import TINY_TOKENIZER_DIR
+
+    shutil.copytree(TINY_TOKENIZER_DIR, tmp_path / "tokenizer")
+    ckpt = tmp_path / "partial.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3)}, str(ckpt))
+    with pytest.raises(UserError, match=r"cannot load as a single-file sd1 checkpoint: .*missing") as exc:
+        load_models(str(ckpt), "sd1")
+    assert "\n" not in str(exc.value)
