@@ -307,3 +307,29 @@ def test_derrian_a1_epochs_turned_into_unknown_steps_is_a_loss(tmp_path: Path) -
     assert "derrian-a1-epochs-to-steps" in {n["code"] for n in report.notes}  # this key set reads as early A1
     assert "max_train_epochs" not in out and "max_train_steps" not in out
     assert any(e.source_key == "num_epochs" and e.loss for e in report.entries)
+
+
+def test_gui_prompt_text_travels_as_a_prompt_file(tmp_path: Path) -> None:
+    """The GUI file holds the prompt text and writes it to <output_dir>/sample/prompt.txt only when it trains:
+    a migrated config must not point at that never-written file; the text goes to <stem>_prompts.txt."""
+    data = {**K3, "output_dir": str(tmp_path / "never"), "sample_prompts": "a sks dog --n blurry",
+            "sample_every_n_steps": 100}
+    for to in ("sd-scripts", "native"):
+        out, report = _migrate(tmp_path, data, to=to)
+        written_path = out["sample_prompts"] if to == "sd-scripts" else out["sampling"]["sample_prompts"]
+        assert written_path == str((tmp_path / "out_prompts.txt").resolve())
+        assert Path(written_path).read_text(encoding="utf-8") == "a sks dog --n blurry\n"
+        assert str(tmp_path / "out_prompts.txt") in report.outputs
+    gui, _ = _migrate(tmp_path, data, to="kohya-gui")
+    assert gui["sample_prompts"] == "a sks dog --n blurry"
+    # an existing prompt file is protected like any output
+    src = tmp_path / "again.json"
+    src.write_text(json.dumps(data), encoding="utf-8")
+    from lora_compat.errors import UserError
+
+    try:
+        migrate_file(str(src), "native", str(tmp_path / "out.toml"))
+    except UserError as err:
+        assert "--force" in str(err)
+    else:
+        raise AssertionError("an existing output was overwritten without --force")

@@ -69,6 +69,8 @@ def config_file_problems(config: dict[str, Any]) -> list[str]:
 
 def _check_outputs(files: dict[str, str], *, masked_loss: bool = False, dataset_errors_ok: bool = False) -> None:
     for path, text in files.items():
+        if path.endswith("_prompts.txt"):
+            continue  # the sample prompt file (plain text)
         data = _sd_scripts_parse(text)
         if path.endswith("_dataset.toml"):
             assert set(data) <= {"general", "datasets"}, path

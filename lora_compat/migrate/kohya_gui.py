@@ -345,9 +345,14 @@ def _data(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: Migration
             "datasets -> the migrated dataset config written beside the GUI file")
     elif cfg.get("dataset_config"):
         put("dataset_config", cfg.get("dataset_config"), "dataset_config")
+    from lora_compat.migrate.run import gui_prompt_text
+
     s = cfg.options.get("sample_prompts")
     gui["sample_prompts"] = ""
-    if s is not None and s.value:
+    inline = gui_prompt_text(cfg)
+    if inline is not None:
+        put("sample_prompts", inline, "sample_prompts", "the GUI file's own prompt text, kept as text")
+    elif s is not None and s.value:
         path = Path(str(s.value))
         # only a small .txt prompt file is embedded: a config must not make migrate copy arbitrary files
         ok = path.suffix.lower() == ".txt" and path.is_file() and path.stat().st_size <= 64 * 1024

@@ -33,6 +33,45 @@ def dataset_path_for(out: str) -> str:
     return str(p.with_name(p.stem + "_dataset.toml"))
 
 
+PROMPT_TEXT_NOTE = "kohya-gui-sample-prompts-text"
+
+
+def prompts_path_for(out: str) -> str:
+    """Where a prompt text held only in the legacy file goes: ``<out stem>_prompts.txt`` beside ``out``."""
+    p = Path(out)
+    return str(p.with_name(p.stem + "_prompts.txt"))
+
+
+def gui_prompt_text(cfg: CanonicalConfig) -> str | None:
+    """The sample prompt text a kohya_ss GUI file holds inline, when ``sample_prompts`` is the file the GUI
+    would have written it to at training time (that file does not exist before the GUI runs)."""
+    s = cfg.options.get("sample_prompts")
+    for n in cfg.notes:
+        if n.code == PROMPT_TEXT_NOTE and s is not None and n.data.get("path") == s.value \
+                and isinstance(n.data.get("text"), str):
+            return n.data["text"]
+    return None
+
+
+def _with_prompt_file(cfg: CanonicalConfig, out: str, files: dict[str, str]) -> CanonicalConfig:
+    """For the TOML targets: write the GUI's inline prompt text to a file beside ``out`` and point
+    ``sample_prompts`` at it (else the output names a file nobody writes, and sampling silently stops)."""
+    import dataclasses
+
+    from lora_compat.config.model import CONVERTED, Provenance, Setting
+
+    text = gui_prompt_text(cfg)
+    if text is None:
+        return cfg
+    path = os.path.abspath(prompts_path_for(out))
+    files[prompts_path_for(out)] = text if text.endswith("\n") else text + "\n"
+    old = cfg.options["sample_prompts"]
+    options = dict(cfg.options)
+    options["sample_prompts"] = Setting(path, Provenance(CONVERTED, old.prov.origins,
+                                                         f"prompt text of the GUI file -> written to {path}"))
+    return dataclasses.replace(cfg, options=options)
+
+
 def render(cfg: CanonicalConfig, to: str, out: str) -> tuple[dict[str, str], MigrationReport]:
     """The files to write (path -> text) and the report, without touching the disk."""
     if to not in TARGETS:
@@ -42,6 +81,8 @@ def render(cfg: CanonicalConfig, to: str, out: str) -> tuple[dict[str, str], Mig
                         file=out)
     report = MigrationReport(cfg.source, cfg.dialect, to)
     files: dict[str, str] = {}
+    if to in ("native", "sd-scripts"):
+        cfg = _with_prompt_file(cfg, out, files)
     if to == "native":
         from lora_compat.migrate.native import dumps_native
 
@@ -62,6 +103,7 @@ def render(cfg: CanonicalConfig, to: str, out: str) -> tuple[dict[str, str], Mig
         files[out] = dumps_kohya_gui(cfg, report, ds_path)
         if needs_dataset_config(cfg):
             files[dataset_path_for(out)] = dumps_dataset_config(cfg, report)
+    files = dict(sorted(files.items(), key=lambda kv: kv[0] != out))  # the main output first
     add_unmapped(report, cfg)
     report.outputs = list(files)
     return files, report
