@@ -270,6 +270,19 @@ def _folder_total(root: Any, image_counts: dict[str, int] | None) -> int | None:
     return total if found else None
 
 
+def _length_notes(cfg: CanonicalConfig) -> tuple[Any, Any]:
+    """(kohya_ss GUI, Derrian A1) notes of a training length the front-end derived from image counts that its
+    reader could not make (folders absent); None for each when there is none."""
+    gui = next((n for n in cfg.notes if n.code == "kohya-gui-epoch-steps-unresolved"), None)
+    a1 = next((n for n in cfg.notes if n.code == "derrian-a1-epochs-to-steps"
+               and n.data.get("max_train_steps") is None), None)
+    return gui, a1
+
+
+# reader notes of a warmup the front-end derived from its own step estimate, unresolved by the reader
+_WARMUP_NOTES = ("kohya-gui-warmup-unresolved", "derrian-warmup-unresolved", "derrian-toml-warmup-unresolved")
+
+
 def _gui_epoch_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
                      explain: list[str]) -> int | None:
     """The front-end's own max_train_steps from its epoch count when the reader could not count the images.
@@ -277,9 +290,7 @@ def _gui_epoch_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
     kohya_ss GUI (legacy-dialects.md §2.6): ceil(images x repeats / batch / grad_acc x epoch x reg_factor);
     Derrian A1 before 2023-02-04 (§3.4): int(images x repeats / batch x epochs).
     """
-    gui = next((n for n in cfg.notes if n.code == "kohya-gui-epoch-steps-unresolved"), None)
-    a1 = next((n for n in cfg.notes if n.code == "derrian-a1-epochs-to-steps"
-               and n.data.get("max_train_steps") is None), None)
+    gui, a1 = _length_notes(cfg)
     if gui is not None:
         d = gui.data
         total = _folder_total(d.get("train_data_dir"), image_counts)
@@ -370,14 +381,27 @@ def plan_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None)
             explain.append(f"max_train_epochs {epochs}: steps unknown until the images are counted")
     else:
         gui = _gui_epoch_steps(cfg, image_counts, explain)
-        mts = gui if gui is not None else _int_option(cfg, "max_train_steps", 1600)
-        epochs = math.ceil(mts / opt_spe) if opt_spe else None
+        pending = [n for n in _length_notes(cfg) if n is not None]
+        if gui is not None:
+            mts = gui
+        elif pending:
+            # not sd-scripts' 1600: the front-end ran its own count, which needs the images
+            mts = None
+            explain.append(f"{pending[0].message}: max_train_steps unknown until the images are counted "
+                           "(give --images FOLDER=COUNT)")
+        else:
+            mts = _int_option(cfg, "max_train_steps", 1600)
+        epochs = math.ceil(mts / opt_spe) if opt_spe and mts is not None else None
         if epochs is not None:
             explain.append(f"ceil(max_train_steps {mts} / {opt_spe} steps per epoch) = {epochs} epochs")
     warmup = _warmup_steps(cfg.get("lr_warmup_steps"), mts, explain, "lr_warmup_steps")
     frontend = _frontend_warmup(cfg, mts, image_counts, explain)
     if frontend is not None:
         warmup = frontend
+    elif cfg.get("lr_warmup_steps") is None and any(n.code in _WARMUP_NOTES for n in cfg.notes):
+        warmup = None
+        explain.append("the front-end's warmup is a share of its own step estimate: unknown until the images "
+                       "are counted")
     decay = _warmup_steps(cfg.get("lr_decay_steps"), mts, explain, "lr_decay_steps")
     return StepPlan(epochs=epochs, max_train_steps=mts, steps_per_epoch=spe, warmup_steps=warmup,
                     effective_batch_size=bs * ga, gradient_accumulation_steps=ga, train_batch_size=bs,

@@ -95,6 +95,19 @@ def test_kohya_gui_epoch_and_percent_warmup_use_image_counts(tmp_path: Path) -> 
     assert plan.steps.warmup_steps == round(10 * 50 / 100)
 
 
+def test_kohya_gui_epoch_without_image_counts_is_unknown_not_1600(tmp_path: Path) -> None:
+    """The GUI never ran sd-scripts' default length for an 'epoch' preset: without counts the plan says unknown."""
+    from lora_compat.config.load import load_config
+
+    path = tmp_path / "gui.json"
+    path.write_text(json.dumps(GUI))
+    cfg = load_config(str(path))
+    assert any(n.code == "kohya-gui-epoch-steps-unresolved" for n in cfg.notes)
+    steps = make_plan(cfg).steps
+    assert steps.max_train_steps is None and steps.warmup_steps is None and steps.epochs is None
+    assert any("--images" in line for line in steps.explanation)
+
+
 def test_param_groups_follow_sd_scripts_order_and_drop_zero_lr() -> None:
     plan = make_plan(_cfg(learning_rate=1e-4, unet_lr=0.0, text_encoder_lr=[5e-5, 1e-3]))
     assert [(g.part, g.lr) for g in plan.param_groups] == [("text_encoder", 5e-5)]
