@@ -215,7 +215,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
         max_train_steps = int(get("max_train_epochs")) * math.ceil(n_batches_total / nproc / grad_acc)
     if max_steps is not None:
         max_train_steps = int(max_steps)
-    dataset.max_train_steps = max_train_steps
+    dataset.set_max_train_steps(max_train_steps)  # ratio token_warmup_step values resolve against it
 
     # ---- optimizer groups (§4.10) ------------------------------------------------------------------------
     groups = _param_groups(plan, nets, arch, block_index)
