@@ -170,11 +170,14 @@ def test_stray_gui_keys_and_accelerate_options_are_reported_not_written(tmp_path
 
 
 def test_credentials_never_reach_any_target(tmp_path: Path) -> None:
-    data = {**K3, "log_with": "wandb", "wandb_api_key": "0123456789abcdef0123", "huggingface_token": "hf_secret"}
+    data = {**K3, "log_with": "wandb", "wandb_api_key": "0123456789abcdef0123", "huggingface_token": "hf_secret",
+            "additional_parameters": "--huggingface_token=hf_other_secret --huggingface_repo_id me/x"}
     for to in ("native", "sd-scripts", "kohya-gui"):
-        _migrate(tmp_path, data, to=to)
+        _, report = _migrate(tmp_path, data, to=to)
         text = (tmp_path / ("out.json" if to == "kohya-gui" else "out.toml")).read_text()
-        assert "0123456789abcdef0123" not in text and "hf_secret" not in text
+        shown = json.dumps(report.to_json())  # the report is an output too (stdout, CI logs)
+        for secret in ("0123456789abcdef0123", "hf_secret", "hf_other_secret"):
+            assert secret not in text and secret not in shown, (to, secret)
 
 
 def test_dataset_config_is_inlined_in_native_and_prompt_files_are_not_copied(tmp_path: Path) -> None:

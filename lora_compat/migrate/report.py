@@ -62,6 +62,29 @@ class MigrationReport:
     def add(self, entry: ReportEntry) -> None:
         self.entries.append(entry)
 
+    def scrub(self, cfg: CanonicalConfig) -> None:
+        """Replace every credential value of ``cfg`` wherever it appears in the report (a front-end-only
+        string such as the GUI's additional_parameters can carry ``--wandb_api_key KEY``)."""
+        from lora_compat.lint.query import iter_secret_values
+        from lora_compat.lint.runner import redact_text
+
+        secrets = list(iter_secret_values(cfg))
+        if not secrets:
+            return
+
+        def clean(v: Any) -> Any:
+            if isinstance(v, str):
+                return redact_text(v, secrets)
+            if isinstance(v, list):
+                return [clean(x) for x in v]
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            return v
+
+        for e in self.entries:
+            e.value, e.detail = clean(e.value), clean(e.detail)
+        self.notes = [clean(n) for n in self.notes]
+
     def counts(self) -> dict[str, int]:
         out = {k: 0 for k in REPORT_KINDS}
         for e in self.entries:

@@ -105,6 +105,7 @@ def render(cfg: CanonicalConfig, to: str, out: str) -> tuple[dict[str, str], Mig
             files[dataset_path_for(out)] = dumps_dataset_config(cfg, report)
     files = dict(sorted(files.items(), key=lambda kv: kv[0] != out))  # the main output first
     add_unmapped(report, cfg)
+    report.scrub(cfg)
     report.outputs = list(files)
     return files, report
 
