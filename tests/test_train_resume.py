@@ -45,24 +45,26 @@ def _tensors(path: Path) -> dict:
     return load_file(str(path))
 
 
-def test_sigint_then_resume_equals_uninterrupted(tmp_path):
+@pytest.mark.parametrize("stop_at", [3, 4])  # mid-epoch, and the last batch of epoch 2 (epoch save due)
+def test_sigint_then_resume_equals_uninterrupted(tmp_path, stop_at):
     data = make_synthetic_dataset(tmp_path / "data", n_images=4, repeats=1)  # 2 steps per epoch
-    full = run_training(_cfg(tmp_path / "a"), train_data=str(data), max_steps=7, show_progress=False)
+    full = run_training(_cfg(tmp_path / "a", save_every_n_epochs=1), train_data=str(data), max_steps=7,
+                        show_progress=False)
     assert full.global_step == 7 and full.epochs == 4
 
     def interrupt(step: int, loss: float) -> None:
-        if step == 3:  # mid-epoch: resume must skip the batch already used in epoch 2
+        if step == stop_at:
             os.kill(os.getpid(), signal.SIGINT)
 
-    part = run_training(_cfg(tmp_path / "b"), train_data=str(data), max_steps=7, show_progress=False,
-                        on_step=interrupt)
-    assert part.interrupted and part.global_step == 3 and part.final_model is None
-    assert part.state_dir == tmp_path / "b" / "r-step00000003-state"
-    assert st.read_train_state(part.state_dir) == {"current_epoch": 1, "current_step": 3}
+    part = run_training(_cfg(tmp_path / "b", save_every_n_epochs=1), train_data=str(data), max_steps=7,
+                        show_progress=False, on_step=interrupt)
+    assert part.interrupted and part.global_step == stop_at and part.final_model is None
+    assert part.state_dir == tmp_path / "b" / f"r-step0000000{stop_at}-state"
+    assert st.read_train_state(part.state_dir)["current_step"] == stop_at
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
-    resumed = run_training(_cfg(tmp_path / "b", resume=str(part.state_dir)), train_data=str(data), max_steps=7,
-                           show_progress=False)
+    resumed = run_training(_cfg(tmp_path / "b", resume=str(part.state_dir), save_every_n_epochs=1),
+                           train_data=str(data), max_steps=7, show_progress=False)
     assert resumed.global_step == 7 and not resumed.interrupted
     a, b = _tensors(full.final_model), _tensors(resumed.final_model)
     assert a.keys() == b.keys()
@@ -70,6 +72,13 @@ def test_sigint_then_resume_equals_uninterrupted(tmp_path):
         assert torch.equal(a[k], b[k]), k
     # and training did move the weights (lora_up starts at zero)
     assert any(k.endswith("lora_up.weight") and a[k].abs().sum() > 0 for k in a)
+    # every epoch save of the uninterrupted run exists after interrupt + resume, with the same weights
+    epochs_a = sorted(p.name for p in (tmp_path / "a").glob("r-0*.safetensors"))
+    epochs_b = sorted(p.name for p in (tmp_path / "b").glob("r-0*.safetensors"))
+    assert epochs_a == epochs_b == ["r-000001.safetensors", "r-000002.safetensors", "r-000003.safetensors"]
+    for name in epochs_a:
+        ea, eb = _tensors(tmp_path / "a" / name), _tensors(tmp_path / "b" / name)
+        assert all(torch.equal(ea[k], eb[k]) for k in ea), name
 
 
 def test_step_saves_keep_last_n_and_names(tmp_path):

@@ -388,15 +388,18 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
                         oname = st.step_name(output_name, old, ext)
                         st.remove_quietly(out_dir / oname)
                         st.remove_quietly(out_dir / st.state_dir_name(oname, ext))
-                stop_now = _any_process(accelerator, stop.requested)
-                if stop_now:
+                if _any_process(accelerator, stop.requested) and global_step < max_train_steps:
                     interrupted = True
-                    state_dir = out_dir / st.state_dir_name(st.step_name(output_name, global_step, ext), ext)
-                    st.save_train_state(accelerator, state_dir, epoch, global_step)
-                    break
+                    # at the last batch of an epoch, let the epoch-end saves run first (a resumed run starts
+                    # with the next epoch and would never make them)
+                    if j + 1 < len(local):
+                        break
                 if global_step >= max_train_steps:
                     break
-            if interrupted:
+            if interrupted and j + 1 < len(local):
+                state_dir = st.save_train_state(
+                    accelerator, out_dir / st.state_dir_name(st.step_name(output_name, global_step, ext), ext),
+                    epoch, global_step)
                 break
             if save_n_epochs and (epoch + 1) % save_n_epochs == 0 and epoch + 1 < num_epochs:
                 name = st.epoch_name(output_name, epoch + 1, ext)
@@ -408,6 +411,11 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
                     oname = st.epoch_name(output_name, old, ext)
                     st.remove_quietly(out_dir / oname)
                     st.remove_quietly(out_dir / st.state_dir_name(oname, ext))
+            if interrupted:
+                state_dir = st.save_train_state(
+                    accelerator, out_dir / st.state_dir_name(st.step_name(output_name, global_step, ext), ext),
+                    epoch + 1, global_step)
+                break
             if global_step >= max_train_steps:
                 break
 
