@@ -232,3 +232,27 @@ def test_block_dims_and_alphas_per_module_with_peft(arch: str) -> None:
     wrong = {k: (got[k], expected[k]) for k in expected if got[k][0] != expected[k][0]
              or abs(got[k][1] - expected[k][1]) > 1e-9}
     assert not wrong, list(wrong.items())[:5]
+
+
+@pytest.mark.parametrize("rslora", [False, True])
+def test_rslora_scaling_reaches_peft(tmp_path, rslora: bool) -> None:
+    """Native use_rslora: PEFT scales by lora_alpha/sqrt(r) instead of kohya's lora_alpha/r (per module, conv
+    ranks included)."""
+    import math
+
+    from peft import LoraConfig, inject_adapter_in_model
+
+    from lora_compat.config.load import load_config
+    from lora_compat.train.tiny import tiny_components
+
+    p = tmp_path / "n.toml"
+    p.write_text('format = "lora-compat/1"\n[model]\narch = "sd1"\n[network]\nkind = "locon"\nr = 16\n'
+                 f'lora_alpha = 8\nconv_r = 4\nconv_alpha = 2.0\nuse_rslora = {str(rslora).lower()}\n')
+    adapter = make_plan(load_config(str(p))).adapter("unet")
+    model = tiny_components("sd1").unet
+    inject_adapter_in_model(LoraConfig(**adapter.peft_kwargs), model, adapter_name="default")
+    scales = {(m.r["default"], m.lora_alpha["default"]): m.scaling["default"] for _, m in model.named_modules()
+              if hasattr(m, "scaling") and "default" in getattr(m, "scaling", {})}
+    assert set(scales) == {(16, 8), (4, 2.0)}
+    for (r, alpha), scale in scales.items():
+        assert math.isclose(scale, alpha / (math.sqrt(r) if rslora else r)), (r, alpha, scale)
