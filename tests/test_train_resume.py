@@ -92,3 +92,30 @@ def test_step_saves_keep_last_n_and_names(tmp_path):
                                    for sfx in ("-state", ".safetensors")] + ["r.safetensors"]
     assert [p.name for p in res.saved_models] == [f"r-step0000000{i}.safetensors" for i in range(1, 7)] \
         + ["r.safetensors"]
+
+
+def test_cli_ctrl_c_exits_130_with_a_resumable_state(tmp_path):
+    """A real SIGINT to `lora-compat train`: one-line message, exit 130, state folder, no final model."""
+    import subprocess
+    import sys
+    import time
+
+    data = make_synthetic_dataset(tmp_path / "data", n_images=2, repeats=1)
+    out = tmp_path / "out"
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'pretrained_model_name_or_path = "tiny:sd1"\ntrain_data_dir = \'{data}\'\n'
+                    f'output_dir = \'{out}\'\noutput_name = "r"\nresolution = "64"\nnetwork_dim = 4\n'
+                    'save_every_n_steps = 1\nmax_train_steps = 500\n')
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "lora_compat", "train", str(conf), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while not list(out.glob("r-step*.safetensors")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr and "interrupted at step" in stderr
+    states = list(out.glob("r-step*-state"))
+    assert len(states) == 1 and st.read_train_state(states[0])["current_step"] >= 1
+    assert not (out / "r.safetensors").exists()
