@@ -352,7 +352,7 @@ def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertRepo
             _write_with_sshs(dst, tensors, meta)
             report.notes.append("recomputed sshs_model_hash / sshs_legacy_hash")
         else:
-            write_safetensors(dst, tensors, meta)
+            write_safetensors(dst, tensors, meta, order="source")
         report.outputs.append(dst)
     elif opts.to == "diffusers":
         def prefix_of(m: AdapterModule) -> str:
@@ -361,7 +361,7 @@ def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertRepo
         meta = _path_metadata(lf, opts)
         meta["lora_adapter_metadata"] = json.dumps(diffusers_adapter_metadata(lf, bake), sort_keys=True)
         _count_bytes(tensors, report)
-        write_safetensors(dst, tensors, meta)
+        write_safetensors(dst, tensors, meta, order="source")
         report.outputs.append(dst)
     else:
         parts = [p for p in ("unet", "te1", "te2") if any(m.part == p for m in lf.modules)]
@@ -376,7 +376,7 @@ def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertRepo
                 _count_bytes(tensors, report)
                 sub = tmp / PEFT_DIRS[part]
                 sub.mkdir()
-                write_safetensors(sub / "adapter_model.safetensors", tensors, meta)
+                write_safetensors(sub / "adapter_model.safetensors", tensors, meta, order="source")
                 cfg = peft_config(mods, bake)
                 with open(sub / "adapter_config.json", "w", encoding="utf-8") as fh:
                     json.dump(cfg, fh, indent=2, sort_keys=True)
@@ -411,7 +411,7 @@ def _write_with_sshs(dst: Path, tensors: list[OutTensor], meta: dict[str, str]) 
     """Write a kohya file whose ``sshs_*`` hashes describe its own tensors (sd-scripts' definition)."""
     model_hash, legacy_hash = sd_scripts_hashes(tensors, meta)
     meta = dict(meta, sshs_model_hash=model_hash, sshs_legacy_hash=legacy_hash)
-    write_safetensors(dst, tensors, meta)
+    write_safetensors(dst, tensors, meta, order="source")
 
 
 def convert(src: Path | str, dst: Path | str, opts: ConvertOptions) -> ConvertReport:

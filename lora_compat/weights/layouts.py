@@ -259,13 +259,14 @@ def _assemble(sf: SafetensorsFile, groups: dict, resolve, arch_opt: str, *, peft
             except UserError as exc:
                 misfit += 1
                 first_misfit = first_misfit or f"{_label(name)}: {exc.reason}"
+            if fit and misfit:
+                problems[a] = first_misfit  # some modules fit the real widths and some do not: not this arch
+                break
         else:
             if misfit == 0:
                 strict.append(a)
-            elif fit == 0:
+            else:  # fit == 0: no module has the real widths (a tiny/custom model)
                 custom.append(a)
-            else:
-                problems[a] = first_misfit
     fits = strict or custom
     if len(fits) > 1 and any(kind_exact[a] for a in fits):
         fits = [a for a in fits if kind_exact[a]]

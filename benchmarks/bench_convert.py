@@ -1,0 +1,146 @@
+"""Benchmark ``lora-compat convert`` against ``cp`` and against the diffusers route.
+
+Builds a full-size SD1.5 rank-128 kohya LoRA (sd-scripts' 792 tensors: UNet transformer blocks + text encoder,
+fp16) and an SDXL rank-32 one, then times, each in a fresh child process (best of N runs, warm page cache):
+
+* ``cp SRC DST``
+* ``lora-compat convert SRC DST --to peft`` and ``--to diffusers`` (the whole CLI: interpreter start included)
+* the diffusers route: ``safetensors.torch.load_file`` + diffusers' kohya -> diffusers conversion + ``save_file``
+
+and the peak RSS of each child (``resource.getrusage(RUSAGE_CHILDREN)`` read around one run per child).
+Usage: ``python benchmarks/bench_convert.py [--runs 3] [--workdir DIR] [--keep]``. Needs numpy; the diffusers route
+needs torch + diffusers (skipped when missing). Goals: convert <= 1.5x cp, peak RSS <= 64 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DIFFUSERS_ROUTE = r"""
+import sys
+from safetensors.torch import load_file, save_file
+from diffusers.loaders.lora_conversion_utils import _convert_non_diffusers_lora_to_diffusers
+sd = load_file(sys.argv[1])
+out, alphas = _convert_non_diffusers_lora_to_diffusers(sd)
+save_file({k: v.contiguous() for k, v in out.items()}, sys.argv[2], metadata={"format": "pt"})
+"""
+
+IN_PROCESS = r"""
+import sys, time
+from lora_compat.weights.convert import ConvertOptions, convert
+t = time.perf_counter()
+convert(sys.argv[1], sys.argv[2], ConvertOptions(to=sys.argv[3], force=True))
+print(time.perf_counter() - t)
+"""
+
+
+def run_child(argv: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB of this child, stdout) of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[:3]} failed: {proc.stderr.strip()[-500:]}")
+    # ru_maxrss of RUSAGE_CHILDREN is the max over all waited-for children: a fresh measurement needs the child to
+    # exceed every earlier one, so each measured command runs in its own `python -c` wrapper below.
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(before, after) / 1024, proc.stdout
+
+
+def child_rss(argv: list[str]) -> float:
+    """Peak RSS (MiB) of ``argv`` measured by a wrapper process that runs it as its only child."""
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip()) / 1024
+
+
+def best(argv: list[str], runs: int, cleanup) -> float:
+    times = []
+    for _ in range(runs):
+        cleanup()
+        times.append(run_child(argv)[0])
+    return min(times)
+
+
+def bench_file(src: Path, work: Path, runs: int) -> list[str]:
+    lines = []
+    size = src.stat().st_size / 2**20
+    dst_cp, dst_p, dst_d, dst_ref = work / "cp.safetensors", work / "peft", work / "d.safetensors", work / "ref.safetensors"
+
+    def rm(*paths):
+        def f():
+            for p in paths:
+                if p.is_dir():
+                    shutil.rmtree(p)
+                elif p.exists():
+                    p.unlink()
+        return f
+
+    cli = [sys.executable, "-m", "lora_compat"]
+    t_cp = best(["cp", str(src), str(dst_cp)], runs, rm(dst_cp))
+    t_peft = best(cli + ["convert", str(src), str(dst_p), "--to", "peft"], runs, rm(dst_p))
+    t_diff = best(cli + ["convert", str(src), str(dst_d), "--to", "diffusers"], runs, rm(dst_d))
+    inproc = []
+    for _ in range(runs):
+        rm(dst_d)()
+        inproc.append(float(run_child([sys.executable, "-c", IN_PROCESS, str(src), str(dst_d), "diffusers"])[2]))
+    rm(dst_p)()
+    rss_ours = child_rss(cli + ["convert", str(src), str(dst_p), "--to", "peft"])
+    rss_cp = child_rss(["cp", str(src), str(dst_cp) + ".2"])
+    lines.append(f"{src.name}: {size:.1f} MiB")
+    lines.append(f"  cp                                 {t_cp * 1000:8.1f} ms")
+    lines.append(f"  lora-compat convert --to peft      {t_peft * 1000:8.1f} ms  ({t_peft / t_cp:.2f}x cp, whole CLI)")
+    lines.append(f"  lora-compat convert --to diffusers {t_diff * 1000:8.1f} ms  ({t_diff / t_cp:.2f}x cp, whole CLI)")
+    lines.append(f"  convert() itself (in-process)      {min(inproc) * 1000:8.1f} ms  ({min(inproc) / t_cp:.2f}x cp)")
+    try:
+        import diffusers  # noqa: F401
+        import torch  # noqa: F401
+
+        t_ref = best([sys.executable, "-c", DIFFUSERS_ROUTE, str(src), str(dst_ref)], runs, rm(dst_ref))
+        rss_ref = child_rss([sys.executable, "-c", DIFFUSERS_ROUTE, str(src), str(dst_ref)])
+        lines.append(f"  diffusers route (load+convert+save){t_ref * 1000:8.1f} ms  (ours is {t_ref / t_diff:.1f}x "
+                     f"faster); peak RSS {rss_ref:.0f} MiB")
+    except ImportError:
+        lines.append("  diffusers route: skipped (torch/diffusers not installed)")
+    lines.append(f"  peak RSS: lora-compat {rss_ours:.1f} MiB, cp {rss_cp:.1f} MiB")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--workdir", type=Path)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    from lora_compat.weights.synth import synth_kohya
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-convert-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        sd1 = synth_kohya(work / "sd15_r128.safetensors", "sd1", rank=128, alpha=64.0, dtype="F16")
+        sdxl = synth_kohya(work / "sdxl_r32.safetensors", "sdxl", rank=32, alpha=16.0, dtype="F16")
+        os.sync()
+        out = []
+        for src in (sd1, sdxl):
+            out += bench_file(src, work, args.runs)
+        print("\n".join(out))
+    finally:
+        if not args.keep and args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
