@@ -1,0 +1,150 @@
+"""Streaming safetensors reader/writer without torch: layout, casts, hashes, atomic output, light imports."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lora_compat.errors import UserError
+from lora_compat.weights.safetensors_io import (
+    ByteRange, CastRange, OutTensor, atomic_dir, cast_bytes, decode_values, encode_values, read_header,
+    sd_scripts_hashes, write_safetensors,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_canonical_layout_matches_the_safetensors_library(tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    stnp = pytest.importorskip("safetensors.numpy")
+    rng = np.random.default_rng(0)
+    arrays = {"b.lora_up.weight": rng.standard_normal((3, 4)).astype(np.float16),
+              "a.alpha": np.array(3.0, np.float32), "ü.weight": np.arange(5, dtype=np.int64),
+              "z": rng.standard_normal(7).astype(np.float64), "flag": np.array([True, False])}
+    ref = tmp_path / "ref.safetensors"
+    stnp.save_file(arrays, str(ref), metadata={"k": "vé"})
+    src = read_header(ref)
+    assert src.metadata == {"k": "vé"}
+    outs = [OutTensor(e.name, e.dtype, e.shape, ByteRange(src.path, e.start, e.nbytes)) for e in src.tensors.values()]
+    ours = tmp_path / "ours.safetensors"
+    write_safetensors(ours, outs, {"k": "vé"})
+    a, b = ref.read_bytes(), ours.read_bytes()
+    # same header length and same data section (header JSON equal as data: metadata order may differ)
+    assert a[:8] == b[:8] and a[8 + struct.unpack("<Q", a[:8])[0]:] == b[8 + struct.unpack("<Q", b[:8])[0]:]
+    ha, hb = json.loads(a[8:8 + struct.unpack("<Q", a[:8])[0]]), json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])
+    assert ha == hb
+    loaded = stnp.load_file(str(ours))
+    for k, v in arrays.items():
+        assert loaded[k].dtype == v.dtype and loaded[k].tobytes() == v.tobytes()
+    assert decode_values(src.read_bytes("a.alpha"), "F32") == [3.0] and src.read_scalar("a.alpha") == 3.0
+
+
+@pytest.mark.parametrize("src,dst", [("F32", "F16"), ("F32", "BF16"), ("F16", "F32"), ("BF16", "F32"),
+                                     ("F16", "BF16"), ("BF16", "F16")])
+def test_casts_round_like_torch(src: str, dst: str) -> None:
+    torch = pytest.importorskip("torch")
+    dt = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(4000, generator=g) * 10 ** torch.randint(-8, 6, (4000,), generator=g),
+                   torch.tensor([0.0, -0.0, 65504.0, 65520.0, 1e30, -1e30, float("inf"), float("-inf"), 1e-40])])
+    x = x.to(dt[src])
+    raw = x.contiguous().view(torch.uint8).numpy().tobytes()
+    got = torch.frombuffer(bytearray(cast_bytes(raw, src, dst)), dtype=dt[dst])
+    assert torch.equal(got, x.to(dt[dst]))
+    # the pure-Python path (no numpy) gives the same bytes
+    import lora_compat.weights.safetensors_io as sio
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_numpy(name, *a, **k):
+        if name == "numpy":
+            raise ImportError("blocked")
+        return real_import(name, *a, **k)
+
+    builtins.__import__ = no_numpy
+    try:
+        pure = sio.cast_bytes(raw, src, dst)
+    finally:
+        builtins.__import__ = real_import
+    assert pure == cast_bytes(raw, src, dst)
+
+
+def test_scaled_cast_is_one_rounding(tmp_path: Path) -> None:
+    vals = [0.1, -3.5, 1e-3, 2.0]
+    raw = encode_values(vals, "F32")
+    out = decode_values(cast_bytes(raw, "F32", "F32", factor=0.25), "F32")
+    assert out == [struct.unpack("<f", struct.pack("<f", v))[0] * 0.25 for v in vals]
+    p = tmp_path / "s.safetensors"
+    src = tmp_path / "src.safetensors"
+    write_safetensors(src, [OutTensor("x", "F32", (4,), raw)])
+    e = read_header(src).tensors["x"]
+    write_safetensors(p, [OutTensor("x", "F16", (4,), CastRange(src, e.start, e.nbytes, "F32", "F16", 2.0))])
+    assert decode_values(read_header(p).read_bytes("x"), "F16") == [
+        struct.unpack("<e", struct.pack("<e", struct.unpack("<f", struct.pack("<f", v))[0] * 2))[0] for v in vals]
+
+
+def test_sd_scripts_hashes_match_their_definition() -> None:
+    np = pytest.importorskip("numpy")
+    stnp = pytest.importorskip("safetensors.numpy")
+    import hashlib
+
+    rng = np.random.default_rng(1)
+    arrays = {f"m{i}.lora_down.weight": rng.standard_normal((8, 4096)).astype(np.float16) for i in range(12)}
+    arrays.update({f"m{i}.alpha": np.array(4.0, np.float16) for i in range(12)})
+    meta = {"ss_a": "1", "ss_b": "x" * 300, "modelspec.title": "not hashed", "other": "ignored"}
+    outs = [OutTensor(k, "F16", v.shape, v.tobytes()) for k, v in arrays.items()]
+    model, legacy = sd_scripts_hashes(outs, meta)
+    blob = stnp.save(arrays, metadata={k: v for k, v in meta.items() if k.startswith("ss_")})
+    n = struct.unpack("<Q", blob[:8])[0]
+    assert model == hashlib.sha256(blob[8 + n:]).hexdigest()
+    assert legacy == hashlib.sha256(blob[0x100000:0x110000]).hexdigest()[:8]
+
+
+def test_writer_is_atomic_and_reader_names_problems(tmp_path: Path) -> None:
+    dst = tmp_path / "x.safetensors"
+    dst.write_bytes(b"old")
+    bad = [OutTensor("a", "F32", (2,), b"\0" * 4)]  # wrong byte count: fails mid-write
+    with pytest.raises(ValueError):
+        write_safetensors(dst, bad)
+    assert dst.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["x.safetensors"]
+    with pytest.raises(FileExistsError):
+        with atomic_dir(tmp_path / "x.safetensors") as tmp:
+            (tmp / "f").write_text("x")
+    assert sorted(os.listdir(tmp_path)) == ["x.safetensors"]
+    with pytest.raises(UserError, match="duplicate key"):
+        p = tmp_path / "dup.safetensors"
+        h = b'{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}'
+        p.write_bytes(struct.pack("<Q", len(h)) + h + b"\0")
+        read_header(p)
+
+
+def test_light_commands_never_import_torch(tmp_path: Path) -> None:
+    """convert / inspect / check run on the header alone: no torch, diffusers, peft, transformers, safetensors."""
+    from lora_compat.weights.synth import synth_kohya
+
+    pytest.importorskip("numpy")
+    src = synth_kohya(tmp_path / "x.safetensors", "sd1", rank=2)
+    code = f"""
+import sys
+from lora_compat.cli import main
+for argv in (["convert", {str(src)!r}, {str(tmp_path / 'p')!r}, "--to", "peft"],
+             ["convert", {str(tmp_path / 'p')!r}, {str(tmp_path / 'k.safetensors')!r}, "--to", "kohya"],
+             ["inspect", {str(src)!r}, "--format", "json"], ["check", {str(src)!r}, "--target", "comfyui"]):
+    try:
+        main(argv)
+    except SystemExit as e:
+        assert e.code in (0, None), (argv, e.code)
+heavy = [m for m in ("torch", "diffusers", "peft", "transformers", "accelerate", "safetensors", "numpy")
+         if m in sys.modules]
+print("HEAVY", heavy)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout, out.stdout
