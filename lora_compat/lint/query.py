@@ -175,8 +175,13 @@ def as_number(v: Any) -> float | None:
     """A finite number from an int/float/numeric string; None otherwise (bools are not numbers here)."""
     if isinstance(v, bool) or v is None:
         return None
-    if isinstance(v, (int, float)):
-        return float(v) if math.isfinite(v) else None
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, int):
+        try:
+            return float(v)
+        except OverflowError:   # a 310+ digit integer (valid JSON/TOML) has no float value
+            return None
     if isinstance(v, str):
         try:
             f = float(v.strip().rstrip("%"))

@@ -462,7 +462,7 @@ class FaceCropRangeInvalid(Rule):
             parts = v.split(",") if isinstance(v, str) else list(v) if isinstance(v, (list, tuple)) else [v]
             try:
                 nums = [float(p) for p in parts]
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 nums = []
             if len(nums) != 2:
                 reason = "needs exactly two numbers"
