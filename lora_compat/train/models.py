@@ -6,7 +6,6 @@ models (``tiny:sd1`` / ``tiny:sd2`` / ``tiny:sdxl``); plus prompt encoding with 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -209,9 +208,3 @@ def set_attention(unet: Any, mode: str | None) -> None:
 
     if mode:
         unet.set_attn_processor(AttnProcessor2_0())
-
-
-def ensure_dir(path: str | os.PathLike[str]) -> Path:
-    p = Path(path)
-    p.mkdir(parents=True, exist_ok=True)
-    return p

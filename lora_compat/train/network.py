@@ -12,7 +12,7 @@ PEFT's ``lora_dropout`` acts on the *input* of ``lora_A``; kohya's ``network_dro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 ADAPTER = "default"
@@ -38,8 +38,6 @@ class PartNetwork:
     model: Any
     targets: list[TargetModule]
     lr: float | None = None
-    trained: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _module_paths(model: Any) -> set[str]:
@@ -133,15 +131,6 @@ def _re(path: str) -> str:
 def lora_layers(net: PartNetwork) -> list[tuple[TargetModule, Any]]:
     """(target, PEFT LoraLayer) pairs of a part, in target order."""
     return [(t, net.model.get_submodule(t.path)) for t in net.targets]
-
-
-def lora_params(net: PartNetwork) -> tuple[list[Any], list[Any]]:
-    """(lora_down / A weights, lora_up / B weights) of a part, in module order (LoRA+ splits on this)."""
-    downs, ups = [], []
-    for _, layer in lora_layers(net):
-        downs.append(layer.lora_A[ADAPTER].weight)
-        ups.append(layer.lora_B[ADAPTER].weight)
-    return downs, ups
 
 
 def install_kohya_dropouts(net: PartNetwork, network_dropout: float | None = None,
