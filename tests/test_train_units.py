@@ -365,3 +365,25 @@ def test_sdxl_trains_with_225_tokens(tmp_path):
         cfg.set(k, v)
     res = run_training(cfg, train_data=str(data), max_steps=1, show_progress=False)
     assert res.global_step == 1 and math.isfinite(res.losses[0])
+
+
+@pytest.mark.slow
+def test_sdxl_cached_text_encoder_outputs_follow_sd_scripts(tmp_path):
+    data = make_synthetic_dataset(tmp_path / "d", n_images=2, repeats=1)
+
+    def cfg_for(**extra):
+        cfg = CanonicalConfig(dialect="native", source="t")
+        opts = dict(pretrained_model_name_or_path="tiny:sdxl", sdxl=True, output_dir=str(tmp_path / "o"),
+                    resolution="64", network_dim=4, learning_rate=1e-3, optimizer_type="AdamW",
+                    caption_extension=".txt", cache_text_encoder_outputs=True, network_train_unet_only=True)
+        opts.update(extra)
+        for k, v in opts.items():
+            cfg.set(k, v)
+        return cfg
+
+    res = run_training(cfg_for(), train_data=str(data), max_steps=2, show_progress=False)
+    assert res.global_step == 2 and all(math.isfinite(x) for x in res.losses)
+    with pytest.raises(UserError, match="network_train_unet_only"):
+        run_training(cfg_for(network_train_unet_only=False), train_data=str(data), max_steps=1, show_progress=False)
+    with pytest.raises(UserError, match="shuffle_caption"):
+        run_training(cfg_for(shuffle_caption=True), train_data=str(data), max_steps=1, show_progress=False)

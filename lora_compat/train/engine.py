@@ -207,6 +207,23 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
                                   to_disk=bool(get("cache_latents_to_disk")),
                                   vae_batch_size=int(get("vae_batch_size") or 1))
     n_batches_total = len(dataset)
+    te_cache: dict[str, Any] | None = None
+    if get("cache_text_encoder_outputs"):
+        # sdxl_train_network.py: only for SDXL, with frozen text encoders and captions that never change;
+        # captions are then the raw file text (no prefix/suffix, wildcards, dropout: reference §4.4.5).
+        if arch != "sdxl":
+            say("warning: cache_text_encoder_outputs is an sdxl_train_network.py option; ignored for " + arch)
+        else:
+            if train_te:
+                raise UserError("cache_text_encoder_outputs needs network_train_unet_only (sd-scripts asserts "
+                                "this): the text encoders cannot be trained from cached outputs",
+                                key="cache_text_encoder_outputs")
+            if not dataset.text_encoder_output_cacheable:
+                raise UserError("cache_text_encoder_outputs cannot be used with caption_dropout_rate, "
+                                "shuffle_caption, token_warmup_step or caption_tag_dropout_rate (sd-scripts "
+                                "asserts this)", key="cache_text_encoder_outputs")
+            dataset.raw_captions = True
+            te_cache = {}
 
     # ---- steps (§4.7) --------------------------------------------------------------------------------------
     nproc = accelerator.num_processes
@@ -357,7 +374,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
                         for m in wrapped:
                             no_sync.enter_context(accelerator.no_sync(m))
                     loss = _forward_loss(batch, arch, vae, scaling, te_run, unet_run, comps.tokenizers,
-                                         clip_skip, sched, ns, dev, accelerator, train_te, max_tokens)
+                                         clip_skip, sched, ns, dev, accelerator, train_te, max_tokens, te_cache)
                     accelerator.backward(loss)
                 if sync:
                     if get("max_grad_norm"):
@@ -465,7 +482,6 @@ NOT_IMPLEMENTED: dict[str, str] = {
     "sample_every_n_steps": "no sample images are generated during training",
     "sample_every_n_epochs": "no sample images are generated during training",
     "validation_split": "no validation loss is computed (the training split is still applied)",
-    "cache_text_encoder_outputs": "text encoder outputs are computed every step",
     "full_fp16": "LoRA weights stay float32 (autocast follows mixed_precision)",
     "full_bf16": "LoRA weights stay float32 (autocast follows mixed_precision)",
     "fp8_base": "the base model keeps its dtype",
@@ -585,7 +601,7 @@ def _param_groups(plan: Any, nets: list[Any], arch: str, block_index: Callable[[
 
 def _forward_loss(batch: dict[str, Any], arch: str, vae: Any, scaling: float, te_run: list[Any], unet_run: Any,
                   tokenizers: list[Any], clip_skip: Any, sched: Any, ns: Any, dev: Any, accelerator: Any,
-                  train_te: bool, max_tokens: int | None = None) -> Any:
+                  train_te: bool, max_tokens: int | None = None, te_cache: dict[str, Any] | None = None) -> Any:
     """One micro-batch: latents, prompt encoding, noise, UNet prediction, per-sample loss -> mean."""
     import torch
 
@@ -601,7 +617,15 @@ def _forward_loss(batch: dict[str, Any], arch: str, vae: Any, scaling: float, te
     captions = batch["captions"]
     grad_ctx = contextlib.nullcontext() if train_te else torch.no_grad()
     with accelerator.autocast(), grad_ctx:
-        if arch == "sdxl":
+        if arch == "sdxl" and te_cache is not None:
+            # frozen encoders, fixed captions: each caption is encoded once and reused
+            for cap in set(captions) - set(te_cache):
+                i1 = mdl.tokenize(tokenizers[0], [cap], max_tokens).to(dev)
+                i2 = mdl.tokenize(tokenizers[1], [cap], max_tokens).to(dev)
+                te_cache[cap] = mdl.encode_sdxl(te_run[0], te_run[1], i1, i2)
+            ctx = torch.cat([te_cache[c][0] for c in captions])
+            pooled = torch.cat([te_cache[c][1] for c in captions])
+        elif arch == "sdxl":
             ids1 = mdl.tokenize(tokenizers[0], captions, max_tokens).to(dev)
             ids2 = mdl.tokenize(tokenizers[1], captions, max_tokens).to(dev)
             ctx, pooled = mdl.encode_sdxl(te_run[0], te_run[1], ids1, ids2)
