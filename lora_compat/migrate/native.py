@@ -286,7 +286,7 @@ def _section_comments(text: str) -> str:
         if m and m.group(1) in props and m.group(1) not in seen:
             seen.add(m.group(1))
             desc = props[m.group(1)].get("description", "")
-            out += [f"# {part}\n" for part in textwrap.wrap(desc, 110)]
+            out += [f"# {part}\n" for part in textwrap.wrap(desc, 110, break_on_hyphens=False)]
         out.append(line)
     return "".join(out)
 
