@@ -387,3 +387,23 @@ def test_sdxl_cached_text_encoder_outputs_follow_sd_scripts(tmp_path):
         run_training(cfg_for(network_train_unet_only=False), train_data=str(data), max_steps=1, show_progress=False)
     with pytest.raises(UserError, match="shuffle_caption"):
         run_training(cfg_for(shuffle_caption=True), train_data=str(data), max_steps=1, show_progress=False)
+
+
+@pytest.mark.slow
+def test_full_bf16_trains_and_saves_bf16(tmp_path):
+    from safetensors import safe_open
+
+    data = make_synthetic_dataset(tmp_path / "d", n_images=2, repeats=1)
+    cfg = CanonicalConfig(dialect="native", source="t")
+    for k, v in dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(tmp_path / "o"), resolution="64",
+                     network_dim=4, learning_rate=1e-3, optimizer_type="AdamW", mixed_precision="bf16",
+                     full_bf16=True).items():
+        cfg.set(k, v)
+    res = run_training(cfg, train_data=str(data), max_steps=2, show_progress=False)
+    with safe_open(str(res.final_model), "pt") as f:
+        t = f.get_tensor("lora_unet_mid_block_attentions_0_proj_in.lora_up.weight")
+        alpha = f.get_tensor("lora_unet_mid_block_attentions_0_proj_in.alpha")
+    assert t.dtype == torch.bfloat16 and torch.count_nonzero(t) > 0 and alpha.dtype == torch.int64
+    cfg.set("mixed_precision", "no")
+    with pytest.raises(UserError, match="requires mixed_precision"):
+        run_training(cfg, train_data=str(data), max_steps=1, show_progress=False)

@@ -179,6 +179,15 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
         netmod.inject_lora(model, targets)
         nets.append(netmod.PartNetwork(adapter.part, model, targets, adapter.lr))
     eo = plan.engine_options
+    if get("full_bf16"):
+        # sd-scripts trains the network itself in bf16 (and saves bf16 unless save_precision says otherwise)
+        if mixed != "bf16":
+            raise UserError("full_bf16 requires mixed_precision = \"bf16\" (sd-scripts asserts this)",
+                            key="full_bf16")
+        for net in nets:
+            for _, layer in netmod.lora_layers(net):
+                layer.lora_A[netmod.ADAPTER].to(torch.bfloat16)
+                layer.lora_B[netmod.ADAPTER].to(torch.bfloat16)
     if get("network_weights"):
         _load_network_weights(str(get("network_weights")), nets, say)
     for net in nets:
@@ -482,8 +491,7 @@ NOT_IMPLEMENTED: dict[str, str] = {
     "sample_every_n_steps": "no sample images are generated during training",
     "sample_every_n_epochs": "no sample images are generated during training",
     "validation_split": "no validation loss is computed (the training split is still applied)",
-    "full_fp16": "LoRA weights stay float32 (autocast follows mixed_precision)",
-    "full_bf16": "LoRA weights stay float32 (autocast follows mixed_precision)",
+    "full_fp16": "LoRA weights stay float32 (autocast follows mixed_precision); full_bf16 is supported",
     "fp8_base": "the base model keeps its dtype",
     "weighted_captions": "caption weights (a:1.2) are read as plain text",
     "masked_loss": "conditioning-image masks are not read (alpha-mask subsets still mask the loss)",
