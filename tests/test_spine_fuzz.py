@@ -31,7 +31,7 @@ SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
                     st.sampled_from(["", "0", "1e-4", "abc", "512,512", "10%", "Standard", "AdamW8bit", "-1"]),
                     # JSON NaN/Infinity and TOML nan/inf are accepted by both parsers; huge ints overflow int()s
-                    st.sampled_from([float("nan"), float("inf"), float("-inf"), 10**40, -(10**40)]))
+                    st.sampled_from([float("nan"), float("inf"), float("-inf"), 10**40, -(10**40), 10**400]))
 VALUES = st.recursive(SCALARS, lambda kids: st.one_of(st.lists(kids, max_size=4),
                                                       st.dictionaries(st.sampled_from(KEYS), kids, max_size=4)),
                       max_leaves=8)

@@ -187,7 +187,10 @@ def _coerce_number(raw: Any, kind: str) -> Coerced:
             return Coerced(int(num), changed=True)
         return Coerced(num, changed=changed)
     if kind == FLOAT:
-        return Coerced(float(num), changed=changed)
+        try:
+            return Coerced(float(num), changed=changed)
+        except OverflowError:   # a 310+ digit integer is valid JSON/TOML but has no float value
+            return Coerced(raw, error=f"expected a number, got an integer with {len(str(abs(num)))} digits")
     if kind == INT_OR_FLOAT:
         # a JSON/TOML number keeps its type: sd-scripts reads an int as steps and a float as a ratio of the
         # total steps (1.0 = 100 %), reference §2.1
