@@ -72,6 +72,10 @@ class Rule:
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def claimed_notes(self, cfg: CanonicalConfig) -> list:
+        """The reader Notes of ``cfg`` whose code this rule explains (``note_codes``)."""
+        return [n for n in cfg.notes if n.code in self.note_codes]
+
     def finding(self, cfg: CanonicalConfig, *, option: str | None = None, origin: Origin | None = None,
                 fix: Fix | None = None, severity: str | None = None, **fmt: Any) -> Finding:
         """A finding at ``origin`` (or at where ``option`` was written; else at the file itself)."""

@@ -543,6 +543,5 @@ class DuplicateKey(Rule):
     note_codes = ("duplicate-key",)
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
-        for n in cfg.notes:
-            if n.code in self.note_codes:
-                yield self.finding(cfg, origin=n.origin, detail=n.message)
+        for n in self.claimed_notes(cfg):
+            yield self.finding(cfg, origin=n.origin, detail=n.message)

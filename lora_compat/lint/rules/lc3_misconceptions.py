@@ -811,10 +811,9 @@ class ImageFolderNotParent(Rule):
     note_codes = ("kohya-folder-empty",)
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
-        for n in cfg.notes:
-            if n.code in self.note_codes:
-                yield self.finding(cfg, origin=n.origin,
-                                   detail=n.message + " (it must hold <repeats>_<name> sub-folders, e.g. 10_mychar)")
+        for n in self.claimed_notes(cfg):
+            yield self.finding(cfg, origin=n.origin,
+                               detail=n.message + " (it must hold <repeats>_<name> sub-folders, e.g. 10_mychar)")
 
 
 @register

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Iterable
 
-from lora_compat.config.model import CanonicalConfig, Note
+from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import RENAME, Finding, Fix
 from lora_compat.lint.query import as_number, kv_items, raw_value, truthy
 from lora_compat.lint.registry import Rule, all_rules, register
@@ -26,10 +26,6 @@ def _note_claimers() -> dict[str, tuple[type[Rule], ...]]:
     return {c: tuple(rs) for c, rs in out.items()}
 
 
-def _notes(cfg: CanonicalConfig, codes: tuple[str, ...]) -> list[Note]:
-    return [n for n in cfg.notes if n.code in codes]
-
-
 class _QuirkRule(Rule):
     """A front-end quirk: reported from the reader's Note when present, else detected from raw keys."""
 
@@ -37,7 +33,7 @@ class _QuirkRule(Rule):
         raise NotImplementedError
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
-        notes = _notes(cfg, self.note_codes)
+        notes = self.claimed_notes(cfg)
         if notes:
             for n in notes:
                 yield self.finding(cfg, origin=n.origin, detail=n.message)
