@@ -161,3 +161,74 @@ def test_diffusers_and_peft_load_our_outputs_exactly(tiny, tmp_path):
         r = down.shape[0]
         assert back[f"{name}.alpha"].item() / r == pytest.approx(scale, rel=1e-7)
         assert torch.equal(back[f"{name}.lora_up.weight"], up)
+
+
+def _lyco_reference(comps, algo: str, path):
+    """A LoHa / LoKr / DoRA kohya file on a few SD1 modules (Linear, 1x1 conv, 3x3 conv, TE) and its merged model."""
+    from peft.tuners.lokr.layer import factorization  # PEFT's own split: the shapes PEFT will rebuild
+
+    gen = torch.Generator().manual_seed(5)
+    names = ["lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k",
+             "lora_unet_down_blocks_1_attentions_0_proj_in", "lora_unet_down_blocks_0_resnets_0_conv1",
+             "lora_te_text_model_encoder_layers_0_mlp_fc1"]
+    tensors = {}
+    merged = copy.deepcopy(comps)
+    for name in names:
+        info = A.lookup_kohya(name, "sd1")
+        w = _module_of(comps, info).weight
+        out_f, in_f = w.shape[0], w.shape[1]
+        k = w.shape[2] if w.ndim == 4 else 1
+
+        def rnd(*s):
+            return torch.randn(*s, generator=gen) * 0.2
+        alpha, r = 3.0, 2
+        if algo == "loha":
+            w1a, w1b, w2a, w2b = rnd(out_f, r), rnd(r, in_f * k * k), rnd(out_f, r), rnd(r, in_f * k * k)
+            tensors.update({f"{name}.hada_w1_a": w1a, f"{name}.hada_w1_b": w1b, f"{name}.hada_w2_a": w2a,
+                            f"{name}.hada_w2_b": w2b})
+            delta = ((w1a @ w1b) * (w2a @ w2b)).reshape(w.shape) * (alpha / r)
+        elif algo == "lokr":
+            a, c = factorization(out_f, -1)
+            b, d = factorization(in_f, -1)
+            r = 1
+            w1, w2a, w2b = rnd(a, b), rnd(c, r), rnd(r, d * k * k)
+            tensors.update({f"{name}.lokr_w1": w1, f"{name}.lokr_w2_a": w2a, f"{name}.lokr_w2_b": w2b})
+            w2 = (w2a @ w2b).reshape(c, d, k, k) if w.ndim == 4 else w2a @ w2b
+            w1x = w1[:, :, None, None] if w.ndim == 4 else w1
+            delta = torch.kron(w1x, w2) * (alpha / r)
+        else:  # DoRA, output axis (LyCORIS wd_on_output): W' = m * V / ||V||_rows, V = W + s*B@A
+            down = rnd(r, in_f, k, k) if w.ndim == 4 else rnd(r, in_f)
+            up = rnd(out_f, r, 1, 1) if w.ndim == 4 else rnd(out_f, r)
+            mag = torch.rand(out_f, generator=gen) + 0.5
+            tensors.update({f"{name}.lora_down.weight": down, f"{name}.lora_up.weight": up,
+                            f"{name}.dora_scale": mag.reshape(out_f, 1, 1, 1) if w.ndim == 4 else mag.reshape(out_f, 1)})
+            v = w + (up.flatten(1) @ down.flatten(1)).reshape(w.shape) * (alpha / r)
+            norm = v.flatten(1).norm(dim=1).reshape(-1, *([1] * (w.ndim - 1)))
+            delta = mag.reshape(-1, *([1] * (w.ndim - 1))) * v / norm - w
+        tensors[f"{name}.alpha"] = torch.tensor(alpha)
+        with torch.no_grad():
+            _module_of(merged, info).weight += delta
+    st.save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
+    return merged
+
+
+@pytest.mark.parametrize("algo", ["loha", "lokr", "dora"])
+def test_peft_loads_our_loha_lokr_dora(algo, tmp_path):
+    if not hasattr(test_peft_loads_our_loha_lokr_dora, "comps"):
+        from lora_compat.train.tiny import tiny_components
+
+        test_peft_loads_our_loha_lokr_dora.comps = tiny_components("sd1", seed=0)
+    comps = test_peft_loads_our_loha_lokr_dora.comps
+    src = tmp_path / f"{algo}.safetensors"
+    merged = _lyco_reference(comps, algo, src)
+    inputs = _inputs(comps)
+    want = _outputs(merged.unet, merged.text_encoders, inputs)
+    base = _outputs(comps.unet, comps.text_encoders, inputs)
+    assert (base[0] - want[0]).abs().max().item() > 1e-4 and (base[1][0] - want[1][0]).abs().max().item() > 1e-4
+    from peft import PeftModel
+
+    convert(src, tmp_path / "p", ConvertOptions(to="peft", arch="sd1"))
+    c = copy.deepcopy(comps)
+    unet = PeftModel.from_pretrained(c.unet, str(tmp_path / "p" / "unet"))
+    te = PeftModel.from_pretrained(c.text_encoders[0], str(tmp_path / "p" / "text_encoder"))
+    _assert_close(_outputs(unet, [te], inputs), want)

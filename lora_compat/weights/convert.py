@@ -95,15 +95,14 @@ def check_target(lf: LoraFile, to: str) -> None:
         if to == "diffusers" and m.algo != "lora":
             raise UserError(f"{m.algo} modules cannot be loaded by diffusers' SD/SDXL pipelines; convert to kohya "
                             "or peft instead", **where)
-        if to == "peft" and m.algo == "lokr":
-            raise UserError("LoKr -> PEFT is not supported yet (PEFT rebuilds LoKr factor shapes from its config); "
-                            "convert to kohya instead", **where)
     if to == "peft":
         for part in {m.part for m in lf.modules}:
             mods = [m for m in lf.modules if m.part == part]
             algos = {m.algo for m in mods}
             if len(algos) > 1:
                 raise UserError(f"{part} mixes {sorted(algos)}: one PEFT adapter holds one method", file=str(lf.path))
+            if algos == {"lokr"}:
+                lokr_peft_layout(mods, lf.path)  # raises when no PEFT LoKrConfig recreates these shapes
             if algos == {"loha"}:
                 kinds = {("t1" in m.tensors) for m in mods if m.info.is_conv3x3}
                 if len(kinds) > 1:
@@ -260,8 +259,13 @@ def _config_path(m: AdapterModule) -> str:
 def peft_config(modules: list[AdapterModule], bake: bool) -> dict:
     """A PEFT adapter config (LoraConfig/LoHaConfig fields) reproducing every module's rank and scale exactly."""
     algo = modules[0].algo
-    ranks = {(_config_path(m)): m.rank for m in modules}
-    alphas = {(_config_path(m)): _effective_alpha(m, bake) for m in modules}
+    lokr = lokr_peft_layout(modules, modules[0].source.path) if algo == "lokr" else None
+    if lokr is not None:
+        ranks = dict(lokr.ranks)
+        alphas = {p: (float(ranks[p]) if bake else a) for p, a in lokr.alphas.items()}
+    else:
+        ranks = {(_config_path(m)): m.rank for m in modules}
+        alphas = {(_config_path(m)): _effective_alpha(m, bake) for m in modules}
     r_common = Counter(ranks.values()).most_common(1)[0][0]
     a_common = Counter(alphas.values()).most_common(1)[0][0]
     rank_pattern = {p: r for p, r in ranks.items() if r != r_common}
@@ -275,11 +279,93 @@ def peft_config(modules: list[AdapterModule], bake: bool) -> dict:
         cfg.update({"lora_alpha": _fmt_alpha(a_common), "use_rslora": False,
                     "use_dora": any(m.dora is not None for m in modules), "lora_dropout": 0.0, "bias": "none",
                     "fan_in_fan_out": False, "init_lora_weights": True, "lora_bias": False})
-    else:  # LoHa
+    elif algo == "loha":
         cfg.update({"alpha": _fmt_alpha(a_common), "rank_dropout": 0.0, "module_dropout": 0.0,
                     "use_effective_conv2d": any("t1" in m.tensors for m in modules), "init_weights": True})
-    cfg["lora_compat_version"] = __version__
+    else:
+        cfg.update({"alpha": _fmt_alpha(a_common), "rank_dropout": 0.0, "module_dropout": 0.0,
+                    "use_effective_conv2d": lokr.use_effective_conv2d, "decompose_both": lokr.decompose_both,
+                    "decompose_factor": lokr.decompose_factor, "rank_dropout_scale": False, "init_weights": True})
     return cfg
+
+
+def factorization(dimension: int, factor: int = -1) -> tuple[int, int]:
+    """LyCORIS/PEFT's split of ``dimension`` into (m, n), m <= n: ``factor`` if it divides, else the most square
+    pair with m <= factor (``-1``: no bound)."""
+    if factor > 0 and dimension % factor == 0:
+        return factor, dimension // factor
+    if factor == -1:
+        factor = dimension
+    m, n = 1, dimension
+    length = m + n
+    while m < n:
+        new_m = m + 1
+        while dimension % new_m != 0:
+            new_m += 1
+        new_n = dimension // new_m
+        if new_m + new_n > length or new_m > factor:
+            break
+        m, n = new_m, new_n
+    if m > n:
+        m, n = n, m
+    return m, n
+
+
+@dataclass
+class LokrPeftLayout:
+    """The LoKrConfig fields that make PEFT recreate a set of LyCORIS LoKr modules with identical shapes."""
+
+    decompose_factor: int
+    decompose_both: bool
+    use_effective_conv2d: bool
+    ranks: dict[str, int]       # config path -> PEFT r
+    alphas: dict[str, float]    # config path -> PEFT alpha (scale = alpha / r)
+
+
+def _lokr_dims(m: AdapterModule) -> tuple[int, int, int, int]:
+    t = {role: e.shape for role, e in m.tensors.items()}
+    a, b = t["w1"] if "w1" in t else (t["w1_a"][0], t["w1_b"][1])
+    k = m.info.kernel
+    if "w2" in t:
+        c, d = t["w2"][:2]
+    elif "t2" in t:
+        c, d = t["w2_a"][1], t["w2_b"][1]
+    else:
+        c, d = t["w2_a"][0], t["w2_b"][1] // (k * k)
+    return a, b, c, d
+
+
+def lokr_peft_layout(mods: list[AdapterModule], path: Path) -> LokrPeftLayout:
+    """Find decompose_factor / decompose_both / use_effective_conv2d / per-module r that PEFT turns into exactly these
+    factor shapes (PEFT builds them from its config, not from the checkpoint); UserError when none exists."""
+    def refuse(msg: str) -> UserError:
+        return UserError(f"LoKr -> PEFT: {msg}; convert to kohya instead", file=str(path))
+
+    dims = {_config_path(m): _lokr_dims(m) for m in mods}
+    decompose_both = any("w1" not in m.tensors for m in mods)
+    effective = any("t2" in m.tensors for m in mods)
+    ranks: dict[str, int] = {}
+    alphas: dict[str, float] = {}
+    for m in mods:
+        p = _config_path(m)
+        a, b, c, d = dims[p]
+        w1_full, w2_full = "w1" in m.tensors, "w2" in m.tensors
+        r = m.rank if m.rank is not None else max(a, b, c, d)  # both full: any r that keeps both full
+        use_w1 = not (decompose_both and r < max(a, b) / 2)
+        use_w2 = not (r < max(c, d) / 2)
+        if use_w1 != w1_full or use_w2 != w2_full:
+            raise refuse(f"{m.info.kohya_name}: rank {r} with factors {a}x{b}, {c}x{d} would not give the same "
+                         "full/decomposed factors in PEFT")
+        if m.info.is_conv3x3 and not w2_full and (("t2" in m.tensors) != effective):
+            raise refuse("Tucker and plain decomposed 3x3 convs are mixed (use_effective_conv2d is global)")
+        ranks[p] = r
+        alphas[p] = m.scale * r  # PEFT scale = alpha / r for every LoKr module
+    cands = [-1] + sorted({x for a, b, c, d in dims.values() for x in (a, b)})
+    for f in cands:
+        if all(factorization(a * c, f) == (a, c)
+               and factorization(b * d, f) == (b, d) for a, b, c, d in dims.values()):
+            return LokrPeftLayout(f, decompose_both, effective, ranks, alphas)
+    raise refuse("no decompose_factor makes PEFT split every module like this file")
 
 
 def diffusers_adapter_metadata(lf: LoraFile, bake: bool) -> dict:
