@@ -337,6 +337,31 @@ def _tiny_lyco(tmp_path: Path, algo: str) -> Path:
     return p
 
 
+def test_lokr_round_trip_through_peft(tmp_path: Path) -> None:
+    src = _tiny_lyco(tmp_path, "lokr")
+    convert(src, tmp_path / "p", ConvertOptions(to="peft"))
+    cfg = json.loads((tmp_path / "p" / "unet" / "adapter_config.json").read_text())
+    assert cfg["peft_type"] == "LOKR" and cfg["decompose_factor"] == -1 and cfg["decompose_both"] is False
+    te = json.loads((tmp_path / "p" / "text_encoder" / "adapter_config.json").read_text())
+    assert te["alpha"] == te["r"]  # both factors full: kohya's scale is 1, PEFT's is alpha / r
+    convert(tmp_path / "p", tmp_path / "back.safetensors", ConvertOptions(to="kohya"))
+    a, _ = load(src)
+    b, _ = load(tmp_path / "back.safetensors")
+    for k in a:
+        if not k.endswith(".alpha"):
+            assert a[k].tobytes() == b[k].tobytes(), k
+    assert float(b["lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k.alpha"]) == 4.0
+    # a factor PEFT cannot recreate (w1 decomposed although rank >= half the factor size) is refused
+    bad, _ = load(src)
+    n = "lora_unet_input_blocks_1_0_in_layers_2"
+    w1 = bad.pop(f"{n}.lokr_w1")
+    bad[f"{n}.lokr_w1_a"], bad[f"{n}.lokr_w1_b"] = w1[:, :8].copy(), np.ones((8, 16), np.float32)
+    stnp.save_file(bad, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(UserError, match="LoKr -> PEFT"):
+        convert(tmp_path / "bad.safetensors", tmp_path / "p2", ConvertOptions(to="peft"))
+    assert not (tmp_path / "p2").exists()
+
+
 @pytest.mark.parametrize("algo", ["loha", "dora"])
 def test_lycoris_and_dora_round_trip_through_peft(algo: str, tmp_path: Path) -> None:
     src = _tiny_lyco(tmp_path, algo)
@@ -364,8 +389,6 @@ def test_lycoris_and_dora_round_trip_through_peft(algo: str, tmp_path: Path) -> 
 
 def test_what_targets_cannot_take_is_refused(tmp_path: Path) -> None:
     lokr = _tiny_lyco(tmp_path, "lokr")
-    with pytest.raises(UserError, match="LoKr -> PEFT"):
-        convert(lokr, tmp_path / "p", ConvertOptions(to="peft"))
     with pytest.raises(UserError, match="diffusers' SD/SDXL pipelines"):
         convert(lokr, tmp_path / "d.safetensors", ConvertOptions(to="diffusers"))
     convert(lokr, tmp_path / "k.safetensors", ConvertOptions(to="kohya"))  # kohya -> kohya keeps LoKr
@@ -446,3 +469,43 @@ def test_batch_convert(tmp_path: Path, capsys) -> None:
     assert len(out["converted"]) == 2 and len(out["errors"]) == 1
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b"]
     assert open_lora(tmp_path / "out" / "b").arch == "sd2"
+
+
+@pytest.mark.parametrize("prefix", ["unet.", ""])
+def test_old_diffusers_attention_processor_files(prefix: str, tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    base = f"{prefix}down_blocks.0.attentions.0.transformer_blocks.0"
+    t = {}
+    for attn, kv in (("attn1", 320), ("attn2", 768)):
+        for proj, fin in (("to_q", 320), ("to_k", kv), ("to_v", kv), ("to_out", 320)):
+            t[f"{base}.{attn}.processor.{proj}_lora.down.weight"] = rng.standard_normal((4, fin)).astype(np.float32)
+            t[f"{base}.{attn}.processor.{proj}_lora.up.weight"] = rng.standard_normal((320, 4)).astype(np.float32)
+    # diffusers' own kohya conversion / old TE naming
+    te = "text_encoder.text_model.encoder.layers.0.self_attn"
+    t[f"{te}.to_q_lora.down.weight"] = rng.standard_normal((4, 768)).astype(np.float32)
+    t[f"{te}.to_q_lora.up.weight"] = rng.standard_normal((768, 4)).astype(np.float32)
+    t["text_encoder.text_model.encoder.layers.0.mlp.fc1.lora_linear_layer.down.weight"] = \
+        rng.standard_normal((4, 768)).astype(np.float32)
+    t["text_encoder.text_model.encoder.layers.0.mlp.fc1.lora_linear_layer.up.weight"] = \
+        rng.standard_normal((3072, 4)).astype(np.float32)
+    src = tmp_path / "old.safetensors"
+    stnp.save_file(t, str(src))
+    lf = open_lora(src)
+    assert (lf.layout, lf.arch, len(lf.modules)) == ("diffusers-old", "sd1", 10)
+    assert {m.info.diffusers_path for m in lf.modules if m.part == "unet"} >= {
+        "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_out.0"}
+    assert all(m.scale == 1.0 for m in lf.modules)
+    convert(src, tmp_path / "k.safetensors", ConvertOptions(to="kohya"))
+    k, _ = load(tmp_path / "k.safetensors")
+    name = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_out_0"
+    assert same_bits(k[f"{name}.lora_up.weight"], t[f"{base}.attn2.processor.to_out_lora.up.weight"])
+    assert float(k[f"{name}.alpha"]) == 4.0  # no alpha in the source: scale 1 = alpha rank
+    assert "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight" in k
+    # what diffusers does with it: the prefix-less file loads nothing
+    from lora_compat.weights.check import check_lora
+
+    res = check_lora(lf, "diffusers")
+    if prefix:
+        assert res.ok
+    else:
+        assert len(res.problems) == 8 and all("no unet./text_encoder. prefix" in r for _, r in res.problems)
