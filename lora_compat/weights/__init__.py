@@ -1,0 +1,13 @@
+"""LoRA weights: layouts (kohya / PEFT / diffusers), exact conversion at copy speed, inspect, check, verify.
+
+Modules (all torch-free except ``verify`` and ``pickle_input``, which import torch lazily):
+
+* :mod:`~lora_compat.weights.safetensors_io` - strict header parsing, streaming writer, dtype casts, sd-scripts hashes
+* :mod:`~lora_compat.weights.layouts` - ``open_lora(path) -> LoraFile``: any layout into one module list
+* :mod:`~lora_compat.weights.convert` - ``convert(src, dst, ConvertOptions(to=...))``
+* :mod:`~lora_compat.weights.inspect` / :mod:`~lora_compat.weights.check` - the inspect and check commands' logic
+* :mod:`~lora_compat.weights.verify` - ΔW comparison (``convert --verify``)
+* :mod:`~lora_compat.weights.synth` - synthetic kohya files with sd-scripts' module set (tests, benchmark; numpy)
+
+Module names come from the pinned tables in :mod:`lora_compat.arch`.
+"""
