@@ -60,6 +60,8 @@ def test_usage_and_input_errors_exit_2(tmp_path: Path) -> None:
     assert code == 2 and "missing.json" in err
     assert run("lint", str(CLEAN), "--select", "LC999")[0] == 2
     assert run("lint", str(CLEAN), "--in-place")[0] == 2
+    code, out, _ = run("lint", str(CLEAN), "--dialect", "foo")   # a usage error, not a per-file load error
+    assert code == 2 and "load error" not in out
 
 
 def test_load_error_in_multi_file_run_exits_2_but_reports_other_files(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from lora_compat.config.dialects import DIALECTS
 from lora_compat.errors import UserError
 
 
@@ -26,7 +27,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--fix", is_flag=True, help="Write safe fixes to <name>.fixed.<ext> (or -o / --in-place).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="With --fix and one file: where to write.")
 @click.option("--in-place", is_flag=True, help="With --fix: rewrite the file itself, keeping <file>.bak.")
-@click.option("--dialect", default=None, help="Force the input dialect (skips detection).")
+@click.option("--dialect", type=click.Choice(DIALECTS), default=None,
+              help="Force the input dialect (skips detection).")
 @click.option("--skip-non-configs", is_flag=True,
               help="Skip files that parse but are not training configs (for pre-commit on whole repos).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings (load/usage errors still exit 2).")
