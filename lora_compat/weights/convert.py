@@ -14,13 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lora_compat import __version__
-from lora_compat import arch as archmod
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.errors import UserError
 from lora_compat.weights.layouts import PART_COMPONENT, AdapterModule, LoraFile, open_lora
 from lora_compat.weights.safetensors_io import (
-    ByteRange, CastRange, OutTensor, TensorEntry, atomic_dir, atomic_file, build_header, encode_values,
-    sd_scripts_hashes, write_safetensors,
+    ByteRange, CastRange, OutTensor, TensorEntry, atomic_dir, encode_values, sd_scripts_hashes, write_safetensors,
 )
 
 TARGETS = ("kohya", "peft", "diffusers")

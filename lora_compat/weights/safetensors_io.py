@@ -17,9 +17,9 @@ import os
 import struct
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Union
+from typing import Iterator, Union
 
 from lora_compat.errors import UserError
 
@@ -413,11 +413,9 @@ def build_header(tensors: list[OutTensor], metadata: dict[str, str] | None) -> b
 
 @dataclass
 class WriteResult:
-    """What :func:`write_safetensors` wrote: total bytes, and the SHA-256 of the data section if asked."""
+    """What :func:`write_safetensors` wrote."""
 
     nbytes: int
-    data_sha256: str | None = None
-    legacy_hash: str | None = None
 
 
 def _copy_range(src_fd: int, dst_fd: int, offset: int, length: int, hasher) -> None:
@@ -506,13 +504,11 @@ def source_order(tensors: list[OutTensor]) -> list[OutTensor]:
 
 
 def write_safetensors(dst: Path | str, tensors: list[OutTensor], metadata: dict[str, str] | None = None, *,
-                      order: str = "canonical", compute_hashes: bool = False) -> WriteResult:
+                      order: str = "canonical") -> WriteResult:
     """Write a safetensors file atomically, streaming every tensor's bytes from its source.
 
     ``order="canonical"`` lays tensors out like the safetensors library; ``"source"`` follows the byte order of
-    the sources (fastest copy); ``"given"`` keeps the list order.
-    ``compute_hashes`` also returns sd-scripts' ``sshs_model_hash`` (SHA-256 of the data section) and
-    ``sshs_legacy_hash`` of the written bytes (see :func:`sd_scripts_hashes`).
+    the sources (fastest copy); ``"given"`` keeps the list order. Returns the number of bytes written.
     """
     dst = Path(dst)
     if order == "canonical":
@@ -524,14 +520,7 @@ def write_safetensors(dst: Path | str, tensors: list[OutTensor], metadata: dict[
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"duplicate output tensor names: {dup[:5]}")
     header = build_header(tensors, metadata)
-    sha = hashlib.sha256() if compute_hashes else None
-    legacy = _LegacyWindow(len(header)) if compute_hashes else None
-
-    def feed(chunk) -> None:
-        sha.update(chunk)
-        legacy.feed(chunk)
-
-    hasher = feed if compute_hashes else None
+    hasher = None
     fds: dict[Path, int] = {}
     readers: dict[Path, _WindowReader] = {}
     total = len(header)
@@ -570,11 +559,7 @@ def write_safetensors(dst: Path | str, tensors: list[OutTensor], metadata: dict[
             os.close(fd)
         for reader in readers.values():
             reader.close()
-    res = WriteResult(total)
-    if compute_hashes:
-        res.data_sha256 = sha.hexdigest()
-        res.legacy_hash = legacy.hexdigest()
-    return res
+    return WriteResult(total)
 
 
 def _cast_range(src_fd: int, dst_fd: int, src: CastRange, out_nbytes: int, hasher) -> None:
