@@ -179,6 +179,17 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
         netmod.inject_lora(model, targets)
         nets.append(netmod.PartNetwork(adapter.part, model, targets, adapter.lr))
     eo = plan.engine_options
+    if mixed in ("fp16", "bf16"):
+        # sd-scripts keeps the frozen UNet / text encoders in the mixed-precision dtype (memory) and the
+        # network in float32 (unless full_bf16); the VAE stays float32 here.
+        half = torch.float16 if mixed == "fp16" else torch.bfloat16
+        with _quiet_diffusers():  # diffusers warns about any .to(dtype) on a model, even with nothing to keep
+            for m in (unet, *tes):
+                m.to(half)
+        for net in nets:
+            for _, layer in netmod.lora_layers(net):
+                layer.lora_A[netmod.ADAPTER].to(torch.float32)
+                layer.lora_B[netmod.ADAPTER].to(torch.float32)
     if get("full_bf16"):
         # sd-scripts trains the network itself in bf16 (and saves bf16 unless save_precision says otherwise)
         if mixed != "bf16":
@@ -296,10 +307,11 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     unet_run = wmap.get(id(unet), unet)
     te_run = [wmap.get(id(te), te) for te in tes]
     dev = accelerator.device
-    vae.to(dev)
-    unet.to(dev)
-    for te in tes:
-        te.to(dev)
+    with _quiet_diffusers():
+        vae.to(dev)
+        unet.to(dev)
+        for te in tes:
+            te.to(dev)
     unet.train()
     for n in nets:
         n.model.train()
@@ -470,6 +482,19 @@ def _any_process(accelerator: Any, flag: bool) -> bool:
 
     t = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
     return bool(accelerator.reduce(t, reduction="sum").item() > 0)
+
+
+@contextlib.contextmanager
+def _quiet_diffusers() -> Any:
+    """Silence diffusers' logger (warnings only) for the duration of the block, then restore its level."""
+    from diffusers.utils import logging as dlog
+
+    previous = dlog.get_verbosity()
+    dlog.set_verbosity_error()
+    try:
+        yield
+    finally:
+        dlog.set_verbosity(previous)
 
 
 def _digest(state: dict[str, Any]) -> str:

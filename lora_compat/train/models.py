@@ -179,7 +179,10 @@ def encode_sd(te: Any, input_ids: Any, clip_skip: int | None) -> Any:
         hidden = te(flat)[0]
     else:
         out = te(flat, output_hidden_states=True)
-        hidden = _final_layer_norm(te)(out.hidden_states[-clip_skip])
+        norm = _final_layer_norm(te)
+        # the residual stream may be float32 while a half-precision encoder's LayerNorm is not (CPU autocast
+        # does not cast layer_norm inputs)
+        hidden = norm(out.hidden_states[-clip_skip].to(norm.weight.dtype))
     return join_chunks(hidden, b, n)
 
 
