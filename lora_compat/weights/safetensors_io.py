@@ -161,20 +161,27 @@ def read_header(path: Path | str) -> SafetensorsFile:
     data_start = 8 + n
     data_len = size - data_start
     entries: list[TensorEntry] = []
+    sizes = DTYPE_SIZES
     for name, info in header.items():
-        if not isinstance(info, dict):
+        # type(...) is int: JSON gives exact ints, and bools (a subclass of int) must not pass as sizes.
+        if type(info) is not dict:
             raise _err(path, "tensor entry must be an object", key=name)
-        extra = set(info) - {"dtype", "shape", "data_offsets"}
-        if extra:
-            raise _err(path, f"unexpected field(s) {sorted(extra)} in tensor entry", key=name)
-        dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-        if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
+        if len(info) != 3 or "dtype" not in info or "shape" not in info or "data_offsets" not in info:
+            extra = sorted(set(info) - {"dtype", "shape", "data_offsets"})
+            missing = sorted({"dtype", "shape", "data_offsets"} - set(info))
+            raise _err(path, f"tensor entry has unexpected field(s) {extra} / lacks {missing}", key=name)
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if type(dtype) is not str or dtype not in sizes:
             raise _err(path, f"unknown or unsupported dtype {dtype!r}", key=name)
-        if (not isinstance(shape, list) or len(shape) > 8
-                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**53 for d in shape)):
+        if type(shape) is not list or len(shape) > 8:
             raise _err(path, f"shape must be a list of non-negative integers, got {shape!r}", key=name)
-        if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
+        numel = 1
+        for d in shape:
+            if type(d) is not int or d < 0 or d >= 2**53:
+                raise _err(path, f"shape must be a list of non-negative integers, got {shape!r}", key=name)
+            numel *= d
+        if type(offsets) is not list or len(offsets) != 2 or type(offsets[0]) is not int \
+                or type(offsets[1]) is not int:
             raise _err(path, f"data_offsets must be [begin, end] integers, got {offsets!r}", key=name)
         begin, end = offsets
         if not 0 <= begin <= end:
@@ -182,11 +189,8 @@ def read_header(path: Path | str) -> SafetensorsFile:
         if end > data_len:
             raise _err(path, f"data_offsets {offsets} point past the end of the data ({data_len} bytes): "
                              "truncated file or corrupt header", key=name)
-        numel = 1
-        for d in shape:
-            numel *= d
-        if numel * DTYPE_SIZES[dtype] != end - begin:
-            raise _err(path, f"shape {shape} x {dtype} needs {numel * DTYPE_SIZES[dtype]} bytes but data_offsets "
+        if numel * sizes[dtype] != end - begin:
+            raise _err(path, f"shape {shape} x {dtype} needs {numel * sizes[dtype]} bytes but data_offsets "
                              f"span {end - begin}", key=name)
         entries.append(TensorEntry(name, dtype, tuple(shape), data_start + begin, data_start + end))
     # The data buffer must be tiled exactly: no overlaps, no gaps, nothing left over (as safetensors requires).
