@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lora_compat import __version__
+from lora_compat.atomic import atomic_dir
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.errors import UserError
 from lora_compat.weights.layouts import PART_COMPONENT, AdapterModule, LoraFile, open_lora
 from lora_compat.weights.safetensors_io import (
-    ByteRange, CastRange, OutTensor, TensorEntry, atomic_dir, encode_values, sd_scripts_hashes, write_safetensors,
+    ByteRange, CastRange, OutTensor, TensorEntry, encode_values, sd_scripts_hashes, write_safetensors,
 )
 
 TARGETS = ("kohya", "peft", "diffusers")
@@ -483,8 +484,8 @@ def _check_dst(lf: LoraFile, dst: Path, opts: ConvertOptions) -> None:
                 pass
         if not opts.force:
             raise UserError("already exists; pass --force to replace it", file=str(dst))
-        if opts.to == "peft" and dst.is_file():
-            pass  # replaced by the folder (atomic_dir handles files too)
+        if opts.to == "peft" and not dst.is_dir():
+            raise UserError("is a file; a PEFT output is a folder (remove it first)", file=str(dst))
         if opts.to != "peft" and dst.is_dir():
             raise UserError("is a folder; a kohya/diffusers output is one file", file=str(dst))
     if not dst.parent.exists():
