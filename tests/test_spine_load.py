@@ -323,3 +323,13 @@ def test_dataset_config_with_a_foreign_suffix_is_never_read(tmp_path) -> None:
     assert_clean_refusal(*run_cli("show", str(p)), "c.toml:2", "must end in .toml or .json")
     cfg = load_config(str(p), resolve_dataset=False)      # lint's mode: a note, and the file is not parsed
     assert [n.code for n in cfg.notes] == ["dataset-config-bad-suffix"] and not cfg.datasets
+
+
+def test_show_text_caps_huge_key_lists_but_json_keeps_all(tmp_path) -> None:
+    data = {"LoRA_type": "Standard", "max_resolution": "512,512", **{f"junk{i}": i for i in range(260)}}
+    p = tmp_path / "junk.json"
+    p.write_text(json.dumps(data), encoding="utf-8")
+    code, out, _ = run_cli("show", str(p))
+    assert code == 0 and "... and 60 more unknown keys" in out and "junk259" not in out
+    code, out, _ = run_cli("show", str(p), "--format", "json")
+    assert len(json.loads(out)["unknown_keys"]) == 260

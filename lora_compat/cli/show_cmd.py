@@ -90,6 +90,11 @@ def sd_scripts_toml(cfg) -> str:
     return text
 
 
+# Text tables of unknown / front-end-only keys and the notes list stop here (a generated file can hold 100k junk keys, and a
+# rich table of that size takes minutes); --format json always lists every key.
+MAX_TEXT_ROWS = 200
+
+
 def _where(origin, source: str) -> str:
     if origin is None:
         return ""
@@ -162,17 +167,23 @@ def _render_text(cfg) -> None:
             t.add_column("value")
             t.add_column("line", style="dim")
             t.add_column("why", style="dim")
-            for r in rows:
+            for r in rows[:MAX_TEXT_ROWS]:
                 t.add_row(Text(r["key"]), Text(json.dumps(r["value"], ensure_ascii=False)[:80]),
                           Text(str(r["line"] or "")), Text(r["reason"]))
             console.print(t)
+            if len(rows) > MAX_TEXT_ROWS:
+                console.print(Text(f"... and {len(rows) - MAX_TEXT_ROWS} more {title} (all of them: --format json)",
+                                   style="dim"))
     if data["notes"]:
         console.print(Text(f"notes ({len(data['notes'])})", style="bold"))
-        for n in data["notes"]:
+        for n in data["notes"][:MAX_TEXT_ROWS]:
             where = f"{os.path.basename(n['file'])}:{n['line']}: " if n["file"] and n["line"] else ""
             line = Text("  ")
             line.append(n["code"], style="magenta").append(printable(f"  {where}{n['message']}"))
             console.print(line)
+        if len(data["notes"]) > MAX_TEXT_ROWS:
+            console.print(Text(f"  ... and {len(data['notes']) - MAX_TEXT_ROWS} more notes (all of them: "
+                               "--format json)", style="dim"))
 
 
 def refuse_invalid(cfg) -> None:

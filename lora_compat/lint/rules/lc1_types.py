@@ -16,6 +16,10 @@ from lora_compat.lint.registry import Rule, register
 CRASHING_SCHEDULERS = frozenset({"reduce_lr_on_plateau", "cosine_warmup_with_min_lr"})
 
 
+# LC102 suggests a spelling for at most this many unknown keys per file
+MAX_SPELLING_HINTS = 500
+
+
 def _short(v: object, limit: int = 60) -> str:
     s = repr(v)
     return s if len(s) <= limit else s[: limit - 3] + "..."
@@ -87,9 +91,10 @@ class UnknownKey(Rule):
             names = option_names()
         except (OSError, ValueError):
             names = []
-        for uk in cfg.unknown_keys:
+        for i, uk in enumerate(cfg.unknown_keys):
             last = uk.key.rsplit(".", 1)[-1].lstrip("-")
-            close = difflib.get_close_matches(last, names, n=1, cutoff=0.8)
+            # ~1 ms per key: a generated file with 100k junk keys gets suggestions for the first ones only
+            close = difflib.get_close_matches(last, names, n=1, cutoff=0.8) if i < MAX_SPELLING_HINTS else []
             if close and close[0] == last:
                 # a real option at a place this dialect does not read it (e.g. top level of a Derrian TOML)
                 hint = f" (an sd-scripts option, but a {cfg.dialect} file does not read it here)"
