@@ -351,3 +351,12 @@ def test_fix_keeps_bom_and_crlf(tmp_path: Path) -> None:
     run("lint", str(toml), "--fix")
     assert (tmp_path / "win.fixed.toml").read_bytes() == (b'pretrained_model_name_or_path = "m"\r\n'
                                                         b'save_model_as = "safetensors"\r\nresolution = "512,512"\r\n')
+
+
+def test_sarif_uris_are_percent_encoded(tmp_path: Path) -> None:
+    # most kohya_ss presets have spaces in their names ("SDXL - LoRA adafactor v1.0.json")
+    src = tmp_path / "my preset #1.toml"
+    shutil.copy(BAD_TOML, src)
+    _, out, _ = run("lint", str(src), "--format", "sarif")
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in json.loads(out)["runs"][0]["results"]}
+    assert uris and all(" " not in u and "#" not in u and u.endswith("my%20preset%20%231.toml") for u in uris)

@@ -83,13 +83,21 @@ def _fingerprint(f: Finding) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
 
+def _sarif_uri(path: str) -> str:
+    """SARIF ``artifactLocation.uri`` is a URI reference (SARIF 2.1.0 §3.4.3): "SDXL - LoRA.json" must be
+    written "SDXL%20-%20LoRA.json" or code-scanning uploads cannot map the result to the file."""
+    from urllib.parse import quote
+
+    return quote(_display_path(path), safe="/:")
+
+
 def report_sarif(report: LintReport) -> dict[str, Any]:
     """A SARIF 2.1.0 log: every selected rule in ``tool.driver.rules`` (so fixed alerts close), one result per finding."""
     rules = sorted(report.rules, key=lambda r: r.code)
     index = {r.code: i for i, r in enumerate(rules)}
     results = []
     for f in report.findings:
-        loc: dict[str, Any] = {"artifactLocation": {"uri": _display_path(f.file)}}
+        loc: dict[str, Any] = {"artifactLocation": {"uri": _sarif_uri(f.file)}}
         if f.line:
             region: dict[str, Any] = {"startLine": f.line}
             if f.col:
@@ -106,7 +114,7 @@ def report_sarif(report: LintReport) -> dict[str, Any]:
             result["ruleIndex"] = index[f.code]
         results.append(result)
     notifications = [{"level": "error", "message": {"text": r.error},
-                      "locations": [{"physicalLocation": {"artifactLocation": {"uri": _display_path(r.path)}}}]}
+                      "locations": [{"physicalLocation": {"artifactLocation": {"uri": _sarif_uri(r.path)}}}]}
                      for r in report.errors]
     return {
         "$schema": SARIF_SCHEMA,
