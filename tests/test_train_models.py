@@ -60,6 +60,10 @@ def test_bad_inputs_are_user_errors(tmp_path):
         load_models(str(tmp_path), "sd1")
     with pytest.raises(UserError, match="unknown tiny model"):
         load_models("tiny:sd3", None)
+    pickle = tmp_path / "model.ckpt"
+    pickle.write_bytes(b"not read")
+    with pytest.raises(UserError, match="only .safetensors single-file models"):
+        load_models(str(pickle), "sd1")
 
 
 def test_arch_mismatch_is_refused(tmp_path):

@@ -62,7 +62,7 @@ def apply_overrides(cfg: Any, values: dict[str, Any]) -> None:
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--dialect", default=None, help="Force the input dialect instead of detecting it.")
 @click.option("--base-model", default=None,
-              help="Base model: diffusers folder, .safetensors/.ckpt file, or tiny:sd1|sd2|sdxl.")
+              help="Base model: diffusers folder, .safetensors file, or tiny:sd1|sd2|sdxl.")
 @click.option("--train-data", default=None, type=click.Path(file_okay=False),
               help="Training images: a kohya folder of N_name subfolders (replaces the config's data).")
 @click.option("--output", "output", default=None, type=click.Path(file_okay=False), help="Output folder.")

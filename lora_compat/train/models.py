@@ -1,5 +1,5 @@
 """Base models for training: SD1.x, SD2.x (incl. v-prediction) and SDXL from a diffusers folder, a single
-``.safetensors``/``.ckpt`` file (offline, with configs shipped in ``lora_compat/data/models``), or the tiny
+``.safetensors`` file (offline, with configs shipped in ``lora_compat/data/models``), or the tiny
 models (``tiny:sd1`` / ``tiny:sd2`` / ``tiny:sdxl``); plus prompt encoding with sd-scripts' conventions.
 """
 
@@ -31,7 +31,7 @@ def load_models(spec: str, arch: str | None = None, *, v_parameterization: bool 
                 seed: int = 0, tokenizer_dir: str | None = None) -> TinyComponents:
     """Load UNet, VAE, text encoder(s), tokenizer(s) and the training noise scheduler.
 
-    ``spec`` is ``tiny:<arch>``, a diffusers folder, or a single checkpoint file.  ``arch`` (from the config:
+    ``spec`` is ``tiny:<arch>``, a diffusers folder, or a single ``.safetensors`` checkpoint.  ``arch`` (from the config:
     v2 / sdxl flags) must agree with what the model is; a mismatch is a UserError naming both.
     """
     from lora_compat.train.noise import make_noise_scheduler
@@ -57,11 +57,16 @@ def load_models(spec: str, arch: str | None = None, *, v_parameterization: bool 
             if (path / "lora_compat_tiny.json").is_file():
                 comps.extra["tiny"] = True
         elif path.is_file():
+            if path.suffix.lower() != ".safetensors":
+                # .ckpt/.pt are pickles: loading one can run code, and a config must never do that
+                raise UserError(f"{spec}: only .safetensors single-file models are loaded (a pickled "
+                                f"{path.suffix or 'file'} can run code); convert it to .safetensors first",
+                                key="pretrained_model_name_or_path")
             found = arch or "sd1"
             comps = _load_single_file(path, found, v_parameterization, tokenizer_dir)
         else:
-            raise UserError(f"base model {spec!r} not found (a local diffusers folder, a .safetensors/.ckpt "
-                            "file, or tiny:sd1|sd2|sdxl; hub ids are not downloaded)",
+            raise UserError(f"base model {spec!r} not found (a local diffusers folder, a .safetensors file, "
+                            "or tiny:sd1|sd2|sdxl; hub ids are not downloaded)",
                             key="pretrained_model_name_or_path")
     if arch and arch != found:
         raise UserError(f"the config trains {arch} (v2/sdxl flags) but base model {spec!r} is {found}",
