@@ -232,6 +232,7 @@ def _assemble(sf: SafetensorsFile, groups: dict, resolve, arch_opt: str, *, peft
     custom: list[str] = []
     problems: dict[str, str] = {}
     kind_exact: dict[str, bool] = {}
+    checked: dict = {}  # (arch, name) -> (out, in) the tensors imply; validated once, reused when building
     for a in cands:
         fit = misfit = 0
         first_misfit = ""
@@ -247,18 +248,20 @@ def _assemble(sf: SafetensorsFile, groups: dict, resolve, arch_opt: str, *, peft
             probe = AdapterModule(info, next(iter(algos)),
                                   {r: e for r, (al, e) in roles.items() if r not in ("alpha", "dora")}, sf)
             try:
-                _validate_shapes(probe, {}, widths=False)
+                checked[(a, name)] = _validate_shapes(probe, {}, widths=False)
             except UserError as exc:
                 problems[a] = f"{_label(name)}: {exc.reason}"
                 break
             if "down" in probe.tensors and (len(probe.tensors["down"].shape) == 4) != (info.kind == "conv"):
                 kind_exact[a] = False  # 1x1 tensors on a Linear (or 2-D on a 1x1 conv): legal, but less likely
-            try:
-                _validate_shapes(probe, {}, widths=True)
+            if checked[(a, name)] == (info.out_features, info.in_features):
                 fit += 1
-            except UserError as exc:
-                misfit += 1
-                first_misfit = first_misfit or f"{_label(name)}: {exc.reason}"
+            else:
+                try:
+                    _validate_shapes(probe, {}, widths=True)  # raises: the message names the mismatch
+                except UserError as exc:
+                    misfit += 1
+                    first_misfit = first_misfit or f"{_label(name)}: {exc.reason}"
             if fit and misfit:
                 problems[a] = first_misfit  # some modules fit the real widths and some do not: not this arch
                 break
@@ -292,7 +295,7 @@ def _assemble(sf: SafetensorsFile, groups: dict, resolve, arch_opt: str, *, peft
         algos = {al for al, _ in roles.values() if al}
         tensors = {r: e for r, (_, e) in roles.items()}
         modules.append(_build_module(sf, info, algos, tensors, [e.name for _, e in roles.values()], _label(name),
-                                     peft_naming=peft_naming, widths=bool(strict)))
+                                     peft_naming=peft_naming, widths=bool(strict), dims=checked.get((arch, name))))
     _check_duplicates(sf, modules)
     return arch, modules, not strict
 
@@ -305,7 +308,8 @@ def _label(name) -> str:
 
 
 def _build_module(sf: SafetensorsFile, info: ModuleInfo, algos: set[str], roles: dict[str, TensorEntry],
-                  keys: list[str], label: str, *, peft_naming: bool, widths: bool = True) -> AdapterModule:
+                  keys: list[str], label: str, *, peft_naming: bool, widths: bool = True,
+                  dims: tuple[int, int] | None = None) -> AdapterModule:
     where = dict(file=str(sf.path), key=label)
     if not algos:
         raise UserError(f"has only {', '.join(sorted(roles))} and no adapter weights (stray key)", **where)
@@ -315,7 +319,10 @@ def _build_module(sf: SafetensorsFile, info: ModuleInfo, algos: set[str], roles:
     alpha_entry = roles.pop("alpha", None)
     dora = roles.pop("dora", None)
     mod = AdapterModule(info, algo, roles, sf, keys=keys)
-    fout, fin = _validate_shapes(mod, where, widths=widths)
+    if dims is not None and (not widths or dims == (info.out_features, info.in_features)):
+        fout, fin = dims  # already validated during architecture detection
+    else:
+        fout, fin = _validate_shapes(mod, where, widths=widths)
     if alpha_entry is not None:
         if alpha_entry.numel != 1:
             raise UserError(f"alpha must be a single value, got shape {list(alpha_entry.shape)}", **where)
