@@ -171,3 +171,15 @@ def test_pasted_text_without_continuations(tmp_path) -> None:
     sh = tmp_path / "pasted.sh"  # in a real script those lines are separate (failing) commands
     sh.write_text("python train_network.py\n--network_dim 8\n")
     assert load_config(str(sh)).get("network_dim") is None
+
+
+def test_powershell_env_variables_are_substituted(tmp_path) -> None:
+    p = tmp_path / "train.ps1"
+    p.write_text('$env:MODEL = "C:\\models\\sd15.safetensors"\r\n$OUT = "D:\\out"\r\n'
+                 'accelerate launch train_network.py `\r\n  --pretrained_model_name_or_path="$env:MODEL" `\r\n'
+                 '  --output_dir "${env:OUT}" --network_module networks.lora --logging_dir "$env:UNSET"\r\n',
+                 encoding="utf-8")
+    cfg = load_config(str(p))
+    assert cfg.get("pretrained_model_name_or_path") == "C:\\models\\sd15.safetensors"
+    assert cfg.get("output_dir") == "D:\\out"
+    assert cfg.get("logging_dir") == "$env:UNSET"        # unknown variables stay as written

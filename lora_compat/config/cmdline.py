@@ -183,13 +183,15 @@ def split_commands(text: str, *, windows: bool) -> list[list[Token]]:
     return commands
 
 
-_ASSIGN = re.compile(r"^(?:set\s+|export\s+|\$)?\"?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\"?$", re.I)
+_ASSIGN = re.compile(r"^(?:set\s+|export\s+|\$env:|\$)?\"?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\"?$", re.I)
+_PS_ENV_VAR = re.compile(r"\$(?:\{env:([A-Za-z_][A-Za-z0-9_]*)\}|env:([A-Za-z_][A-Za-z0-9_]*))", re.I)
 _BATCH_VAR = re.compile(r"%([A-Za-z_][A-Za-z0-9_]*)%")
 _SH_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def expand_variables(commands: list[list[Token]], *, batch: bool) -> list[list[Token]]:
-    """Substitute variables assigned earlier in the same script (``set X=..``, ``X=..``, ``$X = ..``).
+    """Substitute variables assigned earlier in the same script (``set X=..``, ``X=..``, ``$X = ..``,
+    PowerShell ``$env:X = ..``).
 
     Only literal assignments are followed; unknown variables stay as written. In batch files ``%%``
     is a literal ``%``.
@@ -200,6 +202,7 @@ def expand_variables(commands: list[list[Token]], *, batch: bool) -> list[list[T
     def subst(text: str) -> str:
         if batch:
             text = _BATCH_VAR.sub(lambda m: env.get(m.group(1), m.group(0)), text).replace("%%", "%")
+        text = _PS_ENV_VAR.sub(lambda m: env.get(m.group(1) or m.group(2), m.group(0)), text)
         return _SH_VAR.sub(lambda m: env.get(m.group(1) or m.group(2), m.group(0)), text)
 
     for cmd in commands:
