@@ -13,6 +13,7 @@ pytest.importorskip("diffusers")
 
 from lora_compat.config.model import CanonicalConfig  # noqa: E402
 from lora_compat.demo import make_synthetic_dataset  # noqa: E402
+from lora_compat.errors import UserError  # noqa: E402
 from lora_compat.train import state as st  # noqa: E402
 from lora_compat.train.engine import run_training  # noqa: E402
 
@@ -63,8 +64,8 @@ def test_sigint_then_resume_equals_uninterrupted(tmp_path, stop_at):
     assert st.read_train_state(part.state_dir)["current_step"] == stop_at
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
-    resumed = run_training(_cfg(tmp_path / "b", resume=str(part.state_dir), save_every_n_epochs=1),
-                           train_data=str(data), max_steps=7, show_progress=False)
+    resumed = run_training(_cfg(tmp_path / "b", save_every_n_epochs=1), train_data=str(data), max_steps=7,
+                           show_progress=False, resume=str(part.state_dir))
     assert resumed.global_step == 7 and not resumed.interrupted
     a, b = _tensors(full.final_model), _tensors(resumed.final_model)
     assert a.keys() == b.keys()
@@ -79,6 +80,10 @@ def test_sigint_then_resume_equals_uninterrupted(tmp_path, stop_at):
     for name in epochs_a:
         ea, eb = _tensors(tmp_path / "a" / name), _tensors(tmp_path / "b" / name)
         assert all(torch.equal(ea[k], eb[k]) for k in ea), name
+    # a config naming a state folder is refused: loading one unpickles, and configs never run code
+    with pytest.raises(UserError, match="pass --resume DIR"):
+        run_training(_cfg(tmp_path / "c", resume=str(part.state_dir)), train_data=str(data), max_steps=7,
+                     show_progress=False)
 
 
 def test_step_saves_keep_last_n_and_names(tmp_path):

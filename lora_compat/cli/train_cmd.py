@@ -86,15 +86,17 @@ def command(config: str, dialect: str | None, base_model: str | None, train_data
         o = bad.origin
         raise UserError(bad.reason, file=o.file, line=o.line, col=o.col, key=o.key)
     overrides = parse_set(sets)
-    if resume:
-        overrides["resume"] = resume
+    if "resume" in overrides:
+        raise UserError("--set resume: use --resume DIR")
+    if resume and cfg.get("resume"):
+        cfg.options.pop("resume")  # --resume replaces the config's value
     apply_overrides(cfg, overrides)
 
     from lora_compat.train.engine import run_training
 
     result = run_training(cfg, base_model=base_model, train_data=train_data, output_dir=output,
                           max_steps=max_steps, show_progress=not quiet and fmt == "text", save_peft=peft,
-                          log=lambda m: click.echo(m, err=True))
+                          log=lambda m: click.echo(m, err=True), resume=resume)
     summary = {
         "final_model": str(result.final_model) if result.final_model else None,
         "saved_models": [str(p) for p in result.saved_models],

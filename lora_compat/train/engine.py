@@ -57,15 +57,17 @@ def _float_or_none(v: Any) -> float | None:
 def run_training(cfg: Any, *, base_model: str | None = None, train_data: str | None = None,
                  output_dir: str | None = None, max_steps: int | None = None, show_progress: bool = True,
                  save_peft: bool = False, on_step: Callable[[int, float], None] | None = None,
-                 log: Callable[[str], None] | None = None) -> TrainResult:
+                 log: Callable[[str], None] | None = None, resume: str | None = None) -> TrainResult:
     """Train the LoRA described by ``cfg``; returns a :class:`TrainResult`.
 
     ``base_model`` / ``train_data`` / ``output_dir`` / ``max_steps`` override the config (CLI flags).
-    ``on_step(global_step, loss)`` is called after every optimizer step (tests, demo).
+    ``resume`` is a state folder to continue from; it must come from the caller (``--resume``), never from the
+    config: state folders hold pickles that accelerate loads with ``weights_only=False``, and a config must
+    never make the tool run code. ``on_step(global_step, loss)`` is called after every optimizer step.
     """
     try:
         return _train(cfg, base_model=base_model, train_data=train_data, output_dir=output_dir, max_steps=max_steps,
-                      show_progress=show_progress, save_peft=save_peft, on_step=on_step, log=log)
+                      show_progress=show_progress, save_peft=save_peft, on_step=on_step, log=log, resume=resume)
     finally:
         # accelerate keeps process-global singletons; a later run in the same process (tests, demo, notebooks)
         # may use another mixed precision / accumulation, so forget them. The process group stays up.
@@ -77,7 +79,8 @@ def run_training(cfg: Any, *, base_model: str | None = None, train_data: str | N
 
 def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_dir: str | None,
            max_steps: int | None, show_progress: bool, save_peft: bool,
-           on_step: Callable[[int, float], None] | None, log: Callable[[str], None] | None) -> TrainResult:
+           on_step: Callable[[int, float], None] | None, log: Callable[[str], None] | None,
+           resume: str | None) -> TrainResult:
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -92,6 +95,9 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     from lora_compat.train.saving import save_peft as write_peft
 
     say = log or (lambda msg: None)
+    if cfg.get("resume") and not resume:
+        raise UserError(f"resume {cfg.get('resume')!r} comes from the config file; state folders hold pickles, so "
+                        "lora-compat resumes only when asked on the command line: pass --resume DIR", key="resume")
     if getattr(cfg, "invalid", None):
         bad = cfg.invalid[0]
         raise UserError(f"{bad.option}: {bad.reason}", file=bad.origin.file, line=bad.origin.line, key=bad.origin.key)
@@ -354,7 +360,6 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
 
     # ---- resume ----------------------------------------------------------------------------------------------
     global_step, first_epoch, skip_batches = 0, 0, 0
-    resume = get("resume")
     if resume:
         rdir = Path(str(resume))
         if not rdir.is_dir():
@@ -594,7 +599,7 @@ class _DatasetState:
         if "dataset" in state:
             self.dataset.load_state_dict(state["dataset"])
             return
-        # Our own file written by state_dict above (never a user-supplied pickle: --resume folders are ours).
+        # Written by state_dict above; only ever read from a folder the user named with --resume.
         for k, v in pickle.loads(state["pickle"]).items():
             setattr(self.dataset, k, v)
 
