@@ -45,7 +45,7 @@ def _module_of(comps, info):
     return _NAMED[id(root)][1][path]
 
 
-def _make_kohya(comps, path, *, with_alpha: bool = True):
+def _make_kohya(comps, path, *, with_alpha: bool = True, uniform: bool = False):
     """Random LoCon over sd-scripts' module set; returns {kohya name: (scale, up, down)}.
 
     Like a real file: network_dim/alpha for Linears, conv_dim/conv_alpha for 3x3 convs, plus one module in five
@@ -60,7 +60,7 @@ def _make_kohya(comps, path, *, with_alpha: bool = True):
         w = mod.weight
         conv3 = w.ndim == 4 and w.shape[-1] > 1
         r, alpha = (1, 0.5) if conv3 else (2, 1.0)
-        if float(torch.rand(1, generator=gen)) < 0.2:
+        if not uniform and float(torch.rand(1, generator=gen)) < 0.2:
             r = int(torch.randint(1, 5, (1,), generator=gen))
             alpha = float(torch.randint(1, 9, (1,), generator=gen)) / 2
         if w.ndim == 2:
@@ -86,6 +86,20 @@ def _merged(comps, ref):
         with torch.no_grad():
             mod.weight += scale * (up.flatten(1) @ down.flatten(1)).reshape(mod.weight.shape)
     return out
+
+
+def _pipeline(c):
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    if c.arch == "sdxl":
+        pipe = StableDiffusionXLPipeline(vae=c.vae, text_encoder=c.text_encoders[0], text_encoder_2=c.text_encoders[1],
+                                         tokenizer=c.tokenizers[0], tokenizer_2=c.tokenizers[1], unet=c.unet,
+                                         scheduler=c.noise_scheduler)
+        return pipe, [pipe.text_encoder, pipe.text_encoder_2]
+    pipe = StableDiffusionPipeline(vae=c.vae, text_encoder=c.text_encoders[0], tokenizer=c.tokenizers[0],
+                                   unet=c.unet, scheduler=c.noise_scheduler, safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    return pipe, [pipe.text_encoder]
 
 
 def _inputs(comps):
@@ -127,20 +141,8 @@ def test_diffusers_and_peft_load_our_outputs_exactly(tiny, tmp_path):
     assert (base[0] - want[0]).abs().max().item() > 1e-3  # the LoRA really changes the output
 
     # diffusers: pipeline-level load_lora_weights of our diffusers file (alphas through lora_adapter_metadata)
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-
     convert(src, tmp_path / "d.safetensors", ConvertOptions(to="diffusers"))
-    c = copy.deepcopy(comps)
-    if comps.arch == "sdxl":
-        pipe = StableDiffusionXLPipeline(vae=c.vae, text_encoder=c.text_encoders[0], text_encoder_2=c.text_encoders[1],
-                                         tokenizer=c.tokenizers[0], tokenizer_2=c.tokenizers[1], unet=c.unet,
-                                         scheduler=c.noise_scheduler)
-        tes = [pipe.text_encoder, pipe.text_encoder_2]
-    else:
-        pipe = StableDiffusionPipeline(vae=c.vae, text_encoder=c.text_encoders[0], tokenizer=c.tokenizers[0],
-                                       unet=c.unet, scheduler=c.noise_scheduler, safety_checker=None,
-                                       feature_extractor=None, requires_safety_checker=False)
-        tes = [pipe.text_encoder]
+    pipe, tes = _pipeline(copy.deepcopy(comps))
     pipe.load_lora_weights(str(tmp_path / "d.safetensors"))
     _assert_close(_outputs(pipe.unet, tes, inputs), want)
 
@@ -161,6 +163,21 @@ def test_diffusers_and_peft_load_our_outputs_exactly(tiny, tmp_path):
         r = down.shape[0]
         assert back[f"{name}.alpha"].item() / r == pytest.approx(scale, rel=1e-7)
         assert torch.equal(back[f"{name}.lora_up.weight"], up)
+
+
+def test_diffusers_kohya_loader_reads_our_kohya_output(tiny, tmp_path):
+    """Our kohya output (SGM names for SDXL, lora_te1_/te2_) through diffusers' own kohya path, uniform alphas."""
+    comps = tiny
+    src = tmp_path / "kohya.safetensors"
+    ref = _make_kohya(comps, src, uniform=True)
+    inputs = _inputs(comps)
+    merged = _merged(comps, ref)
+    want = _outputs(merged.unet, merged.text_encoders, inputs)
+    convert(src, tmp_path / "p", ConvertOptions(to="peft"))
+    convert(tmp_path / "p", tmp_path / "k.safetensors", ConvertOptions(to="kohya"))
+    pipe, tes = _pipeline(copy.deepcopy(comps))
+    pipe.load_lora_weights(str(tmp_path / "k.safetensors"))
+    _assert_close(_outputs(pipe.unet, tes, inputs), want)
 
 
 def _lyco_reference(comps, algo: str, path):
