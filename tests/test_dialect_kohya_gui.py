@@ -435,9 +435,26 @@ def test_max_train_epochs_wins(tmp_path):
 
 
 def test_additional_parameters_unknown_option(tmp_path):
+    # the tokens are appended to sd-scripts' command line: argparse refuses unknown options and stray words
     cfg = read(write(tmp_path, {"LoRA_type": "Standard", "additional_parameters": "--no_such_opt=1 stray",
                                 "max_resolution": "512,512"}))
-    assert [u.key for u in cfg.unknown_keys] == ["additional_parameters", "additional_parameters"]
+    (inv,) = [i for i in cfg.invalid if i.option == "additional_parameters"]
+    assert "unrecognized arguments: --no_such_opt=1 stray" in inv.reason
+
+
+def test_additional_parameters_parsed_like_argparse(tmp_path):
+    # real values (legacy-dialects.md §2.4): "--max_grad_norm=0", "--log_prefix=xl-loha"; argparse also takes an
+    # unambiguous prefix and an nargs list
+    cfg = read(write(tmp_path, {"LoRA_type": "Standard", "max_resolution": "512,512", "network_dim": 8,
+                                "additional_parameters": "--max_grad_norm=0 --log_pre=xl-loha --network_dim 64 "
+                                                         "--optimizer_args weight_decay=0.1 betas=0.9,0.99"}))
+    assert not cfg.invalid
+    assert cfg.get("max_grad_norm") == 0.0 and cfg.get("log_prefix") == "xl-loha" and cfg.get("network_dim") == 64
+    assert cfg.get("optimizer_args") == ["weight_decay=0.1", "betas=0.9,0.99"]
+    assert cfg.options["network_dim"].prov.origin.key == "additional_parameters"
+    cfg = read(write(tmp_path, {"LoRA_type": "Standard", "max_resolution": "512,512",
+                                "additional_parameters": "--network_d 8"}))
+    assert "ambiguous option" in cfg.invalid[0].reason
 
 
 def test_t5xxl_lr_needs_te_and_inpainting_cache(tmp_path):

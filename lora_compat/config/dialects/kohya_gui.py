@@ -922,50 +922,33 @@ class _GuiReader:
                         keys=accel)
 
     def additional_parameters(self) -> None:
+        """The raw tokens the GUI appends to sd-scripts' command line, parsed by the spine's argparse emulation
+        (prefix abbreviations, nargs, types): what sd-scripts would refuse is an invalid value, what it accepts
+        overrides the GUI's value (legacy-dialects.md §2.4)."""
         text = self.text("additional_parameters") if "additional_parameters" in self.data else ""
         if not text.strip():
             return
-        from lora_compat.config import options
+        from lora_compat.config.cmdline import ArgparseError, Token, parse_sd_scripts_args
 
         try:
-            tokens = shlex.split(text.replace('"', "")) if self.cmdline_era else text.replace('"', "").split()
+            words = shlex.split(text.replace('"', "")) if self.cmdline_era else text.replace('"', "").split()
         except ValueError:
-            tokens = text.replace('"', "").split()
-        i = 0
+            words = text.replace('"', "").split()
+        try:   # token positions are not used: findings point at the additional_parameters key
+            parsed = parse_sd_scripts_args([Token(w, 1, 1) for w in words], sdxl=self.flag("sdxl"))
+        except ArgparseError as exc:
+            self.n.invalid("additional_parameters", self.key("additional_parameters"), text,
+                           f"sd-scripts would refuse these extra arguments: {exc.message}")
+            return
         applied = []
-        while i < len(tokens):
-            tok = tokens[i]
-            i += 1
-            if not tok.startswith("--"):
-                self.n.unknown("additional_parameters", tok, f"token {show(tok)} is not an --option")
-                continue
-            name, eq, val = tok[2:].partition("=")
-            values: list[str] = [val] if eq else []
-            while not eq and i < len(tokens) and not tokens[i].startswith("--"):
-                values.append(tokens[i])
-                i += 1
-            if not options.is_option(name):
-                self.n.unknown("additional_parameters", tok, f"--{name} is not an sd-scripts option")
-                continue
-            vk = canonical_kind(name)
-            if vk == BOOL:
-                value: Any = True if not values else coerce(values[0], BOOL).value
-            elif vk.startswith("list"):
-                value = [coerce(v, vk[5:-1]).value for v in values]
-            else:
-                c = coerce(values[0] if values else "", vk)
-                if not c.ok or c.value is UNSET:
-                    self.n.invalid(name, "additional_parameters", tok, c.error or "missing value")
-                    continue
-                value = c.value
-            self.n.put(name, value, kind=CONVERTED, keys="additional_parameters",
-                       conversion=f"additional_parameters {show(tok)} -> {name} {show(value)} "
-                                  "(command line overrides the GUI's value)")
-            applied.append(name)
+        for g in parsed.given:
+            self.n.put(g.dest, g.value, kind=CONVERTED, keys="additional_parameters",
+                       conversion=f"additional_parameters {show(g.written + (' ' + ' '.join(g.raw) if g.raw else ''))}"
+                                  f" -> {g.dest} {show(g.value)} (command line overrides the GUI's value)")
+            applied.append(g.dest)
         if applied:
             self.n.note("kohya-gui-additional-parameters", "additional parameters override: " + ", ".join(applied),
                         "additional_parameters", options=applied)
-
 
 def _fmt_arg(value: Any) -> str:
     """A GUI value as the GUI's f-string wrote it into network_args (Python str(): True, 0.5, 4)."""
