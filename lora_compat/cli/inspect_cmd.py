@@ -40,6 +40,8 @@ def _print(data: dict) -> None:
     con = Console(highlight=False)
     con.print(f"[bold]{data['path']}[/]")
     naming = f", UNet names: {data['unet_naming']}" if data.get("unet_naming") else ""
+    if data.get("custom_widths"):
+        naming += " (layer widths differ from the real model: a tiny/test model)"
     con.print(f"  layout [bold]{data['layout']}[/], arch [bold]{data['arch']}[/], algo [bold]{data['algo']}[/]"
               f"{naming}; {data['tensors']} tensors, {data['size_bytes'] / 1024 / 1024:.1f} MiB, dtypes "
               + ", ".join(f"{k} x{v}" for k, v in data["dtypes"].items()))

@@ -53,6 +53,7 @@ def inspect_data(lf: LoraFile) -> dict[str, Any]:
         "arch": lf.arch,
         "algo": lf.algo,
         "unet_naming": lf.naming or None,
+        "custom_widths": lf.custom_widths,
         "modules": {PART_LABEL[p].lower(): {"count": v["modules"], "groups": dict(v["groups"]),
                                              "algos": dict(v["algos"])} for p, v in parts.items()},
         "module_count": len(lf.modules),
