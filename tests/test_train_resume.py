@@ -124,3 +124,22 @@ def test_cli_ctrl_c_exits_130_with_a_resumable_state(tmp_path):
     states = list(out.glob("r-step*-state"))
     assert len(states) == 1 and st.read_train_state(states[0])["current_step"] >= 1
     assert not (out / "r.safetensors").exists()
+
+
+def test_resume_from_a_step_save_without_seed_with_loader_worker_lag(tmp_path):
+    """No seed in the config (the drawn seed is kept in the state), 4 batches per epoch served by sd-scripts'
+    2 emulated loader workers (worker lag), resumed mid-epoch from a regular save_state folder."""
+    data = make_synthetic_dataset(tmp_path / "data", n_images=4, repeats=1)
+
+    def cfg(out):
+        c = _cfg(out, save_every_n_steps=2, save_state=True, train_batch_size=1, max_data_loader_n_workers=2)
+        c.options.pop("seed")
+        return c
+
+    full = run_training(cfg(tmp_path / "a"), train_data=str(data), max_steps=4, show_progress=False)
+    state = tmp_path / "a" / "r-step00000002-state"
+    assert str(st.read_train_state(state)["seed"]) == full.metadata["ss_seed"] and "seed" not in cfg(tmp_path).options
+    resumed = run_training(cfg(tmp_path / "b"), train_data=str(data), max_steps=4, show_progress=False,
+                           resume=str(state))
+    assert resumed.losses == full.losses[2:]
+    assert resumed.weights_sha256 == full.weights_sha256

@@ -141,6 +141,8 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     accelerator = Accelerator(gradient_accumulation_steps=grad_acc, mixed_precision=mixed, log_with=log_with,
                               project_dir=str(logging_dir) if logging_dir else None, cpu=multi_cpu)
     seed = get("seed")
+    if seed is None and resume:
+        seed = st.read_train_state(Path(str(resume))).get("seed")
     seed = int(seed) if seed is not None else random.randint(0, 2 ** 32 - 1)
     set_seed(seed)
     out_dir = Path(output_dir or get("output_dir") or ".")
@@ -386,9 +388,12 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     with st.InterruptFlag() as stop, progress:
         for epoch in range(first_epoch, num_epochs):
             final_epoch = epoch
-            dataset.set_epoch(epoch + 1)
             local = _shard(n_batches_total, accelerator.num_processes, accelerator.process_index)
             start, skip_batches = skip_batches, 0
+            if not start:
+                # a mid-epoch resume restored the dataset as it was inside this epoch (worker views, lag):
+                # announcing the epoch again would reset them
+                dataset.set_epoch(epoch + 1)
             for j in range(start, len(local)):
                 dataset.set_current_step(global_step)
                 batch = dataset[local[j]]
@@ -425,7 +430,8 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
                     name = st.step_name(output_name, global_step, ext)
                     save_model(name, epoch, global_step)
                     if save_state:
-                        st.save_train_state(accelerator, out_dir / st.state_dir_name(name, ext), epoch, global_step)
+                        st.save_train_state(accelerator, out_dir / st.state_dir_name(name, ext), epoch, global_step,
+                                            seed=seed)
                     old = st.removable_step(global_step, save_n_steps, get("save_last_n_steps"))
                     if old and accelerator.is_main_process:
                         oname = st.step_name(output_name, old, ext)
@@ -442,13 +448,14 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
             if interrupted and j + 1 < len(local):
                 state_dir = st.save_train_state(
                     accelerator, out_dir / st.state_dir_name(st.step_name(output_name, global_step, ext), ext),
-                    epoch, global_step)
+                    epoch, global_step, seed=seed)
                 break
             if save_n_epochs and (epoch + 1) % save_n_epochs == 0 and epoch + 1 < num_epochs:
                 name = st.epoch_name(output_name, epoch + 1, ext)
                 save_model(name, epoch + 1, global_step)
                 if save_state:
-                    st.save_train_state(accelerator, out_dir / st.state_dir_name(name, ext), epoch + 1, global_step)
+                    st.save_train_state(accelerator, out_dir / st.state_dir_name(name, ext), epoch + 1, global_step,
+                                        seed=seed)
                 old = st.removable_epoch(epoch + 1, save_n_epochs, get("save_last_n_epochs"))
                 if old and accelerator.is_main_process:
                     oname = st.epoch_name(output_name, old, ext)
@@ -457,7 +464,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
             if interrupted:
                 state_dir = st.save_train_state(
                     accelerator, out_dir / st.state_dir_name(st.step_name(output_name, global_step, ext), ext),
-                    epoch + 1, global_step)
+                    epoch + 1, global_step, seed=seed)
                 break
             if global_step >= max_train_steps:
                 break
@@ -468,7 +475,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
         final = save_model(st.last_name(output_name, ext), num_epochs, global_step)
         if save_state or get("save_state_on_train_end"):
             state_dir = st.save_train_state(accelerator, out_dir / st.state_dir_name(st.last_name(output_name, ext), ext),
-                                            num_epochs, global_step)
+                                            num_epochs, global_step, seed=seed)
         if save_peft and accelerator.is_main_process:
             peft_dir = write_peft(out_dir / ((output_name or "last") + "-peft"), nets)
     if log_with:

@@ -59,7 +59,7 @@ def remove_quietly(path: Path) -> None:
         path.unlink()
 
 
-def save_train_state(accelerator: Any, folder: Path, epoch: int, global_step: int) -> Path:
+def save_train_state(accelerator: Any, folder: Path, epoch: int, global_step: int, seed: int | None = None) -> Path:
     """``accelerator.save_state`` + ``train_state.json``; written to a temp folder then renamed (atomic)."""
     tmp = folder.with_name("." + folder.name + ".tmp")
     if accelerator.is_main_process:
@@ -67,7 +67,10 @@ def save_train_state(accelerator: Any, folder: Path, epoch: int, global_step: in
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp))
     if accelerator.is_main_process:
-        (tmp / TRAIN_STATE).write_text(json.dumps({"current_epoch": epoch, "current_step": global_step}))
+        data: dict[str, int] = {"current_epoch": epoch, "current_step": global_step}
+        if seed is not None:
+            data["seed"] = seed  # a run without a configured seed must resume with the one it drew
+        (tmp / TRAIN_STATE).write_text(json.dumps(data))
         remove_quietly(folder)
         os.replace(tmp, folder)
     accelerator.wait_for_everyone()
@@ -80,7 +83,10 @@ def read_train_state(folder: Path) -> dict[str, int]:
     if not f.is_file():
         return {}
     data = json.loads(f.read_text(encoding="utf-8"))
-    return {"current_epoch": int(data.get("current_epoch", 0)), "current_step": int(data.get("current_step", 0))}
+    out = {"current_epoch": int(data.get("current_epoch", 0)), "current_step": int(data.get("current_step", 0))}
+    if isinstance(data.get("seed"), int):
+        out["seed"] = data["seed"]
+    return out
 
 
 class InterruptFlag:
