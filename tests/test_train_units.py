@@ -227,13 +227,14 @@ def test_metadata_strings_like_sd_scripts():
 
 
 # ---------------------------------------------------------------------------------------- CLI errors
-@pytest.mark.parametrize("args, message", [
-    (["--set", "not_an_option=1"], "not an sd-scripts option"),
-    (["--set", "network_dim=abc"], "--set network_dim"),
-    (["--set", "optimizer_type=my.module.Opt"], "not supported"),
-    (["--base-model", "/nonexistent/model"], "not found"),
+@pytest.mark.parametrize("args", [
+    ["--set", "not_an_option=1"],
+    ["--set", "network_dim=abc"],
+    ["--set", "optimizer_type=my.module.Opt"],
+    ["--base-model", "/nonexistent/model"],
+    ["--set", "resume=somewhere"],
 ])
-def test_train_cli_bad_input_is_one_line_exit_2(tmp_path, args, message):
+def test_train_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, args):
     from lora_compat.cli import main
 
     data = make_synthetic_dataset(tmp_path / "d", n_images=1, repeats=1)
@@ -243,8 +244,9 @@ def test_train_cli_bad_input_is_one_line_exit_2(tmp_path, args, message):
     with pytest.raises(SystemExit) as exc:
         main(["train", str(conf), "--max-steps", "1", "--quiet"] + args)
     assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith("error: ") and "Traceback" not in capsys.readouterr().err
     assert not (tmp_path / "o" / "last.safetensors").exists()
-    del message  # message text is checked in the CliRunner variant below
 
 
 @pytest.mark.parametrize("args, message", [
