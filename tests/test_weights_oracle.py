@@ -199,7 +199,14 @@ def _lyco_reference(comps, algo: str, path):
         def rnd(*s):
             return torch.randn(*s, generator=gen) * 0.2
         alpha, r = 3.0, 2
-        if algo == "loha":
+        if algo == "loha-tucker" and k > 1:  # LyCORIS Tucker conv: what PEFT's use_effective_conv2d builds
+            fac = []
+            for i in ("1", "2"):
+                t, wa, wb = rnd(r, r, k, k), rnd(r, out_f), rnd(r, in_f)
+                tensors.update({f"{name}.hada_t{i}": t, f"{name}.hada_w{i}_a": wa, f"{name}.hada_w{i}_b": wb})
+                fac.append(torch.einsum("ijhw,ip,jr->prhw", t, wa, wb))
+            delta = fac[0] * fac[1] * (alpha / r)
+        elif algo.startswith("loha"):
             w1a, w1b, w2a, w2b = rnd(out_f, r), rnd(r, in_f * k * k), rnd(out_f, r), rnd(r, in_f * k * k)
             tensors.update({f"{name}.hada_w1_a": w1a, f"{name}.hada_w1_b": w1b, f"{name}.hada_w2_a": w2a,
                             f"{name}.hada_w2_b": w2b})
@@ -229,7 +236,7 @@ def _lyco_reference(comps, algo: str, path):
     return merged
 
 
-@pytest.mark.parametrize("algo", ["loha", "lokr", "dora"])
+@pytest.mark.parametrize("algo", ["loha", "loha-tucker", "lokr", "dora"])
 def test_peft_loads_our_loha_lokr_dora(algo, tmp_path):
     if not hasattr(test_peft_loads_our_loha_lokr_dora, "comps"):
         from lora_compat.train.tiny import tiny_components
