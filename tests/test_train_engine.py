@@ -133,6 +133,9 @@ def test_derrian_argstore_json_trains(sd1_model, data_dir, tmp_path):
     assert alpha.dtype == torch.float16 and float(alpha) == 16.0
     assert md["ss_network_dim"] == "4" and md["ss_network_alpha"] == "16.0"
     assert md["ss_mixed_precision"] == "fp16" and md["ss_clip_skip"] == "2"
+    # command-line dataset mode (kohya folder): per-run dataset keys, no bucketing -> null bucket info
+    assert md["ss_batch_size_per_device"] == "1" and md["ss_bucket_info"] == "null"
+    assert json.loads(md["ss_dataset_dirs"]) == {"10_shapes": {"n_repeats": 10, "img_count": 4}}
 
 
 def test_sd_scripts_toml_with_dataset_toml_trains(sd1_model, data_dir, tmp_path):
@@ -182,6 +185,13 @@ seed = 42
     # network_alpha left out: sd-scripts' int 1 -> int64 alpha tensors and "1" in metadata (reference §12.1)
     assert alpha.dtype == torch.int64 and int(alpha) == 1 and md["ss_network_alpha"] == "1"
     assert md["ss_num_train_images"] == "12" and md["ss_lr_scheduler"] == "constant_with_warmup"
+    # dataset-config mode: ss_datasets instead of the command-line dataset keys (reference §7.1)
+    ds_meta = json.loads(md["ss_datasets"])
+    assert "ss_batch_size_per_device" not in md and len(ds_meta) == 1
+    assert ds_meta[0]["batch_size_per_device"] == 2 and ds_meta[0]["resolution"] == [64, 64]
+    sub = ds_meta[0]["subsets"][0]
+    assert sub["img_count"] == 4 and sub["num_repeats"] == 3 and sub["shuffle_caption"] is True
+    assert sub["keep_tokens"] == 1 and sub["image_dir"] == img_dir.name and sub["is_reg"] is False
     assert md["modelspec.architecture"] == "stable-diffusion-v1/lora"
     assert md["sshs_model_hash"] and len(md["sshs_legacy_hash"]) == 8
     from diffusers import StableDiffusionPipeline

@@ -337,7 +337,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     params = [p for g in groups for p in g["params"]]
 
     # ---- metadata ------------------------------------------------------------------------------------------
-    from lora_compat.train.metadata import RunFacts, modelspec, save_metadata, training_metadata
+    from lora_compat.train.metadata import RunFacts, describe_datasets, modelspec, save_metadata, training_metadata
 
     te_lr = next((n.lr for n in nets if n.part != "unet"), None)
     facts = RunFacts(arch=arch, v_parameterization=v_param, num_train_images=dataset.num_train_images,
@@ -346,6 +346,9 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
                      optimizer=opt_meta, seed=seed, lr_scheduler=sched_name, learning_rate=base_lr,
                      unet_lr=unet_lr_meta, text_encoder_lr=None if relative_step else te_lr,
                      dataset_dirs=dataset.dataset_dirs, tag_frequency=dataset.tag_frequency)
+    datasets_json, facts.reg_dataset_dirs, facts.bucket_info = describe_datasets(dataset)
+    if get("dataset_config") and train_data is None:
+        facts.datasets_json = datasets_json
     base_meta = training_metadata(get, facts)
     save_precision = get("save_precision")
     saved: list[Path] = []

@@ -37,6 +37,9 @@ class RunFacts:
     text_encoder_lr: float | None
     dataset_dirs: dict[str, dict[str, int]] = field(default_factory=dict)
     tag_frequency: dict[str, dict[str, int]] = field(default_factory=dict)
+    datasets_json: str | None = None           # ss_datasets (dataset-config mode), else None
+    reg_dataset_dirs: dict[str, dict[str, int]] = field(default_factory=dict)
+    bucket_info: dict[str, Any] | None = None  # ss_bucket_info (command-line mode); None: bucketing off
     training_started_at: float = field(default_factory=time.time)
     session_id: int = field(default_factory=lambda: random.randint(0, 2 ** 32))
 
@@ -119,13 +122,30 @@ def training_metadata(get: Callable[[str], Any], facts: RunFacts) -> dict[str, s
         "ss_validate_every_n_epochs": get("validate_every_n_epochs"),
         "ss_validate_every_n_steps": get("validate_every_n_steps"),
         "ss_resize_interpolation": get("resize_interpolation"),
-        # command-line dataset mode keys
-        "ss_batch_size_per_device": batch,
-        "ss_total_batch_size": batch * facts.num_processes * grad_acc,
-        "ss_resolution": get("resolution"),
-        "ss_dataset_dirs": json.dumps(facts.dataset_dirs),
         "ss_tag_frequency": json.dumps(facts.tag_frequency),
     }
+    if facts.datasets_json is not None:
+        # dataset-config mode (§7.1): one JSON list describes every dataset and subset
+        md["ss_datasets"] = facts.datasets_json
+        md["ss_dataset_dirs"] = json.dumps(facts.dataset_dirs)
+    else:
+        md.update({
+            "ss_batch_size_per_device": batch,
+            "ss_total_batch_size": batch * facts.num_processes * grad_acc,
+            "ss_resolution": get("resolution"),
+            "ss_color_aug": bool(get("color_aug")),
+            "ss_flip_aug": bool(get("flip_aug")),
+            "ss_random_crop": bool(get("random_crop")),
+            "ss_shuffle_caption": bool(get("shuffle_caption")),
+            "ss_keep_tokens": get("keep_tokens"),
+            "ss_enable_bucket": bool(get("enable_bucket")),
+            "ss_bucket_no_upscale": bool(get("bucket_no_upscale")),
+            "ss_min_bucket_reso": get("min_bucket_reso"),
+            "ss_max_bucket_reso": get("max_bucket_reso"),
+            "ss_dataset_dirs": json.dumps(facts.dataset_dirs),
+            "ss_reg_dataset_dirs": json.dumps(facts.reg_dataset_dirs),
+            "ss_bucket_info": json.dumps(facts.bucket_info),
+        })
     net_args = get("network_args")
     if net_args:
         from lora_compat.plan import parse_network_args
@@ -137,6 +157,45 @@ def training_metadata(get: Callable[[str], Any], facts: RunFacts) -> dict[str, s
     if model:
         md["ss_sd_model_name"] = os.path.basename(str(model)) if os.path.exists(str(model)) else model
     return {k: _s(v) for k, v in md.items()}
+
+
+SUBSET_KEYS = ("num_repeats", "color_aug", "flip_aug", "random_crop", "shuffle_caption", "keep_tokens",
+               "keep_tokens_separator", "secondary_separator", "enable_wildcard", "caption_prefix", "caption_suffix",
+               "resize_interpolation")
+
+
+def describe_datasets(train_dataset: Any) -> tuple[str, dict[str, dict[str, int]], dict[str, Any] | None]:
+    """(``ss_datasets`` JSON, reg dataset dirs, command-line ``ss_bucket_info``) of the engine's dataset."""
+    datasets = []
+    reg_dirs: dict[str, dict[str, int]] = {}
+    for ds in train_dataset.datasets:
+        dreambooth = ds.kind == "dreambooth"
+        subsets = []
+        for sub in ds.subsets:
+            entry: dict[str, Any] = {"img_count": sub.img_count}
+            entry.update({k: sub.get(k) for k in SUBSET_KEYS})
+            folder = sub.get("image_dir")
+            entry["image_dir"] = os.path.basename(os.path.normpath(str(folder))) if folder else None
+            if dreambooth:
+                entry["class_tokens"] = sub.get("class_tokens")
+                entry["is_reg"] = sub.is_reg
+                if sub.is_reg and folder:
+                    reg_dirs[entry["image_dir"]] = {"n_repeats": int(sub.get("num_repeats")),
+                                                    "img_count": sub.img_count}
+            else:
+                mf = sub.get("metadata_file")
+                entry["metadata_file"] = os.path.basename(str(mf)) if mf else None
+            subsets.append(entry)
+        datasets.append({
+            "is_dreambooth": dreambooth, "batch_size_per_device": ds.batch_size,
+            "num_train_images": ds.num_train_images, "num_reg_images": ds.num_reg_images,
+            "resolution": [ds.width, ds.height], "enable_bucket": ds.enable_bucket,
+            "min_bucket_reso": ds.params.get("min_bucket_reso"), "max_bucket_reso": ds.params.get("max_bucket_reso"),
+            "tag_frequency": ds.tag_frequency, "bucket_info": ds.bucket_info,
+            "resize_interpolation": ds.params.get("resize_interpolation"), "subsets": subsets})
+    first = train_dataset.datasets[0] if train_dataset.datasets else None
+    bucket_info = first.bucket_info if first is not None and first.enable_bucket else None
+    return json.dumps(datasets), reg_dirs, bucket_info
 
 
 def modelspec(get: Callable[[str], Any], arch: str, v: bool) -> dict[str, str]:
