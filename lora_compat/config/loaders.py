@@ -173,7 +173,7 @@ def json_positions(text: str, duplicates: list[tuple[str, tuple[int, int], tuple
                 else:
                     expect_key = True
         elif top is not None and top[0] == "o" and expect_key:
-            key = json.loads(tok)
+            key = tok[1:-1] if "\\" not in tok else json.loads(tok)   # decode only keys with escapes (fast path)
             top[3] = join_key(top[1], key)
             here = index.at(m.start())
             if duplicates is not None and top[3] in positions:
