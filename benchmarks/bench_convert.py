@@ -8,6 +8,7 @@ fp16) and an SDXL rank-32 one, then times, each in a fresh child process (best o
 * the diffusers route: ``safetensors.torch.load_file`` + diffusers' kohya -> diffusers conversion + ``save_file``
 
 and the peak RSS of each child (``resource.getrusage(RUSAGE_CHILDREN)`` read around one run per child).
+Children run with compiled byte code (``PYTHONPYCACHEPREFIX`` in the work folder), as an installed package would.
 Usage: ``python benchmarks/bench_convert.py [--runs 3] [--workdir DIR] [--keep]``. Needs numpy; the diffusers route
 needs torch + diffusers (skipped when missing). Goals: convert <= 1.5x cp, peak RSS <= 64 MiB.
 """
@@ -45,11 +46,14 @@ print(time.perf_counter() - t)
 """
 
 
+CHILD_ENV = dict(os.environ)
+
+
 def run_child(argv: list[str]) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MiB of this child, stdout) of one child process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=CHILD_ENV)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[:3]} failed: {proc.stderr.strip()[-500:]}")
@@ -63,7 +67,8 @@ def child_rss(argv: list[str]) -> float:
     """Peak RSS (MiB) of ``argv`` measured by a wrapper process that runs it as its only child."""
     code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True,
+                         env=CHILD_ENV)
     return int(out.stdout.strip()) / 1024
 
 
@@ -90,6 +95,7 @@ def bench_file(src: Path, work: Path, runs: int) -> list[str]:
         return f
 
     cli = [sys.executable, "-m", "lora_compat"]
+    run_child(cli + ["--help"])  # warm-up: compiles the byte code once, like an installed package has it
     t_cp = best(["cp", str(src), str(dst_cp)], runs, rm(dst_cp))
     t_peft = best(cli + ["convert", str(src), str(dst_p), "--to", "peft"], runs, rm(dst_p))
     t_diff = best(cli + ["convert", str(src), str(dst_d), "--to", "diffusers"], runs, rm(dst_d))
@@ -129,6 +135,9 @@ def main() -> None:
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-convert-"))
     work.mkdir(parents=True, exist_ok=True)
+    # An installed package has compiled byte code; measure that, not PYTHONDONTWRITEBYTECODE's recompiles.
+    CHILD_ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+    CHILD_ENV["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     try:
         sd1 = synth_kohya(work / "sd15_r128.safetensors", "sd1", rank=128, alpha=64.0, dtype="F16")
         sdxl = synth_kohya(work / "sdxl_r32.safetensors", "sdxl", rank=32, alpha=16.0, dtype="F16")
