@@ -35,3 +35,24 @@ def redact(key: str, value: Any) -> Any:
     if value not in (None, "") and is_secret_key(key):
         return REDACTED
     return value
+
+
+def redact_words(words: list[str]) -> list[str]:
+    """Command-line words with the value of every credential option redacted (``--wandb_api_key KEY`` and
+    ``--hf_token=KEY`` forms), for messages that quote a command line."""
+    out: list[str] = []
+    hide_next = False
+    for w in words:
+        if hide_next and not w.startswith("--"):
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        hide_next = False
+        name, eq, value = w[2:].partition("=") if w.startswith("--") else ("", "", "")
+        if name and is_secret_key(name):
+            if eq:
+                out.append(f"--{name}={REDACTED if value else ''}")
+                continue
+            hide_next = True
+        out.append(w)
+    return out

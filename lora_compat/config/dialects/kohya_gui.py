@@ -937,7 +937,9 @@ class _GuiReader:
         try:   # token positions are not used: findings point at the additional_parameters key
             parsed = parse_sd_scripts_args([Token(w, 1, 1) for w in words], sdxl=self.flag("sdxl"))
         except ArgparseError as exc:
-            self.n.invalid("additional_parameters", self.key("additional_parameters"), text,
+            from lora_compat.config.secrets import redact_words
+
+            self.n.invalid("additional_parameters", self.key("additional_parameters"), " ".join(redact_words(words)),
                            f"sd-scripts would refuse these extra arguments: {exc.message}")
             return
         applied = []
