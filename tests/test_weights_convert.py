@@ -509,3 +509,31 @@ def test_old_diffusers_attention_processor_files(prefix: str, tmp_path: Path) ->
         assert res.ok
     else:
         assert len(res.problems) == 8 and all("no unet./text_encoder. prefix" in r for _, r in res.problems)
+
+
+def test_check_rules_for_a1111_and_sd_scripts(tmp_path: Path) -> None:
+    from lora_compat import arch as A
+    from lora_compat.weights.check import check_lora
+    from lora_compat.weights.synth import synth_kohya
+
+    # SDXL TE2 (OpenCLIP MultiheadAttention in A1111): q/v only is silently ignored there
+    mods = [m for m in A.kohya_modules("sdxl", "lora") if m.part != "te2" or m.diffusers_path.endswith(("q_proj", "v_proj"))]
+    qv = synth_kohya(tmp_path / "qv.safetensors", "sdxl", rank=1, modules=mods)
+    res = check_lora(open_lora(qv), "a1111")
+    assert not res.ok and len(res.problems) == 64 and all("q, k, v and out_proj" in r for _, r in res.problems)
+    assert check_lora(open_lora(qv), "comfyui").ok
+    # SD1 written with lora_te1_ and SGM names: A1111 and ComfyUI fine, sd-scripts ignores them
+    src = synth_kohya(tmp_path / "s.safetensors", "sd1", algo="locon", rank=1)
+    to_sgm = {m.kohya_name: "lora_unet_" + m.sgm_path.replace(".", "_")
+              for m in A.kohya_modules("sd1", "locon") if m.part == "unet"}
+    _rename(src, tmp_path / "sgm.safetensors",
+            lambda k: to_sgm.get(k.split(".")[0], k.split(".")[0].replace("lora_te_", "lora_te1_")) + "." +
+            k.split(".", 1)[1])
+    lf = open_lora(tmp_path / "sgm.safetensors")
+    assert check_lora(lf, "a1111").ok and check_lora(lf, "comfyui").ok
+    sd = check_lora(lf, "sd-scripts")
+    assert len(sd.problems) == 350 and not check_lora(lf, "diffusers").ok
+    # after our conversion every consumer takes it
+    convert(tmp_path / "sgm.safetensors", tmp_path / "fixed.safetensors", ConvertOptions(to="kohya"))
+    fixed = open_lora(tmp_path / "fixed.safetensors")
+    assert all(check_lora(fixed, t).ok for t in ("a1111", "comfyui", "sd-scripts", "diffusers"))
