@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lora_compat import __version__
-from lora_compat.atomic import atomic_dir
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.errors import UserError
 from lora_compat.weights.layouts import PART_COMPONENT, AdapterModule, LoraFile, open_lora
@@ -449,6 +448,8 @@ def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertRepo
         write_safetensors(dst, tensors, meta, order="source")
         report.outputs.append(dst)
     else:
+        from lora_compat.atomic import atomic_dir  # imports tempfile/shutil: only PEFT output needs it
+
         parts = [p for p in ("unet", "te1", "te2") if any(m.part == p for m in lf.modules)]
         meta = _path_metadata(lf, opts)
         with atomic_dir(dst, replace=opts.force) as tmp:
