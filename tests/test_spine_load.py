@@ -251,6 +251,20 @@ def test_credentials_never_printed(tmp_path) -> None:
         assert "sekrit123" not in out + err and "hf_zzz" not in out + err
 
 
+def test_credentials_inside_additional_parameters_never_printed(tmp_path) -> None:
+    # the GUI's additional_parameters line carries --huggingface_token VALUE: its raw text, the provenance of every
+    # option it sets and the front-end-only record all quote it
+    p = tmp_path / "sec.json"
+    p.write_text(json.dumps({"LoRA_type": "Standard", "max_resolution": "512,512",
+                             "additional_parameters": "--huggingface_token hf_inner_secret --network_dim 64"}))
+    for fmt in ("json", "text", "toml"):
+        code, out, err = run_cli("show", str(p), "--format", fmt)
+        assert code == 0 and "hf_inner_secret" not in out + err, fmt
+    data = json.loads(run_cli("show", str(p), "--format", "json")[1])
+    assert data["options"]["network_dim"] == 64
+    assert data["provenance"]["network_dim"]["raw"].endswith("--network_dim 64")   # the rest stays readable
+
+
 def test_toml_positions_inline_tables() -> None:
     pos = toml_positions('[n]\nargs = {conv_dim = 4, "x.y" = "a,b", inner = {alpha = 1}} # c\nz = 1\n')
     assert pos["n.args"] == (2, 1)

@@ -53,7 +53,11 @@ def show_data(cfg) -> dict[str, Any]:
     def level(params: dict) -> dict[str, Any]:
         return {k: _jsonable(_redact_tree(k, s.value)) for k, s in params.items()}
 
-    return {
+    from lora_compat.config.secrets import redact_strings
+    from lora_compat.lint.query import iter_secret_values
+
+    # credentials can also travel inside other strings (a GUI additional_parameters line, its provenance)
+    return redact_strings({
         "dialect": cfg.dialect,
         "era": cfg.era,
         "tab": cfg.tab,
@@ -71,7 +75,7 @@ def show_data(cfg) -> dict[str, Any]:
         "notes": [{"code": n.code, "message": n.message, "file": n.origin.file if n.origin else None,
                    "line": n.origin.line if n.origin else None, "key": n.origin.key if n.origin else None}
                   for n in cfg.notes],
-    }
+    }, iter_secret_values(cfg))
 
 
 def sd_scripts_toml(cfg) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Iterable
 
 # Canonical / legacy key names that hold credentials (matched case-insensitively on the last path part).
 SECRET_KEYS = frozenset({
@@ -56,3 +56,26 @@ def redact_words(words: list[str]) -> list[str]:
             hide_next = True
         out.append(w)
     return out
+
+
+def redact_text(text: str, secrets: Iterable[str]) -> str:
+    """Replace every credential value found in ``text`` (defence in depth: no output ever shows one, even where
+    a value travels inside another string, e.g. a kohya_ss additional_parameters line)."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if len(secret) >= 4 and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact_strings(value: Any, secrets: Iterable[str]) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings) with :func:`redact_text` applied to every string."""
+    secrets = list(secrets)
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return redact_text(value, secrets)
+    if isinstance(value, list):
+        return [redact_strings(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: redact_strings(v, secrets) for k, v in value.items()}
+    return value

@@ -258,7 +258,10 @@ def iter_secret_values(cfg: CanonicalConfig) -> Iterator[str]:
 
     for name, s in cfg.options.items():
         if is_secret_key(name):
-            for v in (s.value, *(o.raw for o in s.prov.origins)):
+            # an origin's raw value is the credential only when its key is a credential key; a carrier such as
+            # the GUI's additional_parameters line keeps its other words (the credential inside is still redacted)
+            raws = [o.raw for o in s.prov.origins if not o.key or is_secret_key(o.key)]
+            for v in (s.value, *raws):
                 if isinstance(v, str) and v:
                     yield v
     for k in list(cfg.unknown_keys) + list(cfg.frontend_only):

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from lora_compat.config.secrets import redact_text  # noqa: F401 - re-exported (migrate uses it from here)
 from lora_compat.errors import UserError
 from lora_compat.lint.finding import SEVERITY_RANK, Finding
 from lora_compat.lint.registry import Rule, iter_findings
@@ -168,16 +169,6 @@ def _unparsable_non_config(path: str) -> str | None:
     if words & _training_words():
         return None
     return "does not parse, and names no training option"
-
-
-def redact_text(text: str, secrets: Iterable[str]) -> str:
-    """Replace every credential value found in ``text`` (defence in depth: no output ever shows one)."""
-    from lora_compat.config.secrets import REDACTED
-
-    for s in sorted(set(secrets), key=len, reverse=True):
-        if len(s) >= 4 and s in text:
-            text = text.replace(s, REDACTED)
-    return text
 
 
 def lint_config(cfg: CanonicalConfig, rules: Iterable[type[Rule]]) -> list[Finding]:
