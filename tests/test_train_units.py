@@ -233,6 +233,7 @@ def test_metadata_strings_like_sd_scripts():
     ["--set", "optimizer_type=my.module.Opt"],
     ["--base-model", "/nonexistent/model"],
     ["--set", "resume=somewhere"],
+    ["--set", "lr_scheduler_type=torch.optim.lr_scheduler.StepLR"],
 ])
 def test_train_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, args):
     from lora_compat.cli import main

@@ -270,6 +270,10 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     opt_type = get("optimizer_type")
     base_lr = _float_or_none(get("learning_rate"))
     optimizer, opt_meta = build_optimizer(opt_type, groups, base_lr, get("optimizer_args"))
+    if get("lr_scheduler_type"):
+        # sd-scripts imports this dotted class name; a config must never choose code to import
+        raise UserError(f"lr_scheduler_type {get('lr_scheduler_type')!r}: custom scheduler classes are not loaded "
+                        "(a config never imports code); use one of the lr_scheduler names", key="lr_scheduler_type")
     sched_name = str(get("lr_scheduler") or "constant")
     unet_lr_meta = _float_or_none(get("unet_lr"))
     relative_step = opt_meta.startswith("transformers.optimization.Adafactor(relative_step=True")
