@@ -55,16 +55,28 @@ def make_noise_scheduler(zero_terminal_snr: bool = False) -> Any:
     sched = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                           num_train_timesteps=1000, clip_sample=False)
     if zero_terminal_snr:
-        from lora_compat.semantics import alphas_cumprod
-
         # Loss weights keep using the original SNR table (semantics.loss_weight); only add_noise and
-        # get_velocity see the rescaled schedule (§4.8.3).
-        new_ac = torch.tensor(alphas_cumprod(zero_terminal_snr=True), dtype=torch.float32)
-        alphas = torch.cat([new_ac[0:1], new_ac[1:] / new_ac[:-1]])
-        sched.betas = 1 - alphas
-        sched.alphas = alphas
-        sched.alphas_cumprod = new_ac
+        # get_velocity see the rescaled schedule (§4.8.3). The rescale runs as torch float32 ops in
+        # sd-scripts' order (fix_noise_scheduler_betas_for_zero_terminal_snr) so the table is bit-equal to
+        # sd-scripts' on the same machine; semantics.alphas_cumprod(True) is the documented pure-Python twin.
+        betas = zero_terminal_snr_betas(sched.betas)
+        sched.betas = betas
+        sched.alphas = 1.0 - betas
+        sched.alphas_cumprod = torch.cumprod(sched.alphas, dim=0)
     return sched
+
+
+def zero_terminal_snr_betas(betas: Any) -> Any:
+    """Rescale float32 ``betas`` to zero terminal SNR, op for op as sd-scripts does (torch tensors)."""
+    import torch
+
+    alphas_bar_sqrt = torch.cumprod(1.0 - betas, dim=0).sqrt()
+    first, last = alphas_bar_sqrt[0].clone(), alphas_bar_sqrt[-1].clone()
+    alphas_bar_sqrt -= last
+    alphas_bar_sqrt *= first / (first - last)
+    alphas_bar = alphas_bar_sqrt**2
+    alphas = torch.cat([alphas_bar[0:1], alphas_bar[1:] / alphas_bar[:-1]])
+    return 1 - alphas
 
 
 def pyramid_noise_like(noise: Any, iterations: int, discount: float) -> Any:
