@@ -336,3 +336,21 @@ def test_gui_prompt_text_travels_as_a_prompt_file(tmp_path: Path) -> None:
         assert "--force" in str(err)
     else:
         raise AssertionError("an existing output was overwritten without --force")
+
+
+def test_kohya_gui_writer_never_passes_words_sd_scripts_refuses(tmp_path) -> None:
+    """dynamo_backend "no" is accepted in a --config_file TOML but refused by argparse's choices: the GUI
+    writer must report it lost instead of putting it into additional_parameters."""
+    import json
+
+    from lora_compat.config.load import load_config
+    from lora_compat.migrate.run import render
+
+    src = tmp_path / "cfg.toml"
+    src.write_text('network_module = "networks.lora"\nnetwork_dim = 8\ndynamo_backend = "no"\n')
+    cfg = load_config(str(src))
+    files, report = render(cfg, "kohya-gui", str(tmp_path / "gui.json"))
+    gui = json.loads(next(iter(files.values())))
+    assert "dynamo_backend=no" not in gui.get("additional_parameters", "")
+    lost = [e for e in report.losses if e.option == "dynamo_backend"]
+    assert lost and "refuses" in lost[0].detail

@@ -115,6 +115,17 @@ def _cli_tokens(name: str, value: Any) -> list[str] | None:
     return [f"--{name}={text}"] if _token_ok(text) else None
 
 
+def _argparse_refusal(tokens: list[str], *, sdxl: bool) -> str | None:
+    """argparse's error for ``tokens`` as sd-scripts would parse them, or None when accepted."""
+    from lora_compat.config.cmdline import ArgparseError, Token, parse_sd_scripts_args
+
+    try:
+        parse_sd_scripts_args([Token(t, 1, 1) for t in tokens], sdxl=sdxl)
+    except ArgparseError as exc:
+        return exc.message
+    return None
+
+
 def to_kohya_gui(cfg: CanonicalConfig, report: MigrationReport, dataset_path: str | None) -> dict[str, Any]:
     """The GUI JSON object for ``cfg``."""
     fields = gui_fields()
@@ -134,6 +145,12 @@ def to_kohya_gui(cfg: CanonicalConfig, report: MigrationReport, dataset_path: st
             report.add(lost(name, s.prov if s else None, NO_EQUIVALENT,
                             f"{why}, and the value cannot survive the GUI's whitespace split of "
                             "additional_parameters", value))
+            return
+        refusal = _argparse_refusal(tokens, sdxl=cfg.is_sdxl)
+        if refusal:
+            # e.g. dynamo_backend "no": fine in a --config_file TOML (unchecked), refused on a command line
+            report.add(lost(name, s.prov if s else None, NO_EQUIVALENT,
+                            f"{why}, but sd-scripts' command line refuses {' '.join(tokens)}: {refusal}", value))
             return
         extra.extend(tokens)
         report.add(written(name, s.prov if s else None, "additional_parameters", " ".join(tokens),
