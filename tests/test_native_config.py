@@ -126,6 +126,8 @@ def test_lint_reports_the_peft_rules(tmp_path: Path) -> None:
     assert ("LC101", "error", 6) in got  # loftq without loftq_config
     rslora = [f for f in findings if f.line == 5]
     assert rslora and rslora[0].severity == "warning" and "sqrt(r)" in rslora[0].message
+    assert rslora[0].code == "LC249"  # the PEFT rule, not the legacy front-end quirk catch-all (LC605)
+    assert "LC605" not in {f.code for f in findings}
 
 
 def test_init_lora_weights_takes_only_peft_values(tmp_path: Path) -> None:
