@@ -101,9 +101,20 @@ def _available(command: str) -> bool:
 
 def run_demo(output: str | os.PathLike[str], steps: int = 20, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the whole demo into ``output``; returns a summary (paths, losses, step outcomes)."""
+    # The demo's own lines are the output: silence library chatter (optional-backend notices, per-file
+    # progress bars of diffusers/transformers) before those libraries are imported.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import torch
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
 
     from lora_compat.train.tiny import save_tiny_pipeline
+
+    for lib in (diffusers_logging, transformers_logging):
+        lib.set_verbosity_error()
+        lib.disable_progress_bar()
 
     # The tiny model runs thousands of very small ops: thread hand-offs cost more than they save, and on a
     # shared 2-core machine OpenMP spinning makes it several times slower. One thread is fastest here.
