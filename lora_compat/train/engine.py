@@ -105,9 +105,12 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     arch = cfg.arch()
     plan = make_plan(cfg)
     kinds = {a.kind for a in plan.adapters}
-    if kinds - {"lora", "locon"}:
+    if kinds - {"lora", "locon", "loha", "lokr"}:
         raise UserError(f"network_module {plan.network_module!r} ({', '.join(sorted(kinds))}) is not trainable by "
-                        "lora-compat: only networks.lora (LoRA / LoCon via conv_dim) is", key="network_module")
+                        "lora-compat: only LoRA / LoCon / LoHa / LoKr are", key="network_module")
+    if get("network_weights") and kinds & {"loha", "lokr"}:
+        raise UserError("network_weights: starting a LoHa / LoKr network from a file is not supported",
+                        key="network_weights")
     for u in plan.unsupported:
         say(f"warning: {u.option}: {u.why}")
     if not plan.adapters:
@@ -184,8 +187,8 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
             targets = netmod.targets_from_tables(arch, adapter.part, model, dim, alpha,
                                                  int(conv) if conv else None,
                                                  float(net_args["conv_alpha"]) if "conv_alpha" in net_args else None)
-        netmod.inject_lora(model, targets)
-        nets.append(netmod.PartNetwork(adapter.part, model, targets, adapter.lr))
+        netmod.inject(model, targets, adapter.kind, adapter.peft_kwargs)
+        nets.append(netmod.PartNetwork(adapter.part, model, targets, adapter.lr, adapter.kind))
     eo = plan.engine_options
     if mixed in ("fp16", "bf16"):
         # sd-scripts keeps the frozen UNet / text encoders in the mixed-precision dtype (memory) and the
@@ -195,18 +198,14 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
             for m in (unet, *tes):
                 m.to(half)
         for net in nets:
-            for _, layer in netmod.lora_layers(net):
-                layer.lora_A[netmod.ADAPTER].to(torch.float32)
-                layer.lora_B[netmod.ADAPTER].to(torch.float32)
+            netmod.cast_adapters(net, torch.float32)
     if get("full_bf16"):
         # sd-scripts trains the network itself in bf16 (and saves bf16 unless save_precision says otherwise)
         if mixed != "bf16":
             raise UserError("full_bf16 requires mixed_precision = \"bf16\" (sd-scripts asserts this)",
                             key="full_bf16")
         for net in nets:
-            for _, layer in netmod.lora_layers(net):
-                layer.lora_A[netmod.ADAPTER].to(torch.bfloat16)
-                layer.lora_B[netmod.ADAPTER].to(torch.bfloat16)
+            netmod.cast_adapters(net, torch.bfloat16)
     if get("network_weights"):
         _load_network_weights(str(get("network_weights")), nets, say)
     for net in nets:
@@ -628,7 +627,7 @@ def _kv(value: Any) -> dict[str, Any] | None:
 
 def _param_groups(plan: Any, nets: list[Any], arch: str, block_index: Callable[[str, bool], int]) -> list[dict[str, Any]]:
     """Optimizer groups from the plan's group list (§4.10): TE groups first, LoRA+ groups hold lora_B."""
-    from lora_compat.train.network import ADAPTER, lora_layers
+    from lora_compat.train.network import layer_params, lora_layers
 
     groups = []
     for g in plan.param_groups:
@@ -642,10 +641,11 @@ def _param_groups(plan: Any, nets: list[Any], arch: str, block_index: Callable[[
                 if g.block is not None and block_index(t.kohya_name, arch == "sdxl") != g.block:
                     continue
                 has_plus = any(o.lora_plus and o.part == g.part and o.block == g.block for o in plan.param_groups)
+                normal, plus = layer_params(net, layer)
                 if not has_plus or g.lora_plus:
-                    params.append(layer.lora_B[ADAPTER].weight)
+                    params.extend(plus)
                 if not g.lora_plus:
-                    params.append(layer.lora_A[ADAPTER].weight)
+                    params.extend(normal)
         if params:
             groups.append({"params": params, "lr": float(g.lr)})
     return groups

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 NETWORK_MODULE = "networks.lora"
+LYCORIS_MODULE = "lycoris.kohya"  # what sd-scripts records for LyCORIS networks (LoHa, LoKr)
 
 
 @dataclass
@@ -147,10 +148,15 @@ def training_metadata(get: Callable[[str], Any], facts: RunFacts) -> dict[str, s
             "ss_bucket_info": json.dumps(facts.bucket_info),
         })
     net_args = get("network_args")
-    if net_args:
-        from lora_compat.plan import parse_network_args
+    from lora_compat.plan import network_kind, parse_network_args
 
-        parsed: dict[str, Any] = dict(parse_network_args(net_args))
+    parsed: dict[str, Any] = dict(parse_network_args(net_args))
+    kind = network_kind(get("network_module"), parsed)
+    if kind in ("loha", "lokr"):
+        # the file is a LyCORIS one whatever module name the config used (networks.loha, lycoris.kohya...)
+        md["ss_network_module"] = LYCORIS_MODULE
+        parsed["algo"] = kind
+    if parsed:
         # sd-scripts injects "dropout" from network_dropout whenever network_args is non-empty (§8).
         parsed.setdefault("dropout", get("network_dropout"))
         md["ss_network_args"] = json.dumps(parsed)

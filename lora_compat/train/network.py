@@ -8,6 +8,9 @@ trained weights can be written in kohya layout without a second lookup (see :mod
 PEFT's ``lora_dropout`` acts on the *input* of ``lora_A``; kohya's ``network_dropout``, ``rank_dropout`` and
 ``module_dropout`` act elsewhere (reference §6.4), so they are installed as forward hooks on PEFT's
 ``lora_A`` / ``lora_B`` sub-modules instead.
+
+LoHa / LoKr (LyCORIS ``algo=loha|lokr``) go through PEFT's ``LoHaConfig`` / ``LoKrConfig``, whose layers are
+ports of LyCORIS' modules (same factor shapes; rank / module dropout with LyCORIS' meaning).
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 ADAPTER = "default"
+LYCORIS_KINDS = ("loha", "lokr")
+# The trainable tensors of each PEFT layer kind, as attribute names of ParameterDicts / ModuleDicts.
+LYCORIS_PARAMS = {
+    "loha": ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2"),
+    "lokr": ("lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2"),
+}
 # Plan part names -> arch-table part names.
 PLAN_TO_ARCH_PART = {"unet": "unet", "text_encoder": "te1", "text_encoder_2": "te2"}
 
@@ -38,6 +47,7 @@ class PartNetwork:
     model: Any
     targets: list[TargetModule]
     lr: float | None = None
+    kind: str = "lora"             # "lora" | "locon" | "loha" | "lokr" (the plan's AdapterPlan.kind)
 
 
 def _module_paths(model: Any) -> set[str]:
@@ -122,6 +132,73 @@ def inject_lora(model: Any, targets: list[TargetModule]) -> None:
             p.requires_grad_(True)
 
 
+def inject(model: Any, targets: list[TargetModule], kind: str = "lora",
+           peft_kwargs: dict[str, Any] | None = None) -> None:
+    """Inject the adapter of plan kind ``kind`` for ``targets`` (LoRA/LoCon, or LoHa/LoKr with the plan's
+    LyCORIS options from ``peft_kwargs``)."""
+    if kind in LYCORIS_KINDS:
+        inject_lycoris(model, targets, kind, peft_kwargs or {})
+    else:
+        inject_lora(model, targets)
+
+
+# Plan kwargs rebuilt from the resolved targets (exact anchored patterns) rather than copied.
+_REBUILT = ("r", "alpha", "lora_alpha", "target_modules", "rank_pattern", "alpha_pattern")
+
+
+def inject_lycoris(model: Any, targets: list[TargetModule], kind: str, peft_kwargs: dict[str, Any]) -> None:
+    """Inject PEFT LoHa / LoKr layers for ``targets``; the other LyCORIS options (dropouts, Tucker,
+    ``decompose_both``, ``decompose_factor``...) come from the plan's ``peft_kwargs``."""
+    from peft import LoHaConfig, LoKrConfig, inject_adapter_in_model
+
+    if not targets:
+        return
+    counts: dict[tuple[int, float], int] = {}
+    for t in targets:
+        counts[(t.rank, float(t.alpha))] = counts.get((t.rank, float(t.alpha)), 0) + 1
+    r, a = max(counts, key=counts.__getitem__)
+    rank_pattern = {f"^{_re(t.path)}$": t.rank for t in targets if t.rank != r}
+    alpha_pattern = {f"^{_re(t.path)}$": float(t.alpha) for t in targets if float(t.alpha) != a}
+    extra = {k: v for k, v in peft_kwargs.items() if k not in _REBUILT}
+    config_class = LoHaConfig if kind == "loha" else LoKrConfig
+    config = config_class(r=r, alpha=a, target_modules=[t.path for t in targets], rank_pattern=rank_pattern,
+                          alpha_pattern=alpha_pattern, init_weights=True, **extra)
+    model.requires_grad_(False)
+    inject_adapter_in_model(config, model, adapter_name=ADAPTER)
+    for t in targets:
+        layer = model.get_submodule(t.path)
+        if layer.r[ADAPTER] != t.rank or abs(layer.scaling[ADAPTER] - float(t.alpha) / t.rank) > 1e-12:
+            raise AssertionError(f"PEFT rank/alpha mismatch on {t.path}")
+        for p in adapter_tensors(layer, kind).values():
+            p.requires_grad_(True)
+
+
+def adapter_tensors(layer: Any, kind: str) -> dict[str, Any]:
+    """The trainable tensors of one injected layer by PEFT attribute name (``lora_A``, ``hada_w1_a``...)."""
+    if kind in LYCORIS_KINDS:
+        return {n: getattr(layer, n)[ADAPTER] for n in LYCORIS_PARAMS[kind] if ADAPTER in getattr(layer, n)}
+    return {"lora_A": layer.lora_A[ADAPTER].weight, "lora_B": layer.lora_B[ADAPTER].weight}
+
+
+def layer_params(net: PartNetwork, layer: Any) -> tuple[list[Any], list[Any]]:
+    """(parameters of the normal group, parameters LoRA+ moves to its own group) of one layer of ``net``.
+
+    LoRA+ raises the LR of ``lora_B`` (kohya ``lora_up``); LoHa / LoKr have no such factor here, so all
+    their tensors stay in the normal group.
+    """
+    tensors = adapter_tensors(layer, net.kind)
+    if net.kind in LYCORIS_KINDS:
+        return list(tensors.values()), []
+    return [tensors["lora_A"]], [tensors["lora_B"]]
+
+
+def cast_adapters(net: PartNetwork, dtype: Any) -> None:
+    """Cast the trainable adapter tensors of ``net`` to ``dtype`` (the frozen base keeps its own dtype)."""
+    for _, layer in lora_layers(net):
+        for p in adapter_tensors(layer, net.kind).values():
+            p.data = p.data.to(dtype)
+
+
 def _re(path: str) -> str:
     import re
 
@@ -148,6 +225,12 @@ def install_kohya_dropouts(net: PartNetwork, network_dropout: float | None = Non
     handles = []
     if not (network_dropout or rank_dropout or module_dropout):
         return handles
+    if net.kind in LYCORIS_KINDS:
+        from lora_compat.errors import UserError
+
+        # rank/module dropout of LoHa/LoKr are PEFT config fields (the plan puts them there), never hooks
+        raise UserError(f"network_dropout with {net.kind}: LyCORIS' dropout of the LoHa/LoKr branch is not "
+                        "implemented by lora-compat; leave network_dropout unset", key="network_dropout")
 
     for _, layer in lora_layers(net):
         down, up = layer.lora_A[ADAPTER], layer.lora_B[ADAPTER]
@@ -190,6 +273,19 @@ def apply_max_norm(nets: list[PartNetwork], max_norm: float) -> tuple[int, float
     with torch.no_grad():
         for net in nets:
             for t, layer in lora_layers(net):
+                if net.kind in LYCORIS_KINDS:
+                    # dW is linear in every factor tensor (hada: w1a w1b * w2a w2b; lokr: kron(w1, w2)), so
+                    # scaling each of the N tensors by ratio**(1/N) scales dW by ratio
+                    tensors = list(adapter_tensors(layer, net.kind).values())
+                    n = layer.get_delta_weight(ADAPTER).norm()
+                    desired = torch.clamp(n, min=max_norm / 2)
+                    ratio = torch.clamp(desired, max=max_norm) / desired
+                    if ratio.item() != 1:
+                        for p in tensors:
+                            p.mul_(ratio ** (1.0 / len(tensors)))
+                        scaled += 1
+                    norms.append((n * ratio).item())
+                    continue
                 down, up = layer.lora_A[ADAPTER].weight, layer.lora_B[ADAPTER].weight
                 scale = float(t.alpha) / t.rank
                 if down.dim() == 4 and down.shape[2:] != (1, 1):

@@ -3,6 +3,12 @@
 Names come from the targets' kohya names (resolved through :mod:`lora_compat.arch` when the network was
 built), shapes are PEFT's, which equal kohya's: Linear ``[r, in]`` / ``[out, r]``, conv ``[r, in, k, k]`` /
 ``[out, r, 1, 1]`` (reference §6.3). Files are written atomically (temp file in the same folder + rename).
+
+LoHa / LoKr are written in LyCORIS' kohya layout (``network_module=lycoris.kohya``): PEFT's factor tensors
+carry LyCORIS' names (``hada_w1_a``, ``lokr_w2_b``, ...) and shapes (key-layouts §2.4), so they are saved
+as they are. Scales (§4.1 / §4.2): a consumer applies ``alpha / r`` for LoHa and for LoKr with a
+rank-decomposed factor, as PEFT does; for LoKr with two full factors it applies 1 where PEFT applies
+``alpha / r``, so that scale is baked into ``lokr_w2`` and ``alpha = r`` is written, as LyCORIS does.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lora_compat.train.network import ADAPTER, PartNetwork, lora_layers
+from lora_compat.train.network import ADAPTER, LYCORIS_KINDS, PartNetwork, adapter_tensors, lora_layers
 
 DTYPES = {"float": "float32", "fp32": "float32", "float32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -31,17 +37,42 @@ def kohya_state_dict(nets: list[PartNetwork], save_precision: str | None = None)
     out: dict[str, Any] = {}
     for net in nets:
         for t, layer in lora_layers(net):
-            down = layer.lora_A[ADAPTER].weight.detach()
-            up = layer.lora_B[ADAPTER].weight.detach()
-            is_int = isinstance(t.alpha, int) and not isinstance(t.alpha, bool)
-            alpha = torch.tensor(t.alpha, dtype=torch.int64 if is_int else torch.float32)
-            tensors = {"lora_down.weight": down, "lora_up.weight": up, "alpha": alpha}
+            if net.kind in LYCORIS_KINDS:
+                tensors = lycoris_tensors(t, layer, net.kind)
+            else:
+                tensors = {"lora_down.weight": layer.lora_A[ADAPTER].weight.detach(),
+                           "lora_up.weight": layer.lora_B[ADAPTER].weight.detach(), "alpha": _alpha_tensor(t.alpha)}
             for suffix, tensor in tensors.items():
                 tensor = tensor.to("cpu")
                 if dtype is not None:
                     tensor = tensor.to(dtype)
                 out[f"{t.kohya_name}.{suffix}"] = tensor.contiguous().clone()
     return out
+
+
+def _alpha_tensor(alpha: float | int) -> Any:
+    """The 0-dim ``.alpha`` tensor: int64 for an int alpha (as sd-scripts saves it), else float32."""
+    import torch
+
+    is_int = isinstance(alpha, int) and not isinstance(alpha, bool)
+    return torch.tensor(alpha, dtype=torch.int64 if is_int else torch.float32)
+
+
+def lycoris_tensors(target: Any, layer: Any, kind: str) -> dict[str, Any]:
+    """LyCORIS kohya-layout tensors (``hada_*`` / ``lokr_*`` + ``alpha``) of one PEFT LoHa / LoKr layer,
+    scaled so that every LyCORIS consumer rebuilds the delta PEFT applies (see the module docstring)."""
+    import torch
+
+    tensors = {name: p.detach() for name, p in adapter_tensors(layer, kind).items()}
+    alpha: float | int = target.alpha
+    if kind == "lokr" and "lokr_w1" in tensors and "lokr_w2" in tensors:
+        scale = float(target.alpha) / target.rank
+        if scale != 1.0:
+            w2 = tensors["lokr_w2"]
+            tensors["lokr_w2"] = (w2.to(torch.float64) * scale).to(w2.dtype)
+        alpha = target.rank  # ignored by consumers; LyCORIS writes the rank here
+    tensors["alpha"] = _alpha_tensor(alpha)
+    return tensors
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -104,9 +135,13 @@ def save_peft(folder: str | os.PathLike[str], nets: list[PartNetwork]) -> Path:
         alphas = {t.path: float(t.alpha) for t in net.targets}
         r = max(set(ranks.values()), key=list(ranks.values()).count)
         a = max(set(alphas.values()), key=list(alphas.values()).count)
-        cfg = LoraConfig(r=r, lora_alpha=a, target_modules=sorted(ranks),
-                         rank_pattern={k: v for k, v in ranks.items() if v != r},
-                         alpha_pattern={k: v for k, v in alphas.items() if v != a})
+        if net.kind in LYCORIS_KINDS:
+            # the injected LoHaConfig / LoKrConfig (Tucker, decompose_* decide the factor shapes PEFT rebuilds)
+            cfg = net.model.peft_config[ADAPTER]
+        else:
+            cfg = LoraConfig(r=r, lora_alpha=a, target_modules=sorted(ranks),
+                             rank_pattern={k: v for k, v in ranks.items() if v != r},
+                             alpha_pattern={k: v for k, v in alphas.items() if v != a})
         part_dir = root / net.part
         part_dir.mkdir(parents=True, exist_ok=True)
         _atomic_write_bytes(part_dir / "adapter_model.safetensors", save(sd))
