@@ -48,3 +48,12 @@ def test_atomic_dir_complete_or_absent(tmp_path) -> None:
         (tmp / "b").write_text("2")
     assert sorted(x.name for x in d.iterdir()) == ["b"]
     assert sorted(x.name for x in tmp_path.iterdir()) == ["peft"]
+
+
+def test_atomic_dir_replaces_a_file_without_leftovers(tmp_path) -> None:
+    d = tmp_path / "out"
+    d.write_text("a file where the folder goes")
+    with atomic_dir(d, replace=True) as tmp:
+        (tmp / "x").write_text("1")
+    assert (d / "x").read_text() == "1"
+    assert [x.name for x in tmp_path.iterdir()] == ["out"]

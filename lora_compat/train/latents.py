@@ -16,9 +16,10 @@ numpy is imported lazily (this module is only used by the training engine).
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any
+
+from lora_compat.atomic import atomic_writer
 
 SD_OLD_SUFFIX = ".npz"
 SD_SUFFIX = "_sd.npz"
@@ -92,16 +93,8 @@ def save_cache(npz_path: str, entry: CachedLatents) -> None:
         arrays["latents_flipped"] = _as_numpy(entry.latents_flipped)
     if entry.alpha_mask is not None:
         arrays["alpha_mask"] = _as_numpy(entry.alpha_mask)
-    folder = os.path.dirname(os.path.abspath(npz_path))
-    fd, tmp = tempfile.mkstemp(prefix=".latents-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, npz_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_writer(npz_path, durable=False) as fh:  # a cache: rebuilt if lost, so no fsync
+        np.savez(fh, **arrays)
 
 
 def _as_numpy(value: Any) -> Any:

@@ -16,10 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from lora_compat.atomic import write_bytes
 from lora_compat.train.network import ADAPTER, LYCORIS_KINDS, PartNetwork, adapter_tensors, lora_layers
 
 DTYPES = {"float": "float32", "fp32": "float32", "float32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -75,19 +75,6 @@ def lycoris_tensors(target: Any, layer: Any, kind: str) -> dict[str, Any]:
     return tensors
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def sshs_hashes(state_dict: dict[str, Any], metadata: dict[str, str]) -> tuple[str, str]:
     """(sshs_model_hash, sshs_legacy_hash) computed as sd-scripts does on an in-memory serialization (§7.2)."""
     from safetensors.torch import save
@@ -110,13 +97,13 @@ def save_kohya(path: str | os.PathLike[str], state_dict: dict[str, Any], metadat
 
         meta = dict(metadata or {})
         meta["sshs_model_hash"], meta["sshs_legacy_hash"] = sshs_hashes(state_dict, meta)
-        _atomic_write_bytes(dest, save(state_dict, meta))
+        write_bytes(dest, save(state_dict, meta))
     else:
         import io
 
         buf = io.BytesIO()
         torch.save(state_dict, buf)
-        _atomic_write_bytes(dest, buf.getvalue())
+        write_bytes(dest, buf.getvalue())
     return dest
 
 
@@ -144,8 +131,8 @@ def save_peft(folder: str | os.PathLike[str], nets: list[PartNetwork]) -> Path:
                              alpha_pattern={k: v for k, v in alphas.items() if v != a})
         part_dir = root / net.part
         part_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write_bytes(part_dir / "adapter_model.safetensors", save(sd))
+        write_bytes(part_dir / "adapter_model.safetensors", save(sd))
         cfg_dict = cfg.to_dict()
         cfg_dict = json.loads(json.dumps(cfg_dict, default=lambda o: sorted(o) if isinstance(o, set) else str(o)))
-        _atomic_write_bytes(part_dir / "adapter_config.json", json.dumps(cfg_dict, indent=2).encode())
+        write_bytes(part_dir / "adapter_config.json", json.dumps(cfg_dict, indent=2).encode())
     return root

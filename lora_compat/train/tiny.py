@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lora_compat.atomic import atomic_dir
 from lora_compat.resources import DATA_DIR
 
 Arch = Literal["sd1", "sd2", "sdxl"]
@@ -232,16 +231,8 @@ def save_tiny_pipeline(arch: str, path: str | os.PathLike[str], seed: int = 0, *
             unet=comps.unet, scheduler=scheduler, safety_checker=None, feature_extractor=None,
             requires_safety_checker=False)
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with atomic_dir(dest, replace=True) as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)
         # A marker so tools can tell which architecture a tiny folder holds without loading it.
         (tmp / "lora_compat_tiny.json").write_text(json.dumps({"arch": arch, "seed": seed}))
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
