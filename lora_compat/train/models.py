@@ -28,11 +28,15 @@ def _folder_arch(path: Path) -> str:
 
 
 def load_models(spec: str, arch: str | None = None, *, v_parameterization: bool = False,
-                seed: int = 0, tokenizer_dir: str | None = None) -> TinyComponents:
+                seed: int = 0, tokenizer_dir: str | None = None,
+                config_dir: str | Path | None = None) -> TinyComponents:
     """Load UNet, VAE, text encoder(s), tokenizer(s) and the training noise scheduler.
 
     ``spec`` is ``tiny:<arch>``, a diffusers folder, or a single ``.safetensors`` checkpoint.  ``arch`` (from the config:
     v2 / sdxl flags) must agree with what the model is; a mismatch is a UserError naming both.
+    ``config_dir`` (single-file only) is a diffusers folder whose configs replace the packaged real-size ones, e.g.
+    for a checkpoint of non-standard widths such as the tiny models (diffusers takes a component the checkpoint
+    lacks from this folder's weights if it has them, so point it at configs only to load the file alone).
     """
     from lora_compat.train.noise import make_noise_scheduler
 
@@ -63,7 +67,7 @@ def load_models(spec: str, arch: str | None = None, *, v_parameterization: bool 
                                 f"{path.suffix or 'file'} can run code); convert it to .safetensors first",
                                 key="pretrained_model_name_or_path")
             found = arch or "sd1"
-            comps = _load_single_file(path, found, v_parameterization, tokenizer_dir)
+            comps = _load_single_file(path, found, v_parameterization, tokenizer_dir, config_dir)
         else:
             raise UserError(f"base model {spec!r} not found (a local diffusers folder, a .safetensors file, "
                             "or tiny:sd1|sd2|sdxl; hub ids are not downloaded)",
@@ -94,14 +98,23 @@ def _load_folder(path: Path, arch: str) -> TinyComponents:
     return TinyComponents(unet, vae, tes, toks, None, arch)
 
 
-def _load_single_file(path: Path, arch: str, v: bool, tokenizer_dir: str | None) -> TinyComponents:
-    """from_single_file with the packaged configs; tokenizers must exist locally (never downloaded)."""
+def _load_single_file(path: Path, arch: str, v: bool, tokenizer_dir: str | None,
+                      config_dir: str | Path | None = None) -> TinyComponents:
+    """from_single_file with the packaged configs (or the diffusers configs in ``config_dir``); tokenizers must
+    exist locally (never downloaded)."""
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    cfg_name = {"sd1": "sd1", "sd2": "sd2-v" if v else "sd2", "sdxl": "sdxl"}[arch]
-    config_dir = MODELS_DATA / cfg_name
-    if not config_dir.is_dir():
-        raise UserError(f"{path}: no packaged {cfg_name} configs in {config_dir}", key="pretrained_model_name_or_path")
+    if config_dir is not None:
+        config_dir = Path(config_dir)
+        if not (config_dir / "model_index.json").is_file():
+            raise UserError(f"{config_dir}: not a diffusers config folder (no model_index.json)",
+                            key="pretrained_model_name_or_path")
+    else:
+        cfg_name = {"sd1": "sd1", "sd2": "sd2-v" if v else "sd2", "sdxl": "sdxl"}[arch]
+        config_dir = MODELS_DATA / cfg_name
+        if not config_dir.is_dir():
+            raise UserError(f"{path}: no packaged {cfg_name} configs in {config_dir}",
+                            key="pretrained_model_name_or_path")
     tok_root = Path(tokenizer_dir) if tokenizer_dir else path.parent
     needed = ["tokenizer"] + (["tokenizer_2"] if arch == "sdxl" else [])
     missing = [n for n in needed if not (tok_root / n / "vocab.json").is_file()]
