@@ -91,3 +91,23 @@ def test_single_file_uses_packaged_configs_offline_and_reports_missing_weights(t
     with pytest.raises(UserError, match=r"cannot load as a single-file sd1 checkpoint: .*missing") as exc:
         load_models(str(ckpt), "sd1")
     assert "\n" not in str(exc.value)
+
+
+def test_single_file_accepts_transformers5_tokenizer_folders(tmp_path):
+    """A tokenizer folder saved by transformers 5 holds only tokenizer.json: the check must accept it and go on
+    to open the checkpoint (which here lacks weights, so the error is about the checkpoint, not the tokenizer)."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from lora_compat.train.tiny import save_tiny_pipeline
+
+    saved = save_tiny_pipeline("sd1", tmp_path / "tiny")
+    (tmp_path / "ck" / "tokenizer").mkdir(parents=True)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(saved / "tokenizer" / name, tmp_path / "ck" / "tokenizer" / name)
+    assert not (tmp_path / "ck" / "tokenizer" / "vocab.json").exists()
+    ckpt = tmp_path / "ck" / "partial.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3)}, str(ckpt))
+    with pytest.raises(UserError, match="cannot load as a single-file sd1 checkpoint"):
+        load_models(str(ckpt), "sd1")

@@ -117,10 +117,13 @@ def _load_single_file(path: Path, arch: str, v: bool, tokenizer_dir: str | None,
                             key="pretrained_model_name_or_path")
     tok_root = Path(tokenizer_dir) if tokenizer_dir else path.parent
     needed = ["tokenizer"] + (["tokenizer_2"] if arch == "sdxl" else [])
-    missing = [n for n in needed if not (tok_root / n / "vocab.json").is_file()]
+    # transformers < 5 saves vocab.json + merges.txt, transformers 5 only tokenizer.json: either is enough
+    missing = [n for n in needed
+               if not any((tok_root / n / f).is_file() for f in ("vocab.json", "tokenizer.json"))]
     if missing:
         raise UserError(f"{path}: single-file {arch} model needs CLIP tokenizer files offline; missing "
-                        f"{', '.join(str(tok_root / n / 'vocab.json') for n in missing)} (copy the 'tokenizer' "
+                        f"{', '.join(str(tok_root / n / 'vocab.json') for n in missing)} or tokenizer.json "
+                        "(copy the 'tokenizer' "
                         "folder(s) of a diffusers model there, or train from a diffusers folder)",
                         key="pretrained_model_name_or_path")
     cls = StableDiffusionXLPipeline if arch == "sdxl" else StableDiffusionPipeline
