@@ -10,7 +10,14 @@ from pathlib import Path
 import click
 
 
-@click.command(name="check")
+EXAMPLES = """\b
+Examples:
+  lora-compat check my_lora.safetensors --target comfyui
+  lora-compat check my_lora.safetensors --target diffusers --format json
+"""
+
+
+@click.command(name="check", epilog=EXAMPLES)
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--target", type=click.Choice(["diffusers", "comfyui", "a1111", "sd-scripts"]), required=True,
               help="The consumer that will load the LoRA.")

@@ -43,7 +43,16 @@ def _report_json(rep, verify_res) -> dict:
     return out
 
 
-@click.command(name="convert")
+EXAMPLES = """\b
+Examples:
+  lora-compat convert my_lora.safetensors my_lora_peft --to peft
+  lora-compat convert my_lora_peft my_lora.safetensors --to kohya --verify
+  lora-compat convert sdxl_lora.safetensors out.safetensors --to diffusers --dtype fp16
+  lora-compat convert loras/ converted/ --to peft --format json   # a whole folder
+"""
+
+
+@click.command(name="convert", epilog=EXAMPLES)
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("dst", type=click.Path(path_type=Path))
 @click.option("--to", "to", type=click.Choice(["kohya", "peft", "diffusers"]), required=True,

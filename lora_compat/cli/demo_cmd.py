@@ -7,7 +7,13 @@ import json
 import click
 
 
-@click.command(name="demo")
+EXAMPLES = """\b
+Examples:
+  lora-compat demo --output demo-out
+"""
+
+
+@click.command(name="demo", epilog=EXAMPLES)
 @click.option("--output", "output", required=True, type=click.Path(file_okay=False),
               help="Folder for the tiny model, dataset, configs and trained LoRA.")
 @click.option("--steps", type=click.IntRange(min=1, max=1000), default=20, show_default=True,

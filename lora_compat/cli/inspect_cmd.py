@@ -8,7 +8,14 @@ from pathlib import Path
 import click
 
 
-@click.command(name="inspect")
+EXAMPLES = """\b
+Examples:
+  lora-compat inspect my_lora.safetensors
+  lora-compat inspect my_lora_peft/ --format json | jq .ranks
+"""
+
+
+@click.command(name="inspect", epilog=EXAMPLES)
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl"]), default="auto", show_default=True)
 @click.option("--allow-pickle", is_flag=True, help="Accept .ckpt/.pt pickles (torch.load(weights_only=True)).")

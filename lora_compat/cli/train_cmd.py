@@ -58,7 +58,17 @@ def apply_overrides(cfg: Any, values: dict[str, Any]) -> None:
             raise UserError(f"--set {iv.option}: {iv.reason}")
 
 
-@click.command(name="train")
+EXAMPLES = """\b
+Examples:
+  lora-compat train 'SDXL - LoRA AI_Now prodigy v1.0.json' --base-model sdxl.safetensors --train-data img/ --output out/
+  lora-compat train config.toml --set network_dim=16 --set learning_rate=5e-5
+  lora-compat train demo-out/migrated.toml --base-model tiny:sd1 --max-steps 20
+  lora-compat train config.toml --resume out/<state folder>     # after Ctrl-C
+  accelerate launch --multi_gpu -m lora_compat train config.toml   # several GPUs
+"""
+
+
+@click.command(name="train", epilog=EXAMPLES)
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--dialect", default=None, help="Force the input dialect instead of detecting it.")
 @click.option("--base-model", default=None,
