@@ -71,9 +71,10 @@ def tiny_unet_config(arch: str) -> dict[str, Any]:
     """UNet2DConditionModel config with the real block layout of ``arch`` and tiny widths."""
     _check_arch(arch)
     te_hidden = _TE_HIDDEN[arch]
-    if arch == "sd1":
-        # Real: (320, 640, 1280, 1280), 8 heads, conv proj_in/out.  Channel doubling kept at
-        # the same places so conv_shortcut modules exist where sd-scripts expects them.
+    if arch in ("sd1", "sd2"):
+        # Real: (320, 640, 1280, 1280); SD1 8 heads with conv proj_in/out, SD2 head counts [5, 10, 20, 20]
+        # with linear proj_in/out. Channel doubling kept at the same places so conv_shortcut modules exist
+        # where sd-scripts expects them.
         return dict(
             sample_size=8,
             in_channels=4,
@@ -84,23 +85,8 @@ def tiny_unet_config(arch: str) -> dict[str, Any]:
             layers_per_block=2,
             norm_num_groups=8,
             cross_attention_dim=te_hidden[0],
-            attention_head_dim=8,
-            use_linear_projection=False,
-        )
-    if arch == "sd2":
-        # Real: (320, 640, 1280, 1280), head counts [5, 10, 20, 20], linear proj_in/out.
-        return dict(
-            sample_size=8,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-            up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-            block_out_channels=(16, 32, 64, 64),
-            layers_per_block=2,
-            norm_num_groups=8,
-            cross_attention_dim=te_hidden[0],
-            attention_head_dim=(2, 4, 8, 8),
-            use_linear_projection=True,
+            attention_head_dim=8 if arch == "sd1" else (2, 4, 8, 8),
+            use_linear_projection=arch == "sd2",
         )
     # SDXL: real (320, 640, 1280), transformer layers [1, 2, 10] (mid block 10), heads
     # [5, 10, 20], text_time additional embedding from TE2's pooled output + 6 size numbers.

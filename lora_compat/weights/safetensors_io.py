@@ -197,7 +197,7 @@ def read_header(path: Path | str) -> SafetensorsFile:
     pos = data_start
     for e in sorted(entries, key=lambda e: (e.start, e.end)):
         if e.start < pos:
-            raise _err(path, f"data_offsets overlap another tensor's bytes", key=e.name)
+            raise _err(path, "data_offsets overlap another tensor's bytes", key=e.name)
         if e.start > pos:
             raise _err(path, f"gap of {e.start - pos} bytes before this tensor's data_offsets", key=e.name)
         pos = e.end
@@ -230,7 +230,8 @@ def encode_values(values: list[float], dtype: str) -> bytes:
     if dtype == "BF16":
         return _f32_bits_to_bf16(struct.pack(f"<{len(values)}f", *values))
     if dtype == "F16":
-        return _f32_to_f16(struct.pack(f"<{len(values)}f", *values))
+        n = len(values)  # via float32 first, as before: values are float32 data in every caller
+        return _f64_to_f16(struct.unpack(f"<{n}f", struct.pack(f"<{n}f", *values)))
     code = _STRUCT[dtype]
     return struct.pack(f"<{len(values)}{code}", *values)
 
@@ -244,22 +245,6 @@ def _f32_bits_to_bf16(f32: bytes) -> bytes:
         else:
             out.append((x + 0x7FFF + ((x >> 16) & 1)) >> 16)
     return struct.pack(f"<{n}H", *out)
-
-
-def _f32_to_f16(f32: bytes) -> bytes:
-    n = len(f32) // 4
-    vals = struct.unpack(f"<{n}f", f32)
-    try:
-        return struct.pack(f"<{n}e", *vals)
-    except OverflowError:
-        # struct refuses values beyond the half range; torch/IEEE rounding gives +-inf there.
-        parts = []
-        for v in vals:
-            try:
-                parts.append(struct.pack("<e", v))
-            except OverflowError:
-                parts.append(struct.pack("<e", float("inf") if v > 0 else float("-inf")))
-        return b"".join(parts)
 
 
 def cast_bytes(data: bytes, src: str, dst: str, factor: float = 1.0) -> bytes:
