@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from jsonschema import Draft202012Validator
 
-from conftest import CORPUS, corpus_files, requires_corpus
+from conftest import corpus_files, requires_corpus
 from lora_compat.config import options
 from lora_compat.config.detect import detect_document
 from lora_compat.config.loaders import load_document

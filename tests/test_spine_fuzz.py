@@ -7,7 +7,6 @@ import json
 import os
 import tempfile
 
-import pytest
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -124,7 +124,7 @@ def parse_json(path: str, text: str) -> Document:
         raise UserError(f"invalid JSON: {exc.msg}", file=path, line=exc.lineno, col=exc.colno) from None
     except RecursionError:
         raise UserError("invalid JSON: nested too deeply", file=path) from None
-    except ValueError as exc:  # Python's int() digit limit (CVE-2020-10735 guard) on an absurd number
+    except ValueError:  # Python's int() digit limit (CVE-2020-10735 guard) on an absurd number
         raise _huge_number_error(path, text) from None
     duplicates: list[tuple[str, tuple[int, int], tuple[int, int]]] = []
     doc = Document(path=path, text=text, fmt=JSON, data=data, positions=json_positions(text, duplicates))
@@ -223,7 +223,7 @@ def parse_toml(path: str, text: str) -> Document:
         raise UserError(f"invalid TOML: {msg}", file=path, line=line, col=col) from None
     except RecursionError:
         raise UserError("invalid TOML: nested too deeply", file=path) from None
-    except ValueError as exc:  # Python's int() digit limit (CVE-2020-10735 guard) on an absurd number
+    except ValueError:  # Python's int() digit limit (CVE-2020-10735 guard) on an absurd number
         raise _huge_number_error(path, text) from None
     return Document(path=path, text=text, fmt=TOML, data=data, positions=toml_positions(text))
 
