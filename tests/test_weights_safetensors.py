@@ -144,3 +144,79 @@ print("HEAVY", heavy)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout, out.stdout
+
+
+def _scattered_source(tmp_path: Path) -> tuple[Path, list[tuple[int, int]], bytes]:
+    """A file of random bytes and ~600 ranges of it: tiny, odd-sized, page-straddling and multi-MiB ones."""
+    import random
+
+    rng = random.Random(7)
+    data = rng.randbytes(6 * 2**20 + 12345)
+    src = tmp_path / "src.bin"
+    src.write_bytes(data)
+    ranges, pos = [], 3
+    while pos < len(data):
+        n = rng.choice([1, 2, 3, 4095, 4097, 65537, 300_001, 2**20 + 5, rng.randint(1, 9000)])
+        n = min(n, len(data) - pos)
+        ranges.append((pos, n))
+        pos += n + rng.choice([0, 0, 2, 4, 4096])  # gaps like the dropped alpha scalars
+    return src, ranges, data
+
+
+def _append_all(out: Path, src: Path, ranges, data: bytes) -> tuple[bytes, bool]:
+    """Copy ``ranges`` of ``src`` through _Appender, with new bytes between some; return the expected bytes and
+    whether the appender still used splice at the end."""
+    from lora_compat.weights.safetensors_io import _Appender
+
+    expected = bytearray(b"H" * 777)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    app = _Appender(fd, 0)
+    try:
+        app.write(b"H" * 777)
+        for i, (off, n) in enumerate(ranges):
+            app.copy(src, off, n)
+            expected += data[off:off + n]
+            if i % 97 == 0:
+                app.write(b"new!")
+                expected += b"new!"
+        app.flush()
+    finally:
+        app.close()
+        os.close(fd)
+    return bytes(expected), app.splice
+
+
+def test_appender_copies_scattered_ranges_exactly(tmp_path: Path) -> None:
+    src, ranges, data = _scattered_source(tmp_path)
+    out = tmp_path / "out.bin"
+    assert out.exists() is False
+    expected, spliced = _append_all(out, src, ranges, data)
+    assert out.read_bytes() == expected
+    assert spliced == hasattr(os, "splice")
+
+
+@pytest.mark.parametrize("fail_on", ["fill", "drain", "nosplice"])
+def test_appender_falls_back_when_splice_is_refused(tmp_path: Path, monkeypatch, fail_on: str) -> None:
+    """Filesystems without splice: refused before any byte moved (fill), with bytes already in the pipe (drain),
+    or no os.splice at all: the output is the same."""
+    import errno
+
+    src, ranges, data = _scattered_source(tmp_path)
+    real = getattr(os, "splice", None)
+    calls = {"n": 0}
+
+    def flaky(fd_in, fd_out, count, offset_src=None, offset_dst=None, flags=0):
+        calls["n"] += 1
+        into_pipe = offset_src is not None
+        if calls["n"] > 5 and ((fail_on == "fill" and into_pipe) or (fail_on == "drain" and not into_pipe)):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(fd_in, fd_out, count, offset_src=offset_src, flags=flags)
+
+    if fail_on == "nosplice" or real is None:
+        monkeypatch.delattr(os, "splice", raising=False)
+    else:
+        monkeypatch.setattr(os, "splice", flaky)
+    out = tmp_path / "out.bin"
+    expected, spliced = _append_all(out, src, ranges, data)
+    assert out.read_bytes() == expected
+    assert not spliced  # it did fall back

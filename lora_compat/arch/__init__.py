@@ -19,7 +19,7 @@ from functools import lru_cache
 from lora_compat.arch.topology import ARCHS, PARTS, TE_TOPOLOGY, ModuleInfo, build_te_table, build_unet_table
 
 __all__ = [
-    "ARCHS", "PARTS", "ModuleInfo", "ArchTable", "table", "kohya_modules", "all_modules", "lookup_kohya",
+    "ARCHS", "PARTS", "ModuleInfo", "ArchTable", "table", "kohya_name_prefixes", "kohya_modules", "all_modules", "lookup_kohya",
     "kohya_to_diffusers", "diffusers_to_kohya", "lookup_path", "kohya_prefix", "te_parts", "peft_target_modules",
 ]
 
@@ -41,15 +41,34 @@ class ArchTable:
     by_path: dict[tuple[str, str], ModuleInfo]  # (part, path) for every accepted path spelling -> module
 
 
+#: kohya text-encoder prefixes accepted on input besides the canonical one: A1111/ComfyUI/diffusers also write
+#: ``lora_te1_`` for the single SD1 text encoder.
+TE_PREFIX_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {"sd1": {"te1": ("lora_te1",)}}
+
+
 def _aliases(info: ModuleInfo, arch: str) -> list[str]:
     """Other kohya spellings seen in the wild for the same module (accepted on input, never written)."""
     out = []
     if info.part == "unet" and info.sgm_path:
         out.append("lora_unet_" + info.diffusers_path.replace(".", "_"))   # diffusers-named SDXL variant
         out.append("lora_unet_" + info.sgm_path.replace(".", "_"))         # SGM-named SD1/SD2 extractions
-    if arch == "sd1" and info.part == "te1":
-        out.append(info.kohya_name.replace("lora_te_", "lora_te1_", 1))   # A1111/ComfyUI/diffusers also write te1
+    if info.part != "unet":
+        canonical = TE_TOPOLOGY[arch][info.part][0]
+        for alias in TE_PREFIX_ALIASES.get(arch, {}).get(info.part, ()):
+            out.append(alias + info.kohya_name[len(canonical):])
     return [a for a in out if a != info.kohya_name]
+
+
+@lru_cache(maxsize=None)
+def kohya_name_prefixes(arch: str) -> tuple[str, ...]:
+    """Every prefix (with its trailing ``_``) a kohya module name of ``arch`` can start with, aliases included.
+
+    Cheap (no table is built): readers use it to rule out architectures before resolving names.
+    """
+    out = ["lora_unet_"]
+    for part, (prefix, *_rest) in TE_TOPOLOGY[arch].items():
+        out += [p + "_" for p in (prefix, *TE_PREFIX_ALIASES.get(arch, {}).get(part, ()))]
+    return tuple(out)
 
 
 @lru_cache(maxsize=None)

@@ -8,7 +8,7 @@ dropped ``text_model.`` from ``CLIPTextModel``). Tests compare these tables with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # --- pinned facts -------------------------------------------------------------------------------------------------
 
@@ -69,9 +69,9 @@ RESNET_SGM = {"conv1": "in_layers.2", "time_emb_proj": "emb_layers.1", "conv2": 
               "conv_shortcut": "skip_connection"}
 
 
-@dataclass(frozen=True)
-class ModuleInfo:
-    """One module a kohya-style LoRA can target.
+class ModuleInfo(NamedTuple):
+    """One module a kohya-style LoRA can target (a named tuple: immutable and ~5x faster to build than a frozen
+    dataclass, which matters because every command that resolves names builds ~1000 of them per architecture).
 
     ``diffusers_path`` is relative to the component root: the diffusers ``UNet2DConditionModel`` for ``unet``; for
     text encoders the transformers<5 path (``text_model.encoder.layers.N...``), see :meth:`te_path` for v5.

@@ -205,8 +205,11 @@ def _read_kohya(sf: SafetensorsFile, arch_opt: str) -> LoraFile:
         if role in slot:
             raise UserError(f"two tensors for the same role ({role})", file=str(sf.path), key=key)
         slot[role] = (algo, entry)
+    # Rule out architectures whose name prefixes cannot occur (an SDXL file has lora_te2_ names) before building
+    # their tables; when none is left, all are tried so that the error names the unknown modules.
+    cands = [a for a in archmod.ARCHS if all(n.startswith(archmod.kohya_name_prefixes(a)) for n in groups)]
     arch, modules, custom = _assemble(sf, groups, lambda a, n: archmod.lookup_kohya(n, a), arch_opt,
-                                      peft_naming=False)
+                                      peft_naming=False, cands=cands or None)
     spellings: set[str] = set()
     for m in modules:
         if m.part == "unet":
@@ -219,15 +222,18 @@ def _read_kohya(sf: SafetensorsFile, arch_opt: str) -> LoraFile:
                     naming=next(iter(spellings), ""), custom_widths=custom)
 
 
-def _assemble(sf: SafetensorsFile, groups: dict, resolve, arch_opt: str, *, peft_naming: bool
-              ) -> tuple[str, list[AdapterModule], bool]:
+def _assemble(sf: SafetensorsFile, groups: dict, resolve, arch_opt: str, *, peft_naming: bool,
+              cands: list[str] | None = None) -> tuple[str, list[AdapterModule], bool]:
     """Pick the one architecture under which every module resolves with fitting shapes, and build the modules.
 
     Shapes must be self-consistent and, normally, match the real model's widths (pinned tables). A file where *no*
     module has the real widths but everything else fits is accepted as a custom-width model (tiny test models,
     pruned models): the third return value says so. A file where some modules fit and others do not is refused.
     """
-    cands = list(archmod.ARCHS) if arch_opt == "auto" else [arch_opt]
+    if arch_opt != "auto":
+        cands = [arch_opt]
+    elif cands is None:
+        cands = list(archmod.ARCHS)
     strict: list[str] = []
     custom: list[str] = []
     problems: dict[str, str] = {}
