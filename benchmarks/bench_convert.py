@@ -7,9 +7,11 @@ fp16) and an SDXL rank-32 one, then times, each in a fresh child process (best o
 * ``lora-compat convert SRC DST --to peft`` and ``--to diffusers`` (the whole CLI: interpreter start included)
 * the diffusers route: ``safetensors.torch.load_file`` + diffusers' kohya -> diffusers conversion + ``save_file``
 
+``convert()`` in-process for both targets, the start-up floor of any Click CLI (``python -c pass``,
+``python -c 'import click'``), an ~870 MiB SDXL rank-128 file for time and peak RSS (``--no-large`` skips it),
 and the peak RSS of each child (``resource.getrusage(RUSAGE_CHILDREN)`` read around one run per child).
 Children run with compiled byte code (``PYTHONPYCACHEPREFIX`` in the work folder), as an installed package would.
-Usage: ``python benchmarks/bench_convert.py [--runs 3] [--workdir DIR] [--keep]``. Needs numpy; the diffusers route
+Usage: ``python benchmarks/bench_convert.py [--runs 3] [--workdir DIR] [--keep] [--no-large]``. Needs numpy; the diffusers route
 needs torch + diffusers (skipped when missing). Goals: convert <= 1.5x cp, peak RSS <= 64 MiB.
 """
 
@@ -99,25 +101,35 @@ def bench_file(src: Path, work: Path, runs: int) -> list[str]:
     t_cp = best(["cp", str(src), str(dst_cp)], runs, rm(dst_cp))
     t_peft = best(cli + ["convert", str(src), str(dst_p), "--to", "peft"], runs, rm(dst_p))
     t_diff = best(cli + ["convert", str(src), str(dst_d), "--to", "diffusers"], runs, rm(dst_d))
-    inproc = []
-    for _ in range(runs):
-        rm(dst_d)()
-        inproc.append(float(run_child([sys.executable, "-c", IN_PROCESS, str(src), str(dst_d), "diffusers"])[2]))
+    inproc = {}
+    for to, dst in (("peft", dst_p), ("diffusers", dst_d)):
+        times = []
+        for _ in range(runs):
+            rm(dst)()
+            times.append(float(run_child([sys.executable, "-c", IN_PROCESS, str(src), str(dst), to])[2]))
+        inproc[to] = min(times)
+    # The floor of any Python CLI built on Click, measured in the same run: interpreter start (site included)
+    # and `import click`. The whole-CLI ratio cannot go below these.
+    t_py = best([sys.executable, "-c", "pass"], runs, lambda: None)
+    t_click = best([sys.executable, "-c", "import click"], runs, lambda: None)
     rm(dst_p)()
     rss_ours = child_rss(cli + ["convert", str(src), str(dst_p), "--to", "peft"])
     rss_cp = child_rss(["cp", str(src), str(dst_cp) + ".2"])
     lines.append(f"{src.name}: {size:.1f} MiB")
     lines.append(f"  cp                                 {t_cp * 1000:8.1f} ms")
+    for to in ("peft", "diffusers"):
+        lines.append(f"  convert() --to {to:<9} in-process {inproc[to] * 1000:8.1f} ms  ({inproc[to] / t_cp:.2f}x cp)")
     lines.append(f"  lora-compat convert --to peft      {t_peft * 1000:8.1f} ms  ({t_peft / t_cp:.2f}x cp, whole CLI)")
     lines.append(f"  lora-compat convert --to diffusers {t_diff * 1000:8.1f} ms  ({t_diff / t_cp:.2f}x cp, whole CLI)")
-    lines.append(f"  convert() itself (in-process)      {min(inproc) * 1000:8.1f} ms  ({min(inproc) / t_cp:.2f}x cp)")
+    lines.append(f"  floor: python -c pass {t_py * 1000:.1f} ms ({t_py / t_cp:.2f}x cp), "
+                 f"python -c 'import click' {t_click * 1000:.1f} ms ({t_click / t_cp:.2f}x cp)")
     try:
         import diffusers  # noqa: F401
         import torch  # noqa: F401
 
         t_ref = best([sys.executable, "-c", DIFFUSERS_ROUTE, str(src), str(dst_ref)], runs, rm(dst_ref))
         rss_ref = child_rss([sys.executable, "-c", DIFFUSERS_ROUTE, str(src), str(dst_ref)])
-        lines.append(f"  diffusers route (load+convert+save){t_ref * 1000:8.1f} ms  (ours is {t_ref / t_diff:.1f}x "
+        lines.append(f"  diffusers route (load+convert+save){t_ref * 1000:8.1f} ms  (our CLI is {t_ref / t_diff:.1f}x "
                      f"faster); peak RSS {rss_ref:.0f} MiB")
     except ImportError:
         lines.append("  diffusers route: skipped (torch/diffusers not installed)")
@@ -125,11 +137,31 @@ def bench_file(src: Path, work: Path, runs: int) -> list[str]:
     return lines
 
 
+def bench_big(src: Path, work: Path, runs: int) -> list[str]:
+    """A large file: time and peak RSS only (RSS must not grow with the file: nothing is held in memory)."""
+    dst_cp, dst_p = work / "big_cp.safetensors", work / "big_peft"
+
+    def rm():
+        shutil.rmtree(dst_p, ignore_errors=True)
+        dst_cp.unlink(missing_ok=True)
+
+    cli = [sys.executable, "-m", "lora_compat", "convert", str(src), str(dst_p), "--to", "peft"]
+    t_cp = best(["cp", str(src), str(dst_cp)], runs, rm)
+    t_ours = best(cli, runs, rm)
+    rm()
+    rss = child_rss(cli)
+    rm()
+    return [f"{src.name}: {src.stat().st_size / 2**20:.1f} MiB (large-file check)",
+            f"  cp {t_cp * 1000:.1f} ms; lora-compat convert --to peft {t_ours * 1000:.1f} ms "
+            f"({t_ours / t_cp:.2f}x cp, whole CLI); peak RSS {rss:.1f} MiB"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--no-large", action="store_true", help="skip the ~870 MiB SDXL rank-128 file")
     args = ap.parse_args()
     from lora_compat.weights.synth import synth_kohya
 
@@ -145,6 +177,10 @@ def main() -> None:
         out = []
         for src in (sd1, sdxl):
             out += bench_file(src, work, args.runs)
+        if not args.no_large:
+            big = synth_kohya(work / "sdxl_r128.safetensors", "sdxl", rank=128, alpha=64.0, dtype="F16")
+            os.sync()
+            out += bench_big(big, work, args.runs)
         print("\n".join(out))
     finally:
         if not args.keep and args.workdir is None:
