@@ -239,20 +239,23 @@ def _assemble(sf: SafetensorsFile, groups: dict, resolve, arch_opt: str, *, peft
     problems: dict[str, str] = {}
     kind_exact: dict[str, bool] = {}
     checked: dict = {}  # (arch, name) -> (out, in) the tensors imply; validated once, reused when building
+    # Per group, once: its adapter kinds and the tensors that carry shapes (alpha and DoRA scale do not).
+    algos_of = {name: {al for al, _ in roles.values() if al} for name, roles in groups.items()}
+    core_of = {name: {r: e for r, (_, e) in roles.items() if r != "alpha" and r != "dora"}
+               for name, roles in groups.items()}
     for a in cands:
         fit = misfit = 0
         first_misfit = ""
         kind_exact[a] = True
-        for name, roles in groups.items():
+        for name in groups:
             info = resolve(a, name)
             if info is None:
                 problems[a] = f"{_label(name)} is not a {a} module"
                 break
-            algos = {al for al, _ in roles.values() if al}
+            algos = algos_of[name]
             if len(algos) != 1:
                 continue  # reported precisely by _build_module below
-            probe = AdapterModule(info, next(iter(algos)),
-                                  {r: e for r, (al, e) in roles.items() if r not in ("alpha", "dora")}, sf)
+            probe = AdapterModule(info, next(iter(algos)), core_of[name], sf)
             try:
                 checked[(a, name)] = _validate_shapes(probe, {}, widths=False)
             except UserError as exc:
@@ -298,7 +301,7 @@ def _assemble(sf: SafetensorsFile, groups: dict, resolve, arch_opt: str, *, peft
     modules = []
     for name, roles in groups.items():
         info = resolve(arch, name)
-        algos = {al for al, _ in roles.values() if al}
+        algos = set(algos_of[name])
         tensors = {r: e for r, (_, e) in roles.items()}
         modules.append(_build_module(sf, info, algos, tensors, [e.name for _, e in roles.values()], _label(name),
                                      peft_naming=peft_naming, widths=bool(strict), dims=checked.get((arch, name))))
@@ -346,6 +349,24 @@ def _build_module(sf: SafetensorsFile, info: ModuleInfo, algos: set[str], roles:
     return mod
 
 
+def _need(mod: AdapterModule, where: dict, roles: tuple[str, ...]) -> None:
+    missing = [r for r in roles if r not in mod.tensors]
+    if missing:
+        raise UserError(f"{mod.algo} module lacks {', '.join(missing)} (unpaired tensors)", **where)
+
+
+def _only(mod: AdapterModule, where: dict, roles: tuple[str, ...]) -> None:
+    extra = set(mod.tensors) - set(roles)
+    if extra:
+        raise UserError(f"unexpected tensors {sorted(extra)} in a {mod.algo} module", **where)
+
+
+def _bad(info: ModuleInfo, where: dict, msg: str) -> UserError:
+    k = info.kernel
+    return UserError(f"shape mismatch for {info.part} {info.diffusers_path} ({info.kind} {info.in_features}->"
+                     f"{info.out_features}{f', {k}x{k}' if k > 1 else ''}): {msg}", **where)
+
+
 def _validate_shapes(mod: AdapterModule, where: dict, *, widths: bool = True) -> tuple[int, int]:
     """Check a module's tensors are complete and self-consistent; return the (out, in) sizes they imply.
 
@@ -357,26 +378,24 @@ def _validate_shapes(mod: AdapterModule, where: dict, *, widths: bool = True) ->
     conv = info.kind == "conv"
 
     def need(*roles: str) -> None:
-        missing = [r for r in roles if r not in t]
-        if missing:
-            raise UserError(f"{mod.algo} module lacks {', '.join(missing)} (unpaired tensors)", **where)
+        _need(mod, where, roles)
 
     def only(*roles: str) -> None:
-        extra = set(t) - set(roles)
-        if extra:
-            raise UserError(f"unexpected tensors {sorted(extra)} in a {mod.algo} module", **where)
+        _only(mod, where, roles)
 
     def bad(msg: str) -> UserError:
-        return UserError(f"shape mismatch for {info.part} {info.diffusers_path} ({info.kind} {info.in_features}->"
-                         f"{info.out_features}{f', {k}x{k}' if k > 1 else ''}): {msg}", **where)
+        return _bad(info, where, msg)
 
     def shp(role: str) -> tuple[int, ...]:
         return t[role].shape
 
     if mod.algo == "lora":
-        need("down", "up")
-        only("down", "up", "mid")
-        down, up = shp("down"), shp("up")
+        # The common case first, without helper calls (this runs for every module of every file read).
+        down, up = t.get("down"), t.get("up")
+        if down is None or up is None or len(t) > 3 or (len(t) == 3 and "mid" not in t):
+            _need(mod, where, ("down", "up"))
+            _only(mod, where, ("down", "up", "mid"))
+        down, up = down.shape, up.shape
         if len(down) not in (2, 4) or len(up) not in (2, 4) or down[0] <= 0:
             raise bad(f"down {list(down)}, up {list(up)}")
         r = down[0]

@@ -4,8 +4,9 @@ Format: 8-byte little-endian header length N, N bytes of JSON (``{"__metadata__"
 "shape", "data_offsets": [begin, end]}, ...}``), then the data buffer that the offsets index. The reader checks
 everything a hostile or broken file can get wrong and raises :class:`~lora_compat.errors.UserError` naming the
 file and the tensor. The writer lays tensors out exactly like the ``safetensors`` library (sorted by dtype, then
-name; header padded with spaces to 8 bytes), copies unchanged tensors with ``copy_file_range`` (kernel-side, constant
-memory) and writes atomically (temp file in the destination folder, then ``os.replace``).
+name; header padded with spaces to 8 bytes), copies unchanged tensors kernel-side with ``splice`` through a pipe
+(constant memory; see :class:`_Appender`) and writes atomically (temp file in the destination folder, then
+``os.replace``).
 """
 
 from __future__ import annotations
