@@ -195,10 +195,10 @@ def test_appender_copies_scattered_ranges_exactly(tmp_path: Path) -> None:
     assert spliced == hasattr(os, "splice")
 
 
-@pytest.mark.parametrize("fail_on", ["fill", "drain", "nosplice"])
+@pytest.mark.parametrize("fail_on", ["fill", "drain", "nosplice", "windows"])
 def test_appender_falls_back_when_splice_is_refused(tmp_path: Path, monkeypatch, fail_on: str) -> None:
     """Filesystems without splice: refused before any byte moved (fill), with bytes already in the pipe (drain),
-    or no os.splice at all: the output is the same."""
+    no os.splice at all, or neither splice nor pread (Windows): the output is the same."""
     import errno
 
     src, ranges, data = _scattered_source(tmp_path)
@@ -212,11 +212,32 @@ def test_appender_falls_back_when_splice_is_refused(tmp_path: Path, monkeypatch,
             raise OSError(errno.EINVAL, "Invalid argument")
         return real(fd_in, fd_out, count, offset_src=offset_src, flags=flags)
 
-    if fail_on == "nosplice" or real is None:
+    if fail_on in ("nosplice", "windows") or real is None:
         monkeypatch.delattr(os, "splice", raising=False)
+        if fail_on == "windows":  # no splice and no pread
+            from lora_compat.weights import safetensors_io
+
+            monkeypatch.setattr(safetensors_io, "_pread", safetensors_io._pread_seek)
     else:
         monkeypatch.setattr(os, "splice", flaky)
     out = tmp_path / "out.bin"
     expected, spliced = _append_all(out, src, ranges, data)
     assert out.read_bytes() == expected
     assert not spliced  # it did fall back
+
+
+def test_positional_read_fallback_for_platforms_without_pread(tmp_path: Path) -> None:
+    """Windows has no os.pread: the seek-and-read stand-in returns the same bytes, short at the end of file."""
+    from lora_compat.weights.safetensors_io import _pread_seek
+
+    data = bytes(range(256)) * 40
+    p = tmp_path / "f.bin"
+    p.write_bytes(data)
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        for n, off in [(10, 0), (4096, 3), (1, len(data) - 1), (100, len(data) - 7), (5, len(data) + 3)]:
+            assert _pread_seek(fd, n, off) == data[off:off + n]
+            if hasattr(os, "pread"):
+                assert _pread_seek(fd, n, off) == os.pread(fd, n, off)
+    finally:
+        os.close(fd)

@@ -37,6 +37,23 @@ DTYPE_RANK = {d: i for i, d in enumerate(_DTYPE_ORDER)}
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 COPY_CHUNK = 8 * 1024 * 1024
+#: Windows opens raw descriptors in text mode (CRLF translation) unless asked for binary.
+O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def _pread_seek(fd: int, n: int, offset: int) -> bytes:
+    """``os.pread`` for platforms without it (Windows): seek, then read (descriptors here are not shared)."""
+    os.lseek(fd, offset, os.SEEK_SET)
+    out = b""
+    while len(out) < n:
+        chunk = os.read(fd, n - len(out))
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+_pread = getattr(os, "pread", _pread_seek)
 
 
 class TensorEntry(NamedTuple):
@@ -80,9 +97,9 @@ class SafetensorsFile:
         e = self.tensors[name]
         fd = self.__dict__.get("_fd")
         if fd is None:  # one descriptor per file, closed when the object goes away
-            fd = self.__dict__["_fd"] = os.open(self.path, os.O_RDONLY)
+            fd = self.__dict__["_fd"] = os.open(self.path, os.O_RDONLY | O_BINARY)
             weakref.finalize(self, os.close, fd)
-        data = os.pread(fd, e.nbytes, e.start)
+        data = _pread(fd, e.nbytes, e.start)
         if len(data) != e.nbytes:
             raise UserError("file shrank while being read", file=str(self.path), key=name)
         return data
@@ -465,7 +482,7 @@ class _Appender:
     copies as fast as ``cp``'s single ``copy_file_range``, where one ``copy_file_range`` per range was 1.4-1.6x
     slower: the kernel's internal 64 KiB pipe then writes chunks that straddle the page cache's large folios
     whenever a range starts past the first page or at another offset within a page than in the source.
-    Elsewhere (no ``os.splice``, or a filesystem that refuses it) a 1 MiB window read with ``preadv`` and written
+    Elsewhere (no ``os.splice``, or a filesystem that refuses it) a 1 MiB window read with ``pread`` and written
     with ``write``: one read serves many nearby small tensors.
     """
 
@@ -484,7 +501,7 @@ class _Appender:
     def source_fd(self, path: Path) -> int:
         fd = self.fds.get(path)
         if fd is None:
-            fd = self.fds[path] = os.open(path, os.O_RDONLY)
+            fd = self.fds[path] = os.open(path, os.O_RDONLY | O_BINARY)
         return fd
 
     def write(self, data) -> None:
@@ -578,11 +595,10 @@ class _Appender:
         while length:
             win = self.window
             if win is None or win[0] != path or not win[1] <= offset < win[1] + len(win[2]):
-                buf = memoryview(bytearray(self.WINDOW))
-                got = os.preadv(fd, [buf], offset)
-                if got == 0:
+                data = _pread(fd, self.WINDOW, offset)
+                if not data:
                     raise OSError(errno.EIO, "source file ended early")
-                win = self.window = (path, offset, buf[:got])
+                win = self.window = (path, offset, memoryview(data))
             start = offset - win[1]
             take = min(length, len(win[2]) - start)
             _write_all(self.out, win[2][start:start + take])
@@ -629,7 +645,7 @@ def write_safetensors(dst: Path | str, tensors: list[OutTensor], metadata: dict[
     header = build_header(tensors, metadata)
     total = len(header)
     with atomic_file(dst) as tmp:
-        out_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        out_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | O_BINARY, 0o644)
         out = _Appender(out_fd, 0)
         try:
             out.write(header)
@@ -706,11 +722,11 @@ def sd_scripts_hashes(tensors: list[OutTensor], metadata: dict[str, str]) -> tup
             elif isinstance(src, (ByteRange, CastRange)):
                 fd = fds.get(src.path)
                 if fd is None:
-                    fd = fds[src.path] = os.open(src.path, os.O_RDONLY)
+                    fd = fds[src.path] = os.open(src.path, os.O_RDONLY | O_BINARY)
                 if isinstance(src, ByteRange):
                     off, rem = src.offset, src.length
                     while rem:
-                        data = os.pread(fd, min(rem, COPY_CHUNK), off)
+                        data = _pread(fd, min(rem, COPY_CHUNK), off)
                         if not data:
                             raise OSError("source file ended early")
                         feed(data)
@@ -731,7 +747,7 @@ def _cast_chunks(fd: int, src: CastRange) -> Iterator[bytes]:
     off, rem = src.offset, src.length
     while rem:
         want = min(rem, step)
-        data = os.pread(fd, want, off)
+        data = _pread(fd, want, off)
         if len(data) != want:
             raise OSError(errno.EIO, "source file ended early")
         yield cast_bytes(data, src.src, src.dst, src.factor)
