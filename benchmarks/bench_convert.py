@@ -11,8 +11,8 @@ fp16) and an SDXL rank-32 one, then times, each in a fresh child process (best o
 ``python -c 'import click'``), an ~870 MiB SDXL rank-128 file for time and peak RSS (``--no-large`` skips it),
 and the peak RSS of each child (``resource.getrusage(RUSAGE_CHILDREN)`` read around one run per child).
 Children run with compiled byte code (``PYTHONPYCACHEPREFIX`` in the work folder), as an installed package would.
-Usage: ``python benchmarks/bench_convert.py [--runs 3] [--workdir DIR] [--keep] [--no-large]``. Needs numpy; the diffusers route
-needs torch + diffusers (skipped when missing). Goals: convert <= 1.5x cp, peak RSS <= 64 MiB.
+Usage: ``python benchmarks/bench_convert.py [--runs 3] [--workdir DIR] [--keep] [--no-large]``. Needs numpy; the
+diffusers route needs torch + diffusers (skipped when missing). Goals: convert <= 1.5x cp, peak RSS <= 64 MiB.
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ from functools import lru_cache
 from lora_compat.arch.topology import ARCHS, PARTS, TE_TOPOLOGY, ModuleInfo, build_te_table, build_unet_table
 
 __all__ = [
-    "ARCHS", "PARTS", "ModuleInfo", "ArchTable", "table", "kohya_name_prefixes", "kohya_modules", "all_modules", "lookup_kohya",
-    "kohya_to_diffusers", "diffusers_to_kohya", "lookup_path", "kohya_prefix", "te_parts", "peft_target_modules",
+    "ARCHS", "PARTS", "ModuleInfo", "ArchTable", "table", "kohya_name_prefixes", "kohya_modules", "all_modules",
+    "lookup_kohya", "kohya_to_diffusers", "diffusers_to_kohya", "lookup_path", "kohya_prefix", "te_parts",
+    "peft_target_modules",
 ]
 
 #: Algorithms -> which module groups sd-scripts targets (networks.lora; LoCon = conv_dim set).
