@@ -4,6 +4,7 @@ loss weights, metadata, file names, CLI errors."""
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 
@@ -438,3 +439,27 @@ def test_full_bf16_trains_and_saves_bf16(tmp_path):
     cfg.set("mixed_precision", "no")
     with pytest.raises(UserError, match="requires mixed_precision"):
         run_training(cfg, train_data=str(data), max_steps=1, show_progress=False)
+
+
+def test_base_model_hashes_like_sd_scripts(tmp_path):
+    """ss_sd_model_hash (A1111's old hash: 64 KiB at 1 MiB) and ss_new_sd_model_hash (full SHA-256) of a file base
+    model; "IsADirectory" for a folder; nothing hashed for a name that is not a path."""
+    import hashlib
+
+    from lora_compat.train.metadata import RunFacts, training_metadata
+
+    data = os.urandom(0x100000 + 0x10000 + 12345)
+    ckpt = tmp_path / "base.safetensors"
+    ckpt.write_bytes(data)
+    facts = RunFacts("sd1", False, 10, 0, 5, 2, 10, 1, "torch.optim.AdamW", 42, "constant", 1e-4, None, None)
+    for model, want in [(ckpt, (hashlib.sha256(data[0x100000:0x110000]).hexdigest()[:8],
+                                hashlib.sha256(data).hexdigest())),
+                        (tmp_path, ("IsADirectory", "IsADirectory")), ("tiny:sd1", None)]:
+        cfg = CanonicalConfig(dialect="native", source="t")
+        cfg.set("pretrained_model_name_or_path", str(model))
+        md = training_metadata(cfg.effective, facts)
+        if want is None:
+            assert "ss_sd_model_hash" not in md and md["ss_sd_model_name"] == "tiny:sd1"
+        else:
+            assert (md["ss_sd_model_hash"], md["ss_new_sd_model_hash"]) == want
+            assert md["ss_sd_model_name"] == os.path.basename(str(model))

@@ -7,6 +7,7 @@ Secrets (API keys, tokens) are never written: only the listed keys are emitted.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import random
@@ -47,6 +48,24 @@ class RunFacts:
 
 def _s(value: Any) -> str:
     return str(value)
+
+
+def _file_hashes(path: str) -> tuple[str, str]:
+    """sd-scripts' ``(model_hash, calculate_sha256)`` of a base model path: A1111's old hash (SHA-256 of the 64 KiB
+    at offset 1 MiB, 8 hex digits) and the full SHA-256; "IsADirectory" for a folder, "NOFILE" when it vanished."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0x100000)
+            legacy = hashlib.sha256(fh.read(0x10000)).hexdigest()[:8]
+            fh.seek(0)
+            full = hashlib.sha256()
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                full.update(chunk)
+        return legacy, full.hexdigest()
+    except FileNotFoundError:
+        return "NOFILE", "NOFILE"
+    except (IsADirectoryError, PermissionError):  # PermissionError: what Windows raises for a folder
+        return "IsADirectory", "IsADirectory"
 
 
 def base_model_version(arch: str, v: bool) -> str:
@@ -161,7 +180,13 @@ def training_metadata(get: Callable[[str], Any], facts: RunFacts) -> dict[str, s
         parsed.setdefault("dropout", get("network_dropout"))
         md["ss_network_args"] = json.dumps(parsed)
     if model:
-        md["ss_sd_model_name"] = os.path.basename(str(model)) if os.path.exists(str(model)) else model
+        # sd-scripts hashes an existing base model path (file: both hashes; folder: "IsADirectory") and keeps only
+        # its basename; a hub id or our tiny:… names are written as given.
+        if os.path.exists(str(model)):
+            md["ss_sd_model_hash"], md["ss_new_sd_model_hash"] = _file_hashes(str(model))
+            md["ss_sd_model_name"] = os.path.basename(str(model))
+        else:
+            md["ss_sd_model_name"] = model
     return {k: _s(v) for k, v in md.items()}
 
 
