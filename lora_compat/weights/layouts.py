@@ -349,24 +349,6 @@ def _build_module(sf: SafetensorsFile, info: ModuleInfo, algos: set[str], roles:
     return mod
 
 
-def _need(mod: AdapterModule, where: dict, roles: tuple[str, ...]) -> None:
-    missing = [r for r in roles if r not in mod.tensors]
-    if missing:
-        raise UserError(f"{mod.algo} module lacks {', '.join(missing)} (unpaired tensors)", **where)
-
-
-def _only(mod: AdapterModule, where: dict, roles: tuple[str, ...]) -> None:
-    extra = set(mod.tensors) - set(roles)
-    if extra:
-        raise UserError(f"unexpected tensors {sorted(extra)} in a {mod.algo} module", **where)
-
-
-def _bad(info: ModuleInfo, where: dict, msg: str) -> UserError:
-    k = info.kernel
-    return UserError(f"shape mismatch for {info.part} {info.diffusers_path} ({info.kind} {info.in_features}->"
-                     f"{info.out_features}{f', {k}x{k}' if k > 1 else ''}): {msg}", **where)
-
-
 def _validate_shapes(mod: AdapterModule, where: dict, *, widths: bool = True) -> tuple[int, int]:
     """Check a module's tensors are complete and self-consistent; return the (out, in) sizes they imply.
 
@@ -378,23 +360,28 @@ def _validate_shapes(mod: AdapterModule, where: dict, *, widths: bool = True) ->
     conv = info.kind == "conv"
 
     def need(*roles: str) -> None:
-        _need(mod, where, roles)
+        missing = [r for r in roles if r not in t]
+        if missing:
+            raise UserError(f"{mod.algo} module lacks {', '.join(missing)} (unpaired tensors)", **where)
 
     def only(*roles: str) -> None:
-        _only(mod, where, roles)
+        extra = set(t) - set(roles)
+        if extra:
+            raise UserError(f"unexpected tensors {sorted(extra)} in a {mod.algo} module", **where)
 
     def bad(msg: str) -> UserError:
-        return _bad(info, where, msg)
+        return UserError(f"shape mismatch for {info.part} {info.diffusers_path} ({info.kind} {info.in_features}->"
+                         f"{info.out_features}{f', {k}x{k}' if k > 1 else ''}): {msg}", **where)
 
     def shp(role: str) -> tuple[int, ...]:
         return t[role].shape
 
     if mod.algo == "lora":
-        # The common case first, without helper calls (this runs for every module of every file read).
+        # The common case (down + up, maybe mid) without helper calls: this runs for every module of every file.
         down, up = t.get("down"), t.get("up")
         if down is None or up is None or len(t) > 3 or (len(t) == 3 and "mid" not in t):
-            _need(mod, where, ("down", "up"))
-            _only(mod, where, ("down", "up", "mid"))
+            need("down", "up")
+            only("down", "up", "mid")
         down, up = down.shape, up.shape
         if len(down) not in (2, 4) or len(up) not in (2, 4) or down[0] <= 0:
             raise bad(f"down {list(down)}, up {list(up)}")
