@@ -50,13 +50,23 @@ def _s(value: Any) -> str:
     return str(value)
 
 
+#: Where A1111's old model hash looks (sd-scripts' ``model_hash`` of a base model, ``sshs_legacy_hash`` of a LoRA).
+LEGACY_HASH_WINDOW = slice(0x100000, 0x110000)
+
+
+def legacy_hash(window: bytes) -> str:
+    """A1111's old hash of the bytes at :data:`LEGACY_HASH_WINDOW`: SHA-256, first 8 hex digits."""
+    return hashlib.sha256(window).hexdigest()[:8]
+
+
 def _file_hashes(path: str) -> tuple[str, str]:
-    """sd-scripts' ``(model_hash, calculate_sha256)`` of a base model path: A1111's old hash (SHA-256 of the 64 KiB
-    at offset 1 MiB, 8 hex digits) and the full SHA-256; "IsADirectory" for a folder, "NOFILE" when it vanished."""
+    """sd-scripts' ``(model_hash, calculate_sha256)`` of a base model path: :func:`legacy_hash` and the full
+    SHA-256; "IsADirectory" for a folder, "NOFILE" when it vanished."""
+    w = LEGACY_HASH_WINDOW
     try:
         with open(path, "rb") as fh:
-            fh.seek(0x100000)
-            legacy = hashlib.sha256(fh.read(0x10000)).hexdigest()[:8]
+            fh.seek(w.start)
+            legacy = legacy_hash(fh.read(w.stop - w.start))
             fh.seek(0)
             full = hashlib.sha256()
             for chunk in iter(lambda: fh.read(1 << 20), b""):

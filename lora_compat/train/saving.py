@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lora_compat.atomic import write_bytes
+from lora_compat.train.metadata import LEGACY_HASH_WINDOW, legacy_hash
 from lora_compat.train.network import ADAPTER, LYCORIS_KINDS, PartNetwork, adapter_tensors, lora_layers
 
 DTYPES = {"float": "float32", "fp32": "float32", "float32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -83,8 +84,7 @@ def sshs_hashes(state_dict: dict[str, Any], metadata: dict[str, str]) -> tuple[s
     data = save(state_dict, ss_only)
     header_len = int.from_bytes(data[:8], "little")
     model_hash = hashlib.sha256(data[8 + header_len:]).hexdigest()
-    legacy = hashlib.sha256(data[0x100000:0x100000 + 0x10000]).hexdigest()[:8]
-    return model_hash, legacy
+    return model_hash, legacy_hash(data[LEGACY_HASH_WINDOW])
 
 
 def save_kohya(path: str | os.PathLike[str], state_dict: dict[str, Any], metadata: dict[str, str] | None) -> Path:
