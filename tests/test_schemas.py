@@ -6,7 +6,6 @@ dataset_blueprints.json; seed 003's chatbot descriptions). Tests that need ../sh
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import subprocess
@@ -20,7 +19,7 @@ from lora_compat.config.option_explain import explain_option_data, explain_optio
 from lora_compat.config.secrets import REDACTED, is_secret_key
 from lora_compat.config.validate import validate_options, validate_values
 from lora_compat.errors import UserError
-from lora_compat.resources import load_schema, schemas_dir
+from lora_compat.resources import load_schema, schema_names
 
 from conftest import SHARED, golden
 
@@ -38,14 +37,14 @@ def _cases() -> dict[str, dict]:
 
 
 # ------------------------------------------------------------------------------------------------ validity
-@pytest.mark.parametrize("path", sorted(schemas_dir().glob("*.json")), ids=lambda p: p.name)
-def test_every_schema_is_valid_draft_2020_12_with_id(path):
+@pytest.mark.parametrize("name", schema_names())
+def test_every_schema_is_valid_draft_2020_12_with_id(name):
     from jsonschema import Draft202012Validator
 
-    schema = json.loads(path.read_text(encoding="utf-8"))
+    schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
     assert schema.get("$schema") == "https://json-schema.org/draft/2020-12/schema"
-    assert schema.get("$id") == f"https://lora-compat.dev/schemas/{path.name}"
+    assert schema.get("$id") == f"https://lora-compat.dev/schemas/{name}"
 
 
 # ------------------------------------------------------------------------------------------ golden options

@@ -1,8 +1,8 @@
-"""Build schemas/sd-scripts-dataset.schema.json (sd-scripts' --dataset_config, reference §3).
+"""Build lora_compat/schemas/sd-scripts-dataset.schema.json (sd-scripts' --dataset_config, reference §3).
 
 Facts: sd-scripts-reference.md §3.2 (allowed keys per level, voluptuous validators), §3.3 (type detection,
 precedence, dataclass defaults), golden/dataset_blueprints.json (resolved defaults).
-Run: python scripts/schemas/build_dataset_schema.py > schemas/sd-scripts-dataset.schema.json
+Run: python scripts/schemas/build_dataset_schema.py > lora_compat/schemas/sd-scripts-dataset.schema.json
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Build schemas/sd-scripts.schema.json from the reference option tables plus hand-written annotations.
+"""Build lora_compat/schemas/sd-scripts.schema.json from the reference option tables plus hand-written annotations.
 
 The committed JSON is what users and the code read; this script records how it was derived. argparse
 facts come from the reference option tables (sd-scripts-reference.md §1) and are cross-checked against
 /work/shared/golden/cmdline_parse.json (types and defaults after parsing); meanings, mappings and
 misconceptions come from sd_scripts_annotations.py.
-Run: python scripts/schemas/build_sd_scripts_schema.py /work/shared > schemas/sd-scripts.schema.json
+Run: python scripts/schemas/build_sd_scripts_schema.py /work/shared > lora_compat/schemas/sd-scripts.schema.json
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hand-written annotations merged into schemas/sd-scripts.schema.json by build_sd_scripts_schema.py.
+"""Hand-written annotations merged into lora_compat/schemas/sd-scripts.schema.json by build_sd_scripts_schema.py.
 
 Everything here is a fact taken from /work/shared/reference (section cited in the schema's x-ref) or from
 sd-scripts' argparse declarations; the seed-003 misconceptions quote /work/shared/seeds/003_*.txt.
