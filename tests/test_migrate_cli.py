@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
+from lora_compat.tomlparse import tomllib
 from pathlib import Path
 
 from click.testing import CliRunner

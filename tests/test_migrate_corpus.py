@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tomllib
+from lora_compat.tomlparse import tomllib
 from pathlib import Path
 
 from lora_compat.config.secrets import is_secret_key

@@ -8,7 +8,7 @@ writer; the ``toml`` package itself (sd-scripts' parser) reads every output when
 
 from __future__ import annotations
 
-import tomllib
+from lora_compat.tomlparse import tomllib
 from pathlib import Path
 from typing import Any
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import tomllib
+from lora_compat.tomlparse import tomllib
 
 from hypothesis import given, settings
 from hypothesis import strategies as st

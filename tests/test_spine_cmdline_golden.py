@@ -27,7 +27,7 @@ def _run(case: dict) -> dict:
     sdxl = case["script"] == "sdxl_train_network.py"
     args = dict(argparse_defaults(sdxl))
     if case.get("config_file_toml"):
-        import tomllib
+        from lora_compat.tomlparse import tomllib
 
         for key, (value, _path) in flatten_config_toml(tomllib.loads(case["config_file_toml"])).items():
             args[key] = value

@@ -78,7 +78,7 @@ def test_corpus_values_with_wrong_types(idx: int, picks: list) -> None:
     if src.suffix == ".json":
         data = json.loads(src.read_text(encoding="utf-8"))
     else:
-        import tomllib
+        from lora_compat.tomlparse import tomllib
 
         data = tomllib.loads(src.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not data:

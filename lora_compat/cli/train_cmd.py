@@ -18,10 +18,7 @@ def parse_set(items: tuple[str, ...]) -> dict[str, Any]:
     """
     from lora_compat.config.options import is_option, spec
 
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    from lora_compat.tomlparse import tomllib
 
     out: dict[str, Any] = {}
     for item in items:

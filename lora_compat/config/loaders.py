@@ -207,10 +207,8 @@ _TOML_PART = re.compile(_TOML_KEY_PART)
 
 def parse_toml(path: str, text: str) -> Document:
     """Parse TOML text; positions of every key (tables, arrays of tables, dotted keys)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    from lora_compat.tomlparse import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

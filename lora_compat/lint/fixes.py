@@ -121,10 +121,7 @@ def _toml_lookup(data: Any, parts: list[str | int]) -> Any:
 
 
 def _apply_toml(text: str, fixes: list[Fix]) -> str:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
+    from lora_compat.tomlparse import tomllib
 
     lines = text.splitlines(keepends=True)
     for fx in sorted(fixes, key=lambda f: -(f.line or 0)):

@@ -29,7 +29,7 @@ def compact_arrays(text: str, width: int = 100) -> str:
 
     Applied only where the result parses to the same document (a string item could hold anything).
     """
-    import tomllib
+    from lora_compat.tomlparse import tomllib
 
     def one_line(m: re.Match[str]) -> str:
         items = [line.strip()[:-1] for line in m.group(1).splitlines()]
