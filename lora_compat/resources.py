@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ def schemas_dir() -> Traversable:
     return folder
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str) -> dict[str, Any]:
     """Load ``schemas/<name>`` (e.g. ``sd-scripts.schema.json``) from the package, cached."""
     return json.loads((schemas_dir() / name).read_text(encoding="utf-8"))

@@ -140,7 +140,8 @@ def test_wheel_installed_non_editable_passes_the_smoke_test(built):
     env = {**os.environ, "PYTHONPATH": str(site)}
     outside = built["tmp"] / "elsewhere"
     outside.mkdir()
-    cmd = [sys.executable, str(ROOT / ".ci" / "smoke.py"), "--repo", str(ROOT), "--exe", str(site / "bin" / "lora-compat")]
+    cmd = [sys.executable, str(ROOT / ".ci" / "smoke.py"), "--repo", str(ROOT),
+           "--exe", str(site / "bin" / "lora-compat")]
     if CORPUS.is_dir():
         cmd += ["--corpus-dir", str(CORPUS)]
     proc = subprocess.run(cmd, cwd=outside, env=env, capture_output=True, text=True)

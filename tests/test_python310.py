@@ -12,8 +12,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 from conftest import ROOT
 
 # module -> names added in 3.11 or later (None: the whole module is new)
