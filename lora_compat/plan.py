@@ -19,6 +19,11 @@ from lora_compat.config.dialects.native import (
     network_arg_float, network_arg_int, network_kind, parse_network_args,
 )
 from lora_compat.config.model import CanonicalConfig
+from lora_compat.semantics.optimizers import EffectiveOptimizer, effective_optimizer
+from lora_compat.semantics.schedules import warmup_refusal, warmup_steps
+from lora_compat.semantics.steps import (
+    derrian_a1_max_train_steps, kohya_gui_max_train_steps, kohya_gui_warmup_steps,
+)
 
 __all__ = [
     "AdapterPlan", "ParamGroupPlan", "Plan", "StepPlan", "Unsupported", "block_index", "block_lr_weights",
@@ -298,7 +303,7 @@ def _gui_epoch_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
             return None
         epoch, bs = int(d.get("epoch") or 1), int(d.get("train_batch_size") or 1)
         ga, reg = int(d.get("gradient_accumulation_steps") or 1), int(d.get("reg_factor") or 1)
-        steps = math.ceil(total / bs / ga * epoch * reg)
+        steps = kohya_gui_max_train_steps(total, bs, ga, epoch, reg)
         explain.append(f"kohya_ss GUI epoch {epoch}: ceil({total} images x repeats / batch {bs} / grad_accum {ga} "
                        f"x {epoch} x reg_factor {reg}) = max_train_steps {steps}")
         return steps
@@ -307,7 +312,7 @@ def _gui_epoch_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
         if total is None:
             return None
         epochs, bs = int(a1.data.get("epochs") or 1), int(a1.data.get("train_batch_size") or 1)
-        steps = int(total / bs * epochs)
+        steps = derrian_a1_max_train_steps(total, bs, epochs)
         explain.append(f"Derrian A1 num_epochs {epochs}: int({total} images x repeats / batch {bs} x {epochs}) = "
                        f"max_train_steps {steps}")
         return steps
@@ -322,7 +327,7 @@ def _frontend_warmup(cfg: CanonicalConfig, mts: int | None, image_counts: dict[s
     gui = next((n for n in cfg.notes if n.code == "kohya-gui-warmup-unresolved"), None)
     if gui is not None and not cfg.get("dataset_config") and mts is not None:
         pct = float(gui.data.get("percent") or 0)
-        warmup = round(pct * mts / 100)
+        warmup = kohya_gui_warmup_steps(pct, mts)
         explain.append(f"kohya_ss GUI lr_warmup {pct:g}% of {mts} steps: round({pct:g} x {mts} / 100) = "
                        f"{warmup} warmup steps")
         return warmup
@@ -332,7 +337,7 @@ def _frontend_warmup(cfg: CanonicalConfig, mts: int | None, image_counts: dict[s
         if total is None:
             return None
         epochs, bs = int(der.data.get("epochs") or 1), int(der.data.get("train_batch_size") or 1)
-        estimate = int(total / bs * epochs)
+        estimate = derrian_a1_max_train_steps(total, bs, epochs)
         ratio = float(der.data.get("ratio") or 0)
         warmup = int(estimate * ratio)
         explain.append(f"Derrian warmup_lr_ratio {ratio:g} of its estimate int({total} / {bs} x {epochs}) = "
@@ -350,7 +355,7 @@ def _warmup_steps(value: Any, max_train_steps: int | None, explain: list[str], n
     if isinstance(value, float):
         if max_train_steps is None:
             return None
-        w = int(value * max_train_steps)
+        w = warmup_steps(value, max_train_steps)
         explain.append(f"{name} {value!r} is a ratio: int({value!r} x {max_train_steps}) = {w} steps")
         return w
     if isinstance(value, int):
@@ -794,9 +799,7 @@ def _plan_param_groups(cfg: CanonicalConfig, adapters: list[AdapterPlan], net_ar
                     if unet_ratio:
                         groups.append(ParamGroupPlan("unet", lr * unet_ratio, block=idx, lora_plus=True))
             engine["block_lr_weights"] = weights
-    opt = str(cfg.effective("optimizer_type") or "").lower()
-    opt_args = parse_network_args(cfg.get("optimizer_args"))
-    if opt == "adafactor" and opt_args.get("relative_step", "True").strip() not in ("False", "false", "0"):
+    if _optimizer(cfg).relative_step:
         unsupported.append(Unsupported("learning_rate", "Adafactor with relative_step=True (its default) "
                                        "discards every configured learning rate"))
     if ratio or te_ratio or unet_ratio:
@@ -805,19 +808,22 @@ def _plan_param_groups(cfg: CanonicalConfig, adapters: list[AdapterPlan], net_ar
     return groups
 
 
+def _optimizer(cfg: CanonicalConfig) -> EffectiveOptimizer:
+    return effective_optimizer(cfg.effective("optimizer_type"), cfg.get("optimizer_args"),
+                               use_8bit_adam=cfg.effective("use_8bit_adam"),
+                               use_lion_optimizer=cfg.effective("use_lion_optimizer"))
+
+
 def _check_schedule(cfg: CanonicalConfig, steps: StepPlan, unsupported: list[Unsupported]) -> None:
     """sd-scripts' get_scheduler_fix refuses a warmup with these schedulers (reference §4.11, E20)."""
-    if not steps.warmup_steps:
-        return
     sched = cfg.effective("lr_scheduler")
-    if cfg.get("lr_scheduler_type"):
-        why = f"a custom lr_scheduler_type ({cfg.get('lr_scheduler_type')})"
-    elif isinstance(sched, str) and (sched == "constant" or sched.startswith("adafactor")):
-        why = f"lr_scheduler {sched!r}"
-    else:
-        return
-    unsupported.append(Unsupported("lr_warmup_steps", f"{steps.warmup_steps} warmup steps with {why}: sd-scripts "
-                                   "raises ValueError (use constant_with_warmup, or no warmup)"))
+    opt = _optimizer(cfg)
+    why = warmup_refusal(sched if isinstance(sched, str) else "", steps.warmup_steps,
+                         lr_scheduler_type=cfg.get("lr_scheduler_type"), relative_step=opt.relative_step,
+                         schedule_free=bool(opt.spec and opt.spec.schedule_free))
+    if why:
+        unsupported.append(Unsupported("lr_warmup_steps", f"{steps.warmup_steps} warmup steps with {why}: "
+                                       "sd-scripts raises ValueError (use constant_with_warmup, or no warmup)"))
 
 
 def _plan_engine_options(cfg: CanonicalConfig, net_args: dict[str, str], engine: dict[str, Any],

@@ -21,7 +21,8 @@ from lora_compat.train import network as N  # noqa: E402
 from lora_compat.train import state as st  # noqa: E402
 from lora_compat.train.engine import run_training  # noqa: E402
 from lora_compat.train.noise import NoiseSettings, make_noise_scheduler, per_sample_loss, target_for  # noqa: E402
-from lora_compat.train.optimizers import build_optimizer, parse_optimizer_args  # noqa: E402
+from lora_compat.semantics.optimizers import OPTIMIZERS, TORCH_FALLBACK, effective_optimizer  # noqa: E402
+from lora_compat.train.optimizers import build_optimizer  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -71,34 +72,39 @@ def test_zero_lr_group_is_dropped_but_modules_are_saved(tmp_path):
 
 # ---------------------------------------------------------------------------------------- optimizers
 def test_optimizer_map_and_metadata_string():
+    """ss_optimizer is the defining module + class and the kwargs sd-scripts records (nesterov is passed, not
+    recorded; momentum 0.9 is added after the user's args)."""
     p = [torch.nn.Parameter(torch.zeros(2))]
-    opt, meta = build_optimizer("SGDNesterov", [{"params": p, "lr": 0.1}], 0.1, ["weight_decay=0.01"])
+    opt, meta = build_optimizer(effective_optimizer("SGDNesterov", ["weight_decay=0.01"]),
+                                [{"params": p, "lr": 0.1}], 0.1)
     assert isinstance(opt, torch.optim.SGD) and opt.defaults["nesterov"] and opt.defaults["momentum"] == 0.9
-    assert meta == "torch.optim.SGD(nesterov=True,momentum=0.9,weight_decay=0.01)"
-    opt, meta = build_optimizer("adafactor", [{"params": p, "lr": 0.1}], 0.1, None)
-    assert meta.startswith("transformers.optimization.Adafactor(relative_step=True")
+    assert meta == "torch.optim.sgd.SGD(weight_decay=0.01,momentum=0.9)"
+    opt, meta = build_optimizer(effective_optimizer("adafactor"), [{"params": p, "lr": 0.1}], 0.1)
+    assert meta == "transformers.optimization.Adafactor(relative_step=True)"
     assert "lr" not in opt.param_groups[0] or opt.param_groups[0]["lr"] is None  # relative_step discards LRs
+    _opt, meta = build_optimizer(effective_optimizer(None), [{"params": p, "lr": 0.1}], 0.1)
+    assert meta == "torch.optim.adamw.AdamW"
 
 
-@pytest.mark.parametrize("name", sorted(__import__("lora_compat.train.optimizers", fromlist=["x"]).OPTIMIZERS))
+@pytest.mark.parametrize("name", sorted(s.name for s in (*OPTIMIZERS.values(), *TORCH_FALLBACK.values())))
 def test_every_mapped_optimizer_steps_or_names_its_missing_package(name):
-    """Each fixed-map optimizer trains a parameter; a missing optional package is a clear one-line error."""
+    """Each catalogued optimizer trains a parameter and its pinned class path is the real one (what
+    ss_optimizer records); a missing optional package is a clear one-line error."""
     import importlib.util
 
-    from lora_compat.train.optimizers import OPTIMIZERS
-
+    choice = effective_optimizer(name)
     p = torch.nn.Parameter(torch.ones(4))
-    lr = 1.0 if name.startswith(("dadapt", "prodigy")) else 1e-2  # adaptive optimizers are run at lr 1
+    lr = 1.0 if choice.spec.adaptive else 1e-2  # adaptive optimizers are run at lr 1
     group = [{"params": [p], "lr": lr}]
-    top = OPTIMIZERS[name][0].split(".")[0]
-    if importlib.util.find_spec(top) is None:
+    if importlib.util.find_spec(choice.spec.module.split(".")[0]) is None:
         with pytest.raises(UserError, match="needs the Python package"):
-            build_optimizer(name, group, 1e-2, None)
+            build_optimizer(choice, group, 1e-2)
         return
     try:
-        opt, meta = build_optimizer(name, group, lr, None)
+        opt, meta = build_optimizer(choice, group, lr)
     except UserError as exc:  # e.g. bitsandbytes installed without a GPU backend
         pytest.skip(f"{name}: {exc}")
+    assert meta.split("(")[0] == choice.spec.class_path
     if hasattr(opt, "train"):
         opt.train()  # schedule-free optimizers must be in train mode to step
     for _ in range(8):  # D-Adaptation estimates its step size first; RAdam variants skip early steps
@@ -108,18 +114,18 @@ def test_every_mapped_optimizer_steps_or_names_its_missing_package(name):
     assert not torch.equal(p.detach(), torch.ones(4)), meta
 
 
-@pytest.mark.parametrize("name", ["bitsandbytes.optim.AdEMAMix8bit", "os.system", "torch.optim.LBFGS", "Foo"])
+@pytest.mark.parametrize("name", ["bitsandbytes.optim.AdEMAMix8bit", "os.system", "torch.optim.LBFGS", "Foo",
+                                  "adam"])
 def test_unknown_or_dotted_optimizer_is_refused_without_importing(name):
     with pytest.raises(UserError, match="not supported"):
-        build_optimizer(name, [{"params": [torch.nn.Parameter(torch.zeros(1))]}], 1e-3, None)
+        build_optimizer(effective_optimizer(name), [{"params": [torch.nn.Parameter(torch.zeros(1))]}], 1e-3)
 
 
-def test_optimizer_args_are_literals_only():
-    assert parse_optimizer_args(["betas=0.9,0.99", "weight_decay=0.1", "d_coef=abc"]) == \
-        {"betas": (0.9, 0.99), "weight_decay": 0.1, "d_coef": "abc"}
-    assert parse_optimizer_args(["x=__import__('os')"]) == {"x": "__import__('os')"}  # a string, never run
-    with pytest.raises(UserError):
-        parse_optimizer_args(["novalue"])
+def test_optimizer_args_sd_scripts_cannot_parse_are_refused():
+    for args in (["novalue"], ["relative_step=true"], ["a=b=c"]):
+        with pytest.raises(UserError, match="optimizer_args item"):
+            build_optimizer(effective_optimizer("Adafactor", args), [{"params": [torch.nn.Parameter(torch.zeros(1))]}],
+                            1e-3)
 
 
 # ---------------------------------------------------------------------------------------- kohya dropouts

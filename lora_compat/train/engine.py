@@ -266,16 +266,19 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
     if not groups:
         raise UserError("every parameter group has learning rate 0 or none: nothing would be trained",
                         key="learning_rate")
-    opt_type = get("optimizer_type")
+    from lora_compat.semantics.optimizers import effective_optimizer
+
+    choice = effective_optimizer(get("optimizer_type"), get("optimizer_args"), use_8bit_adam=get("use_8bit_adam"),
+                                 use_lion_optimizer=get("use_lion_optimizer"))
     base_lr = _float_or_none(get("learning_rate"))
-    optimizer, opt_meta = build_optimizer(opt_type, groups, base_lr, get("optimizer_args"))
+    optimizer, opt_meta = build_optimizer(choice, groups, base_lr)
     if get("lr_scheduler_type"):
         # sd-scripts imports this dotted class name; a config must never choose code to import
         raise UserError(f"lr_scheduler_type {get('lr_scheduler_type')!r}: custom scheduler classes are not loaded "
                         "(a config never imports code); use one of the lr_scheduler names", key="lr_scheduler_type")
     sched_name = str(get("lr_scheduler") or "constant")
     unet_lr_meta = _float_or_none(get("unet_lr"))
-    relative_step = opt_meta.startswith("transformers.optimization.Adafactor(relative_step=True")
+    relative_step = choice.relative_step
     if relative_step:
         # sd-scripts: Adafactor's relative_step discards every configured LR and forces the scheduler to
         # adafactor:<learning_rate> (AdafactorSchedule); warmup is then a ValueError (§4.10, §4.11).
@@ -288,7 +291,7 @@ def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_d
         lr_scheduler = AdafactorSchedule(optimizer, initial_lr=base_lr or 0.0)
         base_lr = unet_lr_meta = None
     else:
-        if is_schedule_free(opt_type):
+        if is_schedule_free(choice):
             factor = (lambda t: 1.0)  # noqa: E731  schedule-free: a dummy scheduler, LR constant
         else:
             try:
@@ -618,11 +621,14 @@ class _DatasetState:
 
 
 def _kv(value: Any) -> dict[str, Any] | None:
+    from lora_compat.semantics.args import literal_args
+
     if not value:
         return None
-    from lora_compat.train.optimizers import parse_optimizer_args
-
-    return parse_optimizer_args(value)
+    args, problems = literal_args(value)
+    if problems:
+        raise UserError(f"lr_scheduler_args item {problems[0].item!r}: {problems[0].reason}", key="lr_scheduler_args")
+    return args
 
 
 def _param_groups(plan: Any, nets: list[Any], arch: str, block_index: Callable[[str, bool], int]) -> list[dict[str, Any]]:

@@ -1,112 +1,54 @@
-"""Optimizers by a FIXED name map (reference §4.10); a config can never make us import an arbitrary name.
+"""Build the optimizer the plan resolved (:class:`lora_compat.semantics.optimizers.EffectiveOptimizer`).
 
+Only names of sd-scripts' own catalogue are imported (a config can never make us import an arbitrary name):
 sd-scripts falls back to ``torch.optim.<Name>`` or a dotted ``module.Class`` for unknown names; lora-compat
-refuses those (a config must never choose code to import) and lists the names it knows instead.
+refuses those and lists the names it knows instead.
 """
 
 from __future__ import annotations
 
-import ast
 from typing import Any
 
 from lora_compat.errors import UserError
-
-# lower-cased optimizer_type -> (import module, class name, extra default kwargs, metadata module name)
-OPTIMIZERS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "adamw": ("torch.optim", "AdamW", {}),
-    "adam": ("torch.optim", "Adam", {}),
-    "sgd": ("torch.optim", "SGD", {}),
-    "sgdnesterov": ("torch.optim", "SGD", {"nesterov": True, "momentum": 0.9}),
-    "adagrad": ("torch.optim", "Adagrad", {}),
-    "rmsprop": ("torch.optim", "RMSprop", {}),
-    "radam": ("torch.optim", "RAdam", {}),
-    "adamw8bit": ("bitsandbytes.optim", "AdamW8bit", {}),
-    "pagedadamw8bit": ("bitsandbytes.optim", "PagedAdamW8bit", {}),
-    "pagedadamw": ("bitsandbytes.optim", "PagedAdamW", {}),
-    "pagedadamw32bit": ("bitsandbytes.optim", "PagedAdamW32bit", {}),
-    "lion8bit": ("bitsandbytes.optim", "Lion8bit", {}),
-    "pagedlion8bit": ("bitsandbytes.optim", "PagedLion8bit", {}),
-    # sd-scripts rebuilds it without nesterov: it really is plain SGD8bit with momentum 0.9 (§4.10).
-    "sgdnesterov8bit": ("bitsandbytes.optim", "SGD8bit", {"momentum": 0.9}),
-    "lion": ("lion_pytorch", "Lion", {}),
-    "prodigy": ("prodigyopt", "Prodigy", {}),
-    "dadaptation": ("dadaptation.experimental", "DAdaptAdamPreprint", {}),
-    "dadaptadampreprint": ("dadaptation.experimental", "DAdaptAdamPreprint", {}),
-    "dadaptadagrad": ("dadaptation", "DAdaptAdaGrad", {}),
-    "dadaptadam": ("dadaptation", "DAdaptAdam", {}),
-    "dadaptadan": ("dadaptation", "DAdaptAdan", {}),
-    "dadaptadanip": ("dadaptation.experimental", "DAdaptAdanIP", {}),
-    "dadaptlion": ("dadaptation", "DAdaptLion", {}),
-    "dadaptsgd": ("dadaptation", "DAdaptSGD", {}),
-    "adafactor": ("transformers.optimization", "Adafactor", {}),
-    "radamschedulefree": ("schedulefree", "RAdamScheduleFree", {}),
-    "adamwschedulefree": ("schedulefree", "AdamWScheduleFree", {}),
-    "sgdschedulefree": ("schedulefree", "SGDScheduleFree", {}),
-}
-PIP_NAMES = {"bitsandbytes.optim": "bitsandbytes", "lion_pytorch": "lion-pytorch", "prodigyopt": "prodigyopt",
-             "dadaptation": "dadaptation", "dadaptation.experimental": "dadaptation",
-             "schedulefree": "schedulefree"}
+from lora_compat.semantics.optimizers import OPTIMIZERS, TORCH_FALLBACK, EffectiveOptimizer
 
 
-def parse_optimizer_args(values: Any) -> dict[str, Any]:
-    """``optimizer_args`` ("k=v" strings, as sd-scripts) -> kwargs; values parsed as Python literals only."""
-    if not values:
-        return {}
-    if isinstance(values, dict):
-        return dict(values)
-    if isinstance(values, str):
-        values = values.split()
-    out: dict[str, Any] = {}
-    for item in values:
-        if "=" not in str(item):
-            raise UserError(f"optimizer_args: {item!r} is not key=value")
-        key, value = str(item).split("=", 1)
-        try:
-            # sd-scripts uses ast.literal_eval too; a literal can never execute code.
-            out[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            out[key.strip()] = value.strip()
-    return out
-
-
-def is_schedule_free(optimizer_type: str | None) -> bool:
+def is_schedule_free(choice: EffectiveOptimizer) -> bool:
     """Schedule-free optimizers get a constant (dummy) LR schedule and need train()/eval() toggling."""
-    return (optimizer_type or "").lower().endswith("schedulefree")
+    return bool(choice.spec and choice.spec.schedule_free)
 
 
-def build_optimizer(optimizer_type: str | None, param_groups: list[dict[str, Any]], lr: float | None,
-                    optimizer_args: Any = None) -> tuple[Any, str]:
-    """Construct the optimizer; returns (optimizer, ``ss_optimizer`` metadata string)."""
+def build_optimizer(choice: EffectiveOptimizer, param_groups: list[dict[str, Any]], lr: float | None) -> tuple[Any, str]:
+    """Construct ``choice`` over ``param_groups``; returns (optimizer, ``ss_optimizer`` as sd-scripts writes it:
+    the class's defining module and name, then its recorded keyword arguments)."""
     import importlib
 
-    name = (optimizer_type or "AdamW").lower()
-    if name not in OPTIMIZERS:
-        raise UserError(f"optimizer_type {optimizer_type!r} is not supported; known: "
-                        + ", ".join(sorted(OPTIMIZERS)), key="optimizer_type")
-    module_name, cls_name, defaults = OPTIMIZERS[name]
-    kwargs = dict(defaults)
-    kwargs.update(parse_optimizer_args(optimizer_args))
-    if name == "adafactor":
-        kwargs.setdefault("relative_step", True)
-        if kwargs.get("warmup_init"):
-            kwargs["relative_step"] = True
-        if kwargs["relative_step"]:
-            kwargs.setdefault("scale_parameter", True)
-            lr = None
-            for g in param_groups:
-                g.pop("lr", None)
+    spec = choice.spec
+    if spec is None:
+        known = sorted({s.name for s in (*OPTIMIZERS.values(), *TORCH_FALLBACK.values())})
+        raise UserError(f"optimizer_type {choice.name!r} is not supported (sd-scripts would import it by name; a "
+                        f"config never makes lora-compat import code); known: {', '.join(known)}",
+                        key="optimizer_type")
+    if choice.conflict:
+        raise UserError(choice.conflict, key=choice.source)
+    if choice.problems:
+        bad = choice.problems[0]
+        raise UserError(f"optimizer_args item {bad.item!r}: {bad.reason}", key="optimizer_args")
+    kwargs = choice.call_kwargs
+    if choice.relative_step:
+        # sd-scripts: relative_step discards every configured LR (groups lose theirs, lr=None)
+        lr = None
+        for g in param_groups:
+            g.pop("lr", None)
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(spec.module)
     except ImportError:
-        pip = PIP_NAMES.get(module_name, module_name)
-        raise UserError(f"optimizer_type {optimizer_type!r} needs the Python package {pip!r}, which is not "
+        pip = spec.package or spec.module.split(".")[0]
+        raise UserError(f"optimizer_type {choice.name!r} needs the Python package {pip!r}, which is not "
                         f"installed (pip install {pip})", key="optimizer_type") from None
-    cls = getattr(module, cls_name)
+    cls = getattr(module, spec.cls)
     try:
-        opt = cls(param_groups, lr=lr, **kwargs) if lr is not None else cls(param_groups, **kwargs)
+        opt = cls(param_groups, lr=lr, **kwargs)
     except TypeError as exc:
-        raise UserError(f"optimizer_args for {cls_name}: {exc}", key="optimizer_args") from None
-    meta = f"{module_name}.{cls_name}"
-    if kwargs:
-        meta += "(" + ",".join(f"{k}={v}" for k, v in kwargs.items()) + ")"
-    return opt, meta
+        raise UserError(f"optimizer_args for {spec.cls}: {exc}", key="optimizer_args") from None
+    return opt, choice.ss_optimizer(f"{cls.__module__}.{cls.__name__}")

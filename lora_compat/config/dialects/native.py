@@ -155,25 +155,11 @@ def args_string(value: Any) -> str:
 # Shared by the reader, the writers and the plan.
 
 def parse_network_args(value: Any) -> dict[str, str]:
-    """``["conv_dim=4", "algo=locon"]`` -> ``{"conv_dim": "4", "algo": "locon"}`` (split on the first ``=``).
+    """``["conv_dim=4", "algo=locon"]`` -> ``{"conv_dim": "4", "algo": "locon"}``: sd-scripts' rule, computed in
+    :func:`lora_compat.semantics.args.network_args` (items without ``=`` are kept with an empty value)."""
+    from lora_compat.semantics.args import network_args
 
-    A dict (already parsed by a reader) is returned with string values. Items without ``=`` are kept with
-    an empty value so nothing is lost silently.
-    """
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return {str(k): ("" if v is None else str(v)) for k, v in value.items()}
-    if isinstance(value, str):
-        value = value.split()
-    if not isinstance(value, (list, tuple)):
-        return {}  # not a list of key=value strings (an invalid value the validator reports)
-    out: dict[str, str] = {}
-    for item in value:
-        item = str(item)
-        key, sep, val = item.partition("=")
-        out[key.strip()] = val.strip() if sep else ""
-    return out
+    return network_args(value)
 
 
 def network_kind(network_module: str | None, net_args: dict[str, str]) -> str | None:
@@ -197,25 +183,17 @@ def network_kind(network_module: str | None, net_args: dict[str, str]) -> str | 
 
 
 def network_arg_int(net_args: dict[str, str], key: str) -> int | None:
-    """An int-valued network arg as networks.lora parses it (``int()``), None when absent or unparsable."""
-    raw = net_args.get(key)
-    if raw in (None, "", "None"):
-        return None
-    try:
-        return int(float(raw))
-    except ValueError:
-        return None
+    """An int-valued network arg (:func:`lora_compat.semantics.args.arg_int`)."""
+    from lora_compat.semantics.args import arg_int
+
+    return arg_int(net_args, key)
 
 
 def network_arg_float(net_args: dict[str, str], key: str) -> float | None:
-    """A float-valued network arg (``float()``), None when absent or unparsable."""
-    raw = net_args.get(key)
-    if raw in (None, "", "None"):
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        return None
+    """A float-valued network arg (:func:`lora_compat.semantics.args.arg_float`)."""
+    from lora_compat.semantics.args import arg_float
+
+    return arg_float(net_args, key)
 
 
 # -------------------------------------------------------------------------------------------------------

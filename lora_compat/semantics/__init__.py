@@ -1,0 +1,64 @@
+"""sd-scripts' training rules as pure functions (stdlib only: no torch, no numpy), one topic per module.
+
+Each function mirrors a function of kohya-ss/sd-scripts closely enough that the golden vectors in
+``../shared/golden/`` are reproduced, and each rule is computed here once, so lint, plan and the training
+engine cannot disagree:
+
+* :mod:`.captions` — ``process_caption`` (``BaseDataset.process_caption``), token warmup.
+* :mod:`.buckets` — ``make_bucket_resolutions``, ``BucketSelector`` / ``select_bucket``, ``crop_ltrb``.
+* :mod:`.loss_weights` — the DDPM schedule, SNR and min-SNR / debiased / v-pred loss weights (float32 emulated).
+* :mod:`.schedules` — learning-rate schedules (``get_scheduler_fix``), warmup ratio -> steps, warmup refusal.
+* :mod:`.optimizers` — the optimizer catalogue and the effective optimizer with its keyword arguments.
+* :mod:`.steps` — batches, optimizer steps and epochs; the front-ends' own step estimates.
+* :mod:`.args` — ``network_args`` / ``optimizer_args`` / ``lr_scheduler_args`` ``key=value`` lists.
+* :mod:`.prompts` — weighted captions and ``max_token_length`` chunking.
+
+``from lora_compat.semantics import X`` works for every public name; the contract is in ``docs/api.md``.
+"""
+
+from __future__ import annotations
+
+from lora_compat.semantics.args import (
+    ArgItem, ArgProblem, arg_float, arg_int, arg_items, arg_true, literal_args, network_arg_problems, network_args,
+)
+from lora_compat.semantics.buckets import BucketSelector, crop_ltrb, make_bucket_resolutions, round_bucket_limits, select_bucket
+from lora_compat.semantics.captions import CaptionParams, RandomLike, effective_token_warmup_step, process_caption
+from lora_compat.semantics.loss_weights import (
+    all_snr, alphas_cumprod, debiased_weight, loss_weight, min_snr_weight, v_pred_like_weight, v_pred_scale,
+)
+from lora_compat.semantics.optimizers import (
+    OPTIMIZERS, TORCH_FALLBACK, EffectiveOptimizer, OptimizerSpec, adafactor_relative_step, effective_optimizer,
+    optimizer_spec,
+)
+from lora_compat.semantics.prompts import chunk_token_ids, parse_prompt_attention
+from lora_compat.semantics.schedules import (
+    SCHEDULER_NAMES, effective_scheduler, lr_lambda, lr_schedule, warmup_refusal, warmup_steps,
+)
+from lora_compat.semantics.steps import (
+    batches_per_epoch, derrian_a1_max_train_steps, kohya_gui_max_train_steps, kohya_gui_warmup_steps,
+    max_train_steps_for_epochs, optimizer_steps_per_epoch, save_every_n_epochs_from_ratio, train_epochs,
+)
+
+__all__ = [
+    # captions
+    "CaptionParams", "RandomLike", "process_caption", "effective_token_warmup_step",
+    # buckets
+    "make_bucket_resolutions", "round_bucket_limits", "BucketSelector", "select_bucket", "crop_ltrb",
+    # noise schedule and loss weights
+    "alphas_cumprod", "all_snr", "min_snr_weight", "debiased_weight", "v_pred_scale", "v_pred_like_weight",
+    "loss_weight",
+    # learning-rate schedules
+    "SCHEDULER_NAMES", "warmup_steps", "warmup_refusal", "effective_scheduler", "lr_lambda", "lr_schedule",
+    # optimizers
+    "OPTIMIZERS", "TORCH_FALLBACK", "OptimizerSpec", "EffectiveOptimizer", "effective_optimizer", "optimizer_spec",
+    "adafactor_relative_step",
+    # steps
+    "batches_per_epoch", "optimizer_steps_per_epoch", "max_train_steps_for_epochs", "train_epochs",
+    "save_every_n_epochs_from_ratio", "kohya_gui_max_train_steps", "derrian_a1_max_train_steps",
+    "kohya_gui_warmup_steps",
+    # argument lists
+    "ArgItem", "ArgProblem", "arg_items", "network_args", "network_arg_problems", "literal_args", "arg_int",
+    "arg_float", "arg_true",
+    # prompts
+    "parse_prompt_attention", "chunk_token_ids",
+]

@@ -1,0 +1,118 @@
+"""``key=value`` argument lists: ``network_args``, ``optimizer_args`` and ``lr_scheduler_args``.
+
+sd-scripts reads the three lists with two different rules (train_network.py, library/train_util.py):
+
+* ``network_args``: ``key, value = item.split("=", 1)`` — the value stays a *string*; each network module
+  converts it itself (``int()``, ``float()``, ``== "True"``).
+* ``optimizer_args`` / ``lr_scheduler_args``: ``key, value = item.split("=")`` then
+  ``ast.literal_eval(value)`` — an item without ``=`` or with a second ``=`` stops with ``ValueError``, and so
+  does a value that is not a Python literal (``relative_step=true``: ``true`` is not one; ``True`` is).
+
+Every reader, lint rule, the plan and the engine split these lists here, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ArgItem:
+    """One item of an argument list: as written, its key, and its raw value (None: the item has no ``=``)."""
+
+    item: str
+    key: str
+    value: str | None
+
+
+@dataclass(frozen=True)
+class ArgProblem:
+    """An item sd-scripts cannot parse, and why (its own words where it has some)."""
+
+    item: str
+    reason: str
+
+
+def arg_items(value: Any) -> list[ArgItem]:
+    """Split an argument list into items: sd-scripts' list of ``"k=v"`` strings, one space-separated string
+    (the kohya_ss GUI's text field), or a dict (already keyed). Keys and values are stripped; an item
+    without ``=`` has ``value=None``. Anything else gives ``[]`` (an invalid value the validator reports)."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [ArgItem(f"{k}={v}", str(k), None if v is None else str(v)) for k, v in value.items()]
+    if isinstance(value, str):
+        items: list[Any] = value.split()
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        return []
+    out = []
+    for raw in items:
+        text = str(raw)
+        key, sep, val = text.partition("=")
+        out.append(ArgItem(text, key.strip(), val.strip() if sep else None))
+    return out
+
+
+def network_args(value: Any) -> dict[str, str]:
+    """``network_args`` as the network module receives them: ``{key: string value}``, split on the first
+    ``=``; a repeated key keeps its last value. An item without ``=`` (sd-scripts stops on it, see
+    :func:`network_arg_problems`) is kept with an empty value so nothing is lost silently."""
+    return {i.key: ("" if i.value is None else i.value) for i in arg_items(value)}
+
+
+def network_arg_problems(value: Any) -> list[ArgProblem]:
+    """``network_args`` items that stop sd-scripts (``split("=", 1)`` needs an ``=``)."""
+    return [ArgProblem(i.item, "not key=value") for i in arg_items(value) if i.value is None]
+
+
+def literal_args(value: Any) -> tuple[dict[str, Any], list[ArgProblem]]:
+    """``optimizer_args`` / ``lr_scheduler_args`` as sd-scripts parses them: ``({key: Python value},
+    problems)``. Values go through :func:`ast.literal_eval`, which never runs code; items sd-scripts would stop
+    on are left out of the dict and listed as problems."""
+    out: dict[str, Any] = {}
+    problems: list[ArgProblem] = []
+    for i in arg_items(value):
+        if i.value is None:
+            problems.append(ArgProblem(i.item, "not key=value"))
+            continue
+        if "=" in i.value:
+            problems.append(ArgProblem(i.item, "more than one '=' (sd-scripts splits on every '=')"))
+            continue
+        try:
+            out[i.key] = ast.literal_eval(i.value)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            problems.append(ArgProblem(i.item, "the value is not a Python literal (True/False, numbers, "
+                                       "quoted strings: key='text')"))
+    return out, problems
+
+
+def arg_int(args: dict[str, str], key: str) -> int | None:
+    """An int-valued network arg (``int()`` in ``networks.lora``; ``"4.0"`` is read as 4 here, which
+    sd-scripts refuses: the plan reports that separately); None when absent or unparsable."""
+    raw = args.get(key)
+    if raw in (None, "", "None"):
+        return None
+    try:
+        return int(float(raw))  # type: ignore[arg-type]
+    except (ValueError, OverflowError):
+        return None
+
+
+def arg_float(args: dict[str, str], key: str) -> float | None:
+    """A float-valued network arg as ``networks.lora`` parses it (``float()``); None when absent or unparsable."""
+    raw = args.get(key)
+    if raw in (None, "", "None"):
+        return None
+    try:
+        return float(raw)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+
+
+def arg_true(args: dict[str, str], key: str) -> bool:
+    """A boolean network arg the way sd-scripts' network modules test it: exactly ``"True"``."""
+    return args.get(key) == "True"
