@@ -57,3 +57,71 @@ def test_atomic_dir_replaces_a_file_without_leftovers(tmp_path) -> None:
         (tmp / "x").write_text("1")
     assert (d / "x").read_text() == "1"
     assert [x.name for x in tmp_path.iterdir()] == ["out"]
+
+
+# --- umask, one-line errors, SIGTERM (#12.5, #10.9) -----------------------------------------------------------
+
+import os  # noqa: E402
+import signal  # noqa: E402
+
+from lora_compat.atomic import TEMP_MARK, Terminated, staged_file  # noqa: E402
+from lora_compat.errors import UserError  # noqa: E402
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
+def test_new_outputs_honour_the_umask(tmp_path) -> None:
+    old = os.umask(0o077)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "f").write_text("1")
+        with staged_file(tmp_path / "s.bin") as tmp:
+            tmp.write_bytes(b"1")
+        os.umask(0o002)
+        write_text(tmp_path / "b.txt", "x")
+        with atomic_dir(tmp_path / "e") as tmp:
+            pass
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == {"a.txt": 0o600, "d": 0o700, "s.bin": 0o600, "b.txt": 0o664, "e": 0o775}
+
+
+def test_write_failures_are_user_errors_naming_the_destination(tmp_path) -> None:
+    (tmp_path / "f").write_text("a file")
+    with pytest.raises(UserError, match=r"f/sub/x\.txt: cannot write: a parent of this path is a file"):
+        write_text(tmp_path / "f" / "sub" / "x.txt", "x")
+    with pytest.raises(UserError, match="cannot write"):
+        with atomic_dir(tmp_path / "f" / "d"):
+            pass
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(UserError, match="is a folder"):
+        write_text(tmp_path / "dir", "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "f"]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+def test_sigterm_during_a_write_removes_the_temporary(tmp_path) -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated):
+        with atomic_writer(tmp_path / "x.bin") as fh:
+            fh.write(b"partial")
+            assert [p.name for p in tmp_path.iterdir()][0].startswith(f".x.bin.{TEMP_MARK}-")
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == before   # a library caller's handler is restored
+    with pytest.raises(KeyboardInterrupt):  # Terminated is a KeyboardInterrupt: Ctrl-C cleanup paths apply
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "a").write_text("1")
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_dir_without_replace_leaves_an_existing_folder_alone(tmp_path) -> None:
+    d = tmp_path / "out"
+    d.mkdir()
+    (d / "mine").write_text("keep")
+    with pytest.raises(UserError, match="already exists"):
+        with atomic_dir(d) as tmp:
+            (tmp / "new").write_text("1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (d / "mine").read_text() == "keep"

@@ -78,14 +78,19 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. UserError -> one line on stderr, exit 2, never a traceback."""
+    from lora_compat.atomic import Terminated, raise_on_sigterm
     from lora_compat.errors import UserError
 
+    raise_on_sigterm()  # SIGTERM cleans up like Ctrl-C: no half-written output, no temp files left
     try:
         cli.main(args=argv, prog_name="lora-compat", standalone_mode=False)
     except UserError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, Terminated):  # click wraps KeyboardInterrupt (and so SIGTERM) into Abort
+            click.echo("terminated", err=True)
+            sys.exit(143)
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as err:
@@ -93,6 +98,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2 if err.exit_code == 2 else err.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Terminated:
+        click.echo("terminated", err=True)
+        sys.exit(143)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

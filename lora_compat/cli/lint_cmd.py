@@ -27,6 +27,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--fix", is_flag=True, help="Write safe fixes to <name>.fixed.<ext> (or -o / --in-place).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="With --fix and one file: where to write.")
 @click.option("--in-place", is_flag=True, help="With --fix: rewrite the file itself, keeping <file>.bak.")
+@click.option("--force", is_flag=True, help="With --fix: replace an existing fixed copy (-o or <name>.fixed.<ext>).")
 @click.option("--dialect", type=click.Choice(DIALECTS), default=None,
               help="Force the input dialect (skips detection).")
 @click.option("--skip-non-configs", is_flag=True,
@@ -34,8 +35,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings (load/usage errors still exit 2).")
 @click.option("--statistics", is_flag=True, help="Text format: also print how often each rule fired.")
 def command(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: tuple[str, ...], fail_on: str,
-            fix: bool, output: str | None, in_place: bool, dialect: str | None, skip_non_configs: bool,
-            exit_zero: bool, statistics: bool) -> None:
+            fix: bool, output: str | None, in_place: bool, force: bool, dialect: str | None,
+            skip_non_configs: bool, exit_zero: bool, statistics: bool) -> None:
     """Lint training configs (files, folders, globs): findings point at the original file, key and line.
 
     Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 usage error or a file that could not be loaded
@@ -65,6 +66,11 @@ def command(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: t
     files = expand_paths(paths)
     if output and len(files) != 1:
         raise UserError("-o/--output needs exactly one input file")
+    if output and _same_file(files[0], output):
+        raise UserError("-o names the input itself; use --in-place to rewrite it (a .bak copy is kept)",
+                        file=output)
+    if output and os.path.lexists(output) and not force:
+        raise UserError("already exists; pass --force to replace it", file=output)
 
     show_progress = fmt == "text" and len(files) >= 5 and sys.stderr.isatty()
     if show_progress:
@@ -79,7 +85,7 @@ def command(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: t
         report = lint_paths(files, rules, dialect=dialect, skip_non_configs=skip_non_configs)
 
     if fix:
-        _apply(report, output=output, in_place=in_place)
+        _apply(report, output=output, in_place=in_place, force=force)
     render(report, fmt, sys.stdout)
     if statistics and fmt == "text":
         _print_statistics(report)
@@ -94,8 +100,16 @@ def _print_statistics(report) -> None:
         click.echo(f"{n:>6}  {code}  {names.get(code, '')}")
 
 
-def _apply(report, *, output: str | None, in_place: bool) -> None:
-    """Apply the safe fixes of every file; credentials are always blanked in what is written."""
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _apply(report, *, output: str | None, in_place: bool, force: bool = False) -> None:
+    """Apply the safe fixes of every file; credentials are always blanked in what is written. An existing fixed
+    copy is replaced only with ``force``; a file that cannot be written is reported as that file's error."""
     import shutil
 
     from lora_compat.lint.fixes import apply_fixes, credential_fixes, fixed_name, write_atomic
@@ -104,11 +118,7 @@ def _apply(report, *, output: str | None, in_place: bool) -> None:
 
     from lora_compat.errors import UserError
 
-    def same(a: str, b: str) -> bool:
-        try:
-            return os.path.samefile(a, b)
-        except OSError:
-            return False
+    same = _same_file
 
     for r in report.results:
         if r.error or r.skipped or r.cfg is None:
@@ -126,8 +136,18 @@ def _apply(report, *, output: str | None, in_place: bool) -> None:
             r.error = str(err)
             continue
         target = r.path if in_place else (output or fixed_name(r.path))
-        if in_place:
-            shutil.copy2(r.path, r.path + ".bak")
-        write_atomic(target, text)
+        if not in_place and os.path.lexists(target) and not force:
+            r.error = f"{target}: already exists; pass --force to replace it"
+            continue
+        try:
+            if in_place:
+                shutil.copy2(r.path, r.path + ".bak")
+            write_atomic(target, text)
+        except OSError as exc:  # the .bak copy (the atomic writer reports its own failures as UserError)
+            r.error = str(UserError(f"cannot write: {exc.strerror or exc}", file=r.path + ".bak"))
+            continue
+        except UserError as err:
+            r.error = str(err)
+            continue
         r.fixed = fixable
         r.fixed_output = target
