@@ -33,7 +33,7 @@ def command(path: Path, target: str, arch: str, fmt: str) -> None:
     if fmt == "json":
         data = res.to_json()
         data.update({"path": str(path), "layout": lf.layout, "arch": lf.arch, "algo": lf.algo})
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps(data, indent=2, allow_nan=False))
     else:
         _print(path, lf, res)
     sys.exit(0 if res.ok else 1)

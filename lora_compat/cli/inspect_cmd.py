@@ -26,7 +26,7 @@ def command(path: Path, arch: str, allow_pickle: bool, fmt: str) -> None:
 
     data = inspect_path(path, arch=arch, allow_pickle=allow_pickle)
     if fmt == "json":
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
         return
     _print(data)
 

@@ -68,9 +68,7 @@ def inspect_data(lf: LoraFile) -> dict[str, Any]:
         "size_bytes": size,
         "files": [str(f.path) for f in lf.files],
         "metadata": meta,
-        "peft_configs": {PART_LABEL[p].lower(): {k: c.get(k) for k in ("peft_type", "r", "lora_alpha", "alpha",
-                                                                        "use_rslora", "use_dora")}
-                         for p, c in lf.peft_configs.items()},
+        "peft_configs": {PART_LABEL[p].lower(): c.summary() for p, c in lf.peft_configs.items()},
     }
 
 

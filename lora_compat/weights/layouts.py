@@ -13,8 +13,8 @@ Scale convention of the intermediate form: ``alpha`` is the kohya alpha, i.e. th
 
 from __future__ import annotations
 
-import json
 import math
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,10 +23,16 @@ from pathlib import Path
 from lora_compat import arch as archmod
 from lora_compat.arch import ModuleInfo
 from lora_compat.errors import UserError
+from lora_compat.weights.peft_patterns import PatternError, PatternIndex
 from lora_compat.weights.safetensors_io import SafetensorsFile, TensorEntry, read_header
+from lora_compat.weights.untrusted import (
+    FLOAT32_MAX, PEFT_TYPES, PeftConfig, parse_json, peft_config, read_small_file, require_regular_file,
+)
 
 LAYOUTS = ("kohya", "peft", "diffusers", "diffusers-old")
 ALGOS = ("lora", "loha", "lokr")
+#: dtypes an adapter factor may have (integer "weights" make every consumer fail or compute garbage)
+WEIGHT_DTYPES = ("F32", "F16", "BF16", "F64", "F8_E4M3", "F8_E5M2")
 
 KOHYA_PREFIXES = ("lora_unet_", "lora_te1_", "lora_te2_", "lora_te_")
 # kohya/LyCORIS parameter suffix -> (algo, role). LoRA accepts A1111's lora_A/lora_B spelling after a kohya name.
@@ -123,7 +129,7 @@ class LoraFile:
     modules: list[AdapterModule]
     metadata: dict[str, str]
     files: list[SafetensorsFile]
-    peft_configs: dict[str, dict] = field(default_factory=dict)  # part -> adapter_config.json (peft input)
+    peft_configs: dict[str, PeftConfig] = field(default_factory=dict)  # part -> adapter_config.json (peft)
     naming: str = ""                                            # "sgm" | "diffusers" (kohya UNet spelling)
     custom_widths: bool = False                                 # widths differ from the real model (tiny/test)
     warnings: list[str] = field(default_factory=list)
@@ -162,6 +168,7 @@ def open_lora(path: Path | str, *, arch: str = "auto", allow_pickle: bool = Fals
         if not allow_pickle:
             raise UserError("pickle checkpoints can run code when loaded; refusing (convert it with "
                             "--allow-pickle, which uses torch.load(weights_only=True))", file=str(path))
+        require_regular_file(path)  # a FIFO would block torch.load
         from lora_compat.weights.pickle_input import pickle_to_safetensors  # lazy: imports torch
         lf = _open_safetensors(pickle_to_safetensors(path), arch)
         lf.path = path  # name the user's file in messages and provenance
@@ -332,12 +339,18 @@ def _build_module(sf: SafetensorsFile, info: ModuleInfo, algos: set[str], roles:
         fout, fin = dims  # already validated during architecture detection
     else:
         fout, fin = _validate_shapes(mod, where, widths=widths)
+    for entry in (*roles.values(), *((dora,) if dora is not None else ())):
+        if entry.dtype not in WEIGHT_DTYPES:
+            raise UserError(f"{entry.dtype} adapter weights: LoRA factors and DoRA magnitudes must be floating "
+                            f"point ({', '.join(WEIGHT_DTYPES)})", file=str(sf.path), key=entry.name)
     if alpha_entry is not None:
         if alpha_entry.numel != 1:
             raise UserError(f"alpha must be a single value, got shape {list(alpha_entry.shape)}", **where)
-        value = sf.read_scalar(alpha_entry.name)
+        value = float(sf.read_scalar(alpha_entry.name))
         if not math.isfinite(value):
             raise UserError(f"alpha is {value}", **where)
+        if abs(value) > FLOAT32_MAX:
+            raise UserError(f"alpha {value:g} does not fit a float32 .alpha tensor", **where)
         if value == 0:
             # sd-scripts reads 0 as "alpha = rank", ComfyUI/A1111/diffusers as "scale 0": never guess.
             raise UserError("alpha is 0, which consumers disagree on (sd-scripts: scale 1, others: module off); "
@@ -593,12 +606,10 @@ def _apply_diffusers_scales(lf: LoraFile) -> None:
     raw = lf.metadata.get("lora_adapter_metadata")
     if raw is None:
         return  # .alpha keys (if any) were read per module; otherwise diffusers uses alpha = r: scale 1
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"not valid JSON: {exc.msg}", file=str(lf.path), key="lora_adapter_metadata") from None
+    where = "lora_adapter_metadata"
+    meta = parse_json(raw, file=str(lf.path), key=where, what="the value")
     if not isinstance(meta, dict):
-        raise UserError("must be a JSON object", file=str(lf.path), key="lora_adapter_metadata")
+        raise UserError("must be a JSON object", file=str(lf.path), key=where)
     if any(m.alpha_key for m in lf.modules):
         raise UserError("has both .alpha tensors and lora_adapter_metadata (diffusers refuses this too)",
                         file=str(lf.path))
@@ -608,54 +619,15 @@ def _apply_diffusers_scales(lf: LoraFile) -> None:
         if comp not in ("unet", "text_encoder", "text_encoder_2", "transformer") or not field_name:
             comp, field_name = "", k  # model-level file: unprefixed LoraConfig
         by_comp.setdefault(comp, {})[field_name] = v
-    indexes = {comp: config_indexes(cfg, lf.path, "lora_adapter_metadata") for comp, cfg in by_comp.items()}
+    configs = {comp: peft_config(cfg, file=str(lf.path), key=where, prefix=f"{comp}." if comp else "",
+                                 require_type=False) for comp, cfg in by_comp.items()}
+    indexes = {comp: config_indexes(cfg, lf.path, where) for comp, cfg in configs.items()}
     for m in lf.modules:
-        comp = PART_COMPONENT[m.part] if PART_COMPONENT[m.part] in by_comp else ""
-        cfg = by_comp.get(comp)
+        comp = PART_COMPONENT[m.part] if PART_COMPONENT[m.part] in configs else ""
+        cfg = configs.get(comp)
         if cfg is None:
             continue
-        _apply_peft_scale(m, cfg, lf.path, "lora_adapter_metadata", indexes[comp])
-
-
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.]+$")
-
-
-class PatternIndex:
-    r"""PEFT's ``rank_pattern``/``alpha_pattern`` lookup: the first key ``p`` whose regex ``(.*\.)?(p)$`` matches
-    the module name wins.
-
-    Plain keys (module paths) are looked up through a dict of dot-boundary suffixes, so a file with a thousand
-    patterns and a thousand modules costs milliseconds; a plain key's ``.`` is a regex wildcard that in these module
-    trees only ever meets a ``.``. Keys with other regex syntax (``^``, ``*``, ...) are matched with ``re``.
-    """
-
-    def __init__(self, patterns: dict | None) -> None:
-        self.items = list((patterns or {}).items())
-        self.plain: dict[str, int] = {}
-        self.regex: list[tuple[int, re.Pattern]] = []
-        for i, (key, _) in enumerate(self.items):
-            if _PLAIN_KEY.match(key):
-                self.plain.setdefault(key, i)
-            else:
-                try:
-                    self.regex.append((i, re.compile(rf"(.*\.)?({key})$")))
-                except re.error:
-                    raise ValueError(f"pattern key {key!r} is not a valid regular expression") from None
-
-    def lookup(self, name: str, default=None):
-        best = None
-        parts = name.split(".")
-        for j in range(len(parts)):
-            i = self.plain.get(".".join(parts[j:]))
-            if i is not None and (best is None or i < best):
-                best = i
-        for i, rx in self.regex:
-            if best is not None and i > best:
-                break
-            if rx.match(name):
-                best = i
-                break
-        return default if best is None else self.items[best][1]
+        _apply_peft_scale(m, cfg, lf.path, where, indexes[comp])
 
 
 def pattern_value(patterns: dict, module_path: str, default):
@@ -663,139 +635,104 @@ def pattern_value(patterns: dict, module_path: str, default):
     return PatternIndex(patterns).lookup(module_path, default)
 
 
-def config_indexes(cfg: dict, path: Path | None = None, where: str | None = None
+def config_indexes(cfg: PeftConfig, path: Path | None = None, where: str | None = None
                    ) -> tuple[PatternIndex, PatternIndex]:
-    """(alpha_pattern, rank_pattern) indexes of a PEFT config; build once per config, use for every module."""
+    """(alpha_pattern, rank_pattern) indexes of a validated PEFT config; build once, use for every module.
+
+    UserError for a pattern key that cannot be matched in bounded time (see :mod:`.peft_patterns`)."""
     out = []
-    for field_name in ("alpha_pattern", "rank_pattern"):
-        pats = cfg.get(field_name)
-        if pats is not None and not isinstance(pats, dict):
-            raise UserError(f"{field_name} must be an object", file=str(path) if path else None, key=where)
+    for field_name, pats in (("alpha_pattern", cfg.alpha_pattern), ("rank_pattern", cfg.rank_pattern)):
         try:
             out.append(PatternIndex(pats))
-        except ValueError as exc:
+        except PatternError as exc:
             raise UserError(f"{field_name}: {exc}", file=str(path) if path else None, key=where) from None
     return out[0], out[1]
 
 
-def _apply_peft_scale(m: AdapterModule, cfg: dict, path: Path, where: str,
+def _apply_peft_scale(m: AdapterModule, cfg: PeftConfig, path: Path, where: str,
                       idx: tuple[PatternIndex, PatternIndex] | None = None) -> None:
+    """Set the module's kohya alpha from a PEFT config (patterns matched like PEFT's get_pattern_key)."""
     names = [m.info.diffusers_path, m.info.te_path(5)]
-    alpha_field = "lora_alpha" if m.algo == "lora" else "alpha"
-    glob_alpha = cfg.get(alpha_field, cfg.get("lora_alpha", 8))
     if idx is None:
-        idx = config_indexes(cfg)
-    alpha = rank_cfg = None
-    for n in names:
-        alpha = idx[0].lookup(n) if alpha is None else alpha
-        rank_cfg = idx[1].lookup(n) if rank_cfg is None else rank_cfg
-    if alpha is None:
-        alpha = glob_alpha
-    if rank_cfg is None:
-        rank_cfg = cfg.get("r", 8)
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not math.isfinite(alpha):
-        raise UserError(f"alpha {alpha!r} for {m.info.diffusers_path} is not a number", file=str(path), key=where)
+        idx = config_indexes(cfg, path, where)
+    alpha = idx[0].lookup_any(names, cfg.alpha)
+    rank_cfg = idx[1].lookup_any(names, cfg.r)
+    label = m.info.diffusers_path
     r = m.rank
-    if m.algo in ("lora", "loha") and r is not None and isinstance(rank_cfg, int) and rank_cfg != r:
-        raise UserError(f"config rank {rank_cfg} for {m.info.diffusers_path} differs from the tensors' rank {r}; "
+    if m.algo in ("lora", "loha") and r is not None and rank_cfg != r:
+        raise UserError(f"config rank {rank_cfg} for {label} differs from the tensors' rank {r}; "
                         "PEFT would refuse to load it", file=str(path), key=where)
-    if alpha == 0:
-        raise UserError(f"alpha 0 for {m.info.diffusers_path}: the module would do nothing; refusing",
-                        file=str(path), key=where)
     if m.algo == "lora":
-        if cfg.get("use_rslora"):
-            # PEFT scale = lora_alpha / sqrt(r); kohya scale = alpha / r  =>  alpha = lora_alpha * sqrt(r)
-            m.alpha = float(alpha) * math.sqrt(r)
-        else:
-            m.alpha = float(alpha)
+        # rsLoRA: PEFT scale = lora_alpha / sqrt(r); kohya scale = alpha / r  =>  alpha = lora_alpha * sqrt(r)
+        kohya_alpha = alpha * math.sqrt(r) if cfg.use_rslora else alpha
     elif m.algo == "loha":
-        m.alpha = float(alpha)
-    else:  # PEFT LoKr: scale = alpha / r always, r from the config (tensors may not show it when both are full)
-        rr = m.rank
-        if rr is None:
-            # kohya's scale for two full factors is 1: only alpha == r is expressible
-            if float(alpha) != float(rank_cfg):
-                raise UserError(f"LoKr module {m.info.diffusers_path} has two full factors and alpha/r = "
-                                f"{alpha}/{rank_cfg} != 1, which kohya/LyCORIS cannot express", file=str(path),
-                                key=where)
-            m.alpha = None
-        else:
-            m.alpha = float(alpha) * rr / float(rank_cfg) if rank_cfg != rr else float(alpha)
+        kohya_alpha = alpha
+    elif r is None:  # PEFT LoKr: scale = alpha / r always, r from the config (tensors may not show it)
+        # kohya's scale for two full factors is 1: only alpha == r is expressible
+        if alpha != float(rank_cfg):
+            raise UserError(f"LoKr module {label} has two full factors and alpha/r = {alpha:g}/{rank_cfg} != 1, "
+                            "which kohya/LyCORIS cannot express", file=str(path), key=where)
+        m.alpha, m.alpha_key = None, None
+        return
+    else:
+        kohya_alpha = alpha * r / rank_cfg if rank_cfg != r else alpha
+    if not math.isfinite(kohya_alpha) or abs(kohya_alpha) > FLOAT32_MAX:
+        raise UserError(f"the scale of {label} ({alpha:g} with rank {rank_cfg}) does not fit a float32 kohya "
+                        "alpha", file=str(path), key=where)
+    m.alpha = float(kohya_alpha)
     m.alpha_key = None
 
 
 # --- PEFT folders -------------------------------------------------------------------------------------------------
 
 PEFT_COMPONENT_DIRS = {"unet": "unet", "text_encoder": "te1", "text_encoder_2": "te2"}
-SUPPORTED_PEFT_TYPES = {"LORA": "lora", "LOHA": "loha", "LOKR": "lokr"}
+SUPPORTED_PEFT_TYPES = PEFT_TYPES
 
 
-def _load_peft_config(cfg_path: Path) -> dict:
-    try:
-        with open(cfg_path, encoding="utf-8") as fh:
-            cfg = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"invalid JSON: {exc.msg}", file=str(cfg_path), line=exc.lineno, col=exc.colno) from None
-    except UnicodeDecodeError:
-        raise UserError("not UTF-8 text", file=str(cfg_path)) from None
-    if not isinstance(cfg, dict):
-        raise UserError("adapter_config.json must be a JSON object", file=str(cfg_path))
-    ptype = cfg.get("peft_type")
-    if ptype not in SUPPORTED_PEFT_TYPES:
-        raise UserError(f"peft_type {ptype!r} is not convertible (LORA, LOHA, LOKR are)", file=str(cfg_path),
-                        key="peft_type")
-    refuse = {
-        "lora_bias": lambda v: bool(v), "bias": lambda v: v not in (None, "none"),
-        "modules_to_save": lambda v: bool(v), "trainable_token_indices": lambda v: bool(v),
-        "target_parameters": lambda v: bool(v), "layer_replication": lambda v: bool(v),
-        "fan_in_fan_out": lambda v: bool(v),
-        "init_lora_weights": lambda v: isinstance(v, str) and v.lower().startswith(("pissa", "olora", "corda",
-                                                                                   "loftq", "orthogonal", "eva")),
-        "alora_invocation_tokens": lambda v: bool(v),
-    }
-    for key, is_bad in refuse.items():
-        if key in cfg and is_bad(cfg[key]):
-            raise UserError(f"{cfg[key]!r} cannot be expressed as a kohya LoRA (it is not a plain delta on the base "
-                            "weights); refusing", file=str(cfg_path), key=key)
-    return cfg
+def _load_peft_config(cfg_path: Path) -> PeftConfig:
+    """Read and validate one ``adapter_config.json`` (a regular file of at most 16 MiB, strict bounded JSON)."""
+    cfg = parse_json(read_small_file(cfg_path), file=str(cfg_path), what="adapter_config.json")
+    return peft_config(cfg, file=str(cfg_path))
 
 
 def _read_peft_dir(path: Path, arch_opt: str) -> LoraFile:
-    if (path / "adapter_config.json").is_file():
+    if os.path.lexists(path / "adapter_config.json"):
         comps = {None: path}
     else:
-        comps = {part: path / d for d, part in PEFT_COMPONENT_DIRS.items() if (path / d / "adapter_config.json").is_file()}
+        comps = {part: path / d for d, part in PEFT_COMPONENT_DIRS.items()
+                 if os.path.lexists(path / d / "adapter_config.json")}
         if not comps:
             raise UserError("folder holds no adapter_config.json (not a PEFT adapter folder)", file=str(path))
     files: list[SafetensorsFile] = []
     modules: list[AdapterModule] = []
-    configs: dict[str, dict] = {}
+    configs: dict[str, PeftConfig] = {}
     arch = arch_opt
     metadata: dict[str, str] = {}
     custom = False
     for part, d in comps.items():
-        cfg = _load_peft_config(d / "adapter_config.json")
+        cfg_path = d / "adapter_config.json"
+        cfg = _load_peft_config(cfg_path)
         weights = d / "adapter_model.safetensors"
-        if not weights.is_file():
-            if (d / "adapter_model.bin").is_file():
+        if not os.path.lexists(weights):
+            if os.path.lexists(d / "adapter_model.bin"):
                 raise UserError("only adapter_model.bin (pickle) found; re-save with safetensors", file=str(d))
             raise UserError("adapter_model.safetensors is missing", file=str(d))
         sf = read_header(weights)
         if not sf.tensors:
             raise UserError("the file holds no tensors", file=str(weights))
         lf = _read_path_named(sf, arch, "peft", part_hint=part)
-        want_algo = SUPPORTED_PEFT_TYPES[cfg["peft_type"]]
-        idx = config_indexes(cfg, d / "adapter_config.json", "adapter_config.json")
+        want_algo = PEFT_TYPES[cfg.peft_type]
+        idx = config_indexes(cfg, cfg_path, "adapter_config.json")
         for m in lf.modules:
             if m.algo != want_algo:
-                raise UserError(f"holds {m.algo} tensors but adapter_config.json says {cfg['peft_type']}",
+                raise UserError(f"holds {m.algo} tensors but adapter_config.json says {cfg.peft_type}",
                                 file=str(weights), key=m.keys[0])
             if m.alpha_key:
                 raise UserError("PEFT adapters carry no .alpha tensors", file=str(weights), key=m.alpha_key)
-            if m.dora is not None and not cfg.get("use_dora"):
+            if m.dora is not None and not cfg.use_dora:
                 raise UserError("has lora_magnitude_vector but use_dora is false", file=str(weights),
                                 key=m.dora.name)
-            _apply_peft_scale(m, cfg, d / "adapter_config.json", "adapter_config.json", idx)
+            _apply_peft_scale(m, cfg, cfg_path, "adapter_config.json", idx)
         custom = custom or lf.custom_widths
         if arch == "auto":
             arch = lf.arch

@@ -17,12 +17,13 @@ import json
 import os
 import struct
 import weakref
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, NamedTuple, Union
 
+from lora_compat.atomic import staged_file
 from lora_compat.errors import UserError
+from lora_compat.weights.untrusted import open_input, parse_json, what_is
 
 #: Bytes per element of every dtype we read or write.
 DTYPE_SIZES: dict[str, int] = {
@@ -101,7 +102,7 @@ class SafetensorsFile:
             weakref.finalize(self, os.close, fd)
         data = _pread(fd, e.nbytes, e.start)
         if len(data) != e.nbytes:
-            raise UserError("file shrank while being read", file=str(self.path), key=name)
+            raise shrank(self.path, name)
         return data
 
     def read_scalar(self, name: str) -> float:
@@ -116,16 +117,9 @@ def _err(path: Path | str, msg: str, key: str | None = None) -> UserError:
     return UserError(msg, file=str(path), key=key)
 
 
-def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
-    seen = dict(pairs)
-    if len(seen) != len(pairs):
-        names = [k for k, _ in pairs]
-        raise _DuplicateKey(next(k for k in names if names.count(k) > 1))
-    return seen
-
-
-class _DuplicateKey(Exception):
-    pass
+def shrank(path: Path | str, key: str | None = None) -> UserError:
+    """The error for an input that is shorter than its header said when its bytes are read (changed meanwhile)."""
+    return UserError("file shrank while being read (changed by another program?)", file=str(path), key=key)
 
 
 def _check_entry(path: Path, name: str, info: object, data_len: int) -> None:
@@ -164,42 +158,40 @@ def _check_entry(path: Path, name: str, info: object, data_len: int) -> None:
 def read_header(path: Path | str) -> SafetensorsFile:
     """Parse and validate the header of a safetensors file; raise UserError on anything malformed.
 
-    Checks: file shorter than 8 bytes, header length past the end of the file or over 100 MB, header not UTF-8 /
-    not JSON / not an object, duplicate keys, ``__metadata__`` not a str->str map, unknown dtype, bad shape or
-    offsets, shape x dtype size != byte length, offsets overlapping, leaving gaps, not covering the data buffer.
+    Checks: not a regular file (FIFO, device: refused without blocking), file shorter than 8 bytes, header length
+    past the end of the file or over 100 MB, a file of another kind (JSON, PNG, pickle...: named), header not
+    UTF-8 / not JSON / not an object, ``NaN``/``Infinity``, integers of thousands of digits, duplicate keys,
+    ``__metadata__`` not a str->str map, unknown dtype, bad shape or offsets, shape x dtype size != byte length,
+    offsets overlapping, leaving gaps, not covering the data buffer. (The JSON parse is
+    :func:`lora_compat.weights.untrusted.parse_json`; the structure check below bounds every number and the depth.)
     """
     path = Path(path)
+    fd = open_input(path)
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            prefix = fh.read(8)
-            if len(prefix) < 8:
-                raise _err(path, f"not a safetensors file: truncated ({size} bytes, the 8-byte header length is missing)")
-            (n,) = struct.unpack("<Q", prefix)
-            if n > MAX_HEADER_BYTES:
-                raise _err(path, f"safetensors header length {n} exceeds the 100 MB limit (corrupt or hostile file)")
-            if 8 + n > size:
-                raise _err(path, f"truncated safetensors file: header length {n} runs past the end of the file "
-                                 f"({size} bytes)")
-            raw = fh.read(n)
-    except IsADirectoryError:
-        raise _err(path, "is a folder, expected a .safetensors file") from None
-    except FileNotFoundError:
-        raise _err(path, "file not found") from None
-    except PermissionError:
-        raise _err(path, "permission denied") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _err(path, f"safetensors header is not valid UTF-8 (byte {exc.start})") from None
-    try:
-        header = json.loads(text, object_pairs_hook=_no_duplicates)
-    except _DuplicateKey as exc:
-        raise _err(path, "duplicate key in the safetensors header", key=str(exc.args[0])) from None
-    except json.JSONDecodeError as exc:
-        raise _err(path, f"safetensors header is not valid JSON: {exc.msg} at header offset {exc.pos}") from None
-    except RecursionError:
-        raise _err(path, "safetensors header is nested too deeply") from None
+        size = os.fstat(fd).st_size
+        prefix = _pread(fd, 64, 0)
+        if len(prefix) < 8:
+            what = what_is(prefix) if prefix else None
+            raise _err(path, f"{what}, not a safetensors file" if what else
+                       f"not a safetensors file: truncated ({size} bytes, the 8-byte header length is missing)")
+        (n,) = struct.unpack("<Q", prefix[:8])
+        if n > MAX_HEADER_BYTES or 8 + n > size or (n and prefix[8:9] != b"{"):
+            what = what_is(prefix)
+            if what:
+                raise _err(path, f"{what}, not a safetensors file")
+        if n > MAX_HEADER_BYTES:
+            raise _err(path, f"safetensors header length {n} exceeds the 100 MB limit (corrupt or hostile file)")
+        if 8 + n > size:
+            raise _err(path, f"truncated safetensors file: header length {n} runs past the end of the file "
+                             f"({size} bytes)")
+        raw = _pread(fd, n, 8)
+        if len(raw) != n:
+            raise _err(path, "file shrank while being read")
+    except OSError as exc:
+        raise _err(path, f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    header = parse_json(raw, file=str(path), what="safetensors header", max_bytes=MAX_HEADER_BYTES, max_depth=None)
     if not isinstance(header, dict):
         raise _err(path, f"safetensors header must be a JSON object, got {type(header).__name__}")
     metadata: dict[str, str] = {}
@@ -255,12 +247,56 @@ _STRUCT = {"F32": "f", "F64": "d", "F16": "e", "I64": "q", "I32": "i", "I16": "h
            "U16": "H", "U32": "I", "U64": "Q", "BOOL": "?"}
 
 
+def _f8_table(exp_bits: int, man_bits: int, *, ieee_specials: bool) -> tuple[float, ...]:
+    """All 256 values of an 8-bit float: sign, ``exp_bits`` exponent, ``man_bits`` mantissa, IEEE-style bias.
+
+    ``ieee_specials``: an all-ones exponent is inf (mantissa 0) or NaN (E5M2). Otherwise only all-ones exponent
+    *and* mantissa is NaN and there is no infinity (E4M3 "fn", the variant safetensors and torch call F8_E4M3).
+    """
+    bias = (1 << (exp_bits - 1)) - 1
+    top = (1 << exp_bits) - 1
+    out = []
+    for byte in range(256):
+        sign = -1.0 if byte & 0x80 else 1.0
+        e = (byte >> man_bits) & top
+        m = byte & ((1 << man_bits) - 1)
+        if ieee_specials and e == top:
+            out.append(sign * float("inf") if m == 0 else float("nan"))
+        elif not ieee_specials and e == top and m == (1 << man_bits) - 1:
+            out.append(float("nan"))
+        elif e == 0:
+            out.append(sign * m * 2.0 ** (1 - bias - man_bits))
+        else:
+            out.append(sign * (1 + m / (1 << man_bits)) * 2.0 ** (e - bias))
+    return tuple(out)
+
+
+_F8_TABLES: dict[str, tuple[float, ...]] = {}
+
+
+def _f8_values(dtype: str) -> tuple[float, ...]:
+    table = _F8_TABLES.get(dtype)
+    if table is None:
+        if dtype == "F8_E4M3":
+            table = _f8_table(4, 3, ieee_specials=False)
+        elif dtype == "F8_E5M2":
+            table = _f8_table(5, 2, ieee_specials=True)
+        else:  # F8_E8M0: unsigned power of two 2^(e-127), 0xFF is NaN (the OCP MX scale format)
+            table = tuple(float("nan") if e == 255 else 2.0 ** (e - 127) for e in range(256))
+        _F8_TABLES[dtype] = table
+    return table
+
+
 def decode_values(data: bytes, dtype: str) -> list[float]:
-    """Decode little-endian tensor bytes into Python numbers (BF16 included)."""
+    """Decode little-endian tensor bytes into Python numbers: every dtype of :data:`DTYPE_SIZES` (BF16 and the
+    8-bit floats included), so that anything the header check accepts can be read."""
     if dtype == "BF16":
         n = len(data) // 2
         halves = struct.unpack(f"<{n}H", data)
         return list(struct.unpack(f"<{n}f", struct.pack(f"<{n}I", *(h << 16 for h in halves))))
+    if dtype.startswith("F8_"):
+        table = _f8_values(dtype)
+        return [table[b] for b in data]
     code = _STRUCT.get(dtype)
     if code is None:
         raise ValueError(f"cannot decode dtype {dtype}")
@@ -516,7 +552,7 @@ class _Appender:
         fd = self.source_fd(path)
         if self.splice:
             try:
-                self._splice_in(fd, offset, length)
+                self._splice_in(path, fd, offset, length)
                 return
             except _NoSplice as exc:  # this filesystem does not splice: empty the pipe the slow way, go on without
                 self.splice = False
@@ -526,7 +562,7 @@ class _Appender:
 
     # --- splice ---------------------------------------------------------------------------------------------------
 
-    def _splice_in(self, fd: int, offset: int, length: int) -> None:
+    def _splice_in(self, path: Path, fd: int, offset: int, length: int) -> None:
         if self.pipe is None:
             r, w = os.pipe()
             self.pipe = (r, w)
@@ -555,7 +591,7 @@ class _Appender:
                     raise _NoSplice(done) from exc
                 raise
             if got == 0:
-                raise OSError(errno.EIO, "source file ended early")
+                raise shrank(path)
             done += got
             self.in_pipe += got
             if got == room:
@@ -598,7 +634,7 @@ class _Appender:
             if win is None or win[0] != path or not win[1] <= offset < win[1] + len(win[2]):
                 data = _pread(fd, self.WINDOW, offset)
                 if not data:
-                    raise OSError(errno.EIO, "source file ended early")
+                    raise shrank(path)
                 win = self.window = (path, offset, memoryview(data))
             start = offset - win[1]
             take = min(length, len(win[2]) - start)
@@ -628,11 +664,12 @@ def source_order(tensors: list[OutTensor]) -> list[OutTensor]:
 
 
 def write_safetensors(dst: Path | str, tensors: list[OutTensor], metadata: dict[str, str] | None = None, *,
-                      order: str = "canonical") -> WriteResult:
+                      order: str = "canonical", atomic: bool = True) -> WriteResult:
     """Write a safetensors file atomically, streaming every tensor's bytes from its source.
 
     ``order="canonical"`` lays tensors out like the safetensors library; ``"source"`` follows the byte order of
-    the sources (fastest copy); ``"given"`` keeps the list order. Returns the number of bytes written.
+    the sources (fastest copy); ``"given"`` keeps the list order. ``atomic=False`` writes ``dst`` in place: for a
+    caller that already staged it with :func:`lora_compat.atomic.staged_file`. Returns the number of bytes written.
     """
     dst = Path(dst)
     if order == "canonical":
@@ -644,37 +681,43 @@ def write_safetensors(dst: Path | str, tensors: list[OutTensor], metadata: dict[
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"duplicate output tensor names: {dup[:5]}")
     header = build_header(tensors, metadata)
+    if not atomic:
+        return WriteResult(_write_tensors(dst, header, tensors))
+    with staged_file(dst, durable=False) as tmp:  # no fsync: ~5x the copy itself for a 150 MB LoRA; cp skips it too
+        return WriteResult(_write_tensors(tmp, header, tensors))
+
+
+def _write_tensors(path: Path, header: bytes, tensors: list[OutTensor]) -> int:
     total = len(header)
-    with atomic_file(dst) as tmp:
-        out_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | O_BINARY, 0o644)
-        out = _Appender(out_fd, 0)
-        try:
-            out.write(header)
-            for t in tensors:
-                src, nbytes = t.source, t.nbytes
-                if type(src) is ByteRange:
-                    if src.length != nbytes:
-                        raise ValueError(f"{t.name}: byte range of {src.length} for {nbytes} bytes")
-                    out.copy(src.path, src.offset, src.length)
-                elif isinstance(src, (bytes, bytearray)):
-                    if len(src) != nbytes:
-                        raise ValueError(f"{t.name}: {len(src)} bytes for shape {t.shape} {t.dtype}")
-                    out.write(src)
-                elif isinstance(src, CastRange):
-                    written = 0
-                    for chunk in _cast_chunks(out.source_fd(src.path), src):
-                        out.write(chunk)
-                        written += len(chunk)
-                    if written != nbytes:
-                        raise ValueError(f"{t.name}: the cast produced {written} bytes for {nbytes}")
-                else:  # pragma: no cover - programming error
-                    raise TypeError(f"unknown source {src!r}")
-                total += nbytes
-            out.flush()
-        finally:
-            out.close()
-            os.close(out_fd)
-    return WriteResult(total)
+    out_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | O_BINARY, 0o666)
+    out = _Appender(out_fd, 0)
+    try:
+        out.write(header)
+        for t in tensors:
+            src, nbytes = t.source, t.nbytes
+            if type(src) is ByteRange:
+                if src.length != nbytes:
+                    raise ValueError(f"{t.name}: byte range of {src.length} for {nbytes} bytes")
+                out.copy(src.path, src.offset, src.length)
+            elif isinstance(src, (bytes, bytearray)):
+                if len(src) != nbytes:
+                    raise ValueError(f"{t.name}: {len(src)} bytes for shape {t.shape} {t.dtype}")
+                out.write(src)
+            elif isinstance(src, CastRange):
+                written = 0
+                for chunk in _cast_chunks(out.source_fd(src.path), src):
+                    out.write(chunk)
+                    written += len(chunk)
+                if written != nbytes:
+                    raise ValueError(f"{t.name}: the cast produced {written} bytes for {nbytes}")
+            else:  # pragma: no cover - programming error
+                raise TypeError(f"unknown source {src!r}")
+            total += nbytes
+        out.flush()
+    finally:
+        out.close()
+        os.close(out_fd)
+    return total
 
 
 class _LegacyWindow:
@@ -729,7 +772,7 @@ def sd_scripts_hashes(tensors: list[OutTensor], metadata: dict[str, str]) -> tup
                     while rem:
                         data = _pread(fd, min(rem, COPY_CHUNK), off)
                         if not data:
-                            raise OSError("source file ended early")
+                            raise shrank(src.path)
                         feed(data)
                         off += len(data)
                         rem -= len(data)
@@ -750,33 +793,7 @@ def _cast_chunks(fd: int, src: CastRange) -> Iterator[bytes]:
         want = min(rem, step)
         data = _pread(fd, want, off)
         if len(data) != want:
-            raise OSError(errno.EIO, "source file ended early")
+            raise shrank(src.path)
         yield cast_bytes(data, src.src, src.dst, src.factor)
         off += want
         rem -= want
-
-
-# --- atomic outputs -----------------------------------------------------------------------------------------------
-
-def _temp_sibling(dst: Path, kind: str) -> Path:
-    return dst.parent / f".{dst.name}.{kind}-{os.getpid()}-{os.urandom(4).hex()}"
-
-
-@contextmanager
-def atomic_file(dst: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``dst``; on success it replaces ``dst`` atomically, on failure it is removed.
-
-    Like :func:`lora_compat.atomic.atomic_writer` but path-based (the copier works on raw descriptors) and
-    without fsync: an fsync of a 150 MB LoRA costs ~5x the copy itself, and ``cp`` does not sync either.
-    """
-    dst = Path(dst)
-    tmp = _temp_sibling(dst, "tmp")
-    try:
-        yield tmp
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        raise
