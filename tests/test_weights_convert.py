@@ -140,7 +140,14 @@ def test_dst_exists_needs_force_and_same_file_is_refused(tmp_path: Path, capsys)
     err = capsys.readouterr().err
     assert "already exists" in err and err.count("\n") == 1
     assert dst.read_bytes() == b"keep me"
-    main(["convert", str(src), str(dst), "--to", "diffusers", "--force"])
+    # --force replaces only what this tool could have written: not a text file (#10.9)
+    with pytest.raises(SystemExit) as exc:
+        main(["convert", str(src), str(dst), "--to", "diffusers", "--force"])
+    assert exc.value.code == 2 and "a text file" in capsys.readouterr().err
+    assert dst.read_bytes() == b"keep me"
+    dst.unlink()
+    main(["convert", str(src), str(dst), "--to", "kohya"])
+    main(["convert", str(src), str(dst), "--to", "diffusers", "--force"])  # a LoRA file: replaced
     assert open_lora(dst).layout == "diffusers"
     with pytest.raises(UserError, match="source itself"):
         convert(src, src, ConvertOptions(to="kohya", force=True))

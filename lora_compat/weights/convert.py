@@ -12,14 +12,17 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from lora_compat import __version__
+from lora_compat.atomic import atomic_dir, staged_file
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.errors import UserError
 from lora_compat.weights.layouts import PART_COMPONENT, AdapterModule, LoraFile, open_lora
 from lora_compat.weights.safetensors_io import (
     ByteRange, CastRange, OutTensor, TensorEntry, encode_values, sd_scripts_hashes, write_safetensors,
 )
+from lora_compat.weights.untrusted import open_input
 
 TARGETS = ("kohya", "peft", "diffusers")
 DTYPES = {"keep": None, "fp16": "F16", "bf16": "BF16", "fp32": "F32"}
@@ -55,6 +58,7 @@ class ConvertOptions:
     force: bool = False
     allow_pickle: bool = False
     te_naming: int = 5  # PEFT output only: transformers major whose CLIPTextModel paths the keys use
+    verify: bool = False  # compare every module's delta weight before the output is renamed into place (torch)
 
 
 @dataclass
@@ -73,6 +77,16 @@ class ConvertReport:
     bytes_rewritten: int = 0
     outputs: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    verify: Any = None          # a lora_compat.weights.verify.VerifyResult with ConvertOptions.verify
+    written: bool = False       # False when --verify failed: nothing was written
+
+
+class VerificationFailed(Exception):
+    """``--verify`` found a difference: the output was not written. Carries the report (with ``verify``)."""
+
+    def __init__(self, report: ConvertReport) -> None:
+        super().__init__(f"{report.dst}: verification failed; nothing was written")
+        self.report = report
 
 
 def _fmt_alpha(a: float) -> float | int:
@@ -108,12 +122,13 @@ def check_target(lf: LoraFile, to: str) -> None:
                                     file=str(lf.path))
 
 
-def _out_dtype(entry: TensorEntry, opts: ConvertOptions) -> str:
+def _out_dtype(entry: TensorEntry, opts: ConvertOptions, path: Path | None = None) -> str:
     want = DTYPES[opts.dtype]
     if want is None or entry.dtype == want:
         return entry.dtype
     if entry.dtype not in FLOAT_DTYPES:
-        raise UserError(f"cannot cast {entry.dtype} to {opts.dtype}", file=str(entry.name))
+        raise UserError(f"cannot cast {entry.dtype} to {opts.dtype} (--dtype casts F32, F16 and BF16)",
+                        file=str(path) if path else None, key=entry.name)
     return want
 
 
@@ -154,13 +169,14 @@ def _module_tensors(m: AdapterModule, names: dict[str, str], opts: ConvertOption
         bake_role = next(r for r in ((roles,) if isinstance(roles, str) else roles) if r in m.tensors)
         factor = m.scale
     for role, entry in m.tensors.items():
-        dt = _out_dtype(entry, opts)
+        dt = _out_dtype(entry, opts, m.source.path)
         f = factor if role == bake_role else 1.0
         if f != 1.0 and entry.dtype not in FLOAT_DTYPES:
-            raise UserError(f"cannot bake a scale into a {entry.dtype} tensor", key=entry.name)
+            raise UserError(f"cannot bake a scale into a {entry.dtype} tensor (F32, F16 and BF16 only)",
+                            file=str(m.source.path), key=entry.name)
         out.append(OutTensor(names[role], dt, _tensor_shape(m, role, entry), _source(entry, m.source.path, dt, f)))
     if m.dora is not None:
-        dt = _out_dtype(m.dora, opts)
+        dt = _out_dtype(m.dora, opts, m.source.path)
         out.append(OutTensor(names["dora"], dt, _dora_shape(m, peft), _source(m.dora, m.source.path, dt)))
     return out
 
@@ -416,7 +432,12 @@ def _count_bytes(tensors: list[OutTensor], report: ConvertReport) -> None:
 
 
 def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertReport:
-    """Write ``lf`` to ``dst`` in layout ``opts.to`` (atomically; ``dst`` must not exist unless ``force``)."""
+    """Write ``lf`` to ``dst`` in layout ``opts.to``.
+
+    Atomic: the output is built beside ``dst`` and renamed into place only when complete and, with
+    ``opts.verify``, verified (else :class:`VerificationFailed` and nothing is written). ``dst`` must not exist
+    unless ``opts.force``, and even then only a file or folder this tool could have written is replaced.
+    """
     if opts.to not in TARGETS:
         raise UserError(f"unknown target layout {opts.to!r}; expected one of {', '.join(TARGETS)}")
     if opts.dtype not in DTYPES:
@@ -427,16 +448,17 @@ def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertRepo
     bake = opts.bake_scale
     report = ConvertReport(lf.path, dst, lf.layout, lf.arch, lf.algo, opts.to, len(lf.modules),
                            dict(Counter(m.part for m in lf.modules)))
+    check = _verifier(lf, report) if opts.verify else None
     if opts.to == "kohya":
         tensors = _kohya_tensors(lf, opts, bake)
         bytes_changed = bake or opts.dtype != "keep" or lf.layout != "kohya"
         meta, had_hashes = _kohya_metadata(lf, opts, lf.modules, bake, bytes_changed)
         _count_bytes(tensors, report)
         if had_hashes:
-            _write_with_sshs(dst, tensors, meta)
+            model_hash, legacy_hash = sd_scripts_hashes(tensors, meta)
+            meta = dict(meta, sshs_model_hash=model_hash, sshs_legacy_hash=legacy_hash)
             report.notes.append("recomputed sshs_model_hash / sshs_legacy_hash")
-        else:
-            write_safetensors(dst, tensors, meta, order="source")
+        _write_file(dst, tensors, meta, check)
         report.outputs.append(dst)
     elif opts.to == "diffusers":
         def prefix_of(m: AdapterModule) -> str:
@@ -445,11 +467,9 @@ def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertRepo
         meta = _path_metadata(lf, opts)
         meta["lora_adapter_metadata"] = json.dumps(diffusers_adapter_metadata(lf, bake), sort_keys=True)
         _count_bytes(tensors, report)
-        write_safetensors(dst, tensors, meta, order="source")
+        _write_file(dst, tensors, meta, check)
         report.outputs.append(dst)
     else:
-        from lora_compat.atomic import atomic_dir  # imports tempfile/shutil: only PEFT output needs it
-
         parts = [p for p in ("unet", "te1", "te2") if any(m.part == p for m in lf.modules)]
         meta = _path_metadata(lf, opts)
         with atomic_dir(dst, replace=opts.force) as tmp:
@@ -462,19 +482,102 @@ def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertRepo
                 _count_bytes(tensors, report)
                 sub = tmp / PEFT_DIRS[part]
                 sub.mkdir()
-                write_safetensors(sub / "adapter_model.safetensors", tensors, meta, order="source")
+                write_safetensors(sub / "adapter_model.safetensors", tensors, meta, order="source", atomic=False)
                 cfg = peft_config(mods, bake)
                 with open(sub / "adapter_config.json", "w", encoding="utf-8") as fh:
                     json.dump(cfg, fh, indent=2, sort_keys=True)
                     fh.write("\n")
                 report.outputs.append(dst / PEFT_DIRS[part])
+            if check is not None:
+                check(tmp)
+    report.written = True
     if bake:
         report.notes.append("scales baked into the weights (alpha = rank)")
     return report
 
 
+def _write_file(dst: Path, tensors: list[OutTensor], meta: dict[str, str],
+                check: Callable[[Path], None] | None) -> None:
+    with staged_file(dst, durable=False) as tmp:  # no fsync: ~5x the copy itself for a 150 MB LoRA; cp skips it
+        write_safetensors(tmp, tensors, meta, order="source", atomic=False)
+        if check is not None:
+            check(tmp)
+
+
+def _verifier(lf: LoraFile, report: ConvertReport) -> Callable[[Path], None]:
+    """The ``--verify`` step: compare the staged output with the source; raise to keep it from being written."""
+    from lora_compat.weights.verify import require_torch, verify_loaded
+
+    require_torch()
+
+    def check(staged: Path) -> None:
+        report.verify = verify_loaded(lf, open_lora(staged, arch=lf.arch))
+        if not report.verify.ok:
+            raise VerificationFailed(report)
+    return check
+
+
+# --- what --force may replace -------------------------------------------------------------------------------------
+
+_ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "README.md"}
+
+
+def _foreign_entries(folder: Path) -> list[str] | None:
+    """Entries of ``folder`` that a PEFT adapter folder does not hold (None when it cannot be listed)."""
+    subdirs = set(PEFT_DIRS.values())
+    foreign: list[str] = []
+    try:
+        for e in os.scandir(folder):
+            if e.name in subdirs and e.is_dir(follow_symlinks=False):
+                foreign += [f"{e.name}/{x.name}" for x in os.scandir(e.path)
+                            if x.name not in _ADAPTER_FILES or not x.is_file(follow_symlinks=False)]
+            elif e.name not in _ADAPTER_FILES or not e.is_file(follow_symlinks=False):
+                foreign.append(e.name + ("/" if e.is_dir(follow_symlinks=False) else ""))
+    except OSError:
+        return None
+    return foreign
+
+
+def replaceable_output(dst: Path, to: str) -> str | None:
+    """Why ``--force`` must not replace ``dst`` (None when it may): only what this tool could have written goes.
+
+    A PEFT output may replace an empty folder or a PEFT adapter folder (``adapter_config.json``,
+    ``adapter_model.safetensors``, ``README.md``, optionally in ``unet/``, ``text_encoder/``, ``text_encoder_2/``
+    sub-folders, nothing else); a kohya/diffusers output may replace an empty file or a safetensors file.
+    """
+    if to == "peft":
+        if not dst.is_dir() or dst.is_symlink():
+            return "it is not a folder (a PEFT output is a folder); remove it first"
+        foreign = _foreign_entries(dst)
+        if foreign is None:
+            return "it cannot be listed"
+        if foreign:
+            shown = ", ".join(sorted(foreign)[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            return f"it is not a PEFT adapter folder (it holds {shown})"
+        return None
+    if dst.is_dir():
+        return "it is a folder and a kohya/diffusers output is one file (end DST with / to write into the folder)"
+    try:
+        fd = open_input(dst)
+    except UserError as err:
+        return err.reason
+    try:
+        head = os.pread(fd, 9, 0) if hasattr(os, "pread") else os.read(fd, 9)
+        size = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    if size == 0:
+        return None
+    n = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
+    if len(head) == 9 and 0 < n <= size - 8 and head[8:9] == b"{":
+        return None
+    from lora_compat.weights.untrusted import what_is
+
+    return f"it is {what_is(head) or 'not a safetensors file'}, not a LoRA this tool could have written"
+
+
 def _check_dst(lf: LoraFile, dst: Path, opts: ConvertOptions) -> None:
-    if dst.exists() or dst.is_symlink():
+    if os.path.lexists(dst):
         srcs = [lf.path] + [f.path for f in lf.files]
         for s in srcs:
             try:
@@ -485,19 +588,11 @@ def _check_dst(lf: LoraFile, dst: Path, opts: ConvertOptions) -> None:
                 pass
         if not opts.force:
             raise UserError("already exists; pass --force to replace it", file=str(dst))
-        if opts.to == "peft" and not dst.is_dir():
-            raise UserError("is a file; a PEFT output is a folder (remove it first)", file=str(dst))
-        if opts.to != "peft" and dst.is_dir():
-            raise UserError("is a folder; a kohya/diffusers output is one file", file=str(dst))
-    if not dst.parent.exists():
+        why = replaceable_output(dst, opts.to)
+        if why:
+            raise UserError(f"--force replaces only a LoRA file or PEFT folder; refusing: {why}", file=str(dst))
+    if not dst.parent.is_dir():
         raise UserError("parent folder does not exist", file=str(dst))
-
-
-def _write_with_sshs(dst: Path, tensors: list[OutTensor], meta: dict[str, str]) -> None:
-    """Write a kohya file whose ``sshs_*`` hashes describe its own tensors (sd-scripts' definition)."""
-    model_hash, legacy_hash = sd_scripts_hashes(tensors, meta)
-    meta = dict(meta, sshs_model_hash=model_hash, sshs_legacy_hash=legacy_hash)
-    write_safetensors(dst, tensors, meta, order="source")
 
 
 def convert(src: Path | str, dst: Path | str, opts: ConvertOptions) -> ConvertReport:

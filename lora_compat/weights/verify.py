@@ -3,10 +3,18 @@
 ΔW per module = scale · (B·A) for LoRA/LoCon (Tucker ``lora_mid`` composed in), the Hadamard product for LoHa, the
 Kronecker product for LoKr; DoRA magnitudes are compared value by value (the merged DoRA weight needs the base
 model, which a LoRA file does not carry; equal ΔW and equal magnitudes give an equal merge).
+
+The error is judged against the delta's own scale, not against ``max |ΔW|``: rounding each of the k factors of a
+product term to a dtype with unit roundoff u moves every element of ΔW by at most about k·u·(|scale|·|B|·|A|)
+(absolute values: the same product with every factor made non-negative), however much the terms of ΔW cancel. So a
+module passes when ``max |ΔW_src - ΔW_dst| <= (k + 1) · u · max(|scale|·|B|·|A|)`` (one more rounding for a baked
+scale), u being the roundoff of the dtypes the conversion wrote (float32 at least: alphas are float32). An exact
+``--dtype fp16`` conversion passes; a wrong scale, a swapped or transposed factor fails.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +23,15 @@ from lora_compat.errors import UserError
 from lora_compat.weights.layouts import AdapterModule, LoraFile, open_lora
 from lora_compat.weights.safetensors_io import TensorEntry
 
-# Relative tolerance (max |ΔW_src - ΔW_dst| / max |ΔW_src|) by the least precise float dtype written.
-TOLERANCE = {"F32": 1e-6, "F64": 1e-6, "F16": 2e-3, "BF16": 2e-2}
+#: Unit roundoff of each float dtype an adapter tensor may have.
+UNIT_ROUNDOFF = {"F64": 2.0 ** -53, "F32": 2.0 ** -24, "F16": 2.0 ** -11, "BF16": 2.0 ** -8,
+                 "F8_E4M3": 2.0 ** -4, "F8_E5M2": 2.0 ** -3}
+#: Alphas and scales are float32 in every layout: the smallest roundoff a conversion can show.
+MIN_ROUNDOFF = UNIT_ROUNDOFF["F32"]
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 @dataclass
@@ -25,8 +40,8 @@ class VerifyResult:
 
     modules: int = 0
     max_abs: float = 0.0
-    max_rel: float = 0.0
-    tolerance: float = 1e-6
+    max_rel: float = 0.0              # max over modules of max|ΔW_src - ΔW_dst| / max(|scale|·|B|·|A|)
+    tolerance: float = 0.0            # the largest per-module bound applied
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -34,11 +49,20 @@ class VerifyResult:
         return not self.failures
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "modules": self.modules, "max_abs_error": self.max_abs, "max_rel_error": self.max_rel,
-                "tolerance": self.tolerance, "failures": [{"module": m, "reason": r} for m, r in self.failures]}
+        return {"ok": self.ok, "modules": self.modules, "max_abs_error": _finite_or_none(self.max_abs),
+                "max_rel_error": _finite_or_none(self.max_rel), "tolerance": self.tolerance,
+                "failures": [{"module": m, "reason": r} for m, r in self.failures]}
 
 
-_TORCH_DTYPES = {}
+_TORCH_DTYPES: dict[str, Any] = {}
+
+
+def require_torch() -> None:
+    """UserError unless torch can be imported (``--verify`` needs it)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UserError("--verify needs torch (pip install 'lora-compat[train]')") from None
 
 
 def _tensor(m: AdapterModule, entry: TensorEntry):
@@ -46,9 +70,16 @@ def _tensor(m: AdapterModule, entry: TensorEntry):
 
     if not _TORCH_DTYPES:
         _TORCH_DTYPES.update({"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-                              "F64": torch.float64, "I64": torch.int64, "I32": torch.int32})
+                              "F64": torch.float64})
+        for name, attr in (("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2")):
+            if hasattr(torch, attr):
+                _TORCH_DTYPES[name] = getattr(torch, attr)
+    dtype = _TORCH_DTYPES.get(entry.dtype)
+    if dtype is None:
+        raise UserError(f"--verify cannot read {entry.dtype} tensors with this torch", file=str(m.source.path),
+                        key=entry.name)
     data = bytearray(m.source.read_bytes(entry.name))
-    t = torch.frombuffer(data, dtype=_TORCH_DTYPES[entry.dtype]) if data else torch.empty(0)
+    t = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
     return t.reshape(entry.shape).to(torch.float64)
 
 
@@ -74,12 +105,17 @@ def _weight_shape(m: AdapterModule, t: dict) -> tuple[int, ...]:
     return (fout, fin) if m.info.kind == "linear" else (fout, fin, k, k)
 
 
-def delta_weight(m: AdapterModule):
-    """scale · ΔW of one module as a float64 tensor shaped like the base weight."""
+def delta_weight(m: AdapterModule, *, absolute: bool = False):
+    """scale · ΔW of one module as a float64 tensor shaped like the base weight.
+
+    ``absolute``: the same product with every factor and the scale replaced by its absolute value (the bound the
+    rounding error of ΔW is measured against)."""
     import torch
 
     info = m.info
     t = {role: _tensor(m, e) for role, e in m.tensors.items()}
+    if absolute:
+        t = {role: x.abs() for role, x in t.items()}
     shape = _weight_shape(m, t)
     if m.algo == "lora":
         down, up = t["down"], t["up"]
@@ -108,20 +144,58 @@ def delta_weight(m: AdapterModule):
             dw = torch.kron(w1[:, :, None, None], w2)
         else:
             dw = torch.kron(w1, w2)
-    return dw.reshape(shape) * m.scale
+    return dw.reshape(shape) * (abs(m.scale) if absolute else m.scale)
 
 
 FULL_LIMIT = 1 << 18  # modules with more weight elements are compared through random probes
 
 
-def delta_apply(m: AdapterModule, probe):
-    """scale · ΔW_flat @ probe, ΔW_flat being ΔW reshaped to [out, in·k·k]; cheap for plain LoRA (no full ΔW)."""
+def delta_apply(m: AdapterModule, probe, *, absolute: bool = False):
+    """scale · ΔW_flat @ probe, ΔW_flat being ΔW reshaped to [out, in·k·k]; cheap for plain LoRA (no full ΔW).
+
+    ``absolute``: |scale|·|B|·(|A|·|probe|), the bound for the rounding error of the product."""
     if m.algo == "lora" and "mid" not in m.tensors:
         down, up = _tensor(m, m.tensors["down"]), _tensor(m, m.tensors["up"])
         r = down.shape[0]
+        if absolute:
+            return (up.abs().reshape(up.shape[0], r) @ (down.abs().reshape(r, -1) @ probe.abs())) * abs(m.scale)
         return (up.reshape(up.shape[0], r) @ (down.reshape(r, -1) @ probe)) * m.scale
-    dw = delta_weight(m)
-    return dw.reshape(dw.shape[0], -1) @ probe
+    dw = delta_weight(m, absolute=absolute)
+    return dw.reshape(dw.shape[0], -1) @ (probe.abs() if absolute else probe)
+
+
+def factor_count(m: AdapterModule) -> int:
+    """How many factors one term of the module's ΔW multiplies (each rounded once by a cast)."""
+    t = m.tensors
+    if m.algo == "lora":
+        return 3 if "mid" in t else 2
+    if m.algo == "loha":
+        return 6 if "t1" in t else 4
+    w1 = 1 if "w1" in t else 2
+    w2 = 1 if "w2" in t else (3 if "t2" in t else 2)
+    return w1 + w2
+
+
+def _roundoff(sm: AdapterModule, dm: AdapterModule) -> float:
+    """The unit roundoff of what the conversion may have rounded in this module (float32 at least)."""
+    u = MIN_ROUNDOFF
+    for role, d in dm.tensors.items():
+        s = sm.tensors.get(role)
+        if s is None or s.dtype != d.dtype or sm.scale != dm.scale:
+            u = max(u, UNIT_ROUNDOFF.get(d.dtype, 1.0))
+    return u
+
+
+def _compare(a, b, ref) -> tuple[float, float, str | None]:
+    """(max abs error, max of the reference, problem) over finite entries; non-finite ones must match exactly."""
+    import torch
+
+    fa, fb = torch.isfinite(a), torch.isfinite(b)
+    if not torch.equal(fa, fb) or not torch.equal(a[~fa].nan_to_num(), b[~fb].nan_to_num()):
+        return math.inf, 0.0, "non-finite values (NaN/inf) differ"
+    err = (a[fa] - b[fb]).abs().max().item() if fa.any() else 0.0
+    rf = ref[torch.isfinite(ref)]
+    return err, (rf.max().item() if rf.numel() else 0.0), None
 
 
 def _out_in(m: AdapterModule) -> tuple[int, int]:
@@ -129,15 +203,6 @@ def _out_in(m: AdapterModule) -> tuple[int, int]:
     if m.algo == "lora":
         return t["up"].shape[0], t["down"].shape[1]
     return 0, 0  # LoHa/LoKr/Tucker are always compared in full
-
-
-def _least_precise(lf: LoraFile) -> str:
-    order = ["BF16", "F16", "F32", "F64"]
-    seen = {e.dtype for f in lf.files for e in f.tensors.values()}
-    for d in order:
-        if d in seen:
-            return d
-    return "F32"
 
 
 def verify_loaded(src: LoraFile, dst: LoraFile) -> VerifyResult:
@@ -150,46 +215,58 @@ def verify_loaded(src: LoraFile, dst: LoraFile) -> VerifyResult:
     for key in sorted(set(smods) ^ set(dmods)):
         side = "missing from DST" if key in smods else "only in DST"
         res.failures.append((f"{key[0]}.{key[1]}", side))
-    res.tolerance = max(TOLERANCE[_least_precise(src)], TOLERANCE[_least_precise(dst)])
     for key, sm in smods.items():
         dm = dmods.get(key)
         if dm is None:
             continue
         res.modules += 1
+        label = sm.info.kohya_name
+        if sm.algo != dm.algo:
+            res.failures.append((label, f"adapter kind differs ({sm.algo} vs {dm.algo})"))
+            continue
         info = sm.info
         fout, fin = _out_in(sm)
         cols = fin * info.kernel * info.kernel
         if sm.algo != "lora" or "mid" in sm.tensors or fout * cols <= FULL_LIMIT:
-            a, b = delta_weight(sm), delta_weight(dm)
+            a, b, ref = delta_weight(sm), delta_weight(dm), delta_weight(sm, absolute=True)
         else:  # Freivalds-style: equal products on random probes; exact max error is not worth 200 MB per module
             gen = torch.Generator().manual_seed(0)
             probe = torch.randn(cols, 16, generator=gen, dtype=torch.float64)
             a, b = delta_apply(sm, probe), delta_apply(dm, probe)
-        err = (a - b).abs().max().item() if a.numel() else 0.0
-        ref = a.abs().max().item() if a.numel() else 0.0
-        rel = err / ref if ref else (0.0 if err == 0 else float("inf"))
+            ref = delta_apply(sm, probe, absolute=True)
+        if a.shape != b.shape:
+            res.failures.append((label, f"delta weight shape differs ({list(a.shape)} vs {list(b.shape)})"))
+            continue
+        tol = (factor_count(sm) + 1) * _roundoff(sm, dm)
+        res.tolerance = max(res.tolerance, tol)
+        err, scale, problem = _compare(a, b, ref)
+        rel = err / scale if scale else (0.0 if err == 0 else math.inf)
         res.max_abs = max(res.max_abs, err)
         res.max_rel = max(res.max_rel, rel)
-        label = sm.info.kohya_name
-        if rel > res.tolerance:
-            res.failures.append((label, f"delta weight differs: max abs {err:.3g}, rel {rel:.3g}"))
+        if problem:
+            res.failures.append((label, problem))
+        elif rel > tol:
+            res.failures.append((label, f"delta weight differs: max abs {err:.3g}, {rel:.3g} of the delta's scale "
+                                        f"(allowed {tol:.2g})"))
         if (sm.dora is None) != (dm.dora is None):
             res.failures.append((label, "DoRA magnitude present on one side only"))
         elif sm.dora is not None:
             ma = _tensor(sm, sm.dora).flatten()
             mb = _tensor(dm, dm.dora).flatten()
-            if ma.shape != mb.shape or (ma - mb).abs().max().item() > res.tolerance * ma.abs().max().item():
-                res.failures.append((label, "DoRA magnitudes differ"))
+            u = max(MIN_ROUNDOFF, UNIT_ROUNDOFF.get(dm.dora.dtype, 1.0) if dm.dora.dtype != sm.dora.dtype else 0)
+            if ma.shape != mb.shape:
+                res.failures.append((label, "DoRA magnitudes differ in shape"))
+            else:
+                derr, dref, dproblem = _compare(ma, mb, ma.abs())
+                if dproblem or derr > 2 * u * dref:
+                    res.failures.append((label, "DoRA magnitudes differ"))
     return res
 
 
 def verify_conversion(src: Path | str, dst: Path | str, *, arch: str = "auto", dtype: str = "keep",
                       allow_pickle: bool = False) -> VerifyResult:
     """Open SRC and DST and compare them module by module."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise UserError("--verify needs torch (pip install 'lora-compat[train]')") from None
+    require_torch()
     s = open_lora(src, arch=arch, allow_pickle=allow_pickle)
     d = open_lora(dst, arch=s.arch)
     return verify_loaded(s, d)
