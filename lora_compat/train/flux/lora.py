@@ -1,0 +1,452 @@
+"""sd-scripts' FLUX.1 LoRA (``networks.lora_flux``) on diffusers' ``FluxTransformer2DModel`` through PEFT.
+
+**The parameterisation.** sd-scripts trains one LoRA per BFL ``nn.Linear``. Three of them are fused in BFL and
+split in diffusers: ``img_attn.qkv`` (-> ``to_q``/``to_k``/``to_v``), ``txt_attn.qkv`` (-> ``add_q/k/v_proj``) and
+``single_blocks.N.linear1`` (-> ``to_q``/``to_k``/``to_v``/``proj_mlp``). There one ``lora_down`` [r, in] is shared
+and ``lora_up`` is [sum(outs), r]: ``dW = (alpha/r) [B_q; B_k; B_v(; B_mlp)] A``. We inject a standard PEFT
+``LoraLayer`` into every split module and **tie** their ``lora_A`` to one module, so each split output gets
+``(alpha/r) B_j A x``: row block j of sd-scripts' fused delta, exactly, and the gradient of the shared ``A`` is
+the sum over the parts, as for sd-scripts' one down. The saved file is then sd-scripts' (``down = A``, ``up =
+cat(B_j)``), and diffusers' ``load_lora_weights`` (which splits kohya files the same way) reads it back.
+
+Why not the alternatives: diffusers' ``fuse_qkv_projections`` fuses q/k/v of the double blocks but cannot fuse
+``proj_mlp`` into the single blocks' ``linear1`` (a different module of ``FluxSingleTransformerBlock``), and it
+changes the model's module names; a PEFT custom module would replace diffusers' layers. Tying keeps diffusers'
+model and PEFT's layers untouched.
+
+The shared down is a :class:`KohyaDown` (an ``nn.Linear``): within one forward it computes ``A x`` once for all
+parts (it recognises the parts' common input through a pre-hook on each part) and applies sd-scripts' dropouts on
+the rank activations once per kohya module, so ``network_dropout``, ``rank_dropout`` and ``module_dropout`` draw one
+mask per fused module as in sd-scripts. ``split_qkv=True`` gives every part its own down (sd-scripts' split
+mode: scale alpha/r per part) and is saved like sd-scripts: downs concatenated, ups block-diagonal, alpha kept.
+
+Every module keeps its kohya name, rank and alpha (int or float, as sd-scripts' buffers), so
+:meth:`FluxLoraNetwork.kohya_state_dict` writes sd-scripts' keys, shapes and dtypes.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from lora_compat.train.flux.modules import FluxModule, resolve_path
+from lora_compat.train.flux.network_spec import FluxNetworkArgs, PlannedModule
+
+ADAPTER = "default"
+
+
+@dataclass
+class _GroupState:
+    """Per-kohya-module state shared by its parts during one forward (keyed by the parts' common input)."""
+
+    src: Any = None           # weakref to the input the parts are being called with now
+    cached_src: Any = None
+    cached_out: Any = None
+    skip_src: Any = None      # input for which module_dropout decided
+    skip: bool = False
+
+
+class KohyaDown(nn.Linear):
+    """The ``lora_down`` of one kohya module, shared by its split parts, with sd-scripts' dropouts.
+
+    ``dropout``: inverted dropout on ``A x``; ``rank_dropout``: a [batch, r] keep mask scaled by 1/(1-p);
+    ``module_dropout``: with probability p the module adds nothing for this forward. All only in training mode.
+    """
+
+    def __init__(self, in_features: int, rank: int, *, shared: bool, dropout: float | None = None,
+                 rank_dropout: float | None = None, module_dropout: float | None = None,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__(in_features, rank, bias=False, device=device, dtype=dtype)
+        self.shared = shared
+        self.dropout_p = dropout
+        self.rank_dropout = rank_dropout
+        self.module_dropout = module_dropout
+        self.group = _GroupState()
+
+    def note_input(self, _module: nn.Module, args: tuple[Any, ...]) -> None:
+        """Forward pre-hook of each part: remember the (uncast) input they all receive."""
+        if args and isinstance(args[0], torch.Tensor):
+            self.group.src = weakref.ref(args[0])
+
+    def _current_src(self) -> Any:
+        return self.group.src() if self.group.src is not None else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        g = self.group
+        src = self._current_src()
+        if (self.shared and src is not None and g.cached_src is not None and g.cached_src() is src
+                and g.cached_out is not None):
+            return g.cached_out
+        out = nn.functional.linear(x, self.weight)
+        if self.training and (self.dropout_p or self.rank_dropout or self.module_dropout):
+            out = self._dropouts(out, src)
+        if self.shared and src is not None:
+            g.cached_src, g.cached_out = weakref.ref(src), out
+        return out
+
+    def _dropouts(self, out: torch.Tensor, src: Any) -> torch.Tensor:
+        g = self.group
+        if self.module_dropout:
+            if src is None or g.skip_src is None or g.skip_src() is not src:
+                g.skip = bool(torch.rand(1) < self.module_dropout)
+                g.skip_src = weakref.ref(src) if src is not None else None
+            if g.skip:
+                return out * 0.0
+        if self.dropout_p:
+            out = nn.functional.dropout(out, p=self.dropout_p)
+        if self.rank_dropout:
+            mask = torch.rand((out.size(0), out.size(-1)), device=out.device) > self.rank_dropout
+            if out.dim() == 3:
+                mask = mask.unsqueeze(1)
+            out = out * mask.to(out.dtype) * (1.0 / (1.0 - self.rank_dropout))
+        return out
+
+    def clear(self) -> None:
+        """Drop the cached activation (after a step)."""
+        self.group.cached_src = self.group.cached_out = None
+
+
+@dataclass
+class InjectedModule:
+    """One kohya module inside the model: its plan, its PEFT layers (one per part) and down(s)."""
+
+    planned: PlannedModule
+    layers: list[Any]                  # PEFT LoraLayer per diffusers path
+    downs: list[KohyaDown]             # one shared down, or one per part (split_qkv)
+    out_features: list[int] = field(default_factory=list)
+
+    @property
+    def kohya_name(self) -> str:
+        return self.planned.kohya_name
+
+    @property
+    def ups(self) -> list[nn.Linear]:
+        return [layer.lora_B[ADAPTER] for layer in self.layers]
+
+
+def _anchored(path: str) -> str:
+    return f"^{re.escape(path)}$"
+
+
+class FluxLoraNetwork:
+    """The LoRA modules of one FLUX run, injected into the DiT and (optionally) CLIP-L / T5-XXL.
+
+    ``models``: ``{"transformer": ..., "clip_l": ..., "t5xxl": ...}`` (a part may be missing or None when no
+    planned module needs it). Base weights are frozen; adapter tensors are float32 unless ``dtype`` says otherwise.
+    """
+
+    def __init__(self, planned: list[PlannedModule], models: dict[str, Any], *, split_qkv: bool = False,
+                 dropout: float | None = None, rank_dropout: float | None = None,
+                 module_dropout: float | None = None, dtype: Any = None, args: FluxNetworkArgs | None = None):
+        self.models = {k: v for k, v in models.items() if v is not None}
+        self.split_qkv = split_qkv
+        self.args = args
+        self.multiplier = 1.0
+        self.modules: list[InjectedModule] = []
+        by_part: dict[str, list[PlannedModule]] = {}
+        for p in planned:
+            by_part.setdefault(p.module.part, []).append(p)
+        resolved: dict[str, list[str]] = {}
+        for part, mods in by_part.items():
+            if part not in self.models:
+                raise ValueError(f"LoRA modules for {part} but no {part} model was given")
+            model = self.models[part]
+            available = {name for name, _ in model.named_modules()}
+            paths = []
+            for p in mods:
+                for path in p.module.paths:
+                    real = resolve_path(path, available)
+                    if real is None:
+                        raise ValueError(f"{p.kohya_name}: module {path} is not in the {part} model")
+                    paths.append(real)
+                resolved[p.kohya_name] = paths[-len(p.module.paths):]
+            self._inject(model, mods, resolved)
+        for p in planned:
+            model = self.models[p.module.part]
+            layers = [model.get_submodule(path) for path in resolved[p.kohya_name]]
+            self.modules.append(self._wire(p, layers, dropout, rank_dropout, module_dropout, dtype))
+
+    @staticmethod
+    def _inject(model: Any, mods: list[PlannedModule], resolved: dict[str, list[str]]) -> None:
+        from peft import LoraConfig, inject_adapter_in_model
+
+        counts: dict[tuple[int, float], int] = {}
+        for p in mods:
+            key = (p.rank, float(p.alpha))
+            counts[key] = counts.get(key, 0) + len(p.module.paths)
+        r, a = max(counts, key=counts.__getitem__)
+        targets, rank_pattern, alpha_pattern = [], {}, {}
+        for p in mods:
+            for path in resolved[p.kohya_name]:
+                targets.append(path)
+                if p.rank != r:
+                    rank_pattern[_anchored(path)] = p.rank
+                if float(p.alpha) != a:
+                    alpha_pattern[_anchored(path)] = float(p.alpha)
+        config = LoraConfig(r=r, lora_alpha=a, target_modules=targets, rank_pattern=rank_pattern,
+                            alpha_pattern=alpha_pattern, lora_dropout=0.0, init_lora_weights=True, bias="none",
+                            use_rslora=False, use_dora=False)
+        model.requires_grad_(False)
+        inject_adapter_in_model(config, model, adapter_name=ADAPTER)
+
+    def _wire(self, p: PlannedModule, layers: list[Any], dropout: float | None, rank_dropout: float | None,
+              module_dropout: float | None, dtype: Any) -> InjectedModule:
+        for layer in layers:
+            if layer.r[ADAPTER] != p.rank or abs(layer.scaling[ADAPTER] - p.scale) > 1e-12:
+                raise AssertionError(f"PEFT rank/alpha mismatch on {p.kohya_name}")
+        first_a = layers[0].lora_A[ADAPTER]
+        w_dtype = dtype or first_a.weight.dtype
+        shared = len(layers) > 1 and not self.split_qkv
+        downs = []
+        for i, layer in enumerate(layers):
+            if shared and i > 0:
+                down = downs[0]
+            else:
+                down = KohyaDown(first_a.in_features, p.rank, shared=shared, dropout=dropout,
+                                 rank_dropout=rank_dropout, module_dropout=module_dropout,
+                                 device=first_a.weight.device, dtype=w_dtype)
+                with torch.no_grad():
+                    # PEFT initialised A like sd-scripts' lora_down (kaiming_uniform, a=sqrt(5)); keep part 0's
+                    down.weight.copy_(layer.lora_A[ADAPTER].weight)
+                downs.append(down)
+            layer.lora_A[ADAPTER] = down
+            if shared:
+                layer.register_forward_pre_hook(down.note_input)
+            if dtype is not None:
+                layer.lora_B[ADAPTER].to(dtype)
+        for t in self._tensors(downs, layers):
+            t.requires_grad_(True)
+        return InjectedModule(p, layers, downs, [layer.lora_B[ADAPTER].out_features for layer in layers])
+
+    @staticmethod
+    def _tensors(downs: list[KohyaDown], layers: list[Any]) -> list[torch.Tensor]:
+        return [d.weight for d in downs] + [layer.lora_B[ADAPTER].weight for layer in layers]
+
+    # ------------------------------------------------------------------------------------------------------
+    def parameters(self, part: str | None = None) -> list[torch.nn.Parameter]:
+        """The trainable tensors (each shared down once), optionally of one part."""
+        out, seen = [], set()
+        for m in self.modules:
+            if part is not None and m.planned.module.part != part:
+                continue
+            for t in self._tensors(m.downs, m.layers):
+                if id(t) not in seen:
+                    seen.add(id(t))
+                    out.append(t)
+        return out
+
+    def set_multiplier(self, multiplier: float) -> None:
+        """sd-scripts' ``network.set_multiplier``: scale every LoRA output (0 disables, 1 trains)."""
+        self.multiplier = float(multiplier)
+        for m in self.modules:
+            for layer in m.layers:
+                layer.set_scale(ADAPTER, self.multiplier)
+
+    def train(self, mode: bool = True) -> None:
+        """Put the adapter sub-modules in training mode (dropouts act only then)."""
+        for m in self.modules:
+            for d in m.downs:
+                d.train(mode)
+
+    def clear_caches(self) -> None:
+        """Drop the shared downs' cached activations."""
+        for m in self.modules:
+            for d in m.downs:
+                d.clear()
+
+    def param_groups(self, text_encoder_lr: float | list[float] | None, unet_lr: float | None,
+                     default_lr: float) -> tuple[list[dict[str, Any]], list[str]]:
+        """Optimizer groups as ``prepare_optimizer_params_with_multiple_te_lrs``: CLIP-L, T5-XXL, DiT; each split
+        by ``network_reg_lrs`` (first matching regex) and LoRA+ (``lora_up`` at lr x ratio); lr 0 or None is
+        dropped. Returns (groups, descriptions)."""
+        args = self.args or FluxNetworkArgs()
+        if text_encoder_lr is None or (isinstance(text_encoder_lr, list) and not text_encoder_lr):
+            te_lrs = [default_lr, default_lr]
+        elif isinstance(text_encoder_lr, (int, float)):
+            te_lrs = [float(text_encoder_lr)] * 2
+        elif len(text_encoder_lr) == 1:
+            te_lrs = [text_encoder_lr[0]] * 2
+        else:
+            te_lrs = list(text_encoder_lr)
+        reg_lrs = list((args.reg_lrs or {}).items())
+        groups: list[dict[str, Any]] = []
+        descriptions: list[str] = []
+
+        def assemble(mods: list[InjectedModule], lr: float | None, ratio: float | None, label: str) -> None:
+            plain: dict[str, list[Any]] = {"lora": [], "plus": []}
+            reg: dict[int, dict[str, Any]] = {}
+            for m in mods:
+                matched = next(((i, v) for i, (rx, v) in enumerate(reg_lrs) if re.search(rx, m.kohya_name)), None)
+                seen = set()
+                for kind, tensors in (("lora", [d.weight for d in m.downs]),
+                                      ("plus" if ratio is not None else "lora", [u.weight for u in m.ups])):
+                    for t in tensors:
+                        if id(t) in seen:
+                            continue
+                        seen.add(id(t))
+                        if matched is not None:
+                            reg.setdefault(matched[0], {"lora": [], "plus": [], "lr": matched[1]})[kind].append(t)
+                        else:
+                            plain[kind].append(t)
+            for i in sorted(reg):
+                for kind in ("lora", "plus"):
+                    if not reg[i][kind]:
+                        continue
+                    group_lr = reg[i]["lr"] * ratio if kind == "plus" and ratio is not None else reg[i]["lr"]
+                    if not group_lr:
+                        continue
+                    groups.append({"params": reg[i][kind], "lr": group_lr})
+                    descriptions.append(f"{label}reg_lr_{i}" + (" plus" if kind == "plus" else ""))
+            for kind in ("lora", "plus"):
+                if not plain[kind]:
+                    continue
+                group_lr = None if lr is None else (lr * ratio if kind == "plus" else lr)
+                if not group_lr:
+                    continue
+                groups.append({"params": plain[kind], "lr": group_lr})
+                descriptions.append(label.strip() + (" plus" if kind == "plus" else ""))
+
+        te_ratio = args.loraplus_text_encoder_lr_ratio or args.loraplus_lr_ratio
+        clip = [m for m in self.modules if m.planned.module.part == "clip_l"]
+        t5 = [m for m in self.modules if m.planned.module.part == "t5xxl"]
+        dit = [m for m in self.modules if m.planned.module.part == "transformer"]
+        if clip:
+            assemble(clip, te_lrs[0], te_ratio, "textencoder 1 ")
+        if t5:
+            assemble(t5, te_lrs[1], te_ratio, "textencoder 2 ")
+        if dit:
+            assemble(dit, unet_lr if unet_lr is not None else default_lr,
+                     args.loraplus_unet_lr_ratio or args.loraplus_lr_ratio, "unet ")
+        return groups, descriptions
+
+    # ------------------------------------------------------------------------------------------------------
+    def kohya_state_dict(self, dtype: Any = None) -> "OrderedDict[str, torch.Tensor]":
+        """sd-scripts' state dict: per module ``alpha`` (int64 for an int alpha, else float32), ``lora_down.weight``
+        [r, in] and ``lora_up.weight`` [out, r] (fused modules: ups stacked; ``split_qkv``: downs stacked, ups
+        block-diagonal, alpha unchanged as sd-scripts). ``dtype`` casts every tensor, alpha included, like
+        ``save_weights`` with ``--save_precision``."""
+        out: OrderedDict[str, torch.Tensor] = OrderedDict()
+        with torch.no_grad():
+            for m in self.modules:
+                name = m.kohya_name
+                alpha = torch.tensor(m.planned.alpha)
+                ups = [u.weight.detach() for u in m.ups]
+                if len(m.downs) > 1:
+                    down = torch.cat([d.weight.detach() for d in m.downs], dim=0)
+                    up = torch.block_diag(*ups).to(down.dtype)
+                else:
+                    down = m.downs[0].weight.detach()
+                    up = torch.cat(ups, dim=0) if len(ups) > 1 else ups[0]
+                items = [(f"{name}.alpha", alpha), (f"{name}.lora_down.weight", down), (f"{name}.lora_up.weight", up)]
+                if len(m.downs) > 1:
+                    items = items[1:] + items[:1]  # sd-scripts' split_qkv state_dict() re-adds alpha last
+                for key, t in items:
+                    t = t.clone().to("cpu")
+                    out[key] = t.to(dtype) if dtype is not None else t
+        return out
+
+    def load_kohya_state_dict(self, state_dict: dict[str, torch.Tensor], *, strict: bool = True) -> list[str]:
+        """Copy a kohya FLUX state dict into the adapters; returns the keys not used.
+
+        Ranks must match and each module's ``alpha`` must equal this network's (a different alpha would change
+        the trained function); ``strict`` also requires every module to be present.
+        """
+        used: set[str] = set()
+        with torch.no_grad():
+            for m in self.modules:
+                name = m.kohya_name
+                keys = [f"{name}.lora_down.weight", f"{name}.lora_up.weight", f"{name}.alpha"]
+                if not all(k in state_dict for k in keys):
+                    if strict:
+                        missing = [k for k in keys if k not in state_dict]
+                        raise KeyError(f"{missing[0]} is missing from the LoRA weights")
+                    continue
+                down, up, alpha = (state_dict[k] for k in keys)
+                if float(alpha) != float(m.planned.alpha):
+                    raise ValueError(f"{name}.alpha is {float(alpha)} in the weights but {m.planned.alpha} here")
+                self._load_module(m, down, up)
+                used.update(keys)
+        return [k for k in state_dict if k not in used]
+
+    @staticmethod
+    def _load_module(m: InjectedModule, down: torch.Tensor, up: torch.Tensor) -> None:
+        name, r, outs = m.kohya_name, m.planned.rank, m.out_features
+        n = len(m.downs)
+        if tuple(down.shape) != (r * n, m.downs[0].in_features):
+            raise ValueError(f"{name}.lora_down.weight has shape {tuple(down.shape)}, expected "
+                             f"{(r * n, m.downs[0].in_features)}")
+        if tuple(up.shape) != (sum(outs), r * n):
+            raise ValueError(f"{name}.lora_up.weight has shape {tuple(up.shape)}, expected {(sum(outs), r * n)}")
+        for i, d in enumerate(m.downs):
+            d.weight.copy_(down[i * r:(i + 1) * r].to(d.weight.dtype))
+        start = 0
+        for j, (u, size) in enumerate(zip(m.ups, outs)):
+            cols = slice(j * r, (j + 1) * r) if n > 1 else slice(0, r)
+            u.weight.copy_(up[start:start + size, cols].to(u.weight.dtype))
+            start += size
+
+
+def create_flux_network(args: FluxNetworkArgs, planned: list[PlannedModule], models: dict[str, Any], *,
+                        dtype: Any = None) -> FluxLoraNetwork:
+    """A fresh network (sd-scripts ``create_network`` + ``apply_to``) for the modules :func:`select_modules`
+    planned, with ``args``' dropouts and ``split_qkv``."""
+    return FluxLoraNetwork(planned, models, split_qkv=args.split_qkv, dropout=args.dropout,
+                           rank_dropout=args.rank_dropout, module_dropout=args.module_dropout, dtype=dtype,
+                           args=args)
+
+
+def kohya_dims_and_alphas(state_dict: dict[str, Any]) -> dict[str, tuple[int, Any]]:
+    """kohya name -> (rank, alpha) of a kohya FLUX file (``create_network_from_weights``): rank from
+    ``lora_down``, alpha from ``.alpha``; a module without ``.alpha`` raises ``KeyError`` naming it, as sd-scripts."""
+    dims: dict[str, int] = {}
+    alphas: dict[str, Any] = {}
+    for key, value in state_dict.items():
+        if "." not in key:
+            continue
+        name = key.split(".")[0]
+        if "alpha" in key:
+            alphas[name] = value
+        elif "lora_down" in key:
+            dims[name] = int(value.shape[0])
+    out = {}
+    for name, dim in dims.items():
+        if name not in alphas:
+            raise KeyError(name)
+        alpha = alphas[name]
+        out[name] = (dim, alpha.item() if hasattr(alpha, "item") else alpha)
+    return out
+
+
+def create_flux_network_from_weights(state_dict: dict[str, Any], models: dict[str, Any], *,
+                                     load: bool = True, dtype: Any = None) -> FluxLoraNetwork:
+    """sd-scripts' ``create_network_from_weights`` + ``load_state_dict``: modules, ranks and alphas from the file
+    (fused modules stay fused: a ``split_qkv`` file loads at rank n*r, as in sd-scripts), weights copied in."""
+    from lora_compat.train.flux.network_spec import modules_from_weights
+
+    dims = kohya_dims_and_alphas(state_dict)
+    transformer = models.get("transformer")
+    cfg = transformer.config if transformer is not None else None
+    clip = models.get("clip_l")
+    t5 = models.get("t5xxl")
+    planned = modules_from_weights(
+        dims, num_double=cfg.num_layers if cfg else 0, num_single=cfg.num_single_layers if cfg else 0,
+        guidance=bool(cfg.guidance_embeds) if cfg else False,
+        clip_l_layers=clip.config.num_hidden_layers if clip is not None else None,
+        t5_layers=t5.config.num_layers if t5 is not None else 0)
+    net = FluxLoraNetwork(planned, models, dtype=dtype)
+    if load:
+        net.load_kohya_state_dict(state_dict, strict=False)
+    return net
+
+
+def iter_layers(net: FluxLoraNetwork) -> Iterable[tuple[InjectedModule, Any]]:
+    """(module, PEFT layer) pairs in table order."""
+    for m in net.modules:
+        for layer in m.layers:
+            yield m, layer
