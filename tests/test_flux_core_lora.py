@@ -16,15 +16,21 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytest.importorskip("diffusers")
 
-from conftest import golden  # noqa: E402
 from flux_layouts import bfl_lora_target, diffusers_to_bfl_transformer  # noqa: E402
+
 from lora_compat.train.flux.checkpoint import bfl_transformer_to_diffusers  # noqa: E402
-from lora_compat.train.flux.lora import (create_flux_network, create_flux_network_from_weights,  # noqa: E402
-                                         kohya_dims_and_alphas)
+from lora_compat.train.flux.lora import create_flux_network, create_flux_network_from_weights, kohya_dims_and_alphas  # noqa: E402
 from lora_compat.train.flux.network_spec import parse_network_args, select_modules  # noqa: E402
 from lora_compat.train.flux.packing import pack_latents, prepare_img_ids  # noqa: E402
-from lora_compat.train.flux.tiny import (REAL_DOUBLE_BLOCKS, REAL_SINGLE_BLOCKS, TINY_CLIP_HIDDEN,  # noqa: E402
-                                         tiny_flux_components, tiny_transformer_config)
+from lora_compat.train.flux.tiny import (  # noqa: E402
+    REAL_DOUBLE_BLOCKS,
+    REAL_SINGLE_BLOCKS,
+    TINY_CLIP_HIDDEN,
+    tiny_flux_components,
+    tiny_transformer_config,
+)
+
+from conftest import golden  # noqa: E402
 
 FIXED = 7  # golden fixed_argv length
 
@@ -33,21 +39,21 @@ def _network_options(argv: list[str]) -> dict:
     """The few flux_train_network options a key case sets (argparse's defaults otherwise)."""
     out = {"network_dim": None, "network_alpha": 1, "network_args": {}, "unet_only": False, "te_cache": False,
            "model_type": "flux"}
+    flags = {"--network_train_unet_only": "unet_only", "--cache_text_encoder_outputs": "te_cache"}
+    values = {"--network_dim": ("network_dim", int), "--network_alpha": ("network_alpha", float),
+              "--model_type": ("model_type", str)}
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a == "--network_dim":
-            out["network_dim"] = int(argv[i + 1]); i += 2
-        elif a == "--network_alpha":
-            out["network_alpha"] = float(argv[i + 1]); i += 2
-        elif a == "--network_train_unet_only":
-            out["unet_only"] = True; i += 1
-        elif a == "--cache_text_encoder_outputs":
-            out["te_cache"] = True; i += 1
+        if a in flags:
+            out[flags[a]] = True
+            i += 1
+        elif a in values:
+            name, kind = values[a]
+            out[name] = kind(argv[i + 1])
+            i += 2
         elif a == "--apply_t5_attn_mask":
             i += 1
-        elif a == "--model_type":
-            out["model_type"] = argv[i + 1]; i += 2
         elif a == "--network_args":
             i += 1
             while i < len(argv) and not argv[i].startswith("--"):
@@ -85,7 +91,7 @@ def test_planner_reproduces_every_golden_case() -> None:
                 continue  # sd-scripts@48d368f crash (#2220); we implement the fixed behaviour (next case)
             if "apply_t5_attn_mask" in case["error"]:
                 continue  # a FluxOptions/model-type check, not the network's
-            with pytest.raises(ValueError, match="train_blocks|cache_text_encoder_outputs"):
+            with pytest.raises(ValueError, match=r"train_blocks|cache_text_encoder_outputs"):
                 _plan(case)
             continue
         args, planned = _plan(case)
@@ -151,9 +157,9 @@ def _dit_inputs(cfg: dict, seed: int = 1):
     latents = torch.randn(2, 16, 8, 6, generator=g)
     txt = torch.randn(2, 5, cfg["joint_attention_dim"], generator=g)
     pooled = torch.randn(2, cfg["pooled_projection_dim"], generator=g)
-    return dict(hidden_states=pack_latents(latents), encoder_hidden_states=txt, pooled_projections=pooled,
-                timestep=torch.tensor([0.3, 0.8]), img_ids=prepare_img_ids(1, 4, 3)[0], txt_ids=torch.zeros(5, 3),
-                guidance=torch.tensor([3.5, 3.5]) if cfg["guidance_embeds"] else None)
+    return {"hidden_states": pack_latents(latents), "encoder_hidden_states": txt, "pooled_projections": pooled,
+            "timestep": torch.tensor([0.3, 0.8]), "img_ids": prepare_img_ids(1, 4, 3)[0], "txt_ids": torch.zeros(5, 3),
+            "guidance": torch.tensor([3.5, 3.5]) if cfg["guidance_embeds"] else None}
 
 
 def _random_kohya(planned, transformer, seed: int = 3) -> dict:

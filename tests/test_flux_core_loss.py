@@ -10,12 +10,18 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import golden  # noqa: E402
-from lora_compat.train.flux.loss import (apply_model_prediction_type, conditional_loss, flux_loss_step,  # noqa: E402
-                                         huber_threshold, loss_weighting_sd3)
+from lora_compat.train.flux.loss import (  # noqa: E402
+    apply_model_prediction_type,
+    conditional_loss,
+    flux_loss_step,
+    huber_threshold,
+    loss_weighting_sd3,
+)
 from lora_compat.train.flux.options import FluxOptions  # noqa: E402
 from lora_compat.train.flux.packing import pack_latents, prepare_img_ids, unpack_latents  # noqa: E402
 from lora_compat.train.flux.sampling import make_flow_scheduler  # noqa: E402
+
+from conftest import golden  # noqa: E402
 
 REL = 1e-6
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -27,7 +33,9 @@ def _close(got: float, expected: float, rel: float = REL) -> bool:
 
 def _all_close(got, expected, exact: bool = False) -> bool:
     got = [float(x) for x in got]
-    return len(got) == len(expected) and all((g == e) if exact else _close(g, e) for g, e in zip(got, expected))
+    if len(got) != len(expected):
+        return False
+    return all((g == e) if exact else _close(g, e) for g, e in zip(got, expected, strict=True))
 
 
 def _sha(t) -> str:
@@ -59,7 +67,8 @@ def test_model_prediction_type() -> None:
         if case["weighting"] is None:
             assert weighting is None
         else:
-            assert list(weighting.shape) == case["weighting_shape"] and _dtype_name(weighting) == case["weighting_dtype"]
+            assert list(weighting.shape) == case["weighting_shape"]
+            assert _dtype_name(weighting) == case["weighting_dtype"]
             assert _all_close(weighting.flatten().tolist(), case["weighting"]), case
 
 
@@ -99,8 +108,8 @@ class StubDiT:
         self.calls: list[dict] = []
 
     def __call__(self, *, img, img_ids, txt, txt_ids, y, timesteps, guidance, txt_attention_mask):
-        self.calls.append(dict(img=img, img_ids=img_ids, timesteps=timesteps, guidance=guidance,
-                               txt_attention_mask=txt_attention_mask))
+        self.calls.append({"img": img, "img_ids": img_ids, "timesteps": timesteps, "guidance": guidance,
+                           "txt_attention_mask": txt_attention_mask})
         return img * 0.5 + timesteps[:, None, None] + 0.01 * guidance[:, None, None]
 
 
@@ -147,8 +156,9 @@ def test_twelve_training_steps() -> None:
                               weight_dtype=wdtype, loss_weights=loss_weights, autocast=autocast)
         call, exp = dit.calls[0], case["dit_call"]
         _check_summary(call["img"], exp["img"])
-        assert list(call["img_ids"].shape) == exp["img_ids_shape"] and _dtype_name(call["img_ids"]) == exp["img_ids_dtype"]
-        assert call["img_ids"][0, :3].tolist() == exp["img_ids_first3"] and call["img_ids"][0, -1].tolist() == exp["img_ids_last"]
+        ids = call["img_ids"]
+        assert list(ids.shape) == exp["img_ids_shape"] and _dtype_name(ids) == exp["img_ids_dtype"]
+        assert ids[0, :3].tolist() == exp["img_ids_first3"] and ids[0, -1].tolist() == exp["img_ids_last"]
         assert _dtype_name(call["timesteps"]) == exp["timesteps_dtype"]
         assert _all_close(call["timesteps"].tolist(), exp["timesteps"], exact=wdtype == torch.bfloat16)
         assert call["guidance"].tolist() == exp["guidance"] and _dtype_name(call["guidance"]) == exp["guidance_dtype"]

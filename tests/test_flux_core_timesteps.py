@@ -14,10 +14,17 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import golden  # noqa: E402
 from lora_compat.train.flux.options import FluxOptions  # noqa: E402
-from lora_compat.train.flux.sampling import (density_for_timestep_sampling, flux_shift_mu, lin_function,  # noqa: E402
-                                             make_flow_scheduler, noisy_model_input_and_timesteps, time_shift)
+from lora_compat.train.flux.sampling import (  # noqa: E402
+    density_for_timestep_sampling,
+    flux_shift_mu,
+    lin_function,
+    make_flow_scheduler,
+    noisy_model_input_and_timesteps,
+    time_shift,
+)
+
+from conftest import golden  # noqa: E402
 
 REL = 1e-6
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -53,7 +60,7 @@ def test_lin_function_and_mu() -> None:
     for case in data:
         assert lin_function(y1=0.5, y2=1.15)(case["image_seq_len"]) == case["mu"]
     # flux_shift passes the packed length (h // 2) * (w // 2): 8x8 latents -> 16 tokens, unclamped mu < 0.5
-    assert flux_shift_mu(8, 8) == [c["mu"] for c in data if c["image_seq_len"] == 16][0]
+    assert flux_shift_mu(8, 8) == next(c["mu"] for c in data if c["image_seq_len"] == 16)
     assert flux_shift_mu(256, 256) > 1.15
 
 
@@ -62,7 +69,7 @@ def test_time_shift() -> None:
     assert data
     for case in data:
         out = time_shift(case["mu"], case["sigma"], torch.tensor(case["t"], dtype=torch.float32))
-        for got, exp in zip(out.tolist(), case["out"]):
+        for got, exp in zip(out.tolist(), case["out"], strict=True):
             assert _close(got, exp), (case["mu"], got, exp)
 
 
@@ -73,7 +80,7 @@ def test_density_for_timestep_sampling() -> None:
         torch.manual_seed(case["seed"])
         u = density_for_timestep_sampling(case["weighting_scheme"], case["batch_size"], case["logit_mean"],
                                           case["logit_std"], case["mode_scale"])
-        assert all(_close(g, e) for g, e in zip(u.tolist(), case["u"])), case
+        assert all(_close(g, e) for g, e in zip(u.tolist(), case["u"], strict=True)), case
         assert torch.rand(()).item() == case["next_torch_rand_after_call"]
 
 
@@ -81,7 +88,7 @@ def _summary_matches(t, summary: dict, exact: bool) -> None:
     assert list(t.shape) == summary["shape"]
     assert str(t.dtype).removeprefix("torch.") == summary["dtype"]
     assert _close(t.double().sum().item(), summary["sum"], 1e-5)
-    assert all(_close(g, e) for g, e in zip(t.flatten()[:4].float().tolist(), summary["first4"]))
+    assert all(_close(g, e) for g, e in zip(t.flatten()[:4].float().tolist(), summary["first4"], strict=True))
     if exact:
         assert _sha(t) == summary["sha256"]
 
@@ -92,7 +99,7 @@ def test_every_golden_case() -> None:
     seen = set()
     for case in cases:
         a = case["args"]
-        options = FluxOptions(**{k: v for k, v in a.items()})
+        options = FluxOptions(**a)
         dtype = DTYPES[case["dtype"]]
         gen = torch.Generator().manual_seed(case["data_seed"])
         latents = torch.randn(case["latent_shape"], generator=gen)
@@ -106,9 +113,9 @@ def test_every_golden_case() -> None:
         assert str(out.sigmas.dtype).removeprefix("torch.") == case["sigmas_dtype"]
         assert list(out.sigmas.shape) == case["sigmas_shape"]
         exact = dtype == torch.bfloat16
-        for got, exp in zip(out.timesteps.float().tolist(), case["timesteps"]):
+        for got, exp in zip(out.timesteps.float().tolist(), case["timesteps"], strict=True):
             assert got == exp if exact else _close(got, exp), (case["seed"], got, exp)
-        for got, exp in zip(out.sigmas.float().flatten().tolist(), case["sigmas"]):
+        for got, exp in zip(out.sigmas.float().flatten().tolist(), case["sigmas"], strict=True):
             assert got == exp if exact else _close(got, exp), (case["seed"], got, exp)
         if "mu" in case:
             assert out.mu == case["mu"]

@@ -7,9 +7,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from lora_compat.train.flux.tiny import (AE_SCALING_FACTOR, AE_SHIFT_FACTOR, TINY_T5_TOKENIZER_DIR,  # noqa: E402
-                                         build_tiny_t5_tokenizer_json, save_tiny_flux_pipeline,
-                                         tiny_flux_components)
+from lora_compat.train.flux.tiny import (  # noqa: E402
+    AE_SCALING_FACTOR,
+    AE_SHIFT_FACTOR,
+    TINY_T5_TOKENIZER_DIR,
+    build_tiny_t5_tokenizer_json,
+    save_tiny_flux_pipeline,
+    tiny_flux_components,
+)
 
 
 def test_shipped_t5_tokenizer_is_the_builders() -> None:

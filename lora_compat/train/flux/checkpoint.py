@@ -83,8 +83,10 @@ def bfl_transformer_to_diffusers(checkpoint: dict[str, Any]) -> dict[str, Any]:
         for p in ("weight", "bias"):
             move(f"{src}img_mod.lin.{p}", f"{dst}norm1.linear.{p}")
             move(f"{src}txt_mod.lin.{p}", f"{dst}norm1_context.linear.{p}")
-            for stream, names in (("img", ("to_q", "to_k", "to_v")), ("txt", ("add_q_proj", "add_k_proj", "add_v_proj"))):
-                for name, chunk in zip(names, torch.chunk(sd.pop(f"{src}{stream}_attn.qkv.{p}"), 3, dim=0)):
+            for stream, names in (("img", ("to_q", "to_k", "to_v")),
+                                  ("txt", ("add_q_proj", "add_k_proj", "add_v_proj"))):
+                chunks = torch.chunk(sd.pop(f"{src}{stream}_attn.qkv.{p}"), 3, dim=0)
+                for name, chunk in zip(names, chunks, strict=True):
                     out[f"{dst}attn.{name}.{p}"] = chunk
             move(f"{src}img_mlp.0.{p}", f"{dst}ff.net.0.proj.{p}")
             move(f"{src}img_mlp.2.{p}", f"{dst}ff.net.2.{p}")
@@ -104,7 +106,7 @@ def bfl_transformer_to_diffusers(checkpoint: dict[str, Any]) -> dict[str, Any]:
         for p in ("weight", "bias"):
             move(f"{src}modulation.lin.{p}", f"{dst}norm.linear.{p}")
             parts = torch.split(sd.pop(f"{src}linear1.{p}"), (inner, inner, inner, mlp), dim=0)
-            for name, part in zip(("attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp"), parts):
+            for name, part in zip(("attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp"), parts, strict=True):
                 out[f"{dst}{name}.{p}"] = part
             move(f"{src}linear2.{p}", f"{dst}proj_out.{p}")
         move(f"{src}norm.query_norm.scale", f"{dst}attn.norm_q.weight")

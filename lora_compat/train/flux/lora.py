@@ -29,13 +29,14 @@ from __future__ import annotations
 import re
 import weakref
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 from torch import nn
 
-from lora_compat.train.flux.modules import FluxModule, resolve_path
+from lora_compat.train.flux.modules import resolve_path
 from lora_compat.train.flux.network_spec import FluxNetworkArgs, PlannedModule
 
 ADAPTER = "default"
@@ -77,7 +78,7 @@ class KohyaDown(nn.Linear):
     def _current_src(self) -> Any:
         return self.group.src() if self.group.src is not None else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         g = self.group
         src = self._current_src()
         if (self.shared and src is not None and g.cached_src is not None and g.cached_src() is src
@@ -203,7 +204,7 @@ class FluxLoraNetwork:
         first_a = layers[0].lora_A[ADAPTER]
         w_dtype = dtype or first_a.weight.dtype
         shared = len(layers) > 1 and not self.split_qkv
-        downs = []
+        downs: list[KohyaDown] = []
         for i, layer in enumerate(layers):
             if shared and i > 0:
                 down = downs[0]
@@ -306,7 +307,7 @@ class FluxLoraNetwork:
             for kind in ("lora", "plus"):
                 if not plain[kind]:
                     continue
-                group_lr = None if lr is None else (lr * ratio if kind == "plus" else lr)
+                group_lr = None if lr is None else (lr * ratio if kind == "plus" and ratio is not None else lr)
                 if not group_lr:
                     continue
                 groups.append({"params": plain[kind], "lr": group_lr})
@@ -326,7 +327,7 @@ class FluxLoraNetwork:
         return groups, descriptions
 
     # ------------------------------------------------------------------------------------------------------
-    def kohya_state_dict(self, dtype: Any = None) -> "OrderedDict[str, torch.Tensor]":
+    def kohya_state_dict(self, dtype: Any = None) -> OrderedDict[str, torch.Tensor]:
         """sd-scripts' state dict: per module ``alpha`` (int64 for an int alpha, else float32), ``lora_down.weight``
         [r, in] and ``lora_up.weight`` [out, r] (fused modules: ups stacked; ``split_qkv``: downs stacked, ups
         block-diagonal, alpha unchanged as sd-scripts). ``dtype`` casts every tensor, alpha included, like
@@ -386,7 +387,7 @@ class FluxLoraNetwork:
         for i, d in enumerate(m.downs):
             d.weight.copy_(down[i * r:(i + 1) * r].to(d.weight.dtype))
         start = 0
-        for j, (u, size) in enumerate(zip(m.ups, outs)):
+        for j, (u, size) in enumerate(zip(m.ups, outs, strict=True)):
             cols = slice(j * r, (j + 1) * r) if n > 1 else slice(0, r)
             u.weight.copy_(up[start:start + size, cols].to(u.weight.dtype))
             start += size

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from lora_compat.train.flux.options import FluxOptions
 from lora_compat.train.flux.packing import guidance_vector, pack_latents, prepare_img_ids, unpack_latents
@@ -103,8 +104,9 @@ class DiTCall:
 
     def as_kwargs(self) -> dict[str, Any]:
         """The call's keyword arguments."""
-        return dict(img=self.img, img_ids=self.img_ids, txt=self.txt, txt_ids=self.txt_ids, y=self.y,
-                    timesteps=self.timesteps, guidance=self.guidance, txt_attention_mask=self.txt_attention_mask)
+        return {"img": self.img, "img_ids": self.img_ids, "txt": self.txt, "txt_ids": self.txt_ids, "y": self.y,
+                "timesteps": self.timesteps, "guidance": self.guidance,
+                "txt_attention_mask": self.txt_attention_mask}
 
 
 @dataclass

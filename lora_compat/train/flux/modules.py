@@ -43,7 +43,7 @@ class FluxModule:
 
 
 # (kohya suffix, diffusers suffixes, kind): the order of BFL's DoubleStreamBlock.named_modules().
-DOUBLE_BLOCK = (
+DOUBLE_BLOCK: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("img_mod_lin", ("norm1.linear",), "img_mod"),
     ("img_attn_qkv", ("attn.to_q", "attn.to_k", "attn.to_v"), "img_attn"),
     ("img_attn_proj", ("attn.to_out.0",), "img_attn"),
@@ -55,7 +55,7 @@ DOUBLE_BLOCK = (
     ("txt_mlp_0", ("ff_context.net.0.proj",), "txt_mlp"),
     ("txt_mlp_2", ("ff_context.net.2",), "txt_mlp"),
 )
-SINGLE_BLOCK = (
+SINGLE_BLOCK: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("linear1", ("attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp"), "single"),
     ("linear2", ("proj_out",), "single"),
     ("modulation_lin", ("norm.linear",), "single_mod"),
@@ -76,8 +76,10 @@ EMBEDDERS = (
 CLIP_LAYER = (("self_attn_k_proj", "self_attn.k_proj"), ("self_attn_v_proj", "self_attn.v_proj"),
               ("self_attn_q_proj", "self_attn.q_proj"), ("self_attn_out_proj", "self_attn.out_proj"),
               ("mlp_fc1", "mlp.fc1"), ("mlp_fc2", "mlp.fc2"))
-T5_BLOCK = (("layer_0_SelfAttention_q", "layer.0.SelfAttention.q"), ("layer_0_SelfAttention_k", "layer.0.SelfAttention.k"),
-            ("layer_0_SelfAttention_v", "layer.0.SelfAttention.v"), ("layer_0_SelfAttention_o", "layer.0.SelfAttention.o"),
+T5_BLOCK = (("layer_0_SelfAttention_q", "layer.0.SelfAttention.q"),
+            ("layer_0_SelfAttention_k", "layer.0.SelfAttention.k"),
+            ("layer_0_SelfAttention_v", "layer.0.SelfAttention.v"),
+            ("layer_0_SelfAttention_o", "layer.0.SelfAttention.o"),
             ("layer_1_DenseReluDense_wi_0", "layer.1.DenseReluDense.wi_0"),
             ("layer_1_DenseReluDense_wi_1", "layer.1.DenseReluDense.wi_1"),
             ("layer_1_DenseReluDense_wo", "layer.1.DenseReluDense.wo"))

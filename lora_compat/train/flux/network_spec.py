@@ -176,17 +176,18 @@ class PlannedModule:
 def _module_rank(args: FluxNetworkArgs, m: FluxModule) -> tuple[int | None, float | int | None]:
     name = m.kohya_name
     if args.reg_dims is not None:
-        for pattern, d in args.reg_dims.items():
+        for pattern, reg_dim in args.reg_dims.items():
             if re.search(pattern, name):
-                return d, args.network_alpha
+                return reg_dim, args.network_alpha
+    dim: int | None
     if m.kind == "embedder":
-        dim = args.in_dims[m.block] if args.in_dims is not None else None
-        if dim is None:
+        if args.in_dims is None or m.block is None:
             return None, None
+        dim = args.in_dims[m.block]
     else:
         dim = args.network_dim
     if m.part == "transformer" and args.type_dims is not None:
-        for d, ident in zip(args.type_dims, TYPE_DIM_IDENTIFIERS):
+        for d, ident in zip(args.type_dims, TYPE_DIM_IDENTIFIERS, strict=True):
             if d is not None and all(s in name for s in ident):
                 dim = d
                 break
@@ -194,11 +195,11 @@ def _module_rank(args: FluxNetworkArgs, m: FluxModule) -> tuple[int | None, floa
                                              or args.train_single_block_indices is not None)
             and ("double" in name or "single" in name)):
         index = int(name.split("_")[4])
-        if "double" in name and args.train_double_block_indices is not None \
-                and not args.train_double_block_indices[index]:
-            dim = 0
-        elif "single" in name and args.train_single_block_indices is not None \
-                and not args.train_single_block_indices[index]:
+        double_off = ("double" in name and args.train_double_block_indices is not None
+                      and not args.train_double_block_indices[index])
+        single_off = ("single" in name and args.train_single_block_indices is not None
+                      and not args.train_single_block_indices[index])
+        if double_off or single_off:
             dim = 0
     return dim, args.network_alpha
 

@@ -7,8 +7,9 @@ canonical config reads exactly like sd-scripts' ``args``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import Any
 
 TIMESTEP_SAMPLINGS = ("sigma", "uniform", "sigmoid", "shift", "flux_shift")
 WEIGHTING_SCHEMES = ("sigma_sqrt", "logit_normal", "mode", "cosmap", "none", "uniform")
@@ -46,7 +47,7 @@ class FluxOptions:
     model_type: str = "flux"
 
     @classmethod
-    def from_options(cls, get: Callable[[str], Any]) -> "FluxOptions":
+    def from_options(cls, get: Callable[[str], Any]) -> FluxOptions:
         """Build from a getter ``get(name) -> value or None`` (e.g. ``CanonicalConfig.effective``)."""
         out = cls()
         for f in fields(cls):

@@ -13,8 +13,9 @@ Python.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from lora_compat.train.flux.options import FluxOptions
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from lora_compat.atomic import atomic_dir
 from lora_compat.resources import DATA_DIR
-from lora_compat.train.tiny import TINY_VOCAB_SIZE, BOS_ID, EOS_ID, load_tiny_tokenizer
+from lora_compat.train.tiny import BOS_ID, EOS_ID, TINY_VOCAB_SIZE, load_tiny_tokenizer
 
 VARIANTS = ("dev", "schnell")
 TINY_T5_TOKENIZER_DIR = DATA_DIR / "models" / "tiny-t5-tokenizer"
@@ -55,28 +55,28 @@ def tiny_transformer_config(variant: str = "dev", num_layers: int = DEFAULT_DOUB
                             num_single_layers: int = DEFAULT_SINGLE_BLOCKS) -> dict[str, Any]:
     """``FluxTransformer2DModel`` kwargs: FLUX.1's layout at tiny width (guidance embedder for dev only)."""
     _check_variant(variant)
-    return dict(patch_size=1, in_channels=LATENT_CHANNELS * 4, num_layers=num_layers,
-                num_single_layers=num_single_layers, attention_head_dim=TINY_HEAD_DIM,
-                num_attention_heads=TINY_HEADS, joint_attention_dim=TINY_T5_D_MODEL,
-                pooled_projection_dim=TINY_CLIP_HIDDEN, guidance_embeds=variant == "dev",
-                axes_dims_rope=TINY_ROPE_AXES)
+    return {"patch_size": 1, "in_channels": LATENT_CHANNELS * 4, "num_layers": num_layers,
+            "num_single_layers": num_single_layers, "attention_head_dim": TINY_HEAD_DIM,
+            "num_attention_heads": TINY_HEADS, "joint_attention_dim": TINY_T5_D_MODEL,
+            "pooled_projection_dim": TINY_CLIP_HIDDEN, "guidance_embeds": variant == "dev",
+            "axes_dims_rope": TINY_ROPE_AXES}
 
 
 def tiny_vae_config() -> dict[str, Any]:
     """``AutoencoderKL`` kwargs shaped like FLUX's AE (16 latent channels, no quant convs, FLUX factors)."""
-    return dict(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-                up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(8, 8, 16, 16), layers_per_block=1,
-                norm_num_groups=4, latent_channels=LATENT_CHANNELS, sample_size=64,
-                scaling_factor=AE_SCALING_FACTOR, shift_factor=AE_SHIFT_FACTOR, use_quant_conv=False,
-                use_post_quant_conv=False, mid_block_add_attention=True)
+    return {"in_channels": 3, "out_channels": 3, "down_block_types": ("DownEncoderBlock2D",) * 4,
+            "up_block_types": ("UpDecoderBlock2D",) * 4, "block_out_channels": (8, 8, 16, 16),
+            "layers_per_block": 1, "norm_num_groups": 4, "latent_channels": LATENT_CHANNELS, "sample_size": 64,
+            "scaling_factor": AE_SCALING_FACTOR, "shift_factor": AE_SHIFT_FACTOR, "use_quant_conv": False,
+            "use_post_quant_conv": False, "mid_block_add_attention": True}
 
 
 def tiny_clip_config() -> dict[str, Any]:
     """``CLIPTextConfig`` kwargs: CLIP-L's 12 layers at tiny width, the shipped byte-level vocabulary."""
-    return dict(vocab_size=TINY_VOCAB_SIZE, hidden_size=TINY_CLIP_HIDDEN, intermediate_size=TINY_CLIP_HIDDEN * 2,
-                num_hidden_layers=CLIP_L_LAYERS, num_attention_heads=4, max_position_embeddings=77,
-                hidden_act="quick_gelu", projection_dim=TINY_CLIP_HIDDEN, bos_token_id=BOS_ID,
-                eos_token_id=EOS_ID, pad_token_id=EOS_ID)
+    return {"vocab_size": TINY_VOCAB_SIZE, "hidden_size": TINY_CLIP_HIDDEN,
+            "intermediate_size": TINY_CLIP_HIDDEN * 2, "num_hidden_layers": CLIP_L_LAYERS, "num_attention_heads": 4,
+            "max_position_embeddings": 77, "hidden_act": "quick_gelu", "projection_dim": TINY_CLIP_HIDDEN,
+            "bos_token_id": BOS_ID, "eos_token_id": EOS_ID, "pad_token_id": EOS_ID}
 
 
 def tiny_t5_vocab() -> list[tuple[str, float]]:
@@ -88,11 +88,11 @@ def tiny_t5_vocab() -> list[tuple[str, float]]:
 
 def tiny_t5_config() -> dict[str, Any]:
     """``T5Config`` kwargs: T5-XXL (v1.1: gated GELU, untied head) with its 24 layers at tiny width."""
-    return dict(vocab_size=len(tiny_t5_vocab()), d_model=TINY_T5_D_MODEL, d_kv=8, d_ff=TINY_T5_D_MODEL * 2,
-                num_layers=T5_XXL_LAYERS, num_decoder_layers=T5_XXL_LAYERS, num_heads=4,
-                relative_attention_num_buckets=32, relative_attention_max_distance=128, dropout_rate=0.0,
-                layer_norm_epsilon=1e-6, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
-                pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    return {"vocab_size": len(tiny_t5_vocab()), "d_model": TINY_T5_D_MODEL, "d_kv": 8,
+            "d_ff": TINY_T5_D_MODEL * 2, "num_layers": T5_XXL_LAYERS, "num_decoder_layers": T5_XXL_LAYERS,
+            "num_heads": 4, "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128,
+            "dropout_rate": 0.0, "layer_norm_epsilon": 1e-6, "feed_forward_proj": "gated-gelu",
+            "tie_word_embeddings": False, "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0}
 
 
 def build_tiny_t5_tokenizer_json() -> str:
