@@ -18,6 +18,14 @@ class UserError(Exception):
         super().__init__(located(message, file=file, line=line, col=col, key=key))
 
 
+class UnsupportedFamily(UserError):
+    """A model family the command cannot handle yet (named, never handled as another family); exit 2."""
+
+    def __init__(self, message: str, *, family: str, file: str | None = None):
+        self.family = family
+        super().__init__(message, file=file)
+
+
 def located(message: str, *, file: str | None = None, line: int | None = None,
             col: int | None = None, key: str | None = None) -> str:
     """Format ``file:line:col: key: message`` leaving out the parts that are unknown."""

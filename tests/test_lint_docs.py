@@ -72,6 +72,7 @@ def _load_example(tmp_path, lang: str, body: str, dialect: str | None = None):
         return None
     if body.startswith("# sdxl_train_network.py"):   # the pages' way to say "an SDXL run"
         cfg.options["sdxl"] = Setting(True)
+        cfg.family = "sdxl"
     return cfg
 
 

@@ -46,10 +46,12 @@ def _datasets(cfg) -> tuple:
 
 
 def _load_or_refusal(path: Path):
+    from lora_compat.config.family import require_family
     from lora_compat.config.load import load_config
 
     try:
         cfg = load_config(str(path))
+        require_family(cfg, "migrate")  # FLUX.1/SD3 presets: refused by name until migrate supports them
     except UserError as err:
         assert str(err).strip() and "\n" not in str(err), "refusals are one clear line"
         return None

@@ -120,7 +120,7 @@ def test_refused_command_lines(name: str, message: str, line: int) -> None:
 def test_no_training_command_found(tmp_path) -> None:
     p = tmp_path / "x.sh"
     p.write_text("echo hello\nls -la\n")
-    with pytest.raises(UserError, match="no train_network.py"):
+    with pytest.raises(UserError, match="no LoRA training command"):
         load_config(str(p))
 
 

@@ -27,6 +27,7 @@ def command(config: str, dialect: str | None, fmt: str, modules: bool, images: t
       lora-compat plan my_lora.toml --modules
       lora-compat plan my_lora.toml --format json > plan.json
     """
+    from lora_compat.config.family import require_family
     from lora_compat.config.load import load_config
     from lora_compat.migrate.run import refuse_invalid
     from lora_compat.plan import make_plan
@@ -40,6 +41,7 @@ def command(config: str, dialect: str | None, fmt: str, modules: bool, images: t
             raise UserError(f"--images expects FOLDER=COUNT, got {item!r}")
         counts[folder] = int(n)
     cfg = load_config(config, dialect=dialect)
+    require_family(cfg, "plan")
     refuse_invalid(cfg)
     plan = make_plan(cfg, image_counts=counts or None)
     if fmt == "json":

@@ -53,6 +53,7 @@ def show_data(cfg) -> dict[str, Any]:
     def level(params: dict) -> dict[str, Any]:
         return {k: _jsonable(_redact_tree(k, s.value)) for k, s in params.items()}
 
+    from lora_compat.config.family import family_summary
     from lora_compat.config.secrets import redact_strings
     from lora_compat.lint.query import iter_secret_values
 
@@ -61,6 +62,7 @@ def show_data(cfg) -> dict[str, Any]:
         "dialect": cfg.dialect,
         "era": cfg.era,
         "tab": cfg.tab,
+        **family_summary(cfg),
         "source": cfg.source,
         "files": list(cfg.files),
         "options": {k: _jsonable(_redact_tree(k, s.value)) for k, s in cfg.options.items()},
@@ -128,8 +130,18 @@ def _render_text(cfg) -> None:
         head.append("  era ", style="dim").append(cfg.era, style="bold")
     if cfg.tab:
         head.append("  tab ", style="dim").append(cfg.tab, style="bold")
-    head.append(f"  ({'SDXL' if cfg.is_sdxl else 'SD2' if cfg.is_v2 else 'SD1.x'})", style="dim")
     console.print(head)
+    if cfg.family is not None:
+        from lora_compat.arch.families import FAMILIES
+
+        fam = FAMILIES[cfg.family]
+        line = Text()
+        line.append("family ", style="dim").append(fam.name, style="bold")
+        missing = [stage for stage in ("migrate", "plan", "train") if not fam.supports(stage)]
+        if missing:
+            line.append(f"  (not supported yet: {', '.join(missing)} refuse it)", style="bold yellow")
+        line.append(f"  from {cfg.family_source}", style="dim")
+        console.print(line)
     if len(cfg.files) > 1:
         console.print(Text("files: " + ", ".join(cfg.files), style="dim"))
 

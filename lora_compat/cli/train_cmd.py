@@ -85,19 +85,22 @@ def command(config: str, dialect: str | None, base_model: str | None, train_data
             quiet: bool) -> None:
     """Train a LoRA from CONFIG (kohya_ss GUI JSON, Derrian JSON/TOML, sd-scripts TOML or command line,
     native TOML). Ctrl-C saves a resumable state folder and exits with code 130."""
+    from lora_compat.config.family import decide_family, require_family
     from lora_compat.config.load import load_config
 
     cfg = load_config(config, dialect=dialect)
-    if cfg.invalid:
-        bad = cfg.invalid[0]
-        o = bad.origin
-        raise UserError(bad.reason, file=o.file, line=o.line, col=o.col, key=o.key)
     overrides = parse_set(sets)
     if "resume" in overrides:
         raise UserError("--set resume: use --resume DIR")
     if resume and cfg.get("resume"):
         cfg.options.pop("resume")  # --resume replaces the config's value
     apply_overrides(cfg, overrides)
+    decide_family(cfg, base_model=base_model, overrides=overrides)  # --base-model / --set sdxl|v2 can change it
+    require_family(cfg, "train")
+    if cfg.invalid:
+        bad = cfg.invalid[0]
+        o = bad.origin
+        raise UserError(bad.reason, file=o.file, line=o.line, col=o.col, key=o.key)
 
     from lora_compat.train.engine import run_training
 

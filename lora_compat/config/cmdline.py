@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from lora_compat.arch.families import SCRIPT_FAMILIES
 from lora_compat.config.document import CMDLINE, Document
 from lora_compat.errors import UserError
 
-LORA_SCRIPTS = {"train_network.py": False, "sdxl_train_network.py": True}  # script -> sdxl
+# LoRA training scripts of every family (lora_compat.arch.families) -> sdxl; the family is decided by the spine
+# (config/family.py) from the script name among other markers.
+LORA_SCRIPTS = {script: script == "sdxl_train_network.py" for script in SCRIPT_FAMILIES}
 # Other sd-scripts entry points: recognised so the refusal can say what the file trains instead.
 OTHER_SCRIPTS = {
     "train_db.py": "DreamBooth full fine-tuning",
@@ -29,10 +32,13 @@ OTHER_SCRIPTS = {
     "sdxl_train_textual_inversion.py": "SDXL textual inversion",
     "train_controlnet.py": "ControlNet training",
     "sdxl_train_control_net_lllite.py": "ControlNet-LLLite training",
-    "flux_train_network.py": "FLUX.1 LoRA training",
     "flux_train.py": "FLUX.1 fine-tuning",
-    "sd3_train_network.py": "SD3 LoRA training",
+    "flux_train_control_net.py": "FLUX.1 ControlNet training",
     "sd3_train.py": "SD3 fine-tuning",
+    "lumina_train.py": "Lumina 2 fine-tuning",
+    "anima_train.py": "Anima fine-tuning",
+    "sdxl_train_control_net.py": "SDXL ControlNet training",
+    "train_control_net.py": "ControlNet training",
     "train_leco.py": "LECO training",
 }
 
@@ -252,9 +258,17 @@ class Invocation:
     def sdxl(self) -> bool:
         return LORA_SCRIPTS.get(script_name(self.script.text), False)
 
+    @property
+    def modelled(self) -> bool:
+        """True when lora-compat reads this script's argument space (its family's ``config`` stage is supported);
+        otherwise options train_network.py does not know are kept as unmodelled instead of refused."""
+        from lora_compat.arch.families import CONFIG, is_supported, script_families
+
+        return any(is_supported(f, CONFIG) for f in script_families(script_name(self.script.text)))
+
 
 def find_invocation(path: str, commands: list[list[Token]]) -> Invocation:
-    """The (last) command that runs train_network.py / sdxl_train_network.py; UserError otherwise."""
+    """The (last) command that runs a LoRA training script of sd-scripts (any family); UserError otherwise."""
     found: Invocation | None = None
     other: tuple[str, Token] | None = None
     for cmd in commands:
@@ -270,10 +284,10 @@ def find_invocation(path: str, commands: list[list[Token]]) -> Invocation:
         if other is not None:
             name, tok = other
             raise UserError(f"runs {name} ({OTHER_SCRIPTS[name]}), not LoRA training; lora-compat reads "
-                            "train_network.py / sdxl_train_network.py command lines",
-                            file=path, line=tok.line, col=tok.col)
-        raise UserError("no train_network.py or sdxl_train_network.py command found in this command file",
-                        file=path)
+                            "LoRA training command lines (train_network.py, sdxl_train_network.py, "
+                            "flux_train_network.py ...)", file=path, line=tok.line, col=tok.col)
+        raise UserError("no LoRA training command (train_network.py, sdxl_train_network.py, flux_train_network.py "
+                        "...) found in this command file", file=path)
     return found
 
 
@@ -357,6 +371,9 @@ class GivenOption:
 @dataclass
 class ParsedArgs:
     given: list[GivenOption]
+    # options the table does not know, kept (not refused) for scripts whose argument space lora-compat does not
+    # model yet (flux_train_network.py ...): dest = the name without dashes, value = its words (True for none)
+    unmodelled: list[GivenOption] = field(default_factory=list)
 
     def values(self) -> dict[str, Any]:
         """dest -> converted value, last occurrence wins (as argparse)."""
@@ -435,8 +452,12 @@ def _classify(word: str, table: dict[str, ArgSpec]) -> tuple[str, str | None, st
     return "", None, word
 
 
-def parse_sd_scripts_args(words: list[Token], *, sdxl: bool) -> ParsedArgs:
-    """Parse words exactly as sd-scripts' argparse would; ArgparseError with argparse's message otherwise."""
+def parse_sd_scripts_args(words: list[Token], *, sdxl: bool, lenient: bool = False) -> ParsedArgs:
+    """Parse words exactly as sd-scripts' argparse would; ArgparseError with argparse's message otherwise.
+
+    ``lenient``: an option the table does not know (another script's argument space) and the value words after it
+    go to :attr:`ParsedArgs.unmodelled` instead of argparse's "unrecognized arguments".
+    """
     table = argparse_table(sdxl)
     kinds: list[tuple[str, str | None, str | None] | None] = []
     for k, w in enumerate(words):
@@ -449,6 +470,7 @@ def parse_sd_scripts_args(words: list[Token], *, sdxl: bool) -> ParsedArgs:
         except ArgparseError as exc:
             raise ArgparseError(exc.message, w) from None
     given: list[GivenOption] = []
+    unmodelled: list[GivenOption] = []
     extras: list[str] = []
     i = 0
     while i < len(words):
@@ -460,6 +482,16 @@ def parse_sd_scripts_args(words: list[Token], *, sdxl: bool) -> ParsedArgs:
             continue
         opt, explicit, written = kind
         if opt == "":
+            if lenient and tok.text.startswith("--") and len(tok.text) > 2:
+                name, _, value = tok.text[2:].partition("=")
+                j = i + 1
+                while not value and j < len(words) and kinds[j] is None:
+                    j += 1
+                raw = [value] if value else [w.text for w in words[i + 1:j]]
+                unmodelled.append(GivenOption(name, tok.text.split("=", 1)[0], raw,
+                                              (raw[0] if len(raw) == 1 else raw) if raw else True, tok))
+                i = j if not value else i + 1
+                continue
             extras.append(tok.text)
             i += 1
             continue
@@ -512,7 +544,7 @@ def parse_sd_scripts_args(words: list[Token], *, sdxl: bool) -> ParsedArgs:
     if extras:
         first = next(w for w, k in zip(words, kinds) if k is None or k[0] == "")
         raise ArgparseError(f"unrecognized arguments: {' '.join(extras)}", first)
-    return ParsedArgs(given)
+    return ParsedArgs(given, unmodelled)
 
 
 # ------------------------------------------------------------------------------------ documents
@@ -534,7 +566,7 @@ def parse_command_file(path: str, text: str) -> Document:
         commands = join_pasted_lines(commands)
     inv = find_invocation(path, commands)
     try:
-        parsed = parse_sd_scripts_args(inv.args, sdxl=inv.sdxl)
+        parsed = parse_sd_scripts_args(inv.args, sdxl=inv.sdxl, lenient=not inv.modelled)
     except ArgparseError as exc:
         tok = exc.token
         raise UserError(f"sd-scripts would refuse this command line: {exc.message}", file=path,

@@ -129,6 +129,9 @@ def _load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool
                         "please report this file", file=path) from exc
     _note_duplicate_keys(doc, cfg)
     _load_referenced_dataset(cfg, resolve_dataset)
+    from lora_compat.config.family import detect_family
+
+    detect_family(cfg, doc)
     if cfg.era is None:
         cfg.era = detection.era
     if cfg.tab is None:

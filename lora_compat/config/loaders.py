@@ -79,7 +79,7 @@ def guess_format(path: str, text: str) -> str:
     head = text.lstrip()
     if head.startswith(("{", "[")) and not re.match(r"\[[A-Za-z0-9_.\-\" ]+\]\s*$", head.splitlines()[0]):
         return JSON
-    if re.search(r"(^|[\s/\\\"'])(sdxl_)?train_network\.py\b", text):
+    if re.search(r"(^|[\s/\\\"'])(\w+_)?train_network\.py\b", text):
         return CMDLINE
     return TOML
 

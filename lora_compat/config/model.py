@@ -163,6 +163,12 @@ class CanonicalConfig:
     notes: list[Note] = field(default_factory=list)
     invalid: list[InvalidValue] = field(default_factory=list)
     files: list[str] = field(default_factory=list)   # every file read (config + dataset config ...)
+    # The model family (lora_compat.arch.families id), decided once by the spine (config/family.py) and carried
+    # like provenance: why (family_source, e.g. "script flux_train_network.py (command line line 3)") and where.
+    family: str | None = None
+    family_source: str | None = None
+    family_origin: Origin | None = None
+    family_markers: list[Any] = field(default_factory=list, repr=False)  # the document's markers (re-deciding)
 
     # -- access -----------------------------------------------------------------------------------
     def get(self, name: str, default: Any = None) -> Any:
@@ -200,16 +206,42 @@ class CanonicalConfig:
 
     @property
     def is_sdxl(self) -> bool:
-        """SDXL when the file says so (sdxl flag set by the reader from the script name / GUI checkbox)."""
+        """SDXL: the decided family (script, checkbox, base model ...); before detection the reader's sdxl flag."""
+        if self.family is not None:
+            return self.family == "sdxl"
         return bool(self.get("sdxl", False))
 
     @property
     def is_v2(self) -> bool:
+        """SD2.x: the decided family; before detection the ``v2`` option."""
+        if self.family is not None:
+            return self.family == "sd2"
         return bool(self.get("v2", False))
 
+    @property
+    def is_sd_family(self) -> bool:
+        """True for SD1/SD2/SDXL (and for a config whose family is not decided: a dataset config)."""
+        from lora_compat.arch.families import SD_FAMILIES
+
+        return self.family is None or self.family in SD_FAMILIES
+
     def arch(self) -> str:
-        """``sdxl``, ``sd2`` or ``sd1``."""
-        return "sdxl" if self.is_sdxl else ("sd2" if self.is_v2 else "sd1")
+        """``sdxl``, ``sd2`` or ``sd1`` for the SD code paths.
+
+        Raises :class:`~lora_compat.errors.UnsupportedFamily` for any other family (FLUX.1, SD3 ...): a non-SD
+        config must never flow into SD code as if it were SD1.
+        """
+        if self.family is not None:
+            from lora_compat.arch.families import SD_FAMILIES, family
+
+            if self.family in SD_FAMILIES:
+                return self.family
+            from lora_compat.errors import UnsupportedFamily
+
+            raise UnsupportedFamily(f"{family(self.family).label} is not an SD1/SD2/SDXL model; the SD code paths "
+                                    f"cannot handle it (family from {self.family_source})", family=self.family,
+                                    file=self.source)
+        return "sdxl" if self.get("sdxl", False) else ("sd2" if self.get("v2", False) else "sd1")
 
     def locate(self, name: str) -> Origin | None:
         s = self.options.get(name)

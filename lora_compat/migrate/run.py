@@ -131,9 +131,12 @@ def write_atomically(files: dict[str, str]) -> None:
 def migrate_file(path: str, to: str, out: str, *, force: bool = False, strict: bool = False,
                  dialect: str | None = None) -> MigrationReport:
     """Migrate ``path`` to ``to`` at ``out``; returns the report (files already written)."""
+    from lora_compat.arch.families import MIGRATE
+    from lora_compat.config.family import require_family
     from lora_compat.config.load import load_config
 
     cfg = load_config(path, dialect=dialect)
+    require_family(cfg, MIGRATE)
     refuse_invalid(cfg)
     files, report = render(cfg, to, out)
     inputs = {os.path.realpath(f) for f in (cfg.files or [path])}

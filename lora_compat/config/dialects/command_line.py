@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from lora_compat.config.document import Document
 from lora_compat.config.model import (
-    DERIVED, KEPT, RENAMED, CanonicalConfig, FrontendOnlyKey, Note, Origin, Provenance, Setting,
+    DERIVED, KEPT, RENAMED, CanonicalConfig, FrontendOnlyKey, Note, Origin, Provenance, Setting, UnknownKey,
 )
 from lora_compat.errors import UserError
 
@@ -48,6 +48,11 @@ def read(doc: Document, detection: "Detection") -> CanonicalConfig:
         else:
             prov = Provenance(KEPT, (origin,))
         cfg.options[dest] = Setting(g.value, prov)
+    script = doc.meta.get("script")
+    for g in parsed.unmodelled:
+        cfg.unknown_keys.append(UnknownKey(
+            g.dest, g.value, Origin(doc.path, g.written, g.token.line, g.token.col, g.value),
+            f"an option of {script} that lora-compat does not read yet (train_network.py has no such option)"))
     cfg.options["sdxl"] = Setting(bool(doc.meta.get("sdxl")), Provenance(
         DERIVED, (script_origin,), f"script {doc.meta.get('script')} -> sdxl={bool(doc.meta.get('sdxl'))}"))
 

@@ -489,7 +489,7 @@ class _GuiReader:
                            f"unknown LoRA_type {show(lora_type)}; known: {', '.join(LORA_TYPES)}")
             return
         module, family = LORA_TYPES[lora_type]
-        if family == "kohya" and lora_type == "Standard" and self.flag("sd3_checkbox"):
+        if lora_type in ("Standard", "Kohya LoCon") and self.flag("sd3_checkbox"):  # lora_gui.py: both branches
             module = "networks.lora_sd3"
         conv = f"LoRA_type {show(self.raw('LoRA_type', 'Standard'))} -> network_module {show(module)}"
         self.put("network_module", module, fields=["LoRA_type"] if type_key else [],

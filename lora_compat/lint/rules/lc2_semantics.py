@@ -574,6 +574,8 @@ class BucketResoStepsMultiple(Rule):
     reference = "sd-scripts-reference.md §1.3, §1.13 E12"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        if not cfg.is_sd_family:
+            return  # the 64/32 asserts are train_network.py's and sdxl_train_network.py's
         # a bare dataset config does not say which script reads it: only 32 (valid for neither) is certain
         m = 32 if (cfg.is_sdxl or cfg.dialect == "sd-scripts-dataset") else 64
         for sc in dataset_scopes(cfg):

@@ -883,6 +883,8 @@ class NetworkDimAboveLayerWidth(Rule):
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         from lora_compat.lint.query import network_arg
 
+        if not cfg.is_sd_family:
+            return  # UNet layer widths; other families have their own
         dim = as_number(cfg.get("network_dim"))
         width = 640 if cfg.is_sdxl and network_arg(cfg, "conv_dim") is None else 320
         if dim and dim > width:
