@@ -24,7 +24,11 @@ def load(path: Path, text: str | dict, **kw):
 
 
 def codes(cfg) -> list[str]:
-    return [n.code for n in cfg.notes if n.code.startswith("family-")]
+    from lora_compat.config.notes import NOTE_CODES
+
+    found = [n.code for n in cfg.notes if n.code.startswith("family-")]
+    assert all(c in NOTE_CODES for c in found), found   # every note a reader writes is explainable
+    return found
 
 
 # --- command lines: the script decides --------------------------------------------------------------------------

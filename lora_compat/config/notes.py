@@ -12,6 +12,21 @@ NOTE_CODES: dict[str, str] = {
     "duplicate-key":
         "A key (JSON) or option (command line) is written more than once: the front-end's json.load / "
         "sd-scripts' argparse keeps only the last value, the earlier ones have no effect.",
+    # ---- the model family (emitted by lora_compat.config.family for every dialect) --------------------------
+    "family-conflict":
+        "Two things in the config name different model families (e.g. networks.lora_flux without the FLUX.1 "
+        "checkbox): the stronger one (script > network_module > family-only options) decides; sd-scripts would "
+        "run the weaker one on the wrong model.",
+    "family-base-model-conflict":
+        "The base model's files (diffusers folder or safetensors header) are another family than the config "
+        "trains: sd-scripts would load it as the config's family and fail.",
+    "family-base-model-name":
+        "The base model's name suggests another family than the config trains (a hint: names can lie).",
+    "family-switch-missing":
+        "The family comes from the base model, but the config lacks the switch sd-scripts needs for it "
+        "(v2 for SD2.x, model_type = \"chroma\" for Chroma).",
+    "family-ambiguous":
+        "Only options that several families share name the family (t5xxl: FLUX.1 or SD3); the first is taken.",
     # ---- sd-scripts command lines, --config_file and --dataset_config files (the spine's readers) ----------
     "command-line-launcher":
         "The training script is started through a launcher (accelerate launch, python -m ...); its options "
