@@ -270,3 +270,33 @@ def test_file_without_alpha_is_refused_like_sd_scripts() -> None:
           "lora_unet_double_blocks_0_img_mod_lin.lora_up.weight": torch.zeros(192, 4)}
     with pytest.raises(KeyError, match="lora_unet_double_blocks_0_img_mod_lin"):
         kohya_dims_and_alphas(sd)
+
+
+def test_diffusers_reads_our_kohya_file_as_the_same_function() -> None:
+    """diffusers' FLUX kohya loader (``load_lora_weights``) gives the same DiT output as our network. Its
+    converter hard-codes FLUX.1's real widths for ``single_blocks.N.linear1`` (3072 x 3 + 12288), so on the tiny
+    model the file holds the double blocks only (``train_blocks=double``)."""
+    from diffusers import FluxPipeline
+
+    comps = tiny_flux_components("dev", num_layers=2, num_single_layers=1)
+    args = parse_network_args(4, 2, {"train_blocks": "double"})
+    planned = select_modules(args, num_double=2, num_single=1, clip_l_layers=None)
+    ours = _tiny_dit("dev", 2, 1)
+    net = create_flux_network(args, planned, {"transformer": ours})
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for m in net.modules:
+            for u in m.ups:
+                u.weight.copy_(torch.randn(u.weight.shape, generator=g) * 0.1)
+    sd = net.kohya_state_dict()
+    pipe = FluxPipeline(scheduler=None, vae=comps.vae, text_encoder=comps.clip_l, tokenizer=comps.clip_tokenizer,
+                        text_encoder_2=comps.t5xxl, tokenizer_2=comps.t5_tokenizer, transformer=_tiny_dit("dev", 2, 1))
+    pipe.load_lora_weights(dict(sd))
+    inputs = _dit_inputs(dict(ours.config))
+    with torch.no_grad():
+        theirs = pipe.transformer(**inputs).sample
+        mine = ours(**inputs).sample
+        net.set_multiplier(0.0)
+        base = ours(**inputs).sample
+    assert (mine - base).abs().max() > 1e-2
+    assert torch.allclose(theirs, mine, atol=1e-5), (theirs - mine).abs().max()
