@@ -300,3 +300,44 @@ def test_diffusers_reads_our_kohya_file_as_the_same_function() -> None:
         base = ours(**inputs).sample
     assert (mine - base).abs().max() > 1e-2
     assert torch.allclose(theirs, mine, atol=1e-5), (theirs - mine).abs().max()
+
+
+def test_loha_on_fused_modules_equals_fused_merge_and_saves_lycoris_layout() -> None:
+    from diffusers import FluxTransformer2DModel
+
+    from lora_compat.train.flux.loha import FluxLohaNetwork
+
+    cfg = tiny_transformer_config("dev", 1, 2)
+    base = _tiny_dit("dev", 1, 2)
+    original = {k: v.clone() for k, v in base.state_dict().items()}
+    args = parse_network_args(3, 2.0, {})
+    planned = select_modules(args, num_double=1, num_single=2, clip_l_layers=None)
+    net = FluxLohaNetwork(planned, {"transformer": base})
+    q = base.get_submodule("single_transformer_blocks.0.attn.to_q")
+    mlp = base.get_submodule("single_transformer_blocks.0.proj_mlp")
+    assert q.hada_w1_b["default"] is mlp.hada_w1_b["default"] and q.hada_w2_b["default"] is mlp.hada_w2_b["default"]
+    g = torch.Generator().manual_seed(9)
+    lycoris = {}
+    for p in planned:
+        first = base.get_submodule(p.module.paths[0]).get_base_layer()
+        outs = sum(base.get_submodule(path).get_base_layer().out_features for path in p.module.paths)
+        lycoris[f"{p.kohya_name}.alpha"] = torch.tensor(p.alpha)
+        for key, shape in (("hada_w1_a", (outs, 3)), ("hada_w1_b", (3, first.in_features)),
+                           ("hada_w2_a", (outs, 3)), ("hada_w2_b", (3, first.in_features))):
+            lycoris[f"{p.kohya_name}.{key}"] = torch.randn(shape, generator=g) * 0.3
+    net.load_kohya_state_dict(lycoris)
+    saved = net.kohya_state_dict()
+    assert list(saved) == list(lycoris) and all(torch.equal(saved[k], lycoris[k]) for k in lycoris)
+    assert len(net.parameters()) == sum(2 + 2 * len(p.module.paths) for p in planned)
+
+    bfl = diffusers_to_bfl_transformer(original)
+    for p in planned:
+        n = p.kohya_name
+        delta = (lycoris[f"{n}.hada_w1_a"] @ lycoris[f"{n}.hada_w1_b"]) * (lycoris[f"{n}.hada_w2_a"] @
+                                                                           lycoris[f"{n}.hada_w2_b"])
+        bfl[bfl_lora_target(n)] = bfl[bfl_lora_target(n)] + (float(p.alpha) / p.rank) * delta
+    merged = FluxTransformer2DModel(**cfg).eval()
+    merged.load_state_dict(bfl_transformer_to_diffusers(bfl))
+    inputs = _dit_inputs(cfg)
+    with torch.no_grad():
+        assert torch.allclose(base(**inputs).sample, merged(**inputs).sample, rtol=1e-5, atol=1e-5)

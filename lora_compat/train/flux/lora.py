@@ -135,6 +135,54 @@ def _anchored(path: str) -> str:
     return f"^{re.escape(path)}$"
 
 
+def group_by_part(planned: list[PlannedModule]) -> dict[str, list[PlannedModule]]:
+    """Planned modules per model part, in plan order."""
+    out: dict[str, list[PlannedModule]] = {}
+    for p in planned:
+        out.setdefault(p.module.part, []).append(p)
+    return out
+
+
+def resolve_targets(planned: list[PlannedModule], models: dict[str, Any]) -> dict[str, list[str]]:
+    """kohya name -> the module paths as spelled in the loaded models (``ValueError`` naming a missing one)."""
+    resolved: dict[str, list[str]] = {}
+    for part, mods in group_by_part(planned).items():
+        if part not in models:
+            raise ValueError(f"LoRA modules for {part} but no {part} model was given")
+        available = {name for name, _ in models[part].named_modules()}
+        for p in mods:
+            paths = []
+            for path in p.module.paths:
+                real = resolve_path(path, available)
+                if real is None:
+                    raise ValueError(f"{p.kohya_name}: module {path} is not in the {part} model")
+                paths.append(real)
+            resolved[p.kohya_name] = paths
+    return resolved
+
+
+def peft_patterns(mods: list[PlannedModule], resolved: dict[str, list[str]]
+                  ) -> tuple[int, float, list[str], dict[str, int], dict[str, float]]:
+    """(r, alpha, target_modules, rank_pattern, alpha_pattern) for a PEFT config: the most common rank/alpha as
+    defaults, anchored full paths for the others (FLUX's ``proj_out`` names two different modules)."""
+    counts: dict[tuple[int, float], int] = {}
+    for p in mods:
+        key = (p.rank, float(p.alpha))
+        counts[key] = counts.get(key, 0) + len(p.module.paths)
+    r, a = max(counts, key=counts.__getitem__)
+    targets: list[str] = []
+    rank_pattern: dict[str, int] = {}
+    alpha_pattern: dict[str, float] = {}
+    for p in mods:
+        for path in resolved[p.kohya_name]:
+            targets.append(path)
+            if p.rank != r:
+                rank_pattern[_anchored(path)] = p.rank
+            if float(p.alpha) != a:
+                alpha_pattern[_anchored(path)] = float(p.alpha)
+    return r, a, targets, rank_pattern, alpha_pattern
+
+
 class FluxLoraNetwork:
     """The LoRA modules of one FLUX run, injected into the DiT and (optionally) CLIP-L / T5-XXL.
 
@@ -150,24 +198,9 @@ class FluxLoraNetwork:
         self.args = args
         self.multiplier = 1.0
         self.modules: list[InjectedModule] = []
-        by_part: dict[str, list[PlannedModule]] = {}
-        for p in planned:
-            by_part.setdefault(p.module.part, []).append(p)
-        resolved: dict[str, list[str]] = {}
-        for part, mods in by_part.items():
-            if part not in self.models:
-                raise ValueError(f"LoRA modules for {part} but no {part} model was given")
-            model = self.models[part]
-            available = {name for name, _ in model.named_modules()}
-            paths = []
-            for p in mods:
-                for path in p.module.paths:
-                    real = resolve_path(path, available)
-                    if real is None:
-                        raise ValueError(f"{p.kohya_name}: module {path} is not in the {part} model")
-                    paths.append(real)
-                resolved[p.kohya_name] = paths[-len(p.module.paths):]
-            self._inject(model, mods, resolved)
+        resolved = resolve_targets(planned, self.models)
+        for part, mods in group_by_part(planned).items():
+            self._inject(self.models[part], mods, resolved)
         for p in planned:
             model = self.models[p.module.part]
             layers = [model.get_submodule(path) for path in resolved[p.kohya_name]]
@@ -177,19 +210,7 @@ class FluxLoraNetwork:
     def _inject(model: Any, mods: list[PlannedModule], resolved: dict[str, list[str]]) -> None:
         from peft import LoraConfig, inject_adapter_in_model
 
-        counts: dict[tuple[int, float], int] = {}
-        for p in mods:
-            key = (p.rank, float(p.alpha))
-            counts[key] = counts.get(key, 0) + len(p.module.paths)
-        r, a = max(counts, key=counts.__getitem__)
-        targets, rank_pattern, alpha_pattern = [], {}, {}
-        for p in mods:
-            for path in resolved[p.kohya_name]:
-                targets.append(path)
-                if p.rank != r:
-                    rank_pattern[_anchored(path)] = p.rank
-                if float(p.alpha) != a:
-                    alpha_pattern[_anchored(path)] = float(p.alpha)
+        r, a, targets, rank_pattern, alpha_pattern = peft_patterns(mods, resolved)
         config = LoraConfig(r=r, lora_alpha=a, target_modules=targets, rank_pattern=rank_pattern,
                             alpha_pattern=alpha_pattern, lora_dropout=0.0, init_lora_weights=True, bias="none",
                             use_rslora=False, use_dora=False)
