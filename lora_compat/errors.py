@@ -18,7 +18,7 @@ class UserError(Exception):
         super().__init__(located(message, file=file, line=line, col=col, key=key))
 
 
-class UnsupportedFamily(UserError):
+class UnsupportedFamilyError(UserError):
     """A model family the command cannot handle yet (named, never handled as another family); exit 2."""
 
     def __init__(self, message: str, *, family: str, file: str | None = None):

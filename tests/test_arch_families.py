@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lora_compat.arch import families as F
+from lora_compat.arch import families
 
 
 def write_safetensors(path: Path, shapes: dict[str, list[int]], metadata: dict[str, str] | None = None) -> None:
@@ -38,7 +38,7 @@ FLUX2 = ["double_blocks.0.img_attn.qkv.weight", "single_stream_modulation.lin.we
 SD3_MEDIUM = ["model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight",
               "model.diffusion_model.joint_blocks.0.context_block.adaLN_modulation.1.bias",
               "text_encoders.clip_l.transformer.text_model.embeddings.position_embedding.weight"]
-SD35_LARGE = SD3_MEDIUM + ["model.diffusion_model.joint_blocks.0.context_block.attn.ln_k.weight"]
+SD35_LARGE = [*SD3_MEDIUM, "model.diffusion_model.joint_blocks.0.context_block.attn.ln_k.weight"]
 LUMINA2 = ["cap_embedder.0.weight", "noise_refiner.0.attention.qkv.weight", "context_refiner.0.attention.qkv.weight",
            "layers.0.attention.qkv.weight"]
 HUNYUAN = ["byt5_in.fc1.weight", "double_blocks.0.img_attn_qkv.weight", "double_blocks.0.img_mlp.fc1.weight",
@@ -59,47 +59,48 @@ SD3_DIFFUSERS = ["pos_embed.proj.weight", "transformer_blocks.0.attn.add_k_proj.
 
 
 def test_registry_is_consistent() -> None:
-    assert F.FAMILY_IDS[:9] == ("sd1", "sd2", "sdxl", "flux1", "chroma", "sd3", "lumina2", "hunyuan_image",
+    assert families.FAMILY_IDS[:9] == ("sd1", "sd2", "sdxl", "flux1", "chroma", "sd3", "lumina2", "hunyuan_image",
                                 "anima")
-    for script, fams in F.SCRIPT_FAMILIES.items():
+    for script, fams in families.SCRIPT_FAMILIES.items():
         assert script.endswith("_train_network.py") or script == "train_network.py"
-        assert fams and all(f in F.FAMILIES and script in F.FAMILIES[f].scripts for f in fams)
-    for fam in F.FAMILIES.values():
-        assert fam.supported <= F.ALL_STAGES
-        for m in fam.network_modules:
-            assert fam.id in F.network_module_families(m)
-        assert fam.sd == (fam.id in ("sd1", "sd2", "sdxl"))
-    for name, fams in F.FAMILY_OPTIONS.items():
-        assert fams and not set(fams) & F.SD_FAMILIES, name
+        assert fams and all(f in families.FAMILIES and script in families.FAMILIES[f].scripts for f in fams)
+    for f in families.FAMILIES.values():
+        assert f.supported <= families.ALL_STAGES
+        for m in f.network_modules:
+            assert f.id in families.network_module_families(m)
+        assert f.sd == (f.id in ("sd1", "sd2", "sdxl"))
+    for name, fams in families.FAMILY_OPTIONS.items():
+        assert fams and not set(fams) & families.SD_FAMILIES, name
     # the SD families are supported everywhere; the others are named and refused until their stage lands
-    assert F.supported_families(F.PLAN)[:3] == ("sd1", "sd2", "sdxl")
-    assert F.family("flux1").label == "FLUX.1 (flux_train_network.py)"
-    assert F.display_name("hunyuan_image") == "HunyuanImage-2.1" and F.display_name(None) == "unknown"
+    assert families.supported_families(families.PLAN)[:3] == ("sd1", "sd2", "sdxl")
+    assert families.family("flux1").label == "FLUX.1 (flux_train_network.py)"
+    assert families.display_name("hunyuan_image") == "HunyuanImage-2.1" and families.display_name(None) == "unknown"
     with pytest.raises(ValueError, match="unknown model family"):
-        F.family("sd4")
+        families.family("sd4")
     with pytest.raises(ValueError, match="unknown stage"):
-        F.family("sd1").supports("deploy")
+        families.family("sd1").supports("deploy")
 
 
 def test_family_only_options_follow_the_scripts_parsers() -> None:
-    assert F.FAMILY_OPTIONS["guidance_scale"] == ("flux1", "chroma")
-    assert set(F.FAMILY_OPTIONS["clip_l"]) == {"flux1", "chroma", "sd3"}
-    assert set(F.FAMILY_OPTIONS["ae"]) == {"flux1", "chroma", "lumina2"}
-    assert F.FAMILY_OPTIONS["clip_g"] == ("sd3",) and F.FAMILY_OPTIONS["gemma2"] == ("lumina2",)
-    assert F.FAMILY_OPTIONS["qwen3"] == ("anima",) and F.FAMILY_OPTIONS["byt5"] == ("hunyuan_image",)
+    assert families.FAMILY_OPTIONS["guidance_scale"] == ("flux1", "chroma")
+    assert set(families.FAMILY_OPTIONS["clip_l"]) == {"flux1", "chroma", "sd3"}
+    assert set(families.FAMILY_OPTIONS["ae"]) == {"flux1", "chroma", "lumina2"}
+    assert families.FAMILY_OPTIONS["clip_g"] == ("sd3",) and families.FAMILY_OPTIONS["gemma2"] == ("lumina2",)
+    assert families.FAMILY_OPTIONS["qwen3"] == ("anima",) and families.FAMILY_OPTIONS["byt5"] == ("hunyuan_image",)
     # accepted by sdxl_train_network.py too: names no single family
     for shared in ("cache_text_encoder_outputs", "disable_mmap_load_safetensors", "network_dim"):
-        assert shared not in F.FAMILY_OPTIONS
+        assert shared not in families.FAMILY_OPTIONS
 
 
 def test_script_switches() -> None:
-    assert F.family_of_script("train_network.py") == "sd1"
-    assert F.family_of_script("train_network.py", v2=True) == "sd2"
-    assert F.family_of_script("sdxl_train_network.py", v2=True) == "sdxl"   # sd-scripts asserts; the script decides
-    assert F.family_of_script("flux_train_network.py") == "flux1"
-    assert F.family_of_script("flux_train_network.py", model_type="chroma") == "chroma"
-    assert F.family_of_script("lumina_train_network.py") == "lumina2"
-    assert F.family_of_script("flux_train.py") is None
+    assert families.family_of_script("train_network.py") == "sd1"
+    assert families.family_of_script("train_network.py", v2=True) == "sd2"
+    # sd-scripts asserts on this pair; the script decides the family
+    assert families.family_of_script("sdxl_train_network.py", v2=True) == "sdxl"
+    assert families.family_of_script("flux_train_network.py") == "flux1"
+    assert families.family_of_script("flux_train_network.py", model_type="chroma") == "chroma"
+    assert families.family_of_script("lumina_train_network.py") == "lumina2"
+    assert families.family_of_script("flux_train.py") is None
 
 
 @pytest.mark.parametrize("name, family", [
@@ -116,14 +117,14 @@ def test_script_switches() -> None:
     ("sd-v1-4.ckpt", "sd1"), ("/data/sdxl/model.safetensors", "sdxl"),
 ])
 def test_name_hints(name: str, family: str) -> None:
-    hint = F.family_from_model_name(name)
+    hint = families.family_from_model_name(name)
     assert hint is not None and hint.family == family, hint
 
 
 @pytest.mark.parametrize("name", ["model.safetensors", "a.safetensors", "", "/models/my_lora_base.ckpt",
                                   "animated_style.safetensors"])
 def test_names_without_a_family(name: str) -> None:
-    assert F.family_from_model_name(name) is None
+    assert families.family_from_model_name(name) is None
 
 
 @pytest.mark.parametrize("keys, family, variant", [
@@ -135,34 +136,34 @@ def test_names_without_a_family(name: str) -> None:
     (FLUX_DIFFUSERS, "flux1", "dev"), (SD3_DIFFUSERS, "sd3", "medium"),
 ])
 def test_checkpoint_keys(keys: list[str], family: str, variant: str | None) -> None:
-    found = F.family_from_checkpoint_keys(keys)
+    found = families.family_from_checkpoint_keys(keys)
     assert found is not None and (found.family, found.variant) == (family, variant), found
 
 
 def test_bare_unet_width_tells_sd1_from_sd2() -> None:
     name = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"
-    assert F.family_from_checkpoint_keys([name], {name: [320, 768]}).family == "sd1"
-    assert F.family_from_checkpoint_keys([name], {name: [320, 1024]}).family == "sd2"
-    assert F.family_from_checkpoint_keys(["lora_unet_x.lora_down.weight"]) is None
+    assert families.family_from_checkpoint_keys([name], {name: [320, 768]}).family == "sd1"
+    assert families.family_from_checkpoint_keys([name], {name: [320, 1024]}).family == "sd2"
+    assert families.family_from_checkpoint_keys(["lora_unet_x.lora_down.weight"]) is None
 
 
 def test_metadata() -> None:
-    assert F.family_from_metadata({"ss_base_model_version": "flux1"}) == "flux1"
-    assert F.family_from_metadata({"ss_base_model_version": "chroma"}) == "chroma"
-    assert F.family_from_metadata({"ss_base_model_version": "flux.1"}) == "flux1"          # ai-toolkit
-    assert F.family_from_metadata({"ss_base_model_version": "5-large"}) == "sd3"            # SD3: bare model_type
-    assert F.family_from_metadata({"ss_base_model_version": "sd_3"}) == "sd3"               # ai-toolkit
-    assert F.family_from_metadata({"ss_base_model_version": "sdxl_base_v1-0"}) == "sdxl"
-    assert F.family_from_metadata({"ss_base_model_version": "sd_v2_v"}) == "sd2"
-    assert F.family_from_metadata({"ss_base_model_version": "hunyuan-image-2.1"}) == "hunyuan_image"
-    assert F.family_from_metadata({"modelspec.architecture": "flux-1-schnell/lora"}) == "flux1"
-    assert F.family_from_metadata({"modelspec.architecture": "stable-diffusion-xl-v1-base/lora"}) == "sdxl"
-    assert F.family_from_metadata({"modelspec.architecture": "stable-diffusion-3-5-medium/lora"}) == "sd3"
-    assert F.family_from_metadata({"modelspec.architecture": "stable-diffusion-v2-768-v"}) == "sd2"
-    assert F.family_from_metadata({"modelspec.architecture": "lumina-2/lora"}) == "lumina2"
-    assert F.family_from_metadata({"modelspec.architecture": "anima-preview/lora"}) == "anima"
-    assert F.family_from_metadata({"ss_v2": "False"}) == "sd1"
-    assert F.family_from_metadata({}) is None
+    assert families.family_from_metadata({"ss_base_model_version": "flux1"}) == "flux1"
+    assert families.family_from_metadata({"ss_base_model_version": "chroma"}) == "chroma"
+    assert families.family_from_metadata({"ss_base_model_version": "flux.1"}) == "flux1"          # ai-toolkit
+    assert families.family_from_metadata({"ss_base_model_version": "5-large"}) == "sd3"  # SD3: bare model_type
+    assert families.family_from_metadata({"ss_base_model_version": "sd_3"}) == "sd3"               # ai-toolkit
+    assert families.family_from_metadata({"ss_base_model_version": "sdxl_base_v1-0"}) == "sdxl"
+    assert families.family_from_metadata({"ss_base_model_version": "sd_v2_v"}) == "sd2"
+    assert families.family_from_metadata({"ss_base_model_version": "hunyuan-image-2.1"}) == "hunyuan_image"
+    assert families.family_from_metadata({"modelspec.architecture": "flux-1-schnell/lora"}) == "flux1"
+    assert families.family_from_metadata({"modelspec.architecture": "stable-diffusion-xl-v1-base/lora"}) == "sdxl"
+    assert families.family_from_metadata({"modelspec.architecture": "stable-diffusion-3-5-medium/lora"}) == "sd3"
+    assert families.family_from_metadata({"modelspec.architecture": "stable-diffusion-v2-768-v"}) == "sd2"
+    assert families.family_from_metadata({"modelspec.architecture": "lumina-2/lora"}) == "lumina2"
+    assert families.family_from_metadata({"modelspec.architecture": "anima-preview/lora"}) == "anima"
+    assert families.family_from_metadata({"ss_v2": "False"}) == "sd1"
+    assert families.family_from_metadata({}) is None
 
 
 def _folder(root: Path, files: dict[str, dict]) -> Path:
@@ -191,36 +192,36 @@ def _folder(root: Path, files: dict[str, dict]) -> Path:
                            "addition_embed_type": "text_time"}}, "sdxl"),
 ])
 def test_diffusers_folders(tmp_path: Path, files: dict, family: str) -> None:
-    found = F.family_of_model_path(str(_folder(tmp_path / "m", files)))
+    found = families.family_of_model_path(str(_folder(tmp_path / "m", files)))
     assert found is not None and found.family == family, found
 
 
 def test_single_files(tmp_path: Path) -> None:
     flux = tmp_path / "flux1-dev.safetensors"
     write_safetensors(flux, {k: [2, 2] for k in FLUX_DEV})
-    found = F.family_of_model_path(str(flux))
+    found = families.family_of_model_path(str(flux))
     assert (found.family, found.variant) == ("flux1", "dev") and "guidance_in" in found.why
     sdxl = tmp_path / "x.safetensors"
     write_safetensors(sdxl, {k: [2] for k in SDXL_SGM})
-    assert F.family_of_model_path(str(sdxl)).family == "sdxl"
+    assert families.family_of_model_path(str(sdxl)).family == "sdxl"
     # no recognisable key: the metadata decides
     meta = tmp_path / "m.safetensors"
     write_safetensors(meta, {"w": [1]}, {"modelspec.architecture": "stable-diffusion-3-medium"})
-    assert F.family_of_model_path(str(meta)).family == "sd3"
-    assert F.read_safetensors_keys(str(meta))[1] == {"modelspec.architecture": "stable-diffusion-3-medium"}
+    assert families.family_of_model_path(str(meta)).family == "sd3"
+    assert families.read_safetensors_keys(str(meta))[1] == {"modelspec.architecture": "stable-diffusion-3-medium"}
 
 
 def test_unreadable_models_say_nothing(tmp_path: Path) -> None:
-    assert F.family_of_model_path(str(tmp_path / "absent.safetensors")) is None
+    assert families.family_of_model_path(str(tmp_path / "absent.safetensors")) is None
     ckpt = tmp_path / "model.ckpt"
     ckpt.write_bytes(b"PK\x03\x04 pickled")               # never opened: a pickle can run code
-    assert F.family_of_model_path(str(ckpt)) is None
+    assert families.family_of_model_path(str(ckpt)) is None
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(struct.pack("<Q", 1 << 40) + b"{}")   # header length past the limit
-    assert F.family_of_model_path(str(bad)) is None
+    assert families.family_of_model_path(str(bad)) is None
     notjson = tmp_path / "nj.safetensors"
     notjson.write_bytes(struct.pack("<Q", 4) + b"abcd")
-    assert F.family_of_model_path(str(notjson)) is None
+    assert families.family_of_model_path(str(notjson)) is None
     (tmp_path / "empty").mkdir()
-    assert F.family_of_model_path(str(tmp_path / "empty")) is None
-    assert F.family_of_model_path("") is None
+    assert families.family_of_model_path(str(tmp_path / "empty")) is None
+    assert families.family_of_model_path("") is None

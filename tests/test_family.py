@@ -11,7 +11,7 @@ import pytest
 from lora_compat.cli import main
 from lora_compat.config.family import decide_family, require_family
 from lora_compat.config.load import load_config
-from lora_compat.errors import UnsupportedFamily, UserError
+from lora_compat.errors import UnsupportedFamilyError, UserError
 from tests.conftest import CORPUS, requires_corpus
 from tests.test_arch_families import FLUX_DEV, SDXL_SGM, write_safetensors
 
@@ -87,7 +87,8 @@ def test_pasted_text_with_a_family_script_is_a_command_line(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("body, family, source", [
     ('network_module = "networks.lora_flux"\n', "flux1", "network_module networks.lora_flux (line 1)"),
-    ('network_module = "networks.lora_flux"\nmodel_type = "chroma"\n', "chroma", "model_type chroma (line 2); network_module networks.lora_flux"),
+    ('network_module = "networks.lora_flux"\nmodel_type = "chroma"\n', "chroma",
+     "model_type chroma (line 2); network_module networks.lora_flux"),
     ('ae = "ae.sft"\nt5xxl = "t5.safetensors"\nguidance_scale = 1.0\n', "flux1",
      "option ae (line 1) (FLUX.1, Chroma, Lumina-Image 2.0 only); option t5xxl (line 2) (FLUX.1, Chroma, SD3/SD3.5 "
      "only) (FLUX.1: flux_train_network.py without model_type chroma)"),
@@ -161,7 +162,7 @@ def test_corpus_flux_presets_are_flux1(name: str) -> None:
     cfg = load_config(str(CORPUS / "kohya_ss" / name), resolve_dataset=False)
     assert cfg.family == "flux1" and cfg.family_source.startswith("kohya_ss GUI flux1_checkbox = true (line 4")
     assert not codes(cfg)
-    with pytest.raises(UnsupportedFamily, match=r"FLUX\.1 \(flux_train_network\.py\) is not an SD1/SD2/SDXL"):
+    with pytest.raises(UnsupportedFamilyError, match=r"FLUX\.1 \(flux_train_network\.py\) is not an SD1/SD2/SDXL"):
         cfg.arch()
 
 
@@ -248,7 +249,7 @@ def test_explicit_script_wins_over_the_model_and_says_so(tmp_path: Path) -> None
     cfg = load(tmp_path / "r.sh", f"python train_network.py --pretrained_model_name_or_path {base}\n")
     assert cfg.family == "sd1" and codes(cfg) == ["family-base-model-conflict"]
     assert "is SDXL" in cfg.notes[-1].message and "trains SD1.x" in cfg.notes[-1].message
-    with pytest.raises(UserError, match="sd-scripts would load it as SD1.x and fail"):
+    with pytest.raises(UserError, match=r"sd-scripts would load it as SD1\.x and fail"):
         require_family(cfg, "train")   # before loading gigabytes
     require_family(cfg, "plan")        # plan still shows what the config asks for
 
@@ -297,9 +298,9 @@ def test_arch_never_lets_another_family_into_sd_code(tmp_path: Path) -> None:
 
     cfg = load(tmp_path / "r.sh", "python sd3_train_network.py --network_dim 4\n")
     assert not cfg.is_sd_family and not cfg.is_sdxl and not cfg.is_v2
-    with pytest.raises(UnsupportedFamily, match=r"SD3/SD3\.5 \(sd3_train_network\.py\)"):
+    with pytest.raises(UnsupportedFamilyError, match=r"SD3/SD3\.5 \(sd3_train_network\.py\)"):
         cfg.arch()
-    with pytest.raises(UnsupportedFamily):
+    with pytest.raises(UnsupportedFamilyError):
         make_plan(cfg)
 
 

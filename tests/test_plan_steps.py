@@ -206,7 +206,7 @@ def test_plan_and_migrate_never_import_torch() -> None:
 def test_every_corpus_config_plans() -> None:
     from lora_compat.arch.families import is_supported
     from lora_compat.config.load import load_config
-    from lora_compat.errors import UnsupportedFamily, UserError
+    from lora_compat.errors import UnsupportedFamilyError, UserError
     from tests.conftest import corpus_files
 
     files = corpus_files()
@@ -221,7 +221,7 @@ def test_every_corpus_config_plans() -> None:
         if cfg.invalid:
             continue
         if cfg.family and not is_supported(cfg.family, "plan"):
-            with pytest.raises(UnsupportedFamily):  # never an SD plan for a FLUX.1/SD3 preset
+            with pytest.raises(UnsupportedFamilyError):  # never an SD plan for a FLUX.1/SD3 preset
                 make_plan(cfg)
             continue
         plan = make_plan(cfg)

@@ -21,8 +21,9 @@ import json
 import os
 import re
 import struct
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 CONFIG, MIGRATE, PLAN, TRAIN, WEIGHTS = "config", "migrate", "plan", "train", "weights"
 #: Stages of the tool a family can be supported by (``config`` = show/lint understand its options).
@@ -141,7 +142,7 @@ SCRIPT_FAMILIES: dict[str, tuple[str, ...]] = {
 #: ``networks.loha``/``networks.lokr`` (kohya_ss' pinned sd-scripts): "native LoHa/LoKr only support SDXL and
 #: Anima" (kohya_gui/lora_gui.py).
 NETWORK_MODULE_FAMILIES: dict[str, tuple[str, ...]] = {
-    **{m: ("sd1", "sd2", "sdxl") for m in SD_NETWORK_MODULES},
+    **dict.fromkeys(SD_NETWORK_MODULES, ("sd1", "sd2", "sdxl")),
     "networks.lora_flux": ("flux1", "chroma"),
     "networks.oft_flux": ("flux1", "chroma"),
     "networks.lora_sd3": ("sd3",),
@@ -176,24 +177,26 @@ DERRIAN_SECTIONS: dict[str, str] = {
 _DIT_COMMON = ("text_encoder_batch_size", "weighting_scheme", "logit_mean", "logit_std", "mode_scale",
                "blocks_to_swap")
 _SCRIPT_OPTIONS: dict[str, tuple[str, ...]] = {
-    "flux_train_network.py": _DIT_COMMON + (
-        "clip_l", "t5xxl", "ae", "controlnet_model_name_or_path", "t5xxl_max_token_length", "apply_t5_attn_mask",
-        "guidance_scale", "timestep_sampling", "sigmoid_scale", "model_prediction_type", "discrete_flow_shift",
-        "model_type", "split_mode"),
-    "sd3_train_network.py": _DIT_COMMON + (
-        "clip_l", "clip_g", "t5xxl", "save_clip", "save_t5xxl", "t5xxl_device", "t5xxl_dtype",
+    "flux_train_network.py": (
+        *_DIT_COMMON, "clip_l", "t5xxl", "ae", "controlnet_model_name_or_path", "t5xxl_max_token_length",
+        "apply_t5_attn_mask", "guidance_scale", "timestep_sampling", "sigmoid_scale", "model_prediction_type",
+        "discrete_flow_shift", "model_type", "split_mode"),
+    "sd3_train_network.py": (
+        *_DIT_COMMON, "clip_l", "clip_g", "t5xxl", "save_clip", "save_t5xxl", "t5xxl_device", "t5xxl_dtype",
         "t5xxl_max_token_length", "apply_lg_attn_mask", "apply_t5_attn_mask", "clip_l_dropout_rate",
         "clip_g_dropout_rate", "t5_dropout_rate", "pos_emb_random_crop_rate", "enable_scaled_pos_embed",
         "training_shift"),
-    "lumina_train_network.py": _DIT_COMMON + (
-        "gemma2", "ae", "gemma2_max_token_length", "timestep_sampling", "sigmoid_scale", "model_prediction_type",
-        "discrete_flow_shift", "use_flash_attn", "use_sage_attn", "system_prompt", "sample_batch_size"),
-    "hunyuan_image_train_network.py": _DIT_COMMON + (
-        "text_encoder", "byt5", "timestep_sampling", "sigmoid_scale", "model_prediction_type", "discrete_flow_shift",
-        "fp8_scaled", "fp8_vl", "text_encoder_cpu", "vae_chunk_size", "attn_mode", "split_attn"),
-    "anima_train_network.py": _DIT_COMMON + (
-        "qwen3", "llm_adapter_path", "llm_adapter_lr", "self_attn_lr", "cross_attn_lr", "mlp_lr", "mod_lr",
-        "t5_tokenizer_path", "qwen3_max_token_length", "t5_max_token_length", "discrete_flow_shift",
+    "lumina_train_network.py": (
+        *_DIT_COMMON, "gemma2", "ae", "gemma2_max_token_length", "timestep_sampling", "sigmoid_scale",
+        "model_prediction_type", "discrete_flow_shift", "use_flash_attn", "use_sage_attn", "system_prompt",
+        "sample_batch_size"),
+    "hunyuan_image_train_network.py": (
+        *_DIT_COMMON, "text_encoder", "byt5", "timestep_sampling", "sigmoid_scale", "model_prediction_type",
+        "discrete_flow_shift", "fp8_scaled", "fp8_vl", "text_encoder_cpu", "vae_chunk_size", "attn_mode",
+        "split_attn"),
+    "anima_train_network.py": (
+        *_DIT_COMMON, "qwen3", "llm_adapter_path", "llm_adapter_lr", "self_attn_lr", "cross_attn_lr", "mlp_lr",
+        "mod_lr", "t5_tokenizer_path", "qwen3_max_token_length", "t5_max_token_length", "discrete_flow_shift",
         "timestep_sampling", "sigmoid_scale", "attn_mode", "split_attn", "vae_chunk_size", "vae_disable_cache",
         "unsloth_offload_checkpointing"),
 }
@@ -370,7 +373,7 @@ _KEY_SIGNATURES: tuple[tuple[str, tuple[tuple[str, ...], ...], str], ...] = (
 _STRIP_PREFIXES = ("model.diffusion_model.", "net.", "model.")
 
 
-def family_from_checkpoint_keys(keys: Iterable[str], shapes: dict[str, Iterable[int]] | None = None
+def family_from_checkpoint_keys(keys: Iterable[str], shapes: Mapping[str, Iterable[int]] | None = None
                                 ) -> ContentFamily | None:
     """Family of a single-file base model from its tensor names (and shapes, which tell SD1 from SD2 in a bare UNet).
 
@@ -409,9 +412,9 @@ def family_from_checkpoint_keys(keys: Iterable[str], shapes: dict[str, Iterable[
     for name, shape in shapes.items():
         if name.endswith("attn2.to_k.weight"):
             dims = list(shape)
-            fam = _CROSS_ATTENTION_DIMS.get(dims[-1]) if dims else None
-            if fam:
-                return ContentFamily(fam, f"cross-attention width {dims[-1]} ({name})")
+            width_family = _CROSS_ATTENTION_DIMS.get(dims[-1]) if dims else None
+            if width_family:
+                return ContentFamily(width_family, f"cross-attention width {dims[-1]} ({name})")
     if any(k.startswith("cond_stage_model.transformer.") for k in keys):
         return ContentFamily("sd1", "CLIP ViT-L text encoder (cond_stage_model.transformer)")
     if has("input_blocks.") or has("down_blocks."):

@@ -483,14 +483,15 @@ def parse_sd_scripts_args(words: list[Token], *, sdxl: bool, lenient: bool = Fal
         opt, explicit, written = kind
         if opt == "":
             if lenient and tok.text.startswith("--") and len(tok.text) > 2:
-                name, _, value = tok.text[2:].partition("=")
+                name, _, inline = tok.text[2:].partition("=")
                 j = i + 1
-                while not value and j < len(words) and kinds[j] is None:
+                while not inline and j < len(words) and kinds[j] is None:
                     j += 1
-                raw = [value] if value else [w.text for w in words[i + 1:j]]
-                unmodelled.append(GivenOption(name, tok.text.split("=", 1)[0], raw,
-                                              (raw[0] if len(raw) == 1 else raw) if raw else True, tok))
-                i = j if not value else i + 1
+                words_of = [inline] if inline else [w.text for w in words[i + 1:j]]
+                unmodelled.append(GivenOption(name, tok.text.split("=", 1)[0], words_of,
+                                              (words_of[0] if len(words_of) == 1 else words_of) if words_of else True,
+                                              tok))
+                i = j if not inline else i + 1
                 continue
             extras.append(tok.text)
             i += 1

@@ -36,7 +36,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lora_compat.arch import families as F
+from lora_compat.arch import families
 from lora_compat.config.model import CanonicalConfig, Note, Origin
 
 if TYPE_CHECKING:
@@ -81,40 +81,40 @@ def _truthy(value: Any) -> bool:
     return bool(value) and value is not None
 
 
-def document_markers(cfg: CanonicalConfig, doc: "Document") -> list[FamilyMarker]:
+def document_markers(cfg: CanonicalConfig, doc: Document) -> list[FamilyMarker]:
     """The script-level markers of ``doc`` (what only the raw document holds), per dialect."""
-    from lora_compat.config import dialects as D
+    from lora_compat.config import dialects
 
     dialect = cfg.dialect
     data = doc.data
     out: list[FamilyMarker] = []
-    if dialect == D.COMMAND_LINE:
+    if dialect == dialects.COMMAND_LINE:
         script = doc.meta.get("script")
         if script:
             line, col = doc.meta.get("script_pos", (None, None))
             origin = Origin(doc.path, script, line, col, script)
             where = f" (command line line {line})" if line else ""
             out.append(FamilyMarker(SCRIPT, f"script {script}{where}", origin, script=script))
-    elif dialect == D.SD_SCRIPTS_TOML:
+    elif dialect == dialects.SD_SCRIPTS_TOML:
         m = _SCRIPT_COMMENT.search(doc.text or "")
         if m:
             line = doc.text.count("\n", 0, m.start()) + 1
             origin = Origin(doc.path, "# lora-compat: script", line, 1, m.group("script"))
             script = m.group("script")
-            if F.script_families(script):
+            if families.script_families(script):
                 out.append(FamilyMarker(SCRIPT, f"script {script} named in a comment (line {line})", origin,
                                         script=script))
-    elif dialect == D.KOHYA_GUI and isinstance(data, dict):
+    elif dialect == dialects.KOHYA_GUI and isinstance(data, dict):
         out += _kohya_gui_markers(doc, data)
-    elif dialect == D.DERRIAN_TOML and isinstance(data, dict):
+    elif dialect == dialects.DERRIAN_TOML and isinstance(data, dict):
         out += _derrian_toml_markers(doc, data)
-    elif dialect == D.DERRIAN_ARGSTORE:
+    elif dialect == dialects.DERRIAN_ARGSTORE:
         out.append(FamilyMarker(SCRIPT, "Derrian ArgStore scripts always run train_network.py", None,
                                 script="train_network.py"))
-    elif dialect == D.NATIVE and isinstance(data, dict):
+    elif dialect == dialects.NATIVE and isinstance(data, dict):
         model = data.get("model")
         arch = model.get("arch") if isinstance(model, dict) else None
-        if isinstance(arch, str) and arch in F.FAMILIES:
+        if isinstance(arch, str) and arch in families.FAMILIES:
             origin = doc.origin("model.arch", arch)
             out.append(FamilyMarker(SCRIPT, f"model.arch = \"{arch}\"{_where(origin)}", origin, families=(arch,)))
     return out
@@ -123,21 +123,21 @@ def document_markers(cfg: CanonicalConfig, doc: "Document") -> list[FamilyMarker
 _SCRIPT_COMMENT = re.compile(r'^#\s*lora-compat:\s*script\s*=\s*"(?P<script>[\w.-]+)"\s*$', re.M)
 
 
-def _kohya_gui_markers(doc: "Document", data: dict[str, Any]) -> list[FamilyMarker]:
+def _kohya_gui_markers(doc: Document, data: dict[str, Any]) -> list[FamilyMarker]:
     """The GUI picks the script from its model checkboxes, first one set wins (kohya_gui/lora_gui.py)."""
-    for key, script in F.KOHYA_GUI_CHECKBOXES:
+    for key, script in families.KOHYA_GUI_CHECKBOXES:
         if _truthy(data.get(key)):
             origin = doc.origin(key, data.get(key))
             # the GUI passes --model_type chroma only with the FLUX.1 checkbox (lora_gui.py)
             model_type = data.get("model_type") if key == "flux1_checkbox" else None
             return [FamilyMarker(SCRIPT, f"kohya_ss GUI {key} = true{_where(origin)}, which runs {script}", origin,
                                  script=script, model_type=str(model_type) if model_type else None)]
-    origin = doc.origin("sdxl", data.get("sdxl")) if "sdxl" in data else None
+    unset: Origin | None = doc.origin("sdxl", data.get("sdxl")) if "sdxl" in data else None
     return [FamilyMarker(SCRIPT, "kohya_ss GUI: no model checkbox set (sdxl, flux1_checkbox ...), "
-                         "which runs train_network.py", origin, script="train_network.py")]
+                         "which runs train_network.py", unset, script="train_network.py")]
 
 
-def _derrian_toml_markers(doc: "Document", data: dict[str, Any]) -> list[FamilyMarker]:
+def _derrian_toml_markers(doc: Document, data: dict[str, Any]) -> list[FamilyMarker]:
     """Derrian's backend: ``sdxl`` -> sdxl_train_network.py, a non-empty ``[flux_args]`` ->
     flux_train_network.py (both: the backend refuses), else train_network.py."""
     out: list[FamilyMarker] = []
@@ -145,17 +145,17 @@ def _derrian_toml_markers(doc: "Document", data: dict[str, Any]) -> list[FamilyM
     args = general.get("args") if isinstance(general, dict) else None
     if isinstance(args, dict) and _truthy(args.get("sdxl")):
         origin = doc.origin("general_args.args.sdxl", args.get("sdxl"))
-        out.append(FamilyMarker(SCRIPT, f"Derrian general_args.args.sdxl = true{_where(origin)}, which runs sdxl_train_network.py",
-                                origin, script="sdxl_train_network.py"))
-    for section, script in F.DERRIAN_SECTIONS.items():
+        out.append(FamilyMarker(SCRIPT, f"Derrian general_args.args.sdxl = true{_where(origin)}, which runs "
+                                "sdxl_train_network.py", origin, script="sdxl_train_network.py"))
+    for section, script in families.DERRIAN_SECTIONS.items():
         body = data.get(section)
         if isinstance(body, dict) and any(v for v in body.values()):
             origin = doc.origin(section)
             out.append(FamilyMarker(SCRIPT, f"Derrian [{section}] section{_where(origin)}, which runs {script}", origin,
                                     script=script))
     if not out:
-        out.append(FamilyMarker(SCRIPT, "Derrian UI: no sdxl flag and no [flux_args], which runs train_network.py", None,
-                                script="train_network.py"))
+        out.append(FamilyMarker(SCRIPT, "Derrian UI: no sdxl flag and no [flux_args], which runs train_network.py",
+                                None, script="train_network.py"))
     return out
 
 
@@ -167,7 +167,7 @@ def _option_value(cfg: CanonicalConfig, name: str) -> tuple[bool, Any, Origin | 
         s = cfg.options[name]
         return True, s.value, s.prov.origin
     for u in cfg.unknown_keys:
-        if u.key == name or u.key.rsplit(".", 1)[-1] == name and cfg.dialect != "kohya-gui":
+        if u.key == name or (u.key.rsplit(".", 1)[-1] == name and cfg.dialect != "kohya-gui"):
             return True, u.value, u.origin
     return False, None, None
 
@@ -179,24 +179,24 @@ def option_markers(cfg: CanonicalConfig, has_script: bool) -> list[FamilyMarker]
     setting = cfg.options.get("network_module")
     # a module the reader filled in as the front-end's default is not something the file says
     if isinstance(module, str) and setting is not None and setting.prov.kind != "default":
-        fams = F.network_module_families(module)
+        fams = families.network_module_families(module)
         if fams:
             origin = cfg.locate("network_module")
             out.append(FamilyMarker(MODULE, f"network_module {module}{_where(origin)}", origin, families=fams))
     gui = cfg.dialect == "kohya-gui"
     if not gui:
-        for name, fams in F.FAMILY_OPTIONS.items():
+        for name, fams in families.FAMILY_OPTIONS.items():
             present, value, origin = _option_value(cfg, name)
             if present and value not in (None, "", False):
-                names = ", ".join(F.display_name(f) for f in fams)
+                names = ", ".join(families.display_name(f) for f in fams)
                 out.append(FamilyMarker(OPTION, f"option {name}{_where(origin)} ({names} only)", origin, fams))
     if not has_script:
         if _truthy(cfg.get("v2")):
             origin = cfg.locate("v2")
             out.append(FamilyMarker(OPTION, f"v2 = true{_where(origin)}", origin, families=("sd2",)))
         present, value, origin = _option_value(cfg, "model_type")
-        if present and not gui and str(value).lower() in F.FLUX_MODEL_TYPES:
-            fam = F.FLUX_MODEL_TYPES[str(value).lower()]
+        if present and not gui and str(value).lower() in families.FLUX_MODEL_TYPES:
+            fam = families.FLUX_MODEL_TYPES[str(value).lower()]
             out.append(FamilyMarker(OPTION, f"model_type {value}{_where(origin)}", origin, families=(fam,)))
     return out
 
@@ -239,19 +239,19 @@ def base_model_markers(cfg: CanonicalConfig, base_model: str | None = None) -> l
     path = resolve_base_model(cfg, value) if base_model is None else (value if os.path.exists(value) else None)
     found = None
     if path is not None:
-        found = F.family_of_model_path(path)
+        found = families.family_of_model_path(path)
         if found is not None:
             variant = f" {found.variant}" if found.variant else ""
-            out.append(FamilyMarker(CONTENT, f"base model {value} is {F.display_name(found.family)}{variant} "
+            out.append(FamilyMarker(CONTENT, f"base model {value} is {families.display_name(found.family)}{variant} "
                                     f"({found.why})", origin, families=(found.family,)))
-    if value.startswith("tiny:") and value[5:] in F.SD_FAMILIES:
-        out.append(FamilyMarker(CONTENT, f"{label} {value}: the tiny {F.display_name(value[5:])} model", origin,
+    if value.startswith("tiny:") and value[5:] in families.SD_FAMILIES:
+        out.append(FamilyMarker(CONTENT, f"{label} {value}: the tiny {families.display_name(value[5:])} model", origin,
                                 families=(value[5:],)))
-    hint = F.family_from_model_name(value)
+    hint = families.family_from_model_name(value)
     # a name that agrees with the files adds nothing; one that disagrees is worth a note
     if hint is not None and not value.startswith("tiny:") and (found is None or found.family != hint.family):
         out.append(FamilyMarker(HINT, f"base model {hint.where} {hint.text!r} suggests "
-                                f"{F.display_name(hint.family)}", origin, families=(hint.family,)))
+                                f"{families.display_name(hint.family)}", origin, families=(hint.family,)))
     return out
 
 
@@ -260,7 +260,7 @@ def base_model_markers(cfg: CanonicalConfig, base_model: str | None = None) -> l
 def _marker_families(cfg: CanonicalConfig, m: FamilyMarker) -> tuple[str, ...]:
     if m.script is None:
         return m.families
-    fam = F.family_of_script(m.script, v2=_truthy(cfg.get("v2")), model_type=m.model_type or _model_type(cfg))
+    fam = families.family_of_script(m.script, v2=_truthy(cfg.get("v2")), model_type=m.model_type or _model_type(cfg))
     return (fam,) if fam else ()
 
 
@@ -328,9 +328,9 @@ def decide_family(cfg: CanonicalConfig, *, base_model: str | None = None,
     what = _script_what(cfg, last, fam) if last.script else last.what
     source = what if len(decided_by) == 1 or last is first else f"{what}; {first.what}"
     if len(candidates) > 1 and frozenset(candidates) not in _DEFAULT_WITHIN:
-        others = ", ".join(F.display_name(f) for f in candidates[1:])
-        cfg.notes.append(Note("family-ambiguous", f"the config fits {F.display_name(fam)} and also {others}; "
-                              f"{F.display_name(fam)} is taken ({source})", last.origin,
+        others = ", ".join(families.display_name(f) for f in candidates[1:])
+        cfg.notes.append(Note("family-ambiguous", f"the config fits {families.display_name(fam)} and also {others}; "
+                              f"{families.display_name(fam)} is taken ({source})", last.origin,
                               {"family": fam, "candidates": candidates}))
     elif len(candidates) > 1:
         source += " (" + _DEFAULT_WITHIN[frozenset(candidates)] + ")"
@@ -342,8 +342,8 @@ def _conflict(cfg: CanonicalConfig, m: FamilyMarker, fams: tuple[str, ...], cand
               decided_by: list[tuple[FamilyMarker, str]]) -> None:
     code = _CONFLICT_CODES.get(m.kind, "family-conflict")
     by = decided_by[-1][0] if decided_by else None
-    theirs = " / ".join(F.display_name(f) for f in fams)
-    ours = " / ".join(F.display_name(f) for f in candidates)
+    theirs = " / ".join(families.display_name(f) for f in fams)
+    ours = " / ".join(families.display_name(f) for f in candidates)
     decided = (_script_what(cfg, by, candidates[0]) if by and by.script else by.what) if by else "?"
     if m.kind == CONTENT:
         msg = (f"{m.what}, but the config trains {ours} ({decided}): sd-scripts would load it as {ours} and fail; "
@@ -371,7 +371,7 @@ def _switch_notes(cfg: CanonicalConfig, fam: str, last: FamilyMarker) -> None:
                               last.origin, {"family": fam, "switch": "model_type"}))
 
 
-def detect_family(cfg: CanonicalConfig, doc: "Document") -> None:
+def detect_family(cfg: CanonicalConfig, doc: Document) -> None:
     """Decide the family of a freshly read config (the spine calls this once per load, every dialect)."""
     cfg.family_markers = document_markers(cfg, doc)
     decide_family(cfg)
@@ -380,22 +380,23 @@ def detect_family(cfg: CanonicalConfig, doc: "Document") -> None:
 # --- refusing --------------------------------------------------------------------------------------------------
 
 #: What each stage is called in a refusal (the command a user ran).
-STAGE_COMMANDS = {F.CONFIG: "lint", F.MIGRATE: "migrate", F.PLAN: "plan", F.TRAIN: "train", F.WEIGHTS: "convert"}
+STAGE_COMMANDS = {families.CONFIG: "lint", families.MIGRATE: "migrate", families.PLAN: "plan",
+                  families.TRAIN: "train", families.WEIGHTS: "convert"}
 
 
 def require_family(cfg: CanonicalConfig, stage: str) -> None:
-    """Refuse (UnsupportedFamily: one line, exit 2) when ``stage`` cannot handle the config's family yet.
+    """Refuse (UnsupportedFamilyError: one line, exit 2) when ``stage`` cannot handle the config's family yet.
 
     The one place migrate, plan and train pass through before they use SD code paths. A dataset config (no
     family) passes: the stage decides what it does with it.
     """
-    from lora_compat.errors import UnsupportedFamily
+    from lora_compat.errors import UnsupportedFamilyError
 
     if cfg.family is None:
         return
-    fam = F.family(cfg.family)
+    fam = families.family(cfg.family)
     if fam.supports(stage):
-        if stage == F.TRAIN:
+        if stage == families.TRAIN:
             # training would load gigabytes and then fail on the mismatch: say it now, in one line
             clash = next((n for n in cfg.notes if n.code == "family-base-model-conflict"), None)
             if clash is not None:
@@ -404,13 +405,13 @@ def require_family(cfg: CanonicalConfig, stage: str) -> None:
                 raise UserError(clash.message, file=cfg.source, key="pretrained_model_name_or_path")
         return
     command = STAGE_COMMANDS.get(stage, stage)
-    ok = ", ".join(F.display_name(f) for f in F.supported_families(stage))
-    raise UnsupportedFamily(f"{fam.label} is not supported by `{command}` yet (family from {cfg.family_source}); "
+    ok = ", ".join(families.display_name(f) for f in families.supported_families(stage))
+    raise UnsupportedFamilyError(f"{fam.label} is not supported by `{command}` yet (family from {cfg.family_source}); "
                             f"`{command}` handles {ok}; `show` and `lint` read this file", file=cfg.source,
                             family=fam.id)
 
 
 def family_summary(cfg: CanonicalConfig) -> dict[str, Any]:
     """``family``, ``family_name``, ``family_source`` for ``show --format json`` (a stable contract)."""
-    return {"family": cfg.family, "family_name": F.display_name(cfg.family) if cfg.family else None,
+    return {"family": cfg.family, "family_name": families.display_name(cfg.family) if cfg.family else None,
             "family_source": cfg.family_source}

@@ -228,7 +228,7 @@ class CanonicalConfig:
     def arch(self) -> str:
         """``sdxl``, ``sd2`` or ``sd1`` for the SD code paths.
 
-        Raises :class:`~lora_compat.errors.UnsupportedFamily` for any other family (FLUX.1, SD3 ...): a non-SD
+        Raises :class:`~lora_compat.errors.UnsupportedFamilyError` for any other family (FLUX.1, SD3 ...): a non-SD
         config must never flow into SD code as if it were SD1.
         """
         if self.family is not None:
@@ -236,9 +236,9 @@ class CanonicalConfig:
 
             if self.family in SD_FAMILIES:
                 return self.family
-            from lora_compat.errors import UnsupportedFamily
+            from lora_compat.errors import UnsupportedFamilyError
 
-            raise UnsupportedFamily(f"{family(self.family).label} is not an SD1/SD2/SDXL model; the SD code paths "
+            raise UnsupportedFamilyError(f"{family(self.family).label} is not an SD1/SD2/SDXL model; the SD code paths "
                                     f"cannot handle it (family from {self.family_source})", family=self.family,
                                     file=self.source)
         return "sdxl" if self.get("sdxl", False) else ("sd2" if self.get("v2", False) else "sd1")
