@@ -293,6 +293,18 @@ def test_train_redecides_with_base_model_and_set(tmp_path: Path) -> None:
     assert gui.family == "sdxl" and gui.family_source.startswith("--set sdxl=true")
 
 
+def test_the_sd_scripts_writer_names_the_family_script(tmp_path: Path) -> None:
+    from lora_compat.migrate.sd_scripts import script_for
+
+    base = _sdxl_folder(tmp_path / "xl")
+    cfg = load(tmp_path / "c.toml", f'pretrained_model_name_or_path = "{base}"\n')
+    assert script_for(cfg) == "sdxl_train_network.py"       # family from the base model, no sdxl flag
+    cfg = load(tmp_path / "r.sh", "python train_network.py --v2 --network_dim 4\n")
+    assert script_for(cfg) == "train_network.py"
+    cfg = load(tmp_path / "f.sh", "python flux_train_network.py --network_dim 4\n")
+    assert script_for(cfg) == "flux_train_network.py"       # once migrate supports FLUX.1, never train_network.py
+
+
 def test_arch_never_lets_another_family_into_sd_code(tmp_path: Path) -> None:
     from lora_compat.plan import make_plan
 
@@ -330,7 +342,8 @@ def test_show_json_names_flux1(capsys) -> None:
 
 @requires_corpus
 @pytest.mark.parametrize("argv", [["plan"], ["train"], ["migrate", "--to", "native", "-o", "{out}"],
-                                  ["migrate", "--to", "sd-scripts", "-o", "{out}"]])
+                                  ["migrate", "--to", "sd-scripts", "-o", "{out}"],
+                                  ["migrate", "--to", "kohya-gui", "-o", "{out}"], ["show", "--format", "toml"]])
 def test_unsupported_family_is_refused_by_name(tmp_path: Path, capsys, argv: list[str]) -> None:
     out = tmp_path / "out.toml"
     args = [a.format(out=out) for a in argv]
@@ -338,7 +351,8 @@ def test_unsupported_family_is_refused_by_name(tmp_path: Path, capsys, argv: lis
     assert code == 2 and not stdout, (stdout, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
-    assert f"FLUX.1 (flux_train_network.py) is not supported by `{argv[0]}` yet" in lines[0]
+    command = "migrate" if argv[0] == "show" else argv[0]   # show --format toml is the migrate writer
+    assert f"FLUX.1 (flux_train_network.py) is not supported by `{command}` yet" in lines[0]
     assert not out.exists()
 
 

@@ -83,9 +83,12 @@ def show_data(cfg) -> dict[str, Any]:
 def sd_scripts_toml(cfg) -> str:
     """``--format toml``: the canonical options as an sd-scripts ``--config_file`` TOML (the migrate writer,
     credentials left out); a dataset config alone is printed as a ``--dataset_config`` TOML."""
+    from lora_compat.arch.families import MIGRATE
+    from lora_compat.config.family import require_family
     from lora_compat.migrate.report import MigrationReport
     from lora_compat.migrate.sd_scripts import dumps_dataset_config, dumps_sd_scripts, needs_dataset_config
 
+    require_family(cfg, MIGRATE)  # the migrate writer: a family it does not handle is refused, not written as SD1
     report = MigrationReport(source=cfg.source, dialect=cfg.dialect, target="sd-scripts")
     if cfg.dialect == "sd-scripts-dataset":
         return dumps_dataset_config(cfg, report)

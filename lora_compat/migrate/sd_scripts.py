@@ -39,7 +39,12 @@ def uniform_numbers(value: Any) -> Any:
 
 
 def script_for(cfg: CanonicalConfig) -> str:
-    """The sd-scripts training script the config is for."""
+    """The sd-scripts training script the config is for: its model family's LoRA script."""
+    from lora_compat.arch.families import FAMILIES
+
+    fam = FAMILIES.get(cfg.family or "")
+    if fam is not None and fam.script:
+        return fam.script
     return "sdxl_train_network.py" if cfg.is_sdxl else "train_network.py"
 
 
