@@ -161,6 +161,7 @@ class FluxPart(NamedTuple):
     index: int            # position among the BFL module's parts
     module: str           # kohya name of the BFL module
     swap: bool = False    # the BFL module holds this part's two row halves swapped
+    rows_expr: str = ""   # out_features as an expression over the widths ("h", "mlp", "6h" ...)
 
     kind = "linear"
     kernel = 1
@@ -199,6 +200,7 @@ class FluxModule(NamedTuple):
     parts: tuple[FluxPart, ...]   # diffusers modules, row ranges in order (one part = a plain rename)
     in_dims_index: int | None = None  # embedders: index into sd-scripts' in_dims
     sd_scripts: bool = True           # a module sd-scripts' lora_flux can create (the final layer is not)
+    in_expr: str = ""                 # in_features as an expression over the widths (inferring custom widths)
 
     kind = "linear"
     kernel = 1
@@ -247,11 +249,11 @@ def _kohya(prefix: str, path: str) -> str:
 
 
 def _module(part: str, path: str, fin: int, fout: int, group: str, block: int | None,
-            parts: list[tuple[str, int, bool]], **kw) -> FluxModule:
+            parts: list[tuple[str, int, bool, str]], **kw) -> FluxModule:
     name = _kohya(KOHYA_PREFIX[part], path)
     out, off = [], 0
-    for i, (dpath, rows, swap) in enumerate(parts):
-        out.append(FluxPart(dpath, part, fin, rows, off, i, name, swap))
+    for i, (dpath, rows, swap, expr) in enumerate(parts):
+        out.append(FluxPart(dpath, part, fin, rows, off, i, name, swap, expr))
         off += rows
     if off != fout:  # pragma: no cover - table bug
         raise AssertionError(f"{name}: parts cover {off} of {fout} rows")
@@ -272,15 +274,16 @@ def transformer_modules(variant: str = "flux1-dev", widths: FluxWidths = FLUX_WI
                 if suffix in drop:
                     continue
                 rows.append(_module("transformer", f"{kind}_blocks.{i}.{suffix}", _size(fin, w), _size(fout, w),
-                                    kind, i, [(f"{dprefix}.{i}.{d}", _size(r, w), False) for d, r in parts]))
+                                    kind, i, [(f"{dprefix}.{i}.{d}", _size(r, w), False, r) for d, r in parts],
+                                    in_expr=fin))
     for path, idx, fin, fout, dpath in EMBEDDERS:
         if path not in drop:
             rows.append(_module("transformer", path, _size(fin, w), _size(fout, w), "embedder", None,
-                                [(dpath, _size(fout, w), False)], in_dims_index=idx))
+                                [(dpath, _size(fout, w), False, fout)], in_dims_index=idx, in_expr=fin))
     for path, fin, fout, dpath, swap in FINAL_LAYER:
         if path not in drop:
             rows.append(_module("transformer", path, _size(fin, w), _size(fout, w), "final", None,
-                                [(dpath, _size(fout, w), swap)], sd_scripts=False))
+                                [(dpath, _size(fout, w), swap, fout)], sd_scripts=False, in_expr=fin))
     return rows
 
 
@@ -291,7 +294,8 @@ def clip_l_modules(widths: ClipWidths = CLIP_L) -> list[FluxModule]:
     for n in range(widths.layers):
         for suffix, fin, fout in CLIP_MODULES:
             path = f"text_model.encoder.layers.{n}.{suffix}"
-            out.append(_module("te1", path, env[fin], env[fout], "text", n, [(path, env[fout], False)]))
+            out.append(_module("te1", path, env[fin], env[fout], "text", n, [(path, env[fout], False, "clip_" + fout)],
+                               in_expr="clip_" + fin))
     return out
 
 
@@ -303,7 +307,8 @@ def t5_modules(widths: T5Widths = T5_XXL) -> list[FluxModule]:
     for n in range(widths.layers):
         for suffix, fin, fout in T5_MODULES:
             path = f"encoder.block.{n}.{suffix}"
-            out.append(_module("te3", path, env[fin], env[fout], "text", n, [(path, env[fout], False)]))
+            out.append(_module("te3", path, env[fin], env[fout], "text", n, [(path, env[fout], False, "t5_" + fout)],
+                               in_expr="t5_" + fin))
     return out
 
 

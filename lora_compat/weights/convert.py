@@ -24,7 +24,8 @@ from lora_compat.weights.safetensors_io import (
 )
 from lora_compat.weights.untrusted import open_input
 
-TARGETS = ("kohya", "peft", "diffusers")
+TARGETS = ("kohya", "peft", "diffusers", "comfyui", "ai-toolkit")
+SD_TARGETS = ("kohya", "peft", "diffusers")
 DTYPES = {"keep": None, "fp16": "F16", "bf16": "BF16", "fp32": "F32"}
 FLOAT_DTYPES = ("F32", "F16", "BF16")
 
@@ -59,6 +60,7 @@ class ConvertOptions:
     allow_pickle: bool = False
     te_naming: int = 5  # PEFT output only: transformers major whose CLIPTextModel paths the keys use
     verify: bool = False  # compare every module's delta weight before the output is renamed into place (torch)
+    drop_t5: bool = False  # FLUX: leave T5-XXL (lora_te3_) modules out of the output
 
 
 @dataclass
@@ -442,6 +444,13 @@ def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertRepo
         raise UserError(f"unknown target layout {opts.to!r}; expected one of {', '.join(TARGETS)}")
     if opts.dtype not in DTYPES:
         raise UserError(f"unknown --dtype {opts.dtype!r}; expected one of {', '.join(DTYPES)}")
+    if getattr(lf, "family", None) in ("flux1", "chroma"):
+        from lora_compat.weights.flux_convert import convert_flux  # FLUX.1 / Chroma: fused <-> split modules
+
+        return convert_flux(lf, Path(dst), opts)
+    if opts.to not in SD_TARGETS:
+        raise UserError(f"--to {opts.to} is defined for FLUX.1/Chroma LoRAs; {lf.arch} kohya files already load in "
+                        "ComfyUI and ai-toolkit (use --to kohya)", file=str(lf.path))
     check_target(lf, opts.to)
     dst = Path(dst)
     _check_dst(lf, dst, opts)

@@ -155,14 +155,34 @@ class LoraFile:
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 
 
+#: Readers of model families beyond SD1/SD2/SDXL (FLUX.1, Chroma; SD3 & co. named and refused), tried on every
+#: input before the SD readers. Each module provides ``ARCHS``, ``read_header_family(sf, arch)`` (a LoraFile, a
+#: UserError naming a refused family, or None), ``owns_peft_dir(path, arch)`` and ``read_peft_dir(path, arch)``.
+FAMILY_READERS: tuple[str, ...] = ("lora_compat.weights.flux_layouts",)
+
+
+def _family_modules():
+    import importlib
+
+    return [importlib.import_module(name) for name in FAMILY_READERS]
+
+
+def all_archs() -> tuple[str, ...]:
+    """Every ``--arch`` value the readers accept (SD archs first)."""
+    return tuple(archmod.ARCHS) + tuple(a for mod in _family_modules() for a in mod.ARCHS)
+
+
 def open_lora(path: Path | str, *, arch: str = "auto", allow_pickle: bool = False) -> LoraFile:
     """Detect the layout of ``path`` (file or PEFT folder) and read it; UserError on anything unexpected."""
     path = Path(path)
     if not path.exists():
         raise UserError("no such file or folder", file=str(path))
-    if arch != "auto" and arch not in archmod.ARCHS:
-        raise UserError(f"unknown --arch {arch!r}; expected auto, {', '.join(archmod.ARCHS)}")
+    if arch != "auto" and arch not in all_archs():
+        raise UserError(f"unknown --arch {arch!r}; expected auto, {', '.join(all_archs())}")
     if path.is_dir():
+        for mod in _family_modules():
+            if mod.owns_peft_dir(path, arch):
+                return mod.read_peft_dir(path, arch)
         return _read_peft_dir(path, arch)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         if not allow_pickle:
@@ -180,6 +200,10 @@ def _open_safetensors(path: Path, arch: str) -> LoraFile:
     sf = read_header(path)
     if not sf.tensors:
         raise UserError("the file holds no tensors", file=str(path))
+    for mod in _family_modules():
+        other = mod.read_header_family(sf, arch)
+        if other is not None:
+            return other
     keys = list(sf.tensors)
     kohya = [k for k in keys if k.startswith(KOHYA_PREFIXES)]
     if kohya and len(kohya) == len(keys):

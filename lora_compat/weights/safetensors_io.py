@@ -430,7 +430,39 @@ class CastRange(NamedTuple):
     factor: float = 1.0
 
 
-Source = Union[ByteRange, CastRange, bytes]
+class Zeros(NamedTuple):
+    """``length`` zero bytes (0.0 in every float dtype): missing parts of a fused LoRA, off-diagonal blocks."""
+
+    length: int
+
+
+class Pieces(NamedTuple):
+    """A tensor written from several sources in order: ``ByteRange`` (copied like a whole tensor), ``CastRange``,
+    ``bytes``, ``Zeros`` or a computed source (any object with ``path``, ``offset``, ``length`` and
+    ``chunks(fd_of) -> Iterator[bytes]``, ``fd_of(path)`` giving an open descriptor)."""
+
+    parts: tuple
+
+    @property
+    def length(self) -> int:
+        return sum(_source_length(p) for p in self.parts)
+
+    @property
+    def anchor(self) -> tuple[str, int]:
+        """(path, offset) of the first part that reads a file, for :func:`source_order`."""
+        for p in self.parts:
+            if hasattr(p, "path"):
+                return str(p.path), p.offset
+        return "", 0
+
+
+def _source_length(src) -> int:
+    if isinstance(src, (bytes, bytearray)):
+        return len(src)
+    return src.length
+
+
+Source = Union[ByteRange, CastRange, bytes, Zeros, Pieces]
 
 
 class OutTensor(NamedTuple):
@@ -657,8 +689,11 @@ def source_order(tensors: list[OutTensor]) -> list[OutTensor]:
     """New small tensors (alphas) first, then tensors in the order their bytes sit in the sources (fast copies)."""
     def key(t: OutTensor):
         src = t.source
-        if isinstance(src, (bytes, bytearray)):
+        if isinstance(src, (bytes, bytearray, Zeros)):
             return (0, "", 0, t.name)
+        if isinstance(src, Pieces):
+            path, offset = src.anchor
+            return (1, path, offset, t.name)
         return (1, str(src.path), src.offset, t.name)
     return sorted(tensors, key=key)
 
@@ -703,21 +738,64 @@ def _write_tensors(path: Path, header: bytes, tensors: list[OutTensor]) -> int:
                 if len(src) != nbytes:
                     raise ValueError(f"{t.name}: {len(src)} bytes for shape {t.shape} {t.dtype}")
                 out.write(src)
-            elif isinstance(src, CastRange):
-                written = 0
-                for chunk in _cast_chunks(out.source_fd(src.path), src):
-                    out.write(chunk)
-                    written += len(chunk)
+            else:  # casts, composite and computed sources
+                written = _emit(out, src)
                 if written != nbytes:
-                    raise ValueError(f"{t.name}: the cast produced {written} bytes for {nbytes}")
-            else:  # pragma: no cover - programming error
-                raise TypeError(f"unknown source {src!r}")
+                    raise ValueError(f"{t.name}: the source produced {written} bytes for {nbytes}")
             total += nbytes
         out.flush()
     finally:
         out.close()
         os.close(out_fd)
     return total
+
+
+def _emit(out: "_Appender", src) -> int:
+    """Append one (possibly composite) source; returns the bytes written."""
+    if type(src) is ByteRange:
+        out.copy(src.path, src.offset, src.length)
+        return src.length
+    if isinstance(src, (bytes, bytearray)):
+        out.write(src)
+        return len(src)
+    if isinstance(src, Pieces):
+        return sum(_emit(out, p) for p in src.parts)
+    written = 0
+    for chunk in _source_chunks(src, out.source_fd):
+        out.write(chunk)
+        written += len(chunk)
+    return written
+
+
+def _source_chunks(src, fd_of) -> Iterator[bytes]:
+    """The bytes of any source, in chunks (``fd_of(path)`` opens source files)."""
+    if isinstance(src, (bytes, bytearray)):
+        yield src
+    elif isinstance(src, Zeros):
+        rem = src.length
+        while rem:
+            n = min(rem, COPY_CHUNK)
+            yield bytes(n)
+            rem -= n
+    elif isinstance(src, Pieces):
+        for p in src.parts:
+            yield from _source_chunks(p, fd_of)
+    elif isinstance(src, ByteRange):
+        fd = fd_of(src.path)
+        off, rem = src.offset, src.length
+        while rem:
+            data = _pread(fd, min(rem, COPY_CHUNK), off)
+            if not data:
+                raise shrank(src.path)
+            yield data
+            off += len(data)
+            rem -= len(data)
+    elif isinstance(src, CastRange):
+        yield from _cast_chunks(fd_of(src.path), src)
+    elif hasattr(src, "chunks"):
+        yield from src.chunks(fd_of)
+    else:  # pragma: no cover - programming error
+        raise TypeError(f"unknown source {src!r}")
 
 
 class _LegacyWindow:
@@ -758,27 +836,16 @@ def sd_scripts_hashes(tensors: list[OutTensor], metadata: dict[str, str]) -> tup
         sha.update(chunk)
         legacy.feed(chunk)
 
+    def fd_of(path: Path) -> int:
+        fd = fds.get(path)
+        if fd is None:
+            fd = fds[path] = os.open(path, os.O_RDONLY | O_BINARY)
+        return fd
+
     try:
         for t in ordered:
-            src = t.source
-            if isinstance(src, (bytes, bytearray)):
-                feed(src)
-            elif isinstance(src, (ByteRange, CastRange)):
-                fd = fds.get(src.path)
-                if fd is None:
-                    fd = fds[src.path] = os.open(src.path, os.O_RDONLY | O_BINARY)
-                if isinstance(src, ByteRange):
-                    off, rem = src.offset, src.length
-                    while rem:
-                        data = _pread(fd, min(rem, COPY_CHUNK), off)
-                        if not data:
-                            raise shrank(src.path)
-                        feed(data)
-                        off += len(data)
-                        rem -= len(data)
-                else:
-                    for chunk in _cast_chunks(fd, src):
-                        feed(chunk)
+            for chunk in _source_chunks(t.source, fd_of):
+                feed(chunk)
     finally:
         for fd in fds.values():
             os.close(fd)
