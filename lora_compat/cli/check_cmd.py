@@ -19,9 +19,10 @@ Examples:
 
 @click.command(name="check", epilog=EXAMPLES)
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--target", type=click.Choice(["diffusers", "comfyui", "a1111", "sd-scripts"]), required=True,
+@click.option("--target", type=click.Choice(["diffusers", "comfyui", "a1111", "sd-scripts", "ai-toolkit"]),
+              required=True,
               help="The consumer that will load the LoRA.")
-@click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl"]), default="auto", show_default=True)
+@click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl", "flux1", "chroma"]), default="auto", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(path: Path, target: str, arch: str, fmt: str) -> None:
     """Exit 0 when every module of PATH applies in TARGET exactly, 1 otherwise (listing modules and why)."""

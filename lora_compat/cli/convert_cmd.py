@@ -69,6 +69,7 @@ Examples:
   lora-compat convert my_lora.safetensors my_lora_peft --to peft
   lora-compat convert my_lora_peft my_lora.safetensors --to kohya --verify
   lora-compat convert sdxl_lora.safetensors out.safetensors --to diffusers --dtype fp16
+  lora-compat convert flux_lora.safetensors flux_comfy.safetensors --to comfyui
   lora-compat convert loras/ converted/ --to peft --format json   # a whole folder
   lora-compat convert my_lora.safetensors out/ --to kohya   # DST ending in / is a folder: out/my_lora.safetensors
 """
@@ -77,13 +78,16 @@ Examples:
 @click.command(name="convert", epilog=EXAMPLES)
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("dst", type=click.Path())
-@click.option("--to", "to", type=click.Choice(["kohya", "peft", "diffusers"]), required=True,
-              help="Output layout: kohya .safetensors, PEFT folder, or diffusers pipeline file.")
-@click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl"]), default="auto", show_default=True,
+@click.option("--to", "to", type=click.Choice(["kohya", "peft", "diffusers", "comfyui", "ai-toolkit"]), required=True,
+              help="Output layout: kohya .safetensors, PEFT folder, diffusers pipeline file; FLUX.1/Chroma also "
+                   "ComfyUI-native (diffusion_model.) and ai-toolkit (baked, no alpha).")
+@click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl", "flux1", "chroma"]), default="auto",
+              show_default=True,
               help="Base model family (auto: from module names and tensor shapes).")
 @click.option("--dtype", type=click.Choice(["keep", "fp16", "bf16", "fp32"]), default="keep", show_default=True,
               help="Cast adapter tensors (alphas stay float32).")
 @click.option("--bake-scale", is_flag=True, help="Multiply alpha/rank into the weights and write alpha = rank.")
+@click.option("--drop-t5", is_flag=True, help="FLUX: leave T5-XXL (lora_te3_) modules out of the output.")
 @click.option("--verify", is_flag=True,
               help="Compare every module's delta weight before DST is written; nothing is written if they differ "
                    "(needs torch).")
@@ -94,8 +98,8 @@ Examples:
 @click.option("--te-naming", type=click.Choice(["transformers5", "transformers4"]), default="transformers5",
               show_default=True, help="PEFT output: CLIPTextModel paths without (5) or with (4) 'text_model.'.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def command(src: Path, dst: str, to: str, arch: str, dtype: str, bake_scale: bool, verify: bool, force: bool,
-            allow_pickle: bool, te_naming: str, fmt: str) -> None:
+def command(src: Path, dst: str, to: str, arch: str, dtype: str, bake_scale: bool, drop_t5: bool, verify: bool,
+            force: bool, allow_pickle: bool, te_naming: str, fmt: str) -> None:
     """Convert LoRA weights between kohya, PEFT and diffusers layouts.
 
     Tensor bytes are copied untouched unless --dtype or --bake-scale asks otherwise; every module keeps its exact
@@ -108,7 +112,7 @@ def command(src: Path, dst: str, to: str, arch: str, dtype: str, bake_scale: boo
 
     opts = ConvertOptions(to=to, arch=arch, dtype=dtype, bake_scale=bake_scale, force=force,
                           allow_pickle=allow_pickle, te_naming=5 if te_naming == "transformers5" else 4,
-                          verify=verify)
+                          verify=verify, drop_t5=drop_t5)
     if not src.exists():
         raise UserError("no such file or folder", file=str(src))
     folder_dst = _is_folder_arg(dst)

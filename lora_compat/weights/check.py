@@ -12,7 +12,7 @@ from typing import Any
 
 from lora_compat.weights.layouts import PART_COMPONENT, AdapterModule, LoraFile
 
-TARGETS = ("diffusers", "comfyui", "a1111", "sd-scripts")
+TARGETS = ("diffusers", "comfyui", "a1111", "sd-scripts", "ai-toolkit")
 UNET_ATTN_PROJ = (".to_q", ".to_k", ".to_v", ".to_out.0")
 TE_ATTN_PROJ = (".q_proj", ".k_proj", ".v_proj", ".out_proj")
 
@@ -57,7 +57,15 @@ def check_lora(lf: LoraFile, target: str) -> CheckResult:
     """Check ``lf`` against ``target`` (one of :data:`TARGETS`)."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}")
+    if getattr(lf, "family", None) in ("flux1", "chroma"):
+        from lora_compat.weights.flux_check import check_flux  # FLUX.1 / Chroma rules
+
+        return check_flux(lf, target)
     res = CheckResult(target, len(lf.modules))
+    if target == "ai-toolkit":
+        _all(lf, res, "ai-toolkit's SD networks load kohya (LDM-named) files; check --target comfyui or a1111 "
+                      "for SD consumers")
+        return res
     fn = {"diffusers": _diffusers, "comfyui": _comfyui, "a1111": _a1111, "sd-scripts": _sd_scripts}[target]
     fn(lf, res)
     return res

@@ -20,7 +20,7 @@ from lora_compat.config.secrets import is_secret_key
 from lora_compat.errors import UserError
 from lora_compat.weights.layouts import PART_COMPONENT, AdapterModule, LoraFile, open_lora
 from lora_compat.weights.safetensors_io import (
-    ByteRange, CastRange, OutTensor, TensorEntry, encode_values, sd_scripts_hashes, write_safetensors,
+    ByteRange, CastRange, OutTensor, Pieces, TensorEntry, encode_values, sd_scripts_hashes, write_safetensors,
 )
 from lora_compat.weights.untrusted import open_input
 
@@ -426,10 +426,12 @@ def _path_tensors(mods: list[AdapterModule], opts: ConvertOptions, bake: bool, p
 
 def _count_bytes(tensors: list[OutTensor], report: ConvertReport) -> None:
     for t in tensors:
-        if isinstance(t.source, ByteRange):
-            report.bytes_copied += t.nbytes
-        elif isinstance(t.source, CastRange):
-            report.bytes_rewritten += t.nbytes
+        src = t.source
+        for part in (src.parts if isinstance(src, Pieces) else (src,)):
+            if isinstance(part, ByteRange):
+                report.bytes_copied += part.length
+            elif not isinstance(part, (bytes, bytearray)):
+                report.bytes_rewritten += part.length  # casts, bakes, assembled rows, zero fill
         # bytes sources are the new 4-byte alpha scalars: neither copied nor rewritten tensor data
 
 

@@ -595,6 +595,15 @@ def _kohya_meta(lf: FluxLoraFile, opts: ConvertOptions, outs: list[OutAdapter]) 
     return meta, had_hashes
 
 
+def _flux_provenance(meta: dict[str, str], opts: ConvertOptions) -> dict[str, str]:
+    """Record ``--drop-t5`` in the conversion record (``--verify`` then ignores the dropped modules)."""
+    if getattr(opts, "drop_t5", False) and "lora_compat.conversion" in meta:
+        rec = json.loads(meta["lora_compat.conversion"])
+        rec["drop_t5"] = True
+        meta["lora_compat.conversion"] = json.dumps(rec, sort_keys=True)
+    return meta
+
+
 def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertReport:
     """Write the FLUX LoRA ``lf`` to ``dst`` in layout ``opts.to`` (atomically)."""
     to = opts.to
@@ -648,6 +657,7 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
                                   oa.alpha_dtype, oa.bake)
             tensors.append(_alpha_tensor(oa_alpha, f"{stem}.alpha", tensors[-2].dtype))
         meta, had_hashes = _kohya_meta(work, opts, outs)
+        _flux_provenance(meta, opts)
         _count_bytes(tensors, report)
         if had_hashes and to == "kohya":
             _write_with_sshs(dst, tensors, meta)
@@ -660,7 +670,7 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
         for oa in outs:
             stem = f"{F.DIFFUSERS_COMPONENT[oa.target.part]}.{_component_path(oa.target, None)}"
             tensors += _tensors_for(oa, opts, f"{stem}.lora_A.weight", f"{stem}.lora_B.weight")
-        meta = _path_metadata(work, opts)
+        meta = _flux_provenance(_path_metadata(work, opts), opts)
         rec = _alpha_dtypes_meta(work, outs)
         if rec:
             meta[ALPHA_DTYPES_KEY] = rec
@@ -672,7 +682,7 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
     else:
         from lora_compat.atomic import atomic_dir
 
-        meta = _path_metadata(work, opts)
+        meta = _flux_provenance(_path_metadata(work, opts), opts)
         rec = _alpha_dtypes_meta(work, outs)
         if rec:
             meta[ALPHA_DTYPES_KEY] = rec

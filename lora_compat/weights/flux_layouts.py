@@ -184,7 +184,7 @@ def sniff_family(keys: list[str], meta: dict[str, str]) -> str | None:
             return by_meta
         # FLUX metadata and only transformer_blocks keys (a double-blocks-only diffusers LoRA): FLUX
         return by_meta
-    if any(re.match(r"^(?:transformer\.|base_model\.model\.)?transformer_blocks\.\d+\.attn\.add_q_proj", k)
+    if any(re.match(r"^(?:transformer\.|base_model\.model\.)?transformer_blocks\.\d+\.(?:attn\.|ff|norm1)", k)
            for k in keys) or any(k.startswith("lora_transformer_transformer_blocks_") for k in keys):
         return "flux1-or-sd3"  # MM-DiT double blocks only: FLUX.1 and SD3 share these names; decided by widths
     return None

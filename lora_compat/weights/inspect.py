@@ -13,7 +13,7 @@ from typing import Any
 from lora_compat.config.secrets import redact
 from lora_compat.weights.layouts import LoraFile, open_lora
 
-PART_LABEL = {"unet": "UNet", "te1": "TE1", "te2": "TE2"}
+PART_LABEL = {"unet": "UNet", "te1": "TE1", "te2": "TE2", "transformer": "transformer", "te3": "TE3"}
 
 
 def _num(x: float | int | None) -> Any:
@@ -69,7 +69,17 @@ def inspect_data(lf: LoraFile) -> dict[str, Any]:
         "files": [str(f.path) for f in lf.files],
         "metadata": meta,
         "peft_configs": {PART_LABEL[p].lower(): c.summary() for p, c in lf.peft_configs.items()},
+        **_family_section(lf),
     }
+
+
+def _family_section(lf: LoraFile) -> dict[str, Any]:
+    """Extra keys for families beyond SD (``flux`` for FLUX.1 / Chroma)."""
+    if getattr(lf, "family", None) in ("flux1", "chroma"):
+        from lora_compat.weights.flux_check import flux_inspect
+
+        return {"flux": flux_inspect(lf)}
+    return {}
 
 
 def inspect_path(path: Path | str, *, arch: str = "auto", allow_pickle: bool = False) -> dict[str, Any]:

@@ -209,6 +209,11 @@ def verify_loaded(src: LoraFile, dst: LoraFile) -> VerifyResult:
     """Compare every module's ΔW (and DoRA magnitude) between two parsed files."""
     import torch
 
+    if getattr(src, "family", None) in ("flux1", "chroma"):
+        from lora_compat.weights.flux_verify import verify_flux  # fused vs split modules: merged per BFL module
+
+        return verify_flux(src, dst)
+
     res = VerifyResult()
     dmods = {(m.part, m.info.diffusers_path): m for m in dst.modules}
     smods = {(m.part, m.info.diffusers_path): m for m in src.modules}
