@@ -16,12 +16,15 @@ import pytest
 
 np = pytest.importorskip("numpy")
 
-from lora_compat.arch import flux as F  # noqa: E402
+from lora_compat.arch import flux as fa  # noqa: E402
 from lora_compat.weights.convert import ConvertOptions, convert  # noqa: E402
 from lora_compat.weights.flux_synth import synth_flux_kohya  # noqa: E402
 from lora_compat.weights.layouts import open_lora  # noqa: E402
 from lora_compat.weights.safetensors_io import (  # noqa: E402
-    OutTensor, encode_values, read_header, write_safetensors,
+    OutTensor,
+    encode_values,
+    read_header,
+    write_safetensors,
 )
 from tests.conftest import golden  # noqa: E402
 
@@ -147,7 +150,7 @@ def test_kohya_to_ai_toolkit_equals_sd_scripts(name: str, tmp_path) -> None:
     want = set()
     for name_ in left:
         path = "transformer.x_embedder" if name_ == "lora_unet_img_in" else \
-            "text_encoder." + F.flux_table().by_kohya[name_].bfl_path
+            "text_encoder." + fa.flux_table().by_kohya[name_].bfl_path
         want |= {f"{path}.lora_A.weight", f"{path}.lora_B.weight"}
     assert extra == want
     assert any("baked" in n for n in rep.notes)
@@ -168,7 +171,7 @@ def test_ai_toolkit_to_kohya_equals_sd_scripts(name: str, tmp_path) -> None:
     _assert_matches_golden(out, case["output"])
     extra = set(out.tensors) - set(case["output"])
     if case["left_unconverted"]:  # transformer.x_embedder, which sd-scripts leaves behind, becomes lora_unet_img_in
-        assert extra == {"lora_unet_img_in.lora_down.weight", "lora_unet_img_in.lora_up.weight", "lora_unet_img_in.alpha"}
+        assert extra == {f"lora_unet_img_in.{p}" for p in ("lora_down.weight", "lora_up.weight", "alpha")}
         assert out.read_bytes("lora_unet_img_in.lora_down.weight") == read_header(src).read_bytes(
             "transformer.x_embedder.lora_A.weight")
     else:
@@ -224,8 +227,8 @@ def test_round_trips_through_ai_toolkit(tmp_path) -> None:
     for name in {k.split(".")[0] for k in inp.tensors}:
         rank = inp.tensors[f"{name}.lora_down.weight"].shape[0]
         assert back.tensors[f"{name}.lora_down.weight"].shape[0] == rank, name
-        dws = [_apply(f, f"{name}.lora_down.weight", f"{name}.lora_up.weight", _values(f, f"{name}.alpha").item() / rank)
-               for f in (inp, back)]
+        dws = [_apply(f, f"{name}.lora_down.weight", f"{name}.lora_up.weight",
+                      _values(f, f"{name}.alpha").item() / rank) for f in (inp, back)]
         assert np.allclose(dws[0], dws[1], rtol=1e-6, atol=1e-9), name
 
 
@@ -265,7 +268,7 @@ def test_split_qkv_alpha_is_rescaled_where_sd_scripts_keeps_it(tmp_path) -> None
     assert _values(read_header(tmp_path / "k2.safetensors"), "lora_unet_single_blocks_0_linear1.alpha").item() == 48.0
 
 
-# --- our own round trips (no golden needed) ------------------------------------------------------------------------------
+# --- our own round trips (no golden needed) --------------------------------------------------------------------------
 
 def _tensor_bytes(path) -> dict[str, tuple]:
     sf = read_header(path)
@@ -288,7 +291,7 @@ def _vary_alphas(path) -> None:
 def test_round_trips_are_byte_identical(dtype: str, tmp_path) -> None:
     """kohya -> diffusers / PEFT / ComfyUI -> kohya: every tensor (alphas included) byte-identical, with CLIP-L, T5
     and per-module alphas (reg dims + in_dims give several ranks; the alpha dtype is the weights' one)."""
-    spec = F.FluxNetworkSpec(network_dim=4, network_alpha=2.0, network_args={
+    spec = fa.FluxNetworkSpec(network_dim=4, network_alpha=2.0, network_args={
         "train_t5xxl": "True", "in_dims": "[2,0,4,0,3]",
         # first match wins: most T5 / CLIP layers and single blocks off (a smaller file), others with own ranks
         "network_reg_dims": r"_block_[1-9]\d?_=0;layers_[2-9]\d?_=0;single_blocks_[3-9]\d?_=0;single_blocks_1_=6;"
@@ -307,7 +310,7 @@ def test_round_trips_are_byte_identical(dtype: str, tmp_path) -> None:
 
 def test_round_trip_keeps_int64_alphas_and_per_module_alpha_values(tmp_path) -> None:
     """sd-scripts' default run writes int64 alphas; modules with their own alpha keep it through PEFT."""
-    spec = F.FluxNetworkSpec(network_dim=4, network_alpha=1, network_train_unet_only=True,
+    spec = fa.FluxNetworkSpec(network_dim=4, network_alpha=1, network_train_unet_only=True,
                              network_args={"train_blocks": "single", "single_mod_dim": "2"})
     src = synth_flux_kohya(tmp_path / "src.safetensors", spec, seed=1)
     sf = read_header(src)
@@ -329,7 +332,7 @@ def test_round_trip_keeps_int64_alphas_and_per_module_alpha_values(tmp_path) -> 
 
 def test_split_qkv_file_round_trip_and_shapes(tmp_path) -> None:
     """A split_qkv training output (PR #2396 layout): split by chunking, alpha x n, back at rank n*r."""
-    spec = F.FluxNetworkSpec(network_dim=4, network_alpha=4.0, network_train_unet_only=True,
+    spec = fa.FluxNetworkSpec(network_dim=4, network_alpha=4.0, network_train_unet_only=True,
                              network_args={"split_qkv": "True", "train_double_block_indices": "0-3",
                                            "train_single_block_indices": "0-5"})
     src = synth_flux_kohya(tmp_path / "src.safetensors", spec, dtype="F16", seed=2)
@@ -352,7 +355,7 @@ def test_split_qkv_file_round_trip_and_shapes(tmp_path) -> None:
 
 def test_never_splits_a_down_only_because_the_rank_divides(tmp_path) -> None:
     """Rank 12 dense qkv (mflux #423/#458): the down is shared, not chunked."""
-    spec = F.FluxNetworkSpec(network_dim=12, network_alpha=12.0, network_train_unet_only=True,
+    spec = fa.FluxNetworkSpec(network_dim=12, network_alpha=12.0, network_train_unet_only=True,
                              network_args={"train_double_block_indices": "0", "train_single_block_indices": "none"})
     src = synth_flux_kohya(tmp_path / "src.safetensors", spec, seed=4)
     convert(src, tmp_path / "d.safetensors", ConvertOptions(to="diffusers"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from lora_compat.arch import flux as F
+from lora_compat.arch import flux as fa
 from lora_compat.weights.flux_synth import synth_flux_kohya
 from lora_compat.weights.safetensors_io import decode_values, read_header
 from tests.conftest import golden
@@ -35,7 +35,7 @@ def _argv_network_args(argv: list[str]) -> dict[str, str]:
     return out
 
 
-def spec_of(case: dict) -> F.FluxNetworkSpec:
+def spec_of(case: dict) -> fa.FluxNetworkSpec:
     """The spec of a golden case: sd-scripts' parsed values where the case has them, else its command line."""
     argv = case["argv"]
     alpha = case["network_alpha"]
@@ -45,7 +45,7 @@ def spec_of(case: dict) -> F.FluxNetworkSpec:
         args = {k: v for k, v in case["net_kwargs"].items() if v is not None and k != "dropout"}
     else:
         args = _argv_network_args(argv)
-    return F.FluxNetworkSpec(
+    return fa.FluxNetworkSpec(
         variant=case["base_model"], network_dim=case["network_dim"], network_alpha=alpha, network_args=args,
         network_train_unet_only="--network_train_unet_only" in argv,
         cache_text_encoder_outputs="--cache_text_encoder_outputs" in argv,
@@ -57,13 +57,13 @@ def test_module_set_and_written_file_match_sd_scripts(case: dict, tmp_path) -> N
     spec = spec_of(case)
     if "error" in case:
         if case["name"] == "split_qkv":  # sd-scripts 48d368f crashes (#2220); we build the fixed network
-            assert F.sd_scripts_flux_network(spec).crash_at_48d368f == case["error"]
+            assert fa.sd_scripts_flux_network(spec).crash_at_48d368f == case["error"]
             return
-        with pytest.raises(F.FluxNetworkError) as err:
-            F.sd_scripts_flux_network(spec)
+        with pytest.raises(fa.FluxNetworkError) as err:
+            fa.sd_scripts_flux_network(spec)
         assert err.value.sd_scripts_error == case["error"].split(" / ")[0]
         return
-    net = F.sd_scripts_flux_network(spec)
+    net = fa.sd_scripts_flux_network(spec)
     if case["name"] == "split_qkv_as_fixed_by_pr2396":
         assert net.crash_at_48d368f is not None
     else:
@@ -89,13 +89,13 @@ def test_module_set_and_written_file_match_sd_scripts(case: dict, tmp_path) -> N
 
 
 def test_table_counts_and_relations() -> None:
-    dev = F.flux_table("flux1-dev")
+    dev = fa.flux_table("flux1-dev")
     unet = [m for m in dev.modules if m.part == "transformer" and m.group in ("double", "single")]
     assert len(unet) == 19 * 10 + 38 * 3 == 304
     assert sum(m.part == "te1" for m in dev.modules) == 72
     assert sum(m.part == "te3" for m in dev.modules) == 168
     assert sum(m.part == "transformer" and m.group in ("double", "single")
-               for m in F.flux_table("chroma").modules) == 19 * 8 + 38 * 2
+               for m in fa.flux_table("chroma").modules) == 19 * 8 + 38 * 2
     qkv = dev.by_kohya["lora_unet_double_blocks_0_img_attn_qkv"]
     assert [(p.diffusers_path, p.offset, p.out_features) for p in qkv.parts] == [
         ("transformer_blocks.0.attn.to_q", 0, 3072), ("transformer_blocks.0.attn.to_k", 3072, 3072),
@@ -108,8 +108,8 @@ def test_table_counts_and_relations() -> None:
     assert (t5.bfl_path, t5.weight_shape) == ("encoder.block.0.layer.1.DenseReluDense.wi_0", (10240, 4096))
     final = dev.by_kohya["lora_unet_final_layer_adaLN_modulation_1"]
     assert final.parts[0].swap and not final.sd_scripts
-    assert F.kohya_to_bfl("lora_unet_txt_in") == ("transformer", "txt_in")
-    assert "lora_unet_guidance_in_in_layer" not in F.flux_table("flux1-schnell").by_kohya
+    assert fa.kohya_to_bfl("lora_unet_txt_in") == ("transformer", "txt_in")
+    assert "lora_unet_guidance_in_in_layer" not in fa.flux_table("flux1-schnell").by_kohya
     for m in dev.modules:  # every diffusers part resolves back to its module
         for p in m.parts:
             assert dev.module_of(dev.by_diffusers[(p.part, p.diffusers_path)]) is m
@@ -123,9 +123,9 @@ def test_tables_match_a_tiny_diffusers_flux_model() -> None:
         patch_size=1, in_channels=8, num_layers=2, num_single_layers=3, attention_head_dim=4, num_attention_heads=2,
         joint_attention_dim=12, pooled_projection_dim=6, guidance_embeds=True, axes_dims_rope=(2, 2, 0))
     linears = {n: tuple(m.weight.shape) for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
-    w = F.FluxWidths(hidden=8, mlp=32, in_channels=8, out_channels=8, context=12, vec=6, double=2, single=3)
+    w = fa.FluxWidths(hidden=8, mlp=32, in_channels=8, out_channels=8, context=12, vec=6, double=2, single=3)
     ours = {}
-    for m in F.transformer_modules("flux1-dev", w):
+    for m in fa.transformer_modules("flux1-dev", w):
         for p in m.parts:
             ours[p.diffusers_path] = (p.out_features, p.in_features)
     assert ours == linears

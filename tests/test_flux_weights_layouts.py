@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from lora_compat.arch import flux as F
+from lora_compat.arch import flux as fa
 from lora_compat.cli import cli as main
 from lora_compat.errors import UserError
 from lora_compat.weights.check import check_lora
@@ -16,8 +16,8 @@ from lora_compat.weights.inspect import inspect_data
 from lora_compat.weights.layouts import open_lora
 from lora_compat.weights.safetensors_io import OutTensor, decode_values, encode_values, read_header, write_safetensors
 
-W = F.FluxWidths(hidden=16, mlp=64, in_channels=8, out_channels=8, context=12, vec=6, double=2, single=2)
-TABLE = F.flux_table("flux1-dev", W, F.ClipWidths(16, 24, 2), F.T5Widths(16, 8, 24, 2))
+W = fa.FluxWidths(hidden=16, mlp=64, in_channels=8, out_channels=8, context=12, vec=6, double=2, single=2)
+TABLE = fa.flux_table("flux1-dev", W, fa.ClipWidths(16, 24, 2), fa.T5Widths(16, 8, 24, 2))
 
 
 def _t(name: str, shape, value: float = 0.01, dtype: str = "F32") -> OutTensor:
@@ -47,7 +47,7 @@ def test_tiny_widths_are_inferred_and_every_layout_detected(tmp_path) -> None:
     src = _kohya_tiny(tmp_path / "k.safetensors")
     lf = open_lora(src)
     assert (lf.layout, lf.arch, lf.custom_widths) == ("kohya", "flux1", True)
-    assert lf.table.widths == W and lf.table.t5 == F.T5Widths(16, 8, 24, 2)
+    assert lf.table.widths == W and lf.table.t5 == fa.T5Widths(16, 8, 24, 2)
     assert lf.variant == "flux1-dev"  # guidance_in is only in dev
     for to, layout in (("comfyui", "comfyui"), ("diffusers", "diffusers"), ("peft", "peft")):
         out = tmp_path / to
@@ -128,7 +128,8 @@ def test_xlabs_onetrainer_and_simpletuner_are_read(tmp_path) -> None:
     lf = open_lora(_write(tmp_path / "ot.safetensors", onetrainer))
     assert lf.layout == "onetrainer" and {m.part for m in lf.modules} == {"transformer", "te3"}
     convert(tmp_path / "ot.safetensors", tmp_path / "ot_k.safetensors", ConvertOptions(to="kohya"))
-    assert "lora_te3_encoder_block_0_layer_0_SelfAttention_q.alpha" in read_header(tmp_path / "ot_k.safetensors").tensors
+    back = read_header(tmp_path / "ot_k.safetensors")
+    assert "lora_te3_encoder_block_0_layer_0_SelfAttention_q.alpha" in back.tensors
 
     simpletuner = [_t("transformer.transformer_blocks.0.attn.to_out.0.lora_A.weight", (4, h)),
                    _t("transformer.transformer_blocks.0.attn.to_out.0.lora_B.weight", (h, 4)),
@@ -140,7 +141,7 @@ def test_xlabs_onetrainer_and_simpletuner_are_read(tmp_path) -> None:
 def test_refusals_name_file_and_key(tmp_path) -> None:
     bad = [_t("lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight", (4, 3072)),
            _t("lora_unet_double_blocks_0_img_attn_qkv.hada_w1_a", (9216, 4))]
-    with pytest.raises(UserError, match="LoHa.*hada_w1_a|hada_w1_a.*LoHa"):
+    with pytest.raises(UserError, match=r"hada_w1_a: LoHa"):
         open_lora(_write(tmp_path / "a.safetensors", bad))
     mixed = [_t("lora_unet_double_blocks_0_img_attn_proj.lora_down.weight", (4, 3072)),
              _t("lora_unet_double_blocks_0_img_attn_proj.lora_up.weight", (3072, 4)),
@@ -155,7 +156,7 @@ def test_refusals_name_file_and_key(tmp_path) -> None:
     with pytest.raises(UserError, match="shape mismatch"):
         open_lora(_write(tmp_path / "c.safetensors", wrong))
     src = _kohya_tiny(tmp_path / "t5.safetensors", parts=("te3", "transformer"))
-    with pytest.raises(UserError, match="T5-XXL.*--drop-t5"):
+    with pytest.raises(UserError, match=r"T5-XXL.*--drop-t5"):
         convert(src, tmp_path / "o.safetensors", ConvertOptions(to="ai-toolkit"))
 
 

@@ -21,14 +21,14 @@ pytest.importorskip("peft")
 pytest.importorskip("transformers")
 st = pytest.importorskip("safetensors.torch")
 
-from lora_compat.arch import flux as F  # noqa: E402
+from lora_compat.arch import flux as fa  # noqa: E402
 from lora_compat.weights.convert import ConvertOptions, convert  # noqa: E402
 
 pytestmark = pytest.mark.slow
 TOL = 1e-5
-WIDTHS = F.FluxWidths(hidden=16, mlp=64, in_channels=8, out_channels=8, context=12, vec=6, double=2, single=2)
-CLIP = F.ClipWidths(hidden=16, mlp=24, layers=2)
-T5 = F.T5Widths(d_model=16, inner=8, d_ff=24, layers=2)
+WIDTHS = fa.FluxWidths(hidden=16, mlp=64, in_channels=8, out_channels=8, context=12, vec=6, double=2, single=2)
+CLIP = fa.ClipWidths(hidden=16, mlp=24, layers=2)
+T5 = fa.T5Widths(d_model=16, inner=8, d_ff=24, layers=2)
 
 
 class Tiny:
@@ -47,7 +47,7 @@ class Tiny:
             d_model=16, d_kv=4, num_heads=2, d_ff=24, num_layers=2, feed_forward_proj="gated-gelu",
             vocab_size=100)).eval()
 
-    def copy(self) -> "Tiny":
+    def copy(self) -> Tiny:
         return copy.deepcopy(self)
 
 
@@ -56,8 +56,8 @@ def tiny() -> Tiny:
     return Tiny()
 
 
-def _table() -> F.FluxTable:
-    return F.flux_table("flux1-dev", WIDTHS, CLIP, T5)
+def _table() -> fa.FluxTable:
+    return fa.flux_table("flux1-dev", WIDTHS, CLIP, T5)
 
 
 def _root_and_path(t: Tiny, part: str, path: str):
@@ -113,10 +113,12 @@ def _merged(t: Tiny, ref: dict, only=None) -> Tiny:
 
 def _inputs():
     g = torch.Generator().manual_seed(2)
-    return dict(hidden_states=torch.randn(1, 6, 8, generator=g), encoder_hidden_states=torch.randn(1, 5, 12, generator=g),
-                pooled_projections=torch.randn(1, 6, generator=g), timestep=torch.tensor([0.5]),
-                img_ids=torch.randint(0, 4, (6, 3), generator=g).float(), txt_ids=torch.zeros(5, 3),
-                guidance=torch.tensor([3.5])), torch.randint(2, 100, (1, 7), generator=g)
+    kw = {"hidden_states": torch.randn(1, 6, 8, generator=g),
+          "encoder_hidden_states": torch.randn(1, 5, 12, generator=g),
+          "pooled_projections": torch.randn(1, 6, generator=g), "timestep": torch.tensor([0.5]),
+          "img_ids": torch.randint(0, 4, (6, 3), generator=g).float(), "txt_ids": torch.zeros(5, 3),
+          "guidance": torch.tensor([3.5])}
+    return kw, torch.randint(2, 100, (1, 7), generator=g)
 
 
 def _outputs(transformer, clip, t5, inputs):
@@ -143,7 +145,7 @@ def test_diffusers_and_peft_load_our_outputs_exactly(tiny: Tiny, tmp_path) -> No
     inputs = _inputs()
     want = _outputs(*(lambda m: (m.transformer, m.clip, m.t5))(_merged(tiny, ref)), inputs)
     base = _outputs(tiny.transformer, tiny.clip, tiny.t5, inputs)
-    for w, b in zip(want, base):
+    for w, b in zip(want, base, strict=True):
         assert (w - b).abs().max().item() > 1e-3  # the LoRA really changes every model
 
     # diffusers: FluxPipeline.load_lora_weights (transformer + CLIP-L; it never loads T5)
@@ -164,7 +166,7 @@ def test_diffusers_and_peft_load_our_outputs_exactly(tiny: Tiny, tmp_path) -> No
     tr = PeftModel.from_pretrained(t.transformer, str(tmp_path / "p" / "transformer"))
     clip = PeftModel.from_pretrained(t.clip, str(tmp_path / "p" / "text_encoder"))
     t5 = PeftModel.from_pretrained(t.t5, str(tmp_path / "p" / "text_encoder_2"))
-    for g, w in zip(_outputs(tr, clip, t5, inputs), want):
+    for g, w in zip(_outputs(tr, clip, t5, inputs), want, strict=True):
         _close(g, w)
 
     # ai-toolkit (baked, no alpha): diffusers loads it too; the T5 part has to be dropped explicitly

@@ -31,9 +31,10 @@ Typical use::
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 # --- pinned facts -------------------------------------------------------------------------------------------------
 
@@ -420,7 +421,7 @@ class FluxNetworkModule(NamedTuple):
     module: FluxModule
     rank: int                        # the module's lora_dim
     alpha: float | int               # the alpha buffer's value (alpha 0/None already replaced by the rank)
-    alpha_dtype: str                 # "I64" for a Python int alpha (argparse's default 1, or alpha 0 -> rank), else "F32"
+    alpha_dtype: str                 # "I64": a Python int alpha (argparse's default 1, alpha 0 -> rank); else "F32"
     split: int = 1                   # split_qkv: number of sub-LoRAs saved fused (3 or 4), else 1
 
     @property
@@ -586,9 +587,8 @@ def sd_scripts_flux_network(spec: FluxNetworkSpec) -> FluxNetwork:
         if is_flux and d and (double_sel is not None or single_sel is not None) and (
                 "double" in name or "single" in name):
             idx = int(name.split("_")[4])
-            if "double" in name and double_sel is not None and not double_sel[idx]:
-                d = 0
-            elif "single" in name and single_sel is not None and not single_sel[idx]:
+            sel = double_sel if "double" in name else single_sel
+            if sel is not None and not sel[idx]:
                 d = 0
         return d
 
@@ -624,7 +624,7 @@ def sd_scripts_flux_network(spec: FluxNetworkSpec) -> FluxNetwork:
                 split = len(m.parts)
             out.append(make(m, d, split))
         if in_dims:
-            for flt, in_dim in zip(IN_DIMS_FILTERS, in_dims):
+            for flt, in_dim in zip(IN_DIMS_FILTERS, in_dims, strict=True):
                 for m in table.modules:
                     if m.group == "embedder" and flt in m.kohya_name:
                         d = dims_for(m, in_dim, True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from lora_compat.arch import flux as F
+from lora_compat.arch import flux as fa
 from lora_compat.weights.check import CheckResult
 from lora_compat.weights.flux_convert import block_diagonal
 from lora_compat.weights.flux_layouts import FluxLoraFile
@@ -189,5 +189,5 @@ def flux_inspect(lf: FluxLoraFile) -> dict[str, Any]:
         "split_qkv": lf.split_qkv,
         "split_qkv_weak_modules": len(_split_qkv_weak(lf)),
         "widths": None if not lf.custom_widths or lf.table is None else dict(lf.table.widths._asdict()),
-        "kohya_names": F.KOHYA_PREFIX,
+        "kohya_names": fa.KOHYA_PREFIX,
     }

@@ -29,20 +29,38 @@ import json
 import os
 import struct
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
-from lora_compat.arch import flux as F
+from lora_compat.arch import flux as fa
 from lora_compat.errors import UserError
 from lora_compat.weights.convert import (
-    DTYPES, FLOAT_DTYPES, SOURCE_META_KEY, ConvertOptions, ConvertReport, _check_dst, _count_bytes, _fmt_alpha,
-    _path_metadata, _provenance, _source_metadata, _write_with_sshs,
+    DTYPES,
+    FLOAT_DTYPES,
+    ConvertOptions,
+    ConvertReport,
+    _check_dst,
+    _count_bytes,
+    _fmt_alpha,
+    _path_metadata,
+    _provenance,
+    _source_metadata,
+    _write_with_sshs,
 )
 from lora_compat.weights.flux_layouts import FluxLoraFile, FluxSlice
 from lora_compat.weights.layouts import AdapterModule
 from lora_compat.weights.safetensors_io import (
-    COPY_CHUNK, DTYPE_SIZES, ByteRange, OutTensor, Pieces, TensorEntry, Zeros, _pread, encode_values,
+    COPY_CHUNK,
+    DTYPE_SIZES,
+    ByteRange,
+    OutTensor,
+    Pieces,
+    TensorEntry,
+    Zeros,
+    _pread,
+    encode_values,
     write_safetensors,
 )
 
@@ -234,11 +252,8 @@ def identical_downs(mods: list[AdapterModule]) -> bool:
     if any(m.tensors["down"].dtype != first.dtype or m.tensors["down"].shape != first.shape for m in mods[1:]):
         return False
     readers = [_read(m, "down") for m in mods]
-    try:
-        for chunks in zip(*readers):
-            if any(c != chunks[0] for c in chunks[1:]):
-                return False
-        return True
+    try:  # same shapes and dtypes: the readers yield equal-sized chunks
+        return all(all(c == chunks[0] for c in chunks[1:]) for chunks in zip(*readers, strict=True))
     finally:
         for r in readers:
             r.close()
@@ -306,9 +321,9 @@ def sd_scripts_bake_factors(alpha: float, alpha_dtype: str | None, rank: int, fu
     return struct.unpack("<f", struct.pack("<f", down))[0], up
 
 
-# --- planning ----------------------------------------------------------------------------------------------------------
+# --- planning --------------------------------------------------------------------------------------------------------
 
-def _whole(module: F.FluxModule) -> FluxSlice:
+def _whole(module: fa.FluxModule) -> FluxSlice:
     return FluxSlice(module, 0, len(module.parts))
 
 
@@ -367,7 +382,7 @@ def _split_qkv_file(lf: FluxLoraFile) -> bool:
     return lf.split_qkv and "lora_compat.converted_from" not in lf.metadata
 
 
-def _fuse(lf: FluxLoraFile, module: F.FluxModule, mods: list[AdapterModule], stats: _Stats) -> OutAdapter:
+def _fuse(lf: FluxLoraFile, module: fa.FluxModule, mods: list[AdapterModule], stats: _Stats) -> OutAdapter:
     """Fuse the adapters of a BFL module's parts into one LoRA on the whole module."""
     dtypes = {t.dtype for m in mods for t in m.tensors.values() if t is not m.source.tensors.get(m.alpha_key or "")}
     dtype = next(iter(dtypes)) if len(dtypes) == 1 else "F32"
@@ -380,7 +395,8 @@ def _fuse(lf: FluxLoraFile, module: F.FluxModule, mods: list[AdapterModule], sta
     ranks = {m.rank for m in mods}
     missing = [p for p in module.parts if p.index not in covered]
     if missing:
-        stats.zero_filled.append(f"{module.kohya_name} ({', '.join(p.diffusers_path.rsplit('.', 1)[-1] for p in missing)})")
+        names = ", ".join(p.diffusers_path.rsplit(".", 1)[-1] for p in missing)
+        stats.zero_filled.append(f"{module.kohya_name} ({names})")
     alpha_dtype = lf.alpha_dtypes.get(module.kohya_name)
     if len(ranks) == 1 and len(scales) == 1 and len(dtypes) == 1 and (len(mods) == 1 or identical_downs(mods)):
         r = mods[0].rank
@@ -396,7 +412,7 @@ def _fuse(lf: FluxLoraFile, module: F.FluxModule, mods: list[AdapterModule], sta
         stats.shared_split += 1
         return OutAdapter(_whole(module), down, up, r, mods[0].scale * r, alpha_dtype=alpha_dtype)
     # independent downs: block-diagonal at rank sum(r_j)
-    R = sum(m.rank for m in mods)
+    total_rank = sum(m.rank for m in mods)
     equal = len(scales) == 1
     down_pieces, up_pieces = [], []
     col = 0
@@ -413,7 +429,7 @@ def _fuse(lf: FluxLoraFile, module: F.FluxModule, mods: list[AdapterModule], sta
     for p in module.parts:
         m = covered.get(p.index)
         if m is None:
-            up_pieces.append(Zeros(p.out_features * R * es))
+            up_pieces.append(Zeros(p.out_features * total_rank * es))
             continue
         if m.info.first != p.index:
             continue
@@ -421,13 +437,14 @@ def _fuse(lf: FluxLoraFile, module: F.FluxModule, mods: list[AdapterModule], sta
         row = u.nbytes // u.shape[0]
         c = cols[id(m)]
         up_pieces.append(RowBlock(m.source.path, u.start, u.shape[0], row, 0, row, u.dtype, dtype, 1.0,
-                                  c * es, (R - c - m.rank) * es))
+                                  c * es, (total_rank - c - m.rank) * es))
     stats.blockdiag += 1
     if not equal:
         stats.baked_parts += 1
-    alpha = next(iter(scales)) * R if equal else float(R)
-    return OutAdapter(_whole(module), TPlan(dtype, (R, module.in_features), down_pieces),
-                      TPlan(dtype, (module.out_features, R), up_pieces), R, alpha, alpha_dtype=alpha_dtype)
+    alpha = next(iter(scales)) * total_rank if equal else float(total_rank)
+    return OutAdapter(_whole(module), TPlan(dtype, (total_rank, module.in_features), down_pieces),
+                      TPlan(dtype, (module.out_features, total_rank), up_pieces), total_rank, alpha,
+                      alpha_dtype=alpha_dtype)
 
 
 def plan_split(lf: FluxLoraFile, stats: _Stats) -> list[OutAdapter]:
@@ -480,7 +497,7 @@ def plan_split(lf: FluxLoraFile, stats: _Stats) -> list[OutAdapter]:
     return out
 
 
-# --- writing -----------------------------------------------------------------------------------------------------------
+# --- writing ---------------------------------------------------------------------------------------------------------
 
 def _out_dtype(dtype: str, opts: ConvertOptions) -> str:
     want = DTYPES[opts.dtype]
@@ -668,7 +685,7 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
     elif to in ("diffusers", "ai-toolkit"):
         tensors = []
         for oa in outs:
-            stem = f"{F.DIFFUSERS_COMPONENT[oa.target.part]}.{_component_path(oa.target, None)}"
+            stem = f"{fa.DIFFUSERS_COMPONENT[oa.target.part]}.{_component_path(oa.target, None)}"
             tensors += _tensors_for(oa, opts, f"{stem}.lora_A.weight", f"{stem}.lora_B.weight")
         meta = _flux_provenance(_path_metadata(work, opts), opts)
         rec = _alpha_dtypes_meta(work, outs)
@@ -687,7 +704,7 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
         if rec:
             meta[ALPHA_DTYPES_KEY] = rec
         with atomic_dir(dst, replace=opts.force) as tmp:
-            for part in F.PARTS:
+            for part in fa.PARTS:
                 group = [oa for oa in outs if oa.target.part == part]
                 if not group:
                     continue
@@ -711,14 +728,14 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
 def _adapter_metadata(outs: list[OutAdapter]) -> dict:
     """``lora_adapter_metadata``: component-prefixed LoraConfig fields (diffusers >= 0.34 reads them)."""
     out: dict = {}
-    for part in F.PARTS:
+    for part in fa.PARTS:
         group = [oa for oa in outs if oa.target.part == part]
         if not group:
             continue
         cfg = flux_peft_config(group)
         for k in ("r", "lora_alpha", "target_modules", "rank_pattern", "alpha_pattern", "use_dora", "use_rslora",
                   "lora_dropout", "bias", "init_lora_weights", "lora_bias"):
-            out[f"{F.DIFFUSERS_COMPONENT[part]}.{k}"] = cfg[k]
+            out[f"{fa.DIFFUSERS_COMPONENT[part]}.{k}"] = cfg[k]
     return out
 
 
@@ -737,8 +754,8 @@ def _notes(stats: _Stats, notes: list[str], to: str, bake: bool) -> None:
     if stats.zero_filled:
         notes.append(f"zero-filled missing parts in {len(stats.zero_filled)} modules, e.g. {stats.zero_filled[0]}")
     if stats.split_qkv_fixed:
-        notes.append(f"split_qkv file: alpha multiplied by the part count in {stats.split_qkv_fixed} modules (sd-scripts "
-                     "#2204 saved it for rank r while every loader divides by n*r: 1/3 or 1/4 strength)")
+        notes.append(f"split_qkv file: alpha multiplied by the part count in {stats.split_qkv_fixed} modules "
+                     "(sd-scripts #2204 saved it for rank r while every loader divides by n*r: 1/3 or 1/4 strength)")
     if bake:
         why = "ai-toolkit ignores alpha" if to == "ai-toolkit" else "--bake-scale"
         notes.append(f"scales baked into the weights, sd-scripts' split between down and up ({why})")

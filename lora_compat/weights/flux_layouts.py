@@ -19,16 +19,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from lora_compat.arch import flux as F
+from lora_compat.arch import flux as fa
 from lora_compat.errors import UserError
 from lora_compat.weights.layouts import (
-    AdapterModule, LoraFile, _apply_peft_scale, _load_peft_config, _validate_shapes, config_indexes,
+    AdapterModule,
+    LoraFile,
+    _apply_peft_scale,
+    _load_peft_config,
+    _validate_shapes,
+    config_indexes,
 )
 from lora_compat.weights.safetensors_io import SafetensorsFile, TensorEntry, read_header
 
@@ -40,7 +44,7 @@ class FluxSlice(NamedTuple):
     """What one adapter of a FLUX file adapts: ``count`` consecutive diffusers parts of a BFL module, from
     ``first``. Field names shared with :class:`lora_compat.arch.ModuleInfo` keep the generic helpers working."""
 
-    module: F.FluxModule
+    module: fa.FluxModule
     first: int
     count: int
 
@@ -50,7 +54,7 @@ class FluxSlice(NamedTuple):
     is_conv3x3 = False
 
     @property
-    def parts(self) -> tuple[F.FluxPart, ...]:
+    def parts(self) -> tuple[fa.FluxPart, ...]:
         return self.module.parts[self.first:self.first + self.count]
 
     @property
@@ -115,7 +119,7 @@ class FluxLoraFile(LoraFile):
     """A parsed FLUX.1 / Chroma LoRA (``arch`` is ``flux1`` or ``chroma``)."""
 
     variant: str | None = None                  # flux1-dev | flux1-schnell | chroma | None (not decidable)
-    table: F.FluxTable | None = None            # the table the modules resolved against (real or inferred widths)
+    table: fa.FluxTable | None = None            # the table the modules resolved against (real or inferred widths)
     split_qkv: bool = False                     # ss_network_args says split_qkv=True (sd-scripts #2204)
     alpha_dtypes: dict[str, str] = field(default_factory=dict)  # kohya name -> dtype of its source alpha tensor
 
@@ -124,7 +128,7 @@ class FluxLoraFile(LoraFile):
         return "flux1" if self.arch == "flux1" else "chroma"
 
 
-# --- family detection ----------------------------------------------------------------------------------------------
+# --- family detection ------------------------------------------------------------------------------------------------
 
 _FLUX_KEY = re.compile(
     r"^(?:lora_unet_(?:double_blocks|single_blocks)_\d+_|lora_unet_(?:img_in|txt_in|time_in_|vector_in_|guidance_in_"
@@ -196,7 +200,7 @@ def refuse_family(name: str, path: Path) -> UserError:
                      "(supported: SD1, SD2, SDXL, FLUX.1, Chroma)", file=str(path))
 
 
-# --- keys -> (part, naming, path, role) ----------------------------------------------------------------------------
+# --- keys -> (part, naming, path, role) ------------------------------------------------------------------------------
 
 # (suffix, role) tried longest first; roles: down, up, alpha; "!..." = recognised but not convertible
 _PARAMS = sorted([
@@ -267,7 +271,7 @@ def _classify(stem: str) -> _Key | None:
     return _Key("diffusers", "transformer", "diffusers", s)   # prefix-less diffusers paths
 
 
-def _od_index(table: F.FluxTable) -> dict[str, F.FluxPart]:
+def _od_index(table: fa.FluxTable) -> dict[str, fa.FluxPart]:
     """OneTrainer's ``lora_transformer_`` names: diffusers paths with ``.`` -> ``_``."""
     return {p.diffusers_path.replace(".", "_"): p for (part, _), p in table.by_diffusers.items()
             if part == "transformer"}
@@ -280,7 +284,7 @@ _XLABS_TARGET = {  # naming -> (BFL suffix, first part, count)
 }
 
 
-def _resolve(table: F.FluxTable, key: _Key, od: dict | None = None) -> FluxSlice | None:
+def _resolve(table: fa.FluxTable, key: _Key, od: dict | None = None) -> FluxSlice | None:
     if key.naming == "kohya":
         m = table.by_kohya.get(key.name)
         return FluxSlice(m, 0, len(m.parts)) if m is not None else None
@@ -443,10 +447,10 @@ def _variant_consistency(path: Path, modules: list[AdapterModule], variant: str 
 
 
 def _pick_table(sf: SafetensorsFile, groups: dict[_Key, dict[str, TensorEntry]], variant: str | None
-                ) -> tuple[F.FluxTable, bool]:
+                ) -> tuple[fa.FluxTable, bool]:
     """The table every module resolves in: the real widths, or widths inferred from the file (custom models)."""
     base_variant = variant if variant in ("chroma", "flux1-schnell") else "flux1-dev"
-    real = F.flux_table(base_variant)
+    real = fa.flux_table(base_variant)
     od = _od_index(real)
     fit = misfit = 0
     first_misfit = ""
@@ -478,9 +482,9 @@ def _pick_table(sf: SafetensorsFile, groups: dict[_Key, dict[str, TensorEntry]],
 
 
 @lru_cache(maxsize=4)
-def _wide_table(variant: str) -> F.FluxTable:
+def _wide_table(variant: str) -> fa.FluxTable:
     """Real widths, many blocks: resolves names of custom models with more blocks than FLUX.1."""
-    return F.flux_table(variant, F.FluxWidths(double=128, single=256), F.CLIP_L, F.T5Widths(layers=128))
+    return fa.flux_table(variant, fa.FluxWidths(double=128, single=256), fa.CLIP_L, fa.T5Widths(layers=128))
 
 
 def _variant_name(variant: str) -> str:
@@ -490,7 +494,7 @@ def _variant_name(variant: str) -> str:
 def _dims(sf: SafetensorsFile, k: _Key, roles: dict[str, TensorEntry]) -> tuple[int, int]:
     """(out, in) the down/up pair implies; UserError when unpaired or not a plain 2-D LoRA."""
     down, up = roles.get("down"), roles.get("up")
-    where = dict(file=str(sf.path), key=_key_label(k, roles))
+    where = {"file": str(sf.path), "key": _key_label(k, roles)}
     if down is None or up is None:
         raise UserError(f"lacks {'lora_down/lora_A' if down is None else 'lora_up/lora_B'} (unpaired tensors)",
                         **where)
@@ -517,7 +521,7 @@ def _terms(expr: str) -> list[tuple[int, str]]:
 
 
 def _inferred_table(sf: SafetensorsFile, groups: dict[_Key, dict[str, TensorEntry]],
-                    slices: dict[_Key, FluxSlice], variant: str) -> F.FluxTable:
+                    slices: dict[_Key, FluxSlice], variant: str) -> fa.FluxTable:
     """Widths solved from the file's own shapes (every module's in/out is an expression over a few widths)."""
     eqs: list[tuple[list[tuple[int, str]], int, str]] = []
     max_double = max_single = max_clip = max_t5 = -1
@@ -550,23 +554,23 @@ def _inferred_table(sf: SafetensorsFile, groups: dict[_Key, dict[str, TensorEntr
                 known[v] = rest // c
             elif not unknown and rest != 0:
                 raise UserError(f"{label}: its shape contradicts the other modules' widths", file=str(sf.path))
-    for terms, value, label in eqs:
+    for terms, _, label in eqs:
         if any(v not in known for _, v in terms):
             need = sorted({v for _, v in terms if v not in known})
             raise UserError(f"{label}: cannot tell the model's {', '.join(need)} width from this file (a custom-width "
                             "model); pass a file with more modules", file=str(sf.path))
-    real_t = F.FLUX_WIDTHS
-    widths = F.FluxWidths(
+    real_t = fa.FLUX_WIDTHS
+    widths = fa.FluxWidths(
         hidden=known.get("h", real_t.hidden), mlp=known.get("mlp", real_t.mlp),
         in_channels=known.get("in_channels", real_t.in_channels),
         out_channels=known.get("out_channels", real_t.out_channels), context=known.get("context", real_t.context),
         vec=known.get("vec", real_t.vec), time=known.get("time", real_t.time),
         double=max(max_double + 1, 1), single=max(max_single + 1, 1))
-    clip = F.ClipWidths(known.get("clip_h", F.CLIP_L.hidden), known.get("clip_mlp", F.CLIP_L.mlp),
+    clip = fa.ClipWidths(known.get("clip_h", fa.CLIP_L.hidden), known.get("clip_mlp", fa.CLIP_L.mlp),
                         max(max_clip + 1, 1))
-    t5 = F.T5Widths(known.get("t5_d", F.T5_XXL.d_model), known.get("t5_inner", F.T5_XXL.inner),
-                    known.get("t5_ff", F.T5_XXL.d_ff), max(max_t5 + 1, 1))
-    table = F.flux_table(variant, widths, clip, t5)
+    t5 = fa.T5Widths(known.get("t5_d", fa.T5_XXL.d_model), known.get("t5_inner", fa.T5_XXL.inner),
+                    known.get("t5_ff", fa.T5_XXL.d_ff), max(max_t5 + 1, 1))
+    table = fa.flux_table(variant, widths, clip, t5)
     od = _od_index(table)
     for k, roles in groups.items():
         sl = _resolve(table, k, od)
@@ -578,7 +582,7 @@ def _inferred_table(sf: SafetensorsFile, groups: dict[_Key, dict[str, TensorEntr
 
 def _build(sf: SafetensorsFile, sl: FluxSlice, roles: dict[str, TensorEntry], label: str, *, widths: bool
            ) -> AdapterModule:
-    where = dict(file=str(sf.path), key=label)
+    where = {"file": str(sf.path), "key": label}
     extra = set(roles) - {"down", "up", "alpha"}
     if extra:  # pragma: no cover - _split_param only yields these roles
         raise UserError(f"unexpected tensors {sorted(extra)}", **where)
@@ -612,7 +616,7 @@ def _check_overlaps(path: Path, modules: list[AdapterModule]) -> None:
             slot[i] = m
 
 
-def _ordered(table: F.FluxTable, modules: list[AdapterModule]) -> list[AdapterModule]:
+def _ordered(table: fa.FluxTable, modules: list[AdapterModule]) -> list[AdapterModule]:
     big = len(table.order)
     return sorted(modules, key=lambda m: (m.info.module.part != "te1", m.info.module.part != "te3",
                                           table.order.get(m.info.kohya_name, big), m.info.first))
@@ -638,13 +642,13 @@ def _apply_adapter_metadata(lf: FluxLoraFile) -> None:
         by_comp.setdefault(comp, {})[name] = v
     indexes = {c: config_indexes(cfg, lf.path, "lora_adapter_metadata") for c, cfg in by_comp.items()}
     for m in lf.modules:
-        comp = F.DIFFUSERS_COMPONENT[m.part]
+        comp = fa.DIFFUSERS_COMPONENT[m.part]
         comp = comp if comp in by_comp else ""
         if comp in by_comp:
             _apply_peft_scale(m, by_comp[comp], lf.path, "lora_adapter_metadata", indexes[comp])
 
 
-# --- PEFT folders -----------------------------------------------------------------------------------------------------
+# --- PEFT folders ----------------------------------------------------------------------------------------------------
 
 PEFT_DIRS = {"transformer": "transformer", "text_encoder": "te1", "text_encoder_2": "te3"}
 
@@ -713,7 +717,7 @@ def read_flux_peft_dir(path: Path, arch_opt: str = "auto") -> FluxLoraFile:
     return out
 
 
-# --- entry points ------------------------------------------------------------------------------------------------------
+# --- entry points ----------------------------------------------------------------------------------------------------
 
 ARCHS = FLUX_ARCHS
 

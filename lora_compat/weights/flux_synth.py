@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lora_compat.arch import flux as F
+from lora_compat.arch import flux as fa
 from lora_compat.weights.safetensors_io import OutTensor, encode_values, write_safetensors
 
 NP_DTYPE = {"F32": "<f4", "F16": "<f2"}
@@ -44,7 +44,7 @@ def block_diagonal_up(rng, rows: tuple[int, ...], rank: int, dtype: str, scale: 
     return out.astype(NP_DTYPE[dtype]).tobytes()
 
 
-def flux_network_tensors(net: F.FluxNetwork, *, dtype: str = "F32", seed: int = 0,
+def flux_network_tensors(net: fa.FluxNetwork, *, dtype: str = "F32", seed: int = 0,
                          alpha_dtype: str | None = None, zeros: bool = False) -> list[OutTensor]:
     """The tensors of ``net``'s state dict (random weights, or all zero), named and shaped like sd-scripts saves
     them."""
@@ -69,7 +69,7 @@ def flux_network_tensors(net: F.FluxNetwork, *, dtype: str = "F32", seed: int = 
     return out
 
 
-def _random_pair(rng, nm: F.FluxNetworkModule, dtype: str) -> list[OutTensor]:
+def _random_pair(rng, nm: fa.FluxNetworkModule, dtype: str) -> list[OutTensor]:
     m = nm.module
     down, up = m.lora_shapes(nm.file_rank)
     out = [OutTensor(f"{m.kohya_name}.lora_down.weight", dtype, down, random_tensor_bytes(rng, down, dtype))]
@@ -81,15 +81,15 @@ def _random_pair(rng, nm: F.FluxNetworkModule, dtype: str) -> list[OutTensor]:
     return out
 
 
-def synth_flux_kohya(path: Path | str, spec: F.FluxNetworkSpec | None = None, *, dtype: str = "F32", seed: int = 0,
+def synth_flux_kohya(path: Path | str, spec: fa.FluxNetworkSpec | None = None, *, dtype: str = "F32", seed: int = 0,
                      alpha_dtype: str | None = None, metadata: dict[str, str] | None = None,
                      zeros: bool = False) -> Path:
     """Write a kohya FLUX LoRA with sd-scripts' module set for ``spec`` (default: a default run, CLIP-L trained).
 
     ``zeros=True`` writes all-zero weights (a freshly initialised up is zero too; fast for key/shape tests).
     """
-    spec = spec or F.FluxNetworkSpec()
-    net = F.sd_scripts_flux_network(spec)
+    spec = spec or fa.FluxNetworkSpec()
+    net = fa.sd_scripts_flux_network(spec)
     tensors = flux_network_tensors(net, dtype=dtype, seed=seed, alpha_dtype=alpha_dtype, zeros=zeros)
     meta = {"ss_network_module": "networks.lora_flux", "ss_base_model_version": "flux1",
             "ss_network_dim": str(spec.network_dim), "ss_network_alpha": str(spec.network_alpha),
