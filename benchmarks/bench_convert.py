@@ -11,8 +11,14 @@ fp16) and an SDXL rank-32 one, then times, each in a fresh child process (best o
 ``python -c 'import click'``), an ~870 MiB SDXL rank-128 file for time and peak RSS (``--no-large`` skips it),
 and the peak RSS of each child (``resource.getrusage(RUSAGE_CHILDREN)`` read around one run per child).
 Children run with compiled byte code (``PYTHONPYCACHEPREFIX`` in the work folder), as an installed package would.
-Usage: ``python benchmarks/bench_convert.py [--runs 3] [--workdir DIR] [--keep] [--no-large]``. Needs numpy; the
-diffusers route needs torch + diffusers (skipped when missing). Goals: convert <= 1.5x cp, peak RSS <= 64 MiB.
+FLUX.1: a full-size rank-16 kohya LoRA (sd-scripts' 304 transformer modules + 72 CLIP-L, bf16, alpha 8) converted
+to diffusers and PEFT (the fused qkv / linear1 split with the shared down) and back to kohya (re-fused from the
+identical downs: the original tensors byte for byte), against ``cp`` and against the diffusers route
+(``load_file`` + ``_convert_kohya_flux_lora_to_diffusers`` + ``save_file``, which bakes alpha and cannot go back);
+peak RSS of each, and whether torch was imported (it must not be). ``--flux-only`` runs just this part.
+Usage: ``python benchmarks/bench_convert.py [--runs 3] [--workdir DIR] [--keep] [--no-large] [--flux-only]``. Needs
+numpy; the diffusers route needs torch + diffusers (skipped when missing). Goals: convert <= 1.5x cp, peak RSS <= 64
+MiB.
 """
 
 from __future__ import annotations
@@ -37,6 +43,22 @@ from diffusers.loaders.lora_conversion_utils import _convert_non_diffusers_lora_
 sd = load_file(sys.argv[1])
 out, alphas = _convert_non_diffusers_lora_to_diffusers(sd)
 save_file({k: v.contiguous() for k, v in out.items()}, sys.argv[2], metadata={"format": "pt"})
+"""
+
+FLUX_DIFFUSERS_ROUTE = r"""
+import sys
+from safetensors.torch import load_file, save_file
+from diffusers.loaders.lora_conversion_utils import _convert_kohya_flux_lora_to_diffusers
+sd = load_file(sys.argv[1])
+out = _convert_kohya_flux_lora_to_diffusers(sd)
+save_file({k: v.contiguous().clone() for k, v in out.items()}, sys.argv[2], metadata={"format": "pt"})
+"""
+
+NO_TORCH = r"""
+import sys
+from lora_compat.weights.convert import ConvertOptions, convert
+convert(sys.argv[1], sys.argv[2], ConvertOptions(to=sys.argv[3], force=True))
+print("torch imported" if "torch" in sys.modules else "no torch")
 """
 
 IN_PROCESS = r"""
@@ -156,12 +178,78 @@ def bench_big(src: Path, work: Path, runs: int) -> list[str]:
             f"({t_ours / t_cp:.2f}x cp, whole CLI); peak RSS {rss:.1f} MiB"]
 
 
+def bench_flux(work: Path, runs: int) -> list[str]:
+    """FLUX.1 rank 16 (304 modules + CLIP-L): kohya -> diffusers / PEFT -> kohya, vs cp and the diffusers route."""
+    from lora_compat.arch import flux as fa
+    from lora_compat.weights.flux_synth import synth_flux_kohya
+    from lora_compat.weights.safetensors_io import read_header
+
+    src = synth_flux_kohya(work / "flux_r16.safetensors", fa.FluxNetworkSpec(network_dim=16, network_alpha=8.0),
+                           dtype="BF16")
+    os.sync()
+    size = src.stat().st_size / 2**20
+    paths = {"cp": work / "flux_cp.safetensors", "diffusers": work / "flux_d.safetensors", "peft": work / "flux_p",
+             "back_d": work / "flux_back_d.safetensors", "back_p": work / "flux_back_p.safetensors",
+             "ref": work / "flux_ref.safetensors"}
+
+    def rm(*keys):
+        def f():
+            for k in keys:
+                p = paths[k]
+                if p.is_dir():
+                    shutil.rmtree(p)
+                elif p.exists():
+                    p.unlink()
+        return f
+
+    cli = [sys.executable, "-m", "lora_compat", "convert"]
+    run_child([sys.executable, "-m", "lora_compat", "--help"])
+    t_cp = best(["cp", str(src), str(paths["cp"])], runs, rm("cp"))
+    t = {}
+    rss = {}
+    for to in ("diffusers", "peft"):
+        there = [*cli, str(src), str(paths[to]), "--to", to]
+        back = "back_d" if to == "diffusers" else "back_p"
+        home = [*cli, str(paths[to]), str(paths[back]), "--to", "kohya"]
+        t[to] = best(there, runs, rm(to))
+        t[back] = best(home, runs, rm(back))
+        rm(back)()
+        rss[back] = child_rss(home)
+        rm(to)()
+        rss[to] = child_rss(there)
+    a = read_header(src)
+    identical = all(
+        (lambda b: set(b.tensors) == set(a.tensors) and all(a.read_bytes(k) == b.read_bytes(k) for k in a.tensors))(
+            read_header(paths[k])) for k in ("back_d", "back_p"))
+    torch_note = run_child([sys.executable, "-c", NO_TORCH, str(src), str(paths["diffusers"]), "diffusers"])[2].strip()
+    lines = [f"{src.name}: {size:.1f} MiB (FLUX.1 rank 16, 304 + 72 CLIP-L modules, bf16)",
+             f"  cp                                       {t_cp * 1000:8.1f} ms"]
+    for k, label in (("diffusers", "kohya -> diffusers"), ("back_d", "diffusers -> kohya"),
+                     ("peft", "kohya -> peft"), ("back_p", "peft -> kohya")):
+        lines.append(f"  lora-compat convert {label:<20} {t[k] * 1000:8.1f} ms  ({t[k] / t_cp:.2f}x cp, whole CLI); "
+                     f"peak RSS {rss[k]:.1f} MiB")
+    lines.append(f"  round trips byte-identical: {identical}; {torch_note}")
+    try:
+        import diffusers  # noqa: F401
+        import torch  # noqa: F401
+
+        t_ref = best([sys.executable, "-c", FLUX_DIFFUSERS_ROUTE, str(src), str(paths["ref"])], runs, rm("ref"))
+        rm("ref")()
+        rss_ref = child_rss([sys.executable, "-c", FLUX_DIFFUSERS_ROUTE, str(src), str(paths["ref"])])
+        lines.append(f"  diffusers route kohya -> diffusers       {t_ref * 1000:8.1f} ms  (our CLI is "
+                     f"{t_ref / t['diffusers']:.1f}x faster); peak RSS {rss_ref:.0f} MiB; no way back")
+    except ImportError:
+        lines.append("  diffusers route: skipped (torch/diffusers not installed)")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--no-large", action="store_true", help="skip the ~870 MiB SDXL rank-128 file")
+    ap.add_argument("--flux-only", action="store_true", help="run only the FLUX.1 part")
     args = ap.parse_args()
     from lora_compat.weights.synth import synth_kohya
 
@@ -171,6 +259,9 @@ def main() -> None:
     CHILD_ENV.pop("PYTHONDONTWRITEBYTECODE", None)
     CHILD_ENV["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     try:
+        if args.flux_only:
+            print("\n".join(bench_flux(work, args.runs)))
+            return
         sd1 = synth_kohya(work / "sd15_r128.safetensors", "sd1", rank=128, alpha=64.0, dtype="F16")
         sdxl = synth_kohya(work / "sdxl_r32.safetensors", "sdxl", rank=32, alpha=16.0, dtype="F16")
         os.sync()
@@ -181,6 +272,7 @@ def main() -> None:
             big = synth_kohya(work / "sdxl_r128.safetensors", "sdxl", rank=128, alpha=64.0, dtype="F16")
             os.sync()
             out += bench_big(big, work, args.runs)
+        out += bench_flux(work, args.runs)
         print("\n".join(out))
     finally:
         if not args.keep and args.workdir is None:
