@@ -18,7 +18,8 @@ def _is_batch(src: Path) -> bool:
         return False
     if (src / "adapter_config.json").is_file():
         return False
-    return not any((src / d / "adapter_config.json").is_file() for d in ("unet", "text_encoder", "text_encoder_2"))
+    return not any((src / d / "adapter_config.json").is_file() for d in ("unet", "transformer", "text_encoder",
+                                                                           "text_encoder_2"))
 
 
 def _batch_items(src: Path) -> list[Path]:

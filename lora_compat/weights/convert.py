@@ -535,7 +535,7 @@ _ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "adapter_m
 
 def _foreign_entries(folder: Path) -> list[str] | None:
     """Entries of ``folder`` that a PEFT adapter folder does not hold (None when it cannot be listed)."""
-    subdirs = set(PEFT_DIRS.values())
+    subdirs = set(PEFT_DIRS.values()) | {"transformer"}  # FLUX.1 PEFT outputs have a transformer/ component
     foreign: list[str] = []
     try:
         for e in os.scandir(folder):

@@ -47,7 +47,8 @@ from lora_compat.weights.convert import (
     _path_metadata,
     _provenance,
     _source_metadata,
-    _write_with_sshs,
+    _verifier,
+    _write_file,
 )
 from lora_compat.weights.flux_layouts import FluxLoraFile, FluxSlice
 from lora_compat.weights.layouts import AdapterModule
@@ -61,6 +62,7 @@ from lora_compat.weights.safetensors_io import (
     Zeros,
     _pread,
     encode_values,
+    sd_scripts_hashes,
     write_safetensors,
 )
 
@@ -664,6 +666,7 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
     report = ConvertReport(lf.path, dst, lf.layout, lf.arch, lf.algo, to, len(modules),
                            dict(Counter(m.part for m in modules)))
     _notes(stats, notes, to, bake)
+    check = _verifier(lf, report) if opts.verify else None
     if to in FUSED_TARGETS:
         tensors = []
         for oa in outs:
@@ -677,10 +680,10 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
         _flux_provenance(meta, opts)
         _count_bytes(tensors, report)
         if had_hashes and to == "kohya":
-            _write_with_sshs(dst, tensors, meta)
+            model_hash, legacy_hash = sd_scripts_hashes(tensors, meta)
+            meta = dict(meta, sshs_model_hash=model_hash, sshs_legacy_hash=legacy_hash)
             report.notes.append("recomputed sshs_model_hash / sshs_legacy_hash")
-        else:
-            write_safetensors(dst, tensors, meta, order="source")
+        _write_file(dst, tensors, meta, check)
         report.outputs.append(dst)
     elif to in ("diffusers", "ai-toolkit"):
         tensors = []
@@ -694,7 +697,7 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
         if to == "diffusers":
             meta["lora_adapter_metadata"] = json.dumps(_adapter_metadata(outs), sort_keys=True)
         _count_bytes(tensors, report)
-        write_safetensors(dst, tensors, meta, order="source")
+        _write_file(dst, tensors, meta, check)
         report.outputs.append(dst)
     else:
         from lora_compat.atomic import atomic_dir
@@ -716,11 +719,14 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
                 _count_bytes(tensors, report)
                 sub = tmp / PEFT_DIRS[part]
                 sub.mkdir()
-                write_safetensors(sub / "adapter_model.safetensors", tensors, meta, order="source")
+                write_safetensors(sub / "adapter_model.safetensors", tensors, meta, order="source", atomic=False)
                 with open(sub / "adapter_config.json", "w", encoding="utf-8") as fh:
                     json.dump(flux_peft_config(group), fh, indent=2, sort_keys=True)
                     fh.write("\n")
                 report.outputs.append(dst / PEFT_DIRS[part])
+            if check is not None:
+                check(tmp)
+    report.written = True
     report.notes += notes
     return report
 

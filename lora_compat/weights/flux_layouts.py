@@ -17,12 +17,12 @@ real model; a file whose modules all have other widths (a tiny test model) is re
 
 from __future__ import annotations
 
-import json
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from lora_compat.arch import flux as fa
 from lora_compat.errors import UserError
@@ -35,6 +35,7 @@ from lora_compat.weights.layouts import (
     config_indexes,
 )
 from lora_compat.weights.safetensors_io import SafetensorsFile, TensorEntry, read_header
+from lora_compat.weights.untrusted import PeftConfig, parse_json, peft_config
 
 FLUX_ARCHS = ("flux1", "chroma")
 FLUX_LAYOUTS = ("kohya", "comfyui", "diffusers", "ai-toolkit", "peft", "onetrainer", "xlabs")
@@ -369,10 +370,7 @@ def _recorded_alpha_dtypes(lf: FluxLoraFile) -> None:
     raw = lf.metadata.get(ALPHA_DTYPES_KEY)
     if not raw or lf.layout in ("kohya", "comfyui"):
         return
-    try:
-        rec = json.loads(raw)
-    except json.JSONDecodeError:
-        return
+    rec = _lenient_json(raw, lf.path, ALPHA_DTYPES_KEY)
     if not isinstance(rec, dict):
         return
     for m in lf.modules:
@@ -384,11 +382,17 @@ def _recorded_alpha_dtypes(lf: FluxLoraFile) -> None:
 
 
 def _restored_source(meta: dict[str, str]) -> dict[str, str]:
-    try:
-        src = json.loads(meta.get("lora_compat.source_metadata", "{}"))
-    except json.JSONDecodeError:
-        return {}
+    src = _lenient_json(meta.get("lora_compat.source_metadata", "{}"), None, "lora_compat.source_metadata")
     return src if isinstance(src, dict) else {}
+
+
+def _lenient_json(raw: str, path: Path | None, key: str) -> Any:
+    """An informational metadata value through the validation layer; None when it is not valid JSON (it then
+    only loses its information: the file is still read)."""
+    try:
+        return parse_json(raw, file=str(path) if path else None, key=key, what="the value")
+    except UserError:
+        return None
 
 
 def _slice_key(sl: FluxSlice) -> str:
@@ -410,10 +414,7 @@ def _network_arg(meta: dict[str, str], key: str) -> str | None:
     raw = meta.get("ss_network_args")
     if not raw:
         return None
-    try:
-        args = json.loads(raw)
-    except json.JSONDecodeError:
-        return None
+    args = _lenient_json(raw, None, "ss_network_args")
     v = args.get(key) if isinstance(args, dict) else None
     return v if isinstance(v, str) else None
 
@@ -624,11 +625,8 @@ def _ordered(table: fa.FluxTable, modules: list[AdapterModule]) -> list[AdapterM
 
 def _apply_adapter_metadata(lf: FluxLoraFile) -> None:
     """Scales from diffusers' ``lora_adapter_metadata`` (``transformer.r``, ``transformer.alpha_pattern`` ...)."""
-    raw = lf.metadata["lora_adapter_metadata"]
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"not valid JSON: {exc.msg}", file=str(lf.path), key="lora_adapter_metadata") from None
+    where = "lora_adapter_metadata"
+    meta = parse_json(lf.metadata[where], file=str(lf.path), key=where, what="the value")
     if not isinstance(meta, dict):
         raise UserError("must be a JSON object", file=str(lf.path), key="lora_adapter_metadata")
     if any(m.alpha_key for m in lf.modules):
@@ -640,12 +638,14 @@ def _apply_adapter_metadata(lf: FluxLoraFile) -> None:
         if comp not in ("transformer", "text_encoder", "text_encoder_2") or not name:
             comp, name = "", k
         by_comp.setdefault(comp, {})[name] = v
-    indexes = {c: config_indexes(cfg, lf.path, "lora_adapter_metadata") for c, cfg in by_comp.items()}
+    configs = {c: peft_config(cfg, file=str(lf.path), key=where, prefix=f"{c}." if c else "", require_type=False)
+               for c, cfg in by_comp.items()}
+    indexes = {c: config_indexes(cfg, lf.path, where) for c, cfg in configs.items()}
     for m in lf.modules:
         comp = fa.DIFFUSERS_COMPONENT[m.part]
-        comp = comp if comp in by_comp else ""
-        if comp in by_comp:
-            _apply_peft_scale(m, by_comp[comp], lf.path, "lora_adapter_metadata", indexes[comp])
+        comp = comp if comp in configs else ""
+        if comp in configs:
+            _apply_peft_scale(m, configs[comp], lf.path, where, indexes[comp])
 
 
 # --- PEFT folders ----------------------------------------------------------------------------------------------------
@@ -655,10 +655,10 @@ PEFT_DIRS = {"transformer": "transformer", "text_encoder": "te1", "text_encoder_
 
 def is_flux_peft_dir(path: Path) -> bool:
     """A PEFT folder holding a FLUX adapter: a ``transformer/`` component, or FLUX module names in a single one."""
-    if (path / "transformer" / "adapter_config.json").is_file():
+    if os.path.lexists(path / "transformer" / "adapter_config.json"):
         return True
     single = path / "adapter_model.safetensors"
-    if (path / "adapter_config.json").is_file() and single.is_file():
+    if os.path.lexists(path / "adapter_config.json") and single.is_file():
         try:
             keys = list(read_header(single).tensors)
         except UserError:
@@ -669,13 +669,13 @@ def is_flux_peft_dir(path: Path) -> bool:
 
 def read_flux_peft_dir(path: Path, arch_opt: str = "auto") -> FluxLoraFile:
     """Read a FLUX PEFT adapter folder (one adapter, or one sub-folder per pipeline component)."""
-    if (path / "adapter_config.json").is_file():
+    if os.path.lexists(path / "adapter_config.json"):
         comps = {None: path}
     else:
-        comps = {part: path / d for d, part in PEFT_DIRS.items() if (path / d / "adapter_config.json").is_file()}
+        comps = {part: path / d for d, part in PEFT_DIRS.items() if os.path.lexists(path / d / "adapter_config.json")}
     modules: list[AdapterModule] = []
     files: list[SafetensorsFile] = []
-    configs: dict[str, dict] = {}
+    configs: dict[str, PeftConfig] = {}
     metadata: dict[str, str] = {}
     arch = variant = None
     custom = False
@@ -683,10 +683,11 @@ def read_flux_peft_dir(path: Path, arch_opt: str = "auto") -> FluxLoraFile:
     alpha_dtypes: dict[str, str] = {}
     for part, d in comps.items():
         cfg = _load_peft_config(d / "adapter_config.json")
-        if cfg["peft_type"] != "LORA":
-            raise UserError(f"peft_type {cfg['peft_type']} on FLUX: only LoRA is converted", file=str(d))
+        if cfg.peft_type != "LORA":
+            raise UserError(f"peft_type {cfg.peft_type} on FLUX: only LoRA is converted", file=str(d),
+                            key="peft_type")
         weights = d / "adapter_model.safetensors"
-        if not weights.is_file():
+        if not os.path.lexists(weights):
             raise UserError("adapter_model.safetensors is missing", file=str(d))
         sf = read_header(weights)
         if not sf.tensors:

@@ -5,22 +5,29 @@ side's adapters are merged into ΔW per BFL module, row range by row range (the 
 BFL order), and compared through random probes: ``ΔW @ P`` for a float64 ``P`` of 16 columns (equal products on
 random probes mean equal ΔW, and a full 21504 x 3072 ΔW per module is not worth the memory). An uncorrected
 ``split_qkv`` source is merged at its trained strength (alpha x n), which is what a conversion writes.
+
+The error is judged like :mod:`lora_compat.weights.verify` does: against ``|scale|·|B|·|A|`` applied to ``|P|``,
+times 3 unit roundoffs of what the conversion may have rounded (float32, or the written dtype after a cast or a
+bake: ``lora_compat.conversion`` of the output says which).
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from lora_compat.weights.flux_check import _split_qkv_weak
 from lora_compat.weights.flux_convert import BFL_ROW_LAYOUTS
 from lora_compat.weights.flux_layouts import FluxLoraFile
-from lora_compat.weights.verify import TOLERANCE, VerifyResult, _least_precise, _tensor
+from lora_compat.weights.verify import MIN_ROUNDOFF, UNIT_ROUNDOFF, VerifyResult, _compare, _tensor
 
 
-def _module_products(lf: FluxLoraFile, probes: dict) -> dict[str, object]:
-    """kohya name -> ΔW @ P (float64) of every BFL module the file adapts."""
+def _module_products(lf: FluxLoraFile, probes: dict, *, absolute: bool = False) -> dict[str, Any]:
+    """kohya name -> ΔW @ P (float64) of every BFL module the file adapts (``absolute``: |s|·|B|·|A|·|P|)."""
     import torch
 
     weak = {id(m) for m in _split_qkv_weak(lf)}
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     for m in lf.modules:
         sl = m.info
         module = sl.module
@@ -30,7 +37,10 @@ def _module_products(lf: FluxLoraFile, probes: dict) -> dict[str, object]:
             probes[key] = torch.randn(module.in_features, 16, generator=gen, dtype=torch.float64)
         down, up = _tensor(m, m.tensors["down"]), _tensor(m, m.tensors["up"])
         scale = m.scale * (len(module.parts) if id(m) in weak else 1)
-        y = up.reshape(up.shape[0], -1) @ (down.reshape(down.shape[0], -1) @ probes[key]) * scale
+        p = probes[key]
+        if absolute:
+            down, up, p, scale = down.abs(), up.abs(), p.abs(), abs(scale)
+        y = up.reshape(up.shape[0], -1) @ (down.reshape(down.shape[0], -1) @ p) * scale
         if any(p.swap for p in sl.parts) and lf.layout not in BFL_ROW_LAYOUTS:
             half = y.shape[0] // 2
             y = torch.cat([y[half:], y[:half]])
@@ -41,31 +51,48 @@ def _module_products(lf: FluxLoraFile, probes: dict) -> dict[str, object]:
     return out
 
 
+def _roundoff(src: FluxLoraFile, dst: FluxLoraFile) -> float:
+    """What the conversion may have rounded: float32, or the written dtypes after a cast, a bake or a dtype
+    change."""
+    from lora_compat.weights.flux_layouts import _lenient_json
+
+    rec = _lenient_json(dst.metadata.get("lora_compat.conversion", "{}"), None, "lora_compat.conversion")
+    rec = rec if isinstance(rec, dict) else {}
+    dtypes_src = {e.dtype for m in src.modules for e in m.tensors.values()}
+    dtypes_dst = {e.dtype for m in dst.modules for e in m.tensors.values()}
+    rounded = (rec.get("bake_scale") is True or rec.get("to") == "ai-toolkit" or rec.get("dtype", "keep") != "keep"
+               or dtypes_src != dtypes_dst)
+    if not rounded:
+        return MIN_ROUNDOFF
+    return max([MIN_ROUNDOFF] + [UNIT_ROUNDOFF.get(d, 1.0) for d in dtypes_dst])
+
+
 def verify_flux(src: FluxLoraFile, dst: FluxLoraFile) -> VerifyResult:
     """Compare the ΔW of every BFL module between two parsed FLUX files."""
-    import json
+    from lora_compat.weights.flux_layouts import _lenient_json
 
     res = VerifyResult()
     probes: dict = {}
     a, b = _module_products(src, probes), _module_products(dst, probes)
-    try:
-        dropped_t5 = json.loads(dst.metadata.get("lora_compat.conversion", "{}")).get("drop_t5") is True
-    except (json.JSONDecodeError, AttributeError):
-        dropped_t5 = False
-    if dropped_t5:  # --drop-t5 left them out on purpose
+    ref = _module_products(src, probes, absolute=True)
+    rec = _lenient_json(dst.metadata.get("lora_compat.conversion", "{}"), None, "lora_compat.conversion")
+    if isinstance(rec, dict) and rec.get("drop_t5") is True:  # --drop-t5 left them out on purpose
         a = {k: v for k, v in a.items() if not k.startswith("lora_te3_")}
-    res.tolerance = max(TOLERANCE[_least_precise(src)], TOLERANCE[_least_precise(dst)])
+    tol = 3 * _roundoff(src, dst)  # two factors and the scale
+    res.tolerance = tol
     for name in sorted(set(a) ^ set(b)):
         res.failures.append((name, "missing from DST" if name in a else "only in DST"))
     for name in a:
         if name not in b:
             continue
         res.modules += 1
-        err = (a[name] - b[name]).abs().max().item()
-        ref = a[name].abs().max().item()
-        rel = err / ref if ref else (0.0 if err == 0 else float("inf"))
+        err, scale, problem = _compare(a[name], b[name], ref[name])
+        rel = err / scale if scale else (0.0 if err == 0 else math.inf)
         res.max_abs = max(res.max_abs, err)
         res.max_rel = max(res.max_rel, rel)
-        if rel > res.tolerance:
-            res.failures.append((name, f"delta weight differs: max abs {err:.3g}, rel {rel:.3g}"))
+        if problem:
+            res.failures.append((name, problem))
+        elif rel > tol:
+            res.failures.append((name, f"delta weight differs: max abs {err:.3g}, {rel:.3g} of the delta's scale "
+                                       f"(allowed {tol:.2g})"))
     return res
