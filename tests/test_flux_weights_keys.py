@@ -129,3 +129,44 @@ def test_tables_match_a_tiny_diffusers_flux_model() -> None:
         for p in m.parts:
             ours[p.diffusers_path] = (p.out_features, p.in_features)
     assert ours == linears
+
+
+def _from_weights_cases():
+    try:
+        return golden("flux_lora_keys.json")["from_weights"]
+    except BaseException:
+        return []
+
+
+@pytest.mark.parametrize("case", _from_weights_cases(), ids=lambda c: c["name"])
+def test_reading_our_file_back_matches_sd_scripts_loader(case: dict, tmp_path) -> None:
+    """sd-scripts' create_network_from_weights on the same state dict: module counts, ranks and the scale it applies
+    (a split_qkv file: rank 3r/4r and alpha/(n*r), which our check reports as 1/n strength)."""
+    from collections import Counter
+
+    from lora_compat.weights.check import check_lora
+    from lora_compat.weights.layouts import open_lora
+    from lora_compat.weights.safetensors_io import OutTensor, write_safetensors
+
+    src = {c["name"]: c for c in _cases()}[case["state_dict_of"]]
+    spec = spec_of(src)
+    path = synth_flux_kohya(tmp_path / "lora.safetensors", spec, zeros="split" not in src["name"])
+    if case.get("error"):  # a file without .alpha: sd-scripts raises KeyError; our check says so
+        sf = read_header(path)
+        write_safetensors(path, [OutTensor(k, e.dtype, e.shape, sf.read_bytes(k)) for k, e in sf.tensors.items()
+                                 if not k.endswith(".alpha")], dict(sf.metadata))
+        assert len(read_header(path).tensors) == case["input_key_count"]
+        res = check_lora(open_lora(path), "sd-scripts")
+        assert not res.ok and all("KeyError" in r for _, r in res.problems)
+        return
+    lf = open_lora(path)
+    assert len(read_header(path).tensors) == case["input_key_count"]
+    counts = Counter(fa.KOHYA_PREFIX[m.part] for m in lf.modules)
+    assert {k: counts.get(k, 0) for k in ("lora_te1", "lora_te3", "lora_unet")} == {
+        k: v for k, v in case["module_count"].items() if k != "total"}
+    assert dict(Counter(str(m.rank) for m in lf.modules)) == case["ranks"]
+    scales = Counter(round(m.scale, 7) for m in lf.modules)
+    assert scales == Counter({round(float(k), 7): v for k, v in case["scales"].items()})
+    if "split" in src["name"]:
+        weak = [p for p in check_lora(lf, "sd-scripts").problems if "1/" in p[1]]
+        assert len(weak) == 76  # 38 double-block qkv pairs and 38 linear1: applied at 1/3 and 1/4
