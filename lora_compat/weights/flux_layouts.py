@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from lora_compat.arch import families
 from lora_compat.arch import flux as fa
 from lora_compat.errors import UserError
 from lora_compat.weights.layouts import (
@@ -142,63 +143,52 @@ _LUMINA_KEY = re.compile(r"^(?:lora_unet_(?:layers|noise_refiner|context_refiner
 _HUNYUAN_KEY = re.compile(r"^lora_unet_(?:double|single)_blocks_\d+_(?:img_mlp_fc1|img_mod_linear|modulation_linear|"
                           r"txt_mlp_fc1|txt_mod_linear)")
 _FLUX2_KEY = re.compile(r"(?:double_stream_modulation|single_stream_modulation|to_qkv_mlp_proj)")
-_UNSUPPORTED_VERSIONS = {
-    "sd3": "SD3", "medium": "SD3 medium", "5-large": "SD3.5 large", "5-medium": "SD3.5 medium", "sd_3": "SD3",
-    "lumina2": "Lumina-Image 2.0", "hunyuan-image-2.1": "HunyuanImage-2.1", "anima": "Anima",
-    "flux2": "FLUX.2", "flux.2": "FLUX.2",
-}
-_UNSUPPORTED_SPECS = (("stable-diffusion-3", "SD3/SD3.5"), ("lumina-2", "Lumina-Image 2.0"),
-                      ("hunyuan-image", "HunyuanImage-2.1"), ("anima", "Anima"), ("flux-2", "FLUX.2"))
 
 
 def metadata_family(meta: dict[str, str]) -> str | None:
-    """The family the ``ss_*`` / modelspec metadata names: flux1, chroma, an unsupported family's name, or None."""
-    version = meta.get("ss_base_model_version", "").lower()
-    spec = meta.get("modelspec.architecture", "").lower()
+    """The family id the ``ss_*`` / modelspec metadata names (``flux1``, ``chroma``, ``sd3`` ...; see
+    :func:`lora_compat.arch.families.family_from_metadata`), or None. sd-scripts' ``ss_model_type`` decides
+    FLUX.1 vs Chroma when present."""
     model_type = meta.get("ss_model_type", "").lower()
-    if model_type == "chroma" or version == "chroma" or spec.startswith("chroma"):
+    if model_type == "chroma":
         return "chroma"
-    if version in ("flux1", "flux.1") or spec.startswith("flux-1") or model_type == "flux":
+    fam = families.family_from_metadata(meta)
+    if fam is None and model_type == "flux":
         return "flux1"
-    if version in _UNSUPPORTED_VERSIONS:
-        return _UNSUPPORTED_VERSIONS[version]
-    for prefix, name in _UNSUPPORTED_SPECS:
-        if spec.startswith(prefix):
-            return name
-    return None
+    return fam
 
 
 def sniff_family(keys: list[str], meta: dict[str, str]) -> str | None:
-    """The model family a LoRA's keys (and metadata) say: ``flux1``/``chroma``, the display name of a family we
-    name and refuse (SD3/SD3.5, FLUX.2, HunyuanImage-2.1, Lumina 2, Anima), or None (leave it to SD1/SD2/SDXL)."""
+    """The family id (:mod:`lora_compat.arch.families`) a LoRA's keys and metadata say: ``flux1``/``chroma``, a
+    family we name and refuse (``sd3``, ``flux2``, ``hunyuan_image``, ``lumina2``, ``anima``), ``flux1-or-sd3``
+    (MM-DiT double blocks only: decided by the widths), or None (an SD1/SD2/SDXL file, or nothing to go on)."""
     by_meta = metadata_family(meta)
     if any(_HUNYUAN_KEY.match(k) for k in keys):
-        return "HunyuanImage-2.1"
+        return "hunyuan_image"
     if any(_FLUX2_KEY.search(k) for k in keys):
-        return "FLUX.2"
+        return "flux2"
     if any(_SD3_KEY.match(k) for k in keys):
-        return "SD3/SD3.5"
+        return "sd3"
     if any(_LUMINA_KEY.match(k) for k in keys):
-        return "Lumina-Image 2.0"
+        return "lumina2"
     if any(_FLUX_KEY.match(k) for k in keys) or any(k.startswith("lora_te3_") for k in keys):
-        if by_meta is not None and by_meta not in FLUX_ARCHS:
+        if by_meta is not None and by_meta not in FLUX_ARCHS and by_meta not in families.SD_FAMILIES:
             return by_meta
-        return by_meta or "flux1"
-    if by_meta is not None:
-        if by_meta not in FLUX_ARCHS:
-            return by_meta
-        # FLUX metadata and only transformer_blocks keys (a double-blocks-only diffusers LoRA): FLUX
-        return by_meta
+        return by_meta if by_meta in FLUX_ARCHS else "flux1"
+    if by_meta is not None and by_meta not in families.SD_FAMILIES:
+        return by_meta  # FLUX metadata on double-block-only keys is FLUX; other families are named
     if any(re.match(r"^(?:transformer\.|base_model\.model\.)?transformer_blocks\.\d+\.(?:attn\.|ff|norm1)", k)
            for k in keys) or any(k.startswith("lora_transformer_transformer_blocks_") for k in keys):
         return "flux1-or-sd3"  # MM-DiT double blocks only: FLUX.1 and SD3 share these names; decided by widths
     return None
 
 
-def refuse_family(name: str, path: Path) -> UserError:
-    """The one-line refusal for a family we detect but do not convert."""
+def refuse_family(family_id: str, path: Path) -> UserError:
+    """The one-line refusal for a family we detect but do not read (the registry says which stages support it)."""
+    name = families.display_name(family_id)
+    ok = ", ".join(families.display_name(f) for f in families.supported_families(families.WEIGHTS))
     return UserError(f"this is a {name} LoRA; lora-compat detects {name} but does not read or convert it yet "
-                     "(supported: SD1, SD2, SDXL, FLUX.1, Chroma)", file=str(path))
+                     f"(supported: {ok})", file=str(path))
 
 
 # --- keys -> (part, naming, path, role) ------------------------------------------------------------------------------
@@ -747,8 +737,8 @@ def read_header_family(sf: SafetensorsFile, arch_opt: str) -> LoraFile | None:
     if fam == "flux1-or-sd3":
         lf = read_flux_safetensors(sf, arch_opt)
         if lf.custom_widths and lf.table.widths.hidden in (1536, 2432):
-            raise refuse_family("SD3/SD3.5", sf.path)
+            raise refuse_family("sd3", sf.path)
         return lf
-    if fam not in FLUX_ARCHS:
+    if fam not in FLUX_ARCHS or not families.is_supported(fam, families.WEIGHTS):
         raise refuse_family(fam, sf.path)
     return read_flux_safetensors(sf, arch_opt)
