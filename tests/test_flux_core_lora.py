@@ -341,3 +341,37 @@ def test_loha_on_fused_modules_equals_fused_merge_and_saves_lycoris_layout() -> 
     inputs = _dit_inputs(cfg)
     with torch.no_grad():
         assert torch.allclose(base(**inputs).sample, merged(**inputs).sample, rtol=1e-5, atol=1e-5)
+
+
+def test_from_weights_cases_of_the_golden_file() -> None:
+    """``create_network_from_weights`` on sd-scripts' own files: module counts, ranks, scales (a split_qkv file
+    loads fused at rank 3r / 4r with scale alpha / (n r): sd-scripts #2204), a file without ``.alpha`` refused."""
+    from lora_compat.train.flux.network_spec import modules_from_weights
+
+    data = golden("flux_lora_keys.json")
+    cases = {c["name"]: c for c in data["cases"]}
+    assert len(data["from_weights"]) == 6
+    for fw in data["from_weights"]:
+        source = cases[fw["state_dict_of"]]
+        keys = source["keys"]
+        if "error" in fw:
+            sd = {k: torch.zeros(v[0]) for k, v in keys.items() if not k.endswith(".alpha")}
+            with pytest.raises(KeyError, match=fw["error"].split("'")[1]):
+                kohya_dims_and_alphas(sd)
+            continue
+        sd = {k: (torch.tensor(v[2]) if k.endswith(".alpha") else torch.zeros(v[0])) for k, v in keys.items()}
+        chroma = source["base_model"] == "chroma"
+        planned = modules_from_weights(kohya_dims_and_alphas(sd), num_double=19, num_single=38,
+                                       guidance=source["base_model"] == "flux1-dev", chroma=chroma,
+                                       clip_l_layers=None if chroma else 12)
+        counts = {pre: sum(p.kohya_name.startswith(pre) for p in planned) for pre in ("lora_te1", "lora_te3",
+                                                                                      "lora_unet")}
+        counts["total"] = len(planned)
+        assert counts == fw["module_count"], fw["name"]
+        ranks: dict[str, int] = {}
+        scales: dict[str, int] = {}
+        for p in planned:
+            ranks[str(p.rank)] = ranks.get(str(p.rank), 0) + 1
+            scale = str(float(torch.tensor(float(p.alpha)) / p.rank))
+            scales[scale] = scales.get(scale, 0) + 1
+        assert ranks == fw["ranks"] and scales == fw["scales"], fw["name"]

@@ -70,6 +70,9 @@ class FluxOptions:
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        if self.model_type == "chroma" and not self.apply_t5_attn_mask:
+            raise ValueError("model_type chroma needs apply_t5_attn_mask (sd-scripts asserts it: Chroma is trained "
+                             "with the T5 padding masked)")
         if self.loss_type in ("huber", "smooth_l1") and self.huber_schedule == "snr":
             raise ValueError(f"loss_type {self.loss_type} with huber_schedule snr: sd-scripts raises "
                              "\"Huber schedule 'snr' is not supported with the current model\" for FLUX (the "
