@@ -182,8 +182,21 @@ CASES: dict[str, tuple[CanonicalConfig, CanonicalConfig]] = {
     "LC602": (C(use_8bit_adam=True), C(optimizer_type="AdamW8bit")),
     "LC603": (C(lr_warmup_steps=0.05), C(lr_warmup_steps=50)),
     "LC604": (C(network_module="locon.locon_kohya"), C(network_module="lycoris.kohya")),
-    "LC605": (C(notes=(Note("kohya-gui-key-ignored", "the GUI ignores 'block_lr'", Origin(SRC, "block_lr", 7)),)),
+    "LC617": (C(notes=(Note("kohya-gui-key-ignored", "the GUI ignores 'block_lr'", Origin(SRC, "block_lr", 7)),)),
               C(network_dim=8)),
+    "LC114": (C(K, notes=(Note("config-file-nested-table", "what the reader saw", Origin(SRC, "k", 3)),)), C(K, network_dim=8)),
+    "LC250": (C(K, notes=(Note("accelerate-mixed-precision", "what the reader saw", Origin(SRC, "k", 3)),)), C(K, network_dim=8)),
+    "LC251": (C(K, notes=(Note("kohya-folder-missing", "what the reader saw", Origin(SRC, "k", 3)),)), C(K, network_dim=8)),
+    "LC252": (C(K, notes=(Note("dataset-config-bad-suffix", "what the reader saw", Origin(SRC, "k", 3)),)), C(K, network_dim=8)),
+    "LC253": (C(K, notes=(Note("kohya-folder-skipped", "what the reader saw", Origin(SRC, "k", 3)),)), C(K, network_dim=8)),
+    "LC409": (C(K, notes=(Note("kohya-gui-other-architecture", "what the reader saw", Origin(SRC, "k", 3)),)), C(K, network_dim=8)),
+    "LC618": (C(K, notes=(Note("kohya-gui-zero-dropped", "what the reader saw", Origin(SRC, "k", 3)),)), C(K, network_dim=8)),
+    "LC619": (C(K, notes=(Note("kohya-gui-sdxl-only-ignored", "what the reader saw", Origin(SRC, "k", 3)),)), C(K, network_dim=8)),
+    "LC620": (C(K, notes=(Note("kohya-gui-warmup-dropped-constant", "what the reader saw", Origin(SRC, "k", 3)),)), C(K, network_dim=8)),
+    "LC621": (C(K, notes=(Note("kohya-gui-epoch-to-steps", "what the reader saw", Origin(SRC, "k", 3)),)), C(K, network_dim=8)),
+    "LC622": (C(K, notes=(Note("kohya-gui-sample-prompts-text", "what the reader saw", Origin(SRC, "k", 3)),)), C(K, network_dim=8)),
+    "LC623": (C(K, notes=(Note("kohya-gui-accelerate-options", "what the reader saw", Origin(SRC, "k", 3)),)), C(K, network_dim=8)),
+    "LC624": (C(K, notes=(Note("kohya-gui-t5xxl-lr-needs-te", "what the reader saw", Origin(SRC, "k", 3)),)), C(K, network_dim=8)),
     "LC606": (C("derrian-argstore", era="A1", frontend=(("text_only", True), ("unet_only", True))),
               C("derrian-argstore", era="A2", frontend=(("text_only", True), ("unet_only", True)))),
     "LC607": (C("derrian-argstore", era="A1", frontend=(("gradient_acc_steps", 4),)),
@@ -223,6 +236,7 @@ def test_at_least_forty_rules_and_every_family() -> None:
     rules = all_rules()
     assert len(rules) >= 40
     assert {r.code[:3] for r in rules} == {"LC1", "LC2", "LC3", "LC4", "LC5", "LC6"}
+    assert get_rule("LC605") is None   # retired: split (an alias of several rules)
 
 
 def test_findings_point_at_the_key_as_written() -> None:
@@ -294,10 +308,34 @@ def test_foreign_scheduler_is_reported_once() -> None:
     assert "LC314" in found and "LC110" not in found
 
 
-def test_notes_claimed_by_a_firing_rule_are_not_repeated() -> None:
+def test_notes_are_reported_once_by_their_home_rule() -> None:
     note = Note("kohya-gui-use-wandb-dropped", "use_wandb dropped", Origin(SRC, "use_wandb", 5))
-    found = codes(C(K, notes=(note,)))
-    assert "LC610" in found and "LC605" not in found
-    # a note whose claiming rule does not fire still reaches the user through LC605
+    found = lint_config(C(K, notes=(note,)), all_rules())
+    assert [f.code for f in found if f.note == note.code] == ["LC610"]
+    # a note whose home rule's own check stays silent still reaches the user, through that rule, tagged with its
+    # code (so `lora-compat explain kohya-gui-caption-extension-empty` tells what it means)
     other = Note("kohya-gui-caption-extension-empty", "caption_extension empty", Origin(SRC, "x", 5))
-    assert "LC605" in codes(C("native", caption_extension=".txt", notes=(other,)))
+    (f,) = [f for f in lint_config(C("native", caption_extension=".txt", notes=(other,)), all_rules())
+            if f.code == "LC234"]
+    assert f.note == other.code and f.message == "caption_extension empty [kohya-gui-caption-extension-empty]"
+
+
+def test_every_reader_note_has_exactly_one_home_rule() -> None:
+    from lora_compat.config.notes import NOTE_CODES
+    from lora_compat.lint.registry import note_homes
+
+    homes = note_homes()
+    assert sorted(homes) == sorted(NOTE_CODES), "give each new note code a home rule (note_codes) in lint/rules"
+    for code, rule in homes.items():
+        cfg = C(K, notes=(Note(code, "seen", Origin(SRC, "k", 3)),))
+        if code in rule.quiet_notes:
+            continue
+        assert rule.code in codes(cfg), (code, rule.code)
+
+
+def test_retired_lc605_still_selects_what_it_reported() -> None:
+    from lora_compat.lint.registry import select_rules
+
+    split = {r.code for r in select_rules(["LC605"])}
+    assert {"LC617", "LC618", "LC621", "LC622", "LC251", "LC409"} <= split
+    assert not split & {r.code for r in select_rules(ignore=["frontend-quirk"])}

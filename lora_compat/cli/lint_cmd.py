@@ -20,8 +20,10 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--format", "--output-format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]),
               default="text", show_default=True, help="Output format (json/sarif are stable contracts).")
 @click.option("--select", multiple=True, metavar="CODES",
-              help="Only these rules: codes, prefixes (LC3) or names; comma-separated or repeated.")
-@click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rules (codes, prefixes, names).")
+              help="Only these rules: codes, prefixes (LC3), names, old codes or group:NAME (group:security); "
+                   "comma-separated or repeated.")
+@click.option("--ignore", multiple=True, metavar="CODES",
+              help="Skip these rules (codes, prefixes, names, old codes, group:NAME).")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True,
               help="Exit 1 when a finding of this severity or higher remains.")
 @click.option("--fix", is_flag=True, help="Write safe fixes to <name>.fixed.<ext> (or -o / --in-place).")
@@ -46,7 +48,8 @@ def command(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: t
     Examples:
       lora-compat lint my_preset.json
       lora-compat lint configs/ "presets/**/*.toml" --fail-on warning
-      lora-compat lint config.toml --select LC2,LC3 --ignore LC605
+      lora-compat lint config.toml --select LC2,LC3 --ignore group:frontend_quirks
+      lora-compat lint . --select group:security
       lora-compat lint . --skip-non-configs --format sarif > lint.sarif
       lora-compat lint old.json --fix              # writes old.fixed.json
     """
@@ -95,7 +98,7 @@ def command(paths: tuple[str, ...], fmt: str, select: tuple[str, ...], ignore: t
 
 def _print_statistics(report) -> None:
     """ruff-style ``--statistics``: count, code, name, per rule that fired."""
-    names = {r.code: r.name for r in report.rules}
+    names = {r.code: r.slug() for r in report.rules}
     for code, n in sorted(report.summary()["by_code"].items(), key=lambda kv: (-kv[1], kv[0])):
         click.echo(f"{n:>6}  {code}  {names.get(code, '')}")
 

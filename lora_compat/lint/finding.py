@@ -44,6 +44,7 @@ class Finding:
     message: str
     col: int | None = None
     fix: Fix | None = field(default=None, compare=False)
+    note: str | None = None     # the reader note code this finding reports (``explain`` it), if any
 
     def to_json(self) -> dict[str, Any]:
         """The stable ``--format json`` shape of one finding (fields are only ever added)."""
@@ -57,4 +58,5 @@ class Finding:
             "key": self.key,
             "message": self.message,
             "fixable": self.fix is not None,
+            "note": self.note,
         }

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterator
 
-from lora_compat.config.model import CanonicalConfig, Dataset, Origin, Subset
+from lora_compat.config.model import DEFAULT, DERIVED, CanonicalConfig, Dataset, Origin, Subset
 
 _MISSING = object()
 
@@ -92,6 +92,22 @@ def raw_value(cfg: CanonicalConfig, option: str | None = None, keys: tuple[str, 
         if key in idx.origins:
             return idx.origins[key]
     return None
+
+
+def raw_as_written(cfg: CanonicalConfig, option: str, *legacy: str) -> Raw | None:
+    """:func:`raw_value` of ``option`` under its own name or one of its ``legacy`` key names."""
+    return raw_value(cfg, option, keys=(option, *legacy))
+
+
+def is_explicit(cfg: CanonicalConfig, name: str) -> bool:
+    """Set by the user (not filled from a front-end default or derived)."""
+    s = cfg.options.get(name)
+    return s is not None and s.prov.kind not in (DEFAULT, DERIVED)
+
+
+def is_boolish(v: Any) -> bool:
+    """A boolean, or a string that spells one (``"true"``/``"False"``)."""
+    return isinstance(v, bool) or (isinstance(v, str) and v.strip().lower() in ("true", "false"))
 
 
 def get_str(cfg: CanonicalConfig, name: str) -> str | None:

@@ -67,13 +67,13 @@ def report_json(report: LintReport) -> dict[str, Any]:
 def _sarif_rule(rule: type[Rule]) -> dict[str, Any]:
     return {
         "id": rule.code,
-        "name": rule.name,
+        "name": rule.slug(),
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": rule.explanation().split("\n\n", 1)[0]},
         "help": {"text": rule.explanation(), "markdown": rule.explanation()},
         "helpUri": rule_help_uri(rule),
         "defaultConfiguration": {"level": _SARIF_LEVEL[rule.severity]},
-        "properties": {"tags": [rule.family(), rule.severity], "problem.severity": rule.severity,
+        "properties": {"tags": [rule.family(), *rule.groups, rule.severity], "problem.severity": rule.severity,
                        "precision": "high"},
     }
 
@@ -151,7 +151,7 @@ def report_github(report: LintReport) -> str:
             if f.col:
                 props.append(f"col={f.col}")
         props.append(f"title={_gh_prop(f'{f.code} {f.name}')}")
-        msg = (f"{f.key}: " if f.key else "") + f.message + f" (lora-compat explain {f.code})"
+        msg = (f"{f.key}: " if f.key else "") + f.message + f" (lora-compat explain {f.note or f.code})"
         lines.append(f"::{_GITHUB_COMMAND[f.severity]} {','.join(props)}::{_gh_data(msg)}")
     for r in report.errors:
         lines.append(f"::error file={_gh_prop(_display_path(r.path))},title=lora-compat::{_gh_data(r.error or '')}")
@@ -192,7 +192,7 @@ def report_text(report: LintReport, out: TextIO, *, color: bool | None = None) -
             key = f"  [bold]{escape(f.key)}[/]" if f.key else ""
             console.print(f"  [{_STYLE[f.severity]}]{f.severity:<7}[/] {f.code}  {escape(where)}{key}  "
                           f"{escape(f.message)}{mark}")
-            console.print(f"           [dim]-> lora-compat explain {f.code}[/]")
+            console.print(f"           [dim]-> lora-compat explain {f.note or f.code}[/]")
         if r.fixed_output:
             console.print(f"  [green]wrote {len(r.fixed)} fix(es) to {escape(_display_path(r.fixed_output))}[/]")
     s = report.summary()

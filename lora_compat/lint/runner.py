@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from lora_compat.config.secrets import redact_text  # noqa: F401 - re-exported (migrate uses it from here)
 from lora_compat.errors import UserError
 from lora_compat.lint.finding import SEVERITY_RANK, Finding
-from lora_compat.lint.registry import Rule, iter_findings
+from lora_compat.lint.registry import Rule, get_rule, iter_findings, matches
 
 if TYPE_CHECKING:
     from lora_compat.config.model import CanonicalConfig
@@ -197,7 +197,7 @@ _SUPPRESS_RE = re.compile(r"lora-compat:\s*ignore(-file)?(?:\[([^\]]*)\])?", re.
 
 def _suppressions(path: str) -> tuple[dict[int, set[str] | None], set[str] | None] | None:
     """Inline suppressions of a text config: ``# lora-compat: ignore[LC202,LC401]`` on a finding's line (no
-    list = every rule), ``# lora-compat: ignore-file[LC605]`` anywhere. Returns (per line, whole file); None
+    list = every rule), ``# lora-compat: ignore-file[group:frontend_quirks]`` anywhere. Returns (per line, whole file); None
     when the file has none. A value of None means "all codes"."""
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
@@ -220,8 +220,15 @@ def _suppressions(path: str) -> tuple[dict[int, set[str] | None], set[str] | Non
 
 
 def _suppressed(f: Finding, sup: tuple[dict[int, set[str] | None], set[str] | None]) -> bool:
+    rule = get_rule(f.code)
+
     def hit(codes: set[str] | None) -> bool:
-        return codes is None or any(f.code.startswith(c) or f.name == c.lower() for c in codes)
+        # the selectors of --select/--ignore: codes, prefixes, names, old codes (aliases), group:NAME
+        if codes is None:
+            return True
+        if rule is None:
+            return any(f.code.startswith(c) or f.name == c.lower() for c in codes)
+        return any(matches(rule, c) for c in codes)
 
     per_line, whole = sup
     if whole is None or (whole and hit(whole)):

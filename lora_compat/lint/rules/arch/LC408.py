@@ -1,0 +1,46 @@
+"""LC408 text-encoder-lr-second-value-ignored: text_encoder_lr with several different values: only the first is used."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from lora_compat.config.model import CanonicalConfig
+from lora_compat.lint.finding import Finding
+from lora_compat.lint.query import as_number
+from lora_compat.lint.registry import Rule, register
+
+
+@register
+class TextEncoderLrSecondValueIgnored(Rule):
+    """Only the first ``text_encoder_lr`` value is used; SDXL's two text encoders share it.
+
+    For networks.lora (and dylora, lora_fa, oft) sd-scripts reads ``text_encoder_lr[0]`` for every text encoder
+    (sd-scripts-reference.md §1.7, §12 item 9). The docs' ``--text_encoder_lr1/2`` do not exist (§9). A second,
+    different value is silently ignored.
+
+    **Anti-pattern**
+
+    ```toml
+    text_encoder_lr = [1e-5, 5e-6]
+    ```
+
+    **Best practice**
+
+    ```toml
+    text_encoder_lr = 1e-5
+    ```
+    """
+
+    code, name, severity = "LC408", "arch.text_encoder_lr_second_value_ignored", "warning"
+    groups = ("arch", "training", "sdxl")
+    summary = "text_encoder_lr with several different values: only the first is used."
+    message = "text_encoder_lr = {v!r}: only the first value ({first:g}) is used, for every text encoder"
+    quiet_notes = ("text-encoder-lr-list",)   # reported by the check only when the values differ
+    reference = "sd-scripts-reference.md §1.7, §9, §12 item 9"
+
+    def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        v = cfg.get("text_encoder_lr")
+        if isinstance(v, (list, tuple)) and len(v) > 1:
+            nums = [as_number(x) for x in v]
+            if len({n for n in nums if n is not None}) > 1 and nums[0] is not None:
+                yield self.finding(cfg, option="text_encoder_lr", v=list(v), first=nums[0])

@@ -1,0 +1,39 @@
+"""LC409 not-an-sd-lora-config: the file trains something other than an SD1/SD2/SDXL LoRA."""
+
+from __future__ import annotations
+
+from lora_compat.lint.registry import register
+from lora_compat.lint.rule_kinds import NoteRule
+
+
+@register
+class NotAnSdLoraConfig(NoteRule):
+    """The file trains something else than an SD1 / SD2 / SDXL LoRA (another tab, method or model family).
+
+    The front-ends keep one file format for many jobs: a kohya_ss GUI preset may come from the DreamBooth,
+    Finetune or Textual Inversion tab, or tick ``flux1_checkbox`` / ``sd3_checkbox`` (then the GUI runs
+    ``flux_train_network.py`` or ``sd3_train_network.py``); a Derrian file may train Extended Textual Inversion
+    or FLUX. lora-compat reads what it can, names what the file trains and never treats it as an SD1 LoRA:
+    settings that only exist for that job are not checked, and ``migrate``/``plan``/``train`` refuse a model
+    family they do not support yet.
+
+    **Anti-pattern**
+
+    ```json
+    {"LoRA_type": "Standard", "flux1_checkbox": true}
+    ```
+
+    **Best practice**
+
+    ```json
+    {"LoRA_type": "Standard", "sdxl": true}
+    ```
+    """
+
+    code, name, severity = "LC409", "arch.not_an_sd_lora_config", "warning"
+    groups = ("arch",)
+    aliases = ("LC605", "frontend-quirk")
+    summary = "The file trains another tab, method or model family than an SD1/SD2/SDXL LoRA."
+    reference = "kohya_ss kohya_gui/lora_gui.py train_model; docs/cli.md (show: family)"
+    note_codes = ("kohya-gui-not-lora-tab", "kohya-gui-other-architecture", "derrian-xti-not-lora",
+                  "derrian-toml-not-lora")

@@ -1,0 +1,43 @@
+"""LC316 no-metadata-drops-training-info: no_metadata only strips ss_* training metadata from the saved LoRA."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from lora_compat.config.model import CanonicalConfig
+from lora_compat.lint.finding import Finding
+from lora_compat.lint.query import truthy
+from lora_compat.lint.registry import Rule, register
+
+
+@register
+class NoMetadataDropsTrainingInfo(Rule):
+    """``no_metadata`` (Derrian ``no_meta``) leaves the training settings out of the LoRA file.
+
+    Seed 003: "no_meta — exclude meta data (e.g. class labels, attributes) from the training process". Wrong:
+    training is unchanged; the saved ``.safetensors`` just lacks most ``ss_*`` keys (dim, alpha, learning rates,
+    tag frequencies …) that UIs and converters read (sd-scripts-reference.md §1.7, §7).
+
+    **Anti-pattern**
+
+    ```json
+    {"no_meta": true}
+    ```
+
+    **Best practice**
+
+    ```json
+    {"no_meta": false}
+    ```
+    """
+
+    code, name, severity = "LC316", "misconceptions.no_metadata_drops_training_info", "info"
+    groups = ("misconceptions", "outputs")
+    summary = "no_metadata only strips ss_* training metadata from the saved LoRA."
+    message = "{key} does not change training; it strips the ss_* training metadata from the saved LoRA"
+    reference = "sd-scripts-reference.md §1.7, §7; seed 003 'no_meta'"
+
+    def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        if truthy(cfg.get("no_metadata")):
+            o = cfg.locate("no_metadata")
+            yield self.finding(cfg, option="no_metadata", key=o.key if o else "no_metadata")

@@ -1,0 +1,41 @@
+"""LC318 training-comment-not-filename: training_comment set without output_name: the file is still named 'last'."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from lora_compat.config.model import CanonicalConfig
+from lora_compat.lint.finding import Finding
+from lora_compat.lint.registry import Rule, register
+
+
+@register
+class TrainingCommentNotFilename(Rule):
+    """``training_comment`` goes into the metadata only; it does not name the file.
+
+    Seed 003: "training_comment — a comment that will be added to the name of the saved model". Wrong: it is stored
+    as ``ss_training_comment`` inside the file (sd-scripts-reference.md §1.7); the name comes from ``output_name``
+    (default ``last``, §4.12).
+
+    **Anti-pattern**
+
+    ```json
+    {"training_comment": "mychar_v2", "change_output_name": null}
+    ```
+
+    **Best practice**
+
+    ```json
+    {"training_comment": "trigger: mychar", "change_output_name": "mychar_v2"}
+    ```
+    """
+
+    code, name, severity = "LC318", "misconceptions.training_comment_not_filename", "info"
+    groups = ("misconceptions", "outputs")
+    summary = "training_comment set without output_name: the file is still named 'last'."
+    message = "training_comment is stored in metadata only; without output_name the file is named 'last'"
+    reference = "sd-scripts-reference.md §1.7, §4.12; seed 003 'training_comment'"
+
+    def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        if cfg.get("training_comment") and not cfg.get("output_name"):
+            yield self.finding(cfg, option="training_comment")

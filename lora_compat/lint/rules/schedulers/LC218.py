@@ -1,0 +1,57 @@
+"""LC218 warmup-with-constant-scheduler: Non-zero warmup with constant/adafactor/custom scheduler: ValueError."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from lora_compat.config.model import CanonicalConfig
+from lora_compat.lint.facts.optimizers import adafactor_relative_step
+from lora_compat.lint.facts.warmup import has_warmup
+from lora_compat.lint.finding import Finding
+from lora_compat.lint.query import effective
+from lora_compat.lint.registry import Rule, register
+
+
+@register
+class WarmupWithConstantScheduler(Rule):
+    """Warmup with ``constant``, ``adafactor`` or a custom ``lr_scheduler_type`` stops sd-scripts.
+
+    ``get_scheduler_fix`` raises ``ValueError`` when the warmup resolves to a non-zero step count for these
+    schedulers (sd-scripts-reference.md §4.11, §1.13 E20). Use ``constant_with_warmup`` for a warmup followed by
+    a constant learning rate. Adafactor with ``relative_step=True`` (its default) *replaces* whatever scheduler
+    you chose with ``adafactor:<lr>`` (§4.10), so a warmup fails there too.
+
+    **Anti-pattern**
+
+    ```toml
+    lr_scheduler = "constant"
+    lr_warmup_steps = 100
+    ```
+
+    **Best practice**
+
+    ```toml
+    lr_scheduler = "constant_with_warmup"
+    lr_warmup_steps = 100
+    ```
+    """
+
+    code, name, severity = "LC218", "schedulers.warmup_with_constant_scheduler", "error"
+    groups = ("schedulers",)
+    summary = "Non-zero warmup with constant/adafactor/custom scheduler: ValueError."
+    message = "lr_warmup_steps = {w!r} cannot be used with {sched}: sd-scripts raises ValueError (use constant_with_warmup)"
+    reference = "sd-scripts-reference.md §4.11, §1.13 E20"
+
+    def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        if not has_warmup(cfg):
+            return
+        if cfg.get("lr_scheduler_type"):
+            sched = f"lr_scheduler_type {cfg.get('lr_scheduler_type')!r}"
+        elif adafactor_relative_step(cfg):
+            sched = "the 'adafactor:<lr>' schedule that Adafactor's relative_step=True forces"
+        else:
+            name = effective(cfg, "lr_scheduler") or "constant"
+            if not isinstance(name, str) or (name != "constant" and not name.startswith("adafactor")):
+                return
+            sched = f"lr_scheduler {name!r}"
+        yield self.finding(cfg, option="lr_warmup_steps", w=cfg.get("lr_warmup_steps"), sched=sched)

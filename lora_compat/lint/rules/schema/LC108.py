@@ -1,0 +1,42 @@
+"""LC108 network-args-malformed: A network_args item is not key=value."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from lora_compat.config.model import CanonicalConfig
+from lora_compat.lint.finding import Finding
+from lora_compat.lint.query import kv_items
+from lora_compat.lint.registry import Rule, register
+
+
+@register
+class NetworkArgsMalformed(Rule):
+    """Every ``network_args`` item must be ``key=value``.
+
+    sd-scripts splits each item on the first ``=`` and hands the value to the network module as a *string*
+    (sd-scripts-reference.md §1.7, §6.8). An item without ``=`` stops training with a ``ValueError``.
+
+    **Anti-pattern**
+
+    ```toml
+    network_args = ["conv_dim 8"]
+    ```
+
+    **Best practice**
+
+    ```toml
+    network_args = ["conv_dim=8", "conv_alpha=4"]
+    ```
+    """
+
+    code, name, severity = "LC108", "schema.network_args_malformed", "error"
+    groups = ("schema",)
+    summary = "A network_args item is not key=value."
+    message = "network_args item {item!r} is not key=value"
+    reference = "sd-scripts-reference.md §1.7, §6.8"
+
+    def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        for k, v in kv_items(cfg.get("network_args")):
+            if v is None and k:
+                yield self.finding(cfg, option="network_args", item=k)
