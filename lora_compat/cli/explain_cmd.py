@@ -152,7 +152,7 @@ def _print_rule(rule, console=None) -> None:
 
     console = console or Console(highlight=False, soft_wrap=not sys.stdout.isatty())
     sev = {"error": "red", "warning": "yellow"}.get(rule.severity, "cyan")
-    console.print(f"[bold]{rule.code}[/] {rule.slug()}  ([{sev}]{rule.severity}[/]{', fixable' if rule.fixable else ''})"
-                  f" — {rule.family()}")
+    fixable = ", fixable" if rule.fixable else ""
+    console.print(f"[bold]{rule.code}[/] {rule.slug()}  ([{sev}]{rule.severity}[/]{fixable}) — {rule.family()}")
     console.print(Markdown("\n".join(rule_page_lines(rule, anchors=False))))
     console.print(f"Docs: {_help_uri(rule)}")

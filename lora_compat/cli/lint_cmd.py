@@ -115,11 +115,10 @@ def _apply(report, *, output: str | None, in_place: bool, force: bool = False) -
     copy is replaced only with ``force``; a file that cannot be written is reported as that file's error."""
     import shutil
 
-    from lora_compat.lint.fixes import apply_fixes, credential_fixes, fixed_name, write_atomic
-    from lora_compat.lint.runner import lint_config
-    from lora_compat.lint.registry import get_rule
-
     from lora_compat.errors import UserError
+    from lora_compat.lint.fixes import apply_fixes, credential_fixes, fixed_name, write_atomic
+    from lora_compat.lint.registry import get_rule
+    from lora_compat.lint.runner import lint_config
 
     same = _same_file
 

@@ -92,7 +92,7 @@ def render_rules_markdown() -> str:
         out.append("")
     out += ["## Rules", ""]
     for r in rules:
-        out += [f"### {r.code} {r.slug()}", ""] + rule_page_lines(r)
+        out += [f"### {r.code} {r.slug()}", "", *rule_page_lines(r)]
     out += ["## Reader notes", "",
             "What the config readers record where a front-end or sd-scripts does something the file does not "
             "literally say, and the rule that reports it.", "", "| note | rule | what |", "|---|---|---|"]

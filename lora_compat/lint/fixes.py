@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from lora_compat.errors import UserError
 from lora_compat.lint.finding import DELETE, RENAME, SET, Finding, Fix
@@ -61,18 +62,19 @@ def _apply_json_lines(text: str, fixes: list[Fix]) -> str | None:
         line = lines[fx.line - 1]
         if len(pat.findall(line)) != 1:
             return None
-        if fx.action == SET:
-            repl = lambda m: f'"{last}"{m.group(1)}{json.dumps(fx.value, ensure_ascii=False)}'  # noqa: E731
-        else:
-            repl = lambda m: f'"{fx.new_key}"{m.group(1)}{m.group(2)}'  # noqa: E731
-        lines[fx.line - 1] = pat.sub(repl, line, count=1)
+        key = f'"{last}"' if fx.action == SET else f'"{fx.new_key}"'
+        value = json.dumps(fx.value, ensure_ascii=False) if fx.action == SET else None
+        m = pat.search(line)
+        assert m is not None     # findall found exactly one match above
+        lines[fx.line - 1] = (line[:m.start()] + key + m.group(1) + (m.group(2) if value is None else value)
+                              + line[m.end():])
     out = "".join(lines)
     data = json.loads(out)     # still valid, and every edit landed where the key path says
     for fx in fixes:
         parts = _split_key(fx.key)
         if fx.action == SET and _json_lookup(data, parts) != fx.value:
             return None
-        if fx.action == RENAME and _json_lookup(data, parts[:-1] + [fx.new_key]) is None:
+        if fx.action == RENAME and _json_lookup(data, [*parts[:-1], fx.new_key or ""]) is None:
             return None
     return out
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
 
 from lora_compat.config.model import DEFAULT, DERIVED, CanonicalConfig, Dataset, Origin, Subset
 
@@ -79,10 +80,10 @@ def raw_value(cfg: CanonicalConfig, option: str | None = None, keys: tuple[str, 
         for o in s.prov.origins:
             if last_key_part(o.key) in names and o.raw is not None:
                 return Raw(o.raw, o)
-        o = s.prov.origin
-        if o is not None and o.raw is not None:
-            return Raw(o.raw, o)
-        return Raw(s.value, o)
+        first = s.prov.origin
+        if first is not None and first.raw is not None:
+            return Raw(first.raw, first)
+        return Raw(s.value, first)
     idx = _index(cfg)
     for table in (idx.invalid, idx.side):
         for name in ((option,) if option else ()) + tuple(keys):

@@ -18,8 +18,9 @@ rule lives in ``lora_compat/lint/rules/<topic>/<CODE>.py`` and has:
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from lora_compat.lint.finding import SEVERITIES, Finding, Fix
 
@@ -65,7 +66,7 @@ _REGISTRY: dict[str, type[Rule]] = {}
 _IDENTS: dict[str, tuple[str, str]] = {}   # lower-case code / name / slug / alias -> ("own"|"alias", code)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _slug(dotted: str) -> str:
     return dotted.rsplit(".", 1)[-1].replace("_", "-")
 
@@ -156,6 +157,7 @@ class Rule:
             fmt.setdefault("option", option)
         if origin is None and option is not None:
             origin = cfg.locate(option)
+        key: str | None
         if origin is not None:
             file, line, col, key = origin.file or cfg.source, origin.line, origin.col, origin.key
         else:

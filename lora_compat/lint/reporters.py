@@ -92,7 +92,8 @@ def _sarif_uri(path: str) -> str:
 
 
 def report_sarif(report: LintReport) -> dict[str, Any]:
-    """A SARIF 2.1.0 log: every selected rule in ``tool.driver.rules`` (so fixed alerts close), one result per finding."""
+    """A SARIF 2.1.0 log: every selected rule in ``tool.driver.rules`` (so fixed alerts close), one result per
+    finding."""
     rules = sorted(report.rules, key=lambda r: r.code)
     index = {r.code: i for i, r in enumerate(rules)}
     results = []
@@ -183,8 +184,8 @@ def report_text(report: LintReport, out: TextIO, *, color: bool | None = None) -
             continue
         if r.skipped or not r.findings:
             continue
-        console.print(f"[bold]{escape(path)}[/]" + (f" [dim]({escape(r.dialect or '')}"
-                                                      f"{' ' + escape(r.era) if r.era else ''})[/]" if r.dialect else ""))
+        era = f" {escape(r.era)}" if r.era else ""
+        console.print(f"[bold]{escape(path)}[/]" + (f" [dim]({escape(r.dialect or '')}{era})[/]" if r.dialect else ""))
         fixed = {id(f) for f in r.fixed}
         for f in r.findings:
             where = f"{_display_path(f.file)}:{f.line}" if f.line else _display_path(f.file)

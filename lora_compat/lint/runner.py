@@ -10,10 +10,11 @@ from __future__ import annotations
 import glob
 import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
-from lora_compat.config.secrets import redact_text  # noqa: F401 - re-exported (migrate uses it from here)
+from lora_compat.config.secrets import redact_text
 from lora_compat.errors import UserError
 from lora_compat.lint.finding import SEVERITY_RANK, Finding
 from lora_compat.lint.registry import Rule, get_rule, iter_findings, matches
@@ -197,8 +198,8 @@ _SUPPRESS_RE = re.compile(r"lora-compat:\s*ignore(-file)?(?:\[([^\]]*)\])?", re.
 
 def _suppressions(path: str) -> tuple[dict[int, set[str] | None], set[str] | None] | None:
     """Inline suppressions of a text config: ``# lora-compat: ignore[LC202,LC401]`` on a finding's line (no
-    list = every rule), ``# lora-compat: ignore-file[group:frontend_quirks]`` anywhere. Returns (per line, whole file); None
-    when the file has none. A value of None means "all codes"."""
+    list = every rule), ``# lora-compat: ignore-file[group:frontend_quirks]`` anywhere. Returns (per line, whole
+    file); None when the file has none. A value of None means "all codes"."""
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             text = fh.read(2_000_000)
@@ -267,7 +268,7 @@ def lint_file(path: str, rules: list[type[Rule]], *, dialect: str | None = None,
         return FileResult(path, error=f"{path}: cannot load ({type(exc).__name__}: {exc})")
     try:
         findings = lint_config(cfg, rules)
-    except Exception as exc:  # noqa: BLE001 - a rule bug must not become a traceback for users
+    except Exception as exc:
         return FileResult(path, error=f"{path}: internal lint error ({type(exc).__name__}: {exc}); please report",
                           cfg=cfg, dialect=cfg.dialect, era=cfg.era)
     if cfg.dialect == "command-line":

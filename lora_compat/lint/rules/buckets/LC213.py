@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -35,7 +35,8 @@ class BucketResoStepsMultiple(Rule):
     code, name, severity = "LC213", "buckets.bucket_reso_steps_multiple", "error"
     groups = ("buckets",)
     summary = "bucket_reso_steps is not a multiple of 64 (SD1/SD2) or 32 (SDXL)."
-    message = "bucket_reso_steps = {v}{where} is not a multiple of {m} ({arch}): sd-scripts stops with an AssertionError"
+    message = ("bucket_reso_steps = {v}{where} is not a multiple of {m} ({arch}): sd-scripts stops with an "
+               "AssertionError")
     reference = "sd-scripts-reference.md §1.3, §1.13 E12"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

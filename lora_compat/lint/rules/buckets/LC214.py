@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -49,7 +49,8 @@ class BucketRangeVsResolution(Rule):
             if not truthy(sc.value(cfg, "enable_bucket", False)):
                 continue
             res = parse_resolution(sc.value(cfg, "resolution"))
-            steps = as_number(sc.value(cfg, "bucket_reso_steps")) or as_number(effective(cfg, "bucket_reso_steps")) or 64
+            steps = (as_number(sc.value(cfg, "bucket_reso_steps"))
+                     or as_number(effective(cfg, "bucket_reso_steps")) or 64)
             lo = as_number(sc.value(cfg, "min_bucket_reso"))
             hi = as_number(sc.value(cfg, "max_bucket_reso"))
             lo = lo if lo is not None else as_number(effective(cfg, "min_bucket_reso"))

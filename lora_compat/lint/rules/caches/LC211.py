@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.facts.caches import text_encoder_outputs_cached
@@ -38,7 +38,8 @@ class CacheTeOutputsNeedsUnetOnly(Rule):
     code, name, severity = "LC211", "caches.cache_te_outputs_needs_unet_only", "error"
     groups = ("caches", "sdxl")
     summary = "SDXL cache_text_encoder_outputs without network_train_unet_only: asserts."
-    message = "cache_text_encoder_outputs requires network_train_unet_only (the text encoders cannot be trained from a cache)"
+    message = ("cache_text_encoder_outputs requires network_train_unet_only (the text encoders cannot be trained "
+               "from a cache)")
     reference = "sd-scripts-reference.md §1.11, §1.13 E15"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

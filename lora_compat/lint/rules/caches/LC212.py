@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.facts.caches import text_encoder_outputs_cached
@@ -53,5 +53,6 @@ class CacheTeOutputsIgnoresCaptionOptions(Rule):
         for sc in subset_scopes(cfg):
             for opt in self.OPTIONS:
                 v = sc.value(cfg, opt)
-                if truthy(v) and (as_number(v) is None or as_number(v) > 0):
+                n = as_number(v)
+                if truthy(v) and (n is None or n > 0):
                     yield self.finding(cfg, origin=sc.origin(cfg, opt), option=opt, opt=opt, where=sc.where)

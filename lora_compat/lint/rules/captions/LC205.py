@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.facts.captions import caption_branch_runs
@@ -37,7 +37,8 @@ class KeepTokensNoEffect(Rule):
     code, name, severity = "LC205", "captions.keep_tokens_no_effect", "warning"
     groups = ("captions",)
     summary = "keep_tokens without shuffle_caption, tag dropout or token warmup has no effect."
-    message = "keep_tokens = {n}{where} has no effect: no shuffle_caption, caption_tag_dropout_rate or token_warmup_step"
+    message = ("keep_tokens = {n}{where} has no effect: no shuffle_caption, caption_tag_dropout_rate or "
+               "token_warmup_step")
     reference = "sd-scripts-reference.md §1.12, §4.4.1"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

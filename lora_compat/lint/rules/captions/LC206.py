@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.facts.captions import caption_branch_runs
@@ -37,7 +37,8 @@ class KeepTokensSeparatorLiteral(Rule):
     code, name, severity = "LC206", "captions.keep_tokens_separator_literal", "warning"
     groups = ("captions",)
     summary = "keep_tokens_separator without the shuffle branch stays literally in captions."
-    message = "keep_tokens_separator {sep!r}{where} is never consumed (no shuffle/tag dropout/warmup): it stays in the caption text"
+    message = ("keep_tokens_separator {sep!r}{where} is never consumed (no shuffle/tag dropout/warmup): it stays in "
+               "the caption text")
     reference = "sd-scripts-reference.md §4.4.1, §12 item 4"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

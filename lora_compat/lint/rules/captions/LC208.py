@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -35,7 +35,8 @@ class CaptionDropoutEveryNEpochs(Rule):
     code, name, severity = "LC208", "captions.caption_dropout_every_n_epochs", "warning"
     groups = ("captions",)
     summary = "caption_dropout_every_n_epochs empties ALL captions every N epochs (plus first batches, by lag)."
-    message = "caption_dropout_every_n_epochs = {n}{where} trains whole epochs without captions (and each worker's first batch of every epoch)"
+    message = ("caption_dropout_every_n_epochs = {n}{where} trains whole epochs without captions (and each worker's "
+               "first batch of every epoch)")
     reference = "sd-scripts-reference.md §4.4.1, §4.4.4, §12 item 5"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

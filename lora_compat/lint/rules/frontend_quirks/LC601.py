@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
+from typing import ClassVar
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import RENAME, Finding, Fix
@@ -38,7 +39,7 @@ class MisspelledLegacyKey(Rule):
     reference = "sd-scripts-reference.md §1.3; legacy-dialects.md §2.3; peers-and-users.md §1g"
     fixable = True
 
-    RENAMES = {"caption_extention": "caption_extension", "cache_latent": "cache_latents"}
+    RENAMES: ClassVar[dict[str, str]] = {"caption_extention": "caption_extension", "cache_latent": "cache_latents"}
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for bad, good in self.RENAMES.items():

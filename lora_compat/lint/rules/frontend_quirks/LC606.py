@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -45,4 +45,5 @@ class DerrianA1TextOnlyIgnored(QuirkRule):
         u = raw_value(cfg, None, keys=("unet_only",))
         if t and u and truthy(t.value) and truthy(u.value):
             yield self.finding(cfg, origin=t.origin,
-                               detail="text_only is ignored by Derrian A1 because unet_only is also on (UNet-only training ran)")
+                               detail="text_only is ignored by Derrian A1 because unet_only is also on "
+                                      "(UNet-only training ran)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -45,4 +45,5 @@ class DerrianA1GradAccDropped(QuirkRule):
         n = as_number(g.value) if g else None
         if g and n and n > 1 and not truthy(cfg.get("gradient_checkpointing")):
             yield self.finding(cfg, origin=g.origin,
-                               detail=f"gradient_acc_steps = {g.value} was dropped by Derrian A1 (only passed with gradient_checkpointing)")
+                               detail=f"gradient_acc_steps = {g.value} was dropped by Derrian A1 (only passed "
+                                      "with gradient_checkpointing)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -42,4 +42,5 @@ class KohyaUseWandbDropped(QuirkRule):
         r = raw_value(cfg, None, keys=("use_wandb",))
         if r and r.value is True and not cfg.get("log_with"):
             yield self.finding(cfg, origin=r.origin,
-                               detail="use_wandb: true is dropped by the kohya_ss loader (only the string \"True\" is migrated): no wandb logging")
+                               detail="use_wandb: true is dropped by the kohya_ss loader (only the string "
+                                      "\"True\" is migrated): no wandb logging")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -46,6 +46,7 @@ class KohyaEpochUnused(QuirkRule):
         s = raw_value(cfg, None, keys=("max_train_steps",))
         en = as_number(e.value) if e else None
         sn = as_number(s.value) if s else None
-        if en and en > 1 and sn and sn > 0 and not as_number(cfg.get("max_train_epochs")):
+        if e and s and en and en > 1 and sn and sn > 0 and not as_number(cfg.get("max_train_epochs")):
             yield self.finding(cfg, origin=e.origin,
-                               detail=f"epoch = {e.value} is unused: max_train_steps = {s.value} decides the length (use max_train_epochs)")
+                               detail=f"epoch = {e.value} is unused: max_train_steps = {s.value} decides the length "
+                                      "(use max_train_epochs)")

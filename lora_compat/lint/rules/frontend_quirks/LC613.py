@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -44,4 +44,5 @@ class LoconFlagNotMigrated(QuirkRule):
         r = raw_value(cfg, None, keys=("locon",))
         if r and r.value is True:
             yield self.finding(cfg, origin=r.origin,
-                               detail="locon: true is never migrated by the kohya_ss loader: the file trains a Standard LoRA without conv layers")
+                               detail="locon: true is never migrated by the kohya_ss loader: the file trains a "
+                                      "Standard LoRA without conv layers")

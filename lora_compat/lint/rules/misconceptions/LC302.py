@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -37,7 +37,8 @@ class KeepTokensVocabularySize(Rule):
     code, name, severity = "LC302", "misconceptions.keep_tokens_vocabulary_size", "warning"
     groups = ("misconceptions", "captions")
     summary = "keep_tokens looks like a vocabulary size; it counts leading caption tags."
-    message = "keep_tokens = {n}{where} keeps the first {n} caption tags fixed (not a vocabulary size): shuffling and tag dropout do nothing"
+    message = ("keep_tokens = {n}{where} keeps the first {n} caption tags fixed (not a vocabulary size): shuffling "
+               "and tag dropout do nothing")
     reference = "sd-scripts-reference.md §4.4.1; seed 003 'keep_tokens'"
 
     THRESHOLD = 20

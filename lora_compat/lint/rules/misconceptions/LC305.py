@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -35,7 +35,8 @@ class BucketsList(RawShapeRule):
     code, name, severity = "LC305", "misconceptions.buckets_list", "error"
     groups = ("misconceptions", "buckets")
     summary = "buckets/enable_bucket written as a list; it is the aspect-ratio bucketing switch."
-    message = "{key_name} = {value!r}: bucketing is an on/off switch for image aspect-ratio buckets, not token-length buckets"
+    message = ("{key_name} = {value!r}: bucketing is an on/off switch for image aspect-ratio buckets, not "
+               "token-length buckets")
     reference = "sd-scripts-reference.md §4.6.1; seed 003 'buckets'"
     option = "enable_bucket"
     legacy = ("buckets",)

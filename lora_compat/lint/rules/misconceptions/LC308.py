@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
+from typing import ClassVar
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding, Fix
@@ -41,7 +42,7 @@ class SavePrecisionNumber(RawShapeRule):
 
     # the two numbers people write have one meaning each (16 is ambiguous only between fp16 and bf16 in
     # theory; every front-end that offered "16" meant fp16)
-    NAMES = {16.0: "fp16", 32.0: "float"}
+    NAMES: ClassVar[dict[float, str]] = {16.0: "fp16", 32.0: "float"}
 
     def shaped(self, v: object) -> bool:
         return not isinstance(v, bool) and (isinstance(v, (int, float))
@@ -51,7 +52,8 @@ class SavePrecisionNumber(RawShapeRule):
         raw = raw_as_written(cfg, self.option)
         if raw is None or not self.shaped(raw.value):
             return
-        new = self.NAMES.get(as_number(raw.value))
+        n = as_number(raw.value)
+        new = self.NAMES.get(n) if n is not None else None
         fix = None
         if new and raw.origin is not None and cfg.dialect != "command-line":
             fix = Fix(f"write save_precision as {new!r}", raw.origin.file, raw.origin.key, value=new,

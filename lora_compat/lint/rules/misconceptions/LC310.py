@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -34,7 +34,8 @@ class TagOccurrencePath(Rule):
     code, name, severity = "LC310", "misconceptions.tag_occurrence_path", "warning"
     groups = ("misconceptions", "data")
     summary = "tag_occurrence_txt_file written as a path; it is a switch that writes tag counts."
-    message = "tag_occurrence_txt_file = {value!r}: it is an on/off switch that writes tag counts; nothing weights the loss"
+    message = ("tag_occurrence_txt_file = {value!r}: it is an on/off switch that writes tag counts; nothing weights "
+               "the loss")
     reference = "legacy-dialects.md §3.3; seed 003 'tag_occurrence_txt_file'"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

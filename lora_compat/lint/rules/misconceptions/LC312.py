@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -35,7 +35,8 @@ class ShuffleWithoutKeepTokens(Rule):
     code, name, severity = "LC312", "misconceptions.shuffle_without_keep_tokens", "info"
     groups = ("misconceptions", "captions")
     summary = "shuffle_caption shuffles tags within captions (trigger word too) when keep_tokens is 0."
-    message = "shuffle_caption{where} shuffles the tags of each caption (the first tag too): set keep_tokens to pin a trigger word"
+    message = ("shuffle_caption{where} shuffles the tags of each caption (the first tag too): set keep_tokens to pin "
+               "a trigger word")
     reference = "sd-scripts-reference.md §4.4.1; seed 003 'shuffle_captions'"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -34,7 +34,8 @@ class CaptionTagDropoutHigh(Rule):
     code, name, severity = "LC313", "misconceptions.caption_tag_dropout_high", "warning"
     groups = ("misconceptions", "captions")
     summary = "caption_tag_dropout_rate >= 0.5: it drops that share of tags from EVERY caption."
-    message = "caption_tag_dropout_rate = {v:g}{where} removes about {pct:.0f}% of the tags of every caption at every step"
+    message = ("caption_tag_dropout_rate = {v:g}{where} removes about {pct:.0f}% of the tags of every caption at "
+               "every step")
     reference = "sd-scripts-reference.md §4.4.1; seed 003 'caption_tag_dropout_rate'"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.facts.schedulers import FOREIGN_SCHEDULERS
@@ -37,7 +37,8 @@ class ForeignSchedulerName(Rule):
     code, name, severity = "LC314", "misconceptions.foreign_scheduler_name", "error"
     groups = ("misconceptions", "schedulers")
     summary = "lr_scheduler uses a PyTorch/Keras name (step, plateau ...) that sd-scripts rejects."
-    message = "lr_scheduler = {value!r} is not an sd-scripts scheduler (ValueError); use e.g. 'cosine' or lr_scheduler_type for a torch class"
+    message = ("lr_scheduler = {value!r} is not an sd-scripts scheduler (ValueError); use e.g. 'cosine' or "
+               "lr_scheduler_type for a torch class")
     reference = "sd-scripts-reference.md §4.11; seed 003 'scheduler'"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

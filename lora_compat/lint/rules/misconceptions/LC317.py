@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -34,7 +34,8 @@ class BucketResoStepsTiny(Rule):
     code, name, severity = "LC317", "misconceptions.bucket_reso_steps_tiny", "error"
     groups = ("misconceptions", "buckets")
     summary = "bucket_reso_steps tiny (< 8): it is a pixel grid (64, or 32 for SDXL)."
-    message = "bucket_reso_steps = {v:g} is a pixel grid for bucket sizes (use 64, or 32 for SDXL), not a doubling count"
+    message = ("bucket_reso_steps = {v:g} is a pixel grid for bucket sizes (use 64, or 32 for SDXL), not a doubling "
+               "count")
     reference = "sd-scripts-reference.md §4.6.1, §1.13 E12; seed 003 'bucket_reso_steps'"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

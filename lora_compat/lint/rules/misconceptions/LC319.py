@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -34,7 +34,8 @@ class NetworkWeightsIsNotResume(Rule):
     code, name, severity = "LC319", "misconceptions.network_weights_is_not_resume", "info"
     groups = ("misconceptions", "training")
     summary = "network_weights without resume: weights are initialized, training state is not resumed."
-    message = "{key} only initializes the LoRA weights (strict=False); optimizer, scheduler and step count start fresh — use resume to continue"
+    message = ("{key} only initializes the LoRA weights (strict=False); optimizer, scheduler and step count start "
+               "fresh — use resume to continue")
     reference = "sd-scripts-reference.md §1.7, §6.5; seed 003 'lora_model_for_resume'"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -36,7 +36,8 @@ class MaxStepsAreOptimizerSteps(Rule):
     code, name, severity = "LC323", "misconceptions.max_steps_are_optimizer_steps", "info"
     groups = ("misconceptions", "training")
     summary = "max_train_steps with gradient accumulation: it counts optimizer steps (N batches each)."
-    message = "max_train_steps = {steps} counts optimizer steps: with gradient_accumulation_steps = {acc} that is {batches} batches"
+    message = ("max_train_steps = {steps} counts optimizer steps: with gradient_accumulation_steps = {acc} that is "
+               "{batches} batches")
     reference = "sd-scripts-reference.md §1.4, §4.7; seed 003 'max_steps'"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

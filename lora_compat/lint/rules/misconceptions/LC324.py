@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -36,7 +36,8 @@ class NetworkDimAboveLayerWidth(Rule):
     code, name, severity = "LC324", "misconceptions.network_dim_above_layer_width", "warning"
     groups = ("misconceptions", "network")
     summary = "network_dim above the width of the narrowest wrapped layer (320; 640 for plain SDXL LoRA)."
-    message = "network_dim = {dim:g} is a LoRA rank above {width}, the width of the narrowest wrapped {arch} layer: it grows the file, not the capacity"
+    message = ("network_dim = {dim:g} is a LoRA rank above {width}, the width of the narrowest wrapped {arch} layer: "
+               "it grows the file, not the capacity")
     reference = "sd-scripts-reference.md §6.3; golden/kohya_lora_keys.json; seed 003 'net_dim'"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

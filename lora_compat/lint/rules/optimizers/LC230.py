@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.facts.optimizers import optimizer_name
@@ -43,7 +43,8 @@ class FusedBackwardPassConflict(Rule):
             return
         if optimizer_name(cfg) != "adafactor":
             yield self.finding(cfg, option="fused_backward_pass",
-                               why=f"requires optimizer Adafactor (not {cfg.get('optimizer_type') or 'AdamW'}): AssertionError")
+                               why=f"requires optimizer Adafactor (not {cfg.get('optimizer_type') or 'AdamW'}): "
+                                   "AssertionError")
         elif (as_number(cfg.get("gradient_accumulation_steps")) or 1) != 1:
             yield self.finding(cfg, option="fused_backward_pass",
                                why="requires gradient_accumulation_steps = 1: AssertionError")

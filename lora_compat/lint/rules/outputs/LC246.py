@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -35,7 +35,8 @@ class SaveLastNStepsIsSteps(Rule):
     code, name, severity = "LC246", "outputs.save_last_n_steps_is_steps", "warning"
     groups = ("outputs",)
     summary = "save_last_n_steps smaller than save_every_n_steps: it counts steps, not files."
-    message = "save_last_n_steps = {n} counts steps, not files: with save_every_n_steps = {every} only the newest checkpoint is kept"
+    message = ("save_last_n_steps = {n} counts steps, not files: with save_every_n_steps = {every} only the newest "
+               "checkpoint is kept")
     reference = "sd-scripts-reference.md §1.4"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
+from typing import ClassVar
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -39,7 +40,8 @@ class PrecisionValueInvalid(Rule):
     message = "{option} = {value!r} is not one of {choices}"
     reference = "sd-scripts-reference.md §1.4, §2.1"
 
-    CHOICES = {"save_precision": ("float", "fp16", "bf16"), "mixed_precision": ("no", "fp16", "bf16")}
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"save_precision": ("float", "fp16", "bf16"),
+                                                      "mixed_precision": ("no", "fp16", "bf16")}
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for option, choices in self.CHOICES.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -45,6 +45,6 @@ class SchedulerIgnoresNumCycles(Rule):
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         n = as_number(cfg.get("lr_scheduler_num_cycles"))
         sched = effective(cfg, "lr_scheduler") or "constant"
-        if (n is not None and n != 1 and is_explicit(cfg, "lr_scheduler_num_cycles") and not cfg.get("lr_scheduler_type")
-                and sched not in _CYCLE_SCHEDULERS):
+        if (n is not None and n != 1 and is_explicit(cfg, "lr_scheduler_num_cycles")
+                and not cfg.get("lr_scheduler_type") and sched not in _CYCLE_SCHEDULERS):
             yield self.finding(cfg, option="lr_scheduler_num_cycles", n=n, sched=sched)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.facts.optimizers import adafactor_relative_step
@@ -39,7 +39,8 @@ class WarmupWithConstantScheduler(Rule):
     code, name, severity = "LC218", "schedulers.warmup_with_constant_scheduler", "error"
     groups = ("schedulers",)
     summary = "Non-zero warmup with constant/adafactor/custom scheduler: ValueError."
-    message = "lr_warmup_steps = {w!r} cannot be used with {sched}: sd-scripts raises ValueError (use constant_with_warmup)"
+    message = ("lr_warmup_steps = {w!r} cannot be used with {sched}: sd-scripts raises ValueError (use "
+               "constant_with_warmup)")
     reference = "sd-scripts-reference.md §4.11, §1.13 E20"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

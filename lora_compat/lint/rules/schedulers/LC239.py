@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -44,8 +44,9 @@ class PolynomialLrBelowEnd(Rule):
         lr = as_number(effective(cfg, "learning_rate"))
         end = 1e-7
         for k, v in kv_items(cfg.get("lr_scheduler_args")):
-            if k == "lr_end" and as_number(v) is not None:
-                end = as_number(v)
+            n = as_number(v)
+            if k == "lr_end" and n is not None:
+                end = n
         if lr is not None and lr <= end:
             yield self.finding(cfg, option="learning_rate" if "learning_rate" in cfg.options else "lr_scheduler",
                                lr=lr, end=end)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.facts.optimizers import adafactor_relative_step, optimizer_name
@@ -48,7 +48,8 @@ class AdafactorSchedulerMisuse(Rule):
             return
         if optimizer_name(cfg) != "adafactor":
             yield self.finding(cfg, option="lr_scheduler", value=sched,
-                               why=f"requires optimizer Adafactor (not {get_str(cfg, 'optimizer_type') or 'AdamW'}): AssertionError")
+                               why=f"requires optimizer Adafactor (not {get_str(cfg, 'optimizer_type') or 'AdamW'}): "
+                                   "AssertionError")
         elif ":" not in sched and not adafactor_relative_step(cfg):
             yield self.finding(cfg, option="lr_scheduler", value=sched,
                                why="needs the initial lr as 'adafactor:<lr>' when relative_step is off: IndexError")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -35,7 +35,8 @@ class WarmupRatioBeforeSeptember2024(Rule):
     code, name, severity = "LC603", "schedulers.warmup_ratio_before_september_2024", "info"
     groups = ("schedulers", "frontend_quirks")
     summary = "lr_warmup_steps as a ratio (< 1) is only understood by sd-scripts >= 2024-09-11."
-    message = "lr_warmup_steps = {v!r} is a ratio only for sd-scripts >= 2024-09-11; older versions ran almost no warmup"
+    message = ("lr_warmup_steps = {v!r} is a ratio only for sd-scripts >= 2024-09-11; older versions ran almost no "
+               "warmup")
     reference = "sd-scripts-reference.md §10"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -42,7 +42,7 @@ class SchemaViolation(Rule):
             return
         try:
             problems = validate_options(cfg)
-        except Exception:  # noqa: BLE001 - a validator bug must not break lint; LC101 still reports
+        except Exception:
             return
         seen = {(i.option, i.origin.key, i.origin.line) for i in cfg.invalid}
         for inv in problems or ():

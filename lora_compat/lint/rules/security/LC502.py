@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
@@ -40,7 +40,8 @@ class NetworkModuleNotAllowlisted(Rule):
     code, name, severity = "LC502", "security.network_module_not_allowlisted", "error"
     groups = ("security",)
     summary = "network_module outside the known networks: sd-scripts would import it."
-    message = "network_module {value!r} is not a known LoRA network: sd-scripts would import and run it; lora-compat refuses"
+    message = ("network_module {value!r} is not a known LoRA network: sd-scripts would import and run it; "
+               "lora-compat refuses")
     reference = "sd-scripts-reference.md §0, §1.7, §6.9"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.facts.code_imports import DERRIAN_PREFIX, is_dotted_path
@@ -35,7 +35,8 @@ class OptimizerTypeImportsCode(Rule):
     code, name, severity = "LC503", "security.optimizer_type_imports_code", "error"
     groups = ("security",)
     summary = "Dotted optimizer_type: sd-scripts would import that module."
-    message = "optimizer_type {value!r} is a dotted path that sd-scripts would import{extra}; use a built-in optimizer name"
+    message = ("optimizer_type {value!r} is a dotted path that sd-scripts would import{extra}; use a built-in "
+               "optimizer name")
     reference = "sd-scripts-reference.md §1.5, §4.10"
     note_codes = ("derrian-toml-custom-optimizer",)
 
