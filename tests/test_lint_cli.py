@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from lora_compat.cli import cli
+
 from conftest import FIXTURES
 
 LINT = FIXTURES / "lint"
@@ -105,6 +106,36 @@ def test_select_and_ignore_by_prefix_and_name() -> None:
     assert {f["code"] for f in json.loads(out)["findings"]} == {"LC503"}
 
 
+def test_select_and_ignore_by_group_dotted_name_and_old_code(tmp_path: Path) -> None:
+    _, out, _ = run("lint", str(BAD_TOML), "--format", "json", "--select", "group:security")
+    assert {f["code"] for f in json.loads(out)["findings"]} == {"LC501", "LC503", "LC506"}
+    _, out, _ = run("lint", str(BAD_TOML), "--format", "json", "--select", "group:security",
+                    "--ignore", "security.pickle_output_format")
+    assert {f["code"] for f in json.loads(out)["findings"]} == {"LC501", "LC503"}
+    assert run("lint", str(BAD_TOML), "--select", "group:no_such_group")[0] == 2
+    # LC605 was split: the old code still selects (and ignores) every former LC605 finding
+    _, out, _ = run("lint", str(BAD_JSON), "--format", "json", "--select", "LC605")
+    split = {f["code"] for f in json.loads(out)["findings"]}
+    assert split and split <= {"LC114", "LC250", "LC251", "LC252", "LC253", "LC409"} | {
+        f"LC6{n}" for n in range(17, 25)}
+    _, out, _ = run("lint", str(BAD_JSON), "--format", "json", "--ignore", "frontend-quirk")
+    assert not {f["code"] for f in json.loads(out)["findings"]} & split
+    cfg = tmp_path / "s.toml"
+    cfg.write_text("# lora-compat: ignore-file[group:security]\n" + BAD_TOML.read_text(encoding="utf-8"),
+                   encoding="utf-8")
+    _, out, _ = run("lint", str(cfg), "--format", "json")
+    assert not {f["code"] for f in json.loads(out)["findings"]} & {"LC501", "LC503", "LC506"}
+
+
+def test_note_findings_carry_their_note_code_and_explain_hint() -> None:
+    _, out, _ = run("lint", str(BAD_JSON), "--format", "json")
+    notes = [f for f in json.loads(out)["findings"] if f["note"]]
+    assert any(f["code"] == "LC622" for f in notes)     # a note-only rule: the message ends with the note code
+    assert all(f["message"].endswith(f"[{f['note']}]") for f in notes if f["code"] == "LC622")
+    _, text, _ = run("lint", str(BAD_JSON))
+    assert f"-> lora-compat explain {notes[0]['note']}" in text
+
+
 # -- formats ---------------------------------------------------------------------------------------------
 
 def test_text_output_groups_by_file_with_explain_hint() -> None:
@@ -176,7 +207,7 @@ def test_no_credential_in_any_output_format(fmt: str) -> None:
 def test_fix_writes_new_file_in_original_format(work: Path) -> None:
     src = work / "sdscripts_bad.toml"
     before = src.read_text(encoding="utf-8")
-    code, out, _ = run("lint", str(src), "--fix")
+    _, out, _ = run("lint", str(src), "--fix")
     assert src.read_text(encoding="utf-8") == before           # input never modified
     fixed = (work / "sdscripts_bad.fixed.toml").read_text(encoding="utf-8")
     assert 'resolution = "1024,1024"' in fixed and 'save_model_as = "safetensors"' in fixed
@@ -254,7 +285,36 @@ def test_explain_list_and_unknown() -> None:
     code, out, _ = run("explain", "--list", "--format", "json")
     rules = json.loads(out)["rules"]
     assert code == 0 and len(rules) >= 40 and rules[0]["code"] == "LC101"
+    assert rules[0]["groups"][0] == "schema" and rules[0]["dotted_name"] == "schema.invalid_value"
+    code, out, _ = run("explain", "--list")
+    assert code == 0 and "groups" in out
     assert run("explain", "no_such_thing_xyz")[0] == 2
+    code, _, err = run("explain", "LC999")
+    assert code == 2 and "unknown rule 'LC999'" in err
+
+
+def test_explain_dotted_name_group_split_code_and_reader_note() -> None:
+    code, out, _ = run("explain", "network.alpha_default_one", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["code"] == "LC202" and data["name"] == "alpha-default-one"
+    assert data["groups"] == ["network"]
+    code, out, _ = run("explain", "group:caches", "--format", "json")
+    assert code == 0 and {r["code"] for r in json.loads(out)["rules"]} == {"LC209", "LC210", "LC211", "LC212"}
+    assert run("explain", "group:nope")[0] == 2
+    code, out, _ = run("explain", "LC605", "--format", "json")
+    assert code == 0 and {"LC617", "LC622"} <= {r["code"] for r in json.loads(out)["rules"]}
+    # every reader note code is explainable: its meaning and the rule that reports it
+    from lora_compat.config.notes import NOTE_CODES
+
+    for note in NOTE_CODES:
+        code, out, _ = run("explain", note, "--format", "json")
+        data = json.loads(out)
+        if "note" not in data:       # "duplicate-key" is also the name of the rule that reports it (LC113)
+            assert code == 0 and note in data["note_codes"], note
+            continue
+        assert code == 0 and data["note"] == note and data["description"] == NOTE_CODES[note], note
+    code, out, _ = run("explain", "kohya-gui-other-architecture")
+    assert code == 0 and "LC409" in out and "another architecture" in out
 
 
 def test_cli_never_imports_torch() -> None:
@@ -358,5 +418,6 @@ def test_sarif_uris_are_percent_encoded(tmp_path: Path) -> None:
     src = tmp_path / "my preset #1.toml"
     shutil.copy(BAD_TOML, src)
     _, out, _ = run("lint", str(src), "--format", "sarif")
-    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in json.loads(out)["runs"][0]["results"]}
+    results = json.loads(out)["runs"][0]["results"]
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results}
     assert uris and all(" " not in u and "#" not in u and u.endswith("my%20preset%20%231.toml") for u in uris)

@@ -8,6 +8,7 @@ import pytest
 
 from lora_compat.lint.registry import all_rules
 from lora_compat.lint.runner import lint_paths
+
 from conftest import CORPUS, requires_corpus
 
 

@@ -33,7 +33,8 @@ def _setting(name: str, v, line: int, raw) -> Setting:
     return Setting(v, Provenance(origins=(Origin("f.toml", name, line, None, raw),)))
 
 
-@settings(max_examples=int(__import__("os").environ.get("LINT_FUZZ", "250")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(__import__("os").environ.get("LINT_FUZZ", "250")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(opts=st.dictionaries(st.sampled_from(NAMES), values, max_size=12),
        raws=st.dictionaries(st.sampled_from(NAMES), values, max_size=4),
        sub=st.dictionaries(st.sampled_from(NAMES), values, max_size=5),
