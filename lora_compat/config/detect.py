@@ -85,6 +85,16 @@ def _looks_native(data: dict[str, Any]) -> bool:
     return bool(looks_native(data))
 
 
+def _config_file_options_beside_datasets(data: dict[str, Any]) -> bool:
+    """A TOML whose keys outside ``[general]``/``[[datasets]]`` include sd-scripts options that are not dataset
+    parameters (``pretrained_model_name_or_path``, ``network_module`` ...): a ``--config_file``."""
+    from lora_compat.config.dialects.sd_scripts_toml import flatten_config_toml
+    from lora_compat.config.options import dataset_spec, is_option
+
+    rest = {k: v for k, v in data.items() if k.lower() not in ("general", "datasets")}
+    return any(is_option(k) and dataset_spec(k) is None for k in flatten_config_toml(rest))
+
+
 def _detect_toml(data: dict[str, Any]) -> Detection:
     keys = set(data)
     if _looks_native(data):
@@ -97,10 +107,12 @@ def _detect_toml(data: dict[str, Any]) -> Detection:
                    f"sections with .args sub-tables: {', '.join(sorted(derrian_tables))}"]
         era, tab, more = era_and_tab(D.DERRIAN_TOML, data)
         return Detection(D.DERRIAN_TOML, era=era, tab=tab, reasons=reasons + more)
-    # 2. sd-scripts dataset config
+    # 2. sd-scripts dataset config — unless training options sit beside [[datasets]]: sd-scripts reads such a
+    # file as a --config_file (read_config_from_file flattens its sections; the datasets key is ignored there)
     lower = {k.lower() for k in keys}
-    if isinstance(data.get("datasets"), list) or (isinstance(data.get("general"), dict)
-                                                  and lower <= {"general", "datasets"}):
+    if (isinstance(data.get("datasets"), list) or (isinstance(data.get("general"), dict)
+                                                   and lower <= {"general", "datasets"})) \
+            and not _config_file_options_beside_datasets(data):
         return Detection(D.SD_SCRIPTS_DATASET, reasons=["[general] / [[datasets]] tables"])
     # 3. kohya_ss GUI settings file (the first 2024-03 versions were flat: models_dir at top level)
     if isinstance(data.get("model"), dict) and "models_dir" in data["model"] or "models_dir" in keys or \

@@ -102,6 +102,12 @@ NOTE_CODES: dict[str, str] = {
     "kohya-gui-args-string-split":
         "An args string was split like the GUI does (double quotes removed, split on whitespace); values "
         "containing spaces fall apart.",
+    "kohya-gui-args-flag-repeated":
+        "An args field starts with its own flag (--optimizer_args ...): command-line-era GUIs passed the flag "
+        "twice and argparse kept the list after the second one, so the arguments did apply.",
+    "kohya-gui-args-refused":
+        "An args field is not 'key=value key=value' (e.g. it starts with --optimizer_args): GUIs since "
+        "2024-04-20 refuse to start training (validate_args_setting).",
     "kohya-gui-truthy-string":
         "A string such as \"False\" in a text field is truthy: the GUI passes it on as a value.",
     "kohya-gui-sample-prompts-text":

@@ -231,27 +231,12 @@ def parse_resolution(v: Any) -> tuple[int, int] | None:
 def kv_items(v: Any) -> list[tuple[str, str | None]]:
     """``optimizer_args``/``network_args`` as (key, value) pairs; a value of None marks an item without ``=``.
 
-    Accepts sd-scripts' list of ``"k=v"`` strings, a dict (Derrian objects/tables) or one space-separated string.
+    The split is :func:`lora_compat.semantics.arg_items` (sd-scripts' list of ``"k=v"`` strings, a dict from
+    Derrian objects/tables, or one space-separated string), the one splitter of lint, plan and engine.
     """
-    if v is None:
-        return []
-    if isinstance(v, dict):
-        return [(str(k), None if val is None else str(val)) for k, val in v.items()]
-    if isinstance(v, str):
-        items: list[Any] = v.split()
-    elif isinstance(v, (list, tuple)):
-        items = list(v)
-    else:
-        return []
-    out: list[tuple[str, str | None]] = []
-    for item in items:
-        s = str(item)
-        if "=" in s:
-            k, val = s.split("=", 1)
-            out.append((k.strip(), val.strip()))
-        else:
-            out.append((s.strip(), None))
-    return out
+    from lora_compat.semantics.args import arg_items
+
+    return [(i.key, i.value) for i in arg_items(v)]
 
 
 def network_arg(cfg: CanonicalConfig, name: str) -> str | None:

@@ -711,11 +711,16 @@ ARCH["v2"] = ["sd1", "sd2"]  # a train_network.py (SD1/SD2) option; SDXL asserts
 ENUM_EXTRA: dict[str, list] = {
     # kohya_ss GUI writes accelerate's dynamo_backend "no" (its default) into the TOML (legacy-dialects §2.4);
     # sd-scripts only passes dynamo_backend to accelerate when torch_compile is set.
-    "dynamo_backend": ["no"],
+    # "tensorrt" is accelerate's name (DynamoBackend.TENSORRT); sd-scripts' argparse list misspells it
+    # "tensort", which accelerate refuses with torch_compile (lint LC115). From a TOML the right name works.
+    "dynamo_backend": ["no", "tensorrt"],
 }
 EXTRA_TEXT["dynamo_backend"] = ("Only used together with torch_compile. The kohya_ss GUI writes accelerate's "
                                 "value `no` (its default) into the TOML; harmless without torch_compile, but "
-                                "`--dynamo_backend no` on the command line is an argparse error.")
+                                "`--dynamo_backend no` on the command line is an argparse error. sd-scripts' "
+                                "choices misspell TensorRT as `tensort`, a name accelerate refuses once "
+                                "torch_compile is on; accelerate's `tensorrt` works from a TOML (the command "
+                                "line's choices refuse it).")
 
 # Options whose value is re-checked by voluptuous `float` (rejects ints) when the dataset blueprint is built
 # (CU sanitize_argparse_namespace, §2.3): a TOML `validation_split = 0` fails.

@@ -451,6 +451,17 @@ class _GuiReader:
                 continue
             text = "" if raw is None else str(raw)
             tokens = split_args_string(text)
+            if tokens and tokens[0] == f"--{field}":
+                # the option's own flag pasted into the field: command-line-era GUIs ran
+                # `--optimizer_args --optimizer_args k=v` (argparse keeps the second list); since 2024-04-20
+                # validate_args_setting refuses anything but `k=v k=v` and the GUI does not start
+                tokens = tokens[1:]
+                if self.cmdline_era:
+                    self.n.note("kohya-gui-args-flag-repeated", f"{field} starts with --{field}: the GUI passed "
+                                f"the flag twice and argparse kept the list after the second one", field)
+                else:
+                    self.n.note("kohya-gui-args-refused", f"{field} {show(text)} is not 'key=value key=value': "
+                                "the GUI refuses to start (validate_args_setting)", field)
             if not tokens:
                 continue
             if '"' in text or any("=" not in t for t in tokens):

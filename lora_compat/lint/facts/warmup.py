@@ -5,7 +5,11 @@ from __future__ import annotations
 import math
 
 from lora_compat.config.model import CanonicalConfig
-from lora_compat.lint.query import as_number
+from lora_compat.lint.query import as_number, effective
+
+# Reader notes of a front-end warmup (a percent or ratio) that needs the images to become steps.
+UNRESOLVED_WARMUP_NOTES = frozenset({"kohya-gui-warmup-unresolved", "derrian-warmup-unresolved",
+                                     "derrian-toml-warmup-unresolved"})
 
 
 def warmup_value(cfg: CanonicalConfig) -> tuple[float | int | None, bool]:
@@ -28,3 +32,21 @@ def has_warmup(cfg: CanonicalConfig) -> bool:
         return False
     # a ratio gives int(ratio x total steps): treat anything that is not ~0 as a real warmup (no int() overflow)
     return abs(w) >= 1e-6 if is_ratio else w != 0
+
+
+def warmup_in_steps(cfg: CanonicalConfig) -> int | None:
+    """The warmup in scheduler steps as ``get_scheduler_fix`` computes it (:func:`lora_compat.semantics.
+    warmup_steps` for one process); None when a ratio meets a step count known only from the dataset."""
+    from lora_compat.semantics.schedules import warmup_steps
+
+    w, is_ratio = warmup_value(cfg)
+    if w is None or not is_ratio:
+        return int(w) if w is not None and math.isfinite(w) else 0
+    steps = None if cfg.get("max_train_epochs") else as_number(effective(cfg, "max_train_steps"))
+    return warmup_steps(float(w), int(steps)) if steps else None
+
+
+def warmup_unresolved(cfg: CanonicalConfig) -> bool:
+    """The front-end's warmup is a percent/ratio of a step count the reader could not compute here (the image
+    folders are absent): a warmup is there, its length is unknown."""
+    return any(n.code in UNRESOLVED_WARMUP_NOTES for n in cfg.notes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
-from lora_compat.lint.facts.schedulers import FOREIGN_SCHEDULERS
+from lora_compat.lint.facts.schedulers import FOREIGN_SCHEDULERS, lr_scheduler_is_used
 from lora_compat.lint.finding import Finding
 from lora_compat.lint.registry import Rule, register
 
@@ -43,5 +43,5 @@ class ForeignSchedulerName(Rule):
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = cfg.get("lr_scheduler")
-        if isinstance(v, str) and v.lower() in FOREIGN_SCHEDULERS:
+        if isinstance(v, str) and v.lower() in FOREIGN_SCHEDULERS and lr_scheduler_is_used(cfg):
             yield self.finding(cfg, option="lr_scheduler", value=v)

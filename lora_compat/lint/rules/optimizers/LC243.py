@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
-from lora_compat.lint.facts.optimizers import optimizer_name
+from lora_compat.lint.facts.optimizers import effective
 from lora_compat.lint.finding import Finding
 from lora_compat.lint.query import as_number, first_text_encoder_lr, truthy
 from lora_compat.lint.registry import Rule, register
@@ -41,10 +41,10 @@ class AdaptiveOptimizerLowLr(Rule):
     reference = "sd-scripts-reference.md §4.10"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
-        opt = optimizer_name(cfg)
-        if not (opt.startswith("dadapt") or opt == "prodigy"):
+        opt = effective(cfg)
+        if opt.spec is None or not opt.spec.adaptive:
             return
-        shown = cfg.get("optimizer_type") or opt
+        shown = cfg.get("optimizer_type") or opt.name
         lrs = {}
         for name in ("learning_rate", "unet_lr"):
             v = as_number(cfg.get(name))

@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
-from lora_compat.lint.facts.schedulers import FOREIGN_SCHEDULERS
+from lora_compat.lint.facts.schedulers import FOREIGN_SCHEDULERS, lr_scheduler_is_used
 from lora_compat.lint.finding import Finding
 from lora_compat.lint.registry import Rule, register
 
@@ -44,8 +44,8 @@ class UnknownLrScheduler(Rule):
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = cfg.get("lr_scheduler")
-        if not isinstance(v, str) or not v:
-            return
+        if not isinstance(v, str) or not v or not lr_scheduler_is_used(cfg):
+            return   # with lr_scheduler_type or a schedule-free optimizer sd-scripts never validates the name
         from lora_compat.semantics import SCHEDULER_NAMES  # the one list of names sd-scripts can build
 
         name = v.split(":", 1)[0]

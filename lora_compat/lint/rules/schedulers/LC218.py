@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
-from lora_compat.lint.facts.optimizers import adafactor_relative_step
-from lora_compat.lint.facts.warmup import has_warmup
+from lora_compat.lint.facts.optimizers import adafactor_relative_step, is_schedule_free
+from lora_compat.lint.facts.warmup import has_warmup, warmup_in_steps
 from lora_compat.lint.finding import Finding
 from lora_compat.lint.query import effective
 from lora_compat.lint.registry import Rule, register
+from lora_compat.semantics.schedules import warmup_refusal
 
 
 @register
@@ -46,13 +47,10 @@ class WarmupWithConstantScheduler(Rule):
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if not has_warmup(cfg):
             return
-        if cfg.get("lr_scheduler_type"):
-            sched = f"lr_scheduler_type {cfg.get('lr_scheduler_type')!r}"
-        elif adafactor_relative_step(cfg):
-            sched = "the 'adafactor:<lr>' schedule that Adafactor's relative_step=True forces"
-        else:
-            name = effective(cfg, "lr_scheduler") or "constant"
-            if not isinstance(name, str) or (name != "constant" and not name.startswith("adafactor")):
-                return
-            sched = f"lr_scheduler {name!r}"
-        yield self.finding(cfg, option="lr_warmup_steps", w=cfg.get("lr_warmup_steps"), sched=sched)
+        steps = warmup_in_steps(cfg)        # a ratio of a dataset-sized run: non-zero, length unknown
+        name = effective(cfg, "lr_scheduler") or "constant"
+        why = warmup_refusal(name if isinstance(name, str) else "constant", 1 if steps is None else steps,
+                             lr_scheduler_type=cfg.get("lr_scheduler_type") or None,
+                             relative_step=adafactor_relative_step(cfg), schedule_free=is_schedule_free(cfg))
+        if why:
+            yield self.finding(cfg, option="lr_warmup_steps", w=cfg.get("lr_warmup_steps"), sched=why)

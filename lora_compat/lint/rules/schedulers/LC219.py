@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
-from lora_compat.lint.facts.warmup import has_warmup
+from lora_compat.lint.facts.schedulers import lr_scheduler_is_used
+from lora_compat.lint.facts.warmup import has_warmup, warmup_unresolved
 from lora_compat.lint.finding import Finding
 from lora_compat.lint.registry import Rule, register
 
@@ -42,8 +43,8 @@ class SchedulerNeedsWarmup(Rule):
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         sched = cfg.get("lr_scheduler")
-        if has_warmup(cfg) or cfg.get("lr_scheduler_type"):
-            return
+        if has_warmup(cfg) or warmup_unresolved(cfg) or not lr_scheduler_is_used(cfg):
+            return   # a front-end percent/ratio warmup whose step count needs the images is still a warmup
         if sched == "constant_with_warmup":
             yield self.finding(cfg, option="lr_scheduler", sched=sched, what="is plain 'constant'")
         elif sched == "inverse_sqrt" and cfg.get("lr_scheduler_timescale") is None:

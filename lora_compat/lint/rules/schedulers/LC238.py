@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
+from lora_compat.lint.facts.schedulers import lr_scheduler_is_used
 from lora_compat.lint.finding import Finding
 from lora_compat.lint.query import kv_items
 from lora_compat.lint.registry import Rule, register
@@ -37,7 +38,7 @@ class CosineMinLrNeedsRatio(Rule):
     reference = "sd-scripts-reference.md §1.5, §4.11, §1.13 E20"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
-        if cfg.get("lr_scheduler") != "cosine_with_min_lr" or cfg.get("lr_scheduler_type"):
+        if cfg.get("lr_scheduler") != "cosine_with_min_lr" or not lr_scheduler_is_used(cfg):
             return
         if cfg.get("lr_scheduler_min_lr_ratio") is not None:
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
+from lora_compat.lint.facts.schedulers import lr_scheduler_is_used
 from lora_compat.lint.finding import Finding
 from lora_compat.lint.query import as_number, effective, kv_items
 from lora_compat.lint.registry import Rule, register
@@ -39,7 +40,7 @@ class PolynomialLrBelowEnd(Rule):
     reference = "sd-scripts-reference.md §4.11, §1.13 E20"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
-        if cfg.get("lr_scheduler") != "polynomial" or cfg.get("lr_scheduler_type"):
+        if cfg.get("lr_scheduler") != "polynomial" or not lr_scheduler_is_used(cfg):
             return
         lr = as_number(effective(cfg, "learning_rate"))
         end = 1e-7

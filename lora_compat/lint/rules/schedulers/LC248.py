@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.facts.optimizers import adafactor_relative_step, optimizer_name
+from lora_compat.lint.facts.schedulers import lr_scheduler_is_used
 from lora_compat.lint.finding import Finding
 from lora_compat.lint.query import get_str
 from lora_compat.lint.registry import Rule, register
@@ -44,7 +45,7 @@ class AdafactorSchedulerMisuse(Rule):
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         sched = get_str(cfg, "lr_scheduler")
-        if not sched or not sched.startswith("adafactor") or cfg.get("lr_scheduler_type"):
+        if not sched or not sched.startswith("adafactor") or not lr_scheduler_is_used(cfg):
             return
         if optimizer_name(cfg) != "adafactor":
             yield self.finding(cfg, option="lr_scheduler", value=sched,

@@ -52,7 +52,11 @@ class UnknownKey(Rule):
             last = uk.key.rsplit(".", 1)[-1].lstrip("-")
             # ~1 ms per key: a generated file with 100k junk keys gets suggestions for the first ones only
             close = difflib.get_close_matches(last, names, n=1, cutoff=0.8) if i < MAX_SPELLING_HINTS else []
-            if close and close[0] == last:
+            if last in ("datasets", "general") and cfg.dialect == "sd-scripts-toml":
+                # dataset tables next to training options: sd-scripts reads the file as a --config_file
+                hint = (" (a --config_file's dataset tables are not read: put them in the file given as "
+                        "dataset_config)")
+            elif close and close[0] == last:
                 # a real option at a place this dialect does not read it (e.g. top level of a Derrian TOML)
                 hint = f" (an sd-scripts option, but a {cfg.dialect} file does not read it here)"
             else:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
 from lora_compat.lint.registry import Rule, register
+from lora_compat.semantics.args import literal_args
 
 
 @register
@@ -42,25 +42,6 @@ class ArgsNotPythonLiterals(Rule):
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for option in ("optimizer_args", "lr_scheduler_args"):
-            v = cfg.get(option)
-            if isinstance(v, dict):      # Derrian objects/tables: values are strings written verbatim
-                items = [f"{k}={val}" for k, val in v.items()]
-            elif isinstance(v, str):
-                items = v.split()
-            elif isinstance(v, (list, tuple)):
-                items = [str(x) for x in v]
-            else:
-                continue
-            for item in items:
-                if "=" not in item:
-                    reason = "not key=value"
-                elif item.count("=") > 1:
-                    reason = "more than one '=' (sd-scripts splits on every '=')"
-                else:
-                    value = item.split("=", 1)[1]
-                    try:
-                        ast.literal_eval(value)
-                        continue
-                    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                        reason = "the value is not a Python literal (quote strings: key='text')"
-                yield self.finding(cfg, option=option, item=item, reason=reason)
+            # the items sd-scripts' `key, value = arg.split("="); ast.literal_eval(value)` stops on
+            for problem in literal_args(cfg.get(option))[1]:
+                yield self.finding(cfg, option=option, item=problem.item, reason=problem.reason)

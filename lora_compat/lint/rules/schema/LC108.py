@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
-from lora_compat.lint.query import kv_items
 from lora_compat.lint.registry import Rule, register
+from lora_compat.semantics.args import network_arg_problems
 
 
 @register
@@ -37,6 +37,6 @@ class NetworkArgsMalformed(Rule):
     reference = "sd-scripts-reference.md §1.7, §6.8"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
-        for k, v in kv_items(cfg.get("network_args")):
-            if v is None and k:
-                yield self.finding(cfg, option="network_args", item=k)
+        for problem in network_arg_problems(cfg.get("network_args")):
+            if problem.item.strip():
+                yield self.finding(cfg, option="network_args", item=problem.item.strip())
