@@ -68,7 +68,9 @@ def render_rules_markdown() -> str:
            "terminal, `lora-compat explain NOTE` a reader note's. Select rules by code (`LC205`), code prefix "
            "(`LC3`), name (`captions.keep_tokens_no_effect` or `keep-tokens-no-effect`), old code (alias) or "
            "group (`group:security`): `lora-compat lint --select group:security --ignore LC508`. Severity is the "
-           "default; [*] marks rules with a safe fix (`lint --fix`).", "",
+           "default; [*] marks rules with a safe fix (`lint --fix`). References name the source that decides: "
+           "kohya-ss/sd-scripts files and functions (as of commit 48d368f), the kohya_ss GUI's or Derrian's "
+           "scripts' files, PEFT, or our docs.", "",
            "Every note a config reader records (a front-end quirk, an input that is not here ...) is reported by "
            "exactly one rule; the [index of reader notes](#reader-notes) lists them.", ""]
     out += ["## Groups", "", "| group | rules | what |", "|---|---|---|"]

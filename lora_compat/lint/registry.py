@@ -50,7 +50,7 @@ TOPICS: dict[str, str] = {
     "outputs": "Saving, logging and metadata",
     "noise": "Noise, timesteps and loss options",
     "precision": "Mixed precision, fp8 and saved precision",
-    "misconceptions": "Values shaped like a wrong description users copied (seed 003)",
+    "misconceptions": "Values shaped like a wrong description users copied (a widely shared option table)",
     "arch": "Architectures: SD1 / SD2 / SDXL specifics and other model families",
     "security": "Credentials, pickles and values that make sd-scripts import code",
     "frontend_quirks": "What the kohya_ss GUI or Derrian's scripts really passed to sd-scripts",

@@ -174,8 +174,9 @@ def report_text(report: LintReport, out: TextIO, *, color: bool | None = None) -
     def escape(text: str) -> str:   # no rich markup and no terminal control sequences from config values
         return escape_markup(printable(text))
 
+    # color=None: rich decides (a terminal, FORCE_COLOR) and honours NO_COLOR; never pass no_color=False
     console = Console(file=out, highlight=False, soft_wrap=True, force_terminal=color,
-                      no_color=(color is False))
+                      no_color=True if color is False else None)
     for r in report.results:
         path = _display_path(r.path)
         if r.error:

@@ -283,10 +283,22 @@ def lint_file(path: str, rules: list[type[Rule]], *, dialect: str | None = None,
 def lint_paths(paths: Iterable[str], rules: list[type[Rule]], *, dialect: str | None = None,
                skip_non_configs: bool = False,
                progress: Callable[[str], None] | None = None) -> LintReport:
-    """Lint every file named by ``paths`` (files, folders, globs)."""
+    """Lint every file named by ``paths`` (files, folders, globs).
+
+    A finding is reported once: a dataset config shared by several configs (and linted itself) has its findings
+    under the first file that reports them, not repeated under every config that points at it."""
     results = []
+    seen: set[tuple] = set()
     for path in expand_paths(paths):
-        results.append(lint_file(path, rules, dialect=dialect, skip_non_configs=skip_non_configs))
+        res = lint_file(path, rules, dialect=dialect, skip_non_configs=skip_non_configs)
+        unique = []
+        for f in res.findings:
+            ident = (f.code, os.path.normpath(f.file), f.line, f.key, f.message)
+            if ident not in seen:
+                seen.add(ident)
+                unique.append(f)
+        res.findings = unique
+        results.append(res)
         if progress is not None:
             progress(path)
     return LintReport(results, rules)

@@ -14,9 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class ClipSkipOnSdxl(Rule):
     """``clip_skip`` has no effect on SDXL.
 
-    sdxl_train_network.py always uses TE1 layer 11 and TE2's penultimate layer; it warns "clip_skip will be
-    unexpected" and ignores the value, which is still written to ``ss_clip_skip`` (sd-scripts-reference.md §1.4,
-    §4.5.3; peers-and-users.md §1f). Remove it so the metadata does not claim a setting that was not used.
+    sdxl_train_network.py always uses TE1 layer 11 and TE2's penultimate layer; it warns "clip_skip will be unexpected"
+    and ignores the value, which is still written to ``ss_clip_skip``. Remove it so the metadata does not claim a
+    setting that was not used.
 
     Seen in the wild: derrian-distro/LoRA_Easy_Training_Scripts#239, Akegarasu/lora-scripts#341.
 
@@ -38,12 +38,13 @@ class ClipSkipOnSdxl(Rule):
     groups = ("arch", "sdxl")
     summary = "clip_skip on SDXL is ignored (but recorded in ss_clip_skip)."
     message = "clip_skip = {v} has no effect on SDXL (sd-scripts ignores it, but records it in the metadata)"
-    reference = "sd-scripts-reference.md §1.4, §4.5.3"
+    reference = ("sd-scripts library/train_util.py add_training_arguments, library/strategy_sd.py "
+                 "SdTextEncodingStrategy.encode_tokens")
     fixable = True
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = cfg.get("clip_skip")
-        # 1 is the same as unset for SD (reference §5), so only a real skip (>= 2) expresses an intent
+        # 1 is the same as unset for SD, so only a real skip (>= 2) expresses an intent
         if not cfg.is_sdxl or v is None or (as_number(v) or 0) < 2:
             return
         o = cfg.locate("clip_skip")

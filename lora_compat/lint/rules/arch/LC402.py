@@ -14,9 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class SdxlFp16Vae(Rule):
     """The SDXL VAE overflows in fp16: use ``no_half_vae`` (or a fixed fp16 VAE).
 
-    With ``mixed_precision = "fp16"`` the frozen models, VAE included, are cast to fp16 (sd-scripts-reference.md
-    §1.4); the original SDXL VAE produces NaN/black latents in fp16. ``no_half_vae`` keeps the VAE in fp32
-    (§1.2; sd-scripts ``docs/sdxl_train_network.md``, peers-and-users.md §1h).
+    With ``mixed_precision = "fp16"`` the frozen models, VAE included, are cast to fp16; the original SDXL VAE produces
+    NaN/black latents in fp16. ``no_half_vae`` keeps the VAE in fp32 (sd-scripts ``docs/sdxl_train_network.md``).
 
     **Anti-pattern**
 
@@ -38,7 +37,7 @@ class SdxlFp16Vae(Rule):
     groups = ("arch", "precision", "sdxl")
     summary = "SDXL with fp16 mixed precision and neither no_half_vae nor a replacement VAE."
     message = "SDXL with mixed_precision 'fp16' and no no_half_vae: the SDXL VAE overflows in fp16 (NaN latents)"
-    reference = "sd-scripts-reference.md §1.2, §1.4; peers-and-users.md §1h"
+    reference = "sd-scripts library/train_util.py add_sd_models_arguments, add_training_arguments"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if not cfg.is_sdxl or truthy(cfg.get("no_half_vae")) or cfg.get("vae"):

@@ -14,7 +14,7 @@ from lora_compat.lint.registry import Rule, register
 class SdxlWithV2(Rule):
     """``v2`` cannot be set for SDXL.
 
-    ``verify_sdxl_training_args`` asserts that ``v2`` is off (sd-scripts-reference.md §1.2, §1.13 E13).
+    ``verify_sdxl_training_args`` asserts that ``v2`` is off.
 
     **Anti-pattern**
 
@@ -33,7 +33,8 @@ class SdxlWithV2(Rule):
     groups = ("arch", "sdxl")
     summary = "v2 together with SDXL: asserts."
     message = "v2 cannot be combined with SDXL: sdxl_train_network.py stops with an AssertionError"
-    reference = "sd-scripts-reference.md §1.2, §1.13 E13"
+    reference = ("sd-scripts library/train_util.py add_sd_models_arguments, library/sdxl_train_util.py "
+                 "verify_sdxl_training_args")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if cfg.is_sdxl and truthy(cfg.get("v2")):

@@ -14,9 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class VParameterizationWithoutV2(Rule):
     """``v_parameterization`` on an SD1.x (or SDXL) base that predicts noise.
 
-    The flag switches the training target to v-prediction; sd-scripts does not check it against the model
-    (sd-scripts-reference.md §1.2). SD1.x and the SDXL base are ε-prediction models; only SD2-768-v style (or
-    v-prediction fine-tunes) want it. On an ε model the LoRA learns the wrong target.
+    The flag switches the training target to v-prediction; sd-scripts does not check it against the model. SD1.x and
+    the SDXL base are ε-prediction models; only SD2-768-v style (or v-prediction fine-tunes) want it. On an ε model the
+    LoRA learns the wrong target.
 
     **Anti-pattern**
 
@@ -37,7 +37,7 @@ class VParameterizationWithoutV2(Rule):
     groups = ("arch", "noise")
     summary = "v_parameterization on SD1.x/SDXL (ε-prediction bases)."
     message = "v_parameterization on {arch}: the base model predicts noise unless it is a v-prediction fine-tune"
-    reference = "sd-scripts-reference.md §1.2"
+    reference = "sd-scripts library/train_util.py add_sd_models_arguments"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if truthy(cfg.get("v_parameterization")) and not cfg.is_v2:

@@ -14,9 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class ClipSkipOnSd2(Rule):
     """``clip_skip`` on SD2 counts from a 23-layer text encoder.
 
-    sd-scripts builds the SD2 text encoder without the last OpenCLIP layer and only warns about ``clip_skip``
-    with ``v2`` (sd-scripts-reference.md §1.2, §4.5.3). SD2 models were trained on that penultimate layer already,
-    so ``clip_skip = 2`` skips one layer more than people coming from SD1 expect.
+    sd-scripts builds the SD2 text encoder without the last OpenCLIP layer and only warns about ``clip_skip`` with
+    ``v2``. SD2 models were trained on that penultimate layer already, so ``clip_skip = 2`` skips one layer more than
+    people coming from SD1 expect.
 
     **Anti-pattern**
 
@@ -36,7 +36,8 @@ class ClipSkipOnSd2(Rule):
     groups = ("arch",)
     summary = "clip_skip with v2: SD2's text encoder already ends at the penultimate layer."
     message = "clip_skip = {v} with v2: SD2's 23-layer text encoder already is the penultimate layer"
-    reference = "sd-scripts-reference.md §1.2, §4.5.3"
+    reference = ("sd-scripts library/train_util.py add_sd_models_arguments, library/strategy_sd.py "
+                 "SdTextEncodingStrategy.encode_tokens")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = as_number(cfg.get("clip_skip"))

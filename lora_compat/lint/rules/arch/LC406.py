@@ -9,7 +9,7 @@ from lora_compat.lint.finding import Finding
 from lora_compat.lint.query import truthy
 from lora_compat.lint.registry import Rule, register
 
-# Options that only sdxl_train_network.py defines (reference §1.11, §8); used when the schema has no x-arch.
+# Options that only sdxl_train_network.py defines; used when the schema has no x-arch.
 _SDXL_ONLY_FALLBACK = ("cache_text_encoder_outputs", "cache_text_encoder_outputs_to_disk",
                        "disable_mmap_load_safetensors")
 
@@ -28,9 +28,9 @@ def _sdxl_only_options() -> tuple[str, ...]:
 class SdxlOnlyOptionOnSd(Rule):
     """An SDXL-only option in an SD1/SD2 config is silently ignored.
 
-    ``cache_text_encoder_outputs``, ``cache_text_encoder_outputs_to_disk`` and ``disable_mmap_load_safetensors``
-    exist only in sdxl_train_network.py; train_network.py ignores them in a ``--config_file`` (and rejects them on
-    the command line) (sd-scripts-reference.md §1.11, §8).
+    ``cache_text_encoder_outputs``, ``cache_text_encoder_outputs_to_disk`` and ``disable_mmap_load_safetensors`` exist
+    only in sdxl_train_network.py; train_network.py ignores them in a ``--config_file`` (and rejects them on the command
+    line).
 
     **Anti-pattern**
 
@@ -50,7 +50,7 @@ class SdxlOnlyOptionOnSd(Rule):
     groups = ("arch", "sdxl")
     summary = "SDXL-only option in an SD1/SD2 config: ignored."
     message = "{opt} exists only for SDXL (sdxl_train_network.py): ignored for {arch}"
-    reference = "sd-scripts-reference.md §1.11, §8"
+    reference = "sd-scripts library/sdxl_train_util.py add_sdxl_training_arguments"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if cfg.is_sdxl:

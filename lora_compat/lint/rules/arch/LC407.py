@@ -14,8 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class ZeroTerminalSnrWithoutVPred(Rule):
     """``zero_terminal_snr`` without ``v_parameterization``.
 
-    Rescaling the betas to zero terminal SNR makes the last timestep pure noise, which an ε-prediction target
-    cannot learn; sd-scripts warns (sd-scripts-reference.md §1.4, §1.13 warnings).
+    Rescaling the betas to zero terminal SNR makes the last timestep pure noise, which an ε-prediction target cannot
+    learn; sd-scripts warns.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class ZeroTerminalSnrWithoutVPred(Rule):
     groups = ("arch", "noise")
     summary = "zero_terminal_snr without v_parameterization."
     message = "zero_terminal_snr without v_parameterization: the ε target is undefined at the terminal timestep"
-    reference = "sd-scripts-reference.md §1.4"
+    reference = "sd-scripts library/train_util.py add_training_arguments"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if truthy(cfg.get("zero_terminal_snr")) and not truthy(cfg.get("v_parameterization")):

@@ -14,9 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class TextEncoderLrSecondValueIgnored(Rule):
     """Only the first ``text_encoder_lr`` value is used; SDXL's two text encoders share it.
 
-    For networks.lora (and dylora, lora_fa, oft) sd-scripts reads ``text_encoder_lr[0]`` for every text encoder
-    (sd-scripts-reference.md §1.7, §12 item 9). The docs' ``--text_encoder_lr1/2`` do not exist (§9). A second,
-    different value is silently ignored.
+    For networks.lora (and dylora, lora_fa, oft) sd-scripts reads ``text_encoder_lr[0]`` for every text encoder. The
+    docs' ``--text_encoder_lr1/2`` do not exist. A second, different value is silently ignored.
 
     **Anti-pattern**
 
@@ -36,7 +35,7 @@ class TextEncoderLrSecondValueIgnored(Rule):
     summary = "text_encoder_lr with several different values: only the first is used."
     message = "text_encoder_lr = {v!r}: only the first value ({first:g}) is used, for every text encoder"
     quiet_notes = ("text-encoder-lr-list",)   # reported by the check only when the values differ
-    reference = "sd-scripts-reference.md §1.7, §9, §12 item 9"
+    reference = "sd-scripts train_network.py setup_parser"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = cfg.get("text_encoder_lr")

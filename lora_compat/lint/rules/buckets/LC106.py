@@ -14,9 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class ResolutionNotString(Rule):
     """In an sd-scripts ``--config_file`` TOML, ``resolution`` must be a string.
 
-    TOML values are not converted by argparse; ``prepare_dataset_args`` calls ``resolution.split(",")``, so an
-    int or an array crashes sd-scripts before training (sd-scripts-reference.md §1, §2.3, §1.13 E4). The fix
-    writes the same resolution as a string.
+    TOML values are not converted by argparse; ``prepare_dataset_args`` calls ``resolution.split(",")``, so an int or an
+    array crashes sd-scripts before training. The fix writes the same resolution as a string.
 
     **Anti-pattern**
 
@@ -35,7 +34,7 @@ class ResolutionNotString(Rule):
     groups = ("buckets",)
     summary = "resolution in a --config_file TOML is not a string (sd-scripts calls .split on it)."
     message = "resolution = {value!r} must be a string such as \"{w},{h}\" in an sd-scripts TOML"
-    reference = "sd-scripts-reference.md §1, §2.3, §1.13 E4"
+    reference = "sd-scripts library/train_util.py add_*_arguments, read_config_from_file, prepare_dataset_args"
     fixable = True
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

@@ -14,8 +14,7 @@ from lora_compat.lint.registry import Rule, register
 class FaceCropRangeInvalid(Rule):
     """``face_crop_aug_range`` must be two numbers ``"lo,hi"`` with lo <= hi.
 
-    sd-scripts parses it into a float tuple and asserts two values with ``lo <= hi``
-    (sd-scripts-reference.md §1.3, §1.13 E5).
+    sd-scripts parses it into a float tuple and asserts two values with ``lo <= hi``.
 
     **Anti-pattern**
 
@@ -34,7 +33,7 @@ class FaceCropRangeInvalid(Rule):
     groups = ("buckets",)
     summary = "face_crop_aug_range is not two numbers lo <= hi."
     message = "face_crop_aug_range = {value!r}: {reason}"
-    reference = "sd-scripts-reference.md §1.3, §1.13 E5"
+    reference = "sd-scripts library/train_util.py add_dataset_arguments, prepare_dataset_args"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for sc in subset_scopes(cfg):

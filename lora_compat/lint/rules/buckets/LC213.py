@@ -14,8 +14,7 @@ from lora_compat.lint.registry import Rule, register
 class BucketResoStepsMultiple(Rule):
     """``bucket_reso_steps`` must be a multiple of 64 (SD1/SD2) or 32 (SDXL) when bucketing is on.
 
-    sd-scripts asserts ``bucket_reso_steps % 64 == 0`` in train_network.py and ``% 32 == 0`` in
-    sdxl_train_network.py (sd-scripts-reference.md §1.3, §1.13 E12).
+    sd-scripts asserts ``bucket_reso_steps % 64 == 0`` in train_network.py and ``% 32 == 0`` in sdxl_train_network.py.
 
     **Anti-pattern**
 
@@ -37,7 +36,8 @@ class BucketResoStepsMultiple(Rule):
     summary = "bucket_reso_steps is not a multiple of 64 (SD1/SD2) or 32 (SDXL)."
     message = ("bucket_reso_steps = {v}{where} is not a multiple of {m} ({arch}): sd-scripts stops with an "
                "AssertionError")
-    reference = "sd-scripts-reference.md §1.3, §1.13 E12"
+    reference = ("sd-scripts library/train_util.py add_dataset_arguments, train_network.py "
+                 "NetworkTrainer.assert_extra_args")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if not cfg.is_sd_family:

@@ -16,9 +16,8 @@ class BucketRangeVsResolution(Rule):
     """The bucket range must contain the training resolution.
 
     With bucketing on, sd-scripts rounds ``min_bucket_reso`` down and ``max_bucket_reso`` up to multiples of
-    ``bucket_reso_steps`` and asserts ``min(resolution) >= min_bucket_reso`` and
-    ``max(resolution) <= max_bucket_reso`` (sd-scripts-reference.md §1.3, §1.13 E8) — even with
-    ``bucket_no_upscale``.
+    ``bucket_reso_steps`` and asserts ``min(resolution) >= min_bucket_reso`` and ``max(resolution) <= max_bucket_reso``
+    — even with ``bucket_no_upscale``.
 
     **Anti-pattern**
 
@@ -42,7 +41,8 @@ class BucketRangeVsResolution(Rule):
     groups = ("buckets",)
     summary = "min/max_bucket_reso do not contain the resolution: sd-scripts asserts."
     message = "{what}{where}: sd-scripts stops with an AssertionError"
-    reference = "sd-scripts-reference.md §1.3, §1.13 E8"
+    reference = ("sd-scripts library/train_util.py add_dataset_arguments, "
+                 "BaseDataset.adjust_min_max_bucket_reso_by_steps")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for sc in dataset_scopes(cfg):

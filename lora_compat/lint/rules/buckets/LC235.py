@@ -14,8 +14,7 @@ from lora_compat.lint.registry import Rule, register
 class FaceCropIgnored(Rule):
     """``face_crop_aug_range`` is ignored with bucketing or cached latents.
 
-    It is only used when bucketing is off, latents are not cached and the file name carries face information
-    (sd-scripts-reference.md §1.3, §1.12).
+    It is only used when bucketing is off, latents are not cached and the file name carries face information.
 
     **Anti-pattern**
 
@@ -37,7 +36,7 @@ class FaceCropIgnored(Rule):
     groups = ("buckets",)
     summary = "face_crop_aug_range with bucketing or cached latents is ignored."
     message = "face_crop_aug_range{where} is ignored because {why}"
-    reference = "sd-scripts-reference.md §1.3, §1.12"
+    reference = "sd-scripts library/train_util.py add_dataset_arguments, train_network.py NetworkTrainer.train"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         cached = truthy(cfg.get("cache_latents")) or truthy(cfg.get("cache_latents_to_disk"))

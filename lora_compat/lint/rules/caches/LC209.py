@@ -14,9 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class CacheLatentsWithAugmentation(Rule):
     """``cache_latents`` cannot be combined with ``color_aug`` or ``random_crop``.
 
-    Cached latents are computed once, so per-step pixel augmentations are impossible: sd-scripts asserts that no
-    subset uses ``color_aug`` or ``random_crop`` when latents are cached (sd-scripts-reference.md §0 step 5.10,
-    §1.13 E11). ``flip_aug`` is fine (flipped latents are cached too, §9).
+    Cached latents are computed once, so per-step pixel augmentations are impossible: sd-scripts asserts that no subset
+    uses ``color_aug`` or ``random_crop`` when latents are cached. ``flip_aug`` is fine (flipped latents are cached
+    too).
 
     **Anti-pattern**
 
@@ -37,7 +37,7 @@ class CacheLatentsWithAugmentation(Rule):
     groups = ("caches",)
     summary = "cache_latents with color_aug or random_crop: sd-scripts asserts."
     message = "{aug}{where} cannot be used with cache_latents: sd-scripts stops with an AssertionError"
-    reference = "sd-scripts-reference.md §1.3, §1.13 E11"
+    reference = "sd-scripts library/train_util.py add_dataset_arguments, train_network.py NetworkTrainer.train"
     note_codes = ("derrian-a2-random-crop-with-cache", "derrian-a1-color-aug-aborts")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

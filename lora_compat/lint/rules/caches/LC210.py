@@ -15,9 +15,9 @@ from lora_compat.lint.registry import Rule, register
 class CacheTeOutputsCaptionRandomness(Rule):
     """SDXL ``cache_text_encoder_outputs`` forbids caption shuffling, caption/tag dropout and token warmup.
 
-    The text encoders run once per caption, so per-step caption changes are impossible. sd-scripts asserts that
-    no subset has ``shuffle_caption``, ``caption_dropout_rate > 0``, ``caption_tag_dropout_rate > 0`` or
-    ``token_warmup_step > 0`` (sd-scripts-reference.md §1.11, §1.13 E14).
+    The text encoders run once per caption, so per-step caption changes are impossible. sd-scripts asserts that no
+    subset has ``shuffle_caption``, ``caption_dropout_rate > 0``, ``caption_tag_dropout_rate > 0`` or
+    ``token_warmup_step > 0``.
 
     **Anti-pattern**
 
@@ -42,7 +42,8 @@ class CacheTeOutputsCaptionRandomness(Rule):
     groups = ("caches", "captions", "sdxl")
     summary = "SDXL cache_text_encoder_outputs with shuffle/caption dropout/tag dropout/token warmup: asserts."
     message = "{opt}{where} cannot be used with cache_text_encoder_outputs: sd-scripts stops with an AssertionError"
-    reference = "sd-scripts-reference.md §1.11, §1.13 E14"
+    reference = ("sd-scripts library/sdxl_train_util.py add_sdxl_training_arguments, sdxl_train_network.py "
+                 "SdxlNetworkTrainer.assert_extra_args")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if not text_encoder_outputs_cached(cfg):

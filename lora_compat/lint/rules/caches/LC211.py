@@ -16,7 +16,7 @@ class CacheTeOutputsNeedsUnetOnly(Rule):
     """SDXL ``cache_text_encoder_outputs`` requires ``network_train_unet_only``.
 
     Cached text-encoder outputs cannot carry gradients into a text-encoder LoRA, so sd-scripts asserts
-    ``network_train_unet_only`` (sd-scripts-reference.md §1.11, §1.13 E15).
+    ``network_train_unet_only``.
 
     **Anti-pattern**
 
@@ -40,7 +40,8 @@ class CacheTeOutputsNeedsUnetOnly(Rule):
     summary = "SDXL cache_text_encoder_outputs without network_train_unet_only: asserts."
     message = ("cache_text_encoder_outputs requires network_train_unet_only (the text encoders cannot be trained "
                "from a cache)")
-    reference = "sd-scripts-reference.md §1.11, §1.13 E15"
+    reference = ("sd-scripts library/sdxl_train_util.py add_sdxl_training_arguments, sdxl_train_network.py "
+                 "SdxlNetworkTrainer.assert_extra_args")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if text_encoder_outputs_cached(cfg) and not truthy(cfg.get("network_train_unet_only")):

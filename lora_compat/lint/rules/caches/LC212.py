@@ -15,9 +15,9 @@ from lora_compat.lint.registry import Rule, register
 class CacheTeOutputsIgnoresCaptionOptions(Rule):
     """With SDXL ``cache_text_encoder_outputs`` caption processing never runs: these caption options are ignored.
 
-    The raw caption is encoded once; ``process_caption`` is never called, so ``caption_prefix``,
-    ``caption_suffix``, wildcards, ``secondary_separator``, ``keep_tokens_separator`` and
-    ``caption_dropout_every_n_epochs`` are silently ignored (sd-scripts-reference.md §4.4.5, §12 item 15).
+    The raw caption is encoded once; ``process_caption`` is never called, so ``caption_prefix``, ``caption_suffix``,
+    wildcards, ``secondary_separator``, ``keep_tokens_separator`` and ``caption_dropout_every_n_epochs`` are silently
+    ignored.
 
     **Anti-pattern**
 
@@ -42,7 +42,7 @@ class CacheTeOutputsIgnoresCaptionOptions(Rule):
     groups = ("caches", "captions", "sdxl")
     summary = "SDXL cache_text_encoder_outputs silently ignores prefix/suffix/wildcards/separators."
     message = "{opt}{where} is ignored: with cache_text_encoder_outputs captions are encoded raw, never processed"
-    reference = "sd-scripts-reference.md §4.4.5, §12 item 15"
+    reference = "sd-scripts library/strategy_sdxl.py SdxlTextEncoderOutputsCachingStrategy"
 
     OPTIONS = ("caption_prefix", "caption_suffix", "enable_wildcard", "secondary_separator",
                "keep_tokens_separator", "caption_dropout_every_n_epochs")

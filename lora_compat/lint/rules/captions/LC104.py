@@ -13,10 +13,10 @@ from lora_compat.lint.registry import Rule, register
 class MaxTokenLengthInvalid(Rule):
     """``max_token_length`` must be 75 (i.e. unset), 150 or 225.
 
-    sd-scripts cuts captions into chunks of 75 CLIP tokens: ``max_length = max_token_length + 2`` and the ids are
-    split into ``(max_length - 2) / 75`` chunks (sd-scripts-reference.md §4.5.2). The command line accepts only
-    150 and 225; from a TOML 75 behaves like unset. Any other number breaks the chunking. Seed 003 claimed that
-    "captions that exceed this length will be skipped" — they are truncated, never skipped.
+    sd-scripts cuts captions into chunks of 75 CLIP tokens: ``max_length = max_token_length + 2`` and the ids are split
+    into ``(max_length - 2) / 75`` chunks. The command line accepts only 150 and 225; from a TOML 75 behaves like unset.
+    Any other number breaks the chunking. A widely copied option table claimed that "captions that exceed this length
+    will be skipped" — they are truncated, never skipped.
 
     **Anti-pattern**
 
@@ -35,7 +35,8 @@ class MaxTokenLengthInvalid(Rule):
     groups = ("captions",)
     summary = "max_token_length is not 75, 150 or 225."
     message = "max_token_length = {value}: sd-scripts only supports 75 (unset), 150 or 225 tokens"
-    reference = "sd-scripts-reference.md §1.4, §4.5.2, §9"
+    reference = ("sd-scripts library/train_util.py add_training_arguments, library/strategy_base.py "
+                 "TokenizeStrategy._get_input_ids")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = cfg.get("max_token_length")

@@ -17,7 +17,7 @@ class KeepTokensNoEffect(Rule):
 
     ``keep_tokens`` protects the first N comma-separated *tags* from shuffling and tag dropout. The caption is only
     split into tags when ``shuffle_caption``, ``caption_tag_dropout_rate > 0`` or ``token_warmup_step > 0`` is set;
-    otherwise it is used verbatim and ``keep_tokens`` has no effect (sd-scripts-reference.md §4.4.1 step 4, §1.12).
+    otherwise it is used verbatim and ``keep_tokens`` has no effect.
 
     **Anti-pattern**
 
@@ -39,7 +39,7 @@ class KeepTokensNoEffect(Rule):
     summary = "keep_tokens without shuffle_caption, tag dropout or token warmup has no effect."
     message = ("keep_tokens = {n}{where} has no effect: no shuffle_caption, caption_tag_dropout_rate or "
                "token_warmup_step")
-    reference = "sd-scripts-reference.md §1.12, §4.4.1"
+    reference = "sd-scripts train_network.py NetworkTrainer.train, library/train_util.py BaseDataset.process_caption"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if truthy(cfg.get("cache_text_encoder_outputs")) and cfg.is_sdxl:

@@ -15,9 +15,8 @@ from lora_compat.lint.registry import Rule, register
 class KeepTokensSeparatorLiteral(Rule):
     """``keep_tokens_separator`` without shuffling/tag dropout/warmup stays *in the caption text*.
 
-    The separator (e.g. ``|||``) is only consumed when captions are split into tags; without shuffle, tag dropout
-    or token warmup the caption is used as written and the separator string is tokenized literally
-    (sd-scripts-reference.md §4.4.1 step 4, §12 item 4).
+    The separator (e.g. ``|||``) is only consumed when captions are split into tags; without shuffle, tag dropout or
+    token warmup the caption is used as written and the separator string is tokenized literally.
 
     **Anti-pattern**
 
@@ -39,7 +38,7 @@ class KeepTokensSeparatorLiteral(Rule):
     summary = "keep_tokens_separator without the shuffle branch stays literally in captions."
     message = ("keep_tokens_separator {sep!r}{where} is never consumed (no shuffle/tag dropout/warmup): it stays in "
                "the caption text")
-    reference = "sd-scripts-reference.md §4.4.1, §12 item 4"
+    reference = "sd-scripts library/train_util.py BaseDataset.process_caption"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for sc in subset_scopes(cfg):

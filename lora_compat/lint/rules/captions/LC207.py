@@ -14,9 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class KeepTokensWithSeparator(Rule):
     """``keep_tokens`` is ignored for every caption that contains ``keep_tokens_separator``.
 
-    When the separator appears in a caption, the part before it is the fixed part and ``keep_tokens`` is not used
-    for that caption (sd-scripts-reference.md §4.4.1 step 4.1, §1.12). Setting both usually means one of them is
-    redundant or the captions are inconsistent.
+    When the separator appears in a caption, the part before it is the fixed part and ``keep_tokens`` is not used for
+    that caption. Setting both usually means one of them is redundant or the captions are inconsistent.
 
     **Anti-pattern**
 
@@ -36,7 +35,7 @@ class KeepTokensWithSeparator(Rule):
     groups = ("captions",)
     summary = "keep_tokens is ignored for captions that contain keep_tokens_separator."
     message = "keep_tokens = {n}{where} is ignored for captions containing keep_tokens_separator {sep!r}"
-    reference = "sd-scripts-reference.md §1.12, §4.4.1"
+    reference = "sd-scripts train_network.py NetworkTrainer.train, library/train_util.py BaseDataset.process_caption"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for sc in subset_scopes(cfg):

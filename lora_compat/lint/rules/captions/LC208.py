@@ -14,10 +14,10 @@ from lora_compat.lint.registry import Rule, register
 class CaptionDropoutEveryNEpochs(Rule):
     """``caption_dropout_every_n_epochs`` drops **all** captions in every N-th epoch — and more often than that.
 
-    It is not "how often dropout is performed": in epochs where ``epoch % N == 0`` every caption is empty.
-    Epochs are 1-based but lag inside DataLoader workers: with non-persistent workers (the default) the first
-    batch of each worker in *every* epoch sees epoch 0, and ``0 % N == 0``, so those batches lose their captions
-    too (sd-scripts-reference.md §4.4.1 step 2, §4.4.4, §12 item 5). Prefer ``caption_dropout_rate``.
+    It is not "how often dropout is performed": in epochs where ``epoch % N == 0`` every caption is empty. Epochs are
+    1-based but lag inside DataLoader workers: with non-persistent workers (the default) the first batch of each worker
+    in *every* epoch sees epoch 0, and ``0 % N == 0``, so those batches lose their captions too. Prefer
+    ``caption_dropout_rate``.
 
     **Anti-pattern**
 
@@ -37,7 +37,7 @@ class CaptionDropoutEveryNEpochs(Rule):
     summary = "caption_dropout_every_n_epochs empties ALL captions every N epochs (plus first batches, by lag)."
     message = ("caption_dropout_every_n_epochs = {n}{where} trains whole epochs without captions (and each worker's "
                "first batch of every epoch)")
-    reference = "sd-scripts-reference.md §4.4.1, §4.4.4, §12 item 5"
+    reference = "sd-scripts library/train_util.py BaseDataset.process_caption, collator_class"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for sc in subset_scopes(cfg):

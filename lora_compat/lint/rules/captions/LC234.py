@@ -14,10 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class CaptionExtensionDefault(Rule):
     """Without ``caption_extension`` sd-scripts looks for ``.caption`` files, not ``.txt``.
 
-    sd-scripts' default is ``.caption`` (sd-scripts-reference.md §1.3). The kohya_ss GUI writes ``.txt`` by default,
-    but an *empty* ``caption_extension`` in a GUI file emits nothing, so sd-scripts falls back to ``.caption``
-    (legacy-dialects.md §2.4, §5 item 4). Missing caption files are only a warning: training runs with empty
-    captions (or the class tokens).
+    sd-scripts' default is ``.caption``. The kohya_ss GUI writes ``.txt`` by default, but an *empty*
+    ``caption_extension`` in a GUI file emits nothing, so sd-scripts falls back to ``.caption``. Missing caption files
+    are only a warning: training runs with empty captions (or the class tokens).
 
     **Anti-pattern**
 
@@ -36,7 +35,7 @@ class CaptionExtensionDefault(Rule):
     groups = ("captions",)
     summary = "caption_extension empty/unset: sd-scripts reads .caption files, not .txt."
     message = "caption_extension is {how}: sd-scripts looks for '.caption' files (not '.txt')"
-    reference = "sd-scripts-reference.md §1.3; legacy-dialects.md §2.4, §5"
+    reference = "sd-scripts library/train_util.py add_dataset_arguments; kohya_ss kohya_gui/lora_gui.py"
     note_codes = ("kohya-gui-caption-extension-empty",)
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

@@ -14,8 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class PriorLossWeightWithoutReg(Rule):
     """``prior_loss_weight`` only weights regularization images; without any it has no effect.
 
-    It is a per-sample loss weight for samples from ``is_reg`` subsets / the ``reg_data_dir`` folder
-    (sd-scripts-reference.md §1.4, §4.9, §12 item 6) — not a "prior distribution" term as seed 003 claimed.
+    It is a per-sample loss weight for samples from ``is_reg`` subsets / the ``reg_data_dir`` folder — not a "prior
+    distribution" term as a widely copied option table claimed.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class PriorLossWeightWithoutReg(Rule):
     groups = ("data",)
     summary = "prior_loss_weight without regularization images has no effect."
     message = "prior_loss_weight = {v:g} has no effect: the config has no regularization images"
-    reference = "sd-scripts-reference.md §1.4, §4.9"
+    reference = "sd-scripts library/train_util.py add_training_arguments, train_network.py NetworkTrainer.process_batch"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = as_number(cfg.get("prior_loss_weight"))

@@ -14,7 +14,7 @@ from lora_compat.lint.registry import Rule, register
 class ValidationSplitOutOfRange(Rule):
     """``validation_split`` outside [0, 1] is skipped with a warning.
 
-    A validation dataset is built only for ``0 < validation_split <= 1`` (sd-scripts-reference.md §4.13).
+    A validation dataset is built only for ``0 < validation_split <= 1``.
 
     **Anti-pattern**
 
@@ -33,7 +33,7 @@ class ValidationSplitOutOfRange(Rule):
     groups = ("data",)
     summary = "validation_split outside [0, 1]: no validation set."
     message = "validation_split = {v:g}{where} is outside [0, 1]: no validation set is built"
-    reference = "sd-scripts-reference.md §4.13"
+    reference = "sd-scripts train_network.py NetworkTrainer.train"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for sc in dataset_scopes(cfg):

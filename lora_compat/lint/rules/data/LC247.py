@@ -14,9 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class PersistentWorkersWithoutWorkers(Rule):
     """``persistent_data_loader_workers`` needs at least one DataLoader worker.
 
-    PyTorch's DataLoader raises ``ValueError`` ("persistent_workers option needs num_workers > 0") when
-    persistent workers are requested with ``max_data_loader_n_workers = 0`` (sd-scripts-reference.md §1.4 [ext]).
-    The kohya_ss GUI default for the worker count is 0 (legacy-dialects.md §2.4).
+    PyTorch's DataLoader raises ``ValueError`` ("persistent_workers option needs num_workers > 0") when persistent
+    workers are requested with ``max_data_loader_n_workers = 0``. The kohya_ss GUI default for the worker count is 0.
 
     **Anti-pattern**
 
@@ -37,7 +36,7 @@ class PersistentWorkersWithoutWorkers(Rule):
     groups = ("data",)
     summary = "persistent_data_loader_workers with 0 DataLoader workers: ValueError."
     message = "persistent_data_loader_workers needs max_data_loader_n_workers > 0 (PyTorch raises ValueError)"
-    reference = "sd-scripts-reference.md §1.4; legacy-dialects.md §2.4"
+    reference = "sd-scripts library/train_util.py add_training_arguments; kohya_ss kohya_gui/lora_gui.py"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if truthy(cfg.get("persistent_data_loader_workers")):

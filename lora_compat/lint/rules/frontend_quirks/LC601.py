@@ -15,9 +15,9 @@ from lora_compat.lint.registry import Rule, register
 class MisspelledLegacyKey(Rule):
     """A misspelled key from an old front-end version (``caption_extention``, ``cache_latent``).
 
-    sd-scripts still accepts ``--caption_extention`` as an alias (sd-scripts-reference.md §1.3); the kohya_ss GUI
-    renamed ``cache_latent``/``caption_extention`` on 2023-01-15 and its loader does not migrate them
-    (legacy-dialects.md §2.3) — a current GUI ignores the old key. The fix renames the key in place.
+    sd-scripts still accepts ``--caption_extention`` as an alias; the kohya_ss GUI renamed
+    ``cache_latent``/``caption_extention`` on 2023-01-15 and its loader does not migrate them — a current GUI ignores
+    the old key. The fix renames the key in place.
 
     **Anti-pattern**
 
@@ -36,7 +36,7 @@ class MisspelledLegacyKey(Rule):
     groups = ("frontend_quirks", "schema")
     summary = "caption_extention / cache_latent: old misspelled keys."
     message = "{key!r} is an old misspelling of {good!r}"
-    reference = "sd-scripts-reference.md §1.3; legacy-dialects.md §2.3; peers-and-users.md §1g"
+    reference = "sd-scripts library/train_util.py add_dataset_arguments; kohya_ss kohya_gui/lora_gui.py"
     fixable = True
 
     RENAMES: ClassVar[dict[str, str]] = {"caption_extention": "caption_extension", "cache_latent": "cache_latents"}

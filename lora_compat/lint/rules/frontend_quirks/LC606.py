@@ -15,8 +15,8 @@ from lora_compat.lint.rule_kinds import QuirkRule
 class DerrianA1TextOnlyIgnored(QuirkRule):
     """Derrian A1 ignores ``text_only`` when ``unet_only`` is also on.
 
-    The A1 command builder emits ``--network_train_unet_only`` and skips ``text_only`` (legacy-dialects.md §3.3,
-    §3.4; A2 passes both, which leaves nothing to train).
+    The A1 command builder emits ``--network_train_unet_only`` and skips ``text_only`` (A2 passes both, which leaves
+    nothing to train).
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class DerrianA1TextOnlyIgnored(QuirkRule):
     groups = ("frontend_quirks", "training")
     summary = "Derrian A1: text_only is ignored when unet_only is on."
     message = "{detail}"
-    reference = "legacy-dialects.md §3.3, §3.4"
+    reference = "LoRA_Easy_Training_Scripts ArgsList.py; LoRA_Easy_Training_Scripts main.py"
     note_codes = ("derrian-a1-unet-wins",)
 
     def detect(self, cfg: CanonicalConfig) -> Iterable[Finding]:

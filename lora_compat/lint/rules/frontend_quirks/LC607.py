@@ -15,8 +15,8 @@ from lora_compat.lint.rule_kinds import QuirkRule
 class DerrianA1GradAccDropped(QuirkRule):
     """Derrian A1 passes ``gradient_acc_steps`` only together with ``gradient_checkpointing``.
 
-    Without checkpointing the A1 builder silently drops gradient accumulation (legacy-dialects.md §3.3, §3.4):
-    the run used an effective batch size of ``batch_size``, not ``batch_size × gradient_acc_steps``.
+    Without checkpointing the A1 builder silently drops gradient accumulation: the run used an effective batch size of
+    ``batch_size``, not ``batch_size × gradient_acc_steps``.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class DerrianA1GradAccDropped(QuirkRule):
     groups = ("frontend_quirks", "training")
     summary = "Derrian A1: gradient_acc_steps dropped without gradient_checkpointing."
     message = "{detail}"
-    reference = "legacy-dialects.md §3.3, §3.4"
+    reference = "LoRA_Easy_Training_Scripts ArgsList.py; LoRA_Easy_Training_Scripts main.py"
     note_codes = ("derrian-a1-drops-gradient-acc",)
 
     def detect(self, cfg: CanonicalConfig) -> Iterable[Finding]:

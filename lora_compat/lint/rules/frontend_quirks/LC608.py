@@ -15,8 +15,8 @@ from lora_compat.lint.rule_kinds import QuirkRule
 class DerrianA1RandomCropDropped(QuirkRule):
     """Derrian A1 silently drops ``random_crop`` when ``cache_latents`` is on.
 
-    sd-scripts would refuse the combination (LC209); A1 simply did not pass ``--random_crop``
-    (legacy-dialects.md §3.3, §3.4), so the original run had no random cropping.
+    sd-scripts would refuse the combination (LC209); A1 simply did not pass ``--random_crop``, so the original run had
+    no random cropping.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class DerrianA1RandomCropDropped(QuirkRule):
     groups = ("frontend_quirks", "training")
     summary = "Derrian A1: random_crop dropped when cache_latents is on."
     message = "{detail}"
-    reference = "legacy-dialects.md §3.3, §3.4"
+    reference = "LoRA_Easy_Training_Scripts ArgsList.py; LoRA_Easy_Training_Scripts main.py"
     note_codes = ("derrian-a1-random-crop-dropped",)
 
     def detect(self, cfg: CanonicalConfig) -> Iterable[Finding]:

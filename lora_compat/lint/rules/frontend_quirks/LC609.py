@@ -15,8 +15,8 @@ from lora_compat.lint.rule_kinds import QuirkRule
 class ConvDimIgnoredStandard(QuirkRule):
     """kohya_ss ``LoRA_type: "Standard"`` ignores ``conv_dim`` / ``conv_alpha``.
 
-    The GUI emits ``conv_dim``/``conv_alpha`` only for the LoCon/LyCORIS/DyLoRA types (legacy-dialects.md §2.4,
-    §2.5); with Standard no 3×3 convolution is trained whatever the fields say.
+    The GUI emits ``conv_dim``/``conv_alpha`` only for the LoCon/LyCORIS/DyLoRA types; with Standard no 3×3 convolution
+    is trained whatever the fields say.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class ConvDimIgnoredStandard(QuirkRule):
     groups = ("frontend_quirks", "network")
     summary = "kohya_ss LoRA_type Standard with conv_dim/conv_alpha: ignored."
     message = "{detail}"
-    reference = "legacy-dialects.md §2.4, §2.5"
+    reference = "kohya_ss kohya_gui/lora_gui.py"
     note_codes = ("kohya-gui-conv-ignored",)
 
     def detect(self, cfg: CanonicalConfig) -> Iterable[Finding]:

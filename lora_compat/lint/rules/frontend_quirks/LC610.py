@@ -15,8 +15,8 @@ from lora_compat.lint.rule_kinds import QuirkRule
 class KohyaUseWandbDropped(QuirkRule):
     """kohya_ss drops ``use_wandb: true``: wandb logging silently stays off.
 
-    Since 2024-04-19 the GUI loader migrates ``use_wandb`` to ``log_with = "wandb"`` only when the value is the
-    *string* ``"True"``; real files store a JSON boolean (legacy-dialects.md §2.1).
+    Since 2024-04-19 the GUI loader migrates ``use_wandb`` to ``log_with = "wandb"`` only when the value is the *string*
+    ``"True"``; real files store a JSON boolean.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class KohyaUseWandbDropped(QuirkRule):
     groups = ("frontend_quirks", "outputs")
     summary = "kohya_ss use_wandb: true is silently dropped by the GUI loader."
     message = "{detail}"
-    reference = "legacy-dialects.md §2.1"
+    reference = "kohya_ss kohya_gui/common_gui.py"
     note_codes = ("kohya-gui-use-wandb-dropped",)
 
     def detect(self, cfg: CanonicalConfig) -> Iterable[Finding]:

@@ -15,9 +15,9 @@ from lora_compat.lint.rule_kinds import QuirkRule
 class KohyaEpochUnused(QuirkRule):
     """kohya_ss ``epoch`` is not sd-scripts' epochs; it is unused once ``max_train_steps`` is set.
 
-    The GUI turns ``epoch`` into ``max_train_steps`` only when ``max_train_steps`` is 0/empty; since 2024-04-19 the
-    GUI default ``max_train_steps`` is 1600, which then overrides ``epoch`` entirely (legacy-dialects.md §2.4, §2.6,
-    §5 item 2). Use ``max_train_epochs`` for a true epoch count.
+    The GUI turns ``epoch`` into ``max_train_steps`` only when ``max_train_steps`` is 0/empty; since 2024-04-19 the GUI
+    default ``max_train_steps`` is 1600, which then overrides ``epoch`` entirely. Use ``max_train_epochs`` for a true
+    epoch count.
 
     **Anti-pattern**
 
@@ -36,7 +36,7 @@ class KohyaEpochUnused(QuirkRule):
     groups = ("frontend_quirks", "training")
     summary = "kohya_ss epoch with a non-zero max_train_steps: epoch is unused."
     message = "{detail}"
-    reference = "legacy-dialects.md §2.4, §2.6, §5"
+    reference = "kohya_ss kohya_gui/lora_gui.py"
     note_codes = ("kohya-gui-epoch-ignored",)
 
     def detect(self, cfg: CanonicalConfig) -> Iterable[Finding]:

@@ -16,7 +16,7 @@ class StopTextEncoderTrainingIgnored(QuirkRule):
     """``stop_text_encoder_training`` does nothing for LoRA.
 
     In the kohya_ss GUI it is a DreamBooth option (percent of steps); the LoRA tab ignores it ("not yet supported",
-    since 2023-01-20) (legacy-dialects.md §2.4, §2.6).
+    since 2023-01-20).
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class StopTextEncoderTrainingIgnored(QuirkRule):
     groups = ("frontend_quirks", "training")
     summary = "stop_text_encoder_training is ignored for LoRA training."
     message = "{detail}"
-    reference = "legacy-dialects.md §2.4, §2.6"
+    reference = "kohya_ss kohya_gui/lora_gui.py"
     note_codes = ("kohya-gui-stop-te-ignored",)
 
     def detect(self, cfg: CanonicalConfig) -> Iterable[Finding]:

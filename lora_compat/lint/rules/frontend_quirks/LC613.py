@@ -16,7 +16,7 @@ class LoconFlagNotMigrated(QuirkRule):
     """The early kohya_ss ``locon: true`` flag (2023-02) loads as a Standard LoRA.
 
     ``locon`` + ``conv_dim`` existed from 2023-02-28 to 03-02 and were replaced by ``LoRA_type: "LoCon"``; the loader
-    never migrates the flag, so the conv layers are dropped (legacy-dialects.md §2.3).
+    never migrates the flag, so the conv layers are dropped.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class LoconFlagNotMigrated(QuirkRule):
     groups = ("frontend_quirks", "network")
     summary = "Old kohya_ss locon: true is not migrated (loads as Standard LoRA)."
     message = "{detail}"
-    reference = "legacy-dialects.md §2.3"
+    reference = "kohya_ss kohya_gui/lora_gui.py"
     note_codes = ("kohya-gui-locon-bool-ignored",)
 
     def detect(self, cfg: CanonicalConfig) -> Iterable[Finding]:

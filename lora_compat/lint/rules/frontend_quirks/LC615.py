@@ -14,8 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class XformersBooleanLegacy(Rule):
     """kohya_ss ``xformers`` is a string since 2023-08: ``"xformers"``, ``"sdpa"`` or ``"none"``.
 
-    Older files store a boolean, which the loader maps (``true`` -> ``"xformers"``, ``false`` -> ``"none"``)
-    (legacy-dialects.md §2.3, §2.4). The fix writes the string the loader would use.
+    Older files store a boolean, which the loader maps (``true`` -> ``"xformers"``, ``false`` -> ``"none"``). The fix
+    writes the string the loader would use.
 
     **Anti-pattern**
 
@@ -34,7 +34,7 @@ class XformersBooleanLegacy(Rule):
     groups = ("frontend_quirks",)
     summary = "kohya_ss xformers as a boolean (pre-2023-08 form)."
     message = "xformers = {value!r} is the pre-2023-08 form: write {new!r}"
-    reference = "legacy-dialects.md §2.3, §2.4"
+    reference = "kohya_ss kohya_gui/lora_gui.py"
     fixable = True
     note_codes = ("kohya-gui-xformers-bool",)
 

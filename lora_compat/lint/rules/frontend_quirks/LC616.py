@@ -14,8 +14,7 @@ class FalseString(Rule):
     """The *string* ``"False"`` (or ``"True"``) where a value or flag is expected.
 
     A non-empty string is truthy: ``"False"`` in ``huggingface_repo_id``, ``resume_from_huggingface`` or
-    ``metadata_author`` (seen in kohya_ss ``TI-AdamW8bit-SDXL.json``) is passed on as a repo id / author / flag
-    (legacy-dialects.md §2.4, §5 item 7).
+    ``metadata_author`` (seen in kohya_ss ``TI-AdamW8bit-SDXL.json``) is passed on as a repo id / author / flag.
 
     **Anti-pattern**
 
@@ -34,7 +33,7 @@ class FalseString(Rule):
     groups = ("frontend_quirks", "schema")
     summary = "The string \"False\"/\"True\" where a value or flag is expected (truthy)."
     message = "{key} = {value!r} is a non-empty string, so it counts as set/true"
-    reference = "legacy-dialects.md §2.4, §5"
+    reference = "kohya_ss kohya_gui/lora_gui.py"
     note_codes = ("kohya-gui-truthy-string",)
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

@@ -14,9 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class AlphaLooksLikeLearningRate(Rule):
     """``network_alpha`` is a scale, not a learning rate.
 
-    Seed 003: "alpha — This setting determines the learning rate used during training." Wrong: the LoRA output
-    is multiplied by ``alpha / dim`` (sd-scripts-reference.md §5, §6.3). An alpha shaped like a learning rate
-    (``0.0001``) scales every update by ``0.0001 / dim`` — the LoRA learns nothing visible.
+    A widely copied option table says: "alpha — This setting determines the learning rate used during training." Wrong:
+    the LoRA output is multiplied by ``alpha / dim``. An alpha shaped like a learning rate (``0.0001``) scales every
+    update by ``0.0001 / dim`` — the LoRA learns nothing visible.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class AlphaLooksLikeLearningRate(Rule):
     groups = ("misconceptions", "network")
     summary = "network_alpha is tiny, like a learning rate (alpha is a scale: alpha/dim)."
     message = "network_alpha = {v:g} looks like a learning rate: alpha scales every update by alpha/dim = {scale:.2g}"
-    reference = "sd-scripts-reference.md §5, §6.3; seed 003 'alpha'"
+    reference = "sd-scripts networks/lora.py LoRAModule.__init__"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = as_number(cfg.get("network_alpha"))

@@ -14,10 +14,10 @@ from lora_compat.lint.registry import Rule, register
 class KeepTokensVocabularySize(Rule):
     """``keep_tokens`` counts leading caption *tags* to protect, not a vocabulary size.
 
-    Seed 003: "The number of the most frequent tokens to keep in the text corpus … replaced with <unk>". Wrong:
-    ``keep_tokens = N`` keeps the first N comma-separated tags of each caption in place while the rest are shuffled
-    or dropped (sd-scripts-reference.md §4.4.1; peers-and-users.md §1f #48). A vocabulary-sized value protects every
-    tag, so shuffling and tag dropout silently do nothing.
+    A widely copied option table says: "The number of the most frequent tokens to keep in the text corpus … replaced
+    with <unk>". Wrong: ``keep_tokens = N`` keeps the first N comma-separated tags of each caption in place while the
+    rest are shuffled or dropped. A vocabulary-sized value protects every tag, so shuffling and tag dropout silently do
+    nothing.
 
     Seen in the wild: bmaltais/kohya_ss#70 ("does a token mean a comma-separated tag or a CLIP token?").
 
@@ -39,7 +39,7 @@ class KeepTokensVocabularySize(Rule):
     summary = "keep_tokens looks like a vocabulary size; it counts leading caption tags."
     message = ("keep_tokens = {n}{where} keeps the first {n} caption tags fixed (not a vocabulary size): shuffling "
                "and tag dropout do nothing")
-    reference = "sd-scripts-reference.md §4.4.1; seed 003 'keep_tokens'"
+    reference = "sd-scripts library/train_util.py BaseDataset.process_caption"
 
     THRESHOLD = 20
 

@@ -11,9 +11,9 @@ from lora_compat.lint.rule_kinds import RawShapeRule
 class ClipSkipBoolean(RawShapeRule):
     """``clip_skip`` is a layer count, not a switch.
 
-    Seed 003: "clip_skip — True or False. Determines if the model should skip over clipped images". Wrong:
-    ``clip_skip = k`` uses the k-th text-encoder layer from the end (2 = penultimate; 1 = the same as unset)
-    (sd-scripts-reference.md §4.5.3). A boolean is read as 1 or 0.
+    A widely copied option table says: "clip_skip — True or False. Determines if the model should skip over clipped
+    images". Wrong: ``clip_skip = k`` uses the k-th text-encoder layer from the end (2 = penultimate; 1 = the same as
+    unset). A boolean is read as 1 or 0.
 
     **Anti-pattern**
 
@@ -32,7 +32,7 @@ class ClipSkipBoolean(RawShapeRule):
     groups = ("misconceptions", "schema")
     summary = "clip_skip written as a boolean; it is a layer count (2 = penultimate)."
     message = "clip_skip = {value!r} is a layer count (1 = last layer, 2 = penultimate), not a switch"
-    reference = "sd-scripts-reference.md §4.5.3; seed 003 'clip_skip'"
+    reference = "sd-scripts library/strategy_sd.py SdTextEncodingStrategy.encode_tokens"
     option = "clip_skip"
 
     def shaped(self, v: object) -> bool:

@@ -10,10 +10,10 @@ from lora_compat.lint.rule_kinds import RawShapeRule
 class XformersList(RawShapeRule):
     """``xformers`` selects memory-efficient attention; it is not a list of data "transformers".
 
-    Seed 003: "xformers — List of strings. Specifies the transformers to use during training … random cropping,
-    flipping, rotation". Wrong: it is a flag choosing the xformers attention kernel (kohya_ss later: the string
-    ``"xformers"``/``"sdpa"``/``"none"``); numerical results differ only slightly (sd-scripts-reference.md §1.4;
-    legacy-dialects.md §2.4). Augmentations are ``flip_aug``, ``color_aug``, ``random_crop``.
+    A widely copied option table says: "xformers — List of strings. Specifies the transformers to use during training …
+    random cropping, flipping, rotation". Wrong: it is a flag choosing the xformers attention kernel (kohya_ss later:
+    the string ``"xformers"``/``"sdpa"``/``"none"``); numerical results differ only slightly. Augmentations are
+    ``flip_aug``, ``color_aug``, ``random_crop``.
 
     **Anti-pattern**
 
@@ -32,7 +32,7 @@ class XformersList(RawShapeRule):
     groups = ("misconceptions", "schema")
     summary = "xformers written as a list of augmentations; it is an attention-kernel switch."
     message = "xformers = {value!r}: xformers is an attention implementation switch, not a list of augmentations"
-    reference = "sd-scripts-reference.md §1.4; seed 003 'xformers'"
+    reference = "sd-scripts library/train_util.py add_training_arguments"
     option = "xformers"
 
     def shaped(self, v: object) -> bool:

@@ -15,9 +15,9 @@ from lora_compat.lint.rule_kinds import RawShapeRule
 class BucketsList(RawShapeRule):
     """Derrian's ``buckets`` (sd-scripts ``enable_bucket``) is a switch for aspect-ratio bucketing.
 
-    Seed 003: "buckets — List of integers … data having length of 5 tokens in one bucket". Wrong: bucketing groups
-    *images* by aspect ratio into resolution buckets built from ``resolution``, ``min/max_bucket_reso`` and
-    ``bucket_reso_steps`` (sd-scripts-reference.md §4.6.1); the key is a boolean.
+    A widely copied option table says: "buckets — List of integers … data having length of 5 tokens in one bucket".
+    Wrong: bucketing groups *images* by aspect ratio into resolution buckets built from ``resolution``,
+    ``min/max_bucket_reso`` and ``bucket_reso_steps``; the key is a boolean.
 
     **Anti-pattern**
 
@@ -37,7 +37,7 @@ class BucketsList(RawShapeRule):
     summary = "buckets/enable_bucket written as a list; it is the aspect-ratio bucketing switch."
     message = ("{key_name} = {value!r}: bucketing is an on/off switch for image aspect-ratio buckets, not "
                "token-length buckets")
-    reference = "sd-scripts-reference.md §4.6.1; seed 003 'buckets'"
+    reference = "sd-scripts library/model_util.py make_bucket_resolutions"
     option = "enable_bucket"
     legacy = ("buckets",)
 

@@ -11,9 +11,9 @@ from lora_compat.lint.rule_kinds import RawShapeRule
 class VaeBoolean(RawShapeRule):
     """``vae`` is the path of a replacement VAE, not a switch.
 
-    Seed 003: "vae — True/False. Specifies whether to use a Variational Autoencoder as the backbone". Wrong: Stable
-    Diffusion always has a VAE; ``vae`` names a checkpoint/directory that *replaces* the model's own
-    (sd-scripts-reference.md §1.2). ``true`` would be used as the path ``"True"``.
+    A widely copied option table says: "vae — True/False. Specifies whether to use a Variational Autoencoder as the
+    backbone". Wrong: Stable Diffusion always has a VAE; ``vae`` names a checkpoint/directory that *replaces* the
+    model's own. ``true`` would be used as the path ``"True"``.
 
     **Anti-pattern**
 
@@ -32,7 +32,7 @@ class VaeBoolean(RawShapeRule):
     groups = ("misconceptions", "schema")
     summary = "vae written as a boolean; it is the path of a replacement VAE."
     message = "vae = {value!r}: vae is the path of a replacement VAE file, not a switch"
-    reference = "sd-scripts-reference.md §1.2; seed 003 'vae'"
+    reference = "sd-scripts library/train_util.py add_sd_models_arguments"
     option = "vae"
 
     def shaped(self, v: object) -> bool:

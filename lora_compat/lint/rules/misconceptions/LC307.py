@@ -10,10 +10,9 @@ from lora_compat.lint.rule_kinds import RawShapeRule
 class VParameterizationString(RawShapeRule):
     """``v_parameterization`` is a flag (v-prediction target), not a normalization method.
 
-    Seed 003: "v_parameterization — "spectral_norm", "instance_norm", or "batch_norm"". Wrong: it switches the
-    training target to the velocity ``v`` (for v-prediction models such as SD2-768-v) and changes the SNR loss
-    weights (sd-scripts-reference.md §1.2, §4.8). Any non-empty string is truthy, so it silently turns
-    v-prediction ON.
+    A widely copied option table says: "v_parameterization — "spectral_norm", "instance_norm", or "batch_norm"". Wrong:
+    it switches the training target to the velocity ``v`` (for v-prediction models such as SD2-768-v) and changes the
+    SNR loss weights. Any non-empty string is truthy, so it silently turns v-prediction ON.
 
     **Anti-pattern**
 
@@ -32,7 +31,7 @@ class VParameterizationString(RawShapeRule):
     groups = ("misconceptions", "schema")
     summary = "v_parameterization written as a normalization name; it is the v-prediction flag."
     message = "v_parameterization = {value!r} is a v-prediction on/off flag; a non-empty string turns v-prediction ON"
-    reference = "sd-scripts-reference.md §1.2; seed 003 'v_parameterization'"
+    reference = "sd-scripts library/train_util.py add_sd_models_arguments"
     option = "v_parameterization"
 
     def shaped(self, v: object) -> bool:

@@ -16,8 +16,8 @@ from lora_compat.lint.rule_kinds import RawShapeRule
 class SavePrecisionNumber(RawShapeRule):
     """``save_precision`` is a dtype name: ``float``, ``fp16`` or ``bf16`` — not a number.
 
-    Seed 003: "save_precision — Float … typically set to 32 or 16". Wrong: the choices are the strings ``float``
-    (fp32), ``fp16`` and ``bf16``; every tensor, alpha included, is cast to it (sd-scripts-reference.md §1.4, §6.5).
+    A widely copied option table says: "save_precision — Float … typically set to 32 or 16". Wrong: the choices are the
+    strings ``float`` (fp32), ``fp16`` and ``bf16``; every tensor, alpha included, is cast to it.
 
     **Anti-pattern**
 
@@ -36,7 +36,7 @@ class SavePrecisionNumber(RawShapeRule):
     groups = ("misconceptions", "precision")
     summary = "save_precision written as a number; it is float/fp16/bf16."
     message = "save_precision = {value!r}: use the dtype name \"float\", \"fp16\" or \"bf16\""
-    reference = "sd-scripts-reference.md §1.4, §6.5; seed 003 'save_precision'"
+    reference = "sd-scripts library/train_util.py add_training_arguments, networks/lora.py LoRANetwork.save_weights"
     option = "save_precision"
     fixable = True
 

@@ -11,8 +11,8 @@ from lora_compat.lint.rule_kinds import RawShapeRule
 class MixedPrecisionBoolean(RawShapeRule):
     """``mixed_precision`` is ``no``, ``fp16`` or ``bf16`` — not a boolean.
 
-    Seed 003: "mixed_precision — Boolean". Wrong: it names the dtype the frozen base model is cast to
-    (sd-scripts-reference.md §1.4). ``true`` says nothing about which half-precision type to use.
+    A widely copied option table says: "mixed_precision — Boolean". Wrong: it names the dtype the frozen base model is
+    cast to. ``true`` says nothing about which half-precision type to use.
 
     **Anti-pattern**
 
@@ -31,7 +31,7 @@ class MixedPrecisionBoolean(RawShapeRule):
     groups = ("misconceptions", "precision")
     summary = "mixed_precision written as a boolean; it is no/fp16/bf16."
     message = "mixed_precision = {value!r}: use \"no\", \"fp16\" or \"bf16\""
-    reference = "sd-scripts-reference.md §1.4; seed 003 'mixed_precision'"
+    reference = "sd-scripts library/train_util.py add_training_arguments"
     option = "mixed_precision"
 
     def shaped(self, v: object) -> bool:

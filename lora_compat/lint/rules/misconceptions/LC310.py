@@ -14,9 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class TagOccurrencePath(Rule):
     """Derrian's ``tag_occurrence_txt_file`` is a switch that *writes* tag counts; it does not weight the loss.
 
-    Seed 003: "tag_occurrence_txt_file — String. The path to a text file … used to weight the loss function".
-    Wrong: it is a boolean; when on, the script writes ``<output_name>.txt`` with tag counts next to the model
-    (legacy-dialects.md §3.3). Nothing in training reads such a file. A path string is merely truthy.
+    A widely copied option table says: "tag_occurrence_txt_file — String. The path to a text file … used to weight the
+    loss function". Wrong: it is a boolean; when on, the script writes ``<output_name>.txt`` with tag counts next to the
+    model. Nothing in training reads such a file. A path string is merely truthy.
 
     **Anti-pattern**
 
@@ -36,7 +36,7 @@ class TagOccurrencePath(Rule):
     summary = "tag_occurrence_txt_file written as a path; it is a switch that writes tag counts."
     message = ("tag_occurrence_txt_file = {value!r}: it is an on/off switch that writes tag counts; nothing weights "
                "the loss")
-    reference = "legacy-dialects.md §3.3; seed 003 'tag_occurrence_txt_file'"
+    reference = "LoRA_Easy_Training_Scripts ArgsList.py"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         raw = raw_value(cfg, None, keys=("tag_occurrence_txt_file",))

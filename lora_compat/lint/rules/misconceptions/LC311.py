@@ -14,10 +14,10 @@ from lora_compat.lint.registry import Rule, register
 class WarmupRatioAboveOne(Rule):
     """Derrian's ``warmup_lr_ratio`` / ``warmup_ratio`` is a fraction of the run (0–1).
 
-    Seed 003: "warmup_lr_ratio — The ratio of the maximum learning rate to the initial learning rate". Wrong: the
-    scripts compute ``lr_warmup_steps = int(total_steps × ratio)`` (legacy-dialects.md §3.3, §4.2). A value like 10
-    (a percent, or an LR ratio) means warmup = 10× the run. Derrian's loader even copies kohya_ss's *percent*
-    ``lr_warmup`` into this field unchanged (§3.1, §5 item 1).
+    A widely copied option table says: "warmup_lr_ratio — The ratio of the maximum learning rate to the initial learning
+    rate". Wrong: the scripts compute ``lr_warmup_steps = int(total_steps × ratio)``. A value like 10 (a percent, or an
+    LR ratio) means warmup = 10× the run. Derrian's loader even copies kohya_ss's *percent* ``lr_warmup`` into this
+    field unchanged.
 
     **Anti-pattern**
 
@@ -36,7 +36,8 @@ class WarmupRatioAboveOne(Rule):
     groups = ("misconceptions", "schedulers")
     summary = "warmup_lr_ratio/warmup_ratio > 1: it is a fraction of total steps."
     message = "{key} = {value!r} is a fraction of all steps: this warmup lasts {value}× the whole run"
-    reference = "legacy-dialects.md §3.1, §3.3, §4.2, §5; seed 003 'warmup_lr_ratio'"
+    reference = ("LoRA_Easy_Training_Scripts main.py; LoRA_Easy_Training_Scripts ArgsList.py; "
+                 "LoRA_Easy_Training_scripts_Backend utils/validation.py")
     note_codes = ("derrian-kohya-warmup-percent",)
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

@@ -14,10 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class ShuffleWithoutKeepTokens(Rule):
     """``shuffle_caption`` shuffles the *tags inside each caption* — including your trigger word.
 
-    Seed 003: "shuffle_captions — whether the training data should be shuffled between epochs". Wrong: the data
-    order is always shuffled; this option shuffles the comma-separated tags of every caption each step
-    (sd-scripts-reference.md §4.4.1). Without ``keep_tokens`` (or ``keep_tokens_separator``) the trigger word moves
-    too, which weakens its binding.
+    A widely copied option table says: "shuffle_captions — whether the training data should be shuffled between epochs".
+    Wrong: the data order is always shuffled; this option shuffles the comma-separated tags of every caption each step.
+    Without ``keep_tokens`` (or ``keep_tokens_separator``) the trigger word moves too, which weakens its binding.
 
     **Anti-pattern**
 
@@ -37,7 +36,7 @@ class ShuffleWithoutKeepTokens(Rule):
     summary = "shuffle_caption shuffles tags within captions (trigger word too) when keep_tokens is 0."
     message = ("shuffle_caption{where} shuffles the tags of each caption (the first tag too): set keep_tokens to pin "
                "a trigger word")
-    reference = "sd-scripts-reference.md §4.4.1; seed 003 'shuffle_captions'"
+    reference = "sd-scripts library/train_util.py BaseDataset.process_caption"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if cfg.is_sdxl and truthy(cfg.get("cache_text_encoder_outputs")):

@@ -14,9 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class CaptionTagDropoutHigh(Rule):
     """``caption_tag_dropout_rate`` drops each *tag* independently, every step.
 
-    Seed 003 described it as "random dropout of the captions". Wrong: each non-kept tag is removed with this
-    probability, every step (sd-scripts-reference.md §4.4.1 step 4.4); whole-caption dropout is
-    ``caption_dropout_rate``. A rate of 0.5 removes half of every caption's tags all the time.
+    A widely copied option table described it as "random dropout of the captions". Wrong: each non-kept tag is removed
+    with this probability, every step; whole-caption dropout is ``caption_dropout_rate``. A rate of 0.5 removes half of
+    every caption's tags all the time.
 
     **Anti-pattern**
 
@@ -36,7 +36,7 @@ class CaptionTagDropoutHigh(Rule):
     summary = "caption_tag_dropout_rate >= 0.5: it drops that share of tags from EVERY caption."
     message = ("caption_tag_dropout_rate = {v:g}{where} removes about {pct:.0f}% of the tags of every caption at "
                "every step")
-    reference = "sd-scripts-reference.md §4.4.1; seed 003 'caption_tag_dropout_rate'"
+    reference = "sd-scripts library/train_util.py BaseDataset.process_caption"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for sc in subset_scopes(cfg):

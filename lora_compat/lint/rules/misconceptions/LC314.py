@@ -14,12 +14,11 @@ from lora_compat.lint.registry import Rule, register
 class ForeignSchedulerName(Rule):
     """``lr_scheduler`` uses a name from another framework ("step", "plateau" …).
 
-    Seed 003 listed "step", "cosine" and "plateau" as common choices. sd-scripts builds schedulers through
-    transformers/diffusers names (``linear``, ``cosine``, ``cosine_with_restarts``, ``polynomial``, ``constant``,
-    ``constant_with_warmup``, ``inverse_sqrt``, ``cosine_with_min_lr``, ``warmup_stable_decay``,
-    ``piecewise_constant``, ``adafactor``); "step"/"plateau" raise ``ValueError``, and sd-scripts has no
-    validation loss to drive a plateau schedule (sd-scripts-reference.md §4.11). A PyTorch class goes in
-    ``lr_scheduler_type`` with ``lr_scheduler_args``.
+    A widely copied option table listed "step", "cosine" and "plateau" as common choices. sd-scripts builds schedulers
+    through transformers/diffusers names (``linear``, ``cosine``, ``cosine_with_restarts``, ``polynomial``,
+    ``constant``, ``constant_with_warmup``, ``inverse_sqrt``, ``cosine_with_min_lr``, ``warmup_stable_decay``,
+    ``piecewise_constant``, ``adafactor``); "step"/"plateau" raise ``ValueError``, and sd-scripts has no validation loss
+    to drive a plateau schedule. A PyTorch class goes in ``lr_scheduler_type`` with ``lr_scheduler_args``.
 
     **Anti-pattern**
 
@@ -39,7 +38,7 @@ class ForeignSchedulerName(Rule):
     summary = "lr_scheduler uses a PyTorch/Keras name (step, plateau ...) that sd-scripts rejects."
     message = ("lr_scheduler = {value!r} is not an sd-scripts scheduler (ValueError); use e.g. 'cosine' or "
                "lr_scheduler_type for a torch class")
-    reference = "sd-scripts-reference.md §4.11; seed 003 'scheduler'"
+    reference = "sd-scripts library/train_util.py get_scheduler_fix"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = cfg.get("lr_scheduler")

@@ -14,9 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class TextOnlyTrainsTextEncoder(Rule):
     """``network_train_text_encoder_only`` (Derrian ``text_only``) trains only the text-encoder LoRA.
 
-    Seed 003: "text_only — Determines if the model should be trained only on text or on both text and images".
-    Wrong: training always uses images and captions; the flag discards the UNet LoRA modules so only the text
-    encoder adapts (sd-scripts-reference.md §1.7). Such a LoRA changes style/subject very little.
+    A widely copied option table says: "text_only — Determines if the model should be trained only on text or on both
+    text and images". Wrong: training always uses images and captions; the flag discards the UNet LoRA modules so only
+    the text encoder adapts. Such a LoRA changes style/subject very little.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class TextOnlyTrainsTextEncoder(Rule):
     groups = ("misconceptions", "training")
     summary = "network_train_text_encoder_only / text_only: no UNet LoRA is trained."
     message = "{key} trains only the text-encoder LoRA: no UNet modules are created (images are still used)"
-    reference = "sd-scripts-reference.md §1.7; seed 003 'text_only'"
+    reference = "sd-scripts train_network.py setup_parser"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if truthy(cfg.get("network_train_text_encoder_only")) and not truthy(cfg.get("network_train_unet_only")):

@@ -14,9 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class NoMetadataDropsTrainingInfo(Rule):
     """``no_metadata`` (Derrian ``no_meta``) leaves the training settings out of the LoRA file.
 
-    Seed 003: "no_meta — exclude meta data (e.g. class labels, attributes) from the training process". Wrong:
-    training is unchanged; the saved ``.safetensors`` just lacks most ``ss_*`` keys (dim, alpha, learning rates,
-    tag frequencies …) that UIs and converters read (sd-scripts-reference.md §1.7, §7).
+    A widely copied option table says: "no_meta — exclude meta data (e.g. class labels, attributes) from the training
+    process". Wrong: training is unchanged; the saved ``.safetensors`` just lacks most ``ss_*`` keys (dim, alpha,
+    learning rates, tag frequencies …) that UIs and converters read.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class NoMetadataDropsTrainingInfo(Rule):
     groups = ("misconceptions", "outputs")
     summary = "no_metadata only strips ss_* training metadata from the saved LoRA."
     message = "{key} does not change training; it strips the ss_* training metadata from the saved LoRA"
-    reference = "sd-scripts-reference.md §1.7, §7; seed 003 'no_meta'"
+    reference = "sd-scripts train_network.py setup_parser, NetworkTrainer.train"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if truthy(cfg.get("no_metadata")):

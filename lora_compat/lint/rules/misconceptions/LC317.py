@@ -14,9 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class BucketResoStepsTiny(Rule):
     """``bucket_reso_steps`` is the pixel grid of bucket sizes, not a number of doubling steps.
 
-    Seed 003: "Number of steps for increasing the resolution of the image … increases by a factor of 2 after each
-    step". Wrong: bucket widths/heights are multiples of ``bucket_reso_steps`` pixels (64 by default; sd-scripts
-    asserts a multiple of 64 for SD1/SD2 and 32 for SDXL) (sd-scripts-reference.md §4.6.1, §1.13 E12).
+    A widely copied option table says: "Number of steps for increasing the resolution of the image … increases by a
+    factor of 2 after each step". Wrong: bucket widths/heights are multiples of ``bucket_reso_steps`` pixels (64 by
+    default; sd-scripts asserts a multiple of 64 for SD1/SD2 and 32 for SDXL).
 
     **Anti-pattern**
 
@@ -36,7 +36,8 @@ class BucketResoStepsTiny(Rule):
     summary = "bucket_reso_steps tiny (< 8): it is a pixel grid (64, or 32 for SDXL)."
     message = ("bucket_reso_steps = {v:g} is a pixel grid for bucket sizes (use 64, or 32 for SDXL), not a doubling "
                "count")
-    reference = "sd-scripts-reference.md §4.6.1, §1.13 E12; seed 003 'bucket_reso_steps'"
+    reference = ("sd-scripts library/model_util.py make_bucket_resolutions, train_network.py "
+                 "NetworkTrainer.assert_extra_args")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for sc in dataset_scopes(cfg):

@@ -13,9 +13,9 @@ from lora_compat.lint.registry import Rule, register
 class TrainingCommentNotFilename(Rule):
     """``training_comment`` goes into the metadata only; it does not name the file.
 
-    Seed 003: "training_comment — a comment that will be added to the name of the saved model". Wrong: it is stored
-    as ``ss_training_comment`` inside the file (sd-scripts-reference.md §1.7); the name comes from ``output_name``
-    (default ``last``, §4.12).
+    A widely copied option table says: "training_comment — a comment that will be added to the name of the saved model".
+    Wrong: it is stored as ``ss_training_comment`` inside the file; the name comes from ``output_name`` (default
+    ``last``).
 
     **Anti-pattern**
 
@@ -34,7 +34,7 @@ class TrainingCommentNotFilename(Rule):
     groups = ("misconceptions", "outputs")
     summary = "training_comment set without output_name: the file is still named 'last'."
     message = "training_comment is stored in metadata only; without output_name the file is named 'last'"
-    reference = "sd-scripts-reference.md §1.7, §4.12; seed 003 'training_comment'"
+    reference = "sd-scripts train_network.py setup_parser, library/train_util.py save_and_remove_state_stepwise"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if cfg.get("training_comment") and not cfg.get("output_name"):

@@ -13,10 +13,10 @@ from lora_compat.lint.registry import Rule, register
 class NetworkWeightsIsNotResume(Rule):
     """``network_weights`` (Derrian ``lora_model_for_resume``) only initializes the LoRA; it does not resume.
 
-    Seed 003: "lora_model_for_resume — resume training from a previous checkpoint". Wrong: the weights are loaded
-    with ``strict=False`` (mismatches silently tolerated), the optimizer, scheduler and step count start fresh, and
-    the file's ``.alpha`` does not change the scale in use (sd-scripts-reference.md §1.7, §6.5). Real resuming is
-    ``resume`` with a ``save_state`` folder.
+    A widely copied option table says: "lora_model_for_resume — resume training from a previous checkpoint". Wrong: the
+    weights are loaded with ``strict=False`` (mismatches silently tolerated), the optimizer, scheduler and step count
+    start fresh, and the file's ``.alpha`` does not change the scale in use. Real resuming is ``resume`` with a
+    ``save_state`` folder.
 
     **Anti-pattern**
 
@@ -36,7 +36,7 @@ class NetworkWeightsIsNotResume(Rule):
     summary = "network_weights without resume: weights are initialized, training state is not resumed."
     message = ("{key} only initializes the LoRA weights (strict=False); optimizer, scheduler and step count start "
                "fresh — use resume to continue")
-    reference = "sd-scripts-reference.md §1.7, §6.5; seed 003 'lora_model_for_resume'"
+    reference = "sd-scripts train_network.py setup_parser, networks/lora.py LoRANetwork.save_weights"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if cfg.get("network_weights") and not cfg.get("resume"):

@@ -14,9 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class LearningRateDefaultTiny(Rule):
     """sd-scripts' default ``learning_rate`` is 2e-6, not 1e-4.
 
-    Seed 003: "learning_rate … The default value is 0.0001." sd-scripts' default is ``2e-6`` and it is also the
-    fallback for ``unet_lr`` and ``text_encoder_lr`` (sd-scripts-reference.md §1.5, §12 item 8). A
-    ``--config_file`` without any learning rate trains ~50× slower than people expect.
+    A widely copied option table says: "learning_rate … The default value is 0.0001." sd-scripts' default is ``2e-6``
+    and it is also the fallback for ``unet_lr`` and ``text_encoder_lr``. A ``--config_file`` without any learning rate
+    trains ~50× slower than people expect.
 
     **Anti-pattern**
 
@@ -36,7 +36,7 @@ class LearningRateDefaultTiny(Rule):
     groups = ("misconceptions", "training")
     summary = "No learning rate set: sd-scripts uses 2e-6 (not 1e-4)."
     message = "no learning_rate/unet_lr set: sd-scripts trains the UNet at its default {lr:g}, not 1e-4"
-    reference = "sd-scripts-reference.md §1.5, §12 item 8; seed 003 'learning_rate'"
+    reference = "sd-scripts library/train_util.py add_optimizer_arguments"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if cfg.dialect not in ("sd-scripts-toml", "command-line", "native"):

@@ -14,8 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class OutputNameBoolean(Rule):
     """Derrian's ``change_output_name`` is the output file name, not a switch.
 
-    Seed 003: "change_output_name — Boolean. Specifies whether to change the output name". Wrong: it is the
-    string passed as ``output_name`` (legacy-dialects.md §3.3). ``true`` names your LoRA ``True.safetensors``.
+    A widely copied option table says: "change_output_name — Boolean. Specifies whether to change the output name".
+    Wrong: it is the string passed as ``output_name``. ``true`` names your LoRA ``True.safetensors``.
 
     **Anti-pattern**
 
@@ -34,7 +34,7 @@ class OutputNameBoolean(Rule):
     groups = ("misconceptions", "outputs")
     summary = "change_output_name/output_name written as a boolean; it is the file name."
     message = "{key} = {value!r} is the output file name, not a switch"
-    reference = "legacy-dialects.md §3.3; seed 003 'change_output_name'"
+    reference = "LoRA_Easy_Training_Scripts ArgsList.py"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         raw = raw_as_written(cfg, "output_name", "change_output_name")

@@ -13,11 +13,10 @@ from lora_compat.lint.registry import Rule, register
 class ImageFolderNotParent(Rule):
     """The kohya image folder is the *parent* of ``<repeats>_<name>`` folders, not the folder of images.
 
-    Seed 003: "img_folder — the path to the folder containing the training images". With the kohya folder
-    convention (``train_data_dir`` / Derrian ``img_folder``) sd-scripts only reads sub-folders named
+    A widely copied option table says: "img_folder — the path to the folder containing the training images". With the
+    kohya folder convention (``train_data_dir`` / Derrian ``img_folder``) sd-scripts only reads sub-folders named
     ``<repeats>_<name>`` (e.g. ``10_mychar``); images directly inside the folder are ignored, and with no such
-    sub-folder the dataset is empty — sd-scripts then logs "No data found" and exits with code 0 without training
-    (sd-scripts-reference.md §0 step 5.9, §3.4, §4.1).
+    sub-folder the dataset is empty — sd-scripts then logs "No data found" and exits with code 0 without training.
 
     **Anti-pattern**
 
@@ -41,7 +40,8 @@ class ImageFolderNotParent(Rule):
     groups = ("misconceptions", "data")
     summary = "The image folder has no <repeats>_<name> sub-folders: sd-scripts finds no images."
     message = "{detail}"
-    reference = "sd-scripts-reference.md §0, §3.4, §4.1; seed 003 'img_folder'"
+    reference = ("sd-scripts train_network.py NetworkTrainer.train, library/config_util.py "
+                 "generate_dreambooth_subsets_config_by_subdirs, library/train_util.py DreamBoothDataset.__init__")
     note_codes = ("kohya-folder-empty",)
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

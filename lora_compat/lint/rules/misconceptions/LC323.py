@@ -14,9 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class MaxStepsAreOptimizerSteps(Rule):
     """``max_train_steps`` counts *optimizer* steps, not batches.
 
-    Seed 003: "Training will stop once the model has seen max_steps batches". With
-    ``gradient_accumulation_steps = N`` every step consumes N batches, so the run sees N × ``max_train_steps``
-    batches (sd-scripts-reference.md §1.4, §4.7).
+    A widely copied option table says: "Training will stop once the model has seen max_steps batches". With
+    ``gradient_accumulation_steps = N`` every step consumes N batches, so the run sees N × ``max_train_steps`` batches.
 
     **Anti-pattern**
 
@@ -38,7 +37,7 @@ class MaxStepsAreOptimizerSteps(Rule):
     summary = "max_train_steps with gradient accumulation: it counts optimizer steps (N batches each)."
     message = ("max_train_steps = {steps} counts optimizer steps: with gradient_accumulation_steps = {acc} that is "
                "{batches} batches")
-    reference = "sd-scripts-reference.md §1.4, §4.7; seed 003 'max_steps'"
+    reference = "sd-scripts library/train_util.py add_training_arguments, train_network.py NetworkTrainer.train"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         steps = as_number(cfg.get("max_train_steps"))

@@ -14,11 +14,11 @@ from lora_compat.lint.registry import Rule, register
 class NetworkDimAboveLayerWidth(Rule):
     """``network_dim`` is the LoRA *rank*; above a layer's width it adds size, not capacity.
 
-    Seed 003: "net_dim — the number of hidden units in the model's network architecture". It is the rank r of
-    ``ΔW = up · down`` (sd-scripts-reference.md §6.3); a rank above ``min(in, out)`` of a layer cannot add anything.
-    The narrowest layer a kohya LoRA wraps is 320 wide in SD1/SD2 (and in SDXL with conv layers) and 640 wide in a
-    plain SDXL LoRA (golden/kohya_lora_keys.json: smallest ``lora_down`` input width per case), so a larger rank
-    only grows the file and slows training.
+    A widely copied option table says: "net_dim — the number of hidden units in the model's network architecture". It is
+    the rank r of ``ΔW = up · down``; a rank above ``min(in, out)`` of a layer cannot add anything. The narrowest layer
+    a kohya LoRA wraps is 320 wide in SD1/SD2 (and in SDXL with conv layers) and 640 wide in a plain SDXL LoRA (the
+    narrowest ``lora_down`` input width of the layers ``networks/lora.py`` wraps), so a larger rank only grows the file
+    and slows training.
 
     **Anti-pattern**
 
@@ -38,7 +38,7 @@ class NetworkDimAboveLayerWidth(Rule):
     summary = "network_dim above the width of the narrowest wrapped layer (320; 640 for plain SDXL LoRA)."
     message = ("network_dim = {dim:g} is a LoRA rank above {width}, the width of the narrowest wrapped {arch} layer: "
                "it grows the file, not the capacity")
-    reference = "sd-scripts-reference.md §6.3; golden/kohya_lora_keys.json; seed 003 'net_dim'"
+    reference = "sd-scripts networks/lora.py LoRAModule.__init__, LoRANetwork.__init__"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if not cfg.is_sd_family:

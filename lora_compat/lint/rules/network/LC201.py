@@ -15,9 +15,9 @@ from lora_compat.lint.registry import Rule, register
 class AlphaGreaterThanDim(Rule):
     """``network_alpha`` larger than ``network_dim`` multiplies every LoRA update by more than 1.
 
-    kohya's LoRA output is ``up(down(x)) · alpha / dim`` (sd-scripts-reference.md §5, §6.3). With alpha > dim the
-    scale exceeds 1, which acts like a larger learning rate and makes training unstable; most recipes use
-    alpha <= dim (alpha = dim gives scale 1, alpha = dim/2 gives 0.5).
+    kohya's LoRA output is ``up(down(x)) · alpha / dim``. With alpha > dim the scale exceeds 1, which acts like a larger
+    learning rate and makes training unstable; most recipes use alpha <= dim (alpha = dim gives scale 1, alpha = dim/2
+    gives 0.5).
 
     **Anti-pattern**
 
@@ -38,7 +38,7 @@ class AlphaGreaterThanDim(Rule):
     groups = ("network",)
     summary = "network_alpha > network_dim: LoRA updates are scaled up (scale = alpha/dim > 1)."
     message = "network_alpha {alpha:g} > network_dim {dim:g}: every LoRA update is multiplied by {scale:g}"
-    reference = "sd-scripts-reference.md §5, §6.3"
+    reference = "sd-scripts networks/lora.py LoRAModule.__init__"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if truthy(cfg.get("dim_from_weights")) or network_module_name(cfg) == "networks.oft":

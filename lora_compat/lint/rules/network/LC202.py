@@ -15,11 +15,11 @@ from lora_compat.lint.registry import Rule, register
 class AlphaDefaultOne(Rule):
     """``network_alpha`` is 1 with a large ``network_dim``: the LoRA is scaled down by ``1/dim``.
 
-    sd-scripts' default alpha is the int 1, not ``dim`` (sd-scripts-reference.md §1.7, §12 item 1). With dim 64
-    every update is multiplied by 1/64, so the LoRA learns about 64× slower than a PEFT/diffusers run where
-    people usually set ``lora_alpha = r``. This is the most common reason for "my LoRA barely changes anything"
-    (peers-and-users.md §1f #43). When the alpha is only sd-scripts' default the finding is a warning; when the
-    file sets 1 explicitly it is informational (some recipes do that on purpose and raise the learning rate).
+    sd-scripts' default alpha is the int 1, not ``dim``. With dim 64 every update is multiplied by 1/64, so the LoRA
+    learns about 64× slower than a PEFT/diffusers run where people usually set ``lora_alpha = r``. This is the most
+    common reason for "my LoRA barely changes anything". When the alpha is only sd-scripts' default the finding is a
+    warning; when the file sets 1 explicitly it is informational (some recipes do that on purpose and raise the learning
+    rate).
 
     Seen in the wild: kohya-ss/sd-scripts#146 (LoRAs "barely different" after alpha got its default 1),
     bmaltais/kohya_ss#1919.
@@ -43,7 +43,7 @@ class AlphaDefaultOne(Rule):
     groups = ("network",)
     summary = "network_alpha is 1 (sd-scripts' default) with a large network_dim: scale 1/dim."
     message = "network_alpha is {how} with network_dim {dim:g}: every LoRA update is scaled by 1/{dim:g} = {scale:.4g}"
-    reference = "sd-scripts-reference.md §1.7, §6.5, §12 item 1"
+    reference = "sd-scripts train_network.py setup_parser, networks/lora.py LoRANetwork.save_weights"
 
     MIN_DIM = 16
 

@@ -15,9 +15,9 @@ class NetworkDropoutNotPeftDropout(Rule):
     """kohya ``network_dropout`` is not PEFT's ``lora_dropout``.
 
     ``network_dropout`` drops the *rank activations* after ``lora_down`` (inverted dropout), while PEFT's
-    ``lora_dropout`` drops the *input* before ``lora_A``; ``rank_dropout``/``module_dropout`` have no PEFT
-    equivalent at all (sd-scripts-reference.md §6.4, §11, §12 item 10). A migrated run with PEFT dropout trains
-    differently; lora-compat's engine reproduces kohya semantics with its own layer.
+    ``lora_dropout`` drops the *input* before ``lora_A``; ``rank_dropout``/``module_dropout`` have no PEFT equivalent at
+    all. A migrated run with PEFT dropout trains differently; lora-compat's engine reproduces kohya semantics with its
+    own layer.
 
     **Anti-pattern**
 
@@ -36,7 +36,7 @@ class NetworkDropoutNotPeftDropout(Rule):
     groups = ("network",)
     summary = "network_dropout/rank_dropout/module_dropout are not PEFT lora_dropout semantics."
     message = "{opt} = {v:g} is kohya {kind}, not PEFT lora_dropout (which drops the input)"
-    reference = "sd-scripts-reference.md §6.4, §11, §12 item 10"
+    reference = "sd-scripts networks/lora.py LoRAModule.forward"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = as_number(cfg.get("network_dropout"))

@@ -14,8 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class DatasetNetworkMultiplierNoEffect(Rule):
     """The dataset-level ``network_multiplier`` has no effect in current sd-scripts.
 
-    The value still reaches each batch but train_network.py no longer reads it since 2025-01-06 (bbf6bbd5); the
-    network multiplier stays 1.0 (sd-scripts-reference.md §8).
+    The value still reaches each batch but train_network.py no longer reads it since 2025-01-06 (bbf6bbd5); the network
+    multiplier stays 1.0.
 
     **Anti-pattern**
 
@@ -36,7 +36,7 @@ class DatasetNetworkMultiplierNoEffect(Rule):
     groups = ("network",)
     summary = "Dataset-level network_multiplier has no effect (since 2025-01)."
     message = "network_multiplier{where} has no effect in current sd-scripts"
-    reference = "sd-scripts-reference.md §8"
+    reference = "sd-scripts library/config_util.py BlueprintGenerator, train_network.py NetworkTrainer.train"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for sc in dataset_scopes(cfg):

@@ -14,7 +14,7 @@ from lora_compat.lint.registry import Rule, register
 class DimFromWeightsIgnoresDim(Rule):
     """``dim_from_weights`` takes dims and alphas from ``network_weights`` and ignores the configured ones.
 
-    It also ignores ``network_dropout`` and the rank/module dropouts (sd-scripts-reference.md §1.7, §1.12).
+    It also ignores ``network_dropout`` and the rank/module dropouts.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class DimFromWeightsIgnoresDim(Rule):
     groups = ("network",)
     summary = "dim_from_weights ignores network_dim/network_alpha/network_dropout."
     message = "{opt} is ignored: dim_from_weights takes dims and alphas from network_weights"
-    reference = "sd-scripts-reference.md §1.7, §1.12"
+    reference = "sd-scripts train_network.py setup_parser, NetworkTrainer.train"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if not truthy(cfg.get("dim_from_weights")):

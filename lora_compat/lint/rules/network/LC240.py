@@ -15,7 +15,7 @@ from lora_compat.lint.registry import Rule, register
 class DyloraConvDimMismatch(Rule):
     """kohya DyLoRA requires ``conv_dim`` equal to ``network_dim``.
 
-    ``networks.dylora`` asserts it when ``conv_dim`` is given (sd-scripts-reference.md §6.8, §6.9, §1.13 E29).
+    ``networks.dylora`` asserts it when ``conv_dim`` is given.
 
     **Anti-pattern**
 
@@ -38,7 +38,7 @@ class DyloraConvDimMismatch(Rule):
     groups = ("network",)
     summary = "networks.dylora with conv_dim != network_dim: asserts."
     message = "networks.dylora needs conv_dim ({conv:g}) == network_dim ({dim:g}): AssertionError"
-    reference = "sd-scripts-reference.md §6.8, §1.13 E29"
+    reference = "sd-scripts networks/lora.py create_network, networks/dylora.py create_network"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if network_module_name(cfg) != "networks.dylora":

@@ -13,12 +13,12 @@ from lora_compat.lint.registry import Rule, register
 class PeftSemantics(Rule):
     """A native config uses a PEFT field whose meaning differs from kohya's (or that PEFT will ignore).
 
-    Native configs name the adapter with PEFT's fields (seeds 002/004, sd-scripts-reference.md §11), and PEFT's
-    rules apply to them: ``use_rslora`` scales the update by ``lora_alpha/sqrt(r)`` instead of sd-scripts'
-    ``alpha/r`` (same alpha, stronger LoRA); ``init_lora_weights`` other than ``true`` does not start the adapter
-    as sd-scripts does; ``loftq_config`` is only used with ``init_lora_weights = "loftq"`` and needs an
-    unquantized base; ``lora_dropout`` is PEFT's input dropout, not kohya's ``network_dropout``; DoRA and
-    ``target_modules``/``rank_pattern`` regexes have no sd-scripts equivalent. The message says which.
+    Native configs name the adapter with PEFT's fields, and PEFT's rules apply to them: ``use_rslora`` scales the update
+    by ``lora_alpha/sqrt(r)`` instead of sd-scripts' ``alpha/r`` (same alpha, stronger LoRA); ``init_lora_weights``
+    other than ``true`` does not start the adapter as sd-scripts does; ``loftq_config`` is only used with
+    ``init_lora_weights = "loftq"`` and needs an unquantized base; ``lora_dropout`` is PEFT's input dropout, not kohya's
+    ``network_dropout``; DoRA and ``target_modules``/``rank_pattern`` regexes have no sd-scripts equivalent. The message
+    says which.
 
     **Anti-pattern**
 
@@ -44,7 +44,7 @@ class PeftSemantics(Rule):
     groups = ("network",)
     summary = "A native PEFT field means something other than its kohya counterpart (or is ignored)."
     message = "{detail}"
-    reference = "sd-scripts-reference.md §11; seeds 002/004 (PEFT LoraConfig)"
+    reference = "peft src/peft/tuners/lora/config.py LoraConfig; docs/api.md"
     note_codes = ("native-loftq-needs-init", "native-loftq-quantized-base", "native-rslora-scale",
                   "native-dora-not-kohya", "native-lora-dropout-not-kohya", "native-init-not-kohya",
                   "native-pattern-no-kohya")

@@ -13,8 +13,8 @@ from lora_compat.lint.registry import Rule, register
 class LoconExternalModule(Rule):
     """``locon.locon_kohya`` is the 2023 stand-alone LoCon package, superseded by LyCORIS.
 
-    The kohya_ss GUI used it from 2023-03-02 to 03-09, then switched to ``lycoris.kohya`` with ``algo=locon``
-    (legacy-dialects.md §2.5); Derrian A2.1 used ``locon.locon.locon_kohya`` (§3.3).
+    The kohya_ss GUI used it from 2023-03-02 to 03-09, then switched to ``lycoris.kohya`` with ``algo=locon``; Derrian
+    A2.1 used ``locon.locon.locon_kohya``.
 
     **Anti-pattern**
 
@@ -34,7 +34,7 @@ class LoconExternalModule(Rule):
     groups = ("network", "frontend_quirks")
     summary = "network_module locon.locon_kohya: the superseded 2023 LoCon package."
     message = "network_module {value!r} is the superseded 2023 LoCon package: use lycoris.kohya with algo=locon"
-    reference = "legacy-dialects.md §2.5, §3.3"
+    reference = "kohya_ss kohya_gui/lora_gui.py; LoRA_Easy_Training_Scripts ArgsList.py"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = cfg.get("network_module")

@@ -14,8 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class LycorisConstrainRenamed(Rule):
     """LyCORIS ``constrain`` was renamed ``constraint``.
 
-    kohya_ss emitted ``constrain=`` to LyCORIS until 2024-10-06 and Derrian's UI until 2024-07-26; current LyCORIS
-    reads ``constraint`` (legacy-dialects.md §2.3, §4.2, §5 item 6), so the old spelling is ignored.
+    kohya_ss emitted ``constrain=`` to LyCORIS until 2024-10-06 and Derrian's UI until 2024-07-26; current LyCORIS reads
+    ``constraint``, so the old spelling is ignored.
 
     **Anti-pattern**
 
@@ -34,7 +34,7 @@ class LycorisConstrainRenamed(Rule):
     groups = ("network", "frontend_quirks")
     summary = "network_args constrain= (old spelling of LyCORIS constraint=)."
     message = "network_args 'constrain={v}' is the old spelling: current LyCORIS reads 'constraint'"
-    reference = "legacy-dialects.md §2.3, §4.2, §5"
+    reference = "kohya_ss kohya_gui/lora_gui.py; LoRA_Easy_Training_scripts_Backend utils/validation.py"
     note_codes = ("derrian-toml-constrain-misspelt", "kohya-gui-constrain-spelling")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

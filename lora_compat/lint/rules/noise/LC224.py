@@ -15,8 +15,7 @@ class AdaptiveNoiseWithoutOffset(Rule):
     """``adaptive_noise_scale`` needs ``noise_offset``.
 
     sd-scripts raises ``ValueError`` when ``adaptive_noise_scale`` is set and ``noise_offset`` is None; with
-    ``noise_offset = 0`` the check passes but the adaptive part has no effect (sd-scripts-reference.md §1.4,
-    §1.13 E1).
+    ``noise_offset = 0`` the check passes but the adaptive part has no effect.
 
     **Anti-pattern**
 
@@ -36,7 +35,7 @@ class AdaptiveNoiseWithoutOffset(Rule):
     groups = ("noise",)
     summary = "adaptive_noise_scale without noise_offset: ValueError (or no effect with 0)."
     message = "adaptive_noise_scale = {v:g} needs noise_offset: {what}"
-    reference = "sd-scripts-reference.md §1.4, §1.13 E1"
+    reference = "sd-scripts library/train_util.py add_training_arguments, verify_training_args"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = as_number(cfg.get("adaptive_noise_scale"))

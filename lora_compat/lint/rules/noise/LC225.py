@@ -14,8 +14,7 @@ from lora_compat.lint.registry import Rule, register
 class VPredLossOptionsConflict(Rule):
     """``scale_v_pred_loss_like_noise_pred`` needs ``v_parameterization``; ``v_pred_like_loss`` must not have it.
 
-    Both are checked by ``verify_training_args`` and raise ``ValueError`` (sd-scripts-reference.md §1.6,
-    §1.13 E2, E3).
+    Both are checked by ``verify_training_args`` and raise ``ValueError``.
 
     **Anti-pattern**
 
@@ -35,7 +34,8 @@ class VPredLossOptionsConflict(Rule):
     groups = ("noise",)
     summary = "scale_v_pred_loss_like_noise_pred without v_parameterization, or v_pred_like_loss with it."
     message = "{opt} {what}: sd-scripts raises ValueError"
-    reference = "sd-scripts-reference.md §1.6, §1.13 E2, E3"
+    reference = ("sd-scripts library/custom_train_functions.py add_custom_train_arguments, library/train_util.py "
+                 "verify_training_args")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         vp = truthy(cfg.get("v_parameterization"))

@@ -14,8 +14,7 @@ from lora_compat.lint.registry import Rule, register
 class TimestepRangeEmpty(Rule):
     """``min_timestep >= max_timestep`` makes every sample use the same timestep.
 
-    Timesteps are drawn with ``randint(min, max)``; if min ≥ max every sample uses ``max``
-    (sd-scripts-reference.md §1.4).
+    Timesteps are drawn with ``randint(min, max)``; if min ≥ max every sample uses ``max``.
 
     **Anti-pattern**
 
@@ -36,7 +35,7 @@ class TimestepRangeEmpty(Rule):
     groups = ("noise",)
     summary = "min_timestep >= max_timestep: a single timestep is trained."
     message = "min_timestep {lo} >= max_timestep {hi}: every sample uses timestep {hi}"
-    reference = "sd-scripts-reference.md §1.4"
+    reference = "sd-scripts library/train_util.py add_training_arguments"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         lo = as_number(cfg.get("min_timestep"))

@@ -14,11 +14,10 @@ from lora_compat.lint.registry import Rule, register
 class OptimizerArgNotAccepted(Rule):
     """An ``optimizer_args`` key that the chosen optimizer does not take.
 
-    sd-scripts passes every ``optimizer_args`` item as a keyword argument to the optimizer's constructor
-    (sd-scripts-reference.md §1.5, §4.10); an unknown keyword stops training with ``TypeError: unexpected keyword
-    argument``. Classic cases: ``betas`` for Adafactor (it takes ``beta1``; Derrian's scripts drop ``betas`` for
-    Adafactor for this reason, legacy-dialects.md §3.3), ``decouple`` for plain AdamW (a DAdaptation/Prodigy
-    argument).
+    sd-scripts passes every ``optimizer_args`` item as a keyword argument to the optimizer's constructor; an unknown
+    keyword stops training with ``TypeError: unexpected keyword argument``. Classic cases: ``betas`` for Adafactor (it
+    takes ``beta1``; Derrian's scripts drop ``betas`` for Adafactor for this reason), ``decouple`` for plain AdamW (a
+    DAdaptation/Prodigy argument).
 
     **Anti-pattern**
 
@@ -39,7 +38,8 @@ class OptimizerArgNotAccepted(Rule):
     groups = ("optimizers",)
     summary = "optimizer_args key that the optimizer's constructor does not accept (TypeError)."
     message = "optimizer_args {key!r} is not an argument of {opt}: sd-scripts stops with TypeError"
-    reference = "sd-scripts-reference.md §1.5, §4.10; legacy-dialects.md §3.3"
+    reference = ("sd-scripts library/train_util.py add_optimizer_arguments, get_optimizer; "
+                 "LoRA_Easy_Training_Scripts ArgsList.py")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         # the constructor keywords come from the one optimizer catalogue (lora_compat.semantics.OPTIMIZERS);

@@ -15,8 +15,7 @@ from lora_compat.lint.registry import Rule, register
 class FusedBackwardPassConflict(Rule):
     """``fused_backward_pass`` needs Adafactor and ``gradient_accumulation_steps = 1`` — and does nothing for LoRA.
 
-    sd-scripts asserts both conditions; in train_network.py the option has no other effect
-    (sd-scripts-reference.md §1.5, §8, §1.13 E18).
+    sd-scripts asserts both conditions; in train_network.py the option has no other effect.
 
     **Anti-pattern**
 
@@ -36,7 +35,7 @@ class FusedBackwardPassConflict(Rule):
     groups = ("optimizers",)
     summary = "fused_backward_pass with a non-Adafactor optimizer or gradient accumulation: asserts."
     message = "fused_backward_pass {why}"
-    reference = "sd-scripts-reference.md §1.5, §8, §1.13 E18"
+    reference = "sd-scripts library/train_util.py add_optimizer_arguments, get_optimizer"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if not truthy(cfg.get("fused_backward_pass")):

@@ -14,7 +14,7 @@ from lora_compat.lint.registry import Rule, register
 class LegacyOptimizerFlagConflict(Rule):
     """``use_8bit_adam`` / ``use_lion_optimizer`` cannot be combined with each other or with ``optimizer_type``.
 
-    ``get_optimizer`` asserts it (sd-scripts-reference.md §1.5, §1.13 E17).
+    ``get_optimizer`` asserts it.
 
     **Anti-pattern**
 
@@ -34,7 +34,7 @@ class LegacyOptimizerFlagConflict(Rule):
     groups = ("optimizers",)
     summary = "use_8bit_adam/use_lion_optimizer together with each other or optimizer_type: asserts."
     message = "{a} cannot be combined with {b}: sd-scripts stops with an AssertionError"
-    reference = "sd-scripts-reference.md §1.5, §1.13 E17"
+    reference = "sd-scripts library/train_util.py add_optimizer_arguments, get_optimizer"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         adam8 = truthy(cfg.get("use_8bit_adam"))

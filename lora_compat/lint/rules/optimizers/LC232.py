@@ -15,9 +15,9 @@ from lora_compat.lint.registry import Rule, register
 class AdafactorRelativeStepDiscardsLr(Rule):
     """Adafactor with its default ``relative_step=True`` ignores every learning rate you set.
 
-    sd-scripts then sets ``learning_rate``, ``unet_lr`` and ``text_encoder_lr`` to None and forces
-    ``lr_scheduler = "adafactor:<lr>"`` (sd-scripts-reference.md §4.10, §1.12, §12 item 9). To use your own
-    learning rate pass ``relative_step=False`` (and usually ``scale_parameter=False``, ``warmup_init=False``).
+    sd-scripts then sets ``learning_rate``, ``unet_lr`` and ``text_encoder_lr`` to None and forces ``lr_scheduler =
+    "adafactor:<lr>"``. To use your own learning rate pass ``relative_step=False`` (and usually
+    ``scale_parameter=False``, ``warmup_init=False``).
 
     **Anti-pattern**
 
@@ -39,7 +39,7 @@ class AdafactorRelativeStepDiscardsLr(Rule):
     groups = ("optimizers",)
     summary = "Adafactor with relative_step=True (its default) discards all configured learning rates."
     message = "Adafactor runs with relative_step=True{how}: learning_rate/unet_lr/text_encoder_lr are discarded"
-    reference = "sd-scripts-reference.md §4.10, §12 item 9"
+    reference = "sd-scripts library/train_util.py get_optimizer"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if not adafactor_relative_step(cfg):

@@ -15,9 +15,8 @@ from lora_compat.lint.registry import Rule, register
 class AdaptiveOptimizerLowLr(Rule):
     """D-Adaptation and Prodigy expect a learning rate around 1.0.
 
-    These optimizers estimate the step size themselves and use ``lr`` as a multiplier; sd-scripts warns when
-    ``lr <= 0.1`` and when several groups have different lrs ("only the first takes effect")
-    (sd-scripts-reference.md §4.10, §1.13 warnings).
+    These optimizers estimate the step size themselves and use ``lr`` as a multiplier; sd-scripts warns when ``lr <=
+    0.1`` and when several groups have different lrs ("only the first takes effect").
 
     **Anti-pattern**
 
@@ -38,7 +37,7 @@ class AdaptiveOptimizerLowLr(Rule):
     groups = ("optimizers",)
     summary = "D-Adaptation/Prodigy with a learning rate <= 0.1 or different group learning rates."
     message = "{opt} {what}"
-    reference = "sd-scripts-reference.md §4.10"
+    reference = "sd-scripts library/train_util.py get_optimizer"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         opt = effective(cfg)

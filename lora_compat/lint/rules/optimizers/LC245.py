@@ -14,8 +14,7 @@ from lora_compat.lint.registry import Rule, register
 class SgdNesterov8bitNotNesterov(Rule):
     """``SGDNesterov8bit`` is plain 8-bit SGD with momentum 0.9 — not Nesterov.
 
-    sd-scripts builds the optimizer with Nesterov, then rebuilds it without ``nesterov=True``
-    (sd-scripts-reference.md §4.10).
+    sd-scripts builds the optimizer with Nesterov, then rebuilds it without ``nesterov=True``.
 
     **Anti-pattern**
 
@@ -34,7 +33,7 @@ class SgdNesterov8bitNotNesterov(Rule):
     groups = ("optimizers",)
     summary = "SGDNesterov8bit ends up as plain SGD8bit (no Nesterov)."
     message = "optimizer_type 'SGDNesterov8bit' runs plain 8-bit SGD with momentum 0.9, without Nesterov"
-    reference = "sd-scripts-reference.md §4.10"
+    reference = "sd-scripts library/train_util.py get_optimizer"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if optimizer_name(cfg) == "sgdnesterov8bit":

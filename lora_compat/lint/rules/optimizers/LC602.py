@@ -14,8 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class LegacyOptimizerFlag(Rule):
     """``use_8bit_adam`` / ``use_lion_optimizer`` are legacy spellings of ``optimizer_type``.
 
-    They still work but are asserted against ``optimizer_type`` (sd-scripts-reference.md §1.5, §1.13 E17); the
-    kohya_ss GUI replaced ``use_8bit_adam`` with ``optimizer`` in 2023 (legacy-dialects.md §2.3).
+    They still work but are asserted against ``optimizer_type``; the kohya_ss GUI replaced ``use_8bit_adam`` with
+    ``optimizer`` in 2023.
 
     **Anti-pattern**
 
@@ -34,7 +34,7 @@ class LegacyOptimizerFlag(Rule):
     groups = ("optimizers", "frontend_quirks")
     summary = "use_8bit_adam/use_lion_optimizer: legacy flags for optimizer_type."
     message = "{flag} is a legacy flag: write optimizer_type = {name!r}"
-    reference = "sd-scripts-reference.md §1.5; legacy-dialects.md §2.3"
+    reference = "sd-scripts library/train_util.py add_optimizer_arguments; kohya_ss kohya_gui/lora_gui.py"
     note_codes = ("derrian-optimizer-flag",)
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

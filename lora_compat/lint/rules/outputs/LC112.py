@@ -13,9 +13,9 @@ from lora_compat.lint.registry import Rule, register
 class SaveModelAsUnsupported(Rule):
     """``save_model_as`` must be safetensors, ckpt or pt.
 
-    train_network.py accepts only ``ckpt``, ``pt`` and ``safetensors`` (sd-scripts-reference.md §1.7). The docs'
-    ``diffusers``/``diffusers_safetensors`` do not exist for LoRA training (§9), and seed 003's ``bin`` was never a
-    choice. From a TOML the bad value is not rejected by argparse and ends up as the file extension.
+    train_network.py accepts only ``ckpt``, ``pt`` and ``safetensors``. The docs'
+    ``diffusers``/``diffusers_safetensors`` do not exist for LoRA training, and the widely copied option table's ``bin``
+    was never a choice. From a TOML the bad value is not rejected by argparse and ends up as the file extension.
 
     **Anti-pattern**
 
@@ -34,7 +34,7 @@ class SaveModelAsUnsupported(Rule):
     groups = ("outputs",)
     summary = "save_model_as is not safetensors, ckpt or pt."
     message = "save_model_as = {value!r} is not supported for LoRA training (use safetensors)"
-    reference = "sd-scripts-reference.md §1.7, §9"
+    reference = "sd-scripts train_network.py setup_parser"
     fixable = True
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

@@ -13,7 +13,7 @@ from lora_compat.lint.registry import Rule, register
 class LoggingDirRequired(Rule):
     """``log_with = "tensorboard"`` or ``"all"`` needs ``logging_dir``.
 
-    ``prepare_accelerator`` raises ``ValueError`` otherwise (sd-scripts-reference.md §1.4, §1.13 E23).
+    ``prepare_accelerator`` raises ``ValueError`` otherwise.
 
     **Anti-pattern**
 
@@ -33,7 +33,7 @@ class LoggingDirRequired(Rule):
     groups = ("outputs",)
     summary = "log_with tensorboard/all without logging_dir: ValueError."
     message = "log_with = {v!r} requires logging_dir"
-    reference = "sd-scripts-reference.md §1.4, §1.13 E23"
+    reference = "sd-scripts library/train_util.py add_training_arguments, prepare_accelerator"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = cfg.get("log_with")

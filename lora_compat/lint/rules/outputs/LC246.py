@@ -14,8 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class SaveLastNStepsIsSteps(Rule):
     """``save_last_n_steps`` is a number of *steps*, not a number of files.
 
-    Step checkpoints older than N steps are removed (sd-scripts-reference.md §1.4). A small value such as 3 with
-    ``save_every_n_steps = 100`` deletes every previous checkpoint.
+    Step checkpoints older than N steps are removed. A small value such as 3 with ``save_every_n_steps = 100`` deletes
+    every previous checkpoint.
 
     **Anti-pattern**
 
@@ -37,7 +37,7 @@ class SaveLastNStepsIsSteps(Rule):
     summary = "save_last_n_steps smaller than save_every_n_steps: it counts steps, not files."
     message = ("save_last_n_steps = {n} counts steps, not files: with save_every_n_steps = {every} only the newest "
                "checkpoint is kept")
-    reference = "sd-scripts-reference.md §1.4"
+    reference = "sd-scripts library/train_util.py add_training_arguments"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         n = as_number(cfg.get("save_last_n_steps"))

@@ -15,9 +15,9 @@ from lora_compat.lint.registry import Rule, register
 class PrecisionValueInvalid(Rule):
     """``save_precision`` must be float/fp16/bf16 and ``mixed_precision`` no/fp16/bf16.
 
-    Both are strings with fixed choices (sd-scripts-reference.md §1.4). A ``--config_file`` TOML skips argparse's
-    ``choices`` check (§2.1), so a typo like ``"fp32"`` reaches the code: ``save_precision`` then falls through to
-    "keep the training dtype" and ``mixed_precision`` is refused by accelerate.
+    Both are strings with fixed choices. A ``--config_file`` TOML skips argparse's ``choices`` check, so a typo like
+    ``"fp32"`` reaches the code: ``save_precision`` then falls through to "keep the training dtype" and
+    ``mixed_precision`` is refused by accelerate.
 
     **Anti-pattern**
 
@@ -38,7 +38,7 @@ class PrecisionValueInvalid(Rule):
     groups = ("precision",)
     summary = "save_precision / mixed_precision is not one of sd-scripts' choices."
     message = "{option} = {value!r} is not one of {choices}"
-    reference = "sd-scripts-reference.md §1.4, §2.1"
+    reference = "sd-scripts library/train_util.py add_training_arguments, read_config_from_file"
 
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"save_precision": ("float", "fp16", "bf16"),
                                                       "mixed_precision": ("no", "fp16", "bf16")}

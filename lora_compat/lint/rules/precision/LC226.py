@@ -14,7 +14,7 @@ from lora_compat.lint.registry import Rule, register
 class FullPrecisionMismatch(Rule):
     """``full_fp16`` needs ``mixed_precision = "fp16"``; ``full_bf16`` needs ``"bf16"``.
 
-    train_network.py asserts the match (sd-scripts-reference.md §1.4, §1.13 E21).
+    train_network.py asserts the match.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class FullPrecisionMismatch(Rule):
     groups = ("precision",)
     summary = "full_fp16/full_bf16 with a different mixed_precision: asserts."
     message = "{opt} requires mixed_precision = {want!r}, not {have!r}"
-    reference = "sd-scripts-reference.md §1.4, §1.13 E21"
+    reference = "sd-scripts library/train_util.py add_training_arguments, train_network.py NetworkTrainer.train"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         have = effective(cfg, "mixed_precision") or "no"

@@ -14,7 +14,7 @@ from lora_compat.lint.registry import Rule, register
 class Fp8WithoutMixedPrecision(Rule):
     """``fp8_base`` / ``fp8_base_unet`` need a mixed precision other than ``no``.
 
-    train_network.py asserts it (sd-scripts-reference.md §1.4, §1.13 E22).
+    train_network.py asserts it.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class Fp8WithoutMixedPrecision(Rule):
     groups = ("precision",)
     summary = "fp8_base without mixed precision: asserts."
     message = "{opt} requires mixed_precision fp16 or bf16 (it is {have!r})"
-    reference = "sd-scripts-reference.md §1.4, §1.13 E22"
+    reference = "sd-scripts library/train_util.py add_training_arguments, train_network.py NetworkTrainer.train"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         have = effective(cfg, "mixed_precision") or "no"

@@ -13,10 +13,10 @@ from lora_compat.lint.registry import Rule, register
 class WarmupFloatSteps(Rule):
     """A float ``lr_warmup_steps`` (or ``lr_decay_steps``) of 1.0 or more.
 
-    sd-scripts decides the unit by the Python type: an int is a number of steps, a float is a *ratio* of the
-    total steps, ``W = int(lr_warmup_steps × max_train_steps × num_processes)`` (sd-scripts-reference.md §4.11).
-    ``100.0`` in a TOML therefore means "warm up for 100 × the whole run": the learning rate never leaves the
-    warmup ramp. On the command line ``1.0`` is even an argparse error (§1.13 E28).
+    sd-scripts decides the unit by the Python type: an int is a number of steps, a float is a *ratio* of the total
+    steps, ``W = int(lr_warmup_steps × max_train_steps × num_processes)``. ``100.0`` in a TOML therefore means "warm up
+    for 100 × the whole run": the learning rate never leaves the warmup ramp. On the command line ``1.0`` is even an
+    argparse error.
 
     **Anti-pattern**
 
@@ -37,7 +37,7 @@ class WarmupFloatSteps(Rule):
     groups = ("schedulers",)
     summary = "A float warmup/decay value >= 1.0 is a ratio of the whole run, not a step count."
     message = "{option} = {value!r} is a float, which sd-scripts reads as a ratio: {pct:.0f}% of all steps"
-    reference = "sd-scripts-reference.md §1.5, §4.11, §12 item 2"
+    reference = "sd-scripts library/train_util.py add_optimizer_arguments, get_scheduler_fix"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for option in ("lr_warmup_steps", "lr_decay_steps"):

@@ -10,7 +10,7 @@ from lora_compat.lint.facts.schedulers import FOREIGN_SCHEDULERS, lr_scheduler_i
 from lora_compat.lint.finding import Finding
 from lora_compat.lint.registry import Rule, register
 
-# Accepted by transformers' SchedulerType but crash inside sd-scripts' catch-all call (reference §4.11).
+# Accepted by transformers' SchedulerType but crash inside sd-scripts' catch-all call.
 CRASHING_SCHEDULERS = frozenset({"reduce_lr_on_plateau", "cosine_warmup_with_min_lr"})
 
 
@@ -18,10 +18,10 @@ CRASHING_SCHEDULERS = frozenset({"reduce_lr_on_plateau", "cosine_warmup_with_min
 class UnknownLrScheduler(Rule):
     """``lr_scheduler`` is not a scheduler sd-scripts can build.
 
-    sd-scripts has no argparse choices for ``lr_scheduler``: the name goes to transformers' ``SchedulerType``
-    (unknown names raise ``ValueError``), ``piecewise_constant`` to diffusers, ``adafactor`` to the Adafactor
-    schedule. ``reduce_lr_on_plateau`` and ``cosine_warmup_with_min_lr`` pass the name check but crash with a
-    ``TypeError`` in sd-scripts' catch-all call (sd-scripts-reference.md §4.11).
+    sd-scripts has no argparse choices for ``lr_scheduler``: the name goes to transformers' ``SchedulerType`` (unknown
+    names raise ``ValueError``), ``piecewise_constant`` to diffusers, ``adafactor`` to the Adafactor schedule.
+    ``reduce_lr_on_plateau`` and ``cosine_warmup_with_min_lr`` pass the name check but crash with a ``TypeError`` in
+    sd-scripts' catch-all call.
 
     **Anti-pattern**
 
@@ -40,7 +40,7 @@ class UnknownLrScheduler(Rule):
     groups = ("schedulers",)
     summary = "lr_scheduler names no scheduler sd-scripts can build."
     message = "lr_scheduler = {value!r}: {reason}"
-    reference = "sd-scripts-reference.md §1.5, §4.11, §1.13 E20"
+    reference = "sd-scripts library/train_util.py add_optimizer_arguments, get_scheduler_fix"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = cfg.get("lr_scheduler")

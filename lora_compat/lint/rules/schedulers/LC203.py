@@ -14,8 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class WarmupPercentBelowOne(Rule):
     """kohya_ss GUI ``lr_warmup`` is a *percent* (0–100); a value below 1 looks like a ratio and is lost.
 
-    The GUI field is "LR warmup (% of total steps)" (legacy-dialects.md §2.4). A value such as ``0.05`` (meant as
-    5 %) is 0.05 % — and the GUI's loader coerces it with ``int()`` to 0, so warmup is disabled (§2.1).
+    The GUI field is "LR warmup (% of total steps)". A value such as ``0.05`` (meant as 5 %) is 0.05 % — and the GUI's
+    loader coerces it with ``int()`` to 0, so warmup is disabled.
 
     Seen in the wild: derrian-distro/LoRA_Easy_Training_Scripts#272 (does warmup 0.05 mean 5 %?).
 
@@ -36,7 +36,7 @@ class WarmupPercentBelowOne(Rule):
     groups = ("schedulers",)
     summary = "kohya_ss lr_warmup (a percent) is between 0 and 1: it looks like a ratio and becomes 0."
     message = "lr_warmup = {value!r} is a percent in the kohya_ss GUI: {value} % (int() makes it 0), not {pct:g} %"
-    reference = "legacy-dialects.md §2.1, §2.4, §5 item 1"
+    reference = "kohya_ss kohya_gui/common_gui.py; kohya_ss kohya_gui/lora_gui.py"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if cfg.dialect != "kohya-gui":

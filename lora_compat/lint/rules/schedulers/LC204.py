@@ -15,9 +15,9 @@ from lora_compat.lint.registry import Rule, register
 class WarmupExceedsTraining(Rule):
     """The warmup is as long as (or longer than) the whole run.
 
-    With warmup steps ``W >= max_train_steps`` the learning rate is still ramping up when training stops: the
-    run never reaches the configured learning rate (sd-scripts-reference.md §4.11). Typical causes: a percent
-    written where steps were expected, or a step count copied from a longer recipe.
+    With warmup steps ``W >= max_train_steps`` the learning rate is still ramping up when training stops: the run never
+    reaches the configured learning rate. Typical causes: a percent written where steps were expected, or a step count
+    copied from a longer recipe.
 
     **Anti-pattern**
 
@@ -40,7 +40,7 @@ class WarmupExceedsTraining(Rule):
     groups = ("schedulers",)
     summary = "The warmup lasts as long as the whole run."
     message = "warmup of {w} steps >= max_train_steps {n}: the learning rate never reaches its target"
-    reference = "sd-scripts-reference.md §4.11"
+    reference = "sd-scripts library/train_util.py get_scheduler_fix"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         w, is_ratio = warmup_value(cfg)

@@ -16,10 +16,9 @@ _CYCLE_SCHEDULERS = ("cosine_with_restarts", "cosine_with_min_lr", "warmup_stabl
 class SchedulerIgnoresNumCycles(Rule):
     """``lr_scheduler_num_cycles`` only matters for cosine_with_restarts, cosine_with_min_lr and warmup_stable_decay.
 
-    Plain ``cosine`` fixes its cycles at 0.5 and ignores the option; every other scheduler ignores it too
-    (sd-scripts-reference.md §1.5, §4.11). ``cosine_with_min_lr`` and ``warmup_stable_decay`` use it *divided by
-    two*. Seed 003 described Derrian's ``cosine_restarts`` as "the number of times the schedule should restart"
-    for any scheduler.
+    Plain ``cosine`` fixes its cycles at 0.5 and ignores the option; every other scheduler ignores it too.
+    ``cosine_with_min_lr`` and ``warmup_stable_decay`` use it *divided by two*. A widely copied option table described
+    Derrian's ``cosine_restarts`` as "the number of times the schedule should restart" for any scheduler.
 
     **Anti-pattern**
 
@@ -40,7 +39,7 @@ class SchedulerIgnoresNumCycles(Rule):
     groups = ("schedulers",)
     summary = "lr_scheduler_num_cycles with a scheduler that ignores it."
     message = "lr_scheduler_num_cycles = {n:g} is ignored by lr_scheduler {sched!r}"
-    reference = "sd-scripts-reference.md §1.5, §4.11"
+    reference = "sd-scripts library/train_util.py add_optimizer_arguments, get_scheduler_fix"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         n = as_number(cfg.get("lr_scheduler_num_cycles"))

@@ -14,8 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class SchedulerIgnoresPower(Rule):
     """``lr_scheduler_power`` is used only by the ``polynomial`` scheduler.
 
-    Every other scheduler ignores it (sd-scripts-reference.md §1.5, §4.11). Seed 003 described Derrian's
-    ``scheduler_power`` as a general "the learning rate changes more slowly" knob.
+    Every other scheduler ignores it. A widely copied option table described Derrian's ``scheduler_power`` as a general
+    "the learning rate changes more slowly" knob.
 
     **Anti-pattern**
 
@@ -36,7 +36,7 @@ class SchedulerIgnoresPower(Rule):
     groups = ("schedulers",)
     summary = "lr_scheduler_power with a scheduler other than polynomial."
     message = "lr_scheduler_power = {p:g} is ignored by lr_scheduler {sched!r} (polynomial only)"
-    reference = "sd-scripts-reference.md §1.5, §4.11"
+    reference = "sd-scripts library/train_util.py add_optimizer_arguments, get_scheduler_fix"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         p = as_number(cfg.get("lr_scheduler_power"))

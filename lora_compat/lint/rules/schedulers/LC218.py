@@ -17,10 +17,10 @@ from lora_compat.semantics.schedules import warmup_refusal
 class WarmupWithConstantScheduler(Rule):
     """Warmup with ``constant``, ``adafactor`` or a custom ``lr_scheduler_type`` stops sd-scripts.
 
-    ``get_scheduler_fix`` raises ``ValueError`` when the warmup resolves to a non-zero step count for these
-    schedulers (sd-scripts-reference.md §4.11, §1.13 E20). Use ``constant_with_warmup`` for a warmup followed by
-    a constant learning rate. Adafactor with ``relative_step=True`` (its default) *replaces* whatever scheduler
-    you chose with ``adafactor:<lr>`` (§4.10), so a warmup fails there too.
+    ``get_scheduler_fix`` raises ``ValueError`` when the warmup resolves to a non-zero step count for these schedulers.
+    Use ``constant_with_warmup`` for a warmup followed by a constant learning rate. Adafactor with
+    ``relative_step=True`` (its default) *replaces* whatever scheduler you chose with ``adafactor:<lr>``, so a warmup
+    fails there too.
 
     **Anti-pattern**
 
@@ -42,7 +42,7 @@ class WarmupWithConstantScheduler(Rule):
     summary = "Non-zero warmup with constant/adafactor/custom scheduler: ValueError."
     message = ("lr_warmup_steps = {w!r} cannot be used with {sched}: sd-scripts raises ValueError (use "
                "constant_with_warmup)")
-    reference = "sd-scripts-reference.md §4.11, §1.13 E20"
+    reference = "sd-scripts library/train_util.py get_scheduler_fix"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if not has_warmup(cfg):

@@ -16,9 +16,9 @@ class SchedulerNeedsWarmup(Rule):
     """A scheduler whose shape depends on the warmup, configured without one.
 
     ``constant_with_warmup`` without warmup is plain ``constant``: the ramp ``t / max(1, W)`` needs ``W > 0``.
-    ``inverse_sqrt`` decays as ``1/sqrt((t + τ − W)/τ)`` with ``τ = lr_scheduler_timescale``, else ``W``, else
-    10000 — without warmup and timescale the decay is governed by an arbitrary 10000 steps
-    (sd-scripts-reference.md §4.11). Usually a lost percent/ratio conversion.
+    ``inverse_sqrt`` decays as ``1/sqrt((t + τ − W)/τ)`` with ``τ = lr_scheduler_timescale``, else ``W``, else 10000 —
+    without warmup and timescale the decay is governed by an arbitrary 10000 steps. Usually a lost percent/ratio
+    conversion.
 
     **Anti-pattern**
 
@@ -39,7 +39,7 @@ class SchedulerNeedsWarmup(Rule):
     groups = ("schedulers",)
     summary = "constant_with_warmup / inverse_sqrt without warmup (plain constant / a 10000-step timescale)."
     message = "lr_scheduler {sched!r} with no warmup steps {what}"
-    reference = "sd-scripts-reference.md §4.11"
+    reference = "sd-scripts library/train_util.py get_scheduler_fix"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         sched = cfg.get("lr_scheduler")

@@ -15,7 +15,7 @@ from lora_compat.lint.registry import Rule, register
 class CosineMinLrNeedsRatio(Rule):
     """``cosine_with_min_lr`` needs ``lr_scheduler_min_lr_ratio`` (or ``min_lr`` in ``lr_scheduler_args``).
 
-    transformers raises ``ValueError`` without it (sd-scripts-reference.md §1.5, §4.11, §1.13 E20).
+    transformers raises ``ValueError`` without it.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class CosineMinLrNeedsRatio(Rule):
     groups = ("schedulers",)
     summary = "cosine_with_min_lr without lr_scheduler_min_lr_ratio: ValueError."
     message = "lr_scheduler 'cosine_with_min_lr' needs lr_scheduler_min_lr_ratio (transformers raises ValueError)"
-    reference = "sd-scripts-reference.md §1.5, §4.11, §1.13 E20"
+    reference = "sd-scripts library/train_util.py add_optimizer_arguments, get_scheduler_fix"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if cfg.get("lr_scheduler") != "cosine_with_min_lr" or not lr_scheduler_is_used(cfg):

@@ -15,8 +15,8 @@ from lora_compat.lint.registry import Rule, register
 class PolynomialLrBelowEnd(Rule):
     """``polynomial`` needs ``learning_rate`` above ``lr_end`` (default 1e-7).
 
-    transformers raises ``ValueError`` when ``learning_rate <= lr_end`` (sd-scripts-reference.md §4.11,
-    §1.13 E20). Note the polynomial decays *every* group by the same factor relative to ``learning_rate``.
+    transformers raises ``ValueError`` when ``learning_rate <= lr_end``. Note the polynomial decays *every* group by the
+    same factor relative to ``learning_rate``.
 
     **Anti-pattern**
 
@@ -37,7 +37,7 @@ class PolynomialLrBelowEnd(Rule):
     groups = ("schedulers",)
     summary = "polynomial scheduler with learning_rate <= lr_end: ValueError."
     message = "lr_scheduler 'polynomial' with learning_rate {lr:g} <= lr_end {end:g}: transformers raises ValueError"
-    reference = "sd-scripts-reference.md §4.11, §1.13 E20"
+    reference = "sd-scripts library/train_util.py get_scheduler_fix"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if cfg.get("lr_scheduler") != "polynomial" or not lr_scheduler_is_used(cfg):

@@ -16,10 +16,10 @@ from lora_compat.lint.registry import Rule, register
 class AdafactorSchedulerMisuse(Rule):
     """The ``adafactor`` scheduler only works with the Adafactor optimizer, and by hand it needs ``:lr``.
 
-    A scheduler name starting with ``adafactor`` builds ``AdafactorSchedule(initial_lr = float(text after ":"))``
-    and asserts that the optimizer is Adafactor; written by hand without the ``:<lr>`` suffix (and with
-    ``relative_step=False``, so sd-scripts does not rewrite it) the parse fails with ``IndexError``
-    (sd-scripts-reference.md §4.11). With ``relative_step=True`` sd-scripts writes ``adafactor:<lr>`` itself.
+    A scheduler name starting with ``adafactor`` builds ``AdafactorSchedule(initial_lr = float(text after ":"))`` and
+    asserts that the optimizer is Adafactor; written by hand without the ``:<lr>`` suffix (and with
+    ``relative_step=False``, so sd-scripts does not rewrite it) the parse fails with ``IndexError``. With
+    ``relative_step=True`` sd-scripts writes ``adafactor:<lr>`` itself.
 
     **Anti-pattern**
 
@@ -41,7 +41,7 @@ class AdafactorSchedulerMisuse(Rule):
     groups = ("schedulers",)
     summary = "lr_scheduler adafactor with another optimizer (assert) or without ':lr' and relative_step off."
     message = "lr_scheduler {value!r} {why}"
-    reference = "sd-scripts-reference.md §4.10, §4.11"
+    reference = "sd-scripts library/train_util.py get_optimizer, get_scheduler_fix"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         sched = get_str(cfg, "lr_scheduler")

@@ -13,9 +13,9 @@ from lora_compat.lint.registry import Rule, register
 class WarmupRatioBeforeSeptember2024(Rule):
     """A float ``lr_warmup_steps`` below 1 only means "ratio" in sd-scripts since 2024-09-11.
 
-    Before fd68703f (2024-09-11) ``lr_warmup_steps`` was ``type=int``; a float from a TOML went to transformers
-    as a fractional step count — in effect almost no warmup (sd-scripts-reference.md §10). An old sd-scripts
-    checkout runs this config differently from a current one.
+    Before fd68703f (2024-09-11) ``lr_warmup_steps`` was ``type=int``; a float from a TOML went to transformers as a
+    fractional step count — in effect almost no warmup. An old sd-scripts checkout runs this config differently from a
+    current one.
 
     **Anti-pattern**
 
@@ -37,7 +37,7 @@ class WarmupRatioBeforeSeptember2024(Rule):
     summary = "lr_warmup_steps as a ratio (< 1) is only understood by sd-scripts >= 2024-09-11."
     message = ("lr_warmup_steps = {v!r} is a ratio only for sd-scripts >= 2024-09-11; older versions ran almost no "
                "warmup")
-    reference = "sd-scripts-reference.md §10"
+    reference = "sd-scripts library/train_util.py add_optimizer_arguments (int_or_float since commit fd68703f)"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if cfg.dialect not in ("sd-scripts-toml", "command-line"):

@@ -19,9 +19,9 @@ def _short(v: object, limit: int = 60) -> str:
 class InvalidValue(Rule):
     """A value could not be converted to the type or range of its option.
 
-    The reader keeps such values aside (``cfg.invalid``) instead of guessing. sd-scripts would either crash at
-    start (argparse error, ``AssertionError``) or, worse, run with a value that means something else: a
-    ``--config_file`` TOML is not type-checked at all (sd-scripts-reference.md §2.1, §12 item 2).
+    The reader keeps such values aside (``cfg.invalid``) instead of guessing. sd-scripts would either crash at start
+    (argparse error, ``AssertionError``) or, worse, run with a value that means something else: a ``--config_file`` TOML
+    is not type-checked at all.
 
     **Anti-pattern**
 
@@ -40,7 +40,7 @@ class InvalidValue(Rule):
     groups = ("schema",)
     summary = "A value cannot be converted to its option's type or range."
     message = "{value} cannot be used for {option}: {reason}"
-    reference = "sd-scripts-reference.md §2.1, §2.3"
+    reference = "sd-scripts library/train_util.py read_config_from_file"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for inv in cfg.invalid:

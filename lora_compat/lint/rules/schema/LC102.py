@@ -17,10 +17,9 @@ MAX_SPELLING_HINTS = 500
 class UnknownKey(Rule):
     """A key that no reader knows. It is kept and reported, never dropped silently.
 
-    sd-scripts ignores unknown keys in a ``--config_file`` TOML without a word (sd-scripts-reference.md §2.1),
-    and the kohya_ss GUI loader ignores unknown JSON keys (legacy-dialects.md §2.1) — so a typo such as
-    ``netwrok_dim`` silently trains with the default. In a dataset config the same typo is a hard voluptuous
-    error (§3.1). The message suggests the closest known option.
+    sd-scripts ignores unknown keys in a ``--config_file`` TOML without a word, and the kohya_ss GUI loader ignores
+    unknown JSON keys  — so a typo such as ``netwrok_dim`` silently trains with the default. In a dataset config the
+    same typo is a hard voluptuous error. The message suggests the closest known option.
 
     **Anti-pattern**
 
@@ -39,7 +38,7 @@ class UnknownKey(Rule):
     groups = ("schema",)
     summary = "A key no reader knows: sd-scripts or the front-end silently ignores it."
     message = "unknown key {key!r}{hint}: it is ignored"
-    reference = "sd-scripts-reference.md §2.1; legacy-dialects.md §2.1"
+    reference = "sd-scripts library/train_util.py read_config_from_file; kohya_ss kohya_gui/common_gui.py"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         try:

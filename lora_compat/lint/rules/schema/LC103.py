@@ -33,7 +33,7 @@ class SchemaViolation(Rule):
     groups = ("schema",)
     summary = "A value breaks its option's schema (type, enum, range)."
     message = "{option}: {reason}"
-    reference = "schemas/sd-scripts.schema.json"
+    reference = "docs/options.md"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         try:

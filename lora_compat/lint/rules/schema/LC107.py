@@ -14,10 +14,9 @@ from lora_compat.semantics.args import literal_args
 class ArgsNotPythonLiterals(Rule):
     """``optimizer_args`` / ``lr_scheduler_args`` items must be ``key=value`` with a Python literal value.
 
-    sd-scripts splits each item on *every* ``=`` and parses the value with ``ast.literal_eval``
-    (sd-scripts-reference.md §1.5, §1.13 E19): strings must be quoted, ``betas=0.9,0.999`` becomes a tuple, and
-    an item without ``=`` or with a second ``=`` raises before training starts. (lora-compat checks this with
-    ``ast.literal_eval`` too, which evaluates literals only and never runs code.)
+    sd-scripts splits each item on *every* ``=`` and parses the value with ``ast.literal_eval``: strings must be
+    quoted, ``betas=0.9,0.999`` becomes a tuple, and an item without ``=`` or with a second ``=`` raises before training
+    starts. (lora-compat checks this with ``ast.literal_eval`` too, which evaluates literals only and never runs code.)
 
     **Anti-pattern**
 
@@ -38,7 +37,7 @@ class ArgsNotPythonLiterals(Rule):
     groups = ("schema",)
     summary = "optimizer_args/lr_scheduler_args items that sd-scripts cannot parse."
     message = "{option} item {item!r}: {reason}"
-    reference = "sd-scripts-reference.md §1.5, §1.13 E19"
+    reference = "sd-scripts library/train_util.py add_optimizer_arguments, get_optimizer"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for option in ("optimizer_args", "lr_scheduler_args"):

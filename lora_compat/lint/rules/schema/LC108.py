@@ -14,8 +14,8 @@ from lora_compat.semantics.args import network_arg_problems
 class NetworkArgsMalformed(Rule):
     """Every ``network_args`` item must be ``key=value``.
 
-    sd-scripts splits each item on the first ``=`` and hands the value to the network module as a *string*
-    (sd-scripts-reference.md §1.7, §6.8). An item without ``=`` stops training with a ``ValueError``.
+    sd-scripts splits each item on the first ``=`` and hands the value to the network module as a *string* . An item
+    without ``=`` stops training with a ``ValueError``.
 
     **Anti-pattern**
 
@@ -34,7 +34,7 @@ class NetworkArgsMalformed(Rule):
     groups = ("schema",)
     summary = "A network_args item is not key=value."
     message = "network_args item {item!r} is not key=value"
-    reference = "sd-scripts-reference.md §1.7, §6.8"
+    reference = "sd-scripts train_network.py setup_parser, networks/lora.py create_network"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for problem in network_arg_problems(cfg.get("network_args")):

@@ -13,12 +13,11 @@ from lora_compat.lint.registry import Rule, register
 class DuplicateKey(Rule):
     """A key (JSON) or option (command line) is written twice: only the last value counts.
 
-    Python's ``json.load`` — used by the kohya_ss GUI and Derrian's scripts to read presets — silently keeps the
-    last of two equal keys, and sd-scripts' argparse stores every option (none is an ``append`` action), so a
-    repeated ``--network_dim`` on a command line also keeps the last value (sd-scripts-reference.md §2.1 for
-    how configs are read; legacy-dialects.md §2.1 for the GUI loader). A hand-edited preset with two
-    ``network_dim`` lines, or a ``.bat`` that appends a second ``--learning_rate``, trains with a value the
-    author may not be looking at. TOML needs no rule: a repeated TOML key is a syntax error.
+    Python's ``json.load`` — used by the kohya_ss GUI and Derrian's scripts to read presets — silently keeps the last of
+    two equal keys, and sd-scripts' argparse stores every option (none is an ``append`` action), so a repeated
+    ``--network_dim`` on a command line also keeps the last value. A hand-edited preset with two ``network_dim`` lines,
+    or a ``.bat`` that appends a second ``--learning_rate``, trains with a value the author may not be looking at. TOML
+    needs no rule: a repeated TOML key is a syntax error.
 
     **Anti-pattern**
 
@@ -40,7 +39,7 @@ class DuplicateKey(Rule):
     groups = ("schema",)
     summary = "A JSON key or command-line option is written twice: the last value silently wins."
     message = "{detail}"
-    reference = "sd-scripts-reference.md §2.1; legacy-dialects.md §2.1"
+    reference = "sd-scripts library/train_util.py read_config_from_file; kohya_ss kohya_gui/common_gui.py"
     note_codes = ("duplicate-key",)
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

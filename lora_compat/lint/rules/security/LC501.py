@@ -30,10 +30,10 @@ def _is_credential_option(name: str) -> bool:
 class CredentialInConfig(Rule):
     """A credential (API key, token, password) is stored in the config.
 
-    Configs get shared, committed and posted in issues; ``wandb_api_key`` and ``huggingface_token`` are written
-    by the kohya_ss GUI and Derrian's UI into the file (legacy-dialects.md §2.4, §3.3). lora-compat never prints
-    the value (every output format redacts it), and ``lint --fix`` always blanks it in the fixed copy. Put the
-    credential in the environment instead (``WANDB_API_KEY``, ``HF_TOKEN``) — both libraries read it from there.
+    Configs get shared, committed and posted in issues; ``wandb_api_key`` and ``huggingface_token`` are written by the
+    kohya_ss GUI and Derrian's UI into the file. lora-compat never prints the value (every output format redacts it),
+    and ``lint --fix`` always blanks it in the fixed copy. Put the credential in the environment instead
+    (``WANDB_API_KEY``, ``HF_TOKEN``) — both libraries read it from there.
 
     **Anti-pattern**
 
@@ -52,7 +52,8 @@ class CredentialInConfig(Rule):
     groups = ("security",)
     summary = "A credential (wandb_api_key, huggingface_token, ...) is stored in the config."
     message = "{key} holds a credential (value redacted): remove it and use an environment variable"
-    reference = "legacy-dialects.md §2.4, §3.3; sd-scripts-reference.md §0 step 3"
+    reference = ("kohya_ss kohya_gui/lora_gui.py; LoRA_Easy_Training_Scripts ArgsList.py; sd-scripts "
+                 "train_network.py NetworkTrainer.train")
     fixable = True
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

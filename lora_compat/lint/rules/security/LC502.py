@@ -8,7 +8,7 @@ from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
 from lora_compat.lint.registry import Rule, register
 
-# Network modules sd-scripts (and LyCORIS) ship for SD/SDXL LoRA training (reference §6.9; legacy-dialects §2.5).
+# Network modules sd-scripts (and LyCORIS) ship for SD/SDXL LoRA training (networks/*.py, LyCORIS lycoris/kohya.py).
 KNOWN_NETWORK_MODULES = frozenset({
     "networks.lora", "networks.lora_fa", "networks.dylora", "networks.oft", "networks.loha", "networks.lokr",
     "networks.lora_sd3", "networks.lora_flux", "networks.oft_flux", "lycoris.kohya", "locon.locon_kohya",
@@ -19,10 +19,9 @@ KNOWN_NETWORK_MODULES = frozenset({
 class NetworkModuleNotAllowlisted(Rule):
     """``network_module`` names a module outside the known LoRA networks.
 
-    sd-scripts imports ``network_module`` with ``importlib`` (sd-scripts-reference.md §0 step 5.17, §1.7): a config
-    can make the trainer run arbitrary code. lora-compat maps the known names (networks.lora, lora_fa, dylora,
-    oft, loha, lokr, lycoris.kohya …) onto its own implementations and refuses everything else; it never imports
-    a name from a config.
+    sd-scripts imports ``network_module`` with ``importlib``: a config can make the trainer run arbitrary code.
+    lora-compat maps the known names (networks.lora, lora_fa, dylora, oft, loha, lokr, lycoris.kohya …) onto its own
+    implementations and refuses everything else; it never imports a name from a config.
 
     **Anti-pattern**
 
@@ -42,7 +41,7 @@ class NetworkModuleNotAllowlisted(Rule):
     summary = "network_module outside the known networks: sd-scripts would import it."
     message = ("network_module {value!r} is not a known LoRA network: sd-scripts would import and run it; "
                "lora-compat refuses")
-    reference = "sd-scripts-reference.md §0, §1.7, §6.9"
+    reference = "sd-scripts train_network.py NetworkTrainer.train, setup_parser, networks/*.py create_network"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = cfg.get("network_module")

@@ -14,10 +14,10 @@ from lora_compat.lint.registry import Rule, register
 class OptimizerTypeImportsCode(Rule):
     """A dotted ``optimizer_type`` makes sd-scripts import a module.
 
-    Names that are not built in go to ``torch.optim.<Name>`` or, when dotted, to an arbitrary ``module.Class``
-    (sd-scripts-reference.md §1.5, §4.10). lora-compat never imports from a config: map the optimizer to a
-    built-in name (``AdamW``, ``AdamW8bit``, ``Lion``, ``Prodigy``, ``Adafactor`` …). Derrian's bundled
-    ``LoraEasyCustomOptimizer.*`` classes do not exist in sd-scripts at all.
+    Names that are not built in go to ``torch.optim.<Name>`` or, when dotted, to an arbitrary ``module.Class``.
+    lora-compat never imports from a config: map the optimizer to a built-in name (``AdamW``, ``AdamW8bit``, ``Lion``,
+    ``Prodigy``, ``Adafactor`` …). Derrian's bundled ``LoraEasyCustomOptimizer.*`` classes do not exist in sd-scripts at
+    all.
 
     **Anti-pattern**
 
@@ -37,7 +37,7 @@ class OptimizerTypeImportsCode(Rule):
     summary = "Dotted optimizer_type: sd-scripts would import that module."
     message = ("optimizer_type {value!r} is a dotted path that sd-scripts would import{extra}; use a built-in "
                "optimizer name")
-    reference = "sd-scripts-reference.md §1.5, §4.10"
+    reference = "sd-scripts library/train_util.py add_optimizer_arguments, get_optimizer"
     note_codes = ("derrian-toml-custom-optimizer",)
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

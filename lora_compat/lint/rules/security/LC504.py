@@ -15,10 +15,9 @@ class LrSchedulerTypeImportsCode(Rule):
     """A dotted ``lr_scheduler_type`` makes sd-scripts import a module.
 
     ``lr_scheduler_type`` is a ``torch.optim.lr_scheduler`` class name or a dotted path that sd-scripts imports and
-    builds from ``lr_scheduler_args`` (sd-scripts-reference.md §1.5, §4.11). Derrian's UI writes
-    ``LoraEasyCustomOptimizer.CosineAnnealingWarmRestarts.CosineAnnealingWarmRestarts`` and friends, classes that
-    exist only in Derrian's package (legacy-dialects.md §4.2, §4.4); map them to ``cosine_with_restarts`` +
-    ``lr_scheduler_num_cycles``.
+    builds from ``lr_scheduler_args``. Derrian's UI writes
+    ``LoraEasyCustomOptimizer.CosineAnnealingWarmRestarts.CosineAnnealingWarmRestarts`` and friends, classes that exist
+    only in Derrian's package; map them to ``cosine_with_restarts`` + ``lr_scheduler_num_cycles``.
 
     **Anti-pattern**
 
@@ -38,7 +37,8 @@ class LrSchedulerTypeImportsCode(Rule):
     groups = ("security",)
     summary = "Dotted lr_scheduler_type: sd-scripts would import that module."
     message = "lr_scheduler_type {value!r} is a dotted path that sd-scripts would import{extra}"
-    reference = "sd-scripts-reference.md §1.5, §4.11; legacy-dialects.md §4.2, §4.4"
+    reference = ("sd-scripts library/train_util.py add_optimizer_arguments, get_scheduler_fix; "
+                 "LoRA_Easy_Training_scripts_Backend utils/validation.py")
     note_codes = ("derrian-toml-custom-scheduler",)
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

@@ -13,8 +13,8 @@ from lora_compat.lint.registry import Rule, register
 class DatasetClassImportsCode(Rule):
     """``dataset_class`` makes sd-scripts import an arbitrary ``package.module.Class``.
 
-    It bypasses the dataset config entirely (sd-scripts-reference.md §1.3). lora-compat refuses to import code
-    named in a config; describe the data with a dataset config instead.
+    It bypasses the dataset config entirely. lora-compat refuses to import code named in a config; describe the data
+    with a dataset config instead.
 
     **Anti-pattern**
 
@@ -33,7 +33,7 @@ class DatasetClassImportsCode(Rule):
     groups = ("security",)
     summary = "dataset_class: sd-scripts would import that class."
     message = "dataset_class {value!r} would make sd-scripts import code; lora-compat refuses"
-    reference = "sd-scripts-reference.md §1.3"
+    reference = "sd-scripts library/train_util.py add_dataset_arguments"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = cfg.get("dataset_class")

@@ -13,9 +13,8 @@ from lora_compat.lint.registry import Rule, register
 class PickleOutputFormat(Rule):
     """``save_model_as`` ckpt/pt writes a pickle: loading it can run code, and it has no metadata.
 
-    ckpt and pt are written with ``torch.save`` and carry no ``ss_*`` metadata (sd-scripts-reference.md §1.7,
-    §6.5). Anyone loading a pickle runs whatever it contains; safetensors is data only. The fix switches to
-    safetensors.
+    ckpt and pt are written with ``torch.save`` and carry no ``ss_*`` metadata. Anyone loading a pickle runs whatever it
+    contains; safetensors is data only. The fix switches to safetensors.
 
     **Anti-pattern**
 
@@ -34,7 +33,7 @@ class PickleOutputFormat(Rule):
     groups = ("security",)
     summary = "save_model_as ckpt/pt: pickle output (code on load, no metadata)."
     message = "save_model_as = {value!r} writes a pickle (runs code when loaded, no metadata): use safetensors"
-    reference = "sd-scripts-reference.md §1.7, §6.5"
+    reference = "sd-scripts train_network.py setup_parser, networks/lora.py LoRANetwork.save_weights"
     fixable = True
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

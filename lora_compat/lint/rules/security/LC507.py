@@ -13,8 +13,8 @@ from lora_compat.lint.registry import Rule, register
 class PickleInputWeights(Rule):
     """A weights file to load is a pickle (``.ckpt``/``.pt``/``.pth``/``.bin``).
 
-    Loading a pickle executes code embedded in it. Prefer ``.safetensors`` for ``network_weights``,
-    ``base_weights``, ``vae`` and the base model (sd-scripts-reference.md §1.2, §1.7).
+    Loading a pickle executes code embedded in it. Prefer ``.safetensors`` for ``network_weights``, ``base_weights``,
+    ``vae`` and the base model.
 
     **Anti-pattern**
 
@@ -33,7 +33,7 @@ class PickleInputWeights(Rule):
     groups = ("security",)
     summary = "A weights input is a pickle file (.ckpt/.pt/.pth/.bin)."
     message = "{opt} {path!r} is a pickle file: loading it can run code; prefer .safetensors"
-    reference = "sd-scripts-reference.md §1.2, §1.7"
+    reference = "sd-scripts library/train_util.py add_sd_models_arguments, train_network.py setup_parser"
 
     OPTIONS = ("pretrained_model_name_or_path", "vae", "network_weights", "base_weights")
     EXTS = (".ckpt", ".pt", ".pth", ".bin")

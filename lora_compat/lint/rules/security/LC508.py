@@ -14,9 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class TrackerLogsConfig(Rule):
     """``log_config`` uploads your training arguments to the tracker.
 
-    With ``log_with = "wandb"`` (or ``all``) and ``log_config``, sd-scripts logs a filtered copy of the arguments
-    to the tracker (sd-scripts-reference.md §1.4) — paths, prompts and comments become visible to whoever can see
-    the run. Review what the config contains before sharing runs publicly.
+    With ``log_with = "wandb"`` (or ``all``) and ``log_config``, sd-scripts logs a filtered copy of the arguments to the
+    tracker  — paths, prompts and comments become visible to whoever can see the run. Review what the config contains
+    before sharing runs publicly.
 
     **Anti-pattern**
 
@@ -37,7 +37,7 @@ class TrackerLogsConfig(Rule):
     groups = ("security",)
     summary = "log_config with wandb: training arguments are uploaded to the tracker."
     message = "log_config with log_with {v!r} uploads the training arguments (paths, prompts) to the tracker"
-    reference = "sd-scripts-reference.md §1.4"
+    reference = "sd-scripts library/train_util.py add_training_arguments"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         v = cfg.get("log_with")

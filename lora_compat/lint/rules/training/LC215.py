@@ -14,8 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class TextEncoderLrIgnoredUnetOnly(Rule):
     """``text_encoder_lr`` is ignored with ``network_train_unet_only``.
 
-    With ``network_train_unet_only`` no text-encoder LoRA modules are created (sd-scripts-reference.md §1.7), so a
-    text-encoder learning rate has nothing to train.
+    With ``network_train_unet_only`` no text-encoder LoRA modules are created, so a text-encoder learning rate has
+    nothing to train.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class TextEncoderLrIgnoredUnetOnly(Rule):
     groups = ("training",)
     summary = "text_encoder_lr with network_train_unet_only: nothing uses it."
     message = "text_encoder_lr = {lr:g} is ignored: network_train_unet_only creates no text-encoder LoRA"
-    reference = "sd-scripts-reference.md §1.7"
+    reference = "sd-scripts train_network.py setup_parser"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         lr = first_text_encoder_lr(cfg.get("text_encoder_lr"))

@@ -14,9 +14,8 @@ from lora_compat.lint.registry import Rule, register
 class MaxStepsAndEpochs(Rule):
     """``max_train_epochs`` overrides ``max_train_steps``.
 
-    When both are set, sd-scripts recomputes ``max_train_steps`` from the epochs
-    (sd-scripts-reference.md §0 step 5.26, §1.4, §4.7) — the step count in the file is dead. With a kohya_ss GUI
-    file both often appear because the GUI default ``max_train_steps`` is 1600 (legacy-dialects.md §2.6).
+    When both are set, sd-scripts recomputes ``max_train_steps`` from the epochs — the step count in the file is dead.
+    With a kohya_ss GUI file both often appear because the GUI default ``max_train_steps`` is 1600.
 
     **Anti-pattern**
 
@@ -36,7 +35,8 @@ class MaxStepsAndEpochs(Rule):
     groups = ("training",)
     summary = "max_train_steps and max_train_epochs both set: epochs win."
     message = "max_train_steps = {steps} is overridden by max_train_epochs = {epochs}"
-    reference = "sd-scripts-reference.md §0, §1.4; legacy-dialects.md §2.6"
+    reference = ("sd-scripts train_network.py NetworkTrainer.train, library/train_util.py add_training_arguments; "
+                 "kohya_ss kohya_gui/lora_gui.py")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         epochs = as_number(cfg.get("max_train_epochs"))

@@ -15,8 +15,8 @@ class NothingTrained(Rule):
     """The settings leave no LoRA parameter to train.
 
     ``network_train_unet_only`` together with ``network_train_text_encoder_only`` discards both the UNet and the
-    text-encoder modules (not checked by sd-scripts); and a learning rate of 0 *removes* that group from the
-    optimizer (sd-scripts-reference.md §1.7, §4.10 item 3). If every group is gone nothing learns.
+    text-encoder modules (not checked by sd-scripts); and a learning rate of 0 *removes* that group from the optimizer.
+    If every group is gone nothing learns.
 
     **Anti-pattern**
 
@@ -36,7 +36,7 @@ class NothingTrained(Rule):
     groups = ("training",)
     summary = "No LoRA parameters left to train (both only-flags, or all learning rates 0)."
     message = "{why}: nothing is trained"
-    reference = "sd-scripts-reference.md §1.7, §4.10"
+    reference = "sd-scripts train_network.py setup_parser, library/train_util.py get_optimizer"
     note_codes = ("derrian-a2-both-train-parts", "kohya-gui-all-lr-zero")
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:

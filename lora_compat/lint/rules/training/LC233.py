@@ -14,9 +14,9 @@ from lora_compat.lint.registry import Rule, register
 class ZeroLrRemovesGroup(Rule):
     """A learning rate of 0 does not "train at lr 0": it removes the group from the optimizer.
 
-    Groups whose lr is 0 are left out; their modules are still created and saved with ``lora_up`` = 0, so they
-    have no effect (sd-scripts-reference.md §1.7, §4.10 item 3). To not train a part, use
-    ``network_train_unet_only`` / ``network_train_text_encoder_only``, which also keeps those modules out of the file.
+    Groups whose lr is 0 are left out; their modules are still created and saved with ``lora_up`` = 0, so they have no
+    effect. To not train a part, use ``network_train_unet_only`` / ``network_train_text_encoder_only``, which also keeps
+    those modules out of the file.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class ZeroLrRemovesGroup(Rule):
     groups = ("training",)
     summary = "unet_lr/text_encoder_lr = 0 removes that group; its modules are saved untrained."
     message = "{opt} = 0 removes the {part} group from the optimizer; its LoRA modules are saved untrained"
-    reference = "sd-scripts-reference.md §1.7, §4.10"
+    reference = "sd-scripts train_network.py setup_parser, library/train_util.py get_optimizer"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if as_number(cfg.get("unet_lr")) == 0 and not truthy(cfg.get("network_train_text_encoder_only")):

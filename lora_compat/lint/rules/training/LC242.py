@@ -14,7 +14,7 @@ from lora_compat.lint.registry import Rule, register
 class InitialStepBeyondTraining(Rule):
     """``initial_step`` must be below ``max_train_steps``.
 
-    train_network.py asserts ``max_train_steps > initial_step`` (sd-scripts-reference.md §1.7, §1.13 E24).
+    train_network.py asserts ``max_train_steps > initial_step``.
 
     **Anti-pattern**
 
@@ -35,7 +35,7 @@ class InitialStepBeyondTraining(Rule):
     groups = ("training",)
     summary = "initial_step >= max_train_steps: asserts."
     message = "initial_step {s} >= max_train_steps {n}: AssertionError"
-    reference = "sd-scripts-reference.md §1.7, §1.13 E24"
+    reference = "sd-scripts train_network.py setup_parser, NetworkTrainer.train"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         s = as_number(cfg.get("initial_step"))
