@@ -217,6 +217,18 @@ def bench_flux(work: Path, runs: int) -> list[str]:
         rss[back] = child_rss(home)
         rm(to)()
         rss[to] = child_rss(there)
+    inproc = {}
+    for to, back in (("diffusers", "back_d"), ("peft", "back_p")):
+        times, times_back = [], []
+        for _ in range(runs):
+            rm(to)()
+            times.append(float(run_child([sys.executable, "-c", IN_PROCESS, str(src), str(paths[to]), to])[2]))
+            rm(back)()
+            times_back.append(float(run_child([sys.executable, "-c", IN_PROCESS, str(paths[to]), str(paths[back]),
+                                               "kohya"])[2]))
+        inproc[to], inproc[back] = min(times), min(times_back)
+    t_py = best([sys.executable, "-c", "pass"], runs, lambda: None)
+    t_click = best([sys.executable, "-c", "import click"], runs, lambda: None)
     a = read_header(src)
     identical = all(
         (lambda b: set(b.tensors) == set(a.tensors) and all(a.read_bytes(k) == b.read_bytes(k) for k in a.tensors))(
@@ -227,7 +239,9 @@ def bench_flux(work: Path, runs: int) -> list[str]:
     for k, label in (("diffusers", "kohya -> diffusers"), ("back_d", "diffusers -> kohya"),
                      ("peft", "kohya -> peft"), ("back_p", "peft -> kohya")):
         lines.append(f"  lora-compat convert {label:<20} {t[k] * 1000:8.1f} ms  ({t[k] / t_cp:.2f}x cp, whole CLI); "
-                     f"peak RSS {rss[k]:.1f} MiB")
+                     f"peak RSS {rss[k]:.1f} MiB; convert() in-process {inproc[k] * 1000:.1f} ms "
+                     f"({inproc[k] / t_cp:.2f}x cp)")
+    lines.append(f"  floor: python -c pass {t_py * 1000:.1f} ms, python -c 'import click' {t_click * 1000:.1f} ms")
     lines.append(f"  round trips byte-identical: {identical}; {torch_note}")
     try:
         import diffusers  # noqa: F401
