@@ -251,7 +251,7 @@ def _kohya(prefix: str, path: str) -> str:
 
 def _module(part: str, path: str, fin: int, fout: int, group: str, block: int | None,
             parts: list[tuple[str, int, bool, str]], **kw) -> FluxModule:
-    name = _kohya(KOHYA_PREFIX[part], path)
+    name = _kohya(KOHYA_PREFIX.get(part) or f"lora_{part}", path)
     out, off = [], 0
     for i, (dpath, rows, swap, expr) in enumerate(parts):
         out.append(FluxPart(dpath, part, fin, rows, off, i, name, swap, expr))
@@ -288,14 +288,15 @@ def transformer_modules(variant: str = "flux1-dev", widths: FluxWidths = FLUX_WI
     return rows
 
 
-def clip_l_modules(widths: ClipWidths = CLIP_L) -> list[FluxModule]:
-    """CLIP-L modules sd-scripts targets (``CLIPAttention`` k/v/q/out, ``CLIPMLP`` fc1/fc2), per layer."""
+def clip_l_modules(widths: ClipWidths = CLIP_L, part: str = "te1") -> list[FluxModule]:
+    """CLIP modules sd-scripts targets (``CLIPAttention`` k/v/q/out, ``CLIPMLP`` fc1/fc2), per layer. ``part``
+    ``te2`` gives SD3's CLIP-G (``lora_te2_``; the tables of :mod:`lora_compat.arch.sd3`)."""
     env = {"h": widths.hidden, "mlp": widths.mlp}
     out = []
     for n in range(widths.layers):
         for suffix, fin, fout in CLIP_MODULES:
             path = f"text_model.encoder.layers.{n}.{suffix}"
-            out.append(_module("te1", path, env[fin], env[fout], "text", n, [(path, env[fout], False, "clip_" + fout)],
+            out.append(_module(part, path, env[fin], env[fout], "text", n, [(path, env[fout], False, "clip_" + fout)],
                                in_expr="clip_" + fin))
     return out
 
