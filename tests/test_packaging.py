@@ -84,6 +84,22 @@ def test_development_install_finds_the_data_outside_the_checkout(tmp_path):
     assert set(info["schemas"]) == KNOWN_SCHEMAS and info["sdxl_unet"] and info["title"]
 
 
+def test_one_version_source():
+    """``lora_compat.__version__`` is the only version: setuptools reads it, ``--version`` and the metadata show it."""
+    from importlib.metadata import version
+
+    from click.testing import CliRunner
+
+    from lora_compat.cli import cli
+
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'dynamic = ["version"]' in pyproject and 'attr = "lora_compat.__version__"' in pyproject
+    assert "\nversion =" not in pyproject.split("[tool.")[0]      # no second, static version in [project]
+    assert version("lora-compat") == __version__                  # the development install's metadata
+    res = CliRunner().invoke(cli, ["--version"])
+    assert res.exit_code == 0 and __version__ in res.output
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict[str, Path]:
     """An sdist built from a copy of the tracked files, and the wheel pip builds from that sdist."""
