@@ -24,6 +24,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from lora_compat.cli import cli  # noqa: E402
 from lora_compat.demo import make_synthetic_dataset  # noqa: E402
+from lora_compat.semantics.optimizers import effective_optimizer  # noqa: E402
 from lora_compat.train.optimizers import build_optimizer  # noqa: E402
 
 from conftest import CORPUS  # noqa: E402
@@ -44,7 +45,7 @@ def _fit(make_optimizer, init: torch.Tensor, target: torch.Tensor, steps: int = 
 def test_adamw8bit_keeps_uint8_states_on_cpu_and_tracks_adamw():
     torch.manual_seed(0)
     init, target = torch.randn(64, 128) * 0.1, torch.randn(64, 128)   # 8192 elements: 8-bit states
-    p8, opt = _fit(lambda p: build_optimizer("AdamW8bit", [{"params": [p], "lr": 1e-2}], 1e-2, None)[0],
+    p8, opt = _fit(lambda p: build_optimizer(effective_optimizer("AdamW8bit"), [{"params": [p], "lr": 1e-2}], 1e-2)[0],
                    init, target)
     p32, _ = _fit(lambda p: torch.optim.AdamW([p], lr=1e-2), init, target)   # same defaults as AdamW8bit
     state = next(iter(opt.state.values()))
@@ -86,6 +87,7 @@ def test_an_8bit_preset_trains_on_the_tiny_model(tmp_path):
     with safe_open(summary["final_model"], "pt") as f:
         metadata = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}   # noqa: SIM118 (safe_open has no __iter__)
-    assert "bitsandbytes" in metadata["ss_optimizer"] and "AdamW8bit" in metadata["ss_optimizer"]
+    # sd-scripts records the class's defining module: bitsandbytes.optim.adamw, not the re-export
+    assert metadata["ss_optimizer"].startswith("bitsandbytes.optim.adamw.AdamW8bit"), metadata["ss_optimizer"]
     ups = [t for k, t in tensors.items() if k.endswith("lora_up.weight")]
     assert ups and any(bool(t.abs().sum() > 0) for t in ups)   # lora_up starts at zero: the optimizer stepped
