@@ -98,9 +98,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="lora-compat-smoke-"))
     try:
         # 1. the installed package, not the checkout, and no torch
-        probe = subprocess.run([sys.executable, "-c", "import importlib.util, lora_compat; print(lora_compat.__file__);"
-                                "print(importlib.util.find_spec('torch') is not None)"],
-                               cwd=work, capture_output=True, text=True, check=True).stdout.split("\n")
+        proc = subprocess.run([sys.executable, "-c", "import importlib.util, lora_compat; print(lora_compat.__file__);"
+                               "print(importlib.util.find_spec('torch') is not None)"],
+                              cwd=work, capture_output=True, text=True)
+        if proc.returncode:
+            print(f"FAILED: lora_compat cannot be imported by {sys.executable}:\n{proc.stderr}")
+            return 1
+        probe = proc.stdout.split("\n")
         where, has_torch = Path(probe[0]).resolve(), probe[1] == "True"
         print(f"lora_compat imported from {where.parent}; torch installed: {has_torch}")
         if repo in where.parents:

@@ -164,3 +164,23 @@ def test_wheel_installed_non_editable_passes_the_smoke_test(built):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"lora_compat imported from {site / 'lora_compat'}" in proc.stdout
     assert "smoke test: 0 failed" in proc.stdout
+
+
+def test_train_extra_installs_bitsandbytes_only_where_pypi_has_wheels():
+    """bitsandbytes has no sdist: its marker must exclude platforms without a wheel, and must not compare
+    ``platform_release``/``platform_version`` (not PEP 440 versions: "6.18.44-fc-v1252" crashed Python 3.13.0's pip)."""
+    from packaging.requirements import Requirement
+
+    from lora_compat.tomlparse import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    every = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
+    assert not [r for r in every if "platform_release" in r or "platform_version" in r]
+    (bnb,) = [Requirement(r) for r in project["optional-dependencies"]["train"] if r.startswith("bitsandbytes")]
+    wheels = {("linux", "x86_64"): True, ("linux", "aarch64"): True, ("win32", "AMD64"): True,
+              ("darwin", "arm64"): True, ("darwin", "x86_64"): False, ("linux", "ppc64le"): False,
+              ("win32", "ARM64"): False}
+    assert bnb.marker is not None
+    for (system, machine), has_wheel in wheels.items():
+        env = {"sys_platform": system, "platform_machine": machine}
+        assert bnb.marker.evaluate(env) is has_wheel, env
