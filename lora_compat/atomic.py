@@ -27,8 +27,9 @@ import re
 import signal
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from lora_compat.errors import UserError
 
@@ -86,10 +87,8 @@ def raise_on_sigterm() -> bool:
 def _guarded(dst: Path) -> Iterator[None]:
     """SIGTERM raises while the body runs (restored afterwards if we installed it); stale temps are swept."""
     installed = False
-    try:
+    with contextlib.suppress(ValueError, OSError, AttributeError):
         installed = signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) and raise_on_sigterm()
-    except (ValueError, OSError, AttributeError):
-        pass
     try:
         _sweep_once(dst.parent)
         yield
@@ -193,12 +192,11 @@ def atomic_writer(path: str | os.PathLike[str], *, mode: int | None = None,
     ``mode`` sets the permission bits of the result (default: those of an existing ``path``, else 0o666 minus the
     umask). ``durable`` fsyncs before the rename (skip it for caches that can be rebuilt).
     """
-    with staged_file(path, mode=mode, durable=False) as tmp:
-        with open(tmp, "wb") as fh:
-            yield fh
-            fh.flush()
-            if durable:
-                os.fsync(fh.fileno())
+    with staged_file(path, mode=mode, durable=False) as tmp, open(tmp, "wb") as fh:
+        yield fh
+        fh.flush()
+        if durable:
+            os.fsync(fh.fileno())
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -327,7 +325,7 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
         if m is not None:
             stale = age > STALE_SECONDS or (m["host"] == _HOST and _pid_gone(int(m["pid"])))
             kind, name = m["kind"], m["name"]
-        else:
+        elif legacy is not None:
             stale = age > LEGACY_STALE_SECONDS and _pid_gone(int(legacy["pid"]))
             kind, name = "tmp", legacy["name"]
         if not stale:

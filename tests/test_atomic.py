@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
-from lora_compat.atomic import atomic_dir, atomic_writer, write_text
+from lora_compat.atomic import TEMP_MARK, Terminated, atomic_dir, atomic_writer, staged_file, write_text
+from lora_compat.errors import UserError
 
 
 def test_write_replaces_whole_file(tmp_path) -> None:
@@ -18,28 +22,25 @@ def test_write_replaces_whole_file(tmp_path) -> None:
 def test_failure_leaves_old_file_and_no_temp(tmp_path) -> None:
     p = tmp_path / "out.bin"
     p.write_bytes(b"original")
-    with pytest.raises(RuntimeError):
-        with atomic_writer(p) as fh:
-            fh.write(b"partial")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_writer(p) as fh:
+        fh.write(b"partial")
+        raise RuntimeError("boom")
     assert p.read_bytes() == b"original"
     assert [x.name for x in tmp_path.iterdir()] == ["out.bin"]
 
 
 def test_failure_without_previous_file_leaves_nothing(tmp_path) -> None:
-    with pytest.raises(ValueError):
-        with atomic_writer(tmp_path / "new.bin") as fh:
-            fh.write(b"x")
-            raise ValueError
+    with pytest.raises(ValueError), atomic_writer(tmp_path / "new.bin") as fh:
+        fh.write(b"x")
+        raise ValueError
     assert list(tmp_path.iterdir()) == []
 
 
 def test_atomic_dir_complete_or_absent(tmp_path) -> None:
     d = tmp_path / "peft"
-    with pytest.raises(OSError):
-        with atomic_dir(d) as tmp:
-            (tmp / "a").write_text("1")
-            raise OSError("disk full")
+    with pytest.raises(OSError), atomic_dir(d) as tmp:
+        (tmp / "a").write_text("1")
+        raise OSError("disk full")
     assert list(tmp_path.iterdir()) == []
     with atomic_dir(d) as tmp:
         (tmp / "a").write_text("1")
@@ -61,11 +62,6 @@ def test_atomic_dir_replaces_a_file_without_leftovers(tmp_path) -> None:
 
 # --- umask, one-line errors, SIGTERM (#12.5, #10.9) -----------------------------------------------------------
 
-import os  # noqa: E402
-import signal  # noqa: E402
-
-from lora_compat.atomic import TEMP_MARK, Terminated, staged_file  # noqa: E402
-from lora_compat.errors import UserError  # noqa: E402
 
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
@@ -91,9 +87,8 @@ def test_write_failures_are_user_errors_naming_the_destination(tmp_path) -> None
     (tmp_path / "f").write_text("a file")
     with pytest.raises(UserError, match=r"f/sub/x\.txt: cannot write: a parent of this path is a file"):
         write_text(tmp_path / "f" / "sub" / "x.txt", "x")
-    with pytest.raises(UserError, match="cannot write"):
-        with atomic_dir(tmp_path / "f" / "d"):
-            pass
+    with pytest.raises(UserError, match="cannot write"), atomic_dir(tmp_path / "f" / "d"):
+        pass
     (tmp_path / "dir").mkdir()
     with pytest.raises(UserError, match="is a folder"):
         write_text(tmp_path / "dir", "x")
@@ -103,17 +98,16 @@ def test_write_failures_are_user_errors_naming_the_destination(tmp_path) -> None
 @pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
 def test_sigterm_during_a_write_removes_the_temporary(tmp_path) -> None:
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(Terminated):
-        with atomic_writer(tmp_path / "x.bin") as fh:
-            fh.write(b"partial")
-            assert [p.name for p in tmp_path.iterdir()][0].startswith(f".x.bin.{TEMP_MARK}-")
-            os.kill(os.getpid(), signal.SIGTERM)
+    with pytest.raises(Terminated), atomic_writer(tmp_path / "x.bin") as fh:
+        fh.write(b"partial")
+        assert next(p.name for p in tmp_path.iterdir()).startswith(f".x.bin.{TEMP_MARK}-")
+        os.kill(os.getpid(), signal.SIGTERM)
     assert list(tmp_path.iterdir()) == []
     assert signal.getsignal(signal.SIGTERM) == before   # a library caller's handler is restored
-    with pytest.raises(KeyboardInterrupt):  # Terminated is a KeyboardInterrupt: Ctrl-C cleanup paths apply
-        with atomic_dir(tmp_path / "d") as tmp:
-            (tmp / "a").write_text("1")
-            os.kill(os.getpid(), signal.SIGTERM)
+    # Terminated is a KeyboardInterrupt: Ctrl-C cleanup paths apply
+    with pytest.raises(KeyboardInterrupt), atomic_dir(tmp_path / "d") as tmp:
+        (tmp / "a").write_text("1")
+        os.kill(os.getpid(), signal.SIGTERM)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -121,7 +115,6 @@ def test_atomic_dir_without_replace_leaves_an_existing_folder_alone(tmp_path) ->
     d = tmp_path / "out"
     d.mkdir()
     (d / "mine").write_text("keep")
-    with pytest.raises(UserError, match="already exists"):
-        with atomic_dir(d) as tmp:
-            (tmp / "new").write_text("1")
+    with pytest.raises(UserError, match="already exists"), atomic_dir(d) as tmp:
+        (tmp / "new").write_text("1")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (d / "mine").read_text() == "keep"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES
 from lora_compat.cli import main
+
+from conftest import FIXTURES
 
 BAD_TOML = FIXTURES / "lint" / "sdscripts_bad.toml"
 

@@ -75,7 +75,7 @@ def test_fifo_inputs_are_refused_without_blocking(tmp_path: Path) -> None:
                  ["inspect", str(peft)]):
         proc = child(code, *argv)
         try:
-            out, err = proc.communicate(timeout=60)
+            _, err = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
             pytest.fail(f"{argv} blocked on a FIFO")
@@ -84,7 +84,7 @@ def test_fifo_inputs_are_refused_without_blocking(tmp_path: Path) -> None:
     fifo_pt = tmp_path / "y.ckpt"
     os.mkfifo(fifo_pt)
     proc = child(code, "inspect", str(fifo_pt), "--allow-pickle")
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "not a regular file" in err
 
 
@@ -284,7 +284,9 @@ def test_outputs_honour_the_umask(tmp_path: Path, capsys) -> None:
         assert run(["convert", src, tmp_path / "d.safetensors", "--to", "diffusers"], capsys)[0] == 0
     finally:
         os.umask(old)
-    mode = lambda p: p.stat().st_mode & 0o777  # noqa: E731
+
+    def mode(p: Path) -> int:
+        return p.stat().st_mode & 0o777
     assert mode(tmp_path / "k.safetensors") == 0o640
     assert mode(tmp_path / "p") == 0o750 and mode(tmp_path / "p" / "unet") == 0o750
     assert mode(tmp_path / "p" / "unet" / "adapter_model.safetensors") == 0o640

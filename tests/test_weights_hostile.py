@@ -193,7 +193,7 @@ def test_f8_values_decode_like_torch() -> None:
             continue
         ours = decode_values(bytes(range(256)), dtype)
         theirs = torch.frombuffer(bytearray(range(256)), dtype=getattr(torch, tdt)).to(torch.float64).tolist()
-        for b, (x, y) in enumerate(zip(ours, theirs)):
+        for b, (x, y) in enumerate(zip(ours, theirs, strict=True)):
             assert (math.isnan(x) and math.isnan(y)) or x == y, (dtype, b, x, y)
 
 
@@ -224,7 +224,7 @@ def test_integer_lora_up_is_refused_before_anything_is_written(tmp_path: Path, c
 
 def test_f64_alpha_beyond_float32_is_refused(tmp_path: Path, capsys) -> None:
     p = tmp_path / "a.safetensors"
-    ts = lora_tensors(alpha=None) + [OutTensor(f"{KOHYA}.alpha", "F64", (), struct.pack("<d", 1e300))]
+    ts = [*lora_tensors(alpha=None), OutTensor(f"{KOHYA}.alpha", "F64", (), struct.pack("<d", 1e300))]
     write_safetensors(p, ts)
     assert_one_line_error(["convert", p, tmp_path / "o.safetensors", "--to", "kohya"], capsys,
                           "does not fit a float32")
@@ -293,7 +293,8 @@ def test_pattern_order_is_peft_first_match() -> None:
 
 
 def test_non_safetensors_inputs_are_named(tmp_path: Path, capsys) -> None:
-    cases = {"cfg.json": b'{"LoRA_type": "Standard", "epoch": 10}', "img.safetensors": b"\x89PNG\r\n\x1a\n" + b"\0" * 64,
+    cases = {"cfg.json": b'{"LoRA_type": "Standard", "epoch": 10}',
+             "img.safetensors": b"\x89PNG\r\n\x1a\n" + b"\0" * 64,
              "x.safetensors": b"\x80\x04\x95" + b"\0" * 64, "z.safetensors": b"PK\x03\x04" + b"\0" * 64,
              "readme.safetensors": b"this is not a LoRA at all, just some words\n" * 3}
     want = {"cfg.json": "a JSON file", "img.safetensors": "a PNG image", "x.safetensors": "a Python pickle",

@@ -53,7 +53,7 @@ def _dumps(obj: object) -> str:
 
 def _is_folder_arg(raw: str) -> bool:
     """DST written with a trailing separator names a folder, like ``cp FILE DIR/``."""
-    return raw.endswith("/") or raw.endswith(os.sep) or bool(os.altsep and raw.endswith(os.altsep))
+    return raw.endswith(tuple(s for s in ("/", os.sep, os.altsep) if s))
 
 
 def _into_folder(folder: Path) -> None:
@@ -109,7 +109,7 @@ def command(src: Path, dst: str, to: str, arch: str, dtype: str, bake_scale: boo
     goes into. SRC is never modified; DST is written atomically, never replaced without --force, and --force
     replaces only a LoRA file or PEFT adapter folder.
     """
-    from lora_compat.weights.convert import ConvertOptions, VerificationFailed, convert
+    from lora_compat.weights.convert import ConvertOptions, VerificationError, convert
 
     opts = ConvertOptions(to=to, arch=arch, dtype=dtype, bake_scale=bake_scale, force=force,
                           allow_pickle=allow_pickle, te_naming=5 if te_naming == "transformers5" else 4,
@@ -126,7 +126,7 @@ def command(src: Path, dst: str, to: str, arch: str, dtype: str, bake_scale: boo
         dst_path = dst_path / _out_name(src, to)
     try:
         rep = convert(src, dst_path, opts)
-    except VerificationFailed as failed:
+    except VerificationError as failed:
         rep = failed.report
     if fmt == "json":
         click.echo(_dumps(_report_json(rep)))
@@ -163,7 +163,7 @@ def _run_batch(src: Path, dst: Path, opts, fmt: str) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from lora_compat.weights.convert import VerificationFailed, convert
+    from lora_compat.weights.convert import VerificationError, convert
 
     items = _batch_items(src)
     if dst.exists() and not dst.is_dir():
@@ -180,7 +180,7 @@ def _run_batch(src: Path, dst: Path, opts, fmt: str) -> None:
             out = dst / _out_name(item, opts.to)
             try:
                 reports.append(convert(item, out, opts))
-            except VerificationFailed as failed:
+            except VerificationError as failed:
                 reports.append(failed.report)
             except UserError as err:
                 errors.append(str(err))

@@ -83,7 +83,7 @@ class ConvertReport:
     written: bool = False       # False when --verify failed: nothing was written
 
 
-class VerificationFailed(Exception):
+class VerificationError(Exception):
     """``--verify`` found a difference: the output was not written. Carries the report (with ``verify``)."""
 
     def __init__(self, report: ConvertReport) -> None:
@@ -439,7 +439,7 @@ def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertRepo
     """Write ``lf`` to ``dst`` in layout ``opts.to``.
 
     Atomic: the output is built beside ``dst`` and renamed into place only when complete and, with
-    ``opts.verify``, verified (else :class:`VerificationFailed` and nothing is written). ``dst`` must not exist
+    ``opts.verify``, verified (else :class:`VerificationError` and nothing is written). ``dst`` must not exist
     unless ``opts.force``, and even then only a file or folder this tool could have written is replaced.
     """
     if opts.to not in TARGETS:
@@ -524,7 +524,7 @@ def _verifier(lf: LoraFile, report: ConvertReport) -> Callable[[Path], None]:
     def check(staged: Path) -> None:
         report.verify = verify_loaded(lf, open_lora(staged, arch=lf.arch))
         if not report.verify.ok:
-            raise VerificationFailed(report)
+            raise VerificationError(report)
     return check
 
 

@@ -26,7 +26,13 @@ from lora_compat.errors import UserError
 from lora_compat.weights.peft_patterns import PatternError, PatternIndex
 from lora_compat.weights.safetensors_io import SafetensorsFile, TensorEntry, read_header
 from lora_compat.weights.untrusted import (
-    FLOAT32_MAX, PEFT_TYPES, PeftConfig, parse_json, peft_config, read_small_file, require_regular_file,
+    FLOAT32_MAX,
+    PEFT_TYPES,
+    PeftConfig,
+    parse_json,
+    peft_config,
+    read_small_file,
+    require_regular_file,
 )
 
 LAYOUTS = ("kohya", "peft", "diffusers", "diffusers-old")

@@ -18,15 +18,18 @@ LoRAs downloaded from anywhere, so this module never runs such a key through ``r
 
 from __future__ import annotations
 
+import importlib
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-try:  # Python 3.11+
-    from re import _constants as _C
-    from re import _parser as _sre_parse
+# Python's own regex parser (re._parser since 3.11, sre_parse before): the same syntax PEFT's re.match sees.
+try:
+    _sre_parse: Any = importlib.import_module("re._parser")
+    sre_constants: Any = importlib.import_module("re._constants")
 except ImportError:  # pragma: no cover - Python 3.10
-    import sre_constants as _C  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+    _sre_parse = importlib.import_module("sre_parse")
+    sre_constants = importlib.import_module("sre_constants")
 
 MAX_KEY_CHARS = 1000
 MAX_STATES = 20_000
@@ -46,9 +49,9 @@ _CHAR, _SPLIT, _ASSERT, _MATCH = range(4)
 
 def _category_test(cat) -> Any:
     tests = {
-        _C.CATEGORY_DIGIT: str.isdecimal, _C.CATEGORY_NOT_DIGIT: lambda c: not c.isdecimal(),
-        _C.CATEGORY_SPACE: str.isspace, _C.CATEGORY_NOT_SPACE: lambda c: not c.isspace(),
-        _C.CATEGORY_WORD: _is_word, _C.CATEGORY_NOT_WORD: lambda c: not _is_word(c),
+        sre_constants.CATEGORY_DIGIT: str.isdecimal, sre_constants.CATEGORY_NOT_DIGIT: lambda c: not c.isdecimal(),
+        sre_constants.CATEGORY_SPACE: str.isspace, sre_constants.CATEGORY_NOT_SPACE: lambda c: not c.isspace(),
+        sre_constants.CATEGORY_WORD: _is_word, sre_constants.CATEGORY_NOT_WORD: lambda c: not _is_word(c),
     }
     if cat not in tests:
         raise PatternError(f"character category {cat} is not supported")
@@ -61,13 +64,13 @@ def _is_word(c: str) -> bool:
 
 def _char_test(op, av) -> Any:
     """A predicate on one character for a LITERAL / NOT_LITERAL / ANY / IN node."""
-    if op is _C.LITERAL:
+    if op is sre_constants.LITERAL:
         ch = chr(av)
         return lambda c: c == ch
-    if op is _C.NOT_LITERAL:
+    if op is sre_constants.NOT_LITERAL:
         ch = chr(av)
         return lambda c: c != ch
-    if op is _C.ANY:
+    if op is sre_constants.ANY:
         return lambda c: c != "\n"
     # IN: a set of literals, ranges and categories, maybe negated
     negate = False
@@ -75,13 +78,13 @@ def _char_test(op, av) -> Any:
     ranges: list[tuple[int, int]] = []
     cats = []
     for iop, iav in av:
-        if iop is _C.NEGATE:
+        if iop is sre_constants.NEGATE:
             negate = True
-        elif iop is _C.LITERAL:
+        elif iop is sre_constants.LITERAL:
             literals.add(chr(iav))
-        elif iop is _C.RANGE:
+        elif iop is sre_constants.RANGE:
             ranges.append(iav)
-        elif iop is _C.CATEGORY:
+        elif iop is sre_constants.CATEGORY:
             cats.append(_category_test(iav))
         else:
             raise PatternError(f"character set item {iop} is not supported")
@@ -114,18 +117,18 @@ class _Nfa:
         return nxt
 
     def node(self, op, av, nxt: int) -> int:
-        if op in (_C.LITERAL, _C.NOT_LITERAL, _C.ANY, _C.IN):
+        if op in (sre_constants.LITERAL, sre_constants.NOT_LITERAL, sre_constants.ANY, sre_constants.IN):
             return self.add([_CHAR, _char_test(op, av), nxt])
-        if op is _C.SUBPATTERN:
+        if op is sre_constants.SUBPATTERN:
             _group, add_flags, del_flags, sub = av
             if add_flags or del_flags:
                 raise PatternError("inline flags such as (?i:...) are not supported")
             return self.build(sub.data, nxt)
-        if op is _C.BRANCH:
+        if op is sre_constants.BRANCH:
             return self.add([_SPLIT, [self.build(alt.data, nxt) for alt in av[1]]])
-        if op in (_C.MAX_REPEAT, _C.MIN_REPEAT):  # greedy or lazy: the same yes/no answer
+        if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):  # greedy or lazy: the same yes/no answer
             lo, hi, sub = av
-            unbounded = hi is _C.MAXREPEAT or hi == _C.MAXREPEAT
+            unbounded = hi is sre_constants.MAXREPEAT or hi == sre_constants.MAXREPEAT
             if lo > 1000 or (not unbounded and hi > 1000):
                 raise PatternError("repeat counts over 1000 are not supported")
             if unbounded:
@@ -139,7 +142,7 @@ class _Nfa:
             for _ in range(lo):
                 tail = self.build(sub.data, tail)
             return tail
-        if op is _C.AT:
+        if op is sre_constants.AT:
             if str(av) not in _ASSERTIONS:
                 raise PatternError(f"anchor {av} is not supported")
             return self.add([_ASSERT, str(av), nxt])
@@ -159,7 +162,7 @@ class SafeRegex:
             raise PatternError(f"not a valid regular expression ({exc})") from None
         except (RecursionError, OverflowError):
             raise PatternError("nested too deeply to match safely") from None
-        if parsed.state.flags & ~_C.SRE_FLAG_UNICODE:
+        if parsed.state.flags & ~sre_constants.SRE_FLAG_UNICODE:
             raise PatternError("inline flags such as (?i) are not supported")
         nfa = _Nfa()
         match = nfa.add([_MATCH])

@@ -17,9 +17,10 @@ import json
 import os
 import struct
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, NamedTuple, Union
+from typing import NamedTuple, Union
 
 from lora_compat.atomic import staged_file
 from lora_compat.errors import UserError

@@ -143,11 +143,11 @@ def what_is(prefix: bytes) -> str | None:
 
 # --- strict, bounded JSON -----------------------------------------------------------------------------------------
 
-class _DuplicateKey(Exception):
+class _DuplicateKeyError(Exception):
     pass
 
 
-class _BadConstant(Exception):
+class _BadConstantError(Exception):
     pass
 
 
@@ -157,13 +157,13 @@ def _pairs_no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
         seen: set[str] = set()
         for k, _ in pairs:
             if k in seen:
-                raise _DuplicateKey(k)
+                raise _DuplicateKeyError(k)
             seen.add(k)
     return out
 
 
 def _refuse_constant(name: str) -> Any:
-    raise _BadConstant(name)
+    raise _BadConstantError(name)
 
 
 def parse_json(data: bytes | str, *, file: str | None, key: str | None = None, what: str = "the text",
@@ -187,9 +187,9 @@ def parse_json(data: bytes | str, *, file: str | None, key: str | None = None, w
     try:
         obj = json.loads(data, parse_constant=_refuse_constant,
                          object_pairs_hook=None if duplicates else _pairs_no_duplicates)
-    except _DuplicateKey as exc:
+    except _DuplicateKeyError as exc:
         raise UserError(f"duplicate key {str(exc.args[0])[:100]!r} in the {what}", file=file, key=key) from None
-    except _BadConstant as exc:
+    except _BadConstantError as exc:
         raise UserError(f"{what} holds {exc.args[0]}, which is not a JSON number", file=file, key=key) from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{what} is not valid JSON: {exc.msg}", file=file, line=exc.lineno, col=exc.colno,

@@ -255,7 +255,7 @@ def verify_loaded(src: LoraFile, dst: LoraFile) -> VerifyResult:
                                         f"(allowed {tol:.2g})"))
         if (sm.dora is None) != (dm.dora is None):
             res.failures.append((label, "DoRA magnitude present on one side only"))
-        elif sm.dora is not None:
+        elif sm.dora is not None and dm.dora is not None:
             ma = _tensor(sm, sm.dora).flatten()
             mb = _tensor(dm, dm.dora).flatten()
             u = max(MIN_ROUNDOFF, UNIT_ROUNDOFF.get(dm.dora.dtype, 1.0) if dm.dora.dtype != sm.dora.dtype else 0)
