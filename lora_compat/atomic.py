@@ -68,35 +68,31 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def raise_on_sigterm() -> bool:
-    """Make SIGTERM raise :class:`Terminated` in this process (main thread only, and only over the default
-    action). Returns whether the handler is now ours. The CLI calls this once at start-up."""
-    try:
-        current = signal.getsignal(signal.SIGTERM)
-        if current is _on_sigterm:
-            return True
-        if current in (signal.SIG_DFL, None):
-            signal.signal(signal.SIGTERM, _on_sigterm)
-            return True
-    except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM here
-        pass
-    return False
-
-
 @contextlib.contextmanager
-def _guarded(dst: Path) -> Iterator[None]:
-    """SIGTERM raises while the body runs (restored afterwards if we installed it); stale temps are swept."""
+def sigterm_raises() -> Iterator[None]:
+    """While the body runs, SIGTERM raises :class:`Terminated` (main thread only, and only where SIGTERM has its
+    default action: a handler someone else installed is left alone). The previous action is restored after.
+    The CLI wraps every command in it; every atomic write does too (for library callers)."""
     installed = False
-    with contextlib.suppress(ValueError, OSError, AttributeError):
-        installed = signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) and raise_on_sigterm()
+    with contextlib.suppress(ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM here
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, _on_sigterm)
+            installed = True
     try:
-        _sweep_once(dst.parent)
         yield
     finally:
         if installed:
             with contextlib.suppress(ValueError, OSError):
                 if signal.getsignal(signal.SIGTERM) is _on_sigterm:
                     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _guarded(dst: Path) -> Iterator[None]:
+    """SIGTERM raises while the body runs; stale temps in the destination folder are swept first."""
+    with sigterm_raises():
+        _sweep_once(dst.parent)
+        yield
 
 
 def temp_path(dst: str | os.PathLike[str], kind: str = "tmp", *, pid: int | None = None) -> Path:

@@ -78,12 +78,12 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. UserError -> one line on stderr, exit 2, never a traceback."""
-    from lora_compat.atomic import Terminated, raise_on_sigterm
+    from lora_compat.atomic import Terminated, sigterm_raises
     from lora_compat.errors import UserError
 
-    raise_on_sigterm()  # SIGTERM cleans up like Ctrl-C: no half-written output, no temp files left
     try:
-        cli.main(args=argv, prog_name="lora-compat", standalone_mode=False)
+        with sigterm_raises():  # SIGTERM cleans up like Ctrl-C: no half-written output, no temp files left
+            cli.main(args=argv, prog_name="lora-compat", standalone_mode=False)
     except UserError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
