@@ -136,7 +136,8 @@ def what_is(prefix: bytes) -> str | None:
     body = prefix[3:] if prefix.startswith(b"\xef\xbb\xbf") else prefix
     if body and all(b in b"\t\n\r" or b >= 32 for b in body[:8]):  # a header length has zero bytes: text has not
         if body.lstrip(b" \t\r\n")[:1] in (b"{", b"["):
-            return "a JSON file"
+            return ("a JSON file (for a PEFT adapter pass its folder; a training config goes to lora-compat show "
+                    "or lint)")
         return "a text file"
     return None
 
