@@ -308,3 +308,19 @@ def test_non_safetensors_inputs_are_named(tmp_path: Path, capsys) -> None:
             assert "header length" not in err
     with pytest.raises(UserError, match="a JSON file"):
         open_lora(tmp_path / "cfg.json")
+
+
+def test_casts_that_overflow_are_refused(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("numpy")
+    p = tmp_path / "big.safetensors"
+    write_safetensors(p, [
+        OutTensor(f"{KOHYA}.lora_down.weight", "F32", (2, 768), encode_values([1e5] * 1536, "F32")),
+        OutTensor(f"{KOHYA}.lora_up.weight", "F32", (320, 2), encode_values([0.01] * 640, "F32"))])
+    assert_one_line_error(["convert", p, tmp_path / "h.safetensors", "--to", "kohya", "--dtype", "fp16"], capsys,
+                          "casting F32 weights as F16 overflows")
+    assert run(["convert", p, tmp_path / "b.safetensors", "--to", "kohya", "--dtype", "bf16"], capsys)[0] == 0
+    q = tmp_path / "scale.safetensors"
+    write_safetensors(q, lora_tensors(alpha=1e10, alpha_dtype="F32", rank=1, dtype="F16"))
+    assert_one_line_error(["convert", q, tmp_path / "k.safetensors", "--to", "kohya", "--bake-scale"], capsys,
+                          "baking the scale 1e+10 into F16 weights as F16 overflows")
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["b.safetensors", "big.safetensors", "scale.safetensors"]

@@ -853,7 +853,19 @@ def sd_scripts_hashes(tensors: list[OutTensor], metadata: dict[str, str]) -> tup
     return sha.hexdigest(), legacy.hexdigest()
 
 
+def _infinities(np, data: bytes, dtype: str) -> int:
+    if dtype == "BF16":
+        return int(np.count_nonzero((np.frombuffer(data, dtype="<u2") & 0x7FFF) == 0x7F80))
+    return int(np.count_nonzero(np.isinf(np.frombuffer(data, dtype={"F32": "<f4", "F16": "<f2"}[dtype]))))
+
+
 def _cast_chunks(fd: int, src: CastRange) -> Iterator[bytes]:
+    """The cast bytes of ``src`` in chunks; UserError when the cast (or a baked scale) turns finite values into
+    infinities (checked where numpy is installed: without it the cast saturates silently, like torch)."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is optional
+        np = None
     in_size = DTYPE_SIZES[src.src]
     step = (COPY_CHUNK // 4) * in_size
     off, rem = src.offset, src.length
@@ -862,6 +874,11 @@ def _cast_chunks(fd: int, src: CastRange) -> Iterator[bytes]:
         data = _pread(fd, want, off)
         if len(data) != want:
             raise shrank(src.path)
-        yield cast_bytes(data, src.src, src.dst, src.factor)
+        out = cast_bytes(data, src.src, src.dst, src.factor)
+        if np is not None and _infinities(np, out, src.dst) > _infinities(np, data, src.src):
+            what = f"baking the scale {src.factor:g} into" if src.factor != 1.0 else "casting"
+            raise UserError(f"{what} {src.src} weights as {src.dst} overflows: values beyond {src.dst}'s range "
+                            "would become inf; keep the dtype or choose a wider one", file=str(src.path))
+        yield out
         off += want
         rem -= want
