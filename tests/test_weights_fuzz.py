@@ -1,13 +1,14 @@
 """Seeded weights fuzz (#12): a few hundred malformed LoRA files and PEFT folders through inspect, check and convert.
 
-Mutations start from valid kohya LoRA / LoHa / LoKr files, a diffusers file with ``lora_adapter_metadata`` and a PEFT
-folder: header JSON edits (dtypes, shapes, offsets, keys, huge and non-finite numbers, nesting), alpha bytes, raw
-byte damage, hostile metadata and adapter configs (wrong types, 0/null ranks, 1e308, catastrophic regex patterns,
-lone surrogates). Every invocation runs in-process and must: end with exit 0, 1 or 2 (never another exception),
-take under 10 s, print strictly valid JSON (no bare NaN) when it succeeds, print exactly one ``error:`` line when it
-fails, leave nothing in the output folder after a failure (no DST, no temporaries) and only DST after a success,
-and never modify its input. Counts: ``FUZZ_CASES`` cases x 3 commands (+ ``--verify`` on a sample when torch is
-installed). The seed is fixed so that a failure reproduces; set ``LORA_COMPAT_FUZZ_SEED`` to explore others.
+Mutations start from valid kohya LoRA / LoHa / LoKr files, a diffusers file with ``lora_adapter_metadata``, a PEFT
+folder (SD1) and a kohya and a diffusers FLUX.1 file: header JSON edits (dtypes, shapes, offsets, keys, huge and
+non-finite numbers, nesting), alpha bytes, raw byte damage, hostile metadata and adapter configs (wrong types, 0/null
+ranks, 1e308, catastrophic regex patterns, lone surrogates). Every invocation runs in-process and must: end with
+exit 0, 1 or 2 (never another exception), take under 10 s, print strictly valid JSON (no bare NaN) when it succeeds,
+print exactly one ``error:`` line when it fails, leave nothing in the output folder after a failure (no DST, no
+temporaries) and only DST after a success, and never modify its input. Counts: ``FUZZ_CASES`` cases x 3 commands
+(+ ``--verify`` on a sample when torch is installed). The seed is fixed so that a failure reproduces; set
+``LORA_COMPAT_FUZZ_SEED`` to explore others.
 """
 
 from __future__ import annotations
@@ -96,6 +97,17 @@ def seed_files(tmp: Path, rng: random.Random) -> dict[str, Path]:
         {"peft_type": "LORA", "r": 2, "lora_alpha": 2, "rank_pattern": {CONV: 4}, "alpha_pattern": {CONV: 8},
          "target_modules": [LIN, CONV], "use_rslora": False, "use_dora": False}))
     out["peft"] = peft
+    flux = []
+    for name, (fin, fout) in {"double_blocks_0_img_attn_qkv": (3072, 9216), "single_blocks_0_linear2": (15360, 3072),
+                              "double_blocks_1_txt_mlp_0": (3072, 12288)}.items():
+        flux += [OutTensor(f"lora_unet_{name}.lora_down.weight", "BF16", (1, fin), _rand_values(rng, fin, "BF16")),
+                 OutTensor(f"lora_unet_{name}.lora_up.weight", "BF16", (fout, 1), _rand_values(rng, fout, "BF16")),
+                 OutTensor(f"lora_unet_{name}.alpha", "F32", (), encode_values([1.0], "F32"))]
+    out["flux"] = tmp / "seed-flux.safetensors"
+    write_safetensors(out["flux"], flux, {"ss_base_model_version": "flux1", "ss_network_module": "networks.lora_flux"})
+    out["flux-diffusers"] = tmp / "seed-flux-diffusers.safetensors"
+    code, _, err, _ = invoke(["convert", str(out["flux"]), str(out["flux-diffusers"]), "--to", "diffusers"])
+    assert code == 0, err
     return out
 
 
@@ -227,7 +239,8 @@ def generate(tmp: Path, n: int, seed: int) -> list[tuple[str, Path]]:
     peft_weights = (seeds["peft"] / "unet" / "adapter_model.safetensors").read_bytes()
     cases: list[tuple[str, Path]] = []
     for i in range(n):
-        kind = rng.choice(["kohya", "kohya", "loha", "lokr", "diffusers", "diffusers", "peft", "peft"])
+        kind = rng.choice(["kohya", "kohya", "loha", "lokr", "diffusers", "diffusers", "peft", "peft", "flux",
+                           "flux-diffusers"])
         if kind == "peft":
             d = tmp / f"case{i:04d}-peft"
             (d / "unet").mkdir(parents=True)
@@ -276,7 +289,9 @@ def _strict_json(text: str) -> object:
 def run_fuzz(tmp: Path, n: int = FUZZ_CASES, seed: int = SEED) -> dict:
     """Run every case through inspect, check and convert; return counts and the problems found."""
     try:
-        import torch  # noqa: F401
+        import torch
+
+        torch.ones(2, 2) @ torch.ones(2, 2)  # import and first-use cost are not a case's time
         can_verify = True
     except ImportError:
         can_verify = False
@@ -287,7 +302,7 @@ def run_fuzz(tmp: Path, n: int = FUZZ_CASES, seed: int = SEED) -> dict:
         before = fingerprint(src)
         outdir = tmp / "out"
         outdir.mkdir(exist_ok=True)
-        to = rng.choice(["kohya", "peft", "diffusers"])
+        to = rng.choice(["kohya", "peft", "diffusers"] + (["comfyui", "ai-toolkit"] if "flux" in cid else []))
         dst = outdir / ("dst" if to == "peft" else "dst.safetensors")
         convert = ["convert", str(src), str(dst), "--to", to, "--format", "json"]
         if rng.random() < 0.2:
@@ -297,12 +312,14 @@ def run_fuzz(tmp: Path, n: int = FUZZ_CASES, seed: int = SEED) -> dict:
         if can_verify and rng.random() < 0.04:
             convert.append("--verify")
         runs = [["inspect", str(src), "--format", "json"],
-                ["check", str(src), "--target", rng.choice(["diffusers", "comfyui", "a1111", "sd-scripts"]),
-                 "--format", "json"], convert]
+                ["check", str(src), "--target",
+                 rng.choice(["diffusers", "comfyui", "a1111", "sd-scripts", "ai-toolkit"]), "--format", "json"],
+                convert]
         for argv in runs:
             code, out, err, secs = invoke(argv)
             stats["invocations"] += 1
-            stats["slowest"] = max(stats["slowest"], secs)
+            if secs > stats["slowest"]:
+                stats["slowest"], stats["slowest_call"] = secs, f"{cid} {' '.join(argv[:1] + argv[3:])}"
             problems = []
             if code not in (0, 1, 2):
                 problems.append(str(code))
@@ -334,7 +351,8 @@ def run_fuzz(tmp: Path, n: int = FUZZ_CASES, seed: int = SEED) -> dict:
 def test_weights_fuzz(tmp_path: Path) -> None:
     stats = run_fuzz(tmp_path)
     print(f"weights fuzz: seed {SEED}, {stats['cases']} cases, {stats['invocations']} invocations, exits "
-          f"{stats['exit']}, slowest {stats['slowest']:.2f} s, {len(stats['problems'])} problems")
+          f"{stats['exit']}, slowest {stats['slowest']:.2f} s ({stats.get('slowest_call')}), "
+          f"{len(stats['problems'])} problems")
     assert stats["cases"] == FUZZ_CASES and stats["invocations"] == 3 * FUZZ_CASES
     # the mutations must exercise both sides: refusals and inputs that still convert
     assert stats["exit"][2] > FUZZ_CASES and stats["exit"][0] > FUZZ_CASES // 4, stats["exit"]
