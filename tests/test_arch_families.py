@@ -196,6 +196,27 @@ def test_diffusers_folders(tmp_path: Path, files: dict, family: str) -> None:
     assert found is not None and found.family == family, found
 
 
+@pytest.mark.parametrize("unet, te, family", [
+    # narrow test models (lora_compat.train.tiny): widths say nothing, the projection kind and activation do
+    ({"cross_attention_dim": 32, "use_linear_projection": True}, {"hidden_size": 32, "hidden_act": "gelu"}, "sd2"),
+    ({"cross_attention_dim": 32, "use_linear_projection": False}, {"hidden_size": 32}, "sd1"),
+    ({}, {"hidden_size": 32, "hidden_act": "quick_gelu"}, "sd1"),
+    ({}, {"hidden_size": 1024}, "sd2"),
+])
+def test_sd1_or_sd2_pipeline(tmp_path: Path, unet: dict, te: dict, family: str) -> None:
+    files = {"model_index.json": {"_class_name": "StableDiffusionPipeline"}, "text_encoder/config.json": te}
+    if unet:
+        files["unet/config.json"] = unet
+    found = families.family_of_model_path(str(_folder(tmp_path / "m", files)))
+    assert found is not None and found.family == family
+
+
+def test_an_sd_pipeline_that_does_not_say_which_is_no_answer(tmp_path: Path) -> None:
+    # never a guess: SD1 vs SD2 unknown is "no content evidence", not SD1
+    folder = _folder(tmp_path / "m", {"model_index.json": {"_class_name": "StableDiffusionPipeline"}})
+    assert families.family_of_model_path(str(folder)) is None
+
+
 def test_single_files(tmp_path: Path) -> None:
     flux = tmp_path / "flux1-dev.safetensors"
     write_safetensors(flux, {k: [2, 2] for k in FLUX_DEV})

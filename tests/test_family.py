@@ -244,6 +244,19 @@ def test_sd2_folder_without_v2_is_sd2_with_a_note(tmp_path: Path) -> None:
     assert "set v2 = true" in cfg.notes[-1].message
 
 
+def test_a_narrow_sd2_test_model_agrees_with_v2(tmp_path: Path) -> None:
+    # the shape of lora_compat.train.tiny's SD2 folder: widths of 32, linear projections, OpenCLIP's gelu
+    base = tmp_path / "tiny_sd2"
+    for rel, data in {"model_index.json": {"_class_name": "StableDiffusionPipeline"},
+                      "unet/config.json": {"cross_attention_dim": 32, "use_linear_projection": True},
+                      "text_encoder/config.json": {"hidden_size": 32, "hidden_act": "gelu"}}.items():
+        (base / rel).parent.mkdir(parents=True, exist_ok=True)
+        (base / rel).write_text(json.dumps(data))
+    cfg = load(tmp_path / "r.sh", f"python train_network.py --v2 --pretrained_model_name_or_path {base}\n")
+    assert cfg.family == "sd2" and not codes(cfg)
+    require_family(cfg, "train")
+
+
 def test_explicit_script_wins_over_the_model_and_says_so(tmp_path: Path) -> None:
     base = _sdxl_folder(tmp_path / "xl")
     cfg = load(tmp_path / "r.sh", f"python train_network.py --pretrained_model_name_or_path {base}\n")

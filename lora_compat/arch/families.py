@@ -318,27 +318,35 @@ _CROSS_ATTENTION_DIMS: dict[int, str] = {768: "sd1", 1024: "sd2", 2048: "sdxl"}
 
 def family_from_model_index(index: dict[str, Any], unet_config: dict[str, Any] | None = None,
                             text_encoder_config: dict[str, Any] | None = None) -> str | None:
-    """Family of a diffusers pipeline from its ``model_index.json`` (``_class_name``); SD1 vs SD2 from the UNet's
-    ``cross_attention_dim`` (or the text encoder's ``hidden_size``). None when the class names no known family."""
+    """Family of a diffusers pipeline from its ``model_index.json`` (``_class_name``); SD1 vs SD2 from the UNet and
+    text-encoder configs (:func:`sd_family_from_configs`). None when the class names no known family, or names
+    ``StableDiffusionPipeline`` and the configs do not tell SD1 from SD2."""
     cls = str(index.get("_class_name") or "")
     for prefix, fam in _PIPELINE_CLASSES:
         if cls.startswith(prefix):
-            if fam is not None:
-                return fam
-            return _sd_from_configs(unet_config, text_encoder_config) or "sd1"
+            return fam if fam is not None else sd_family_from_configs(unet_config, text_encoder_config)
     if "text_encoder_2" in index and "unet" in index:
         return "sdxl"
     return None
 
 
-def _sd_from_configs(unet_config: dict[str, Any] | None, text_encoder_config: dict[str, Any] | None) -> str | None:
-    if unet_config:
-        fam = family_from_unet_config(unet_config)
-        if fam:
-            return fam
-    if text_encoder_config and text_encoder_config.get("hidden_size") in (768, 1024):
-        return "sd1" if text_encoder_config["hidden_size"] == 768 else "sd2"
-    return None
+def sd_family_from_configs(unet_config: dict[str, Any] | None,
+                           text_encoder_config: dict[str, Any] | None) -> str | None:
+    """SD1 or SD2 of a ``StableDiffusionPipeline``: the UNet's ``cross_attention_dim`` (768 / 1024), else the text
+    encoder's ``hidden_size``, else the UNet's ``use_linear_projection`` (SD2's transformer blocks project with
+    Linear layers, SD1's with 1x1 convs; the rule that also holds for narrow test models), else the text encoder's
+    activation (OpenCLIP ``gelu`` vs CLIP ViT-L ``quick_gelu``)."""
+    unet = unet_config or {}
+    te = text_encoder_config or {}
+    fam = family_from_unet_config(unet) if unet else None
+    if fam in ("sd1", "sd2"):
+        return fam
+    if te.get("hidden_size") in (768, 1024):
+        return "sd1" if te["hidden_size"] == 768 else "sd2"
+    if isinstance(unet.get("use_linear_projection"), bool):
+        return "sd2" if unet["use_linear_projection"] else "sd1"
+    act = te.get("hidden_act")
+    return {"gelu": "sd2", "quick_gelu": "sd1"}.get(act) if isinstance(act, str) else None
 
 
 def family_from_unet_config(config: dict[str, Any]) -> str | None:
