@@ -11,16 +11,15 @@ class NotAnSdLoraConfig(NoteRule):
     """The file trains something else than an SD1 / SD2 / SDXL LoRA (another tab, method or model family).
 
     The front-ends keep one file format for many jobs: a kohya_ss GUI preset may come from the DreamBooth,
-    Finetune or Textual Inversion tab, or tick ``flux1_checkbox`` / ``sd3_checkbox`` (then the GUI runs
-    ``flux_train_network.py`` or ``sd3_train_network.py``); a Derrian file may train Extended Textual Inversion
-    or FLUX. lora-compat reads what it can, names what the file trains and never treats it as an SD1 LoRA:
-    settings that only exist for that job are not checked, and ``migrate``/``plan``/``train`` refuse a model
-    family they do not support yet.
+    Finetune or Textual Inversion tab; a Derrian file may train Extended Textual Inversion or FLUX. lora-compat
+    reads what it can, names what the file trains and never treats it as an SD1 LoRA: settings that only exist
+    for that job are not checked. A model family lora-compat does not support yet (the GUI's ``flux1_checkbox``,
+    ``sd3_checkbox`` …) is LC412, which names the family; ``migrate``/``plan``/``train`` refuse it.
 
     **Anti-pattern**
 
     ```json
-    {"LoRA_type": "Standard", "flux1_checkbox": true}
+    {"max_resolution": "512,512", "learning_rate_te": 1e-05, "stop_text_encoder_training": 0}
     ```
 
     **Best practice**
@@ -35,5 +34,4 @@ class NotAnSdLoraConfig(NoteRule):
     aliases = ("LC605", "frontend-quirk")
     summary = "The file trains another tab, method or model family than an SD1/SD2/SDXL LoRA."
     reference = "kohya_ss kohya_gui/lora_gui.py train_model; docs/cli.md (show: family)"
-    note_codes = ("kohya-gui-not-lora-tab", "kohya-gui-other-architecture", "derrian-xti-not-lora",
-                  "derrian-toml-not-lora")
+    note_codes = ("kohya-gui-not-lora-tab", "derrian-xti-not-lora", "derrian-toml-not-lora")
