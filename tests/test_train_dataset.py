@@ -328,6 +328,7 @@ def test_latent_cache_refuses_random_crop(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ from config
 def test_build_dataset_from_canonical_config_kohya_folders(kohya: Path) -> None:
     from lora_compat.config.model import CanonicalConfig
+    from lora_compat.plan import RunOverrides, make_plan
 
     cfg = CanonicalConfig(dialect="native", source=str(kohya / "cfg.toml"))
     cfg.set("train_data_dir", str(kohya / "train"))
@@ -337,21 +338,24 @@ def test_build_dataset_from_canonical_config_kohya_folders(kohya: Path) -> None:
     cfg.set("prior_loss_weight", 0.25)
     cfg.set("seed", 1)
     cfg.set("max_data_loader_n_workers", 0)
-    assert build_dataset(cfg).loader_workers == 0
+    assert build_dataset(make_plan(cfg).dataset).loader_workers == 0
     del cfg.options["max_data_loader_n_workers"]          # sd-scripts default 8, capped by the CPU count
-    assert build_dataset(cfg).loader_workers == min(8, os.cpu_count() or 1)
-    ds = build_dataset(cfg, max_train_steps=10, loader_workers=None)
+    assert build_dataset(make_plan(cfg).dataset).loader_workers == min(8, os.cpu_count() or 1)
+    plan = make_plan(cfg)
+    assert plan.seed == 1
+    ds = build_dataset(plan.dataset, plan.seed, max_train_steps=10, loader_workers=None)
     assert ds.seed == 1
-    assert ds.num_train_images == 6 and len(ds) == 4
+    assert ds.num_train_images == 6 and len(ds) == 4 == plan.steps.steps_per_epoch
     batches = _all_batches(ds)
     assert sorted(torch.cat([b["loss_weights"] for b in batches]).tolist()) == [0.25] * 6 + [1.0] * 6
     assert {c for b in batches for c in b["captions"]} == {"sks dog, red collar", "sks dog", "dog"}
     # train --train-data: another kohya folder replaces the config's data
-    other = build_dataset(cfg, str(kohya / "reg"), 5, loader_workers=None)
+    other = build_dataset(make_plan(cfg, overrides=RunOverrides(train_data=str(kohya / "reg"))).dataset, 5,
+                          loader_workers=None)
     assert other.seed == 5 and other.num_train_images == 1
     assert cfg.get("train_data_dir") == str(kohya / "train")       # the caller's config is untouched
-    with pytest.raises(UserError, match="not found"):
-        build_dataset(cfg, str(kohya / "missing"))
+    missing = make_plan(cfg, overrides=RunOverrides(train_data=str(kohya / "missing")))
+    assert [u.option for u in missing.refusals] == ["train_data_dir"]
 
 
 def test_bucket_shuffles_replay_sd_scripts_seeding(tmp_path: Path) -> None:

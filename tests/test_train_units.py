@@ -20,8 +20,10 @@ from lora_compat.errors import UserError  # noqa: E402
 from lora_compat.train import network as N  # noqa: E402
 from lora_compat.train import state as st  # noqa: E402
 from lora_compat.train.engine import run_training  # noqa: E402
-from lora_compat.train.noise import NoiseSettings, make_noise_scheduler, per_sample_loss, target_for  # noqa: E402
+from lora_compat.plan.parts import NoisePlan  # noqa: E402
+from lora_compat.train.noise import make_noise_scheduler, per_sample_loss, target_for  # noqa: E402
 from lora_compat.semantics.optimizers import OPTIMIZERS, TORCH_FALLBACK, effective_optimizer  # noqa: E402
+from lora_compat.plan.build import optimizer_plan  # noqa: E402
 from lora_compat.train.optimizers import build_optimizer  # noqa: E402
 
 
@@ -75,14 +77,14 @@ def test_optimizer_map_and_metadata_string():
     """ss_optimizer is the defining module + class and the kwargs sd-scripts records (nesterov is passed, not
     recorded; momentum 0.9 is added after the user's args)."""
     p = [torch.nn.Parameter(torch.zeros(2))]
-    opt, meta = build_optimizer(effective_optimizer("SGDNesterov", ["weight_decay=0.01"]),
-                                [{"params": p, "lr": 0.1}], 0.1)
+    opt, meta = build_optimizer(optimizer_plan(effective_optimizer("SGDNesterov", ["weight_decay=0.01"]), 0.1),
+                                [{"params": p, "lr": 0.1}])
     assert isinstance(opt, torch.optim.SGD) and opt.defaults["nesterov"] and opt.defaults["momentum"] == 0.9
     assert meta == "torch.optim.sgd.SGD(weight_decay=0.01,momentum=0.9)"
-    opt, meta = build_optimizer(effective_optimizer("adafactor"), [{"params": p, "lr": 0.1}], 0.1)
+    opt, meta = build_optimizer(optimizer_plan(effective_optimizer("adafactor"), 0.1), [{"params": p, "lr": 0.1}])
     assert meta == "transformers.optimization.Adafactor(relative_step=True)"
     assert "lr" not in opt.param_groups[0] or opt.param_groups[0]["lr"] is None  # relative_step discards LRs
-    _opt, meta = build_optimizer(effective_optimizer(None), [{"params": p, "lr": 0.1}], 0.1)
+    _opt, meta = build_optimizer(optimizer_plan(effective_optimizer(None), 0.1), [{"params": p, "lr": 0.1}])
     assert meta == "torch.optim.adamw.AdamW"
 
 
@@ -97,11 +99,14 @@ def test_every_mapped_optimizer_steps_or_names_its_missing_package(name):
     lr = 1.0 if choice.spec.adaptive else 1e-2  # adaptive optimizers are run at lr 1
     group = [{"params": [p], "lr": lr}]
     if importlib.util.find_spec(choice.spec.module.split(".")[0]) is None:
+        refused: list = []
+        optimizer_plan(choice, lr, None, refused)
+        assert refused and "not installed" in refused[0].why and refused[0].refused
         with pytest.raises(UserError, match="needs the Python package"):
-            build_optimizer(choice, group, 1e-2)
+            build_optimizer(optimizer_plan(choice, lr), group)
         return
     try:
-        opt, meta = build_optimizer(choice, group, lr)
+        opt, meta = build_optimizer(optimizer_plan(choice, lr), group)
     except UserError as exc:  # e.g. bitsandbytes installed without a GPU backend
         pytest.skip(f"{name}: {exc}")
     assert meta.split("(")[0] == choice.spec.class_path
@@ -117,15 +122,18 @@ def test_every_mapped_optimizer_steps_or_names_its_missing_package(name):
 @pytest.mark.parametrize("name", ["bitsandbytes.optim.AdEMAMix8bit", "os.system", "torch.optim.LBFGS", "Foo",
                                   "adam"])
 def test_unknown_or_dotted_optimizer_is_refused_without_importing(name):
+    refused: list = []
+    plan = optimizer_plan(effective_optimizer(name), 1e-3, None, refused)
+    assert refused and refused[0].refused and "never makes lora-compat import code" in refused[0].why
     with pytest.raises(UserError, match="not supported"):
-        build_optimizer(effective_optimizer(name), [{"params": [torch.nn.Parameter(torch.zeros(1))]}], 1e-3)
+        build_optimizer(plan, [{"params": [torch.nn.Parameter(torch.zeros(1))]}])
 
 
 def test_optimizer_args_sd_scripts_cannot_parse_are_refused():
-    for args in (["novalue"], ["relative_step=true"], ["a=b=c"]):
-        with pytest.raises(UserError, match="optimizer_args item"):
-            build_optimizer(effective_optimizer("Adafactor", args), [{"params": [torch.nn.Parameter(torch.zeros(1))]}],
-                            1e-3)
+    for args in (["novalue"], ["relative_step=true"], ["a=b=c"], ["decouple=True"]):
+        refused: list = []
+        optimizer_plan(effective_optimizer("Adafactor", args), 1e-3, None, refused)
+        assert [u.option for u in refused if u.refused] == ["optimizer_args"], args
 
 
 # ---------------------------------------------------------------------------------------- kohya dropouts
@@ -211,14 +219,14 @@ def test_loss_weights_use_semantics_and_prior_weight():
     sched = make_noise_scheduler()
     pred, target = torch.zeros(2, 4, 2, 2), torch.ones(2, 4, 2, 2)
     t = torch.tensor([5, 700])
-    ns = NoiseSettings(min_snr_gamma=5.0, debiased_estimation_loss=True)
+    ns = NoisePlan(min_snr_gamma=5.0, debiased_estimation_loss=True)
     got = per_sample_loss(pred, target, t, sched, ns, torch.tensor([1.0, 0.5]))
     want = [loss_weight(5, min_snr_gamma=5.0, debiased_estimation_loss=True),
             0.5 * loss_weight(700, min_snr_gamma=5.0, debiased_estimation_loss=True)]
     assert got.tolist() == pytest.approx(want, rel=1e-6)
     mask = torch.zeros(2, 1, 2, 2)
     mask[:, :, 0, 0] = 1
-    masked = per_sample_loss(pred, target, t, sched, NoiseSettings(), torch.ones(2), mask)
+    masked = per_sample_loss(pred, target, t, sched, NoisePlan(), torch.ones(2), mask)
     assert masked.tolist() == pytest.approx([0.25, 0.25])  # not normalized by the mask area (§4.9.4)
 
 
@@ -228,7 +236,7 @@ def test_huber_snr_schedule_ignores_scale():
     d = torch.full((1, 1, 1, 1), 0.3)
     a = float(sched.alphas_cumprod[500])
     c = (1 - 0.1) / (1 + math.sqrt((1 - a) / a)) ** 2 + 0.1
-    got = per_sample_loss(d, torch.zeros_like(d), t, sched, NoiseSettings(loss_type="huber", huber_scale=7.0),
+    got = per_sample_loss(d, torch.zeros_like(d), t, sched, NoisePlan(loss_type="huber", huber_scale=7.0),
                           torch.ones(1))
     assert got.item() == pytest.approx(2 * c * (math.sqrt(0.09 + c * c) - c), rel=1e-5)
 
@@ -243,22 +251,36 @@ def test_checkpoint_names_follow_sd_scripts():
 
 
 def test_metadata_strings_like_sd_scripts():
-    from lora_compat.train.metadata import RunFacts, base_model_version, modelspec, training_metadata
+    """The plan types every value as sd-scripts writes it; the run fills in what only it knows."""
+    from lora_compat.plan import make_plan
+    from lora_compat.plan.metadata import base_model_version
+    from lora_compat.train.metadata import RunFacts, modelspec, training_metadata
 
     cfg = CanonicalConfig(dialect="native", source="t")
-    cfg.set("network_args", ["conv_dim=4"])
-    cfg.set("resolution", "768,512")
-    cfg.set("clip_skip", 2)
-    facts = RunFacts("sd2", True, 10, 0, 5, 2, 10, 1, "torch.optim.AdamW", 42, "constant", 1e-4, None, None)
-    md = training_metadata(cfg.effective, facts)
+    for k, v in dict(v2=True, v_parameterization=True, network_args=["conv_dim=4"], resolution="768,512",
+                     clip_skip=2, face_crop_aug_range="0.5,0.8").items():
+        cfg.set(k, v)
+    planned = make_plan(cfg).outputs
+    assert planned.metadata["ss_seed"] is None and planned.metadata["ss_session_id"] is None  # run time
+    facts = RunFacts(10, 0, 5, 2, 10, 1, 42, "torch.optim.adamw.AdamW", 7, 1.5)
+    md = training_metadata(planned.metadata, facts, None)
     assert md["ss_network_args"] == '{"conv_dim": "4", "dropout": null}'
     assert md["ss_network_alpha"] == "1" and md["ss_v2"] == "True" and md["ss_base_model_version"] == "sd_v2_v"
-    assert md["ss_unet_lr"] == "None" and md["ss_seed"] == "42"
-    spec = modelspec(cfg.effective, "sd2", True)
+    assert md["ss_unet_lr"] == "None" and md["ss_seed"] == "42" and md["ss_session_id"] == "7"
+    # typed as sd-scripts writes them: tuples after prepare_dataset_args, None for unset / bucketing off
+    assert md["ss_resolution"] == "(768, 512)" and md["ss_face_crop_aug_range"] == "(0.5, 0.8)"
+    assert md["ss_min_bucket_reso"] == "None" and md["ss_max_bucket_reso"] == "None"
+    assert md["ss_text_encoder_lr"] == "None" and md["ss_optimizer"] == "torch.optim.adamw.AdamW"
+    spec = modelspec(planned.modelspec)
     assert spec["modelspec.architecture"] == "stable-diffusion-v2-768-v/lora"
     assert spec["modelspec.resolution"] == "768x512" and spec["modelspec.encoder_layer"] == "2"
     assert spec["modelspec.prediction_type"] == "v" and "modelspec.timestep_range" not in spec
+    assert spec["modelspec.title"].startswith("LoRA@") and spec["modelspec.date"]
     assert base_model_version("sdxl", False) == "sdxl_base_v1-0"
+    cfg.set("enable_bucket", True)
+    cfg.set("min_bucket_reso", 300)   # the dataset rounds it down to bucket_reso_steps 64: 256
+    md = make_plan(cfg).outputs.metadata
+    assert (md["ss_enable_bucket"], md["ss_min_bucket_reso"], md["ss_max_bucket_reso"]) == ("True", "256", "1024")
 
 
 # ---------------------------------------------------------------------------------------- CLI errors
@@ -452,18 +474,19 @@ def test_base_model_hashes_like_sd_scripts(tmp_path):
     model; "IsADirectory" for a folder; nothing hashed for a name that is not a path."""
     import hashlib
 
+    from lora_compat.plan import make_plan
     from lora_compat.train.metadata import RunFacts, training_metadata
 
     data = os.urandom(0x100000 + 0x10000 + 12345)
     ckpt = tmp_path / "base.safetensors"
     ckpt.write_bytes(data)
-    facts = RunFacts("sd1", False, 10, 0, 5, 2, 10, 1, "torch.optim.AdamW", 42, "constant", 1e-4, None, None)
+    facts = RunFacts(10, 0, 5, 2, 10, 1, 42, "torch.optim.adamw.AdamW", 7, 1.5)
     for model, want in [(ckpt, (hashlib.sha256(data[0x100000:0x110000]).hexdigest()[:8],
                                 hashlib.sha256(data).hexdigest())),
                         (tmp_path, ("IsADirectory", "IsADirectory")), ("tiny:sd1", None)]:
         cfg = CanonicalConfig(dialect="native", source="t")
         cfg.set("pretrained_model_name_or_path", str(model))
-        md = training_metadata(cfg.effective, facts)
+        md = training_metadata(make_plan(cfg).outputs.metadata, facts, str(model))
         if want is None:
             assert "ss_sd_model_hash" not in md and md["ss_sd_model_name"] == "tiny:sd1"
         else:

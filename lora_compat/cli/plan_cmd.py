@@ -16,9 +16,18 @@ import click
 @click.option("--images", "images", multiple=True, metavar="FOLDER=COUNT",
               help="Image count of a folder that is not on this machine (a subset image_dir, or a kohya "
                    "'10_name' sub-folder by name); repeatable.")
-def command(config: str, dialect: str | None, fmt: str, modules: bool, images: tuple[str, ...]) -> None:
-    """Resolve CONFIG into the training plan: steps, warmup, parameter groups, PEFT configs per model part,
-    options the engine implements itself, and anything unsupported.
+@click.option("--base-model", default=None, help="As train --base-model: the plan of that run.")
+@click.option("--train-data", default=None, type=click.Path(file_okay=False), help="As train --train-data.")
+@click.option("--output", "output", default=None, type=click.Path(file_okay=False), help="As train --output.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="As train --set (repeatable).")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="As train --max-steps.")
+def command(config: str, dialect: str | None, fmt: str, modules: bool, images: tuple[str, ...],
+            base_model: str | None, train_data: str | None, output: str | None, sets: tuple[str, ...],
+            max_steps: int | None) -> None:
+    """Resolve CONFIG into the training plan: exactly what `train` runs — steps, warmup, parameter groups,
+    PEFT configs per model part, optimizer (and whether its package is installed), schedule, precision, data,
+    outputs and metadata, options the engine implements itself, options it does not run, and anything it
+    refuses or cannot run as sd-scripts would.
 
     \b
     Examples:
@@ -26,13 +35,14 @@ def command(config: str, dialect: str | None, fmt: str, modules: bool, images: t
       lora-compat plan old_preset.json --images "10_sks dog=25" --images "1_dog=200"
       lora-compat plan my_lora.toml --modules
       lora-compat plan my_lora.toml --format json > plan.json
+      lora-compat plan preset.json --train-data img/ --set network_dim=8   # the plan of that train run
     """
     from lora_compat.config.family import require_family
     from lora_compat.config.load import load_config
-    from lora_compat.migrate.run import refuse_invalid
-    from lora_compat.plan import make_plan
-
+    from lora_compat.config.overrides import apply_overrides, parse_set
+    from lora_compat.config.validate import refuse_invalid
     from lora_compat.errors import UserError
+    from lora_compat.plan import RunOverrides, make_plan
 
     counts: dict[str, int] = {}
     for item in images:
@@ -43,7 +53,9 @@ def command(config: str, dialect: str | None, fmt: str, modules: bool, images: t
     cfg = load_config(config, dialect=dialect)
     require_family(cfg, "plan")
     refuse_invalid(cfg)
-    plan = make_plan(cfg, image_counts=counts or None)
+    apply_overrides(cfg, parse_set(sets))
+    plan = make_plan(cfg, image_counts=counts or None,
+                     overrides=RunOverrides(base_model, train_data, output, max_steps))
     if fmt == "json":
         click.echo(json.dumps(plan.to_json(), indent=2, default=str))
         return
@@ -61,7 +73,7 @@ def _render_text(plan, modules: bool) -> None:  # type: ignore[no-untyped-def]
         console.print(escape(text), style=style)
 
     s = plan.steps
-    say(f"{plan.canonical.source} ({plan.canonical.dialect}) -> {plan.arch}, {plan.network_module}, base "
+    say(f"{plan.source} ({plan.dialect}) -> {plan.family}, {plan.network_module}, base "
         f"{plan.base_model or '(not set)'}" + (", v-parameterization" if plan.v_parameterization else ""), "bold")
     say("steps", "bold")
     say(f"  epochs {_n(s.epochs)}, max_train_steps {_n(s.max_train_steps)}, batches/epoch "
@@ -89,18 +101,58 @@ def _render_text(plan, modules: bool) -> None:  # type: ignore[no-untyped-def]
             for t in (targets if isinstance(targets, list) else [targets]):
                 r = rp.get(t, kw.get("r"))
                 say(f"    {t}  r={r}  ({a.kohya_names.get(t, '?')})")
+    _render_run(plan, say)
     if plan.engine_options:
         say("implemented by the engine (no PEFT field)", "bold")
         for k, v in plan.engine_options.items():
             why = v.get("why") if isinstance(v, dict) else None
             val = {kk: vv for kk, vv in v.items() if kk != "why"} if isinstance(v, dict) else v
             say(f"  {k}: {val}" + (f" - {why}" if why else ""))
+    if plan.ignored:
+        say("set but not run by the engine", "bold yellow")
+        for u in plan.ignored:
+            say(f"  {u.option}: {u.why}")
     if plan.unsupported:
         say("unsupported", "bold red")
         for u in plan.unsupported:
-            say(f"  {u.option}: {u.why}")
+            say(f"  {u.option}: {u.why}" + ("  [train refuses this]" if u.refused else ""))
     for n in plan.notes:
         say(f"note: {n}")
+
+
+def _render_run(plan, say) -> None:  # type: ignore[no-untyped-def]
+    """Model, optimizer, schedule, precision, data and outputs: one line each."""
+    o, s, m, p, d, out = plan.optimizer, plan.scheduler, plan.model, plan.precision, plan.dataset, plan.outputs
+    if m is not None:
+        say("model", "bold")
+        say(f"  {m.family}, attention {m.attention or 'default'}, clip_skip {m.clip_skip or 'off'}, "
+            f"max_token_length {m.max_token_length or 75}" + (", gradient checkpointing" if m.gradient_checkpointing else "")
+            + (", cached text-encoder outputs" if m.cache_text_encoder_outputs else ""))
+        say(f"  precision {p.mixed_precision}" + (", full_bf16" if p.full_bf16 else "")
+            + f", saved as {p.save_precision or 'trained'}; seed {_n(plan.seed) if plan.seed is not None else 'drawn at run time'}")
+    say("optimizer", "bold")
+    if o.package is None:
+        pkg = ""
+    elif o.package_installed:
+        pkg = f" (package {o.package}: installed)"
+    else:
+        pkg = f" (package {o.package}: NOT installed - pip install {o.package})"
+    args = ", ".join(f"{k}={v!r}" for k, v in o.call_kwargs.items())
+    say(f"  {o.name} = {o.class_path or 'not supported'}({args}){pkg}; lr {_n(o.learning_rate)}, "
+        f"max_grad_norm {_n(o.max_grad_norm)}" + (" [from " + o.source + "]" if o.source not in ("optimizer_type", "default") else ""))
+    say(f"  schedule {s.name}" + (" (schedule-free: constant)" if o.schedule_free else "")
+        + f", warmup {_n(s.lr_warmup_steps)}, decay {_n(s.lr_decay_steps)}, cycles {_n(s.num_cycles)}, power "
+        f"{_n(s.power)}" + (f", args {s.args}" if s.args else ""))
+    say("data", "bold")
+    say(f"  {len(d.datasets)} dataset(s), {sum(len(x.subsets) for x in d.datasets)} subset(s); loader lag of "
+        f"{d.loader_workers} worker(s)" + (" (persistent)" if d.persistent_workers else "")
+        + (", latents cached" + (" to disk" if d.cache_latents_to_disk else "") if d.cache_latents else ""))
+    say("outputs", "bold")
+    every = [f"every {out.save_every_n_epochs} epochs" if out.save_every_n_epochs else "",
+             f"every {out.save_every_n_steps} steps" if out.save_every_n_steps else ""]
+    say(f"  {out.output_dir}/{out.output_name or 'last'}{out.extension}"
+        + (", saves " + " and ".join(e for e in every if e) if any(every) else "")
+        + (", state folders" if out.save_state else "") + (", no metadata" if out.no_metadata else ""))
 
 
 def _n(v) -> str:  # type: ignore[no-untyped-def]

@@ -205,18 +205,6 @@ def _render_text(cfg) -> None:
                                "--format json)", style="dim"))
 
 
-def refuse_invalid(cfg) -> None:
-    """UserError naming the first invalid value (file:line: key: reason) — the migrate wing's rule, one line."""
-    from lora_compat.config.load import single_line
-    from lora_compat.errors import UserError
-    from lora_compat.migrate.run import refuse_invalid as refuse
-
-    try:
-        refuse(cfg)
-    except UserError as err:
-        raise single_line(err) from None
-
-
 @click.command(name="show")
 @click.argument("config", type=click.Path(dir_okay=True, path_type=str))
 @click.option("--dialect", type=click.Choice(DIALECTS), default=None,
@@ -238,6 +226,7 @@ def command(config: str, dialect: str | None, fmt: str) -> None:
       lora-compat show settings.toml --dialect derrian-toml
     """
     from lora_compat.config.load import load_config
+    from lora_compat.config.validate import refuse_invalid
 
     cfg = load_config(config, dialect=dialect)
     refuse_invalid(cfg)

@@ -4,55 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import click
 
 from lora_compat.errors import UserError
 
 
-def parse_set(items: tuple[str, ...]) -> dict[str, Any]:
-    """``--set key=value`` pairs -> {option: value}; values are TOML literals (1, 0.5, true, "x"), else strings.
+class Interrupted(UserError):
+    """Ctrl-C outside the training loop: one line, exit 130 (the shell's code for SIGINT)."""
 
-    Only known sd-scripts option names are accepted (the schema lists them).
-    """
-    from lora_compat.config.options import is_option, spec
-
-    from lora_compat.tomlparse import tomllib
-
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise UserError(f"--set {item!r}: expected key=value")
-        key, raw = item.split("=", 1)
-        key = key.strip().lstrip("-")
-        if not is_option(key) and key != "sdxl":
-            raise UserError(f"--set {key}: not an sd-scripts option (see lora-compat explain)")
-        types = (spec(key) or {}).get("type")
-        if types == "string" or (isinstance(types, list) and types and types[0] == "string"):
-            value: Any = raw  # e.g. resolution "512,768": sd-scripts reads it as a string
-        else:
-            try:
-                value = tomllib.loads(f"v = {raw}")["v"]
-            except tomllib.TOMLDecodeError:
-                value = raw
-        out[key] = value
-    return out
-
-
-def apply_overrides(cfg: Any, values: dict[str, Any]) -> None:
-    """Set command-line overrides on ``cfg`` with provenance naming the flag; re-validate them."""
-    from lora_compat.config.model import Origin, Provenance
-
-    for key, value in values.items():
-        cfg.set(key, value, Provenance("kept", (Origin("<command line>", f"--set {key}", raw=value),)))
-    try:
-        from lora_compat.config.validate import validate_options
-    except ImportError:
-        return
-    for iv in validate_options(cfg):
-        if iv.option in values:
-            raise UserError(f"--set {iv.option}: {iv.reason}")
+    exit_code = 130
 
 
 EXAMPLES = """\b
@@ -87,6 +48,7 @@ def command(config: str, dialect: str | None, base_model: str | None, train_data
     native TOML). Ctrl-C saves a resumable state folder and exits with code 130."""
     from lora_compat.config.family import decide_family, require_family
     from lora_compat.config.load import load_config
+    from lora_compat.config.overrides import apply_overrides, parse_set
 
     cfg = load_config(config, dialect=dialect)
     overrides = parse_set(sets)
@@ -102,11 +64,16 @@ def command(config: str, dialect: str | None, base_model: str | None, train_data
         o = bad.origin
         raise UserError(bad.reason, file=o.file, line=o.line, col=o.col, key=o.key)
 
-    from lora_compat.train.engine import run_training
+    from lora_compat.train.engine import RunOptions, run_plan, training_plan
 
-    result = run_training(cfg, base_model=base_model, train_data=train_data, output_dir=output,
-                          max_steps=max_steps, show_progress=not quiet and fmt == "text", save_peft=peft,
-                          log=lambda m: click.echo(m, err=True), resume=resume)
+    plan = training_plan(cfg, base_model=base_model, train_data=train_data, output_dir=output, max_steps=max_steps)
+    try:
+        result = run_plan(plan, RunOptions(show_progress=not quiet and fmt == "text", save_peft=peft,
+                                           log=lambda m: click.echo(m, err=True), resume=resume))
+    except KeyboardInterrupt:
+        # Ctrl-C before the loop installed its handler (model loading, caching): nothing to resume from
+        raise Interrupted("interrupted during start-up, before the first training step: nothing was trained "
+                          "or saved") from None
     summary = {
         "final_model": str(result.final_model) if result.final_model else None,
         "saved_models": [str(p) for p in result.saved_models],
@@ -122,6 +89,7 @@ def command(config: str, dialect: str | None, base_model: str | None, train_data
         "process_index": result.process_index,
         "num_processes": result.num_processes,
         "weights_sha256": result.weights_sha256,
+        "run": result.record,
     }
     if fmt == "json":
         # one line per process: under `accelerate launch` every rank prints its own summary

@@ -19,7 +19,10 @@ from lora_compat.config.model import (
     DERIVED, CanonicalConfig, Dataset, Note, Origin, Provenance, Setting, Subset,
 )
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+#: sd-scripts' IMAGE_EXTENSIONS: each extension in lower and in upper case (``glob`` is case-sensitive on the
+#: systems sd-scripts runs on, so ``.Png`` is not listed).
+IMAGE_EXTENSIONS = frozenset(IMAGE_EXTS + tuple(e.upper() for e in IMAGE_EXTS))
 
 
 @dataclass
@@ -56,10 +59,17 @@ def parse_folder_name(name: str) -> tuple[int, str] | None:
     return repeats, "_".join(tokens[1:])
 
 
+def image_files(folder: str) -> list[str]:
+    """sd-scripts' ``glob_images``: the image files of ``folder`` (not recursive, extensions of
+    :data:`IMAGE_EXTENSIONS`), sorted full paths. Raises OSError when the folder cannot be listed."""
+    names = [e.name for e in os.scandir(folder) if e.is_file()]
+    return sorted(os.path.join(folder, n) for n in names if os.path.splitext(n)[1] in IMAGE_EXTENSIONS)
+
+
 def count_images(folder: str) -> int:
-    """Images sd-scripts would list in ``folder`` (not recursive; extension check is case-insensitive)."""
+    """How many images sd-scripts would list in ``folder`` (:func:`image_files`); 0 when it cannot be listed."""
     try:
-        return sum(1 for e in os.scandir(folder) if e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS))
+        return len(image_files(folder))
     except OSError:
         return 0
 

@@ -279,3 +279,18 @@ def invalid_names(problems: Iterable[InvalidValue]) -> list[str]:
         if p.option not in seen:
             seen.append(p.option)
     return seen
+
+
+def refuse_invalid(cfg: CanonicalConfig) -> None:
+    """Refuse a config holding values that failed conversion: one line naming file, line and key of the first
+    (with how many more), control characters escaped. ``show`` displays such configs instead; ``lint`` reports
+    them; ``migrate``, ``plan`` and ``train`` stop here."""
+    from lora_compat.config.load import single_line
+    from lora_compat.errors import UserError
+
+    if not cfg.invalid:
+        return
+    bad = cfg.invalid[0]
+    o = bad.origin
+    more = f" (and {len(cfg.invalid) - 1} more; see lora-compat lint)" if len(cfg.invalid) > 1 else ""
+    raise single_line(UserError(f"{bad.reason}{more}", file=o.file, line=o.line, col=o.col, key=o.key))

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from lora_compat.config.model import CanonicalConfig
+from lora_compat.config.validate import refuse_invalid
 from lora_compat.errors import UserError
 from lora_compat.migrate.report import MigrationReport, add_unmapped
 
@@ -16,15 +17,6 @@ class StrictLoss(UserError):
     """``--strict`` and the migration would lose something: exit 1, nothing written."""
 
     exit_code = 1
-
-
-def refuse_invalid(cfg: CanonicalConfig) -> None:
-    """A config with values that failed conversion is refused (UserError naming file, line and key)."""
-    if cfg.invalid:
-        bad = cfg.invalid[0]
-        o = bad.origin
-        more = f" (and {len(cfg.invalid) - 1} more; see lora-compat lint)" if len(cfg.invalid) > 1 else ""
-        raise UserError(f"{bad.reason}{more}", file=o.file, line=o.line, col=o.col, key=o.key)
 
 
 def dataset_path_for(out: str) -> str:

@@ -35,7 +35,7 @@ from lora_compat.semantics.schedules import (
     SCHEDULER_NAMES, effective_scheduler, lr_lambda, lr_schedule, warmup_refusal, warmup_steps,
 )
 from lora_compat.semantics.steps import (
-    batches_per_epoch, derrian_a1_max_train_steps, kohya_gui_max_train_steps, kohya_gui_warmup_steps,
+    balance_regularization, batches_per_epoch, derrian_a1_max_train_steps, kohya_gui_max_train_steps, kohya_gui_warmup_steps,
     max_train_steps_for_epochs, optimizer_steps_per_epoch, save_every_n_epochs_from_ratio, train_epochs,
 )
 
@@ -53,7 +53,7 @@ __all__ = [
     "OPTIMIZERS", "TORCH_FALLBACK", "OptimizerSpec", "EffectiveOptimizer", "effective_optimizer", "optimizer_spec",
     "adafactor_relative_step",
     # steps
-    "batches_per_epoch", "optimizer_steps_per_epoch", "max_train_steps_for_epochs", "train_epochs",
+    "batches_per_epoch", "balance_regularization", "optimizer_steps_per_epoch", "max_train_steps_for_epochs", "train_epochs",
     "save_every_n_epochs_from_ratio", "kohya_gui_max_train_steps", "derrian_a1_max_train_steps",
     "kohya_gui_warmup_steps",
     # argument lists

@@ -144,6 +144,12 @@ def optimizer_spec(name: str) -> OptimizerSpec | None:
     return None
 
 
+def ss_optimizer(class_path: str, kwargs: Mapping[str, Any]) -> str:
+    """``ss_optimizer`` as sd-scripts formats it: ``module.Class`` then ``(k=v,...)`` of the recorded kwargs."""
+    args = ",".join(f"{k}={v}" for k, v in kwargs.items())
+    return class_path + (f"({args})" if args else "")
+
+
 def adafactor_relative_step(kwargs: Mapping[str, Any]) -> bool:
     """Adafactor's ``relative_step`` as sd-scripts settles it: True unless the (parsed) ``optimizer_args`` say
     ``relative_step=False``; ``warmup_init=True`` forces it back on."""
@@ -190,9 +196,7 @@ class EffectiveOptimizer:
 
         ``class_path`` is the real class's ``__module__.__name__`` when the engine has imported it; the
         catalogue's pinned path otherwise."""
-        path = class_path or (self.spec.class_path if self.spec else self.name)
-        args = ",".join(f"{k}={v}" for k, v in self.kwargs.items())
-        return path + (f"({args})" if args else "")
+        return ss_optimizer(class_path or (self.spec.class_path if self.spec else self.name), self.kwargs)
 
 
 def effective_optimizer(optimizer_type: Any, optimizer_args: Any = None, *, use_8bit_adam: Any = False,

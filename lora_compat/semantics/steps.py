@@ -61,3 +61,27 @@ def derrian_a1_max_train_steps(samples: int, batch_size: int, epochs: int) -> in
 def kohya_gui_warmup_steps(percent: float, max_train_steps: int) -> int:
     """The kohya_ss GUI's ``lr_warmup`` percent in steps: ``round(percent x steps / 100)``."""
     return round(percent * max_train_steps / 100)
+
+
+def balance_regularization(reg_repeats: list[int], num_train_samples: int) -> list[int]:
+    """sd-scripts' regularization balancing (``DreamBoothDataset``, reference §4.1): regularization images are
+    registered in order, each with its repeats, until their samples reach the training samples; if one pass
+    is not enough, one more repeat at a time goes round-robin. Returns each image's final repeats (0: the
+    image is not used)."""
+    out = [0] * len(reg_repeats)
+    if not reg_repeats or num_train_samples <= 0:
+        return out
+    n = 0
+    first_pass = True
+    while n < num_train_samples:
+        for i, repeats in enumerate(reg_repeats):
+            if first_pass:
+                out[i] = repeats
+                n += repeats
+            else:
+                out[i] += 1
+                n += 1
+            if n >= num_train_samples:
+                break
+        first_pass = False
+    return out

@@ -1,7 +1,9 @@
 """The training engine's dataset: sd-scripts' DreamBooth / fine-tune datasets, buckets, batches and epochs.
 
-Built from the spine's resolved datasets (:func:`lora_compat.config.dataset.resolve_subsets`), or from
-plain dicts with sd-scripts' dataset-config key names. Reference sections (sd-scripts-reference.md):
+Built from the plan's dataset blueprint (the spine's :func:`lora_compat.config.dataset.resolve_subsets`), or
+from plain dicts with sd-scripts' dataset-config key names; images, captions and buckets come from
+:mod:`lora_compat.config.inventory`, which ``plan`` uses to count batches. Reference sections
+(sd-scripts-reference.md):
 
 * §4.1 DreamBooth construction: non-recursive sorted image listing (``.png .jpg .jpeg .webp .bmp`` and their
   upper-case forms), the same ``image_dir`` twice in a dataset is skipped, ``num_repeats < 1`` skips a
@@ -28,7 +30,7 @@ plain dicts with sd-scripts' dataset-config key names. Reference sections (sd-sc
 
 Interface the training loop uses::
 
-    ds = build_dataset(cfg, train_data_dir, seed, max_train_steps=n)   # or TrainDataset.from_subsets(...)
+    ds = build_dataset(plan.dataset, seed, max_train_steps=n)      # or TrainDataset.from_subsets(...)
     ds.cache_latents(encode, to_disk=...)                           # optional (cache_latents options)
     for epoch in range(1, epochs + 1):
         ds.set_epoch(epoch)                                         # 1-based
@@ -65,64 +67,18 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from lora_compat.config.dataset import DATASET_PARAMS, SUBSET_PARAMS, parse_resolution
 from lora_compat.config.dataset import DREAMBOOTH as SPINE_DREAMBOOTH
 from lora_compat.config.dataset import FINETUNE as SPINE_FINETUNE
+from lora_compat.config.inventory import (  # noqa: F401  (re-exported: the engine dataset's building blocks)
+    DREAMBOOTH, FINETUNE, IMAGE_EXTENSIONS, BucketedDataset, ImageEntry, SubsetSpec, list_images, read_caption,
+)
 from lora_compat.errors import UserError
-from lora_compat.semantics import BucketSelector, CaptionParams, process_caption, round_bucket_limits
-
-# sd-scripts' IMAGE_EXTENSIONS plus their upper-case forms (exact case: ".Png" is not listed).
-_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-IMAGE_EXTENSIONS = frozenset(_IMAGE_EXTS + tuple(e.upper() for e in _IMAGE_EXTS))
-RESIZE_INTERPOLATIONS = ("lanczos", "nearest", "bilinear", "linear", "bicubic", "cubic", "area", "box")
-DREAMBOOTH, FINETUNE = "dreambooth", "finetune"
-
-# sd-scripts' subset / dataset defaults, from the spine's blueprint tables (one place for them).
-_SUBSET_DEFAULTS: dict[str, Any] = {**SUBSET_PARAMS[SPINE_FINETUNE], **SUBSET_PARAMS[SPINE_DREAMBOOTH]}
-_DATASET_DEFAULTS: dict[str, Any] = dict(DATASET_PARAMS[SPINE_DREAMBOOTH])
-
-
-# =========================================================================================== structures
-@dataclass
-class SubsetSpec:
-    """One subset's resolved parameters (sd-scripts dataset-config keys) and its caption parameters."""
-
-    index: int
-    params: dict[str, Any]
-    caption: CaptionParams
-    img_count: int = 0
-
-    def get(self, name: str) -> Any:
-        value = self.params.get(name)
-        return _SUBSET_DEFAULTS.get(name) if value is None else value
-
-    @property
-    def is_reg(self) -> bool:
-        return bool(self.get("is_reg"))
-
-
-@dataclass
-class ImageEntry:
-    """One registered image (sd-scripts ``ImageInfo``)."""
-
-    key: str                                   # absolute path (unique within a dataset)
-    path: str
-    caption: str                               # raw caption (before per-fetch processing)
-    subset: SubsetSpec
-    num_repeats: int
-    image_size: tuple[int, int] | None = None  # (w, h)
-    bucket_reso: tuple[int, int] | None = None
-    resized_size: tuple[int, int] | None = None
-    latents: Any = None                        # cached in memory (C,h,w tensor) or None
-    latents_flipped: Any = None
-    alpha_mask_cached: Any = None
-    latents_original_size: tuple[int, int] | None = None
-    latents_crop_ltrb: tuple[int, int, int, int] | None = None
-    latents_npz: str | None = None             # disk cache to load per fetch
+from lora_compat.semantics import process_caption
 
 
 @dataclass
@@ -133,303 +89,6 @@ class _View:
     step: int
     rng: random.Random
     orders: list[tuple[list[tuple[int, int]], list[list[str]]]] = field(default_factory=list)
-
-
-# ========================================================================================= one dataset
-class BucketedDataset:
-    """One sd-scripts dataset (``DreamBoothDataset`` or ``FineTuningDataset``): images, buckets, batches."""
-
-    def __init__(self, kind: str, params: Mapping[str, Any], subsets: Sequence[Mapping[str, Any]], *,
-                 base_dir: str | None = None, index: int = 0) -> None:
-        self.kind = kind
-        self.index = index
-        self.params = {**_DATASET_DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
-        self.base_dir = base_dir
-        resolution = parse_resolution(self.params["resolution"])
-        if resolution is None:
-            raise UserError("resolution is not set (sd-scripts asserts it for every dataset)",
-                            key=f"datasets[{index}].resolution")
-        if (not isinstance(resolution, list) or len(resolution) != 2
-                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in resolution)):
-            raise UserError(f"resolution {self.params['resolution']!r} is not W or W,H (positive integers)",
-                            key=f"datasets[{index}].resolution")
-        self.width, self.height = resolution
-        self.batch_size = max(1, int(self.params["batch_size"]))
-        plw = self.params.get("prior_loss_weight")
-        self.prior_loss_weight = 1.0 if plw is None else float(plw)   # 0 is a valid weight
-        self.enable_bucket = bool(self.params["enable_bucket"])
-        if self.enable_bucket:
-            steps = int(self.params["bucket_reso_steps"])
-            lo, hi = round_bucket_limits(int(self.params["min_bucket_reso"]), int(self.params["max_bucket_reso"]),
-                                         steps)
-            if min(self.width, self.height) < lo or max(self.width, self.height) > hi:
-                raise UserError(f"resolution {self.width}x{self.height} must lie within min_bucket_reso {lo} "
-                                f"and max_bucket_reso {hi} (sd-scripts asserts this)",
-                                key=f"datasets[{index}].resolution")
-            self.selector = BucketSelector((self.width, self.height), min_bucket_reso=lo, max_bucket_reso=hi,
-                                           bucket_reso_steps=steps,
-                                           no_upscale=bool(self.params["bucket_no_upscale"]))
-        else:
-            self.selector = BucketSelector((self.width, self.height), bucket_reso_steps=None,
-                                           predefined=[(self.width, self.height)])
-        self.subsets: list[SubsetSpec] = []
-        self.images: dict[str, ImageEntry] = {}
-        self.num_train_images = 0
-        self.num_reg_images = 0
-        self.tag_frequency: dict[str, dict[str, int]] = {}
-        if kind == FINETUNE:
-            self._load_finetune(subsets)
-        else:
-            self._load_dreambooth(subsets)
-        self.resos: list[tuple[int, int]] = []
-        self.buckets: list[list[str]] = []
-        self.bucket_indices: list[tuple[int, int]] = []
-
-    # ------------------------------------------------------------------------------------ construction
-    def _subset(self, i: int, raw: Mapping[str, Any]) -> SubsetSpec:
-        params = dict(raw)
-        ext = params.get("caption_extension")
-        if isinstance(ext, str) and ext and not ext.startswith("."):
-            params["caption_extension"] = "." + ext
-        interp = params.get("resize_interpolation") or self.params.get("resize_interpolation")
-        if interp is not None and interp not in RESIZE_INTERPOLATIONS:
-            raise UserError(f"resize_interpolation {interp!r} is not one of {', '.join(RESIZE_INTERPOLATIONS)}",
-                            key=f"datasets[{self.index}].subsets[{i}].resize_interpolation")
-        params["resize_interpolation"] = interp
-        if params.get("caption_separator") == "":
-            raise UserError("caption_separator must not be empty (sd-scripts splits captions on it)",
-                            key=f"datasets[{self.index}].subsets[{i}].caption_separator")
-        return SubsetSpec(i, params, CaptionParams.from_mapping(params))
-
-    def _image_dir(self, sub: SubsetSpec) -> str | None:
-        folder = sub.get("image_dir")
-        if folder is None:
-            return None
-        folder = str(folder)
-        if not os.path.isabs(folder) and not os.path.isdir(folder) and self.base_dir:
-            candidate = os.path.join(self.base_dir, folder)
-            if os.path.isdir(candidate):
-                folder = candidate
-        return folder
-
-    def _load_dreambooth(self, raw_subsets: Sequence[Mapping[str, Any]]) -> None:
-        seen_dirs: set[str] = set()
-        reg_entries: list[ImageEntry] = []
-        for i, raw in enumerate(raw_subsets):
-            sub = self._subset(i, raw)
-            repeats = int(sub.get("num_repeats"))
-            folder = self._image_dir(sub)
-            where = f"datasets[{self.index}].subsets[{i}]"
-            if repeats < 1 or folder is None:
-                continue  # sd-scripts skips such subsets with a warning
-            if folder in seen_dirs:
-                continue  # the same image_dir twice in one dataset is skipped
-            if not os.path.isdir(folder):
-                raise UserError(f"image_dir {folder!r} is not a folder", key=f"{where}.image_dir")
-            seen_dirs.add(folder)
-            paths = list_images(folder)
-            split = float(self.params.get("validation_split") or 0.0)
-            if 0.0 < split <= 1.0 and not sub.is_reg:
-                # split_train_val: shuffle with validation_seed, the training part keeps ceil(n*(1-split))
-                vseed = self.params.get("validation_seed")
-                random.Random(vseed if vseed is not None else self.params.get("seed", 0)).shuffle(paths)
-                paths = paths[:math.ceil(len(paths) * (1.0 - split))]
-            sub.img_count = len(paths)
-            self.subsets.append(sub)
-            tags = self.tag_frequency.setdefault(os.path.basename(os.path.normpath(folder)), {})
-            for path in paths:
-                caption = read_caption(path, str(sub.get("caption_extension")), bool(sub.get("enable_wildcard")),
-                                       key=f"{where}.caption_extension")
-                if caption is None:
-                    class_tokens = sub.get("class_tokens")
-                    caption = class_tokens if class_tokens is not None else ""
-                _count_tags(tags, caption)
-                entry = ImageEntry(os.path.abspath(path), path, caption, sub, repeats)
-                if sub.is_reg:
-                    reg_entries.append(entry)
-                else:
-                    self.images[entry.key] = entry
-            if sub.is_reg:
-                self.num_reg_images += repeats * len(paths)
-            else:
-                self.num_train_images += repeats * len(paths)
-        self._balance_reg(reg_entries)
-
-    def _balance_reg(self, reg_entries: list[ImageEntry]) -> None:
-        # sd-scripts: register reg images until their repeats reach num_train_images, then round-robin +1.
-        if not reg_entries or self.num_train_images == 0:
-            return
-        n = 0
-        first_pass = True
-        while n < self.num_train_images:
-            for entry in reg_entries:
-                if first_pass:
-                    self.images.setdefault(entry.key, entry)
-                    n += entry.num_repeats
-                else:
-                    entry.num_repeats += 1
-                    n += 1
-                if n >= self.num_train_images:
-                    break
-            first_pass = False
-
-    def _load_finetune(self, raw_subsets: Sequence[Mapping[str, Any]]) -> None:
-        for i, raw in enumerate(raw_subsets):
-            sub = self._subset(i, raw)
-            where = f"datasets[{self.index}].subsets[{i}]"
-            repeats = int(sub.get("num_repeats"))
-            if repeats < 1:
-                continue
-            meta_path = str(sub.get("metadata_file"))
-            if self.base_dir and not os.path.isabs(meta_path) and not os.path.exists(meta_path):
-                meta_path = os.path.join(self.base_dir, meta_path)
-            metadata = _read_metadata(meta_path, f"{where}.metadata_file")
-            if not metadata:
-                continue
-            folder = self._image_dir(sub)
-            sep = str(sub.get("caption_separator"))
-            tags_freq = self.tag_frequency.setdefault(os.path.basename(meta_path), {})
-            count = 0
-            for key, item in metadata.items():
-                path = key if os.path.isabs(key) else None
-                if path is None:
-                    if folder is None:
-                        raise UserError(f"metadata key {key!r} is relative but image_dir is not set",
-                                        key=f"{where}.image_dir")
-                    path = os.path.join(folder, key)
-                if not os.path.exists(path):
-                    # sd-scripts also accepts keys without extension: try the image extensions
-                    for ext in _IMAGE_EXTS:
-                        if os.path.exists(path + ext):
-                            path = path + ext
-                            break
-                    else:
-                        raise UserError(f"image {path!r} listed in {meta_path} does not exist",
-                                        key=f"{where}.metadata_file")
-                caption = item.get("caption") or ""
-                tags = item.get("tags") or ""
-                if sub.get("enable_wildcard"):
-                    tags = tags.replace("\n", sep)
-                    if tags:
-                        caption = "\n".join(line + sep + tags for line in caption.split("\n") if line.strip())
-                elif tags:
-                    caption = caption + (sep if caption else "") + tags
-                for tag in (t.strip().lower() for t in (item.get("tags") or "").split(",")):
-                    if tag:
-                        tags_freq[tag] = tags_freq.get(tag, 0) + 1
-                size = item.get("image_size")
-                entry = ImageEntry(os.path.abspath(path), path, caption, sub, repeats,
-                                   image_size=(int(size[0]), int(size[1])) if size else None)
-                self.images[entry.key] = entry
-                count += 1
-            sub.img_count = count
-            self.subsets.append(sub)
-            self.num_train_images += repeats * count
-
-    # ---------------------------------------------------------------------------------------- buckets
-    def make_buckets(self) -> None:
-        """Assign every image to a bucket and build the batch list (``BaseDataset.make_buckets``)."""
-        from PIL import Image
-
-        for entry in self.images.values():
-            if entry.image_size is None:
-                try:
-                    with Image.open(entry.path) as im:
-                        entry.image_size = (int(im.width), int(im.height))
-                except OSError as exc:
-                    raise UserError(f"cannot read image {entry.path!r}: {exc}") from None
-        for entry in self.images.values():
-            w, h = entry.image_size  # type: ignore[misc]
-            entry.bucket_reso, entry.resized_size, _ = self.selector.select(w, h)
-        resos = sorted(set(self.selector.predefined) | {e.bucket_reso for e in self.images.values()})  # type: ignore[misc]
-        self.resos = resos
-        reso_id = {r: i for i, r in enumerate(resos)}
-        self.buckets = [[] for _ in resos]
-        for entry in self.images.values():
-            for _ in range(entry.num_repeats):
-                self.buckets[reso_id[entry.bucket_reso]].append(entry.key)  # type: ignore[index]
-        self.bucket_indices = [(b, k) for b, bucket in enumerate(self.buckets)
-                               for k in range(math.ceil(len(bucket) / self.batch_size))]
-
-    def __len__(self) -> int:
-        return len(self.bucket_indices)
-
-    @property
-    def bucket_info(self) -> dict[str, Any]:
-        """``ss_bucket_info``-like summary: non-empty buckets with their image counts (repeats included)."""
-        return {"buckets": {i: {"resolution": list(r), "count": len(b)}
-                            for i, (r, b) in enumerate(zip(self.resos, self.buckets)) if b}}
-
-    @property
-    def latent_cacheable(self) -> bool:
-        return all(not s.get("color_aug") and not s.get("random_crop") for s in self.subsets)
-
-
-# ============================================================================================ file I/O
-def list_images(folder: str) -> list[str]:
-    """sd-scripts' ``glob_images``: not recursive, listed extensions in lower or upper case, sorted."""
-    try:
-        names = [e.name for e in os.scandir(folder) if e.is_file()]
-    except OSError as exc:
-        raise UserError(f"cannot list image_dir {folder!r}: {exc}") from None
-    return sorted(os.path.join(folder, n) for n in names if os.path.splitext(n)[1] in IMAGE_EXTENSIONS)
-
-
-def read_caption(image_path: str, caption_extension: str, enable_wildcard: bool, *, key: str | None = None
-                 ) -> str | None:
-    """The caption file of an image as sd-scripts reads it, or None when there is none.
-
-    Candidates: ``<path without extension><ext>``, then the same with the last four ``_`` tokens removed
-    (face-crop names). With ``enable_wildcard`` all non-blank lines joined with ``\\n``, else the first line
-    stripped. An empty file or a non-UTF-8 file is an error (sd-scripts raises).
-    """
-    base = os.path.splitext(image_path)[0]
-    tokens = base.split("_")
-    face_base = "_".join(tokens[:-4]) if len(tokens) >= 5 else base
-    for cap_path in (base + caption_extension, face_base + caption_extension):
-        if os.path.isfile(cap_path):
-            try:
-                with open(cap_path, encoding="utf-8") as fh:
-                    lines = fh.readlines()
-            except UnicodeDecodeError:
-                raise UserError("caption file is not UTF-8", file=cap_path, key=key) from None
-            if not lines:
-                raise UserError("caption file is empty (sd-scripts stops on it)", file=cap_path, key=key)
-            if enable_wildcard:
-                return "\n".join(line.strip() for line in lines if line.strip() != "")
-            return lines[0].strip()
-    return None
-
-
-def _read_metadata(path: str, key: str) -> dict[str, dict[str, Any]]:
-    if not os.path.exists(path):
-        raise UserError("metadata file does not exist", file=path, key=key)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            if path.endswith(".jsonl"):
-                out: dict[str, dict[str, Any]] = {}
-                for n, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    item = json.loads(line)
-                    out[item["image_path"]] = {"caption": item.get("caption", ""), "tags": item.get("tags"),
-                                               "image_size": item.get("image_size")}
-                return out
-            data = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"invalid JSON: {exc.msg}", file=path, line=exc.lineno, col=exc.colno, key=key) from None
-    except (KeyError, UnicodeDecodeError) as exc:
-        raise UserError(f"invalid metadata entry: {exc}", file=path, key=key) from None
-    if not isinstance(data, dict):
-        raise UserError("metadata must be a JSON object {image: {caption, tags, ...}}", file=path, key=key)
-    return {k: (v if isinstance(v, dict) else {}) for k, v in data.items()}
-
-
-def _count_tags(freq: dict[str, int], caption: str) -> None:
-    # sd-scripts splits on "," whatever caption_separator is, lower-cases, drops empty tags.
-    for tag in (t.strip().lower() for t in caption.split(",")):
-        if tag:
-            freq[tag] = freq.get(tag, 0) + 1
 
 
 # ======================================================================================= image handling
@@ -956,53 +615,66 @@ class TrainDataset:
 
 
 # ========================================================================================== entry point
-def build_dataset(cfg: Any, train_data_dir: str | None = None, seed: int | None = None, *,
-                  max_train_steps: int = 0, tokenizers: Sequence[Callable[[str], Any]] = (),
-                  loader_workers: int | None | str = "config", base_dir: str | None = None) -> TrainDataset:
-    """The engine's dataset for a :class:`~lora_compat.config.model.CanonicalConfig` (or a list of subset dicts,
+def build_dataset(source: Any, seed: int | None = None, *, max_train_steps: int = 0,
+                  tokenizers: Sequence[Callable[[str], Any]] = (), loader_workers: int | None | str = "plan",
+                  sdxl: bool = False) -> TrainDataset:
+    """The engine's dataset for a plan's :class:`~lora_compat.plan.parts.DatasetPlan` (or a list of subset dicts,
     built by :meth:`TrainDataset.from_subsets` with its defaults).
 
-    Datasets and subsets come from :func:`lora_compat.config.dataset.resolve_subsets` (dataset config or
-    kohya folders). ``seed`` defaults to the config's ``seed`` (0 when unset). ``loader_workers="config"``
-    emulates the config's ``max_data_loader_n_workers`` / ``persistent_data_loader_workers`` lag; pass an
-    int, or None to disable the lag. Relative folders are resolved against ``base_dir`` (default: the
-    config file's folder) when they do not exist as given. ``train_data_dir`` replaces the config's data
-    with that kohya folder (``N_name`` sub-folders), as the ``train --train-data`` option does.
+    ``seed`` defaults to 0. ``loader_workers="plan"`` emulates the plan's DataLoader worker lag (sd-scripts'
+    ``min(max_data_loader_n_workers, os.cpu_count())`` workers); pass an int, or None to disable the lag.
+    Relative folders are resolved against the plan's ``base_dir`` (the config file's folder) when they do not
+    exist as given.
     """
-    from lora_compat.config.dataset import resolve_subsets
-
-    if isinstance(cfg, (list, tuple)):
+    seed = 0 if seed is None else int(seed)
+    if isinstance(source, (list, tuple)):
         # plain subset dicts (sd-scripts dataset-config keys); dataset keys via TrainDataset.from_subsets
-        return TrainDataset.from_subsets(cfg, seed=0 if seed is None else int(seed), max_train_steps=max_train_steps,
-                                         tokenizers=tokenizers, loader_workers=None if loader_workers == "config"
-                                         else loader_workers)  # type: ignore[arg-type]
-    if train_data_dir is not None:
-        if not os.path.isdir(train_data_dir):
-            raise UserError(f"training data folder {train_data_dir!r} not found", key="train_data_dir")
-        import dataclasses
-
-        cfg = dataclasses.replace(cfg, options=dict(cfg.options), datasets=[], notes=list(cfg.notes))
-        cfg.set("train_data_dir", str(train_data_dir))  # a copy: the caller's config is not modified
-    resolved = resolve_subsets(cfg)
-    if base_dir is None and getattr(cfg, "source", None):
-        base_dir = os.path.dirname(os.path.abspath(cfg.source))
-    if seed is None:
-        seed = cfg.effective("seed")
-        seed = 0 if seed is None else int(seed)
+        return TrainDataset.from_subsets(source, seed=seed, max_train_steps=max_train_steps, tokenizers=tokenizers,
+                                         loader_workers=None if loader_workers == "plan" else loader_workers,  # type: ignore[arg-type]
+                                         sdxl=sdxl)
     datasets = []
-    for i, rd in enumerate(resolved):
-        kind = FINETUNE if rd.kind == SPINE_FINETUNE else DREAMBOOTH
-        params = dict(rd.params)
-        if kind == DREAMBOOTH:
-            params["prior_loss_weight"] = cfg.effective("prior_loss_weight")
+    for i, bp in enumerate(source.datasets):
+        kind = FINETUNE if bp.kind == SPINE_FINETUNE else DREAMBOOTH
+        params = dict(bp.params)
         params["seed"] = seed
-        datasets.append(BucketedDataset(kind, params, rd.subsets, base_dir=base_dir, index=i))
+        datasets.append(BucketedDataset(kind, params, bp.subsets, base_dir=source.base_dir, index=i))
     persistent = False
-    if loader_workers == "config":
-        workers = cfg.effective("max_data_loader_n_workers")
+    if loader_workers == "plan":
         # train_network.py: n_workers = min(max_data_loader_n_workers, os.cpu_count())
-        loader_workers = min(8 if workers is None else int(workers), os.cpu_count() or 1)
-        persistent = bool(cfg.effective("persistent_data_loader_workers"))
+        loader_workers = min(int(source.loader_workers), os.cpu_count() or 1)
+        persistent = bool(source.persistent_workers)
     return TrainDataset(datasets, seed=seed, max_train_steps=max_train_steps, tokenizers=tokenizers,
                         loader_workers=loader_workers, persistent_workers=persistent,  # type: ignore[arg-type]
-                        sdxl=bool(cfg.is_sdxl))
+                        sdxl=sdxl)
+
+
+def shard_batches(n: int, world: int, rank: int) -> list[int]:
+    """This process's batch indices: every ``world``-th batch, padded from the start so that every process runs
+    the same number of steps (as accelerate's even_batches does)."""
+    idx = list(range(n))
+    per = math.ceil(n / world)
+    idx += idx[: per * world - n]
+    return idx[rank::world]
+
+
+class DatasetCheckpoint:
+    """Saves/restores the dataset's random streams with accelerate's state, so a resumed run fetches exactly
+    the batches (captions, flips, crops) an uninterrupted one would."""
+
+    _FIELDS = ("announced_epoch", "announced_step", "_views", "_no_lag_view", "_perm")
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def state_dict(self) -> dict[str, Any]:
+        if hasattr(self.dataset, "state_dict"):
+            return {"dataset": self.dataset.state_dict()}
+        return {"pickle": pickle.dumps({f: getattr(self.dataset, f) for f in self._FIELDS if hasattr(self.dataset, f)})}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "dataset" in state:
+            self.dataset.load_state_dict(state["dataset"])
+            return
+        # Written by state_dict above; only ever read from a folder the user named with --resume.
+        for k, v in pickle.loads(state["pickle"]).items():
+            setattr(self.dataset, k, v)

@@ -1,14 +1,17 @@
-"""The training loop: accelerate + diffusers + PEFT, with sd-scripts' semantics.
+"""The training engine: runs a :class:`~lora_compat.plan.Plan` with accelerate + diffusers + PEFT, as sd-scripts.
 
-``run_training(cfg, ...)`` takes a :class:`~lora_compat.config.model.CanonicalConfig` (any dialect, read by
-the spine), resolves it with :func:`lora_compat.plan.make_plan`, and trains:
+``run_training(cfg, ...)`` builds the plan (:func:`training_plan`: invalid values and refusals stop there, one
+line, exit 2) and runs it; ``run_plan(plan, ...)`` runs a plan. Nothing is read from the config after the plan
+is made. A run is a sequence of named stages (:class:`Training`):
 
-* models (:mod:`.models`), LoRA/LoCon through PEFT with sd-scripts' module set (:mod:`.network`);
-* noise, timesteps, targets and loss weights (:mod:`.noise`, :mod:`lora_compat.semantics`);
-* parameter groups in sd-scripts' order (text encoders first, LoRA+ / block LR groups, lr 0 groups dropped),
-  optimizers by a fixed name map (:mod:`.optimizers`), LR via ``semantics.lr_lambda`` in a ``LambdaLR``;
-* epochs/steps per §4.7, saves every N epochs/steps with keep-last-N, final save, state + resume;
-  Ctrl-C saves a state folder and returns (:mod:`.state`).
+* ``start`` — accelerate, seed (drawn when the plan has none), output folder;
+* ``load_models`` — the family's models (:mod:`lora_compat.train.family`: SD-UNet families today);
+* ``build_data`` — the dataset from the plan's blueprint, latent / text-encoder caches;
+* ``build_network`` — PEFT adapters with sd-scripts' module set, precision casts, kohya dropouts;
+* ``resolve_steps`` — epochs and steps for this run's number of processes (the plan's on one);
+* ``build_optimizer`` — parameter groups in sd-scripts' order, the optimizer, the LR schedule, accelerate;
+* ``loop`` — epochs of micro-batches: loss, backward, clip, step, saves every N epochs/steps, Ctrl-C;
+* ``save`` — the final model (kohya layout with sd-scripts' metadata), state, PEFT folders.
 
 It is a plain accelerate program: ``accelerate launch -m lora_compat train ...`` distributes it.
 """
@@ -18,8 +21,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import pickle
 import random
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -30,7 +34,7 @@ from lora_compat.train import state as st
 
 @dataclass
 class TrainResult:
-    """What a run produced."""
+    """What a run produced; ``record`` is what the engine actually used (see :meth:`Training.record`)."""
 
     output_dir: Path
     final_model: Path | None
@@ -48,10 +52,40 @@ class TrainResult:
     num_processes: int = 1
     weights_sha256: str = ""
     lrs: list[list[float]] = field(default_factory=list)   # per optimizer step: each group's LR used
+    record: dict[str, Any] = field(default_factory=dict)
 
 
-def _float_or_none(v: Any) -> float | None:
-    return None if v is None else float(v)
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run (not what): progress bar, PEFT copies, callbacks, and a state folder to resume from."""
+
+    show_progress: bool = True
+    save_peft: bool = False
+    on_step: Callable[[int, float], None] | None = None
+    log: Callable[[str], None] | None = None
+    resume: str | None = None
+
+
+def training_plan(cfg: Any, *, base_model: str | None = None, train_data: str | None = None,
+                  output_dir: str | None = None, max_steps: int | None = None) -> Any:
+    """The plan ``train`` runs for ``cfg`` with its command-line overrides; an invalid value or a refused option
+    is a one-line UserError here, before anything is loaded."""
+    from lora_compat.config.validate import refuse_invalid
+    from lora_compat.plan import RunOverrides, make_plan
+
+    refuse_invalid(cfg)
+    plan = make_plan(cfg, overrides=RunOverrides(base_model=base_model, train_data=train_data,
+                                                 output_dir=output_dir, max_steps=max_steps))
+    for u in plan.refusals:
+        raise UserError(u.why, file=plan.source or None, key=u.option)
+    steps = plan.steps
+    if steps.max_train_steps is None and steps.max_train_epochs is None:
+        raise UserError("the training length is unknown: the front-end derived it from image folders that cannot "
+                        "be counted here (see lora-compat plan)", file=plan.source or None, key="max_train_steps")
+    if steps.warmup_steps is None:
+        raise UserError("the warmup is unknown: the front-end derived it from image folders that cannot be counted "
+                        "here (see lora-compat plan)", file=plan.source or None, key="lr_warmup_steps")
+    return plan
 
 
 def run_training(cfg: Any, *, base_model: str | None = None, train_data: str | None = None,
@@ -65,434 +99,459 @@ def run_training(cfg: Any, *, base_model: str | None = None, train_data: str | N
     config: state folders hold pickles that accelerate loads with ``weights_only=False``, and a config must
     never make the tool run code. ``on_step(global_step, loss)`` is called after every optimizer step.
     """
+    plan = training_plan(cfg, base_model=base_model, train_data=train_data, output_dir=output_dir,
+                         max_steps=max_steps)
+    return run_plan(plan, RunOptions(show_progress, save_peft, on_step, log, resume))
+
+
+def run_plan(plan: Any, options: RunOptions | None = None) -> TrainResult:
+    """Run ``plan`` (from :func:`training_plan`)."""
     try:
-        return _train(cfg, base_model=base_model, train_data=train_data, output_dir=output_dir, max_steps=max_steps,
-                      show_progress=show_progress, save_peft=save_peft, on_step=on_step, log=log, resume=resume)
+        return Training(plan, options or RunOptions()).run()
     finally:
         # accelerate keeps process-global singletons; a later run in the same process (tests, demo, notebooks)
-        # may use another mixed precision / accumulation, so forget them. The process group stays up.
-        from accelerate.state import AcceleratorState, GradientState
+        # may use another mixed precision / accumulation, so forget them. The process group stays up. Only when
+        # accelerate got imported: a Ctrl-C during its import must not start a second import here.
+        state = sys.modules.get("accelerate.state")
+        if state is not None and hasattr(state, "GradientState"):
+            state.AcceleratorState._reset_state()
+            state.GradientState._reset_state()
 
-        AcceleratorState._reset_state()
-        GradientState._reset_state()
 
+class Training:
+    """One run of a plan, stage by stage (the order of :meth:`run`)."""
 
-def _train(cfg: Any, *, base_model: str | None, train_data: str | None, output_dir: str | None,
-           max_steps: int | None, show_progress: bool, save_peft: bool,
-           on_step: Callable[[int, float], None] | None, log: Callable[[str], None] | None,
-           resume: str | None) -> TrainResult:
-    import torch
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    def __init__(self, plan: Any, options: RunOptions) -> None:
+        self.plan = plan
+        self.opts = options
+        self.say: Callable[[str], None] = options.log or (lambda msg: None)
+        self.saved: list[Path] = []
+        self.losses: list[float] = []
+        self.lrs: list[list[float]] = []
+        self.global_step = 0
+        self.state_dir: Path | None = None
+        self.interrupted = False
+        self.used: dict[str, Any] = {}
 
-    from lora_compat.plan import block_index, make_plan, parse_network_args
-    from lora_compat.semantics import lr_lambda
-    from lora_compat.train import models as mdl
-    from lora_compat.train import network as netmod
-    from lora_compat.train.noise import NoiseSettings
-    from lora_compat.train.optimizers import build_optimizer, is_schedule_free
-    from lora_compat.train.saving import kohya_state_dict, save_kohya
-    from lora_compat.train.saving import save_peft as write_peft
+    def run(self) -> TrainResult:
+        self.start()
+        self.load_models()
+        self.build_data()
+        self.build_network()
+        self.resolve_steps()
+        self.build_optimizer()
+        self.restore()
+        self.loop()
+        return self.save()
 
-    say = log or (lambda msg: None)
-    if cfg.get("resume") and not resume:
-        raise UserError(f"resume {cfg.get('resume')!r} comes from the config file; state folders hold pickles, so "
-                        "lora-compat resumes only when asked on the command line: pass --resume DIR", key="resume")
-    if getattr(cfg, "invalid", None):
-        bad = cfg.invalid[0]
-        raise UserError(f"{bad.option}: {bad.reason}", file=bad.origin.file, line=bad.origin.line, key=bad.origin.key)
-    get = cfg.effective
-    arch = cfg.arch()
-    plan = make_plan(cfg)
-    kinds = {a.kind for a in plan.adapters}
-    if kinds - {"lora", "locon", "loha", "lokr"}:
-        raise UserError(f"network_module {plan.network_module!r} ({', '.join(sorted(kinds))}) is not trainable by "
-                        "lora-compat: only LoRA / LoCon / LoHa / LoKr are", key="network_module")
-    if get("network_weights") and kinds & {"loha", "lokr"}:
-        raise UserError("network_weights: starting a LoHa / LoKr network from a file is not supported",
-                        key="network_weights")
-    for u in plan.unsupported:
-        say(f"warning: {u.option}: {u.why}")
-    if not plan.adapters:
-        raise UserError("nothing to train: network_train_unet_only and network_train_text_encoder_only "
-                        "exclude every part", key="network_train_unet_only")
+    # ---- start ------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        import torch
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
 
-    grad_acc = int(get("gradient_accumulation_steps") or 1)
-    mixed = get("mixed_precision") or "no"
-    if mixed == "fp16" and not torch.cuda.is_available():
-        # accelerate refuses fp16 autocast without a GPU; fp32 gives the same result, only slower.
-        say("warning: mixed_precision fp16 needs a GPU; training in fp32 on this machine")
-        mixed = "no"
-    if get("max_token_length") not in (None, 75, 150, 225):
-        raise UserError(f"max_token_length {get('max_token_length')!r}: sd-scripts accepts 150 or 225 (leave it out "
-                        "for 75)", key="max_token_length")
-    for name, why in NOT_IMPLEMENTED.items():
-        if get(name):
-            say(f"warning: {name} is set but ignored: {why}")
-    logging_dir = get("logging_dir")
-    log_with = None
-    if logging_dir:
-        try:
-            import tensorboard  # noqa: F401
+        from lora_compat.train.metadata import new_session_id
 
-            log_with = "tensorboard"
-        except ImportError:
-            say("warning: logging_dir is set but tensorboard is not installed; no logs written")
-    # `accelerate launch --multi_gpu --num_processes N` on a machine without GPUs: accelerate only picks its
-    # multi-CPU (gloo) mode when told cpu=True, so say it for multi-process launches without CUDA.
-    multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
-    accelerator = Accelerator(gradient_accumulation_steps=grad_acc, mixed_precision=mixed, log_with=log_with,
-                              project_dir=str(logging_dir) if logging_dir else None, cpu=multi_cpu)
-    seed = get("seed")
-    if seed is None and resume:
-        seed = st.read_train_state(Path(str(resume))).get("seed")
-    seed = int(seed) if seed is not None else random.randint(0, 2 ** 32 - 1)
-    set_seed(seed)
-    out_dir = Path(output_dir or get("output_dir") or ".")
-    output_name = get("output_name")
-    ext = "." + str(get("save_model_as") or "safetensors")
-    if ext not in (".safetensors", ".ckpt", ".pt"):
-        raise UserError(f"save_model_as {ext[1:]!r} is not one of safetensors, ckpt, pt", key="save_model_as")
-    if accelerator.is_main_process:
-        out_dir.mkdir(parents=True, exist_ok=True)
-
-    # ---- models ------------------------------------------------------------------------------------------
-    v_param = bool(get("v_parameterization"))
-    comps = mdl.load_models(str(base_model or get("pretrained_model_name_or_path") or ""), arch,
-                            v_parameterization=v_param, seed=seed, tokenizer_dir=get("tokenizer_cache_dir"))
-    if get("zero_terminal_snr"):
-        from lora_compat.train.noise import make_noise_scheduler
-
-        comps.noise_scheduler = make_noise_scheduler(zero_terminal_snr=True)
-    sched = comps.noise_scheduler
-    unet, vae = comps.unet, comps.vae
-    tes = comps.text_encoders
-    for m in (unet, vae, *tes):
-        m.requires_grad_(False)
-    attn = "sdpa" if (get("xformers") or get("mem_eff_attn") or get("sdpa")) else None
-    mdl.set_attention(unet, attn)
-
-    part_models = {"unet": unet, "text_encoder": tes[0]}
-    if len(tes) > 1:
-        part_models["text_encoder_2"] = tes[1]
-    nets: list[netmod.PartNetwork] = []
-    net_args = parse_network_args(get("network_args"))
-    for adapter in plan.adapters:
-        model = part_models[adapter.part]
-        if adapter.peft_kwargs.get("target_modules"):
-            targets = netmod.targets_from_plan(adapter, arch, model)
-        else:
-            dim, alpha = adapter.peft_kwargs.get("r", 4), adapter.peft_kwargs.get("lora_alpha", 1)
-            conv = net_args.get("conv_dim")
-            targets = netmod.targets_from_tables(arch, adapter.part, model, dim, alpha,
-                                                 int(conv) if conv else None,
-                                                 float(net_args["conv_alpha"]) if "conv_alpha" in net_args else None)
-        netmod.inject(model, targets, adapter.kind, adapter.peft_kwargs)
-        nets.append(netmod.PartNetwork(adapter.part, model, targets, adapter.lr, adapter.kind))
-    eo = plan.engine_options
-    if mixed in ("fp16", "bf16"):
-        # sd-scripts keeps the frozen UNet / text encoders in the mixed-precision dtype (memory) and the
-        # network in float32 (unless full_bf16); the VAE stays float32 here.
-        half = torch.float16 if mixed == "fp16" else torch.bfloat16
-        with _quiet_diffusers():  # diffusers warns about any .to(dtype) on a model, even with nothing to keep
-            for m in (unet, *tes):
-                m.to(half)
-        for net in nets:
-            netmod.cast_adapters(net, torch.float32)
-    if get("full_bf16"):
-        # sd-scripts trains the network itself in bf16 (and saves bf16 unless save_precision says otherwise)
-        if mixed != "bf16":
-            raise UserError("full_bf16 requires mixed_precision = \"bf16\" (sd-scripts asserts this)",
-                            key="full_bf16")
-        for net in nets:
-            netmod.cast_adapters(net, torch.bfloat16)
-    if get("network_weights"):
-        _load_network_weights(str(get("network_weights")), nets, say)
-    for net in nets:
-        netmod.install_kohya_dropouts(net, (eo.get("network_dropout") or {}).get("p"),
-                                      (eo.get("rank_dropout") or {}).get("p"),
-                                      (eo.get("module_dropout") or {}).get("p"))
-    train_te = any(n.part != "unet" and n.lr for n in nets)
-    if get("gradient_checkpointing"):
-        unet.enable_gradient_checkpointing()
-        if train_te:
-            for te in tes:
-                # transformers 5 renamed it; the old name still works but warns
-                (getattr(te, "activation_checkpointing_enable", None) or te.gradient_checkpointing_enable)()
-    clip_skip = get("clip_skip")
-    max_tokens = get("max_token_length")
-
-    # ---- data --------------------------------------------------------------------------------------------
-    from lora_compat.train.dataset import build_dataset
-
-    batch_size = int(get("train_batch_size") or 1)
-    dataset = build_dataset(cfg, train_data, seed)
-    if get("cache_latents") or get("cache_latents_to_disk"):
-        vae.to(accelerator.device)
-        with torch.no_grad():
-            dataset.cache_latents(lambda x: vae.encode(x.to(accelerator.device, dtype=vae.dtype)).latent_dist.sample(),
-                                  to_disk=bool(get("cache_latents_to_disk")),
-                                  vae_batch_size=int(get("vae_batch_size") or 1))
-    n_batches_total = len(dataset)
-    te_cache: dict[str, Any] | None = None
-    if get("cache_text_encoder_outputs"):
-        # sdxl_train_network.py: only for SDXL, with frozen text encoders and captions that never change;
-        # captions are then the raw file text (no prefix/suffix, wildcards, dropout: reference §4.4.5).
-        if arch != "sdxl":
-            say("warning: cache_text_encoder_outputs is an sdxl_train_network.py option; ignored for " + arch)
-        else:
-            if train_te:
-                raise UserError("cache_text_encoder_outputs needs network_train_unet_only (sd-scripts asserts "
-                                "this): the text encoders cannot be trained from cached outputs",
-                                key="cache_text_encoder_outputs")
-            if not dataset.text_encoder_output_cacheable:
-                raise UserError("cache_text_encoder_outputs cannot be used with caption_dropout_rate, "
-                                "shuffle_caption, token_warmup_step or caption_tag_dropout_rate (sd-scripts "
-                                "asserts this)", key="cache_text_encoder_outputs")
-            dataset.raw_captions = True
-            te_cache = {}
-
-    # ---- steps (§4.7) --------------------------------------------------------------------------------------
-    nproc = accelerator.num_processes
-    max_train_steps = int(get("max_train_steps") or 1600)
-    if get("max_train_epochs"):
-        max_train_steps = int(get("max_train_epochs")) * math.ceil(n_batches_total / nproc / grad_acc)
-    if max_steps is not None:
-        max_train_steps = int(max_steps)
-    dataset.set_max_train_steps(max_train_steps)  # ratio token_warmup_step values resolve against it
-
-    # ---- optimizer groups (§4.10) ------------------------------------------------------------------------
-    groups = _param_groups(plan, nets, arch, block_index)
-    if not groups:
-        raise UserError("every parameter group has learning rate 0 or none: nothing would be trained",
-                        key="learning_rate")
-    from lora_compat.semantics.optimizers import effective_optimizer
-
-    choice = effective_optimizer(get("optimizer_type"), get("optimizer_args"), use_8bit_adam=get("use_8bit_adam"),
-                                 use_lion_optimizer=get("use_lion_optimizer"))
-    base_lr = _float_or_none(get("learning_rate"))
-    optimizer, opt_meta = build_optimizer(choice, groups, base_lr)
-    if get("lr_scheduler_type"):
-        # sd-scripts imports this dotted class name; a config must never choose code to import
-        raise UserError(f"lr_scheduler_type {get('lr_scheduler_type')!r}: custom scheduler classes are not loaded "
-                        "(a config never imports code); use one of the lr_scheduler names", key="lr_scheduler_type")
-    sched_name = str(get("lr_scheduler") or "constant")
-    unet_lr_meta = _float_or_none(get("unet_lr"))
-    relative_step = choice.relative_step
-    if relative_step:
-        # sd-scripts: Adafactor's relative_step discards every configured LR and forces the scheduler to
-        # adafactor:<learning_rate> (AdafactorSchedule); warmup is then a ValueError (§4.10, §4.11).
-        from transformers.optimization import AdafactorSchedule
-
-        if _warmup_steps(get("lr_warmup_steps"), max_train_steps):
-            raise UserError("Adafactor with relative_step=True forces the adafactor scheduler, which takes no "
-                            "warmup (sd-scripts raises ValueError)", key="lr_warmup_steps")
-        sched_name = f"adafactor:{base_lr}"
-        lr_scheduler = AdafactorSchedule(optimizer, initial_lr=base_lr or 0.0)
-        base_lr = unet_lr_meta = None
-    else:
-        if is_schedule_free(choice):
-            factor = (lambda t: 1.0)  # noqa: E731  schedule-free: a dummy scheduler, LR constant
-        else:
+        plan = self.plan
+        for u in plan.unsupported:
+            self.say(f"warning: {u.option}: {u.why}")
+        for u in plan.ignored:
+            self.say(f"warning: {u.option} is set but not run by lora-compat: {u.why}")
+        self.session_id = new_session_id()   # before seeding, as sd-scripts: every run gets its own
+        self.started_at = time.time()
+        mixed = plan.precision.mixed_precision
+        if mixed == "fp16" and not torch.cuda.is_available():
+            # accelerate refuses fp16 autocast without a GPU; fp32 gives the same result, only slower.
+            self.say("warning: mixed_precision fp16 needs a GPU; training in fp32 on this machine")
+            mixed = "no"
+        self.mixed = mixed
+        out = plan.outputs
+        self.log_with = None
+        if out.logging_dir:
             try:
-                factor = lr_lambda(sched_name, max_train_steps, lr_warmup_steps=get("lr_warmup_steps"),
-                                   lr_decay_steps=get("lr_decay_steps"),
-                                   lr_scheduler_num_cycles=get("lr_scheduler_num_cycles"),
-                                   lr_scheduler_power=get("lr_scheduler_power"),
-                                   lr_scheduler_timescale=get("lr_scheduler_timescale"),
-                                   lr_scheduler_min_lr_ratio=get("lr_scheduler_min_lr_ratio"),
-                                   lr_scheduler_args=_kv(get("lr_scheduler_args")),
-                                   learning_rate=base_lr if base_lr is not None else 2e-6, num_processes=nproc)
-            except (ValueError, TypeError, KeyError) as exc:
-                raise UserError(f"lr_scheduler {sched_name!r}: {exc}", key="lr_scheduler") from None
-        lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+                import tensorboard  # noqa: F401
 
-    # ---- accelerate ----------------------------------------------------------------------------------------
-    trained = [unet] if any(n.part == "unet" for n in nets) else []
-    trained += [n.model for n in nets if n.part != "unet"]
-    # No DataLoader: batches are whole buckets built by the dataset, fetched in order by index and sharded
-    # by hand. A prepared DataLoader would prefetch one batch (consuming the dataset's RNG before a state
-    # save) and call dataset.set_epoch with its own counter, both of which break exact resume.
-    prepared = accelerator.prepare(*trained, optimizer, lr_scheduler)
-    wrapped = list(prepared[:len(trained)])
-    optimizer, lr_scheduler = prepared[len(trained):]
-    accelerator.register_for_checkpointing(_DatasetState(dataset))
-    wmap = {id(m): w for m, w in zip(trained, wrapped)}
-    unet_run = wmap.get(id(unet), unet)
-    te_run = [wmap.get(id(te), te) for te in tes]
-    dev = accelerator.device
-    with _quiet_diffusers():
-        vae.to(dev)
-        unet.to(dev)
-        for te in tes:
-            te.to(dev)
-    unet.train()
-    for n in nets:
-        n.model.train()
-    for te in tes:
-        if not any(n.model is te for n in nets):
-            te.eval()
-    vae.eval()
+                self.log_with = "tensorboard"
+            except ImportError:
+                self.say("warning: logging_dir is set but tensorboard is not installed; no logs written")
+        # `accelerate launch --multi_gpu --num_processes N` on a machine without GPUs: accelerate only picks its
+        # multi-CPU (gloo) mode when told cpu=True, so say it for multi-process launches without CUDA.
+        multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self.accelerator = Accelerator(gradient_accumulation_steps=plan.steps.gradient_accumulation_steps,
+                                       mixed_precision=mixed, log_with=self.log_with,
+                                       project_dir=str(out.logging_dir) if out.logging_dir else None, cpu=multi_cpu)
+        seed = plan.seed
+        if seed is None and self.opts.resume:
+            seed = st.read_train_state(Path(str(self.opts.resume))).get("seed")
+        self.seed = int(seed) if seed is not None else random.randint(0, 2 ** 32 - 1)
+        set_seed(self.seed)
+        self.out_dir = Path(out.output_dir)
+        if self.accelerator.is_main_process:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
 
-    per_proc_batches = math.ceil(n_batches_total / nproc)
-    updates_per_epoch = math.ceil(per_proc_batches / grad_acc)
-    num_epochs = math.ceil(max_train_steps / updates_per_epoch)
-    ns = NoiseSettings.from_options(get)
-    ns.v_parameterization = v_param
-    scaling = vae.config.scaling_factor
-    params = [p for g in groups for p in g["params"]]
+    # ---- models -----------------------------------------------------------------------------------------
+    def load_models(self) -> None:
+        from lora_compat.train.family import family_for
 
-    # ---- metadata ------------------------------------------------------------------------------------------
-    from lora_compat.train.metadata import RunFacts, describe_datasets, modelspec, save_metadata, training_metadata
+        self.family = family_for(self.plan.family)
+        self.models = self.family.load(self.plan, seed=self.seed)
+        self.family.set_attention(self.models, self.plan.model.attention)
 
-    te_lr = next((n.lr for n in nets if n.part != "unet"), None)
-    facts = RunFacts(arch=arch, v_parameterization=v_param, num_train_images=dataset.num_train_images,
-                     num_reg_images=dataset.num_reg_images, num_batches_per_epoch=per_proc_batches,
-                     num_epochs=num_epochs, max_train_steps=max_train_steps, num_processes=nproc,
-                     optimizer=opt_meta, seed=seed, lr_scheduler=sched_name, learning_rate=base_lr,
-                     unet_lr=unet_lr_meta, text_encoder_lr=None if relative_step else te_lr,
-                     dataset_dirs=dataset.dataset_dirs, tag_frequency=dataset.tag_frequency)
-    datasets_json, facts.reg_dataset_dirs, facts.bucket_info = describe_datasets(dataset)
-    if get("dataset_config") and train_data is None:
-        facts.datasets_json = datasets_json
-    base_meta = training_metadata(get, facts)
-    save_precision = get("save_precision")
-    saved: list[Path] = []
+    # ---- data -------------------------------------------------------------------------------------------
+    def build_data(self) -> None:
+        import torch
 
-    def save_model(name: str, epoch: int, step: int) -> Path:
-        accelerator.wait_for_everyone()
-        path = out_dir / name
-        if accelerator.is_main_process:
-            sd = kohya_state_dict(nets, save_precision)
-            md = save_metadata(base_meta, modelspec(get, arch, v_param), epoch, step, bool(get("no_metadata")))
-            save_kohya(path, sd, md if ext == ".safetensors" else None)
-            saved.append(path)
+        from lora_compat.train.dataset import build_dataset
+        from lora_compat.train.family import StepContext
+
+        plan = self.plan
+        self.dataset = build_dataset(plan.dataset, self.seed, sdxl=plan.family == "sdxl")
+        if plan.dataset.cache_latents:
+            self.models.vae.to(self.accelerator.device)
+            with torch.no_grad():
+                self.dataset.cache_latents(lambda x: self.family.raw_latents(self.models, x),
+                                           to_disk=plan.dataset.cache_latents_to_disk,
+                                           vae_batch_size=plan.dataset.vae_batch_size)
+        self.ctx = StepContext(device=self.accelerator.device, autocast=self.accelerator.autocast,
+                               train_text_encoders=plan.model.train_text_encoders, run_parts={})
+        self.family.prepare_text_cache(self.models, plan, self.dataset, self.ctx)
+
+    # ---- network ----------------------------------------------------------------------------------------
+    def build_network(self) -> None:
+        import torch
+
+        from lora_compat.train import network as netmod
+
+        plan, models = self.plan, self.models
+        self.nets: list[netmod.PartNetwork] = []
+        for adapter in plan.adapters:
+            model = models.parts[adapter.part]
+            targets = netmod.targets_from_plan(adapter, plan.family, model)
+            netmod.inject(model, targets, adapter.kind, adapter.peft_kwargs)
+            self.nets.append(netmod.PartNetwork(adapter.part, model, targets, adapter.lr, adapter.kind))
+        if self.mixed in ("fp16", "bf16"):
+            # sd-scripts keeps the frozen base in the mixed-precision dtype (memory) and the network in float32
+            # (unless full_bf16); the VAE stays float32.
+            half = torch.float16 if self.mixed == "fp16" else torch.bfloat16
+            with _quiet_diffusers():  # diffusers warns about any .to(dtype) on a model, even with nothing to keep
+                for m in models.frozen_in_mixed_precision:
+                    m.to(half)
+            for net in self.nets:
+                netmod.cast_adapters(net, torch.float32)
+        if plan.precision.full_bf16:
+            for net in self.nets:  # sd-scripts trains the network itself in bf16
+                netmod.cast_adapters(net, torch.bfloat16)
+        if plan.network_weights:
+            netmod.load_network_weights(plan.network_weights, self.nets, self.say)
+        eo = plan.engine_options
+        for net in self.nets:
+            netmod.install_kohya_dropouts(net, (eo.get("network_dropout") or {}).get("p"),
+                                          (eo.get("rank_dropout") or {}).get("p"),
+                                          (eo.get("module_dropout") or {}).get("p"))
+        if plan.model.gradient_checkpointing:
+            self.family.enable_gradient_checkpointing(models, plan.model.train_text_encoders)
+
+    # ---- steps ------------------------------------------------------------------------------------------
+    def resolve_steps(self) -> None:
+        from lora_compat.semantics.steps import (
+            max_train_steps_for_epochs, optimizer_steps_per_epoch, save_every_n_epochs_from_ratio,
+        )
+
+        sp = self.plan.steps
+        self.nproc = self.accelerator.num_processes
+        self.grad_acc = sp.gradient_accumulation_steps
+        self.batches = len(self.dataset)
+        if sp.steps_per_epoch_exact and sp.steps_per_epoch != self.batches:
+            self.say(f"warning: the plan counted {sp.steps_per_epoch} batches per epoch, the dataset has "
+                     f"{self.batches}; training with the dataset's")
+        if sp.max_train_epochs is not None:
+            mts = max_train_steps_for_epochs(sp.max_train_epochs, self.batches, self.nproc, self.grad_acc)
+        else:
+            mts = int(sp.max_train_steps)  # training_plan refused an unknown length
+        self.max_train_steps = mts
+        self.per_proc_batches = math.ceil(self.batches / self.nproc)
+        self.updates_per_epoch = optimizer_steps_per_epoch(self.batches, self.nproc, self.grad_acc)
+        self.num_epochs = math.ceil(mts / self.updates_per_epoch)
+        out = self.plan.outputs
+        self.save_n_epochs = out.save_every_n_epochs or 0
+        if out.save_n_epoch_ratio:
+            self.save_n_epochs = save_every_n_epochs_from_ratio(self.num_epochs, out.save_n_epoch_ratio)
+        self.dataset.set_max_train_steps(mts)  # ratio token_warmup_step values resolve against it
+
+    # ---- optimizer, schedule, accelerate ----------------------------------------------------------------
+    def build_optimizer(self) -> None:
+        import torch
+
+        from lora_compat.semantics import lr_lambda
+        from lora_compat.train.dataset import DatasetCheckpoint
+        from lora_compat.train.network import optimizer_param_groups
+        from lora_compat.train.optimizers import build_optimizer
+
+        plan = self.plan
+        groups = optimizer_param_groups(plan, self.nets)
+        if not groups:
+            raise UserError("every parameter group has learning rate 0 or none: nothing would be trained",
+                            key="learning_rate")
+        self.params = [p for g in groups for p in g["params"]]
+        optimizer, self.ss_optimizer = build_optimizer(plan.optimizer, groups)
+        s = plan.scheduler
+        if plan.optimizer.relative_step:
+            # sd-scripts: relative_step forces AdafactorSchedule(initial_lr=learning_rate) (§4.10, §4.11)
+            from transformers.optimization import AdafactorSchedule
+
+            lr_scheduler = AdafactorSchedule(optimizer, initial_lr=s.learning_rate)
+        else:
+            if plan.optimizer.schedule_free:
+                factor = (lambda t: 1.0)  # noqa: E731  schedule-free: a dummy scheduler, LR constant
+            else:
+                try:
+                    factor = lr_lambda(s.name, self.max_train_steps, lr_warmup_steps=s.lr_warmup_steps,
+                                       lr_decay_steps=s.lr_decay_steps, lr_scheduler_num_cycles=s.num_cycles,
+                                       lr_scheduler_power=s.power, lr_scheduler_timescale=s.timescale,
+                                       lr_scheduler_min_lr_ratio=s.min_lr_ratio, lr_scheduler_args=s.args or None,
+                                       learning_rate=s.learning_rate, num_processes=self.nproc)
+                except (ValueError, TypeError, KeyError) as exc:
+                    raise UserError(f"lr_scheduler {s.name!r}: {exc}", key="lr_scheduler") from None
+            lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        self.used["initial_lrs"] = [g.get("initial_lr", g.get("lr")) for g in optimizer.param_groups]
+        self.used["optimizer_class"] = f"{type(optimizer).__module__}.{type(optimizer).__name__}"
+        # No DataLoader: batches are whole buckets built by the dataset, fetched in order by index and sharded
+        # by hand. A prepared DataLoader would prefetch one batch (consuming the dataset's RNG before a state
+        # save) and call dataset.set_epoch with its own counter, both of which break exact resume.
+        denoiser = self.models.denoiser
+        trained = [denoiser] if any(n.model is denoiser for n in self.nets) else []
+        trained += [n.model for n in self.nets if n.model is not denoiser]
+        prepared = self.accelerator.prepare(*trained, optimizer, lr_scheduler)
+        self.wrapped = list(prepared[:len(trained)])
+        self.optimizer, self.lr_scheduler = prepared[len(trained):]
+        self.accelerator.register_for_checkpointing(DatasetCheckpoint(self.dataset))
+        st.keep_only_trainable_weights(self.accelerator)
+        wmap = {id(m): w for m, w in zip(trained, self.wrapped)}
+        self.ctx.run_parts = {name: wmap.get(id(m), m) for name, m in self.models.parts.items()}
+        dev = self.accelerator.device
+        with _quiet_diffusers():
+            for m in self.models.all_modules:
+                m.to(dev)
+        self.models.denoiser.train()
+        for n in self.nets:
+            n.model.train()
+        for te in self.models.text_encoders:
+            if not any(n.model is te for n in self.nets):
+                te.eval()
+        self.models.vae.eval()
+        self._metadata()
+
+    def _metadata(self) -> None:
+        from lora_compat.train.metadata import RunFacts, describe_datasets, training_metadata
+
+        plan, ds = self.plan, self.dataset
+        facts = RunFacts(num_train_images=ds.num_train_images, num_reg_images=ds.num_reg_images,
+                         num_batches_per_epoch=self.per_proc_batches, num_epochs=self.num_epochs,
+                         max_train_steps=self.max_train_steps,
+                         # sd-scripts: train_batch_size x processes x accumulation (ss_total_batch_size)
+                         total_batch_size=int(plan.outputs.metadata.get("ss_batch_size_per_device") or 1)
+                         * self.nproc * self.grad_acc,
+                         seed=self.seed, ss_optimizer=self.ss_optimizer, session_id=self.session_id,
+                         training_started_at=self.started_at, dataset_dirs=ds.dataset_dirs,
+                         tag_frequency=ds.tag_frequency)
+        facts.datasets_json, facts.reg_dataset_dirs, facts.bucket_info = describe_datasets(ds)
+        self.base_meta = training_metadata(plan.outputs.metadata, facts, plan.model.base_model)
+
+    # ---- resume -----------------------------------------------------------------------------------------
+    def restore(self) -> None:
+        self.first_epoch, self.skip_batches = 0, 0
+        if self.opts.resume:
+            rdir = Path(str(self.opts.resume))
+            st.load_train_state(self.accelerator, rdir)
+            self.global_step = st.read_train_state(rdir).get("current_step", 0)
+            self.first_epoch = self.global_step // self.updates_per_epoch
+            self.skip_batches = (self.global_step % self.updates_per_epoch) * self.grad_acc
+            self.say(f"resumed from {rdir} at step {self.global_step}")
+        if self.log_with:
+            self.accelerator.init_trackers(self.plan.outputs.log_tracker_name or "network_train")
+
+    # ---- loop -------------------------------------------------------------------------------------------
+    def loop(self) -> None:
+        from lora_compat.train.progress import Progress
+
+        acc = self.accelerator
+        progress = Progress(self.opts.show_progress and acc.is_local_main_process, self.max_train_steps,
+                            self.global_step)
+        self.final_epoch = self.first_epoch
+        with st.InterruptFlag() as stop, progress:
+            for epoch in range(self.first_epoch, self.num_epochs):
+                self.final_epoch = epoch
+                if self._epoch(epoch, stop, progress) or self.global_step >= self.max_train_steps:
+                    break
+
+    def _epoch(self, epoch: int, stop: Any, progress: Any) -> bool:
+        """One epoch; True when the run stops (interrupted)."""
+        from lora_compat.train.dataset import shard_batches
+
+        acc, out = self.accelerator, self.plan.outputs
+        local = shard_batches(self.batches, acc.num_processes, acc.process_index)
+        start, self.skip_batches = self.skip_batches, 0
+        if not start:
+            # a mid-epoch resume restored the dataset as it was inside this epoch (worker views, lag): announcing
+            # the epoch again would reset them
+            self.dataset.set_epoch(epoch + 1)
+        for j in range(start, len(local)):
+            # sd-scripts/accelerate: sync every grad_acc micro-batches and at the end of each epoch.
+            sync = (j + 1) % self.grad_acc == 0 or j + 1 == len(local)
+            self._micro_batch(local[j], sync)
+            if not sync:
+                continue
+            self._after_step(epoch, progress)
+            if _any_process(acc, stop.requested) and self.global_step < self.max_train_steps:
+                self.interrupted = True
+                # at the last batch of an epoch, let the epoch-end saves run first (a resumed run starts with
+                # the next epoch and would never make them)
+                if j + 1 < len(local):
+                    self.state_dir = self._save_state(st.step_name(out.output_name, self.global_step, out.extension),
+                                                      epoch)
+                    return True
+            if self.global_step >= self.max_train_steps:
+                break
+        if self.save_n_epochs and (epoch + 1) % self.save_n_epochs == 0 and epoch + 1 < self.num_epochs:
+            name = st.epoch_name(out.output_name, epoch + 1, out.extension)
+            self._save_model(name, epoch + 1)
+            if out.save_state:
+                self._save_state(name, epoch + 1)
+            self._remove(st.removable_epoch(epoch + 1, self.save_n_epochs, out.save_last_n_epochs),
+                         lambda n: st.epoch_name(out.output_name, n, out.extension))
+        if self.interrupted:
+            self.state_dir = self._save_state(st.step_name(out.output_name, self.global_step, out.extension),
+                                              epoch + 1)
+            return True
+        return False
+
+    def _micro_batch(self, index: int, sync: bool) -> None:
+        acc = self.accelerator
+        self.dataset.set_current_step(self.global_step)
+        batch = self.dataset[index]
+        acc.gradient_state._set_sync_gradients(sync)
+        with contextlib.ExitStack() as no_sync:
+            if not sync:
+                for m in self.wrapped:
+                    no_sync.enter_context(acc.no_sync(m))
+            loss = self._loss(batch)
+            acc.backward(loss)
+        if sync:
+            if self.plan.optimizer.max_grad_norm:
+                acc.clip_grad_norm_(self.params, float(self.plan.optimizer.max_grad_norm))
+            self.lrs.append([g["lr"] for g in self.optimizer.param_groups])  # the LR this step uses
+            self.optimizer.step()
+            self.lr_scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        if "scale_weight_norms" in self.plan.engine_options:
+            from lora_compat.train.network import apply_max_norm
+
+            apply_max_norm(self.nets, self.plan.engine_options["scale_weight_norms"]["max_norm"])
+        self.last_loss = loss
+
+    def _loss(self, batch: dict[str, Any]) -> Any:
+        """One micro-batch through the family: latents, text conditioning, per-sample loss -> mean."""
+        fam, models = self.family, self.models
+        if batch.get("latents") is not None:
+            latents = fam.scale_latents(models, batch["latents"])  # cached unscaled, as sd-scripts caches
+        else:
+            latents = fam.encode_images(models, batch["images"])
+        conditioning = fam.encode_text(models, batch, self.plan, self.ctx)
+        return fam.loss(models, latents, conditioning, batch, self.plan, self.ctx).mean()
+
+    def _after_step(self, epoch: int, progress: Any) -> None:
+        acc, out = self.accelerator, self.plan.outputs
+        self.global_step += 1
+        lv = float(acc.gather(self.last_loss.detach().reshape(1)).mean())
+        self.losses.append(lv)
+        progress.advance(lv, self.lr_scheduler.get_last_lr()[0])
+        if self.log_with:
+            acc.log({"loss/current": lv, "lr/group0": self.lr_scheduler.get_last_lr()[0]}, step=self.global_step)
+        if self.opts.on_step:
+            self.opts.on_step(self.global_step, lv)
+        n = out.save_every_n_steps
+        if n and self.global_step % n == 0:  # also on the last step, as sd-scripts
+            name = st.step_name(out.output_name, self.global_step, out.extension)
+            self._save_model(name, epoch)
+            if out.save_state:
+                self._save_state(name, epoch)
+            self._remove(st.removable_step(self.global_step, n, out.save_last_n_steps),
+                         lambda k: st.step_name(out.output_name, k, out.extension))
+
+    # ---- saving -----------------------------------------------------------------------------------------
+    def _save_model(self, name: str, epoch: int) -> Path:
+        from lora_compat.train.metadata import modelspec, save_metadata
+        from lora_compat.train.saving import kohya_state_dict, save_kohya
+
+        acc, out = self.accelerator, self.plan.outputs
+        acc.wait_for_everyone()
+        path = self.out_dir / name
+        if acc.is_main_process:
+            sd = kohya_state_dict(self.nets, self.plan.precision.save_precision)
+            md = save_metadata(self.base_meta, modelspec(out.modelspec), epoch, self.global_step, out.no_metadata)
+            save_kohya(path, sd, md if out.extension == ".safetensors" else None)
+            self.saved.append(path)
         return path
 
-    # ---- resume ----------------------------------------------------------------------------------------------
-    global_step, first_epoch, skip_batches = 0, 0, 0
-    if resume:
-        rdir = Path(str(resume))
-        if not rdir.is_dir():
-            raise UserError(f"resume folder {str(rdir)!r} not found", key="resume")
-        accelerator.load_state(str(rdir))
-        ts = st.read_train_state(rdir)
-        global_step = ts.get("current_step", 0)
-        first_epoch = global_step // updates_per_epoch
-        skip_batches = (global_step % updates_per_epoch) * grad_acc
-        say(f"resumed from {rdir} at step {global_step}")
+    def _save_state(self, model_name: str, epoch: int) -> Path:
+        folder = self.out_dir / st.state_dir_name(model_name, self.plan.outputs.extension)
+        return st.save_train_state(self.accelerator, folder, epoch, self.global_step, seed=self.seed)
 
-    if log_with:
-        accelerator.init_trackers("network_train" if not get("log_tracker_name") else str(get("log_tracker_name")))
+    def _remove(self, old: int | None, name_of: Callable[[int], str]) -> None:
+        """Drop a save (and its state folder) that fell out of the save_last_n window."""
+        if old and self.accelerator.is_main_process:
+            name = name_of(old)
+            st.remove_quietly(self.out_dir / name)
+            st.remove_quietly(self.out_dir / st.state_dir_name(name, self.plan.outputs.extension))
 
-    losses: list[float] = []
-    lrs: list[list[float]] = []
-    interrupted = False
-    state_dir: Path | None = None
-    progress = _Progress(show_progress and accelerator.is_local_main_process, max_train_steps, global_step)
-    save_n_steps = int(get("save_every_n_steps") or 0)
-    save_n_epochs = int(get("save_every_n_epochs") or 0)
-    save_state = bool(get("save_state"))
-    final_epoch = first_epoch
-    with st.InterruptFlag() as stop, progress:
-        for epoch in range(first_epoch, num_epochs):
-            final_epoch = epoch
-            local = _shard(n_batches_total, accelerator.num_processes, accelerator.process_index)
-            start, skip_batches = skip_batches, 0
-            if not start:
-                # a mid-epoch resume restored the dataset as it was inside this epoch (worker views, lag):
-                # announcing the epoch again would reset them
-                dataset.set_epoch(epoch + 1)
-            for j in range(start, len(local)):
-                dataset.set_current_step(global_step)
-                batch = dataset[local[j]]
-                # sd-scripts/accelerate: sync every grad_acc micro-batches and at the end of each epoch.
-                sync = (j + 1) % grad_acc == 0 or j + 1 == len(local)
-                accelerator.gradient_state._set_sync_gradients(sync)
-                with contextlib.ExitStack() as no_sync:
-                    if not sync:
-                        for m in wrapped:
-                            no_sync.enter_context(accelerator.no_sync(m))
-                    loss = _forward_loss(batch, arch, vae, scaling, te_run, unet_run, comps.tokenizers,
-                                         clip_skip, sched, ns, dev, accelerator, train_te, max_tokens, te_cache)
-                    accelerator.backward(loss)
-                if sync:
-                    if get("max_grad_norm"):
-                        accelerator.clip_grad_norm_(params, float(get("max_grad_norm")))
-                    lrs.append([g["lr"] for g in optimizer.param_groups])  # the LR this step uses
-                    optimizer.step()
-                    lr_scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                if "scale_weight_norms" in eo:
-                    netmod.apply_max_norm(nets, eo["scale_weight_norms"]["max_norm"])
-                if not sync:
-                    continue
-                global_step += 1
-                lv = float(accelerator.gather(loss.detach().reshape(1)).mean())
-                losses.append(lv)
-                progress.advance(lv, lr_scheduler.get_last_lr()[0])
-                if log_with:
-                    accelerator.log({"loss/current": lv, "lr/group0": lr_scheduler.get_last_lr()[0]}, step=global_step)
-                if on_step:
-                    on_step(global_step, lv)
-                if save_n_steps and global_step % save_n_steps == 0:  # also on the last step, as sd-scripts
-                    name = st.step_name(output_name, global_step, ext)
-                    save_model(name, epoch, global_step)
-                    if save_state:
-                        st.save_train_state(accelerator, out_dir / st.state_dir_name(name, ext), epoch, global_step,
-                                            seed=seed)
-                    old = st.removable_step(global_step, save_n_steps, get("save_last_n_steps"))
-                    if old and accelerator.is_main_process:
-                        oname = st.step_name(output_name, old, ext)
-                        st.remove_quietly(out_dir / oname)
-                        st.remove_quietly(out_dir / st.state_dir_name(oname, ext))
-                if _any_process(accelerator, stop.requested) and global_step < max_train_steps:
-                    interrupted = True
-                    # at the last batch of an epoch, let the epoch-end saves run first (a resumed run starts
-                    # with the next epoch and would never make them)
-                    if j + 1 < len(local):
-                        break
-                if global_step >= max_train_steps:
-                    break
-            if interrupted and j + 1 < len(local):
-                state_dir = st.save_train_state(
-                    accelerator, out_dir / st.state_dir_name(st.step_name(output_name, global_step, ext), ext),
-                    epoch, global_step, seed=seed)
-                break
-            if save_n_epochs and (epoch + 1) % save_n_epochs == 0 and epoch + 1 < num_epochs:
-                name = st.epoch_name(output_name, epoch + 1, ext)
-                save_model(name, epoch + 1, global_step)
-                if save_state:
-                    st.save_train_state(accelerator, out_dir / st.state_dir_name(name, ext), epoch + 1, global_step,
-                                        seed=seed)
-                old = st.removable_epoch(epoch + 1, save_n_epochs, get("save_last_n_epochs"))
-                if old and accelerator.is_main_process:
-                    oname = st.epoch_name(output_name, old, ext)
-                    st.remove_quietly(out_dir / oname)
-                    st.remove_quietly(out_dir / st.state_dir_name(oname, ext))
-            if interrupted:
-                state_dir = st.save_train_state(
-                    accelerator, out_dir / st.state_dir_name(st.step_name(output_name, global_step, ext), ext),
-                    epoch + 1, global_step, seed=seed)
-                break
-            if global_step >= max_train_steps:
-                break
+    def save(self) -> TrainResult:
+        from lora_compat.train.saving import kohya_state_dict, weights_digest
+        from lora_compat.train.saving import save_peft as write_peft
 
-    final: Path | None = None
-    peft_dir: Path | None = None
-    if not interrupted:
-        final = save_model(st.last_name(output_name, ext), num_epochs, global_step)
-        if save_state or get("save_state_on_train_end"):
-            state_dir = st.save_train_state(accelerator, out_dir / st.state_dir_name(st.last_name(output_name, ext), ext),
-                                            num_epochs, global_step, seed=seed)
-        if save_peft and accelerator.is_main_process:
-            peft_dir = write_peft(out_dir / ((output_name or "last") + "-peft"), nets)
-    if log_with:
-        accelerator.end_training()
-    accelerator.wait_for_everyone()
-    return TrainResult(out_dir, final, saved, global_step, final_epoch + 1, losses, interrupted, state_dir, peft_dir,
-                       base_meta, max_train_steps, batch_size * nproc * grad_acc, accelerator.process_index,
-                       nproc, _digest(kohya_state_dict(nets, None)), lrs)
+        acc, out = self.accelerator, self.plan.outputs
+        final: Path | None = None
+        peft_dir: Path | None = None
+        if not self.interrupted:
+            name = st.last_name(out.output_name, out.extension)
+            final = self._save_model(name, self.num_epochs)
+            if out.save_state or out.save_state_on_train_end:
+                self.state_dir = self._save_state(name, self.num_epochs)
+            if self.opts.save_peft and acc.is_main_process:
+                peft_dir = write_peft(self.out_dir / ((out.output_name or "last") + "-peft"), self.nets)
+        if self.log_with:
+            acc.end_training()
+        acc.wait_for_everyone()
+        return TrainResult(self.out_dir, final, self.saved, self.global_step, self.final_epoch + 1, self.losses,
+                           self.interrupted, self.state_dir, peft_dir, self.base_meta, self.max_train_steps,
+                           self.plan.steps.train_batch_size * self.nproc * self.grad_acc,
+                           acc.process_index, self.nproc, weights_digest(kohya_state_dict(self.nets, None)),
+                           self.lrs, self.record())
+
+    def record(self) -> dict[str, Any]:
+        """What this run actually used, taken from the live objects (not copied from the plan), in the plan's
+        JSON vocabulary: ``plan --format json`` and this record agree on every run of one process."""
+        from lora_compat.train.network import lora_layers
+
+        adapters = []
+        for net in self.nets:
+            layers = lora_layers(net)
+            adapters.append({"part": net.part, "kind": net.kind, "targets": sorted(t.path for t, _ in layers),
+                             "ranks": {t.path: t.rank for t, _ in layers}, "lr": net.lr})
+        return {
+            "family": self.plan.family, "seed": self.seed, "mixed_precision": self.mixed,
+            "steps": {"max_train_steps": self.max_train_steps, "epochs": self.num_epochs,
+                      "steps_per_epoch": self.batches, "optimizer_steps_per_epoch": self.updates_per_epoch,
+                      "gradient_accumulation_steps": self.grad_acc, "num_processes": self.nproc,
+                      "dataset_batch_sizes": [ds.batch_size for ds in self.dataset.datasets]},
+            "optimizer": {"class": self.used["optimizer_class"], "ss_optimizer": self.ss_optimizer,
+                          "initial_lrs": self.used["initial_lrs"]},
+            "scheduler": {"name": self.base_meta.get("ss_lr_scheduler"),
+                          "lr_warmup_steps": self.plan.scheduler.lr_warmup_steps},
+            "adapters": adapters,
+            "dataset": {"num_train_images": self.dataset.num_train_images,
+                        "num_reg_images": self.dataset.num_reg_images},
+            "metadata": dict(self.base_meta),
+        }
 
 
 def _any_process(accelerator: Any, flag: bool) -> bool:
@@ -516,223 +575,3 @@ def _quiet_diffusers() -> Any:
         yield
     finally:
         dlog.set_verbosity(previous)
-
-
-def _digest(state: dict[str, Any]) -> str:
-    """SHA-256 over every adapter tensor (sorted by key): equal on all ranks when they are in sync."""
-    import hashlib
-
-    import torch
-
-    h = hashlib.sha256()
-    for k in sorted(state):
-        h.update(k.encode())
-        h.update(state[k].contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
-# Options whose effect this engine does not reproduce; a run with them set warns instead of failing.
-NOT_IMPLEMENTED: dict[str, str] = {
-    "sample_prompts": "no sample images are generated during training",
-    "sample_every_n_steps": "no sample images are generated during training",
-    "sample_every_n_epochs": "no sample images are generated during training",
-    "validation_split": "no validation loss is computed (the training split is still applied)",
-    "full_fp16": "LoRA weights stay float32 (autocast follows mixed_precision); full_bf16 is supported",
-    "fp8_base": "the base model keeps its dtype",
-    "weighted_captions": "caption weights (a:1.2) are read as plain text",
-    "masked_loss": "conditioning-image masks are not read (alpha-mask subsets still mask the loss)",
-    "deepspeed": "DeepSpeed is not set up by lora-compat; use accelerate's own config",
-    "huggingface_repo_id": "nothing is uploaded",
-    "dim_from_weights": "ranks come from the config, not from network_weights",
-}
-
-
-def _load_network_weights(path: str, nets: list[Any], say: Callable[[str], None]) -> None:
-    """``network_weights``: start from a kohya LoRA file, loaded like sd-scripts (strict=False: unknown or
-    missing modules are reported, a shape mismatch is an error; the file's alpha does not change the scale)."""
-    import torch
-    from safetensors.torch import load_file
-
-    from lora_compat.train.network import ADAPTER, lora_layers
-
-    if not path.endswith(".safetensors"):
-        raise UserError(f"network_weights {path!r}: only .safetensors files are read (pickles can run code)",
-                        key="network_weights")
-    try:
-        sd = load_file(path)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"network_weights {path!r}: {exc}", key="network_weights") from None
-    used = set()
-    for net in nets:
-        for t, layer in lora_layers(net):
-            for suffix, param in (("lora_down.weight", layer.lora_A[ADAPTER].weight),
-                                  ("lora_up.weight", layer.lora_B[ADAPTER].weight)):
-                key = f"{t.kohya_name}.{suffix}"
-                if key not in sd:
-                    continue
-                if tuple(sd[key].shape) != tuple(param.shape):
-                    raise UserError(f"network_weights {path!r}: {key} has shape {list(sd[key].shape)}, the "
-                                    f"network needs {list(param.shape)}", key="network_weights")
-                with torch.no_grad():
-                    param.copy_(sd[key].to(param.dtype))
-                used.add(key)
-    weights = {k for k in sd if not k.endswith(".alpha")}
-    say(f"network_weights: loaded {len(used)} tensors from {path}"
-        + (f"; {len(weights - used)} unused" if weights - used else ""))
-
-
-def _warmup_steps(value: Any, max_train_steps: int) -> int:
-    """Warmup steps as sd-scripts computes them (a float is a ratio of the total)."""
-    from lora_compat.semantics import warmup_steps
-
-    return warmup_steps(value, max_train_steps)
-
-
-def _shard(n: int, world: int, rank: int) -> list[int]:
-    """This process's batch indices: every ``world``-th batch, padded from the start so that every process runs
-    the same number of steps (as accelerate's even_batches does)."""
-    idx = list(range(n))
-    per = math.ceil(n / world)
-    idx += idx[: per * world - n]
-    return idx[rank::world]
-
-
-class _DatasetState:
-    """Saves/restores the dataset's random streams with accelerate's state, so a resumed run fetches exactly
-    the batches (captions, flips, crops) an uninterrupted one would."""
-
-    _FIELDS = ("announced_epoch", "announced_step", "_views", "_no_lag_view", "_perm")
-
-    def __init__(self, dataset: Any) -> None:
-        self.dataset = dataset
-
-    def state_dict(self) -> dict[str, Any]:
-        if hasattr(self.dataset, "state_dict"):
-            return {"dataset": self.dataset.state_dict()}
-        return {"pickle": pickle.dumps({f: getattr(self.dataset, f) for f in self._FIELDS if hasattr(self.dataset, f)})}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if "dataset" in state:
-            self.dataset.load_state_dict(state["dataset"])
-            return
-        # Written by state_dict above; only ever read from a folder the user named with --resume.
-        for k, v in pickle.loads(state["pickle"]).items():
-            setattr(self.dataset, k, v)
-
-
-def _kv(value: Any) -> dict[str, Any] | None:
-    from lora_compat.semantics.args import literal_args
-
-    if not value:
-        return None
-    args, problems = literal_args(value)
-    if problems:
-        raise UserError(f"lr_scheduler_args item {problems[0].item!r}: {problems[0].reason}", key="lr_scheduler_args")
-    return args
-
-
-def _param_groups(plan: Any, nets: list[Any], arch: str, block_index: Callable[[str, bool], int]) -> list[dict[str, Any]]:
-    """Optimizer groups from the plan's group list (§4.10): TE groups first, LoRA+ groups hold lora_B."""
-    from lora_compat.train.network import layer_params, lora_layers
-
-    groups = []
-    for g in plan.param_groups:
-        if not g.lr:
-            continue
-        params = []
-        for net in nets:
-            if (g.part == "unet") != (net.part == "unet"):
-                continue
-            for t, layer in lora_layers(net):
-                if g.block is not None and block_index(t.kohya_name, arch == "sdxl") != g.block:
-                    continue
-                has_plus = any(o.lora_plus and o.part == g.part and o.block == g.block for o in plan.param_groups)
-                normal, plus = layer_params(net, layer)
-                if not has_plus or g.lora_plus:
-                    params.extend(plus)
-                if not g.lora_plus:
-                    params.extend(normal)
-        if params:
-            groups.append({"params": params, "lr": float(g.lr)})
-    return groups
-
-
-def _forward_loss(batch: dict[str, Any], arch: str, vae: Any, scaling: float, te_run: list[Any], unet_run: Any,
-                  tokenizers: list[Any], clip_skip: Any, sched: Any, ns: Any, dev: Any, accelerator: Any,
-                  train_te: bool, max_tokens: int | None = None, te_cache: dict[str, Any] | None = None) -> Any:
-    """One micro-batch: latents, prompt encoding, noise, UNet prediction, per-sample loss -> mean."""
-    import torch
-
-    from lora_compat.train import models as mdl
-    from lora_compat.train.noise import noise_and_timesteps, per_sample_loss, target_for
-
-    with torch.no_grad():
-        if batch.get("latents") is not None:
-            latents = batch["latents"].to(dev, dtype=torch.float32)  # cached unscaled, as sd-scripts caches
-        else:
-            latents = vae.encode(batch["images"].to(dev, dtype=vae.dtype)).latent_dist.sample().float()
-        latents = latents * scaling
-    captions = batch["captions"]
-    grad_ctx = contextlib.nullcontext() if train_te else torch.no_grad()
-    with accelerator.autocast(), grad_ctx:
-        if arch == "sdxl" and te_cache is not None:
-            # frozen encoders, fixed captions: each caption is encoded once and reused
-            for cap in set(captions) - set(te_cache):
-                i1 = mdl.tokenize(tokenizers[0], [cap], max_tokens).to(dev)
-                i2 = mdl.tokenize(tokenizers[1], [cap], max_tokens).to(dev)
-                te_cache[cap] = mdl.encode_sdxl(te_run[0], te_run[1], i1, i2)
-            ctx = torch.cat([te_cache[c][0] for c in captions])
-            pooled = torch.cat([te_cache[c][1] for c in captions])
-        elif arch == "sdxl":
-            ids1 = mdl.tokenize(tokenizers[0], captions, max_tokens).to(dev)
-            ids2 = mdl.tokenize(tokenizers[1], captions, max_tokens).to(dev)
-            ctx, pooled = mdl.encode_sdxl(te_run[0], te_run[1], ids1, ids2)
-        else:
-            ids = mdl.tokenize(tokenizers[0], captions, max_tokens).to(dev)
-            ctx, pooled = mdl.encode_sd(te_run[0], ids, None if clip_skip is None else int(clip_skip)), None
-    noise, noisy, timesteps = noise_and_timesteps(latents, sched, ns)
-    kwargs: dict[str, Any] = {}
-    if arch == "sdxl":
-        time_ids = torch.tensor([mdl.sdxl_time_ids(o, c, t) for o, c, t in
-                                 zip(batch["original_sizes"], batch["crop_top_lefts"], batch["target_sizes"])],
-                                dtype=torch.float32, device=dev)
-        kwargs["added_cond_kwargs"] = {"text_embeds": pooled, "time_ids": time_ids}
-    with accelerator.autocast():
-        pred = unet_run(noisy, timesteps, ctx, **kwargs).sample
-    target = target_for(latents, noise, timesteps, sched, ns.v_parameterization)
-    mask = None
-    if batch.get("alpha_masks") is not None:
-        # alpha-mask subsets mask the loss even without --masked_loss; area-resized to latent size (§4.9.3)
-        m = batch["alpha_masks"].to(dev, dtype=torch.float32).unsqueeze(1)
-        mask = torch.nn.functional.interpolate(m, size=latents.shape[2:], mode="area")
-    weights = batch["loss_weights"].to(dev)
-    return per_sample_loss(pred, target, timesteps, sched, ns, weights, mask).mean()
-
-
-class _Progress:
-    """A rich progress bar (or nothing) showing step, loss and LR."""
-
-    def __init__(self, enabled: bool, total: int, start: int) -> None:
-        self.enabled = enabled
-        self.total = total
-        self.start = start
-        self._p: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> "_Progress":
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._p = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                               TextColumn("{task.fields[info]}"), transient=False)
-            self._p.__enter__()
-            self._task = self._p.add_task("train", total=self.total, completed=self.start, info="")
-        return self
-
-    def advance(self, loss: float, lr: float) -> None:
-        if self._p is not None:
-            self._p.update(self._task, advance=1, info=f"loss {loss:.4f} lr {lr:.3g}")
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._p is not None:
-            self._p.__exit__(*exc)

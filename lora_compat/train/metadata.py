@@ -1,7 +1,9 @@
-"""``ss_*`` and ``modelspec.*`` metadata as sd-scripts writes it into a LoRA ``.safetensors`` (reference §7).
+"""``ss_*`` and ``modelspec.*`` metadata of a run, as sd-scripts writes it into a LoRA ``.safetensors`` (§7).
 
-Every value is ``str()``-converted like sd-scripts does (bools "True"/"False", None "None", tuples as repr).
-Secrets (API keys, tokens) are never written: only the listed keys are emitted.
+The plan holds every value the options decide (:mod:`lora_compat.plan.metadata`); this module adds what only
+the run knows (counts, seed, session id, clock, hashes, the dataset description) and the per-save keys. Every
+value is ``str()``-converted like sd-scripts does. Secrets (API keys, tokens) are never written: only the
+listed keys are emitted.
 """
 
 from __future__ import annotations
@@ -15,35 +17,31 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-NETWORK_MODULE = "networks.lora"
-LYCORIS_MODULE = "lycoris.kohya"  # what sd-scripts records for LyCORIS networks (LoHa, LoKr)
-
-
 @dataclass
 class RunFacts:
-    """Facts only the running engine knows (counts, effective values)."""
+    """What only the running engine knows: counts for its number of processes, the seed it used, the
+    optimizer class it imported, the session id and start time, and the dataset description."""
 
-    arch: str
-    v_parameterization: bool
     num_train_images: int
     num_reg_images: int
     num_batches_per_epoch: int
     num_epochs: int
     max_train_steps: int
-    num_processes: int
-    optimizer: str
+    total_batch_size: int
     seed: int
-    lr_scheduler: str
-    learning_rate: float | None
-    unet_lr: float | None
-    text_encoder_lr: float | None
+    ss_optimizer: str
+    session_id: int
+    training_started_at: float
     dataset_dirs: dict[str, dict[str, int]] = field(default_factory=dict)
     tag_frequency: dict[str, dict[str, int]] = field(default_factory=dict)
     datasets_json: str | None = None           # ss_datasets (dataset-config mode), else None
     reg_dataset_dirs: dict[str, dict[str, int]] = field(default_factory=dict)
     bucket_info: dict[str, Any] | None = None  # ss_bucket_info (command-line mode); None: bucketing off
-    training_started_at: float = field(default_factory=time.time)
-    session_id: int = field(default_factory=lambda: random.randint(0, 2 ** 32))
+
+
+def new_session_id() -> int:
+    """``ss_session_id``: sd-scripts draws it before seeding, so every run gets its own (not from the seed)."""
+    return random.SystemRandom().randint(0, 2 ** 32)
 
 
 def _s(value: Any) -> str:
@@ -78,125 +76,32 @@ def _file_hashes(path: str) -> tuple[str, str]:
         return "IsADirectory", "IsADirectory"
 
 
-def base_model_version(arch: str, v: bool) -> str:
-    """``ss_base_model_version``: sd_v1, sd_v1_v, sd_v2, sd_v2_v or sdxl_base_v1-0."""
-    if arch == "sdxl":
-        return "sdxl_base_v1-0"
-    return ("sd_v2" if arch == "sd2" else "sd_v1") + ("_v" if v else "")
-
-
-def training_metadata(get: Callable[[str], Any], facts: RunFacts) -> dict[str, str]:
-    """The run-constant ``ss_*`` keys (§7.1), from option getter ``get`` (CanonicalConfig.effective)."""
-    model = get("pretrained_model_name_or_path")
-    grad_acc = int(get("gradient_accumulation_steps") or 1)
-    batch = int(get("train_batch_size") or 1)
-    md: dict[str, Any] = {
+def training_metadata(planned: dict[str, str | None], facts: RunFacts, base_model: str | None) -> dict[str, str]:
+    """The run-constant ``ss_*`` keys: the plan's values (:func:`lora_compat.plan.metadata.option_metadata`,
+    already typed as sd-scripts writes them) with what only the run knows filled in (§7.1)."""
+    run: dict[str, Any] = {
         "ss_session_id": facts.session_id,
         "ss_training_started_at": facts.training_started_at,
-        "ss_output_name": get("output_name"),
-        "ss_learning_rate": facts.learning_rate,
-        "ss_text_encoder_lr": facts.text_encoder_lr,
-        "ss_unet_lr": facts.unet_lr,
         "ss_num_train_images": facts.num_train_images,
-        "ss_num_validation_images": 0,
         "ss_num_reg_images": facts.num_reg_images,
         "ss_num_batches_per_epoch": facts.num_batches_per_epoch,
         "ss_num_epochs": facts.num_epochs,
-        "ss_gradient_checkpointing": bool(get("gradient_checkpointing")),
-        "ss_gradient_accumulation_steps": grad_acc,
         "ss_max_train_steps": facts.max_train_steps,
-        "ss_lr_warmup_steps": get("lr_warmup_steps"),
-        "ss_lr_scheduler": facts.lr_scheduler,
-        "ss_network_module": NETWORK_MODULE,
-        "ss_network_dim": get("network_dim"),
-        "ss_network_alpha": get("network_alpha"),
-        "ss_network_dropout": get("network_dropout"),
-        "ss_mixed_precision": get("mixed_precision") or "no",
-        "ss_full_fp16": bool(get("full_fp16")),
-        "ss_v2": facts.arch == "sd2",
-        "ss_base_model_version": base_model_version(facts.arch, facts.v_parameterization),
-        "ss_clip_skip": get("clip_skip"),
-        "ss_max_token_length": get("max_token_length"),
-        "ss_cache_latents": bool(get("cache_latents")),
         "ss_seed": facts.seed,
-        "ss_lowram": bool(get("lowram")),
-        "ss_noise_offset": get("noise_offset"),
-        "ss_multires_noise_iterations": get("multires_noise_iterations"),
-        "ss_multires_noise_discount": get("multires_noise_discount"),
-        "ss_adaptive_noise_scale": get("adaptive_noise_scale"),
-        "ss_zero_terminal_snr": bool(get("zero_terminal_snr")),
-        "ss_training_comment": get("training_comment"),
-        "ss_sd_scripts_commit_hash": "(unknown)",
-        "ss_optimizer": facts.optimizer,
-        "ss_max_grad_norm": get("max_grad_norm"),
-        "ss_caption_dropout_rate": get("caption_dropout_rate"),
-        "ss_caption_dropout_every_n_epochs": get("caption_dropout_every_n_epochs"),
-        "ss_caption_tag_dropout_rate": get("caption_tag_dropout_rate"),
-        "ss_face_crop_aug_range": get("face_crop_aug_range"),
-        "ss_prior_loss_weight": get("prior_loss_weight"),
-        "ss_min_snr_gamma": get("min_snr_gamma"),
-        "ss_scale_weight_norms": get("scale_weight_norms"),
-        "ss_ip_noise_gamma": get("ip_noise_gamma"),
-        "ss_debiased_estimation": bool(get("debiased_estimation_loss")),
-        "ss_noise_offset_random_strength": bool(get("noise_offset_random_strength")),
-        "ss_ip_noise_gamma_random_strength": bool(get("ip_noise_gamma_random_strength")),
-        "ss_loss_type": get("loss_type"),
-        "ss_huber_schedule": get("huber_schedule"),
-        "ss_huber_scale": get("huber_scale"),
-        "ss_huber_c": get("huber_c"),
-        "ss_fp8_base": bool(get("fp8_base")),
-        "ss_fp8_base_unet": bool(get("fp8_base_unet")),
-        "ss_validation_seed": get("validation_seed"),
-        "ss_validation_split": get("validation_split"),
-        "ss_max_validation_steps": get("max_validation_steps"),
-        "ss_validate_every_n_epochs": get("validate_every_n_epochs"),
-        "ss_validate_every_n_steps": get("validate_every_n_steps"),
-        "ss_resize_interpolation": get("resize_interpolation"),
+        "ss_optimizer": facts.ss_optimizer,
+        "ss_total_batch_size": facts.total_batch_size,
         "ss_tag_frequency": json.dumps(facts.tag_frequency),
+        "ss_dataset_dirs": json.dumps(facts.dataset_dirs),
     }
-    if facts.datasets_json is not None:
-        # dataset-config mode (§7.1): one JSON list describes every dataset and subset
-        md["ss_datasets"] = facts.datasets_json
-        md["ss_dataset_dirs"] = json.dumps(facts.dataset_dirs)
+    if "ss_datasets" in planned:
+        run["ss_datasets"] = facts.datasets_json
     else:
-        md.update({
-            "ss_batch_size_per_device": batch,
-            "ss_total_batch_size": batch * facts.num_processes * grad_acc,
-            "ss_resolution": get("resolution"),
-            "ss_color_aug": bool(get("color_aug")),
-            "ss_flip_aug": bool(get("flip_aug")),
-            "ss_random_crop": bool(get("random_crop")),
-            "ss_shuffle_caption": bool(get("shuffle_caption")),
-            "ss_keep_tokens": get("keep_tokens"),
-            "ss_enable_bucket": bool(get("enable_bucket")),
-            "ss_bucket_no_upscale": bool(get("bucket_no_upscale")),
-            "ss_min_bucket_reso": get("min_bucket_reso"),
-            "ss_max_bucket_reso": get("max_bucket_reso"),
-            "ss_dataset_dirs": json.dumps(facts.dataset_dirs),
-            "ss_reg_dataset_dirs": json.dumps(facts.reg_dataset_dirs),
-            "ss_bucket_info": json.dumps(facts.bucket_info),
-        })
-    net_args = get("network_args")
-    from lora_compat.plan import network_kind, parse_network_args
-
-    parsed: dict[str, Any] = dict(parse_network_args(net_args))
-    kind = network_kind(get("network_module"), parsed)
-    if kind in ("loha", "lokr"):
-        # the file is a LyCORIS one whatever module name the config used (networks.loha, lycoris.kohya...)
-        md["ss_network_module"] = LYCORIS_MODULE
-        parsed["algo"] = kind
-    if parsed:
-        # sd-scripts injects "dropout" from network_dropout whenever network_args is non-empty (§8).
-        parsed.setdefault("dropout", get("network_dropout"))
-        md["ss_network_args"] = json.dumps(parsed)
-    if model:
-        # sd-scripts hashes an existing base model path (file: both hashes; folder: "IsADirectory") and keeps only
-        # its basename; a hub id or our tiny:… names are written as given.
-        if os.path.exists(str(model)):
-            md["ss_sd_model_hash"], md["ss_new_sd_model_hash"] = _file_hashes(str(model))
-            md["ss_sd_model_name"] = os.path.basename(str(model))
-        else:
-            md["ss_sd_model_name"] = model
+        run["ss_reg_dataset_dirs"] = json.dumps(facts.reg_dataset_dirs)
+        run["ss_bucket_info"] = json.dumps(facts.bucket_info)
+    if "ss_sd_model_hash" in planned and base_model:
+        # sd-scripts hashes an existing base model path (file: both hashes; folder: "IsADirectory")
+        run["ss_sd_model_hash"], run["ss_new_sd_model_hash"] = _file_hashes(str(base_model))
+    md = {k: (v if v is not None else run.get(k)) for k, v in planned.items()}
     return {k: _s(v) for k, v in md.items()}
 
 
@@ -239,43 +144,14 @@ def describe_datasets(train_dataset: Any) -> tuple[str, dict[str, dict[str, int]
     return json.dumps(datasets), reg_dirs, bucket_info
 
 
-def modelspec(get: Callable[[str], Any], arch: str, v: bool) -> dict[str, str]:
-    """``modelspec.*`` keys (§7.3), rebuilt at every save (new date)."""
-    if arch == "sdxl":
-        architecture, impl, reso = "stable-diffusion-xl-v1-base/lora", \
-            "https://github.com/Stability-AI/generative-models", "1024x1024"
-    elif arch == "sd2":
-        architecture = "stable-diffusion-v2-768-v/lora" if v else "stable-diffusion-v2-512/lora"
-        impl, reso = "diffusers", ("768x768" if v else "512x512")
-    else:
-        architecture, impl, reso = "stable-diffusion-v1/lora", "diffusers", "512x512"
-    res = get("resolution")
-    if res:
-        parts = [p.strip() for p in str(res).strip("()[] ").split(",")] if not isinstance(res, (list, tuple)) \
-            else [str(x) for x in res]
-        w, h = (parts[0], parts[1]) if len(parts) > 1 else (parts[0], parts[0])
-        reso = f"{w}x{h}"
+def modelspec(planned: dict[str, str | None]) -> dict[str, str]:
+    """``modelspec.*`` keys (§7.3) of one save: the plan's, with this save's date (and a title from it)."""
     now = datetime.datetime.now().replace(microsecond=0)
-    md: dict[str, Any] = {
-        "modelspec.sai_model_spec": "1.0.1",
-        "modelspec.architecture": architecture,
-        "modelspec.implementation": impl,
-        "modelspec.title": get("metadata_title") or get("output_name") or f"LoRA@{now.isoformat()}",
-        "modelspec.resolution": reso,
-        "modelspec.date": now.isoformat(),
-        "modelspec.prediction_type": "v" if v else "epsilon",
-        "modelspec.implementation_version": "sd-scripts/unknown",
-    }
-    lo, hi = get("min_timestep"), get("max_timestep")
-    if lo is not None or hi is not None:
-        md["modelspec.timestep_range"] = f"{lo or 0},{hi if hi is not None else 1000}"
-    if get("clip_skip") is not None:
-        md["modelspec.encoder_layer"] = str(get("clip_skip"))
-    for key in ("description", "author", "license", "tags"):
-        value = get(f"metadata_{key}")
-        if value is not None:
-            md[f"modelspec.{key}"] = value
-    return {k: _s(v) for k, v in md.items() if v is not None}
+    md = dict(planned)
+    md["modelspec.date"] = now.isoformat()
+    if md.get("modelspec.title") is None:
+        md["modelspec.title"] = f"LoRA@{now.isoformat()}"
+    return {k: v for k, v in md.items() if v is not None}
 
 
 def save_metadata(base: dict[str, str], spec: dict[str, str], epoch: int, steps: int,

@@ -80,17 +80,29 @@ def load_models(spec: str, arch: str | None = None, *, v_parameterization: bool 
     return comps
 
 
+def _transformers_major() -> int:
+    import transformers
+
+    return int(transformers.__version__.split(".")[0])
+
+
 def _load_folder(path: Path, arch: str) -> TinyComponents:
+    import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
+    # Everything in float32, whatever the folder stores (an fp16 folder is common): sd-scripts loads the base
+    # model in float32 and casts it for mixed precision itself. transformers 5 would otherwise keep the stored
+    # dtype while diffusers loads float32, and fp32 training then fails on mixed dtypes.
+    f32 = {"torch_dtype": torch.float32}
+    te_f32 = {"dtype": torch.float32} if _transformers_major() >= 5 else f32
     try:
-        unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet")
-        vae = AutoencoderKL.from_pretrained(path, subfolder="vae")
-        tes = [CLIPTextModel.from_pretrained(path, subfolder="text_encoder")]
+        unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", **f32)
+        vae = AutoencoderKL.from_pretrained(path, subfolder="vae", **f32)
+        tes = [CLIPTextModel.from_pretrained(path, subfolder="text_encoder", **te_f32)]
         toks = [CLIPTokenizer.from_pretrained(path, subfolder="tokenizer")]
         if arch == "sdxl":
-            tes.append(CLIPTextModelWithProjection.from_pretrained(path, subfolder="text_encoder_2"))
+            tes.append(CLIPTextModelWithProjection.from_pretrained(path, subfolder="text_encoder_2", **te_f32))
             toks.append(CLIPTokenizer.from_pretrained(path, subfolder="tokenizer_2"))
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: cannot load the diffusers model: {str(exc).splitlines()[0]}",
@@ -127,7 +139,10 @@ def _load_single_file(path: Path, arch: str, v: bool, tokenizer_dir: str | None,
                         "folder(s) of a diffusers model there, or train from a diffusers folder)",
                         key="pretrained_model_name_or_path")
     cls = StableDiffusionXLPipeline if arch == "sdxl" else StableDiffusionPipeline
-    kwargs: dict[str, Any] = {"config": str(config_dir), "local_files_only": True}
+    import torch
+
+    # float32 whatever the file stores (see _load_folder)
+    kwargs: dict[str, Any] = {"config": str(config_dir), "local_files_only": True, "torch_dtype": torch.float32}
     from transformers import CLIPTokenizer
 
     kwargs["tokenizer"] = CLIPTokenizer.from_pretrained(tok_root / "tokenizer")

@@ -16,7 +16,9 @@ ports of LyCORIS' modules (same factor shapes; rank / module dropout with LyCORI
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
+
+from lora_compat.errors import UserError
 
 ADAPTER = "default"
 LYCORIS_KINDS = ("loha", "lokr")
@@ -301,3 +303,61 @@ def apply_max_norm(nets: list[PartNetwork], max_norm: float) -> tuple[int, float
                     scaled += 1
                 norms.append((n * ratio).item())
     return scaled, (sum(norms) / len(norms) if norms else 0.0), (max(norms) if norms else 0.0)
+
+
+def optimizer_param_groups(plan: Any, nets: list[PartNetwork]) -> list[dict[str, Any]]:
+    """Optimizer groups from the plan's group list (§4.10): TE groups first, LoRA+ groups hold lora_B."""
+    from lora_compat.plan.network import block_index
+
+    groups = []
+    for g in plan.param_groups:
+        if not g.lr:
+            continue
+        params = []
+        for net in nets:
+            if (g.part == "unet") != (net.part == "unet"):
+                continue
+            for t, layer in lora_layers(net):
+                if g.block is not None and block_index(t.kohya_name, plan.family == "sdxl") != g.block:
+                    continue
+                has_plus = any(o.lora_plus and o.part == g.part and o.block == g.block for o in plan.param_groups)
+                normal, plus = layer_params(net, layer)
+                if not has_plus or g.lora_plus:
+                    params.extend(plus)
+                if not g.lora_plus:
+                    params.extend(normal)
+        if params:
+            groups.append({"params": params, "lr": float(g.lr)})
+    return groups
+
+
+def load_network_weights(path: str, nets: list[Any], say: Callable[[str], None]) -> None:
+    """``network_weights``: start from a kohya LoRA file, loaded like sd-scripts (strict=False: unknown or
+    missing modules are reported, a shape mismatch is an error; the file's alpha does not change the scale)."""
+    import torch
+    from safetensors.torch import load_file
+
+    if not path.endswith(".safetensors"):
+        raise UserError(f"network_weights {path!r}: only .safetensors files are read (pickles can run code)",
+                        key="network_weights")
+    try:
+        sd = load_file(path)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"network_weights {path!r}: {exc}", key="network_weights") from None
+    used = set()
+    for net in nets:
+        for t, layer in lora_layers(net):
+            for suffix, param in (("lora_down.weight", layer.lora_A[ADAPTER].weight),
+                                  ("lora_up.weight", layer.lora_B[ADAPTER].weight)):
+                key = f"{t.kohya_name}.{suffix}"
+                if key not in sd:
+                    continue
+                if tuple(sd[key].shape) != tuple(param.shape):
+                    raise UserError(f"network_weights {path!r}: {key} has shape {list(sd[key].shape)}, the "
+                                    f"network needs {list(param.shape)}", key="network_weights")
+                with torch.no_grad():
+                    param.copy_(sd[key].to(param.dtype))
+                used.add(key)
+    weights = {k for k in sd if not k.endswith(".alpha")}
+    say(f"network_weights: loaded {len(used)} tensors from {path}"
+        + (f"; {len(weights - used)} unused" if weights - used else ""))

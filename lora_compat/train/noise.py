@@ -1,4 +1,5 @@
-"""Noise, timesteps, targets and per-sample loss as sd-scripts computes them (reference §4.8, §4.9).
+"""Noise, timesteps, targets and per-sample loss as sd-scripts computes them (reference §4.8, §4.9), for the
+SD-UNet families; the settings are the plan's :class:`~lora_compat.plan.parts.NoisePlan`.
 
 Torch is imported inside functions: this module is only used by the engine.  Loss *weights* that are pure
 functions of the SNR (min-SNR, debiased, v-pred-like) and the zero-terminal-SNR schedule come from
@@ -9,42 +10,9 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass
-class NoiseSettings:
-    """The noise/timestep/loss options of one run (sd-scripts option names)."""
-
-    noise_offset: float | None = None
-    noise_offset_random_strength: bool = False
-    adaptive_noise_scale: float | None = None
-    multires_noise_iterations: int | None = None
-    multires_noise_discount: float = 0.3
-    ip_noise_gamma: float | None = None
-    ip_noise_gamma_random_strength: bool = False
-    min_timestep: int | None = None
-    max_timestep: int | None = None
-    v_parameterization: bool = False
-    min_snr_gamma: float | None = None
-    scale_v_pred_loss_like_noise_pred: bool = False
-    v_pred_like_loss: float | None = None
-    debiased_estimation_loss: bool = False
-    loss_type: str = "l2"
-    huber_c: float = 0.1
-    huber_scale: float = 1.0
-    huber_schedule: str = "snr"
-
-    @classmethod
-    def from_options(cls, get: Any) -> "NoiseSettings":
-        """Build from a getter ``get(name) -> effective value`` (CanonicalConfig.effective)."""
-        out = cls()
-        for name in cls.__dataclass_fields__:
-            value = get(name)
-            if value is not None:
-                setattr(out, name, value)
-        return out
+from lora_compat.plan.parts import NoisePlan
 
 
 def make_noise_scheduler(zero_terminal_snr: bool = False) -> Any:
@@ -93,7 +61,7 @@ def pyramid_noise_like(noise: Any, iterations: int, discount: float) -> Any:
     return noise / noise.std()
 
 
-def noise_and_timesteps(latents: Any, sched: Any, ns: NoiseSettings) -> tuple[Any, Any, Any]:
+def noise_and_timesteps(latents: Any, sched: Any, ns: NoisePlan) -> tuple[Any, Any, Any]:
     """(noise used for the target, noisy latents, timesteps) for a batch (§4.8.4-8)."""
     import torch
 
@@ -134,7 +102,7 @@ def target_for(latents: Any, noise: Any, timesteps: Any, sched: Any, v_parameter
     return noise
 
 
-def _huber_c(timesteps: Any, sched: Any, ns: NoiseSettings) -> Any:
+def _huber_c(timesteps: Any, sched: Any, ns: NoisePlan) -> Any:
     import torch
 
     t = timesteps.float()
@@ -150,7 +118,7 @@ def _huber_c(timesteps: Any, sched: Any, ns: NoiseSettings) -> Any:
     raise ValueError(f"unknown huber_schedule {ns.huber_schedule!r}")
 
 
-def per_sample_loss(pred: Any, target: Any, timesteps: Any, sched: Any, ns: NoiseSettings,
+def per_sample_loss(pred: Any, target: Any, timesteps: Any, sched: Any, ns: NoisePlan,
                     loss_weights: Any, mask: Any = None) -> Any:
     """Per-sample loss after masks, prior weights and SNR weights (§4.9.1-6); the caller takes the mean."""
     import torch

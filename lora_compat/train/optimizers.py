@@ -1,8 +1,7 @@
-"""Build the optimizer the plan resolved (:class:`lora_compat.semantics.optimizers.EffectiveOptimizer`).
+"""Build the optimizer the plan resolved (:class:`lora_compat.plan.parts.OptimizerPlan`).
 
-Only names of sd-scripts' own catalogue are imported (a config can never make us import an arbitrary name):
-sd-scripts falls back to ``torch.optim.<Name>`` or a dotted ``module.Class`` for unknown names; lora-compat
-refuses those and lists the names it knows instead.
+Only classes of sd-scripts' own catalogue (:mod:`lora_compat.semantics.optimizers`) are imported; the plan
+refuses any other name, so a config can never make us import an arbitrary module.
 """
 
 from __future__ import annotations
@@ -10,45 +9,33 @@ from __future__ import annotations
 from typing import Any
 
 from lora_compat.errors import UserError
-from lora_compat.semantics.optimizers import OPTIMIZERS, TORCH_FALLBACK, EffectiveOptimizer
+from lora_compat.semantics.optimizers import ss_optimizer
 
 
-def is_schedule_free(choice: EffectiveOptimizer) -> bool:
-    """Schedule-free optimizers get a constant (dummy) LR schedule and need train()/eval() toggling."""
-    return bool(choice.spec and choice.spec.schedule_free)
-
-
-def build_optimizer(choice: EffectiveOptimizer, param_groups: list[dict[str, Any]], lr: float | None) -> tuple[Any, str]:
-    """Construct ``choice`` over ``param_groups``; returns (optimizer, ``ss_optimizer`` as sd-scripts writes it:
-    the class's defining module and name, then its recorded keyword arguments)."""
+def build_optimizer(choice: Any, param_groups: list[dict[str, Any]]) -> tuple[Any, str]:
+    """Construct ``choice`` (an :class:`~lora_compat.plan.parts.OptimizerPlan`) over ``param_groups``; returns
+    (optimizer, ``ss_optimizer`` as sd-scripts writes it: the class's defining module and name, then the
+    recorded keyword arguments)."""
     import importlib
 
-    spec = choice.spec
-    if spec is None:
-        known = sorted({s.name for s in (*OPTIMIZERS.values(), *TORCH_FALLBACK.values())})
+    if choice.module is None or choice.cls is None:
         raise UserError(f"optimizer_type {choice.name!r} is not supported (sd-scripts would import it by name; a "
-                        f"config never makes lora-compat import code); known: {', '.join(known)}",
-                        key="optimizer_type")
-    if choice.conflict:
-        raise UserError(choice.conflict, key=choice.source)
-    if choice.problems:
-        bad = choice.problems[0]
-        raise UserError(f"optimizer_args item {bad.item!r}: {bad.reason}", key="optimizer_args")
-    kwargs = choice.call_kwargs
+                        "config never makes lora-compat import code)", key="optimizer_type")
+    lr = choice.learning_rate
     if choice.relative_step:
         # sd-scripts: relative_step discards every configured LR (groups lose theirs, lr=None)
         lr = None
         for g in param_groups:
             g.pop("lr", None)
     try:
-        module = importlib.import_module(spec.module)
+        module = importlib.import_module(choice.module)
     except ImportError:
-        pip = spec.package or spec.module.split(".")[0]
+        pip = choice.package or choice.module.split(".")[0]
         raise UserError(f"optimizer_type {choice.name!r} needs the Python package {pip!r}, which is not "
                         f"installed (pip install {pip})", key="optimizer_type") from None
-    cls = getattr(module, spec.cls)
+    cls = getattr(module, choice.cls)
     try:
-        opt = cls(param_groups, lr=lr, **kwargs)
+        opt = cls(param_groups, lr=lr, **choice.call_kwargs)
     except TypeError as exc:
-        raise UserError(f"optimizer_args for {spec.cls}: {exc}", key="optimizer_args") from None
-    return opt, choice.ss_optimizer(f"{cls.__module__}.{cls.__name__}")
+        raise UserError(f"optimizer_args for {choice.cls}: {exc}", key="optimizer_args") from None
+    return opt, ss_optimizer(f"{cls.__module__}.{cls.__name__}", choice.kwargs)

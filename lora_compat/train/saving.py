@@ -136,3 +136,16 @@ def save_peft(folder: str | os.PathLike[str], nets: list[PartNetwork]) -> Path:
         cfg_dict = json.loads(json.dumps(cfg_dict, default=lambda o: sorted(o) if isinstance(o, set) else str(o)))
         write_bytes(part_dir / "adapter_config.json", json.dumps(cfg_dict, indent=2).encode())
     return root
+
+
+def weights_digest(state: dict[str, Any]) -> str:
+    """SHA-256 over every adapter tensor (sorted by key): equal on all ranks when they are in sync."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes())
+    return h.hexdigest()

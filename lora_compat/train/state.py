@@ -2,7 +2,9 @@
 
 File names follow sd-scripts: ``NAME-{epoch:06d}.ext``, ``NAME-step{step:08d}.ext``, ``NAME.ext``; state
 folders ``NAME-{epoch:06d}-state``, ``NAME-step{step:08d}-state``, ``NAME-state`` holding accelerate's
-``save_state`` output plus ``train_state.json``.
+``save_state`` output plus ``train_state.json``. As in sd-scripts (its ``save_model_hook``), the state keeps
+only what training changes — the adapter tensors, optimizer, scheduler, RNG streams and dataset position — never
+the frozen base model weights.
 """
 
 from __future__ import annotations
@@ -59,6 +61,60 @@ def remove_quietly(path: Path) -> None:
         path.unlink()
 
 
+def keep_only_trainable_weights(accelerator: Any) -> None:
+    """Make ``accelerator.save_state`` write only the trainable (adapter) tensors of each prepared model."""
+
+    def hook(models: list[Any], weights: list[dict[str, Any]], output_dir: str) -> None:
+        for i, model in enumerate(models[:len(weights)]):
+            trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+            weights[i] = {k: v for k, v in weights[i].items() if k in trainable}
+
+    accelerator.register_save_state_pre_hook(hook)
+
+
+def check_state_folder(accelerator: Any, folder: Path) -> None:
+    """Refuse (one line) a ``--resume`` folder that is not a state of this run's network: not a state folder at
+    all, adapter tensors missing, or saved with other shapes (a changed rank)."""
+    from lora_compat.errors import UserError
+
+    if not folder.is_dir():
+        raise UserError(f"--resume {str(folder)!r}: no such folder", key="resume")
+    if not (folder / TRAIN_STATE).is_file():
+        raise UserError(f"--resume {str(folder)!r}: not a lora-compat state folder (no {TRAIN_STATE}; state folders "
+                        "are the *-state folders written with save_state or on Ctrl-C)", key="resume")
+    if not read_train_state(folder):
+        raise UserError(f"--resume {str(folder)!r}: {TRAIN_STATE} is damaged", key="resume")
+    from safetensors import safe_open
+
+    for i, model in enumerate(accelerator._models):
+        name = "model.safetensors" if i == 0 else f"model_{i}.safetensors"
+        path = folder / name
+        if not path.is_file():
+            raise UserError(f"--resume {str(folder)!r}: {name} is missing (the state was saved by a run that trained "
+                            "other model parts)", key="resume")
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                saved = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+        except Exception as exc:  # safetensors raises several types for a damaged file
+            raise UserError(f"--resume {str(folder)!r}: {name} cannot be read ({exc})", key="resume") from None
+        for key, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            if key not in saved:
+                raise UserError(f"--resume {str(folder)!r}: {key} is not in the state: it was saved from another "
+                                "network (network_module, network_args or the trained parts changed)", key="resume")
+            if saved[key] != tuple(p.shape):
+                raise UserError(f"--resume {str(folder)!r}: {key} was saved with shape {list(saved[key])}, this "
+                                f"network has {list(p.shape)} (network_dim / rank or conv_dim changed since the "
+                                "state was saved)", key="resume")
+
+
+def load_train_state(accelerator: Any, folder: Path) -> None:
+    """Check ``folder`` (:func:`check_state_folder`) and load it; the frozen base weights are not in it."""
+    check_state_folder(accelerator, folder)
+    accelerator.load_state(str(folder), strict=False)
+
+
 def save_train_state(accelerator: Any, folder: Path, epoch: int, global_step: int, seed: int | None = None) -> Path:
     """``accelerator.save_state`` + ``train_state.json``; written to a temp folder then renamed (atomic)."""
     tmp = folder.with_name("." + folder.name + ".tmp")
@@ -82,7 +138,12 @@ def read_train_state(folder: Path) -> dict[str, int]:
     f = folder / TRAIN_STATE
     if not f.is_file():
         return {}
-    data = json.loads(f.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
     out = {"current_epoch": int(data.get("current_epoch", 0)), "current_step": int(data.get("current_step", 0))}
     if isinstance(data.get("seed"), int):
         out["seed"] = data["seed"]

@@ -1,0 +1,351 @@
+"""The parts of a :class:`Plan`: plain, typed, JSON-serializable data (no torch, no config access).
+
+``make_plan`` (:mod:`lora_compat.plan.build`) fills them from a canonical config once; the training engine
+runs them and reads nothing else; ``lora-compat plan --format json`` prints :meth:`Plan.to_json`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator
+
+# The PEFT config class for each adapter kind (names only: peft is never imported here).
+PEFT_CONFIG_CLASS = {"lora": "LoraConfig", "locon": "LoraConfig", "loha": "LoHaConfig", "lokr": "LoKrConfig"}
+KINDS = tuple(PEFT_CONFIG_CLASS)
+
+
+@dataclass
+class AdapterPlan:
+    """One adapter on one model part.
+
+    ``peft_kwargs`` are keyword arguments of the PEFT config class named by ``peft_config_class``
+    (``LoraConfig(**peft_kwargs)``); ``target_modules`` holds exact module paths of the diffusers /
+    transformers model, and ``kohya_names`` maps each of those paths to the kohya module name
+    (``lora_unet_down_blocks_0_attentions_0_proj_in`` ...) so files can be saved in kohya layout.
+    ``lr`` is the learning rate of this part's parameter group (None: the part is not trained; its modules
+    still exist and are saved, as sd-scripts does for an lr of 0).
+    """
+
+    part: str                      # "unet" | "text_encoder" | "text_encoder_2"
+    kind: str                      # "lora" | "locon" | "loha" | "lokr"
+    kohya_prefix: str              # "lora_unet" | "lora_te" | "lora_te1" | "lora_te2"
+    peft_kwargs: dict[str, Any] = field(default_factory=dict)
+    kohya_names: dict[str, str] = field(default_factory=dict)
+    lr: float | None = None
+    peft_config_class: str = "LoraConfig"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StepPlan:
+    """Step arithmetic as sd-scripts does it on one process (reference §4.7, §4.11).
+
+    ``steps_per_epoch`` is the number of batches per epoch (None when the images cannot be counted);
+    ``optimizer_steps_per_epoch`` divides it by gradient accumulation. ``max_train_steps`` is what training
+    stops at. ``max_train_epochs`` is set when the length is given in epochs: the engine then recomputes the
+    steps for its number of processes (``accelerate launch``), which equals ``max_train_steps`` on one.
+    ``length_from`` says where the length came from; ``dataset_batch_sizes`` are the batch sizes the
+    datasets really use (a dataset-level ``batch_size`` overrides ``train_batch_size``).
+    """
+
+    epochs: int | None
+    max_train_steps: int | None
+    steps_per_epoch: int | None
+    warmup_steps: int | None
+    effective_batch_size: int
+    gradient_accumulation_steps: int
+    train_batch_size: int = 1
+    optimizer_steps_per_epoch: int | None = None
+    decay_steps: int | None = None
+    explanation: list[str] = field(default_factory=list)   # the arithmetic, one line per derived number
+    max_train_epochs: int | None = None
+    length_from: str = "max_train_steps"
+    dataset_batch_sizes: list[int] = field(default_factory=list)
+    steps_per_epoch_exact: bool = False    # counted bucket by bucket from the images (not a lower bound)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ParamGroupPlan:
+    """One optimizer parameter group (reference §4.10): text-encoder groups first, then UNet groups.
+
+    ``block`` is set for block-LR groups (UNet block index); ``lora_plus`` marks the LoRA+ group holding
+    the ``lora_up`` / PEFT ``lora_B`` weights.
+    """
+
+    part: str                      # "text_encoder" (all TEs share one group) | "unet"
+    lr: float | None
+    block: int | None = None
+    lora_plus: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Unsupported:
+    """An option the engine cannot run as sd-scripts would, and why. ``refused``: ``train`` stops on it
+    (exit 2) instead of warning."""
+
+    option: str
+    why: str
+    refused: bool = False
+
+    def __iter__(self) -> Iterator[str]:  # lets callers unpack ``option, why = item``
+        return iter((self.option, self.why))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"option": self.option, "why": self.why, "refused": self.refused}
+
+
+@dataclass
+class ModelPlan:
+    """The base model and how the engine runs it.
+
+    ``family``: sd1 / sd2 / sdxl (the family axis: what differs per family lives in the engine's family
+    module). ``attention``: ``"sdpa"`` when xformers / mem_eff_attn / sdpa is asked for (all three map to
+    PyTorch SDPA), None for diffusers' default. ``tokenizer_dir``: where a single-file model's tokenizer
+    folders are (``tokenizer_cache_dir``, else the model file's folder); ``train_text_encoders``: any
+    text-encoder adapter has a learning rate.
+    """
+
+    family: str
+    base_model: str | None
+    v_parameterization: bool = False
+    clip_skip: int | None = None
+    max_token_length: int | None = None
+    attention: str | None = None
+    gradient_checkpointing: bool = False
+    tokenizer_dir: str | None = None
+    cache_text_encoder_outputs: bool = False
+    train_text_encoders: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PrecisionPlan:
+    """``mixed_precision`` ("no" | "fp16" | "bf16") as configured (without a GPU the engine runs fp16 as fp32
+    and records that), ``full_bf16`` (the network itself in bf16), ``save_precision`` (None: as trained)."""
+
+    mixed_precision: str = "no"
+    full_bf16: bool = False
+    save_precision: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class NoisePlan:
+    """Noise, timestep and loss options (sd-scripts names, reference §4.8, §4.9), defaults filled in."""
+
+    noise_offset: float | None = None
+    noise_offset_random_strength: bool = False
+    adaptive_noise_scale: float | None = None
+    multires_noise_iterations: int | None = None
+    multires_noise_discount: float = 0.3
+    ip_noise_gamma: float | None = None
+    ip_noise_gamma_random_strength: bool = False
+    min_timestep: int | None = None
+    max_timestep: int | None = None
+    v_parameterization: bool = False
+    zero_terminal_snr: bool = False
+    min_snr_gamma: float | None = None
+    scale_v_pred_loss_like_noise_pred: bool = False
+    v_pred_like_loss: float | None = None
+    debiased_estimation_loss: bool = False
+    loss_type: str = "l2"
+    huber_c: float = 0.1
+    huber_scale: float = 1.0
+    huber_schedule: str = "snr"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class OptimizerPlan:
+    """The optimizer the engine builds (:func:`lora_compat.semantics.effective_optimizer`).
+
+    ``kwargs`` are recorded in ``ss_optimizer``; ``call_kwargs`` are all the constructor gets.
+    ``package_installed`` is None when no extra package is needed. ``learning_rate`` is what the constructor
+    gets (None with Adafactor's relative_step, which discards every LR). ``ss_optimizer`` is predicted from the
+    catalogue's class path (the engine writes the imported class's own path, the same string).
+    """
+
+    name: str
+    source: str = "optimizer_type"
+    class_path: str | None = None
+    module: str | None = None
+    cls: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    call_kwargs: dict[str, Any] = field(default_factory=dict)
+    package: str | None = None
+    package_installed: bool | None = None
+    relative_step: bool = False
+    schedule_free: bool = False
+    learning_rate: float | None = None
+    max_grad_norm: float | None = None
+    ss_optimizer: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SchedulerPlan:
+    """The learning-rate schedule (``get_scheduler_fix``): the effective name (``adafactor:<lr>`` with
+    Adafactor's relative_step; ``constant`` for schedule-free optimizers, which get a dummy scheduler), and
+    :func:`lora_compat.semantics.lr_lambda`'s inputs. ``lr_warmup_steps`` / ``lr_decay_steps`` are as the
+    scheduler receives them (an int is steps; a float a ratio of steps x processes)."""
+
+    name: str = "constant"
+    lr_warmup_steps: int | float | None = None
+    lr_decay_steps: int | float | None = None
+    num_cycles: int | None = 1
+    power: float | None = 1.0
+    timescale: int | None = None
+    min_lr_ratio: float | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    learning_rate: float = 2e-6        # polynomial decays from it
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DatasetBlueprint:
+    """One dataset as sd-scripts' blueprint generator resolves it: kind, dataset params, each subset's params."""
+
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    subsets: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DatasetPlan:
+    """What the engine's dataset is built from.
+
+    ``base_dir``: relative folders are tried against it (the config file's folder). ``loader_workers`` /
+    ``persistent_workers``: the DataLoader worker lag the engine emulates (it runs no worker processes;
+    sd-scripts' default is 8 workers, capped at the CPU count at run time). ``dataset_config``: the datasets
+    came from a dataset config (then ``ss_datasets`` describes them in the metadata).
+    """
+
+    datasets: list[DatasetBlueprint] = field(default_factory=list)
+    base_dir: str | None = None
+    loader_workers: int = 8
+    persistent_workers: bool = False
+    cache_latents: bool = False
+    cache_latents_to_disk: bool = False
+    vae_batch_size: int = 1
+    dataset_config: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class OutputPlan:
+    """Where and how results are written, and the metadata written into them.
+
+    ``metadata`` holds every ``ss_*`` value known before the run, as the string sd-scripts writes; None marks
+    a key the run fills in (counts, seed when drawn, session id, hashes). ``modelspec`` likewise
+    (``modelspec.date`` is the save time).
+    """
+
+    output_dir: str = "."
+    output_name: str | None = None
+    extension: str = ".safetensors"
+    save_every_n_epochs: int | None = None
+    save_every_n_steps: int | None = None
+    save_n_epoch_ratio: int | None = None
+    save_last_n_epochs: int | None = None
+    save_last_n_steps: int | None = None
+    save_state: bool = False
+    save_state_on_train_end: bool = False
+    no_metadata: bool = False
+    logging_dir: str | None = None
+    log_tracker_name: str | None = None
+    metadata: dict[str, str | None] = field(default_factory=dict)
+    modelspec: dict[str, str | None] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    """Everything the engine needs, resolved; plain data, JSON-serializable via :meth:`to_json`."""
+
+    arch: str                      # "sd1" | "sd2" | "sdxl" (the family, under its historical name)
+    base_model: str | None
+    v_parameterization: bool
+    adapters: list[AdapterPlan]
+    steps: StepPlan
+    param_groups: list[ParamGroupPlan]
+    engine_options: dict[str, Any]
+    unsupported: list[Unsupported]
+    source: str = ""
+    dialect: str = ""
+    network_module: str = "networks.lora"
+    notes: list[str] = field(default_factory=list)
+    family: str = ""
+    seed: int | None = None
+    model: ModelPlan | None = None
+    precision: PrecisionPlan = field(default_factory=PrecisionPlan)
+    noise: NoisePlan = field(default_factory=NoisePlan)
+    optimizer: OptimizerPlan = field(default_factory=lambda: OptimizerPlan("AdamW"))
+    scheduler: SchedulerPlan = field(default_factory=SchedulerPlan)
+    dataset: DatasetPlan = field(default_factory=DatasetPlan)
+    outputs: OutputPlan = field(default_factory=OutputPlan)
+    network_weights: str | None = None
+    ignored: list[Unsupported] = field(default_factory=list)
+
+    def adapter(self, part: str) -> AdapterPlan | None:
+        for a in self.adapters:
+            if a.part == part:
+                return a
+        return None
+
+    @property
+    def refusals(self) -> list[Unsupported]:
+        """The entries ``train`` stops on."""
+        return [u for u in self.unsupported if u.refused]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``plan --format json`` object (a stable contract, see docs/cli.md)."""
+        return {
+            "source": self.source,
+            "dialect": self.dialect,
+            "arch": self.arch,
+            "family": self.family or self.arch,
+            "base_model": self.base_model,
+            "v_parameterization": self.v_parameterization,
+            "network_module": self.network_module,
+            "seed": self.seed,
+            "steps": self.steps.to_json(),
+            "param_groups": [g.to_json() for g in self.param_groups],
+            "adapters": [a.to_json() for a in self.adapters],
+            "engine_options": self.engine_options,
+            "unsupported": [u.to_json() for u in self.unsupported],
+            "ignored": [{"option": u.option, "why": u.why} for u in self.ignored],
+            "notes": list(self.notes),
+            "model": self.model.to_json() if self.model else None,
+            "precision": self.precision.to_json(),
+            "noise": self.noise.to_json(),
+            "optimizer": self.optimizer.to_json(),
+            "scheduler": self.scheduler.to_json(),
+            "dataset": self.dataset.to_json(),
+            "outputs": self.outputs.to_json(),
+            "network_weights": self.network_weights,
+        }

@@ -1,0 +1,136 @@
+"""The SD-UNet families (SD1.x, SD2.x incl. v-prediction, SDXL): sd-scripts' ``train_network.py`` and
+``sdxl_train_network.py`` behind :class:`~lora_compat.train.family.TrainingFamily`.
+
+* models: a diffusers folder, a single ``.safetensors`` file or a tiny model (:mod:`.models`), all in float32;
+* latents: ``vae.encode(x).latent_dist.sample() * scaling_factor`` (cached latents are stored unscaled);
+* text: CLIP hidden states with ``clip_skip`` and ``max_token_length`` chunking (SD1/SD2), or both SDXL encoders'
+  penultimate states plus TE2's pooled output, optionally cached (``cache_text_encoder_outputs``);
+* loss: DDPM noise with offset / multires / ip-noise, timesteps in ``[min_timestep, max_timestep)``, the UNet's
+  prediction against ε or v, element loss (l2 / l1 / huber / smooth_l1), alpha masks, prior weights and the
+  SNR-based weights (:mod:`.noise`, :mod:`lora_compat.semantics`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from lora_compat.train.family import FamilyModels, StepContext, TrainingFamily
+
+
+class SDUNetFamily(TrainingFamily):
+    """SD1 / SD2 / SDXL: a UNet denoiser with CLIP text encoders and a KL VAE."""
+
+    names = ("sd1", "sd2", "sdxl")
+
+    def load(self, plan: Any, *, seed: int) -> FamilyModels:
+        from lora_compat.train import models as mdl
+        from lora_compat.train.noise import make_noise_scheduler
+
+        m = plan.model
+        comps = mdl.load_models(str(m.base_model or ""), m.family, v_parameterization=m.v_parameterization,
+                                seed=seed, tokenizer_dir=m.tokenizer_dir)
+        if plan.noise.zero_terminal_snr:
+            comps.noise_scheduler = make_noise_scheduler(zero_terminal_snr=True)
+        tes = list(comps.text_encoders)
+        for module in (comps.unet, comps.vae, *tes):
+            module.requires_grad_(False)
+        parts = {"unet": comps.unet, "text_encoder": tes[0]}
+        if len(tes) > 1:
+            parts["text_encoder_2"] = tes[1]
+        return FamilyModels(denoiser=comps.unet, vae=comps.vae, text_encoders=tes, tokenizers=list(comps.tokenizers),
+                            noise_scheduler=comps.noise_scheduler, parts=parts,
+                            frozen_in_mixed_precision=[comps.unet, *tes], extra={"family": m.family})
+
+    # ---- latents ----------------------------------------------------------------------------------------
+    def raw_latents(self, models: FamilyModels, images: Any) -> Any:
+        vae = models.vae
+        return vae.encode(images.to(vae.device, dtype=vae.dtype)).latent_dist.sample()
+
+    def encode_images(self, models: FamilyModels, images: Any) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return self.raw_latents(models, images).float() * models.vae.config.scaling_factor
+
+    def scale_latents(self, models: FamilyModels, raw: Any) -> Any:
+        import torch
+
+        return raw.to(models.vae.device, dtype=torch.float32) * models.vae.config.scaling_factor
+
+    # ---- text -------------------------------------------------------------------------------------------
+    def encode_text(self, models: FamilyModels, batch: dict[str, Any], plan: Any, ctx: StepContext) -> Any:
+        import torch
+
+        from lora_compat.train import models as mdl
+
+        captions = batch["captions"]
+        m = plan.model
+        toks, dev = models.tokenizers, ctx.device
+        tes = [ctx.run_parts.get(name, te) for name, te in zip(("text_encoder", "text_encoder_2"), models.text_encoders)]
+        grad = contextlib.nullcontext() if ctx.train_text_encoders else torch.no_grad()
+        with ctx.autocast(), grad:
+            if m.family != "sdxl":
+                ids = mdl.tokenize(toks[0], captions, m.max_token_length).to(dev)
+                return mdl.encode_sd(tes[0], ids, m.clip_skip), None
+            cache = ctx.cache.get("text_encoder_outputs")
+            if cache is None:
+                ids1 = mdl.tokenize(toks[0], captions, m.max_token_length).to(dev)
+                ids2 = mdl.tokenize(toks[1], captions, m.max_token_length).to(dev)
+                return mdl.encode_sdxl(tes[0], tes[1], ids1, ids2)
+            # frozen encoders, fixed captions: each caption is encoded once and reused
+            for cap in set(captions) - set(cache):
+                i1 = mdl.tokenize(toks[0], [cap], m.max_token_length).to(dev)
+                i2 = mdl.tokenize(toks[1], [cap], m.max_token_length).to(dev)
+                cache[cap] = mdl.encode_sdxl(tes[0], tes[1], i1, i2)
+            return torch.cat([cache[c][0] for c in captions]), torch.cat([cache[c][1] for c in captions])
+
+    def prepare_text_cache(self, models: FamilyModels, plan: Any, dataset: Any, ctx: StepContext) -> None:
+        if plan.model.cache_text_encoder_outputs:
+            # captions are then the raw file text (no prefix/suffix, wildcards, dropout: reference §4.4.5)
+            dataset.raw_captions = True
+            ctx.cache["text_encoder_outputs"] = {}
+
+    # ---- loss -------------------------------------------------------------------------------------------
+    def loss(self, models: FamilyModels, latents: Any, conditioning: Any, batch: dict[str, Any], plan: Any,
+             ctx: StepContext) -> Any:
+        import torch
+
+        from lora_compat.train import models as mdl
+        from lora_compat.train.noise import noise_and_timesteps, per_sample_loss, target_for
+
+        sched, dev, ns = models.noise_scheduler, ctx.device, plan.noise
+        context, pooled = conditioning
+        noise, noisy, timesteps = noise_and_timesteps(latents, sched, ns)
+        kwargs: dict[str, Any] = {}
+        if plan.model.family == "sdxl":
+            time_ids = torch.tensor([mdl.sdxl_time_ids(o, c, t) for o, c, t in
+                                     zip(batch["original_sizes"], batch["crop_top_lefts"], batch["target_sizes"])],
+                                    dtype=torch.float32, device=dev)
+            kwargs["added_cond_kwargs"] = {"text_embeds": pooled, "time_ids": time_ids}
+        unet = ctx.run_parts.get("unet", models.denoiser)
+        with ctx.autocast():
+            pred = unet(noisy, timesteps, context, **kwargs).sample
+        target = target_for(latents, noise, timesteps, sched, ns.v_parameterization)
+        mask = None
+        if batch.get("alpha_masks") is not None:
+            # alpha-mask subsets mask the loss even without --masked_loss; area-resized to latent size (§4.9.3)
+            m = batch["alpha_masks"].to(dev, dtype=torch.float32).unsqueeze(1)
+            mask = torch.nn.functional.interpolate(m, size=latents.shape[2:], mode="area")
+        return per_sample_loss(pred, target, timesteps, sched, ns, batch["loss_weights"].to(dev), mask)
+
+    # ---- memory / speed ---------------------------------------------------------------------------------
+    def enable_gradient_checkpointing(self, models: FamilyModels, train_text_encoders: bool) -> None:
+        models.denoiser.enable_gradient_checkpointing()
+        if train_text_encoders:
+            for te in models.text_encoders:
+                # transformers 5 renamed it; the old name still works but warns
+                (getattr(te, "activation_checkpointing_enable", None) or te.gradient_checkpointing_enable)()
+
+    def set_attention(self, models: FamilyModels, mode: str | None) -> None:
+        from lora_compat.train import models as mdl
+
+        mdl.set_attention(models.denoiser, mode)
+
+
+FAMILY = SDUNetFamily()
