@@ -37,7 +37,7 @@ def command(config: str, dialect: str | None, fmt: str, modules: bool, images: t
       lora-compat plan my_lora.toml --format json > plan.json
       lora-compat plan preset.json --train-data img/ --set network_dim=8   # the plan of that train run
     """
-    from lora_compat.config.family import require_family
+    from lora_compat.config.family import decide_family, require_family
     from lora_compat.config.load import load_config
     from lora_compat.config.overrides import apply_overrides, parse_set
     from lora_compat.config.validate import refuse_invalid
@@ -51,9 +51,12 @@ def command(config: str, dialect: str | None, fmt: str, modules: bool, images: t
             raise UserError(f"--images expects FOLDER=COUNT, got {item!r}")
         counts[folder] = int(n)
     cfg = load_config(config, dialect=dialect)
+    overrides = parse_set(sets)
+    apply_overrides(cfg, overrides)
+    if base_model is not None or overrides:
+        decide_family(cfg, base_model=base_model, overrides=overrides)  # as train: these can change the family
     require_family(cfg, "plan")
     refuse_invalid(cfg)
-    apply_overrides(cfg, parse_set(sets))
     plan = make_plan(cfg, image_counts=counts or None,
                      overrides=RunOverrides(base_model, train_data, output, max_steps))
     if fmt == "json":

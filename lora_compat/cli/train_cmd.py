@@ -59,10 +59,6 @@ def command(config: str, dialect: str | None, base_model: str | None, train_data
     apply_overrides(cfg, overrides)
     decide_family(cfg, base_model=base_model, overrides=overrides)  # --base-model / --set sdxl|v2 can change it
     require_family(cfg, "train")
-    if cfg.invalid:
-        bad = cfg.invalid[0]
-        o = bad.origin
-        raise UserError(bad.reason, file=o.file, line=o.line, col=o.col, key=o.key)
 
     from lora_compat.train.engine import RunOptions, run_plan, training_plan
 

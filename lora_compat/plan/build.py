@@ -28,8 +28,13 @@ from lora_compat.semantics.args import literal_args
 from lora_compat.semantics.optimizers import EffectiveOptimizer, effective_optimizer
 from lora_compat.semantics.schedules import effective_scheduler, lr_lambda, warmup_refusal
 
-#: The families the engine trains (the family axis: lora_compat.train.family).
-TRAINABLE_FAMILIES = ("sd1", "sd2", "sdxl")
+
+def trainable(family: str) -> bool:
+    """Whether the engine trains ``family`` (the registry's ``train`` stage, :mod:`lora_compat.arch.families`)."""
+    from lora_compat.arch.families import FAMILIES, TRAIN
+
+    return family in FAMILIES and FAMILIES[family].supports(TRAIN)
+
 SAVE_FORMATS = ("safetensors", "ckpt", "pt")
 _BUCKET_OPTIONS = ("enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale")
 
@@ -68,6 +73,9 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
     for folders not on this machine; folders that exist are read. Without them, epoch-based lengths stay
     unknown (None) in the step plan.
     """
+    from lora_compat.config.family import require_family
+
+    require_family(cfg, "plan")  # a family plan does not handle yet is refused by name, never planned as SD1
     ov = overrides or RunOverrides()
     if ov.train_data is not None:
         cfg = _with_train_data(cfg, ov.train_data)
@@ -89,12 +97,12 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
             "never imported", refused=True))
         kind = "lora"
     net._check_numeric_args(net_args, kind, unsupported)
-    trainable = family in TRAINABLE_FAMILIES
-    if not trainable:
+    can_train = trainable(family)
+    if not can_train:
         unsupported.append(Unsupported("family", f"{family}: lora-compat does not train this model family yet",
                                        refused=True))
     try:
-        lr_weights = net.block_lr_weights(net_args, family == "sdxl") if trainable else None
+        lr_weights = net.block_lr_weights(net_args, family == "sdxl") if can_train else None
     except ValueError as exc:
         unsupported.append(Unsupported("network_args", f"block LR weights: {exc} (sd-scripts fails as well)"))
         lr_weights = None
@@ -103,13 +111,13 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
     train_te = not get("network_train_unet_only")
     adapters = net._plan_adapters(cfg, family, kind, net_args, lr_weights, unet_lr if train_unet else None,
                                   te_lr if train_te else None, train_unet, train_te, unsupported,
-                                  notes) if trainable else []
+                                  notes) if can_train else []
     groups = net._plan_param_groups(family, adapters, net_args, lr_weights, unet_lr, te_lr, engine, unsupported)
     net._plan_engine_options(cfg, net_args, engine, unsupported, kind)
     if module == "lycoris.kohya":
         notes.append("LyCORIS chooses its modules by preset (" + net_args.get("preset", "full") + "); this plan "
                      "wraps the module set of sd-scripts' networks.lora (plus convolutions when conv_dim is set)")
-    if trainable and not adapters:
+    if can_train and not adapters:
         unsupported.append(Unsupported("network_train_unet_only", "nothing to train: network_train_unet_only and "
                                        "network_train_text_encoder_only exclude every part", refused=True))
     elif adapters and not groups:
@@ -344,4 +352,4 @@ def _output_plan(cfg: CanonicalConfig, ov: RunOverrides, family: str, v_param: b
     return out
 
 
-__all__ = ["ENGINE_IGNORED", "RunOverrides", "TRAINABLE_FAMILIES", "make_plan", "optimizer_plan", "plan_family"]
+__all__ = ["ENGINE_IGNORED", "RunOverrides", "make_plan", "optimizer_plan", "plan_family", "trainable"]

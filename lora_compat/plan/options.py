@@ -72,6 +72,7 @@ ENGINE_IGNORED: dict[str, str] = {
     "config_file": "read by the config loader, not by the engine", "output_config": "no config file is written",
     # masked loss / deepspeed
     "masked_loss": "conditioning-image masks are not read (alpha-mask subsets still mask the loss)",
+    "conditioning_data_dir": "conditioning-image masks are not read (alpha-mask subsets still mask the loss)",
     "deepspeed": _DEEPSPEED, "zero_stage": _DEEPSPEED, "offload_optimizer_device": _DEEPSPEED,
     "offload_optimizer_nvme_path": _DEEPSPEED, "offload_param_device": _DEEPSPEED,
     "offload_param_nvme_path": _DEEPSPEED, "zero3_init_flag": _DEEPSPEED, "zero3_save_16bit_model": _DEEPSPEED,
