@@ -161,3 +161,15 @@ def test_metadata_values_typed_as_sd_scripts_writes_them():
 ])
 def test_what_train_would_stop_on_is_refused_in_the_plan(options, option):
     assert option in _refused(make_plan(_cfg(**options)))
+
+
+def test_metadata_strings_agree_with_the_family_registry():
+    """What the plan writes (ss_base_model_version, modelspec.architecture) is what the family registry reads."""
+    from lora_compat.arch.families import FAMILIES
+    from lora_compat.plan.metadata import FAMILY_SPECS
+
+    for fid, spec in FAMILY_SPECS.items():
+        fam = FAMILIES[fid]
+        assert {spec.version, spec.version_v} <= set(fam.base_model_versions), fid
+        for arch in (spec.architecture, spec.architecture_v):
+            assert any(arch.startswith(p) for p in fam.modelspec_architectures), (fid, arch)

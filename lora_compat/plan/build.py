@@ -87,6 +87,7 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
 
     # ---- network ----------------------------------------------------------------------------------------
     module = get("network_module")
+    # sd-scripts has no default (it needs --network_module); every front-end writes networks.lora for a LoRA
     module = str(module) if module is not None else "networks.lora"
     net_args = net.parse_network_args(cfg.get("network_args"))
     kind = net.network_kind(module, net_args)
@@ -158,7 +159,7 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
         cache_text_encoder_outputs=bool(get("cache_text_encoder_outputs")) and family == "sdxl",
         train_text_encoders=train_te_any)
     _check_model(cfg, model, blueprints, unsupported)
-    precision = PrecisionPlan(mixed_precision=str(get("mixed_precision") or "no"), full_bf16=bool(get("full_bf16")),
+    precision = PrecisionPlan(mixed_precision=str(get("mixed_precision")), full_bf16=bool(get("full_bf16")),
                               save_precision=get("save_precision"))
     if precision.full_bf16 and precision.mixed_precision != "bf16":
         unsupported.append(Unsupported("full_bf16", "full_bf16 requires mixed_precision = \"bf16\" (sd-scripts "
@@ -323,11 +324,12 @@ def _output_plan(cfg: CanonicalConfig, ov: RunOverrides, family: str, v_param: b
                  blueprints: list[ResolvedDataset], base_model: str | None,
                  unsupported: list[Unsupported]) -> OutputPlan:
     get = cfg.effective
-    fmt = str(get("save_model_as") or "safetensors")
+    fmt = str(get("save_model_as"))
     if fmt not in SAVE_FORMATS:
         unsupported.append(Unsupported("save_model_as", f"{fmt!r} is not one of {', '.join(SAVE_FORMATS)}",
                                        refused=True))
     out = OutputPlan(
+        # sd-scripts needs output_dir; lora-compat writes into the working folder without one
         output_dir=str(ov.output_dir or get("output_dir") or "."), output_name=get("output_name"), extension="." + fmt,
         save_every_n_epochs=_int_or_none(get("save_every_n_epochs")),
         save_every_n_steps=_int_or_none(get("save_every_n_steps")),

@@ -22,10 +22,6 @@ from lora_compat.semantics.steps import (
     optimizer_steps_per_epoch, train_epochs,
 )
 
-#: sd-scripts' default --max_train_steps.
-DEFAULT_MAX_TRAIN_STEPS = 1600
-
-
 def _number(value: Any) -> float | None:
     """A real number (not a bool), else None: the spine validates types, but the plan never crashes on a value
     it could not check."""
@@ -34,9 +30,13 @@ def _number(value: Any) -> float | None:
     return value
 
 
-def _int_option(cfg: CanonicalConfig, name: str, default: int) -> int:
+def _int_option(cfg: CanonicalConfig, name: str) -> int:
+    """An int option's effective value (the schema's default when unset); the default also stands in for a value
+    that is not a positive number (the validator reports it)."""
+    from lora_compat.config.options import default
+
     v = _number(cfg.effective(name))
-    return default if v is None or not v else (int(v) or default)
+    return int(default(name)) if v is None or not math.isfinite(v) or int(v) < 1 else int(v)
 
 
 def _exact_batches(blueprints: list[ResolvedDataset], base_dir: str | None, seed: int | None,
@@ -97,7 +97,7 @@ def dataset_batch_sizes(cfg: CanonicalConfig, blueprints: list[ResolvedDataset] 
         if bs is None and "batch_size" in cfg.general:
             bs = _number(cfg.general["batch_size"].value)
         if bs is None:
-            bs = _int_option(cfg, "train_batch_size", 1)
+            bs = _int_option(cfg, "train_batch_size")
         sizes.append(int(bs) or 1)
     return sizes
 
@@ -140,7 +140,7 @@ def _steps_per_epoch(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
         samples = _folder_total(None, image_counts)
         if samples is None:
             return None
-        bs = _int_option(cfg, "train_batch_size", 1)
+        bs = _int_option(cfg, "train_batch_size")
         batches = math.ceil(samples / bs)
         explain.append(f"train_data_dir sub-folders (given counts): {samples} samples (images x repeats) / batch "
                        f"{bs} = {batches} batches (regularization folders not included)")
@@ -155,7 +155,7 @@ def _steps_per_epoch(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
         if bs is None and "batch_size" in cfg.general:
             bs = _number(cfg.general["batch_size"].value)
         if bs is None:
-            bs = _int_option(cfg, "train_batch_size", 1)
+            bs = _int_option(cfg, "train_batch_size")
         bs = int(bs) or 1  # sd-scripts would fail on 0; keep the arithmetic defined
         batches = math.ceil(samples / bs) if samples else 0
         explain.append(f"dataset {di}: {train} training samples (images x repeats)"
@@ -329,8 +329,8 @@ def plan_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None,
     from lora_compat.config.dataset import resolve_subsets
 
     explain: list[str] = []
-    ga = _int_option(cfg, "gradient_accumulation_steps", 1)
-    bs = _int_option(cfg, "train_batch_size", 1)
+    ga = _int_option(cfg, "gradient_accumulation_steps")
+    bs = _int_option(cfg, "train_batch_size")
     if blueprints is None:
         blueprints = resolve_subsets(cfg)
         if base_dir is None and cfg.source:
@@ -374,7 +374,7 @@ def plan_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None,
             explain.append(f"{pending[0].message}: max_train_steps unknown until the images are counted "
                            "(give --images FOLDER=COUNT)")
         else:
-            mts = _int_option(cfg, "max_train_steps", DEFAULT_MAX_TRAIN_STEPS)
+            mts = _int_option(cfg, "max_train_steps")
         epochs = train_epochs(mts, spe, 1, ga) if spe and mts is not None else None
         if epochs is not None:
             explain.append(f"ceil(max_train_steps {mts} / {opt_spe} steps per epoch) = {epochs} epochs")
