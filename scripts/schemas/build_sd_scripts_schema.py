@@ -213,7 +213,11 @@ def py_default(text: str):
     return text
 
 
-def build(shared: Path) -> dict:
+FACTS = Path(__file__).resolve().parent / "sd_scripts_options.json"
+
+
+def extract_facts(shared: Path) -> list[dict]:
+    """Each option's facts from the reference tables (§1) plus EXTRA, cross-checked against the golden parse."""
     ref = (shared / "reference" / "sd-scripts-reference.md").read_text(encoding="utf-8")
     gold = json.loads((shared / "golden" / "cmdline_parse.json").read_text(encoding="utf-8"))
     cases = {c["name"]: c for c in gold["cases"]}
@@ -221,15 +225,30 @@ def build(shared: Path) -> dict:
     # defaults: a case that sets nothing on the command line (only a TOML with 3 unrelated keys)
     gargs = {k: v for k, v in cases["config_types_not_converted"]["args"].items()
              if k not in ("network_dim", "learning_rate", "max_train_epochs")}
-    rows = parse_rows(ref)
-    props: dict[str, dict] = {}
-    entries = []
-    for name, r in rows.items():
+    facts = []
+    for name, r in parse_rows(ref).items():
         kind = clean(r["type"]).split(" ")[0]
         choices = [c.strip() for c in r.get("choices", "").split(",") if c.strip()] or None
-        entries.append((name, r["sec"], kind, py_default(r["default"]), choices, clean(r.get("meaning / constraints", r.get("meaning", "")))))
+        facts.append({"name": name, "section": r["sec"], "kind": kind, "default": py_default(r["default"]),
+                      "choices": choices, "meaning": clean(r.get("meaning / constraints", r.get("meaning", "")))})
     for name, (sec, kind, dflt, choices, desc) in EXTRA.items():
-        entries.append((name, sec, kind, dflt, choices, desc))
+        facts.append({"name": name, "section": sec, "kind": kind, "default": dflt, "choices": choices,
+                      "meaning": desc})
+    for f in facts:
+        if f["name"] in gargs and gargs[f["name"]] != f["default"]:
+            raise SystemExit(f"default mismatch for {f['name']}: reference {f['default']!r} golden {gargs[f['name']]!r}")
+    missing = set(gtypes) - {f["name"] for f in facts}
+    if missing:
+        raise SystemExit(f"options in golden but not in reference tables: {sorted(missing)}")
+    return facts
+
+
+def build(facts: list[dict] | None = None) -> dict:
+    """The schema from ``facts`` (default: the committed ``sd_scripts_options.json``) and the annotations."""
+    if facts is None:
+        facts = json.loads(FACTS.read_text(encoding="utf-8"))
+    props: dict[str, dict] = {}
+    entries = [(f["name"], f["section"], f["kind"], f["default"], f["choices"], f["meaning"]) for f in facts]
     for name, sec, kind, dflt, choices, desc in entries:
         cli: dict = {"type": None, "action": "store", "nargs": None, "choices": None, "const": None}
         if kind == "flag":
@@ -266,8 +285,6 @@ def build(shared: Path) -> dict:
             p["items"] = item
         if name == "text_encoder_lr":  # a TOML scalar is accepted too (§1.7)
             p["type"] = ["array", "number", "null"]
-        if name in gargs and gargs[name] != dflt:
-            raise SystemExit(f"default mismatch for {name}: reference {dflt!r} golden {gargs[name]!r}")
         p["default"] = dflt
         if cli["choices"]:
             p["enum"] = cli["choices"] if None in cli["choices"] or dflt is None else cli["choices"]
@@ -287,9 +304,6 @@ def build(shared: Path) -> dict:
             # the dataset-config key this option is the lowest-priority fallback for (§3.3 renames two)
             p["x-dataset-key"] = {"train_batch_size": "batch_size", "dataset_repeats": "num_repeats"}.get(name, name)
         props[name] = p
-    missing = set(gtypes) - set(props)
-    if missing:
-        raise SystemExit(f"options in golden but not in reference tables: {sorted(missing)}")
     pseudo = {
         "type": "boolean", "default": False,
         "description": "Pseudo-option: true means the config is for sdxl_train_network.py (SDXL base model), "
@@ -313,5 +327,16 @@ def build(shared: Path) -> dict:
     }
 
 
+def render(schema: dict) -> str:
+    """The committed file's text."""
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
 if __name__ == "__main__":
-    print(json.dumps(build(Path(sys.argv[1])), indent=2, ensure_ascii=False))
+    if len(sys.argv) == 3 and sys.argv[1] == "--refresh-facts":
+        FACTS.write_text(json.dumps(extract_facts(Path(sys.argv[2])), indent=1, ensure_ascii=False) + "\n",
+                         encoding="utf-8")
+        sys.exit(0)
+    if len(sys.argv) != 1:
+        raise SystemExit(__doc__)
+    sys.stdout.write(render(build()))
