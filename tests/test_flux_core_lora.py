@@ -67,12 +67,10 @@ def _network_options(argv: list[str]) -> dict:
 
 def _plan(case: dict, num_double: int = REAL_DOUBLE_BLOCKS, num_single: int = REAL_SINGLE_BLOCKS):
     o = _network_options(case["argv"])
-    chroma = o["model_type"] == "chroma"
     args = parse_network_args(o["network_dim"], o["network_alpha"], o["network_args"])
-    return args, select_modules(args, num_double=num_double, num_single=num_single,
-                                guidance=case["base_model"] == "flux1-dev", chroma=chroma,
-                                clip_l_layers=None if chroma else 12, network_train_unet_only=o["unet_only"],
-                                cache_text_encoder_outputs=o["te_cache"])
+    return args, select_modules(args, variant=case["base_model"], num_double=num_double, num_single=num_single,
+                                network_train_unet_only=o["unet_only"], cache_text_encoder_outputs=o["te_cache"],
+                                apply_t5_attn_mask="--apply_t5_attn_mask" in case["argv"])
 
 
 def _golden_modules(case: dict) -> list[tuple[str, int, object, str]]:
@@ -89,14 +87,12 @@ def test_planner_reproduces_every_golden_case() -> None:
         if "error" in case:
             if "too many values to unpack" in case["error"]:
                 continue  # sd-scripts@48d368f crash (#2220); we implement the fixed behaviour (next case)
-            if "apply_t5_attn_mask" in case["error"]:
-                continue  # a FluxOptions/model-type check, not the network's
-            with pytest.raises(ValueError, match=r"train_blocks|cache_text_encoder_outputs"):
+            with pytest.raises(ValueError, match=r"train_blocks|cache_text_encoder_outputs|apply_t5_attn_mask"):
                 _plan(case)
             continue
         args, planned = _plan(case)
         # split_qkv saves the parts' downs stacked: rank n*r in the file
-        ours = [(p.kohya_name, p.rank * (len(p.module.paths) if args.split_qkv else 1), p.alpha,
+        ours = [(p.kohya_name, p.rank * p.split, p.alpha,
                  "int64" if isinstance(p.alpha, int) else "float32") for p in planned]
         assert ours == _golden_modules(case), case["name"]
         assert args.split_qkv is (case["net_kwargs"].get("split_qkv") == "True")
@@ -167,8 +163,8 @@ def _random_kohya(planned, transformer, seed: int = 3) -> dict:
     g = torch.Generator().manual_seed(seed)
     sd = {}
     for p in planned:
-        first = transformer.get_submodule(p.module.paths[0])
-        outs = sum(transformer.get_submodule(path).out_features for path in p.module.paths)
+        first = transformer.get_submodule(p.paths[0])
+        outs = sum(transformer.get_submodule(path).out_features for path in p.paths)
         sd[f"{p.kohya_name}.alpha"] = torch.tensor(p.alpha)
         sd[f"{p.kohya_name}.lora_down.weight"] = torch.randn(p.rank, first.in_features, generator=g) * 0.2
         sd[f"{p.kohya_name}.lora_up.weight"] = torch.randn(outs, p.rank, generator=g) * 0.2
@@ -184,8 +180,9 @@ def test_kohya_file_equals_fused_merge_in_bfl_weights(variant) -> None:
     base = FluxTransformer2DModel(**cfg).eval()
     original = {k: v.clone() for k, v in base.state_dict().items()}
     args = parse_network_args(4, 2.0, {"in_dims": "[2,4,4,4,3]", "img_attn_dim": "3", "network_reg_dims": "linear2=5"})
-    planned = select_modules(args, num_double=2, num_single=2, guidance=variant == "dev", clip_l_layers=None)
-    assert any(p.module.fused for p in planned) and any(p.module.kind == "embedder" for p in planned)
+    planned = select_modules(args, variant=f"flux1-{variant}", num_double=2, num_single=2,
+                             network_train_unet_only=True)
+    assert any(p.fused for p in planned) and any(p.module.group == "embedder" for p in planned)
     kohya = _random_kohya(planned, base)
 
     # reference: W_bfl += (alpha / rank) up @ down on the fused BFL weights, converted back to diffusers
@@ -212,7 +209,7 @@ def test_kohya_file_equals_fused_merge_in_bfl_weights(variant) -> None:
 def test_shared_down_is_one_parameter_and_saved_back_exactly() -> None:
     t = _tiny_dit()
     args = parse_network_args(4, 1, {})
-    planned = select_modules(args, num_double=1, num_single=1, clip_l_layers=None)
+    planned = select_modules(args, num_double=1, num_single=1, network_train_unet_only=True)
     net = create_flux_network(args, planned, {"transformer": t})
     qkv = [t.get_submodule(f"transformer_blocks.0.attn.{n}") for n in ("to_q", "to_k", "to_v")]
     assert qkv[0].lora_A["default"] is qkv[1].lora_A["default"] is qkv[2].lora_A["default"]
@@ -248,7 +245,7 @@ def test_shared_down_is_one_parameter_and_saved_back_exactly() -> None:
 def test_dropouts_draw_one_mask_per_fused_module() -> None:
     t = _tiny_dit()
     args = parse_network_args(4, 4, {"rank_dropout": "0.5"}, network_dropout=0.3)
-    planned = select_modules(args, num_double=1, num_single=1, clip_l_layers=None)
+    planned = select_modules(args, num_double=1, num_single=1, network_train_unet_only=True)
     net = create_flux_network(args, planned, {"transformer": t})
     seen = []
     shared = t.get_submodule("single_transformer_blocks.0.attn.to_q").lora_A["default"]
@@ -280,7 +277,7 @@ def test_diffusers_reads_our_kohya_file_as_the_same_function() -> None:
 
     comps = tiny_flux_components("dev", num_layers=2, num_single_layers=1)
     args = parse_network_args(4, 2, {"train_blocks": "double"})
-    planned = select_modules(args, num_double=2, num_single=1, clip_l_layers=None)
+    planned = select_modules(args, num_double=2, num_single=1, network_train_unet_only=True)
     ours = _tiny_dit("dev", 2, 1)
     net = create_flux_network(args, planned, {"transformer": ours})
     g = torch.Generator().manual_seed(5)
@@ -311,7 +308,7 @@ def test_loha_on_fused_modules_equals_fused_merge_and_saves_lycoris_layout() -> 
     base = _tiny_dit("dev", 1, 2)
     original = {k: v.clone() for k, v in base.state_dict().items()}
     args = parse_network_args(3, 2.0, {})
-    planned = select_modules(args, num_double=1, num_single=2, clip_l_layers=None)
+    planned = select_modules(args, num_double=1, num_single=2, network_train_unet_only=True)
     net = FluxLohaNetwork(planned, {"transformer": base})
     q = base.get_submodule("single_transformer_blocks.0.attn.to_q")
     mlp = base.get_submodule("single_transformer_blocks.0.proj_mlp")
@@ -319,8 +316,8 @@ def test_loha_on_fused_modules_equals_fused_merge_and_saves_lycoris_layout() -> 
     g = torch.Generator().manual_seed(9)
     lycoris = {}
     for p in planned:
-        first = base.get_submodule(p.module.paths[0]).get_base_layer()
-        outs = sum(base.get_submodule(path).get_base_layer().out_features for path in p.module.paths)
+        first = base.get_submodule(p.paths[0]).get_base_layer()
+        outs = sum(base.get_submodule(path).get_base_layer().out_features for path in p.paths)
         lycoris[f"{p.kohya_name}.alpha"] = torch.tensor(p.alpha)
         for key, shape in (("hada_w1_a", (outs, 3)), ("hada_w1_b", (3, first.in_features)),
                            ("hada_w2_a", (outs, 3)), ("hada_w2_b", (3, first.in_features))):
@@ -328,7 +325,7 @@ def test_loha_on_fused_modules_equals_fused_merge_and_saves_lycoris_layout() -> 
     net.load_kohya_state_dict(lycoris)
     saved = net.kohya_state_dict()
     assert list(saved) == list(lycoris) and all(torch.equal(saved[k], lycoris[k]) for k in lycoris)
-    assert len(net.parameters()) == sum(2 + 2 * len(p.module.paths) for p in planned)
+    assert len(net.parameters()) == sum(2 + 2 * len(p.paths) for p in planned)
 
     bfl = diffusers_to_bfl_transformer(original)
     for p in planned:
@@ -360,10 +357,7 @@ def test_from_weights_cases_of_the_golden_file() -> None:
                 kohya_dims_and_alphas(sd)
             continue
         sd = {k: (torch.tensor(v[2]) if k.endswith(".alpha") else torch.zeros(v[0])) for k, v in keys.items()}
-        chroma = source["base_model"] == "chroma"
-        planned = modules_from_weights(kohya_dims_and_alphas(sd), num_double=19, num_single=38,
-                                       guidance=source["base_model"] == "flux1-dev", chroma=chroma,
-                                       clip_l_layers=None if chroma else 12)
+        planned = modules_from_weights(kohya_dims_and_alphas(sd), variant=source["base_model"])
         counts = {pre: sum(p.kohya_name.startswith(pre) for p in planned) for pre in ("lora_te1", "lora_te3",
                                                                                       "lora_unet")}
         counts["total"] = len(planned)

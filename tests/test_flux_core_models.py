@@ -158,8 +158,8 @@ def test_flux_loss_step_trains_the_lora_through_the_diffusers_dit() -> None:
     comps = load_flux_models("tiny:flux1-schnell")
     t = comps.transformer
     args = parse_network_args(8, 8, {})
-    net = create_flux_network(args, select_modules(args, num_double=2, num_single=4, guidance=False,
-                                                   clip_l_layers=None), {"transformer": t})
+    net = create_flux_network(args, select_modules(args, variant="flux1-schnell", num_double=2, num_single=4,
+                                                   network_train_unet_only=True), {"transformer": t})
     groups, _ = net.param_groups(None, None, 1e-2)
     opt = torch.optim.AdamW(groups)
     g = torch.Generator().manual_seed(3)

@@ -53,7 +53,7 @@ class FluxLohaNetwork:
                  module_dropout: float = 0.0) -> None:
         from peft import LoHaConfig, inject_adapter_in_model
 
-        if any(p.module.part != "transformer" for p in planned):
+        if any(p.part != "transformer" for p in planned):
             raise ValueError("FLUX LoHa trains the DiT only (no text-encoder LoHa)")
         self.models = {k: v for k, v in models.items() if v is not None}
         resolved = resolve_targets(planned, self.models)
@@ -66,7 +66,7 @@ class FluxLohaNetwork:
             inject_adapter_in_model(config, self.models[part], adapter_name=ADAPTER)
         self.modules: list[InjectedLoha] = []
         for p in planned:
-            model = self.models[p.module.part]
+            model = self.models[p.part]
             layers = [model.get_submodule(path) for path in resolved[p.kohya_name]]
             for layer in layers:
                 if layer.r[ADAPTER] != p.rank or abs(layer.scaling[ADAPTER] - p.scale) > 1e-12:

@@ -36,7 +36,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from lora_compat.train.flux.modules import resolve_path
 from lora_compat.train.flux.network_spec import FluxNetworkArgs, PlannedModule
 
 ADAPTER = "default"
@@ -135,11 +134,19 @@ def _anchored(path: str) -> str:
     return f"^{re.escape(path)}$"
 
 
+def resolve_path(path: str, available: set[str]) -> str | None:
+    """``path`` as spelled in a loaded model: transformers 5 drops ``text_model.`` from CLIPTextModel paths."""
+    for cand in (path, path.removeprefix("text_model.")):
+        if cand in available:
+            return cand
+    return None
+
+
 def group_by_part(planned: list[PlannedModule]) -> dict[str, list[PlannedModule]]:
     """Planned modules per model part, in plan order."""
     out: dict[str, list[PlannedModule]] = {}
     for p in planned:
-        out.setdefault(p.module.part, []).append(p)
+        out.setdefault(p.part, []).append(p)
     return out
 
 
@@ -152,7 +159,7 @@ def resolve_targets(planned: list[PlannedModule], models: dict[str, Any]) -> dic
         available = {name for name, _ in models[part].named_modules()}
         for p in mods:
             paths = []
-            for path in p.module.paths:
+            for path in p.paths:
                 real = resolve_path(path, available)
                 if real is None:
                     raise ValueError(f"{p.kohya_name}: module {path} is not in the {part} model")
@@ -168,7 +175,7 @@ def peft_patterns(mods: list[PlannedModule], resolved: dict[str, list[str]]
     counts: dict[tuple[int, float], int] = {}
     for p in mods:
         key = (p.rank, float(p.alpha))
-        counts[key] = counts.get(key, 0) + len(p.module.paths)
+        counts[key] = counts.get(key, 0) + len(p.paths)
     r, a = max(counts, key=counts.__getitem__)
     targets: list[str] = []
     rank_pattern: dict[str, int] = {}
@@ -202,7 +209,7 @@ class FluxLoraNetwork:
         for part, mods in group_by_part(planned).items():
             self._inject(self.models[part], mods, resolved)
         for p in planned:
-            model = self.models[p.module.part]
+            model = self.models[p.part]
             layers = [model.get_submodule(path) for path in resolved[p.kohya_name]]
             self.modules.append(self._wire(p, layers, dropout, rank_dropout, module_dropout, dtype))
 
@@ -224,7 +231,7 @@ class FluxLoraNetwork:
                 raise AssertionError(f"PEFT rank/alpha mismatch on {p.kohya_name}")
         first_a = layers[0].lora_A[ADAPTER]
         w_dtype = dtype or first_a.weight.dtype
-        shared = len(layers) > 1 and not self.split_qkv
+        shared = len(layers) > 1 and p.split == 1 and not self.split_qkv
         downs: list[KohyaDown] = []
         for i, layer in enumerate(layers):
             if shared and i > 0:
@@ -255,7 +262,7 @@ class FluxLoraNetwork:
         """The trainable tensors (each shared down once), optionally of one part."""
         out, seen = [], set()
         for m in self.modules:
-            if part is not None and m.planned.module.part != part:
+            if part is not None and m.planned.part != part:
                 continue
             for t in self._tensors(m.downs, m.layers):
                 if id(t) not in seen:
@@ -335,9 +342,9 @@ class FluxLoraNetwork:
                 descriptions.append(label.strip() + (" plus" if kind == "plus" else ""))
 
         te_ratio = args.loraplus_text_encoder_lr_ratio or args.loraplus_lr_ratio
-        clip = [m for m in self.modules if m.planned.module.part == "clip_l"]
-        t5 = [m for m in self.modules if m.planned.module.part == "t5xxl"]
-        dit = [m for m in self.modules if m.planned.module.part == "transformer"]
+        clip = [m for m in self.modules if m.planned.part == "clip_l"]
+        t5 = [m for m in self.modules if m.planned.part == "t5xxl"]
+        dit = [m for m in self.modules if m.planned.part == "transformer"]
         if clip:
             assemble(clip, te_lrs[0], te_ratio, "textencoder 1 ")
         if t5:
@@ -456,10 +463,10 @@ def create_flux_network_from_weights(state_dict: dict[str, Any], models: dict[st
     cfg = transformer.config if transformer is not None else None
     clip = models.get("clip_l")
     t5 = models.get("t5xxl")
+    variant = "flux1-dev" if cfg is None or cfg.guidance_embeds else "flux1-schnell"
     planned = modules_from_weights(
-        dims, num_double=cfg.num_layers if cfg else 0, num_single=cfg.num_single_layers if cfg else 0,
-        guidance=bool(cfg.guidance_embeds) if cfg else False,
-        clip_l_layers=clip.config.num_hidden_layers if clip is not None else None,
+        dims, variant=variant, num_double=cfg.num_layers if cfg else 0, num_single=cfg.num_single_layers if cfg else 0,
+        clip_l_layers=clip.config.num_hidden_layers if clip is not None else 0,
         t5_layers=t5.config.num_layers if t5 is not None else 0)
     net = FluxLoraNetwork(planned, models, dtype=dtype)
     if load:

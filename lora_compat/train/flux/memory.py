@@ -58,7 +58,11 @@ def _frozen_params(block: nn.Module) -> list[nn.Parameter]:
 
 
 class _Swapper:
-    """sd-scripts' ``ModelOffloader`` schedule for one list of identical blocks (synchronous copies)."""
+    """sd-scripts' ``ModelOffloader`` schedule for one list of identical blocks (synchronous copies).
+
+    sd-scripts swaps in a module backward hook of block i (after its backward); here a hook on the gradient of
+    block i's outputs does the same swap a moment earlier (after block i + 1's backward), which needs no module
+    backward hooks (they miss diffusers' keyword-argument block calls) and brings weights in no later."""
 
     def __init__(self, name: str, blocks: nn.ModuleList, blocks_to_swap: int, device: torch.device,
                  offload_device: torch.device, log: list[tuple[str, int, int]] | None) -> None:
@@ -74,19 +78,12 @@ class _Swapper:
         if not self.swap:
             return
         for i, block in enumerate(blocks):
-            self.handles.append(block.register_forward_pre_hook(self._check(i, "forward")))
-            if i > 0:  # block 0's inputs may not require grad: its module backward hooks would fire early
-                self.handles.append(block.register_full_backward_pre_hook(self._check(i, "backward")))
+            self.handles.append(block.register_forward_pre_hook(lambda *_a, _i=i: self._check(_i, "forward")))
             self.handles.append(block.register_forward_hook(self._forward_hook(i)))
-            hook = self._backward_hook(i)
-            if hook is not None:
-                self.handles.append(block.register_full_backward_hook(hook))
 
-    def _check(self, i: int, phase: str) -> Any:
-        def hook(*_args: Any) -> None:
-            if i not in self.resident:
-                raise RuntimeError(f"block swap: block {i} runs its {phase} while its weights are offloaded")
-        return hook
+    def _check(self, i: int, phase: str) -> None:
+        if i not in self.resident:
+            raise RuntimeError(f"block swap: block {i} runs its {phase} while its weights are offloaded")
 
     def _move_pair(self, to_offload: int, to_device: int) -> None:
         a, b = _frozen_params(self.blocks[to_offload]), _frozen_params(self.blocks[to_device])
@@ -117,24 +114,38 @@ class _Swapper:
         self.resident = set(range(self.n - self.swap))
 
     def _forward_hook(self, i: int) -> Any:
-        def hook(_module: nn.Module, _inputs: Any, _output: Any) -> None:
+        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
             if _in_backward():
                 return  # gradient checkpointing re-running the block: the backward schedule owns the weights
-            # with a backward ahead, only the first N blocks make room (their weights return in the backward)
-            if torch.is_grad_enabled() and i >= self.swap:
-                return
+            if torch.is_grad_enabled():
+                self._arm_backward(i, output)
+                # with a backward ahead, only the first N blocks make room (their weights return in the backward)
+                if i >= self.swap:
+                    return
             self._move_pair(i, (self.n - self.swap + i) % self.n)
         return hook
 
-    def _backward_hook(self, index: int) -> Any:
-        propagated = self.n - index - 1
-        swapping = 0 < propagated <= self.swap
-        if not swapping:
-            return None
+    def _arm_backward(self, i: int, output: Any) -> None:
+        """Hook the gradient of block i's outputs: it arrives when block i + 1's backward is done, just before
+        block i's own. Then sd-scripts' backward swap of block i runs (block i + 1 away, block N - (n - i - 1)
+        in: needed a few blocks later) and block i must be resident."""
+        outputs = [t for t in (output if isinstance(output, (tuple, list)) else (output,))
+                   if isinstance(t, torch.Tensor) and t.requires_grad]
+        if not outputs:
+            return
+        propagated = self.n - i - 1
+        state = {"done": False}
 
-        def hook(_module: nn.Module, _grad_in: Any, _grad_out: Any) -> None:
-            self._move_pair(self.n - propagated, self.swap - propagated)
-        return hook
+        def on_grad(_grad: torch.Tensor) -> None:
+            if state["done"]:
+                return
+            state["done"] = True
+            if 0 < propagated <= self.swap:
+                self._move_pair(self.n - propagated, self.swap - propagated)
+            self._check(i, "backward")
+
+        for t in outputs:
+            t.register_hook(on_grad)
 
     def remove(self) -> None:
         for h in self.handles:
