@@ -101,6 +101,23 @@ def test_fp8_base_equals_sd_scripts_fp8_rounded_model() -> None:
     assert q.base_layer.weight.dtype == FP8
 
 
+def test_fp8_text_encoders_equal_sd_scripts_fp8_rounded_models() -> None:
+    from lora_compat.train.flux.tiny import tiny_flux_components
+
+    comps = tiny_flux_components("dev", num_layers=1, num_single_layers=1)
+    t5_ids = comps.t5_tokenizer(["a photo of a cat"], return_tensors="pt").input_ids
+    clip_ids = comps.clip_tokenizer(["a photo of a cat"], padding="max_length", max_length=77,
+                                    return_tensors="pt").input_ids
+    for model, ids in ((comps.t5xxl, t5_ids), (comps.clip_l, clip_ids)):
+        reference = copy.deepcopy(model)
+        with torch.no_grad():
+            for p in reference.parameters():
+                p.data = p.data.to(FP8).to(torch.bfloat16)
+        apply_fp8_base(model)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.equal(model(ids)[0], reference(ids)[0]), type(model).__name__
+
+
 @pytest.mark.parametrize("checkpointing", [False, True])
 def test_block_swap_schedule_and_unchanged_training(checkpointing) -> None:
     t, net = _dit_with_lora(3, 4)

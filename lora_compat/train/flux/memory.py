@@ -6,7 +6,8 @@
   up-cast around its forward, and the other base tensors (RMSNorm scales) are rounded through fp8 and kept in
   the compute dtype, so the effective weights are exactly sd-scripts'. Apply it *after* injecting the LoRA (PEFT
   would otherwise create the adapters in the base layer's fp8); the LoRA stays in its own dtype. Needs autocast
-  (sd-scripts requires mixed precision for fp8_base).
+  (sd-scripts requires mixed precision for fp8_base). Works for CLIP-L and T5-XXL too (T5's gated MLP forward is
+  replaced, as sd-scripts does, so its hidden states are not cast to fp8).
 * :class:`BlockSwap` (``--blocks_to_swap N``): N blocks' weights live on the CPU and are swapped with resident
   blocks around each block's forward and, in reverse, its backward, with sd-scripts' schedule (FLUX: N // 2
   double blocks, the rest x 2 single blocks); the trainable LoRA tensors never move.
@@ -46,6 +47,20 @@ def apply_fp8_base(module: nn.Module, *, compute_dtype: torch.dtype = torch.bflo
                 b.data = b.data.to(compute_dtype)
     apply_layerwise_casting(module, storage_dtype=storage_dtype, compute_dtype=compute_dtype,
                             skip_modules_pattern=(LORA_PATTERN,), skip_modules_classes=None)
+    for sub in module.modules():
+        if type(sub).__name__ == "T5DenseGatedActDense":
+            sub.forward = _t5_gated_forward(sub)
+
+
+def _t5_gated_forward(module: nn.Module) -> Any:
+    """transformers' ``T5DenseGatedActDense.forward`` casts its hidden states to ``wo``'s weight dtype (fp8 here)
+    before ``wo``; sd-scripts replaces that forward for fp8 T5 (``prepare_text_encoder_fp8``), and so do we."""
+    def forward(hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_gelu = module.act(module.wi_0(hidden_states))
+        hidden_linear = module.wi_1(hidden_states)
+        hidden_states = module.dropout(hidden_gelu * hidden_linear)
+        return module.wo(hidden_states)
+    return forward
 
 
 def _in_backward() -> bool:
