@@ -6,6 +6,8 @@
 * :mod:`.packing` — 2x2 latent packing, ``img_ids``/``txt_ids``, the guidance vector;
 * :mod:`.tiny` / :mod:`.models` / :mod:`.checkpoint` — tiny FLUX.1 models and loading real ones offline;
 * :mod:`.text` — CLIP-L / T5-XXL tokenizing and encoding as ``strategy_flux`` does;
-* :mod:`.lora` — sd-scripts' ``networks.lora_flux`` LoRA on diffusers' ``FluxTransformer2DModel`` with PEFT;
+* :mod:`.network_spec` — the module set (from :mod:`lora_compat.arch.flux`) and the network arguments;
+* :mod:`.lora` / :mod:`.loha` — sd-scripts' ``networks.lora_flux`` LoRA (and LyCORIS LoHa) on diffusers'
+  ``FluxTransformer2DModel`` with PEFT, the fused BFL projections reproduced by tied factors;
 * :mod:`.memory` / :mod:`.cache` — fp8 base weights, block swapping, checkpointing, latent / text caches.
 """
