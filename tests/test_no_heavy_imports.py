@@ -1,4 +1,5 @@
 """The light commands never import torch & co.: show/lint/explain/migrate/plan/inspect/convert/check.
+Without ``--plot`` they import no picture modules either (matplotlib, numpy); with it, those but still no torch.
 
 One subprocess runs every command in turn (``--help`` and real invocations) and reports, after each,
 which heavy modules are loaded; modules only accumulate, so the first command that shows one is the culprit.
@@ -15,6 +16,7 @@ import textwrap
 from conftest import FIXTURES, ROOT
 
 HEAVY = ("torch", "diffusers", "peft", "transformers", "accelerate", "safetensors.torch")
+PICTURES = ("matplotlib", "numpy")
 
 RUNNER = textwrap.dedent("""
     import contextlib, io, json, sys
@@ -34,7 +36,7 @@ RUNNER = textwrap.dedent("""
         report.append({"argv": argv, "code": code, "heavy": [m for m in heavy if m in sys.modules],
                        "traceback": "Traceback" in out.getvalue(), "tail": out.getvalue()[-300:]})
     print(json.dumps(report))
-""") % (HEAVY,)
+""") % (HEAVY + PICTURES,)
 
 
 def tiny_kohya_lora(path) -> None:
@@ -72,12 +74,19 @@ def test_light_commands_do_not_import_heavy_modules(tmp_path) -> None:
         ["check", str(lora), "--target", "diffusers", "--arch", "sd1"],
         ["check", str(lora), "--target", "comfyui", "--arch", "sd1"],
     ]
+    light = len(runs)
+    plot = str(tmp_path / "blocks.png")
+    runs += [["inspect", str(lora), "--arch", "sd1", "--plot", plot]]
     proc = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(runs)], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    culprits = [(r["argv"], r["heavy"]) for r in report if r["heavy"]]
+    culprits = [(r["argv"], r["heavy"]) for r in report if set(r["heavy"]) & set(HEAVY)]
     assert not culprits, culprits[0]
+    pictures = [(r["argv"], r["heavy"]) for r in report[:light] if r["heavy"]]
+    assert not pictures, pictures[0]
+    assert all(r["code"] == 0 for r in report[light:]), [r["tail"] for r in report[light:] if r["code"]]
+    assert "matplotlib" in report[-1]["heavy"] and (tmp_path / "blocks.png").stat().st_size > 1000
     crashed = [(r["argv"], r["code"], r["tail"]) for r in report
                if r["traceback"] or str(r["code"]).startswith("crash")]
     assert not crashed, crashed[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,6 +13,7 @@ EXAMPLES = """\b
 Examples:
   lora-compat inspect my_lora.safetensors
   lora-compat inspect my_lora_peft/ --format json | jq .ranks
+  lora-compat inspect my_lora.safetensors --plot blocks.png
 """
 
 
@@ -20,15 +22,37 @@ Examples:
 @click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl", "flux1", "chroma"]), default="auto", show_default=True)
 @click.option("--allow-pickle", is_flag=True, help="Accept .ckpt/.pt pickles (torch.load(weights_only=True)).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def command(path: Path, arch: str, allow_pickle: bool, fmt: str) -> None:
+@click.option("--plot", "plot", type=click.Path(path_type=Path), default=None, metavar="FILE.png",
+              help="Also draw rank, alpha and weight-change norm per block (UNet / text encoders) into a PNG. "
+                   "Reads every tensor (numpy; no torch); needs matplotlib (the plot extra).")
+def command(path: Path, arch: str, allow_pickle: bool, fmt: str, plot: Path | None) -> None:
     """Inspect a LoRA file (kohya / diffusers) or a PEFT adapter folder."""
-    from lora_compat.weights.inspect import inspect_path
+    from lora_compat.weights.inspect import inspect_data
+    from lora_compat.weights.layouts import open_lora
 
-    data = inspect_path(path, arch=arch, allow_pickle=allow_pickle)
+    if plot is not None:
+        from lora_compat.plots.canvas import check_png_path
+
+        check_png_path(plot)
+    lf = open_lora(path, arch=arch, allow_pickle=allow_pickle)
+    data = inspect_data(lf)
+    if plot is not None:
+        _plot(lf, path, plot)
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
         return
     _print(data)
+
+
+def _plot(lf: Any, path: Path, dst: Path) -> None:
+    """``--plot``: per-block rank / alpha / delta norm (weights.norms), drawn by plots.lora_blocks."""
+    from lora_compat.plots.lora_blocks import plot_lora_blocks
+    from lora_compat.weights.norms import block_summaries, module_norms
+
+    if not lf.modules:
+        raise click.UsageError("the file has no LoRA modules to draw")
+    plot_lora_blocks(dst, block_summaries(module_norms(lf)), title=f"{path.name}: {lf.arch} {lf.algo}")
+    click.echo(f"wrote {dst}", err=True)
 
 
 def _dist(d: dict, top: int = 8) -> str:
