@@ -173,3 +173,19 @@ def test_metadata_strings_agree_with_the_family_registry():
         assert {spec.version, spec.version_v} <= set(fam.base_model_versions), fid
         for arch in (spec.architecture, spec.architecture_v):
             assert any(arch.startswith(p) for p in fam.modelspec_architectures), (fid, arch)
+
+
+def test_one_model_part_table():
+    """unet / te1 / te2 <-> diffusers component <-> kohya prefix, from arch; the plan and weights use it."""
+    from lora_compat.arch import component_part, model_parts
+    from lora_compat.weights.layouts import COMPONENT_PREFIXES, PART_COMPONENT
+
+    assert [(p.part, p.component, p.kohya_prefix) for p in model_parts("sd1")] == \
+        [("unet", "unet", "lora_unet"), ("te1", "text_encoder", "lora_te")]
+    assert [(p.part, p.component, p.kohya_prefix) for p in model_parts("sdxl")] == \
+        [("unet", "unet", "lora_unet"), ("te1", "text_encoder", "lora_te1"), ("te2", "text_encoder_2", "lora_te2")]
+    assert component_part("text_encoder_2") == "te2" and PART_COMPONENT["te1"] == "text_encoder"
+    assert COMPONENT_PREFIXES["text_encoder_2."] == "te2"
+    plan = make_plan(_cfg(sdxl=True))
+    assert [(a.part, a.kohya_prefix) for a in plan.adapters] == \
+        [("unet", "lora_unet"), ("text_encoder", "lora_te1"), ("text_encoder_2", "lora_te2")]

@@ -16,12 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from lora_compat.arch.topology import ARCHS, PARTS, TE_TOPOLOGY, ModuleInfo, build_te_table, build_unet_table
+from lora_compat.arch.topology import (
+    ARCHS, PART_COMPONENTS, PARTS, TE_TOPOLOGY, ModuleInfo, build_te_table, build_unet_table,
+)
 
 __all__ = [
     "ARCHS", "PARTS", "ModuleInfo", "ArchTable", "table", "kohya_name_prefixes", "kohya_modules", "all_modules",
     "lookup_kohya", "kohya_to_diffusers", "diffusers_to_kohya", "lookup_path", "kohya_prefix", "te_parts",
-    "peft_target_modules",
+    "peft_target_modules", "PART_COMPONENTS", "ModelPart", "model_parts", "component_part",
 ]
 
 #: Algorithms -> which module groups sd-scripts targets (networks.lora; LoCon = conv_dim set).
@@ -169,3 +171,30 @@ def peft_target_modules(arch: str, part: str, algo: str = "lora", transformers_m
     Full paths, not suffixes: a suffix list would also inject into same-named modules sd-scripts leaves alone.
     """
     return [m.te_path(transformers_major) for m in kohya_modules(arch, algo) if m.part == part]
+
+
+@dataclass(frozen=True)
+class ModelPart:
+    """One part of a model a LoRA adapts, under each of its names: ``part`` (the module tables' id: unet, te1,
+    te2), ``component`` (the diffusers pipeline component, also the training plan's and PEFT's name) and
+    ``kohya_prefix`` (sd-scripts' LoRA name prefix, without the trailing ``_``)."""
+
+    part: str
+    component: str
+    kohya_prefix: str
+
+
+def model_parts(arch: str) -> tuple[ModelPart, ...]:
+    """The parts of ``arch`` with their names: the one table of unet / te1 / te2 <-> component <-> kohya prefix."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHS)}")
+    return tuple(ModelPart(p, PART_COMPONENTS[p], kohya_prefix(p, arch)) for p in ("unet", *te_parts(arch)))
+
+
+def component_part(component: str) -> str:
+    """The module tables' part id of a diffusers component name (``text_encoder_2`` -> ``te2``)."""
+    for part, comp in PART_COMPONENTS.items():
+        if comp == component:
+            return part
+    raise ValueError(f"unknown model component {component!r}; expected one of {', '.join(PART_COMPONENTS.values())}")
+

@@ -63,6 +63,9 @@ TE_TOPOLOGY: dict[str, dict[str, tuple[str, int, int, int, str]]] = {
 
 ARCHS: tuple[str, ...] = ("sd1", "sd2", "sdxl")
 PARTS: tuple[str, ...] = ("unet", "te1", "te2")
+#: Each part's diffusers pipeline component (``unet``, ``text_encoder``, ``text_encoder_2``): also its name in a
+#: PEFT / diffusers LoRA key and in the training plan. The kohya prefix of a text encoder is in TE_TOPOLOGY.
+PART_COMPONENTS: dict[str, str] = {"unet": "unet", "te1": "text_encoder", "te2": "text_encoder_2"}
 
 # Diffusers resnet inner names -> SGM (LDM) names.
 RESNET_SGM = {"conv1": "in_layers.2", "time_emb_proj": "emb_layers.1", "conv2": "out_layers.3",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from lora_compat.config.dialects.native import network_kind
 from lora_compat.plan.build import RunOverrides, make_plan, plan_family, trainable
-from lora_compat.plan.network import ARCH_PART, KOHYA_PREFIXES, PARTS, block_index, block_lr_weights, module_path, module_rows
+from lora_compat.plan.network import block_index, block_lr_weights, module_path, module_rows
 from lora_compat.plan.options import ENGINE_IGNORED
 from lora_compat.plan.parts import (
     KINDS, PEFT_CONFIG_CLASS, AdapterPlan, DatasetBlueprint, DatasetPlan, ModelPlan, NoisePlan, OptimizerPlan,
@@ -26,7 +26,7 @@ from lora_compat.semantics.args import network_args as parse_network_args
 __all__ = [
     "AdapterPlan", "DatasetBlueprint", "DatasetPlan", "ENGINE_IGNORED", "KINDS", "ModelPlan", "NoisePlan",
     "OptimizerPlan", "OutputPlan", "PEFT_CONFIG_CLASS", "ParamGroupPlan", "Plan", "PrecisionPlan", "RunOverrides",
-    "SchedulerPlan", "StepPlan", "Unsupported", "trainable", "ARCH_PART", "KOHYA_PREFIXES", "PARTS",
+    "SchedulerPlan", "StepPlan", "Unsupported", "trainable",
     "block_index", "block_lr_weights", "make_plan", "module_path", "module_rows", "network_kind",
     "parse_network_args", "plan_family", "plan_steps",
 ]

@@ -11,6 +11,7 @@ import math
 import re
 from typing import Any
 
+from lora_compat.arch import component_part, kohya_prefix, model_parts
 from lora_compat.config.dialects.native import network_kind
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.plan.parts import PEFT_CONFIG_CLASS, AdapterPlan, ParamGroupPlan, Unsupported
@@ -19,13 +20,6 @@ from lora_compat.semantics.args import arg_float as network_arg_float
 from lora_compat.semantics.args import arg_int as network_arg_int
 from lora_compat.semantics.args import network_args as parse_network_args
 
-PARTS = ("unet", "text_encoder", "text_encoder_2")
-# kohya name prefix of each trained part, per architecture (sd-scripts networks/lora.py)
-KOHYA_PREFIXES = {
-    ("sd1", "unet"): "lora_unet", ("sd2", "unet"): "lora_unet", ("sdxl", "unet"): "lora_unet",
-    ("sd1", "text_encoder"): "lora_te", ("sd2", "text_encoder"): "lora_te",
-    ("sdxl", "text_encoder"): "lora_te1", ("sdxl", "text_encoder_2"): "lora_te2",
-}
 
 
 def _float_option(cfg: CanonicalConfig, name: str) -> float | None:
@@ -33,15 +27,12 @@ def _float_option(cfg: CanonicalConfig, name: str) -> float | None:
     return None if v is None else float(v)
 
 
-# plan part names <-> lora_compat.arch part names
-ARCH_PART = {"unet": "unet", "text_encoder": "te1", "text_encoder_2": "te2"}
-
-
 def module_rows(arch: str, part: str) -> list[Any]:
-    """Every module of ``part`` that sd-scripts' networks.lora may wrap (pinned tables of lora_compat.arch)."""
+    """Every module of plan part ``part`` (a diffusers component name) that sd-scripts' networks.lora may wrap
+    (pinned tables of :mod:`lora_compat.arch`)."""
     from lora_compat.arch import kohya_modules
 
-    return [m for m in kohya_modules(arch, "locon") if m.part == ARCH_PART[part]]
+    return [m for m in kohya_modules(arch, "locon") if m.part == component_part(part)]
 
 
 def module_path(info: Any) -> str:
@@ -197,7 +188,7 @@ def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[st
             if conv_block_dims is not None:
                 conv_block_dims = [0 if w == 0 else d for d, w in zip(conv_block_dims, lr_weights)]
     with_conv = conv_dim is not None or conv_block_dims is not None
-    parts = ["unet", "text_encoder"] + (["text_encoder_2"] if is_sdxl else [])
+    parts = [p.component for p in model_parts(arch)]
     adapters: list[AdapterPlan] = []
     for part in parts:
         if part == "unet" and not train_unet:
@@ -272,11 +263,11 @@ def _user_targets(targets: Any, arch: str, part: str, ranks: dict[str, tuple[int
         except re.error:
             return {}, {}  # the native reader reports the bad regex
         for info in all_modules(arch):
-            if info.part == ARCH_PART[part] and (pattern.fullmatch(module_path(info))
+            if info.part == component_part(part) and (pattern.fullmatch(module_path(info))
                                                  or pattern.fullmatch(info.diffusers_path)):
                 infos.append(info)
     elif isinstance(targets, (list, tuple)):
-        infos = [i for i in (lookup_path(str(t), ARCH_PART[part], arch) for t in targets) if i is not None]
+        infos = [i for i in (lookup_path(str(t), component_part(part), arch) for t in targets) if i is not None]
     out_r: dict[str, tuple[int, float]] = {}
     out_n: dict[str, str] = {}
     for info in infos:
@@ -338,7 +329,7 @@ def _adapter(part: str, arch: str, kind: str, ranks: dict[str, tuple[int, float]
                        "init_lora_weights": True, "bias": "none"})
     else:
         kwargs.update(_lycoris_kwargs(kind, lycoris_args or {}))
-    return AdapterPlan(part=part, kind=kind, kohya_prefix=KOHYA_PREFIXES[(arch, part)], peft_kwargs=kwargs,
+    return AdapterPlan(part=part, kind=kind, kohya_prefix=kohya_prefix(component_part(part), arch), peft_kwargs=kwargs,
                        kohya_names=dict(sorted(names.items())), lr=lr, peft_config_class=PEFT_CONFIG_CLASS[kind])
 
 

@@ -27,8 +27,6 @@ LYCORIS_PARAMS = {
     "loha": ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2"),
     "lokr": ("lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2"),
 }
-# Plan part names -> arch-table part names.
-PLAN_TO_ARCH_PART = {"unet": "unet", "text_encoder": "te1", "text_encoder_2": "te2"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,7 @@ def targets_from_plan(adapter: Any, arch: str, model: Any) -> list[TargetModule]
     r, a = kw.get("r"), kw.get("lora_alpha", kw.get("alpha"))
     rank_pattern, alpha_pattern = kw.get("rank_pattern") or {}, kw.get("alpha_pattern") or {}
     paths = _module_paths(model)
-    part = PLAN_TO_ARCH_PART[adapter.part]
+    part = arch_tables.component_part(adapter.part)
     out = []
     for path in kw.get("target_modules") or []:
         kohya = adapter.kohya_names.get(path)
@@ -83,27 +81,6 @@ def targets_from_plan(adapter: Any, arch: str, model: Any) -> list[TargetModule]
         if real is None or kohya is None:
             raise ValueError(f"{adapter.part}: planned target {path!r} does not exist in the {arch} model")
         out.append(TargetModule(kohya, real, int(rank_pattern.get(path, r)), alpha_pattern.get(path, a)))
-    return out
-
-
-def targets_from_tables(arch: str, part: str, model: Any, dim: int, alpha: float | int,
-                        conv_dim: int | None = None, conv_alpha: float | None = None) -> list[TargetModule]:
-    """sd-scripts' module set for ``part`` computed from :mod:`lora_compat.arch` (no block-wise dims)."""
-    from lora_compat import arch as arch_tables
-
-    algo = "locon" if conv_dim else "lora"
-    paths = _module_paths(model)
-    out = []
-    for info in arch_tables.kohya_modules(arch, algo):
-        if info.part != PLAN_TO_ARCH_PART[part]:
-            continue
-        real = _locate(info, paths)
-        if real is None:
-            raise ValueError(f"{part}: module {info.kohya_name} ({info.diffusers_path}) missing from the model")
-        if info.is_conv3x3:
-            out.append(TargetModule(info.kohya_name, real, int(conv_dim), 1.0 if conv_alpha is None else conv_alpha))
-        else:
-            out.append(TargetModule(info.kohya_name, real, int(dim), alpha))
     return out
 
 

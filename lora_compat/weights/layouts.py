@@ -76,8 +76,8 @@ PATH_PARAMS: list[tuple[str, tuple[str, str]]] = [
 OLD_PROC = re.compile(r"^(?P<base>.*?)(?:\.processor)?\.(?P<proj>to_q|to_k|to_v|to_out)_lora\.(?P<role>down|up)\.weight$")
 OLD_PROC_UNET = {"to_q": "to_q", "to_k": "to_k", "to_v": "to_v", "to_out": "to_out.0"}
 OLD_PROC_TE = {"to_q": "q_proj", "to_k": "k_proj", "to_v": "v_proj", "to_out": "out_proj"}
-COMPONENT_PREFIXES = {"unet.": "unet", "text_encoder.": "te1", "text_encoder_2.": "te2"}
-PART_COMPONENT = {"unet": "unet", "te1": "text_encoder", "te2": "text_encoder_2"}
+PART_COMPONENT = archmod.PART_COMPONENTS      # unet / te1 / te2 -> diffusers component (the one table in arch)
+COMPONENT_PREFIXES = {f"{component}.": part for part, component in PART_COMPONENT.items()}
 
 
 @dataclass
