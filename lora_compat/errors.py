@@ -39,4 +39,15 @@ def located(message: str, *, file: str | None = None, line: int | None = None,
         where += ": "
     if key:
         where += f"{key}: "
-    return where + message
+    return one_line(where + message)
+
+
+# Control characters (C0, DEL, C1) and Unicode line/paragraph separators: a key or value quoted from a hostile file
+# must neither break the one-line contract nor drive the terminal (ANSI escapes).
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_ESCAPES.update({0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters and line separators written as escapes (``\\n``, ``\\x1b``, ...)."""
+    return text.translate(_ESCAPES)

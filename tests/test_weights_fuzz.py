@@ -63,7 +63,8 @@ def seed_files(tmp: Path, rng: random.Random) -> dict[str, Path]:
               OutTensor(f"{KOHYA[p]}.alpha", "F16", (), encode_values([1.5], "F16"))]
     out["kohya"] = tmp / "seed-kohya.safetensors"
     write_safetensors(out["kohya"], t, {"ss_network_module": "networks.lora", "ss_network_dim": "2",
-                                        "ss_tag_frequency": json.dumps({"a": {"b": 1}}), "ss_output_name": "fuzz"})
+                                        "ss_tag_frequency": json.dumps({"a": {"b": 1}}),
+                                        "ss_output_name": "[/bold] fuzz [v2] \x1b[31m"})  # rich markup, ANSI
     loha = []
     for i in ("1", "2"):
         loha += [OutTensor(f"{KOHYA[LIN]}.hada_w{i}_a", "F32", (320, 2), _rand_values(rng, 640, "F32")),
@@ -304,16 +305,17 @@ def run_fuzz(tmp: Path, n: int = FUZZ_CASES, seed: int = SEED) -> dict:
         outdir.mkdir(exist_ok=True)
         to = rng.choice(["kohya", "peft", "diffusers"] + (["comfyui", "ai-toolkit"] if "flux" in cid else []))
         dst = outdir / ("dst" if to == "peft" else "dst.safetensors")
-        convert = ["convert", str(src), str(dst), "--to", to, "--format", "json"]
+        fmt = [rng.choice(["json", "json", "json", "text"]) for _ in range(3)]
+        convert = ["convert", str(src), str(dst), "--to", to, "--format", fmt[2]]
         if rng.random() < 0.2:
             convert += ["--dtype", rng.choice(["fp16", "bf16", "fp32"])]
         if rng.random() < 0.1:
             convert.append("--bake-scale")
         if can_verify and rng.random() < 0.04:
             convert.append("--verify")
-        runs = [["inspect", str(src), "--format", "json"],
+        runs = [["inspect", str(src), "--format", fmt[0]],
                 ["check", str(src), "--target",
-                 rng.choice(["diffusers", "comfyui", "a1111", "sd-scripts", "ai-toolkit"]), "--format", "json"],
+                 rng.choice(["diffusers", "comfyui", "a1111", "sd-scripts", "ai-toolkit"]), "--format", fmt[1]],
                 convert]
         for argv in runs:
             code, out, err, secs = invoke(argv)
@@ -327,7 +329,7 @@ def run_fuzz(tmp: Path, n: int = FUZZ_CASES, seed: int = SEED) -> dict:
                 stats["exit"][code] += 1
             if secs > TIME_LIMIT:
                 problems.append(f"took {secs:.1f} s")
-            if code in (0, 1):
+            if code in (0, 1) and argv[argv.index("--format") + 1] == "json":
                 try:
                     _strict_json(out)
                 except ValueError as exc:

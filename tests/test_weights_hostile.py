@@ -324,3 +324,26 @@ def test_casts_that_overflow_are_refused(tmp_path: Path, capsys) -> None:
     assert_one_line_error(["convert", q, tmp_path / "k.safetensors", "--to", "kohya", "--bake-scale"], capsys,
                           "baking the scale 1e+10 into F16 weights as F16 overflows")
     assert sorted(x.name for x in tmp_path.iterdir()) == ["b.safetensors", "big.safetensors", "scale.safetensors"]
+
+
+def test_names_with_control_characters_stay_on_one_line(tmp_path: Path, capsys) -> None:
+    # a tensor name with a newline or an ANSI escape is quoted in the error: escaped, never a second line or a colour
+    for bad in ("\n", "\x1b[31m", "\u2028"):
+        p = tmp_path / "c.safetensors"
+        write_safetensors(p, [OutTensor(f"lora_unet_down_blocks_0_at{bad}tn.lora_down.weight", "F16", (1, 4),
+                                        b"\0" * 8)])
+        for argv in (["inspect", p], ["convert", p, tmp_path / "o.safetensors", "--to", "kohya"]):
+            err = assert_one_line_error(argv, capsys, "unknown module names")
+            assert "\x1b" not in err and "\u2028" not in err
+
+
+def test_text_output_prints_file_strings_literally(tmp_path: Path, capsys) -> None:
+    # rich markup in metadata ('[/]' raised MarkupError) or in a path ('[v2]' vanished) is printed as written
+    p = tmp_path / "my [v2] lora.safetensors"
+    write_safetensors(p, lora_tensors(), {"ss_output_name": "[/bold] x \x1b[31m", "k[/]": "[red]v"})
+    code, out, err = run(["inspect", p], capsys)
+    assert code == 0, err
+    assert "[v2]" in out and "[/bold] x \\x1b[31m" in out and "k[/]" in out and "[red]v" in out
+    assert "\x1b" not in out
+    code, out, err = run(["check", p, "--target", "comfyui"], capsys)
+    assert code == 0 and "my [v2] lora.safetensors" in " ".join(out.split())  # rich wraps long lines

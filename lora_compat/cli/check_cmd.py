@@ -42,9 +42,15 @@ def command(path: Path, target: str, arch: str, fmt: str) -> None:
 
 def _print(path: Path, lf, res) -> None:
     from rich.console import Console
+    from rich.markup import escape
+
+    from lora_compat.errors import one_line
+
+    def safe(value: object) -> str:  # file names and keys are literal text: no markup, no control characters
+        return escape(one_line(str(value)))
 
     con = Console(highlight=False)
-    head = f"{path} ({lf.layout}, {lf.arch}, {lf.algo}) -> {res.target}:"
+    head = f"{safe(path)} ({lf.layout}, {lf.arch}, {lf.algo}) -> {res.target}:"
     if res.ok:
         con.print(f"{head} [green]all {res.modules} modules apply[/]")
     else:
@@ -54,10 +60,10 @@ def _print(path: Path, lf, res) -> None:
         for mod, reason in res.problems:
             by_reason[reason].append(mod)
         for reason, mods in by_reason.items():
-            con.print(f"  [bold]{len(mods)}[/] x {reason}")
+            con.print(f"  [bold]{len(mods)}[/] x {safe(reason)}")
             for m in mods[:5]:
-                con.print(f"      {m}")
+                con.print(f"      {safe(m)}")
             if len(mods) > 5:
                 con.print(f"      ... and {len(mods) - 5} more (--format json lists all)")
     for n in res.notes:
-        con.print(f"  note: {n}")
+        con.print(f"  note: {safe(n)}")

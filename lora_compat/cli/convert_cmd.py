@@ -145,7 +145,9 @@ def _print_report(rep) -> None:
     # Plain click.echo: importing rich costs ~40 ms, as much as copying a 150 MB LoRA.
     parts = ", ".join(f"{k} {v}" for k, v in rep.parts.items())
     mib = 1024 * 1024
-    click.echo(f"{rep.src} ({rep.src_layout}, {rep.arch}, {rep.algo}) -> {rep.dst} ({rep.to})")
+    from lora_compat.errors import one_line  # paths and names are quoted as literal one-line text
+
+    click.echo(one_line(f"{rep.src} ({rep.src_layout}, {rep.arch}, {rep.algo}) -> {rep.dst} ({rep.to})"))
     click.echo(f"  {rep.modules} modules ({parts}); {rep.bytes_copied / mib:.1f} MiB copied unchanged, "
                f"{rep.bytes_rewritten / mib:.1f} MiB rewritten")
     for n in rep.notes:
@@ -156,7 +158,7 @@ def _print_report(rep) -> None:
         click.echo(f"  verify {status}: {vres.modules} modules, max abs err {vres.max_abs:.3g}, max err "
                    f"{vres.max_rel:.3g} of the delta's scale (allowed up to {vres.tolerance:.2g})")
         for name, msg in vres.failures[:20]:
-            click.echo(f"    {name}: {msg}")
+            click.echo(one_line(f"    {name}: {msg}"))
 
 
 def _run_batch(src: Path, dst: Path, opts, fmt: str) -> None:

@@ -62,6 +62,15 @@ def _dist(d: dict, top: int = 8) -> str:
     return text + (f", ... ({len(items)} distinct values)" if len(items) > top else "")
 
 
+def _safe(value: object) -> str:
+    """A value from the file (or its path) as literal text: no rich markup, no control characters."""
+    from rich.markup import escape
+
+    from lora_compat.errors import one_line
+
+    return escape(one_line(str(value)))
+
+
 def _print(data: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -69,7 +78,7 @@ def _print(data: dict) -> None:
     from lora_compat.weights.inspect import metadata_preview
 
     con = Console(highlight=False)
-    con.print(f"[bold]{data['path']}[/]")
+    con.print(f"[bold]{_safe(data['path'])}[/]")
     naming = f", UNet names: {data['unet_naming']}" if data.get("unet_naming") else ""
     if data.get("custom_widths"):
         naming += " (layer widths differ from the real model: a tiny/test model)"
@@ -94,5 +103,5 @@ def _print(data: dict) -> None:
         mt.add_column("key")
         mt.add_column("value")
         for k, v in data["metadata"].items():
-            mt.add_row(k, metadata_preview(str(v)))
+            mt.add_row(_safe(k), _safe(metadata_preview(str(v))))
         con.print(mt)
