@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-
 EXAMPLES = """\b
 Examples:
   lora-compat check my_lora.safetensors --target comfyui
@@ -22,7 +21,8 @@ Examples:
 @click.option("--target", type=click.Choice(["diffusers", "comfyui", "a1111", "sd-scripts", "ai-toolkit"]),
               required=True,
               help="The consumer that will load the LoRA.")
-@click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl", "flux1", "chroma"]), default="auto", show_default=True)
+@click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl", "flux1", "chroma"]), default="auto",
+              show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(path: Path, target: str, arch: str, fmt: str) -> None:
     """Exit 0 when every module of PATH applies in TARGET exactly, 1 otherwise (listing modules and why)."""

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-
 EXAMPLES = """\b
 Examples:
   lora-compat inspect my_lora.safetensors
@@ -19,7 +18,8 @@ Examples:
 
 @click.command(name="inspect", epilog=EXAMPLES)
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl", "flux1", "chroma"]), default="auto", show_default=True)
+@click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl", "flux1", "chroma"]), default="auto",
+              show_default=True)
 @click.option("--allow-pickle", is_flag=True, help="Accept .ckpt/.pt pickles (torch.load(weights_only=True)).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--plot", "plot", type=click.Path(path_type=Path), default=None, metavar="FILE.png",
