@@ -7,6 +7,7 @@ which heavy modules are loaded; modules only accumulate, so the first command th
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import struct
 import subprocess
@@ -85,8 +86,12 @@ def test_light_commands_do_not_import_heavy_modules(tmp_path) -> None:
     assert not culprits, culprits[0]
     pictures = [(r["argv"], r["heavy"]) for r in report[:light] if r["heavy"]]
     assert not pictures, pictures[0]
-    assert all(r["code"] == 0 for r in report[light:]), [r["tail"] for r in report[light:] if r["code"]]
-    assert "matplotlib" in report[-1]["heavy"] and (tmp_path / "blocks.png").stat().st_size > 1000
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert all(r["code"] == 0 for r in report[light:]), [r["tail"] for r in report[light:] if r["code"]]
+        assert "matplotlib" in report[-1]["heavy"] and (tmp_path / "blocks.png").stat().st_size > 1000
+    else:  # a light install (the Python 3.10 run): --plot names the extra that draws, in one line, and writes nothing
+        assert report[-1]["code"] != 0 and "lora-compat[plot]" in report[-1]["tail"], report[-1]
+        assert not (tmp_path / "blocks.png").exists()
     crashed = [(r["argv"], r["code"], r["tail"]) for r in report
                if r["traceback"] or str(r["code"]).startswith("crash")]
     assert not crashed, crashed[0]
