@@ -59,12 +59,17 @@ def test_command_line_scripts(tmp_path: Path, script: str, extra: str, family: s
 
 
 def test_unmodelled_options_of_a_family_script(tmp_path: Path) -> None:
-    cfg = load(tmp_path / "r.sh", "python flux_train_network.py --ae=ae.sft --t5xxl_max_token_length 512 "
-                                  "--apply_t5_attn_mask --network_dim 4 --text_encoder_lr 1e-5 2e-5\n")
+    cfg = load(tmp_path / "r.sh", "python sd3_train_network.py --clip_g=g.sft --t5xxl_max_token_length 512 "
+                                  "--apply_lg_attn_mask --network_dim 4 --text_encoder_lr 1e-5 2e-5\n")
     unknown = {u.key: u.value for u in cfg.unknown_keys}
-    assert unknown == {"ae": "ae.sft", "t5xxl_max_token_length": "512", "apply_t5_attn_mask": True}
-    assert "flux_train_network.py" in cfg.unknown_keys[0].reason
+    assert unknown == {"clip_g": "g.sft", "t5xxl_max_token_length": "512", "apply_lg_attn_mask": True}
+    assert "sd3_train_network.py" in cfg.unknown_keys[0].reason
     assert cfg.get("text_encoder_lr") == [1e-5, 2e-5]
+    # flux_train_network.py's argument space is modelled: its options are canonical, typed as its argparse does
+    cfg = load(tmp_path / "f.sh", "python flux_train_network.py --ae=ae.sft --t5xxl_max_token_length 512 "
+                                  "--apply_t5_attn_mask --network_dim 4 --text_encoder_lr 1e-5 2e-5\n")
+    assert not cfg.unknown_keys
+    assert (cfg.get("ae"), cfg.get("t5xxl_max_token_length"), cfg.get("apply_t5_attn_mask")) == ("ae.sft", 512, True)
     # an SD script stays strict: argparse refuses what it does not know
     with pytest.raises(UserError, match="unrecognized arguments: --ae"):
         load(tmp_path / "s.sh", "python train_network.py --ae ae.sft\n")

@@ -144,6 +144,9 @@ def _effective(cfg) -> dict:
     for k in options.option_names():
         if is_secret_key(k) or k in REWRITTEN or k in ("sample_prompts", "wandb_run_name"):
             continue  # prompt files are not on this machine; the GUI derives wandb_run_name from output_name
+        fams = options.option_families(k)
+        if fams is not None and (cfg.family or "sd1") not in fams and k not in cfg.options:
+            continue  # the family's script has no such option (a dataset config's family is undecided)
         v = cfg.effective(k)
         if k in _ARG_LISTS and kv_table(v) is not None:
             v = kv_table(v)

@@ -184,7 +184,7 @@ def test_every_canonical_option_has_a_native_field() -> None:
     from lora_compat.config import options
     from lora_compat.config.dialects.native import field_of_option, layout
 
-    special = {"sdxl", "v2", "network_module", "network_args", "lr_warmup_steps", "lr_decay_steps",
+    special = {"sdxl", "v2", "model_type", "network_module", "network_args", "lr_warmup_steps", "lr_decay_steps",
                "optimizer_args", "lr_scheduler_args",
                "config_file", "output_config"}  # file-handling options, not training settings
     assert set(options.option_names()) - special <= set(field_of_option())

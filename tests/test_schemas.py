@@ -63,7 +63,7 @@ def test_every_golden_option_exists_with_matching_type():
             jt = PY_TO_JSON[pytype]
             allowed = _types(spec)
             assert jt in allowed or (jt == "integer" and "number" in allowed), (case["name"], name, pytype, allowed)
-            assert sdxl or not spec.get("x-sdxl-only"), f"{name} is SDXL-only but parsed by {case['script']}"
+            assert options.accepted_by(name, case["script"]), f"{name} is not {case['script']}'s but parsed by it"
 
 
 def test_sdxl_only_options_are_exactly_the_extra_sdxl_ones():
@@ -72,9 +72,55 @@ def test_sdxl_only_options_are_exactly_the_extra_sdxl_ones():
     sdxl = set(cases["sdxl_minimal"]["types"])
     extra = sdxl - sd1
     assert extra == {n for n in options.option_names() if options.is_sdxl_only(n)}
-    # every argparse option of both scripts is in the schema, and nothing else (besides the pseudo-option)
-    argparse_names = {n for n in options.option_names() if not options.is_pseudo(n)}
-    assert argparse_names == sdxl
+    # every argparse option of both scripts is in the schema, per script
+    assert {n for n in options.option_names() if options.accepted_by(n, "train_network.py")} == sd1
+    assert {n for n in options.option_names() if options.accepted_by(n, "sdxl_train_network.py")} == sdxl
+
+
+# flux_train_network.py's setup_parser (sd-scripts 48d368f): train_network.setup_parser(), then
+# train_util.add_dit_training_arguments, flux_train_utils.add_flux_train_arguments and --split_mode, in this order.
+FLUX_ADDED = ["cache_text_encoder_outputs", "cache_text_encoder_outputs_to_disk", "text_encoder_batch_size",
+              "disable_mmap_load_safetensors", "weighting_scheme", "logit_mean", "logit_std", "mode_scale",
+              "blocks_to_swap", "clip_l", "t5xxl", "ae", "controlnet_model_name_or_path", "t5xxl_max_token_length",
+              "apply_t5_attn_mask", "guidance_scale", "timestep_sampling", "sigmoid_scale", "model_prediction_type",
+              "discrete_flow_shift", "model_type", "split_mode"]
+
+
+def test_flux_script_option_space_and_registration_order():
+    sd1 = set(_cases()["minimal"]["types"])
+    flux = [n for n in options.option_names() if options.accepted_by(n, "flux_train_network.py")]
+    assert set(flux) == sd1 | set(FLUX_ADDED)
+    assert [n for n in flux if n not in sd1] == FLUX_ADDED     # argparse lists ambiguous matches in this order
+    # the other scripts' parsers do not have the FLUX options
+    for name in ("guidance_scale", "ae", "model_type", "split_mode", "t5xxl_max_token_length"):
+        assert not options.accepted_by(name, "train_network.py")
+        assert not options.accepted_by(name, "sdxl_train_network.py")
+
+
+def test_per_family_defaults_and_effective():
+    assert options.default("discrete_flow_shift") == 3.0
+    assert options.default("discrete_flow_shift", "flux1") == 3.0
+    assert options.default("discrete_flow_shift", "lumina2") == 6.0
+    assert options.default("discrete_flow_shift", "hunyuan_image") == 5.0
+    assert options.default("discrete_flow_shift", "anima") == 1.0
+    assert options.default("timestep_sampling", "anima") == "sigmoid"
+    assert options.default("model_prediction_type", "lumina2") == "raw"
+    assert options.default("t5xxl_max_token_length", "sd3") == 256
+    assert options.default("t5xxl_max_token_length", "flux1") is None   # 512 dev / 256 schnell at load time
+    # an option the family's script does not have has no default there
+    assert options.default("guidance_scale", "flux1") == 3.5
+    assert options.default("guidance_scale", "sdxl") is None
+    assert options.default("discrete_flow_shift", "sd3") is None
+    assert options.recommended("guidance_scale", "flux1") == 1.0
+    assert options.recommended("guidance_scale", "chroma") == 0.0
+    flux = CanonicalConfig(dialect="sd-scripts-toml", source="x.toml", family="flux1")
+    sdxl = CanonicalConfig(dialect="sd-scripts-toml", source="x.toml", family="sdxl")
+    assert flux.effective("guidance_scale") == 3.5 and sdxl.effective("guidance_scale") is None
+    assert flux.effective("cache_text_encoder_outputs") is False and sdxl.effective("cache_text_encoder_outputs") is False
+    sd1 = CanonicalConfig(dialect="sd-scripts-toml", source="x.toml", family="sd1")
+    assert not sd1.effective("cache_text_encoder_outputs")
+    flux.set("guidance_scale", 1.0)
+    assert flux.effective("guidance_scale") == 1.0
 
 
 def test_defaults_match_golden_with_python_type():
@@ -147,8 +193,15 @@ def test_secrets_and_security_annotations():
 
 
 def test_arch_annotations():
-    assert options.arch("cache_text_encoder_outputs") == ["sdxl"]
+    assert options.applies_to("cache_text_encoder_outputs", "sdxl")
+    assert options.applies_to("cache_text_encoder_outputs", "flux1")
+    assert not options.applies_to("cache_text_encoder_outputs", "sd1")
     assert not options.applies_to("clip_skip", "sdxl") and options.applies_to("clip_skip", "sd2")
+    # what flux_train_network.py overrides has no effect on FLUX.1
+    for name in ("min_snr_gamma", "noise_offset", "v_parameterization", "zero_terminal_snr", "clip_skip"):
+        assert not options.applies_to(name, "flux1") and not options.applies_to(name, "chroma"), name
+    assert options.applies_to("guidance_scale", "flux1") and not options.applies_to("guidance_scale", "sdxl")
+    assert options.applies_to("ip_noise_gamma", "flux1") and options.applies_to("network_dim", "flux1")
     assert options.applies_to("network_dim", "sdxl")
     assert options.since("resize_interpolation") == "2025-02-14"
 

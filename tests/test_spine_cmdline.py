@@ -147,6 +147,56 @@ def test_argparse_details() -> None:
         parse("--network_dim", "--", "4")
 
 
+def test_flux_argparse_abbreviations_are_per_script() -> None:
+    def parse(*argv: str, script: str) -> dict:
+        return parse_sd_scripts_args([Token(a, 1, i) for i, a in enumerate(argv)], script=script).values()
+
+    flux, sd = "flux_train_network.py", "train_network.py"
+    # a prefix that is unique in train_network.py's parser is ambiguous once flux_train_network.py adds options
+    assert parse("--clip", "2", script=sd) == {"clip_skip": 2}
+    with pytest.raises(ArgparseError, match="ambiguous option: --clip could match --clip_skip, --clip_l"):
+        parse("--clip", "2", script=flux)
+    assert parse("--text_encoder", "1e-5", script=sd) == {"text_encoder_lr": [1e-5]}
+    with pytest.raises(ArgparseError, match="could match --text_encoder_lr, --text_encoder_batch_size"):
+        parse("--text_encoder", "1e-5", script=flux)
+    with pytest.raises(ArgparseError, match="could match --weighted_captions, --weighting_scheme"):
+        parse("--weight", script=flux)
+    # FLUX's own options: types, choices, flags, and its prefixes
+    assert parse("--guidance", "1", "--discrete_flow", "3.1582", "--t5xxl_max", "256", "--apply_t5",
+                 "--timestep_sampling", "shift", "--model_type", "chroma", script=flux) == {
+        "guidance_scale": 1.0, "discrete_flow_shift": 3.1582, "t5xxl_max_token_length": 256,
+        "apply_t5_attn_mask": True, "timestep_sampling": "shift", "model_type": "chroma"}
+    assert parse("--t5xxl", "t5.safetensors", script=flux) == {"t5xxl": "t5.safetensors"}   # exact beats prefix
+    with pytest.raises(ArgparseError, match="argument --model_prediction_type: invalid choice: 'sigma'"):
+        parse("--model_prediction_type", "sigma", script=flux)
+    with pytest.raises(ArgparseError, match="ambiguous option: --mode could match --mode_scale, "
+                                            "--model_prediction_type, --model_type"):
+        parse("--mode", "raw", script=flux)
+    with pytest.raises(ArgparseError, match="unrecognized arguments: --guidance_scale 1"):
+        parse("--guidance_scale", "1", script="sdxl_train_network.py")
+    # the options sdxl_train_network.py and flux_train_network.py share
+    assert parse("--cache_text_encoder_outputs_to_disk", script=flux) == {"cache_text_encoder_outputs_to_disk": True}
+
+
+def test_flux_command_line_reads_into_canonical_options(tmp_path) -> None:
+    p = tmp_path / "train_flux.sh"
+    p.write_text("accelerate launch --mixed_precision bf16 flux_train_network.py \\\n"
+                 "  --pretrained_model_name_or_path flux1-dev.safetensors --clip_l clip_l.safetensors \\\n"
+                 "  --t5xxl t5xxl_fp16.safetensors --ae ae.safetensors --network_module networks.lora_flux \\\n"
+                 "  --network_dim 16 --network_train_unet_only --guidance 1.0 --timestep_sampling flux_shift \\\n"
+                 "  --model_prediction_type raw --blocks_to_swap 18 --network_args train_t5xxl=True \\\n"
+                 "  --fp8_base_unet --text_encoder_lr 1e-5 5e-6\n")
+    cfg = load_config(str(p))
+    assert cfg.family == "flux1" and cfg.dialect == "command-line"
+    assert not cfg.unknown_keys
+    assert cfg.get("guidance_scale") == 1.0 and cfg.locate("guidance_scale").key == "--guidance_scale"
+    assert "abbreviation" in cfg.options["guidance_scale"].prov.conversion
+    assert (cfg.get("timestep_sampling"), cfg.get("model_prediction_type"), cfg.get("blocks_to_swap")) == (
+        "flux_shift", "raw", 18)
+    assert cfg.get("text_encoder_lr") == [1e-5, 5e-6] and cfg.get("network_args") == ["train_t5xxl=True"]
+    assert cfg.effective("discrete_flow_shift") == 3.0 and cfg.effective("apply_t5_attn_mask") is False
+
+
 def test_int_or_float() -> None:
     assert int_or_float("10") == 10 and isinstance(int_or_float("10"), int)
     assert int_or_float("0.1") == 0.1 and int_or_float("0") == 0.0 and isinstance(int_or_float("0"), float)

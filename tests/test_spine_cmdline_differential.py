@@ -13,7 +13,9 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lora_compat.config.cmdline import ArgparseError, Token, argparse_table, int_or_float, parse_sd_scripts_args
+from lora_compat.config.cmdline import (
+    MODELLED_SCRIPTS, ArgparseError, Token, argparse_table, int_or_float, parse_sd_scripts_args,
+)
 
 
 def _real_int_or_float(raw: str):
@@ -23,10 +25,10 @@ def _real_int_or_float(raw: str):
         raise argparse.ArgumentTypeError(exc.message.split(": ", 1)[1]) from None
 
 
-def real_parser(sdxl: bool) -> argparse.ArgumentParser:
+def real_parser(script: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="p")
     types = {"int": int, "float": float, "str": str, "int_or_float": _real_int_or_float}
-    for opt, spec in argparse_table(sdxl).items():
+    for opt, spec in argparse_table(script).items():
         if spec.action == "help":
             continue
         kwargs: dict = {"default": spec.default}
@@ -42,28 +44,33 @@ def real_parser(sdxl: bool) -> argparse.ArgumentParser:
     return parser
 
 
-PARSERS = {False: real_parser(False), True: real_parser(True)}
+PARSERS = {script: real_parser(script) for script in MODELLED_SCRIPTS}
 
 WORDS = st.one_of(
     st.sampled_from(["--network_dim", "--network_d", "--network_alp", "--network_args", "--text_encoder_lr",
                      "--lr_warmup_steps", "--lr_sched", "--lr_scheduler", "--shuffle_caption", "--shuffle",
                      "--mixed_precision", "--save_model_as", "--max_token_length", "--cache_text_encoder_outputs",
                      "--xformers", "--seed", "--resolution", "--nope", "-x", "--", "--network_dim=4",
-                     "--xformers=1", "--optimizer_args=a=1", "--caption_extention"]),
-    st.sampled_from(["4", "-1", "0.5", "1.0", "10%", "abc", "fp16", "fp8", "150", "75", "a=b", "-", "x y"]),
+                     "--xformers=1", "--optimizer_args=a=1", "--caption_extention",
+                     # flux_train_network.py's own options and the abbreviations they change
+                     "--clip", "--clip_l", "--guidance", "--guidance_scale", "--model", "--model_t", "--t5xxl",
+                     "--t5", "--weight", "--text_encoder", "--cache_text", "--ae", "--split_mode", "--timestep_s",
+                     "--disc", "--apply_t5_attn_mask=1", "--blocks_to_swap"]),
+    st.sampled_from(["4", "-1", "0.5", "1.0", "10%", "abc", "fp16", "fp8", "150", "75", "a=b", "-", "x y",
+                     "sigma", "shift", "chroma", "raw"]),
 )
 
 
-def ours(argv: list[str], sdxl: bool):
+def ours(argv: list[str], script: str):
     try:
-        return "ok", parse_sd_scripts_args([Token(a, 1, i) for i, a in enumerate(argv)], sdxl=sdxl).values()
+        return "ok", parse_sd_scripts_args([Token(a, 1, i) for i, a in enumerate(argv)], script=script).values()
     except ArgparseError as exc:
         return "error", exc.message
 
 
-def theirs(argv: list[str], sdxl: bool):
+def theirs(argv: list[str], script: str):
     err = io.StringIO()
-    parser = PARSERS[sdxl]
+    parser = PARSERS[script]
     try:
         with contextlib.redirect_stderr(err):
             ns = parser.parse_args(argv)
@@ -74,14 +81,14 @@ def theirs(argv: list[str], sdxl: bool):
 
 
 @settings(max_examples=600, deadline=None, derandomize=True, database=None)
-@given(argv=st.lists(WORDS, max_size=7), sdxl=st.booleans())
-def test_emulation_matches_python_argparse(argv: list[str], sdxl: bool) -> None:
-    kind, got = ours(argv, sdxl)
-    real_kind, want = theirs(argv, sdxl)
+@given(argv=st.lists(WORDS, max_size=7), script=st.sampled_from(MODELLED_SCRIPTS))
+def test_emulation_matches_python_argparse(argv: list[str], script: str) -> None:
+    kind, got = ours(argv, script)
+    real_kind, want = theirs(argv, script)
     assert kind == real_kind, (argv, got, want)
     if kind == "error":
         assert got == want
     else:
         # argparse shows only values different from the default; ours lists every given option
-        defaults = vars(PARSERS[sdxl].parse_args([]))
+        defaults = vars(PARSERS[script].parse_args([]))
         assert {k: v for k, v in got.items() if v != defaults[k]} == want

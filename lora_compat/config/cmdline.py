@@ -259,12 +259,19 @@ class Invocation:
         return LORA_SCRIPTS.get(script_name(self.script.text), False)
 
     @property
+    def script_name(self) -> str:
+        """The training script's file name (``flux_train_network.py``)."""
+        return script_name(self.script.text)
+
+    @property
     def modelled(self) -> bool:
-        """True when lora-compat reads this script's argument space (its family's ``config`` stage is supported);
-        otherwise options train_network.py does not know are kept as unmodelled instead of refused."""
+        """True when lora-compat reads this script's argument space (a parser of its own in the schema and its
+        family's ``config`` stage supported); otherwise options train_network.py does not know are kept as
+        unmodelled instead of refused."""
         from lora_compat.arch.families import CONFIG, is_supported, script_families
 
-        return any(is_supported(f, CONFIG) for f in script_families(script_name(self.script.text)))
+        name = self.script_name
+        return name in MODELLED_SCRIPTS and any(is_supported(f, CONFIG) for f in script_families(name))
 
 
 def find_invocation(path: str, commands: list[list[Token]]) -> Invocation:
@@ -328,18 +335,33 @@ class ArgSpec:
     default: Any
 
 
-@lru_cache(maxsize=2)
-def argparse_table(sdxl: bool) -> dict[str, ArgSpec]:
-    """Option string -> ArgSpec in sd-scripts' registration order (``--help`` first, as argparse adds it)."""
+#: Scripts whose whole argument space the schema models (a parser of its own); the other LoRA scripts are read
+#: with train_network.py's parser plus the options of theirs the schema knows, leniently (see ParsedArgs).
+MODELLED_SCRIPTS = ("train_network.py", "sdxl_train_network.py", "flux_train_network.py")
+
+
+def parser_script(script: str | bool) -> str:
+    """The script whose argparse parser to emulate: ``True``/``False`` are the legacy ``sdxl`` flag."""
+    if isinstance(script, bool):
+        return "sdxl_train_network.py" if script else "train_network.py"
+    return script
+
+
+@lru_cache(maxsize=8)
+def argparse_table(script: str | bool = "train_network.py") -> dict[str, ArgSpec]:
+    """Option string -> ArgSpec of ``script``'s parser in its registration order (``--help`` first, as argparse
+    adds it). Abbreviations are per script: ``--clip`` is ``--clip_skip`` for train_network.py but ambiguous
+    (``clip_skip``, ``clip_l``) for flux_train_network.py. ``script`` may be the legacy ``sdxl`` bool."""
     from lora_compat.resources import load_schema
 
+    script = parser_script(script)
     props = load_schema("sd-scripts.schema.json").get("properties", {})
     table: dict[str, ArgSpec] = {"--help": ArgSpec("help", "bool", "help", None, None, None, None)}
     for name, spec in props.items():
         cli = spec.get("x-cli")
         if not cli or spec.get("x-pseudo"):
             continue
-        if spec.get("x-sdxl-only") and not sdxl:
+        if spec.get("x-scripts") and script not in spec["x-scripts"]:
             continue
         choices = cli.get("choices")
         table[f"--{name}"] = ArgSpec(
@@ -349,9 +371,9 @@ def argparse_table(sdxl: bool) -> dict[str, ArgSpec]:
     return table
 
 
-def argparse_defaults(sdxl: bool) -> dict[str, Any]:
-    """Every option's value when not given (``parser.parse_args([])``)."""
-    return {s.dest: s.default for s in argparse_table(sdxl).values() if s.action != "help"}
+def argparse_defaults(script: str | bool = "train_network.py") -> dict[str, Any]:
+    """Every option's value when not given (``parser.parse_args([])``) for ``script`` (or the legacy sdxl bool)."""
+    return {s.dest: s.default for s in argparse_table(script).values() if s.action != "help"}
 
 
 _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
@@ -452,13 +474,15 @@ def _classify(word: str, table: dict[str, ArgSpec]) -> tuple[str, str | None, st
     return "", None, word
 
 
-def parse_sd_scripts_args(words: list[Token], *, sdxl: bool, lenient: bool = False) -> ParsedArgs:
-    """Parse words exactly as sd-scripts' argparse would; ArgparseError with argparse's message otherwise.
+def parse_sd_scripts_args(words: list[Token], *, sdxl: bool = False, script: str | None = None,
+                          lenient: bool = False) -> ParsedArgs:
+    """Parse words exactly as ``script``'s argparse would (default: train_network.py, or sdxl_train_network.py with
+    ``sdxl``); ArgparseError with argparse's message otherwise.
 
     ``lenient``: an option the table does not know (another script's argument space) and the value words after it
     go to :attr:`ParsedArgs.unmodelled` instead of argparse's "unrecognized arguments".
     """
-    table = argparse_table(sdxl)
+    table = argparse_table(script if script is not None else sdxl)
     kinds: list[tuple[str, str | None, str | None] | None] = []
     for k, w in enumerate(words):
         if w.text == "--":
@@ -567,7 +591,9 @@ def parse_command_file(path: str, text: str) -> Document:
         commands = join_pasted_lines(commands)
     inv = find_invocation(path, commands)
     try:
-        parsed = parse_sd_scripts_args(inv.args, sdxl=inv.sdxl, lenient=not inv.modelled)
+        modelled = inv.modelled
+        parsed = parse_sd_scripts_args(inv.args, script=inv.script_name if modelled else "train_network.py",
+                                       lenient=not modelled)
     except ArgparseError as exc:
         tok = exc.token
         raise UserError(f"sd-scripts would refuse this command line: {exc.message}", file=path,

@@ -180,12 +180,13 @@ class CanonicalConfig:
         return name in self.options
 
     def effective(self, name: str) -> Any:
-        """The value sd-scripts would use: the file's, else sd-scripts' default from the schema."""
+        """The value sd-scripts would use: the file's, else the default of this config's family's script from the
+        schema (``discrete_flow_shift`` 3.0 for FLUX.1; None for an option the family's script does not have)."""
         if name in self.options:
             return self.options[name].value
         from lora_compat.config.options import default  # local: options loads the schema lazily
 
-        return default(name)
+        return default(name, self.family)
 
     def set(self, name: str, value: Any, prov: Provenance | None = None) -> None:
         self.options[name] = Setting(value, prov or Provenance())

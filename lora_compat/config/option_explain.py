@@ -79,7 +79,10 @@ def explain_option_data(name_or_alias: str) -> dict[str, Any]:
 
     Keys: ``query``, ``kind`` (``option``/``dataset-key``), ``name``, ``also_matches``, ``description``,
     ``type`` (JSON types), ``default``, ``enum``, ``bounds``, ``cli`` (argparse facts), ``group``, ``arch``,
-    ``arch_note``, ``sdxl_only``, ``since``, ``since_note``, ``peft``, ``diffusers``, ``misconceptions``
+    ``arch_note``, ``sdxl_only``, ``scripts`` (the scripts that add an option train_network.py lacks, None = every
+    script), ``family_defaults`` (``{family: default}`` where the default differs per family's script),
+    ``recommended`` (``{family: value}`` sd-scripts' docs recommend), ``since``, ``since_note``, ``peft``,
+    ``diffusers``, ``misconceptions``
     (``[{as_written, dialect, source, claim, truth, quoted}]``), ``secret``, ``security``, ``names`` (``{dialect: [keys
     as written]}``, canonical name under ``sd-scripts``), ``dataset`` (the dataset-config key it falls back
     to, or for a dataset key its own facts), ``reference``. Raises :class:`UserError` for unknown names.
@@ -93,7 +96,8 @@ def explain_option_data(name_or_alias: str) -> dict[str, Any]:
             "description": f"A legacy front-end key with no sd-scripts option: it never reaches training "
                            f"({reasons}).",
             "type": None, "default": None, "enum": None, "bounds": {}, "cli": None, "group": None, "arch": None,
-            "arch_note": None, "sdxl_only": False, "since": None, "since_note": None, "peft": None,
+            "arch_note": None, "sdxl_only": False, "scripts": None, "family_defaults": {}, "recommended": {},
+            "since": None, "since_note": None, "peft": None,
             "diffusers": None, "misconceptions": [], "secret": False, "security": None,
             "names": {e["dialect"]: [e["key"]] for e in entries}, "dataset": None, "reference": None,
         }
@@ -104,7 +108,8 @@ def explain_option_data(name_or_alias: str) -> dict[str, Any]:
             "query": name_or_alias, "kind": kind, "name": name, "also_matches": others,
             "description": info.get("description", ""), "type": info.get("type"), "default": info.get("default"),
             "enum": (options.dataset_spec(name) or {}).get("enum"), "bounds": {}, "cli": None,
-            "group": "dataset", "arch": None, "arch_note": None, "sdxl_only": False, "since": None,
+            "group": "dataset", "arch": None, "arch_note": None, "sdxl_only": False, "scripts": None,
+            "family_defaults": {}, "recommended": {}, "since": None,
             "since_note": None, "peft": None, "diffusers": None,
             "misconceptions": options.dataset_misconceptions(name)
             + (options.misconceptions(fallback) if fallback else []),
@@ -122,6 +127,8 @@ def explain_option_data(name_or_alias: str) -> dict[str, Any]:
         "type": spec.get("type"), "default": options.default(name), "enum": options.enum(name),
         "bounds": options.bounds(name), "cli": options.cli(name), "group": options.group(name),
         "arch": options.arch(name), "arch_note": spec.get("x-arch-note"), "sdxl_only": options.is_sdxl_only(name),
+        "scripts": options.scripts(name), "family_defaults": options.family_defaults(name),
+        "recommended": dict(spec.get("x-recommended") or {}),
         "since": options.since(name), "since_note": spec.get("x-since-note"),
         "peft": options.peft(name), "diffusers": options.diffusers(name),
         "misconceptions": options.misconceptions(name) + (options.dataset_misconceptions(dkey) if dkey else []),
@@ -177,6 +184,12 @@ def explain_option(name_or_alias: str) -> Any:
     if data["kind"] != FRONTEND_KEY:
         row("type", _type_text(data))
         row("default", _fmt(data["default"]))
+    if data.get("family_defaults"):
+        row("default per family", ", ".join(f"{f}: {_fmt(v)}" for f, v in data["family_defaults"].items()))
+    if data.get("recommended"):
+        row("recommended (docs)", ", ".join(f"{f}: {_fmt(v)}" for f, v in data["recommended"].items()))
+    if data.get("scripts"):
+        row("scripts", ", ".join(data["scripts"]) + " (train_network.py has no such option)")
     if data.get("enum"):
         row("allowed", ", ".join(_fmt(v) for v in data["enum"]))
     b = data.get("bounds") or {}

@@ -6,8 +6,9 @@ Schemas read (all cached, loaded on first use; no jsonschema import here):
 
 * ``schemas/sd-scripts.schema.json`` — every canonical option (sd-scripts long option names + pseudo-option
   ``sdxl``): JSON type, ``default``, ``enum``, bounds, ``description`` and annotations ``x-cli`` (argparse facts),
-  ``x-group``, ``x-arch``, ``x-since``, ``x-peft``, ``x-diffusers``, ``x-misconception``, ``x-secret``,
-  ``x-security``, ``x-dataset-key``, ``x-ref``.
+  ``x-scripts`` (the scripts that add an option train_network.py lacks), ``x-defaults`` (defaults that differ per
+  family's script), ``x-recommended``, ``x-group``, ``x-arch``, ``x-since``, ``x-peft``, ``x-diffusers``,
+  ``x-misconception``, ``x-secret``, ``x-security``, ``x-dataset-key``, ``x-ref``.
 * ``schemas/sd-scripts-dataset.schema.json`` — dataset-config keys (``$defs/params``) with ``x-levels`` and
   ``x-option`` (the command-line option they fall back to).
 * the dialect schemas (``kohya-gui``, ``derrian-argstore``, ``derrian-toml``, ``native``) — only for the names an
@@ -64,8 +65,69 @@ def _get(name: str, key: str, fallback: Any = None) -> Any:
     return fallback if s is None else s.get(key, fallback)
 
 
-def default(name: str) -> Any:
-    """sd-scripts' default for ``name`` (None when it has none or the option is unknown)."""
+#: The LoRA training script of the SD1/SD2 families; every other LoRA script's parser extends its parser.
+BASE_SCRIPT = "train_network.py"
+
+
+def scripts(name: str) -> list[str] | None:
+    """The LoRA scripts whose parser has ``name`` although train_network.py's has not (``x-scripts``: the DiT and
+    SDXL additions); None when every script has it (train_network.py's own options and unknown names)."""
+    found = _get(name, "x-scripts")
+    return list(found) if found else None
+
+
+def accepted_by(name: str, script: str) -> bool:
+    """True when ``script``'s argparse parser has option ``name`` (``guidance_scale``: flux_train_network.py only).
+
+    Scripts lora-compat knows no parser for are treated as train_network.py plus their own additions."""
+    if not is_option(name) or is_pseudo(name):
+        return False
+    found = scripts(name)
+    return found is None or script in found
+
+
+def option_families(name: str) -> tuple[str, ...] | None:
+    """Families whose LoRA script accepts ``name``; None when every family's script does (see :func:`scripts`)."""
+    found = scripts(name)
+    if found is None:
+        return None
+    from lora_compat.arch.families import script_families
+
+    out: list[str] = []
+    for script in found:
+        for fam in script_families(script):
+            if fam not in out:
+                out.append(fam)
+    return tuple(out)
+
+
+def family_defaults(name: str) -> dict[str, Any]:
+    """Defaults that differ per family's script (``x-defaults``: ``discrete_flow_shift`` 3.0 for FLUX.1, 6.0 for
+    Lumina 2 ...); ``{}`` when the one ``default`` holds for every script that accepts the option."""
+    return dict(_get(name, "x-defaults") or {})
+
+
+def recommended(name: str, family: str | None = None) -> Any:
+    """The value sd-scripts' documentation recommends for ``family`` where it differs from the default
+    (``guidance_scale``: 1.0 for FLUX.1, 0.0 for Chroma), else None."""
+    rec = _get(name, "x-recommended") or {}
+    return rec.get(family) if family is not None else None
+
+
+def default(name: str, family: str | None = None) -> Any:
+    """sd-scripts' default for ``name`` (None when it has none or the option is unknown).
+
+    With ``family`` (an id of :mod:`lora_compat.arch.families`), the default of that family's script: its own
+    value where defaults differ per script (``x-defaults``), and None when the family's script has no such option
+    (``guidance_scale`` for SD1.x: train_network.py does not know it).
+    """
+    if family is not None:
+        per_family = family_defaults(name)
+        if family in per_family:
+            return per_family[family]
+        fams = option_families(name)
+        if fams is not None and family not in fams:
+            return None
     return _get(name, "default")
 
 
@@ -126,14 +188,20 @@ def arch(name: str) -> list[str] | None:
 
 
 def applies_to(name: str, arch_id: str) -> bool:
-    """True when option ``name`` has an effect for architecture ``arch_id`` (``sd1``/``sd2``/``sdxl``)."""
+    """True when option ``name`` has an effect for model family ``arch_id`` (``sd1``, ``sdxl``, ``flux1`` ...): its
+    script accepts it and it is not one the family ignores (``x-arch``: ``noise_offset`` has none on FLUX.1)."""
+    fams = option_families(name)
+    if fams is not None and arch_id not in fams:
+        return False
     a = arch(name)
     return a is None or arch_id in a
 
 
 def is_sdxl_only(name: str) -> bool:
-    """True for options that only exist in sdxl_train_network.py."""
-    return bool(_get(name, "x-sdxl-only", False))
+    """True for options sdxl_train_network.py adds to train_network.py's parser (the DiT scripts may have them too:
+    ``cache_text_encoder_outputs``)."""
+    found = scripts(name)
+    return found is not None and "sdxl_train_network.py" in found
 
 
 def is_pseudo(name: str) -> bool:

@@ -61,6 +61,12 @@ def _type_text(spec: dict[str, Any]) -> str:
 def _option_section(name: str, spec: dict[str, Any]) -> list[str]:
     lines = [f"### `{name}`", "", spec.get("description", ""), ""]
     rows: list[tuple[str, str]] = [("type", _type_text(spec)), ("default", _code(spec.get("default")))]
+    if spec.get("x-defaults"):
+        rows.append(("default per family", ", ".join(f"{f}: {_code(v)}" for f, v in spec["x-defaults"].items())))
+    if spec.get("x-recommended"):
+        rows.append(("recommended (docs)", ", ".join(f"{f}: {_code(v)}" for f, v in spec["x-recommended"].items())))
+    if spec.get("x-scripts"):
+        rows.append(("scripts", ", ".join(spec["x-scripts"]) + " (not train_network.py)"))
     if spec.get("enum"):
         rows.append(("allowed", ", ".join(_code(v) for v in spec["enum"])))
     rng = [f"{k} {spec[k]}" for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") if k in spec]

@@ -3,8 +3,9 @@
 The committed JSON is what users and the code read; this script records how it was derived. argparse
 facts come from the reference option tables (sd-scripts-reference.md §1) and are cross-checked against
 /work/shared/golden/cmdline_parse.json (types and defaults after parsing); meanings, mappings and
-misconceptions come from sd_scripts_annotations.py.
-Run: python scripts/schemas/build_sd_scripts_schema.py /work/shared > lora_compat/schemas/sd-scripts.schema.json
+misconceptions come from sd_scripts_annotations.py; the options flux_train_network.py adds (and the defaults that
+differ per script) from dit_options.py; which script accepts an option from lora_compat.arch.families.
+Run: python scripts/schemas/build_sd_scripts_schema.py > lora_compat/schemas/sd-scripts.schema.json
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import dit_options as dit  # noqa: E402
 import sd_scripts_annotations as ann  # noqa: E402
+
+from lora_compat.arch import families  # noqa: E402  (which script accepts which option: one source)
 
 SECTION_GROUP = {
     "1.1": "logging", "1.2": "model", "1.3": "dataset", "1.4": "training", "1.5": "optimizer",
@@ -122,8 +127,20 @@ network_module network_dim network_alpha network_dropout network_args network_tr
 network_train_text_encoder_only training_comment dim_from_weights scale_weight_norms base_weights
 base_weights_multiplier no_half_vae skip_until_initial_step initial_epoch initial_step validation_seed
 validation_split validate_every_n_steps validate_every_n_epochs max_validation_steps
-cache_text_encoder_outputs cache_text_encoder_outputs_to_disk disable_mmap_load_safetensors
-""".split()
+""".split() + list(dit.DIT_ORDER)
+# train_network.py's own registration ends above; sdxl_train_network.py adds dit.SDXL_SHARED, flux_train_network.py
+# adds dit.DIT_ORDER (both in that relative order), so each script's order is this order filtered by x-scripts.
+
+
+def option_scripts(name: str) -> list[str] | None:
+    """The LoRA scripts whose parser has ``name`` when train_network.py's has not (None: every script's parser,
+    which all extend train_network.py's). From lora_compat.arch.families, plus the three SDXL shares."""
+    found = [script for script, names in families._SCRIPT_OPTIONS.items() if name in names]
+    if name in dit.SDXL_SHARED:
+        found = ["sdxl_train_network.py", *families._SCRIPT_OPTIONS]
+    if name == "split_mode":
+        found = ["flux_train_network.py"]
+    return found or None
 
 
 def compose_description(name: str, meaning: str) -> str:
@@ -140,7 +157,7 @@ def compose_description(name: str, meaning: str) -> str:
     if text.startswith(("Model-spec metadata", "DeepSpeed", "Enable DeepSpeed")):
         text = ""
     text = text.replace("Path of the dataset config TOML (§3). ", "").replace("The LoRA alpha. ", "")
-    parts = [ann.WHAT.get(name, ""), text.strip(), ann.EXTRA_TEXT.get(name, "")]
+    parts = [ann.WHAT.get(name, ""), text.strip(), ann.EXTRA_TEXT.get(name, ""), dit.FLUX_TEXT.get(name, "")]
     out = " ".join(x for x in parts if x)
     if not ann.WHAT.get(name):
         raise SystemExit(f"no WHAT text for {name}")
@@ -157,8 +174,16 @@ def annotate(name: str, p: dict) -> None:
         p["x-arch"] = ann.ARCH[name]
     if name in ann.ARCH_NOTE:
         p["x-arch-note"] = ann.ARCH_NOTE[name]
-    if p["x-group"] == "sdxl" or name == "disable_mmap_load_safetensors":
-        p["x-sdxl-only"] = True
+    scripts = option_scripts(name)
+    if scripts is not None:
+        p["x-scripts"] = scripts
+    if name in dit.FAMILY_DEFAULTS:
+        p["x-defaults"] = dit.FAMILY_DEFAULTS[name]
+    if name in dit.RECOMMENDED:
+        p["x-recommended"] = dit.RECOMMENDED[name]
+    if name in dit.SD_ONLY:
+        p.setdefault("x-arch", ["sd1", "sd2", "sdxl"])
+        p["x-arch-note"] = " ".join(x for x in (p.get("x-arch-note"), dit.SD_ONLY[name]) if x)
     if name in ann.PEFT:
         p["x-peft"] = ann.PEFT[name]
     if name in ann.DIFFUSERS:
@@ -249,6 +274,8 @@ def build(facts: list[dict] | None = None) -> dict:
         facts = json.loads(FACTS.read_text(encoding="utf-8"))
     props: dict[str, dict] = {}
     entries = [(f["name"], f["section"], f["kind"], f["default"], f["choices"], f["meaning"]) for f in facts]
+    for name, (_group, kind, dflt, choices, _sec, _what, _how) in dit.DIT_OPTIONS.items():
+        entries.append((name, "dit", kind, dflt, choices, ""))
     for name, sec, kind, dflt, choices, desc in entries:
         cli: dict = {"type": None, "action": "store", "nargs": None, "choices": None, "const": None}
         if kind == "flag":
@@ -294,10 +321,17 @@ def build(facts: list[dict] | None = None) -> dict:
             p["enum"] = p["enum"] + [v for v in ann.ENUM_EXTRA[name] if v not in p["enum"]]
         if name == "max_token_length":  # from a TOML (no argparse choices) 75 is accepted and means None
             p["enum"] = [None, 75, 150, 225]
-        p["description"] = compose_description(name, desc)
-        p.update(ann.RANGES.get(name, {}))
-        p["x-group"] = GROUP_OVERRIDE.get(name, SECTION_GROUP[sec])
-        p["x-ref"] = f"sd-scripts-reference.md §{sec}"
+        if name in dit.DIT_OPTIONS:
+            group, _k, _d, _c, ref_sec, what, how = dit.DIT_OPTIONS[name]
+            p["description"] = " ".join(x for x in (what, how, dit.FLUX_TEXT.get(name, "")) if x)
+            p.update(ann.RANGES.get(name, {}))
+            p["x-group"] = group
+            p["x-ref"] = f"{dit.REF} {ref_sec}"
+        else:
+            p["description"] = compose_description(name, desc)
+            p.update(ann.RANGES.get(name, {}))
+            p["x-group"] = GROUP_OVERRIDE.get(name, SECTION_GROUP[sec])
+            p["x-ref"] = f"sd-scripts-reference.md §{sec}"
         p["x-cli"] = cli
         annotate(name, p)
         if "DS-fallback" in desc:
@@ -318,10 +352,12 @@ def build(facts: list[dict] | None = None) -> dict:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://lora-compat.dev/schemas/sd-scripts.schema.json",
-        "title": "sd-scripts train_network.py / sdxl_train_network.py options",
-        "description": "Every command-line option of kohya-ss/sd-scripts train_network.py and "
-                       "sdxl_train_network.py (snapshot 48d368f), with argparse facts (x-cli), real meaning, "
-                       "and mapping notes. Values are the parsed Python values (as in a --config_file TOML).",
+        "title": "sd-scripts train_network.py / sdxl_train_network.py / flux_train_network.py options",
+        "description": "Every command-line option of kohya-ss/sd-scripts train_network.py, "
+                       "sdxl_train_network.py and flux_train_network.py (snapshot 48d368f), with argparse facts "
+                       "(x-cli), the scripts that accept an option train_network.py lacks (x-scripts), defaults "
+                       "that differ per model family's script (x-defaults), real meaning, and mapping notes. "
+                       "Values are the parsed Python values (as in a --config_file TOML).",
         "type": "object",
         "properties": props,
     }

@@ -217,7 +217,7 @@ EXTRA_TEXT: dict[str, str] = {
     "validate_every_n_steps": "Validation never changes the trained weights.",
     "max_validation_steps": "None means the whole validation set.",
     "disable_mmap_load_safetensors": "Loading option only; no effect on training semantics. Exists only in "
-                                     "sdxl_train_network.py.",
+                                     "sdxl_train_network.py and the DiT scripts (flux_train_network.py ...).",
     "deepspeed": "When enabled, the loader worker count becomes 1 and gradient clipping and accumulation are "
                  "handed to DeepSpeed (§1.9).",
     "huggingface_token": "Never written to an output by lora-compat (redacted). Note sd-scripts' --output_config "
@@ -258,19 +258,18 @@ SINCE_NOTE: dict[str, str] = {
 }
 
 # x-arch: architectures the option is meaningful for (absent = all).
+# Options some scripts lack carry x-scripts instead (scripts/schemas/dit_options.py, arch.families); options that
+# FLUX.1 ignores get ["sd1", "sd2", "sdxl"] from dit_options.SD_ONLY.
 ARCH: dict[str, list[str]] = {
     "clip_skip": ["sd1", "sd2"],
-    "cache_text_encoder_outputs": ["sdxl"],
-    "cache_text_encoder_outputs_to_disk": ["sdxl"],
-    "disable_mmap_load_safetensors": ["sdxl"],
 }
 ARCH_NOTE: dict[str, str] = {
     "v2": "SDXL raises AssertionError when v2 is set (§1.2).",
     "clip_skip": "Ignored on SDXL (warning 'clip_skip will be unexpected'); still written to ss_clip_skip (§1.4).",
-    "cache_text_encoder_outputs": "Only exists in sdxl_train_network.py; silently ignored in an SD1/SD2 "
-                                  "--config_file (§8).",
-    "cache_text_encoder_outputs_to_disk": "Only exists in sdxl_train_network.py (§1.11).",
-    "disable_mmap_load_safetensors": "Only exists in sdxl_train_network.py (§8).",
+    "cache_text_encoder_outputs": "Only exists in sdxl_train_network.py and the DiT scripts (flux_train_network.py "
+                                  "...); silently ignored in an SD1/SD2 --config_file (§8).",
+    "cache_text_encoder_outputs_to_disk": "Only exists in sdxl_train_network.py and the DiT scripts (§1.11).",
+    "disable_mmap_load_safetensors": "Only exists in sdxl_train_network.py and the DiT scripts (§8).",
     "bucket_reso_steps": "SD1/SD2 assert divisibility by 64, SDXL by 32 (when bucketing is on) (§1.3).",
     "no_half_vae": "Matters mostly for SDXL, whose VAE overflows in fp16.",
 }
