@@ -37,7 +37,8 @@ NOTE_CODES: dict[str, str] = {
     "config-file-nested-table":
         "A --config_file TOML sub-table ([a.b]): sd-scripts flattens one level only, so the option receives a dict.",
     "text-encoder-lr-list":
-        "text_encoder_lr is a list: sd-scripts' networks.lora uses only the first value (for both SDXL encoders).",
+        "text_encoder_lr is a list: sd-scripts' networks.lora uses only the first value (for both SDXL encoders); "
+        "networks.lora_flux reads [CLIP-L, T5-XXL].",
     "dataset-config-missing":
         "The referenced dataset config does not exist here: its datasets and subsets cannot be checked.",
     "dataset-config-found-by-name":
@@ -114,6 +115,11 @@ NOTE_CODES: dict[str, str] = {
         "sample_prompts holds prompt text; the GUI writes it to <output_dir>/sample/prompt.txt and passes that path.",
     "kohya-gui-noise-type-inactive":
         "This noise setting is not passed because noise_offset_type selects the other noise method.",
+    "kohya-gui-chroma-t5-mask":
+        "Chroma (model_type chroma): the GUI forces apply_t5_attn_mask on, as flux_train_network.py requires.",
+    "kohya-gui-flux-train-blocks-ignored":
+        "The FLUX.1 train_blocks dropdown is never passed to networks.lora_flux (only split_mode forces "
+        "train_blocks=single): every block is trained.",
     "kohya-gui-sdxl-only-ignored":
         "This SDXL-only setting is ignored because the sdxl checkbox is off.",
     "kohya-gui-accelerate-options":
@@ -213,7 +219,13 @@ NOTE_CODES: dict[str, str] = {
     "derrian-toml-dim-from-weights-path":
         "dim_from_weights holds a file path in the Derrian UI; it only acts as the boolean flag.",
     "derrian-toml-not-lora":
-        "The file trains Textual Inversion or Flux (train_mode / flux_args), not an SD LoRA.",
+        "The file trains Textual Inversion (train_mode / textual_inversion_args), not a LoRA.",
+    "derrian-flux-shift-not-passed":
+        "FluxUI stores discrete_flow_shift as false unless timestep_sampling is \"shift\"; the backend drops it, "
+        "but sigma sampling also reads the shift, so sd-scripts' default 3.0 is used.",
+    "derrian-flux-guidance-zero":
+        "guidance_scale 0 is falsy: the backend drops it (sd-scripts uses 3.5) and no longer selects "
+        "networks.lora_flux.",
     "derrian-toml-ui-only":
         "A UI-only setting (tag files, saved TOML copies, easy_name ...) with no sd-scripts effect.",
     "derrian-toml-constrain-misspelt":

@@ -171,11 +171,12 @@ class _UiReader:
                 if part not in ("args", "dataset_args") or not isinstance(val, dict):
                     self.n.unknown(f"{section}.{part}", val, "expected 'args' or 'dataset_args' tables")
                     continue
-                if section in ("flux_args", "textual_inversion_args") and val:
+                if section == "textual_inversion_args" and val:
                     self.n.note("derrian-toml-not-lora", f"[{section}] is set: not SD LoRA training", f"{section}.{part}")
                 for key, raw in val.items():
                     self.one(section, part, key, raw)
         self.network_module()
+        self.flux()
         self.warmup()
         self.subsets()
         return self.cfg
@@ -190,6 +191,8 @@ class _UiReader:
         if key in ("network_args", "optimizer_args", "lr_scheduler_args") and isinstance(raw, dict):
             self._table(path, key, raw)
             return
+        if section == "flux_args" and raw is False and key in props and canonical_kind(key) != BOOL:
+            return   # FluxUI stores a disabled input as false; the backend drops it (flux() notes what matters)
         if p is None:
             self.n.unknown(path, raw, f"not a key of [{section}.{part}] (the UI drops it on load/save)")
             return
@@ -305,7 +308,10 @@ class _UiReader:
         elif "unit" in table:
             module, why, key = "networks.dylora", "network_args has unit", f"{base}.network_args.unit"
         flux = self.args("flux_args")
-        if self.era == "U2" and "guidance_scale" in flux:
+        # the backend (utils/validation.py) drops falsy values first, then picks networks.lora_flux only when no
+        # fa/algo/unit chose a module and guidance_scale survived: a guidance_scale of 0 leaves networks.lora
+        if self.era == "U2" and module == "networks.lora" and "guidance_scale" in flux and \
+                coerce(flux.get("guidance_scale"), FLOAT).value not in (UNSET, None, 0, 0.0):
             module, why, key = "networks.lora_flux", "Flux (guidance_scale)", "flux_args.args.guidance_scale"
         extra = getattr(self, "_extra_module", None)
         if extra:
@@ -314,6 +320,27 @@ class _UiReader:
                    conversion=f"network_module {show(module)} ({why})")
         if key:
             self.n.note("derrian-toml-network-module", f"network_module {module} chosen by the UI ({why})", key)
+
+    def flux(self) -> None:
+        """What FluxUI.py writes that changes meaning on its way to flux_train_network.py (main_ui_files/FluxUI.py,
+        backend utils/validation.py): a disabled input is stored as ``false`` and dropped, so sd-scripts' own
+        defaults apply; a ``guidance_scale`` of 0 is dropped too."""
+        flux = self.args("flux_args")
+        if not flux:
+            return
+        base = "flux_args.args"
+        sampling = str(flux.get("timestep_sampling") or "sigma")
+        shift = flux.get("discrete_flow_shift")
+        if "discrete_flow_shift" in flux and coerce(shift, FLOAT).value in (UNSET, None, 0, 0.0, False) \
+                and sampling == "sigma":
+            self.n.note("derrian-flux-shift-not-passed",
+                        "discrete_flow_shift is only passed with timestep_sampling \"shift\"; sigma sampling still "
+                        "reads it, so sd-scripts' default 3.0 shifts the scheduler", f"{base}.discrete_flow_shift",
+                        option="discrete_flow_shift", default=3.0)
+        if "guidance_scale" in flux and coerce(flux.get("guidance_scale"), FLOAT).value in (0, 0.0):
+            self.n.note("derrian-flux-guidance-zero",
+                        "guidance_scale 0 is dropped as falsy: sd-scripts uses 3.5, and the backend no longer picks "
+                        "networks.lora_flux", f"{base}.guidance_scale", option="guidance_scale", default=3.5)
 
     def warmup(self) -> None:
         opt = self.args("optimizer_args")

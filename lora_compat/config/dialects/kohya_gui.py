@@ -352,6 +352,7 @@ class _GuiReader:
                         f"saved from the GUI's {self.tab} tab; tab-specific keys have no LoRA equivalent",
                         None, tab=self.tab)
         self.model()
+        self.flux()
         self.optimizer()
         self.network()
         self.learning_rates()
@@ -374,7 +375,7 @@ class _GuiReader:
                      conversion="sdxl checkbox -> sdxl_train_network.py (pseudo-option sdxl)")
         others = [k for k in ("flux1_checkbox", "sd3_checkbox", "hunyuan_image_checkbox", "anima_checkbox",
                               "lumina_checkbox") if self.flag(k)]
-        if others and not self.flag("sdxl"):
+        if others and not self.flag("sdxl") and not _config_supported(others[0]):
             self.n.note("kohya-gui-other-architecture", f"{others[0]} is set: the GUI runs another training script",
                         others[0], checkbox=others[0])
         for f, opt in (("sdxl_cache_text_encoder_outputs", "cache_text_encoder_outputs"),
@@ -424,6 +425,50 @@ class _GuiReader:
                                                                if isinstance(raw, bool) else "") + f" -> {mode} true")
             elif mode != "none":
                 self.n.invalid("xformers", "xformers", raw, 'expected "xformers", "sdpa" or "none"')
+
+    def flux(self) -> None:
+        """The FLUX.1 fields whose GUI handling is more than a rename (lora_gui.py train_model, 2024-08 .. 2026):
+        ``clip_l`` is not passed for Chroma, ``model_type`` only as ``chroma``, the Chroma branch forces
+        ``apply_t5_attn_mask`` and re-emits ``guidance_scale`` after the TOML filter dropped a 0, ``train_blocks``
+        never reaches networks.lora_flux. The plain renames are schema-driven (``x-requires: flux1_checkbox``)."""
+        self.handled.update(("clip_l", "model_type"))
+        if not self.flag("flux1_checkbox"):
+            for f in ("clip_l", "model_type"):
+                if f in self.data and f not in self.from_default:
+                    self.n.frontend_only(self.key(f), self.data[f], "only passed when flux1_checkbox is set")
+            return
+        chroma = self.text("model_type").strip().lower() == "chroma"
+        if chroma:
+            self.put("model_type", "chroma", fields="model_type", kind=self.kind_for("model_type"),
+                     conversion='model_type "chroma" -> --model_type chroma (the GUI omits it for flux)')
+            self.handled.update(("apply_t5_attn_mask", "guidance_scale"))
+            if not self.flag("apply_t5_attn_mask"):
+                self.put("apply_t5_attn_mask", True, fields="model_type", kind=FRONTEND,
+                         conversion="Chroma: the GUI forces apply_t5_attn_mask on (flux_train_network.py asserts it)")
+                self.n.note("kohya-gui-chroma-t5-mask", "apply_t5_attn_mask is forced on for Chroma",
+                            self.key("model_type"))
+            else:
+                self.put_field("apply_t5_attn_mask", "apply_t5_attn_mask")
+            if "guidance_scale" in self.state:
+                value = self.num("guidance_scale", FLOAT, 3.5)
+                self.put("guidance_scale", float(value), fields="guidance_scale",
+                         kind=self.kind_for("guidance_scale"),
+                         conversion="Chroma: the GUI re-emits guidance_scale after its TOML filter (0.0 kept)")
+            if "clip_l" in self.data and self.text("clip_l"):
+                self.n.frontend_only(self.key("clip_l"), self.data["clip_l"], "not passed for Chroma (no CLIP-L)")
+        else:
+            if "model_type" in self.data and self.text("model_type") not in ("", "flux"):
+                self.n.invalid("model_type", "model_type", self.raw("model_type"), 'expected "flux" or "chroma"')
+            self.put_field("clip_l", "clip_l")
+        self.handled.add("train_blocks")
+        blocks = self.text("train_blocks") or "all"
+        if "train_blocks" in self.data and "train_blocks" not in self.from_default:
+            self.n.frontend_only(self.key("train_blocks"), self.data["train_blocks"],
+                                 "not passed to networks.lora_flux (only split_mode forces train_blocks=single)")
+            if blocks != "all" and not self.flag("split_mode"):
+                self.n.note("kohya-gui-flux-train-blocks-ignored",
+                            f"train_blocks {show(blocks)} is never passed to networks.lora_flux: all blocks are "
+                            "trained", self.key("train_blocks"), value=blocks)
 
     def optimizer(self) -> None:
         self.handled.update(("optimizer", "use_8bit_adam", "optimizer_args", "lr_scheduler_args"))
@@ -837,7 +882,12 @@ class _GuiReader:
                                 "min_snr_gamma", option="min_snr_gamma")
         else:
             self.put_field("clip_skip", "clip_skip", value_kind=INT)
-            self.put_field("max_token_length", "max_token_length", value_kind=INT)
+            if self.flag("flux1_checkbox") and not self.flag("sdxl"):
+                if "max_token_length" in self.data and "max_token_length" not in self.from_default:
+                    self.n.frontend_only(self.key("max_token_length"), self.data["max_token_length"],
+                                         "not passed with flux1_checkbox (FLUX.1 reads t5xxl_max_token_length)")
+            else:
+                self.put_field("max_token_length", "max_token_length", value_kind=INT)
             self.put_field("max_timestep", "max_timestep", value_kind=INT)
             self.put_field("min_timestep", "min_timestep", value_kind=INT)
             self.put_field("min_snr_gamma", "min_snr_gamma", value_kind=FLOAT)
@@ -962,6 +1012,14 @@ class _GuiReader:
         if applied:
             self.n.note("kohya-gui-additional-parameters", "additional parameters override: " + ", ".join(applied),
                         "additional_parameters", options=applied)
+
+def _config_supported(checkbox: str) -> bool:
+    """True when lora-compat reads the options of the script a model checkbox selects (FLUX.1 today)."""
+    from lora_compat.arch.families import CONFIG, KOHYA_GUI_CHECKBOXES, is_supported, script_families
+
+    script = dict(KOHYA_GUI_CHECKBOXES).get(checkbox)
+    return bool(script) and any(is_supported(f, CONFIG) for f in script_families(script))
+
 
 def _fmt_arg(value: Any) -> str:
     """A GUI value as the GUI's f-string wrote it into network_args (Python str(): True, 0.5, 4)."""

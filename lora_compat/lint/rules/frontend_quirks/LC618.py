@@ -34,4 +34,5 @@ class FalsyValueDropped(NoteRule):
     aliases = ("LC605", "frontend-quirk")
     summary = "An explicit 0/false/empty value was dropped by the front-end: sd-scripts' default was used."
     reference = "kohya_ss kohya_gui/lora_gui.py train_model; docs/cli.md (migrate)"
-    note_codes = ("kohya-gui-zero-dropped", "derrian-a2-falsy-dropped", "derrian-toml-falsy-dropped")
+    note_codes = ("kohya-gui-zero-dropped", "derrian-a2-falsy-dropped", "derrian-toml-falsy-dropped",
+                  "derrian-flux-shift-not-passed", "derrian-flux-guidance-zero")

@@ -35,4 +35,5 @@ class OptionPassedOnlyUnderCondition(NoteRule):
     summary = "The front-end passes this option only under a condition that is not met: no effect."
     reference = "kohya_ss kohya_gui/lora_gui.py train_model; docs/cli.md (migrate)"
     note_codes = ("derrian-a1-condition-dropped", "kohya-gui-cmdline-era-condition", "kohya-gui-noise-type-inactive",
-                  "kohya-gui-sdxl-only-ignored", "derrian-toml-clip-skip-sdxl", "derrian-a2-betas-dropped")
+                  "kohya-gui-sdxl-only-ignored", "derrian-toml-clip-skip-sdxl", "derrian-a2-betas-dropped",
+                  "kohya-gui-flux-train-blocks-ignored")

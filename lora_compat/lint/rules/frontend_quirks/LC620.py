@@ -39,4 +39,4 @@ class SettingChangedByFrontend(NoteRule):
     note_codes = ("kohya-gui-warmup-dropped-constant", "kohya-gui-inpainting-no-cache",
                   "kohya-gui-dataset-config-no-steps", "derrian-a1-warmup-ratio-truncated",
                   "derrian-xformers-string-truthy", "derrian-toml-cache-latents-disables-aug",
-                  "derrian-toml-u2-quoting")
+                  "derrian-toml-u2-quoting", "kohya-gui-chroma-t5-mask")
