@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lora_compat.arch.families import FAMILY_OPTIONS
 from lora_compat.config.model import CanonicalConfig
 
 _NO_SAMPLES = "no sample images are generated during training"
@@ -84,6 +85,11 @@ ENGINE_IGNORED: dict[str, str] = {
     "skip_until_initial_step": "use --resume with a state folder", "initial_epoch": "use --resume with a state folder",
     "initial_step": "use --resume with a state folder",
 }
+
+# The options only the DiT scripts read (flux_train_network.py's argument space; lora_compat.arch.families): this
+# engine plans SD1/SD2/SDXL runs, whose scripts do not have them.
+ENGINE_IGNORED.update({name: "an option of the DiT training scripts (flux_train_network.py ...); the SD1/SD2/SDXL "
+                             "scripts do not read it" for name, fams in FAMILY_OPTIONS.items() if "flux1" in fams})
 
 #: Options whose 0 is a real setting worth showing (0 workers: no lag), not "off".
 _ZERO_MEANS_SOMETHING = frozenset({"max_data_loader_n_workers"})

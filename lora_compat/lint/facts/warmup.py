@@ -41,6 +41,8 @@ def warmup_in_steps(cfg: CanonicalConfig) -> int | None:
 
     w, is_ratio = warmup_value(cfg)
     if w is None or not is_ratio:
+        if isinstance(w, int):
+            return w   # an int of any size (math.isfinite would overflow converting it to float)
         return int(w) if w is not None and math.isfinite(w) else 0
     steps = None if cfg.get("max_train_epochs") else as_number(effective(cfg, "max_train_steps"))
     return warmup_steps(float(w), int(steps)) if steps else None
