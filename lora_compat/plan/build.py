@@ -21,7 +21,7 @@ from lora_compat.plan.metadata import FAMILY_SPECS, modelspec, option_metadata
 from lora_compat.plan.options import ENGINE_IGNORED, ignored_options
 from lora_compat.plan.parts import (
     DatasetBlueprint, DatasetPlan, ModelPlan, NoisePlan, OptimizerPlan, OutputPlan, Plan, PrecisionPlan,
-    SchedulerPlan, StepPlan, Unsupported,
+    SchedulerPlan, StepPlan, Unsupported, is_text_encoder_part,
 )
 from lora_compat.plan.steps import _number, plan_steps
 from lora_compat.semantics.args import literal_args
@@ -149,7 +149,7 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
     # ---- model, precision, noise ------------------------------------------------------------------------
     base_model = ov.base_model or cfg.get("pretrained_model_name_or_path")
     v_param = bool(get("v_parameterization"))
-    train_te_any = any(a.part != "unet" and a.lr for a in adapters)
+    train_te_any = any(is_text_encoder_part(a.part) and a.lr for a in adapters)
     model = ModelPlan(
         family=family, base_model=base_model, v_parameterization=v_param, clip_skip=_int_or_none(get("clip_skip")),
         max_token_length=_int_or_none(get("max_token_length")),

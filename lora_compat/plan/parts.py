@@ -14,6 +14,13 @@ PEFT_CONFIG_CLASS = {"lora": "LoraConfig", "locon": "LoraConfig", "loha": "LoHaC
 KINDS = tuple(PEFT_CONFIG_CLASS)
 
 
+def is_text_encoder_part(part: str) -> bool:
+    """Plan parts are diffusers component names: text encoders are ``text_encoder``, ``text_encoder_2`` ...; the
+    other part is the denoiser (``unet``; a DiT family names its own). Parameter groups share one
+    ``text_encoder`` group for every text encoder (sd-scripts' order: text encoders first)."""
+    return part.startswith("text_encoder")
+
+
 @dataclass
 class AdapterPlan:
     """One adapter on one model part.

@@ -213,7 +213,8 @@ class Training:
                                            to_disk=plan.dataset.cache_latents_to_disk,
                                            vae_batch_size=plan.dataset.vae_batch_size)
         self.ctx = StepContext(device=self.accelerator.device, autocast=self.accelerator.autocast,
-                               train_text_encoders=plan.model.train_text_encoders, run_parts={})
+                               train_text_encoders=plan.model.train_text_encoders, run_parts={},
+                               mixed_precision=self.mixed)
         self.family.prepare_text_cache(self.models, plan, self.dataset, self.ctx)
 
     # ---- network ----------------------------------------------------------------------------------------

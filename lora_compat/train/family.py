@@ -60,13 +60,23 @@ class FamilyModels:
 @dataclass
 class StepContext:
     """What one micro-batch's loss needs besides the batch: the device, accelerate's autocast, whether text
-    encoders are trained, the modules to run (accelerate-wrapped where prepared), and the family's caches."""
+    encoders are trained, the modules to run (accelerate-wrapped where prepared), the mixed precision this run
+    uses (``"no"``, ``"fp16"``, ``"bf16"``: the plan's, or ``"no"`` for fp16 without a GPU), and the family's
+    caches."""
 
     device: Any
     autocast: Any
     train_text_encoders: bool
     run_parts: dict[str, Any]
     cache: dict[str, Any] = field(default_factory=dict)
+    mixed_precision: str = "no"
+
+    @property
+    def weight_dtype(self) -> Any:
+        """The dtype the frozen base runs in (sd-scripts' ``weight_dtype``)."""
+        import torch
+
+        return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.mixed_precision, torch.float32)
 
 
 class TrainingFamily(ABC):

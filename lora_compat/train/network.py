@@ -285,6 +285,7 @@ def apply_max_norm(nets: list[PartNetwork], max_norm: float) -> tuple[int, float
 def optimizer_param_groups(plan: Any, nets: list[PartNetwork]) -> list[dict[str, Any]]:
     """Optimizer groups from the plan's group list (§4.10): TE groups first, LoRA+ groups hold lora_B."""
     from lora_compat.plan.network import block_index
+    from lora_compat.plan.parts import is_text_encoder_part
 
     groups = []
     for g in plan.param_groups:
@@ -292,7 +293,7 @@ def optimizer_param_groups(plan: Any, nets: list[PartNetwork]) -> list[dict[str,
             continue
         params = []
         for net in nets:
-            if (g.part == "unet") != (net.part == "unet"):
+            if is_text_encoder_part(g.part) != is_text_encoder_part(net.part):
                 continue
             for t, layer in lora_layers(net):
                 if g.block is not None and block_index(t.kohya_name, plan.family == "sdxl") != g.block:
