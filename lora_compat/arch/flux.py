@@ -520,18 +520,11 @@ def parse_block_selection(selection: str, total: int) -> list[bool]:
 
 
 def parse_reg_dims(value: str) -> dict[str, int]:
-    """sd-scripts' ``network_reg_dims``: ``"regex=int,regex=int"`` (bad pairs are skipped with a warning there)."""
-    pairs: dict[str, int] = {}
-    for pair in value.split(","):
-        pair = pair.strip()
-        if not pair or "=" not in pair:
-            continue
-        key, val = pair.split("=", 1)
-        try:
-            pairs[key.strip()] = int(val.strip())
-        except ValueError:
-            continue
-    return pairs
+    """sd-scripts' ``network_reg_dims``: ``"regex=int,regex=int"`` (bad pairs are skipped with a warning there;
+    the one parser: :func:`lora_compat.semantics.args.pattern_values`)."""
+    from lora_compat.semantics.args import pattern_values
+
+    return pattern_values(value, as_int=True)
 
 
 def sd_scripts_flux_network(spec: FluxNetworkSpec) -> FluxNetwork:

@@ -55,7 +55,7 @@ def show_data(cfg) -> dict[str, Any]:
 
     from lora_compat.config.family import family_summary
     from lora_compat.config.secrets import redact_strings
-    from lora_compat.lint.query import iter_secret_values
+    from lora_compat.config.secrets import iter_secret_values
 
     # credentials can also travel inside other strings (a GUI additional_parameters line, its provenance)
     return redact_strings({

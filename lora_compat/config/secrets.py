@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lora_compat.config.model import CanonicalConfig
 
 # Canonical / legacy key names that hold credentials (matched case-insensitively on the last path part).
 SECRET_KEYS = frozenset({
@@ -79,3 +83,21 @@ def redact_strings(value: Any, secrets: Iterable[str]) -> Any:
     if isinstance(value, dict):
         return {k: redact_strings(v, secrets) for k, v in value.items()}
     return value
+
+
+def iter_secret_values(cfg: CanonicalConfig) -> Iterator[str]:
+    """Every credential value in the config (for redaction of all outputs)."""
+    for name, s in cfg.options.items():
+        if is_secret_key(name):
+            # an origin's raw value is the credential only when its key is a credential key; a carrier such as
+            # the GUI's additional_parameters line keeps its other words (the credential inside is still redacted)
+            raws = [o.raw for o in s.prov.origins if not o.key or is_secret_key(o.key)]
+            for v in (s.value, *raws):
+                if isinstance(v, str) and v:
+                    yield v
+    for k in list(cfg.unknown_keys) + list(cfg.frontend_only):
+        if is_secret_key(k.key) and isinstance(k.value, str) and k.value:
+            yield k.value
+    for inv in cfg.invalid:
+        if (is_secret_key(inv.option) or is_secret_key(inv.origin.key)) and isinstance(inv.value, str) and inv.value:
+            yield inv.value

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from lora_compat.config import options
 from lora_compat.config.model import CanonicalConfig, InvalidValue, Origin, Setting
-from lora_compat.config.secrets import REDACTED, is_secret_key
+from lora_compat.config.secrets import REDACTED, is_secret_key, redact
 
 if TYPE_CHECKING:  # pragma: no cover
     from jsonschema import Draft202012Validator
@@ -139,9 +139,8 @@ def _constraints(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _show(value: Any, key: str) -> str:
     """A value for a message: credentials are never shown."""
-    if is_secret_key(key) and value not in (None, ""):
-        return REDACTED
-    return repr(value)
+    shown = redact(key, value)
+    return shown if shown is REDACTED else repr(value)
 
 
 def _expected_types(types: Any) -> str:
@@ -199,7 +198,7 @@ def _check(constraints: dict[str, Any], get_validator: Any, name: str, setting: 
     errors = sorted(validator.iter_errors(value), key=lambda e: (len(e.path), e.validator))
     if errors:
         err = errors[0]  # one problem per value: the most basic (type before range)
-        shown_value = REDACTED if is_secret_key(name) and value not in (None, "") else value
+        shown_value = redact(name, value)
         out.append(InvalidValue(name, shown_value, origin, _reason(err, value, name)))
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -254,21 +253,3 @@ def first_text_encoder_lr(v: Any) -> float | None:
     return as_number(v)
 
 
-def iter_secret_values(cfg: CanonicalConfig) -> Iterator[str]:
-    """Every credential value in the config (for redaction of all outputs)."""
-    from lora_compat.config.secrets import is_secret_key
-
-    for name, s in cfg.options.items():
-        if is_secret_key(name):
-            # an origin's raw value is the credential only when its key is a credential key; a carrier such as
-            # the GUI's additional_parameters line keeps its other words (the credential inside is still redacted)
-            raws = [o.raw for o in s.prov.origins if not o.key or is_secret_key(o.key)]
-            for v in (s.value, *raws):
-                if isinstance(v, str) and v:
-                    yield v
-    for k in list(cfg.unknown_keys) + list(cfg.frontend_only):
-        if is_secret_key(k.key) and isinstance(k.value, str) and k.value:
-            yield k.value
-    for inv in cfg.invalid:
-        if (is_secret_key(inv.option) or is_secret_key(inv.origin.key)) and isinstance(inv.value, str) and inv.value:
-            yield inv.value

@@ -176,7 +176,7 @@ def lint_config(cfg: CanonicalConfig, rules: Iterable[type[Rule]]) -> list[Findi
     """Findings of ``rules`` for one loaded config, sorted by position, credentials redacted."""
     from dataclasses import replace
 
-    from lora_compat.lint.query import iter_secret_values
+    from lora_compat.config.secrets import iter_secret_values
 
     secrets = list(iter_secret_values(cfg))
     findings = list(iter_findings(cfg, rules))

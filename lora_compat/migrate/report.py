@@ -65,7 +65,7 @@ class MigrationReport:
     def scrub(self, cfg: CanonicalConfig) -> None:
         """Replace every credential value of ``cfg`` wherever it appears in the report (a front-end-only
         string such as the GUI's additional_parameters can carry ``--wandb_api_key KEY``)."""
-        from lora_compat.lint.query import iter_secret_values
+        from lora_compat.config.secrets import iter_secret_values
         from lora_compat.lint.runner import redact_text
 
         secrets = list(iter_secret_values(cfg))

@@ -18,7 +18,8 @@ from lora_compat.config.model import CanonicalConfig
 from lora_compat.plan.parts import StepPlan
 from lora_compat.semantics.schedules import warmup_steps
 from lora_compat.semantics.steps import (
-    derrian_a1_max_train_steps, kohya_gui_max_train_steps, kohya_gui_warmup_steps, max_train_steps_for_epochs,
+    batches_per_epoch, derrian_a1_max_train_steps, derrian_a1_warmup_steps, derrian_ui_max_train_steps, derrian_ui_warmup_steps,
+    kohya_gui_max_train_steps, kohya_gui_warmup_steps, max_train_steps_for_epochs,
     optimizer_steps_per_epoch, train_epochs,
 )
 
@@ -141,7 +142,7 @@ def _steps_per_epoch(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
         if samples is None:
             return None
         bs = _int_option(cfg, "train_batch_size")
-        batches = math.ceil(samples / bs)
+        batches = batches_per_epoch([samples], bs)
         explain.append(f"train_data_dir sub-folders (given counts): {samples} samples (images x repeats) / batch "
                        f"{bs} = {batches} batches (regularization folders not included)")
         return batches
@@ -157,7 +158,7 @@ def _steps_per_epoch(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
         if bs is None:
             bs = _int_option(cfg, "train_batch_size")
         bs = int(bs) or 1  # sd-scripts would fail on 0; keep the arithmetic defined
-        batches = math.ceil(samples / bs) if samples else 0
+        batches = batches_per_epoch([samples], bs)
         explain.append(f"dataset {di}: {train} training samples (images x repeats)"
                        + (f" + {train} balanced regularization samples" if reg_images else "")
                        + f" / batch {bs} = {batches} batches (lower bound: sd-scripts counts partial"
@@ -248,7 +249,7 @@ def _gui_epoch_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
         if total is None:
             return None
         epochs, bs = int(a1.data.get("epochs") or 1), int(a1.data.get("train_batch_size") or 1)
-        steps = derrian_a1_max_train_steps(total, bs, epochs)
+        steps = derrian_a1_max_train_steps(total, bs, epochs, floor_per_epoch=bool(a1.data.get("floor_per_epoch")))
         explain.append(f"Derrian A1 num_epochs {epochs}: int({total} images x repeats / batch {bs} x {epochs}) = "
                        f"max_train_steps {steps}")
         return steps
@@ -274,9 +275,9 @@ def _frontend_warmup(cfg: CanonicalConfig, mts: int | None, image_counts: dict[s
         if total is None:
             return None
         epochs, bs = int(der.data.get("epochs") or 1), int(der.data.get("train_batch_size") or 1)
-        estimate = derrian_a1_max_train_steps(total, bs, epochs)
+        estimate = derrian_a1_max_train_steps(total, bs, epochs, floor_per_epoch=bool(der.data.get("floor_per_epoch")))
         ratio = float(der.data.get("ratio") or 0)
-        warmup = int(estimate * ratio)
+        warmup = derrian_a1_warmup_steps(estimate, ratio)
         explain.append(f"Derrian warmup_lr_ratio {ratio:g} of its estimate int({total} / {bs} x {epochs}) = "
                        f"{estimate} steps: {warmup} warmup steps")
         return warmup
@@ -292,8 +293,8 @@ def _frontend_warmup(cfg: CanonicalConfig, mts: int | None, image_counts: dict[s
             if samples is None:
                 return None
             epochs = int(_number(cfg.get("max_train_epochs")) or 1)
-            estimate = samples * epochs // batch
-        warmup = round(estimate * ratio)
+            estimate = derrian_ui_max_train_steps(samples, epochs, batch)
+        warmup = derrian_ui_warmup_steps(estimate, ratio)
         explain.append(f"Derrian warmup_ratio {ratio:g} of its step estimate {estimate}: round({estimate} x {ratio:g}) "
                        f"= {warmup} warmup steps")
         return warmup
@@ -351,7 +352,7 @@ def plan_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None,
         mts: int | None = int(max_steps)
         length_from = "--max-steps"
         explain.append(f"--max-steps {mts} replaces the configured length")
-        epochs = math.ceil(mts / opt_spe) if opt_spe else None
+        epochs = train_epochs(mts, spe, 1, ga) if opt_spe else None
     elif epochs_opt:
         epochs: int | None = int(epochs_opt)  # type: ignore[no-redef]
         max_epochs, length_from = epochs, "max_train_epochs"

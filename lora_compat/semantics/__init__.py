@@ -35,7 +35,8 @@ from lora_compat.semantics.schedules import (
     SCHEDULER_NAMES, effective_scheduler, lr_lambda, lr_schedule, warmup_refusal, warmup_steps,
 )
 from lora_compat.semantics.steps import (
-    balance_regularization, batches_per_epoch, derrian_a1_max_train_steps, kohya_gui_max_train_steps, kohya_gui_warmup_steps,
+    balance_regularization, batches_per_epoch, derrian_a1_max_train_steps, derrian_a1_warmup_steps,
+    derrian_ui_max_train_steps, derrian_ui_warmup_steps, kohya_gui_max_train_steps, kohya_gui_warmup_steps,
     max_train_steps_for_epochs, optimizer_steps_per_epoch, save_every_n_epochs_from_ratio, train_epochs,
 )
 
@@ -55,7 +56,7 @@ __all__ = [
     # steps
     "batches_per_epoch", "balance_regularization", "optimizer_steps_per_epoch", "max_train_steps_for_epochs", "train_epochs",
     "save_every_n_epochs_from_ratio", "kohya_gui_max_train_steps", "derrian_a1_max_train_steps",
-    "kohya_gui_warmup_steps",
+    "kohya_gui_warmup_steps", "derrian_a1_warmup_steps", "derrian_ui_max_train_steps", "derrian_ui_warmup_steps",
     # argument lists
     "ArgItem", "ArgProblem", "arg_items", "network_args", "network_arg_problems", "literal_args", "arg_int",
     "arg_float", "arg_true",

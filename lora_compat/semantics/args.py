@@ -116,3 +116,21 @@ def arg_float(args: dict[str, str], key: str) -> float | None:
 def arg_true(args: dict[str, str], key: str) -> bool:
     """A boolean network arg the way sd-scripts' network modules test it: exactly ``"True"``."""
     return args.get(key) == "True"
+
+
+def pattern_values(text: str, *, as_int: bool = False) -> dict[str, Any]:
+    """``"regex=value,regex=value"`` as sd-scripts' FLUX/SD3 network modules parse ``network_reg_lrs`` (float)
+    and ``network_reg_dims`` (int) (``parse_kv_pairs``): split on ``,``, then on the first ``=``, both sides
+    stripped; an empty part, a part without ``=`` or a value that does not convert is skipped (sd-scripts
+    logs a warning and goes on); a repeated pattern keeps its last value."""
+    pairs: dict[str, Any] = {}
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part or "=" not in part:
+            continue
+        key, value = (s.strip() for s in part.split("=", 1))
+        try:
+            pairs[key] = int(value) if as_int else float(value)
+        except ValueError:
+            continue
+    return pairs

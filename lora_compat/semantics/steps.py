@@ -53,13 +53,36 @@ def kohya_gui_max_train_steps(samples: int, batch_size: int, gradient_accumulati
     return math.ceil(samples / batch_size / gradient_accumulation_steps * epochs * reg_factor)
 
 
-def derrian_a1_max_train_steps(samples: int, batch_size: int, epochs: int) -> int:
-    """Derrian's ArgStore scripts before 2023-02-04 (legacy-dialects.md §3.4): ``int(samples / batch x epochs)``."""
-    return int(samples / batch_size * epochs)
+def derrian_a1_max_train_steps(samples: int, batch_size: int, epochs: int, *, floor_per_epoch: bool = False,
+                               reg_samples: int = 0) -> int:
+    """Derrian's ArgStore scripts before 2023-02-04 (legacy-dialects.md §3.4): ``int(samples / batch x epochs)``;
+    ``floor_per_epoch``: the versions that divided with ``//`` (``int(samples // batch x epochs)``);
+    ``reg_samples`` > 0 doubles the count (the versions that counted regularisation images)."""
+    per_epoch = samples // batch_size if floor_per_epoch else samples / batch_size
+    return int(per_epoch * epochs) * (2 if reg_samples else 1)
 
 
-def kohya_gui_warmup_steps(percent: float, max_train_steps: int) -> int:
-    """The kohya_ss GUI's ``lr_warmup`` percent in steps: ``round(percent x steps / 100)``."""
+def derrian_a1_warmup_steps(estimate: int, ratio: float) -> int:
+    """Derrian's ArgStore ``warmup_lr_ratio`` in steps: ``int(estimate x ratio)``."""
+    return int(estimate * ratio)
+
+
+def derrian_ui_max_train_steps(samples: int, epochs: int, batch_size: int) -> int:
+    """Derrian's LoRA_Easy_Training_Scripts UI (U1, legacy-dialects.md §4.1 step 5) step estimate from the
+    subsets: ``Σ images x repeats x epochs // batch``."""
+    return samples * epochs // max(1, batch_size)
+
+
+def derrian_ui_warmup_steps(estimate: int, ratio: float) -> int:
+    """Derrian's UI ``warmup_ratio`` in steps: ``round(estimate x ratio)``."""
+    return round(estimate * ratio)
+
+
+def kohya_gui_warmup_steps(percent: float, max_train_steps: int, *, whole_numbers: bool = False) -> int:
+    """The kohya_ss GUI's ``lr_warmup`` percent in steps: ``round(percent x steps / 100)``; ``whole_numbers``:
+    the GUIs that ``int()`` the percent and the steps first (``round(int(percent) x int(steps) / 100)``)."""
+    if whole_numbers:
+        return round(float(int(percent) * int(max_train_steps) / 100))
     return round(percent * max_train_steps / 100)
 
 

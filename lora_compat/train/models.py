@@ -5,7 +5,6 @@ models (``tiny:sd1`` / ``tiny:sd2`` / ``tiny:sdxl``); plus prompt encoding with 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,18 @@ TINY_PREFIX = "tiny:"
 
 
 def _folder_arch(path: Path) -> str:
-    """sd1/sd2/sdxl of a diffusers folder, from model_index.json and the UNet config."""
-    index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
-    if index.get("_class_name", "").startswith("StableDiffusionXL") or "text_encoder_2" in index:
-        return "sdxl"
-    unet_cfg = json.loads((path / "unet" / "config.json").read_text(encoding="utf-8"))
-    # SD2 uses linear projections and per-block head counts; SD1 a single int of 8 heads.
-    return "sd2" if unet_cfg.get("use_linear_projection") else "sd1"
+    """The family of a diffusers folder, as :func:`lora_compat.arch.families.family_of_model_path` decides it
+    (the one place: plan, show and train agree); a UserError when its files do not tell."""
+    from lora_compat.arch.families import display_name, family_of_model_path
+
+    found = family_of_model_path(str(path))
+    if found is None:
+        raise UserError(f"{path}: model_index.json and the component configs do not say which model family this is",
+                        key="pretrained_model_name_or_path")
+    if found.family not in ARCHES:
+        raise UserError(f"{path} is {display_name(found.family)} ({found.why}); this loader trains SD1, SD2 and SDXL",
+                        key="pretrained_model_name_or_path")
+    return found.family
 
 
 def load_models(spec: str, arch: str | None = None, *, v_parameterization: bool = False,
@@ -32,8 +36,8 @@ def load_models(spec: str, arch: str | None = None, *, v_parameterization: bool 
                 config_dir: str | Path | None = None) -> TinyComponents:
     """Load UNet, VAE, text encoder(s), tokenizer(s) and the training noise scheduler.
 
-    ``spec`` is ``tiny:<arch>``, a diffusers folder, or a single ``.safetensors`` checkpoint.  ``arch`` (from the config:
-    v2 / sdxl flags) must agree with what the model is; a mismatch is a UserError naming both.
+    ``spec`` is ``tiny:<arch>``, a diffusers folder, or a single ``.safetensors`` checkpoint. ``arch`` (from the
+    config: v2 / sdxl flags) must agree with what the model is; a mismatch is a UserError naming both.
     ``config_dir`` (single-file only) is a diffusers folder whose configs replace the packaged real-size ones, e.g.
     for a checkpoint of non-standard widths such as the tiny models (diffusers takes a component the checkpoint
     lacks from this folder's weights if it has them, so point it at configs only to load the file alone).
@@ -168,8 +172,11 @@ def tokenize(tokenizer: Any, captions: list[str], max_token_length: int | None =
     """Token ids ``(b, n, 77)`` as sd-scripts builds them (§4.5.2): one 77-token chunk, or with
     ``max_token_length`` 150/225 the ``max_token_length + 2`` sequence cut into ``n`` chunks
     ``[BOS] + 75 tokens + [last token of the whole sequence]``; tokenizers whose pad differs from EOS get the
-    chunk fix-ups (EOS after a cut-off chunk, EOS instead of a leading PAD)."""
+    chunk fix-ups (EOS after a cut-off chunk, EOS instead of a leading PAD): the one rule,
+    :func:`lora_compat.semantics.prompts.chunk_token_ids`."""
     import torch
+
+    from lora_compat.semantics.prompts import chunk_token_ids
 
     max_length = 77 if not max_token_length else int(max_token_length) + 2
     ids = tokenizer(captions, padding="max_length", truncation=True, max_length=max_length,
@@ -177,17 +184,8 @@ def tokenize(tokenizer: Any, captions: list[str], max_token_length: int | None =
     if max_length <= 77:
         return ids[:, None, :]
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
-    chunks = []
-    for k in range((max_length - 2) // 75):
-        chunk = torch.cat([ids[:, :1], ids[:, 1 + 75 * k:76 + 75 * k], ids[:, -1:]], dim=1)
-        if pad != eos:
-            for row in chunk:
-                if row[-2] != eos and row[-2] != pad:
-                    row[-1] = eos
-                if row[1] == pad:
-                    row[1] = eos
-        chunks.append(chunk)
-    return torch.stack(chunks, dim=1)
+    rows = [chunk_token_ids(row, eos_id=eos, pad_id=pad) for row in ids.tolist()]
+    return torch.tensor(rows, dtype=ids.dtype)
 
 
 def join_chunks(hidden: Any, b: int, n: int) -> Any:
@@ -236,7 +234,8 @@ def encode_sdxl(te1: Any, te2: Any, ids1: Any, ids2: Any) -> tuple[Any, Any]:
     return torch.cat([join_chunks(h1, b, n), join_chunks(h2, b, n)], dim=-1), pooled
 
 
-def sdxl_time_ids(original_size: tuple[int, int], crop_top_left: tuple[int, int], target_size: tuple[int, int]) -> list[int]:
+def sdxl_time_ids(original_size: tuple[int, int], crop_top_left: tuple[int, int],
+                  target_size: tuple[int, int]) -> list[int]:
     """The 6 size-conditioning numbers (h, w, top, left, target h, target w) of one sample."""
     return [original_size[0], original_size[1], crop_top_left[0], crop_top_left[1], target_size[0], target_size[1]]
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from lora_compat import arch as archmod
 from lora_compat.arch import ModuleInfo
+from lora_compat.arch.families import family_from_metadata
 from lora_compat.errors import UserError
 from lora_compat.weights.peft_patterns import PatternError, PatternIndex
 from lora_compat.weights.safetensors_io import SafetensorsFile, TensorEntry, read_header
@@ -330,7 +331,7 @@ def _assemble(sf: SafetensorsFile, groups: dict, resolve, arch_opt: str, *, peft
                         file=str(sf.path))
     arch = fits[0]
     if len(fits) > 1:
-        hint = _metadata_arch(sf.metadata)
+        hint = family_from_metadata(sf.metadata)
         if hint not in fits:
             raise UserError(f"fits several architectures ({', '.join(fits)}) and the metadata does not say which; "
                             "pass --arch", file=str(sf.path))
@@ -538,18 +539,6 @@ def _ordered(modules: list[AdapterModule], arch: str) -> list[AdapterModule]:
 
 
 # --- architecture detection ---------------------------------------------------------------------------------------
-
-def _metadata_arch(meta: dict[str, str]) -> str | None:
-    v = meta.get("ss_base_model_version", "")
-    a = meta.get("modelspec.architecture", "")
-    if v.startswith("sdxl") or a.startswith("stable-diffusion-xl"):
-        return "sdxl"
-    if v.startswith("sd_v2") or meta.get("ss_v2") == "True" or a.startswith("stable-diffusion-v2"):
-        return "sd2"
-    if v.startswith("sd_v1") or a.startswith("stable-diffusion-v1") or meta.get("ss_v2") == "False":
-        return "sd1"
-    return None
-
 
 # --- PEFT / diffusers (path-named) --------------------------------------------------------------------------------
 

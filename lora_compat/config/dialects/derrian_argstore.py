@@ -22,6 +22,7 @@ from lora_compat.config.dialects.coerce import (
 )
 from lora_compat.config.model import CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT, RENAMED, CanonicalConfig
 from lora_compat.resources import load_schema
+from lora_compat.semantics.steps import derrian_a1_max_train_steps, derrian_a1_warmup_steps
 
 DIALECT = "derrian-argstore"
 SCHEMA = "derrian-argstore.schema.json"
@@ -337,13 +338,14 @@ class _ArgStoreReader:
         batch = self.num("batch_size", INT) or 1
         steps: int | None = max_steps if max_steps else None
         estimate = None
+        # the versions that converted epochs to steps divided with // (unless cosine_restarts was set)
+        floor = bool(self.a1_epochs_to_steps) and "cosine_restarts" not in self.doc.data
         if not max_steps:
             images = _count_images(self.state.get("img_folder"), self.doc.path)
             if images is not None:
                 reg = _count_images(self.state.get("reg_img_folder"), self.doc.path) if self.a1_reg_double else 0
-                per_epoch = images / batch if not self.a1_epochs_to_steps or "cosine_restarts" in self.doc.data \
-                    else images // batch
-                estimate = int(per_epoch * (epochs or 1)) * (2 if reg else 1)
+                estimate = derrian_a1_max_train_steps(images, batch, epochs or 1, floor_per_epoch=floor,
+                                                      reg_samples=reg or 0)
         if max_steps:
             self.put_field("max_train_steps", "max_steps", drop_falsy=False)
         elif a1 and self.a1_epochs_to_steps:
@@ -355,7 +357,7 @@ class _ArgStoreReader:
             self.n.note("derrian-a1-epochs-to-steps", "A1 before 2023-02-04 converted num_epochs to max_train_steps"
                         + ("" if estimate is not None else " (image folder absent: steps unknown)"),
                         self.key("num_epochs") if "num_epochs" in self.state else None, epochs=epochs,
-                        train_batch_size=batch, max_train_steps=estimate)
+                        train_batch_size=batch, max_train_steps=estimate, floor_per_epoch=floor)
         else:
             self.put_field("max_train_epochs", "num_epochs")
             steps = estimate
@@ -367,7 +369,7 @@ class _ArgStoreReader:
                             self.key("warmup_lr_ratio"), ratio=ratio)
                 ratio = float(int(ratio))
             if ratio and steps is not None:
-                ws = int(steps * ratio)
+                ws = derrian_a1_warmup_steps(steps, ratio)
                 if ws:
                     self.n.put("lr_warmup_steps", ws, kind=DERIVED, keys=[self.key("warmup_lr_ratio")],
                                conversion=f"warmup_lr_ratio {show(self.state['warmup_lr_ratio'])} x {steps} steps -> "
@@ -376,7 +378,8 @@ class _ArgStoreReader:
                             ratio=ratio, steps=steps, warmup=ws)
             elif ratio:
                 self.n.note("derrian-warmup-unresolved", f"warmup_lr_ratio {ratio} of an unknown step estimate",
-                            self.key("warmup_lr_ratio"), ratio=ratio, epochs=epochs, train_batch_size=batch)
+                            self.key("warmup_lr_ratio"), ratio=ratio, epochs=epochs, train_batch_size=batch,
+                            floor_per_epoch=floor)
         # save every n epochs (renamed 2023-02-09)
         field = "save_every_n_epochs" if "save_every_n_epochs" in self.state else "save_at_n_epochs"
         if a1 and self.state.get(field) is None:

@@ -25,6 +25,9 @@ from lora_compat.config.model import (
     CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT, RENAMED, CanonicalConfig, Dataset, Setting, Subset,
 )
 from lora_compat.resources import load_schema
+from lora_compat.semantics.steps import (
+    batches_per_epoch, derrian_ui_max_train_steps, derrian_ui_warmup_steps, max_train_steps_for_epochs,
+)
 
 DIALECT = "derrian-toml"
 SCHEMA = "derrian-toml.schema.json"
@@ -361,7 +364,7 @@ class _UiReader:
                 self.n.note("derrian-toml-warmup-ratio", f"warmup_ratio {r} -> scheduler warmup_steps {ws}", key,
                             steps=steps, warmup=ws)
             else:
-                ws = round(steps * r)
+                ws = derrian_ui_warmup_steps(steps, r)
                 approx = self.era == "U2" and self._steps_from_images
                 caveat = " (U1 count; the U2 backend counts per bucket and may differ)" if approx else ""
                 if ws:
@@ -413,7 +416,7 @@ class _UiReader:
                 return steps
         self._steps_from_images = True     # U1 formula (exact for U1, an approximation for U2)
         total = sum(len(_images(path)) * repeats for path, repeats in folders)
-        return total * epochs // batch
+        return derrian_ui_max_train_steps(total, epochs, batch)
 
     def _bucket_steps(self, folders: list[tuple[str, int]], batch: int, epochs: int) -> int | None:
         try:
@@ -444,8 +447,7 @@ class _UiReader:
                     counts[bucket] = counts.get(bucket, 0) + repeats
         except (OSError, ValueError, ZeroDivisionError):
             return None
-        batches = sum(-(-n // batch) for n in counts.values())
-        return -(-batches // grad_acc) * epochs
+        return max_train_steps_for_epochs(epochs, batches_per_epoch(counts.values(), batch), 1, grad_acc)
 
     def subsets(self) -> None:
         subs = self.data.get("subsets")

@@ -19,7 +19,6 @@ has recognised the dialect.
 
 from __future__ import annotations
 
-import math
 import os
 import shlex
 from functools import lru_cache
@@ -31,6 +30,7 @@ from lora_compat.config.dialects.coerce import (
 )
 from lora_compat.config.model import CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT, RENAMED, CanonicalConfig
 from lora_compat.resources import load_schema
+from lora_compat.semantics.steps import kohya_gui_max_train_steps, kohya_gui_warmup_steps
 
 DIALECT = "kohya-gui"
 SCHEMA = "kohya-gui.schema.json"
@@ -730,7 +730,7 @@ class _GuiReader:
                             train_batch_size=batch, gradient_accumulation_steps=grad_acc, reg_factor=reg_factor,
                             train_data_dir=None if train_dir is UNSET else train_dir, era_caveat=era_caveat)
             else:
-                steps = int(math.ceil(total / batch / grad_acc * epoch * reg_factor))
+                steps = kohya_gui_max_train_steps(total, batch, grad_acc, epoch, reg_factor)
                 fields = [f for f in ("epoch", "train_batch_size", "gradient_accumulation_steps", "reg_data_dir",
                                       "train_data_dir") if f in self.data]
                 conv = (f"epoch {epoch}: ceil({total} images x repeats / {batch} / {grad_acc} x {epoch} x "
@@ -779,7 +779,7 @@ class _GuiReader:
                             "GUIs of 2023-05-07 to 2024-02-02 dropped the warmup with the constant scheduler",
                             "lr_warmup", percent=pct)
             elif steps:
-                ws = round(float(int(pct) * int(steps) / 100)) if fraction_era else round(pct * steps / 100)
+                ws = kohya_gui_warmup_steps(pct, steps, whole_numbers=fraction_era)
                 conv = (f"lr_warmup {show(self.raw('lr_warmup'))} (percent) of {steps} steps -> "
                         f"lr_warmup_steps {ws}")
                 if ws:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lora_compat.arch import flux as arch_flux
+from lora_compat.semantics.args import pattern_values
 
 #: arch table part -> key of the models dict / :class:`~lora_compat.train.flux.tiny.FluxComponents` field
 MODEL_KEY = {"transformer": "transformer", "te1": "clip_l", "te3": "t5xxl"}
@@ -24,18 +25,9 @@ def _flag(value: str | None) -> bool:
 
 
 def parse_kv_pairs(text: str, *, as_int: bool) -> dict[str, float]:
-    """``"regex=value,regex=value"`` (``network_reg_lrs``); malformed pairs are skipped as sd-scripts does."""
-    pairs: dict[str, float] = {}
-    for pair in text.split(","):
-        pair = pair.strip()
-        if not pair or "=" not in pair:
-            continue
-        key, value = (s.strip() for s in pair.split("=", 1))
-        try:
-            pairs[key] = int(value) if as_int else float(value)
-        except ValueError:
-            continue
-    return pairs
+    """``"regex=value,regex=value"`` (``network_reg_lrs``); malformed pairs are skipped as sd-scripts does
+    (the one parser: :func:`lora_compat.semantics.args.pattern_values`)."""
+    return pattern_values(text, as_int=as_int)
 
 
 @dataclass

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
 from lora_compat.lint.query import as_number, dataset_scopes, effective, parse_resolution, truthy
 from lora_compat.lint.registry import Rule, register
+from lora_compat.semantics.buckets import round_bucket_limits
 
 
 @register
@@ -57,8 +57,7 @@ class BucketRangeVsResolution(Rule):
             hi = hi if hi is not None else as_number(effective(cfg, "max_bucket_reso"))
             if steps <= 0 or lo is None or hi is None:
                 continue
-            lo_adj = math.floor(lo / steps) * steps
-            hi_adj = math.ceil(hi / steps) * steps
+            lo_adj, hi_adj = round_bucket_limits(lo, hi, steps)
             if lo_adj > hi_adj:
                 yield self.finding(cfg, origin=sc.origin(cfg, "min_bucket_reso"), option="min_bucket_reso",
                                    what=f"min_bucket_reso {lo:g} > max_bucket_reso {hi:g}", where=sc.where)
