@@ -24,6 +24,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from lora_compat.cli import cli  # noqa: E402
 from lora_compat.demo import make_synthetic_dataset  # noqa: E402
+from lora_compat.plan.build import optimizer_plan  # noqa: E402
 from lora_compat.semantics.optimizers import effective_optimizer  # noqa: E402
 from lora_compat.train.optimizers import build_optimizer  # noqa: E402
 
@@ -45,8 +46,8 @@ def _fit(make_optimizer, init: torch.Tensor, target: torch.Tensor, steps: int = 
 def test_adamw8bit_keeps_uint8_states_on_cpu_and_tracks_adamw():
     torch.manual_seed(0)
     init, target = torch.randn(64, 128) * 0.1, torch.randn(64, 128)   # 8192 elements: 8-bit states
-    p8, opt = _fit(lambda p: build_optimizer(effective_optimizer("AdamW8bit"), [{"params": [p], "lr": 1e-2}], 1e-2)[0],
-                   init, target)
+    plan = optimizer_plan(effective_optimizer("AdamW8bit"), 1e-2)   # what train builds from the plan
+    p8, opt = _fit(lambda p: build_optimizer(plan, [{"params": [p], "lr": 1e-2}])[0], init, target)
     p32, _ = _fit(lambda p: torch.optim.AdamW([p], lr=1e-2), init, target)   # same defaults as AdamW8bit
     state = next(iter(opt.state.values()))
     assert state["state1"].dtype == torch.uint8 and state["state2"].dtype == torch.uint8
