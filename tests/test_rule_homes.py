@@ -165,3 +165,13 @@ def test_token_chunks_have_one_rule():
     assert ids[1, 0, -1].item() == 2                     # a cut-off chunk ends with EOS
     for b, row in enumerate(Tok()(["a", "b"], max_length=152).input_ids.tolist()):
         assert ids[b].tolist() == semantics.chunk_token_ids(row, eos_id=2, pad_id=0)
+
+
+def test_schema_secret_marker_agrees_with_the_secret_key_rule():
+    """``x-secret`` in the option schema (explain, options doc) names exactly the options the one redaction rule
+    (:func:`lora_compat.config.secrets.is_secret_key`) treats as credentials."""
+    from lora_compat.config import options
+    from lora_compat.config.secrets import is_secret_key
+
+    marked = set(options.secret_options())
+    assert marked and marked == {n for n in options._properties() if is_secret_key(n)}
