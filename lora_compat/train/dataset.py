@@ -249,6 +249,9 @@ class TrainDataset:
         self.persistent_workers = persistent_workers
         self.tokenizers = list(tokenizers)
         self.sdxl = sdxl
+        from lora_compat.train.latents import LatentCacheFiles
+
+        self.latent_files: Any = LatentCacheFiles(sdxl=sdxl)   # cache_latents may install the family's layout
         # True when the engine caches text-encoder outputs (SDXL --cache_text_encoder_outputs): captions are
         # then the raw file text, without prefix/suffix, wildcards, separators or dropout (reference §4.4.5).
         self.raw_captions = False
@@ -411,6 +414,7 @@ class TrainDataset:
             "bucket": ds.resos[indices[local][0]],
             "dataset_index": d,
             "custom_attributes": [dict(ds.images[k].subset.get("custom_attributes") or {}) for k in keys],
+            "image_paths": [ds.images[k].path for k in keys],
         }
         # exactly one of "images" / "latents" is present (engines test `"latents" in batch`)
         if all(x is not None for x in latents):
@@ -487,9 +491,7 @@ class TrainDataset:
             mask = entry.alpha_mask_cached
             original, ltrb = entry.latents_original_size, entry.latents_crop_ltrb
         else:
-            from lora_compat.train.latents import load_cache
-
-            c = load_cache(entry.latents_npz)  # type: ignore[arg-type]
+            c = self.latent_files.load(entry.latents_npz, entry.bucket_reso)  # type: ignore[arg-type]
             lat = torch.from_numpy(c.latents_flipped if flipped else c.latents)
             mask = None if c.alpha_mask is None else torch.from_numpy(c.alpha_mask)
             original, ltrb = c.original_size, c.crop_ltrb
@@ -501,18 +503,21 @@ class TrainDataset:
         return lat, original, ltrb, mask  # type: ignore[return-value]
 
     # ------------------------------------------------------------------------------------- caching
-    def cache_latents(self, encode: Callable[[Any], Any], *, to_disk: bool = False, vae_batch_size: int = 1
-                      ) -> int:
+    def cache_latents(self, encode: Callable[[Any], Any], *, to_disk: bool = False, vae_batch_size: int = 1,
+                      files: Any = None) -> int:
         """Encode every image once (``cache_latents`` / ``cache_latents_to_disk``); returns how many were encoded.
 
         ``encode`` maps a float tensor (B,3,H,W) in [-1,1] to *unscaled* latents (B,C,H/8,W/8), i.e.
         ``vae.encode(x).latent_dist.sample()``. Images are cover-resized and center-cropped to their bucket
         (also without bucketing); with ``flip_aug`` the flipped image is encoded too. Disk caches use
-        sd-scripts' file names and are reused when valid.
+        sd-scripts' file names and are reused when valid; ``files`` is the family's cache file layout
+        (:class:`lora_compat.train.latents.LatentCacheFiles`, SD's by default).
         """
         import torch
 
-        from lora_compat.train.latents import CachedLatents, is_cache_valid, latents_npz_path, save_cache
+        from lora_compat.train.latents import CachedLatents, LatentCacheFiles
+
+        self.latent_files = files if files is not None else LatentCacheFiles(sdxl=self.sdxl)
 
         for ds in self.datasets:
             if not ds.latent_cacheable:
@@ -526,9 +531,10 @@ class TrainDataset:
             for entry in entries:
                 sub = entry.subset
                 if to_disk:
-                    entry.latents_npz = latents_npz_path(entry.path, entry.image_size, sdxl=self.sdxl)  # type: ignore[arg-type]
-                    if is_cache_valid(entry.latents_npz, entry.bucket_reso, flip_aug=bool(sub.get("flip_aug")),  # type: ignore[arg-type]
-                                      alpha_mask=bool(sub.get("alpha_mask"))):
+                    entry.latents_npz = self.latent_files.path(entry.path, entry.image_size)  # type: ignore[arg-type]
+                    if self.latent_files.is_valid(entry.latents_npz, entry.bucket_reso,  # type: ignore[arg-type]
+                                                  flip_aug=bool(sub.get("flip_aug")),
+                                                  alpha_mask=bool(sub.get("alpha_mask"))):
                         continue
                 todo.append(entry)
             batches: list[list[ImageEntry]] = []
@@ -564,7 +570,8 @@ class TrainDataset:
                     if torch.isnan(lat[k]).any() or (flipped is not None and torch.isnan(flipped).any()):
                         raise UserError(f"NaN latents for {entry.path!r} (VAE in fp16?); use a float32 VAE")
                     if to_disk:
-                        save_cache(entry.latents_npz, CachedLatents(lat[k], original, ltrb, flipped, mask))  # type: ignore[arg-type]
+                        self.latent_files.save(entry.latents_npz,  # type: ignore[arg-type]
+                                               CachedLatents(lat[k], original, ltrb, flipped, mask))
                     else:
                         entry.latents, entry.latents_flipped = lat[k], flipped
                         entry.latents_original_size, entry.latents_crop_ltrb = original, ltrb

@@ -211,7 +211,8 @@ class Training:
             with torch.no_grad():
                 self.dataset.cache_latents(lambda x: self.family.raw_latents(self.models, x),
                                            to_disk=plan.dataset.cache_latents_to_disk,
-                                           vae_batch_size=plan.dataset.vae_batch_size)
+                                           vae_batch_size=plan.dataset.vae_batch_size,
+                                           files=self.family.latent_cache_files(plan))
         self.ctx = StepContext(device=self.accelerator.device, autocast=self.accelerator.autocast,
                                train_text_encoders=plan.model.train_text_encoders, run_parts={},
                                mixed_precision=self.mixed)
@@ -219,36 +220,8 @@ class Training:
 
     # ---- network ----------------------------------------------------------------------------------------
     def build_network(self) -> None:
-        import torch
-
-        from lora_compat.train import network as netmod
-
         plan, models = self.plan, self.models
-        self.nets: list[netmod.PartNetwork] = []
-        for adapter in plan.adapters:
-            model = models.parts[adapter.part]
-            targets = netmod.targets_from_plan(adapter, plan.family, model)
-            netmod.inject(model, targets, adapter.kind, adapter.peft_kwargs)
-            self.nets.append(netmod.PartNetwork(adapter.part, model, targets, adapter.lr, adapter.kind))
-        if self.mixed in ("fp16", "bf16"):
-            # sd-scripts keeps the frozen base in the mixed-precision dtype (memory) and the network in float32
-            # (unless full_bf16); the VAE stays float32.
-            half = torch.float16 if self.mixed == "fp16" else torch.bfloat16
-            with _quiet_diffusers():  # diffusers warns about any .to(dtype) on a model, even with nothing to keep
-                for m in models.frozen_in_mixed_precision:
-                    m.to(half)
-            for net in self.nets:
-                netmod.cast_adapters(net, torch.float32)
-        if plan.precision.full_bf16:
-            for net in self.nets:  # sd-scripts trains the network itself in bf16
-                netmod.cast_adapters(net, torch.bfloat16)
-        if plan.network_weights:
-            netmod.load_network_weights(plan.network_weights, self.nets, self.say)
-        eo = plan.engine_options
-        for net in self.nets:
-            netmod.install_kohya_dropouts(net, (eo.get("network_dropout") or {}).get("p"),
-                                          (eo.get("rank_dropout") or {}).get("p"),
-                                          (eo.get("module_dropout") or {}).get("p"))
+        self.nets = self.family.build_network(models, plan, mixed_precision=self.mixed, say=self.say)
         if plan.model.gradient_checkpointing:
             self.family.enable_gradient_checkpointing(models, plan.model.train_text_encoders)
 
@@ -285,11 +258,10 @@ class Training:
 
         from lora_compat.semantics import lr_lambda
         from lora_compat.train.dataset import DatasetCheckpoint
-        from lora_compat.train.network import optimizer_param_groups
         from lora_compat.train.optimizers import build_optimizer
 
         plan = self.plan
-        groups = optimizer_param_groups(plan, self.nets)
+        groups = self.family.param_groups(plan, self.nets)
         if not groups:
             raise UserError("every parameter group has learning rate 0 or none: nothing would be trained",
                             key="learning_rate")
@@ -329,10 +301,8 @@ class Training:
         st.keep_only_trainable_weights(self.accelerator)
         wmap = {id(m): w for m, w in zip(trained, self.wrapped)}
         self.ctx.run_parts = {name: wmap.get(id(m), m) for name, m in self.models.parts.items()}
-        dev = self.accelerator.device
         with _quiet_diffusers():
-            for m in self.models.all_modules:
-                m.to(dev)
+            self.family.place_models(self.models, self.accelerator.device)
         self.models.denoiser.train()
         for n in self.nets:
             n.model.train()
@@ -445,9 +415,7 @@ class Training:
             self.lr_scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         if "scale_weight_norms" in self.plan.engine_options:
-            from lora_compat.train.network import apply_max_norm
-
-            apply_max_norm(self.nets, self.plan.engine_options["scale_weight_norms"]["max_norm"])
+            self.family.apply_max_norm(self.nets, self.plan.engine_options["scale_weight_norms"]["max_norm"])
         self.last_loss = loss
 
     def _loss(self, batch: dict[str, Any]) -> Any:
@@ -482,13 +450,13 @@ class Training:
     # ---- saving -----------------------------------------------------------------------------------------
     def _save_model(self, name: str, epoch: int) -> Path:
         from lora_compat.train.metadata import modelspec, save_metadata
-        from lora_compat.train.saving import kohya_state_dict, save_kohya
+        from lora_compat.train.saving import save_kohya
 
         acc, out = self.accelerator, self.plan.outputs
         acc.wait_for_everyone()
         path = self.out_dir / name
         if acc.is_main_process:
-            sd = kohya_state_dict(self.nets, self.plan.precision.save_precision)
+            sd = self.family.state_dict(self.nets, self.plan.precision.save_precision)
             md = save_metadata(self.base_meta, modelspec(out.modelspec), epoch, self.global_step, out.no_metadata)
             save_kohya(path, sd, md if out.extension == ".safetensors" else None)
             self.saved.append(path)
@@ -506,8 +474,7 @@ class Training:
             st.remove_quietly(self.out_dir / st.state_dir_name(name, self.plan.outputs.extension))
 
     def save(self) -> TrainResult:
-        from lora_compat.train.saving import kohya_state_dict, weights_digest
-        from lora_compat.train.saving import save_peft as write_peft
+        from lora_compat.train.saving import weights_digest
 
         acc, out = self.accelerator, self.plan.outputs
         final: Path | None = None
@@ -518,26 +485,21 @@ class Training:
             if out.save_state or out.save_state_on_train_end:
                 self.state_dir = self._save_state(name, self.num_epochs)
             if self.opts.save_peft and acc.is_main_process:
-                peft_dir = write_peft(self.out_dir / ((out.output_name or "last") + "-peft"), self.nets)
+                peft_dir = self.family.save_peft(self.out_dir / ((out.output_name or "last") + "-peft"), self.nets,
+                                                 final)
         if self.log_with:
             acc.end_training()
         acc.wait_for_everyone()
         return TrainResult(self.out_dir, final, self.saved, self.global_step, self.final_epoch + 1, self.losses,
                            self.interrupted, self.state_dir, peft_dir, self.base_meta, self.max_train_steps,
                            self.plan.steps.train_batch_size * self.nproc * self.grad_acc,
-                           acc.process_index, self.nproc, weights_digest(kohya_state_dict(self.nets, None)),
+                           acc.process_index, self.nproc, weights_digest(self.family.state_dict(self.nets, None)),
                            self.lrs, self.record())
 
     def record(self) -> dict[str, Any]:
         """What this run actually used, taken from the live objects (not copied from the plan), in the plan's
         JSON vocabulary: ``plan --format json`` and this record agree on every run of one process."""
-        from lora_compat.train.network import lora_layers
-
-        adapters = []
-        for net in self.nets:
-            layers = lora_layers(net)
-            adapters.append({"part": net.part, "kind": net.kind, "targets": sorted(t.path for t, _ in layers),
-                             "ranks": {t.path: t.rank for t, _ in layers}, "lr": net.lr})
+        adapters = self.family.adapter_record(self.nets)
         return {
             "family": self.plan.family, "seed": self.seed, "mixed_precision": self.mixed,
             "steps": {"max_train_steps": self.max_train_steps, "epochs": self.num_epochs,
@@ -565,14 +527,8 @@ def _any_process(accelerator: Any, flag: bool) -> bool:
     return bool(accelerator.reduce(t, reduction="sum").item() > 0)
 
 
-@contextlib.contextmanager
 def _quiet_diffusers() -> Any:
-    """Silence diffusers' logger (warnings only) for the duration of the block, then restore its level."""
-    from diffusers.utils import logging as dlog
+    """Silence diffusers' logger while the block runs (:func:`lora_compat.train.family.quiet_diffusers`)."""
+    from lora_compat.train.family import quiet_diffusers
 
-    previous = dlog.get_verbosity()
-    dlog.set_verbosity_error()
-    try:
-        yield
-    finally:
-        dlog.set_verbosity(previous)
+    return quiet_diffusers()

@@ -1,11 +1,13 @@
 """The model-family axis of the engine: what differs between model families lives behind one interface.
 
-A family (SD1 / SD2 / SDXL today, FLUX.1 next) decides how its models are loaded, how images become latents,
+A family (SD1 / SD2 / SDXL, FLUX.1) decides how its models are loaded, how images become latents,
 how captions become conditioning, and how one micro-batch becomes a per-sample loss (noise, timesteps, latent
 packing, the denoiser call, the target, loss weighting) — sd-scripts' ``NetworkTrainer`` hooks
 (``load_target_model``, ``encode_images_to_latents`` / ``shift_scale_latents``, ``get_text_cond``,
-``get_noise_pred_and_target``, ``post_process_loss``). Everything else (data, network, optimizer, schedule, the
-loop, saving) is shared by :mod:`lora_compat.train.engine`.
+``get_noise_pred_and_target``, ``post_process_loss``) — and its network: which adapters it injects and how
+(``build_network``), their optimizer groups, their kohya state dict and PEFT output, max-norm, where the models
+live on the device. Everything else (data, optimizer, schedule, the loop, states, saves) is shared by
+:mod:`lora_compat.train.engine`.
 
 A new family is one module implementing :class:`TrainingFamily` and one line in :data:`FAMILY_MODULES`; the
 engine never branches on a family name.
@@ -13,6 +15,7 @@ engine never branches on a family name.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ FAMILY_MODULES: dict[str, str] = {
     "sd1": "lora_compat.train.sd_unet",
     "sd2": "lora_compat.train.sd_unet",
     "sdxl": "lora_compat.train.sd_unet",
+    "flux1": "lora_compat.train.flux.family",
 }
 
 
@@ -120,6 +124,56 @@ class TrainingFamily(ABC):
 
     def prepare_text_cache(self, models: FamilyModels, plan: Any, dataset: Any, ctx: StepContext) -> None:
         """Cache text-encoder outputs when the plan asks for it (``cache_text_encoder_outputs``)."""
+
+    def latent_cache_files(self, plan: Any) -> Any:
+        """The latent cache file layout (:class:`lora_compat.train.latents.LatentCacheFiles`); None: the SD one."""
+        return None
+
+    # ---- the network ------------------------------------------------------------------------------------
+    @abstractmethod
+    def build_network(self, models: FamilyModels, plan: Any, *, mixed_precision: str, say: Any) -> list[Any]:
+        """Inject the plan's adapters into ``models.parts`` with sd-scripts' module set and dropouts, cast the
+        frozen base to the mixed-precision dtype and the adapters to theirs, load ``plan.network_weights``.
+        Returns one entry per trained model part, each with ``part`` and ``model`` (what accelerate prepares)."""
+
+    @abstractmethod
+    def param_groups(self, plan: Any, nets: list[Any]) -> list[dict[str, Any]]:
+        """Optimizer parameter groups (``{"params", "lr"}``) in sd-scripts' order, as ``plan.param_groups``."""
+
+    @abstractmethod
+    def state_dict(self, nets: list[Any], save_precision: str | None) -> dict[str, Any]:
+        """The kohya state dict sd-scripts would save (keys, shapes, dtypes; ``save_precision`` casts)."""
+
+    @abstractmethod
+    def adapter_record(self, nets: list[Any]) -> list[dict[str, Any]]:
+        """Per part: ``{"part", "kind", "targets", "ranks", "lr"}`` of the live network (the run record)."""
+
+    def save_peft(self, folder: Any, nets: list[Any], kohya_file: Any) -> Any:
+        """Write the adapters as PEFT folders (``train --peft``); ``kohya_file`` is the final save. Returns the
+        folder."""
+        raise NotImplementedError
+
+    def apply_max_norm(self, nets: list[Any], max_norm: float) -> Any:
+        """``scale_weight_norms``: sd-scripts' ``apply_max_norm_regularization`` on the live network."""
+        raise NotImplementedError
+
+    def place_models(self, models: FamilyModels, device: Any) -> None:
+        """Move the models to ``device`` once the optimizer and accelerate are set up."""
+        for m in models.all_modules:
+            m.to(device)
+
+
+@contextlib.contextmanager
+def quiet_diffusers() -> Any:
+    """Silence diffusers' logger (warnings only) for the duration of the block, then restore its level."""
+    from diffusers.utils import logging as dlog
+
+    previous = dlog.get_verbosity()
+    dlog.set_verbosity_error()
+    try:
+        yield
+    finally:
+        dlog.set_verbosity(previous)
 
 
 def family_for(name: str) -> TrainingFamily:

@@ -103,3 +103,28 @@ def _as_numpy(value: Any) -> Any:
     if hasattr(value, "detach"):
         value = value.detach().float().cpu().numpy()
     return np.asarray(value, dtype=np.float32)
+
+
+class LatentCacheFiles:
+    """Where and how a family's latent cache files are named, checked, written and read (sd-scripts' latents
+    caching strategy). This one is SD1/SD2/SDXL's (``_sd.npz`` / ``_sdxl.npz``, one resolution per file); FLUX.1
+    has its own (:class:`lora_compat.train.flux.cache.FluxLatentCacheFiles`)."""
+
+    def __init__(self, *, sdxl: bool = False) -> None:
+        self.sdxl = sdxl
+
+    def path(self, image_path: str, image_size: tuple[int, int]) -> str:
+        """The cache file of an image of original size ``(w, h)``."""
+        return latents_npz_path(image_path, image_size, sdxl=self.sdxl)
+
+    def is_valid(self, npz_path: str, bucket_reso: tuple[int, int], *, flip_aug: bool, alpha_mask: bool) -> bool:
+        """True when the file holds what training at ``bucket_reso`` needs."""
+        return is_cache_valid(npz_path, bucket_reso, flip_aug=flip_aug, alpha_mask=alpha_mask)
+
+    def save(self, npz_path: str, entry: CachedLatents) -> None:
+        """Write (or add to) the cache file."""
+        save_cache(npz_path, entry)
+
+    def load(self, npz_path: str, bucket_reso: tuple[int, int]) -> CachedLatents:
+        """The latents of ``bucket_reso`` from the file."""
+        return load_cache(npz_path)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from lora_compat.train.family import FamilyModels, StepContext, TrainingFamily
+from lora_compat.train.family import FamilyModels, StepContext, TrainingFamily, quiet_diffusers
 
 
 class SDUNetFamily(TrainingFamily):
@@ -131,6 +131,69 @@ class SDUNetFamily(TrainingFamily):
         from lora_compat.train import models as mdl
 
         mdl.set_attention(models.denoiser, mode)
+
+    # ---- network ----------------------------------------------------------------------------------------
+    def build_network(self, models: FamilyModels, plan: Any, *, mixed_precision: str, say: Any) -> list[Any]:
+        import torch
+
+        from lora_compat.train import network as netmod
+
+        nets: list[netmod.PartNetwork] = []
+        for adapter in plan.adapters:
+            model = models.parts[adapter.part]
+            targets = netmod.targets_from_plan(adapter, plan.family, model)
+            netmod.inject(model, targets, adapter.kind, adapter.peft_kwargs)
+            nets.append(netmod.PartNetwork(adapter.part, model, targets, adapter.lr, adapter.kind))
+        if mixed_precision in ("fp16", "bf16"):
+            # sd-scripts keeps the frozen base in the mixed-precision dtype (memory) and the network in float32
+            # (unless full_bf16); the VAE stays float32.
+            half = torch.float16 if mixed_precision == "fp16" else torch.bfloat16
+            with quiet_diffusers():  # diffusers warns about any .to(dtype) on a model, even with nothing to keep
+                for m in models.frozen_in_mixed_precision:
+                    m.to(half)
+            for net in nets:
+                netmod.cast_adapters(net, torch.float32)
+        if plan.precision.full_bf16:
+            for net in nets:  # sd-scripts trains the network itself in bf16
+                netmod.cast_adapters(net, torch.bfloat16)
+        if plan.network_weights:
+            netmod.load_network_weights(plan.network_weights, nets, say)
+        eo = plan.engine_options
+        for net in nets:
+            netmod.install_kohya_dropouts(net, (eo.get("network_dropout") or {}).get("p"),
+                                          (eo.get("rank_dropout") or {}).get("p"),
+                                          (eo.get("module_dropout") or {}).get("p"))
+        return nets
+
+    def param_groups(self, plan: Any, nets: list[Any]) -> list[dict[str, Any]]:
+        from lora_compat.train.network import optimizer_param_groups
+
+        return optimizer_param_groups(plan, nets)
+
+    def state_dict(self, nets: list[Any], save_precision: str | None) -> dict[str, Any]:
+        from lora_compat.train.saving import kohya_state_dict
+
+        return kohya_state_dict(nets, save_precision)
+
+    def adapter_record(self, nets: list[Any]) -> list[dict[str, Any]]:
+        from lora_compat.train.network import lora_layers
+
+        out = []
+        for net in nets:
+            layers = lora_layers(net)
+            out.append({"part": net.part, "kind": net.kind, "targets": sorted(t.path for t, _ in layers),
+                        "ranks": {t.path: t.rank for t, _ in layers}, "lr": net.lr})
+        return out
+
+    def save_peft(self, folder: Any, nets: list[Any], kohya_file: Any) -> Any:
+        from lora_compat.train.saving import save_peft
+
+        return save_peft(folder, nets)
+
+    def apply_max_norm(self, nets: list[Any], max_norm: float) -> Any:
+        from lora_compat.train.network import apply_max_norm
+
+        return apply_max_norm(nets, max_norm)
 
 
 FAMILY = SDUNetFamily()
