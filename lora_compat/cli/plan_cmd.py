@@ -133,6 +133,8 @@ def _render_run(plan, say) -> None:  # type: ignore[no-untyped-def]
             + (", cached text-encoder outputs" if m.cache_text_encoder_outputs else ""))
         say(f"  precision {p.mixed_precision}" + (", full_bf16" if p.full_bf16 else "")
             + f", saved as {p.save_precision or 'trained'}; seed {_n(plan.seed) if plan.seed is not None else 'drawn at run time'}")
+    if plan.flux is not None:
+        _render_flux(plan.flux, say)
     say("optimizer", "bold")
     if o.package is None:
         pkg = ""
@@ -156,6 +158,27 @@ def _render_run(plan, say) -> None:  # type: ignore[no-untyped-def]
     say(f"  {out.output_dir}/{out.output_name or 'last'}{out.extension}"
         + (", saves " + " and ".join(e for e in every if e) if any(every) else "")
         + (", state folders" if out.save_state else "") + (", no metadata" if out.no_metadata else ""))
+
+
+def _render_flux(fp, say) -> None:  # type: ignore[no-untyped-def]
+    """FLUX.1: the variant and where it was read, the model files, the flow-matching options, memory options."""
+    say("flux", "bold")
+    say(f"  {fp.variant or 'variant unknown until the model is loaded'} ({fp.topology_from}): {fp.double_blocks} "
+        f"double / {fp.single_blocks} single blocks; T5 tokens {_n(fp.t5xxl_max_token_length)}"
+        + "".join(f", {k} {getattr(fp, k)}" for k in ("ae", "clip_l", "t5xxl") if getattr(fp, k)))
+    o = fp.options
+    say(f"  timesteps {o['timestep_sampling']} (shift {o['discrete_flow_shift']}, sigmoid_scale {o['sigmoid_scale']}), "
+        f"weighting {o['weighting_scheme']}, prediction {o['model_prediction_type']}, guidance "
+        f"{o['guidance_scale']}, loss {o['loss_type']}, T5 mask {o['apply_t5_attn_mask']}")
+    memory = [name for name, on in (("fp8_base", fp.fp8_base), ("fp8_base_unet", fp.fp8_base_unet),
+                                     ("cpu_offload_checkpointing", fp.cpu_offload_checkpointing),
+                                     ("cache_text_encoder_outputs", fp.cache_text_encoder_outputs),
+                                     ("... to disk", fp.cache_text_encoder_outputs_to_disk)) if on]
+    if fp.blocks_to_swap:
+        memory.append(f"blocks_to_swap {fp.blocks_to_swap}")
+    say(f"  modules {fp.modules}" + (", split_qkv" if fp.split_qkv else "") + (", train_t5xxl" if fp.train_t5xxl
+                                                                                 else "")
+        + ("; memory: " + ", ".join(memory) if memory else ""))
 
 
 def _n(v) -> str:  # type: ignore[no-untyped-def]

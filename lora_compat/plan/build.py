@@ -86,48 +86,39 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
     engine: dict[str, Any] = {}
 
     # ---- network ----------------------------------------------------------------------------------------
+    from lora_compat.plan.flux import FLUX_FAMILIES, FLUX_NETWORK_MODULE
+
+    is_flux = family in FLUX_FAMILIES
     module = get("network_module")
-    # sd-scripts has no default (it needs --network_module); every front-end writes networks.lora for a LoRA
-    module = str(module) if module is not None else "networks.lora"
+    # sd-scripts has no default (it needs --network_module); every front-end writes networks.lora (FLUX:
+    # networks.lora_flux)
+    module = str(module) if module is not None else (FLUX_NETWORK_MODULE if is_flux else "networks.lora")
     net_args = net.parse_network_args(cfg.get("network_args"))
-    kind = net.network_kind(module, net_args)
-    if kind is None:
-        unsupported.append(Unsupported(
-            "network_module", f"{module!r}" + (f" with algo={net_args.get('algo')!r}" if "algo" in net_args else "")
-            + " is not a network lora-compat can train (networks.lora, LoCon, LyCORIS LoHa / LoKr only); it is "
-            "never imported", refused=True))
-        kind = "lora"
-    net._check_numeric_args(net_args, kind, unsupported)
+    base_model = ov.base_model or cfg.get("pretrained_model_name_or_path")
     can_train = trainable(family)
     if not can_train:
         unsupported.append(Unsupported("family", f"{family}: lora-compat does not train this model family yet",
                                        refused=True))
-    try:
-        lr_weights = net.block_lr_weights(net_args, family == "sdxl") if can_train else None
-    except ValueError as exc:
-        unsupported.append(Unsupported("network_args", f"block LR weights: {exc} (sd-scripts fails as well)"))
-        lr_weights = None
-    unet_lr, te_lr = net._part_lrs(cfg)
-    train_unet = not get("network_train_text_encoder_only")
-    train_te = not get("network_train_unet_only")
-    adapters = net._plan_adapters(cfg, family, kind, net_args, lr_weights, unet_lr if train_unet else None,
-                                  te_lr if train_te else None, train_unet, train_te, unsupported,
-                                  notes) if can_train else []
-    groups = net._plan_param_groups(family, adapters, net_args, lr_weights, unet_lr, te_lr, engine, unsupported)
-    net._plan_engine_options(cfg, net_args, engine, unsupported, kind)
-    if module == "lycoris.kohya":
-        notes.append("LyCORIS chooses its modules by preset (" + net_args.get("preset", "full") + "); this plan "
-                     "wraps the module set of sd-scripts' networks.lora (plus convolutions when conv_dim is set)")
-    if can_train and not adapters:
+    flux_planned = None
+    if is_flux:
+        kind = "lora"
+        weights = cfg.get("network_weights")
+        blueprints = resolve_subsets(cfg)
+        from lora_compat.plan.flux import plan_flux
+
+        flux_planned = plan_flux(cfg, family, module, net_args, base_model, blueprints,
+                                 str(get("mixed_precision")), unsupported, notes)
+        adapters, groups = flux_planned.adapters, flux_planned.param_groups
+        _flux_engine_options(cfg, engine, unsupported)
+    else:
+        kind, adapters, groups, weights = _sd_network(cfg, family, module, net_args, can_train, engine, unsupported,
+                                                      notes)
+    if can_train and not adapters and not (is_flux and any(u.refused for u in unsupported)):
         unsupported.append(Unsupported("network_train_unet_only", "nothing to train: network_train_unet_only and "
                                        "network_train_text_encoder_only exclude every part", refused=True))
     elif adapters and not groups:
         unsupported.append(Unsupported("learning_rate", "every parameter group has learning rate 0 or none: "
                                        "nothing would be trained", refused=True))
-    weights = cfg.get("network_weights")
-    if weights and kind in ("loha", "lokr"):
-        unsupported.append(Unsupported("network_weights", "starting a LoHa / LoKr network from a file is not "
-                                       "supported", refused=True))
 
     # ---- data and steps ---------------------------------------------------------------------------------
     seed = _int_or_none(cfg.get("seed"))
@@ -147,8 +138,7 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
     scheduler = _scheduler_plan(cfg, choice, steps, unsupported)
 
     # ---- model, precision, noise ------------------------------------------------------------------------
-    base_model = ov.base_model or cfg.get("pretrained_model_name_or_path")
-    v_param = bool(get("v_parameterization"))
+    v_param = bool(get("v_parameterization")) and not is_flux
     train_te_any = any(is_text_encoder_part(a.part) and a.lr for a in adapters)
     model = ModelPlan(
         family=family, base_model=base_model, v_parameterization=v_param, clip_skip=_int_or_none(get("clip_skip")),
@@ -156,9 +146,11 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
         attention="sdpa" if (get("xformers") or get("mem_eff_attn") or get("sdpa")) else None,
         gradient_checkpointing=bool(get("gradient_checkpointing")),
         tokenizer_dir=cfg.get("tokenizer_cache_dir"),
-        cache_text_encoder_outputs=bool(get("cache_text_encoder_outputs")) and family == "sdxl",
+        cache_text_encoder_outputs=(bool(get("cache_text_encoder_outputs")) and family == "sdxl") or bool(
+            flux_planned and flux_planned.flux.cache_text_encoder_outputs),
         train_text_encoders=train_te_any)
-    _check_model(cfg, model, blueprints, unsupported)
+    if not is_flux:
+        _check_model(cfg, model, blueprints, unsupported)
     precision = PrecisionPlan(mixed_precision=str(get("mixed_precision")), full_bf16=bool(get("full_bf16")),
                               save_precision=get("save_precision"))
     if precision.full_bf16 and precision.mixed_precision != "bf16":
@@ -168,7 +160,8 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
 
     # ---- outputs ----------------------------------------------------------------------------------------
     outputs = _output_plan(cfg, ov, family, v_param, module, kind, net_args, choice, optimizer, scheduler, seed,
-                           dataset, blueprints, base_model, unsupported)
+                           dataset, blueprints, base_model, unsupported,
+                           flux_planned.flux if flux_planned is not None else None)
     if ov.train_data is not None and not os.path.isdir(ov.train_data):
         unsupported.append(Unsupported("train_data_dir", f"training data folder {ov.train_data!r} not found",
                                        refused=True))
@@ -184,7 +177,60 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
                 dialect=cfg.dialect, network_module=module, notes=notes, family=family, seed=seed, model=model,
                 precision=precision, noise=noise, optimizer=optimizer, scheduler=scheduler, dataset=dataset,
                 outputs=outputs, network_weights=str(weights) if weights else None,
-                ignored=ignored_options(cfg, family))
+                ignored=ignored_options(cfg, family),
+                flux=flux_planned.flux if flux_planned is not None else None)
+
+
+def _sd_network(cfg: CanonicalConfig, family: str, module: str, net_args: dict[str, str], can_train: bool,
+                engine: dict[str, Any], unsupported: list[Unsupported], notes: list[str]
+                ) -> tuple[str, list[Any], list[Any], Any]:
+    """(kind, adapters, parameter groups, network_weights) of an SD-UNet family (sd-scripts' networks.lora)."""
+    get = cfg.effective
+    kind = net.network_kind(module, net_args)
+    if kind is None:
+        unsupported.append(Unsupported(
+            "network_module", f"{module!r}" + (f" with algo={net_args.get('algo')!r}" if "algo" in net_args else "")
+            + " is not a network lora-compat can train (networks.lora, LoCon, LyCORIS LoHa / LoKr only); it is "
+            "never imported", refused=True))
+        kind = "lora"
+    net._check_numeric_args(net_args, kind, unsupported)
+    try:
+        lr_weights = net.block_lr_weights(net_args, family == "sdxl") if can_train else None
+    except ValueError as exc:
+        unsupported.append(Unsupported("network_args", f"block LR weights: {exc} (sd-scripts fails as well)"))
+        lr_weights = None
+    unet_lr, te_lr = net._part_lrs(cfg)
+    train_unet = not get("network_train_text_encoder_only")
+    train_te = not get("network_train_unet_only")
+    adapters = net._plan_adapters(cfg, family, kind, net_args, lr_weights, unet_lr if train_unet else None,
+                                  te_lr if train_te else None, train_unet, train_te, unsupported,
+                                  notes) if can_train else []
+    groups = net._plan_param_groups(family, adapters, net_args, lr_weights, unet_lr, te_lr, engine, unsupported)
+    net._plan_engine_options(cfg, net_args, engine, unsupported, kind)
+    if module == "lycoris.kohya":
+        notes.append("LyCORIS chooses its modules by preset (" + net_args.get("preset", "full") + "); this plan "
+                     "wraps the module set of sd-scripts' networks.lora (plus convolutions when conv_dim is set)")
+    weights = cfg.get("network_weights")
+    if weights and kind in ("loha", "lokr"):
+        unsupported.append(Unsupported("network_weights", "starting a LoHa / LoKr network from a file is not "
+                                       "supported", refused=True))
+    return kind, adapters, groups, weights
+
+
+def _flux_engine_options(cfg: CanonicalConfig, engine: dict[str, Any], unsupported: list[Unsupported]) -> None:
+    """The kohya behaviours the FLUX network implements itself (dropouts, max-norm, a starting file)."""
+    nd = net._float_option(cfg, "network_dropout")
+    if nd:
+        engine["network_dropout"] = {"p": float(nd), "why": "kohya drops rank activations after lora_down "
+                                     "(inverted dropout), once per fused module"}
+    swn = net._float_option(cfg, "scale_weight_norms")
+    if swn:
+        engine["scale_weight_norms"] = {"max_norm": float(swn), "why": "max-norm regularization of each fused "
+                                        "module's delta after each step (lora_flux apply_max_norm_regularization)"}
+    weights = cfg.get("network_weights")
+    if weights:
+        engine["network_weights"] = {"value": weights, "why": "loaded like create_network_from_weights + "
+                                     "load_state_dict(strict=False); ranks and alphas must match this network"}
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -322,7 +368,7 @@ def _output_plan(cfg: CanonicalConfig, ov: RunOverrides, family: str, v_param: b
                  net_args: dict[str, str], choice: EffectiveOptimizer, optimizer: OptimizerPlan,
                  scheduler: SchedulerPlan, seed: int | None, dataset: DatasetPlan,
                  blueprints: list[ResolvedDataset], base_model: str | None,
-                 unsupported: list[Unsupported]) -> OutputPlan:
+                 unsupported: list[Unsupported], flux: Any = None) -> OutputPlan:
     get = cfg.effective
     fmt = str(get("save_model_as"))
     if fmt not in SAVE_FORMATS:
@@ -349,8 +395,8 @@ def _output_plan(cfg: CanonicalConfig, ov: RunOverrides, family: str, v_param: b
         seed=seed, dataset_config=dataset.dataset_config and ov.train_data is None,
         # the one command-line dataset (its options when the folders are not here)
         dataset_params=blueprints[0].params if blueprints else {k: get(k) for k in _BUCKET_OPTIONS},
-        base_model=base_model)
-    out.modelspec = modelspec(get, family, v_param)
+        base_model=base_model, flux_options=flux.options if flux is not None else None)
+    out.modelspec = modelspec(get, family, v_param, flux.variant if flux is not None else None)
     return out
 
 

@@ -43,7 +43,23 @@ FAMILY_SPECS: dict[str, FamilySpec] = {
     "sdxl": FamilySpec("sdxl_base_v1-0", "sdxl_base_v1-0", "stable-diffusion-xl-v1-base/lora",
                        "stable-diffusion-xl-v1-base/lora", "https://github.com/Stability-AI/generative-models",
                        "1024x1024", "1024x1024"),
+    # flux_utils.MODEL_VERSION_FLUX_V1; sai_model_spec: flux-1-dev (schnell: flux-1-schnell, see FLUX_ARCHITECTURES)
+    "flux1": FamilySpec("flux1", "flux1", "flux-1-dev/lora", "flux-1-dev/lora",
+                        "https://github.com/black-forest-labs/flux", "1024x1024", "1024x1024"),
+    "chroma": FamilySpec("chroma", "chroma", "chroma/lora", "chroma/lora", "https://huggingface.co/lodestones/Chroma",
+                         "1024x1024", "1024x1024"),
 }
+#: modelspec.architecture of a FLUX.1 variant (sai_model_spec: the checkpoint decides dev vs schnell).
+FLUX_ARCHITECTURES = {"flux1-dev": "flux-1-dev/lora", "flux1-schnell": "flux-1-schnell/lora", "chroma": "chroma/lora"}
+#: Families whose modelspec has no prediction_type (sai_model_spec: "Flux models don't use prediction_type").
+NO_PREDICTION_TYPE = frozenset({"flux1", "chroma"})
+#: FluxNetworkTrainer.update_metadata: ss_* key -> FluxOptions field, in its order.
+FLUX_METADATA = (("ss_model_type", "model_type"), ("ss_apply_t5_attn_mask", "apply_t5_attn_mask"),
+                 ("ss_weighting_scheme", "weighting_scheme"), ("ss_logit_mean", "logit_mean"),
+                 ("ss_logit_std", "logit_std"), ("ss_mode_scale", "mode_scale"),
+                 ("ss_guidance_scale", "guidance_scale"), ("ss_timestep_sampling", "timestep_sampling"),
+                 ("ss_sigmoid_scale", "sigmoid_scale"), ("ss_model_prediction_type", "model_prediction_type"),
+                 ("ss_discrete_flow_shift", "discrete_flow_shift"))
 
 
 def base_model_version(family: str, v: bool) -> str:
@@ -90,20 +106,23 @@ def option_metadata(get: Callable[[str], Any], *, family: str, v_parameterizatio
                     kind: str, network_args: dict[str, str] | None, learning_rate: Any, unet_lr: Any,
                     lr_scheduler: str, lr_warmup_steps: Any, ss_optimizer: str, seed: int | None,
                     dataset_config: bool, dataset_params: dict[str, Any] | None,
-                    base_model: str | None) -> dict[str, str | None]:
+                    base_model: str | None, flux_options: dict[str, Any] | None = None) -> dict[str, str | None]:
     """Every ``ss_*`` key of a LoRA save, in ``train_network.py``'s order; None for what the run fills in.
 
     ``get(name)`` is the option's effective value (the config's, else sd-scripts' default). ``learning_rate`` /
     ``unet_lr`` are what sd-scripts keeps after ``get_optimizer`` (None with Adafactor's relative_step);
     ``lr_scheduler`` the effective scheduler name; ``dataset_params`` the one dataset's resolved parameters in
-    command-line mode (bucket limits, bucketing flags).
+    command-line mode (bucket limits, bucketing flags). ``flux_options`` (FLUX.1: the run's FluxOptions fields)
+    adds ``FluxNetworkTrainer.update_metadata``'s keys; its network keeps ``text_encoder_lr`` as given (a list
+    stays a list: lora_flux has ``prepare_optimizer_params_with_multiple_te_lrs``).
     """
     md: dict[str, Any] = {
         "ss_session_id": None,
         "ss_training_started_at": None,
         "ss_output_name": get("output_name"),
         "ss_learning_rate": learning_rate,
-        "ss_text_encoder_lr": first_text_encoder_lr(get("text_encoder_lr")),
+        "ss_text_encoder_lr": get("text_encoder_lr") if flux_options is not None
+        else first_text_encoder_lr(get("text_encoder_lr")),
         "ss_unet_lr": unet_lr,
         "ss_num_train_images": None,
         "ss_num_validation_images": 0,
@@ -198,6 +217,8 @@ def option_metadata(get: Callable[[str], Any], *, family: str, v_parameterizatio
         # sd-scripts injects "dropout" from network_dropout into the kwargs (a LyCORIS workaround, §8)
         parsed.setdefault("dropout", get("network_dropout"))
         md["ss_network_args"] = json.dumps(parsed)
+    if flux_options is not None:
+        md.update({key: flux_options[name] for key, name in FLUX_METADATA})
     if base_model:
         # sd-scripts hashes an existing base model path (at run time) and keeps only its basename; a hub id or
         # our tiny:... names are written as given
@@ -218,10 +239,13 @@ _RUN_KEYS = frozenset({
 })
 
 
-def modelspec(get: Callable[[str], Any], family: str, v: bool) -> dict[str, str | None]:
-    """``modelspec.*`` keys (§7.3); ``modelspec.date`` (and a title made from it) are filled in at each save."""
+def modelspec(get: Callable[[str], Any], family: str, v: bool, variant: str | None = None) -> dict[str, str | None]:
+    """``modelspec.*`` keys (§7.3); ``modelspec.date`` (and a title made from it) are filled in at each save.
+    ``variant``: FLUX.1's ``flux1-dev`` / ``flux1-schnell`` (its architecture string)."""
     spec = FAMILY_SPECS[family]
     architecture = spec.architecture_v if v else spec.architecture
+    if variant in FLUX_ARCHITECTURES:
+        architecture = FLUX_ARCHITECTURES[variant]
     reso = spec.resolution_v if v else spec.resolution
     res = resolution_tuple(get("resolution"))
     if isinstance(res, tuple) and len(res) == 2:
@@ -236,6 +260,8 @@ def modelspec(get: Callable[[str], Any], family: str, v: bool) -> dict[str, str 
         "modelspec.prediction_type": "v" if v else "epsilon",
         "modelspec.implementation_version": "sd-scripts/unknown",
     }
+    if family in NO_PREDICTION_TYPE:
+        del md["modelspec.prediction_type"]
     lo, hi = get("min_timestep"), get("max_timestep")
     if lo is not None or hi is not None:
         md["modelspec.timestep_range"] = f"{lo or 0},{hi if hi is not None else 1000}"

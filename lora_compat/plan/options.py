@@ -107,9 +107,14 @@ def _is_set(name: str, value: Any) -> bool:
 
 def ignored_options(cfg: CanonicalConfig, family: str) -> list[Any]:
     """The options ``cfg`` sets that the engine does not run, each with why (Unsupported entries)."""
+    from lora_compat.plan.flux import FLUX_FAMILIES, FLUX_RUNS, IGNORED_BY_FLUX
     from lora_compat.plan.parts import Unsupported
 
-    out = [Unsupported(name, why) for name, why in ENGINE_IGNORED.items() if _is_set(name, cfg.get(name))]
-    if cfg.get("cache_text_encoder_outputs") and family != "sdxl":
+    flux = family in FLUX_FAMILIES
+    table = {k: v for k, v in ENGINE_IGNORED.items() if not (flux and k in FLUX_RUNS)}
+    if flux:
+        table.update(IGNORED_BY_FLUX)
+    out = [Unsupported(name, why) for name, why in table.items() if _is_set(name, cfg.get(name))]
+    if cfg.get("cache_text_encoder_outputs") and family != "sdxl" and not flux:
         out.append(Unsupported("cache_text_encoder_outputs", f"an sdxl_train_network.py option; ignored for {family}"))
     return out

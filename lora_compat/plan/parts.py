@@ -17,8 +17,9 @@ KINDS = tuple(PEFT_CONFIG_CLASS)
 def is_text_encoder_part(part: str) -> bool:
     """Plan parts are diffusers component names: text encoders are ``text_encoder``, ``text_encoder_2`` ...; the
     other part is the denoiser (``unet``; a DiT family names its own). Parameter groups share one
-    ``text_encoder`` group for every text encoder (sd-scripts' order: text encoders first)."""
-    return part.startswith("text_encoder")
+    ``text_encoder`` group for every text encoder (sd-scripts' order: text encoders first). FLUX.1's parts are
+    named as sd-scripts names its encoders: ``clip_l`` and ``t5xxl`` (denoiser: ``transformer``)."""
+    return part.startswith("text_encoder") or part in ("clip_l", "t5xxl")
 
 
 @dataclass
@@ -28,12 +29,14 @@ class AdapterPlan:
     ``peft_kwargs`` are keyword arguments of the PEFT config class named by ``peft_config_class``
     (``LoraConfig(**peft_kwargs)``); ``target_modules`` holds exact module paths of the diffusers /
     transformers model, and ``kohya_names`` maps each of those paths to the kohya module name
-    (``lora_unet_down_blocks_0_attentions_0_proj_in`` ...) so files can be saved in kohya layout.
+    (``lora_unet_down_blocks_0_attentions_0_proj_in`` ...) so files can be saved in kohya layout. Several paths
+    with one kohya name are one fused module: FLUX.1's ``img_attn_qkv`` / ``txt_attn_qkv`` (q, k, v) and
+    ``linear1`` (q, k, v, proj_mlp) share one ``lora_down`` and stack their ``lora_up`` rows in path order.
     ``lr`` is the learning rate of this part's parameter group (None: the part is not trained; its modules
     still exist and are saved, as sd-scripts does for an lr of 0).
     """
 
-    part: str                      # "unet" | "text_encoder" | "text_encoder_2"
+    part: str                      # "unet" | "text_encoder" | "text_encoder_2"; FLUX: transformer | clip_l | t5xxl
     kind: str                      # "lora" | "locon" | "loha" | "lokr"
     kohya_prefix: str              # "lora_unet" | "lora_te" | "lora_te1" | "lora_te2"
     peft_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -81,13 +84,15 @@ class ParamGroupPlan:
     """One optimizer parameter group (reference §4.10): text-encoder groups first, then UNet groups.
 
     ``block`` is set for block-LR groups (UNet block index); ``lora_plus`` marks the LoRA+ group holding
-    the ``lora_up`` / PEFT ``lora_B`` weights.
+    the ``lora_up`` / PEFT ``lora_B`` weights; ``pattern`` is the FLUX ``network_reg_lrs`` regex whose modules
+    the group holds (None: the part's other modules).
     """
 
-    part: str                      # "text_encoder" (all TEs share one group) | "unet"
+    part: str                      # "text_encoder" (TEs share one group) | "unet"; FLUX: clip_l | t5xxl | transformer
     lr: float | None
     block: int | None = None
     lora_plus: bool = False
+    pattern: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -317,6 +322,7 @@ class Plan:
     outputs: OutputPlan = field(default_factory=OutputPlan)
     network_weights: str | None = None
     ignored: list[Unsupported] = field(default_factory=list)
+    flux: Any = None               # FLUX.1: lora_compat.plan.flux.FluxPlan (model files, options, memory, network)
 
     def adapter(self, part: str) -> AdapterPlan | None:
         for a in self.adapters:
@@ -355,4 +361,5 @@ class Plan:
             "dataset": self.dataset.to_json(),
             "outputs": self.outputs.to_json(),
             "network_weights": self.network_weights,
+            "flux": self.flux.to_json() if self.flux is not None else None,
         }

@@ -152,7 +152,10 @@ class TextEncoderOutputCache:
         import torch
 
         if caption in self.memory:
-            return self.memory[caption]
+            out = self.memory[caption]
+            if npz_path is not None and not is_te_cache_valid(npz_path, apply_t5_attn_mask=self.apply_t5_attn_mask):
+                save_te_outputs(npz_path, out, apply_t5_attn_mask=self.apply_t5_attn_mask)  # one file per image
+            return out
         if npz_path is not None and is_te_cache_valid(npz_path, apply_t5_attn_mask=self.apply_t5_attn_mask):
             out = tuple(torch.from_numpy(a) for a in load_te_outputs(npz_path))
         else:
@@ -170,3 +173,24 @@ class TextEncoderOutputCache:
         import torch
 
         return tuple(torch.stack([it[i] for it in items]) for i in range(4))
+
+
+class FluxLatentCacheFiles:
+    """FLUX.1's latent cache files for the engine's dataset (the interface of
+    :class:`lora_compat.train.latents.LatentCacheFiles`): sd-scripts' ``FluxLatentsCachingStrategy`` names and keys."""
+
+    def path(self, image_path: str, image_size: tuple[int, int]) -> str:
+        """``<stem>_<W:04d>x<H:04d>_flux.npz``."""
+        return latents_npz_path(image_path, image_size)
+
+    def is_valid(self, npz_path: str, bucket_reso: tuple[int, int], *, flip_aug: bool, alpha_mask: bool) -> bool:
+        """True when the file has this bucket's latents (and flipped latents / mask when needed)."""
+        return is_latents_cache_valid(npz_path, bucket_reso, flip_aug=flip_aug, alpha_mask=alpha_mask)
+
+    def save(self, npz_path: str, entry: CachedLatents) -> None:
+        """Add this resolution's entry to the file."""
+        save_latents(npz_path, entry)
+
+    def load(self, npz_path: str, bucket_reso: tuple[int, int]) -> CachedLatents:
+        """The latents of ``bucket_reso``."""
+        return load_latents(npz_path, bucket_reso)

@@ -290,69 +290,76 @@ class FluxLoraNetwork:
                 d.clear()
 
     def param_groups(self, text_encoder_lr: float | list[float] | None, unet_lr: float | None,
-                     default_lr: float) -> tuple[list[dict[str, Any]], list[str]]:
-        """Optimizer groups as ``prepare_optimizer_params_with_multiple_te_lrs``: CLIP-L, T5-XXL, DiT; each split
-        by ``network_reg_lrs`` (first matching regex) and LoRA+ (``lora_up`` at lr x ratio); lr 0 or None is
-        dropped. Returns (groups, descriptions)."""
+                     default_lr: float | None) -> tuple[list[dict[str, Any]], list[str]]:
+        """Optimizer groups as ``prepare_optimizer_params_with_multiple_te_lrs``
+        (:func:`lora_compat.semantics.param_groups.flux_param_groups`). Returns (groups, descriptions)."""
+        specs = self.group_plan(text_encoder_lr, unet_lr, default_lr)
+        return [{"params": self.group_tensors(g), "lr": g.lr} for g in specs], [g.description for g in specs]
+
+    def group_plan(self, text_encoder_lr: float | list[float] | None, unet_lr: float | None,
+                   default_lr: float | None) -> list[Any]:
+        """The :class:`~lora_compat.semantics.param_groups.ParamGroup` list of this network's modules."""
+        from lora_compat.semantics.param_groups import flux_param_groups
+
+        a = self.args or FluxNetworkArgs()
+        return flux_param_groups([(m.planned.part, m.kohya_name) for m in self.modules], text_encoder_lr, unet_lr,
+                                 default_lr, reg_lrs=a.reg_lrs, loraplus_lr_ratio=a.loraplus_lr_ratio,
+                                 loraplus_unet_lr_ratio=a.loraplus_unet_lr_ratio,
+                                 loraplus_text_encoder_lr_ratio=a.loraplus_text_encoder_lr_ratio)
+
+    def group_tensors(self, group: Any) -> list[torch.nn.Parameter]:
+        """The tensors of one :class:`~lora_compat.train.flux.network_spec.FluxParamGroup`: per module its
+        down(s) then its up(s) (only the ups in a LoRA+ group; no ups in the plain group when LoRA+ splits them),
+        each shared down once."""
+        by_name = {m.kohya_name: m for m in self.modules}
+        plus_split = self._plus_split(group.part)
+        out, seen = [], set()
+        for name in group.modules:
+            m = by_name[name]
+            tensors: list[torch.nn.Parameter] = []
+            if not group.lora_plus:
+                tensors += [d.weight for d in m.downs]
+            if group.lora_plus or not plus_split:
+                tensors += [u.weight for u in m.ups]
+            for t in tensors:
+                if id(t) not in seen:
+                    seen.add(id(t))
+                    out.append(t)
+        return out
+
+    def _plus_split(self, part: str) -> bool:
         args = self.args or FluxNetworkArgs()
-        if text_encoder_lr is None or (isinstance(text_encoder_lr, list) and not text_encoder_lr):
-            te_lrs = [default_lr, default_lr]
-        elif isinstance(text_encoder_lr, (int, float)):
-            te_lrs = [float(text_encoder_lr)] * 2
-        elif len(text_encoder_lr) == 1:
-            te_lrs = [text_encoder_lr[0]] * 2
-        else:
-            te_lrs = list(text_encoder_lr)
-        reg_lrs = list((args.reg_lrs or {}).items())
-        groups: list[dict[str, Any]] = []
-        descriptions: list[str] = []
+        ratio = args.loraplus_unet_lr_ratio if part == "transformer" else args.loraplus_text_encoder_lr_ratio
+        return (ratio or args.loraplus_lr_ratio) is not None
 
-        def assemble(mods: list[InjectedModule], lr: float | None, ratio: float | None, label: str) -> None:
-            plain: dict[str, list[Any]] = {"lora": [], "plus": []}
-            reg: dict[int, dict[str, Any]] = {}
-            for m in mods:
-                matched = next(((i, v) for i, (rx, v) in enumerate(reg_lrs) if re.search(rx, m.kohya_name)), None)
-                seen = set()
-                for kind, tensors in (("lora", [d.weight for d in m.downs]),
-                                      ("plus" if ratio is not None else "lora", [u.weight for u in m.ups])):
-                    for t in tensors:
-                        if id(t) in seen:
-                            continue
-                        seen.add(id(t))
-                        if matched is not None:
-                            reg.setdefault(matched[0], {"lora": [], "plus": [], "lr": matched[1]})[kind].append(t)
-                        else:
-                            plain[kind].append(t)
-            for i in sorted(reg):
-                for kind in ("lora", "plus"):
-                    if not reg[i][kind]:
-                        continue
-                    group_lr = reg[i]["lr"] * ratio if kind == "plus" and ratio is not None else reg[i]["lr"]
-                    if not group_lr:
-                        continue
-                    groups.append({"params": reg[i][kind], "lr": group_lr})
-                    descriptions.append(f"{label}reg_lr_{i}" + (" plus" if kind == "plus" else ""))
-            for kind in ("lora", "plus"):
-                if not plain[kind]:
-                    continue
-                group_lr = None if lr is None else (lr * ratio if kind == "plus" and ratio is not None else lr)
-                if not group_lr:
-                    continue
-                groups.append({"params": plain[kind], "lr": group_lr})
-                descriptions.append(label.strip() + (" plus" if kind == "plus" else ""))
-
-        te_ratio = args.loraplus_text_encoder_lr_ratio or args.loraplus_lr_ratio
-        clip = [m for m in self.modules if m.planned.part == "clip_l"]
-        t5 = [m for m in self.modules if m.planned.part == "t5xxl"]
-        dit = [m for m in self.modules if m.planned.part == "transformer"]
-        if clip:
-            assemble(clip, te_lrs[0], te_ratio, "textencoder 1 ")
-        if t5:
-            assemble(t5, te_lrs[1], te_ratio, "textencoder 2 ")
-        if dit:
-            assemble(dit, unet_lr if unet_lr is not None else default_lr,
-                     args.loraplus_unet_lr_ratio or args.loraplus_lr_ratio, "unet ")
-        return groups, descriptions
+    def apply_max_norm(self, max_norm: float) -> tuple[int, float, float]:
+        """``scale_weight_norms``: lora_flux's ``apply_max_norm_regularization``. Per module the fused delta
+        ``(alpha / r) up @ down`` has its norm clamped to ``max_norm`` (a norm below ``max_norm / 2`` counts as
+        ``max_norm / 2``) by scaling ``down`` and every part's ``up`` with the same square root. A ``split_qkv``
+        module is measured on its merged copy (alpha / (n r)) and, as in sd-scripts (which scales that copy),
+        never rescaled. Returns (modules scaled, mean norm, max norm)."""
+        norms: list[float] = []
+        scaled = 0
+        with torch.no_grad():
+            for m in self.modules:
+                ups = [u.weight for u in m.ups]
+                if len(m.downs) > 1:
+                    down = torch.cat([d.weight for d in m.downs], dim=0)
+                    up = torch.block_diag(*ups)
+                else:
+                    down = m.downs[0].weight
+                    up = torch.cat(ups, dim=0) if len(ups) > 1 else ups[0]
+                delta = (up @ down) * (float(m.planned.alpha) / down.shape[0])
+                norm = delta.norm().clamp(min=max_norm / 2)
+                ratio = torch.clamp(norm, max=max_norm).cpu() / norm.cpu()
+                if ratio != 1 and len(m.downs) == 1:
+                    root = ratio ** 0.5
+                    down.mul_(root.to(down.device, down.dtype))
+                    for u in ups:
+                        u.mul_(root.to(u.device, u.dtype))
+                    scaled += 1
+                norms.append((delta.norm() * ratio.to(delta.device)).item())
+        return scaled, (sum(norms) / len(norms) if norms else 0.0), (max(norms) if norms else 0.0)
 
     # ------------------------------------------------------------------------------------------------------
     def kohya_state_dict(self, dtype: Any = None) -> OrderedDict[str, torch.Tensor]:

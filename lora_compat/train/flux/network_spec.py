@@ -143,3 +143,4 @@ def modules_from_weights(names_dims_alphas: Mapping[str, tuple[int, float | int]
             rank, alpha = names_dims_alphas[m.kohya_name]
             out.append(PlannedModule(m, int(rank), rank if alpha is None or alpha == 0 else alpha))
     return out
+
