@@ -249,3 +249,63 @@ def test_kohya_gui_flux_preset_trains(flux_dir, data_dir, tmp_path) -> None:
         dtypes = {str(f.get_tensor(k).dtype) for k in f.keys()  # noqa: SIM118
                   if not k.endswith(".alpha")}
     assert dtypes == {"torch.bfloat16"}   # save_precision bf16
+
+
+# ---- memory options: each changes how the step is computed, not what it computes ---------------------------
+MEMORY_BASE = ["--network_dim", "4", "--network_alpha", "4", "--network_train_unet_only", "--learning_rate", "1e-3",
+               "--optimizer_type", "AdamW", "--train_batch_size", "2", "--max_train_steps", "2", "--seed", "5",
+               "--save_model_as", "safetensors", *FAST]
+#: option -> (extra arguments, the run it is compared with, tolerance of the first loss, of the trained weights)
+MEMORY = {
+    "gradient_checkpointing": (["--gradient_checkpointing"], "fp32", 1e-6, 1e-5),
+    "cpu_offload_checkpointing": (["--gradient_checkpointing", "--cpu_offload_checkpointing"], "fp32", 1e-6, 1e-5),
+    "blocks_to_swap": (["--blocks_to_swap", "1"], "fp32", 1e-6, 1e-5),
+    "cache_text_encoder_outputs": (["--cache_text_encoder_outputs"], "fp32", 1e-6, 1e-5),
+    "cache_text_encoder_outputs_to_disk": (["--cache_text_encoder_outputs_to_disk"], "fp32", 1e-6, 1e-5),
+    "bf16": (["--mixed_precision", "bf16"], "fp32", 2e-2, None),
+    "fp8_base": (["--mixed_precision", "bf16", "--fp8_base"], "bf16", 5e-2, None),
+}
+
+
+def _memory_run(flux_dir: Path, data_dir: Path, tmp_path: Path, extra: list[str]) -> tuple[dict, dict]:
+    from safetensors.torch import load_file
+
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)   # the disk caches are written beside the images
+    res = _train([str(_command_line(tmp_path, flux_dir, MEMORY_BASE + extra)), "--train-data", str(data),
+                  "--output", str(tmp_path / "out")])
+    return res, load_file(res["final_model"])
+
+
+@pytest.fixture(scope="module")
+def memory_references(flux_dir, data_dir, tmp_path_factory):
+    return {"fp32": _memory_run(flux_dir, data_dir, tmp_path_factory.mktemp("fp32"), []),
+            "bf16": _memory_run(flux_dir, data_dir, tmp_path_factory.mktemp("bf16"), ["--mixed_precision", "bf16"])}
+
+
+@pytest.mark.parametrize("option", list(MEMORY))
+def test_memory_option_keeps_the_result(option, flux_dir, data_dir, memory_references, tmp_path) -> None:
+    extra, against, loss_tol, weight_tol = MEMORY[option]
+    res, sd = _memory_run(flux_dir, data_dir, tmp_path, extra)
+    ref, ref_sd = memory_references[against]
+    assert res["run"]["metadata"]["ss_mixed_precision"] == ("no" if against == "fp32" and "bf16" not in extra
+                                                            else "bf16")
+    assert res["first_loss"] == pytest.approx(ref["first_loss"], rel=loss_tol)
+    assert sd.keys() == ref_sd.keys()
+    if weight_tol is not None:
+        worst = max((sd[k].float() - ref_sd[k].float()).abs().max().item() for k in sd)
+        assert worst <= weight_tol, worst
+    if option.startswith("cache_text_encoder_outputs"):
+        assert bool(list((tmp_path / "data").rglob("*_flux_te.npz"))) == option.endswith("to_disk")
+    # the option is in effect on the live models (the run record reads them), and absent from the reference
+    mem, ref_mem = res["run"]["memory"], ref["run"]["memory"]
+    live = {"gradient_checkpointing": ("gradient_checkpointing", True),
+            "cpu_offload_checkpointing": ("cpu_offload_checkpointing", True), "blocks_to_swap": ("blocks_to_swap", 1),
+            "cache_text_encoder_outputs": ("text_encoder_outputs_cached", 4),
+            "cache_text_encoder_outputs_to_disk": ("text_encoder_outputs_cached", 4),
+            "bf16": ("transformer_linear_dtypes", ["bfloat16"]),
+            "fp8_base": ("transformer_linear_dtypes", ["float8_e4m3fn"])}[option]
+    assert mem[live[0]] == live[1] and ref_mem[live[0]] != live[1], (mem, ref_mem)   # 4 captions: 4 entries
+    if option == "fp8_base":
+        assert res["run"]["metadata"]["ss_fp8_base"] == "True"
+        assert mem["text_encoder_linear_dtypes"] == ["float8_e4m3fn"]   # fp8_base without fp8_base_unet: TEs too

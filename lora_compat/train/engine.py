@@ -511,6 +511,7 @@ class Training:
             "scheduler": {"name": self.base_meta.get("ss_lr_scheduler"),
                           "lr_warmup_steps": self.plan.scheduler.lr_warmup_steps},
             "adapters": adapters,
+            "memory": self.family.memory_record(self.models, self.ctx),
             "dataset": {"num_train_images": self.dataset.num_train_images,
                         "num_reg_images": self.dataset.num_reg_images},
             "metadata": dict(self.base_meta),

@@ -157,6 +157,10 @@ class TrainingFamily(ABC):
         """``scale_weight_norms``: sd-scripts' ``apply_max_norm_regularization`` on the live network."""
         raise NotImplementedError
 
+    def memory_record(self, models: FamilyModels, ctx: StepContext) -> dict[str, Any]:
+        """The memory options in effect, read from the live models (the run record's ``memory``)."""
+        return {}
+
     def place_models(self, models: FamilyModels, device: Any) -> None:
         """Move the models to ``device`` once the optimizer and accelerate are set up."""
         for m in models.all_modules:

@@ -308,6 +308,25 @@ class FluxFamily(TrainingFamily):
         # applied in place_models: CPU-offloaded checkpointing needs the training device
         models.extra["gradient_checkpointing"] = (True, train_text_encoders)
 
+    def memory_record(self, models: FamilyModels, ctx: StepContext) -> dict[str, Any]:
+        """What the live models run with: base weight dtypes (fp8_base), checkpointing (and its CPU offload), the
+        block swapper, the text-encoder output cache."""
+        t = models.denoiser
+        swap = models.extra.get("block_swap")
+        ckpt = models.extra.get("gradient_checkpointing")
+        te_cache = ctx.cache.get("flux_te")
+
+        def linear_dtypes(m: Any) -> list[str]:
+            return sorted({str(p.dtype).removeprefix("torch.") for n, p in m.named_parameters()
+                           if "lora_" not in n and n.endswith(".weight") and p.ndim == 2})
+
+        return {"transformer_linear_dtypes": linear_dtypes(t),
+                "text_encoder_linear_dtypes": linear_dtypes(models.text_encoders[1]),
+                "gradient_checkpointing": bool(getattr(t, "is_gradient_checkpointing", False)),
+                "cpu_offload_checkpointing": bool(ckpt and models.extra.get("cpu_offload_checkpointing")),
+                "blocks_to_swap": swap.blocks_to_swap if swap is not None else None,
+                "text_encoder_outputs_cached": None if te_cache is None else len(te_cache["store"].memory)}
+
     def place_models(self, models: FamilyModels, device: Any) -> None:
         from lora_compat.train.flux.memory import BlockSwap, enable_gradient_checkpointing
 
@@ -318,6 +337,7 @@ class FluxFamily(TrainingFamily):
         if ckpt:
             offload = bool(plan_flux is not None and plan_flux.cpu_offload_checkpointing)
             enable_gradient_checkpointing(models.denoiser, cpu_offload=offload, device=device)
+            models.extra["cpu_offload_checkpointing"] = offload
             if ckpt[1]:
                 for te in models.text_encoders:
                     (getattr(te, "activation_checkpointing_enable", None) or te.gradient_checkpointing_enable)()
