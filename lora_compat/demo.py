@@ -64,6 +64,26 @@ def legacy_gui_preset(model_dir: str, data_dir: str, output_dir: str, *, steps: 
     }
 
 
+def legacy_flux_gui_preset(model_dir: str, data_dir: str, output_dir: str, *, steps: int = 20) -> dict[str, Any]:
+    """A kohya_ss GUI FLUX.1 preset (LoRA tab, ``flux1_checkbox``) shaped like the GUI's own
+    ``flux1D - adamw8bit fp8.json``, for the tiny FLUX.1: a diffusers folder (so no ae/clip_l/t5xxl files), 64 px
+    images, 16 T5 tokens and plain fp32 AdamW so that it trains in seconds on a CPU."""
+    return {
+        "LoRA_type": "Flux1", "flux1_checkbox": True, "model_list": "custom",
+        "pretrained_model_name_or_path": model_dir, "ae": "", "clip_l": "", "t5xxl": "",
+        "v2": False, "v_parameterization": False, "sdxl": False,
+        "train_data_dir": data_dir, "reg_data_dir": "", "output_dir": output_dir, "logging_dir": "",
+        "output_name": "demo_flux_lora", "max_resolution": "64,64", "enable_bucket": False,
+        "learning_rate": 0.01, "unet_lr": 0.01, "lr_scheduler": "constant", "lr_warmup": 0, "train_batch_size": 2, "epoch": 1,
+        "max_train_steps": steps, "save_every_n_epochs": 1, "mixed_precision": "no", "save_precision": "float",
+        "seed": 42, "caption_extension": ".txt", "network_dim": 4, "network_alpha": 4, "optimizer": "AdamW",
+        "optimizer_args": "", "gradient_accumulation_steps": 1, "cache_latents": True, "save_model_as": "safetensors",
+        "text_encoder_lr": 0, "t5xxl_max_token_length": 16, "apply_t5_attn_mask": True,
+        "timestep_sampling": "shift", "discrete_flow_shift": 3.1582, "model_prediction_type": "raw",
+        "guidance_scale": 1.0, "loss_type": "l2",
+    }
+
+
 def _cli(args: list[str]) -> tuple[int, str]:
     """Run ``lora-compat ARGS`` in-process; (exit code, combined output)."""
     from click.testing import CliRunner
@@ -99,8 +119,19 @@ def _available(command: str) -> bool:
     return True
 
 
-def run_demo(output: str | os.PathLike[str], steps: int = 20, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the whole demo into ``output``; returns a summary (paths, losses, step outcomes)."""
+#: the families ``demo --family`` tours
+DEMO_FAMILIES = ("sd1", "flux1")
+
+
+def run_demo(output: str | os.PathLike[str], steps: int = 20, echo: Callable[[str], None] = print,
+             family: str = "sd1") -> dict[str, Any]:
+    """Run the whole demo into ``output`` for ``family`` (``sd1``: a legacy kohya_ss GUI preset on the tiny SD1;
+    ``flux1``: a kohya_ss GUI FLUX.1 preset on the tiny FLUX.1 dev); returns a summary (paths, losses, step
+    outcomes)."""
+    if family not in DEMO_FAMILIES:
+        from lora_compat.errors import UserError
+
+        raise UserError(f"demo --family {family!r}: one of {', '.join(DEMO_FAMILIES)}", key="family")
     # The demo's own lines are the output: silence library chatter (optional-backend notices, per-file
     # progress bars of diffusers/transformers) before those libraries are imported.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -122,20 +153,27 @@ def run_demo(output: str | os.PathLike[str], steps: int = 20, echo: Callable[[st
     t0 = time.time()
     root = Path(output)
     root.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"output": str(root), "steps": {}}
+    summary: dict[str, Any] = {"output": str(root), "family": family, "steps": {}}
 
     def step(name: str, ok: bool, detail: str) -> None:
         summary["steps"][name] = {"ok": ok, "detail": detail}
         echo(f"{name}: {detail}")
 
-    model_dir = save_tiny_pipeline("sd1", root / "tiny-sd1")
-    step("model", True, f"tiny SD1 diffusers model in {model_dir}")
+    if family == "flux1":
+        from lora_compat.train.flux.tiny import save_tiny_flux_pipeline
+
+        model_dir = save_tiny_flux_pipeline(root / "tiny-flux1-dev", "dev")
+        step("model", True, f"tiny FLUX.1 dev diffusers model in {model_dir}")
+        write_preset, preset = legacy_flux_gui_preset, root / "kohya_gui_flux1_preset.json"
+    else:
+        model_dir = save_tiny_pipeline("sd1", root / "tiny-sd1")
+        step("model", True, f"tiny SD1 diffusers model in {model_dir}")
+        write_preset, preset = legacy_gui_preset, root / "legacy_kohya_gui_preset.json"
     data = make_synthetic_dataset(root / "images")
     step("dataset", True, f"6 synthetic images with captions in {data}")
-    preset = root / "legacy_kohya_gui_preset.json"
-    preset.write_text(json.dumps(legacy_gui_preset(str(model_dir), str(data), str(root / "trained"), steps=steps),
+    preset.write_text(json.dumps(write_preset(str(model_dir), str(data), str(root / "trained"), steps=steps),
                                  indent=2), encoding="utf-8")
-    step("preset", True, f"legacy kohya_ss GUI preset {preset}")
+    step("preset", True, f"{'kohya_ss GUI FLUX.1' if family == 'flux1' else 'legacy kohya_ss GUI'} preset {preset}")
 
     if _available("lint"):
         code, out = _cli(["lint", str(preset)])
@@ -155,6 +193,11 @@ def run_demo(output: str | os.PathLike[str], steps: int = 20, echo: Callable[[st
     else:
         step("migrate", False, "not yet available")
 
+    if family == "flux1" and _available("plan"):
+        code, out = _cli(["plan", str(train_input)])
+        flux_line = next((ln.strip() for ln in out.splitlines() if ln.strip().startswith("flux1-")), "")
+        step("plan", code == 0, f"exit {code}; {flux_line or _first_line(out)}")
+
     from lora_compat.config.load import load_config
     from lora_compat.train.engine import run_training
 
@@ -169,7 +212,11 @@ def run_demo(output: str | os.PathLike[str], steps: int = 20, echo: Callable[[st
 
     if _available("convert"):
         peft_dir = root / "converted-peft"
-        code, out = _cli(["convert", str(result.final_model), str(peft_dir), "--to", "peft"])
+        if family == "flux1":   # fused BFL modules -> diffusers' split ones (FluxPipeline.load_lora_weights)
+            peft_dir = root / "converted-diffusers.safetensors"
+            code, out = _cli(["convert", str(result.final_model), str(peft_dir), "--to", "diffusers"])
+        else:
+            code, out = _cli(["convert", str(result.final_model), str(peft_dir), "--to", "peft"])
         step("convert", code == 0, f"exit {code}; {peft_dir if code == 0 else _first_line(out)}")
     else:
         step("convert", False, "not yet available")

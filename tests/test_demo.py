@@ -39,3 +39,29 @@ def test_demo_trains_from_a_legacy_preset(tmp_path):
     assert md["ss_output_name"] == "demo_lora" and md["ss_steps"] == "6"
     for name, step in steps.items():  # every step either worked or says why not
         assert step["ok"] or step["detail"]
+
+
+def test_demo_flux1_lints_plans_trains_converts(tmp_path):
+    import torch
+
+    old = torch.get_num_threads()
+    try:
+        res = CliRunner().invoke(cli, ["demo", "--family", "flux1", "--output", str(tmp_path / "d"), "--steps", "4",
+                                       "--format", "json"], catch_exceptions=False)
+    finally:
+        torch.set_num_threads(old)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output[res.output.index("{"):])
+    steps = summary["steps"]
+    assert summary["family"] == "flux1"
+    assert list(steps) == ["model", "dataset", "preset", "lint", "migrate", "plan", "train", "convert", "inspect"]
+    for name in ("lint", "plan", "train", "convert", "inspect"):
+        assert steps[name]["ok"], (name, steps[name])
+    assert "flux1-dev" in steps["plan"]["detail"] and len(summary["losses"]) == 4
+    from safetensors import safe_open
+
+    with safe_open(summary["lora"], "pt") as f:
+        md = f.metadata()
+    assert md["ss_network_module"] == "networks.lora_flux" and md["modelspec.architecture"] == "flux-1-dev/lora"
+    with safe_open(str(tmp_path / "d" / "converted-diffusers.safetensors"), "pt") as f:
+        assert all(k.startswith("transformer.") for k in f.keys())  # noqa: SIM118 (safe_open is no dict)
