@@ -225,14 +225,15 @@ model_prediction_type = "raw"
 
 @requires_corpus
 def test_kohya_gui_flux_preset_trains(flux_dir, data_dir, tmp_path) -> None:
-    """The corpus kohya_ss FLUX preset with its paths (and only its paths and run length) overridden: fp8_base,
+    """The corpus kohya_ss FLUX preset with its paths, run length, size and optimizer (AdamW8bit: AdamW, no
+    bitsandbytes needed) overridden: fp8_base,
     full_bf16, bf16, gradient checkpointing, cached text-encoder outputs on disk, sigmoid timesteps."""
     preset = CORPUS / "kohya_ss" / "flux1D - adamw8bit fp8.json"
     cfg = json.loads(preset.read_text())
     cfg.update({"pretrained_model_name_or_path": str(flux_dir), "ae": "", "clip_l": "", "t5xxl": "",
                 "output_dir": str(tmp_path / "out"), "max_train_steps": 2, "max_resolution": "64,64",
                 "min_bucket_reso": 64, "t5xxl_max_token_length": 16, "optimizer": "AdamW",
-                "sample_prompts": "", "save_every_n_steps": 0})
+                "sample_prompts": "", "save_every_n_steps": 0, "logging_dir": str(tmp_path / "logs")})
     path = tmp_path / preset.name
     path.write_text(json.dumps(cfg))
     data = tmp_path / "data"
