@@ -355,11 +355,11 @@ def test_show_json_names_flux1(capsys) -> None:
     assert (data["family"], data["family_name"]) == ("flux1", "FLUX.1")
     assert data["family_source"].startswith("kohya_ss GUI flux1_checkbox = true")
     code, out, err = run(capsys, "show", str(FLUX_PRESET))
-    assert code == 0 and "family FLUX.1" in out and "not supported yet: migrate, plan, train refuse it" in out
+    assert code == 0 and "family FLUX.1" in out and "not supported yet: migrate refuses it" in out
 
 
 @requires_corpus
-@pytest.mark.parametrize("argv", [["plan"], ["train"], ["migrate", "--to", "native", "-o", "{out}"],
+@pytest.mark.parametrize("argv", [["migrate", "--to", "native", "-o", "{out}"],
                                   ["migrate", "--to", "sd-scripts", "-o", "{out}"],
                                   ["migrate", "--to", "kohya-gui", "-o", "{out}"], ["show", "--format", "toml"]])
 def test_unsupported_family_is_refused_by_name(tmp_path: Path, capsys, argv: list[str]) -> None:

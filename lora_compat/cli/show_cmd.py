@@ -142,7 +142,8 @@ def _render_text(cfg) -> None:
         line.append("family ", style="dim").append(fam.name, style="bold")
         missing = [stage for stage in ("migrate", "plan", "train") if not fam.supports(stage)]
         if missing:
-            line.append(f"  (not supported yet: {', '.join(missing)} refuse it)", style="bold yellow")
+            verb = "refuses" if len(missing) == 1 else "refuse"
+            line.append(f"  (not supported yet: {', '.join(missing)} {verb} it)", style="bold yellow")
         line.append(f"  from {cfg.family_source}", style="dim")
         console.print(line)
     if len(cfg.files) > 1:
