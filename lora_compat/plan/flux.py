@@ -48,6 +48,10 @@ IGNORED_BY_FLUX: dict[str, str] = dict.fromkeys(
      "debiased_estimation_loss", "zero_terminal_snr", "v_parameterization", "min_timestep", "max_timestep",
      "clip_skip"),
     "has no effect on FLUX.1 training (flux_train_network.py's flow-matching loss does not read it)")
+IGNORED_BY_FLUX["controlnet_model_name_or_path"] = ("a FLUX ControlNet (flux_train_control_net.py); the LoRA engine "
+                                                    "does not load it")
+IGNORED_BY_FLUX["text_encoder_batch_size"] = ("the batch size of text-encoder output caching; no effect on the "
+                                              "result (captions are cached one batch of the dataset at a time)")
 IGNORED_BY_FLUX["max_token_length"] = ("not used by FLUX.1 (sd-scripts warns); the T5 length is "
                                        "t5xxl_max_token_length and CLIP-L always takes 77 tokens")
 #: ENGINE_IGNORED entries the FLUX family does run.

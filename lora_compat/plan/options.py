@@ -111,7 +111,8 @@ def ignored_options(cfg: CanonicalConfig, family: str) -> list[Any]:
     from lora_compat.plan.parts import Unsupported
 
     flux = family in FLUX_FAMILIES
-    table = {k: v for k, v in ENGINE_IGNORED.items() if not (flux and k in FLUX_RUNS)}
+    runs = FLUX_RUNS | {name for name, fams in FAMILY_OPTIONS.items() if family in fams} if flux else frozenset()
+    table = {k: v for k, v in ENGINE_IGNORED.items() if k not in runs}
     if flux:
         table.update(IGNORED_BY_FLUX)
     out = [Unsupported(name, why) for name, why in table.items() if _is_set(name, cfg.get(name))]
