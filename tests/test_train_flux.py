@@ -312,3 +312,36 @@ def test_memory_option_keeps_the_result(option, flux_dir, data_dir, memory_refer
     if option == "fp8_base":
         assert res["run"]["metadata"]["ss_fp8_base"] == "True"
         assert mem["text_encoder_linear_dtypes"] == ["float8_e4m3fn"]   # fp8_base without fp8_base_unet: TEs too
+
+
+def test_ctrl_c_then_resume_equals_uninterrupted_with_peft_output(flux_dir, data_dir, tmp_path) -> None:
+    """As for SD: Ctrl-C saves a state folder, resuming from it ends with exactly the uninterrupted run's weights;
+    --peft writes the final file as PEFT adapter folders (through the converter)."""
+    import os
+    import signal
+
+    from safetensors.torch import load_file
+
+    from lora_compat.config.load import load_config
+    from lora_compat.train.engine import run_training
+
+    argv = [a if a != "2" or i != MEMORY_BASE.index("--max_train_steps") + 1 else "4"
+            for i, a in enumerate(MEMORY_BASE)] + ["--output_name", "r"]
+    cfg = load_config(str(_command_line(tmp_path, flux_dir, argv)))
+    full = run_training(cfg, train_data=str(data_dir), output_dir=str(tmp_path / "a"), show_progress=False,
+                        save_peft=True)
+    assert full.global_step == 4
+
+    def interrupt(step: int, loss: float) -> None:
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    part = run_training(cfg, train_data=str(data_dir), output_dir=str(tmp_path / "b"), show_progress=False,
+                        on_step=interrupt)
+    assert part.interrupted and part.global_step == 2 and part.final_model is None
+    resumed = run_training(cfg, train_data=str(data_dir), output_dir=str(tmp_path / "b"), show_progress=False,
+                           resume=str(part.state_dir))
+    assert resumed.global_step == 4 and resumed.losses == full.losses[2:]
+    a, b = load_file(str(full.final_model)), load_file(str(resumed.final_model))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (full.peft_dir / "transformer" / "adapter_config.json").is_file()
