@@ -55,7 +55,8 @@ TOPICS: dict[str, str] = {
     "security": "Credentials, pickles and values that make sd-scripts import code",
     "frontend_quirks": "What the kohya_ss GUI or Derrian's scripts really passed to sd-scripts",
 }
-GROUPS: dict[str, str] = TOPICS | {"sdxl": "Rules that only concern SDXL training"}
+GROUPS: dict[str, str] = TOPICS | {"sdxl": "Rules that only concern SDXL training",
+                                   "flux": "Rules that only concern FLUX.1 and Chroma training"}
 
 _CODE_RE = re.compile(r"^LC[1-6]\d\d$")
 _NAME_RE = re.compile(r"^([a-z][a-z0-9_]*)\.([a-z0-9]+(?:_[a-z0-9]+)*)$")

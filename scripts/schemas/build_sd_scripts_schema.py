@@ -184,6 +184,7 @@ def annotate(name: str, p: dict) -> None:
     if name in dit.SD_ONLY:
         p.setdefault("x-arch", ["sd1", "sd2", "sdxl"])
         p["x-arch-note"] = " ".join(x for x in (p.get("x-arch-note"), dit.SD_ONLY[name]) if x)
+        p["x-ignored-by"] = {"flux_train_network.py": dit.SD_ONLY[name]}
     if name in ann.PEFT:
         p["x-peft"] = ann.PEFT[name]
     if name in ann.DIFFUSERS:

@@ -17,6 +17,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
+from lora_compat.arch.families import DERRIAN_SECTIONS
 from lora_compat.config.dialects.coerce import (
     ANY, BOOL, FLOAT, FLOAT_LIST, INT, STR, UNSET, Normalizer, args_table_to_list, canonical_kind,
     coerce, is_zero_like, show,
@@ -146,6 +147,8 @@ class _UiReader:
         default = options.dataset_default(name) if dataset else options.default(name)
         if value is False or default in (None, 0, 0.0, False, "", []) or default == value:
             return
+        if key == "flux_args.args.guidance_scale":
+            return   # derrian-flux-guidance-zero says it, with what it also does to the network module
         self.n.note("derrian-toml-falsy-dropped", f"{key} {show(value)} is dropped by the UI; sd-scripts uses "
                     f"{show(default)}", key, option=name, value=value, default=default)
 
@@ -153,7 +156,8 @@ class _UiReader:
     def run(self) -> CanonicalConfig:
         self.easy_name = self.args("saving_args").get("easy_name")
         for key, val in self.data.items():
-            if key not in SECTIONS and key not in ("subsets", "train_mode"):
+            if key not in SECTIONS and key not in ("subsets", "train_mode") and key not in DERRIAN_SECTIONS:
+                # a section that picks another script ([anima_args]) decides the family: LC412 names it
                 self.n.unknown(key, val, "not a section of the Derrian UI TOML")
         g = self.args("general_args")
         self.sdxl = bool(coerce(g.get("sdxl"), BOOL).value) if "sdxl" in g else False

@@ -47,8 +47,12 @@ class UnknownKey(Rule):
             names = option_names()
         except (OSError, ValueError):
             names = []
+        from lora_compat.lint.facts import flux
+
         for i, uk in enumerate(cfg.unknown_keys):
             last = uk.key.rsplit(".", 1)[-1].lstrip("-")
+            if last in flux.FINE_TUNE_ONLY and flux.is_flux(cfg):
+                continue   # LC424 names the script that reads it
             # ~1 ms per key: a generated file with 100k junk keys gets suggestions for the first ones only
             close = difflib.get_close_matches(last, names, n=1, cutoff=0.8) if i < MAX_SPELLING_HINTS else []
             if last in ("datasets", "general") and cfg.dialect == "sd-scripts-toml":
