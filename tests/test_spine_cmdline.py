@@ -105,16 +105,40 @@ def test_text_file_with_kohya_folders() -> None:
     assert "kohya-folder-skipped" in {n.code for n in cfg.notes}  # img/notes has no N_ prefix
 
 
+def test_other_training_script_is_refused() -> None:
+    with pytest.raises(UserError) as info:
+        load_config(str(CMD / "train_db.sh"))
+    assert "runs train_db.py (DreamBooth full fine-tuning), not LoRA training" in str(info.value)
+    assert info.value.line == 1
+
+
 @pytest.mark.parametrize("name, message, line", [
-    ("train_db.sh", "runs train_db.py (DreamBooth full fine-tuning), not LoRA training", 1),
     ("bad_choice.sh", "invalid choice: 'fp8' (choose from 'no', 'fp16', 'bf16')", 2),
     ("ambiguous.sh", "ambiguous option: --lr_sched could match --lr_scheduler_type", 1),
 ])
-def test_refused_command_lines(name: str, message: str, line: int) -> None:
-    with pytest.raises(UserError) as info:
-        load_config(str(CMD / name))
-    assert message in str(info.value)
-    assert info.value.line == line
+def test_what_argparse_refuses_is_marked_invalid_not_a_load_error(name: str, message: str, line: int) -> None:
+    """sd-scripts would refuse these command lines: the rest is still read and the refusal is an invalid value
+    (show marks it and exits 1, lint reports it) at the word's line."""
+    cfg = load_config(str(CMD / name))
+    assert len(cfg.invalid) == 1
+    bad = cfg.invalid[0]
+    assert message in bad.reason and "sd-scripts would refuse" in bad.reason
+    assert bad.origin.line == line
+
+
+def test_refused_words_do_not_hide_the_rest(tmp_path) -> None:
+    p = tmp_path / "x.sh"
+    p.write_text("python train_network.py --network_dim 8 --lr_sched cosine --mixed_precision fp8 --typo 1 "
+                 "--network_alpha abc --seed 3\n")
+    cfg = load_config(str(p))
+    assert (cfg.get("network_dim"), cfg.get("seed")) == (8, 3)
+    reasons = sorted(i.reason.split(": ", 1)[1] for i in cfg.invalid)
+    assert reasons[0].startswith("ambiguous option: --lr_sched could match --lr_scheduler_type, ")
+    assert reasons[1:] == [
+                       "argument --mixed_precision: invalid choice: 'fp8' (choose from 'no', 'fp16', 'bf16')",
+                       "argument --network_alpha: invalid float value: 'abc'",
+                       "unrecognized arguments: --typo 1"]
+    assert {i.option for i in cfg.invalid} >= {"mixed_precision", "network_alpha"}
 
 
 def test_no_training_command_found(tmp_path) -> None:
@@ -227,9 +251,14 @@ def test_powershell_env_variables_are_substituted(tmp_path) -> None:
     p = tmp_path / "train.ps1"
     p.write_text('$env:MODEL = "C:\\models\\sd15.safetensors"\r\n$OUT = "D:\\out"\r\n'
                  'accelerate launch train_network.py `\r\n  --pretrained_model_name_or_path="$env:MODEL" `\r\n'
-                 '  --output_dir "${env:OUT}" --network_module networks.lora --logging_dir "$env:UNSET"\r\n',
-                 encoding="utf-8")
+                 '  --output_dir "${OUT}" --network_module networks.lora --logging_dir "$env:UNSET" `\r\n'
+                 '  --output_name "${env:OUT}"\r\n', encoding="utf-8")
     cfg = load_config(str(p))
     assert cfg.get("pretrained_model_name_or_path") == "C:\\models\\sd15.safetensors"
     assert cfg.get("output_dir") == "D:\\out"
-    assert cfg.get("logging_dir") == "$env:UNSET"        # unknown variables stay as written
+    # $env:X and $X are different PowerShell variables; one the script never sets is unknown, not guessed
+    assert "logging_dir" not in cfg.options and "output_name" not in cfg.options
+    notes = [n for n in cfg.notes if n.code == "shell-expression-unresolved"]
+    assert [n.message for n in notes] == [
+        "unresolved shell expression `$env:UNSET` in --logging_dir: value unknown (the option is left unset)",
+        "unresolved shell expression `${env:OUT}` in --output_name: value unknown (the option is left unset)"]

@@ -54,9 +54,6 @@ KGUI = '{"LoRA_type": "Standard", "max_resolution": "512,512", "epoch": 1, "netw
     ("binary.json", b"\x00\x01\x02\x03PK\x03\x04" * 10, ["binary data"]),
     ("gbk.json", '{"output_name": "训练"}'.encode("gbk"), ["not valid UTF-8", "gbk.json:1:"]),
     ("utf16.json", '{"a": 1}'.encode("utf-16"), ["UTF-16"]),
-    ("wrongtype.json", b'{"LoRA_type": "Standard", "max_resolution": "512,512",\n "network_dim": "abc"}',
-     ["wrongtype.json:2:", "network_dim"]),
-    ("wrongtype.toml", b'network_module = "networks.lora"\nnetwork_dim = "abc"\n', ["wrongtype.toml:2:", "network_dim"]),
     ("unknown.json", b'{"foo": 1, "bar": 2}', ["cannot tell which config dialect", "--dialect"]),
     ("unknown.toml", b'foo = 1\n', ["cannot tell which config dialect"]),
     # Python's int() refuses > 4300 digits with a ValueError that is not a JSON/TOML syntax error
@@ -64,11 +61,6 @@ KGUI = '{"LoRA_type": "Standard", "max_resolution": "512,512", "epoch": 1, "netw
      ["hugeint.json:2:17:", "too long"]),
     ("hugeint.toml", b'network_module = "networks.lora"\nnetwork_dim = ' + b"9" * 5000 + b"\n",
      ["hugeint.toml:2:15:", "too long"]),
-    # JSON Infinity/NaN (accepted by Python's json, so by the GUI) for an int option: no OverflowError escapes
-    ("inf.json", b'{"LoRA_type": "Standard", "max_resolution": "512,512",\n "network_dim": Infinity}',
-     ["inf.json:2:", "network_dim", "finite"]),
-    ("nan.toml", b'network_module = "networks.lora"\nlearning_rate = nan\n', ["nan.toml:2:", "learning_rate",
-                                                                              "finite"]),
     ("deep.json", b"[" * 100_000 + b"]" * 100_000, ["nested too deeply"]),
     ("deep.toml", b"a = " + b"[" * 100_000 + b"]" * 100_000 + b"\n", ["nested too deeply"]),
     ("deepkeys.json", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, ["nested too deeply"]),
@@ -77,6 +69,38 @@ def test_bad_input_is_one_clean_line(tmp_path, name: str, content: bytes, needle
     p = tmp_path / name
     p.write_bytes(content)
     assert_clean_refusal(*run_cli("show", str(p)), *needles)
+
+
+def assert_marked_invalid(code: int, out: str, err: str, *needles: str) -> None:
+    """show displays a config holding values sd-scripts would refuse, marks them, and exits 1 with one line."""
+    assert code == 1, (code, out, err)
+    assert "Traceback" not in err + out
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    assert "invalid values" in out or '"invalid"' in out, out
+
+
+@pytest.mark.parametrize("name, content, needles", [
+    ("wrongtype.json", b'{"LoRA_type": "Standard", "max_resolution": "512,512",\n "network_dim": "abc"}',
+     ["wrongtype.json:2:", "network_dim"]),
+    ("wrongtype.toml", b'network_module = "networks.lora"\nnetwork_dim = "abc"\n', ["wrongtype.toml:2:", "network_dim"]),
+    # JSON Infinity/NaN (accepted by Python's json, so by the GUI) for an int option: no OverflowError escapes
+    ("inf.json", b'{"LoRA_type": "Standard", "max_resolution": "512,512",\n "network_dim": Infinity}',
+     ["inf.json:2:", "network_dim", "finite"]),
+    ("nan.toml", b'network_module = "networks.lora"\nlearning_rate = nan\n', ["nan.toml:2:", "learning_rate",
+                                                                              "finite"]),
+])
+def test_invalid_values_are_shown_marked_with_exit_1(tmp_path, name: str, content: bytes, needles: list[str]) -> None:
+    p = tmp_path / name
+    p.write_bytes(content)
+    for fmt in ("text", "json"):
+        code, out, err = run_cli("show", str(p), "--format", fmt)
+        assert_marked_invalid(code, out, err, *needles)
+        if fmt == "json":
+            (bad,) = json.loads(out)["invalid"]
+            assert bad["line"] == 2 and needles[1] in (bad["option"], bad["key"])
 
 
 def test_missing_file_directory_and_huge_file(tmp_path) -> None:
@@ -108,7 +132,7 @@ def test_bom_and_crlf_keep_values_and_line_numbers(tmp_path) -> None:
     assert cfg.get("network_dim") == 16
     assert cfg.locate("network_dim").line == 5
     p.write_bytes(p.read_bytes().replace(b'"network_dim": 16', b'"network_dim": "abc"'))
-    assert_clean_refusal(*run_cli("show", str(p)), "crlf.json:5:", "network_dim")
+    assert_marked_invalid(*run_cli("show", str(p)), "crlf.json:5:", "network_dim")
 
 
 def test_unknown_dialect_option_and_mismatched_format(tmp_path) -> None:
@@ -211,10 +235,12 @@ def test_show_text_lists_options_and_notes() -> None:
 def test_missing_dataset_config_error_or_note() -> None:
     path = str(SPINE / "toml" / "missing_dataset.toml")
     with pytest.raises(UserError) as info:
-        load_config(path)
+        load_config(path, resolve_dataset=True)     # train's mode: it needs the datasets
     assert info.value.line == 2 and "not found" in str(info.value)
-    cfg = load_config(path, resolve_dataset=False)
+    cfg = load_config(path)                         # show/lint/migrate/plan: a note says what is unknown
     assert "dataset-config-missing" in {n.code for n in cfg.notes}
+    code, out, err = run_cli("show", path)
+    assert code == 0 and "dataset-config-missing" in out, err
 
 
 def test_dataset_config_errors_are_invalid_values(tmp_path) -> None:
@@ -224,7 +250,7 @@ def test_dataset_config_errors_are_invalid_values(tmp_path) -> None:
     cfg = load_config(str(p))
     assert [(iv.option, iv.origin.line) for iv in cfg.invalid] == [("keep_token", 7)]
     assert "extra keys not allowed" in cfg.invalid[0].reason
-    assert_clean_refusal(*run_cli("show", str(p)), "ds.toml:7", "keep_token")
+    assert_marked_invalid(*run_cli("show", str(p)), "ds.toml:7", "keep_token")
 
 
 def test_show_toml_of_a_dataset_config_round_trips(tmp_path) -> None:
@@ -334,9 +360,9 @@ def test_dataset_config_with_a_foreign_suffix_is_never_read(tmp_path) -> None:
     secret.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
     p = tmp_path / "c.toml"
     p.write_text(f'network_module = "networks.lora"\ndataset_config = {json.dumps(str(secret))}\n', encoding="utf-8")
-    assert_clean_refusal(*run_cli("show", str(p)), "c.toml:2", "must end in .toml or .json")
-    cfg = load_config(str(p), resolve_dataset=False)      # lint's mode: a note, and the file is not parsed
-    assert [n.code for n in cfg.notes] == ["dataset-config-bad-suffix"] and not cfg.datasets
+    assert_marked_invalid(*run_cli("show", str(p)), "c.toml:2", "must end in .toml or .json")
+    cfg = load_config(str(p))            # an invalid value (sd-scripts refuses the name); the file is not parsed
+    assert [i.option for i in cfg.invalid] == ["dataset_config"] and not cfg.datasets and not cfg.notes
 
 
 def test_show_text_caps_huge_key_lists_but_json_keeps_all(tmp_path) -> None:

@@ -78,6 +78,13 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. UserError -> one line on stderr, exit 2, never a traceback."""
+    from lora_compat.config.secrets import redacting_output
+
+    with redacting_output():   # credentials never leave the process, whichever command prints them
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     from lora_compat.atomic import Terminated, sigterm_raises
     from lora_compat.errors import UserError
 

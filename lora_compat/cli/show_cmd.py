@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any
 
 import click
@@ -38,9 +39,9 @@ def _jsonable(value: Any) -> Any:
 
 def show_data(cfg) -> dict[str, Any]:
     """The ``--format json`` object (a stable contract, documented in docs/cli.md)."""
-    def prov(name: str, setting) -> dict[str, Any]:
-        from lora_compat.config.secrets import REDACTED, is_secret_key
+    from lora_compat.config.secrets import REDACTED, is_secret_key, redact_strings, secret_values
 
+    def prov(name: str, setting) -> dict[str, Any]:
         p = setting.prov.to_json()
         p["raw"] = _jsonable(_redact_tree(name, p.get("raw")))
         if is_secret_key(name) and p.get("conversion") and setting.value not in (None, ""):
@@ -54,8 +55,6 @@ def show_data(cfg) -> dict[str, Any]:
         return {k: _jsonable(_redact_tree(k, s.value)) for k, s in params.items()}
 
     from lora_compat.config.family import family_summary
-    from lora_compat.config.secrets import redact_strings
-    from lora_compat.config.secrets import iter_secret_values
 
     # credentials can also travel inside other strings (a GUI additional_parameters line, its provenance)
     return redact_strings({
@@ -77,7 +76,9 @@ def show_data(cfg) -> dict[str, Any]:
         "notes": [{"code": n.code, "message": n.message, "file": n.origin.file if n.origin else None,
                    "line": n.origin.line if n.origin else None, "key": n.origin.key if n.origin else None}
                   for n in cfg.notes],
-    }, iter_secret_values(cfg))
+        "invalid": [{"option": i.option, "key": i.origin.key, "value": _jsonable(_redact_tree(i.origin.key, i.value)),
+                     "file": i.origin.file, "line": i.origin.line, "reason": i.reason} for i in cfg.invalid],
+    }, secret_values(cfg))
 
 
 def sd_scripts_toml(cfg) -> str:
@@ -91,17 +92,35 @@ def sd_scripts_toml(cfg) -> str:
     require_family(cfg, MIGRATE)  # the migrate writer: a family it does not handle is refused, not written as SD1
     report = MigrationReport(source=cfg.source, dialect=cfg.dialect, target="sd-scripts")
     if cfg.dialect == "sd-scripts-dataset":
-        return dumps_dataset_config(cfg, report)
+        return dumps_dataset_config(cfg, report) + _invalid_comments(cfg)
     text, _dataset = dumps_sd_scripts(cfg, report, None)
     if needs_dataset_config(cfg) and not cfg.get("dataset_config"):
         text += ("# the datasets of this config need their own --dataset_config file: "
                  "lora-compat migrate CONFIG --to sd-scripts -o OUT writes both\n")
-    return text
+    return text + _invalid_comments(cfg)
+
+
+def _invalid_comments(cfg) -> str:
+    """TOML comment lines naming the invalid values left out of a ``--format toml`` output."""
+    from lora_compat.config.load import printable
+
+    return "".join(f"# invalid, left out: {printable(clip(str(i.origin.key), 200))}: {printable(clip(i.reason, 300))}\n"
+                   for i in cfg.invalid)
 
 
 # Text tables of unknown / front-end-only keys and the notes list stop here (a generated file can hold 100k junk keys, and a
 # rich table of that size takes minutes); --format json always lists every key.
 MAX_TEXT_ROWS = 200
+# Text cells stop after this many characters (a 4 M-character value folded by rich takes half a minute and fills
+# thousands of lines); the cut says how much is left. --format json and toml always print whole values.
+MAX_TEXT_CHARS = 1000
+
+
+def clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """``text`` cut to ``limit`` characters with a note of how many were left out (text renderers only)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters; --format json shows all)"
 
 
 def _where(origin, source: str) -> str:
@@ -122,9 +141,10 @@ def _render_text(cfg) -> None:
     from lora_compat.config.load import printable
 
     def Text(text: str = "", style: str = "") -> RichText:  # noqa: N802 - stands in for rich's Text
-        # every user-controlled string goes through here: Text() keeps "[...]" literal (no rich markup) and
-        # printable() escapes control characters (a value holding ESC sequences must not drive the terminal)
-        return RichText(printable(text), style=style)
+        # every user-controlled string goes through here: Text() keeps "[...]" literal (no rich markup),
+        # printable() escapes control characters (a value holding ESC sequences must not drive the terminal) and
+        # clip() bounds the cell (rich's folding is slow on megabytes)
+        return RichText(printable(clip(text)), style=style)
 
     console = Console(highlight=False, soft_wrap=False)
     head = Text()
@@ -199,11 +219,28 @@ def _render_text(cfg) -> None:
         for n in data["notes"][:MAX_TEXT_ROWS]:
             where = f"{os.path.basename(n['file'])}:{n['line']}: " if n["file"] and n["line"] else ""
             line = Text("  ")
-            line.append(n["code"], style="magenta").append(printable(f"  {where}{n['message']}"))
+            line.append(n["code"], style="magenta").append(printable(clip(f"  {where}{n['message']}")))
             console.print(line)
         if len(data["notes"]) > MAX_TEXT_ROWS:
             console.print(Text(f"  ... and {len(data['notes']) - MAX_TEXT_ROWS} more notes (all of them: "
                                "--format json)", style="dim"))
+    if data["invalid"]:
+        t = Table(title=f"invalid values ({len(data['invalid'])}): sd-scripts would refuse this config",
+                  title_justify="left", title_style="bold red")
+        t.add_column("key", style="red", no_wrap=True)
+        t.add_column("value")
+        t.add_column("line", style="dim")
+        t.add_column("why")
+        for r in data["invalid"][:MAX_TEXT_ROWS]:
+            t.add_row(Text(str(r["key"])), Text(json.dumps(r["value"], ensure_ascii=False)[:80]),
+                      Text(_where_line(r, cfg.source)), Text(r["reason"]))
+        console.print(t)
+
+
+def _where_line(row: dict[str, Any], source: str) -> str:
+    name = "" if row.get("file") in (None, source) else os.path.basename(row["file"])
+    line = row.get("line")
+    return f"{name}:{line}" if name and line else (name or str(line or ""))
 
 
 @click.command(name="show")
@@ -227,13 +264,22 @@ def command(config: str, dialect: str | None, fmt: str) -> None:
       lora-compat show settings.toml --dialect derrian-toml
     """
     from lora_compat.config.load import load_config
-    from lora_compat.config.validate import refuse_invalid
 
     cfg = load_config(config, dialect=dialect)
-    refuse_invalid(cfg)
     if fmt == "json":
         click.echo(json.dumps(show_data(cfg), indent=2, ensure_ascii=False))
     elif fmt == "toml":
         click.echo(sd_scripts_toml(cfg), nl=False)
     else:
         _render_text(cfg)
+    if cfg.invalid:
+        # shown and marked above (json: "invalid"); the exit status says sd-scripts would refuse the config
+        bad = cfg.invalid[0]
+        from lora_compat.errors import located
+
+        more = f" (and {len(cfg.invalid) - 1} more)" if len(cfg.invalid) > 1 else ""
+        from lora_compat.config.load import printable
+
+        click.echo("error: " + printable(located(f"{bad.reason}{more}", file=bad.origin.file, line=bad.origin.line,
+                                                 key=bad.origin.key)), err=True)
+        sys.exit(1)

@@ -50,7 +50,7 @@ def command(config: str, dialect: str | None, base_model: str | None, train_data
     from lora_compat.config.load import load_config
     from lora_compat.config.overrides import apply_overrides, parse_set
 
-    cfg = load_config(config, dialect=dialect)
+    cfg = load_config(config, dialect=dialect, resolve_dataset=True)  # training needs the files
     overrides = parse_set(sets)
     if "resume" in overrides:
         raise UserError("--set resume: use --resume DIR")

@@ -17,6 +17,9 @@ from typing import Any
 
 from lora_compat.arch.families import SCRIPT_FAMILIES
 from lora_compat.config.document import CMDLINE, Document
+from lora_compat.config.shell import (  # noqa: F401 - Token/CommandSyntaxError re-exported
+    CMD, PS, SH, CommandSyntaxError, Token, evaluate_script, guess_flavor, script_flavor,
+)
 from lora_compat.errors import UserError
 
 # LoRA training scripts of every family (lora_compat.arch.families) -> sdxl; the family is decided by the spine
@@ -50,179 +53,29 @@ ACCELERATE_FLAGS = frozenset({
 })
 
 
-@dataclass(frozen=True)
-class Token:
-    """One shell word with the position where it starts (1-based)."""
-
-    text: str
-    line: int
-    col: int
-
-
-class CommandSyntaxError(ValueError):
-    """A shell-syntax problem (unterminated quote) at ``line``:``col``."""
-
-    def __init__(self, message: str, line: int, col: int):
-        super().__init__(message)
-        self.message, self.line, self.col = message, line, col
-
-
 class ArgparseError(Exception):
-    """What sd-scripts' argparse would print after ``error:`` (``token`` = where, when known)."""
+    """What sd-scripts' argparse would print after ``error:`` (``token`` = where, ``dest`` = which option,
+    when known)."""
 
-    def __init__(self, message: str, token: Token | None = None):
+    def __init__(self, message: str, token: Token | None = None, dest: str | None = None):
         super().__init__(message)
         self.message = message
         self.token = token
+        self.dest = dest
 
 
 # ------------------------------------------------------------------------------------ shell words
 def is_windows_script(path: str, text: str) -> bool:
     """Batch/PowerShell quoting (backslash is a path separator, ``^``/`` ` `` continue lines)?"""
-    low = path.lower()
-    if low.endswith((".bat", ".cmd", ".ps1")):
-        return True
-    if low.endswith((".sh", ".bash", ".command")):
-        return False
-    return bool(re.search(r"\^\s*$", text, re.M) or re.search(r"[A-Za-z]:\\", text)
-                or re.search(r"`\s*$", text, re.M))
-
-
-_COMMENT_LINE = re.compile(r"^\s*(#|::|@?rem(\s|$))", re.I)
+    return script_flavor(path, text) != SH
 
 
 def split_commands(text: str, *, windows: bool) -> list[list[Token]]:
-    """Split script text into commands (lists of words), joining continued lines.
-
-    POSIX mode follows sh quoting (backslash escapes, ``\\``-newline continues); Windows mode keeps
-    backslashes literal and continues lines ending in ``^`` (cmd) or a backtick (PowerShell).
-    Comment lines (``#``, ``REM``, ``::``) and ``;``/``&&`` separators end or skip commands.
-    """
-    commands: list[list[Token]] = []
-    current: list[Token] = []
-    word: list[str] = []
-    word_pos: tuple[int, int] | None = None
-    quote: str | None = None
-    quote_pos = (0, 0)
-    lines = text.splitlines()
-    ln = 0
-
-    def end_word() -> None:
-        nonlocal word, word_pos
-        if word_pos is not None:
-            current.append(Token("".join(word), word_pos[0], word_pos[1]))
-        word, word_pos = [], None
-
-    def end_command() -> None:
-        nonlocal current
-        end_word()
-        if current:
-            commands.append(current)
-        current = []
-
-    while ln < len(lines):
-        line = lines[ln]
-        lineno = ln + 1
-        ln += 1
-        if quote is None and not current and word_pos is None and _COMMENT_LINE.match(line):
-            continue
-        i = 0
-        continued = False
-        while i < len(line):
-            ch = line[i]
-            if quote is not None:
-                if ch == quote:
-                    quote = None
-                elif ch == "\\" and quote == '"' and not windows and i + 1 < len(line) and line[i + 1] in '"\\$`':
-                    word.append(line[i + 1])
-                    i += 1
-                else:
-                    word.append(ch)
-                i += 1
-                continue
-            rest_blank = not line[i + 1:].strip()
-            if ch in " \t":
-                end_word()
-            elif ch in "\"'":
-                if word_pos is None:
-                    word_pos = (lineno, i + 1)
-                quote = ch
-                quote_pos = (lineno, i + 1)
-            elif not windows and ch == "\\":
-                if rest_blank and i + 1 >= len(line.rstrip()):
-                    continued = True
-                    break
-                if i + 1 < len(line):
-                    if word_pos is None:
-                        word_pos = (lineno, i + 1)
-                    word.append(line[i + 1])
-                    i += 1
-            elif windows and ch in "^`" and rest_blank:
-                continued = True
-                break
-            elif windows and ch == "^" and i + 1 < len(line):
-                if word_pos is None:
-                    word_pos = (lineno, i + 1)
-                word.append(line[i + 1])
-                i += 1
-            elif ch == "#" and word_pos is None and not windows:
-                break  # sh comment to end of line
-            elif ch in ";&|":
-                end_command()
-                while i + 1 < len(line) and line[i + 1] in ";&|":
-                    i += 1
-            else:
-                if word_pos is None:
-                    word_pos = (lineno, i + 1)
-                word.append(ch)
-            i += 1
-        if quote is not None:
-            word.append("\n")
-            continue
-        if not continued:
-            end_command()
-        else:
-            end_word()
-    if quote is not None:
-        raise CommandSyntaxError(f"unterminated {quote} quote", *quote_pos)
-    end_command()
-    return commands
-
-
-_ASSIGN = re.compile(r"^(?:set\s+|export\s+|\$env:|\$)?\"?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\"?$", re.I)
-_PS_ENV_VAR = re.compile(r"\$(?:\{env:([A-Za-z_][A-Za-z0-9_]*)\}|env:([A-Za-z_][A-Za-z0-9_]*))", re.I)
-_BATCH_VAR = re.compile(r"%([A-Za-z_][A-Za-z0-9_]*)%")
-_SH_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def expand_variables(commands: list[list[Token]], *, batch: bool) -> list[list[Token]]:
-    """Substitute variables assigned earlier in the same script (``set X=..``, ``X=..``, ``$X = ..``,
-    PowerShell ``$env:X = ..``).
-
-    Only literal assignments are followed; unknown variables stay as written. In batch files ``%%``
-    is a literal ``%``.
-    """
-    env: dict[str, str] = {}
-    out: list[list[Token]] = []
-
-    def subst(text: str) -> str:
-        if batch:
-            text = _BATCH_VAR.sub(lambda m: env.get(m.group(1), m.group(0)), text).replace("%%", "%")
-        text = _PS_ENV_VAR.sub(lambda m: env.get(m.group(1) or m.group(2), m.group(0)), text)
-        return _SH_VAR.sub(lambda m: env.get(m.group(1) or m.group(2), m.group(0)), text)
-
-    for cmd in commands:
-        joined = " ".join(t.text for t in cmd)
-        words = [t.text for t in cmd]
-        assign = None
-        if len(words) <= 3 and (words[0].lower() in ("set", "export") or "=" in words[0]
-                                or (len(words) == 3 and words[1] == "=")):
-            assign = _ASSIGN.match(joined)
-        if assign and not any(script_name(w) in LORA_SCRIPTS for w in words):
-            env[assign.group(1)] = subst(assign.group(2).strip().strip('"').strip("'"))
-            continue
-        out.append([Token(subst(t.text), t.line, t.col) for t in cmd])
-    return out
+    """Split script text into commands (lists of words): sh rules, or batch/PowerShell rules when ``windows``
+    (which of the two from the content). Variables assigned in the text are expanded (see
+    :mod:`lora_compat.config.shell`)."""
+    flavor = SH if not windows else (PS if guess_flavor(text) == PS else CMD)
+    return evaluate_script("", text, flavor).commands
 
 
 def join_pasted_lines(commands: list[list[Token]]) -> list[list[Token]]:
@@ -274,20 +127,25 @@ class Invocation:
         return name in MODELLED_SCRIPTS and any(is_supported(f, CONFIG) for f in script_families(name))
 
 
-def find_invocation(path: str, commands: list[list[Token]]) -> Invocation:
-    """The (last) command that runs a LoRA training script of sd-scripts (any family); UserError otherwise."""
-    found: Invocation | None = None
+def find_invocations(path: str, commands: list[list[Token]]) -> tuple[Invocation, list[Invocation]]:
+    """The training command to read and the other training commands of the file.
+
+    Rule (docs/cli.md): a file with several LoRA training commands (any family's script) is read at its
+    LAST one (what the script ends up training; earlier ones are often test runs or older variants kept
+    above); the others are returned so readers can list them. UserError when there is none.
+    """
+    found: list[Invocation] = []
     other: tuple[str, Token] | None = None
     for cmd in commands:
         for i, tok in enumerate(cmd):
             name = script_name(tok.text)
             if name in LORA_SCRIPTS:
-                found = Invocation(script=tok, args=cmd[i + 1:], launcher=cmd[:i],
-                                   launcher_options=_launcher_options(cmd[:i]))
+                found.append(Invocation(script=tok, args=cmd[i + 1:], launcher=cmd[:i],
+                                        launcher_options=_launcher_options(cmd[:i])))
                 break
             if name in OTHER_SCRIPTS and other is None:
                 other = (name, tok)
-    if found is None:
+    if not found:
         if other is not None:
             name, tok = other
             raise UserError(f"runs {name} ({OTHER_SCRIPTS[name]}), not LoRA training; lora-compat reads "
@@ -295,11 +153,30 @@ def find_invocation(path: str, commands: list[list[Token]]) -> Invocation:
                             "flux_train_network.py ...)", file=path, line=tok.line, col=tok.col)
         raise UserError("no LoRA training command (train_network.py, sdxl_train_network.py, flux_train_network.py "
                         "...) found in this command file", file=path)
-    return found
+    return found[-1], found[:-1]
+
+
+def find_invocation(path: str, commands: list[list[Token]]) -> Invocation:
+    """The training command :func:`find_invocations` picks (the last one); UserError when there is none."""
+    return find_invocations(path, commands)[0]
 
 
 def _launcher_options(words: list[Token]) -> list[tuple[str, str | None, Token]]:
-    """``accelerate launch`` options written before the script: (name, value or None, token)."""
+    """``accelerate launch`` options written before the script: (name, value or None, token).
+
+    Only the words after ``accelerate launch`` / ``-m accelerate.commands.launch`` are accelerate's; what comes
+    before belongs to other wrappers (``conda run -n ENV``, ``python -u``) and is not recorded.
+    """
+    start = None
+    for i, tok in enumerate(words):
+        name = script_name(tok.text).lower()
+        if name == "accelerate.commands.launch" or (
+                tok.text == "launch" and i > 0 and script_name(words[i - 1].text).lower() in
+                ("accelerate", "accelerate.exe")):
+            start = i + 1
+    if start is None:
+        return []
+    words = words[start:]
     opts: list[tuple[str, str | None, Token]] = []
     i = 0
     while i < len(words):
@@ -381,13 +258,18 @@ _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 @dataclass
 class GivenOption:
-    """One option occurrence on the command line."""
+    """One option occurrence on the command line.
+
+    ``unresolved``: shell expressions in its value words that the script does not define (``$EPOCHS`` set
+    outside the script, ``$(date +%s)``): ``value`` is then None, the value is unknown.
+    """
 
     dest: str
     written: str             # the option string as written (may be an abbreviation)
     raw: list[str]           # value words
     value: Any               # converted value
     token: Token
+    unresolved: tuple[str, ...] = ()
 
 
 @dataclass
@@ -396,6 +278,8 @@ class ParsedArgs:
     # options the table does not know, kept (not refused) for scripts whose argument space lora-compat does not
     # model yet (flux_train_network.py ...): dest = the name without dashes, value = its words (True for none)
     unmodelled: list[GivenOption] = field(default_factory=list)
+    errors: list["ArgparseError"] = field(default_factory=list)   # what argparse refuses (``collect=True``)
+    unresolved: list[Token] = field(default_factory=list)         # unknown words not taken as an option's value
 
     def values(self) -> dict[str, Any]:
         """dest -> converted value, last occurrence wins (as argparse)."""
@@ -474,131 +358,188 @@ def _classify(word: str, table: dict[str, ArgSpec]) -> tuple[str, str | None, st
     return "", None, word
 
 
-def parse_sd_scripts_args(words: list[Token], *, sdxl: bool = False, script: str | None = None,
-                          lenient: bool = False) -> ParsedArgs:
-    """Parse words exactly as ``script``'s argparse would (default: train_network.py, or sdxl_train_network.py with
-    ``sdxl``); ArgparseError with argparse's message otherwise.
+def _name_unresolved(tok: Token) -> bool:
+    """An option word whose NAME (before any ``=``) holds an unresolved shell expression (``--$OPT=1``)."""
+    name = tok.text.split("=", 1)[0]
+    return any(u in name for u in tok.unresolved)
 
+
+_BAD = "!"        # an option argparse refuses (ambiguous abbreviation, --help): its value words go with it
+_UNKNOWN = "?"    # an option word whose name is an unresolved shell expression
+
+
+def parse_sd_scripts_args(words: list[Token], *, sdxl: bool = False, script: str | None = None,
+                          collect: bool = False, lenient: bool = False) -> ParsedArgs:
+    """Parse words exactly as ``script``'s argparse would (default: train_network.py, or sdxl_train_network.py with
+    ``sdxl``).
+
+    ``collect=False``: the first error raises :class:`ArgparseError` with argparse's message. ``collect=True``:
+    every error is recorded in :attr:`ParsedArgs.errors` and parsing goes on, so a reader can show the rest of
+    the command line and mark what sd-scripts would refuse. Words holding unresolved shell expressions
+    (:attr:`Token.unresolved`) never cause an error: their option's value is unknown (``GivenOption.unresolved``)
+    and a lone unknown word (``$EXTRA_ARGS``) not taken as a value goes to :attr:`ParsedArgs.unresolved`.
     ``lenient``: an option the table does not know (another script's argument space) and the value words after it
     go to :attr:`ParsedArgs.unmodelled` instead of argparse's "unrecognized arguments".
     """
     table = argparse_table(script if script is not None else sdxl)
+    errors: list[ArgparseError] = []
+
+    def fail(exc: ArgparseError) -> None:
+        if not collect:
+            raise exc
+        errors.append(exc)
+
     kinds: list[tuple[str, str | None, str | None] | None] = []
     for k, w in enumerate(words):
-        if w.text == "--":
+        if w.text == "--" and not w.unresolved:
             # argparse: "--" ends the options; it and every word after it are unrecognized (no positionals)
             kinds += [("", None, x.text) for x in words[k:]]
             break
+        if w.opaque:
+            kinds.append(None)
+            continue
+        if w.unresolved and w.text.startswith("-") and _name_unresolved(w):
+            kinds.append((_UNKNOWN, None, w.text))
+            continue
         try:
             kinds.append(_classify(w.text, table))
         except ArgparseError as exc:
-            raise ArgparseError(exc.message, w) from None
+            fail(ArgparseError(exc.message, w))
+            kinds.append((_BAD, None, w.text))
     given: list[GivenOption] = []
     unmodelled: list[GivenOption] = []
-    extras: list[str] = []
+    extras: list[Token] = []
+    unresolved: list[Token] = []
     i = 0
     while i < len(words):
         kind = kinds[i]
         tok = words[i]
-        if kind is None:
-            extras.append(tok.text)
+        if lenient and kind is not None and kind[0] == "" and tok.text.startswith("--") and len(tok.text) > 2:
+            name, _, inline = tok.text[2:].partition("=")
+            j = i + 1
+            while not inline and j < len(words) and kinds[j] is None:
+                j += 1
+            words_of = [inline] if inline else [w.text for w in words[i + 1:j]]
+            unmodelled.append(GivenOption(name, tok.text.split("=", 1)[0], words_of,
+                                          (words_of[0] if len(words_of) == 1 else words_of) if words_of else True,
+                                          tok))
+            i = j if not inline else i + 1
+            continue
+        if kind is None or kind[0] == "":
+            if tok.opaque or (kind is None and tok.unresolved):
+                unresolved.append(tok)
+            else:
+                extras.append(tok)
             i += 1
             continue
         opt, explicit, written = kind
-        if opt == "":
-            if lenient and tok.text.startswith("--") and len(tok.text) > 2:
-                name, _, inline = tok.text[2:].partition("=")
-                j = i + 1
-                while not inline and j < len(words) and kinds[j] is None:
-                    j += 1
-                words_of = [inline] if inline else [w.text for w in words[i + 1:j]]
-                unmodelled.append(GivenOption(name, tok.text.split("=", 1)[0], words_of,
-                                              (words_of[0] if len(words_of) == 1 else words_of) if words_of else True,
-                                              tok))
-                i = j if not inline else i + 1
-                continue
-            extras.append(tok.text)
-            i += 1
+        j = i + 1
+        while j < len(words) and kinds[j] is None:
+            j += 1
+        if opt in (_BAD, _UNKNOWN):
+            if opt == _UNKNOWN:
+                unresolved.append(tok)
+            i = j        # the refused/unknown option takes its value words with it
             continue
         spec = table[opt]
         if spec.action == "help":
-            raise ArgparseError("--help is not a training option (it prints sd-scripts' usage and exits)", tok)
+            fail(ArgparseError("--help is not a training option (it prints sd-scripts' usage and exits)", tok))
+            i = j
+            continue
+        flag = spec.action in ("store_true", "store_false", "store_const")
+        value_tokens: list[Token]
         if explicit is not None:
-            if spec.action in ("store_true", "store_false", "store_const"):
-                raise ArgparseError(f"argument {opt}: ignored explicit argument {explicit!r}", tok)
+            if flag:
+                fail(ArgparseError(f"argument {opt}: ignored explicit argument {explicit!r}", tok, spec.dest))
+                i += 1
+                continue
             raw = [explicit]
+            value_tokens = [tok]
             i += 1
         else:
-            j = i + 1
-            while j < len(words) and kinds[j] is None:
-                j += 1
             avail = words[i + 1:j]
-            if spec.action in ("store_true", "store_false", "store_const"):
-                raw = []
-            elif spec.nargs is None:
-                if not avail:
-                    raise ArgparseError(f"argument {opt}: expected one argument", tok)
-                raw = [avail[0].text]
-            elif spec.nargs == "?":
-                raw = [avail[0].text] if avail else []
-            elif spec.nargs == "*":
-                raw = [a.text for a in avail]
-            elif spec.nargs == "+":
-                if not avail:
-                    raise ArgparseError(f"argument {opt}: expected at least one argument", tok)
-                raw = [a.text for a in avail]
-            else:
-                n = int(spec.nargs)
-                if len(avail) < n:
-                    raise ArgparseError(f"argument {opt}: expected {n} arguments", tok)
-                raw = [a.text for a in avail[:n]]
-            i += 1 + len(raw)
-        if spec.action == "store_true":
-            value: Any = True
-        elif spec.action == "store_false":
-            value = False
-        elif spec.action == "store_const":
-            value = spec.const
-        elif spec.nargs in ("*", "+") or isinstance(spec.nargs, int):
-            value = [_convert(spec, opt, r, tok) for r in raw]
-        elif spec.nargs == "?" and not raw:
-            value = spec.const
-        else:
-            value = _convert(spec, opt, raw[0], tok)
-        given.append(GivenOption(spec.dest, written, raw, value, tok))
+            need = _values_needed(spec, opt, avail, tok)
+            if isinstance(need, ArgparseError):
+                fail(need)
+                i = j
+                continue
+            value_tokens = avail[:need]
+            raw = [a.text for a in value_tokens]
+            i += 1 + need
+        unknown = tuple(u for t in value_tokens for u in t.unresolved)
+        if unknown:
+            given.append(GivenOption(spec.dest, written or opt, raw, None, tok, unknown))
+            continue
+        try:
+            value = _option_value(spec, opt, raw, tok)
+        except ArgparseError as exc:
+            fail(ArgparseError(exc.message, exc.token or tok, spec.dest))
+            continue
+        given.append(GivenOption(spec.dest, written or opt, raw, value, tok))
     if extras:
-        first = next(w for w, k in zip(words, kinds) if k is None or k[0] == "")
-        raise ArgparseError(f"unrecognized arguments: {' '.join(extras)}", first)
-    return ParsedArgs(given, unmodelled)
+        fail(ArgparseError(f"unrecognized arguments: {' '.join(t.text for t in extras)}", extras[0]))
+    return ParsedArgs(given, unmodelled, errors, unresolved)
+
+
+def _values_needed(spec: ArgSpec, opt: str, avail: list[Token], tok: Token) -> int | ArgparseError:
+    """How many of the value words ``avail`` the option takes (argparse's nargs), or the error."""
+    if spec.action in ("store_true", "store_false", "store_const"):
+        return 0
+    if spec.nargs is None:
+        return 1 if avail else ArgparseError(f"argument {opt}: expected one argument", tok, spec.dest)
+    if spec.nargs == "?":
+        return 1 if avail else 0
+    if spec.nargs == "*":
+        return len(avail)
+    if spec.nargs == "+":
+        return len(avail) if avail else ArgparseError(f"argument {opt}: expected at least one argument", tok,
+                                                      spec.dest)
+    n = int(spec.nargs)
+    return n if len(avail) >= n else ArgparseError(f"argument {opt}: expected {n} arguments", tok, spec.dest)
+
+
+def _option_value(spec: ArgSpec, opt: str, raw: list[str], tok: Token) -> Any:
+    if spec.action == "store_true":
+        return True
+    if spec.action == "store_false":
+        return False
+    if spec.action == "store_const":
+        return spec.const
+    if spec.nargs in ("*", "+") or isinstance(spec.nargs, int):
+        return [_convert(spec, opt, r, tok) for r in raw]
+    if spec.nargs == "?" and not raw:
+        return spec.const
+    return _convert(spec, opt, raw[0], tok)
 
 
 # ------------------------------------------------------------------------------------ documents
+SCRIPT_SUFFIXES = (".sh", ".bash", ".zsh", ".bat", ".cmd", ".ps1", ".command")
+
+
 def parse_command_file(path: str, text: str) -> Document:
     """Parse a shell/batch/text file holding a training command into a :class:`Document`.
 
     ``data`` = ``[(dest, raw value words, line), ...]``; ``positions`` = ``{"--dest": (line, col)}``;
-    ``meta`` = ``script``, ``sdxl``, ``parsed`` (:class:`ParsedArgs`), ``launcher``,
-    ``launcher_options`` [(name, value, line)].
+    ``meta`` = ``script``, ``sdxl``, ``parsed`` (:class:`ParsedArgs`, with what argparse would refuse in
+    ``parsed.errors``), ``launcher``, ``launcher_options`` [(name, value, line)], ``other_commands``
+    [(script, line)] (the training commands not read), ``flavor`` (sh / cmd / ps).
     """
-    windows = is_windows_script(path, text)
+    flavor = script_flavor(path, text)
     try:
-        commands = split_commands(text, windows=windows)
+        commands = evaluate_script(path, text, flavor).commands
     except CommandSyntaxError as exc:
         raise UserError(f"cannot split command line: {exc.message}", file=path, line=exc.line,
                         col=exc.col) from None
-    commands = expand_variables(commands, batch=path.lower().endswith((".bat", ".cmd")))
-    if not path.lower().endswith((".sh", ".bash", ".bat", ".cmd", ".ps1", ".command")):
+    if not path.lower().endswith(SCRIPT_SUFFIXES):
         commands = join_pasted_lines(commands)
-    inv = find_invocation(path, commands)
-    try:
-        modelled = inv.modelled
-        parsed = parse_sd_scripts_args(inv.args, script=inv.script_name if modelled else "train_network.py",
-                                       lenient=not modelled)
-    except ArgparseError as exc:
-        tok = exc.token
-        raise UserError(f"sd-scripts would refuse this command line: {exc.message}", file=path,
-                        line=tok.line if tok else None, col=tok.col if tok else None) from None
-    return command_document(path, text, inv, parsed)
+    inv, others = find_invocations(path, commands)
+    modelled = inv.modelled
+    parsed = parse_sd_scripts_args(inv.args, script=inv.script_name if modelled else "train_network.py",
+                                   collect=True, lenient=not modelled)
+    doc = command_document(path, text, inv, parsed)
+    doc.meta["other_commands"] = [(script_name(o.script.text), o.script.line) for o in others]
+    doc.meta["flavor"] = flavor
+    return doc
 
 
 def command_document(path: str, text: str, inv: Invocation, parsed: ParsedArgs) -> Document:

@@ -81,8 +81,13 @@ def single_line(err: UserError) -> UserError:
     return new
 
 
-def load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = True) -> CanonicalConfig:
-    """Load any supported config into the canonical model (see :func:`_load_config`); errors are one line."""
+def load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = False) -> CanonicalConfig:
+    """Load any supported config into the canonical model (see :func:`_load_config`); errors are one line.
+
+    Files the config points to (a dataset config, a ``--config_file``, image folders, the base model) may be
+    absent: show, lint, migrate and plan read what is there and say what is unknown in notes. Only training
+    needs them: ``resolve_dataset=True`` makes a missing dataset config / ``--config_file`` an error.
+    """
     try:
         return _load_config(path, dialect=dialect, resolve_dataset=resolve_dataset)
     except UserError as err:
@@ -92,11 +97,11 @@ def load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool 
         raise clean from None
 
 
-def _load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = True) -> CanonicalConfig:
+def _load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = False) -> CanonicalConfig:
     """Load any supported config into the canonical model.
 
     ``dialect`` overrides detection. ``resolve_dataset``: a referenced dataset config that does not exist
-    is an error (True) or a ``dataset-config-missing`` Note (False, for lint). Non-training files
+    is an error (True, for train) or a ``dataset-config-missing`` Note (False). Non-training files
     (GUI settings, LECO prompts, caption metadata, block-weight presets ...) are refused with a UserError
     saying what the file is.
     """
@@ -137,6 +142,9 @@ def _load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool
     if cfg.tab is None:
         cfg.tab = detection.tab
     _validate(cfg)
+    from lora_compat.config.secrets import remember, secret_values
+
+    remember(secret_values(cfg))   # scrubbed from every output of this run, wherever they travel
     return cfg
 
 
@@ -178,7 +186,8 @@ def _load_referenced_dataset(cfg: CanonicalConfig, required: bool) -> None:
     value = cfg.get("dataset_config")
     if not value or cfg.datasets or cfg.general:
         return
-    if any(n.code.startswith("dataset-config-") for n in cfg.notes):
+    if any(n.code.startswith("dataset-config-") for n in cfg.notes) or \
+            any(i.option == "dataset_config" for i in cfg.invalid):
         return  # the reader already tried
     from lora_compat.config.dialects.dataset_toml import load_dataset_reference
 

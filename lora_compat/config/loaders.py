@@ -127,10 +127,45 @@ def parse_json(path: str, text: str) -> Document:
     except ValueError:  # Python's int() digit limit (CVE-2020-10735 guard) on an absurd number
         raise _huge_number_error(path, text) from None
     duplicates: list[tuple[str, tuple[int, int], tuple[int, int]]] = []
-    doc = Document(path=path, text=text, fmt=JSON, data=data, positions=json_positions(text, duplicates))
+    positions = json_positions(text, duplicates)
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        _refuse_lone_surrogates(path, data, positions)
+    doc = Document(path=path, text=text, fmt=JSON, data=data, positions=positions)
     if duplicates:
         doc.meta["duplicate_keys"] = duplicates
     return doc
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_lone_surrogates(path: str, data: Any, positions: dict[str, tuple[int, int]]) -> None:
+    """A JSON escape such as ``"\\ud800"`` alone (half of a UTF-16 surrogate pair) decodes to a string that is
+    not Unicode text: no output (JSON, TOML, SARIF, a terminal) can carry it. Decided once, here: a UserError
+    naming the key and its line (UTF-8 files cannot hold such text, so JSON escapes are the only way in)."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, dict):
+            for k, v in value.items():
+                sub = join_key(key, k)
+                if _LONE_SURROGATE.search(k):
+                    _surrogate_error(path, sub, k, positions)
+                stack.append((sub, v))
+        elif isinstance(value, list):
+            stack.extend((join_key(key, i), v) for i, v in enumerate(value))
+        elif isinstance(value, str) and _LONE_SURROGATE.search(value):
+            _surrogate_error(path, key, value, positions)
+
+
+def _surrogate_error(path: str, key: str, text: str, positions: dict[str, tuple[int, int]]) -> None:
+    ch = _LONE_SURROGATE.search(text).group()  # type: ignore[union-attr]
+    line, col = positions.get(key, (None, None))
+    shown = key.encode("ascii", "backslashreplace").decode("ascii")
+    raise UserError(f"not valid Unicode text: the JSON escape \\u{ord(ch):04x} is half of a surrogate pair with no "
+                    "other half; remove it or write the character itself", file=path, line=line, col=col,
+                    key=shown)
 
 
 def _huge_number_error(path: str, text: str) -> UserError:

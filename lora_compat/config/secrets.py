@@ -1,8 +1,26 @@
-"""Credentials that may appear in configs. They are flagged by lint and never written to any output."""
+"""Credentials that may appear in configs. They are flagged by lint and never written to any output.
+
+One mechanism keeps them in: :func:`scrub` is applied to every string that leaves the process — the CLI's
+stdout and stderr (:func:`redacting_output`, installed once by ``lora_compat.cli.main``) and every file the
+tool writes from a config (migrate outputs, ``lint --fix``). It replaces
+
+- every credential value of the configs loaded in this run (:func:`remember`, called by ``load_config``),
+  in plain and JSON-escaped form, and
+- whatever follows a credential-named option or key in text: ``--hf_token=VALUE``, ``--wandb_api_key VALUE``,
+  ``"huggingface_token": "VALUE"``, ``wandb_api_key = 'VALUE'`` — so a credential nobody declared (an unknown
+  option in an argparse error, a duplicate inside the GUI's additional_parameters) is caught too.
+
+Data builders still blank credential values by key (:func:`redact`) so JSON stays well-typed; the scrub is
+the guarantee.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +89,136 @@ def redact_text(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def secret_values(cfg: "CanonicalConfig") -> Iterator[str]:
+    """Every credential value in a loaded config: options, unknown and front-end-only keys, invalid values."""
+    for name, s in cfg.options.items():
+        if is_secret_key(name):
+            # an origin's raw value is the credential only when its key is a credential key; a carrier such as
+            # the GUI's additional_parameters line keeps its other words (the credential inside is caught by
+            # the option pattern of scrub)
+            raws = [o.raw for o in s.prov.origins if not o.key or is_secret_key(o.key)]
+            for v in (s.value, *raws):
+                if isinstance(v, str) and v:
+                    yield v
+    for k in list(cfg.unknown_keys) + list(cfg.frontend_only):
+        if is_secret_key(k.key) and isinstance(k.value, str) and k.value:
+            yield k.value
+    for inv in cfg.invalid:
+        if (is_secret_key(inv.option) or is_secret_key(inv.origin.key)) and isinstance(inv.value, str) and inv.value:
+            yield inv.value
+
+
+# ---------------------------------------------------------------------------------------------- scrub
+_KNOWN: set[str] = set()     # credential values seen in this run (load_config remembers them)
+
+# a credential-named option or key followed by its value, in command-line, JSON, TOML or message text. A value is
+# quoted ("..." / '...' / \"...\" inside a JSON string) or a bare word that stops before quotes, backslashes
+# (JSON escapes), commas and brackets, so a replacement never breaks the JSON or TOML around it.
+_VALUE = r"""(?P<value>\\"(?:[^"\\\n]|\\[^"\n])*\\"|"[^"\n]*"|'[^'\n]*'|[^\s"'\\,\[\]{}]+)"""
+_OPTION_VALUE = re.compile(r"(?P<name>--?[A-Za-z][A-Za-z0-9_.-]*)(?P<sep>=|[ \t]+)" + _VALUE)
+_KEY_VALUE = re.compile(r"(?P<q>[\"']?)(?P<name>[A-Za-z][A-Za-z0-9_.-]*)(?P=q)(?P<sep>[ \t]*[:=][ \t]*)" + _VALUE)
+_NOT_A_VALUE = {v.lower() for v in ("", '""', "''", '\\"\\"', "null", "none", "true", "false", REDACTED,
+                                     f'"{REDACTED}"', f"'{REDACTED}'", f'\\"{REDACTED}\\"')}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def remember(values: Iterable[str]) -> None:
+    """Add credential values to the set every later :func:`scrub` removes (for the rest of this run)."""
+    for v in values:
+        if isinstance(v, str) and len(v) >= 4:
+            _KNOWN.add(v)
+
+
+def forget_all() -> None:
+    """Start a new run (the CLI calls it per invocation; in-process callers between unrelated runs)."""
+    _KNOWN.clear()
+
+
+def _mask(m: re.Match, *, option: bool) -> str:
+    name, value = m.group("name"), m.group("value")
+    if not is_secret_key(name) or value.lower() in _NOT_A_VALUE or (option and value.startswith("-")):
+        return m.group(0)
+    if value.startswith('\\"'):
+        quote = '\\"'
+    else:
+        quote = value[0] if value[:1] in "\"'" and len(value) > 1 and value[-1] == value[0] else ""
+    return m.group(0)[:m.start("value") - m.start(0)] + f"{quote}{REDACTED}{quote}"
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every known credential value (:func:`remember` and ``secrets``) and every value written
+    after a credential-named option/key replaced by REDACTED; lone surrogates (undecodable file names, JSON
+    escapes) become U+FFFD so the text always encodes as UTF-8."""
+    if not text:
+        return text
+    known = set(_KNOWN)
+    known.update(v for v in secrets if isinstance(v, str) and len(v) >= 4)
+    if known:
+        for v in sorted(known, key=len, reverse=True):
+            escaped = json.dumps(v, ensure_ascii=False)[1:-1]
+            for form in {v, escaped}:
+                if form in text:
+                    text = text.replace(form, REDACTED)
+    if "-" in text:
+        text = _OPTION_VALUE.sub(lambda m: _mask(m, option=True), text)
+    if "=" in text or ":" in text:
+        text = _KEY_VALUE.sub(lambda m: _mask(m, option=False), text)
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+class RedactingWriter(io.TextIOBase):
+    """A text stream that scrubs everything written to it before passing it on (stdout/stderr of the CLI)."""
+
+    def __init__(self, stream: Any):
+        super().__init__()
+        self._stream = stream
+
+    def write(self, text: str) -> int:  # type: ignore[override]
+        self._stream.write(scrub(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return bool(getattr(self._stream, "isatty", lambda: False)())
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self._stream, "errors", None)
+
+    def writable(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> Any:   # anything else (buffer, mode, name ...) of the real stream
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def redacting_output() -> Iterator[None]:
+    """Scrub everything written to stdout and stderr inside the block (a fresh set of known credentials)."""
+    forget_all()
+    old_out, old_err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingWriter(old_out), RedactingWriter(old_err)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        sys.stdout, sys.stderr = old_out, old_err
+        forget_all()
+
+
 def redact_strings(value: Any, secrets: Iterable[str]) -> Any:
     """``value`` (JSON-like: dicts, lists, strings) with :func:`redact_text` applied to every string."""
     secrets = list(secrets)
@@ -84,20 +232,3 @@ def redact_strings(value: Any, secrets: Iterable[str]) -> Any:
         return {k: redact_strings(v, secrets) for k, v in value.items()}
     return value
 
-
-def iter_secret_values(cfg: CanonicalConfig) -> Iterator[str]:
-    """Every credential value in the config (for redaction of all outputs)."""
-    for name, s in cfg.options.items():
-        if is_secret_key(name):
-            # an origin's raw value is the credential only when its key is a credential key; a carrier such as
-            # the GUI's additional_parameters line keeps its other words (the credential inside is still redacted)
-            raws = [o.raw for o in s.prov.origins if not o.key or is_secret_key(o.key)]
-            for v in (s.value, *raws):
-                if isinstance(v, str) and v:
-                    yield v
-    for k in list(cfg.unknown_keys) + list(cfg.frontend_only):
-        if is_secret_key(k.key) and isinstance(k.value, str) and k.value:
-            yield k.value
-    for inv in cfg.invalid:
-        if (is_secret_key(inv.option) or is_secret_key(inv.origin.key)) and isinstance(inv.value, str) and inv.value:
-            yield inv.value

@@ -185,5 +185,6 @@ def write_atomic(path: str, text: str) -> None:
     """Write ``text`` atomically with :func:`lora_compat.atomic.write_text` (kept as the lint wing's entry point);
     an existing file keeps its permission bits, a new one gets 0o644 (not mkstemp's 0o600)."""
     from lora_compat.atomic import write_text
+    from lora_compat.config.secrets import scrub
 
-    write_text(path, text)
+    write_text(path, scrub(text))   # a credential also carried elsewhere (additional_parameters) never lands

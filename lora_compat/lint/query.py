@@ -251,5 +251,3 @@ def first_text_encoder_lr(v: Any) -> float | None:
     if isinstance(v, (list, tuple)):
         return as_number(v[0]) if v else None
     return as_number(v)
-
-

@@ -80,7 +80,7 @@ def _sarif_rule(rule: type[Rule]) -> dict[str, Any]:
 
 def _fingerprint(f: Finding) -> str:
     raw = f"{f.code}|{_display_path(f.file)}|{f.key or ''}|{f.message}"
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()[:32]  # non-UTF-8 file names too
 
 
 def _sarif_uri(path: str) -> str:
@@ -88,7 +88,8 @@ def _sarif_uri(path: str) -> str:
     written "SDXL%20-%20LoRA.json" or code-scanning uploads cannot map the result to the file."""
     from urllib.parse import quote
 
-    return quote(_display_path(path), safe="/:")
+    # surrogateescape: a file name that is not UTF-8 (bytes kept as lone surrogates) becomes its %XX bytes
+    return quote(_display_path(path), safe="/:", errors="surrogateescape")
 
 
 def report_sarif(report: LintReport) -> dict[str, Any]:

@@ -63,18 +63,15 @@ class MigrationReport:
         self.entries.append(entry)
 
     def scrub(self, cfg: CanonicalConfig) -> None:
-        """Replace every credential value of ``cfg`` wherever it appears in the report (a front-end-only
-        string such as the GUI's additional_parameters can carry ``--wandb_api_key KEY``)."""
-        from lora_compat.config.secrets import iter_secret_values
-        from lora_compat.lint.runner import redact_text
+        """Replace every credential of ``cfg`` wherever it appears in the report (a front-end-only string such
+        as the GUI's additional_parameters can carry ``--wandb_api_key KEY``): :func:`config.secrets.scrub`."""
+        from lora_compat.config.secrets import scrub, secret_values
 
-        secrets = list(iter_secret_values(cfg))
-        if not secrets:
-            return
+        secrets = list(secret_values(cfg))
 
         def clean(v: Any) -> Any:
             if isinstance(v, str):
-                return redact_text(v, secrets)
+                return scrub(v, secrets)
             if isinstance(v, list):
                 return [clean(x) for x in v]
             if isinstance(v, dict):

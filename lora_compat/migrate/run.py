@@ -104,15 +104,17 @@ def render(cfg: CanonicalConfig, to: str, out: str) -> tuple[dict[str, str], Mig
 
 def write_atomically(files: dict[str, str]) -> None:
     """Write every file through :func:`lora_compat.atomic.atomic_writer`; all are renamed into place only after
-    every one is complete, and a failure leaves no output (and no temp file) behind."""
+    every one is complete, and a failure leaves no output (and no temp file) behind. Credentials are scrubbed
+    (:func:`lora_compat.config.secrets.scrub`)."""
     import contextlib
 
     from lora_compat.atomic import atomic_writer
+    from lora_compat.config.secrets import scrub
 
     try:
         with contextlib.ExitStack() as stack:
             for path, text in files.items():
-                stack.enter_context(atomic_writer(path)).write(text.encode("utf-8"))
+                stack.enter_context(atomic_writer(path)).write(scrub(text).encode("utf-8"))
     except (FileExistsError, NotADirectoryError) as exc:  # mkdir/open through a path part that is a file
         raise UserError("cannot write output: this is a file, not a folder", file=exc.filename) from None
     except OSError as exc:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from lora_compat.config.document import Document
 from lora_compat.config.model import (
-    DERIVED, KEPT, RENAMED, CanonicalConfig, FrontendOnlyKey, Note, Origin, Provenance, Setting, UnknownKey,
+    DERIVED, KEPT, RENAMED, CanonicalConfig, FrontendOnlyKey, InvalidValue, Note, Origin, Provenance, Setting,
+    UnknownKey,
 )
 from lora_compat.errors import UserError
 
@@ -25,10 +26,10 @@ if TYPE_CHECKING:
 def read(doc: Document, detection: "Detection") -> CanonicalConfig:
     """Normalize a parsed command line into the canonical model.
 
-    ``doc.meta["resolve_dataset"]`` (default True): a missing ``--dataset_config`` file is an error;
+    ``doc.meta["resolve_dataset"]`` (default False): a missing ``--dataset_config`` file is an error;
     False records a Note instead (lint).
     """
-    resolve_dataset = doc.meta.get("resolve_dataset", True)
+    resolve_dataset = doc.meta.get("resolve_dataset", False)
     cfg = CanonicalConfig(dialect="command-line", source=doc.path, era=detection.era, files=[doc.path])
     parsed: ParsedArgs = doc.meta["parsed"]
     base_dir = os.path.dirname(os.path.abspath(doc.path))
@@ -38,11 +39,14 @@ def read(doc: Document, detection: "Detection") -> CanonicalConfig:
 
     given = {g.dest: g for g in parsed.given}  # last occurrence wins, as argparse
     config_file = given.get("config_file")
-    if config_file is not None:
-        _merge_config_file(cfg, config_file.value, _origin(doc, config_file), base_dir)
+    if config_file is not None and not config_file.unresolved:
+        _merge_config_file(cfg, config_file.value, _origin(doc, config_file), base_dir, resolve_dataset)
 
     for dest, g in given.items():
         origin = _origin(doc, g)
+        if g.unresolved:
+            _unresolved(cfg, origin, g.unresolved, f"{g.written}")
+            continue
         if g.written != f"--{dest}":
             prov = Provenance(RENAMED, (origin,), f"{g.written} is argparse's abbreviation of --{dest}")
         else:
@@ -53,6 +57,10 @@ def read(doc: Document, detection: "Detection") -> CanonicalConfig:
         cfg.unknown_keys.append(UnknownKey(
             g.dest, g.value, Origin(doc.path, g.written, g.token.line, g.token.col, g.value),
             f"an option of {script} that lora-compat does not read yet (train_network.py has no such option)"))
+    _refused(cfg, doc, parsed)
+    for tok in parsed.unresolved:
+        _unresolved(cfg, Origin(doc.path, tok.text, tok.line, tok.col, tok.text), tok.unresolved, None)
+    _other_commands(cfg, doc, script_origin)
     cfg.options["sdxl"] = Setting(bool(doc.meta.get("sdxl")), Provenance(
         DERIVED, (script_origin,), f"script {doc.meta.get('script')} -> sdxl={bool(doc.meta.get('sdxl'))}"))
 
@@ -75,8 +83,52 @@ def _origin(doc: Document, g) -> Origin:
     return Origin(doc.path, f"--{g.dest}", g.token.line, g.token.col, raw)
 
 
-def _merge_config_file(cfg: CanonicalConfig, value: str, origin: Origin, base_dir: str) -> None:
-    """Load ``--config_file`` (sd-scripts appends ``.toml`` when missing) under the command line."""
+UNRESOLVED_NOTE = "shell-expression-unresolved"
+
+
+def _unresolved(cfg: CanonicalConfig, origin: Origin, exprs: tuple[str, ...], option: str | None) -> None:
+    """A Note for a value the script does not define (set outside it, or computed when it runs)."""
+    shown = ", ".join(f"`{e}`" for e in dict.fromkeys(exprs))
+    plural = "s" if len(set(exprs)) > 1 else ""
+    if option:
+        msg = f"unresolved shell expression{plural} {shown} in {option}: value unknown (the option is left unset)"
+    else:
+        msg = (f"unresolved shell expression{plural} {shown}: value unknown (it may stand for further options, "
+               "which are not read)")
+    cfg.notes.append(Note(UNRESOLVED_NOTE, msg, origin, {"expressions": list(dict.fromkeys(exprs)),
+                                                         "option": option.lstrip("-") if option else None}))
+
+
+def _refused(cfg: CanonicalConfig, doc: Document, parsed: "ParsedArgs") -> None:
+    """What sd-scripts' argparse would refuse: invalid values, shown and marked (show exits 1, lint reports)."""
+    from lora_compat.config.secrets import redact_words
+
+    for err in parsed.errors:
+        tok = err.token
+        key = f"--{err.dest}" if err.dest else (tok.text.split("=", 1)[0] if tok else "command line")
+        raw = " ".join(redact_words(err.message.split(" "))) if err.message.startswith("unrecognized") else \
+            (tok.text if tok else None)
+        origin = Origin(doc.path, key, tok.line if tok else None, tok.col if tok else None, raw)
+        message = " ".join(redact_words(err.message.split(" ")))
+        cfg.invalid.append(InvalidValue(err.dest or "command_line", raw, origin,
+                                        f"sd-scripts would refuse this command line: {message}"))
+
+
+def _other_commands(cfg: CanonicalConfig, doc: Document, origin: Origin) -> None:
+    others = doc.meta.get("other_commands") or []
+    if others:
+        where = ", ".join(f"{name} on line {line}" for name, line in others)
+        cfg.notes.append(Note("several-training-commands",
+                              f"this file runs {len(others) + 1} training commands; the last one (line {origin.line}) "
+                              f"is read, not: {where}", origin, {"others": [list(o) for o in others]}))
+
+
+def _merge_config_file(cfg: CanonicalConfig, value: str, origin: Origin, base_dir: str, required: bool) -> None:
+    """Load ``--config_file`` (sd-scripts appends ``.toml`` when missing) under the command line.
+
+    A file that is not on this machine is an error only when ``required`` (train); otherwise a Note says its
+    options are unknown.
+    """
     from lora_compat.config.dialects.sd_scripts_toml import apply_config_toml
     from lora_compat.config.loaders import parse_toml, read_text
 
@@ -84,6 +136,11 @@ def _merge_config_file(cfg: CanonicalConfig, value: str, origin: Origin, base_di
     if not os.path.isabs(path) and not os.path.exists(path):
         path = os.path.join(base_dir, path)
     if not os.path.isfile(path):
+        if not required:
+            cfg.notes.append(Note("config-file-missing", f"--config_file {value!r} is not on this machine: the "
+                                  "options it sets are unknown (sd-scripts itself exits with 'not found')", origin,
+                                  {"path": value}))
+            return
         raise UserError(f"--config_file {value!r} not found (sd-scripts exits with 'not found')",
                         file=origin.file, line=origin.line, col=origin.col)
     doc = parse_toml(path, read_text(path))

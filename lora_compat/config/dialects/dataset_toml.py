@@ -103,8 +103,9 @@ def load_dataset_reference(cfg: CanonicalConfig, value: Any, origin: Origin | No
                            base_dir: str | None, required: bool = True) -> bool:
     """Load the dataset config a training config points to into ``cfg``.
 
-    Missing file: UserError when ``required`` (load_config's default), else a Note
-    ``dataset-config-missing`` for lint. Returns whether a file was loaded.
+    Missing file: UserError when ``required`` (train), else a Note ``dataset-config-missing`` (show, lint,
+    migrate, plan: the datasets are unknown). A name sd-scripts refuses (not .toml/.json) is an invalid value.
+    Returns whether a file was loaded.
     """
     from lora_compat.config.loaders import parse_json, parse_toml, read_text
 
@@ -113,11 +114,12 @@ def load_dataset_reference(cfg: CanonicalConfig, value: Any, origin: Origin | No
     path, by_name = dataset_path(value, base_dir)
     where = {"file": origin.file if origin else cfg.source, "line": origin.line if origin else None,
              "key": origin.key if origin else "dataset_config"}
-    if not os.path.isfile(path):
+    if not os.path.isfile(path) and path.lower().endswith((".toml", ".json")):
         if required:
             raise UserError(f"dataset config {value!r} not found (looked relative to the working directory "
                             "and to this config's folder)", **where)
-        cfg.notes.append(Note("dataset-config-missing", f"dataset config {value!r} not found", origin,
+        cfg.notes.append(Note("dataset-config-missing", f"dataset config {value!r} is not on this machine: its "
+                              "datasets (image folders, repeats, resolution ...) are unknown", origin,
                               {"path": value}))
         return False
     if by_name:
@@ -130,13 +132,12 @@ def load_dataset_reference(cfg: CanonicalConfig, value: Any, origin: Origin | No
     elif low.endswith(".toml"):
         doc = parse_toml(path, read_text(path))
     else:
-        # sd-scripts' load_user_config raises ValueError for any other suffix
-        if required:
-            raise UserError(f"dataset config {value!r} must end in .toml or .json (sd-scripts refuses others)",
-                            **where)
-        cfg.notes.append(Note("dataset-config-bad-suffix", "sd-scripts reads only .toml/.json dataset configs",
-                              origin, {"path": value}))
-        return False  # sd-scripts never reads it, so neither do we (it may be any file: /etc/passwd, a model)
+        # sd-scripts' load_user_config raises ValueError for any other suffix: an invalid value, whatever is on
+        # this machine; the file is never read (it may be any file: /etc/passwd, a model)
+        cfg.invalid.append(InvalidValue("dataset_config", value, origin or Origin(cfg.source, "dataset_config"),
+                                        f"dataset config {value!r} must end in .toml or .json (sd-scripts "
+                                        "refuses others)"))
+        return False
     if not isinstance(doc.data, dict):
         raise UserError("dataset config must be a table with [general] and [[datasets]]", file=path)
     apply_dataset_document(cfg, doc, masked_loss=False)

@@ -67,7 +67,7 @@ def apply_script_comment(cfg: CanonicalConfig, doc: Document) -> None:
 def complete_training_config(cfg: CanonicalConfig, doc: Document) -> None:
     """Load the referenced dataset config, else derive datasets from the kohya image folders.
 
-    ``doc.meta["resolve_dataset"]`` (default True): a missing dataset config is an error, else a Note.
+    ``doc.meta["resolve_dataset"]`` (default False): a missing dataset config is an error, else a Note.
     """
     import os
 
@@ -77,7 +77,7 @@ def complete_training_config(cfg: CanonicalConfig, doc: Document) -> None:
         from lora_compat.config.dialects.dataset_toml import load_dataset_reference
 
         load_dataset_reference(cfg, dataset_config, cfg.locate("dataset_config"), base_dir=base_dir,
-                               required=doc.meta.get("resolve_dataset", True))
+                               required=doc.meta.get("resolve_dataset", False))
     else:
         from lora_compat.config.kohya_folder import apply_kohya_folder
 
