@@ -164,3 +164,48 @@ def test_realistic_scripts_show_without_refusal(name: str) -> None:
     code, out, err = run_cli("show", str(SCRIPTS / name), "--format", "json")
     assert code == 0, err
     assert "would refuse" not in out + err
+
+
+# ------------------------------------------------------------------------------------------- conditions
+def test_conditions_the_script_decides_select_branches() -> None:
+    """One-file launchers collect flags into arrays under if/else: the branch the settings select is taken."""
+    sh = load_config(str(SCRIPTS / "lora_scripts_style.sh"))
+    ps = load_config(str(SCRIPTS / "lora_scripts_style.ps1"))
+    for cfg in (sh, ps):
+        assert cfg.get("clip_skip") == 2 and "v2" not in cfg.options          # is_v2_model=0 -> the else branch
+        assert cfg.get("log_with") == "tensorboard"
+        assert "reg_data_dir" not in cfg.options and "network_weights" not in cfg.options   # empty: false
+        assert "noise_offset" not in cfg.options                              # "0" / 0: the test is false
+        assert not unresolved(cfg) and not cfg.invalid
+        assert (cfg.get("network_dim"), cfg.get("max_train_epochs"), cfg.get("learning_rate")) == (32, 12, 1e-4)
+    assert sh.get("optimizer_type") == "AdamW8bit" and sh.get("lr_scheduler_num_cycles") == 2
+    # PowerShell: -eq compares strings case-insensitively; the string "0" is true, the number 0 false
+    assert ps.get("optimizer_type") == "DAdaptation" and ps.get("optimizer_args") == ["decouple=True"]
+    assert ps.get("network_dropout") == 0.1
+    assert sh.locate("clip_skip").line == 40 and ps.locate("clip_skip").line == 27  # the append that set it
+
+
+def test_a_branch_decided_at_run_time_makes_its_variables_unknown(tmp_path) -> None:
+    p = tmp_path / "t.sh"
+    p.write_text('extra=()\nif [ -f /etc/hostname ]; then extra+=("--xformers"); fi\nDIM=8\n'
+                 'if command -v nvidia-smi; then DIM=16; fi\n'
+                 'accelerate launch train_network.py --network_dim $DIM "${extra[@]}"\n')
+    cfg = load_config(str(p))
+    assert "network_dim" not in cfg.options and "xformers" not in cfg.options
+    assert any("`$DIM` in --network_dim" in m for m in unresolved(cfg))
+    assert any("`${extra[@]}`" in m for m in unresolved(cfg))
+
+
+def test_realistic_fixture_values() -> None:
+    blog = load_config(str(SCRIPTS / "blog_style.sh"))
+    assert blog.get("sdxl") is True and blog.get("max_train_epochs") == 10 and blog.get("output_dir") == "/workspace/output"
+    assert blog.get("optimizer_args") == ["scale_parameter=False", "relative_step=False", "warmup_init=False"]
+    assert any("`$(date +%Y%m%d_%H%M)` in --output_name" in m for m in unresolved(blog))
+    gui = load_config(str(SCRIPTS / "kohya_gui_console.txt"))
+    assert gui.get("sdxl") is True and "config-file-missing" in {n.code for n in gui.notes}
+    assert "accelerate:dynamo_backend" in {f.key for f in gui.frontend_only}
+    bat = load_config(str(SCRIPTS / "windows_runs.bat"))
+    assert (bat.get("max_train_epochs"), bat.get("save_every_n_epochs"), bat.get("network_dim")) == (8, 2, 64)
+    assert bat.get("lr_warmup_steps") == pytest.approx(0.05)
+    assert bat.get("train_data_dir") == str(SCRIPTS / "dataset")              # %~dp0 = the batch file's folder
+    assert "several-training-commands" in {n.code for n in bat.notes}

@@ -52,6 +52,13 @@ def command(config: str, dialect: str | None, base_model: str | None, train_data
 
     cfg = load_config(config, dialect=dialect, resolve_dataset=True)  # training needs the files
     overrides = parse_set(sets)
+    # a value the script computes at run time (or takes from outside) would silently become a default
+    unknown = next((n for n in cfg.notes if n.code == "shell-expression-unresolved"
+                    and n.data.get("option") not in overrides), None)
+    if unknown is not None:
+        o = unknown.origin
+        raise UserError(f"{unknown.message}; training needs every value: set it in the script or with --set",
+                        file=o.file if o else None, line=o.line if o else None)
     if "resume" in overrides:
         raise UserError("--set resume: use --resume DIR")
     if resume and cfg.get("resume"):

@@ -139,6 +139,7 @@ class ArrayLit:
     words: list[Word]
     offset: int
     append: bool = False
+    group: bool = False      # a PowerShell ( ... ) expression, not an array
 
 
 Item = Union[Word, ArrayLit]
@@ -153,6 +154,8 @@ class _Lexer:
         self.flavor = flavor
         self.starts = starts if starts is not None else [0] + [m.end() for m in re.finditer("\n", text)]
         self.commands: list[list[Item]] = []
+        self.seps: list[str] = []                  # what ended each command: "\n", ";", "&&", "||", "|", "&"
+        self.spans: list[tuple[int, int]] = []     # source offsets of each command
         self.cur: list[Item] = []
         self.parts: list[Part] | None = None
         self.word_at = 0
@@ -203,10 +206,12 @@ class _Lexer:
             self.cur.append(Word(self.parts, self.word_at))
         self.parts = None
 
-    def end_command(self) -> None:
+    def end_command(self, sep: str = "\n", at: int | None = None) -> None:
         self.end_word()
         if self.cur:
             self.commands.append(self.cur)
+            self.seps.append(sep)
+            self.spans.append((self.cur[0].offset, self.n if at is None else at))
         self.cur = []
 
     # -- the pass ------------------------------------------------------------------------------------
@@ -224,7 +229,7 @@ class _Lexer:
                     continue
             c = t[i]
             if c == "\n":
-                self.end_command()
+                self.end_command("\n", i)
                 i += 1
                 line_start = True
                 continue
@@ -241,7 +246,7 @@ class _Lexer:
                     continue
             nxt = self.step(i, c)
             i = -nxt if nxt < 0 else nxt   # negative: a line continuation consumed the newline
-        self.end_command()
+        self.end_command("\n", n)
         return self.commands
 
     def step(self, i: int, c: str) -> int:
@@ -317,14 +322,22 @@ class _Lexer:
         if c in ";|&":
             if fl == PS and c == "&" and nxt != "&" and not self.cur and self.parts is None:
                 return i + 1   # the call operator: & "python.exe" ...
-            self.end_command()
             j = i + 1
             while j < self.n and t[j] in ";|&":
                 j += 1
+            self.end_command(t[i:j], i)
             return j
+        if fl == PS and c == "(" and self.parts is None:
+            return self.group(i)
+        if fl == PS and c in "{}" and self.parts is None:
+            # a script block: its own command, so the evaluator sees where if/else bodies start and end
+            self.end_command("\n", i)
+            self.cur.append(Word([Lit(c, False)], i))
+            self.end_command("\n", i + 1)
+            return i + 1
         if c in "()" and self.parts is None:
             # a subshell/block bracket at the start of a word (sh ( ... ), batch if (...) ( ... )): a boundary
-            self.end_command()
+            self.end_command(c, i)
             return i + 1
         self.lit(c, i)
         return i + 1
@@ -471,6 +484,34 @@ class _Lexer:
         self.lit("%", i, quoted)
         return i + 1
 
+    def group(self, i: int) -> int:
+        """PowerShell ``( ... )`` at the start of a word (an ``if`` condition): its words as one item."""
+        end = _find_closing_paren(self.t, i, self.n)
+        if end < 0:
+            raise self.error("unterminated ( expression", i)
+        words = self._sub_words(i + 1, end, commas=False)
+        self.end_word()
+        self.cur.append(ArrayLit(None, words, i, group=True))
+        return end + 1
+
+    def _sub_words(self, start: int, end: int, *, commas: bool) -> list[Word]:
+        """The words between ``start`` and ``end`` lexed in place (each keeps its own line and column)."""
+        sub = _Lexer(self.t, self.flavor, starts=self.starts, end=end)
+        k = start
+        while k < end:
+            ch = self.t[k]
+            if ch in " \t\r\n" or (ch == "," and commas):
+                sub.end_word()
+                k += 1
+                continue
+            if ch == "#" and sub.parts is None:
+                k = min(_line_end(self.t, k), end)
+                continue
+            k = abs(sub.step(k, ch))
+        sub.end_word()
+        return [w for c in sub.commands for w in c if isinstance(w, Word)] + \
+            [w for w in sub.cur if isinstance(w, Word)]
+
     def array(self, i: int, ps: bool = False) -> int:
         """``NAME=(`` (sh, ``i`` at the parenthesis) or ``@(`` (PowerShell): elements up to the closing ``)``."""
         name = None
@@ -485,24 +526,10 @@ class _Lexer:
         end = _find_closing_paren(self.t, i, self.n)
         if end < 0:
             raise self.error("unterminated ( array", i)
-        # lex the elements in place (same text, same line table) so each keeps its own line and column
-        sub = _Lexer(self.t, self.flavor, starts=self.starts, end=end)
-        k = i + 1
-        while k < end:
-            ch = self.t[k]
-            if ch in " \t\r\n" or (ch == "," and ps):
-                sub.end_word()
-                k += 1
-                continue
-            if ch == "#" and sub.parts is None:
-                k = min(_line_end(self.t, k), end)
-                continue
-            k = abs(sub.step(k, ch))
-        sub.end_word()
-        words = [w for c in sub.commands for w in c] + sub.cur
+        words = self._sub_words(i + 1, end, commas=ps)
         self.parts = None
         self.lbuf, self.lq = [], None
-        self.cur.append(ArrayLit(name, [w for w in words if isinstance(w, Word)], at, append))
+        self.cur.append(ArrayLit(name, words, at, append))
         return end + 1
 
 
@@ -529,7 +556,7 @@ _COMMENT_LINE = re.compile(r"(#|::|@?rem(\s|$))", re.I)
 _PLAIN_RUN = {
     SH: re.compile(r"[^ \t\r\n'\"\\$`;|&()]+"),
     CMD: re.compile(r"[^ \t\r\n\"^%!;|&()]+"),
-    PS: re.compile(r"[^ \t\r\n'\"`$;|&(),@#]+"),
+    PS: re.compile(r"[^ \t\r\n'\"`$;|&(),@#{}]+"),
 }
 _ASSIGN_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
 _SH_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -628,6 +655,8 @@ class _Evaluator:
         self.lexer = lexer
         self.path = path
         self.env: dict[str, Value] = {}
+        self.ps_types: dict[str, str] = {}      # PowerShell: num / str / bool / list of each variable
+        self.certain = True
         self.total = 0
         self.script_dir = os.path.dirname(os.path.abspath(path)) + os.sep if path else ""
 
@@ -696,6 +725,8 @@ class _Evaluator:
             out.elements(elements, ref.quoted)
             return
         out.expansion(value, ref.quoted)
+        if isinstance(value, UnresolvedText):
+            out.unresolved.extend(value.exprs)
 
     def lookup(self, ref: Ref) -> Value | None:
         """The variable's value, None when the script does not set it (an unresolved expression)."""
@@ -734,18 +765,170 @@ class _Evaluator:
 
     # -- commands ------------------------------------------------------------------------------------
     def run(self, commands: list[list[Item]]) -> list[list[Token]]:
+        """Evaluate the commands in order: assignments update the variables, conditions the script can decide
+        select branches, the rest become commands of tokens."""
         out: list[list[Token]] = []
-        for cmd in commands:
-            if self.assignment(cmd):
+        self.frames: list[_Frame] = []
+        self.pending: tuple[str, bool | None] | None = None     # PowerShell: if/elseif/else waiting for "{"
+        self.certain = True
+        seps, spans = self.lexer.seps, self.lexer.spans
+        for k, cmd in enumerate(commands):
+            before, after = (seps[k - 1] if k else "\n"), seps[k]
+            rest = self._control(cmd, before, after)
+            if not rest:
+                continue
+            state = self._state()
+            if state is False:
+                continue            # a branch the script does not take
+            self.certain = state is True
+            self.span = spans[k]
+            if self.assignment(rest):
                 continue
             tokens: list[Token] = []
-            for item in cmd:
+            for item in rest:
                 if isinstance(item, ArrayLit):
                     continue  # an array literal outside an assignment (PowerShell @() passed inline) is rare
                 tokens.extend(self.expand(item))
             if tokens:
                 out.append(tokens)
         return out
+
+    def _state(self) -> bool | None:
+        """True: every enclosing branch is taken; False: one is not; None: one depends on the run."""
+        state: bool | None = True
+        for f in self.frames:
+            if f.closed:
+                continue
+            if f.taken is False:
+                return False
+            if f.taken is None:
+                state = None
+        return state
+
+    def _control(self, cmd: list[Item], before: str, after: str) -> list[Item] | None:
+        """Handle control keywords (if/elif/else/fi, loops, PowerShell blocks); the command left to run, if any."""
+        head = _plain(cmd[0].parts) if isinstance(cmd[0], Word) else None
+        if self.flavor == PS:
+            return self._ps_control(cmd, head)
+        if self.flavor != SH or head is None:
+            return cmd
+        word = head
+        if word == "if":
+            cond = None if (after in ("&&", "||") or before in ("&&", "||") or self._state() is False) \
+                else self._sh_condition(cmd[1:])
+            self.frames.append(_Frame("if", cond, cond))
+            return None
+        if word in ("then", "do"):
+            return cmd[1:]
+        if word in ("elif", "else"):
+            top = self.frames[-1] if self.frames and self.frames[-1].kind == "if" else None
+            if top is not None:
+                cond = True if word == "else" else self._sh_condition(cmd[1:])
+                top.branch(cond)
+            return cmd[1:] if word == "else" else None
+        if word in ("fi", "done", "esac"):
+            if self.frames:
+                self.frames.pop()
+            return cmd[1:]
+        if word in ("for", "while", "until", "select", "case"):
+            self.frames.append(_Frame("loop", None, None))   # runs 0..n times: what it sets is unknown
+            return None
+        return cmd
+
+    def _ps_control(self, cmd: list[Item], head: str | None) -> list[Item] | None:
+        low = (head or "").lower()
+        top = self.frames[-1] if self.frames else None
+        if top is not None and top.closed and low not in ("else", "elseif") and not (low == "{" and self.pending):
+            self.frames.pop()           # the if statement ended with its last body
+            top = self.frames[-1] if self.frames else None
+        group = cmd[1] if len(cmd) > 1 and isinstance(cmd[1], ArrayLit) and cmd[1].group else None
+        if low == "if" and group is not None:
+            self.pending = ("if", None if self._state() is False else self._ps_condition(group.words))
+            return None
+        if low == "elseif" and group is not None and top is not None and top.closed:
+            self.pending = ("elseif", self._ps_condition(group.words))
+            return None
+        if low == "else" and top is not None and top.closed:
+            self.pending = ("else", True)
+            return None
+        if low == "{":
+            if self.pending and self.pending[0] == "if":
+                self.frames.append(_Frame("if", self.pending[1], self.pending[1]))
+            elif self.pending and top is not None and top.kind == "if":
+                top.branch(self.pending[1])
+                top.closed = False
+            else:
+                self.frames.append(_Frame("block", None, None))   # foreach, function, try ... bodies
+            self.pending = None
+            return None
+        if low == "}":
+            if top is not None and top.kind == "if":
+                top.closed = True       # an else/elseif may follow
+            elif top is not None:
+                self.frames.pop()
+            return None
+        self.pending = None
+        return cmd
+
+    # -- conditions the script can decide -----------------------------------------------------------
+    def _sh_condition(self, items: list[Item]) -> bool | None:
+        words = [w for w in items if isinstance(w, Word)]
+        if len(words) != len(items) or not words:
+            return None
+        texts: list[str] = []
+        for w in words:
+            toks = self.expand(w, split=False)
+            if any(t.unresolved for t in toks):
+                return None
+            texts.append(" ".join(t.text for t in toks))
+        if texts[0] == "[[" and texts[-1] == "]]" or texts[0] == "[" and texts[-1] == "]":
+            texts = texts[1:-1]
+        elif texts[0] == "test":
+            texts = texts[1:]
+        else:
+            return None          # a command's exit status: known only when it runs
+        return _test_expression(texts)
+
+    def _ps_condition(self, words: list[Word]) -> bool | None:
+        operands: list[tuple[str, str] | str] = []
+        for w in words:
+            plain = _plain(w.parts)
+            if plain is not None and plain.startswith("-") and plain[1:].isalpha() and not w.parts[0].quoted:  # type: ignore[union-attr]
+                operands.append(plain.lower())
+                continue
+            operand = self._ps_operand(w)
+            if operand is None:
+                return None
+            operands.append(operand)
+        negate = False
+        if operands and operands[0] in ("-not", "!"):
+            negate, operands = True, operands[1:]
+        result: bool | None
+        if len(operands) == 1 and isinstance(operands[0], tuple):
+            result = _ps_truthy(*operands[0])
+        elif len(operands) == 3 and isinstance(operands[1], str) and isinstance(operands[0], tuple) \
+                and isinstance(operands[2], tuple):
+            result = _ps_compare(operands[0], operands[1], operands[2])
+        else:
+            result = None
+        return None if result is None else (not result if negate else result)
+
+    def _ps_operand(self, word: Word) -> tuple[str, str] | None:
+        """(value, kind) of a condition operand: kind num / str / bool, as PowerShell types it."""
+        parts = [p for p in word.parts if not (isinstance(p, Lit) and not p.text and not p.quoted)]
+        if len(parts) == 1 and isinstance(parts[0], Ref):
+            name = self.key(parts[0].name)
+            if name in ("true", "false") and name not in self.env:
+                return ("True" if name == "true" else "False"), "bool"
+            value = self.lookup(parts[0])
+            if value is None or isinstance(value, list):
+                return None if value is None else (" ".join(t.text for t in value), "list")
+            return value, self.ps_types.get(self.key(parts[0].name), "str")
+        toks = self.expand(word, split=False)
+        if any(t.unresolved for t in toks) or len(toks) != 1:
+            return None
+        quoted = any(isinstance(p, Lit) and p.quoted for p in word.parts)
+        return toks[0].text, ("str" if quoted or not _NUMBER.fullmatch(toks[0].text) else "num")
 
     def assignment(self, cmd: list[Item]) -> bool:
         """Apply ``cmd`` when it assigns variables (and nothing else); True when it did."""
@@ -755,10 +938,16 @@ class _Evaluator:
             return self._cmd_assignment(cmd)
         return self._ps_assignment(cmd)
 
-    def _set(self, name: str, value: Value, offset: int) -> None:
+    def _set(self, name: str, value: Value, offset: int, kind: str = "str") -> None:
+        if not self.certain:
+            # assigned inside a branch the script decides at run time: its value is unknown from here on
+            self.env.pop(self.key(name), None)
+            self.ps_types.pop(self.key(name), None)
+            return
         size = len(value) if isinstance(value, str) else sum(len(v.text) + 1 for v in value)
         self.limit(size, f"variable {name}", offset)
         self.env[self.key(name)] = value
+        self.ps_types[self.key(name)] = kind
 
     def _sh_assignment(self, cmd: list[Item]) -> bool:
         items = list(cmd)
@@ -796,11 +985,14 @@ class _Evaluator:
                     value = old + value
                 self._set(name, value, item.offset)
             else:
-                text = "".join(t.text for t in self.expand(item, split=False))
+                toks = self.expand(item, split=False)
+                text = "".join(t.text for t in toks)
+                exprs = tuple(u for t in toks for u in t.unresolved)
                 old = self.env.get(self.key(name))
                 if append and isinstance(old, str):
+                    exprs += getattr(old, "exprs", ())
                     text = old + text
-                self._set(name, text, item.offset)
+                self._set(name, _unresolved_text(text, exprs), item.offset)
 
     def _cmd_assignment(self, cmd: list[Item]) -> bool:
         words = [w for w in cmd if isinstance(w, Word)]
@@ -812,7 +1004,9 @@ class _Evaluator:
             rest = rest[1:]
             if not rest:
                 return True
-        texts = [" ".join(t.text for t in self.expand(w, split=False)) for w in rest]
+        toks = [self.expand(w, split=False) for w in rest]
+        texts = [" ".join(t.text for t in ts) for ts in toks]
+        exprs = tuple(u for ts in toks for t in ts for u in t.unresolved)
         joined = " ".join(texts)
         name, eq, value = joined.partition("=")
         if not eq or not _SH_NAME.fullmatch(name.strip()):
@@ -827,7 +1021,7 @@ class _Evaluator:
         elif flag == "/p":
             self.env.pop(self.key(name), None)       # typed in by the user when the script runs
         else:
-            self._set(name, value, rest[0].offset)
+            self._set(name, _unresolved_text(value, tuple(e for e in exprs if e in value)), rest[0].offset)
         return True
 
     def _batch_arith_names(self, expr: str) -> str:
@@ -839,37 +1033,192 @@ class _Evaluator:
         return re.sub(r"[A-Za-z_][A-Za-z0-9_]*", name, expr)
 
     def _ps_assignment(self, cmd: list[Item]) -> bool:
+        src = self.lexer.t[self.span[0]:self.span[1]]
+        m = _PS_ADD.match(src)
+        if m:      # [void]$list.Add(x) / $list.AddRange(@(...)): appends to a list variable
+            self._ps_append(m.group(1), self.span[0] + m.start(2), self.span[0] + m.end(2))
+            return True
         if len(cmd) < 2 or not isinstance(cmd[0], Word):
             return False
         head = cmd[0].parts
         if not (len(head) == 1 and isinstance(head[0], Ref) and not head[0].splat):
             return False
-        eq = cmd[1]
-        if not (isinstance(eq, Word) and _plain(eq.parts) == "="):
+        op = _plain(cmd[1].parts) if isinstance(cmd[1], Word) else None
+        if op not in ("=", "+="):
             return False
         name = head[0].name
         values = cmd[2:]
+        if op == "+=":
+            if values:
+                self._ps_append(name, values[0].offset, self.span[1])
+            return True
         if not values:
             self._set(name, "", cmd[0].offset)
             return True
-        if len(values) == 1 and isinstance(values[0], ArrayLit):
-            self._set(name, [t for w in values[0].words for t in self.expand(w)], values[0].offset)
+        if _PS_NEW_LIST.match(src[values[0].offset - self.span[0]:]):
+            self._set(name, [], values[0].offset, "list")
+            return True
+        if len(values) == 1 and isinstance(values[0], ArrayLit) and not values[0].group:
+            self._set(name, [t for w in values[0].words for t in self.expand(w)], values[0].offset, "list")
             return True
         words = [w for w in values if isinstance(w, Word)]
+        if len(words) != len(values):
+            self.env.pop(self.key(name), None)
+            return True
         if any(_plain(w.parts) == "," for w in words):
             elements = [t for w in words if _plain(w.parts) != "," for t in self.expand(w)]
-            self._set(name, elements, words[0].offset)
+            self._set(name, elements, words[0].offset, "list")
             return True
-        if len(words) == 1:
-            toks = self.expand(words[0], split=False)
-            if toks and toks[0].unresolved:
-                self.env.pop(self.key(name), None)
-                return True
-            self._set(name, " ".join(t.text for t in toks), words[0].offset)
+        value = self._ps_expression(words)
+        if value is None:
+            self.env.pop(self.key(name), None)   # an expression not evaluated: later uses stay unresolved
             return True
-        # an expression ($a + "b", Join-Path ...): not evaluated; later uses stay unresolved
-        self.env.pop(self.key(name), None)
+        text, kind = value
+        self._set(name, text, words[0].offset, kind)
         return True
+
+    def _ps_expression(self, words: list[Word]) -> tuple[str, str] | None:
+        """A value: one operand, or operands joined with ``+`` (string concatenation or number addition)."""
+        operands = [w for i, w in enumerate(words) if i % 2 == 0]
+        if any(_plain(w.parts) != "+" for i, w in enumerate(words) if i % 2 == 1) or len(words) % 2 == 0:
+            return None
+        values = [self._ps_operand(w) for w in operands]
+        if any(v is None for v in values):
+            return None
+        first_text, kind = values[0]  # type: ignore[misc]
+        if kind == "bool" and len(values) == 1:
+            return first_text, kind
+        if kind == "num" and len(values) > 1:
+            total = safe_int_arith(" + ".join(v[0] for v in values))  # type: ignore[index]
+            return (str(total), "num") if total is not None else None
+        return "".join(v[0] for v in values), kind if len(values) == 1 else "str"  # type: ignore[index]
+
+    def _ps_append(self, name: str, start: int, end: int) -> None:
+        """``$list += x`` / ``$list.Add(x)``: x is an expression, an ``@(...)`` array or a comma list."""
+        lexer = _Lexer(self.lexer.t, PS, starts=self.lexer.starts, end=end)
+        lexer.run(start)
+        items = [it for c in lexer.commands for it in c]
+        old = self.env.get(self.key(name))
+        if not isinstance(old, list):
+            self.env.pop(self.key(name), None)
+            return
+        new: list[Token] | None
+        if len(items) == 1 and isinstance(items[0], ArrayLit):
+            new = [t for w in items[0].words for t in self.expand(w)]
+        elif all(isinstance(it, Word) for it in items):
+            words = [w for w in items if isinstance(w, Word)]
+            if any(_plain(w.parts) == "," for w in words):
+                new = [t for w in words if _plain(w.parts) != "," for t in self.expand(w)]
+            else:
+                value = self._ps_expression(words)
+                line, col = self.lexer.pos(start)
+                new = None if value is None else [Token(value[0], line, col)]
+        else:
+            new = None
+        if new is None:
+            self.env.pop(self.key(name), None)
+            return
+        self._set(name, old + new, start, "list")
+
+
+_PS_ADD = re.compile(r"\s*(?:\[void\]\s*|\$null\s*=\s*)?\$([A-Za-z_][A-Za-z0-9_]*)\.Add(?:Range)?\((.*)\)\s*$", re.S | re.I)
+_PS_NEW_LIST = re.compile(r"\s*(?:\[System\.Collections\.(?:ArrayList|Generic\.List\[[\w.]+\])\]::new\(\)"
+                          r"|New-Object\s+(?:-TypeName\s+)?System\.Collections\.ArrayList|@\(\s*\))\s*$", re.I)
+
+
+class UnresolvedText(str):
+    """A variable value that holds unresolved expressions (``RUN="lora_$(date +%s)"``): uses stay unknown."""
+
+    exprs: tuple[str, ...] = ()
+
+
+def _unresolved_text(text: str, exprs: tuple[str, ...]) -> str:
+    if not exprs:
+        return text
+    value = UnresolvedText(text)
+    value.exprs = exprs
+    return value
+
+
+@dataclass
+class _Frame:
+    """An open if/loop/block: whether its current branch runs (None: decided at run time)."""
+
+    kind: str
+    taken: bool | None
+    seen: bool | None          # whether an earlier branch of this if was taken
+    closed: bool = False       # PowerShell: the body's "}" was seen, an else/elseif may follow
+
+    def branch(self, cond: bool | None) -> None:
+        """Move to the next elif/else branch with condition ``cond``."""
+        if self.seen is True:
+            self.taken = False
+        elif self.seen is None:
+            self.taken = None
+        else:
+            self.taken = cond
+        if self.taken is True:
+            self.seen = True
+        elif self.taken is None and self.seen is False:
+            self.seen = None
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _test_expression(args: list[str]) -> bool | None:
+    """``test`` / ``[ ]`` / ``[[ ]]`` on known strings: emptiness, string and integer comparisons (else None)."""
+    if args and args[0] == "!":
+        inner = _test_expression(args[1:])
+        return None if inner is None else not inner
+    if not args:
+        return False
+    if len(args) == 1:
+        return args[0] != ""
+    if len(args) == 2 and args[0] in ("-n", "-z"):
+        return (args[1] != "") == (args[0] == "-n")
+    if len(args) == 3:
+        a, op, b = args
+        if op in ("==", "=", "!="):
+            if any(ch in b for ch in "*?["):
+                return None        # a glob pattern in [[ ]]
+            return (a == b) != (op == "!=")
+        if op in ("-eq", "-ne", "-gt", "-ge", "-lt", "-le"):
+            try:
+                x, y = int(a), int(b)
+            except ValueError:
+                return None
+            return {"-eq": x == y, "-ne": x != y, "-gt": x > y, "-ge": x >= y, "-lt": x < y, "-le": x <= y}[op]
+    return None
+
+
+def _ps_truthy(value: str, kind: str) -> bool | None:
+    if kind == "num":
+        try:
+            return float(value) != 0
+        except ValueError:
+            return None
+    if kind == "bool":
+        return value == "True"
+    return value != ""     # strings (and lists) are true when not empty
+
+
+def _ps_compare(left: tuple[str, str], op: str, right: tuple[str, str]) -> bool | None:
+    """PowerShell comparison: converted to the LEFT operand's type; strings compare case-insensitively."""
+    (a, kind), (b, _) = left, right
+    if kind == "num":
+        try:
+            x, y = float(a), float(b)
+        except ValueError:
+            return None
+    elif op in ("-eq", "-ne"):
+        x, y = a.lower(), b.lower()  # type: ignore[assignment]
+    else:
+        return None
+    table = {"-eq": x == y, "-ne": x != y}
+    if kind == "num":
+        table.update({"-gt": x > y, "-ge": x >= y, "-lt": x < y, "-le": x <= y})
+    return table.get(op)
 
 
 class _Fields:
