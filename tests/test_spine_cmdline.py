@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FIXTURES
 from lora_compat.config.cmdline import (
-    ArgparseError, Token, int_or_float, is_windows_script, parse_command_file, parse_sd_scripts_args,
+    ArgparseError,
+    Token,
+    int_or_float,
+    is_windows_script,
+    parse_command_file,
+    parse_sd_scripts_args,
     split_commands,
 )
 from lora_compat.config.load import detect, load_config
 from lora_compat.config.model import DERIVED, RENAMED
 from lora_compat.errors import UserError
+
+from conftest import FIXTURES
 
 CMD = FIXTURES / "spine" / "cmdline"
 

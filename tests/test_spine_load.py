@@ -9,11 +9,12 @@ import os
 
 import pytest
 
-from conftest import FIXTURES
 from lora_compat.config.document import Document
 from lora_compat.config.load import detect, load_config
 from lora_compat.config.loaders import json_positions, parse_toml, toml_positions
 from lora_compat.errors import UserError
+
+from conftest import FIXTURES
 
 SPINE = FIXTURES / "spine"
 

@@ -4,12 +4,13 @@ several commands — read as far as the script says, the rest a note "value unkn
 from __future__ import annotations
 
 import pytest
+from test_spine_load import run_cli
 
-from conftest import FIXTURES
 from lora_compat.config.load import load_config
 from lora_compat.config.shell import MAX_VALUE_CHARS, evaluate_script, safe_int_arith
 from lora_compat.errors import UserError
-from test_spine_load import run_cli
+
+from conftest import FIXTURES
 
 SCRIPTS = FIXTURES / "spine" / "scripts"
 
@@ -52,7 +53,8 @@ def test_substitutions_and_unknown_variables_are_notes_not_refusals(tmp_path) ->
     for name in ("output_name", "max_train_epochs", "logging_dir"):
         assert name not in cfg.options
     msgs = unresolved(cfg)
-    assert "unresolved shell expression `$(date +%s)` in --output_name: value unknown (the option is left unset)" in msgs
+    assert ("unresolved shell expression `$(date +%s)` in --output_name: value unknown (the option is left unset)"
+            in msgs)
     assert any("`$EPOCHS` in --max_train_epochs" in m for m in msgs)
     assert any("`` `pwd` `` in --logging_dir" in m or "``pwd``" in m or "`pwd`" in m for m in msgs)
     assert any(m.startswith("unresolved shell expression `$EXTRA_ARGS`: value unknown") for m in msgs)
@@ -198,7 +200,8 @@ def test_a_branch_decided_at_run_time_makes_its_variables_unknown(tmp_path) -> N
 
 def test_realistic_fixture_values() -> None:
     blog = load_config(str(SCRIPTS / "blog_style.sh"))
-    assert blog.get("sdxl") is True and blog.get("max_train_epochs") == 10 and blog.get("output_dir") == "/workspace/output"
+    assert blog.get("sdxl") is True and blog.get("max_train_epochs") == 10
+    assert blog.get("output_dir") == "/workspace/output"
     assert blog.get("optimizer_args") == ["scale_parameter=False", "relative_step=False", "warmup_init=False"]
     assert any("`$(date +%Y%m%d_%H%M)` in --output_name" in m for m in unresolved(blog))
     gui = load_config(str(SCRIPTS / "kohya_gui_console.txt"))

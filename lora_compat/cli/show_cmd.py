@@ -108,8 +108,8 @@ def _invalid_comments(cfg) -> str:
                    for i in cfg.invalid)
 
 
-# Text tables of unknown / front-end-only keys and the notes list stop here (a generated file can hold 100k junk keys, and a
-# rich table of that size takes minutes); --format json always lists every key.
+# Text tables of unknown / front-end-only keys and the notes list stop here (a generated file can hold 100k junk
+# keys, and a rich table of that size takes minutes); --format json always lists every key.
 MAX_TEXT_ROWS = 200
 # Text cells stop after this many characters (a 4 M-character value folded by rich takes half a minute and fills
 # thousands of lines); the cut says how much is left. --format json and toml always print whole values.

@@ -17,8 +17,15 @@ from typing import Any
 
 from lora_compat.arch.families import SCRIPT_FAMILIES
 from lora_compat.config.document import CMDLINE, Document
-from lora_compat.config.shell import (  # noqa: F401 - Token/CommandSyntaxError re-exported
-    CMD, PS, SH, CommandSyntaxError, Token, evaluate_script, guess_flavor, script_flavor,
+from lora_compat.config.shell import (
+    CMD,
+    PS,
+    SH,
+    CommandSyntaxError,
+    Token,
+    evaluate_script,
+    guess_flavor,
+    script_flavor,
 )
 from lora_compat.errors import UserError
 
@@ -278,7 +285,7 @@ class ParsedArgs:
     # options the table does not know, kept (not refused) for scripts whose argument space lora-compat does not
     # model yet (flux_train_network.py ...): dest = the name without dashes, value = its words (True for none)
     unmodelled: list[GivenOption] = field(default_factory=list)
-    errors: list["ArgparseError"] = field(default_factory=list)   # what argparse refuses (``collect=True``)
+    errors: list[ArgparseError] = field(default_factory=list)   # what argparse refuses (``collect=True``)
     unresolved: list[Token] = field(default_factory=list)         # unknown words not taken as an option's value
 
     def values(self) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def redact_text(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def secret_values(cfg: "CanonicalConfig") -> Iterator[str]:
+def secret_values(cfg: CanonicalConfig) -> Iterator[str]:
     """Every credential value in a loaded config: options, unknown and front-end-only keys, invalid values."""
     for name, s in cfg.options.items():
         if is_secret_key(name):

@@ -99,7 +99,7 @@ class Ref:
     src: str
     quoted: bool
     index: str | None = None          # "@", "*", a number, or None
-    default: "Word | None" = None     # ${X:-word} / ${X-word} / ${X:=word}
+    default: Word | None = None     # ${X:-word} / ${X-word} / ${X:=word}
     default_if_empty: bool = True     # the ':' forms also replace an empty value
     length: bool = False              # ${#X}
     splat: bool = False               # PowerShell @x
@@ -122,7 +122,7 @@ class Arith:
     quoted: bool
 
 
-Part = Union[Lit, Ref, Unknown, Arith]
+Part = Lit | Ref | Unknown | Arith
 
 
 @dataclass
@@ -142,7 +142,7 @@ class ArrayLit:
     group: bool = False      # a PowerShell ( ... ) expression, not an array
 
 
-Item = Union[Word, ArrayLit]
+Item = Word | ArrayLit
 
 
 class _Lexer:
@@ -474,7 +474,8 @@ class _Lexer:
             return i + 2
         m = _BATCH_ARG.match(t, i, n)
         if m:
-            part: Part = Ref("%~dp0", m.group(0), quoted) if m.group(0).lower() == "%~dp0" else Unknown(m.group(0), quoted)
+            src = m.group(0)
+            part: Part = Ref("%~dp0", src, quoted) if src.lower() == "%~dp0" else Unknown(src, quoted)
             self.add(part, i)
             return m.end()
         m = _BATCH_VAR.match(t, i, n)
@@ -704,7 +705,7 @@ class _Evaluator:
         return [Token(text, pos[0] if pos else line, pos[1] if pos else col, here, bool(here) and (lone_opaque or opq))
                 for text, here, pos, opq in out.result()]
 
-    def _expand_ref(self, ref: Ref, out: "_Fields") -> None:
+    def _expand_ref(self, ref: Ref, out: _Fields) -> None:
         value = self.lookup(ref)
         if ref.default is not None and (value is None or (value == "" and ref.default_if_empty)):
             value = " ".join(t.text for t in self.expand(ref.default, split=False))
@@ -881,7 +882,7 @@ class _Evaluator:
             if any(t.unresolved for t in toks):
                 return None
             texts.append(" ".join(t.text for t in toks))
-        if texts[0] == "[[" and texts[-1] == "]]" or texts[0] == "[" and texts[-1] == "]":
+        if (texts[0] == "[[" and texts[-1] == "]]") or (texts[0] == "[" and texts[-1] == "]"):
             texts = texts[1:-1]
         elif texts[0] == "test":
             texts = texts[1:]
@@ -959,7 +960,7 @@ class _Evaluator:
             if not items:
                 return True
         assigns: list[tuple[str, Item, bool]] = []
-        for k, item in enumerate(items):
+        for item in items:
             if isinstance(item, ArrayLit):
                 assigns.append((item.name or "", item, item.append))
                 continue
@@ -971,7 +972,7 @@ class _Evaluator:
                     self._apply(assigns)
                     return False
                 return False
-            rest = [Lit(head.text[m.end():], False)] + item.parts[1:]  # type: ignore[union-attr]
+            rest = [Lit(head.text[m.end():], False), *item.parts[1:]]  # type: ignore[union-attr]
             assigns.append((m.group(1), Word(rest, item.offset), m.group(2) == "+="))
         self._apply(assigns)
         return bool(assigns)
@@ -1121,7 +1122,8 @@ class _Evaluator:
         self._set(name, old + new, start, "list")
 
 
-_PS_ADD = re.compile(r"\s*(?:\[void\]\s*|\$null\s*=\s*)?\$([A-Za-z_][A-Za-z0-9_]*)\.Add(?:Range)?\((.*)\)\s*$", re.S | re.I)
+_PS_ADD = re.compile(r"\s*(?:\[void\]\s*|\$null\s*=\s*)?\$([A-Za-z_][A-Za-z0-9_]*)\.Add(?:Range)?\((.*)\)\s*$",
+                     re.S | re.I)
 _PS_NEW_LIST = re.compile(r"\s*(?:\[System\.Collections\.(?:ArrayList|Generic\.List\[[\w.]+\])\]::new\(\)"
                           r"|New-Object\s+(?:-TypeName\s+)?System\.Collections\.ArrayList|@\(\s*\))\s*$", re.I)
 
@@ -1228,7 +1230,7 @@ class _Fields:
     lines where the array was written) and whether it is a whole unknown element (opaque).
     """
 
-    def __init__(self, ev: "_Evaluator", offset: int, split: bool):
+    def __init__(self, ev: _Evaluator, offset: int, split: bool):
         self.ev, self.offset, self.split = ev, offset, split
         self.fields: list[list[str]] = [[]]
         self.pos: list[tuple[int, int] | None] = [None]
@@ -1296,7 +1298,7 @@ class _Fields:
     def result(self) -> list[tuple[str, tuple[str, ...], tuple[int, int] | None, bool]]:
         if not self.made:
             return []
-        rows = [("".join(f), p, o) for f, p, o, q in zip(self.fields, self.pos, self.opaque, self.quoted)
+        rows = [("".join(f), p, o) for f, p, o, q in zip(self.fields, self.pos, self.opaque, self.quoted, strict=True)
                 if q or "".join(f) or not self.split]
         self.ev.limit(sum(len(r[0]) for r in rows), "a word", self.offset)
         return [(t, tuple(u for u in self.unresolved if u in t), p, o) for t, p, o in rows]

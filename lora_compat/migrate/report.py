@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lora_compat.config.model import (
-    CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT, RENAMED, CanonicalConfig, Provenance,
+    CONVERTED,
+    DEFAULT,
+    DERIVED,
+    FRONTEND,
+    KEPT,
+    RENAMED,
+    CanonicalConfig,
+    Provenance,
 )
 from lora_compat.config.secrets import redact
 
@@ -83,7 +90,7 @@ class MigrationReport:
         self.notes = [clean(n) for n in self.notes]
 
     def counts(self) -> dict[str, int]:
-        out = {k: 0 for k in REPORT_KINDS}
+        out = dict.fromkeys(REPORT_KINDS, 0)
         for e in self.entries:
             out[e.kind] = out.get(e.kind, 0) + 1
         return out

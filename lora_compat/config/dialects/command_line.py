@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from lora_compat.config.detect import Detection
 
 
-def read(doc: Document, detection: "Detection") -> CanonicalConfig:
+def read(doc: Document, detection: Detection) -> CanonicalConfig:
     """Normalize a parsed command line into the canonical model.
 
     ``doc.meta["resolve_dataset"]`` (default False): a missing ``--dataset_config`` file is an error;
@@ -99,7 +99,7 @@ def _unresolved(cfg: CanonicalConfig, origin: Origin, exprs: tuple[str, ...], op
                                                          "option": option.lstrip("-") if option else None}))
 
 
-def _refused(cfg: CanonicalConfig, doc: Document, parsed: "ParsedArgs") -> None:
+def _refused(cfg: CanonicalConfig, doc: Document, parsed: ParsedArgs) -> None:
     """What sd-scripts' argparse would refuse: invalid values, shown and marked (show exits 1, lint reports)."""
     from lora_compat.config.secrets import redact_words
 
