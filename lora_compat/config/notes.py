@@ -40,7 +40,15 @@ NOTE_CODES: dict[str, str] = {
         "text_encoder_lr is a list: sd-scripts' networks.lora uses only the first value (for both SDXL encoders); "
         "networks.lora_flux reads [CLIP-L, T5-XXL].",
     "dataset-config-missing":
-        "The referenced dataset config does not exist here: its datasets and subsets cannot be checked.",
+        "The referenced dataset config is not on this machine: its datasets and subsets are unknown (show, lint, "
+        "migrate and plan read the rest; only train needs the file).",
+    "config-file-missing":
+        "The --config_file TOML is not on this machine: the options it sets are unknown (only train needs it).",
+    "shell-expression-unresolved":
+        "A shell expression the script does not define ($(date), a variable set outside the script or inside a "
+        "branch decided at run time, the script's own arguments): the option's value is unknown and left unset.",
+    "several-training-commands":
+        "The script runs several training commands; the last one is read and the others are listed.",
     "dataset-config-found-by-name":
         "The dataset config path does not exist as written; a file of the same name next to the config was used.",
     "dataset-config-bad-suffix":
