@@ -160,9 +160,15 @@ def test_custom_scheduler_warmup_in_scheduler_args(tmp_path):
     shutil.copy(DER / "u1_custom_scheduler.toml", tmp_path / "c.toml")
     cfg = read(tmp_path / "c.toml")
     args = cfg.options["lr_scheduler_args"].value
-    assert "warmup_steps=5" in args and "first_cycle_steps=5" in args and "min_lr=1e-06" in args
+    # Derrian (utils/validation.py validate_warmup_ratio): round(15 steps x 0.1) // 3 cycles = 2 // 3 = 0;
+    # validate_restarts: first_cycle_steps = 15 // 3
+    assert "warmup_steps=0" in args and "first_cycle_steps=5" in args and "min_lr=1e-06" in args
     assert "lr_warmup_steps" not in cfg.options and "lr_scheduler_num_cycles" not in cfg.options
     assert "derrian-toml-custom-scheduler" in codes(cfg)
+    (tmp_path / "c.toml").write_text((DER / "u1_custom_scheduler.toml").read_text()
+                                     .replace("warmup_ratio = 0.1", "warmup_ratio = 0.5"))
+    args = read(tmp_path / "c.toml").options["lr_scheduler_args"].value
+    assert "warmup_steps=2" in args      # round(15 x 0.5) = 8 (half to even), // 3 = 2
 
 
 def test_not_lora_modes(tmp_path):

@@ -71,7 +71,8 @@ def test_float_for_int(k0):
 
 def test_empty_string_is_unset(k0):
     assert "seed" not in k0.options            # "" = random seed, not passed
-    assert "max_train_epochs" not in k0.options
+    s = k0.options["max_train_epochs"]         # "" = not passed: the value comes from epoch (folders absent)
+    assert s.prov.kind == "derived" and s.prov.origin.key == "epoch"
 
 
 def test_invalid_value_recorded_not_raised(k0):
@@ -253,11 +254,16 @@ def test_epoch_to_steps_with_folders(tmp_path):
     assert "kohya-gui-epoch-to-steps" in codes(cfg)
 
 
-def test_epoch_steps_unresolved_without_folders(k0):
-    note = next(n for n in k0.notes if n.code == "kohya-gui-epoch-steps-unresolved")
+def test_epoch_without_folders_is_carried_as_max_train_epochs(k0):
+    """The GUI counted the images to turn epoch into steps; without them the epoch count keeps its meaning as
+    sd-scripts' max_train_epochs and the percent warmup as a ratio (issue #10 item 6)."""
+    note = next(n for n in k0.notes if n.code == "kohya-gui-epoch-as-max-train-epochs")
     assert note.data["epoch"] == 2 and note.data["train_batch_size"] == 2 and note.data["reg_factor"] == 1
     assert "max_train_steps" not in k0.options
-    assert "kohya-gui-warmup-unresolved" in codes(k0)
+    s = k0.options["max_train_epochs"]
+    assert s.value == 2 and s.prov.kind == "derived" and "bucket" in s.prov.conversion
+    w = k0.options["lr_warmup_steps"]
+    assert isinstance(w.value, float) and 0 < w.value < 1 and "ratio" in w.prov.conversion
 
 
 def test_epoch_ignored_when_steps_set(k2):
@@ -407,7 +413,7 @@ def test_partial_preset_defaults_respect_era(tmp_path):
     assert cfg.era == "K1" and "kohya-gui-partial-preset" in codes(cfg)
     # max_train_steps 1600 (2024-04-19) and bucket limits (2023-07-16) are later GUI defaults
     assert "max_train_steps" not in cfg.options and "max_bucket_reso" not in cfg.options
-    assert "kohya-gui-epoch-steps-unresolved" in codes(cfg)
+    assert "kohya-gui-epoch-as-max-train-epochs" in codes(cfg) and cfg.get("max_train_epochs") == 2
     assert cfg.options["network_alpha"].prov.kind == "default"
 
 

@@ -86,10 +86,9 @@ def test_kohya_gui_epoch_and_percent_warmup_use_image_counts(tmp_path: Path) -> 
 
     path = tmp_path / "gui.json"
     path.write_text(json.dumps(GUI))
-    cfg = load_config(str(path))
-    if not any(n.code == "kohya-gui-epoch-steps-unresolved" for n in cfg.notes):
-        pytest.skip("kohya-gui reader does not record the unresolved epoch formula")
-    plan = make_plan(cfg, image_counts={"10_sks dog": 5, "notafolder": 99})
+    counts = {"10_sks dog": 5, "notafolder": 99}
+    cfg = load_config(str(path), image_counts=counts)   # the reader resolves the GUI's own formula (plan --images)
+    plan = make_plan(cfg, image_counts=counts)
     # GUI formula: ceil(5 images x 10 repeats / batch 2 / grad_acc 1 x epoch 2 x reg 1) = 50
     assert plan.steps.max_train_steps == 50
     assert plan.steps.warmup_steps == round(10 * 50 / 100)
@@ -102,10 +101,10 @@ def test_kohya_gui_epoch_without_image_counts_is_unknown_not_1600(tmp_path: Path
     path = tmp_path / "gui.json"
     path.write_text(json.dumps(GUI))
     cfg = load_config(str(path))
-    assert any(n.code == "kohya-gui-epoch-steps-unresolved" for n in cfg.notes)
+    assert cfg.get("max_train_epochs") == 2       # the GUI's epoch, carried as sd-scripts' own epoch count
     steps = make_plan(cfg).steps
-    assert steps.max_train_steps is None and steps.warmup_steps is None and steps.epochs is None
-    assert any("--images" in line for line in steps.explanation)
+    assert steps.max_train_steps is None and steps.warmup_steps is None and steps.epochs == 2
+    assert any("images are counted" in line for line in steps.explanation)
 
 
 def test_param_groups_follow_sd_scripts_order_and_drop_zero_lr() -> None:

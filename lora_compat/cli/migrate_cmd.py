@@ -20,7 +20,13 @@ from lora_compat.migrate.report import LOSS_KINDS
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("--dialect", default=None, help="Force the input dialect instead of detecting it.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Report format.")
-def command(config: str, to: str, output: str, strict: bool, force: bool, dialect: str | None, fmt: str) -> None:
+@click.option("--images", "images", multiple=True, metavar="FOLDER=COUNT",
+              help="Image count of a folder that is not on this machine (a kohya '10_name' sub-folder by name, or a "
+                   "subset image_dir), as for `plan`: front-ends that derived the length or warmup from their own "
+                   "image count (kohya_ss GUI epoch and percent warmup, Derrian ratios) are resolved exactly; "
+                   "repeatable.")
+def command(config: str, to: str, output: str, strict: bool, force: bool, dialect: str | None, fmt: str,
+            images: tuple[str, ...]) -> None:
     """Migrate CONFIG to another format and report what happened to every key.
 
     Each key is reported as kept, renamed, converted (with the arithmetic), derived, default, frontend-quirk,
@@ -34,10 +40,13 @@ def command(config: str, to: str, output: str, strict: bool, force: bool, dialec
       lora-compat migrate my_lora.toml --to sd-scripts -o run.toml   # + run_dataset.toml
       lora-compat migrate args.json --to kohya-gui -o gui.json --strict
       lora-compat migrate cmd.sh --to native -o new.toml --force --format json
+      lora-compat migrate old.json --to sd-scripts -o run.toml --images "10_sks dog=25"
     """
+    from lora_compat.config.kohya_folder import parse_image_counts
     from lora_compat.migrate.run import migrate_file
 
-    report = migrate_file(config, to, output, force=force, strict=strict, dialect=dialect)
+    report = migrate_file(config, to, output, force=force, strict=strict, dialect=dialect,
+                          image_counts=parse_image_counts(images))
     if fmt == "json":
         click.echo(json.dumps(report.to_json(), indent=2, default=str))
         return

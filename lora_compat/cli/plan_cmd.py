@@ -39,18 +39,14 @@ def command(config: str, dialect: str | None, fmt: str, modules: bool, images: t
     """
     from lora_compat.config.family import decide_family, require_family
     from lora_compat.config.load import load_config
+    from lora_compat.config.kohya_folder import parse_image_counts
     from lora_compat.config.overrides import apply_overrides, parse_set
     from lora_compat.config.validate import refuse_invalid
-    from lora_compat.errors import UserError
     from lora_compat.plan import RunOverrides, make_plan
 
-    counts: dict[str, int] = {}
-    for item in images:
-        folder, sep, n = item.rpartition("=")
-        if not sep or not folder or not n.strip().isdigit():
-            raise UserError(f"--images expects FOLDER=COUNT, got {item!r}")
-        counts[folder] = int(n)
-    cfg = load_config(config, dialect=dialect)
+    counts = parse_image_counts(images) or {}
+    # the readers resolve front-end lengths/warmups from the counts as the front-end did (kohya_ss GUI epoch)
+    cfg = load_config(config, dialect=dialect, image_counts=counts)
     overrides = parse_set(sets)
     apply_overrides(cfg, overrides)
     if base_model is not None or overrides:

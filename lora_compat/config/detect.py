@@ -10,6 +10,7 @@ get ``training=False`` and a ``what`` for the refusal message.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,8 +61,15 @@ def detect_document(doc: Document) -> Detection:
                 "bool": "a boolean", "NoneType": "null"}.get(kind, kind)
         return Detection(None, reasons=[f"top level is {kind}, a config is an object of keys"])
     if doc.fmt == TOML:
+        if not data and _OWN_CONFIG_FILE.search(doc.text):
+            # lora-compat's own --config_file of a command line without options: every option at its default
+            return Detection(D.SD_SCRIPTS_TOML, reasons=["a --config_file written by lora-compat (no options set)"])
         return _detect_toml(data)
     return _detect_json(data)
+
+
+# the marker line migrate writes into every sd-scripts --config_file (migrate/sd_scripts.py)
+_OWN_CONFIG_FILE = re.compile(r"^# lora-compat: script = \"[A-Za-z0-9_.]+\"\s*$", re.M)
 
 
 def era_and_tab(dialect: str, data: dict[str, Any]) -> tuple[str | None, str | None, list[str]]:

@@ -11,6 +11,7 @@ in canonical long form: ``--network_dim``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,3 +115,11 @@ def split_key_path(key: str) -> list[str | int]:
             parts.append(int(idx) if idx.isdigit() else idx)
             piece = piece[end + 1:]
     return parts
+
+
+_SEPARATOR = re.compile(r"\s*[=#*\-_~]{2,}.*|.*[=#*\-_~]{2,}\s*")
+
+
+def is_separator(key: str) -> bool:
+    """A key that only separates sections of a preset (``"=== Basic ==="``, ``"----"``), holding no setting."""
+    return bool(_SEPARATOR.fullmatch(key))

@@ -66,6 +66,42 @@ def image_files(folder: str) -> list[str]:
     return sorted(os.path.join(folder, n) for n in names if os.path.splitext(n)[1] in IMAGE_EXTENSIONS)
 
 
+def parse_image_counts(items: tuple[str, ...] | list[str]) -> dict[str, int] | None:
+    """``--images FOLDER=COUNT`` values (plan, migrate) -> {folder: count}; UserError for anything else; None when
+    none are given."""
+    from lora_compat.errors import UserError
+
+    counts: dict[str, int] = {}
+    for item in items:
+        folder, sep, n = item.rpartition("=")
+        if not sep or not folder or not n.strip().isdigit():
+            raise UserError(f"--images expects FOLDER=COUNT, got {item!r}")
+        counts[folder] = int(n)
+    return counts or None
+
+
+def counted_images(folder: str, image_counts: dict[str, int] | None) -> int | None:
+    """Images in ``folder``: a count given for it (by path, normalised path or folder name — ``--images``),
+    else counted on disk; None when neither is possible."""
+    if image_counts:
+        for key in (folder, os.path.normpath(folder), os.path.basename(os.path.normpath(folder))):
+            if key in image_counts:
+                return int(image_counts[key])
+    return count_images(folder) if os.path.isdir(folder) else None
+
+
+def given_folder_total(image_counts: dict[str, int] | None) -> int | None:
+    """Σ repeats x images over the ``<repeats>_<name>`` folders named in ``image_counts`` (the image folder itself
+    is not here), or None when none of them is such a folder."""
+    total, found = 0, False
+    for key, count in (image_counts or {}).items():
+        parsed = parse_folder_name(os.path.basename(os.path.normpath(key)))
+        if parsed is not None:
+            total += parsed[0] * int(count)
+            found = True
+    return total if found else None
+
+
 def count_images(folder: str) -> int:
     """How many images sd-scripts would list in ``folder`` (:func:`image_files`); 0 when it cannot be listed."""
     try:

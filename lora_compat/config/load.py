@@ -81,15 +81,19 @@ def single_line(err: UserError) -> UserError:
     return new
 
 
-def load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = False) -> CanonicalConfig:
+def load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = False,
+                image_counts: dict[str, int] | None = None) -> CanonicalConfig:
     """Load any supported config into the canonical model (see :func:`_load_config`); errors are one line.
 
     Files the config points to (a dataset config, a ``--config_file``, image folders, the base model) may be
     absent: show, lint, migrate and plan read what is there and say what is unknown in notes. Only training
     needs them: ``resolve_dataset=True`` makes a missing dataset config / ``--config_file`` an error.
+    ``image_counts`` (``--images FOLDER=COUNT``) gives the number of images of folders that are not here, by
+    path or by sub-folder name (``"10_sks dog": 25``): front-ends that derived a length or a warmup from their
+    own image count are then resolved exactly as they did.
     """
     try:
-        return _load_config(path, dialect=dialect, resolve_dataset=resolve_dataset)
+        return _load_config(path, dialect=dialect, resolve_dataset=resolve_dataset, image_counts=image_counts)
     except UserError as err:
         clean = single_line(err)
         if clean is err:
@@ -97,7 +101,8 @@ def load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool 
         raise clean from None
 
 
-def _load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = False) -> CanonicalConfig:
+def _load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = False,
+                 image_counts: dict[str, int] | None = None) -> CanonicalConfig:
     """Load any supported config into the canonical model.
 
     ``dialect`` overrides detection. ``resolve_dataset``: a referenced dataset config that does not exist
@@ -118,6 +123,7 @@ def _load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool
         raise UserError("top level must be an object of keys (a config), not "
                         f"{type(doc.data).__name__}", file=path)
     doc.meta["resolve_dataset"] = resolve_dataset
+    doc.meta["image_counts"] = dict(image_counts or {})
     try:
         read = D.reader(detection.dialect)
     except ModuleNotFoundError:

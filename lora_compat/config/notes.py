@@ -71,9 +71,10 @@ NOTE_CODES: dict[str, str] = {
     "kohya-gui-epoch-to-steps":
         "The GUI turned 'epoch' into max_train_steps with its own bucket-agnostic formula "
         "(images x repeats / batch / grad-acc x epoch x 2 with regularisation images).",
-    "kohya-gui-epoch-steps-unresolved":
-        "max_train_steps comes from the GUI's epoch formula, but the image folders are not available to "
-        "count; the numbers needed are recorded in the note's data.",
+    "kohya-gui-epoch-as-max-train-epochs":
+        "The GUI turned 'epoch' into max_train_steps by counting the images, which are not here: the epoch count "
+        "is carried as sd-scripts' max_train_epochs (same samples per epoch, counted per bucket, so the step "
+        "count can differ by partial batches); --images FOLDER=COUNT resolves the GUI's own number.",
     "kohya-gui-epoch-ignored":
         "max_train_steps is set (the GUI default is 1600 since 2024-04-19), so the GUI's 'epoch' had no effect.",
     "kohya-gui-max-train-epochs-wins":
@@ -83,8 +84,9 @@ NOTE_CODES: dict[str, str] = {
         "1600 steps and percent warmup becomes 0.",
     "kohya-gui-warmup-percent":
         "lr_warmup is a percentage of the GUI's estimated steps; it was converted to lr_warmup_steps.",
-    "kohya-gui-warmup-unresolved":
-        "lr_warmup is a percentage of a step count that cannot be computed here (image folders absent).",
+    "kohya-gui-warmup-dropped-dataset-config":
+        "lr_warmup is a percentage of the GUI's step count, which it cannot compute with a dataset_config and "
+        "max_train_steps 0: the GUI passed no warmup.",
     "kohya-gui-warmup-dropped-constant":
         "GUIs of 2023-05-07 to 2024-02-02 dropped the warmup when lr_scheduler is 'constant'.",
     "kohya-gui-warmup-steps-override":

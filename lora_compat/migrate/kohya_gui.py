@@ -236,12 +236,19 @@ def _model_and_length(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, repor
     gui["epoch"] = int(epochs) if epochs else 1
     if epochs:
         put("max_train_epochs", int(epochs), "max_train_epochs")
+        # max_train_epochs decides the length in sd-scripts; max_train_steps 0 lets the GUI's own count (from the
+        # same `epoch`) stand aside instead of writing a step count that would only be overridden
+        gui["max_train_steps"] = 0
+        s_steps = cfg.options.get("max_train_steps")
+        if s_steps is not None:
+            report.add(lost("max_train_steps", s_steps.prov, DROPPED, "max_train_epochs is set and overrides it in "
+                            "sd-scripts", s_steps.value, loss=False))
     else:
         gui["max_train_epochs"] = 0
-    # a non-zero max_train_steps keeps the GUI from computing its own length from `epoch`
-    put("max_train_steps", int(steps), "max_train_steps",
-        None if "max_train_steps" in cfg.options else "sd-scripts' default length, written so the GUI does not "
-        "derive one from 'epoch'")
+        # a non-zero max_train_steps keeps the GUI from computing its own length from `epoch`
+        put("max_train_steps", int(steps), "max_train_steps",
+            None if "max_train_steps" in cfg.options else "sd-scripts' default length, written so the GUI does not "
+            "derive one from 'epoch'")
     w = cfg.get("lr_warmup_steps")
     s = cfg.options.get("lr_warmup_steps")
     gui["lr_warmup"], gui["lr_warmup_steps"] = 0, 0

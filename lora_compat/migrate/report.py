@@ -149,6 +149,57 @@ def add_unmapped(report: MigrationReport, cfg: CanonicalConfig) -> None:
                              "line": o.line if o else None})
 
 
+def add_uncovered(report: MigrationReport, cfg: CanonicalConfig) -> None:
+    """A report line for every key of the input files that no other line mentions: ``null`` values (the kohya_ss
+    GUI keeps its current field value), section separators such as ``"=== Basic ===": null``, and anything a
+    reader left untouched — so the report accounts for every source key."""
+    from lora_compat.config.document import CMDLINE, is_separator, split_key_path
+    from lora_compat.config.load import read_document
+    from lora_compat.errors import UserError
+
+    mentioned = {e.source_key for e in report.entries if e.source_key}
+    mentioned |= {n["key"] for n in report.notes if n.get("key")}
+    settings = list(cfg.options.values()) + list(cfg.general.values())
+    for ds in cfg.datasets:
+        settings += list(ds.params.values()) + [v for sub in ds.subsets for v in sub.params.values()]
+    mentioned |= {o.key for s in settings for o in s.prov.origins if o.key}
+    for origin, why in cfg.consumed:
+        if origin.key not in mentioned:
+            mentioned.add(origin.key)
+            report.add(ReportEntry(DROPPED, origin.key, origin.key, origin.file, origin.line, None,
+                                   redact(origin.key, origin.raw), why, False))
+
+    def covered(path: str) -> bool:
+        for key in mentioned:
+            if key == path or path.startswith((key + ".", key + "[")) or key.startswith((path + ".", path + "[")):
+                return True
+        return False
+
+    for file in dict.fromkeys(cfg.files or [cfg.source]):
+        try:
+            doc = read_document(file, dialect=cfg.dialect if file == cfg.source else None)
+        except UserError:
+            continue
+        if doc.fmt == CMDLINE or not isinstance(doc.data, dict):
+            continue
+        for path, (line, _col) in sorted(doc.positions.items(), key=lambda kv: kv[1]):
+            value = doc.value_at(path)
+            if isinstance(value, (dict, list)) and value or covered(path):
+                continue
+            if value is None:
+                last = split_key_path(path)[-1]
+                why = ("a section separator of the preset (no setting)" if isinstance(last, str)
+                       and is_separator(last) else
+                       "null: the front-end keeps its current value for this field (nothing is passed)")
+                loss = False
+            else:
+                why, loss = "not carried: no setting of the output depends on it", True
+            mentioned.add(path)
+            report.add(ReportEntry(DROPPED, path, path, file, line, None, redact(path, value), why, loss))
+
+
+
+
 def is_unresolved(note: Any) -> bool:
     """A reader note saying the legacy tool derived a value from image folders that are not here."""
     if note.code.endswith(UNRESOLVED_SUFFIX):

@@ -8,7 +8,7 @@ from pathlib import Path
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.config.validate import refuse_invalid
 from lora_compat.errors import UserError
-from lora_compat.migrate.report import MigrationReport, add_unmapped
+from lora_compat.migrate.report import MigrationReport, add_uncovered, add_unmapped
 
 TARGETS = ("native", "sd-scripts", "kohya-gui")
 
@@ -97,6 +97,7 @@ def render(cfg: CanonicalConfig, to: str, out: str) -> tuple[dict[str, str], Mig
             files[dataset_path_for(out)] = dumps_dataset_config(cfg, report)
     files = dict(sorted(files.items(), key=lambda kv: kv[0] != out))  # the main output first
     add_unmapped(report, cfg)
+    add_uncovered(report, cfg)
     report.scrub(cfg)
     report.outputs = list(files)
     return files, report
@@ -123,13 +124,16 @@ def write_atomically(files: dict[str, str]) -> None:
 
 
 def migrate_file(path: str, to: str, out: str, *, force: bool = False, strict: bool = False,
-                 dialect: str | None = None) -> MigrationReport:
-    """Migrate ``path`` to ``to`` at ``out``; returns the report (files already written)."""
+                 dialect: str | None = None, image_counts: dict[str, int] | None = None) -> MigrationReport:
+    """Migrate ``path`` to ``to`` at ``out``; returns the report (files already written).
+
+    ``image_counts``: images of folders that are not here (``--images``), see :func:`load_config`.
+    """
     from lora_compat.arch.families import MIGRATE
     from lora_compat.config.family import require_family
     from lora_compat.config.load import load_config
 
-    cfg = load_config(path, dialect=dialect)
+    cfg = load_config(path, dialect=dialect, image_counts=image_counts)
     require_family(cfg, MIGRATE)
     refuse_invalid(cfg)
     files, report = render(cfg, to, out)

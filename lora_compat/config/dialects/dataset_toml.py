@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lora_compat.config.dataset import check_dataset_config
 from lora_compat.config.document import Document, join_key
 from lora_compat.config.model import (
-    KEPT, CanonicalConfig, Dataset, InvalidValue, Note, Origin, Provenance, Setting, Subset,
+    DERIVED, KEPT, CanonicalConfig, Dataset, InvalidValue, Note, Origin, Provenance, Setting, Subset,
 )
 from lora_compat.errors import UserError
 
@@ -68,9 +68,19 @@ def apply_dataset_document(cfg: CanonicalConfig, doc: Document, *, masked_loss: 
         with_mask = check_dataset_config(data, masked_loss=True)
         if len(with_mask) < len(errors):
             errors = with_mask
+            origin = doc.origin("datasets", None)
             cfg.notes.append(Note("dataset-needs-masked-loss",
                                   "subsets with conditioning_data_dir (mask/ControlNet datasets) are accepted by "
-                                  "sd-scripts only together with --masked_loss", doc.origin("datasets", None)))
+                                  "sd-scripts only together with --masked_loss", origin))
+            # the only way sd-scripts reads this dataset config: carried, so a migrated --config_file says it too
+            cfg.options["masked_loss"] = Setting(True, Provenance(DERIVED, (origin,), (
+                "subsets with conditioning_data_dir -> masked_loss true (sd-scripts refuses them without it)")))
+    record_dataset_errors(cfg, doc, errors)
+
+
+def record_dataset_errors(cfg: CanonicalConfig, doc: Document, errors: list[Any]) -> None:
+    """What sd-scripts' dataset-config schema refuses, as invalid values at their keys (every reader that holds
+    dataset levels: a --dataset_config file, the native config's [general]/[[datasets]])."""
     for err in errors:
         origin = doc.origin(err.key_path, err.value)
         name = err.key_path.rsplit(".", 1)[-1] if err.key_path else "dataset_config"

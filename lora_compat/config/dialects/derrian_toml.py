@@ -362,11 +362,13 @@ class _UiReader:
             if steps is None:
                 self.n.note("derrian-toml-warmup-unresolved", f"warmup_ratio {r} of the UI's step estimate", key, ratio=r)
             elif custom:
+                # the backend (utils/validation.py validate_warmup_ratio): warmup_steps = round(steps x ratio)
+                # // lr_scheduler_num_cycles, passed inside lr_scheduler_args to the custom scheduler
                 cycles = coerce(opt.get("lr_scheduler_num_cycles"), INT).value or 1
-                ws = steps // cycles
+                ws = round(steps * r) // cycles
                 sched_items["warmup_steps"] = ws
-                self.n.note("derrian-toml-warmup-ratio", f"warmup_ratio {r} -> scheduler warmup_steps {ws}", key,
-                            steps=steps, warmup=ws)
+                self.n.note("derrian-toml-warmup-ratio", f"warmup_ratio {r}: round({steps} steps x {r}) // "
+                            f"{cycles} cycles -> scheduler warmup_steps {ws}", key, steps=steps, warmup=ws)
             else:
                 ws = derrian_ui_warmup_steps(steps, r)
                 approx = self.era == "U2" and self._steps_from_images
@@ -485,6 +487,12 @@ class _UiReader:
                                 path)
                     continue
                 self.put(key, path, raw, target=sub.params, dataset=True)
+            if not sub.params.get("image_dir") or not sub.params["image_dir"].value:
+                # the UI drops the empty value and its backend refuses the subset (validation.py validate_subset:
+                # "Image directory path for '<name>' does not exist"); sd-scripts requires image_dir too
+                sub.params.pop("image_dir", None)
+                self.n.invalid("image_dir", f"{base}.image_dir" if "image_dir" in s else base, s.get("image_dir"),
+                               "a subset needs an image folder: the UI refuses to start without one")
             ds.subsets.append(sub)
         self.cfg.datasets.append(ds)
 

@@ -272,6 +272,9 @@ class _GuiReader:
             return None
         value = c.value
         if value is UNSET:
+            if self.key(field) in self.data:
+                self.cfg.consumed.append((self.n.origin(self.key(field)), f"{show(raw)}: empty, the GUI passes "
+                                          "nothing for it"))
             return UNSET
         if drop_zero and vk != BOOL and is_zero_like(value):
             self._dropped(name, field, value)
@@ -306,12 +309,21 @@ class _GuiReader:
             self.n.note("kohya-gui-zero-dropped",
                         f"{self.key(field)} {show(value)} is dropped by the GUI; sd-scripts uses its default "
                         f"{name} {show(default)}", self.key(field), option=name, value=value, default=default)
+        elif field in self.data or self.key(field) in self.data:
+            self.cfg.consumed.append((self.n.origin(self.key(field)),
+                                      f"{show(value)}: the GUI passes nothing for it, and sd-scripts' default "
+                                      f"{name} {show(default)} is the same setting"))
 
     # ---- step 1: GUI loader ---------------------------------------------------------------------------
     def load_state(self) -> None:
         props = _props()
         for k, v in self.data.items():
             if v is None:          # null = "keep the current GUI value"
+                from lora_compat.config.document import is_separator
+
+                why = ("a section separator of the preset (no setting)" if is_separator(k) else
+                       "null: the GUI keeps its current value for this field (nothing is passed)")
+                self.cfg.consumed.append((self.n.origin(k), why))
                 continue
             self.state[k] = v
         # legacy renames the loader (or the era's GUI) applied
@@ -393,7 +405,11 @@ class _GuiReader:
             raw = self.raw("max_resolution")
             text = str(raw).strip()
             parts = [p.strip() for p in text.split(",")]
-            if not text or not all(p.isdigit() for p in parts) or len(parts) > 2:
+            if isinstance(raw, str) and not text:
+                # an empty field: the GUI passes no --resolution (sd-scripts' default applies), like any empty text
+                self.cfg.consumed.append((self.n.origin(self.key("max_resolution")),
+                                          '"": empty, the GUI passes no --resolution'))
+            elif not text or not all(p.isdigit() for p in parts) or len(parts) > 2:
                 self.n.invalid("resolution", self.key("max_resolution"), raw, 'expected "W,H" or "W"')
             else:
                 self.put("resolution", text, fields="max_resolution",
@@ -720,19 +736,31 @@ class _GuiReader:
             elif self.era == "K1":
                 era_caveat = ("K1 GUIs before 2023-05-04/05-07 used no regularisation factor and did not divide "
                               "by gradient accumulation; the HEAD formula is used")
-            total = _count_kohya_images(train_dir if isinstance(train_dir, str) else "", self.doc.path)
+            total = _count_kohya_images(train_dir if isinstance(train_dir, str) else "", self.doc.path,
+                                        self.doc.meta.get("image_counts"))
             formula = (f"ceil(images x repeats / train_batch_size {batch} / gradient_accumulation_steps "
                        f"{grad_acc} x epoch {epoch} x reg_factor {reg_factor})")
-            if total is None:
-                self.n.note("kohya-gui-epoch-steps-unresolved",
-                            f"max_train_steps = {formula}; the image folders of train_data_dir are not available",
+            if total is None and epochs_opt in (UNSET, None):
+                # The GUI counted the images to turn `epoch` into steps; they are not here. sd-scripts' own
+                # max_train_epochs keeps the meaning: it counts the same samples (regularisation images are
+                # balanced to the training images, the GUI's x2), but per bucket, so the step count can differ
+                # by the rounding of partial batches.
+                keys = [f for f in ("epoch", "max_train_steps") if f in self.data]
+                self.put("max_train_epochs", epoch, fields=keys or ["epoch"], kind=DERIVED,
+                         conversion=f"GUI epoch {epoch} -> max_train_epochs {epoch} (the GUI passed max_train_steps "
+                                    f"= {formula}; the image folders are not here, and sd-scripts counts the "
+                                    "same epochs itself, per bucket: steps may differ by bucket rounding)")
+                self.n.note("kohya-gui-epoch-as-max-train-epochs",
+                            f"epoch {epoch} carried as max_train_epochs {epoch}: the GUI's max_train_steps = "
+                            f"{formula} needs the image folders (give them with --images); sd-scripts' epoch "
+                            "length counts partial batches per bucket, so steps can differ slightly",
                             "epoch" if "epoch" in self.data else None, formula=formula, epoch=epoch,
                             train_batch_size=batch, gradient_accumulation_steps=grad_acc, reg_factor=reg_factor,
                             train_data_dir=None if train_dir is UNSET else train_dir, era_caveat=era_caveat)
-            else:
+            elif total is not None:
                 steps = kohya_gui_max_train_steps(total, batch, grad_acc, epoch, reg_factor)
                 fields = [f for f in ("epoch", "train_batch_size", "gradient_accumulation_steps", "reg_data_dir",
-                                      "train_data_dir") if f in self.data]
+                                      "train_data_dir", "max_train_steps") if f in self.data]
                 conv = (f"epoch {epoch}: ceil({total} images x repeats / {batch} / {grad_acc} x {epoch} x "
                         f"{reg_factor}) -> max_train_steps {steps}")
                 self.put("max_train_steps", steps, fields=fields, kind=DERIVED, conversion=conv)
@@ -787,13 +815,22 @@ class _GuiReader:
                                                                         if f in self.data], conversion=conv)
                 self.n.note("kohya-gui-warmup-percent", conv, "lr_warmup", percent=pct, steps=steps, warmup=ws)
             elif dataset_config not in (UNSET, None):
-                self.n.note("kohya-gui-warmup-unresolved",
+                self.n.note("kohya-gui-warmup-dropped-dataset-config",
                             f"lr_warmup {pct}% of an unknown step count (dataset_config without max_train_steps): "
                             "the GUI passed no warmup", "lr_warmup", percent=pct)
             else:
-                self.n.note("kohya-gui-warmup-unresolved",
-                            f"lr_warmup {pct}% of the GUI's step count, which needs the image folders",
-                            "lr_warmup", percent=pct)
+                # The GUI's step count needs the image folders; sd-scripts resolves a float below 1 against its
+                # own total steps (int(ratio x steps)), which keeps the share
+                ratio = pct / 100
+                self.put("lr_warmup_steps", ratio, fields=warm_keys or ["lr_warmup"],
+                         conversion=f"lr_warmup {show(self.raw('lr_warmup'))} (percent of the GUI's step count) -> "
+                                    f"lr_warmup_steps {show(ratio)} (a ratio sd-scripts takes of its own total "
+                                    "steps; the GUI rounded the percent of its bucket-agnostic count, so the warmup "
+                                    "can differ by a step or the bucket rounding)")
+                self.n.note("kohya-gui-warmup-percent",
+                            f"lr_warmup {pct}% -> lr_warmup_steps {ratio} (ratio of sd-scripts' own step count; the "
+                            "image folders the GUI counted are not here)", "lr_warmup", percent=pct, ratio=ratio,
+                            approximate=True)
         # stop_text_encoder_training: LoRA ignores it; DreamBooth: percent of steps (train_db.py only)
         if self.num("stop_text_encoder_training", INT, 0) > 0 and self.tab == "lora":
             self.n.note("kohya-gui-stop-te-ignored", "stop_text_encoder_training is ignored for LoRA",
@@ -857,9 +894,12 @@ class _GuiReader:
                             text=text, path=path)
         if self.flag("persistent_data_loader_workers"):
             self.put_field("persistent_data_loader_workers", "persistent_data_loader_workers")
-        # max_data_loader_n_workers is always written, even 0 (HEAD)
+        # max_data_loader_n_workers: written even when 0 since the TOML switch (K3+); K0-K1 GUIs tested the field
+        # against "" and K2 GUIs tested the (string) value's truth, so "0" was passed too; only a K2 file holding a
+        # number 0 lost it. Dropping a passed 0 would turn it into sd-scripts' default of 8 workers.
+        raw_workers = self.raw("max_data_loader_n_workers")
         self.put_field("max_data_loader_n_workers", "max_data_loader_n_workers", value_kind=INT,
-                       drop_zero=self.cmdline_era)
+                       drop_zero=self.era == "K2" and not isinstance(raw_workers, str))
         # command-line-era conditions (clip_skip > 1, max_token_length > 75, min_snr_gamma int >= 1, ...)
         if self.cmdline_era:
             # (name, test, why, the value that equals sd-scripts' own default when not passed)
@@ -1032,16 +1072,19 @@ def _invalid_number(raw: Any) -> bool:
     return not coerce(raw, FLOAT).ok
 
 
-def _count_kohya_images(train_dir: str, config_path: str) -> int | None:
-    """Σ repeats x images over ``<int>_<name>`` sub-folders, counted the GUI's way; None when absent."""
+def _count_kohya_images(train_dir: str, config_path: str, image_counts: dict[str, int] | None = None) -> int | None:
+    """Σ repeats x images over ``<int>_<name>`` sub-folders, counted the GUI's way (or given by ``--images``,
+    by sub-folder name); None when the folder is not here and no counts were given."""
+    from lora_compat.config.kohya_folder import given_folder_total
+
     if not train_dir:
-        return None
+        return given_folder_total(image_counts)
     path = train_dir
     if not os.path.isabs(path):
         base = os.path.dirname(os.path.abspath(config_path))
         path = os.path.join(base, path) if not os.path.isdir(path) else path
     if not os.path.isdir(path):
-        return None
+        return given_folder_total(image_counts)
     total = 0
     for entry in sorted(os.listdir(path)):
         sub = os.path.join(path, entry)
@@ -1051,7 +1094,9 @@ def _count_kohya_images(train_dir: str, config_path: str) -> int | None:
             repeats = int(entry.split("_")[0])
         except ValueError:
             continue
-        images = sum(1 for f in os.listdir(sub) if f.lower().endswith(IMAGE_EXTENSIONS))
+        given = (image_counts or {}).get(entry)
+        images = int(given) if given is not None else \
+            sum(1 for f in os.listdir(sub) if f.lower().endswith(IMAGE_EXTENSIONS))
         total += repeats * images
     return total
 

@@ -250,6 +250,14 @@ def read(doc: Document, detection: "Detection | None" = None) -> CanonicalConfig
             continue
         _read_section(r, sec, body, lay[sec])
     _check_peft_rules(r)
+    if isinstance(data.get("general"), dict) or isinstance(data.get("datasets"), list):
+        # the dataset levels are sd-scripts' dataset config: what its schema refuses (a training option such as
+        # learning_rate inside [[datasets]]) is invalid here too, or a migrated --dataset_config would be refused
+        from lora_compat.config.dataset import check_dataset_config
+        from lora_compat.config.dialects.dataset_toml import record_dataset_errors
+
+        levels = {k: data[k] for k in ("general", "datasets") if k in data}
+        record_dataset_errors(cfg, doc, check_dataset_config(levels, masked_loss=bool(cfg.get("masked_loss"))))
     if not cfg.datasets:
         from lora_compat.config.kohya_folder import apply_kohya_folder
 

@@ -8,8 +8,7 @@ from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.query import as_number, effective
 
 # Reader notes of a front-end warmup (a percent or ratio) that needs the images to become steps.
-UNRESOLVED_WARMUP_NOTES = frozenset({"kohya-gui-warmup-unresolved", "derrian-warmup-unresolved",
-                                     "derrian-toml-warmup-unresolved"})
+UNRESOLVED_WARMUP_NOTES = frozenset({"derrian-warmup-unresolved", "derrian-toml-warmup-unresolved"})
 
 
 def warmup_value(cfg: CanonicalConfig) -> tuple[float | int | None, bool]:

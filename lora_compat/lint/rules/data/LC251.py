@@ -36,5 +36,5 @@ class InputNotAvailable(NoteRule):
     summary = "A file or folder the config names is not here: what depends on it is unknown."
     reference = "sd-scripts library/train_util.py DreamBoothDataset (folder names); docs/cli.md (show, plan)"
     note_codes = ("kohya-folder-missing", "dataset-config-missing", "dataset-config-found-by-name",
-                  "kohya-gui-epoch-steps-unresolved", "kohya-gui-warmup-unresolved", "derrian-warmup-unresolved",
-                  "derrian-toml-warmup-unresolved")
+                  "config-file-missing", "shell-expression-unresolved", "kohya-gui-epoch-steps-unresolved",
+                  "derrian-warmup-unresolved", "derrian-toml-warmup-unresolved")

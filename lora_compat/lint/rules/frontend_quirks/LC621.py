@@ -35,6 +35,7 @@ class TrainingLengthFromFrontend(NoteRule):
     aliases = ("LC605", "frontend-quirk")
     summary = "The front-end computed steps, warmup or scheduler cycles from other fields (arithmetic shown)."
     reference = "kohya_ss kohya_gui/lora_gui.py train_model; docs/cli.md (plan, migrate)"
-    note_codes = ("kohya-gui-epoch-to-steps", "kohya-gui-max-train-epochs-wins", "kohya-gui-warmup-percent",
+    note_codes = ("kohya-gui-epoch-to-steps", "kohya-gui-epoch-as-max-train-epochs", "kohya-gui-max-train-epochs-wins",
+                  "kohya-gui-warmup-percent",
                   "kohya-gui-warmup-steps-override", "kohya-gui-lr-scheduler-cycles-epoch",
                   "derrian-a1-epochs-to-steps", "derrian-warmup-ratio", "derrian-toml-warmup-ratio")

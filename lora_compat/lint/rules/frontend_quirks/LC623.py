@@ -35,4 +35,5 @@ class LauncherOrUiSetting(NoteRule):
     aliases = ("LC605", "frontend-quirk")
     summary = "accelerate launch options or front-end-only settings: kept, not sd-scripts options."
     reference = "kohya_ss kohya_gui/class_accelerate_launch.py; docs/cli.md (show)"
-    note_codes = ("kohya-gui-accelerate-options", "command-line-launcher", "derrian-toml-ui-only")
+    note_codes = ("kohya-gui-accelerate-options", "command-line-launcher", "several-training-commands",
+                  "derrian-toml-ui-only")
