@@ -51,3 +51,13 @@ _ESCAPES.update({0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x2028: "\\u2028", 0x202
 def one_line(text: str) -> str:
     """``text`` with control characters and line separators written as escapes (``\\n``, ``\\x1b``, ...)."""
     return text.translate(_ESCAPES)
+
+
+MAX_MESSAGE_CHARS = 2000
+
+
+def clip_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """A one-line message cut to ``limit`` characters (a config value quoted in an error can be megabytes)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"

@@ -92,7 +92,9 @@ def _main(argv: list[str] | None) -> None:
         with sigterm_raises():  # SIGTERM cleans up like Ctrl-C: no half-written output, no temp files left
             cli.main(args=argv, prog_name="lora-compat", standalone_mode=False)
     except UserError as err:
-        click.echo(f"error: {err}", err=True)
+        from lora_compat.errors import clip_message
+
+        click.echo(f"error: {clip_message(str(err))}", err=True)
         sys.exit(err.exit_code)
     except click.exceptions.Abort as exc:
         if isinstance(exc.__cause__, Terminated):  # click wraps KeyboardInterrupt (and so SIGTERM) into Abort

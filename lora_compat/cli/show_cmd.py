@@ -279,7 +279,8 @@ def command(config: str, dialect: str | None, fmt: str) -> None:
 
         more = f" (and {len(cfg.invalid) - 1} more)" if len(cfg.invalid) > 1 else ""
         from lora_compat.config.load import printable
+        from lora_compat.errors import clip_message
 
-        click.echo("error: " + printable(located(f"{bad.reason}{more}", file=bad.origin.file, line=bad.origin.line,
-                                                 key=bad.origin.key)), err=True)
+        click.echo("error: " + clip_message(printable(located(f"{bad.reason}{more}", file=bad.origin.file,
+                                                              line=bad.origin.line, key=bad.origin.key))), err=True)
         sys.exit(1)

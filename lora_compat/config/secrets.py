@@ -115,8 +115,15 @@ _KNOWN: set[str] = set()     # credential values seen in this run (load_config r
 # quoted ("..." / '...' / \"...\" inside a JSON string) or a bare word that stops before quotes, backslashes
 # (JSON escapes), commas and brackets, so a replacement never breaks the JSON or TOML around it.
 _VALUE = r"""(?P<value>\\"(?:[^"\\\n]|\\[^"\n])*\\"|"[^"\n]*"|'[^'\n]*'|[^\s"'\\,\[\]{}]+)"""
-_OPTION_VALUE = re.compile(r"(?P<name>--?[A-Za-z][A-Za-z0-9_.-]*)(?P<sep>=|[ \t]+)" + _VALUE)
-_KEY_VALUE = re.compile(r"(?P<q>[\"']?)(?P<name>[A-Za-z][A-Za-z0-9_.-]*)(?P=q)(?P<sep>[ \t]*[:=][ \t]*)" + _VALUE)
+# A name starts only where a name cannot continue (the look-behinds): a match attempt at every letter of a long
+# word would make the scan quadratic (a 200 KB value took seconds)
+# word, and only names ending in a credential word are candidates (is_secret_key decides), so ordinary text such
+# as "a=b a=b ..." costs no callback per pair.
+_CREDENTIAL_NAME = r"(?=[A-Za-z])[A-Za-z0-9_.-]*?(?:key|secret|passwd|password|token)(?![A-Za-z0-9_.-])"
+_OPTION_VALUE = re.compile(r"(?<![A-Za-z0-9_.-])(?P<name>--?" + _CREDENTIAL_NAME + r")(?P<sep>=|[ \t]+)" + _VALUE,
+                           re.I)
+_KEY_VALUE = re.compile(r"(?<![A-Za-z0-9_.-])(?P<q>[\"']?)(?P<name>" + _CREDENTIAL_NAME + r")(?P=q)"
+                        r"(?P<sep>[ \t]*[:=][ \t]*)" + _VALUE, re.I)
 _NOT_A_VALUE = {v.lower() for v in ("", '""', "''", '\\"\\"', "null", "none", "true", "false", REDACTED,
                                      f'"{REDACTED}"', f"'{REDACTED}'", f'\\"{REDACTED}\\"')}
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 from lora_compat.config.dataset import check_dataset_config
 from lora_compat.config.document import Document, join_key
 from lora_compat.config.model import (
-    DERIVED, KEPT, CanonicalConfig, Dataset, InvalidValue, Note, Origin, Provenance, Setting, Subset,
+    DERIVED,
+    KEPT,
+    CanonicalConfig,
+    Dataset,
+    InvalidValue,
+    Note,
+    Origin,
+    Provenance,
+    Setting,
+    Subset,
 )
 from lora_compat.errors import UserError
 
