@@ -140,7 +140,8 @@ def test_string_numbers_become_numbers_and_empty_strings_unset(tmp_path: Path) -
           "cache_latent": True, "caption_extention": ".txt"}
     out, _ = _migrate(tmp_path, k0)
     assert out["learning_rate"] == 0.0001 and isinstance(out["learning_rate"], float)
-    assert out["seed"] == 1234 and "max_train_epochs" not in out
+    # "" max_train_epochs is not passed; the GUI's epoch "1" is carried as sd-scripts' epoch count (no folders here)
+    assert out["seed"] == 1234 and out["max_train_epochs"] == 1
     # K0 passed the --use_8bit_adam flag; the current GUI maps it to optimizer AdamW8bit: same optimizer
     assert out.get("use_8bit_adam") is True or out.get("optimizer_type") == "AdamW8bit"
 
@@ -200,25 +201,19 @@ def test_dataset_config_is_inlined_in_native_and_prompt_files_are_not_copied(tmp
     assert gui["sample_prompts"] == "a photo of sks dog --n blurry"
 
 
-def test_a_length_the_gui_derived_from_absent_folders_is_a_reported_loss(tmp_path: Path) -> None:
-    """GUI 'epoch' x image count: without the folders no step count can be written, and sd-scripts' default
-    (1600 steps) would silently apply, so the report lists it as a loss and --strict refuses."""
-    from lora_compat.migrate.run import StrictLoss
-
+def test_a_length_the_gui_derived_from_absent_folders_keeps_its_meaning(tmp_path: Path) -> None:
+    """GUI 'epoch' x image count: without the folders the GUI's step count cannot be computed, but sd-scripts'
+    own max_train_epochs counts the same epochs (per bucket): carried, nothing lost, --strict accepts it
+    (issue #10 item 6; before, the default 1600 steps would have applied or the length was reported lost)."""
     data = {**K3, "epoch": 20, "max_train_steps": 0, "train_data_dir": str(tmp_path / "absent"), "lr_warmup": 0}
     out, report = _migrate(tmp_path, data)
-    assert "max_train_steps" not in out and "max_train_epochs" not in out
-    loss = next(e for e in report.losses if e.source_key == "epoch")
-    assert loss.kind == "no-equivalent" and "epoch 20" in loss.detail
+    assert "max_train_steps" not in out and out["max_train_epochs"] == 20
+    entry = next(e for e in report.entries if e.source_key == "epoch")
+    assert entry.kind == "derived" and "bucket" in entry.detail and not entry.loss
     src = tmp_path / "strict.json"
     src.write_text(json.dumps(data), encoding="utf-8")
-    try:
-        migrate_file(str(src), "native", str(tmp_path / "strict.toml"), strict=True)
-    except StrictLoss as err:
-        assert "epoch" in str(err)
-    else:
-        raise AssertionError("--strict accepted a lost training length")
-    assert not (tmp_path / "strict.toml").exists()
+    migrate_file(str(src), "native", str(tmp_path / "strict.toml"), strict=True)
+    assert (tmp_path / "strict.toml").exists()
 
 
 def test_native_to_native_reports_every_key_kept(tmp_path: Path) -> None:

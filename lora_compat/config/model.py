@@ -169,8 +169,8 @@ class CanonicalConfig:
     family_source: str | None = None
     family_origin: Origin | None = None
     family_markers: list[Any] = field(default_factory=list, repr=False)  # the document's markers (re-deciding)
-    # source keys read that set no option, and why (a zero the front-end does not pass, a null it ignores): the
-    # migration report accounts for them, lint does not (nothing changed meaning)
+    # source keys read that set no option, and why (a zero the front-end does not pass, a null it ignores; "" for a
+    # structural key such as a format marker): the migration report accounts for them, lint does not
     consumed: list[tuple[Origin, str]] = field(default_factory=list)
 
     # -- access -----------------------------------------------------------------------------------

@@ -106,6 +106,9 @@ def secret_values(cfg: CanonicalConfig) -> Iterator[str]:
     for inv in cfg.invalid:
         if (is_secret_key(inv.option) or is_secret_key(inv.origin.key)) and isinstance(inv.value, str) and inv.value:
             yield inv.value
+    for origin, _why in cfg.consumed:
+        if is_secret_key(origin.key) and isinstance(origin.raw, str) and origin.raw:
+            yield origin.raw
 
 
 # ---------------------------------------------------------------------------------------------- scrub

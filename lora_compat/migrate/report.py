@@ -166,8 +166,9 @@ def add_uncovered(report: MigrationReport, cfg: CanonicalConfig) -> None:
     for origin, why in cfg.consumed:
         if origin.key not in mentioned:
             mentioned.add(origin.key)
-            report.add(ReportEntry(DROPPED, origin.key, origin.key, origin.file, origin.line, None,
-                                   redact(origin.key, origin.raw), why, False))
+            if why:      # "" = a structural key (a format marker): accounted for, nothing to report
+                report.add(ReportEntry(DROPPED, origin.key, origin.key, origin.file, origin.line, None,
+                                       redact(origin.key, origin.raw), why, False))
 
     def covered(path: str) -> bool:
         for key in mentioned:
@@ -184,7 +185,7 @@ def add_uncovered(report: MigrationReport, cfg: CanonicalConfig) -> None:
             continue
         for path, (line, _col) in sorted(doc.positions.items(), key=lambda kv: kv[1]):
             value = doc.value_at(path)
-            if isinstance(value, (dict, list)) and value or covered(path):
+            if (isinstance(value, (dict, list)) and value) or covered(path):
                 continue
             if value is None:
                 last = split_key_path(path)[-1]
@@ -192,6 +193,8 @@ def add_uncovered(report: MigrationReport, cfg: CanonicalConfig) -> None:
                        and is_separator(last) else
                        "null: the front-end keeps its current value for this field (nothing is passed)")
                 loss = False
+            elif value in (False, "", 0) or value == [] or value == {}:
+                why, loss = f"{value!r}: empty/false, the front-end passes nothing for it", False
             else:
                 why, loss = "not carried: no setting of the output depends on it", True
             mentioned.add(path)

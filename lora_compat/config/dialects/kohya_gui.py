@@ -377,6 +377,15 @@ class _GuiReader:
         from lora_compat.config.kohya_folder import apply_kohya_folder
 
         apply_kohya_folder(self.cfg)   # train_data_dir <repeats>_<name> folders -> datasets (when present)
+        # fields the train function read that set nothing at their value (lr_warmup 0, an unchecked flag ...):
+        # accounted for in migration reports (a more specific reason recorded earlier wins)
+        from lora_compat.config.secrets import redact
+
+        for f in sorted(self.handled):
+            key = self.key(f)
+            if key in self.data and self.data[key] is not None:
+                self.cfg.consumed.append((self.n.origin(key), f"{show(redact(key, self.data[key]))}: at this "
+                                          "value the GUI passes nothing for it"))
         return self.cfg
 
     def model(self) -> None:

@@ -232,6 +232,7 @@ def read(doc: Document, detection: "Detection | None" = None) -> CanonicalConfig
                         file=doc.path, line=line, col=col, key="format")
     cfg = CanonicalConfig(dialect="native", source=doc.path, files=[doc.path])
     r = _Reader(doc, cfg)
+    cfg.consumed.append((r.origin("format"), ""))   # the format marker: no setting (every native output has one)
     lay = layout()
     for sec, body in data.items():
         if sec == "format":
