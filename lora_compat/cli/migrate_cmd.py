@@ -55,7 +55,14 @@ def command(config: str, to: str, output: str, strict: bool, force: bool, dialec
 
 def _render_text(report) -> None:  # type: ignore[no-untyped-def]
     from rich.console import Console
-    from rich.markup import escape
+    from rich.markup import escape as rich_escape
+
+    from lora_compat.config.load import printable
+    from lora_compat.errors import clip_message
+
+    def escape(text: str) -> str:
+        # a value can be megabytes (the report quotes it): cut each line, escape control characters and markup
+        return rich_escape(printable(clip_message(text)))
 
     console = Console(highlight=False, soft_wrap=True)
     width = max((len(e.kind) for e in report.entries), default=4)

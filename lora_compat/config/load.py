@@ -138,6 +138,7 @@ def _load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool
     except Exception as exc:  # a reader bug must still not surface as a traceback to users
         raise UserError(f"internal error in the {detection.dialect} reader ({type(exc).__name__}: {exc}); "
                         "please report this file", file=path) from exc
+    cfg.document = doc   # the parsed input, for consumers that account for every key (migrate's report)
     _note_duplicate_keys(doc, cfg)
     _load_referenced_dataset(cfg, resolve_dataset)
     from lora_compat.config.family import detect_family
@@ -169,11 +170,11 @@ def _note_duplicate_keys(doc: Document, cfg: CanonicalConfig) -> None:
                               Origin(doc.path, key, line, col), data={"last_line": last_line}))
     parsed = doc.meta.get("parsed")
     given = list(getattr(parsed, "given", None) or ())
-    for i, opt in enumerate(given):
-        later = [g for g in given[i + 1:] if g.dest == opt.dest]
-        if not later or later[-1].value == opt.value:
-            continue  # a repeated flag or the same value twice changes nothing
-        last = later[-1]
+    last_of = {g.dest: g for g in given}          # argparse keeps the last occurrence (one pass: linear)
+    for opt in given:
+        last = last_of[opt.dest]
+        if last is opt or last.value == opt.value:
+            continue  # the last one itself, a repeated flag or the same value twice changes nothing
 
         def written(g) -> str:  # credentials never reach a note
             return f"{g.written} {redact(g.dest, ' '.join(g.raw))}".rstrip()

@@ -172,6 +172,7 @@ class CanonicalConfig:
     # source keys read that set no option, and why (a zero the front-end does not pass, a null it ignores; "" for a
     # structural key such as a format marker): the migration report accounts for them, lint does not
     consumed: list[tuple[Origin, str]] = field(default_factory=list)
+    document: Any = field(default=None, repr=False, compare=False)   # the parsed main file (load_config sets it)
 
     # -- access -----------------------------------------------------------------------------------
     def get(self, name: str, default: Any = None) -> Any:

@@ -21,6 +21,7 @@ import io
 import json
 import re
 import sys
+from functools import lru_cache
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ _SECRET_RE = re.compile(
 REDACTED = "***REDACTED***"
 
 
+@lru_cache(maxsize=65536)
 def is_secret_key(key: str) -> bool:
     """True when a key (any dialect, any path) names a credential."""
     last = re.split(r"[.\[\]]", key.strip("-"))
@@ -122,7 +124,8 @@ _VALUE = r"""(?P<value>\\"(?:[^"\\\n]|\\[^"\n])*\\"|"[^"\n]*"|'[^'\n]*'|[^\s"'\\
 # word would make the scan quadratic (a 200 KB value took seconds)
 # word, and only names ending in a credential word are candidates (is_secret_key decides), so ordinary text such
 # as "a=b a=b ..." costs no callback per pair.
-_CREDENTIAL_NAME = r"(?=[A-Za-z])[A-Za-z0-9_.-]*?(?:key|secret|passwd|password|token)(?![A-Za-z0-9_.-])"
+_CREDENTIAL_NAME = (r"[A-Za-z][A-Za-z0-9_.-]*(?![A-Za-z0-9_.-])"
+                    r"(?:(?<=key)|(?<=secret)|(?<=passwd)|(?<=password)|(?<=token))")
 _OPTION_VALUE = re.compile(r"(?<![A-Za-z0-9_.-])(?P<name>--?" + _CREDENTIAL_NAME + r")(?P<sep>=|[ \t]+)" + _VALUE,
                            re.I)
 _KEY_VALUE = re.compile(r"(?<![A-Za-z0-9_.-])(?P<q>[\"']?)(?P<name>" + _CREDENTIAL_NAME + r")(?P=q)"

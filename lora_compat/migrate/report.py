@@ -170,17 +170,29 @@ def add_uncovered(report: MigrationReport, cfg: CanonicalConfig) -> None:
                 report.add(ReportEntry(DROPPED, origin.key, origin.key, origin.file, origin.line, None,
                                        redact(origin.key, origin.raw), why, False))
 
+    def ancestors(key: str) -> list[str]:
+        out, cut = [], len(key)
+        while cut > 0:
+            cut = max(key.rfind(".", 0, cut), key.rfind("[", 0, cut))
+            if cut > 0:
+                out.append(key[:cut])
+        return out
+
     def covered(path: str) -> bool:
-        for key in mentioned:
-            if key == path or path.startswith((key + ".", key + "[")) or key.startswith((path + ".", path + "[")):
-                return True
+        # a path is covered when a line names it, one of its parents, or one of its children (set lookups only:
+        # a generated file with 100k keys stays linear)
+        if path in mentioned or path in under or any(a in mentioned for a in ancestors(path)):
+            return True
         return False
 
+    under = {a for key in mentioned for a in ancestors(key)}
     for file in dict.fromkeys(cfg.files or [cfg.source]):
-        try:
-            doc = read_document(file, dialect=cfg.dialect if file == cfg.source else None)
-        except UserError:
-            continue
+        doc = cfg.document if file == cfg.source and cfg.document is not None else None
+        if doc is None:
+            try:
+                doc = read_document(file, dialect=cfg.dialect if file == cfg.source else None)
+            except UserError:
+                continue
         if doc.fmt == CMDLINE or not isinstance(doc.data, dict):
             continue
         for path, (line, _col) in sorted(doc.positions.items(), key=lambda kv: kv[1]):

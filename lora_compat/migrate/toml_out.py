@@ -37,6 +37,8 @@ def compact_arrays(text: str, width: int = 100) -> str:
         return inline if len(inline) <= width else m.group(0)
 
     compact = _ARRAY.sub(one_line, text)
+    if compact == text:
+        return text          # nothing to compact: no need to parse (a megabyte string value parses slowly)
     try:
         return compact if tomllib.loads(compact) == tomllib.loads(text) else text
     except tomllib.TOMLDecodeError:
