@@ -71,6 +71,9 @@ NOTE_CODES: dict[str, str] = {
     "kohya-gui-epoch-to-steps":
         "The GUI turned 'epoch' into max_train_steps with its own bucket-agnostic formula "
         "(images x repeats / batch / grad-acc x epoch x 2 with regularisation images).",
+    "kohya-gui-epoch-steps-unresolved":
+        "max_train_steps comes from the GUI's epoch formula, but neither the epoch field nor the image folders are "
+        "here; the numbers needed are recorded in the note's data.",
     "kohya-gui-epoch-as-max-train-epochs":
         "The GUI turned 'epoch' into max_train_steps by counting the images, which are not here: the epoch count "
         "is carried as sd-scripts' max_train_epochs (same samples per epoch, counted per bucket, so the step "

@@ -34,6 +34,8 @@ SH, CMD, PS = "sh", "cmd", "ps"
 # that crosses the limit.
 MAX_VALUE_CHARS = 1 << 20
 MAX_TOTAL_CHARS = 16 << 20
+# ... and no expansion may hold more words than this (an array that doubles itself: each word is an object)
+MAX_WORDS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -670,9 +672,9 @@ class _Evaluator:
         self.total += text_len
         if text_len > MAX_VALUE_CHARS or self.total > MAX_TOTAL_CHARS:
             line, col = self.lexer.pos(offset)
-            raise UserError(f"shell expansion of {what} grows beyond {MAX_VALUE_CHARS // 2**20} MiB (a variable "
-                            "built from itself?); lora-compat stops expanding here", file=self.path, line=line,
-                            col=col)
+            raise UserError(f"shell expansion of {what} grows beyond {MAX_VALUE_CHARS // 2**20} MiB or "
+                            f"{MAX_WORDS:,} words (a variable built from itself?); lora-compat stops expanding here",
+                            file=self.path, line=line, col=col)
 
     # -- words ---------------------------------------------------------------------------------------
     def expand(self, word: Word, *, split: bool = True) -> list[Token]:
@@ -940,6 +942,8 @@ class _Evaluator:
         return self._ps_assignment(cmd)
 
     def _set(self, name: str, value: Value, offset: int, kind: str = "str") -> None:
+        if isinstance(value, list) and len(value) > MAX_WORDS:
+            self.limit(MAX_VALUE_CHARS + 1, f"array {name}", offset)
         if not self.certain:
             # assigned inside a branch the script decides at run time: its value is unknown from here on
             self.env.pop(self.key(name), None)
@@ -1242,8 +1246,8 @@ class _Fields:
 
     def _grow(self, n: int) -> None:
         self.size += n + 1
-        if self.size > MAX_VALUE_CHARS:
-            self.ev.limit(self.size, "a word", self.offset)
+        if self.size > MAX_VALUE_CHARS or len(self.fields) > MAX_WORDS:
+            self.ev.limit(max(self.size, MAX_VALUE_CHARS + 1), "a word", self.offset)
 
     def _new_field(self) -> None:
         self.fields.append([])

@@ -173,18 +173,18 @@ def apply_fixes(path: str, fixes: list[Fix]) -> str:
     bom = "\ufeff" if text.startswith("\ufeff") else ""   # a Windows editor's BOM: kept, but not parsed
     text = text[len(bom):]
     stripped = text.lstrip()
+    from lora_compat.config.secrets import scrub
+
     try:
-        if stripped.startswith("{"):
-            return bom + _apply_json(text, fixes)
-        return bom + _apply_toml(text, fixes)
+        fixed = _apply_json(text, fixes) if stripped.startswith("{") else _apply_toml(text, fixes)
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise UserError(f"cannot apply the fixes safely (key {exc}); file left unchanged", file=path) from None
+    return bom + scrub(fixed)   # a credential also carried elsewhere (additional_parameters) never lands
 
 
 def write_atomic(path: str, text: str) -> None:
     """Write ``text`` atomically with :func:`lora_compat.atomic.write_text` (kept as the lint wing's entry point);
     an existing file keeps its permission bits, a new one gets 0o644 (not mkstemp's 0o600)."""
     from lora_compat.atomic import write_text
-    from lora_compat.config.secrets import scrub
 
-    write_text(path, scrub(text))   # a credential also carried elsewhere (additional_parameters) never lands
+    write_text(path, text)

@@ -749,7 +749,15 @@ class _GuiReader:
                                         self.doc.meta.get("image_counts"))
             formula = (f"ceil(images x repeats / train_batch_size {batch} / gradient_accumulation_steps "
                        f"{grad_acc} x epoch {epoch} x reg_factor {reg_factor})")
-            if total is None and epochs_opt in (UNSET, None):
+            if total is None and epochs_opt in (UNSET, None) and not self.has("epoch"):
+                # no epoch in the file or the GUI defaults: the GUI used whatever its field held
+                self.n.note("kohya-gui-epoch-steps-unresolved",
+                            f"max_train_steps = {formula} with the GUI's current epoch field (not in this file); "
+                            "the image folders of train_data_dir are not available either",
+                            None, formula=formula, epoch=None, train_batch_size=batch,
+                            gradient_accumulation_steps=grad_acc, reg_factor=reg_factor,
+                            train_data_dir=None if train_dir is UNSET else train_dir, era_caveat=era_caveat)
+            elif total is None and epochs_opt in (UNSET, None):
                 # The GUI counted the images to turn `epoch` into steps; they are not here. sd-scripts' own
                 # max_train_epochs keeps the meaning: it counts the same samples (regularisation images are
                 # balanced to the training images, the GUI's x2), but per bucket, so the step count can differ

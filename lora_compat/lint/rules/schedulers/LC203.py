@@ -28,7 +28,7 @@ class WarmupPercentBelowOne(Rule):
     **Best practice**
 
     ```json
-    {"lr_warmup": 5}
+    {"lr_warmup": 5, "lr_scheduler": "cosine"}
     ```
     """
 
