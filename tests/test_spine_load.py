@@ -363,7 +363,8 @@ def test_dataset_config_with_a_foreign_suffix_is_never_read(tmp_path) -> None:
     p.write_text(f'network_module = "networks.lora"\ndataset_config = {json.dumps(str(secret))}\n', encoding="utf-8")
     assert_marked_invalid(*run_cli("show", str(p)), "c.toml:2", "must end in .toml or .json")
     cfg = load_config(str(p))            # an invalid value (sd-scripts refuses the name); the file is not parsed
-    assert [i.option for i in cfg.invalid] == ["dataset_config"] and not cfg.datasets and not cfg.notes
+    assert [i.option for i in cfg.invalid] == ["dataset_config"] and not cfg.datasets
+    assert [n.code for n in cfg.notes] == ["dataset-config-bad-suffix"]
 
 
 def test_show_text_caps_huge_key_lists_but_json_keeps_all(tmp_path) -> None:

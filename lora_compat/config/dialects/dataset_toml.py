@@ -153,9 +153,12 @@ def load_dataset_reference(cfg: CanonicalConfig, value: Any, origin: Origin | No
     else:
         # sd-scripts' load_user_config raises ValueError for any other suffix: an invalid value, whatever is on
         # this machine; the file is never read (it may be any file: /etc/passwd, a model)
-        cfg.invalid.append(InvalidValue("dataset_config", value, origin or Origin(cfg.source, "dataset_config"),
+        where_ = origin or Origin(cfg.source, "dataset_config")
+        cfg.invalid.append(InvalidValue("dataset_config", value, where_,
                                         f"dataset config {value!r} must end in .toml or .json (sd-scripts "
                                         "refuses others)"))
+        cfg.notes.append(Note("dataset-config-bad-suffix", "sd-scripts reads only .toml/.json dataset configs",
+                              where_, {"path": value}))   # lint's specific rule explains it
         return False
     if not isinstance(doc.data, dict):
         raise UserError("dataset config must be a table with [general] and [[datasets]]", file=path)
