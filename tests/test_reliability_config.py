@@ -98,14 +98,16 @@ def test_a_mask_dataset_config_migrates_with_masked_loss(tmp_path) -> None:
     assert back["datasets"][0]["subsets"][0]["conditioning_data_dir"] == "/m"
 
 
-def test_derrian_subset_without_an_image_folder_is_invalid_not_written(tmp_path) -> None:
+def test_derrian_subset_without_an_image_folder_is_a_note_and_reads_back(tmp_path) -> None:
     src = write(tmp_path, "d.toml", '[[subsets]]\nnum_repeats = 1\nimage_dir = ""\n\n'
                                     '[general_args.args]\npretrained_model_name_or_path = "m.safetensors"\n'
                                     'max_train_epochs = 2\n[network_args.args]\nnetwork_dim = 8\n')
-    code, out, err = run_cli("show", src)
-    assert code == 1 and "subsets[0].image_dir" in err and "needs an image folder" in err
-    code, _, err = run_cli("migrate", src, "--to", "sd-scripts", "-o", str(tmp_path / "o.toml"))
-    assert code == 2 and not (tmp_path / "o.toml").exists()
+    code, out, err = run_cli("show", src, "--format", "json")
+    assert code == 0 and "image-folder-unset" in {n["code"] for n in json.loads(out)["notes"]}
+    for target in ("native", "sd-scripts", "kohya-gui"):
+        back = _migrate_and_show(tmp_path, src, target)
+        assert back["datasets"][0]["subsets"][0]["image_dir"] == ""
+        assert back["options"]["max_train_epochs"] == 2
 
 
 def test_native_datasets_with_a_training_option_are_invalid(tmp_path) -> None:

@@ -53,6 +53,9 @@ NOTE_CODES: dict[str, str] = {
         "The dataset config path does not exist as written; a file of the same name next to the config was used.",
     "dataset-config-bad-suffix":
         "The dataset config does not end in .toml or .json: sd-scripts refuses to read it.",
+    "image-folder-unset":
+        "A subset whose image folder is empty (the Derrian UI's template): its images are unknown; the UI and train "
+        "need a folder, show, lint, migrate and plan read the rest.",
     "dataset-needs-masked-loss":
         "Subsets with conditioning_data_dir are accepted by sd-scripts only together with --masked_loss.",
     # ---- kohya image folders (emitted by lora_compat.config.kohya_folder, listed here so lint knows them) ----

@@ -488,11 +488,14 @@ class _UiReader:
                     continue
                 self.put(key, path, raw, target=sub.params, dataset=True)
             if not sub.params.get("image_dir") or not sub.params["image_dir"].value:
-                # the UI drops the empty value and its backend refuses the subset (validation.py validate_subset:
-                # "Image directory path for '<name>' does not exist"); sd-scripts requires image_dir too
-                sub.params.pop("image_dir", None)
-                self.n.invalid("image_dir", f"{base}.image_dir" if "image_dir" in s else base, s.get("image_dir"),
-                               "a subset needs an image folder: the UI refuses to start without one")
+                # the UI's empty template: its backend refuses the subset until a folder is chosen (validation.py
+                # validate_subset: "Image directory path for '<name>' does not exist"). Like any folder that is not
+                # on this machine it never blocks reading: image_dir = "" is kept (sd-scripts' schema takes the
+                # string; its folder is unknown) and a note says so; only train needs the folder.
+                self.n.put("image_dir", "", kind=KEPT, keys=f"{base}.image_dir" if "image_dir" in s else base,
+                           target=sub.params)
+                self.n.note("image-folder-unset", "the subset has no image folder yet (image_dir is empty): its "
+                            "images are unknown; the UI and train need one", f"{base}.image_dir")
             ds.subsets.append(sub)
         self.cfg.datasets.append(ds)
 

@@ -37,4 +37,4 @@ class InputNotAvailable(NoteRule):
     reference = "sd-scripts library/train_util.py DreamBoothDataset (folder names); docs/cli.md (show, plan)"
     note_codes = ("kohya-folder-missing", "dataset-config-missing", "dataset-config-found-by-name",
                   "config-file-missing", "shell-expression-unresolved", "kohya-gui-epoch-steps-unresolved",
-                  "derrian-warmup-unresolved", "derrian-toml-warmup-unresolved")
+                  "derrian-warmup-unresolved", "derrian-toml-warmup-unresolved", "image-folder-unset")
