@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_spine_load import run_cli
 
 from lora_compat.config.load import load_config
-from test_spine_load import run_cli
 
 SECRET = "wb-PLANTED-7f3c9a"
 
@@ -102,7 +102,7 @@ def test_derrian_subset_without_an_image_folder_is_a_note_and_reads_back(tmp_pat
     src = write(tmp_path, "d.toml", '[[subsets]]\nnum_repeats = 1\nimage_dir = ""\n\n'
                                     '[general_args.args]\npretrained_model_name_or_path = "m.safetensors"\n'
                                     'max_train_epochs = 2\n[network_args.args]\nnetwork_dim = 8\n')
-    code, out, err = run_cli("show", src, "--format", "json")
+    code, out, _err = run_cli("show", src, "--format", "json")
     assert code == 0 and "image-folder-unset" in {n["code"] for n in json.loads(out)["notes"]}
     for target in ("native", "sd-scripts", "kohya-gui"):
         back = _migrate_and_show(tmp_path, src, target)
@@ -126,7 +126,7 @@ def test_a_credential_given_twice_is_never_written_by_lint_fix(tmp_path) -> None
     src = write(tmp_path, "k.json", json.dumps({
         "LoRA_type": "Standard", "max_resolution": "512,512", "wandb_api_key": SECRET,
         "additional_parameters": f"--wandb_api_key={SECRET} --network_dim 16"}))
-    code, out, err = run_cli("lint", src, "--fix", "-o", str(tmp_path / "fixed.json"))
+    _code, out, err = run_cli("lint", src, "--fix", "-o", str(tmp_path / "fixed.json"))
     assert SECRET not in out + err
     written = (tmp_path / "fixed.json").read_text(encoding="utf-8")
     assert SECRET not in written
@@ -143,7 +143,7 @@ def test_the_first_of_two_credentials_in_additional_parameters_is_never_shown(tm
     outputs.append(run_cli("migrate", src, "--to", "sd-scripts", "-o", str(tmp_path / "o.toml"), "--format", "json"))
     outputs.append(run_cli("migrate", src, "--to", "kohya-gui", "-o", str(tmp_path / "o.json")))
     outputs.append(run_cli("lint", src, "--format", "sarif"))
-    for code, out, err in outputs:
+    for _code, out, err in outputs:
         assert SECRET not in out + err
     for f in tmp_path.iterdir():
         assert SECRET not in f.read_text(encoding="utf-8") or f.name == "k.json"
@@ -204,9 +204,9 @@ def test_absent_config_file_is_a_note_and_train_still_refuses(tmp_path) -> None:
 # ------------------------------------------------------------------------------------------- #10.6 meaning
 def test_gui_epoch_and_percent_warmup_migrate_without_image_folders(tmp_path) -> None:
     src = write(tmp_path, "g.json", json.dumps({"LoRA_type": "Standard", "epoch": 10, "lr_warmup": 10}))
-    for to, key in (("native", ("training", "max_train_epochs")), ("sd-scripts", ("max_train_epochs",))):
+    for to, _key in (("native", ("training", "max_train_epochs")), ("sd-scripts", ("max_train_epochs",))):
         out = tmp_path / f"o_{to}.toml"
-        code, text, err = run_cli("migrate", src, "--to", to, "-o", str(out), "--strict")
+        code, _text, err = run_cli("migrate", src, "--to", to, "-o", str(out), "--strict")
         assert code == 0, err                     # nothing lost: --strict passes
         from lora_compat.tomlparse import tomllib
 
