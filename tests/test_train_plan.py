@@ -77,15 +77,16 @@ def _assert_same(plan: dict, summary: dict) -> None:
 
 @requires_corpus
 def test_kohya_gui_preset_with_epochs_and_percent_warmup(tmp_path):
-    """The GUI's `epoch` is its own step count (ceil(images x repeats / batch x epoch)), its `lr_warmup` a percent
-    of it: train runs those numbers (not sd-scripts' 1600-step default)."""
+    """The GUI passes `epoch` as max_train_epochs (sd-scripts: epochs x batches per epoch), its `lr_warmup` is a
+    percent of its own step estimate: train runs those numbers (not sd-scripts' 1600-step default)."""
     data = make_synthetic_dataset(tmp_path / "data", n_images=4, repeats=5)   # 20 samples
     preset = CORPUS / "kohya_ss" / "lion.json"                                  # epoch 2, lr_warmup 10 %, batch 4
     plan, run = _plan_and_run(preset, ["--base-model", "tiny:sd1", "--train-data", str(data), "--output",
                                        str(tmp_path / "o"), "--set", "resolution=64", "--set", "network_dim=4",
                                        "--set", "seed=5"])
-    assert plan["steps"]["length_from"] == "front-end estimate" and plan["steps"]["max_train_steps"] == 10
-    assert plan["scheduler"]["lr_warmup_steps"] == 1 == plan["steps"]["warmup_steps"]   # round(10 % x 10)
+    assert plan["steps"]["length_from"] == "max_train_epochs" and plan["steps"]["max_train_steps"] == 10
+    # the percent is carried as a ratio that sd-scripts resolves against its step count: int(0.1 x 10) = 1
+    assert plan["scheduler"]["lr_warmup_steps"] == 0.1 and plan["steps"]["warmup_steps"] == 1
     assert plan["optimizer"]["class_path"] == "lion_pytorch.lion_pytorch.Lion"
     _assert_same(plan, run)
 
