@@ -39,7 +39,7 @@ def _jsonable(value: Any) -> Any:
 
 def show_data(cfg) -> dict[str, Any]:
     """The ``--format json`` object (a stable contract, documented in docs/cli.md)."""
-    from lora_compat.config.secrets import REDACTED, is_secret_key, redact_strings, secret_values
+    from lora_compat.config.secrets import REDACTED, is_secret_key, iter_secret_values, redact_strings
 
     def prov(name: str, setting) -> dict[str, Any]:
         p = setting.prov.to_json()
@@ -78,7 +78,7 @@ def show_data(cfg) -> dict[str, Any]:
                   for n in cfg.notes],
         "invalid": [{"option": i.option, "key": i.origin.key, "value": _jsonable(_redact_tree(i.origin.key, i.value)),
                      "file": i.origin.file, "line": i.origin.line, "reason": i.reason} for i in cfg.invalid],
-    }, secret_values(cfg))
+    }, iter_secret_values(cfg))
 
 
 def sd_scripts_toml(cfg) -> str:

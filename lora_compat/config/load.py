@@ -149,9 +149,9 @@ def _load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool
     if cfg.tab is None:
         cfg.tab = detection.tab
     _validate(cfg)
-    from lora_compat.config.secrets import remember, secret_values
+    from lora_compat.config.secrets import iter_secret_values, remember
 
-    remember(secret_values(cfg))   # scrubbed from every output of this run, wherever they travel
+    remember(iter_secret_values(cfg))   # scrubbed from every output of this run, wherever they travel
     return cfg
 
 

@@ -21,8 +21,8 @@ import io
 import json
 import re
 import sys
-from functools import lru_cache
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def redact_text(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def secret_values(cfg: CanonicalConfig) -> Iterator[str]:
+def iter_secret_values(cfg: CanonicalConfig) -> Iterator[str]:
     """Every credential value in a loaded config: options, unknown and front-end-only keys, invalid values."""
     for name, s in cfg.options.items():
         if is_secret_key(name):

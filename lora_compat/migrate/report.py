@@ -72,9 +72,9 @@ class MigrationReport:
     def scrub(self, cfg: CanonicalConfig) -> None:
         """Replace every credential of ``cfg`` wherever it appears in the report (a front-end-only string such
         as the GUI's additional_parameters can carry ``--wandb_api_key KEY``): :func:`config.secrets.scrub`."""
-        from lora_compat.config.secrets import scrub, secret_values
+        from lora_compat.config.secrets import iter_secret_values, scrub
 
-        secrets = list(secret_values(cfg))
+        secrets = list(iter_secret_values(cfg))
 
         def clean(v: Any) -> Any:
             if isinstance(v, str):
