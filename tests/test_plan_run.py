@@ -67,10 +67,11 @@ def test_plan_text_says_when_the_optimizer_package_is_missing(tmp_path: Path, mo
 
 
 def test_options_the_engine_does_not_run_are_listed_with_why():
-    plan = make_plan(_cfg(max_data_loader_n_workers=0, tokenizer_cache_dir="/tok", sample_prompts="p.txt",
+    plan = make_plan(_cfg(max_data_loader_n_workers=0, tokenizer_cache_dir="/tok", lowram=True,
                           huggingface_repo_id="me/x", xformers=True))
     ignored = {u.option: u.why for u in plan.ignored}
-    assert set(ignored) == {"max_data_loader_n_workers", "tokenizer_cache_dir", "sample_prompts", "huggingface_repo_id"}
+    assert set(ignored) == {"max_data_loader_n_workers", "tokenizer_cache_dir", "lowram", "huggingface_repo_id"}
+    assert "same training" in ignored["lowram"]
     assert "no DataLoader worker processes" in ignored["max_data_loader_n_workers"]
     assert "single-file model's tokenizer" in ignored["tokenizer_cache_dir"]
     assert plan.dataset.loader_workers == 0 and plan.model.attention == "sdpa"   # what the engine does run

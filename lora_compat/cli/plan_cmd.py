@@ -21,9 +21,12 @@ import click
 @click.option("--output", "output", default=None, type=click.Path(file_okay=False), help="As train --output.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="As train --set (repeatable).")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="As train --max-steps.")
+@click.option("--plot", "plot", default=None, metavar="FILE.png",
+              help="Also draw the learning rate of every parameter group over the optimizer steps (warmup, "
+                   "restarts and epochs marked) into a PNG; needs matplotlib (the plot extra).")
 def command(config: str, dialect: str | None, fmt: str, modules: bool, images: tuple[str, ...],
             base_model: str | None, train_data: str | None, output: str | None, sets: tuple[str, ...],
-            max_steps: int | None) -> None:
+            max_steps: int | None, plot: str | None) -> None:
     """Resolve CONFIG into the training plan: exactly what `train` runs — steps, warmup, parameter groups,
     PEFT configs per model part, optimizer (and whether its package is installed), schedule, precision, data,
     outputs and metadata, options the engine implements itself, options it does not run, and anything it
@@ -36,6 +39,7 @@ def command(config: str, dialect: str | None, fmt: str, modules: bool, images: t
       lora-compat plan my_lora.toml --modules
       lora-compat plan my_lora.toml --format json > plan.json
       lora-compat plan preset.json --train-data img/ --set network_dim=8   # the plan of that train run
+      lora-compat plan my_lora.toml --plot lr.png                          # the LR schedule as a picture
     """
     from lora_compat.config.family import decide_family, require_family
     from lora_compat.config.load import load_config
@@ -44,6 +48,10 @@ def command(config: str, dialect: str | None, fmt: str, modules: bool, images: t
     from lora_compat.config.validate import refuse_invalid
     from lora_compat.plan import RunOverrides, make_plan
 
+    if plot is not None:
+        from lora_compat.plots.canvas import check_png_path
+
+        check_png_path(plot)
     counts = parse_image_counts(images) or {}
     # the readers resolve front-end lengths/warmups from the counts as the front-end did (kohya_ss GUI epoch)
     cfg = load_config(config, dialect=dialect, image_counts=counts)
@@ -55,10 +63,24 @@ def command(config: str, dialect: str | None, fmt: str, modules: bool, images: t
     refuse_invalid(cfg)
     plan = make_plan(cfg, image_counts=counts or None,
                      overrides=RunOverrides(base_model, train_data, output, max_steps))
+    if plot is not None:
+        _plot(plan, plot)
     if fmt == "json":
         click.echo(json.dumps(plan.to_json(), indent=2, default=str))
         return
     _render_text(plan, modules)
+
+
+def _plot(plan, dst: str) -> None:  # type: ignore[no-untyped-def]
+    """``--plot``: the LR per group (plan.lr_curve) drawn by plots.lr_schedule."""
+    from lora_compat.plan.lr_curve import lr_curves
+    from lora_compat.plots.lr_schedule import plot_lr_schedule
+
+    curves = lr_curves(plan)
+    title = f"{plan.source or 'plan'}: {plan.scheduler.name}, {plan.steps.max_train_steps} optimizer steps"
+    plot_lr_schedule(dst, curves.groups, steps_per_epoch=curves.steps_per_epoch, warmup_steps=curves.warmup_steps,
+                     title=title, note=curves.note)
+    click.echo(f"wrote {dst}", err=True)
 
 
 def _render_text(plan, modules: bool) -> None:  # type: ignore[no-untyped-def]
@@ -126,8 +148,11 @@ def _render_run(plan, say) -> None:  # type: ignore[no-untyped-def]
         say("model", "bold")
         say(f"  {m.family}, attention {m.attention or 'default'}, clip_skip {m.clip_skip or 'off'}, "
             f"max_token_length {m.max_token_length or 75}" + (", gradient checkpointing" if m.gradient_checkpointing else "")
-            + (", cached text-encoder outputs" if m.cache_text_encoder_outputs else ""))
+            + (", cached text-encoder outputs" + (" (disk)" if m.cache_text_encoder_outputs_to_disk else "")
+               if m.cache_text_encoder_outputs else "") + (", highvram" if m.highvram else ""))
         say(f"  precision {p.mixed_precision}" + (", full_bf16" if p.full_bf16 else "")
+            + (", full_fp16" if p.full_fp16 else "")
+            + ((", fp8 UNet" if p.fp8_base_unet else ", fp8 UNet and text encoders") if p.fp8_base else "")
             + f", saved as {p.save_precision or 'trained'}; seed {_n(plan.seed) if plan.seed is not None else 'drawn at run time'}")
     if plan.flux is not None:
         _render_flux(plan.flux, say)
@@ -153,7 +178,41 @@ def _render_run(plan, say) -> None:  # type: ignore[no-untyped-def]
              f"every {out.save_every_n_steps} steps" if out.save_every_n_steps else ""]
     say(f"  {out.output_dir}/{out.output_name or 'last'}{out.extension}"
         + (", saves " + " and ".join(e for e in every if e) if any(every) else "")
-        + (", state folders" if out.save_state else "") + (", no metadata" if out.no_metadata else ""))
+        + (", state folders" if out.save_state else "") + (", no metadata" if out.no_metadata else "")
+        + f", loss.png; logs {_logs(out)}")
+    _render_samples(plan, say)
+
+
+def _logs(out) -> str:  # type: ignore[no-untyped-def]
+    tracker = out.log_with or ("tensorboard" if out.logging_dir else None)
+    if tracker is None:
+        return "none"
+    return tracker + (f" in {out.logging_dir}/{out.log_prefix or ''}<timestamp>" if out.logging_dir else "")
+
+
+def _render_samples(plan, say) -> None:  # type: ignore[no-untyped-def]
+    """Sample images and validation: one block each when configured."""
+    sp, v = plan.samples, plan.validation
+    if sp.prompt_file or sp.enabled:
+        when = [w for w in (("before training" if sp.at_first else ""),
+                            (f"every {sp.every_n_epochs} epochs" if sp.every_n_epochs else ""),
+                            (f"every {sp.every_n_steps} steps" if sp.every_n_steps and not sp.every_n_epochs else ""))
+                if w]
+        say("sample images", "bold")
+        say(f"  {len(sp.prompts)} prompt(s) from {sp.prompt_file}, {' and '.join(when) or 'never'}, sampler "
+            f"{sp.sampler}, into {sp.output_dir}")
+        for p in sp.prompts[:10]:
+            extra = ", ".join(f"{k} {v}" for k, v in p.to_json().items() if k not in ("index", "prompt"))
+            say(f"    {p.index:02d}: {p.prompt}" + (f"  ({extra})" if extra else ""))
+        if len(sp.prompts) > 10:
+            say(f"    ... {len(sp.prompts) - 10} more")
+    if v.enabled:
+        when = [f"every {v.every_n_steps} steps" if v.every_n_steps else "",
+                f"every {v.every_n_epochs} epochs" if v.every_n_epochs else "every epoch"]
+        say("validation", "bold")
+        say(f"  split {', '.join(str(x) for x in v.splits)}; {' and '.join(w for w in when if w)}, at most "
+            f"{_n(v.max_steps) if v.max_steps is not None else 'all'} batches, timesteps {v.timesteps}, seed "
+            f"{v.seed if v.seed is not None else 'the run seed'}")
 
 
 def _render_flux(fp, say) -> None:  # type: ignore[no-untyped-def]

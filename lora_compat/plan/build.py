@@ -19,6 +19,7 @@ from lora_compat.config.model import CanonicalConfig
 from lora_compat.plan import network as net
 from lora_compat.plan.metadata import FAMILY_SPECS, modelspec, option_metadata
 from lora_compat.plan.options import ENGINE_IGNORED, ignored_options
+from lora_compat.plan.samples import sample_plan, validation_plan
 from lora_compat.plan.parts import (
     DatasetBlueprint, DatasetPlan, ModelPlan, NoisePlan, OptimizerPlan, OutputPlan, Plan, PrecisionPlan,
     SchedulerPlan, StepPlan, Unsupported, is_text_encoder_part,
@@ -146,22 +147,24 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
         attention="sdpa" if (get("xformers") or get("mem_eff_attn") or get("sdpa")) else None,
         gradient_checkpointing=bool(get("gradient_checkpointing")),
         tokenizer_dir=cfg.get("tokenizer_cache_dir"),
-        cache_text_encoder_outputs=(bool(get("cache_text_encoder_outputs")) and family == "sdxl") or bool(
+        # train_network.py (SD1/SD2) has no such option; sdxl_train_network.py and flux_train_network.py do
+        cache_text_encoder_outputs=(bool(get("cache_text_encoder_outputs") or get("cache_text_encoder_outputs_to_disk"))
+                                    and family == "sdxl") or bool(
             flux_planned and flux_planned.flux.cache_text_encoder_outputs),
-        train_text_encoders=train_te_any)
+        cache_text_encoder_outputs_to_disk=(bool(get("cache_text_encoder_outputs_to_disk")) and family == "sdxl")
+        or bool(flux_planned and flux_planned.flux.cache_text_encoder_outputs_to_disk),
+        train_text_encoders=train_te_any, highvram=bool(get("highvram")))
     if not is_flux:
         _check_model(cfg, model, blueprints, unsupported)
-    precision = PrecisionPlan(mixed_precision=str(get("mixed_precision")), full_bf16=bool(get("full_bf16")),
-                              save_precision=get("save_precision"))
-    if precision.full_bf16 and precision.mixed_precision != "bf16":
-        unsupported.append(Unsupported("full_bf16", "full_bf16 requires mixed_precision = \"bf16\" (sd-scripts "
-                                       "asserts this)", refused=True))
+    precision = _precision_plan(cfg, family, unsupported, is_flux)
     noise = _noise_plan(cfg, v_param)
 
     # ---- outputs ----------------------------------------------------------------------------------------
     outputs = _output_plan(cfg, ov, family, v_param, module, kind, net_args, choice, optimizer, scheduler, seed,
                            dataset, blueprints, base_model, unsupported,
                            flux_planned.flux if flux_planned is not None else None)
+    samples = sample_plan(cfg, outputs.output_dir, base_dir, notes, unsupported)
+    validation = validation_plan(cfg, blueprints, noise, notes, unsupported)
     if ov.train_data is not None and not os.path.isdir(ov.train_data):
         unsupported.append(Unsupported("train_data_dir", f"training data folder {ov.train_data!r} not found",
                                        refused=True))
@@ -177,7 +180,7 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
                 dialect=cfg.dialect, network_module=module, notes=notes, family=family, seed=seed, model=model,
                 precision=precision, noise=noise, optimizer=optimizer, scheduler=scheduler, dataset=dataset,
                 outputs=outputs, network_weights=str(weights) if weights else None,
-                ignored=ignored_options(cfg, family),
+                ignored=ignored_options(cfg, family), samples=samples, validation=validation,
                 flux=flux_planned.flux if flux_planned is not None else None)
 
 
@@ -353,6 +356,29 @@ def _check_model(cfg: CanonicalConfig, model: ModelPlan, blueprints: list[Resolv
                                        "asserts this)", refused=True))
 
 
+def _precision_plan(cfg: CanonicalConfig, family: str, unsupported: list[Unsupported],
+                    is_flux: bool = False) -> PrecisionPlan:
+    """Mixed precision and sd-scripts' precision memory options, with sd-scripts' assertions as refusals.
+
+    FLUX.1's fp8 options are checked by :func:`lora_compat.plan.flux.plan_flux` (refused there, not twice)."""
+    get = cfg.effective
+    out = PrecisionPlan(mixed_precision=str(get("mixed_precision")), full_bf16=bool(get("full_bf16")),
+                        save_precision=get("save_precision"), full_fp16=bool(get("full_fp16")),
+                        fp8_base=bool(get("fp8_base") or get("fp8_base_unet")),
+                        fp8_base_unet=bool(get("fp8_base_unet")))
+    for option, want in (("full_bf16", "bf16"), ("full_fp16", "fp16")):
+        if getattr(out, option) and out.mixed_precision != want:
+            unsupported.append(Unsupported(option, f"{option} requires mixed_precision = \"{want}\" (sd-scripts "
+                                           "asserts this)", refused=True))
+    if out.full_bf16 and out.full_fp16:
+        unsupported.append(Unsupported("full_fp16", "full_fp16 and full_bf16 exclude each other", refused=True))
+    if out.fp8_base and out.mixed_precision == "no" and not is_flux:
+        option = "fp8_base" if get("fp8_base") else "fp8_base_unet"
+        unsupported.append(Unsupported(option, f"{option} requires mixed_precision fp16 or bf16 (sd-scripts asserts "
+                                       "this): the fp8 weights are computed in that dtype", refused=True))
+    return out
+
+
 def _noise_plan(cfg: CanonicalConfig, v_param: bool) -> NoisePlan:
     out = NoisePlan(v_parameterization=v_param)
     for f in dataclasses.fields(NoisePlan):
@@ -383,7 +409,11 @@ def _output_plan(cfg: CanonicalConfig, ov: RunOverrides, family: str, v_param: b
         save_last_n_epochs=_int_or_none(get("save_last_n_epochs")),
         save_last_n_steps=_int_or_none(get("save_last_n_steps")),
         save_state=bool(get("save_state")), save_state_on_train_end=bool(get("save_state_on_train_end")),
-        no_metadata=bool(get("no_metadata")), logging_dir=get("logging_dir"), log_tracker_name=get("log_tracker_name"))
+        no_metadata=bool(get("no_metadata")), logging_dir=get("logging_dir"), log_tracker_name=get("log_tracker_name"),
+        log_with=get("log_with"), log_prefix=get("log_prefix"), wandb_run_name=get("wandb_run_name"))
+    if out.log_with in ("tensorboard", "all") and not out.logging_dir:
+        unsupported.append(Unsupported("log_with", f"log_with = {out.log_with!r} needs logging_dir (sd-scripts raises "
+                                       "ValueError)", refused=True))
     if family not in FAMILY_SPECS:
         return out
     relative = choice.relative_step

@@ -12,10 +12,8 @@ from typing import Any
 from lora_compat.arch.families import FAMILY_OPTIONS
 from lora_compat.config.model import CanonicalConfig
 
-_NO_SAMPLES = "no sample images are generated during training"
-_NO_VALIDATION = "no validation loss is computed (validation_split still removes the validation images)"
 _NO_UPLOAD = "nothing is uploaded"
-_LOGGING = "lora-compat prints its own progress and logs only to tensorboard (logging_dir)"
+_LOGGING = "lora-compat prints its own progress; logs go to tensorboard / wandb (log_with, logging_dir)"
 _DEEPSPEED = "DeepSpeed is not set up by lora-compat; use accelerate's own config"
 _MEMORY = "a memory/speed setting with no effect on the result; not used by this engine"
 
@@ -23,9 +21,9 @@ _MEMORY = "a memory/speed setting with no effect on the result; not used by this
 ENGINE_IGNORED: dict[str, str] = {
     # logging
     "console_log_level": _LOGGING, "console_log_file": _LOGGING, "console_log_simple": _LOGGING,
-    "log_with": "only tensorboard is set up (when logging_dir is given); wandb is not",
-    "log_prefix": _LOGGING, "wandb_run_name": _LOGGING, "log_tracker_config": _LOGGING,
-    "wandb_api_key": "wandb is not set up", "log_config": _LOGGING,
+    "log_tracker_config": "tracker init arguments are not read from a file; accelerate's defaults are used",
+    "wandb_api_key": "a key in a config file is not used (credentials stay out of configs): log in with `wandb "
+                     "login` or set WANDB_API_KEY", "log_config": _LOGGING,
     # model
     "vae": "a separate VAE file is not loaded: the base model's own VAE encodes the images",
     "disable_mmap_load_safetensors": _MEMORY,
@@ -47,7 +45,6 @@ ENGINE_IGNORED: dict[str, str] = {
                                       "workers is reproduced",
     "tokenizer_cache_dir": "nothing is downloaded or cached: it is only where a single-file model's tokenizer "
                            "folders are looked for",
-    "cache_text_encoder_outputs_to_disk": "text-encoder outputs are cached in memory only",
     # saving
     "save_last_n_epochs_state": "state folders are kept and removed together with their model saves",
     "save_last_n_steps_state": "state folders are kept and removed together with their model saves",
@@ -57,18 +54,13 @@ ENGINE_IGNORED: dict[str, str] = {
     "save_state_to_huggingface": _NO_UPLOAD, "resume_from_huggingface": "states are resumed from a local folder "
                                                                         "(--resume) only", "async_upload": _NO_UPLOAD,
     # speed / memory
-    "torch_compile": _MEMORY, "dynamo_backend": _MEMORY, "lowram": _MEMORY, "highvram": _MEMORY,
+    "torch_compile": _MEMORY, "dynamo_backend": _MEMORY,
+    "lowram": "models are loaded into RAM and then moved to the device (sd-scripts loads some straight onto the "
+              "GPU): more host RAM at start-up, same training",
     "cpu_offload_checkpointing": _MEMORY, "ddp_timeout": "accelerate's defaults are used",
     "ddp_gradient_as_bucket_view": "accelerate's defaults are used", "ddp_static_graph": "accelerate's defaults are used",
     "fused_backward_pass": "the optimizer steps after the backward pass (same result, more memory)",
     # precision
-    "full_fp16": "LoRA weights stay float32 (autocast follows mixed_precision); full_bf16 is supported",
-    "fp8_base": "the base model keeps its dtype", "fp8_base_unet": "the base model keeps its dtype",
-    # sampling / validation
-    "sample_every_n_steps": _NO_SAMPLES, "sample_at_first": _NO_SAMPLES, "sample_every_n_epochs": _NO_SAMPLES,
-    "sample_prompts": _NO_SAMPLES, "sample_sampler": _NO_SAMPLES,
-    "validate_every_n_steps": _NO_VALIDATION, "validate_every_n_epochs": _NO_VALIDATION,
-    "max_validation_steps": _NO_VALIDATION,
     # config files
     "config_file": "read by the config loader, not by the engine", "output_config": "no config file is written",
     # masked loss / deepspeed
@@ -98,8 +90,6 @@ _ZERO_MEANS_SOMETHING = frozenset({"max_data_loader_n_workers"})
 def _is_set(name: str, value: Any) -> bool:
     if value is None or value is False or value in ("", [], {}):
         return False
-    if name == "log_with" and value == "tensorboard":
-        return False
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
         return name in _ZERO_MEANS_SOMETHING
     return True
@@ -116,6 +106,7 @@ def ignored_options(cfg: CanonicalConfig, family: str) -> list[Any]:
     if flux:
         table.update(IGNORED_BY_FLUX)
     out = [Unsupported(name, why) for name, why in table.items() if _is_set(name, cfg.get(name))]
-    if cfg.get("cache_text_encoder_outputs") and family != "sdxl" and not flux:
-        out.append(Unsupported("cache_text_encoder_outputs", f"an sdxl_train_network.py option; ignored for {family}"))
+    for option in ("cache_text_encoder_outputs", "cache_text_encoder_outputs_to_disk"):
+        if cfg.get(option) and family in ("sd1", "sd2"):
+            out.append(Unsupported(option, f"an sdxl_train_network.py option; ignored for {family}"))
     return out

@@ -94,6 +94,15 @@ class ParamGroupPlan:
     lora_plus: bool = False
     pattern: str | None = None
 
+    @property
+    def description(self) -> str:
+        """sd-scripts' name of the group in logs (``lr/<description>``): ``textencoder``, ``unet``,
+        ``unet_block<N>``, with `` plus`` for the LoRA+ group (``networks/lora.py`` lr_descriptions)."""
+        base = "unet" if self.part == "unet" else "textencoder"
+        if self.part == "unet" and self.block is not None:
+            base = f"unet_block{self.block}"
+        return base + (" plus" if self.lora_plus else "")
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -135,6 +144,8 @@ class ModelPlan:
     tokenizer_dir: str | None = None
     cache_text_encoder_outputs: bool = False
     train_text_encoders: bool = True
+    cache_text_encoder_outputs_to_disk: bool = False   # sd-scripts' <image>_te_outputs.npz beside each image
+    highvram: bool = False                             # fewer device cache clears (no effect on results)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,11 +154,16 @@ class ModelPlan:
 @dataclass
 class PrecisionPlan:
     """``mixed_precision`` ("no" | "fp16" | "bf16") as configured (without a GPU the engine runs fp16 as fp32
-    and records that), ``full_bf16`` (the network itself in bf16), ``save_precision`` (None: as trained)."""
+    and records that), ``full_bf16`` / ``full_fp16`` (the network itself in bf16 / fp16), ``save_precision``
+    (None: as trained), ``fp8_base`` (the frozen denoiser, and the text encoders unless ``fp8_base_unet``, stored
+    in float8_e4m3fn and computed in the mixed-precision dtype)."""
 
     mixed_precision: str = "no"
     full_bf16: bool = False
     save_precision: str | None = None
+    full_fp16: bool = False
+    fp8_base: bool = False
+    fp8_base_unet: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -288,11 +304,69 @@ class OutputPlan:
     no_metadata: bool = False
     logging_dir: str | None = None
     log_tracker_name: str | None = None
+    log_with: str | None = None        # tensorboard | wandb | all (None: tensorboard when logging_dir is set)
+    log_prefix: str | None = None      # logs go to <logging_dir>/<log_prefix><YYYYmmddHHMMSS>, as sd-scripts
+    wandb_run_name: str | None = None
     metadata: dict[str, str | None] = field(default_factory=dict)
     modelspec: dict[str, str | None] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class SamplePlan:
+    """Sample images during training (``sample_prompts`` and its options, read when the plan is made).
+
+    ``prompts`` are the prompt file's entries as sd-scripts reads them (values None = the family default);
+    ``every_n_steps`` / ``every_n_epochs`` are None when off (0 or less disables them, as sd-scripts);
+    ``sampler`` is ``sample_sampler`` (each prompt's ``--ss`` overrides it); images go to ``output_dir``
+    (``<output_dir>/sample``).
+    """
+
+    prompt_file: str | None = None
+    prompts: list[Any] = field(default_factory=list)   # lora_compat.semantics.samples.SamplePrompt
+    every_n_steps: int | None = None
+    every_n_epochs: int | None = None
+    at_first: bool = False
+    sampler: str = "ddim"
+    output_dir: str = "sample"
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any image is ever made."""
+        return bool(self.prompts) and (self.at_first or self.every_n_steps is not None
+                                       or self.every_n_epochs is not None)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["prompts"] = [p.to_json() for p in self.prompts]
+        out["enabled"] = self.enabled
+        return out
+
+
+@dataclass
+class ValidationPlan:
+    """Validation loss as sd-scripts computes it (``train_network.py``): the held-out part of each dataset
+    (``splits``: each dataset's ``validation_split``), every ``every_n_steps`` optimizer steps and at the end of
+    every ``every_n_epochs``-th epoch (None: every epoch), at most ``max_steps`` batches per pass, each batch at the
+    fixed ``timesteps``, with torch and Python's RNG seeded by ``seed`` (``validation_seed``, else the run's seed:
+    None) for the pass."""
+
+    splits: list[float] = field(default_factory=list)   # validation_split of each dataset (0: none held out)
+    every_n_steps: int | None = None
+    every_n_epochs: int | None = None
+    max_steps: int | None = None
+    seed: int | None = None
+    timesteps: list[int] = field(default_factory=list)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any dataset holds images out (sd-scripts skips a split outside (0, 1])."""
+        return any(0.0 < s <= 1.0 for s in self.splits)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "enabled": self.enabled}
 
 
 @dataclass
@@ -323,6 +397,8 @@ class Plan:
     network_weights: str | None = None
     ignored: list[Unsupported] = field(default_factory=list)
     flux: Any = None               # FLUX.1: lora_compat.plan.flux.FluxPlan (model files, options, memory, network)
+    samples: SamplePlan = field(default_factory=SamplePlan)
+    validation: ValidationPlan = field(default_factory=ValidationPlan)
 
     def adapter(self, part: str) -> AdapterPlan | None:
         for a in self.adapters:
@@ -362,4 +438,6 @@ class Plan:
             "outputs": self.outputs.to_json(),
             "network_weights": self.network_weights,
             "flux": self.flux.to_json() if self.flux is not None else None,
+            "samples": self.samples.to_json(),
+            "validation": self.validation.to_json(),
         }
