@@ -16,6 +16,7 @@ _NO_UPLOAD = "nothing is uploaded"
 _LOGGING = "lora-compat prints its own progress; logs go to tensorboard / wandb (log_with, logging_dir)"
 _DEEPSPEED = "DeepSpeed is not set up by lora-compat; use accelerate's own config"
 _MEMORY = "a memory/speed setting with no effect on the result; not used by this engine"
+_NOT_YET = "read into the plan, not run by this engine yet"
 
 #: option -> why the engine does not run it.
 ENGINE_IGNORED: dict[str, str] = {
@@ -58,9 +59,16 @@ ENGINE_IGNORED: dict[str, str] = {
     "lowram": "models are loaded into RAM and then moved to the device (sd-scripts loads some straight onto the "
               "GPU): more host RAM at start-up, same training",
     "cpu_offload_checkpointing": _MEMORY, "ddp_timeout": "accelerate's defaults are used",
-    "ddp_gradient_as_bucket_view": "accelerate's defaults are used", "ddp_static_graph": "accelerate's defaults are used",
+    "ddp_gradient_as_bucket_view": "accelerate's defaults are used",
+    "ddp_static_graph": "accelerate's defaults are used",
     "fused_backward_pass": "the optimizer steps after the backward pass (same result, more memory)",
-    # precision
+    # resolved into the plan but not run by this engine yet (each leaves this list when the engine runs it)
+    **dict.fromkeys((
+        "sample_prompts", "sample_every_n_steps", "sample_every_n_epochs", "sample_at_first", "sample_sampler",
+        "validate_every_n_steps", "validate_every_n_epochs", "max_validation_steps", "full_fp16", "fp8_base",
+        "fp8_base_unet", "cache_text_encoder_outputs_to_disk", "log_prefix", "wandb_run_name"), _NOT_YET),
+    "log_with": "only tensorboard is set up (when logging_dir is given); wandb is not yet",
+    "highvram": _MEMORY,
     # config files
     "config_file": "read by the config loader, not by the engine", "output_config": "no config file is written",
     # masked loss / deepspeed
@@ -89,6 +97,8 @@ _ZERO_MEANS_SOMETHING = frozenset({"max_data_loader_n_workers"})
 
 def _is_set(name: str, value: Any) -> bool:
     if value is None or value is False or value in ("", [], {}):
+        return False
+    if name == "log_with" and value == "tensorboard":
         return False
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
         return name in _ZERO_MEANS_SOMETHING

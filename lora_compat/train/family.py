@@ -11,6 +11,28 @@ live on the device. Everything else (data, optimizer, schedule, the loop, states
 
 A new family is one module implementing :class:`TrainingFamily` and one line in :data:`FAMILY_MODULES`; the
 engine never branches on a family name.
+
+Sample images, validation and memory options (the contract between the engine and a family):
+
+* **Sampling** (``sample_prompts``): the engine decides when (sd-scripts' rule), saves torch's CPU and CUDA RNG
+  states, moves parked modules (:attr:`FamilyModels.parked`) to the device, puts every model in eval mode, and
+  calls :meth:`TrainingFamily.open_sampler` once per sampling pass. For each prompt it seeds torch's global RNG
+  exactly as sd-scripts (``torch.manual_seed`` + ``torch.cuda.manual_seed`` with the prompt's ``--d``, else
+  ``torch.seed()``) and calls :meth:`FamilySampler.generate`, which applies the family's defaults and size
+  rounding (SD: 512 px, 30 steps, CFG 7.5, multiples of 8; FLUX: 20 steps, guidance 3.5, CFG 1, multiples of 16),
+  draws all randomness from torch's global RNG on ``ctx.device``, runs under ``ctx.autocast()`` and returns a PIL
+  image. ``sampler`` is the ``sample_sampler`` name for families that use it (FLUX ignores it, as sd-scripts).
+  Then :meth:`FamilySampler.close`; the engine writes ``<output_dir>/sample/<sd-scripts name>.png``, logs it,
+  restores devices, training modes and RNG states, and clears the device cache. A family without a sampler keeps
+  the default :meth:`TrainingFamily.open_sampler`, which refuses by name (before any training step).
+* **Validation** (``validation_split``): the engine runs :meth:`TrainingFamily.loss` on held-out batches with
+  :attr:`StepContext.fixed_timestep` set to each of sd-scripts' fixed validation timesteps (sd-scripts sets
+  ``min_timestep = max_timestep = t``); a family must then use that timestep for every sample of the batch
+  (a flow-matching family maps it to its sigma as its sd-scripts script does). Gradients are off, models are in
+  eval mode, torch and Python's RNG are seeded with the validation seed and restored afterwards.
+* **Memory**: :meth:`TrainingFamily.store_in_fp8` (``fp8_base``), :meth:`enable_gradient_checkpointing`,
+  :meth:`set_attention`, :meth:`prepare_text_cache` (``cache_text_encoder_outputs`` [``_to_disk``]); after the
+  caches are built the engine parks the VAE (cached latents) and frozen, cached text encoders on the CPU.
 """
 
 from __future__ import annotations
@@ -50,6 +72,7 @@ class FamilyModels:
     parts: dict[str, Any]
     frozen_in_mixed_precision: list[Any] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    parked: list[Any] = field(default_factory=list)   # modules kept on the CPU while training (engine-managed)
 
     @property
     def all_modules(self) -> list[Any]:
@@ -81,6 +104,21 @@ class StepContext:
         import torch
 
         return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.mixed_precision, torch.float32)
+
+    #: validation: every sample of the micro-batch uses this timestep (None: the family samples timesteps)
+    fixed_timestep: int | None = None
+
+
+class FamilySampler(ABC):
+    """One sampling pass of a family (see the module docstring for what the engine does around it)."""
+
+    @abstractmethod
+    def generate(self, prompt: Any, *, sampler: str) -> Any:
+        """The PIL image of one :class:`~lora_compat.semantics.samples.SamplePrompt` (torch's RNG already
+        seeded by the engine)."""
+
+    def close(self) -> None:
+        """Drop pipelines and caches built for this pass."""
 
 
 class TrainingFamily(ABC):
@@ -165,6 +203,18 @@ class TrainingFamily(ABC):
         """Move the models to ``device`` once the optimizer and accelerate are set up."""
         for m in models.all_modules:
             m.to(device)
+
+    # ---- sample images and memory ------------------------------------------------------------------------
+    def open_sampler(self, models: FamilyModels, plan: Any, ctx: StepContext) -> FamilySampler:
+        """A :class:`FamilySampler` for one sampling pass; families without one refuse here, by name."""
+        raise UserError(f"sample images are not made for {'/'.join(self.names) or 'this family'} yet: leave "
+                        "sample_prompts / sample_every_n_* out", key="sample_prompts")
+
+    def store_in_fp8(self, models: FamilyModels, *, text_encoders: bool, compute_dtype: Any) -> None:
+        """``fp8_base``: keep the frozen denoiser (and the text encoders when ``text_encoders``) in
+        float8_e4m3fn, computed in ``compute_dtype``. Families that do it while loading override this with a
+        no-op; the default refuses."""
+        raise UserError(f"fp8_base is not supported for {'/'.join(self.names) or 'this family'}", key="fp8_base")
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Any
 
 from lora_compat.train.family import FamilyModels, StepContext, TrainingFamily, quiet_diffusers
@@ -91,6 +92,12 @@ class SDUNetFamily(TrainingFamily):
             dataset.raw_captions = True
             ctx.cache["text_encoder_outputs"] = {}
 
+    # ---- sampling ---------------------------------------------------------------------------------------
+    def open_sampler(self, models: FamilyModels, plan: Any, ctx: StepContext) -> Any:
+        from lora_compat.train.sd_sampling import SDSampler
+
+        return SDSampler(models, plan, ctx)
+
     # ---- loss -------------------------------------------------------------------------------------------
     def loss(self, models: FamilyModels, latents: Any, conditioning: Any, batch: dict[str, Any], plan: Any,
              ctx: StepContext) -> Any:
@@ -100,6 +107,8 @@ class SDUNetFamily(TrainingFamily):
         from lora_compat.train.noise import noise_and_timesteps, per_sample_loss, target_for
 
         sched, dev, ns = models.noise_scheduler, ctx.device, plan.noise
+        if ctx.fixed_timestep is not None:  # validation: sd-scripts sets min_timestep = max_timestep = t
+            ns = dataclasses.replace(ns, min_timestep=ctx.fixed_timestep, max_timestep=ctx.fixed_timestep)
         context, pooled = conditioning
         noise, noisy, timesteps = noise_and_timesteps(latents, sched, ns)
         kwargs: dict[str, Any] = {}
