@@ -53,6 +53,7 @@ class TrainResult:
     weights_sha256: str = ""
     lrs: list[list[float]] = field(default_factory=list)   # per optimizer step: each group's LR used
     record: dict[str, Any] = field(default_factory=dict)
+    samples: list[Path] = field(default_factory=list)      # sample images written, in order
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class Training:
         self.opts = options
         self.say: Callable[[str], None] = options.log or (lambda msg: None)
         self.saved: list[Path] = []
+        self.samples: list[Path] = []
         self.losses: list[float] = []
         self.lrs: list[list[float]] = []
         self.global_step = 0
@@ -194,6 +196,8 @@ class Training:
         from lora_compat.train.family import family_for
 
         self.family = family_for(self.plan.family)
+        if self.plan.samples.enabled:
+            self.family.check_sampling(self.plan)  # a family without a sampler refuses before anything is loaded
         self.models = self.family.load(self.plan, seed=self.seed)
         self.family.set_attention(self.models, self.plan.model.attention)
 
@@ -349,6 +353,8 @@ class Training:
         progress = Progress(self.opts.show_progress and acc.is_local_main_process, self.max_train_steps,
                             self.global_step)
         self.final_epoch = self.first_epoch
+        if not self.opts.resume:
+            self._sample(epoch=0)  # sd-scripts: before the first epoch (sample_at_first)
         with st.InterruptFlag() as stop, progress:
             for epoch in range(self.first_epoch, self.num_epochs):
                 self.final_epoch = epoch
@@ -390,6 +396,7 @@ class Training:
                 self._save_state(name, epoch + 1)
             self._remove(st.removable_epoch(epoch + 1, self.save_n_epochs, out.save_last_n_epochs),
                          lambda n: st.epoch_name(out.output_name, n, out.extension))
+        self._sample(epoch=epoch + 1)  # sd-scripts: at every epoch end, after the epoch's saves
         if self.interrupted:
             self.state_dir = self._save_state(st.step_name(out.output_name, self.global_step, out.extension),
                                               epoch + 1)
@@ -438,6 +445,7 @@ class Training:
             acc.log({"loss/current": lv, "lr/group0": self.lr_scheduler.get_last_lr()[0]}, step=self.global_step)
         if self.opts.on_step:
             self.opts.on_step(self.global_step, lv)
+        self._sample(epoch=None)  # sd-scripts: after the step, before its saves
         n = out.save_every_n_steps
         if n and self.global_step % n == 0:  # also on the last step, as sd-scripts
             name = st.step_name(out.output_name, self.global_step, out.extension)
@@ -446,6 +454,18 @@ class Training:
                 self._save_state(name, epoch)
             self._remove(st.removable_step(self.global_step, n, out.save_last_n_steps),
                          lambda k: st.step_name(out.output_name, k, out.extension))
+
+    # ---- sample images ----------------------------------------------------------------------------------
+    def _sample(self, *, epoch: int | None) -> None:
+        """Sample images when sd-scripts would make them now (:mod:`lora_compat.train.sampling`)."""
+        if not self.plan.samples.enabled:
+            return
+        from lora_compat.train.sampling import sample_images
+
+        tracker = self.accelerator.get_tracker("tensorboard", unwrap=True) if self.log_with else None
+        self.samples += sample_images(family=self.family, models=self.models, plan=self.plan, ctx=self.ctx,
+                                      accelerator=self.accelerator, global_step=self.global_step, epoch=epoch,
+                                      tracker=tracker, say=self.say)
 
     # ---- saving -----------------------------------------------------------------------------------------
     def _save_model(self, name: str, epoch: int) -> Path:
@@ -494,7 +514,7 @@ class Training:
                            self.interrupted, self.state_dir, peft_dir, self.base_meta, self.max_train_steps,
                            self.plan.steps.train_batch_size * self.nproc * self.grad_acc,
                            acc.process_index, self.nproc, weights_digest(self.family.state_dict(self.nets, None)),
-                           self.lrs, self.record())
+                           self.lrs, self.record(), self.samples)
 
     def record(self) -> dict[str, Any]:
         """What this run actually used, taken from the live objects (not copied from the plan), in the plan's

@@ -24,7 +24,8 @@ Sample images, validation and memory options (the contract between the engine an
   image. ``sampler`` is the ``sample_sampler`` name for families that use it (FLUX ignores it, as sd-scripts).
   Then :meth:`FamilySampler.close`; the engine writes ``<output_dir>/sample/<sd-scripts name>.png``, logs it,
   restores devices, training modes and RNG states, and clears the device cache. A family without a sampler keeps
-  the default :meth:`TrainingFamily.open_sampler`, which refuses by name (before any training step).
+  the default :meth:`TrainingFamily.open_sampler`, which refuses by name before the models load
+  (:meth:`TrainingFamily.check_sampling`). The engine side is :mod:`lora_compat.train.sampling`.
 * **Validation** (``validation_split``): the engine runs :meth:`TrainingFamily.loss` on held-out batches with
   :attr:`StepContext.fixed_timestep` set to each of sd-scripts' fixed validation timesteps (sd-scripts sets
   ``min_timestep = max_timestep = t``); a family must then use that timestep for every sample of the batch
@@ -205,6 +206,12 @@ class TrainingFamily(ABC):
             m.to(device)
 
     # ---- sample images and memory ------------------------------------------------------------------------
+    def check_sampling(self, plan: Any) -> None:
+        """Refuse, by name, sample images this family cannot make (called before the models load when the plan
+        samples). The default accepts when :meth:`open_sampler` is overridden."""
+        if type(self).open_sampler is TrainingFamily.open_sampler:
+            self.open_sampler(None, plan, None)  # type: ignore[arg-type]
+
     def open_sampler(self, models: FamilyModels, plan: Any, ctx: StepContext) -> FamilySampler:
         """A :class:`FamilySampler` for one sampling pass; families without one refuse here, by name."""
         raise UserError(f"sample images are not made for {'/'.join(self.names) or 'this family'} yet: leave "

@@ -38,12 +38,14 @@ def rounded_size(value: int | None, default: int, multiple: int = 8) -> int:
 
 def make_scheduler(name: str, *, v_parameterization: bool) -> Any:
     """The diffusers scheduler of a sampler name (unknown names: DDIM, as sd-scripts)."""
+    import inspect
+
     import diffusers
 
     spec, _ = sampler_spec(name)
     cls = getattr(diffusers, spec.scheduler_class)
     kwargs = scheduler_kwargs(spec, v_parameterization=v_parameterization)
-    if "clip_sample" in cls.__init__.__code__.co_varnames:
+    if "clip_sample" in inspect.signature(cls.__init__).parameters:
         kwargs["clip_sample"] = True  # sd-scripts switches clip_sample on where the scheduler has it
     return cls(**kwargs)
 
@@ -106,11 +108,15 @@ def lpw_embeddings(tokenizer: Any, text_encoder: Any, texts: list[str], *, clip_
                 norm = _final_layer_norm(text_encoder)
                 parts.append(norm(hidden.to(norm.weight.dtype)))
         emb = torch.cat(parts, dim=1)
+        if all(w == 1.0 for w in weights):
+            out.append(emb)  # the rescale is 1 (or 0/0 when the mean is exactly 0, as a layer norm can make it)
+            continue
         w = torch.tensor(weights, dtype=emb.dtype, device=emb.device)
         before = emb.float().mean(dim=[-2, -1]).to(emb.dtype)
         emb = emb * w.unsqueeze(-1)
         after = emb.float().mean(dim=[-2, -1]).to(emb.dtype)
-        out.append(emb * (before / after).unsqueeze(-1).unsqueeze(-1))
+        ratio = torch.where(after == 0, torch.ones_like(after), before / after)
+        out.append(emb * ratio.unsqueeze(-1).unsqueeze(-1))
     return out
 
 
@@ -221,11 +227,17 @@ class SDSampler(FamilySampler):
 @contextlib.contextmanager
 def _quiet() -> Any:
     """diffusers' pipelines log notices (tiny sample sizes, deprecated configs) that are not the user's business."""
+    import warnings
+
     from diffusers.utils import logging as dlog
 
     previous = dlog.get_verbosity()
     dlog.set_verbosity_error()
     try:
-        yield
+        with warnings.catch_warnings():
+            # StableDiffusionPipeline rewrites steps_offset / clip_sample of the scheduler it is given (as it does
+            # in sd-scripts, whose SD pipeline subclasses it) and warns that the config is outdated
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
     finally:
         dlog.set_verbosity(previous)
