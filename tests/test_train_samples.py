@@ -109,3 +109,35 @@ def test_a_family_without_a_sampler_refuses_before_training(tmp_path, data_dir, 
     with pytest.raises(UserError, match="sample images are not made for"):
         _run(tmp_path, data_dir, sample_prompts=str(prompts), sample_every_n_steps=100)
     assert not list(tmp_path.glob("*.safetensors"))
+
+
+def test_split_train_val_as_sd_scripts():
+    from lora_compat.config.inventory import split_train_val
+
+    paths = [f"{i}.png" for i in range(10)]
+    train = split_train_val(paths, 0.25, 7, 0, validation=False)
+    val = split_train_val(paths, 0.25, 7, 0, validation=True)
+    assert len(train) == 8 and len(val) == 2 and not set(train) & set(val)   # ceil(7.5) / round(2.5) = 2
+    assert sorted(train + val) == sorted(paths)
+    # 3 images, split 0.5: ceil(1.5) = 2 for training, round(1.5) = 2 for validation: one image in both
+    assert len(set(split_train_val(paths[:3], 0.5, 1, 0, validation=False))
+               & set(split_train_val(paths[:3], 0.5, 1, 0, validation=True))) == 1
+
+
+def test_validation_loss_and_loss_png(tmp_path):
+    from tests.test_plots import png_facts
+
+    data = make_synthetic_dataset(tmp_path / "data", n_images=4, repeats=1)
+    opts = {"validation_split": 0.5, "validation_seed": 1, "validate_every_n_steps": 2}
+    quiet = _run(tmp_path / "quiet", data, max_validation_steps=0, **opts)
+    res = _run(tmp_path / "out", data, max_validation_steps=1, **opts)
+    assert res.losses == quiet.losses and res.weights_sha256 == quiet.weights_sha256   # training unchanged
+    assert quiet.validation == []
+    # 2 training images (2 steps an epoch): after step 2, at the end of epoch 1, after step 4, end of epoch 2
+    assert [s for s, _ in res.validation] == [2, 2, 4, 4]
+    (_, v2), (_, v2e), (_, v4), (_, v4e) = res.validation
+    assert v2 == v2e and v4 == v4e    # same weights, same fixed timesteps and noise: the same loss
+    assert v2 != v4 and all(0 < v < 10 for _, v in res.validation)
+    assert res.loss_plot == tmp_path / "out" / "loss.png"
+    size, colours = png_facts(res.loss_plot)
+    assert size[0] > 500 and colours > 20

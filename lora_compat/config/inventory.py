@@ -85,14 +85,27 @@ class ImageEntry:
 
 
 
+def split_train_val(paths: list[str], split: float, validation_seed: int | None, seed: int, *,
+                    validation: bool) -> list[str]:
+    """sd-scripts' ``split_train_val``: the image list shuffled with ``validation_seed`` (sd-scripts uses its global
+    RNG without one; here ``seed``), the training part the first ``ceil(n * (1 - split))`` images, the validation
+    part the last ``round(n * split)`` (Python's round: the two parts can overlap by one image, as in sd-scripts)."""
+    paths = list(paths)
+    random.Random(validation_seed if validation_seed is not None else seed).shuffle(paths)
+    if validation:
+        return paths[len(paths) - round(len(paths) * split):]
+    return paths[:math.ceil(len(paths) * (1.0 - split))]
+
+
 # ========================================================================================= one dataset
 class BucketedDataset:
     """One sd-scripts dataset (``DreamBoothDataset`` or ``FineTuningDataset``): images, buckets, batches."""
 
     def __init__(self, kind: str, params: Mapping[str, Any], subsets: Sequence[Mapping[str, Any]], *,
-                 base_dir: str | None = None, index: int = 0) -> None:
+                 base_dir: str | None = None, index: int = 0, validation: bool = False) -> None:
         self.kind = kind
         self.index = index
+        self.validation = validation   # the held-out part of validation_split (sd-scripts' is_training_dataset False)
         self.params = {**_DATASET_DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
         self.base_dir = base_dir
         resolution = parse_resolution(self.params["resolution"])
@@ -174,16 +187,18 @@ class BucketedDataset:
                 continue  # sd-scripts skips such subsets with a warning
             if folder in seen_dirs:
                 continue  # the same image_dir twice in one dataset is skipped
+            if self.validation:
+                repeats = 1  # sd-scripts: num_repeats is 1 in the validation dataset
             if not os.path.isdir(folder):
                 raise UserError(f"image_dir {folder!r} is not a folder", key=f"{where}.image_dir")
             seen_dirs.add(folder)
             paths = list_images(folder)
             split = float(self.params.get("validation_split") or 0.0)
             if 0.0 < split <= 1.0 and not sub.is_reg:
-                # split_train_val: shuffle with validation_seed, the training part keeps ceil(n*(1-split))
-                vseed = self.params.get("validation_seed")
-                random.Random(vseed if vseed is not None else self.params.get("seed", 0)).shuffle(paths)
-                paths = paths[:math.ceil(len(paths) * (1.0 - split))]
+                paths = split_train_val(paths, split, self.params.get("validation_seed"), self.params.get("seed", 0),
+                                        validation=self.validation)
+            elif self.validation:
+                paths = []   # regularization images are never validated; no split, no validation images
             sub.img_count = len(paths)
             self.subsets.append(sub)
             tags = self.tag_frequency.setdefault(os.path.basename(os.path.normpath(folder)), {})

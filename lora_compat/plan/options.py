@@ -63,9 +63,8 @@ ENGINE_IGNORED: dict[str, str] = {
     "ddp_static_graph": "accelerate's defaults are used",
     "fused_backward_pass": "the optimizer steps after the backward pass (same result, more memory)",
     # resolved into the plan but not run by this engine yet (each leaves this list when the engine runs it)
-    **dict.fromkeys((
-        "validate_every_n_steps", "validate_every_n_epochs", "max_validation_steps", "full_fp16", "fp8_base",
-        "fp8_base_unet", "cache_text_encoder_outputs_to_disk", "log_prefix", "wandb_run_name"), _NOT_YET),
+    **dict.fromkeys(("full_fp16", "fp8_base", "fp8_base_unet", "cache_text_encoder_outputs_to_disk", "log_prefix",
+                     "wandb_run_name"), _NOT_YET),
     "log_with": "only tensorboard is set up (when logging_dir is given); wandb is not yet",
     "highvram": _MEMORY,
     # config files

@@ -11,8 +11,8 @@ from plain dicts with sd-scripts' dataset-config key names; images, captions and
   ``""``; an empty caption file is an error; regularization images balanced to the training count by
   extra repeats (the first reg images in sorted order win); with ``validation_split`` the training part of
   each non-reg subset (shuffled with ``random.Random(validation_seed)``, first ``ceil(n*(1-split))`` kept;
-  without a validation seed sd-scripts uses its global RNG, here the dataset ``seed``). The validation
-  part itself is not built (the engine does not validate yet).
+  without a validation seed sd-scripts uses its global RNG, here the dataset ``seed``); the validation part
+  (the last ``round(n*split)``) is :func:`build_validation_dataset`.
 * §4.2 fine-tune subsets (``metadata_file`` JSON / JSONL; tags appended with ``caption_separator``).
 * §4.4 captions: :func:`lora_compat.semantics.process_caption` on every fetch, with the epoch / step the
   dataset *has seen* (the §4.4.4 lag; see "Lag" below).
@@ -622,6 +622,25 @@ class TrainDataset:
 
 
 # ========================================================================================== entry point
+def build_validation_dataset(source: Any, seed: int | None = None, *, sdxl: bool = False) -> TrainDataset | None:
+    """The validation images of a plan's datasets (each dataset's ``validation_split`` part, sd-scripts'
+    ``is_training_dataset=False``: DreamBooth subsets only, no regularization images), batched as training
+    batches; None when no dataset holds images out."""
+    seed = 0 if seed is None else int(seed)
+    datasets = []
+    for i, bp in enumerate(source.datasets):
+        if bp.kind == SPINE_FINETUNE or not 0.0 < float(bp.params.get("validation_split") or 0.0) <= 1.0:
+            continue
+        params = dict(bp.params)
+        params["seed"] = seed
+        ds = BucketedDataset(DREAMBOOTH, params, bp.subsets, base_dir=source.base_dir, index=i, validation=True)
+        if ds.images:
+            datasets.append(ds)
+    if not datasets:
+        return None
+    return TrainDataset(datasets, seed=seed, loader_workers=None, sdxl=sdxl)
+
+
 def build_dataset(source: Any, seed: int | None = None, *, max_train_steps: int = 0,
                   tokenizers: Sequence[Callable[[str], Any]] = (), loader_workers: int | None | str = "plan",
                   sdxl: bool = False) -> TrainDataset:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lora_compat.errors import UserError
+from lora_compat.semantics.samples import validate_after_epoch, validate_after_step
 from lora_compat.train import state as st
 
 
@@ -54,6 +55,8 @@ class TrainResult:
     lrs: list[list[float]] = field(default_factory=list)   # per optimizer step: each group's LR used
     record: dict[str, Any] = field(default_factory=dict)
     samples: list[Path] = field(default_factory=list)      # sample images written, in order
+    validation: list[tuple[int, float]] = field(default_factory=list)   # (global step, mean validation loss)
+    loss_plot: Path | None = None                          # loss.png beside the outputs
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class Training:
         self.say: Callable[[str], None] = options.log or (lambda msg: None)
         self.saved: list[Path] = []
         self.samples: list[Path] = []
+        self.validation: list[tuple[int, float]] = []
         self.losses: list[float] = []
         self.lrs: list[list[float]] = []
         self.global_step = 0
@@ -221,6 +225,19 @@ class Training:
                                train_text_encoders=plan.model.train_text_encoders, run_parts={},
                                mixed_precision=self.mixed)
         self.family.prepare_text_cache(self.models, plan, self.dataset, self.ctx)
+        self.val_dataset = None
+        if plan.validation.enabled:
+            from lora_compat.train.dataset import build_validation_dataset
+
+            self.val_dataset = build_validation_dataset(plan.dataset, self.seed, sdxl=plan.family == "sdxl")
+            if self.val_dataset is None:
+                self.say("warning: validation_split is set but no dataset holds images out (fine-tune datasets "
+                         "are not split); no validation loss")
+            elif plan.dataset.cache_latents:
+                with torch.no_grad():
+                    self.val_dataset.cache_latents(lambda x: self.family.raw_latents(self.models, x),
+                                                   to_disk=plan.dataset.cache_latents_to_disk,
+                                                   vae_batch_size=plan.dataset.vae_batch_size)
 
     # ---- network ----------------------------------------------------------------------------------------
     def build_network(self) -> None:
@@ -389,6 +406,8 @@ class Training:
                     return True
             if self.global_step >= self.max_train_steps:
                 break
+        if not self.interrupted and validate_after_epoch(epoch + 1, self.plan.validation.every_n_epochs):
+            self._validate(progress, "epoch", epoch + 1)
         if self.save_n_epochs and (epoch + 1) % self.save_n_epochs == 0 and epoch + 1 < self.num_epochs:
             name = st.epoch_name(out.output_name, epoch + 1, out.extension)
             self._save_model(name, epoch + 1)
@@ -454,6 +473,63 @@ class Training:
                 self._save_state(name, epoch)
             self._remove(st.removable_step(self.global_step, n, out.save_last_n_steps),
                          lambda k: st.step_name(out.output_name, k, out.extension))
+        if validate_after_step(self.global_step, self.plan.validation.every_n_steps):
+            self._validate(progress, "step", epoch + 1)
+
+    # ---- validation loss --------------------------------------------------------------------------------
+    def _validate(self, progress: Any, kind: str, epoch: int) -> None:
+        """One validation pass as sd-scripts' (``train_network.py``): at most ``max_validation_steps`` batches
+        of the held-out images, each at every fixed validation timestep, without gradients, network in eval
+        mode, torch and Python's RNG seeded with the validation seed (else the run's) and restored afterwards.
+        The pass's mean loss is recorded, shown in the progress bar and logged."""
+        import torch
+
+        from lora_compat.semantics.samples import validation_steps
+
+        vp, vds = self.plan.validation, self.val_dataset
+        n = validation_steps(len(vds), vp.max_steps) if vds is not None else 0
+        if not n:
+            return
+        cpu_state, py_state = torch.get_rng_state(), random.getstate()
+        cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        seed = vp.seed if vp.seed is not None else self.seed
+        torch.manual_seed(seed)
+        random.seed(seed)
+        modes = [(m, m.training) for m in self.models.all_modules]
+        opt = getattr(self.optimizer, "optimizer", self.optimizer)
+        schedule_free = self.plan.optimizer.schedule_free and hasattr(opt, "eval")
+        losses = []
+        try:
+            for m, _ in modes:
+                m.eval()
+            if schedule_free:
+                opt.eval()
+            with torch.no_grad():
+                for i in range(n):
+                    batch = vds[i]
+                    for t in vp.timesteps:
+                        self.ctx.fixed_timestep = int(t)
+                        losses.append(self._loss(batch).detach().float())
+        finally:
+            self.ctx.fixed_timestep = None
+            for m, training in modes:
+                m.train(training)
+            if schedule_free:
+                opt.train()
+            torch.set_rng_state(cpu_state)
+            random.setstate(py_state)
+            if cuda_states is not None:
+                torch.cuda.set_rng_state_all(cuda_states)
+        value = float(torch.stack(losses).mean())   # one host sync per pass
+        self.validation.append((self.global_step, value))
+        progress.set_validation(value)
+        if self.log_with:
+            # sd-scripts: the pass's average and its divergence from the training loss's moving average
+            window = self.losses[-max(1, self.updates_per_epoch):]
+            train_avg = sum(window) / len(window) if window else value
+            self.accelerator.log({f"loss/validation/{kind}_average": value,
+                                  f"loss/validation/{kind}_divergence": value - train_avg},
+                                 step=self.global_step if kind == "step" else epoch)
 
     # ---- sample images ----------------------------------------------------------------------------------
     def _sample(self, *, epoch: int | None) -> None:
@@ -507,6 +583,7 @@ class Training:
             if self.opts.save_peft and acc.is_main_process:
                 peft_dir = self.family.save_peft(self.out_dir / ((out.output_name or "last") + "-peft"), self.nets,
                                                  final)
+        loss_plot = self._loss_plot() if acc.is_main_process and self.losses else None
         if self.log_with:
             acc.end_training()
         acc.wait_for_everyone()
@@ -514,7 +591,20 @@ class Training:
                            self.interrupted, self.state_dir, peft_dir, self.base_meta, self.max_train_steps,
                            self.plan.steps.train_batch_size * self.nproc * self.grad_acc,
                            acc.process_index, self.nproc, weights_digest(self.family.state_dict(self.nets, None)),
-                           self.lrs, self.record(), self.samples)
+                           self.lrs, self.record(), self.samples, self.validation, loss_plot)
+
+    def _loss_plot(self) -> Path | None:
+        """``loss.png`` beside the outputs: the loss of every step with its one-epoch moving average, the
+        validation passes and each group's LR (:func:`lora_compat.plots.training.plot_training`)."""
+        try:
+            from lora_compat.plots.training import plot_training
+        except ImportError:
+            self.say("warning: matplotlib is not installed; loss.png not written (pip install 'lora-compat[plot]')")
+            return None
+        labels = [g.get("name", f"group {i}") for i, g in enumerate(self.optimizer.param_groups)]
+        return plot_training(self.out_dir / "loss.png", self.losses, lrs=self.lrs, lr_labels=labels,
+                             validation=self.validation, average_window=self.updates_per_epoch,
+                             title=f"{self.plan.outputs.output_name or 'last'}: loss")
 
     def record(self) -> dict[str, Any]:
         """What this run actually used, taken from the live objects (not copied from the plan), in the plan's

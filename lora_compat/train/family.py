@@ -177,7 +177,8 @@ class TrainingFamily(ABC):
 
     @abstractmethod
     def param_groups(self, plan: Any, nets: list[Any]) -> list[dict[str, Any]]:
-        """Optimizer parameter groups (``{"params", "lr"}``) in sd-scripts' order, as ``plan.param_groups``."""
+        """Optimizer parameter groups (``{"params", "lr", "name"}``; ``name``: sd-scripts' lr description, the
+        label of ``loss.png``) in sd-scripts' order, as ``plan.param_groups``."""
 
     @abstractmethod
     def state_dict(self, nets: list[Any], save_precision: str | None) -> dict[str, Any]:

@@ -305,7 +305,7 @@ def optimizer_param_groups(plan: Any, nets: list[PartNetwork]) -> list[dict[str,
                 if not g.lora_plus:
                     params.extend(normal)
         if params:
-            groups.append({"params": params, "lr": float(g.lr)})
+            groups.append({"params": params, "lr": float(g.lr), "name": g.description})
     return groups
 
 

@@ -1,4 +1,4 @@
-"""The training progress bar (rich): step, loss and learning rate."""
+"""The training progress bar (rich): step, loss, learning rate and the last validation loss."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ class Progress:
         self.start = start
         self._p: Any = None
         self._task: Any = None
+        self._validation = ""
 
     def __enter__(self) -> "Progress":
         if self.enabled:
@@ -27,7 +28,14 @@ class Progress:
 
     def advance(self, loss: float, lr: float) -> None:
         if self._p is not None:
-            self._p.update(self._task, advance=1, info=f"loss {loss:.4f} lr {lr:.3g}")
+            self._p.update(self._task, advance=1, info=f"loss {loss:.4f} lr {lr:.3g}{self._validation}")
+
+    def set_validation(self, loss: float) -> None:
+        """Show the last validation loss after the training loss."""
+        self._validation = f" val {loss:.4f}"
+        if self._p is not None:
+            info = self._p.tasks[0].fields.get("info", "") if self._p.tasks else ""
+            self._p.update(self._task, info=info.split(" val ")[0] + self._validation)
 
     def __exit__(self, *exc: Any) -> None:
         if self._p is not None:

@@ -266,7 +266,7 @@ class FluxFamily(TrainingFamily):
         want = [(g.part, g.lr, g.lora_plus, g.pattern) for g in plan.param_groups]
         if got != want:  # pragma: no cover - the plan and the network use one function
             raise AssertionError(f"optimizer groups {got} differ from the plan's {want}")
-        return [{"params": network.group_tensors(g), "lr": g.lr} for g in specs]
+        return [{"params": network.group_tensors(g), "lr": g.lr, "name": g.description} for g in specs]
 
     def state_dict(self, nets: list[Any], save_precision: str | None) -> dict[str, Any]:
         import torch
