@@ -16,7 +16,6 @@ _NO_UPLOAD = "nothing is uploaded"
 _LOGGING = "lora-compat prints its own progress; logs go to tensorboard / wandb (log_with, logging_dir)"
 _DEEPSPEED = "DeepSpeed is not set up by lora-compat; use accelerate's own config"
 _MEMORY = "a memory/speed setting with no effect on the result; not used by this engine"
-_NOT_YET = "read into the plan, not run by this engine yet"
 
 #: option -> why the engine does not run it.
 ENGINE_IGNORED: dict[str, str] = {
@@ -62,11 +61,14 @@ ENGINE_IGNORED: dict[str, str] = {
     "ddp_gradient_as_bucket_view": "accelerate's defaults are used",
     "ddp_static_graph": "accelerate's defaults are used",
     "fused_backward_pass": "the optimizer steps after the backward pass (same result, more memory)",
-    # resolved into the plan but not run by this engine yet (each leaves this list when the engine runs it)
-    **dict.fromkeys(("full_fp16", "fp8_base", "fp8_base_unet", "cache_text_encoder_outputs_to_disk", "log_prefix",
-                     "wandb_run_name"), _NOT_YET),
-    "log_with": "only tensorboard is set up (when logging_dir is given); wandb is not yet",
-    "highvram": _MEMORY,
+    "full_fp16": "the LoRA weights stay float32 under fp16 autocast (sd-scripts trains them in fp16 with a patched "
+                 "grad scaler): same training, a little more memory; full_bf16 is supported",
+    "cache_text_encoder_outputs_to_disk": "text-encoder outputs are cached in memory (encoded once per run), not "
+                                          "written as <image>_te_outputs.npz",
+    "log_with": "only tensorboard is set up (when logging_dir is given); wandb is not",
+    "log_prefix": "tensorboard logs go to logging_dir/network_train (accelerate's layout), without the prefix",
+    "wandb_run_name": "wandb is not set up",
+    "highvram": "the VAE and the models always stay on the device here (highvram's behaviour): no effect",
     # config files
     "config_file": "read by the config loader, not by the engine", "output_config": "no config file is written",
     # masked loss / deepspeed

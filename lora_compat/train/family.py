@@ -31,7 +31,8 @@ Sample images, validation and memory options (the contract between the engine an
   ``min_timestep = max_timestep = t``); a family must then use that timestep for every sample of the batch
   (a flow-matching family maps it to its sigma as its sd-scripts script does). Gradients are off, models are in
   eval mode, torch and Python's RNG are seeded with the validation seed and restored afterwards.
-* **Memory**: :meth:`TrainingFamily.store_in_fp8` (``fp8_base``), :meth:`enable_gradient_checkpointing`,
+* **Memory**: ``fp8_base`` inside :meth:`TrainingFamily.build_network` (after the adapters exist, which keep
+  their dtype), :meth:`enable_gradient_checkpointing`,
   :meth:`set_attention`, :meth:`prepare_text_cache` (``cache_text_encoder_outputs`` [``_to_disk``]); after the
   caches are built the engine parks the VAE (cached latents) and frozen, cached text encoders on the CPU.
 """
@@ -206,7 +207,7 @@ class TrainingFamily(ABC):
         for m in models.all_modules:
             m.to(device)
 
-    # ---- sample images and memory ------------------------------------------------------------------------
+    # ---- sample images ----------------------------------------------------------------------------------
     def check_sampling(self, plan: Any) -> None:
         """Refuse, by name, sample images this family cannot make (called before the models load when the plan
         samples). The default accepts when :meth:`open_sampler` is overridden."""
@@ -217,12 +218,6 @@ class TrainingFamily(ABC):
         """A :class:`FamilySampler` for one sampling pass; families without one refuse here, by name."""
         raise UserError(f"sample images are not made for {'/'.join(self.names) or 'this family'} yet: leave "
                         "sample_prompts / sample_every_n_* out", key="sample_prompts")
-
-    def store_in_fp8(self, models: FamilyModels, *, text_encoders: bool, compute_dtype: Any) -> None:
-        """``fp8_base``: keep the frozen denoiser (and the text encoders when ``text_encoders``) in
-        float8_e4m3fn, computed in ``compute_dtype``. Families that do it while loading override this with a
-        no-op; the default refuses."""
-        raise UserError(f"fp8_base is not supported for {'/'.join(self.names) or 'this family'}", key="fp8_base")
 
 
 @contextlib.contextmanager

@@ -162,6 +162,11 @@ class SDUNetFamily(TrainingFamily):
                     m.to(half)
             for net in nets:
                 netmod.cast_adapters(net, torch.float32)
+        if plan.precision.fp8_base:
+            # sd-scripts: the frozen denoiser (and the text encoders unless fp8_base_unet) stored in
+            # float8_e4m3fn, computed in the mixed-precision dtype; after the adapters exist, which keep theirs
+            compute = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed_precision, torch.float32)
+            _store_in_fp8(models, text_encoders=not plan.precision.fp8_base_unet, compute_dtype=compute)
         if plan.precision.full_bf16:
             for net in nets:  # sd-scripts trains the network itself in bf16
                 netmod.cast_adapters(net, torch.bfloat16)
@@ -203,6 +208,19 @@ class SDUNetFamily(TrainingFamily):
         from lora_compat.train.network import apply_max_norm
 
         return apply_max_norm(nets, max_norm)
+
+
+def _store_in_fp8(models: FamilyModels, *, text_encoders: bool, compute_dtype: Any) -> None:
+    """``fp8_base`` for SD1/SD2/SDXL: the frozen denoiser (and the text encoders when ``text_encoders``) kept in
+    float8_e4m3fn, computed in ``compute_dtype``."""
+    from lora_compat.train.flux.memory import apply_fp8_base
+
+    # sd-scripts: unet.to(float8_e4m3fn), the text encoders too unless fp8_base_unet (their embeddings back in
+    # the compute dtype); here every Linear is stored in fp8 and up-cast around its forward, other base
+    # tensors (convolutions, norms, embeddings) rounded through fp8 and kept in the compute dtype: the same
+    # effective weights. The LoRA keeps its own dtype.
+    for module in (models.denoiser, *(models.text_encoders if text_encoders else ())):
+        apply_fp8_base(module, compute_dtype=compute_dtype)
 
 
 FAMILY = SDUNetFamily()

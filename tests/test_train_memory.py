@@ -1,0 +1,80 @@
+"""sd-scripts' memory options on the tiny models: each leaves the training as it is (within its dtype's
+tolerance) or is said to be ignored, with the reason."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytest.importorskip("peft")
+
+from lora_compat.config.model import CanonicalConfig  # noqa: E402
+from lora_compat.demo import make_synthetic_dataset  # noqa: E402
+from lora_compat.plan import make_plan  # noqa: E402
+from lora_compat.train.engine import RunOptions, Training, training_plan  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return make_synthetic_dataset(tmp_path_factory.mktemp("data"), n_images=2, repeats=1)
+
+
+def _cfg(out, **opts) -> CanonicalConfig:
+    cfg = CanonicalConfig(dialect="native", source="test")
+    base = {"pretrained_model_name_or_path": "tiny:sd1", "output_dir": str(out), "resolution": "64", "network_dim": 4,
+            "network_alpha": 4.0, "learning_rate": 1e-3, "seed": 5, "optimizer_type": "AdamW", "max_train_steps": 2}
+    base.update(opts)
+    for k, v in base.items():
+        cfg.set(k, v)
+    return cfg
+
+
+def _train(tmp_path, data_dir, name, **opts):
+    from accelerate.state import AcceleratorState, GradientState
+
+    training = Training(training_plan(_cfg(tmp_path / name, **opts), train_data=str(data_dir)),
+                        RunOptions(show_progress=False))
+    try:
+        return training, training.run()
+    finally:  # as run_plan: the next run may use another mixed precision
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
+
+
+def test_checkpointing_and_sdpa_leave_the_training_as_it_is(tmp_path, data_dir):
+    _, plain = _train(tmp_path, data_dir, "plain")
+    _, memory = _train(tmp_path, data_dir, "memory", gradient_checkpointing=True, mem_eff_attn=True)
+    # recomputed activations and the SDPA kernel: float32 rounding apart, the same run
+    assert memory.losses == pytest.approx(plain.losses, rel=1e-4)
+
+
+def test_fp8_base_stores_the_frozen_model_in_fp8(tmp_path, data_dir):
+    _, ref = _train(tmp_path, data_dir, "bf16", mixed_precision="bf16")
+    fp8, res = _train(tmp_path, data_dir, "fp8", mixed_precision="bf16", fp8_base_unet=True)
+    unet = fp8.models.denoiser
+    base = unet.down_blocks[0].attentions[0].transformer_blocks[0].attn1.to_q
+    assert base.base_layer.weight.dtype == torch.float8_e4m3fn          # stored in fp8
+    assert base.lora_A["default"].weight.dtype == torch.float32         # the LoRA keeps its dtype
+    te_linear = [m for m in fp8.models.text_encoders[0].modules() if isinstance(m, torch.nn.Linear)]
+    assert te_linear and all(m.weight.dtype != torch.float8_e4m3fn for m in te_linear)   # fp8_base_unet: TE not
+    # the first loss comes from the same batch and noise: fp8 weights (3 mantissa bits) move it a little
+    assert all(torch.isfinite(torch.tensor(res.losses)))
+    assert res.losses[0] == pytest.approx(ref.losses[0], rel=0.1)
+
+
+def test_memory_options_without_effect_are_said(tmp_path):
+    plan = make_plan(_cfg(tmp_path, highvram=True, lowram=True, full_fp16=True, mixed_precision="fp16"))
+    why = {u.option: u.why for u in plan.ignored}
+    assert "always stay on the device" in why["highvram"] and "host RAM" in why["lowram"]
+    assert "stay float32" in why["full_fp16"] and not plan.refusals
