@@ -132,9 +132,9 @@ def test_ctrl_c_during_start_up_is_one_line_exit_130(tmp_path, data):
     traceback, nothing written."""
     conf = tmp_path / "c.toml"
     out = tmp_path / "o"
-    # sample_prompts is not run by the engine: its warning is printed at start, before the models load
+    # huggingface_repo_id is not run by the engine: its warning is printed at start, before the models load
     conf.write_text(f'pretrained_model_name_or_path = "tiny:sdxl"\nsdxl = true\ntrain_data_dir = \'{data}\'\n'
-                    f'output_dir = \'{out}\'\nresolution = "32"\nsample_prompts = "p.txt"\n')
+                    f'output_dir = \'{out}\'\nresolution = "32"\nhuggingface_repo_id = "me/x"\n')
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "lora_compat", "train", str(conf), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -145,7 +145,7 @@ def test_ctrl_c_during_start_up_is_one_line_exit_130(tmp_path, data):
         if not line:
             break
         lines.append(line)
-        if "sample_prompts" in line:
+        if "huggingface_repo_id" in line:
             proc.send_signal(signal.SIGINT)
             break
     _out, rest = proc.communicate(timeout=300)
