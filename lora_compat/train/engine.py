@@ -202,6 +202,8 @@ class Training:
         self.family = family_for(self.plan.family)
         if self.plan.samples.enabled:
             self.family.check_sampling(self.plan)  # a family without a sampler refuses before anything is loaded
+        if self.plan.validation.enabled:
+            self.family.check_validation(self.plan)
         self.models = self.family.load(self.plan, seed=self.seed)
         self.family.set_attention(self.models, self.plan.model.attention)
 
@@ -237,7 +239,8 @@ class Training:
                 with torch.no_grad():
                     self.val_dataset.cache_latents(lambda x: self.family.raw_latents(self.models, x),
                                                    to_disk=plan.dataset.cache_latents_to_disk,
-                                                   vae_batch_size=plan.dataset.vae_batch_size)
+                                                   vae_batch_size=plan.dataset.vae_batch_size,
+                                                   files=self.family.latent_cache_files(plan))
 
     # ---- network ----------------------------------------------------------------------------------------
     def build_network(self) -> None:

@@ -30,7 +30,9 @@ Sample images, validation and memory options (the contract between the engine an
   :attr:`StepContext.fixed_timestep` set to each of sd-scripts' fixed validation timesteps (sd-scripts sets
   ``min_timestep = max_timestep = t``); a family must then use that timestep for every sample of the batch
   (a flow-matching family maps it to its sigma as its sd-scripts script does). Gradients are off, models are in
-  eval mode, torch and Python's RNG are seeded with the validation seed and restored afterwards.
+  eval mode, torch and Python's RNG are seeded with the validation seed and restored afterwards. A family
+  declares it with :attr:`TrainingFamily.fixed_timesteps`; without it :meth:`TrainingFamily.check_validation`
+  refuses by name before the models load.
 * **Memory**: ``fp8_base`` inside :meth:`TrainingFamily.build_network` (after the adapters exist, which keep
   their dtype), :meth:`enable_gradient_checkpointing`,
   :meth:`set_attention`, :meth:`prepare_text_cache` (``cache_text_encoder_outputs`` [``_to_disk``]); after the
@@ -121,6 +123,7 @@ class FamilySampler(ABC):
 
     def close(self) -> None:
         """Drop pipelines and caches built for this pass."""
+        return None
 
 
 class TrainingFamily(ABC):
@@ -128,6 +131,8 @@ class TrainingFamily(ABC):
 
     #: the families this implementation trains
     names: tuple[str, ...] = ()
+    #: whether :meth:`loss` honours :attr:`StepContext.fixed_timestep` (validation loss needs it)
+    fixed_timesteps: bool = False
 
     @abstractmethod
     def load(self, plan: Any, *, seed: int) -> FamilyModels:
@@ -213,6 +218,13 @@ class TrainingFamily(ABC):
         samples). The default accepts when :meth:`open_sampler` is overridden."""
         if type(self).open_sampler is TrainingFamily.open_sampler:
             self.open_sampler(None, plan, None)  # type: ignore[arg-type]
+
+    def check_validation(self, plan: Any) -> None:
+        """Refuse, by name, a validation loss this family cannot compute as sd-scripts (its :meth:`loss` does not
+        take :attr:`StepContext.fixed_timestep`); called before the models load when the plan validates."""
+        if not self.fixed_timesteps:
+            raise UserError(f"validation loss is not computed for {'/'.join(self.names) or 'this family'} yet: "
+                            "leave validation_split out", key="validation_split")
 
     def open_sampler(self, models: FamilyModels, plan: Any, ctx: StepContext) -> FamilySampler:
         """A :class:`FamilySampler` for one sampling pass; families without one refuse here, by name."""

@@ -23,6 +23,7 @@ class SDUNetFamily(TrainingFamily):
     """SD1 / SD2 / SDXL: a UNet denoiser with CLIP text encoders and a KL VAE."""
 
     names = ("sd1", "sd2", "sdxl")
+    fixed_timesteps = True
 
     def load(self, plan: Any, *, seed: int) -> FamilyModels:
         from lora_compat.train import models as mdl
