@@ -107,7 +107,8 @@ def best(argv: list[str], runs: int, cleanup) -> float:
 def bench_file(src: Path, work: Path, runs: int) -> list[str]:
     lines = []
     size = src.stat().st_size / 2**20
-    dst_cp, dst_p, dst_d, dst_ref = work / "cp.safetensors", work / "peft", work / "d.safetensors", work / "ref.safetensors"
+    dst_cp, dst_p = work / "cp.safetensors", work / "peft"
+    dst_d, dst_ref = work / "d.safetensors", work / "ref.safetensors"
 
     def rm(*paths):
         def f():
@@ -119,10 +120,10 @@ def bench_file(src: Path, work: Path, runs: int) -> list[str]:
         return f
 
     cli = [sys.executable, "-m", "lora_compat"]
-    run_child(cli + ["--help"])  # warm-up: compiles the byte code once, like an installed package has it
+    run_child([*cli, "--help"])  # warm-up: compiles the byte code once, like an installed package has it
     t_cp = best(["cp", str(src), str(dst_cp)], runs, rm(dst_cp))
-    t_peft = best(cli + ["convert", str(src), str(dst_p), "--to", "peft"], runs, rm(dst_p))
-    t_diff = best(cli + ["convert", str(src), str(dst_d), "--to", "diffusers"], runs, rm(dst_d))
+    t_peft = best([*cli, "convert", str(src), str(dst_p), "--to", "peft"], runs, rm(dst_p))
+    t_diff = best([*cli, "convert", str(src), str(dst_d), "--to", "diffusers"], runs, rm(dst_d))
     inproc = {}
     for to, dst in (("peft", dst_p), ("diffusers", dst_d)):
         times = []
@@ -135,7 +136,7 @@ def bench_file(src: Path, work: Path, runs: int) -> list[str]:
     t_py = best([sys.executable, "-c", "pass"], runs, lambda: None)
     t_click = best([sys.executable, "-c", "import click"], runs, lambda: None)
     rm(dst_p)()
-    rss_ours = child_rss(cli + ["convert", str(src), str(dst_p), "--to", "peft"])
+    rss_ours = child_rss([*cli, "convert", str(src), str(dst_p), "--to", "peft"])
     rss_cp = child_rss(["cp", str(src), str(dst_cp) + ".2"])
     lines.append(f"{src.name}: {size:.1f} MiB")
     lines.append(f"  cp                                 {t_cp * 1000:8.1f} ms")

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,14 +67,14 @@ def main() -> int:
 
     bare = _time([sys.executable, "-c", "pass"], a.repeat)
     lint = [sys.executable, "-m", "lora_compat", "lint"]
-    one = _time(lint + [str(ONE_CONFIG), "--format", "json"], a.repeat)
+    one = _time([*lint, str(ONE_CONFIG), "--format", "json"], a.repeat)
     print(f"bare interpreter start : {bare:6.3f} s")
     print(f"lint one config        : {one:6.3f} s  ({one / bare:5.1f}x bare)  goal <= {GOAL_ONE} s "
           f"{'OK' if one <= GOAL_ONE else 'MISSED'}")
     corpus_ok = True
     if Path(a.corpus).is_dir():
         n = sum(1 for p in Path(a.corpus).rglob("*") if p.is_file())
-        whole = _time(lint + [a.corpus, "--format", "json"], max(1, a.repeat // 2))
+        whole = _time([*lint, a.corpus, "--format", "json"], max(1, a.repeat // 2))
         corpus_ok = whole <= GOAL_CORPUS
         print(f"lint whole corpus      : {whole:6.3f} s  ({whole / bare:5.1f}x bare, {n} files, "
               f"{1000 * (whole - bare) / max(n, 1):.1f} ms/file)  goal <= {GOAL_CORPUS} s "

@@ -42,10 +42,10 @@ def main() -> None:
     bare = best([py, "-c", "pass"], args.repeat)
     print(f"python -c pass                      {bare * 1000:8.1f} ms")
     for fmt in ("json", "text"):
-        one = best(cli + ["show", str(ONE), "--format", fmt], args.repeat)
+        one = best([*cli, "show", str(ONE), "--format", fmt], args.repeat)
         print(f"show one config --format {fmt:<5}      {one * 1000:8.1f} ms  ({one / bare:.1f}x bare python)"
               f"{'  OK < 300 ms' if one < 0.3 else '  SLOW (> 300 ms)'}")
-    help_t = best(cli + ["--help"], args.repeat)
+    help_t = best([*cli, "--help"], args.repeat)
     print(f"lora-compat --help                  {help_t * 1000:8.1f} ms  ({help_t / bare:.1f}x)")
 
     files = sorted(p for p in args.corpus.rglob("*") if p.is_file() and p.suffix in (".json", ".toml"))
@@ -68,7 +68,7 @@ def main() -> None:
     print(f"corpus, one process ({len(files)} files)    {loop * 1000:8.1f} ms  "
           f"({loop / len(files) * 1000:.2f} ms/file; exit 0: {codes.count(0)}, exit 2: {codes.count(2)})")
     # one subprocess per file
-    times = [run(cli + ["show", str(f), "--format", "json"]) for f in files]
+    times = [run([*cli, "show", str(f), "--format", "json"]) for f in files]
     total = sum(times)
     print(f"corpus, one subprocess per file     {total * 1000:8.1f} ms  (median {statistics.median(times) * 1000:.1f}"
           f" ms/file = {statistics.median(times) / bare:.1f}x bare python; max {max(times) * 1000:.1f} ms)")

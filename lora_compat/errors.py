@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
+
+class Where(TypedDict, total=False):
+    """Where a problem is, as keyword arguments of :class:`UserError` (``raise UserError(msg, **where)``)."""
+
+    file: str | None
+    line: int | None
+    col: int | None
+    key: str | None
+
 
 class UserError(Exception):
     """Bad input or usage. The CLI prints ``str(err)`` on one line and exits with ``exit_code``.

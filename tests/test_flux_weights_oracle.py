@@ -212,7 +212,7 @@ def test_block_diagonal_fusion_of_independent_parts_is_exact(tiny: Tiny, tmp_pat
         for p in m.parts:
             if p.diffusers_path.endswith("proj_mlp"):
                 continue
-            r = 1 + (p.index + (m.block or 0)) % 3
+            r = 1 + (p.position + (m.block or 0)) % 3
             down = torch.randn(r, m.in_features, generator=gen) * 0.3
             up = torch.randn(p.out_features, r, generator=gen) * 0.3
             tensors[f"transformer.{p.diffusers_path}.lora_A.weight"] = down

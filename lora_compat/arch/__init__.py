@@ -14,16 +14,38 @@ Typical use::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from lora_compat.arch.topology import (
-    ARCHS, PART_COMPONENTS, PARTS, TE_TOPOLOGY, ModuleInfo, build_te_table, build_unet_table,
+    ARCHS,
+    PART_COMPONENTS,
+    PARTS,
+    TE_TOPOLOGY,
+    ModuleInfo,
+    build_te_table,
+    build_unet_table,
 )
 
 __all__ = [
-    "ARCHS", "PARTS", "ModuleInfo", "ArchTable", "table", "kohya_name_prefixes", "kohya_modules", "all_modules",
-    "lookup_kohya", "kohya_to_diffusers", "diffusers_to_kohya", "lookup_path", "kohya_prefix", "te_parts",
-    "peft_target_modules", "PART_COMPONENTS", "ModelPart", "model_parts", "component_part",
+    "ARCHS",
+    "PARTS",
+    "PART_COMPONENTS",
+    "ArchTable",
+    "ModelPart",
+    "ModuleInfo",
+    "all_modules",
+    "component_part",
+    "diffusers_to_kohya",
+    "kohya_modules",
+    "kohya_name_prefixes",
+    "kohya_prefix",
+    "kohya_to_diffusers",
+    "lookup_kohya",
+    "lookup_path",
+    "model_parts",
+    "peft_target_modules",
+    "table",
+    "te_parts",
 ]
 
 #: Algorithms -> which module groups sd-scripts targets (networks.lora; LoCon = conv_dim set).
@@ -62,7 +84,7 @@ def _aliases(info: ModuleInfo, arch: str) -> list[str]:
     return [a for a in out if a != info.kohya_name]
 
 
-@lru_cache(maxsize=None)
+@cache
 def kohya_name_prefixes(arch: str) -> tuple[str, ...]:
     """Every prefix (with its trailing ``_``) a kohya module name of ``arch`` can start with, aliases included.
 
@@ -74,7 +96,7 @@ def kohya_name_prefixes(arch: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-@lru_cache(maxsize=None)
+@cache
 def table(arch: str) -> ArchTable:
     """The module table of ``arch`` (``sd1``, ``sd2`` or ``sdxl``)."""
     if arch not in ARCHS:

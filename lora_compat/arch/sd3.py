@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from lora_compat.arch.flux import CLIP_L, T5_XXL, ClipWidths, clip_l_modules, t5_modules
+from lora_compat.arch.flux import CLIP_L, T5_XXL, ClipWidths, FluxModule, clip_l_modules, t5_modules
 
 SD3_VARIANTS: tuple[str, ...] = ("sd3-medium", "sd3.5-large", "sd3.5-medium")
 
@@ -140,13 +140,14 @@ def transformer_modules(variant: str = "sd3-medium", widths: Sd3Widths | None = 
 @dataclass(frozen=True)
 class Sd3Table:
     variant: str
-    modules: tuple
-    by_kohya: dict
+    modules: tuple[FluxModule | Sd3Module, ...]
+    by_kohya: dict[str, FluxModule | Sd3Module]
 
 
 @lru_cache(maxsize=8)
 def sd3_table(variant: str = "sd3-medium") -> Sd3Table:
     """The module table of ``variant``: CLIP-L (``lora_te1_``), CLIP-G (``lora_te2_``), T5 (``lora_te3_``), MMDiT."""
-    mods = tuple(clip_l_modules(CLIP_L) + clip_l_modules(CLIP_G, part="te2") + t5_modules(T5_XXL)
-                 + transformer_modules(variant))
+    mods: tuple[FluxModule | Sd3Module, ...] = (
+        *clip_l_modules(CLIP_L), *clip_l_modules(CLIP_G, part="te2"), *t5_modules(T5_XXL),
+        *transformer_modules(variant))
     return Sd3Table(variant, mods, {m.kohya_name: m for m in mods})

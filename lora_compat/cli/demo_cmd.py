@@ -6,7 +6,6 @@ import json
 
 import click
 
-
 EXAMPLES = """\b
 Examples:
   lora-compat demo --output demo-out

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from lora_compat.weights.flux_layouts import FluxLoraFile
 from lora_compat.weights.layouts import PART_COMPONENT, AdapterModule, LoraFile
 
 TARGETS = ("diffusers", "comfyui", "a1111", "sd-scripts", "ai-toolkit")
@@ -57,7 +58,7 @@ def check_lora(lf: LoraFile, target: str) -> CheckResult:
     """Check ``lf`` against ``target`` (one of :data:`TARGETS`)."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}")
-    if getattr(lf, "family", None) in ("flux1", "chroma"):
+    if isinstance(lf, FluxLoraFile):
         from lora_compat.weights.flux_check import check_flux  # FLUX.1 / Chroma rules
 
         return check_flux(lf, target)
@@ -129,7 +130,7 @@ def _diffusers_kohya_alphas(lf: LoraFile, res: CheckResult) -> None:
             if part != "unet" and m.info.hf_class == "CLIPTextModel":
                 patterned = False  # transformers 5 flattens CLIPTextModel: alpha_pattern keeps text_model.
             got = m.alpha if (m.alpha is not None and patterned) else common
-            want = m.alpha if m.alpha is not None else float(m.rank)
+            want = m.alpha if m.alpha is not None else float(m.lora_rank)
             if got != want:
                 why = "module has no alpha" if m.alpha is None else "its alpha_pattern key does not match the module"
                 res.problems.append((_label(m), f"mis-scaled by diffusers' kohya loader ({why}): it gets the most "

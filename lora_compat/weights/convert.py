@@ -10,17 +10,26 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from lora_compat import __version__
 from lora_compat.atomic import atomic_dir, staged_file
 from lora_compat.config.secrets import is_secret_key
-from lora_compat.errors import UserError
+from lora_compat.errors import UserError, Where
+from lora_compat.weights.flux_layouts import FluxLoraFile
 from lora_compat.weights.layouts import PART_COMPONENT, AdapterModule, LoraFile, open_lora
 from lora_compat.weights.safetensors_io import (
-    ByteRange, CastRange, OutTensor, Pieces, TensorEntry, encode_values, sd_scripts_hashes, write_safetensors,
+    ByteRange,
+    CastRange,
+    OutTensor,
+    Pieces,
+    TensorEntry,
+    encode_values,
+    sd_scripts_hashes,
+    write_safetensors,
 )
 from lora_compat.weights.untrusted import open_input
 
@@ -100,7 +109,7 @@ def check_target(lf: LoraFile, to: str) -> None:
     if to == "kohya":
         return
     for m in lf.modules:
-        where = dict(file=str(lf.path), key=m.keys[0])
+        where: Where = {"file": str(lf.path), "key": m.keys[0]}
         if m.algo == "lora" and "mid" in m.tensors:
             raise UserError(f"Tucker (lora_mid) LoCon modules have no {to} equivalent", **where)
         if m.dora is not None and m.dora_axis == "in":
@@ -152,6 +161,8 @@ def _tensor_shape(m: AdapterModule, role: str, entry: TensorEntry) -> tuple[int,
 
 
 def _dora_shape(m: AdapterModule, peft: bool) -> tuple[int, ...]:
+    if m.dora is None:
+        raise ValueError(f"{m.name} has no DoRA magnitude")
     fout = m.dora.numel
     if m.dora_axis == "in":
         return m.dora.shape
@@ -235,7 +246,7 @@ def _kohya_metadata(lf: LoraFile, opts: ConvertOptions, modules: list[AdapterMod
     elif "ss_network_module" not in meta or meta["ss_network_module"] == "lycoris.kohya":
         meta["ss_network_module"] = "networks.lora"
     ranks = Counter(m.rank for m in modules if m.rank is not None)
-    alphas = Counter(_effective_alpha(m, bake) for m in modules if m.rank is not None)
+    alphas = Counter(a for m in modules if m.rank is not None and (a := _effective_alpha(m, bake)) is not None)
     if ranks and ("ss_network_dim" not in meta or lf.layout != "kohya"):
         meta["ss_network_dim"] = str(ranks.most_common(1)[0][0])
     if alphas and ("ss_network_alpha" not in meta or lf.layout != "kohya" or bake):
@@ -280,8 +291,11 @@ def peft_config(modules: list[AdapterModule], bake: bool) -> dict:
         ranks = dict(lokr.ranks)
         alphas = {p: (float(ranks[p]) if bake else a) for p, a in lokr.alphas.items()}
     else:
-        ranks = {(_config_path(m)): m.rank for m in modules}
-        alphas = {(_config_path(m)): _effective_alpha(m, bake) for m in modules}
+        ranks, alphas = {}, {}
+        for m in modules:
+            r, a = m.rank, _effective_alpha(m, bake)
+            assert r is not None and a is not None  # LoRA and LoHa modules always have a rank
+            ranks[_config_path(m)], alphas[_config_path(m)] = r, a
     r_common = Counter(ranks.values()).most_common(1)[0][0]
     a_common = Counter(alphas.values()).most_common(1)[0][0]
     rank_pattern = {p: r for p, r in ranks.items() if r != r_common}
@@ -299,6 +313,7 @@ def peft_config(modules: list[AdapterModule], bake: bool) -> dict:
         cfg.update({"alpha": _fmt_alpha(a_common), "rank_dropout": 0.0, "module_dropout": 0.0,
                     "use_effective_conv2d": any("t1" in m.tensors for m in modules), "init_weights": True})
     else:
+        assert lokr is not None  # algo == "lokr"
         cfg.update({"alpha": _fmt_alpha(a_common), "rank_dropout": 0.0, "module_dropout": 0.0,
                     "use_effective_conv2d": lokr.use_effective_conv2d, "decompose_both": lokr.decompose_both,
                     "decompose_factor": lokr.decompose_factor, "rank_dropout_scale": False, "init_weights": True})
@@ -376,7 +391,7 @@ def lokr_peft_layout(mods: list[AdapterModule], path: Path) -> LokrPeftLayout:
             raise refuse("Tucker and plain decomposed 3x3 convs are mixed (use_effective_conv2d is global)")
         ranks[p] = r
         alphas[p] = m.scale * r  # PEFT scale = alpha / r for every LoKr module
-    cands = [-1] + sorted({x for a, b, c, d in dims.values() for x in (a, b)})
+    cands = [-1, *sorted({x for a, b, c, d in dims.values() for x in (a, b)})]
     for f in cands:
         if all(factorization(a * c, f) == (a, c)
                and factorization(b * d, f) == (b, d) for a, b, c, d in dims.values()):
@@ -446,7 +461,7 @@ def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertRepo
         raise UserError(f"unknown target layout {opts.to!r}; expected one of {', '.join(TARGETS)}")
     if opts.dtype not in DTYPES:
         raise UserError(f"unknown --dtype {opts.dtype!r}; expected one of {', '.join(DTYPES)}")
-    if getattr(lf, "family", None) in ("flux1", "chroma"):
+    if isinstance(lf, FluxLoraFile):
         from lora_compat.weights.flux_convert import convert_flux  # FLUX.1 / Chroma: fused <-> split modules
 
         return convert_flux(lf, Path(dst), opts)

@@ -176,8 +176,8 @@ def flux_inspect(lf: FluxLoraFile) -> dict[str, Any]:
     """The ``flux`` section of ``inspect --format json`` (stable contract; see docs/cli.md)."""
     groups = Counter(m.info.module.group for m in lf.modules)
     whole_fused = sum(1 for m in lf.modules if m.info.whole and m.info.module.fused)
-    parts = sum(1 for m in lf.modules if m.info.count == 1 and m.info.module.fused)
-    partial = sum(1 for m in lf.modules if 1 < m.info.count < len(m.info.module.parts))
+    parts = sum(1 for m in lf.modules if m.info.n_parts == 1 and m.info.module.fused)
+    partial = sum(1 for m in lf.modules if 1 < m.info.n_parts < len(m.info.module.parts))
     return {
         "variant": lf.variant,
         "groups": dict(groups),

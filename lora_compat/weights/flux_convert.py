@@ -29,7 +29,7 @@ import json
 import os
 import struct
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -62,6 +62,7 @@ from lora_compat.weights.safetensors_io import (
     Zeros,
     _pread,
     encode_values,
+    optional_numpy,
     sd_scripts_hashes,
     write_safetensors,
 )
@@ -134,10 +135,7 @@ def torch_mul_cast(data: bytes, src: str, dst: str, factor: float = 1.0) -> byte
     torch computes for ``tensor * python_scalar`` in F32/F16/BF16 (opmath float32), i.e. sd-scripts' bake."""
     if src == dst and factor == 1.0:
         return data
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - numpy is there wherever tests run
-        np = None
+    np = optional_numpy()
     n = len(data) // DTYPE_SIZES[src]
     if np is not None:
         if src == "BF16":
@@ -174,7 +172,7 @@ class TPlan:
 
     def source(self, dst: str, factor: float = 1.0):
         """The writer source for this tensor cast to ``dst`` and multiplied by ``factor``."""
-        out = []
+        out: list[Zeros | ByteRange | RowBlock] = []
         for p in self.pieces:
             if isinstance(p, Zeros):
                 out.append(Zeros(p.length // DTYPE_SIZES[self.dtype] * DTYPE_SIZES[dst]))
@@ -232,7 +230,7 @@ def _rows(m: AdapterModule, role: str, first_row: int, rows: int) -> ByteRange:
     return ByteRange(m.source.path, e.start + first_row * row, rows * row)
 
 
-def _read(m: AdapterModule, role: str, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+def _read(m: AdapterModule, role: str, start: int = 0, length: int | None = None) -> Generator[bytes, None, None]:
     e = m.tensors[role]
     fd = os.open(m.source.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
@@ -268,7 +266,7 @@ def block_diagonal(m: AdapterModule, rows: tuple[int, ...]) -> bool:
     """Whether ``m``'s up is block-diagonal over its parts (``rows`` each, rank split evenly), exact zeros (either
     sign) elsewhere: how ``split_qkv`` saves; sd-scripts and diffusers chunk the down only then."""
     n = len(rows)
-    r = m.rank
+    r = m.lora_rank
     if n < 2 or r % n:
         return False
     up = m.tensors["up"]
@@ -335,7 +333,7 @@ def _whole(module: fa.FluxModule) -> FluxSlice:
 
 
 def _alpha_of(m: AdapterModule) -> float:
-    return m.alpha if m.alpha is not None else float(m.rank)
+    return m.alpha if m.alpha is not None else float(m.lora_rank)
 
 
 def _swap_up(m: AdapterModule) -> TPlan:
@@ -348,7 +346,7 @@ def _swap_up(m: AdapterModule) -> TPlan:
 def _plain(m: AdapterModule, target: FluxSlice, swap: bool = False, **kw) -> OutAdapter:
     d, u = m.tensors["down"], m.tensors["up"]
     up = _swap_up(m) if swap else TPlan(u.dtype, tuple(u.shape[:2]), [_range(m, "up")])
-    return OutAdapter(target, TPlan(d.dtype, tuple(d.shape[:2]), [_range(m, "down")]), up, m.rank, _alpha_of(m),
+    return OutAdapter(target, TPlan(d.dtype, tuple(d.shape[:2]), [_range(m, "down")]), up, m.lora_rank, _alpha_of(m),
                       **kw)
 
 
@@ -397,31 +395,32 @@ def _fuse(lf: FluxLoraFile, module: fa.FluxModule, mods: list[AdapterModule], st
     covered = {}
     for m in mods:
         for p in m.info.parts:
-            covered[p.index] = m
+            covered[p.position] = m
     scales = {m.scale for m in mods}
-    ranks = {m.rank for m in mods}
-    missing = [p for p in module.parts if p.index not in covered]
+    ranks = {m.lora_rank for m in mods}
+    missing = [p for p in module.parts if p.position not in covered]
     if missing:
         names = ", ".join(p.diffusers_path.rsplit(".", 1)[-1] for p in missing)
         stats.zero_filled.append(f"{module.kohya_name} ({names})")
     alpha_dtype = lf.alpha_dtypes.get(module.kohya_name)
     if len(ranks) == 1 and len(scales) == 1 and len(dtypes) == 1 and (len(mods) == 1 or identical_downs(mods)):
-        r = mods[0].rank
-        pieces = []
+        r = mods[0].lora_rank
+        pieces: list[Zeros | ByteRange] = []
         for p in module.parts:
-            m = covered.get(p.index)
-            if m is None:
+            owner = covered.get(p.position)
+            if owner is None:
                 pieces.append(Zeros(p.out_features * r * es))
-            elif m.info.first == p.index:
-                pieces.append(_range(m, "up"))
+            elif owner.info.first == p.position:
+                pieces.append(_range(owner, "up"))
         down = TPlan(dtype, (r, module.in_features), [_range(mods[0], "down")])
         up = TPlan(dtype, (module.out_features, r), pieces)
         stats.shared_split += 1
         return OutAdapter(_whole(module), down, up, r, mods[0].scale * r, alpha_dtype=alpha_dtype)
     # independent downs: block-diagonal at rank sum(r_j)
-    total_rank = sum(m.rank for m in mods)
+    total_rank = sum(m.lora_rank for m in mods)
     equal = len(scales) == 1
-    down_pieces, up_pieces = [], []
+    down_pieces: list[ByteRange | RowBlock] = []
+    up_pieces: list[Zeros | RowBlock] = []
     col = 0
     cols = {}
     for m in mods:
@@ -432,19 +431,19 @@ def _fuse(lf: FluxLoraFile, module: fa.FluxModule, mods: list[AdapterModule], st
         else:
             down_pieces.append(RowBlock(m.source.path, e.start, e.shape[0], e.nbytes // e.shape[0], 0,
                                         e.nbytes // e.shape[0], e.dtype, dtype, 1.0 if equal else m.scale))
-        col += m.rank
+        col += m.lora_rank
     for p in module.parts:
-        m = covered.get(p.index)
-        if m is None:
+        owner = covered.get(p.position)
+        if owner is None:
             up_pieces.append(Zeros(p.out_features * total_rank * es))
             continue
-        if m.info.first != p.index:
+        if owner.info.first != p.position:
             continue
-        u = m.tensors["up"]
+        u = owner.tensors["up"]
         row = u.nbytes // u.shape[0]
-        c = cols[id(m)]
-        up_pieces.append(RowBlock(m.source.path, u.start, u.shape[0], row, 0, row, u.dtype, dtype, 1.0,
-                                  c * es, (total_rank - c - m.rank) * es))
+        c = cols[id(owner)]
+        up_pieces.append(RowBlock(owner.source.path, u.start, u.shape[0], row, 0, row, u.dtype, dtype, 1.0,
+                                  c * es, (total_rank - c - owner.lora_rank) * es))
     stats.blockdiag += 1
     if not equal:
         stats.baked_parts += 1
@@ -459,13 +458,13 @@ def plan_split(lf: FluxLoraFile, stats: _Stats) -> list[OutAdapter]:
     out = []
     for m in lf.modules:
         sl: FluxSlice = m.info
-        if sl.count == 1:
+        if sl.n_parts == 1:
             oa = _plain(m, sl, swap=_needs_swap(lf, sl, False))
             oa.cat = False
             out.append(oa)
             continue
         rows = tuple(p.out_features for p in sl.parts)
-        n = sl.count
+        n = sl.n_parts
         alpha = _alpha_of(m)
         adt = m.source.tensors[m.alpha_key].dtype if m.alpha_key else None
         fixed = _split_qkv_file(lf) and sl.whole and n == len(sl.module.parts)
@@ -473,11 +472,11 @@ def plan_split(lf: FluxLoraFile, stats: _Stats) -> list[OutAdapter]:
             if fixed:
                 alpha *= n
                 stats.split_qkv_fixed += 1
-            rp = m.rank // n
+            rp = m.lora_rank // n
             d, u = m.tensors["down"], m.tensors["up"]
             drow = d.nbytes // d.shape[0]
             es = DTYPE_SIZES[u.dtype]
-            row = m.rank * es
+            row = m.lora_rank * es
             off = 0
             for j, p in enumerate(sl.parts):
                 down = TPlan(d.dtype, (rp, sl.in_features), [ByteRange(m.source.path, d.start + j * rp * drow,
@@ -485,8 +484,8 @@ def plan_split(lf: FluxLoraFile, stats: _Stats) -> list[OutAdapter]:
                 up = TPlan(u.dtype, (p.out_features, rp), [RowBlock(m.source.path, u.start + off * row,
                                                                    p.out_features, row, j * rp * es, rp * es,
                                                                    u.dtype, u.dtype)])
-                oa = OutAdapter(FluxSlice(sl.module, p.index, 1), down, up, rp, alpha / m.rank * rp, cat=True)
-                oa.bake = sd_scripts_bake_factors(alpha, adt, m.rank, True)
+                oa = OutAdapter(FluxSlice(sl.module, p.position, 1), down, up, rp, alpha / m.lora_rank * rp, cat=True)
+                oa.bake = sd_scripts_bake_factors(alpha, adt, m.lora_rank, True)
                 out.append(oa)
                 off += p.out_features
             stats.chunk_split += 1
@@ -494,10 +493,10 @@ def plan_split(lf: FluxLoraFile, stats: _Stats) -> list[OutAdapter]:
         off = 0
         for p in sl.parts:
             d, u = m.tensors["down"], m.tensors["up"]
-            down = TPlan(d.dtype, (m.rank, sl.in_features), [_range(m, "down")])
-            up = TPlan(u.dtype, (p.out_features, m.rank), [_rows(m, "up", off, p.out_features)])
-            oa = OutAdapter(FluxSlice(sl.module, p.index, 1), down, up, m.rank, alpha, cat=True)
-            oa.bake = sd_scripts_bake_factors(alpha, adt, m.rank, True)
+            down = TPlan(d.dtype, (m.lora_rank, sl.in_features), [_range(m, "down")])
+            up = TPlan(u.dtype, (p.out_features, m.lora_rank), [_rows(m, "up", off, p.out_features)])
+            oa = OutAdapter(FluxSlice(sl.module, p.position, 1), down, up, m.lora_rank, alpha, cat=True)
+            oa.bake = sd_scripts_bake_factors(alpha, adt, m.lora_rank, True)
             out.append(oa)
             off += p.out_features
         stats.shared_split += 1
@@ -528,7 +527,7 @@ def _alpha_tensor(oa: OutAdapter, name: str, out_dtype: str) -> OutTensor:
     """The kohya ``.alpha`` tensor: the source's bytes when unchanged, else the value in the recorded dtype, else in
     the weights' dtype (as sd-scripts' converter writes it) when exact there, else float32."""
     e = oa.alpha_entry
-    if e is not None and oa.bake is None:
+    if e is not None and oa.alpha_source is not None and oa.bake is None:
         return OutTensor(name, e.dtype, e.shape, ByteRange(oa.alpha_source, e.start, e.nbytes))
     value = oa.alpha
     for dt in (oa.alpha_dtype, out_dtype, "F32"):

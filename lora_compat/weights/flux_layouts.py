@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 from lora_compat.arch import families
 from lora_compat.arch import flux as fa
-from lora_compat.errors import UserError
+from lora_compat.errors import UserError, Where
 from lora_compat.weights.layouts import (
     AdapterModule,
     LoraFile,
@@ -43,26 +43,38 @@ FLUX_LAYOUTS = ("kohya", "comfyui", "diffusers", "ai-toolkit", "peft", "onetrain
 
 
 class FluxSlice(NamedTuple):
-    """What one adapter of a FLUX file adapts: ``count`` consecutive diffusers parts of a BFL module, from
+    """What one adapter of a FLUX file adapts: ``n_parts`` consecutive diffusers parts of a BFL module, from
     ``first``. Field names shared with :class:`lora_compat.arch.ModuleInfo` keep the generic helpers working."""
 
     module: fa.FluxModule
     first: int
-    count: int
+    n_parts: int
 
-    kind = "linear"
-    kernel = 1
-    sgm_path = None
-    is_conv3x3 = False
+    # What the generic shape checks read of ModuleInfo (properties: a NamedTuple's fields are its only attributes).
+    @property
+    def kind(self) -> str:
+        return "linear"
+
+    @property
+    def kernel(self) -> int:
+        return 1
+
+    @property
+    def sgm_path(self) -> str | None:
+        return None
+
+    @property
+    def is_conv3x3(self) -> bool:
+        return False
 
     @property
     def parts(self) -> tuple[fa.FluxPart, ...]:
-        return self.module.parts[self.first:self.first + self.count]
+        return self.module.parts[self.first:self.first + self.n_parts]
 
     @property
     def whole(self) -> bool:
         """Covers the whole BFL module."""
-        return self.first == 0 and self.count == len(self.module.parts)
+        return self.first == 0 and self.n_parts == len(self.module.parts)
 
     @property
     def part(self) -> str:
@@ -95,9 +107,9 @@ class FluxSlice(NamedTuple):
     @property
     def diffusers_path(self) -> str:
         """The diffusers path of a one-part slice, else the BFL path (with the row range when partial)."""
-        if self.count == 1 and (self.module.fused or self.module.part != "transformer"):
+        if self.n_parts == 1 and (self.module.fused or self.module.part != "transformer"):
             return self.parts[0].diffusers_path
-        if self.count == 1:
+        if self.n_parts == 1:
             return self.parts[0].diffusers_path
         if self.whole:
             return self.module.bfl_path
@@ -111,13 +123,13 @@ class FluxSlice(NamedTuple):
         return f"{self.module.kohya_name}[{','.join(p.diffusers_path.rsplit('.', 1)[-1] for p in self.parts)}]"
 
     def te_path(self, transformers_major: int = 4) -> str:
-        if self.count == 1:
+        if self.n_parts == 1:
             return self.parts[0].te_path(transformers_major)
         return self.module.te_path(transformers_major)
 
 
 @dataclass
-class FluxLoraFile(LoraFile):
+class FluxLoraFile(LoraFile[FluxSlice]):
     """A parsed FLUX.1 / Chroma LoRA (``arch`` is ``flux1`` or ``chroma``)."""
 
     variant: str | None = None                  # flux1-dev | flux1-schnell | chroma | None (not decidable)
@@ -286,7 +298,7 @@ def _resolve(table: fa.FluxTable, key: _Key, od: dict | None = None) -> FluxSlic
         p = (od or {}).get(key.name) if key.naming == "od" else table.by_diffusers.get((key.part, key.name))
         if p is None:
             return None
-        return FluxSlice(table.by_kohya[p.module], p.index, 1)
+        return FluxSlice(table.by_kohya[p.module], p.position, 1)
     suffix, first, count = _XLABS_TARGET.get(key.naming, (None, 0, 0))
     if suffix is None:
         return None
@@ -311,6 +323,8 @@ def read_flux_safetensors(sf: SafetensorsFile, arch_opt: str = "auto", *, layout
             raise UserError(f"{role[1:]} modules cannot be converted (FLUX: plain LoRA only, for now)",
                             file=str(sf.path), key=key)
         k = _classify(stem)
+        if k is None:
+            raise UserError("no FLUX.1 LoRA naming fits this key", file=str(sf.path), key=key)
         if part_hint is not None and k.layout == "diffusers" and k.part == "transformer" \
                 and not stem.removeprefix("base_model.model.").startswith("transformer."):
             k = k._replace(part=part_hint)
@@ -485,7 +499,7 @@ def _variant_name(variant: str) -> str:
 def _dims(sf: SafetensorsFile, k: _Key, roles: dict[str, TensorEntry]) -> tuple[int, int]:
     """(out, in) the down/up pair implies; UserError when unpaired or not a plain 2-D LoRA."""
     down, up = roles.get("down"), roles.get("up")
-    where = {"file": str(sf.path), "key": _key_label(k, roles)}
+    where: Where = {"file": str(sf.path), "key": _key_label(k, roles)}
     if down is None or up is None:
         raise UserError(f"lacks {'lora_down/lora_A' if down is None else 'lora_up/lora_B'} (unpaired tensors)",
                         **where)
@@ -504,9 +518,11 @@ _VARS = ("h", "mlp", "in_channels", "out_channels", "context", "vec", "time", "c
 
 
 def _terms(expr: str) -> list[tuple[int, str]]:
-    out = []
+    out: list[tuple[int, str]] = []
     for term in expr.split("+"):
         m = re.fullmatch(r"(\d*)([a-z_0-9]+?)", term)
+        if m is None:  # pragma: no cover - table bug
+            raise ValueError(f"width expression {expr!r}: cannot read {term!r}")
         out.append((int(m.group(1) or 1), m.group(2)))
     return out
 
@@ -525,14 +541,15 @@ def _inferred_table(sf: SafetensorsFile, groups: dict[_Key, dict[str, TensorEntr
             rows += _terms(p.rows_expr)
         eqs.append((rows, out, label))
         m = sl.module
+        block = m.block if m.block is not None else -1
         if m.group == "double":
-            max_double = max(max_double, m.block)
+            max_double = max(max_double, block)
         elif m.group == "single":
-            max_single = max(max_single, m.block)
+            max_single = max(max_single, block)
         elif m.part == "te1":
-            max_clip = max(max_clip, m.block)
+            max_clip = max(max_clip, block)
         elif m.part == "te3":
-            max_t5 = max(max_t5, m.block)
+            max_t5 = max(max_t5, block)
     known: dict[str, int] = {}
     for _ in range(3):  # a few passes: each solves equations with one unknown
         for terms, value, label in eqs:
@@ -564,8 +581,8 @@ def _inferred_table(sf: SafetensorsFile, groups: dict[_Key, dict[str, TensorEntr
     table = fa.flux_table(variant, widths, clip, t5)
     od = _od_index(table)
     for k, roles in groups.items():
-        sl = _resolve(table, k, od)
-        if sl is None or _dims(sf, k, roles) != (sl.out_features, sl.in_features):
+        resolved = _resolve(table, k, od)
+        if resolved is None or _dims(sf, k, roles) != (resolved.out_features, resolved.in_features):
             raise UserError(f"{_key_label(k, roles)}: shapes do not fit one consistent FLUX.1 layout",
                             file=str(sf.path))
     return table
@@ -573,7 +590,7 @@ def _inferred_table(sf: SafetensorsFile, groups: dict[_Key, dict[str, TensorEntr
 
 def _build(sf: SafetensorsFile, sl: FluxSlice, roles: dict[str, TensorEntry], label: str, *, widths: bool
            ) -> AdapterModule:
-    where = {"file": str(sf.path), "key": label}
+    where: Where = {"file": str(sf.path), "key": label}
     extra = set(roles) - {"down", "up", "alpha"}
     if extra:  # pragma: no cover - _split_param only yields these roles
         raise UserError(f"unexpected tensors {sorted(extra)}", **where)
@@ -600,7 +617,7 @@ def _check_overlaps(path: Path, modules: list[AdapterModule]) -> None:
     for m in modules:
         sl: FluxSlice = m.info
         slot = covered.setdefault(sl.kohya_name, {})
-        for i in range(sl.first, sl.first + sl.count):
+        for i in range(sl.first, sl.first + sl.n_parts):
             if i in slot:
                 raise UserError(f"two adapters for the same rows of {sl.kohya_name}: {slot[i].keys[0]} and "
                                 f"{m.keys[0]}", file=str(path))
@@ -660,9 +677,11 @@ def is_flux_peft_dir(path: Path) -> bool:
 def read_flux_peft_dir(path: Path, arch_opt: str = "auto") -> FluxLoraFile:
     """Read a FLUX PEFT adapter folder (one adapter, or one sub-folder per pipeline component)."""
     if os.path.lexists(path / "adapter_config.json"):
-        comps = {None: path}
+        comps: dict[str | None, Path] = {None: path}
     else:
         comps = {part: path / d for d, part in PEFT_DIRS.items() if os.path.lexists(path / d / "adapter_config.json")}
+        if not comps:
+            raise UserError("folder holds no adapter_config.json (not a PEFT adapter folder)", file=str(path))
     modules: list[AdapterModule] = []
     files: list[SafetensorsFile] = []
     configs: dict[str, PeftConfig] = {}
@@ -701,6 +720,7 @@ def read_flux_peft_dir(path: Path, arch_opt: str = "auto") -> FluxLoraFile:
         for k, v in sf.metadata.items():
             metadata.setdefault(k, v)
     _check_overlaps(path, modules)
+    assert arch is not None and table is not None  # set by the first component (there is at least one)
     out = FluxLoraFile(path, "peft", arch, _ordered(table, modules), metadata, files, peft_configs=configs,
                        custom_widths=custom, variant=variant, table=table, alpha_dtypes=alpha_dtypes)
     out.split_qkv = _network_arg(metadata, "split_qkv") == "True"
@@ -736,7 +756,7 @@ def read_header_family(sf: SafetensorsFile, arch_opt: str) -> LoraFile | None:
         return None
     if fam == "flux1-or-sd3":
         lf = read_flux_safetensors(sf, arch_opt)
-        if lf.custom_widths and lf.table.widths.hidden in (1536, 2432):
+        if lf.custom_widths and lf.table is not None and lf.table.widths.hidden in (1536, 2432):
             raise refuse_family("sd3", sf.path)
         return lf
     if fam not in FLUX_ARCHS or not families.is_supported(fam, families.WEIGHTS):

@@ -11,6 +11,7 @@ Random values; needs numpy (a test/train dependency; the convert/inspect/check c
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from lora_compat.arch import flux as fa
 from lora_compat.weights.safetensors_io import OutTensor, encode_values, write_safetensors
@@ -34,7 +35,7 @@ def block_diagonal_up(rng, rows: tuple[int, ...], rank: int, dtype: str, scale: 
     import numpy as np
 
     n = len(rows)
-    out = np.zeros((sum(rows), n * rank), dtype=np.float32)
+    out: Any = np.zeros((sum(rows), n * rank), dtype=np.float32)
     off = 0
     for j, r in enumerate(rows):
         out[off:off + r, j * rank:(j + 1) * rank] = rng.standard_normal((r, rank), dtype=np.float32) * scale

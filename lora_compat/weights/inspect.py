@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lora_compat.config.secrets import redact
+from lora_compat.weights.flux_layouts import FluxLoraFile
 from lora_compat.weights.layouts import LoraFile, open_lora
 
 PART_LABEL = {"unet": "UNet", "te1": "TE1", "te2": "TE2", "transformer": "transformer", "te3": "TE3"}
@@ -75,7 +76,7 @@ def inspect_data(lf: LoraFile) -> dict[str, Any]:
 
 def _family_section(lf: LoraFile) -> dict[str, Any]:
     """Extra keys for families beyond SD (``flux`` for FLUX.1 / Chroma)."""
-    if getattr(lf, "family", None) in ("flux1", "chroma"):
+    if isinstance(lf, FluxLoraFile):
         from lora_compat.weights.flux_check import flux_inspect
 
         return {"flux": flux_inspect(lf)}

@@ -19,11 +19,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 from lora_compat import arch as archmod
 from lora_compat.arch import ModuleInfo
 from lora_compat.arch.families import family_from_metadata
-from lora_compat.errors import UserError
+from lora_compat.errors import UserError, Where
 from lora_compat.weights.peft_patterns import PatternError, PatternIndex
 from lora_compat.weights.safetensors_io import SafetensorsFile, TensorEntry, read_header
 from lora_compat.weights.untrusted import (
@@ -74,18 +75,47 @@ PATH_PARAMS: list[tuple[str, tuple[str, str]]] = [
     (".lokr_t2", ("lokr", "t2")),
 ]
 # Old attention-processor names (diffusers <= 0.18, and diffusers' own kohya conversion): suffix -> (module, role)
-OLD_PROC = re.compile(r"^(?P<base>.*?)(?:\.processor)?\.(?P<proj>to_q|to_k|to_v|to_out)_lora\.(?P<role>down|up)\.weight$")
+OLD_PROC = re.compile(
+    r"^(?P<base>.*?)(?:\.processor)?\.(?P<proj>to_q|to_k|to_v|to_out)_lora\.(?P<role>down|up)\.weight$"
+)
 OLD_PROC_UNET = {"to_q": "to_q", "to_k": "to_k", "to_v": "to_v", "to_out": "to_out.0"}
 OLD_PROC_TE = {"to_q": "q_proj", "to_k": "k_proj", "to_v": "v_proj", "to_out": "out_proj"}
 PART_COMPONENT = archmod.PART_COMPONENTS      # unet / te1 / te2 -> diffusers component (the one table in arch)
 COMPONENT_PREFIXES = {f"{component}.": part for part, component in PART_COMPONENT.items()}
 
 
+class AdaptedModule(Protocol):
+    """What the generic readers, checks and writers read of the module an adapter adapts: an SD
+    :class:`~lora_compat.arch.ModuleInfo` or a FLUX ``FluxSlice`` (:mod:`lora_compat.weights.flux_layouts`)."""
+
+    @property
+    def kohya_name(self) -> str: ...
+    @property
+    def part(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def in_features(self) -> int: ...
+    @property
+    def out_features(self) -> int: ...
+    @property
+    def kernel(self) -> int: ...
+    @property
+    def sgm_path(self) -> str | None: ...
+    @property
+    def is_conv3x3(self) -> bool: ...
+    @property
+    def group(self) -> str: ...
+
+
+InfoT = TypeVar("InfoT", bound=AdaptedModule)
+
+
 @dataclass
-class AdapterModule:
+class AdapterModule(Generic[InfoT]):
     """One adapted base module with its tensors (by role) and its kohya-convention alpha."""
 
-    info: ModuleInfo
+    info: InfoT
     algo: str                                  # lora | loha | lokr
     tensors: dict[str, TensorEntry]           # role -> tensor (down/up/mid, w1_a.., w1/w2.., t1/t2)
     source: SafetensorsFile
@@ -114,6 +144,11 @@ class AdapterModule:
         return None
 
     @property
+    def lora_rank(self) -> int:
+        """The rank of a plain LoRA module (rows of its ``down``): FLUX files hold only these."""
+        return self.tensors["down"].shape[0]
+
+    @property
     def scale(self) -> float:
         """Effective multiplier of B.A (kohya semantics: alpha / rank, 1 without alpha)."""
         r = self.rank
@@ -127,13 +162,13 @@ class AdapterModule:
 
 
 @dataclass
-class LoraFile:
+class LoraFile(Generic[InfoT]):
     """A parsed LoRA artefact: its layout, architecture, modules and metadata."""
 
     path: Path
     layout: str
     arch: str
-    modules: list[AdapterModule]
+    modules: list[AdapterModule[InfoT]]
     metadata: dict[str, str]
     files: list[SafetensorsFile]
     peft_configs: dict[str, PeftConfig] = field(default_factory=dict)  # part -> adapter_config.json (peft)
@@ -357,7 +392,7 @@ def _label(name) -> str:
 def _build_module(sf: SafetensorsFile, info: ModuleInfo, algos: set[str], roles: dict[str, TensorEntry],
                   keys: list[str], label: str, *, peft_naming: bool, widths: bool = True,
                   dims: tuple[int, int] | None = None) -> AdapterModule:
-    where = dict(file=str(sf.path), key=label)
+    where: Where = {"file": str(sf.path), "key": label}
     if not algos:
         raise UserError(f"has only {', '.join(sorted(roles))} and no adapter weights (stray key)", **where)
     if len(algos) > 1:
@@ -393,7 +428,7 @@ def _build_module(sf: SafetensorsFile, info: ModuleInfo, algos: set[str], roles:
     return mod
 
 
-def _validate_shapes(mod: AdapterModule, where: dict, *, widths: bool = True) -> tuple[int, int]:
+def _validate_shapes(mod: AdapterModule, where: Where, *, widths: bool = True) -> tuple[int, int]:
     """Check a module's tensors are complete and self-consistent; return the (out, in) sizes they imply.
 
     With ``widths`` the sizes must also equal the real base module's (pinned table). The kernel size and the
@@ -422,11 +457,12 @@ def _validate_shapes(mod: AdapterModule, where: dict, *, widths: bool = True) ->
 
     if mod.algo == "lora":
         # The common case (down + up, maybe mid) without helper calls: this runs for every module of every file.
-        down, up = t.get("down"), t.get("up")
-        if down is None or up is None or len(t) > 3 or (len(t) == 3 and "mid" not in t):
+        down_entry, up_entry = t.get("down"), t.get("up")
+        if down_entry is None or up_entry is None or len(t) > 3 or (len(t) == 3 and "mid" not in t):
             need("down", "up")
             only("down", "up", "mid")
-        down, up = down.shape, up.shape
+        assert down_entry is not None and up_entry is not None  # need() raised otherwise
+        down, up = down_entry.shape, up_entry.shape
         if len(down) not in (2, 4) or len(up) not in (2, 4) or down[0] <= 0:
             raise bad(f"down {list(down)}, up {list(up)}")
         r = down[0]
@@ -506,7 +542,7 @@ def _validate_shapes(mod: AdapterModule, where: dict, *, widths: bool = True) ->
     return fout, fin
 
 
-def _dora_axis(entry: TensorEntry, info: ModuleInfo, fout: int, fin: int, where: dict, peft_naming: bool) -> str:
+def _dora_axis(entry: TensorEntry, info: ModuleInfo, fout: int, fin: int, where: Where, peft_naming: bool) -> str:
     """Which axis a DoRA magnitude normalises: PEFT always the output rows; LyCORIS either (by shape)."""
     s = entry.shape
     if peft_naming:
@@ -683,7 +719,7 @@ def _apply_peft_scale(m: AdapterModule, cfg: PeftConfig, path: Path, where: str,
                         "PEFT would refuse to load it", file=str(path), key=where)
     if m.algo == "lora":
         # rsLoRA: PEFT scale = lora_alpha / sqrt(r); kohya scale = alpha / r  =>  alpha = lora_alpha * sqrt(r)
-        kohya_alpha = alpha * math.sqrt(r) if cfg.use_rslora else alpha
+        kohya_alpha = alpha * math.sqrt(m.lora_rank) if cfg.use_rslora else alpha
     elif m.algo == "loha":
         kohya_alpha = alpha
     elif r is None:  # PEFT LoKr: scale = alpha / r always, r from the config (tensors may not show it)
@@ -716,7 +752,7 @@ def _load_peft_config(cfg_path: Path) -> PeftConfig:
 
 def _read_peft_dir(path: Path, arch_opt: str) -> LoraFile:
     if os.path.lexists(path / "adapter_config.json"):
-        comps = {None: path}
+        comps: dict[str | None, Path] = {None: path}
     else:
         comps = {part: path / d for d, part in PEFT_COMPONENT_DIRS.items()
                  if os.path.lexists(path / d / "adapter_config.json")}
@@ -740,6 +776,7 @@ def _read_peft_dir(path: Path, arch_opt: str) -> LoraFile:
         if not sf.tensors:
             raise UserError("the file holds no tensors", file=str(weights))
         lf = _read_path_named(sf, arch, "peft", part_hint=part)
+        assert cfg.peft_type is not None  # peft_config() requires it in adapter_config.json
         want_algo = PEFT_TYPES[cfg.peft_type]
         idx = config_indexes(cfg, cfg_path, "adapter_config.json")
         for m in lf.modules:

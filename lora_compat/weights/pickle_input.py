@@ -22,7 +22,7 @@ def pickle_to_safetensors(path: Path) -> Path:
         raise UserError("--allow-pickle needs torch (pip install 'lora-compat[train]')", file=str(path)) from None
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is bad input
+    except Exception as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot load as a weights-only pickle: {msg[:200]}", file=str(path)) from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
@@ -41,6 +41,6 @@ def pickle_to_safetensors(path: Path) -> Path:
     out = tmpdir / (path.stem + ".safetensors")
     try:
         save_file(tensors, str(out))
-    except Exception as exc:  # noqa: BLE001 - shared storage, non-contiguous, ... : still bad input
+    except Exception as exc:
         raise UserError(f"cannot re-save the pickle's tensors: {exc}", file=str(path)) from None
     return out

@@ -17,10 +17,11 @@ import json
 import os
 import struct
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Union
+from types import ModuleType
+from typing import NamedTuple
 
 from lora_compat.atomic import staged_file
 from lora_compat.errors import UserError
@@ -338,13 +339,11 @@ def cast_bytes(data: bytes, src: str, dst: str, factor: float = 1.0) -> bytes:
     for d in (src, dst):
         if d not in ("F32", "F16", "BF16"):
             raise ValueError(f"cannot cast {d}")
-    try:  # numpy is optional (not a base dependency); it only makes --dtype/--bake-scale faster.
-        import numpy as np
-    except ImportError:  # pragma: no cover - exercised where numpy is absent
-        np = None
+    np = optional_numpy()  # numpy is optional (not a base dependency); it only makes --dtype/--bake-scale faster.
     if np is not None:
         return _cast_numpy(np, data, src, dst, factor)
     n = len(data) // DTYPE_SIZES[src]
+    vals: Sequence[float]
     if src == "F32":
         vals = struct.unpack(f"<{n}f", data)
     elif src == "F16":
@@ -463,7 +462,7 @@ def _source_length(src) -> int:
     return src.length
 
 
-Source = Union[ByteRange, CastRange, bytes, Zeros, Pieces]
+Source = ByteRange | CastRange | bytes | Zeros | Pieces
 
 
 class OutTensor(NamedTuple):
@@ -534,7 +533,7 @@ def _write_all(fd: int, data) -> None:
 _NO_SPLICE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV, errno.EBADF)
 
 
-class _NoSplice(Exception):
+class _NoSpliceError(Exception):
     """The filesystem refused splice after ``moved`` bytes of the current range went into the pipe."""
 
     def __init__(self, moved: int) -> None:
@@ -587,7 +586,7 @@ class _Appender:
             try:
                 self._splice_in(path, fd, offset, length)
                 return
-            except _NoSplice as exc:  # this filesystem does not splice: empty the pipe the slow way, go on without
+            except _NoSpliceError as exc:  # this filesystem does not splice: empty the pipe the slow way, go on without
                 self.splice = False
                 self._unload_pipe()
                 offset, length = offset + exc.moved, length - exc.moved
@@ -617,11 +616,11 @@ class _Appender:
                     raise
                 self._drain()
                 if not self.splice:
-                    raise _NoSplice(done) from None
+                    raise _NoSpliceError(done) from None
                 continue
             except OSError as exc:
                 if exc.errno in _NO_SPLICE:
-                    raise _NoSplice(done) from exc
+                    raise _NoSpliceError(done) from exc
                 raise
             if got == 0:
                 raise shrank(path)
@@ -630,10 +629,11 @@ class _Appender:
             if got == room:
                 self._drain()
                 if not self.splice:
-                    raise _NoSplice(done)
+                    raise _NoSpliceError(done)
 
     def _drain(self) -> None:
         """Write everything in the pipe to the output; without splice support, empty it the slow way."""
+        assert self.pipe is not None  # only called after _splice_in opened it
         r = self.pipe[0]
         try:
             while self.in_pipe:
@@ -649,6 +649,7 @@ class _Appender:
             self._unload_pipe()
 
     def _unload_pipe(self) -> None:
+        assert self.pipe is not None  # only called after _splice_in opened it
         while self.in_pipe:
             chunk = os.read(self.pipe[0], min(self.in_pipe, self.PIPE_BYTES))
             _write_all(self.out, chunk)
@@ -751,7 +752,7 @@ def _write_tensors(path: Path, header: bytes, tensors: list[OutTensor]) -> int:
     return total
 
 
-def _emit(out: "_Appender", src) -> int:
+def _emit(out: _Appender, src) -> int:
     """Append one (possibly composite) source; returns the bytes written."""
     if type(src) is ByteRange:
         out.copy(src.path, src.offset, src.length)
@@ -768,7 +769,7 @@ def _emit(out: "_Appender", src) -> int:
     return written
 
 
-def _source_chunks(src, fd_of) -> Iterator[bytes]:
+def _source_chunks(src, fd_of) -> Iterator[bytes | bytearray]:
     """The bytes of any source, in chunks (``fd_of(path)`` opens source files)."""
     if isinstance(src, (bytes, bytearray)):
         yield src
@@ -859,13 +860,19 @@ def _infinities(np, data: bytes, dtype: str) -> int:
     return int(np.count_nonzero(np.isinf(np.frombuffer(data, dtype={"F32": "<f4", "F16": "<f2"}[dtype]))))
 
 
+def optional_numpy() -> ModuleType | None:
+    """numpy when installed (an optional speed-up and the overflow check of casts), else None."""
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - exercised where numpy is absent
+        return None
+    return numpy
+
+
 def _cast_chunks(fd: int, src: CastRange) -> Iterator[bytes]:
     """The cast bytes of ``src`` in chunks; UserError when the cast (or a baked scale) turns finite values into
     infinities (checked where numpy is installed: without it the cast saturates silently, like torch)."""
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - numpy is optional
-        np = None
+    np = optional_numpy()
     in_size = DTYPE_SIZES[src.src]
     step = (COPY_CHUNK // 4) * in_size
     off, rem = src.offset, src.length

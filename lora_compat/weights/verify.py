@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lora_compat.errors import UserError
+from lora_compat.weights.flux_layouts import FluxLoraFile
 from lora_compat.weights.layouts import AdapterModule, LoraFile, open_lora
 from lora_compat.weights.safetensors_io import TensorEntry
 
@@ -209,9 +210,11 @@ def verify_loaded(src: LoraFile, dst: LoraFile) -> VerifyResult:
     """Compare every module's ΔW (and DoRA magnitude) between two parsed files."""
     import torch
 
-    if getattr(src, "family", None) in ("flux1", "chroma"):
+    if isinstance(src, FluxLoraFile):
         from lora_compat.weights.flux_verify import verify_flux  # fused vs split modules: merged per BFL module
 
+        if not isinstance(dst, FluxLoraFile):
+            raise UserError(f"{src.path} is a {src.family} LoRA but {dst.path} is a {dst.arch} one")
         return verify_flux(src, dst)
 
     res = VerifyResult()
