@@ -2,8 +2,8 @@
 
 Steps: build the tiny SD1 model (diffusers folder) and a synthetic dataset (shapes drawn with PIL, captions),
 write a legacy kohya_ss GUI JSON preset for it, then lint -> migrate (to native TOML) -> train (~20 steps)
--> convert (kohya -> PEFT) -> inspect. Other wings are called through the CLI in-process; a wing that is not
-available yet is reported as "<step>: not yet available" and the demo goes on.
+-> convert (kohya -> PEFT) -> inspect, each through its wing's API; a step that fails says why and the demo
+goes on.
 """
 
 from __future__ import annotations
@@ -85,39 +85,58 @@ def legacy_flux_gui_preset(model_dir: str, data_dir: str, output_dir: str, *, st
     }
 
 
-def _cli(args: list[str]) -> tuple[int, str]:
-    """Run ``lora-compat ARGS`` in-process; (exit code, combined output)."""
-    from click.testing import CliRunner
+def _lint_step(preset: Path) -> tuple[bool, str]:
+    """Lint the preset with every rule (the lint wing's API, as ``lora-compat lint`` calls it)."""
+    from lora_compat.lint.registry import select_rules
+    from lora_compat.lint.runner import lint_file
 
-    from lora_compat.cli import cli
-
-    res = CliRunner().invoke(cli, args, catch_exceptions=True)
-    out = res.output
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        from lora_compat.errors import UserError
-
-        out += f"\n{res.exception}" if isinstance(res.exception, UserError) else \
-            f"\ninternal error: {type(res.exception).__name__}: {res.exception}"
-        return (2, out)
-    return res.exit_code, out
+    res = lint_file(str(preset), select_rules())
+    if res.error is not None:
+        return False, res.error
+    if not res.findings:
+        return True, "clean"
+    first = res.findings[0]
+    return True, f"{len(res.findings)} finding(s), first {first.code} {first.key or ''}: {first.message}"
 
 
-def _first_line(text: str, limit: int = 200) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    line = lines[0] if lines else ""
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def _available(command: str) -> bool:
-    import importlib
-
-    from lora_compat.cli import COMMANDS
+def _plan_step(config: Path) -> tuple[bool, str]:
+    """The plan the engine will run (the plan wing's API, as ``lora-compat plan`` calls it)."""
+    from lora_compat.config.family import require_family
+    from lora_compat.config.load import load_config
+    from lora_compat.config.validate import refuse_invalid
+    from lora_compat.errors import UserError
+    from lora_compat.plan import make_plan
 
     try:
-        importlib.import_module(COMMANDS[command][0])
-    except ModuleNotFoundError:
-        return False
-    return True
+        cfg = load_config(str(config))
+        require_family(cfg, "plan")
+        refuse_invalid(cfg)
+        plan = make_plan(cfg)
+    except UserError as err:
+        return False, str(err)
+    return True, f"{plan.family or plan.arch}: {plan.steps.max_train_steps} steps"
+
+
+def _convert_and_inspect(lora: Path, root: Path, family: str, step: Callable[[str, bool, str], None]) -> None:
+    """Convert the trained kohya LoRA (SD: to a PEFT folder; FLUX.1: fused BFL modules to diffusers' split ones,
+    as FluxPipeline.load_lora_weights reads them) and inspect it, through the weights wing's API."""
+    from lora_compat.errors import UserError
+    from lora_compat.weights.convert import ConvertOptions, convert
+    from lora_compat.weights.inspect import inspect_path
+
+    to = "diffusers" if family == "flux1" else "peft"
+    dst = root / ("converted-diffusers.safetensors" if family == "flux1" else "converted-peft")
+    try:
+        converted = convert(lora, dst, ConvertOptions(to=to))
+        step("convert", True, f"{converted.modules} modules kohya -> {to} in {dst}")
+    except UserError as err:
+        step("convert", False, str(err))
+    try:
+        facts = inspect_path(lora)
+        step("inspect", True, f"{facts['layout']} {facts['arch']} {facts['algo']}, {facts['module_count']} modules, "
+                              f"ranks {facts['ranks']}")
+    except UserError as err:
+        step("inspect", False, str(err))
 
 
 #: the families ``demo --family`` tours
@@ -176,28 +195,23 @@ def run_demo(output: str | os.PathLike[str], steps: int = 20, echo: Callable[[st
                                  indent=2), encoding="utf-8")
     step("preset", True, f"{'kohya_ss GUI FLUX.1' if family == 'flux1' else 'legacy kohya_ss GUI'} preset {preset}")
 
-    if _available("lint"):
-        code, out = _cli(["lint", str(preset)])
-        step("lint", code in (0, 1), f"exit {code}; {_first_line(out) or 'clean'}")
-    else:
-        step("lint", False, "not yet available")
+    from lora_compat.errors import UserError
+    from lora_compat.migrate.run import migrate_file
+
+    step("lint", *_lint_step(preset))
 
     train_input = preset
-    if _available("migrate"):
-        native = root / "migrated.toml"
-        code, out = _cli(["migrate", str(preset), "--to", "native", "-o", str(native)])
-        if code == 0 and native.is_file():
-            train_input = native
-            step("migrate", True, f"native config {native}")
-        else:
-            step("migrate", False, f"exit {code}: {_first_line(out)}; training from the legacy preset")
+    native = root / "migrated.toml"
+    try:
+        report = migrate_file(str(preset), "native", str(native))
+    except UserError as err:
+        step("migrate", False, f"{err}; training from the legacy preset")
     else:
-        step("migrate", False, "not yet available")
+        train_input = native
+        step("migrate", True, f"native config {native} ({len(report.losses)} key(s) without an equivalent)")
 
-    if family == "flux1" and _available("plan"):
-        code, out = _cli(["plan", str(train_input)])
-        flux_line = next((ln.strip() for ln in out.splitlines() if ln.strip().startswith("flux1-")), "")
-        step("plan", code == 0, f"exit {code}; {flux_line or _first_line(out)}")
+    if family == "flux1":
+        step("plan", *_plan_step(train_input))
 
     from lora_compat.config.load import load_config
     from lora_compat.train.engine import run_training
@@ -211,21 +225,11 @@ def run_demo(output: str | os.PathLike[str], steps: int = 20, echo: Callable[[st
     step("train", True, f"{result.global_step} steps, mean loss of the first/last {k} steps {first:.4f} -> "
          f"{last:.4f}; wrote {result.final_model}")
 
-    if _available("convert"):
-        peft_dir = root / "converted-peft"
-        if family == "flux1":   # fused BFL modules -> diffusers' split ones (FluxPipeline.load_lora_weights)
-            peft_dir = root / "converted-diffusers.safetensors"
-            code, out = _cli(["convert", str(result.final_model), str(peft_dir), "--to", "diffusers"])
-        else:
-            code, out = _cli(["convert", str(result.final_model), str(peft_dir), "--to", "peft"])
-        step("convert", code == 0, f"exit {code}; {peft_dir if code == 0 else _first_line(out)}")
+    if result.final_model is not None:
+        _convert_and_inspect(result.final_model, root, family, step)
     else:
-        step("convert", False, "not yet available")
-    if _available("inspect"):
-        code, out = _cli(["inspect", str(result.final_model)])
-        step("inspect", code == 0, f"exit {code}; {_first_line(out)}")
-    else:
-        step("inspect", False, "not yet available")
+        step("convert", False, "training saved no LoRA")
+        step("inspect", False, "training saved no LoRA")
     summary["seconds"] = round(time.time() - t0, 1)
     echo(f"demo finished in {summary['seconds']} s; everything is in {root}")
     return summary

@@ -21,7 +21,7 @@ _ARG_LISTS = ("network_args", "optimizer_args", "lr_scheduler_args")
 def _options(cfg) -> dict:
     """Canonical options as sd-scripts sees them: k=v lists compared as the keyword dicts sd-scripts builds;
     sample_prompts as the prompt text (a GUI file holds the text, migrate writes it to <stem>_prompts.txt)."""
-    from lora_compat.migrate.run import gui_prompt_text
+    from lora_compat.config.dialects.kohya_gui import gui_prompt_text
 
     out = {}
     for k, s in cfg.options.items():

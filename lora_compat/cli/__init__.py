@@ -35,20 +35,8 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        module, help_text = COMMANDS[name]
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-
-            @click.command(name=name, help=help_text)
-            def _missing() -> None:
-                click.echo(f"lora-compat {name}: not yet available in this version.", err=True)
-                sys.exit(2)
-
-            return _missing
-        return mod.command
+        command: click.Command = importlib.import_module(COMMANDS[name][0]).command
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]

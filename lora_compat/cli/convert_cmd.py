@@ -109,7 +109,8 @@ def command(src: Path, dst: str, to: str, arch: str, dtype: str, bake_scale: boo
     goes into. SRC is never modified; DST is written atomically, never replaced without --force, and --force
     replaces only a LoRA file or PEFT adapter folder.
     """
-    from lora_compat.weights.convert import ConvertOptions, VerificationError, convert
+    from lora_compat.weights.conversion import ConvertOptions, VerificationError
+    from lora_compat.weights.convert import convert
 
     opts = ConvertOptions(to=to, arch=arch, dtype=dtype, bake_scale=bake_scale, force=force,
                           allow_pickle=allow_pickle, te_naming=5 if te_naming == "transformers5" else 4,
@@ -165,7 +166,8 @@ def _run_batch(src: Path, dst: Path, opts, fmt: str) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from lora_compat.weights.convert import VerificationError, convert
+    from lora_compat.weights.conversion import VerificationError
+    from lora_compat.weights.convert import convert
 
     items = _batch_items(src)
     if dst.exists() and not dst.is_dir():

@@ -15,25 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lora_compat.config import dialects as D
+from lora_compat.config.detection import Detection
 from lora_compat.config.document import CMDLINE, TOML, Document
-
-
-@dataclass
-class Detection:
-    """What a file is: dialect id, era, GUI tab, the reasons for the verdict, and whether it trains.
-
-    ``training`` is False for files that are recognised but are not training configs (kohya GUI settings
-    TOML "K-set", LECO prompts, caption metadata JSON, Derrian block-weight presets "A-BW" ...); then
-    ``what`` says what the file is, for the refusal message.
-    """
-
-    dialect: str | None
-    era: str | None = None
-    tab: str | None = None
-    reasons: list[str] = field(default_factory=list)
-    training: bool = True
-    what: str | None = None
-
 
 ARGSTORE_MARKERS = ("base_model", "img_folder", "output_folder", "net_dim", "train_resolution", "test_seed",
                     "max_clip_token_length", "json_load_skip_list", "list_of_json_to_run", "save_json_only",
@@ -75,10 +58,7 @@ _OWN_CONFIG_FILE = re.compile(r"^# lora-compat: script = \"[A-Za-z0-9_.]+\"\s*$"
 def era_and_tab(dialect: str, data: dict[str, Any]) -> tuple[str | None, str | None, list[str]]:
     """Era, tab and reasons from the ``classify(data)`` of ``dialect``'s reader module (it owns its eras)."""
     module = D.READERS[dialect].split(":")[0]
-    try:
-        mod = importlib.import_module(f"lora_compat.config.dialects.{module}")
-    except ModuleNotFoundError:
-        return None, None, []
+    mod = importlib.import_module(f"lora_compat.config.dialects.{module}")
     fn = getattr(mod, "classify", None)
     if fn is None:
         return None, None, []

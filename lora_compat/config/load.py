@@ -1,14 +1,15 @@
 """The spine's entry points: ``load_config(path) -> CanonicalConfig`` and ``detect(path) -> Detection``.
 
 load (bytes -> Document with positions) -> detect dialect -> the dialect's reader (-> canonical model)
--> schema validation (``lora_compat.config.validate.validate_options`` when installed). Every bad input
+-> schema validation (``lora_compat.config.validate.validate_options``). Every bad input
 ends as one :class:`~lora_compat.errors.UserError` line.
 """
 
 from __future__ import annotations
 
 from lora_compat.config import dialects as D
-from lora_compat.config.detect import Detection, detect_document, era_and_tab
+from lora_compat.config.detect import detect_document, era_and_tab
+from lora_compat.config.detection import Detection
 from lora_compat.config.document import CMDLINE, JSON, TOML, Document
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.errors import UserError
@@ -66,44 +67,8 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
-def single_line(err: UserError) -> UserError:
-    """The same error with control characters escaped: raw values quoted in messages may hold newlines,
-    and the CLI promises exactly one line."""
-    text = str(err)
-    if not any(ch in text for ch in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
-        return err
-
-    def esc(s: str | None) -> str | None:
-        return None if s is None else printable(s)
-
-    new = UserError(esc(err.reason) or "", file=esc(err.file), line=err.line, col=err.col, key=esc(err.key))
-    new.exit_code = err.exit_code
-    return new
-
-
-def load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = False,
-                image_counts: dict[str, int] | None = None) -> CanonicalConfig:
-    """Load any supported config into the canonical model (see :func:`_load_config`); errors are one line.
-
-    Files the config points to (a dataset config, a ``--config_file``, image folders, the base model) may be
-    absent: show, lint, migrate and plan read what is there and say what is unknown in notes. Only training
-    needs them: ``resolve_dataset=True`` makes a missing dataset config / ``--config_file`` an error.
-    ``image_counts`` (``--images FOLDER=COUNT``) gives the number of images of folders that are not here, by
-    path or by sub-folder name (``"10_sks dog": 25``): front-ends that derived a length or a warmup from their
-    own image count are then resolved exactly as they did.
-    """
-    try:
-        return _load_config(path, dialect=dialect, resolve_dataset=resolve_dataset, image_counts=image_counts)
-    except UserError as err:
-        clean = single_line(err)
-        if clean is err:
-            raise
-        raise clean from None
-
-
-def _load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = False,
-                 image_counts: dict[str, int] | None = None) -> CanonicalConfig:
-    """Load any supported config into the canonical model.
+def load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = True) -> CanonicalConfig:
+    """Load any supported config into the canonical model (errors are one line: see :class:`UserError`).
 
     ``dialect`` overrides detection. ``resolve_dataset``: a referenced dataset config that does not exist
     is an error (True, for train) or a ``dataset-config-missing`` Note (False). Non-training files
@@ -124,11 +89,7 @@ def _load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool
                         f"{type(doc.data).__name__}", file=path)
     doc.meta["resolve_dataset"] = resolve_dataset
     doc.meta["image_counts"] = dict(image_counts or {})
-    try:
-        read = D.reader(detection.dialect)
-    except ModuleNotFoundError:
-        raise UserError(f"detected {detection.dialect}, but the reader for that dialect is not available in "
-                        "this version", file=path) from None
+    read = D.reader(detection.dialect)
     try:
         cfg = read(doc, detection)
     except UserError:
@@ -204,11 +165,9 @@ def _load_referenced_dataset(cfg: CanonicalConfig, required: bool) -> None:
 
 
 def _validate(cfg: CanonicalConfig) -> None:
-    """Schema validation by the schemas engineer's ``validate_options`` (when installed), deduplicated."""
-    try:
-        from lora_compat.config.validate import validate_options
-    except ImportError:
-        return
+    """Schema validation (:func:`~lora_compat.config.validate.validate_options`), deduplicated."""
+    from lora_compat.config.validate import validate_options  # jsonschema: imported when a config is loaded
+
     seen = {(iv.option, iv.origin.key) for iv in cfg.invalid}
     for iv in validate_options(cfg):
         if (iv.option, iv.origin.key) not in seen:

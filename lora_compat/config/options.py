@@ -260,11 +260,6 @@ def security(name: str) -> str | None:
     return _get(name, "x-security")
 
 
-def security_options() -> list[str]:
-    """Every canonical option with an ``x-security`` note."""
-    return [n for n, s in _properties().items() if s.get("x-security")]
-
-
 def dataset_key(name: str) -> str | None:
     """The dataset-config key this command-line option is the lowest-priority fallback for (§3.3), or None."""
     return _get(name, "x-dataset-key")

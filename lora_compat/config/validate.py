@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from lora_compat.config import options
 from lora_compat.config.model import CanonicalConfig, InvalidValue, Origin, Setting
@@ -271,20 +271,10 @@ def validate_values(values: dict[str, Any], *, source: str = "<values>") -> list
     return validate_options(cfg)
 
 
-def invalid_names(problems: Iterable[InvalidValue]) -> list[str]:
-    """The option names of ``problems`` in order, without repeats."""
-    seen: list[str] = []
-    for p in problems:
-        if p.option not in seen:
-            seen.append(p.option)
-    return seen
-
-
 def refuse_invalid(cfg: CanonicalConfig) -> None:
     """Refuse a config holding values that failed conversion: one line naming file, line and key of the first
     (with how many more), control characters escaped. ``show`` displays such configs instead; ``lint`` reports
     them; ``migrate``, ``plan`` and ``train`` stop here."""
-    from lora_compat.config.load import single_line
     from lora_compat.errors import UserError
 
     if not cfg.invalid:
@@ -292,4 +282,4 @@ def refuse_invalid(cfg: CanonicalConfig) -> None:
     bad = cfg.invalid[0]
     o = bad.origin
     more = f" (and {len(cfg.invalid) - 1} more; see lora-compat lint)" if len(cfg.invalid) > 1 else ""
-    raise single_line(UserError(f"{bad.reason}{more}", file=o.file, line=o.line, col=o.col, key=o.key))
+    raise UserError(f"{bad.reason}{more}", file=o.file, line=o.line, col=o.col, key=o.key)

@@ -116,11 +116,6 @@ def get_str(cfg: CanonicalConfig, name: str) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def get_num(cfg: CanonicalConfig, name: str) -> float | None:
-    """The option's value as a finite number (numeric strings accepted; bools are not numbers)."""
-    return as_number(cfg.get(name))
-
-
 def effective(cfg: CanonicalConfig, name: str) -> Any:
     """sd-scripts' effective value: the file's, else the schema default (None when the schema is unavailable)."""
     try:

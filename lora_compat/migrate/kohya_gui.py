@@ -369,8 +369,6 @@ def _data(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: Migration
             "datasets -> the migrated dataset config written beside the GUI file")
     elif cfg.get("dataset_config"):
         put("dataset_config", cfg.get("dataset_config"), "dataset_config")
-    from lora_compat.migrate.run import gui_prompt_text
-
     s = cfg.options.get("sample_prompts")
     gui["sample_prompts"] = ""
     inline = gui_prompt_text(cfg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lora_compat.config.dialects.kohya_gui import gui_prompt_text
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.config.validate import refuse_invalid
 from lora_compat.errors import UserError
@@ -25,24 +26,12 @@ def dataset_path_for(out: str) -> str:
     return str(p.with_name(p.stem + "_dataset.toml"))
 
 
-PROMPT_TEXT_NOTE = "kohya-gui-sample-prompts-text"
 
 
 def prompts_path_for(out: str) -> str:
     """Where a prompt text held only in the legacy file goes: ``<out stem>_prompts.txt`` beside ``out``."""
     p = Path(out)
     return str(p.with_name(p.stem + "_prompts.txt"))
-
-
-def gui_prompt_text(cfg: CanonicalConfig) -> str | None:
-    """The sample prompt text a kohya_ss GUI file holds inline, when ``sample_prompts`` is the file the GUI
-    would have written it to at training time (that file does not exist before the GUI runs)."""
-    s = cfg.options.get("sample_prompts")
-    for n in cfg.notes:
-        if n.code == PROMPT_TEXT_NOTE and s is not None and n.data.get("path") == s.value \
-                and isinstance(n.data.get("text"), str):
-            return n.data["text"]
-    return None
 
 
 def _with_prompt_file(cfg: CanonicalConfig, out: str, files: dict[str, str]) -> CanonicalConfig:

@@ -7,39 +7,14 @@ layouts and names it maps, which keys it drops silently, where it mis-scales alp
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
 
+from lora_compat.weights.check_result import CheckResult
 from lora_compat.weights.flux_layouts import FluxLoraFile
 from lora_compat.weights.layouts import PART_COMPONENT, AdapterModule, LoraFile
 
 TARGETS = ("diffusers", "comfyui", "a1111", "sd-scripts", "ai-toolkit")
 UNET_ATTN_PROJ = (".to_q", ".to_k", ".to_v", ".to_out.0")
 TE_ATTN_PROJ = (".q_proj", ".k_proj", ".v_proj", ".out_proj")
-
-
-@dataclass
-class CheckResult:
-    """Outcome of :func:`check_lora`: modules that will not apply (or apply with a wrong scale) and why."""
-
-    target: str
-    modules: int
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (module label, reason)
-    details: dict[str, str] = field(default_factory=dict)          # module label -> numbers for its problem
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``check --format json`` object (stable contract; see docs/cli.md)."""
-        reasons = Counter(r for _, r in self.problems)
-        return {"target": self.target, "ok": self.ok, "modules": self.modules,
-                "failing": len({m for m, _ in self.problems}),
-                "problems": [{"module": m, "reason": r, **({"detail": self.details[m]} if m in self.details else {})}
-                             for m, r in self.problems],
-                "reasons": dict(reasons), "notes": list(self.notes)}
 
 
 def _label(m: AdapterModule) -> str:

@@ -8,35 +8,41 @@ Tensor bytes are copied untouched wherever the math allows (renames, 1x1 reshape
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from lora_compat import __version__
-from lora_compat.atomic import atomic_dir, staged_file
+from lora_compat.atomic import atomic_dir
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.errors import UserError, Where
+from lora_compat.weights.conversion import (
+    DTYPES,
+    FLOAT_DTYPES,
+    ConvertOptions,
+    ConvertReport,
+    check_dst,
+    count_bytes,
+    fmt_alpha,
+    path_metadata,
+    provenance,
+    source_metadata,
+    verifier,
+    write_file,
+)
 from lora_compat.weights.flux_layouts import FluxLoraFile
 from lora_compat.weights.layouts import PART_COMPONENT, AdapterModule, LoraFile, open_lora
 from lora_compat.weights.safetensors_io import (
     ByteRange,
     CastRange,
     OutTensor,
-    Pieces,
     TensorEntry,
     encode_values,
     sd_scripts_hashes,
     write_safetensors,
 )
-from lora_compat.weights.untrusted import open_input
 
 TARGETS = ("kohya", "peft", "diffusers", "comfyui", "ai-toolkit")
 SD_TARGETS = ("kohya", "peft", "diffusers")
-DTYPES = {"keep": None, "fp16": "F16", "bf16": "BF16", "fp32": "F32"}
-FLOAT_DTYPES = ("F32", "F16", "BF16")
 
 KOHYA_ROLE_PARAM = {
     "lora": {"down": "lora_down.weight", "up": "lora_up.weight", "mid": "lora_mid.weight"},
@@ -54,54 +60,6 @@ PEFT_TYPE = {"lora": "LORA", "loha": "LOHA", "lokr": "LOKR"}
 PEFT_DIRS = {"unet": "unet", "te1": "text_encoder", "te2": "text_encoder_2"}
 DROP_META_PREFIXES = ("sshs_",)
 DROP_META_KEYS = ("modelspec.hash_sha256",)
-SOURCE_META_KEY = "lora_compat.source_metadata"
-
-
-@dataclass
-class ConvertOptions:
-    """Knobs of one conversion (the CLI flags)."""
-
-    to: str
-    arch: str = "auto"
-    dtype: str = "keep"
-    bake_scale: bool = False
-    force: bool = False
-    allow_pickle: bool = False
-    te_naming: int = 5  # PEFT output only: transformers major whose CLIPTextModel paths the keys use
-    verify: bool = False  # compare every module's delta weight before the output is renamed into place (torch)
-    drop_t5: bool = False  # FLUX: leave T5-XXL (lora_te3_) modules out of the output
-
-
-@dataclass
-class ConvertReport:
-    """What a conversion did (for the CLI and tests)."""
-
-    src: Path
-    dst: Path
-    src_layout: str
-    arch: str
-    algo: str
-    to: str
-    modules: int
-    parts: dict[str, int]
-    bytes_copied: int = 0
-    bytes_rewritten: int = 0
-    outputs: list[Path] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    verify: Any = None          # a lora_compat.weights.verify.VerifyResult with ConvertOptions.verify
-    written: bool = False       # False when --verify failed: nothing was written
-
-
-class VerificationError(Exception):
-    """``--verify`` found a difference: the output was not written. Carries the report (with ``verify``)."""
-
-    def __init__(self, report: ConvertReport) -> None:
-        super().__init__(f"{report.dst}: verification failed; nothing was written")
-        self.report = report
-
-
-def _fmt_alpha(a: float) -> float | int:
-    return int(a) if float(a).is_integer() else float(a)
 
 
 def check_target(lf: LoraFile, to: str) -> None:
@@ -206,27 +164,6 @@ def _effective_alpha(m: AdapterModule, bake: bool) -> float | None:
 
 # --- metadata -----------------------------------------------------------------------------------------------------
 
-def _source_metadata(lf: LoraFile) -> dict[str, str]:
-    """The kohya-side metadata of the source (restored from our private key when the source is PEFT/diffusers)."""
-    meta = dict(lf.metadata)
-    if lf.layout != "kohya" and SOURCE_META_KEY in meta:
-        try:
-            restored = json.loads(meta[SOURCE_META_KEY])
-            if isinstance(restored, dict) and all(isinstance(v, str) for v in restored.values()):
-                return restored
-        except json.JSONDecodeError:
-            pass
-    if lf.layout != "kohya":
-        return {k: v for k, v in meta.items() if k.startswith(("ss_", "modelspec."))}
-    return meta
-
-
-def _provenance(lf: LoraFile, opts: ConvertOptions) -> dict[str, str]:
-    return {"lora_compat.converted_from": f"{lf.layout}:{lf.path.name}",
-            "lora_compat.version": __version__,
-            "lora_compat.conversion": json.dumps({"to": opts.to, "dtype": opts.dtype, "bake_scale": opts.bake_scale,
-                                                  "arch": lf.arch}, sort_keys=True)}
-
 
 MODELSPEC_ARCH = {"sd1": "stable-diffusion-v1/lora", "sd2": "stable-diffusion-v2-512/lora",
                   "sdxl": "stable-diffusion-xl-v1-base/lora"}
@@ -235,7 +172,7 @@ MODELSPEC_ARCH = {"sd1": "stable-diffusion-v1/lora", "sd2": "stable-diffusion-v2
 def _kohya_metadata(lf: LoraFile, opts: ConvertOptions, modules: list[AdapterModule], bake: bool,
                     bytes_changed: bool) -> tuple[dict[str, str], bool]:
     """kohya output metadata, and whether sshs_* hashes must be recomputed."""
-    src = _source_metadata(lf)
+    src = source_metadata(lf)
     had_hashes = any(k.startswith("sshs_") for k in src)
     meta = {k: v for k, v in src.items() if not k.startswith(DROP_META_PREFIXES) and k not in DROP_META_KEYS
             and not k.startswith("lora_compat.") and k != "lora_adapter_metadata" and not is_secret_key(k)}
@@ -250,7 +187,7 @@ def _kohya_metadata(lf: LoraFile, opts: ConvertOptions, modules: list[AdapterMod
     if ranks and ("ss_network_dim" not in meta or lf.layout != "kohya"):
         meta["ss_network_dim"] = str(ranks.most_common(1)[0][0])
     if alphas and ("ss_network_alpha" not in meta or lf.layout != "kohya" or bake):
-        meta["ss_network_alpha"] = str(_fmt_alpha(alphas.most_common(1)[0][0]))
+        meta["ss_network_alpha"] = str(fmt_alpha(alphas.most_common(1)[0][0]))
     if "ss_base_model_version" not in meta:
         meta["ss_base_model_version"] = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}[lf.arch]
     if lf.arch in ("sd1", "sd2"):
@@ -258,21 +195,8 @@ def _kohya_metadata(lf: LoraFile, opts: ConvertOptions, modules: list[AdapterMod
     if "modelspec.architecture" in meta or "modelspec.sai_model_spec" in meta:
         meta.setdefault("modelspec.architecture", MODELSPEC_ARCH[lf.arch])
     meta["format"] = "pt"
-    meta.update(_provenance(lf, opts))
+    meta.update(provenance(lf, opts))
     return meta, had_hashes
-
-
-def _path_metadata(lf: LoraFile, opts: ConvertOptions) -> dict[str, str]:
-    """Metadata for PEFT/diffusers files: format pt, provenance, and the source's kohya metadata kept privately."""
-    src = _source_metadata(lf)
-    # sshs_* stay in the private copy only as a marker: a later conversion back to kohya recomputes them.
-    keep = {k: v for k, v in src.items() if not k.startswith("lora_compat.")
-            and k not in ("format", "lora_adapter_metadata") and not is_secret_key(k)}
-    meta = {"format": "pt"}
-    if keep:
-        meta[SOURCE_META_KEY] = json.dumps(keep, sort_keys=True, ensure_ascii=False)
-    meta.update(_provenance(lf, opts))
-    return meta
 
 
 # --- PEFT configuration -------------------------------------------------------------------------------------------
@@ -299,22 +223,22 @@ def peft_config(modules: list[AdapterModule], bake: bool) -> dict:
     r_common = Counter(ranks.values()).most_common(1)[0][0]
     a_common = Counter(alphas.values()).most_common(1)[0][0]
     rank_pattern = {p: r for p, r in ranks.items() if r != r_common}
-    alpha_pattern = {p: _fmt_alpha(a) for p, a in alphas.items() if a != a_common}
+    alpha_pattern = {p: fmt_alpha(a) for p, a in alphas.items() if a != a_common}
     targets = sorted(ranks)
     cfg: dict = {"peft_type": PEFT_TYPE[algo], "r": r_common, "target_modules": targets,
                  "rank_pattern": rank_pattern, "alpha_pattern": alpha_pattern, "inference_mode": True,
                  "task_type": None, "base_model_name_or_path": None, "revision": None, "modules_to_save": None,
                  "layers_to_transform": None, "layers_pattern": None, "exclude_modules": None}
     if algo == "lora":
-        cfg.update({"lora_alpha": _fmt_alpha(a_common), "use_rslora": False,
+        cfg.update({"lora_alpha": fmt_alpha(a_common), "use_rslora": False,
                     "use_dora": any(m.dora is not None for m in modules), "lora_dropout": 0.0, "bias": "none",
                     "fan_in_fan_out": False, "init_lora_weights": True, "lora_bias": False})
     elif algo == "loha":
-        cfg.update({"alpha": _fmt_alpha(a_common), "rank_dropout": 0.0, "module_dropout": 0.0,
+        cfg.update({"alpha": fmt_alpha(a_common), "rank_dropout": 0.0, "module_dropout": 0.0,
                     "use_effective_conv2d": any("t1" in m.tensors for m in modules), "init_weights": True})
     else:
         assert lokr is not None  # algo == "lokr"
-        cfg.update({"alpha": _fmt_alpha(a_common), "rank_dropout": 0.0, "module_dropout": 0.0,
+        cfg.update({"alpha": fmt_alpha(a_common), "rank_dropout": 0.0, "module_dropout": 0.0,
                     "use_effective_conv2d": lokr.use_effective_conv2d, "decompose_both": lokr.decompose_both,
                     "decompose_factor": lokr.decompose_factor, "rank_dropout_scale": False, "init_weights": True})
     return cfg
@@ -439,14 +363,6 @@ def _path_tensors(mods: list[AdapterModule], opts: ConvertOptions, bake: bool, p
     return out
 
 
-def _count_bytes(tensors: list[OutTensor], report: ConvertReport) -> None:
-    for t in tensors:
-        src = t.source
-        for part in (src.parts if isinstance(src, Pieces) else (src,)):
-            if isinstance(part, ByteRange):
-                report.bytes_copied += part.length
-            elif not isinstance(part, (bytes, bytearray)):
-                report.bytes_rewritten += part.length  # casts, bakes, assembled rows, zero fill
         # bytes sources are the new 4-byte alpha scalars: neither copied nor rewritten tensor data
 
 
@@ -470,34 +386,34 @@ def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertRepo
                         "ComfyUI and ai-toolkit (use --to kohya)", file=str(lf.path))
     check_target(lf, opts.to)
     dst = Path(dst)
-    _check_dst(lf, dst, opts)
+    check_dst(lf, dst, opts)
     bake = opts.bake_scale
     report = ConvertReport(lf.path, dst, lf.layout, lf.arch, lf.algo, opts.to, len(lf.modules),
                            dict(Counter(m.part for m in lf.modules)))
-    check = _verifier(lf, report) if opts.verify else None
+    check = verifier(lf, report) if opts.verify else None
     if opts.to == "kohya":
         tensors = _kohya_tensors(lf, opts, bake)
         bytes_changed = bake or opts.dtype != "keep" or lf.layout != "kohya"
         meta, had_hashes = _kohya_metadata(lf, opts, lf.modules, bake, bytes_changed)
-        _count_bytes(tensors, report)
+        count_bytes(tensors, report)
         if had_hashes:
             model_hash, legacy_hash = sd_scripts_hashes(tensors, meta)
             meta = dict(meta, sshs_model_hash=model_hash, sshs_legacy_hash=legacy_hash)
             report.notes.append("recomputed sshs_model_hash / sshs_legacy_hash")
-        _write_file(dst, tensors, meta, check)
+        write_file(dst, tensors, meta, check)
         report.outputs.append(dst)
     elif opts.to == "diffusers":
         def prefix_of(m: AdapterModule) -> str:
             return f"{PART_COMPONENT[m.part]}.{m.info.diffusers_path}"  # TE keys keep `text_model.` (ComfyUI)
         tensors = _path_tensors(lf.modules, opts, bake, prefix_of)
-        meta = _path_metadata(lf, opts)
+        meta = path_metadata(lf, opts)
         meta["lora_adapter_metadata"] = json.dumps(diffusers_adapter_metadata(lf, bake), sort_keys=True)
-        _count_bytes(tensors, report)
-        _write_file(dst, tensors, meta, check)
+        count_bytes(tensors, report)
+        write_file(dst, tensors, meta, check)
         report.outputs.append(dst)
     else:
         parts = [p for p in ("unet", "te1", "te2") if any(m.part == p for m in lf.modules)]
-        meta = _path_metadata(lf, opts)
+        meta = path_metadata(lf, opts)
         with atomic_dir(dst, replace=opts.force) as tmp:
             for part in parts:
                 mods = [m for m in lf.modules if m.part == part]
@@ -505,7 +421,7 @@ def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertRepo
                 def prefix_of(m: AdapterModule) -> str:
                     return f"base_model.model.{m.info.te_path(opts.te_naming)}"
                 tensors = _path_tensors(mods, opts, bake, prefix_of)
-                _count_bytes(tensors, report)
+                count_bytes(tensors, report)
                 sub = tmp / PEFT_DIRS[part]
                 sub.mkdir()
                 write_safetensors(sub / "adapter_model.safetensors", tensors, meta, order="source", atomic=False)
@@ -522,103 +438,7 @@ def convert_loaded(lf: LoraFile, dst: Path, opts: ConvertOptions) -> ConvertRepo
     return report
 
 
-def _write_file(dst: Path, tensors: list[OutTensor], meta: dict[str, str],
-                check: Callable[[Path], None] | None) -> None:
-    with staged_file(dst, durable=False) as tmp:  # no fsync: ~5x the copy itself for a 150 MB LoRA; cp skips it
-        write_safetensors(tmp, tensors, meta, order="source", atomic=False)
-        if check is not None:
-            check(tmp)
-
-
-def _verifier(lf: LoraFile, report: ConvertReport) -> Callable[[Path], None]:
-    """The ``--verify`` step: compare the staged output with the source; raise to keep it from being written."""
-    from lora_compat.weights.verify import require_torch, verify_loaded
-
-    require_torch()
-
-    def check(staged: Path) -> None:
-        report.verify = verify_loaded(lf, open_lora(staged, arch=lf.arch))
-        if not report.verify.ok:
-            raise VerificationError(report)
-    return check
-
-
 # --- what --force may replace -------------------------------------------------------------------------------------
-
-_ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "README.md"}
-
-
-def _foreign_entries(folder: Path) -> list[str] | None:
-    """Entries of ``folder`` that a PEFT adapter folder does not hold (None when it cannot be listed)."""
-    subdirs = set(PEFT_DIRS.values()) | {"transformer"}  # FLUX.1 PEFT outputs have a transformer/ component
-    foreign: list[str] = []
-    try:
-        for e in os.scandir(folder):
-            if e.name in subdirs and e.is_dir(follow_symlinks=False):
-                foreign += [f"{e.name}/{x.name}" for x in os.scandir(e.path)
-                            if x.name not in _ADAPTER_FILES or not x.is_file(follow_symlinks=False)]
-            elif e.name not in _ADAPTER_FILES or not e.is_file(follow_symlinks=False):
-                foreign.append(e.name + ("/" if e.is_dir(follow_symlinks=False) else ""))
-    except OSError:
-        return None
-    return foreign
-
-
-def replaceable_output(dst: Path, to: str) -> str | None:
-    """Why ``--force`` must not replace ``dst`` (None when it may): only what this tool could have written goes.
-
-    A PEFT output may replace an empty folder or a PEFT adapter folder (``adapter_config.json``,
-    ``adapter_model.safetensors``, ``README.md``, optionally in ``unet/``, ``text_encoder/``, ``text_encoder_2/``
-    sub-folders, nothing else); a kohya/diffusers output may replace an empty file or a safetensors file.
-    """
-    if to == "peft":
-        if not dst.is_dir() or dst.is_symlink():
-            return "it is not a folder (a PEFT output is a folder); remove it first"
-        foreign = _foreign_entries(dst)
-        if foreign is None:
-            return "it cannot be listed"
-        if foreign:
-            shown = ", ".join(sorted(foreign)[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-            return f"it is not a PEFT adapter folder (it holds {shown})"
-        return None
-    if dst.is_dir():
-        return "it is a folder and a kohya/diffusers output is one file (end DST with / to write into the folder)"
-    try:
-        fd = open_input(dst)
-    except UserError as err:
-        return err.reason
-    try:
-        head = os.pread(fd, 9, 0) if hasattr(os, "pread") else os.read(fd, 9)
-        size = os.fstat(fd).st_size
-    finally:
-        os.close(fd)
-    if size == 0:
-        return None
-    n = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
-    if len(head) == 9 and 0 < n <= size - 8 and head[8:9] == b"{":
-        return None
-    from lora_compat.weights.untrusted import what_is
-
-    return f"it is {what_is(head) or 'not a safetensors file'}, not a LoRA this tool could have written"
-
-
-def _check_dst(lf: LoraFile, dst: Path, opts: ConvertOptions) -> None:
-    if os.path.lexists(dst):
-        srcs = [lf.path] + [f.path for f in lf.files]
-        for s in srcs:
-            try:
-                if os.path.samefile(s, dst) or Path(s).resolve().is_relative_to(dst.resolve()):
-                    raise UserError("destination is the source itself; refusing to overwrite the input",
-                                    file=str(dst))
-            except FileNotFoundError:
-                pass
-        if not opts.force:
-            raise UserError("already exists; pass --force to replace it", file=str(dst))
-        why = replaceable_output(dst, opts.to)
-        if why:
-            raise UserError(f"--force replaces only a LoRA file or PEFT folder; refusing: {why}", file=str(dst))
-    if not dst.parent.is_dir():
-        raise UserError("parent folder does not exist", file=str(dst))
 
 
 def convert(src: Path | str, dst: Path | str, opts: ConvertOptions) -> ConvertReport:

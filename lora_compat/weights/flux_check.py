@@ -22,9 +22,9 @@ from collections import Counter
 from typing import Any
 
 from lora_compat.arch import flux as fa
-from lora_compat.weights.check import CheckResult
-from lora_compat.weights.flux_convert import block_diagonal
+from lora_compat.weights.check_result import CheckResult
 from lora_compat.weights.flux_layouts import FluxLoraFile
+from lora_compat.weights.flux_tensor_bytes import block_diagonal
 
 FLUX_CHECK_TARGETS = ("diffusers", "comfyui", "sd-scripts", "ai-toolkit", "a1111")
 

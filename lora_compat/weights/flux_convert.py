@@ -26,31 +26,31 @@ of rows at a time (constant memory).
 from __future__ import annotations
 
 import json
-import os
 import struct
 from collections import Counter
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 from lora_compat.arch import flux as fa
 from lora_compat.errors import UserError
-from lora_compat.weights.convert import (
+from lora_compat.weights.conversion import (
     DTYPES,
     FLOAT_DTYPES,
     ConvertOptions,
     ConvertReport,
-    _check_dst,
-    _count_bytes,
-    _fmt_alpha,
-    _path_metadata,
-    _provenance,
-    _source_metadata,
-    _verifier,
-    _write_file,
+    check_dst,
+    count_bytes,
+    fmt_alpha,
+    path_metadata,
+    provenance,
+    source_metadata,
+    verifier,
+    write_file,
 )
-from lora_compat.weights.flux_layouts import FluxLoraFile, FluxSlice
+from lora_compat.weights.flux_layouts import BFL_ROW_LAYOUTS, FluxLoraFile, FluxSlice
+from lora_compat.weights.flux_tensor_bytes import block_diagonal, identical_downs
 from lora_compat.weights.layouts import AdapterModule
 from lora_compat.weights.safetensors_io import (
     COPY_CHUNK,
@@ -69,7 +69,6 @@ from lora_compat.weights.safetensors_io import (
 
 FLUX_TARGETS = ("kohya", "comfyui", "diffusers", "peft", "ai-toolkit")
 FUSED_TARGETS = ("kohya", "comfyui")
-BFL_ROW_LAYOUTS = ("kohya", "comfyui", "xlabs")   # layouts whose final-layer adaLN rows are in BFL order
 ALPHA_DTYPES_KEY = "lora_compat.kohya_alpha_dtypes"
 PEFT_DIRS = {"transformer": "transformer", "te1": "text_encoder", "te3": "text_encoder_2"}
 
@@ -228,73 +227,6 @@ def _rows(m: AdapterModule, role: str, first_row: int, rows: int) -> ByteRange:
     e = m.tensors[role]
     row = e.nbytes // e.shape[0]
     return ByteRange(m.source.path, e.start + first_row * row, rows * row)
-
-
-def _read(m: AdapterModule, role: str, start: int = 0, length: int | None = None) -> Generator[bytes, None, None]:
-    e = m.tensors[role]
-    fd = os.open(m.source.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    try:
-        off, rem = e.start + start, (e.nbytes - start if length is None else length)
-        while rem:
-            data = _pread(fd, min(rem, COPY_CHUNK), off)
-            if not data:
-                raise OSError("source file ended early")
-            yield data
-            off += len(data)
-            rem -= len(data)
-    finally:
-        os.close(fd)
-
-
-def identical_downs(mods: list[AdapterModule]) -> bool:
-    """Whether every module's down is bit-identical (same dtype, shape and bytes): the shared down of a fused LoRA."""
-    first = mods[0].tensors["down"]
-    if any(m.tensors["down"].dtype != first.dtype or m.tensors["down"].shape != first.shape for m in mods[1:]):
-        return False
-    readers = [_read(m, "down") for m in mods]
-    try:  # same shapes and dtypes: the readers yield equal-sized chunks
-        return all(all(c == chunks[0] for c in chunks[1:]) for chunks in zip(*readers, strict=True))
-    finally:
-        for r in readers:
-            r.close()
-
-
-_SIGN_MASK = {2: 0x7FFF, 4: 0x7FFFFFFF}
-
-
-def block_diagonal(m: AdapterModule, rows: tuple[int, ...]) -> bool:
-    """Whether ``m``'s up is block-diagonal over its parts (``rows`` each, rank split evenly), exact zeros (either
-    sign) elsewhere: how ``split_qkv`` saves; sd-scripts and diffusers chunk the down only then."""
-    n = len(rows)
-    r = m.lora_rank
-    if n < 2 or r % n:
-        return False
-    up = m.tensors["up"]
-    es = DTYPE_SIZES[up.dtype]
-    if es not in _SIGN_MASK:
-        return False
-    rp = r // n
-    row_bytes = r * es
-    lane = _SIGN_MASK[es].to_bytes(es, "little")
-    # A dense up (the common case) shows non-zero off-diagonal values in its first rows: one small read decides.
-    probe = min(rows[0], 8)
-    head = b"".join(_read(m, "up", 0, probe * row_bytes))
-    if int.from_bytes(head, "little") & int.from_bytes((bytes(rp * es) + lane * ((n - 1) * rp)) * probe, "little"):
-        return False
-    off = 0
-    for j, count in enumerate(rows):
-        # mask of one row: the sign-less bits of every off-diagonal element
-        row_mask = lane * (j * rp) + bytes(rp * es) + lane * ((n - j - 1) * rp)
-        per = max(1, COPY_CHUNK // row_bytes)
-        done = 0
-        while done < count:
-            k = min(per, count - done)
-            data = b"".join(_read(m, "up", (off + done) * row_bytes, k * row_bytes))
-            if int.from_bytes(data, "little") & int.from_bytes(row_mask * k, "little"):
-                return False
-            done += k
-        off += count
-    return True
 
 
 # --- sd-scripts' bake ------------------------------------------------------------------------------------------------
@@ -575,9 +507,9 @@ def flux_peft_config(outs: list[OutAdapter]) -> dict:
     targets: list[str] | str = sorted(ranks)
     if "^proj_out" in ranks:  # a regex string is fully matched by PEFT: anchors every module exactly
         targets = "^(?:" + "|".join(p.replace(".", r"\.").lstrip("^") for p in sorted(ranks)) + ")$"
-    return {"peft_type": "LORA", "r": r_common, "lora_alpha": _fmt_alpha(a_common), "target_modules": targets,
+    return {"peft_type": "LORA", "r": r_common, "lora_alpha": fmt_alpha(a_common), "target_modules": targets,
             "rank_pattern": {p: r for p, r in ranks.items() if r != r_common},
-            "alpha_pattern": {p: _fmt_alpha(a) for p, a in alphas.items() if a != a_common},
+            "alpha_pattern": {p: fmt_alpha(a) for p, a in alphas.items() if a != a_common},
             "use_rslora": False, "use_dora": False, "lora_dropout": 0.0, "bias": "none", "fan_in_fan_out": False,
             "init_lora_weights": True, "lora_bias": False, "inference_mode": True, "task_type": None,
             "base_model_name_or_path": None, "revision": None, "modules_to_save": None, "layers_to_transform": None,
@@ -596,7 +528,7 @@ def _alpha_dtypes_meta(lf: FluxLoraFile, outs: list[OutAdapter]) -> str | None:
 
 
 def _kohya_meta(lf: FluxLoraFile, opts: ConvertOptions, outs: list[OutAdapter]) -> tuple[dict[str, str], bool]:
-    src = _source_metadata(lf)
+    src = source_metadata(lf)
     src.pop(ALPHA_DTYPES_KEY, None)
     had_hashes = any(k.startswith("sshs_") for k in src)
     from lora_compat.config.secrets import is_secret_key
@@ -610,11 +542,11 @@ def _kohya_meta(lf: FluxLoraFile, opts: ConvertOptions, outs: list[OutAdapter]) 
     if ranks and ("ss_network_dim" not in meta or lf.layout != "kohya" or opts.bake_scale):
         meta["ss_network_dim"] = str(ranks.most_common(1)[0][0])
     if alphas and ("ss_network_alpha" not in meta or lf.layout != "kohya" or opts.bake_scale):
-        meta["ss_network_alpha"] = str(_fmt_alpha(alphas.most_common(1)[0][0]))
+        meta["ss_network_alpha"] = str(fmt_alpha(alphas.most_common(1)[0][0]))
     if meta.get("ss_base_model_version") in (None, "flux.1"):
         meta["ss_base_model_version"] = "chroma" if lf.arch == "chroma" else "flux1"
     meta["format"] = "pt"
-    meta.update(_provenance(lf, opts))
+    meta.update(provenance(lf, opts))
     return meta, had_hashes
 
 
@@ -635,7 +567,7 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
     if opts.dtype not in DTYPES:
         raise UserError(f"unknown --dtype {opts.dtype!r}; expected one of {', '.join(DTYPES)}")
     dst = Path(dst)
-    _check_dst(lf, dst, opts)
+    check_dst(lf, dst, opts)
     notes: list[str] = []
     modules = list(lf.modules)
     t5 = [m for m in modules if m.part == "te3"]
@@ -670,7 +602,7 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
     report = ConvertReport(lf.path, dst, lf.layout, lf.arch, lf.algo, to, len(modules),
                            dict(Counter(m.part for m in modules)))
     _notes(stats, notes, to, bake)
-    check = _verifier(lf, report) if opts.verify else None
+    check = verifier(lf, report) if opts.verify else None
     if to in FUSED_TARGETS:
         tensors = []
         for oa in outs:
@@ -682,31 +614,31 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
             tensors.append(_alpha_tensor(oa_alpha, f"{stem}.alpha", tensors[-2].dtype))
         meta, had_hashes = _kohya_meta(work, opts, outs)
         _flux_provenance(meta, opts)
-        _count_bytes(tensors, report)
+        count_bytes(tensors, report)
         if had_hashes and to == "kohya":
             model_hash, legacy_hash = sd_scripts_hashes(tensors, meta)
             meta = dict(meta, sshs_model_hash=model_hash, sshs_legacy_hash=legacy_hash)
             report.notes.append("recomputed sshs_model_hash / sshs_legacy_hash")
-        _write_file(dst, tensors, meta, check)
+        write_file(dst, tensors, meta, check)
         report.outputs.append(dst)
     elif to in ("diffusers", "ai-toolkit"):
         tensors = []
         for oa in outs:
             stem = f"{fa.DIFFUSERS_COMPONENT[oa.target.part]}.{_component_path(oa.target, None)}"
             tensors += _tensors_for(oa, opts, f"{stem}.lora_A.weight", f"{stem}.lora_B.weight")
-        meta = _flux_provenance(_path_metadata(work, opts), opts)
+        meta = _flux_provenance(path_metadata(work, opts), opts)
         rec = _alpha_dtypes_meta(work, outs)
         if rec:
             meta[ALPHA_DTYPES_KEY] = rec
         if to == "diffusers":
             meta["lora_adapter_metadata"] = json.dumps(_adapter_metadata(outs), sort_keys=True)
-        _count_bytes(tensors, report)
-        _write_file(dst, tensors, meta, check)
+        count_bytes(tensors, report)
+        write_file(dst, tensors, meta, check)
         report.outputs.append(dst)
     else:
         from lora_compat.atomic import atomic_dir
 
-        meta = _flux_provenance(_path_metadata(work, opts), opts)
+        meta = _flux_provenance(path_metadata(work, opts), opts)
         rec = _alpha_dtypes_meta(work, outs)
         if rec:
             meta[ALPHA_DTYPES_KEY] = rec
@@ -720,7 +652,7 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
                 for oa in group:
                     stem = f"base_model.model.{_component_path(oa.target, naming)}"
                     tensors += _tensors_for(oa, opts, f"{stem}.lora_A.weight", f"{stem}.lora_B.weight")
-                _count_bytes(tensors, report)
+                count_bytes(tensors, report)
                 sub = tmp / PEFT_DIRS[part]
                 sub.mkdir()
                 write_safetensors(sub / "adapter_model.safetensors", tensors, meta, order="source", atomic=False)

@@ -39,6 +39,7 @@ from lora_compat.weights.safetensors_io import SafetensorsFile, TensorEntry, rea
 from lora_compat.weights.untrusted import PeftConfig, parse_json, peft_config
 
 FLUX_ARCHS = ("flux1", "chroma")
+BFL_ROW_LAYOUTS = ("kohya", "comfyui", "xlabs")   # layouts whose final-layer adaLN rows are in BFL order
 FLUX_LAYOUTS = ("kohya", "comfyui", "diffusers", "ai-toolkit", "peft", "onetrainer", "xlabs")
 
 

@@ -17,9 +17,8 @@ import math
 from typing import Any
 
 from lora_compat.weights.flux_check import _split_qkv_weak
-from lora_compat.weights.flux_convert import BFL_ROW_LAYOUTS
-from lora_compat.weights.flux_layouts import FluxLoraFile
-from lora_compat.weights.verify import MIN_ROUNDOFF, UNIT_ROUNDOFF, VerifyResult, _compare, _tensor
+from lora_compat.weights.flux_layouts import BFL_ROW_LAYOUTS, FluxLoraFile
+from lora_compat.weights.verify_result import MIN_ROUNDOFF, UNIT_ROUNDOFF, VerifyResult, compare_deltas, tensor_of
 
 
 def _module_products(lf: FluxLoraFile, probes: dict, *, absolute: bool = False) -> dict[str, Any]:
@@ -35,7 +34,7 @@ def _module_products(lf: FluxLoraFile, probes: dict, *, absolute: bool = False) 
         if key not in probes:
             gen = torch.Generator().manual_seed(module.in_features)
             probes[key] = torch.randn(module.in_features, 16, generator=gen, dtype=torch.float64)
-        down, up = _tensor(m, m.tensors["down"]), _tensor(m, m.tensors["up"])
+        down, up = tensor_of(m, m.tensors["down"]), tensor_of(m, m.tensors["up"])
         scale = m.scale * (len(module.parts) if id(m) in weak else 1)
         p = probes[key]
         if absolute:
@@ -86,7 +85,7 @@ def verify_flux(src: FluxLoraFile, dst: FluxLoraFile) -> VerifyResult:
         if name not in b:
             continue
         res.modules += 1
-        err, scale, problem = _compare(a[name], b[name], ref[name])
+        err, scale, problem = compare_deltas(a[name], b[name], ref[name])
         rel = err / scale if scale else (0.0 if err == 0 else math.inf)
         res.max_abs = max(res.max_abs, err)
         res.max_rel = max(res.max_rel, rel)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
@@ -685,11 +684,6 @@ def _apply_diffusers_scales(lf: LoraFile) -> None:
         _apply_peft_scale(m, cfg, lf.path, where, indexes[comp])
 
 
-def pattern_value(patterns: dict, module_path: str, default):
-    r"""PEFT's rank_pattern/alpha_pattern lookup for one module name (see :class:`PatternIndex`)."""
-    return PatternIndex(patterns).lookup(module_path, default)
-
-
 def config_indexes(cfg: PeftConfig, path: Path | None = None, where: str | None = None
                    ) -> tuple[PatternIndex, PatternIndex]:
     """(alpha_pattern, rank_pattern) indexes of a validated PEFT config; build once, use for every module.
@@ -808,14 +802,3 @@ def _read_peft_dir(path: Path, arch_opt: str) -> LoraFile:
         seen.add(key)
     return LoraFile(path, "peft", arch, _ordered(modules, arch), metadata, files, peft_configs=configs,
                     custom_widths=custom)
-
-
-def rank_alpha_summary(modules: list[AdapterModule]) -> tuple[Counter, Counter]:
-    """Counters of ranks and (effective kohya) alphas over ``modules`` (alpha None counted as the rank)."""
-    ranks: Counter = Counter()
-    alphas: Counter = Counter()
-    for m in modules:
-        r = m.rank
-        ranks[r] += 1
-        alphas[m.alpha if m.alpha is not None else r] += 1
-    return ranks, alphas

@@ -288,15 +288,6 @@ def config_bool(value: Any, *, file: str | None, key: str, default: bool = False
     return value
 
 
-def config_str(value: Any, *, file: str | None, key: str, choices: tuple[str, ...] | None = None) -> str:
-    """A string, optionally one of ``choices``."""
-    if not isinstance(value, str):
-        raise UserError(f"must be a string, got {_show(value)}", file=file, key=key)
-    if choices is not None and value not in choices:
-        raise UserError(f"{_show(value)} is not one of {', '.join(choices)}", file=file, key=key)
-    return value
-
-
 # --- PEFT adapter configs -----------------------------------------------------------------------------------------
 
 #: PEFT adapter types lora-compat converts, and the kohya algorithm each is.

@@ -15,73 +15,19 @@ scale), u being the roundoff of the dtypes the conversion wrote (float32 at leas
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from lora_compat.errors import UserError
 from lora_compat.weights.flux_layouts import FluxLoraFile
 from lora_compat.weights.layouts import AdapterModule, LoraFile, open_lora
-from lora_compat.weights.safetensors_io import TensorEntry
-
-#: Unit roundoff of each float dtype an adapter tensor may have.
-UNIT_ROUNDOFF = {"F64": 2.0 ** -53, "F32": 2.0 ** -24, "F16": 2.0 ** -11, "BF16": 2.0 ** -8,
-                 "F8_E4M3": 2.0 ** -4, "F8_E5M2": 2.0 ** -3}
-#: Alphas and scales are float32 in every layout: the smallest roundoff a conversion can show.
-MIN_ROUNDOFF = UNIT_ROUNDOFF["F32"]
-
-
-def _finite_or_none(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
-@dataclass
-class VerifyResult:
-    """Per-conversion ΔW comparison."""
-
-    modules: int = 0
-    max_abs: float = 0.0
-    max_rel: float = 0.0              # max over modules of max|ΔW_src - ΔW_dst| / max(|scale|·|B|·|A|)
-    tolerance: float = 0.0            # the largest per-module bound applied
-    failures: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "modules": self.modules, "max_abs_error": _finite_or_none(self.max_abs),
-                "max_rel_error": _finite_or_none(self.max_rel), "tolerance": self.tolerance,
-                "failures": [{"module": m, "reason": r} for m, r in self.failures]}
-
-
-_TORCH_DTYPES: dict[str, Any] = {}
-
-
-def require_torch() -> None:
-    """UserError unless torch can be imported (``--verify`` needs it)."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise UserError("--verify needs torch (pip install 'lora-compat[train]')") from None
-
-
-def _tensor(m: AdapterModule, entry: TensorEntry):
-    import torch
-
-    if not _TORCH_DTYPES:
-        _TORCH_DTYPES.update({"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-                              "F64": torch.float64})
-        for name, attr in (("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2")):
-            if hasattr(torch, attr):
-                _TORCH_DTYPES[name] = getattr(torch, attr)
-    dtype = _TORCH_DTYPES.get(entry.dtype)
-    if dtype is None:
-        raise UserError(f"--verify cannot read {entry.dtype} tensors with this torch", file=str(m.source.path),
-                        key=entry.name)
-    data = bytearray(m.source.read_bytes(entry.name))
-    t = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
-    return t.reshape(entry.shape).to(torch.float64)
+from lora_compat.weights.verify_result import (
+    MIN_ROUNDOFF,
+    UNIT_ROUNDOFF,
+    VerifyResult,
+    compare_deltas,
+    require_torch,
+    tensor_of,
+)
 
 
 def _weight_shape(m: AdapterModule, t: dict) -> tuple[int, ...]:
@@ -114,7 +60,7 @@ def delta_weight(m: AdapterModule, *, absolute: bool = False):
     import torch
 
     info = m.info
-    t = {role: _tensor(m, e) for role, e in m.tensors.items()}
+    t = {role: tensor_of(m, e) for role, e in m.tensors.items()}
     if absolute:
         t = {role: x.abs() for role, x in t.items()}
     shape = _weight_shape(m, t)
@@ -156,7 +102,7 @@ def delta_apply(m: AdapterModule, probe, *, absolute: bool = False):
 
     ``absolute``: |scale|·|B|·(|A|·|probe|), the bound for the rounding error of the product."""
     if m.algo == "lora" and "mid" not in m.tensors:
-        down, up = _tensor(m, m.tensors["down"]), _tensor(m, m.tensors["up"])
+        down, up = tensor_of(m, m.tensors["down"]), tensor_of(m, m.tensors["up"])
         r = down.shape[0]
         if absolute:
             return (up.abs().reshape(up.shape[0], r) @ (down.abs().reshape(r, -1) @ probe.abs())) * abs(m.scale)
@@ -185,18 +131,6 @@ def _roundoff(sm: AdapterModule, dm: AdapterModule) -> float:
         if s is None or s.dtype != d.dtype or sm.scale != dm.scale:
             u = max(u, UNIT_ROUNDOFF.get(d.dtype, 1.0))
     return u
-
-
-def _compare(a, b, ref) -> tuple[float, float, str | None]:
-    """(max abs error, max of the reference, problem) over finite entries; non-finite ones must match exactly."""
-    import torch
-
-    fa, fb = torch.isfinite(a), torch.isfinite(b)
-    if not torch.equal(fa, fb) or not torch.equal(a[~fa].nan_to_num(), b[~fb].nan_to_num()):
-        return math.inf, 0.0, "non-finite values (NaN/inf) differ"
-    err = (a[fa] - b[fb]).abs().max().item() if fa.any() else 0.0
-    rf = ref[torch.isfinite(ref)]
-    return err, (rf.max().item() if rf.numel() else 0.0), None
 
 
 def _out_in(m: AdapterModule) -> tuple[int, int]:
@@ -247,7 +181,7 @@ def verify_loaded(src: LoraFile, dst: LoraFile) -> VerifyResult:
             continue
         tol = (factor_count(sm) + 1) * _roundoff(sm, dm)
         res.tolerance = max(res.tolerance, tol)
-        err, scale, problem = _compare(a, b, ref)
+        err, scale, problem = compare_deltas(a, b, ref)
         rel = err / scale if scale else (0.0 if err == 0 else math.inf)
         res.max_abs = max(res.max_abs, err)
         res.max_rel = max(res.max_rel, rel)
@@ -259,13 +193,13 @@ def verify_loaded(src: LoraFile, dst: LoraFile) -> VerifyResult:
         if (sm.dora is None) != (dm.dora is None):
             res.failures.append((label, "DoRA magnitude present on one side only"))
         elif sm.dora is not None and dm.dora is not None:
-            ma = _tensor(sm, sm.dora).flatten()
-            mb = _tensor(dm, dm.dora).flatten()
+            ma = tensor_of(sm, sm.dora).flatten()
+            mb = tensor_of(dm, dm.dora).flatten()
             u = max(MIN_ROUNDOFF, UNIT_ROUNDOFF.get(dm.dora.dtype, 1.0) if dm.dora.dtype != sm.dora.dtype else 0)
             if ma.shape != mb.shape:
                 res.failures.append((label, "DoRA magnitudes differ in shape"))
             else:
-                derr, dref, dproblem = _compare(ma, mb, ma.abs())
+                derr, dref, dproblem = compare_deltas(ma, mb, ma.abs())
                 if dproblem or derr > 2 * u * dref:
                     res.failures.append((label, "DoRA magnitudes differ"))
     return res

@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
-    from lora_compat.config.detect import Detection
+    from lora_compat.config.detection import Detection
     from lora_compat.config.document import Document
     from lora_compat.config.model import CanonicalConfig
 
@@ -41,7 +41,7 @@ READERS: dict[str, str] = {
 def reader(dialect: str) -> Callable[["Document", "Detection"], "CanonicalConfig"]:
     """Import and return the reader function of ``dialect``.
 
-    Raises ``KeyError`` for an unknown id and ``ModuleNotFoundError`` when the reader has not been written.
+    Raises ``KeyError`` for an unknown id.
     """
     target = READERS[dialect]
     module, func = target.split(":")

@@ -20,7 +20,7 @@ from lora_compat.errors import UserError
 
 if TYPE_CHECKING:
     from lora_compat.config.cmdline import ParsedArgs
-    from lora_compat.config.detect import Detection
+    from lora_compat.config.detection import Detection
 
 
 def read(doc: Document, detection: Detection) -> CanonicalConfig:

@@ -27,7 +27,7 @@ from lora_compat.config.model import (
 from lora_compat.errors import UserError
 
 if TYPE_CHECKING:
-    from lora_compat.config.detect import Detection
+    from lora_compat.config.detection import Detection
 
 
 def read(doc: Document, detection: "Detection") -> CanonicalConfig:

@@ -32,6 +32,9 @@ from lora_compat.config.model import CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT
 from lora_compat.resources import load_schema
 from lora_compat.semantics.steps import kohya_gui_max_train_steps, kohya_gui_warmup_steps
 
+#: The note that carries the GUI's inline sample prompt text (read back by :func:`gui_prompt_text`).
+PROMPT_TEXT_NOTE = "kohya-gui-sample-prompts-text"
+
 DIALECT = "kohya-gui"
 SCHEMA = "kohya-gui.schema.json"
 ERAS = ("K0", "K1", "K2", "K3", "K4", "K5")
@@ -907,7 +910,7 @@ class _GuiReader:
                 path = f"{out}/sample/prompt.txt" if out else "sample/prompt.txt"
                 self.put("sample_prompts", path, fields="sample_prompts", kind=CONVERTED,
                          conversion=f"sample_prompts (prompt text) -> written to {path}")
-                self.n.note("kohya-gui-sample-prompts-text", f"prompt text is written to {path}", "sample_prompts",
+                self.n.note(PROMPT_TEXT_NOTE, f"prompt text is written to {path}", "sample_prompts",
                             text=text, path=path)
         if self.flag("persistent_data_loader_workers"):
             self.put_field("persistent_data_loader_workers", "persistent_data_loader_workers")
@@ -1131,3 +1134,14 @@ def read(doc: Any, detection: Any = None) -> CanonicalConfig:
         era = era if era in ERAS else c_era
         tab = tab or c_tab
     return _GuiReader(doc, era, tab).run()
+
+
+def gui_prompt_text(cfg: CanonicalConfig) -> str | None:
+    """The sample prompt text a kohya_ss GUI file holds inline, when ``sample_prompts`` is the file the GUI
+    would have written it to at training time (that file does not exist before the GUI runs)."""
+    s = cfg.options.get("sample_prompts")
+    for n in cfg.notes:
+        if n.code == PROMPT_TEXT_NOTE and s is not None and n.data.get("path") == s.value \
+                and isinstance(n.data.get("text"), str):
+            return n.data["text"]
+    return None

@@ -28,7 +28,7 @@ from lora_compat.config.model import (
 from lora_compat.errors import UserError
 
 if TYPE_CHECKING:
-    from lora_compat.config.detect import Detection
+    from lora_compat.config.detection import Detection
 
 NATIVE_SCHEMA = "native.schema.json"
 FORMAT = "lora-compat/1"

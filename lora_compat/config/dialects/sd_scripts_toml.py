@@ -17,7 +17,7 @@ from lora_compat.config.model import (
 )
 
 if TYPE_CHECKING:
-    from lora_compat.config.detect import Detection
+    from lora_compat.config.detection import Detection
 
 # Keys the kohya_ss GUI writes into its generated TOML that sd-scripts ignores (legacy-dialects.md §1 step 4).
 K_GEN_LEFTOVERS = {

@@ -36,10 +36,8 @@ class SchemaViolation(Rule):
     reference = "docs/options.md"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
-        try:
-            from lora_compat.config.validate import validate_options
-        except ImportError:
-            return
+        from lora_compat.config.validate import validate_options
+
         try:
             problems = validate_options(cfg)
         except Exception:
