@@ -114,7 +114,8 @@ def _plan_step(config: Path) -> tuple[bool, str]:
         plan = make_plan(cfg)
     except UserError as err:
         return False, str(err)
-    return True, f"{plan.family or plan.arch}: {plan.steps.max_train_steps} steps"
+    variant = plan.flux.variant if plan.flux is not None and plan.flux.variant else plan.family or plan.arch
+    return True, f"{variant}: {plan.steps.max_train_steps} steps"
 
 
 def _convert_and_inspect(lora: Path, root: Path, family: str, step: Callable[[str, bool, str], None]) -> None:

@@ -70,7 +70,7 @@ def load(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     from safetensors import safe_open
 
     with safe_open(str(path), "np") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
+        return {k: f.get_tensor(k) for k in f}, f.metadata() or {}
 
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -112,14 +112,14 @@ def test_peft_config_holds_every_rank_and_alpha(tmp_path: Path) -> None:
     src = tmp_path / "src.safetensors"
     orig = golden_lora(src, "sdxl/locon_dim8_conv4", per_module=True)
     convert(src, tmp_path / "p", ConvertOptions(to="peft"))
-    from lora_compat import arch as A
+    from lora_compat import arch as archmod
     from lora_compat.weights.layouts import PatternIndex
 
     for comp, part in (("unet", "unet"), ("text_encoder", "te1"), ("text_encoder_2", "te2")):
         cfg = json.loads((tmp_path / "p" / comp / "adapter_config.json").read_text())
         assert cfg["peft_type"] == "LORA" and cfg["use_rslora"] is False
         ai, ri = PatternIndex(cfg["alpha_pattern"]), PatternIndex(cfg["rank_pattern"])
-        mods = [m for m in A.kohya_modules("sdxl", "locon") if m.part == part]
+        mods = [m for m in archmod.kohya_modules("sdxl", "locon") if m.part == part]
         assert sorted(cfg["target_modules"]) == sorted(m.te_path(5) for m in mods)
         for m in mods:
             r = orig[f"{m.kohya_name}.lora_down.weight"].shape[0]
@@ -185,13 +185,13 @@ def _rename(src: Path, dst: Path, fn) -> None:
 
 
 def test_name_variants_are_normalised(tmp_path: Path) -> None:
-    from lora_compat import arch as A
+    from lora_compat import arch as archmod
     from lora_compat.weights.synth import synth_kohya
 
     # SDXL diffusers-named kohya -> SGM names on output
     src = synth_kohya(tmp_path / "x.safetensors", "sdxl", algo="locon", rank=1)
     to_diff = {m.kohya_name: "lora_unet_" + m.diffusers_path.replace(".", "_")
-               for m in A.kohya_modules("sdxl", "locon") if m.part == "unet"}
+               for m in archmod.kohya_modules("sdxl", "locon") if m.part == "unet"}
     _rename(src, tmp_path / "xd.safetensors", lambda k: to_diff.get(k.split(".")[0], k.split(".")[0]) + "." +
             k.split(".", 1)[1])
     lf = open_lora(tmp_path / "xd.safetensors")
@@ -210,7 +210,7 @@ def test_name_variants_are_normalised(tmp_path: Path) -> None:
     # SD1 with SGM names and lora_te1_ -> diffusers names and lora_te_
     src1 = synth_kohya(tmp_path / "s1.safetensors", "sd1", algo="locon", rank=1)
     to_sgm = {m.kohya_name: "lora_unet_" + m.sgm_path.replace(".", "_")
-              for m in A.kohya_modules("sd1", "locon") if m.part == "unet"}
+              for m in archmod.kohya_modules("sd1", "locon") if m.part == "unet"}
     _rename(src1, tmp_path / "s1sgm.safetensors",
             lambda k: to_sgm.get(k.split(".")[0], k.split(".")[0].replace("lora_te_", "lora_te1_")) + "." +
             k.split(".", 1)[1])
@@ -519,12 +519,13 @@ def test_old_diffusers_attention_processor_files(prefix: str, tmp_path: Path) ->
 
 
 def test_check_rules_for_a1111_and_sd_scripts(tmp_path: Path) -> None:
-    from lora_compat import arch as A
+    from lora_compat import arch as archmod
     from lora_compat.weights.check import check_lora
     from lora_compat.weights.synth import synth_kohya
 
     # SDXL TE2 (OpenCLIP MultiheadAttention in A1111): q/v only is silently ignored there
-    mods = [m for m in A.kohya_modules("sdxl", "lora") if m.part != "te2" or m.diffusers_path.endswith(("q_proj", "v_proj"))]
+    mods = [m for m in archmod.kohya_modules("sdxl", "lora")
+            if m.part != "te2" or m.diffusers_path.endswith(("q_proj", "v_proj"))]
     qv = synth_kohya(tmp_path / "qv.safetensors", "sdxl", rank=1, modules=mods)
     res = check_lora(open_lora(qv), "a1111")
     assert not res.ok and len(res.problems) == 64 and all("q, k, v and out_proj" in r for _, r in res.problems)
@@ -532,7 +533,7 @@ def test_check_rules_for_a1111_and_sd_scripts(tmp_path: Path) -> None:
     # SD1 written with lora_te1_ and SGM names: A1111 and ComfyUI fine, sd-scripts ignores them
     src = synth_kohya(tmp_path / "s.safetensors", "sd1", algo="locon", rank=1)
     to_sgm = {m.kohya_name: "lora_unet_" + m.sgm_path.replace(".", "_")
-              for m in A.kohya_modules("sd1", "locon") if m.part == "unet"}
+              for m in archmod.kohya_modules("sd1", "locon") if m.part == "unet"}
     _rename(src, tmp_path / "sgm.safetensors",
             lambda k: to_sgm.get(k.split(".")[0], k.split(".")[0].replace("lora_te_", "lora_te1_")) + "." +
             k.split(".", 1)[1])

@@ -64,6 +64,32 @@ def join(header: dict | str | bytes, data: bytes) -> bytes:
     return struct.pack("<Q", len(header)) + header + data
 
 
+def _tensor_mutations(header: dict, ordered: list[str], idx: int, key: str, data_len: int) -> dict:
+    """Ways to break the header entry of tensor ``key`` (``idx`` in file order), by name."""
+    b, en = header[key]["data_offsets"]
+    prev = header[ordered[idx - 1]]["data_offsets"] if idx else [0, 0]
+    return {
+        "end-past": lambda h, t: t.update(data_offsets=[b, data_len + 2]),
+        "end-plus": lambda h, t: t.update(data_offsets=[b, en + 2]),
+        "begin-gt-end": lambda h, t: t.update(data_offsets=[en, b]),
+        "negative": lambda h, t: t.update(data_offsets=[-2, en]),
+        "overlap": lambda h, t: t.update(data_offsets=list(prev) if idx else [b + 2, en + 2]),
+        "gap": lambda h, t: h.pop(_k) if (_k := key) else None,
+        "shape": lambda h, t: t.update(shape=[t["shape"][0] + 1, *t["shape"][1:]] if t["shape"] else [2]),
+        "shape-neg": lambda h, t: t.update(shape=[-1]),
+        "shape-str": lambda h, t: t.update(shape="12"),
+        "shape-float": lambda h, t: t.update(shape=[1.5]),
+        "dtype-unknown": lambda h, t: t.update(dtype="F17"),
+        "dtype-int": lambda h, t: t.update(dtype=5),
+        "dtype-size": lambda h, t: t.update(dtype="F32"),
+        "offsets-str": lambda h, t: t.update(data_offsets="0,2"),
+        "offsets-3": lambda h, t: t.update(data_offsets=[b, en, en]),
+        "extra-field": lambda h, t: t.update(foo=1),
+        "not-object": lambda h, t: h.update({key: [1, 2]}),
+        "missing-dtype": lambda h, t: t.pop("dtype"),
+    }
+
+
 def generate_cases(tmp: Path) -> list[tuple[str, Path]]:
     """(case id, input path) for every malformed input."""
     blob = base_bytes(tmp)
@@ -72,7 +98,7 @@ def generate_cases(tmp: Path) -> list[tuple[str, Path]]:
     cases: list[tuple[str, bytes | Path]] = []
 
     # A. truncated anywhere
-    cuts = sorted(set(list(range(0, 17)) + list(range(17, 8 + n_header, max(1, n_header // 60)))
+    cuts = sorted(set(list(range(17)) + list(range(17, 8 + n_header, max(1, n_header // 60)))
                       + list(range(8 + n_header, len(blob), max(1, len(data) // 70))) + [len(blob) - 1]))
     cases += [(f"truncated-{c}", blob[:c]) for c in cuts]
 
@@ -101,29 +127,7 @@ def generate_cases(tmp: Path) -> list[tuple[str, Path]]:
             fn(h, h[_key])
             return join(h, data)
 
-        e = header[key]
-        b, en = e["data_offsets"]
-        prev = header[ordered[idx - 1]]["data_offsets"] if idx else [0, 0]
-        muts = {
-            "end-past": lambda h, t: t.update(data_offsets=[b, len(data) + 2]),
-            "end-plus": lambda h, t: t.update(data_offsets=[b, en + 2]),
-            "begin-gt-end": lambda h, t: t.update(data_offsets=[en, b]),
-            "negative": lambda h, t: t.update(data_offsets=[-2, en]),
-            "overlap": lambda h, t: t.update(data_offsets=list(prev) if idx else [b + 2, en + 2]),
-            "gap": lambda h, t: h.pop(_k) if (_k := key) else None,
-            "shape": lambda h, t: t.update(shape=[t["shape"][0] + 1] + t["shape"][1:] if t["shape"] else [2]),
-            "shape-neg": lambda h, t: t.update(shape=[-1]),
-            "shape-str": lambda h, t: t.update(shape="12"),
-            "shape-float": lambda h, t: t.update(shape=[1.5]),
-            "dtype-unknown": lambda h, t: t.update(dtype="F17"),
-            "dtype-int": lambda h, t: t.update(dtype=5),
-            "dtype-size": lambda h, t: t.update(dtype="F32"),
-            "offsets-str": lambda h, t: t.update(data_offsets="0,2"),
-            "offsets-3": lambda h, t: t.update(data_offsets=[b, en, en]),
-            "extra-field": lambda h, t: t.update(foo=1),
-            "not-object": lambda h, t: h.update({key: [1, 2]}),
-            "missing-dtype": lambda h, t: t.pop("dtype"),
-        }
+        muts = _tensor_mutations(header, ordered, idx, key, len(data))
         for mname, fn in muts.items():
             cases.append((f"tensor{idx}-{mname}", mutated(fn)))
         # duplicate key: the same entry twice in the raw JSON text
@@ -149,7 +153,7 @@ def generate_cases(tmp: Path) -> list[tuple[str, Path]]:
                              "bundle_emb.x.string_to_param.*", "text_encoder.foo.lora_A.weight",
                              "unet.down_blocks.0.bogus.lora_A.weight", "base_model.model.nothing.lora_A.weight"]):
         cases.append((f"unknown-name-{i}", st([one(key, (1, 768))])))
-    for name, down, up in MODULES:
+    for name, _down, up in MODULES:
         short = name[-20:]
         cases.append((f"unpaired-down-{short}", st(base_tensors(drop={f"{name}.lora_up.weight"}))))
         cases.append((f"unpaired-up-{short}", st(base_tensors(drop={f"{name}.lora_down.weight"}))))
@@ -160,24 +164,27 @@ def generate_cases(tmp: Path) -> list[tuple[str, Path]]:
         bad = [t if t.name != f"{name}.lora_up.weight" else one(t.name, (up[0], 3)) for t in base_tensors()]
         cases.append((f"rank-{short}", st(bad)))
         for kind in ("diff", "on_input", "hada_w1_a", "lokr_w1", "dora_scale", "scale", "lora_mid.weight", "oops"):
-            cases.append((f"extra-{kind}-{short}", st(base_tensors() + [one(f"{name}.{kind}", (3, 5))])))
+            cases.append((f"extra-{kind}-{short}", st([*base_tensors(), one(f"{name}.{kind}", (3, 5))])))
     cases.append(("alpha-zero", st(base_tensors(alpha=0.0))))
     cases.append(("alpha-nan", st(base_tensors(alpha=float("nan")))))
     cases.append(("alpha-inf", st(base_tensors(alpha=float("inf")))))
-    cases.append(("alpha-shape", st([t if not t.name.endswith("alpha") else one(t.name, (2,)) for t in base_tensors()])))
+    cases.append(("alpha-shape",
+                  st([t if not t.name.endswith("alpha") else one(t.name, (2,)) for t in base_tensors()])))
     cases.append(("no-tensors", st([], {"a": "b"})))
-    cases.append(("mixed-layouts", st(base_tensors() + [one("unet.down_blocks.0.attentions.0.proj_in.lora_A.weight",
-                                                               (1, 320, 1, 1))])))
-    mixed = base_tensors() + [OutTensor(t.name.replace("lora_unet_down_blocks_0_attentions_0", "lora_unet_input_blocks_2_1"),
+    cases.append(("mixed-layouts",
+                  st([*base_tensors(), one("unet.down_blocks.0.attentions.0.proj_in.lora_A.weight", (1, 320, 1, 1))])))
+    mixed = base_tensors() + [OutTensor(t.name.replace("lora_unet_down_blocks_0_attentions_0",
+                                                       "lora_unet_input_blocks_2_1"),
                                         t.dtype, t.shape, t.source) for t in base_tensors()
                               if t.name.startswith("lora_unet_down_blocks_0_attentions_0_proj_in")]
     cases.append(("mixed-sgm-diffusers", st(mixed)))
     cases.append(("same-module-twice", st(base_tensors() + [
         OutTensor(t.name.replace("lora_te_", "lora_te1_"), t.dtype, t.shape, t.source) for t in base_tensors()
         if t.name.startswith("lora_te_text_model_encoder_layers_3_mlp_fc1")])))
-    cases.append(("diffusers-bad-metadata", st([one("unet.down_blocks.0.attentions.0.proj_in.lora_A.weight", (1, 320, 1, 1)),
-                                                one("unet.down_blocks.0.attentions.0.proj_in.lora_B.weight", (320, 1, 1, 1))],
-                                               {"lora_adapter_metadata": "{not json"})))
+    cases.append(("diffusers-bad-metadata",
+                  st([one("unet.down_blocks.0.attentions.0.proj_in.lora_A.weight", (1, 320, 1, 1)),
+                      one("unet.down_blocks.0.attentions.0.proj_in.lora_B.weight", (320, 1, 1, 1))],
+                     {"lora_adapter_metadata": "{not json"})))
     cases.append(("diffusers-alpha-zero-metadata", st(
         [one("unet.down_blocks.0.attentions.0.proj_in.lora_A.weight", (1, 320, 1, 1)),
          one("unet.down_blocks.0.attentions.0.proj_in.lora_B.weight", (320, 1, 1, 1))],

@@ -17,7 +17,7 @@ pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 st = pytest.importorskip("safetensors.torch")
 
-from lora_compat import arch as A  # noqa: E402
+from lora_compat import arch as archmod  # noqa: E402
 from lora_compat.weights.convert import ConvertOptions, convert  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -55,7 +55,7 @@ def _make_kohya(comps, path, *, with_alpha: bool = True, uniform: bool = False):
     gen = torch.Generator().manual_seed(1)
     tensors = {}
     ref = {}
-    for info in A.kohya_modules(comps.arch, "locon"):
+    for info in archmod.kohya_modules(comps.arch, "locon"):
         mod = _module_of(comps, info)
         w = mod.weight
         conv3 = w.ndim == 4 and w.shape[-1] > 1
@@ -80,7 +80,7 @@ def _make_kohya(comps, path, *, with_alpha: bool = True, uniform: bool = False):
 
 def _merged(comps, ref):
     out = copy.deepcopy(comps)
-    for info in A.kohya_modules(comps.arch, "locon"):
+    for info in archmod.kohya_modules(comps.arch, "locon"):
         scale, up, down = ref[info.kohya_name]
         mod = _module_of(out, info)
         with torch.no_grad():
@@ -127,7 +127,7 @@ def _outputs(unet, tes, inputs):
 def _assert_close(got, want):
     (gu, gt), (wu, wt) = got, want
     assert (gu - wu).abs().max().item() <= TOL
-    for a, b in zip(gt, wt):
+    for a, b in zip(gt, wt, strict=True):
         assert (a - b).abs().max().item() <= TOL
 
 
@@ -153,7 +153,7 @@ def test_diffusers_and_peft_load_our_outputs_exactly(tiny, tmp_path):
     c = copy.deepcopy(comps)
     unet = PeftModel.from_pretrained(c.unet, str(tmp_path / "p" / "unet"))
     dirs = ["text_encoder", "text_encoder_2"]
-    tes = [PeftModel.from_pretrained(te, str(tmp_path / "p" / d)) for te, d in zip(c.text_encoders, dirs)]
+    tes = [PeftModel.from_pretrained(te, str(tmp_path / "p" / d)) for te, d in zip(c.text_encoders, dirs, strict=True)]
     _assert_close(_outputs(unet, tes, inputs), want)
 
     # and back: PEFT -> kohya gives the original module scales (checked through the reference merge)
@@ -191,7 +191,7 @@ def _lyco_reference(comps, algo: str, path):
     tensors = {}
     merged = copy.deepcopy(comps)
     for name in names:
-        info = A.lookup_kohya(name, "sd1")
+        info = archmod.lookup_kohya(name, "sd1")
         w = _module_of(comps, info).weight
         out_f, in_f = w.shape[0], w.shape[1]
         k = w.shape[2] if w.ndim == 4 else 1
@@ -225,7 +225,7 @@ def _lyco_reference(comps, algo: str, path):
             up = rnd(out_f, r, 1, 1) if w.ndim == 4 else rnd(out_f, r)
             mag = torch.rand(out_f, generator=gen) + 0.5
             tensors.update({f"{name}.lora_down.weight": down, f"{name}.lora_up.weight": up,
-                            f"{name}.dora_scale": mag.reshape(out_f, 1, 1, 1) if w.ndim == 4 else mag.reshape(out_f, 1)})
+                            f"{name}.dora_scale": mag.reshape(out_f, *([1] * (w.ndim - 1)))})
             v = w + (up.flatten(1) @ down.flatten(1)).reshape(w.shape) * (alpha / r)
             norm = v.flatten(1).norm(dim=1).reshape(-1, *([1] * (w.ndim - 1)))
             delta = mag.reshape(-1, *([1] * (w.ndim - 1))) * v / norm - w

@@ -13,8 +13,15 @@ import pytest
 
 from lora_compat.errors import UserError
 from lora_compat.weights.safetensors_io import (
-    ByteRange, CastRange, OutTensor, cast_bytes, decode_values, encode_values, read_header,
-    sd_scripts_hashes, write_safetensors,
+    ByteRange,
+    CastRange,
+    OutTensor,
+    cast_bytes,
+    decode_values,
+    encode_values,
+    read_header,
+    sd_scripts_hashes,
+    write_safetensors,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,8 +65,9 @@ def test_casts_round_like_torch(src: str, dst: str) -> None:
     got = torch.frombuffer(bytearray(cast_bytes(raw, src, dst)), dtype=dt[dst])
     assert torch.equal(got, x.to(dt[dst]))
     # the pure-Python path (no numpy) gives the same bytes
-    import lora_compat.weights.safetensors_io as sio
     import builtins
+
+    import lora_compat.weights.safetensors_io as sio
 
     real_import = builtins.__import__
 

@@ -12,30 +12,6 @@ import click
 from lora_compat.errors import UserError
 
 
-def _is_batch(src: Path) -> bool:
-    """A folder that is not itself a PEFT adapter folder is a batch of LoRA files."""
-    if not src.is_dir():
-        return False
-    if (src / "adapter_config.json").is_file():
-        return False
-    return not any((src / d / "adapter_config.json").is_file() for d in ("unet", "transformer", "text_encoder",
-                                                                           "text_encoder_2"))
-
-
-def _batch_items(src: Path) -> list[Path]:
-    items = [p for p in sorted(src.iterdir())
-             if (p.is_file() and p.suffix.lower() in (".safetensors", ".ckpt", ".pt", ".pth", ".bin"))
-             or (p.is_dir() and not _is_batch(p))]
-    if not items:
-        raise UserError("folder holds no LoRA files (.safetensors) or PEFT folders", file=str(src))
-    return items
-
-
-def _out_name(item: Path, to: str) -> str:
-    stem = item.stem if item.is_file() else item.name
-    return stem if to == "peft" else f"{stem}.safetensors"
-
-
 def _report_json(rep) -> dict:
     out = {"src": str(rep.src), "dst": str(rep.dst), "from": rep.src_layout, "to": rep.to, "arch": rep.arch,
            "algo": rep.algo, "modules": rep.modules, "parts": rep.parts, "bytes_copied": rep.bytes_copied,
@@ -109,6 +85,7 @@ def command(src: Path, dst: str, to: str, arch: str, dtype: str, bake_scale: boo
     goes into. SRC is never modified; DST is written atomically, never replaced without --force, and --force
     replaces only a LoRA file or PEFT adapter folder.
     """
+    from lora_compat.weights.batch import is_batch_folder, output_name
     from lora_compat.weights.conversion import ConvertOptions, VerificationError
     from lora_compat.weights.convert import convert
 
@@ -119,12 +96,12 @@ def command(src: Path, dst: str, to: str, arch: str, dtype: str, bake_scale: boo
         raise UserError("no such file or folder", file=str(src))
     folder_dst = _is_folder_arg(dst)
     dst_path = Path(dst)
-    if _is_batch(src):
+    if is_batch_folder(src):
         _run_batch(src, dst_path, opts, fmt)
         return
     if folder_dst:
         _into_folder(dst_path)
-        dst_path = dst_path / _out_name(src, to)
+        dst_path = dst_path / output_name(src, to)
     try:
         rep = convert(src, dst_path, opts)
     except VerificationError as failed:
@@ -166,10 +143,11 @@ def _run_batch(src: Path, dst: Path, opts, fmt: str) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from lora_compat.weights.batch import batch_items, output_name
     from lora_compat.weights.conversion import VerificationError
     from lora_compat.weights.convert import convert
 
-    items = _batch_items(src)
+    items = batch_items(src)
     if dst.exists() and not dst.is_dir():
         raise UserError("SRC is a folder, so DST must be a folder", file=str(dst))
     _into_folder(dst)
@@ -181,7 +159,7 @@ def _run_batch(src: Path, dst: Path, opts, fmt: str) -> None:
         task = prog.add_task("converting", total=len(items))
         for item in items:
             prog.update(task, description=item.name)
-            out = dst / _out_name(item, opts.to)
+            out = dst / output_name(item, opts.to)
             try:
                 reports.append(convert(item, out, opts))
             except VerificationError as failed:

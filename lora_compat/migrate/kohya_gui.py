@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lora_compat.config import options
+from lora_compat.config.dialects.kohya_gui import gui_prompt_text
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.migrate.report import DROPPED, NO_EQUIVALENT, MigrationReport, lost, written
