@@ -173,7 +173,7 @@ def _level(params: dict[str, Setting], path: str, report: MigrationReport) -> di
             value = new
         if key == "resolution" and isinstance(value, str):
             parts = [p.strip() for p in value.split(",")]
-            if all(p.isdigit() for p in parts) and len(parts) in (1, 2):
+            if all(p.isdecimal() for p in parts) and len(parts) in (1, 2):
                 new_res: Any = int(parts[0]) if len(parts) == 1 else [int(p) for p in parts]
                 conversion, value = f'resolution "{value}" -> {new_res!r}', new_res
         _emit(out, key, where, s, value, conversion, report)
