@@ -70,7 +70,7 @@ def load(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     from safetensors import safe_open
 
     with safe_open(str(path), "np") as f:
-        return {k: f.get_tensor(k) for k in f}, f.metadata() or {}
+        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}  # noqa: SIM118 - safe_open is no mapping
 
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
