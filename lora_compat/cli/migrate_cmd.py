@@ -6,7 +6,7 @@ import json
 
 import click
 
-from lora_compat.migrate.report import LOSS_KINDS
+from lora_compat.migrate.report import LOSS_KINDS, MigrationReport
 
 
 @click.command(name="migrate")
@@ -53,7 +53,7 @@ def command(config: str, to: str, output: str, strict: bool, force: bool, dialec
     _render_text(report)
 
 
-def _render_text(report) -> None:  # type: ignore[no-untyped-def]
+def _render_text(report: MigrationReport) -> None:
     from rich.console import Console
     from rich.markup import escape as rich_escape
 

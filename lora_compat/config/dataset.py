@@ -54,7 +54,7 @@ def _validator(name: str, spec: dict[str, Any]) -> str:
         return _INT
     if kind == "number":
         return _FLOAT if spec.get("x-strict-float") else _NUM
-    return {"boolean": _BOOL, "string": _STR, "object": _DICT}.get(kind, _STR)
+    return {"boolean": _BOOL, "string": _STR, "object": _DICT}.get(str(kind), _STR)
 
 
 # --- blueprint parameters and their dataclass defaults (sd-scripts config_util dataclasses) ---------------

@@ -292,16 +292,18 @@ class BucketedDataset:
                         entry.image_size = (int(im.width), int(im.height))
                 except OSError as exc:
                     raise UserError(f"cannot read image {entry.path!r}: {exc}") from None
+        chosen: dict[str, tuple[int, int]] = {}  # image key -> its bucket
         for entry in self.images.values():
-            w, h = entry.image_size  # type: ignore[misc]
-            entry.bucket_reso, entry.resized_size, _ = self.selector.select(w, h)
-        resos = sorted(set(self.selector.predefined) | {e.bucket_reso for e in self.images.values()})  # type: ignore[misc]
+            assert entry.image_size is not None  # read above
+            bucket, entry.resized_size, _ = self.selector.select(*entry.image_size)
+            entry.bucket_reso = chosen[entry.key] = bucket
+        resos = sorted(set(self.selector.predefined) | set(chosen.values()))
         self.resos = resos
         reso_id = {r: i for i, r in enumerate(resos)}
         self.buckets = [[] for _ in resos]
         for entry in self.images.values():
             for _ in range(entry.num_repeats):
-                self.buckets[reso_id[entry.bucket_reso]].append(entry.key)  # type: ignore[index]
+                self.buckets[reso_id[chosen[entry.key]]].append(entry.key)
         self.bucket_indices = [(b, k) for b, bucket in enumerate(self.buckets)
                                for k in range(math.ceil(len(bucket) / self.batch_size))]
 

@@ -33,7 +33,7 @@ def read_document(path: str, *, dialect: str | None = None) -> Document:
     _check_dialect(dialect)
     text = read_text(path)
     guessed = guess_format(path, text)
-    fmt = DIALECT_FORMATS.get(dialect) if dialect else guessed
+    fmt = DIALECT_FORMATS[dialect] if dialect else guessed
     if fmt != CMDLINE and guessed in (JSON, TOML) and guessed != fmt:
         # a .json file forced to a TOML dialect (or the reverse) is a user mistake worth saying plainly
         raise UserError(f"--dialect {dialect} reads {fmt.upper()} files, but this file is {guessed.upper()}",

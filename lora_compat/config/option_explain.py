@@ -9,6 +9,7 @@ aliases: Derrian's ``shuffle_captions``, a kohya GUI key, a ``--long_option``, a
 from __future__ import annotations
 
 import difflib
+import io
 from typing import Any
 
 from lora_compat.config import options
@@ -236,16 +237,6 @@ def explain_option_text(name_or_alias: str, width: int = 100) -> str:
     """The explanation as plain text (no colour), e.g. for tests and non-terminal output."""
     from rich.console import Console
 
-    console = Console(width=width, record=True, color_system=None, force_terminal=False, file=_NullFile())
+    console = Console(width=width, record=True, color_system=None, force_terminal=False, file=io.StringIO())
     console.print(explain_option(name_or_alias))
     return console.export_text()
-
-
-class _NullFile:
-    """A write sink so that recording a console prints nothing."""
-
-    def write(self, _text: str) -> int:
-        return len(_text)
-
-    def flush(self) -> None:
-        return None

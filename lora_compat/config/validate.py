@@ -145,7 +145,7 @@ def _show(value: Any, key: str) -> str:
 
 def _expected_types(types: Any) -> str:
     ts = types if isinstance(types, list) else [types]
-    words = [_TYPE_WORDS.get(t, t) for t in ts if t != "null"]
+    words = [_TYPE_WORDS.get(t, str(t)) for t in ts if t != "null"]
     return " or ".join(words) if words else "unset"
 
 

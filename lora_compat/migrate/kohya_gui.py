@@ -200,19 +200,19 @@ def to_kohya_gui(cfg: CanonicalConfig, report: MigrationReport, dataset_path: st
             report.add(lost(name, s.prov, DROPPED, "credential: never written by lora-compat", s.value,
                             loss=False))
             continue
-        spec = options.spec(name)
-        if spec is None:
+        option_spec = options.spec(name)
+        if option_spec is None:
             report.add(lost(name, s.prov, NO_EQUIVALENT, "not an sd-scripts option"
                             + (" (a PEFT-only field of the native config)" if name.startswith("peft.") else ""),
                             s.value))
             continue
-        if s.value is None or spec.get("x-pseudo") or s.value == options.default(name):
+        if s.value is None or option_spec.get("x-pseudo") or s.value == options.default(name):
             continue
         to_extra(name, s.value, "no kohya_ss GUI field")
     for name in ("config_file", "output_config"):
-        s = cfg.options.get(name)
-        if s is not None:
-            report.add(lost(name, s.prov, DROPPED, "not a training option", s.value, loss=False))
+        kept = cfg.options.get(name)
+        if kept is not None:
+            report.add(lost(name, kept.prov, DROPPED, "not a training option", kept.value, loss=False))
     gui["additional_parameters"] = " ".join(extra)
     return dict(sorted(gui.items()))
 
@@ -277,6 +277,7 @@ def _network(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: Migrat
     s_args = cfg.options.get("network_args")
     args = parse_network_args(cfg.get("network_args"))
     algo = args.pop("algo", None)
+    key: tuple[str, str | None]
     if module == "lycoris.kohya":
         key = (module, (algo or "lora").lower())
     elif module in ("networks.lora", "sd_scripts.networks.lora"):

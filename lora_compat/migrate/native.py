@@ -133,17 +133,19 @@ def _network(cfg: CanonicalConfig, net: dict[str, Any], report: MigrationReport)
 
     mod_s = cfg.options.get("network_module")
     args_s = cfg.options.get("network_args")
+    mod_prov = mod_s.prov if mod_s else None
+    args_prov = args_s.prov if args_s else None
     module = mod_s.value if mod_s else None
     if module is not None and not isinstance(module, str):
-        report.add(lost("network_module", mod_s.prov, NO_EQUIVALENT, "network_module is not a module name", module))
+        report.add(lost("network_module", mod_prov, NO_EQUIVALENT, "network_module is not a module name", module))
         module = None
     raw_args = args_s.value if args_s else None
     items = list(raw_args) if isinstance(raw_args, list) else []
     if raw_args is not None and not isinstance(raw_args, list):
-        report.add(lost("network_args", args_s.prov, NO_EQUIVALENT,
+        report.add(lost("network_args", args_prov, NO_EQUIVALENT,
                         "network_args is not a list of key=value strings", raw_args))
     if not all(isinstance(i, str) for i in items):
-        report.add(lost("network_args", args_s.prov, NO_EQUIVALENT, "network_args must be key=value strings",
+        report.add(lost("network_args", args_prov, NO_EQUIVALENT, "network_args must be key=value strings",
                         raw_args))
         items = []
     table = kv_table(items) if items else {}
@@ -159,39 +161,41 @@ def _network(cfg: CanonicalConfig, net: dict[str, Any], report: MigrationReport)
         net["kind"] = kind
         algo = (args.get("algo") or "").lower() if args_list is None else None
         if module == implied_module and (implied_algo is None or algo == implied_algo):
-            report.add(written("network_module", mod_s.prov, "network.kind", kind,
+            report.add(written("network_module", mod_prov, "network.kind", kind,
                                conversion=f"network_module {module} -> kind {kind!r}"))
         else:
             net["module"] = module
-            report.add(written("network_module", mod_s.prov, "network.module", module))
+            report.add(written("network_module", mod_prov, "network.module", module))
     elif module is not None:
         net["module"] = module
-        report.add(written("network_module", mod_s.prov, "network.module", module))
+        report.add(written("network_module", mod_prov, "network.module", module))
     for fld, arg in NETWORK_ARG_FIELDS.items():
         if arg in args:
             typed = typed_arg(args[arg])
             if typed is not None and _field_accepts("network", fld, typed):
                 net[fld] = typed
                 args.pop(arg)
-                report.add(written(f"network_args.{arg}", _origin_only(args_s.prov, f"network.{fld}"),
+                report.add(written(f"network_args.{arg}", _origin_only(args_prov, f"network.{fld}"),
                                    f"network.{fld}", typed,
                                    conversion=f'network_args "{arg}={args_string(typed)}" -> {fld} = {typed!r}'))
     dup = _duplicates(items) if table is not None else []
     if args_list is not None:
         net["args"] = args_list
-        report.add(written("network_args", _origin_only(args_s.prov, "network.args"), "network.args", args_list))
+        report.add(written("network_args", _origin_only(args_prov, "network.args"), "network.args", args_list))
     elif args:
         net["args"] = args
-        report.add(written("network_args", _origin_only(args_s.prov, "network.args"), "network.args", args,
+        report.add(written("network_args", _origin_only(args_prov, "network.args"), "network.args", args,
                            conversion=(f"repeated network_args key(s) {', '.join(dup)}: the last value is kept, "
                                        "as sd-scripts' keyword dict does") if dup else None))
 
 
 def _origin_only(prov: Provenance | None, key: str) -> Provenance | None:
     """``prov`` narrowed to its origin at ``key`` (network_args gathers several native fields), else ``prov``."""
-    for o in prov.origins if prov else ():
+    if prov is None:
+        return None
+    for o in prov.origins:
         if o.key == key:
-            return Provenance(prov.kind, (o,), prov.conversion)  # type: ignore[union-attr]
+            return Provenance(prov.kind, (o,), prov.conversion)
     return prov
 
 

@@ -125,7 +125,8 @@ def block_lr_weights(net_args: dict[str, str], is_sdxl: bool) -> list[float] | N
 
     down = updown(raw.get("down_lr_weight"))
     up = updown(raw.get("up_lr_weight"))
-    mid = _float_list(raw["mid_lr_weight"]) if "mid_lr_weight" in raw else None
+    mid_raw = raw.get("mid_lr_weight")
+    mid = _float_list(mid_raw) if mid_raw is not None else None
     if mid is not None:
         mid = (mid + [1.0] * n_mid)[:n_mid]
     if down is None and up is None and mid is None:

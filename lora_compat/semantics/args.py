@@ -97,7 +97,7 @@ def arg_int(args: dict[str, str], key: str) -> int | None:
     if raw in (None, "", "None"):
         return None
     try:
-        return int(float(raw))  # type: ignore[arg-type]
+        return int(float(raw))
     except (ValueError, OverflowError):
         return None
 
@@ -108,7 +108,7 @@ def arg_float(args: dict[str, str], key: str) -> float | None:
     if raw in (None, "", "None"):
         return None
     try:
-        return float(raw)  # type: ignore[arg-type]
+        return float(raw)
     except ValueError:
         return None
 

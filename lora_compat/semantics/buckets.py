@@ -143,6 +143,8 @@ def crop_ltrb(bucket_reso: tuple[int, int], image_size: tuple[int, int]) -> tupl
     """
     bucket_ar = bucket_reso[0] / bucket_reso[1]
     image_ar = image_size[0] / image_size[1]
+    rw: float
+    rh: float
     if bucket_ar > image_ar:
         rw, rh = bucket_reso[1] * image_ar, bucket_reso[1]
     else:

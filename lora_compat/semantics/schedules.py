@@ -184,6 +184,7 @@ def lr_lambda(
             m = float(args["min_lr"]) / float(learning_rate)
         if m is None:
             raise ValueError("cosine_with_min_lr needs lr_scheduler_min_lr_ratio (or min_lr in lr_scheduler_args)")
+        min_ratio = float(m)
         half = cycles / 2
 
         def cosine_min(t: int) -> float:
@@ -191,7 +192,7 @@ def lr_lambda(
                 return lin(t)
             progress = float(t - w) / float(max(1, n - w))
             f = 0.5 * (1.0 + math.cos(math.pi * float(half) * 2.0 * progress))
-            return max(0.0, f * (1.0 - m) + m)
+            return max(0.0, f * (1.0 - min_ratio) + min_ratio)
 
         return cosine_min
     # warmup_stable_decay (transformers get_wsd_schedule)

@@ -656,7 +656,7 @@ def build_dataset(source: Any, seed: int | None = None, *, max_train_steps: int 
     if isinstance(source, (list, tuple)):
         # plain subset dicts (sd-scripts dataset-config keys); dataset keys via TrainDataset.from_subsets
         return TrainDataset.from_subsets(source, seed=seed, max_train_steps=max_train_steps, tokenizers=tokenizers,
-                                         loader_workers=None if loader_workers == "plan" else loader_workers,  # type: ignore[arg-type]
+                                         loader_workers=None if loader_workers == "plan" else loader_workers,
                                          sdxl=sdxl)
     datasets = []
     for i, bp in enumerate(source.datasets):

@@ -201,7 +201,7 @@ def install_kohya_dropouts(net: PartNetwork, network_dropout: float | None = Non
     import torch
     import torch.nn.functional as F
 
-    handles = []
+    handles: list[Any] = []
     if not (network_dropout or rank_dropout or module_dropout):
         return handles
     if net.kind in LYCORIS_KINDS:

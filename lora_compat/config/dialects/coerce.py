@@ -254,7 +254,7 @@ def canonical_kind(name: str) -> str:
         return BOOL
     nargs = cli.get("nargs")
     if nargs in ("*", "+") or (isinstance(nargs, int) and nargs > 1):
-        return {"float": FLOAT_LIST, "int": INT_LIST}.get(typ, STR_LIST)
+        return {"float": FLOAT_LIST, "int": INT_LIST}.get(str(typ), STR_LIST)
     if typ in ("int", "float", "str", "int_or_float"):
         return {"int": INT, "float": FLOAT, "str": STR, "int_or_float": INT_OR_FLOAT}[typ]
     jtype = spec.get("type")

@@ -43,7 +43,7 @@ def classify(data: dict[str, Any]) -> tuple[str, str | None, list[str]]:
     keys = set(data)
     if {"token_string", "init_word"} <= keys:
         return "XTI", None, ["token_string + init_word: XTI_training.py"]
-    a2 = [k for k in ("optimizer_type", "lyco") if k in keys]
+    a2: list[str] = [k for k in ("optimizer_type", "lyco") if k in keys]
     if data.get("network_module") == "sd_scripts.networks.lora":
         a2.append("network_module sd_scripts.networks.lora")
     a2 += [k for k in ("optimizer_args", "network_args") if isinstance(data.get(k), dict)]
@@ -192,17 +192,17 @@ class _ArgStoreReader:
     # ---- A1 / A2 -----------------------------------------------------------------------------------
     def argstore(self) -> None:
         a1 = self.era == "A1"
-        always = dict(drop_falsy=False) if a1 else {}
+        always_falsy = False if a1 else None  # A1 passed these even when falsy
         for name, field in (("pretrained_model_name_or_path", "base_model"), ("train_data_dir", "img_folder"),
                             ("output_dir", "output_folder"), ("caption_extension", "caption_extension"),
                             ("train_batch_size", "batch_size"), ("mixed_precision", "mixed_precision"),
                             ("save_precision", "save_precision"), ("network_dim", "net_dim"),
                             ("save_model_as", "save_as"), ("lr_scheduler", "scheduler")):
-            self.put_field(name, field, **always)
+            self.put_field(name, field, drop_falsy=always_falsy)
         for name, field in (("prior_loss_weight", "prior_loss_weight"), ("clip_skip", "clip_skip"),
                             ("seed", "test_seed"), ("max_token_length", "max_clip_token_length"),
                             ("network_alpha", "alpha")):
-            self.put_field(name, field, **always)
+            self.put_field(name, field, drop_falsy=always_falsy)
         # num_workers: A1.4-A1.6 passed it only when non-zero, A1.7 (persistent_workers) on always
         self.put_field("max_data_loader_n_workers", "num_workers",
                        drop_falsy=not a1 or "persistent_workers" not in self.doc.data)

@@ -59,7 +59,9 @@ def classify(data: dict[str, Any]) -> tuple[str, str | None, list[str]]:
     u1: list[str] = []
     if isinstance(data.get("train_mode"), dict):
         u2.append("[train_mode]")
-    subsets = data.get("subsets") if isinstance(data.get("subsets"), list) else []
+    subsets = data.get("subsets")
+    if not isinstance(subsets, list):
+        subsets = []
     if any(isinstance(s, dict) and "name" in s for s in subsets):
         u2.append("subset name")
     u2 += [f"[{s}]" for s in ("flux_args", "textual_inversion_args", "extra_args") if s in data]
@@ -98,7 +100,7 @@ def _dataset_kind(name: str) -> str:
     t = spec.get("type")
     if name == "face_crop_aug_range":
         return FLOAT_LIST
-    return {"integer": INT, "number": FLOAT, "boolean": BOOL, "string": STR}.get(t, ANY)
+    return {"integer": INT, "number": FLOAT, "boolean": BOOL, "string": STR}.get(str(t), ANY)
 
 
 class _UiReader:
