@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, corpus_files, requires_corpus
 from lora_compat.config.load import detect, load_config
 from lora_compat.errors import UserError
+
+from conftest import CORPUS, corpus_files, requires_corpus
 
 pytestmark = requires_corpus
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from lora_compat.config.dialects.coerce import (
-    BOOL, FLOAT, INT, INT_OR_FLOAT, STR, STR_LIST, UNSET, args_table_to_list, canonical_kind, coerce, is_zero_like,
+    BOOL,
+    FLOAT,
+    INT,
+    INT_OR_FLOAT,
+    STR,
+    STR_LIST,
+    UNSET,
+    args_table_to_list,
+    canonical_kind,
+    coerce,
+    is_zero_like,
     split_args_string,
 )
 

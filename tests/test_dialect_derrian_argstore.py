@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, FIXTURES, requires_corpus
 from lora_compat.config.detect import detect_document
 from lora_compat.config.dialects import derrian_argstore
 from lora_compat.config.loaders import load_document
 from lora_compat.config.notes import NOTE_CODES
+
+from conftest import CORPUS, FIXTURES, requires_corpus
 
 DER = FIXTURES / "dialects" / "derrian"
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, FIXTURES, requires_corpus
 from lora_compat.config.detect import detect_document
 from lora_compat.config.dialects import kohya_gui
 from lora_compat.config.loaders import load_document
 from lora_compat.config.notes import NOTE_CODES
+
+from conftest import CORPUS, FIXTURES, requires_corpus
 
 KOHYA = FIXTURES / "dialects" / "kohya"
 
@@ -85,7 +86,7 @@ def test_unknown_key_kept(k0):
 
 
 def test_typo_keys_of_k0(k0):
-    s = k0.options["cache_latents"] if "cache_latents" in k0.options else None
+    s = k0.options.get("cache_latents", None)
     assert s is not None and s.value is True and s.prov.origin.key == "cache_latent"
 
 

@@ -38,7 +38,7 @@ def _check(cfg) -> None:
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(_keys("kohya-gui.schema.json") + ["zzz_unknown"]), VALUES, min_size=1,
+@given(st.dictionaries(st.sampled_from([*_keys("kohya-gui.schema.json"), "zzz_unknown"]), VALUES, min_size=1,
                        max_size=25))
 def test_kohya_gui_never_raises(data):
     data.setdefault("max_resolution", "512,512")
@@ -46,14 +46,14 @@ def test_kohya_gui_never_raises(data):
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(_keys("derrian-argstore.schema.json") + ["zzz_unknown"]), VALUES, min_size=1,
+@given(st.dictionaries(st.sampled_from([*_keys("derrian-argstore.schema.json"), "zzz_unknown"]), VALUES, min_size=1,
                        max_size=25))
 def test_derrian_argstore_never_raises(data):
     data.setdefault("base_model", "m.safetensors")
     _check(derrian_argstore.read(_doc(data)))
 
 
-SECTION_KEYS = {sec: sorted((p.get("properties", {}).get("args", {}).get("properties", {})))
+SECTION_KEYS = {sec: sorted(p.get("properties", {}).get("args", {}).get("properties", {}))
                 for sec, p in load_schema("derrian-toml.schema.json")["properties"].items() if sec.endswith("_args")}
 
 
@@ -65,5 +65,6 @@ def test_derrian_toml_never_raises(section, data):
     subsets = data.draw(st.lists(st.dictionaries(st.sampled_from(["image_dir", "num_repeats", "name", "random_crop",
                                                                   "keep_tokens", "face_crop_aug_range"]),
                                                  VALUES, max_size=4), max_size=2))
-    doc = {section: {"args": args}, "subsets": subsets, "general_args": {"args": {"pretrained_model_name_or_path": "m"}}}
+    doc = {section: {"args": args}, "subsets": subsets,
+           "general_args": {"args": {"pretrained_model_name_or_path": "m"}}}
     _check(derrian_toml.read(_doc(doc, "toml")))

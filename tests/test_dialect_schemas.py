@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 from jsonschema import Draft202012Validator
 
-from conftest import corpus_files, requires_corpus
 from lora_compat.config import options
 from lora_compat.config.detect import detect_document
 from lora_compat.config.loaders import load_document
 from lora_compat.resources import load_schema
+
+from conftest import corpus_files, requires_corpus
 
 SCHEMAS = {"kohya-gui": "kohya-gui.schema.json", "derrian-argstore": "derrian-argstore.schema.json",
            "derrian-toml": "derrian-toml.schema.json"}
@@ -21,10 +22,10 @@ ASSEMBLED = {"network_args", "network_module", "sdxl"}
 def _leaf_props(node, path=()):
     for key, sub in (node.get("properties") or {}).items():
         if "x-canonical" in sub:
-            yield path + (key,), sub
-        yield from _leaf_props(sub, path + (key,))
+            yield (*path, key), sub
+        yield from _leaf_props(sub, (*path, key))
         if isinstance(sub.get("items"), dict):
-            yield from _leaf_props(sub["items"], path + (key,))
+            yield from _leaf_props(sub["items"], (*path, key))
 
 
 @pytest.mark.parametrize("dialect", sorted(SCHEMAS))

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import FIXTURES
 from lora_compat.config.load import load_config
+
+from conftest import FIXTURES
 
 EQ = FIXTURES / "dialects" / "equivalence"
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from lora_compat.tomlparse import tomllib
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from lora_compat.cli import cli
+from lora_compat.tomlparse import tomllib
 from tests.conftest import FIXTURES
 
 NATIVE = FIXTURES / "migrate" / "native_full.toml"

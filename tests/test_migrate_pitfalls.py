@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from lora_compat.tomlparse import tomllib
 from pathlib import Path
 from typing import Any
 
 from lora_compat.migrate.run import migrate_file
+from lora_compat.tomlparse import tomllib
 
 # A kohya_ss GUI LoRA preset of the K3 era (save_as_bool marker, no lr_warmup_steps key: percent -> steps).
 K3 = {"LoRA_type": "Standard", "save_as_bool": False, "network_dim": 8, "network_alpha": 4,

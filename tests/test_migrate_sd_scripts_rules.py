@@ -8,7 +8,6 @@ writer; the ``toml`` package itself (sd-scripts' parser) reads every output when
 
 from __future__ import annotations
 
-from lora_compat.tomlparse import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from lora_compat.config import options
 from lora_compat.config.dataset import check_dataset_config
 from lora_compat.migrate.run import render
+from lora_compat.tomlparse import tomllib
 from tests.conftest import FIXTURES, corpus_files, requires_corpus
 
 # §2.3: types that must match exactly (the value is used as is)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from lora_compat.tomlparse import tomllib
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -11,8 +10,9 @@ from hypothesis import strategies as st
 from lora_compat.config import options
 from lora_compat.config.model import CanonicalConfig, Dataset, Setting, Subset
 from lora_compat.migrate.run import render
+from lora_compat.tomlparse import tomllib
 
-NAMES = sorted(options.option_names()) + ["peft.use_rslora", "peft.target_modules", "not_an_option"]
+NAMES = [*sorted(options.option_names()), "peft.use_rslora", "peft.target_modules", "not_an_option"]
 VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-3, 2048), st.floats(-1, 10), st.text(max_size=8),
     st.sampled_from(["a b", '"q"', "10%", "512", "1e-4", "networks.lora", "lycoris.kohya"]),

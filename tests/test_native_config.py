@@ -242,7 +242,7 @@ def test_native_round_trip_property() -> None:
     from hypothesis import strategies as st
 
     from lora_compat.config import options
-    from lora_compat.config.dialects.native import option_validator, field_of_option
+    from lora_compat.config.dialects.native import field_of_option, option_validator
     from lora_compat.config.model import CanonicalConfig
     from lora_compat.config.secrets import is_secret_key
 
@@ -266,7 +266,8 @@ def test_native_round_trip_property() -> None:
         values["sdxl"] = draw(st.booleans())
         return values
 
-    @settings(max_examples=int(os.environ.get("NATIVE_PROPERTY_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=int(os.environ.get("NATIVE_PROPERTY_EXAMPLES", "60")), deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
     @given(configs())
     def check(values):
         import os

@@ -39,7 +39,8 @@ def test_optimizer_is_shown_with_its_package(monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name,
+                        *a: None if name == "bitsandbytes" else real(name, *a))
     plan = make_plan(_cfg(optimizer_type="AdamW8bit", optimizer_args=["weight_decay=0.1"]))
     o = plan.optimizer
     assert (o.name, o.class_path, o.package, o.package_installed) == \

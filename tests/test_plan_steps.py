@@ -12,7 +12,12 @@ import pytest
 
 from lora_compat.config.model import CanonicalConfig, Dataset, Setting, Subset
 from lora_compat.plan import (
-    block_index, block_lr_weights, make_plan, network_kind, parse_network_args, plan_steps,
+    block_index,
+    block_lr_weights,
+    make_plan,
+    network_kind,
+    parse_network_args,
+    plan_steps,
 )
 
 

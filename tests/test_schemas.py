@@ -169,7 +169,7 @@ def test_cli_facts_are_consistent_with_json_types():
         if cli["nargs"] == "*":
             assert "array" in _types(spec), name
         if cli["choices"]:
-            assert set(x for x in cli["choices"] if x is not None) <= set(spec["enum"]), name
+            assert {x for x in cli["choices"] if x is not None} <= set(spec["enum"]), name
     assert options.cli("lr_warmup_steps")["type"] == "int_or_float"
     assert options.cli("text_encoder_lr") == {"type": "float", "action": "store", "nargs": "*", "choices": None,
                                               "const": None}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lora_compat.semantics import (BucketSelector, crop_ltrb, make_bucket_resolutions, round_bucket_limits,
-                                   select_bucket)
+from lora_compat.semantics import BucketSelector, crop_ltrb, make_bucket_resolutions, round_bucket_limits, select_bucket
+
 from conftest import golden
 
 EXPECTED_CASES = 7

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from lora_compat.semantics import CaptionParams, effective_token_warmup_step, process_caption
+
 from conftest import golden
 
 EXPECTED_CASES = 810

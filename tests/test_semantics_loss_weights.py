@@ -6,8 +6,16 @@ import math
 
 import pytest
 
-from lora_compat.semantics import (all_snr, alphas_cumprod, debiased_weight, loss_weight, min_snr_weight,
-                                   v_pred_like_weight, v_pred_scale)
+from lora_compat.semantics import (
+    all_snr,
+    alphas_cumprod,
+    debiased_weight,
+    loss_weight,
+    min_snr_weight,
+    v_pred_like_weight,
+    v_pred_scale,
+)
+
 from conftest import golden
 
 EXPECTED_CASES = 2

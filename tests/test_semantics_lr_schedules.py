@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lora_compat.semantics import lr_lambda, lr_schedule, warmup_steps
+
 from conftest import golden
 
 EXPECTED_CASES = 12

@@ -43,7 +43,8 @@ def test_recorded_kwargs_as_sd_scripts_writes_them():
     # SGDNesterov8bit is rebuilt without nesterov by sd-scripts: plain SGD8bit with momentum 0.9
     n8 = effective_optimizer("SGDNesterov8bit")
     assert n8.spec.cls == "SGD8bit" and "nesterov" not in n8.call_kwargs and n8.kwargs == {"momentum": 0.9}
-    assert effective_optimizer("Prodigy", ["decouple=True"]).ss_optimizer() == "prodigyopt.prodigy.Prodigy(decouple=True)"
+    assert effective_optimizer("Prodigy",
+                               ["decouple=True"]).ss_optimizer() == "prodigyopt.prodigy.Prodigy(decouple=True)"
 
 
 def test_unknown_keywords_and_flags():

@@ -36,7 +36,7 @@ BOS, EOS, PAD2 = 49406, 49407, 0
 
 
 def _padded(n_tokens: int, length: int, pad: int) -> list[int]:
-    ids = [BOS] + list(range(1, n_tokens + 1)) + [EOS]
+    ids = [BOS, *list(range(1, n_tokens + 1)), EOS]
     return (ids + [pad] * (length - len(ids)))[:length]
 
 
@@ -44,7 +44,7 @@ def test_chunks_pad_equals_eos_sd1() -> None:
     ids = _padded(80, 227, EOS)
     chunks = chunk_token_ids(ids, eos_id=EOS, pad_id=EOS)
     assert [len(c) for c in chunks] == [77, 77, 77]
-    assert chunks[0] == [BOS] + list(range(1, 76)) + [EOS]
+    assert chunks[0] == [BOS, *list(range(1, 76)), EOS]
     assert chunks[1][:7] == [BOS, 76, 77, 78, 79, 80, EOS] and chunks[1][-1] == EOS
     assert chunks[2] == [BOS] + [EOS] * 76
 

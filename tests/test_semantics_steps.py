@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from lora_compat.semantics import (
-    batches_per_epoch, derrian_a1_max_train_steps, kohya_gui_max_train_steps, kohya_gui_warmup_steps,
-    max_train_steps_for_epochs, optimizer_steps_per_epoch, save_every_n_epochs_from_ratio, train_epochs,
-    warmup_refusal, warmup_steps,
+    batches_per_epoch,
+    derrian_a1_max_train_steps,
+    kohya_gui_max_train_steps,
+    kohya_gui_warmup_steps,
+    max_train_steps_for_epochs,
+    optimizer_steps_per_epoch,
+    save_every_n_epochs_from_ratio,
+    train_epochs,
+    warmup_refusal,
+    warmup_steps,
 )
 
 

@@ -6,9 +6,10 @@ import math
 
 import pytest
 
-from conftest import GOLDEN, golden
 from lora_compat.config.cmdline import ArgparseError, Token, argparse_defaults, parse_sd_scripts_args
 from lora_compat.config.dialects.sd_scripts_toml import flatten_config_toml
+
+from conftest import GOLDEN, golden
 
 PY_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "NoneType": type(None),
             "tuple": tuple}

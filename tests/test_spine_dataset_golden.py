@@ -7,9 +7,10 @@ import math
 
 import pytest
 
-from conftest import GOLDEN, golden
 from lora_compat.config.dataset import check_dataset_config, dataset_from_table, resolve_subsets
 from lora_compat.config.model import CanonicalConfig, Setting
+
+from conftest import GOLDEN, golden
 
 
 def _names() -> list[str]:

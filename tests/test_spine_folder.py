@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FIXTURES
 from lora_compat.config.dataset import resolve_subsets
 from lora_compat.config.kohya_folder import parse_folder_name, scan_folder
 from lora_compat.config.load import load_config
+
+from conftest import FIXTURES
 
 FOLDERS = FIXTURES / "spine" / "folders"
 

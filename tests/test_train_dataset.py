@@ -15,8 +15,7 @@ Image = pytest.importorskip("PIL.Image")
 
 from lora_compat.errors import UserError  # noqa: E402
 from lora_compat.semantics import crop_ltrb  # noqa: E402
-from lora_compat.train.dataset import (TrainDataset, build_dataset, list_images, read_caption,  # noqa: E402
-                                       trim_and_resize)
+from lora_compat.train.dataset import TrainDataset, build_dataset, list_images, read_caption, trim_and_resize  # noqa: E402
 from lora_compat.train.latents import latents_npz_path  # noqa: E402
 
 
@@ -406,7 +405,8 @@ def test_validation_split_keeps_the_seeded_training_part(tmp_path: Path) -> None
     for i in range(7):
         _img(tmp_path / "d" / f"{i}.png", 32, 32, i)
     _img(tmp_path / "r" / "r.png", 32, 32)
-    ds = TrainDataset.from_subsets([{"image_dir": str(tmp_path / "d")}, {"image_dir": str(tmp_path / "r"), "is_reg": True}],
+    ds = TrainDataset.from_subsets([{"image_dir": str(tmp_path / "d")},
+                                    {"image_dir": str(tmp_path / "r"), "is_reg": True}],
                                    resolution=32, dataset_params={"validation_split": 0.3, "validation_seed": 9})
     paths = sorted(str(tmp_path / "d" / f"{i}.png") for i in range(7))
     random.Random(9).shuffle(paths)

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("accelerate")
 
-from lora_compat.demo import make_synthetic_dataset  # noqa: E402
+from lora_compat.demo import make_synthetic_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -42,9 +42,8 @@ caption_extension = ".txt"
 seed = 5
 """)
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = _accelerate() + ["launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "lora_compat", "train",
-                           str(conf), "--format", "json"]
+    cmd = [*_accelerate(), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
+           "no", "--dynamo_backend", "no", "-m", "lora_compat", "train", str(conf), "--format", "json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]

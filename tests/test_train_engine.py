@@ -15,13 +15,14 @@ pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
 from click.testing import CliRunner  # noqa: E402
-from conftest import CORPUS, golden, requires_corpus  # noqa: E402
 
 from lora_compat.cli import cli  # noqa: E402
 from lora_compat.config.model import CanonicalConfig  # noqa: E402
 from lora_compat.demo import make_synthetic_dataset  # noqa: E402
 from lora_compat.train.engine import run_training  # noqa: E402
 from lora_compat.train.tiny import save_tiny_pipeline  # noqa: E402
+
+from conftest import CORPUS, golden, requires_corpus  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -204,8 +205,8 @@ seed = 42
 
 def _one_step(arch: str, tmp_path: Path, data_dir: Path, conv: bool) -> Path:
     cfg = CanonicalConfig(dialect="native", source="test")
-    opts = dict(pretrained_model_name_or_path=f"tiny:{arch}", output_dir=str(tmp_path), resolution="64",
-                network_dim=8, network_alpha=4.0, learning_rate=1e-3, seed=0, optimizer_type="AdamW")
+    opts = {"pretrained_model_name_or_path": f"tiny:{arch}", "output_dir": str(tmp_path), "resolution": "64",
+            "network_dim": 8, "network_alpha": 4.0, "learning_rate": 1e-3, "seed": 0, "optimizer_type": "AdamW"}
     if conv:
         opts["network_args"] = ["conv_dim=4", "conv_alpha=1"]
     if arch == "sdxl":
@@ -228,7 +229,7 @@ def test_output_keys_and_shapes_equal_sd_scripts(arch, kind, tmp_path, data_dir)
     gold = golden("kohya_lora_keys.json")["cases"][f"{arch}/{kind}"]
     path = _one_step(arch, tmp_path, data_dir, conv=kind.startswith("locon"))
     with safe_open(str(path), "pt") as f:
-        shapes = {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
+        shapes = {k: list(f.get_slice(k).get_shape()) for k in f}
     assert set(shapes) == set(gold)
     for key, gshape in gold.items():
         ours = shapes[key]
@@ -247,9 +248,9 @@ def test_block_dims_and_train_unet_only(tmp_path, data_dir):
     dims = ["4"] * 25
     dims[12] = "0"   # mid block
     dims[1] = "2"    # down_blocks_0 attentions_0
-    for k, v in dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(tmp_path), resolution="64",
-                     network_dim=4, learning_rate=1e-3, network_train_unet_only=True, optimizer_type="AdamW",
-                     network_args=["block_dims=" + ",".join(dims)]).items():
+    for k, v in {"pretrained_model_name_or_path": "tiny:sd1", "output_dir": str(tmp_path), "resolution": "64",
+                 "network_dim": 4, "learning_rate": 1e-3, "network_train_unet_only": True, "optimizer_type": "AdamW",
+                 "network_args": ["block_dims=" + ",".join(dims)]}.items():
         cfg.set(k, v)
     path = run_training(cfg, train_data=str(data_dir), max_steps=1, show_progress=False).final_model
     with safe_open(str(path), "pt") as f:

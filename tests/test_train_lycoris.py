@@ -17,13 +17,14 @@ pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
 from click.testing import CliRunner  # noqa: E402
-from conftest import CORPUS, requires_corpus  # noqa: E402
 
 from lora_compat.cli import cli  # noqa: E402
 from lora_compat.config.model import CanonicalConfig  # noqa: E402
 from lora_compat.demo import make_synthetic_dataset  # noqa: E402
 from lora_compat.train import saving  # noqa: E402
 from lora_compat.train.engine import run_training  # noqa: E402
+
+from conftest import CORPUS, requires_corpus  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -55,9 +56,9 @@ def _train(tmp_path: Path, data_dir: Path, algo: str, args: list[str], monkeypat
 
     monkeypatch.setattr(saving, "kohya_state_dict", spy)
     cfg = CanonicalConfig(dialect="native", source="test")
-    opts = dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(tmp_path), resolution="64",
-                network_dim=4, network_alpha=2.0, learning_rate=1e-2, seed=0, optimizer_type="AdamW",
-                network_module="lycoris.kohya", network_args=[f"algo={algo}", "conv_dim=4", "conv_alpha=1", *args])
+    opts = {"pretrained_model_name_or_path": "tiny:sd1", "output_dir": str(tmp_path), "resolution": "64",
+            "network_dim": 4, "network_alpha": 2.0, "learning_rate": 1e-2, "seed": 0, "optimizer_type": "AdamW",
+            "network_module": "lycoris.kohya", "network_args": [f"algo={algo}", "conv_dim=4", "conv_alpha=1", *args]}
     for k, v in opts.items():
         cfg.set(k, v)
     res = run_training(cfg, train_data=str(data_dir), max_steps=3, show_progress=False)
@@ -70,7 +71,7 @@ def _modules(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, 
 
     mods: dict[str, dict[str, torch.Tensor]] = {}
     with safe_open(str(path), "pt") as f:
-        for key in f.keys():
+        for key in f:
             name, suffix = key.split(".", 1)
             mods.setdefault(name, {})[suffix] = f.get_tensor(key)
         return mods, f.metadata()
@@ -87,7 +88,8 @@ def _consumer_delta(m: dict[str, torch.Tensor], shape: torch.Size) -> torch.Tens
     alpha = float(m["alpha"])
     if "hada_w1_a" in m:
         if "hada_t1" in m:
-            w1, w2 = _cp(m["hada_t1"], m["hada_w1_a"], m["hada_w1_b"]), _cp(m["hada_t2"], m["hada_w2_a"], m["hada_w2_b"])
+            w1, w2 = _cp(m["hada_t1"], m["hada_w1_a"], m["hada_w1_b"]), _cp(m["hada_t2"], m["hada_w2_a"],
+                                                                            m["hada_w2_b"])
         else:
             w1, w2 = m["hada_w1_a"] @ m["hada_w1_b"], m["hada_w2_a"] @ m["hada_w2_b"]
         return (w1 * w2 * alpha / m["hada_w1_b"].shape[0]).reshape(shape)

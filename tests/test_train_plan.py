@@ -14,10 +14,11 @@ pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
 from click.testing import CliRunner  # noqa: E402
-from conftest import CORPUS, requires_corpus  # noqa: E402
 
 from lora_compat.cli import cli  # noqa: E402
 from lora_compat.demo import make_synthetic_dataset  # noqa: E402
+
+from conftest import CORPUS, requires_corpus  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +57,8 @@ def _assert_same(plan: dict, summary: dict) -> None:
     opt = plan["optimizer"]
     assert run["optimizer"]["class"] == opt["class_path"] and run["optimizer"]["ss_optimizer"] == opt["ss_optimizer"]
     assert run["optimizer"]["initial_lrs"] == [g["lr"] for g in plan["param_groups"]]
-    assert run["scheduler"] == {"name": plan["scheduler"]["name"], "lr_warmup_steps": plan["scheduler"]["lr_warmup_steps"]}
+    assert run["scheduler"] == {"name": plan["scheduler"]["name"],
+                                "lr_warmup_steps": plan["scheduler"]["lr_warmup_steps"]}
     if plan["seed"] is not None:
         assert run["seed"] == plan["seed"]
     planned = {a["part"]: a for a in plan["adapters"]}

@@ -40,8 +40,8 @@ def data(tmp_path_factory):
 
 def _cfg(out: Path, **extra) -> CanonicalConfig:
     cfg = CanonicalConfig(dialect="native", source="test")
-    opts = dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(out), output_name="r", resolution="32",
-                network_dim=4, learning_rate=1e-3, optimizer_type="AdamW", seed=3, caption_extension=".txt")
+    opts = {"pretrained_model_name_or_path": "tiny:sd1", "output_dir": str(out), "output_name": "r", "resolution": "32",
+            "network_dim": 4, "learning_rate": 1e-3, "optimizer_type": "AdamW", "seed": 3, "caption_extension": ".txt"}
     opts.update(extra)
     for k, v in opts.items():
         cfg.set(k, v)

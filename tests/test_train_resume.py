@@ -30,10 +30,10 @@ def one_thread():
 
 def _cfg(out: Path, **extra) -> CanonicalConfig:
     cfg = CanonicalConfig(dialect="native", source="test")
-    opts = dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(out), output_name="r", resolution="64",
-                network_dim=4, network_alpha=2.0, learning_rate=2e-3, text_encoder_lr=1e-3, seed=7,
-                optimizer_type="AdamW", train_batch_size=2, lr_scheduler="cosine", lr_warmup_steps=2,
-                shuffle_caption=True, noise_offset=0.05, max_grad_norm=1.0)
+    opts = {"pretrained_model_name_or_path": "tiny:sd1", "output_dir": str(out), "output_name": "r", "resolution": "64",
+            "network_dim": 4, "network_alpha": 2.0, "learning_rate": 2e-3, "text_encoder_lr": 1e-3, "seed": 7,
+            "optimizer_type": "AdamW", "train_batch_size": 2, "lr_scheduler": "cosine", "lr_warmup_steps": 2,
+            "shuffle_caption": True, "noise_offset": 0.05, "max_grad_norm": 1.0}
     opts.update(extra)
     for k, v in opts.items():
         cfg.set(k, v)

@@ -17,13 +17,13 @@ from lora_compat.cli import cli  # noqa: E402
 from lora_compat.config.model import CanonicalConfig  # noqa: E402
 from lora_compat.demo import make_synthetic_dataset  # noqa: E402
 from lora_compat.errors import UserError  # noqa: E402
+from lora_compat.plan.build import optimizer_plan  # noqa: E402
+from lora_compat.plan.parts import NoisePlan  # noqa: E402
+from lora_compat.semantics.optimizers import OPTIMIZERS, TORCH_FALLBACK, effective_optimizer  # noqa: E402
 from lora_compat.train import network as N  # noqa: E402
 from lora_compat.train import state as st  # noqa: E402
 from lora_compat.train.engine import run_training  # noqa: E402
-from lora_compat.plan.parts import NoisePlan  # noqa: E402
 from lora_compat.train.noise import make_noise_scheduler, per_sample_loss, target_for  # noqa: E402
-from lora_compat.semantics.optimizers import OPTIMIZERS, TORCH_FALLBACK, effective_optimizer  # noqa: E402
-from lora_compat.plan.build import optimizer_plan  # noqa: E402
 from lora_compat.train.optimizers import build_optimizer  # noqa: E402
 
 
@@ -42,9 +42,10 @@ def test_lr_before_each_step_equals_semantics_schedule_and_groups_follow_sd_scri
 
     data = make_synthetic_dataset(tmp_path / "d", n_images=4, repeats=2)
     cfg = CanonicalConfig(dialect="native", source="t")
-    for k, v in dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(tmp_path / "o"), resolution="64",
-                     network_dim=4, learning_rate=1e-3, unet_lr=2e-3, text_encoder_lr=5e-4, lr_scheduler="cosine",
-                     lr_warmup_steps=0.25, optimizer_type="AdamW", network_args=["loraplus_lr_ratio=4"]).items():
+    for k, v in {"pretrained_model_name_or_path": "tiny:sd1", "output_dir": str(tmp_path / "o"), "resolution": "64",
+                 "network_dim": 4, "learning_rate": 1e-3, "unet_lr": 2e-3, "text_encoder_lr": 5e-4,
+                 "lr_scheduler": "cosine",
+                 "lr_warmup_steps": 0.25, "optimizer_type": "AdamW", "network_args": ["loraplus_lr_ratio=4"]}.items():
         cfg.set(k, v)
     res = run_training(cfg, train_data=str(data), max_steps=8, show_progress=False)
     f = lr_schedule(1.0, 8, "cosine", lr_warmup_steps=0.25)
@@ -58,8 +59,8 @@ def test_lr_before_each_step_equals_semantics_schedule_and_groups_follow_sd_scri
 def test_zero_lr_group_is_dropped_but_modules_are_saved(tmp_path):
     data = make_synthetic_dataset(tmp_path / "d", n_images=2, repeats=1)
     cfg = CanonicalConfig(dialect="native", source="t")
-    for k, v in dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(tmp_path / "o"), resolution="64",
-                     network_dim=4, learning_rate=1e-3, text_encoder_lr=0.0, optimizer_type="AdamW").items():
+    for k, v in {"pretrained_model_name_or_path": "tiny:sd1", "output_dir": str(tmp_path / "o"), "resolution": "64",
+                 "network_dim": 4, "learning_rate": 1e-3, "text_encoder_lr": 0.0, "optimizer_type": "AdamW"}.items():
         cfg.set(k, v)
     res = run_training(cfg, train_data=str(data), max_steps=2, show_progress=False)
     assert all(len(g) == 1 for g in res.lrs)  # only the UNet group
@@ -257,8 +258,8 @@ def test_metadata_strings_like_sd_scripts():
     from lora_compat.train.metadata import RunFacts, modelspec, training_metadata
 
     cfg = CanonicalConfig(dialect="native", source="t")
-    for k, v in dict(v2=True, v_parameterization=True, network_args=["conv_dim=4"], resolution="768,512",
-                     clip_skip=2, face_crop_aug_range="0.5,0.8").items():
+    for k, v in {"v2": True, "v_parameterization": True, "network_args": ["conv_dim=4"], "resolution": "768,512",
+                 "clip_skip": 2, "face_crop_aug_range": "0.5,0.8"}.items():
         cfg.set(k, v)
     planned = make_plan(cfg).outputs
     assert planned.metadata["ss_seed"] is None and planned.metadata["ss_session_id"] is None  # run time
@@ -300,7 +301,7 @@ def test_train_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, args):
     conf.write_text(f'pretrained_model_name_or_path = "tiny:sd1"\ntrain_data_dir = \'{data}\'\n'
                     f'output_dir = \'{tmp_path / "o"}\'\nresolution = "64"\n')
     with pytest.raises(SystemExit) as exc:
-        main(["train", str(conf), "--max-steps", "1", "--quiet"] + args)
+        main(["train", str(conf), "--max-steps", "1", "--quiet", *args])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err and err[-1].startswith("error: ") and "Traceback" not in capsys.readouterr().err
@@ -316,7 +317,7 @@ def test_train_cli_error_message_names_the_key(tmp_path, args, message):
     conf = tmp_path / "c.toml"
     conf.write_text(f'pretrained_model_name_or_path = "tiny:sd1"\ntrain_data_dir = \'{data}\'\n'
                     f'output_dir = \'{tmp_path / "o"}\'\nresolution = "64"\n')
-    res = CliRunner().invoke(cli, ["train", str(conf), "--max-steps", "1", "--quiet"] + args)
+    res = CliRunner().invoke(cli, ["train", str(conf), "--max-steps", "1", "--quiet", *args])
     assert isinstance(res.exception, UserError) and message in str(res.exception)
     assert "\n" not in str(res.exception)
 
@@ -328,9 +329,9 @@ def test_peft_output_matches_kohya_file_and_checkpointing_trains_te(tmp_path):
 
     data = make_synthetic_dataset(tmp_path / "d", n_images=2, repeats=1)
     cfg = CanonicalConfig(dialect="native", source="t")
-    for k, v in dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(tmp_path / "o"), resolution="64",
-                     network_dim=4, learning_rate=1e-2, optimizer_type="AdamW", gradient_checkpointing=True,
-                     clip_skip=2, caption_extension=".txt", logging_dir=str(tmp_path / "logs")).items():
+    for k, v in {"pretrained_model_name_or_path": "tiny:sd1", "output_dir": str(tmp_path / "o"), "resolution": "64",
+                 "network_dim": 4, "learning_rate": 1e-2, "optimizer_type": "AdamW", "gradient_checkpointing": True,
+                 "clip_skip": 2, "caption_extension": ".txt", "logging_dir": str(tmp_path / "logs")}.items():
         cfg.set(k, v)
     res = run_training(cfg, train_data=str(data), max_steps=2, show_progress=False, save_peft=True)
     kohya = load_file(str(res.final_model))
@@ -340,7 +341,8 @@ def test_peft_output_matches_kohya_file_and_checkpointing_trains_te(tmp_path):
     assert len(trained) == 66 and all("layers_11_" in k for k in set(te_up) - trained)
     peft_unet = load_file(str(res.peft_dir / "unet" / "adapter_model.safetensors"))
     a = peft_unet["down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.lora_A.weight"]
-    assert torch.equal(a, kohya["lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight"])
+    assert torch.equal(a,
+                       kohya["lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight"])
     assert len(peft_unet) == 2 * 192
     cfg_json = (res.peft_dir / "unet" / "adapter_config.json").read_text()
     assert '"r": 4' in cfg_json and '"lora_alpha": 1.0' in cfg_json
@@ -351,8 +353,8 @@ def test_peft_output_matches_kohya_file_and_checkpointing_trains_te(tmp_path):
 def test_adafactor_relative_step_forces_its_schedule_like_sd_scripts(tmp_path):
     data = make_synthetic_dataset(tmp_path / "d", n_images=2, repeats=1)
     cfg = CanonicalConfig(dialect="native", source="t")
-    for k, v in dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(tmp_path / "o"), resolution="64",
-                     network_dim=4, learning_rate=1e-3, unet_lr=5e-4, optimizer_type="Adafactor").items():
+    for k, v in {"pretrained_model_name_or_path": "tiny:sd1", "output_dir": str(tmp_path / "o"), "resolution": "64",
+                 "network_dim": 4, "learning_rate": 1e-3, "unet_lr": 5e-4, "optimizer_type": "Adafactor"}.items():
         cfg.set(k, v)
     res = run_training(cfg, train_data=str(data), max_steps=2, show_progress=False)
     md = res.metadata
@@ -371,8 +373,8 @@ def test_network_weights_start_from_a_previous_lora(tmp_path):
 
     def cfg_for(out, **extra):
         cfg = CanonicalConfig(dialect="native", source="t")
-        opts = dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(tmp_path / out), resolution="64",
-                    network_dim=4, learning_rate=1e-2, optimizer_type="AdamW")
+        opts = {"pretrained_model_name_or_path": "tiny:sd1", "output_dir": str(tmp_path / out), "resolution": "64",
+                "network_dim": 4, "learning_rate": 1e-2, "optimizer_type": "AdamW"}
         opts.update(extra)
         for k, v in opts.items():
             cfg.set(k, v)
@@ -401,8 +403,8 @@ def test_long_prompt_chunks_like_sd_scripts():
     ids = tokenize(tok, [long, "short"], 150)
     assert ids.shape == (2, 2, 77)
     full = tok([long], padding="max_length", truncation=True, max_length=152).input_ids[0]
-    assert ids[0, 0].tolist() == [full[0]] + full[1:76] + [full[-1]]
-    assert ids[0, 1].tolist() == [full[0]] + full[76:151] + [full[-1]]
+    assert ids[0, 0].tolist() == [full[0], *full[1:76], full[-1]]
+    assert ids[0, 1].tolist() == [full[0], *full[76:151], full[-1]]
     assert tokenize(tok, ["a"], None).shape == (1, 1, 77)
     # pad != eos (SDXL tokenizer 2): a chunk cut mid-text ends with EOS; a chunk starting with PAD gets EOS
     tok2 = load_tiny_tokenizer("!")
@@ -419,9 +421,9 @@ def test_long_prompt_chunks_like_sd_scripts():
 def test_sdxl_trains_with_225_tokens(tmp_path):
     data = make_synthetic_dataset(tmp_path / "d", n_images=2, repeats=1)
     cfg = CanonicalConfig(dialect="native", source="t")
-    for k, v in dict(pretrained_model_name_or_path="tiny:sdxl", sdxl=True, output_dir=str(tmp_path / "o"),
-                     resolution="64", network_dim=4, learning_rate=1e-3, optimizer_type="AdamW",
-                     max_token_length=225, caption_extension=".txt").items():
+    for k, v in {"pretrained_model_name_or_path": "tiny:sdxl", "sdxl": True, "output_dir": str(tmp_path / "o"),
+                 "resolution": "64", "network_dim": 4, "learning_rate": 1e-3, "optimizer_type": "AdamW",
+                 "max_token_length": 225, "caption_extension": ".txt"}.items():
         cfg.set(k, v)
     res = run_training(cfg, train_data=str(data), max_steps=1, show_progress=False)
     assert res.global_step == 1 and math.isfinite(res.losses[0])
@@ -433,9 +435,9 @@ def test_sdxl_cached_text_encoder_outputs_follow_sd_scripts(tmp_path):
 
     def cfg_for(**extra):
         cfg = CanonicalConfig(dialect="native", source="t")
-        opts = dict(pretrained_model_name_or_path="tiny:sdxl", sdxl=True, output_dir=str(tmp_path / "o"),
-                    resolution="64", network_dim=4, learning_rate=1e-3, optimizer_type="AdamW",
-                    caption_extension=".txt", cache_text_encoder_outputs=True, network_train_unet_only=True)
+        opts = {"pretrained_model_name_or_path": "tiny:sdxl", "sdxl": True, "output_dir": str(tmp_path / "o"),
+                "resolution": "64", "network_dim": 4, "learning_rate": 1e-3, "optimizer_type": "AdamW",
+                "caption_extension": ".txt", "cache_text_encoder_outputs": True, "network_train_unet_only": True}
         opts.update(extra)
         for k, v in opts.items():
             cfg.set(k, v)
@@ -455,9 +457,9 @@ def test_full_bf16_trains_and_saves_bf16(tmp_path):
 
     data = make_synthetic_dataset(tmp_path / "d", n_images=2, repeats=1)
     cfg = CanonicalConfig(dialect="native", source="t")
-    for k, v in dict(pretrained_model_name_or_path="tiny:sd1", output_dir=str(tmp_path / "o"), resolution="64",
-                     network_dim=4, learning_rate=1e-3, optimizer_type="AdamW", mixed_precision="bf16",
-                     full_bf16=True).items():
+    for k, v in {"pretrained_model_name_or_path": "tiny:sd1", "output_dir": str(tmp_path / "o"), "resolution": "64",
+                 "network_dim": 4, "learning_rate": 1e-3, "optimizer_type": "AdamW", "mixed_precision": "bf16",
+                 "full_bf16": True}.items():
         cfg.set(k, v)
     res = run_training(cfg, train_data=str(data), max_steps=2, show_progress=False)
     with safe_open(str(res.final_model), "pt") as f:

@@ -165,7 +165,8 @@ def _render_run(plan, say) -> None:  # type: ignore[no-untyped-def]
         pkg = f" (package {o.package}: NOT installed - pip install {o.package})"
     args = ", ".join(f"{k}={v!r}" for k, v in o.call_kwargs.items())
     say(f"  {o.name} = {o.class_path or 'not supported'}({args}){pkg}; lr {_n(o.learning_rate)}, "
-        f"max_grad_norm {_n(o.max_grad_norm)}" + (" [from " + o.source + "]" if o.source not in ("optimizer_type", "default") else ""))
+        f"max_grad_norm {_n(o.max_grad_norm)}" + (" [from " + o.source + "]" if o.source not in ("optimizer_type",
+                                                                                                 "default") else ""))
     say(f"  schedule {s.name}" + (" (schedule-free: constant)" if o.schedule_free else "")
         + f", warmup {_n(s.lr_warmup_steps)}, decay {_n(s.lr_decay_steps)}, cycles {_n(s.num_cycles)}, power "
         f"{_n(s.power)}" + (f", args {s.args}" if s.args else ""))

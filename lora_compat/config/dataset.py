@@ -13,7 +13,7 @@ datasets sd-scripts derives from the command line (§3.4) via :mod:`lora_compat.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from lora_compat.config.model import CanonicalConfig, Dataset, Subset
@@ -28,7 +28,7 @@ REQUIRED = {"S-DB": ("image_dir",), "S-FT": ("metadata_file",), "S-CN": ("image_
 KIND_LEVEL = {DREAMBOOTH: "DB", FINETUNE: "FT", CONTROLNET: "CN"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def dataset_config_keys() -> dict[str, tuple[str, frozenset[str]]]:
     """key -> (voluptuous validator, allowed levels) from ``schemas/sd-scripts-dataset.schema.json``.
 

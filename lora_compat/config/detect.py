@@ -103,7 +103,7 @@ def _detect_toml(data: dict[str, Any]) -> Detection:
             and not _config_file_options_beside_datasets(data):
         return Detection(D.SD_SCRIPTS_DATASET, reasons=["[general] / [[datasets]] tables"])
     # 3. kohya_ss GUI settings file (the first 2024-03 versions were flat: models_dir at top level)
-    if isinstance(data.get("model"), dict) and "models_dir" in data["model"] or "models_dir" in keys or \
+    if (isinstance(data.get("model"), dict) and "models_dir" in data["model"]) or "models_dir" in keys or \
             len(keys & set(K_SET_SECTIONS)) >= 2:
         return Detection(None, era="K-set", training=False,
                          what="a kohya_ss GUI settings file (config.toml: defaults for GUI fields), "
@@ -156,7 +156,7 @@ def _detect_json(data: dict[str, Any]) -> Detection:
     if {"token_string", "init_word"} <= keys and keys & {"list_of_json_to_run", "save_json_only"}:
         era, tab, more = era_and_tab(D.DERRIAN_ARGSTORE, data)
         return Detection(D.DERRIAN_ARGSTORE, era=era, tab=tab,
-                         reasons=["token_string + init_word + ArgStore keys"] + more)
+                         reasons=["token_string + init_word + ArgStore keys", *more])
     # 6. Derrian ArgStore JSON
     found = [k for k in ARGSTORE_MARKERS if k in keys]
     if found:

@@ -22,8 +22,9 @@ import json
 import math
 import os
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from lora_compat.config.dataset import DATASET_PARAMS, SUBSET_PARAMS, parse_resolution
 from lora_compat.config.dataset import DREAMBOOTH as SPINE_DREAMBOOTH
@@ -33,8 +34,17 @@ from lora_compat.errors import UserError
 from lora_compat.semantics import BucketSelector, CaptionParams, round_bucket_limits
 from lora_compat.semantics.steps import balance_regularization
 
-__all__ = ["IMAGE_EXTENSIONS", "RESIZE_INTERPOLATIONS", "DREAMBOOTH", "FINETUNE", "SubsetSpec", "ImageEntry",
-           "BucketedDataset", "list_images", "read_caption"]
+__all__ = [
+    "DREAMBOOTH",
+    "FINETUNE",
+    "IMAGE_EXTENSIONS",
+    "RESIZE_INTERPOLATIONS",
+    "BucketedDataset",
+    "ImageEntry",
+    "SubsetSpec",
+    "list_images",
+    "read_caption",
+]
 
 RESIZE_INTERPOLATIONS = ("lanczos", "nearest", "bilinear", "linear", "bicubic", "cubic", "area", "box")
 DREAMBOOTH, FINETUNE = "dreambooth", "finetune"

@@ -16,7 +16,14 @@ import os
 from dataclasses import dataclass, field
 
 from lora_compat.config.model import (
-    DERIVED, CanonicalConfig, Dataset, Note, Origin, Provenance, Setting, Subset,
+    DERIVED,
+    CanonicalConfig,
+    Dataset,
+    Note,
+    Origin,
+    Provenance,
+    Setting,
+    Subset,
 )
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")

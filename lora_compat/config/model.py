@@ -10,8 +10,9 @@ reads only this. Option names are sd-scripts' long option names (``network_dim``
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 # Provenance kinds, used by show/migrate reports and lint.
 KEPT = "kept"                # same key, same value

@@ -17,8 +17,9 @@ Schemas read (all cached, loaded on first use; no jsonschema import here):
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Iterator
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
 
 from lora_compat.resources import load_schema
 
@@ -37,7 +38,7 @@ _JSON_TYPE_ORDER = ("boolean", "integer", "string", "array", "object", "number")
 
 
 # ----------------------------------------------------------------------------------- canonical options
-@lru_cache(maxsize=None)
+@cache
 def _properties() -> dict[str, dict[str, Any]]:
     return load_schema(CANONICAL_SCHEMA).get("properties", {})
 
@@ -271,7 +272,7 @@ def reference(name: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------------- dataset config keys
-@lru_cache(maxsize=None)
+@cache
 def _dataset_params() -> dict[str, dict[str, Any]]:
     return load_schema(DATASET_SCHEMA).get("$defs", {}).get("params", {}).get("properties", {})
 
@@ -331,17 +332,17 @@ def _walk_canonical(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[st
         if not isinstance(sub, dict):
             continue
         if "x-canonical" in sub:
-            yield path + (key,), sub["x-canonical"], sub
-        yield from _walk_canonical(sub, path + (key,))
+            yield (*path, key), sub["x-canonical"], sub
+        yield from _walk_canonical(sub, (*path, key))
         # sections written as arrays of tables ([[x]]) or objects whose values are schemas
         for nested in ("items", "additionalProperties"):
             if isinstance(sub.get(nested), dict):
-                yield from _walk_canonical(sub[nested], path + (key,))
+                yield from _walk_canonical(sub[nested], (*path, key))
     for sub in (node.get("$defs") or {}).values():
         yield from _walk_canonical(sub, path)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dialect_schemas() -> tuple[tuple[str, dict[str, Any]], ...]:
     """``(dialect, schema)`` for every dialect schema present."""
     out = []
@@ -353,7 +354,7 @@ def _dialect_schemas() -> tuple[tuple[str, dict[str, Any]], ...]:
     return tuple(out)
 
 
-@lru_cache(maxsize=None)
+@cache
 def dialect_names() -> dict[str, dict[str, list[str]]]:
     """Canonical option -> ``{dialect: [key paths as written in that dialect]}`` from the dialect schemas.
 
@@ -373,7 +374,7 @@ def dialect_names() -> dict[str, dict[str, list[str]]]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def frontend_only_keys() -> dict[str, list[dict[str, Any]]]:
     """Dialect keys that map to no sd-scripts option (``x-canonical`` null), by key as written (last part).
 

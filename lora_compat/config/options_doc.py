@@ -127,7 +127,7 @@ def _dataset_section() -> list[str]:
         lines += ["", "### Dataset-config misconceptions", ""]
         for key, m in notes:
             lines += [f"> **`{key}`** ({m['source']}): {m['claim']}", ">", f"> **Actually:** {m['truth']}", ""]
-    return lines + [""]
+    return [*lines, ""]
 
 
 def render() -> str:

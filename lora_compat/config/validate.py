@@ -27,7 +27,7 @@ accepts what jsonschema rejects).
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from lora_compat.config import options
@@ -41,8 +41,8 @@ _TYPE_WORDS = {"boolean": "a boolean (true/false)", "integer": "an integer", "nu
                "string": "a string", "array": "a list", "object": "a table", "null": "unset"}
 
 
-@lru_cache(maxsize=None)
-def _option_validator(name: str) -> "Draft202012Validator | None":
+@cache
+def _option_validator(name: str) -> Draft202012Validator | None:
     """A validator for one canonical option's property schema (cached per option)."""
     from jsonschema import Draft202012Validator
 
@@ -52,8 +52,8 @@ def _option_validator(name: str) -> "Draft202012Validator | None":
     return Draft202012Validator(_constraints(spec))
 
 
-@lru_cache(maxsize=None)
-def _dataset_validator(name: str) -> "Draft202012Validator | None":
+@cache
+def _dataset_validator(name: str) -> Draft202012Validator | None:
     """A validator for one dataset-config key (from ``$defs/params``), cached per key."""
     from jsonschema import Draft202012Validator
 

@@ -11,7 +11,7 @@ value cannot survive the GUI's whitespace split.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ _SPECIAL = {"sdxl", "network_module", "network_args", "resolution", "lr_warmup_s
             "train_data_dir", "reg_data_dir", "dataset_config", "sample_prompts", "config_file", "output_config"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def gui_fields() -> dict[str, dict[str, Any]]:
     """GUI key -> schema property, for the keys of the current era."""
     from lora_compat.resources import load_schema
@@ -65,7 +65,7 @@ def gui_fields() -> dict[str, dict[str, Any]]:
     return {k: v for k, v in props.items() if ERA in v.get("x-eras", [])}
 
 
-@lru_cache(maxsize=None)
+@cache
 def gui_key_of_option() -> dict[str, str]:
     """Canonical option -> GUI key for plain 1:1 fields (the key named like the option wins a tie)."""
     out: dict[str, str] = {}
@@ -260,9 +260,9 @@ def _model_and_length(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, repor
     elif isinstance(w, float):
         pct = w * 100
         if abs(pct - round(pct)) < 1e-9:
-            put("lr_warmup", int(round(pct)), "lr_warmup_steps",
-                f"lr_warmup_steps {w!r} (ratio) -> lr_warmup {int(round(pct))} (percent; the GUI passes "
-                f"{int(round(pct))}/100 to sd-scripts)")
+            put("lr_warmup", round(pct), "lr_warmup_steps",
+                f"lr_warmup_steps {w!r} (ratio) -> lr_warmup {round(pct)} (percent; the GUI passes "
+                f"{round(pct)}/100 to sd-scripts)")
         else:
             report.add(lost("lr_warmup_steps", s.prov if s else None, NO_EQUIVALENT,
                             f"ratio {w!r} is {pct:g}%, and the GUI's lr_warmup holds whole percents", w))
@@ -339,7 +339,8 @@ def _learning_rates(cfg: CanonicalConfig, gui: dict[str, Any], put: Any) -> None
     if cfg.effective("network_train_text_encoder_only"):
         put("unet_lr", 0, "network_train_text_encoder_only", "network_train_text_encoder_only -> unet_lr 0")
     else:
-        put("unet_lr", unet if unet is not None else lr, "unet_lr", None if unet is not None else "unset: learning_rate")
+        put("unet_lr", unet if unet is not None else lr, "unet_lr",
+            None if unet is not None else "unset: learning_rate")
 
 
 def _args_strings(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: MigrationReport) -> None:

@@ -6,7 +6,12 @@ import re
 from typing import Any
 
 from lora_compat.config.dialects.native import (
-    FORMAT, KIND_MODULE, NETWORK_ARG_FIELDS, args_string, field_of_option, layout,
+    FORMAT,
+    KIND_MODULE,
+    NETWORK_ARG_FIELDS,
+    args_string,
+    field_of_option,
+    layout,
 )
 from lora_compat.config.model import CanonicalConfig, Provenance, Setting
 from lora_compat.config.secrets import is_secret_key

@@ -12,14 +12,11 @@ import re
 from typing import Any
 
 from lora_compat.arch import component_part, kohya_prefix, model_parts
-from lora_compat.config.dialects.native import network_kind
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.plan.parts import PEFT_CONFIG_CLASS, AdapterPlan, ParamGroupPlan, Unsupported
 from lora_compat.plan.steps import _number
 from lora_compat.semantics.args import arg_float as network_arg_float
 from lora_compat.semantics.args import arg_int as network_arg_int
-from lora_compat.semantics.args import network_args as parse_network_args
-
 
 
 def _float_option(cfg: CanonicalConfig, name: str) -> float | None:
@@ -136,7 +133,7 @@ def block_lr_weights(net_args: dict[str, str], is_sdxl: bool) -> list[float] | N
         return [1.0] * size if lst is None else [w if w > thr else 0.0 for w in lst]
 
     weights = zeroed(down, n) + zeroed(mid, n_mid) + zeroed(up, n)
-    return [1.0] + weights + [1.0] if is_sdxl else weights
+    return [1.0, *weights, 1.0] if is_sdxl else weights
 
 
 def _block_list(net_args: dict[str, str], key: str, size: int, cast: Any) -> list[Any] | None:
@@ -159,7 +156,8 @@ def _dim_alpha(cfg: CanonicalConfig) -> tuple[int, float]:
 
 
 def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[str, str],
-                   lr_weights: list[float] | None, unet_lr: float | None, te_lr: float | None, train_unet: bool, train_te: bool,
+                   lr_weights: list[float] | None, unet_lr: float | None, te_lr: float | None, train_unet: bool,
+                   train_te: bool,
                    unsupported: list[Unsupported], notes: list[str]) -> list[AdapterPlan]:
     is_sdxl = arch == "sdxl"
     dim, alpha = _dim_alpha(cfg)
@@ -246,7 +244,8 @@ def _check_numeric_args(net_args: dict[str, str], kind: str, unsupported: list[U
         try:
             cast(raw)
         except ValueError:
-            unsupported.append(Unsupported("network_args", f"{key}={raw!r} is not {'an int' if cast is int else 'a number'}"
+            unsupported.append(Unsupported("network_args",
+                                           f"{key}={raw!r} is not {'an int' if cast is int else 'a number'}"
                                            " (sd-scripts' networks.lora fails on it); it is ignored here"))
 
 

@@ -6,8 +6,9 @@ runs them and reads nothing else; ``lora-compat plan --format json`` prints :met
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 # The PEFT config class for each adapter kind (names only: peft is never imported here).
 PEFT_CONFIG_CLASS = {"lora": "LoraConfig", "locon": "LoraConfig", "loha": "LoHaConfig", "lokr": "LoKrConfig"}

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 
 def make_bucket_resolutions(

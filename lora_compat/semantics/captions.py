@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 import random as _random_module
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 
 class RandomLike(Protocol):
@@ -43,7 +44,7 @@ class CaptionParams:
     token_warmup_step: float = 0
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "CaptionParams":
+    def from_mapping(cls, values: Mapping[str, Any]) -> CaptionParams:
         """Build from a dict of dataset-config keys; keys that are not caption parameters are ignored,
         and ``None`` values take the default (as sd-scripts' config blueprint does)."""
         names = {f.name for f in fields(cls)}

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
-
 
 _F32 = struct.Struct("<f")
 

@@ -12,8 +12,9 @@ lora-compat never imports what a config names, so such names are reported (``spe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from lora_compat.semantics.args import ArgProblem, literal_args
 

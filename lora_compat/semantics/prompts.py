@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 _ATTENTION = re.compile(r"""
 \\\(|\\\)|\\\[|\\]|\\\\|\\|\(|\[|:([+-]?[.\d]+)\)|\)|]|[^\\()\[\]:]+|:
@@ -71,7 +72,7 @@ def chunk_token_ids(ids: Sequence[int], *, eos_id: int, pad_id: int, model_max_l
     inner = model_max_length - 2
     chunks = []
     for start in range(1, len(ids) - model_max_length + 2, inner):
-        chunk = [ids[0]] + ids[start:start + inner] + [ids[-1]]
+        chunk = [ids[0], *ids[start:start + inner], ids[-1]]
         if pad_id != eos_id:
             if chunk[-2] != eos_id and chunk[-2] != pad_id:
                 chunk[-1] = eos_id

@@ -4,7 +4,8 @@ functions it calls (golden/lr_schedules.json)."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 SCHEDULER_NAMES = (
     "constant",

@@ -12,7 +12,7 @@ passed it as ``max_train_steps`` (legacy-dialects.md §2.6, §3.4); their formul
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def batches_per_epoch(bucket_samples: Iterable[int], batch_size: int) -> int:

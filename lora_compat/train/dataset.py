@@ -64,18 +64,24 @@ torch's generator, which cannot be reproduced here).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import pickle
 import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
-from lora_compat.config.dataset import DREAMBOOTH as SPINE_DREAMBOOTH
 from lora_compat.config.dataset import FINETUNE as SPINE_FINETUNE
 from lora_compat.config.inventory import (  # noqa: F401  (re-exported: the engine dataset's building blocks)
-    DREAMBOOTH, FINETUNE, IMAGE_EXTENSIONS, BucketedDataset, ImageEntry, SubsetSpec, list_images, read_caption,
+    DREAMBOOTH,
+    FINETUNE,
+    IMAGE_EXTENSIONS,
+    BucketedDataset,
+    ImageEntry,
+    SubsetSpec,
+    list_images,
+    read_caption,
 )
 from lora_compat.errors import UserError
 from lora_compat.semantics import process_caption
@@ -284,7 +290,7 @@ class TrainDataset:
     def from_subsets(cls, subsets: Sequence[Mapping[str, Any]], *, resolution: Any = (512, 512),
                      batch_size: int = 1, enable_bucket: bool = False, prior_loss_weight: float = 1.0,
                      dataset_params: Mapping[str, Any] | None = None, base_dir: str | None = None,
-                     **kwargs: Any) -> "TrainDataset":
+                     **kwargs: Any) -> TrainDataset:
         """One DreamBooth (or fine-tune, when subsets have ``metadata_file``) dataset from plain subset dicts."""
         kind = FINETUNE if subsets and all(s.get("metadata_file") for s in subsets) else DREAMBOOTH
         params = {"resolution": resolution, "batch_size": batch_size, "enable_bucket": enable_bucket,
@@ -642,7 +648,7 @@ def build_validation_dataset(source: Any, seed: int | None = None, *, sdxl: bool
 
 
 def build_dataset(source: Any, seed: int | None = None, *, max_train_steps: int = 0,
-                  tokenizers: Sequence[Callable[[str], Any]] = (), loader_workers: int | None | str = "plan",
+                  tokenizers: Sequence[Callable[[str], Any]] = (), loader_workers: int | str | None = "plan",
                   sdxl: bool = False) -> TrainDataset:
     """The engine's dataset for a plan's :class:`~lora_compat.plan.parts.DatasetPlan` (or a list of subset dicts,
     built by :meth:`TrainDataset.from_subsets` with its defaults).

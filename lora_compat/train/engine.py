@@ -24,9 +24,10 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from lora_compat.errors import UserError
 from lora_compat.semantics.samples import validate_after_epoch, validate_after_step
@@ -252,7 +253,9 @@ class Training:
     # ---- steps ------------------------------------------------------------------------------------------
     def resolve_steps(self) -> None:
         from lora_compat.semantics.steps import (
-            max_train_steps_for_epochs, optimizer_steps_per_epoch, save_every_n_epochs_from_ratio,
+            max_train_steps_for_epochs,
+            optimizer_steps_per_epoch,
+            save_every_n_epochs_from_ratio,
         )
 
         sp = self.plan.steps

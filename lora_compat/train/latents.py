@@ -75,8 +75,8 @@ def load_cache(npz_path: str) -> CachedLatents:
         latents = npz["latents"]
         original = tuple(int(v) for v in npz["original_size"]) if "original_size" in npz else (0, 0)
         crop = tuple(int(v) for v in npz["crop_ltrb"]) if "crop_ltrb" in npz else (0, 0, 0, 0)
-        flipped = npz["latents_flipped"] if "latents_flipped" in npz else None
-        mask = npz["alpha_mask"] if "alpha_mask" in npz else None
+        flipped = npz.get("latents_flipped", None)
+        mask = npz.get("alpha_mask", None)
     return CachedLatents(latents, (original[0], original[1]), crop, flipped, mask)  # type: ignore[arg-type]
 
 

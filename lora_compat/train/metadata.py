@@ -15,7 +15,8 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+
 
 @dataclass
 class RunFacts:

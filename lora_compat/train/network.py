@@ -15,8 +15,9 @@ ports of LyCORIS' modules (same factor shapes; rank / module dropout with LyCORI
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from lora_compat.errors import UserError
 

@@ -16,7 +16,7 @@ class Progress:
         self._task: Any = None
         self._validation = ""
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

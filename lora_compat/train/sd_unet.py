@@ -69,7 +69,8 @@ class SDUNetFamily(TrainingFamily):
         captions = batch["captions"]
         m = plan.model
         toks, dev = models.tokenizers, ctx.device
-        tes = [ctx.run_parts.get(name, te) for name, te in zip(("text_encoder", "text_encoder_2"), models.text_encoders)]
+        tes = [ctx.run_parts.get(name, te) for name,
+               te in zip(("text_encoder", "text_encoder_2"), models.text_encoders)]
         grad = contextlib.nullcontext() if ctx.train_text_encoders else torch.no_grad()
         with ctx.autocast(), grad:
             if m.family != "sdxl":

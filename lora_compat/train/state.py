@@ -94,7 +94,7 @@ def check_state_folder(accelerator: Any, folder: Path) -> None:
                             "other model parts)", key="resume")
         try:
             with safe_open(str(path), framework="pt") as fh:
-                saved = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+                saved = {k: tuple(fh.get_slice(k).get_shape()) for k in fh}
         except Exception as exc:  # safetensors raises several types for a damaged file
             raise UserError(f"--resume {str(folder)!r}: {name} cannot be read ({exc})", key="resume") from None
         for key, p in model.named_parameters():
@@ -165,7 +165,7 @@ class InterruptFlag:
             raise KeyboardInterrupt
         self.requested = True
 
-    def __enter__(self) -> "InterruptFlag":
+    def __enter__(self) -> InterruptFlag:
         try:
             self._previous = signal.signal(signal.SIGINT, self._handle)
         except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual

@@ -75,39 +75,39 @@ def tiny_unet_config(arch: str) -> dict[str, Any]:
         # Real: (320, 640, 1280, 1280); SD1 8 heads with conv proj_in/out, SD2 head counts [5, 10, 20, 20]
         # with linear proj_in/out. Channel doubling kept at the same places so conv_shortcut modules exist
         # where sd-scripts expects them.
-        return dict(
-            sample_size=8,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-            up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-            block_out_channels=(16, 32, 64, 64),
-            layers_per_block=2,
-            norm_num_groups=8,
-            cross_attention_dim=te_hidden[0],
-            attention_head_dim=8 if arch == "sd1" else (2, 4, 8, 8),
-            use_linear_projection=arch == "sd2",
-        )
+        return {
+            "sample_size": 8,
+            "in_channels": 4,
+            "out_channels": 4,
+            "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+            "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+            "block_out_channels": (16, 32, 64, 64),
+            "layers_per_block": 2,
+            "norm_num_groups": 8,
+            "cross_attention_dim": te_hidden[0],
+            "attention_head_dim": 8 if arch == "sd1" else (2, 4, 8, 8),
+            "use_linear_projection": arch == "sd2",
+        }
     # SDXL: real (320, 640, 1280), transformer layers [1, 2, 10] (mid block 10), heads
     # [5, 10, 20], text_time additional embedding from TE2's pooled output + 6 size numbers.
     time_dim = 8
-    return dict(
-        sample_size=8,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        block_out_channels=(16, 32, 64),
-        layers_per_block=2,
-        norm_num_groups=8,
-        transformer_layers_per_block=(1, 2, 10),
-        cross_attention_dim=sum(te_hidden),
-        attention_head_dim=(2, 4, 8),
-        use_linear_projection=True,
-        addition_embed_type="text_time",
-        addition_time_embed_dim=time_dim,
-        projection_class_embeddings_input_dim=te_hidden[1] + 6 * time_dim,
-    )
+    return {
+        "sample_size": 8,
+        "in_channels": 4,
+        "out_channels": 4,
+        "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        "block_out_channels": (16, 32, 64),
+        "layers_per_block": 2,
+        "norm_num_groups": 8,
+        "transformer_layers_per_block": (1, 2, 10),
+        "cross_attention_dim": sum(te_hidden),
+        "attention_head_dim": (2, 4, 8),
+        "use_linear_projection": True,
+        "addition_embed_type": "text_time",
+        "addition_time_embed_dim": time_dim,
+        "projection_class_embeddings_input_dim": te_hidden[1] + 6 * time_dim,
+    }
 
 
 def tiny_text_encoder_configs(arch: str) -> list[dict[str, Any]]:
@@ -116,37 +116,37 @@ def tiny_text_encoder_configs(arch: str) -> list[dict[str, Any]]:
     out = []
     for layers, act, hidden in zip(_TE_LAYERS[arch], _TE_ACT[arch], _TE_HIDDEN[arch]):
         out.append(
-            dict(
-                vocab_size=TINY_VOCAB_SIZE,
-                hidden_size=hidden,
-                intermediate_size=hidden * 2,
-                num_hidden_layers=layers,
-                num_attention_heads=4,
-                max_position_embeddings=77,
-                hidden_act=act,
-                projection_dim=hidden,
-                bos_token_id=BOS_ID,
-                eos_token_id=EOS_ID,
-                pad_token_id=EOS_ID,
-            )
+            {
+                "vocab_size": TINY_VOCAB_SIZE,
+                "hidden_size": hidden,
+                "intermediate_size": hidden * 2,
+                "num_hidden_layers": layers,
+                "num_attention_heads": 4,
+                "max_position_embeddings": 77,
+                "hidden_act": act,
+                "projection_dim": hidden,
+                "bos_token_id": BOS_ID,
+                "eos_token_id": EOS_ID,
+                "pad_token_id": EOS_ID,
+            }
         )
     return out
 
 
 def tiny_vae_config(arch: str = "sd1") -> dict[str, Any]:
     """AutoencoderKL config: 4 levels like the real SD VAE (8x downscale), tiny widths."""
-    return dict(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 8, 16, 16),
-        layers_per_block=1,
-        norm_num_groups=4,
-        latent_channels=4,
-        sample_size=64,
-        scaling_factor=0.13025 if arch == "sdxl" else 0.18215,  # the real VAEs' factors
-    )
+    return {
+        "in_channels": 3,
+        "out_channels": 3,
+        "down_block_types": ("DownEncoderBlock2D",) * 4,
+        "up_block_types": ("UpDecoderBlock2D",) * 4,
+        "block_out_channels": (8, 8, 16, 16),
+        "layers_per_block": 1,
+        "norm_num_groups": 4,
+        "latent_channels": 4,
+        "sample_size": 64,
+        "scaling_factor": 0.13025 if arch == "sdxl" else 0.18215,  # the real VAEs' factors
+    }
 
 
 def load_tiny_tokenizer(pad_token: str = "<|endoftext|>") -> Any:

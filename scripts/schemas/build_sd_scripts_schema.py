@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-import dit_options as dit  # noqa: E402
-import sd_scripts_annotations as ann  # noqa: E402
+import dit_options as dit
+import sd_scripts_annotations as ann
 
-from lora_compat.arch import families  # noqa: E402  (which script accepts which option: one source)
+from lora_compat.arch import families
 
 SECTION_GROUP = {
     "1.1": "logging", "1.2": "model", "1.3": "dataset", "1.4": "training", "1.5": "optimizer",
@@ -29,32 +29,30 @@ SECTION_GROUP = {
 }
 # finer groups for the big "training" table (§1.4)
 GROUP_OVERRIDE = {
-    **{k: "saving" for k in ("output_dir", "output_name", "save_precision", "save_every_n_epochs",
-                             "save_every_n_steps", "save_n_epoch_ratio", "save_last_n_epochs",
-                             "save_last_n_epochs_state", "save_last_n_steps", "save_last_n_steps_state",
-                             "save_state", "save_state_on_train_end", "resume", "save_model_as",
-                             "no_metadata", "training_comment")},
-    **{k: "precision" for k in ("mixed_precision", "full_fp16", "full_bf16", "fp8_base", "fp8_base_unet",
-                                "no_half_vae", "lowram", "highvram", "gradient_checkpointing",
-                                "cpu_offload_checkpointing")},
-    **{k: "attention" for k in ("mem_eff_attn", "xformers", "sdpa", "torch_compile", "dynamo_backend")},
-    **{k: "logging" for k in ("logging_dir", "log_with", "log_prefix", "log_tracker_name", "wandb_run_name",
-                              "log_tracker_config", "wandb_api_key", "log_config")},
-    **{k: "noise" for k in ("noise_offset", "noise_offset_random_strength", "multires_noise_iterations",
-                            "multires_noise_discount", "ip_noise_gamma", "ip_noise_gamma_random_strength",
-                            "adaptive_noise_scale", "zero_terminal_snr", "min_timestep", "max_timestep")},
-    **{k: "loss" for k in ("loss_type", "huber_schedule", "huber_c", "huber_scale", "prior_loss_weight")},
-    **{k: "sampling" for k in ("sample_every_n_steps", "sample_every_n_epochs", "sample_at_first",
-                               "sample_prompts", "sample_sampler")},
-    **{k: "huggingface" for k in ("huggingface_repo_id", "huggingface_repo_type", "huggingface_path_in_repo",
-                                  "huggingface_token", "huggingface_repo_visibility",
-                                  "save_state_to_huggingface", "resume_from_huggingface", "async_upload")},
-    **{k: "config" for k in ("config_file", "output_config")},
-    **{k: "distributed" for k in ("ddp_timeout", "ddp_gradient_as_bucket_view", "ddp_static_graph")},
-    **{k: "validation" for k in ("validation_seed", "validation_split", "validate_every_n_steps",
-                                 "validate_every_n_epochs", "max_validation_steps")},
-    **{k: "resume" for k in ("skip_until_initial_step", "initial_epoch", "initial_step")},
-    **{k: "optimizer" for k in ("unet_lr", "text_encoder_lr")},
+    **dict.fromkeys(("output_dir", "output_name", "save_precision", "save_every_n_epochs", "save_every_n_steps",
+                     "save_n_epoch_ratio", "save_last_n_epochs", "save_last_n_epochs_state", "save_last_n_steps",
+                     "save_last_n_steps_state", "save_state", "save_state_on_train_end", "resume", "save_model_as",
+                     "no_metadata", "training_comment"), "saving"),
+    **dict.fromkeys(("mixed_precision", "full_fp16", "full_bf16", "fp8_base", "fp8_base_unet", "no_half_vae", "lowram",
+                     "highvram", "gradient_checkpointing", "cpu_offload_checkpointing"), "precision"),
+    **dict.fromkeys(("mem_eff_attn", "xformers", "sdpa", "torch_compile", "dynamo_backend"), "attention"),
+    **dict.fromkeys(("logging_dir", "log_with", "log_prefix", "log_tracker_name", "wandb_run_name",
+                     "log_tracker_config", "wandb_api_key", "log_config"), "logging"),
+    **dict.fromkeys(("noise_offset", "noise_offset_random_strength", "multires_noise_iterations",
+                     "multires_noise_discount", "ip_noise_gamma", "ip_noise_gamma_random_strength",
+                     "adaptive_noise_scale", "zero_terminal_snr", "min_timestep", "max_timestep"), "noise"),
+    **dict.fromkeys(("loss_type", "huber_schedule", "huber_c", "huber_scale", "prior_loss_weight"), "loss"),
+    **dict.fromkeys(("sample_every_n_steps", "sample_every_n_epochs", "sample_at_first", "sample_prompts",
+                     "sample_sampler"), "sampling"),
+    **dict.fromkeys(("huggingface_repo_id", "huggingface_repo_type", "huggingface_path_in_repo", "huggingface_token",
+                     "huggingface_repo_visibility", "save_state_to_huggingface", "resume_from_huggingface",
+                     "async_upload"), "huggingface"),
+    **dict.fromkeys(("config_file", "output_config"), "config"),
+    **dict.fromkeys(("ddp_timeout", "ddp_gradient_as_bucket_view", "ddp_static_graph"), "distributed"),
+    **dict.fromkeys(("validation_seed", "validation_split", "validate_every_n_steps", "validate_every_n_epochs",
+                     "max_validation_steps"), "validation"),
+    **dict.fromkeys(("skip_until_initial_step", "initial_epoch", "initial_step"), "resume"),
+    **dict.fromkeys(("unet_lr", "text_encoder_lr"), "optimizer"),
     "clip_skip": "model", "max_token_length": "dataset", "weighted_captions": "dataset",
     "disable_mmap_load_safetensors": "model", "seed": "training", "dataset_config": "dataset",
     "lr_scheduler": "scheduler", "lr_scheduler_type": "scheduler", "lr_scheduler_args": "scheduler",
@@ -91,43 +89,51 @@ def clean(text: str) -> str:
 
 # argparse registration order of train_network.py's setup_parser (reference §0 step 1; within each helper the
 # order of sd-scripts' add_argument calls). argparse lists ambiguous-prefix matches in this order.
-REGISTRATION_ORDER = """
-console_log_level console_log_file console_log_simple
-v2 v_parameterization pretrained_model_name_or_path tokenizer_cache_dir
-metadata_title metadata_author metadata_description metadata_license metadata_tags metadata_usage_hint
-metadata_thumbnail metadata_merged_from metadata_trigger_phrase metadata_preprocessor metadata_is_negative_embedding
-train_data_dir cache_info shuffle_caption caption_separator caption_extension caption_extention keep_tokens
-keep_tokens_separator secondary_separator enable_wildcard caption_prefix caption_suffix color_aug flip_aug
-face_crop_aug_range random_crop debug_dataset resolution cache_latents vae_batch_size cache_latents_to_disk
-skip_cache_check enable_bucket min_bucket_reso max_bucket_reso bucket_reso_steps bucket_no_upscale
-resize_interpolation token_warmup_min token_warmup_step alpha_mask dataset_class caption_dropout_rate
-caption_dropout_every_n_epochs caption_tag_dropout_rate reg_data_dir in_json dataset_repeats
-output_dir output_name huggingface_repo_id huggingface_repo_type huggingface_path_in_repo huggingface_token
-huggingface_repo_visibility save_state_to_huggingface resume_from_huggingface async_upload save_precision
-save_every_n_epochs save_every_n_steps save_n_epoch_ratio save_last_n_epochs save_last_n_epochs_state
-save_last_n_steps save_last_n_steps_state save_state save_state_on_train_end resume train_batch_size
-max_token_length mem_eff_attn torch_compile dynamo_backend xformers sdpa vae max_train_steps max_train_epochs
-max_data_loader_n_workers persistent_data_loader_workers seed gradient_checkpointing gradient_accumulation_steps
-mixed_precision full_fp16 full_bf16 fp8_base ddp_timeout ddp_gradient_as_bucket_view ddp_static_graph clip_skip
-logging_dir log_with log_prefix log_tracker_name wandb_run_name log_tracker_config wandb_api_key log_config
-noise_offset noise_offset_random_strength multires_noise_iterations ip_noise_gamma ip_noise_gamma_random_strength
-multires_noise_discount adaptive_noise_scale zero_terminal_snr min_timestep max_timestep loss_type huber_schedule
-huber_c huber_scale lowram highvram sample_every_n_steps sample_at_first sample_every_n_epochs sample_prompts
-sample_sampler config_file output_config prior_loss_weight
-conditioning_data_dir masked_loss
-deepspeed zero_stage offload_optimizer_device offload_optimizer_nvme_path offload_param_device
-offload_param_nvme_path zero3_init_flag zero3_save_16bit_model fp16_master_weights_and_gradients
-optimizer_type use_8bit_adam use_lion_optimizer learning_rate max_grad_norm optimizer_args lr_scheduler_type
-lr_scheduler_args lr_scheduler lr_warmup_steps lr_decay_steps lr_scheduler_num_cycles lr_scheduler_power
-lr_scheduler_timescale lr_scheduler_min_lr_ratio fused_backward_pass
-dataset_config
-min_snr_gamma scale_v_pred_loss_like_noise_pred v_pred_like_loss debiased_estimation_loss weighted_captions
-cpu_offload_checkpointing no_metadata save_model_as unet_lr text_encoder_lr fp8_base_unet network_weights
-network_module network_dim network_alpha network_dropout network_args network_train_unet_only
-network_train_text_encoder_only training_comment dim_from_weights scale_weight_norms base_weights
-base_weights_multiplier no_half_vae skip_until_initial_step initial_epoch initial_step validation_seed
-validation_split validate_every_n_steps validate_every_n_epochs max_validation_steps
-""".split() + list(dit.DIT_ORDER)
+REGISTRATION_ORDER = ["console_log_level", "console_log_file", "console_log_simple", "v2", "v_parameterization",
+                      "pretrained_model_name_or_path", "tokenizer_cache_dir", "metadata_title", "metadata_author",
+                      "metadata_description", "metadata_license", "metadata_tags", "metadata_usage_hint",
+                      "metadata_thumbnail", "metadata_merged_from", "metadata_trigger_phrase", "metadata_preprocessor",
+                      "metadata_is_negative_embedding", "train_data_dir", "cache_info", "shuffle_caption",
+                      "caption_separator", "caption_extension", "caption_extention", "keep_tokens",
+                      "keep_tokens_separator", "secondary_separator", "enable_wildcard", "caption_prefix",
+                      "caption_suffix", "color_aug", "flip_aug", "face_crop_aug_range", "random_crop", "debug_dataset",
+                      "resolution", "cache_latents", "vae_batch_size", "cache_latents_to_disk", "skip_cache_check",
+                      "enable_bucket", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale",
+                      "resize_interpolation", "token_warmup_min", "token_warmup_step", "alpha_mask", "dataset_class",
+                      "caption_dropout_rate", "caption_dropout_every_n_epochs", "caption_tag_dropout_rate",
+                      "reg_data_dir", "in_json", "dataset_repeats", "output_dir", "output_name", "huggingface_repo_id",
+                      "huggingface_repo_type", "huggingface_path_in_repo", "huggingface_token",
+                      "huggingface_repo_visibility", "save_state_to_huggingface", "resume_from_huggingface",
+                      "async_upload", "save_precision", "save_every_n_epochs", "save_every_n_steps",
+                      "save_n_epoch_ratio", "save_last_n_epochs", "save_last_n_epochs_state", "save_last_n_steps",
+                      "save_last_n_steps_state", "save_state", "save_state_on_train_end", "resume", "train_batch_size",
+                      "max_token_length", "mem_eff_attn", "torch_compile", "dynamo_backend", "xformers", "sdpa", "vae",
+                      "max_train_steps", "max_train_epochs", "max_data_loader_n_workers",
+                      "persistent_data_loader_workers", "seed", "gradient_checkpointing",
+                      "gradient_accumulation_steps", "mixed_precision", "full_fp16", "full_bf16", "fp8_base",
+                      "ddp_timeout", "ddp_gradient_as_bucket_view", "ddp_static_graph", "clip_skip", "logging_dir",
+                      "log_with", "log_prefix", "log_tracker_name", "wandb_run_name", "log_tracker_config",
+                      "wandb_api_key", "log_config", "noise_offset", "noise_offset_random_strength",
+                      "multires_noise_iterations", "ip_noise_gamma", "ip_noise_gamma_random_strength",
+                      "multires_noise_discount", "adaptive_noise_scale", "zero_terminal_snr", "min_timestep",
+                      "max_timestep", "loss_type", "huber_schedule", "huber_c", "huber_scale", "lowram", "highvram",
+                      "sample_every_n_steps", "sample_at_first", "sample_every_n_epochs", "sample_prompts",
+                      "sample_sampler", "config_file", "output_config", "prior_loss_weight", "conditioning_data_dir",
+                      "masked_loss", "deepspeed", "zero_stage", "offload_optimizer_device",
+                      "offload_optimizer_nvme_path", "offload_param_device", "offload_param_nvme_path",
+                      "zero3_init_flag", "zero3_save_16bit_model", "fp16_master_weights_and_gradients",
+                      "optimizer_type", "use_8bit_adam", "use_lion_optimizer", "learning_rate", "max_grad_norm",
+                      "optimizer_args", "lr_scheduler_type", "lr_scheduler_args", "lr_scheduler", "lr_warmup_steps",
+                      "lr_decay_steps", "lr_scheduler_num_cycles", "lr_scheduler_power", "lr_scheduler_timescale",
+                      "lr_scheduler_min_lr_ratio", "fused_backward_pass", "dataset_config", "min_snr_gamma",
+                      "scale_v_pred_loss_like_noise_pred", "v_pred_like_loss", "debiased_estimation_loss",
+                      "weighted_captions", "cpu_offload_checkpointing", "no_metadata", "save_model_as", "unet_lr",
+                      "text_encoder_lr", "fp8_base_unet", "network_weights", "network_module", "network_dim",
+                      "network_alpha", "network_dropout", "network_args", "network_train_unet_only",
+                      "network_train_text_encoder_only", "training_comment", "dim_from_weights", "scale_weight_norms",
+                      "base_weights", "base_weights_multiplier", "no_half_vae", "skip_until_initial_step",
+                      "initial_epoch", "initial_step", "validation_seed", "validation_split", "validate_every_n_steps",
+                      "validate_every_n_epochs", "max_validation_steps", *list(dit.DIT_ORDER)]
 # train_network.py's own registration ends above; sdxl_train_network.py adds dit.SDXL_SHARED, flux_train_network.py
 # adds dit.DIT_ORDER (both in that relative order), so each script's order is this order filtered by x-scripts.
 

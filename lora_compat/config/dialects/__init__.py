@@ -8,7 +8,8 @@ dialect is read (keeps ``show`` start-up fast).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lora_compat.config.detection import Detection
@@ -38,7 +39,7 @@ READERS: dict[str, str] = {
 }
 
 
-def reader(dialect: str) -> Callable[["Document", "Detection"], "CanonicalConfig"]:
+def reader(dialect: str) -> Callable[[Document, Detection], CanonicalConfig]:
     """Import and return the reader function of ``dialect``.
 
     Raises ``KeyError`` for an unknown id.

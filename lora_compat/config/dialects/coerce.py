@@ -16,12 +16,20 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Iterable
+from functools import cache
+from typing import Any
 
 from lora_compat.config.model import (
-    CanonicalConfig, FrontendOnlyKey, InvalidValue, Note, Origin, Provenance, Setting, UnknownKey,
+    CanonicalConfig,
+    FrontendOnlyKey,
+    InvalidValue,
+    Note,
+    Origin,
+    Provenance,
+    Setting,
+    UnknownKey,
 )
 
 
@@ -30,7 +38,7 @@ class _Unset:
 
     _instance = None
 
-    def __new__(cls) -> "_Unset":
+    def __new__(cls) -> _Unset:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -239,7 +247,7 @@ def args_table_to_list(table: dict[str, Any]) -> list[str]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def canonical_kind(name: str) -> str:
     """How a canonical option's value is typed, from its argparse facts in the sd-scripts schema."""
     from lora_compat.config import options
@@ -329,7 +337,23 @@ class Normalizer:
 
 
 __all__ = [
-    "UNSET", "Coerced", "coerce", "show", "split_args_string", "args_table_to_list", "canonical_kind",
-    "is_zero_like", "Normalizer", "INT", "FLOAT", "NUMBER", "INT_OR_FLOAT", "BOOL", "STR", "STR_LIST",
-    "FLOAT_LIST", "INT_LIST", "ANY",
+    "ANY",
+    "BOOL",
+    "FLOAT",
+    "FLOAT_LIST",
+    "INT",
+    "INT_LIST",
+    "INT_OR_FLOAT",
+    "NUMBER",
+    "STR",
+    "STR_LIST",
+    "UNSET",
+    "Coerced",
+    "Normalizer",
+    "args_table_to_list",
+    "canonical_kind",
+    "coerce",
+    "is_zero_like",
+    "show",
+    "split_args_string",
 ]

@@ -13,12 +13,21 @@ Key -> option mapping: ``schemas/derrian-argstore.schema.json`` (``x-canonical``
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from lora_compat.config.dialects.coerce import (
-    BOOL, FLOAT, INT, UNSET, Normalizer, args_table_to_list, canonical_kind, coerce, coerce_like_python_int,
-    is_zero_like, show,
+    BOOL,
+    FLOAT,
+    INT,
+    UNSET,
+    Normalizer,
+    args_table_to_list,
+    canonical_kind,
+    coerce,
+    coerce_like_python_int,
+    is_zero_like,
+    show,
 )
 from lora_compat.config.model import CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT, RENAMED, CanonicalConfig
 from lora_compat.resources import load_schema
@@ -30,7 +39,7 @@ IMAGE_EXTENSIONS = ("png", "bmp", "gif", "jpeg", "jpg", "webp")   # what Derrian
 _BETAS_DROPPED_FOR = ("adafactor", "sgdnesterov", "sgdnesterov8bit")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _props() -> dict[str, dict[str, Any]]:
     return load_schema(SCHEMA).get("properties", {})
 
@@ -53,7 +62,7 @@ def classify(data: dict[str, Any]) -> tuple[str, str | None, list[str]]:
         return "A2", None, ["A2 (ArgsList.py): " + ", ".join(a2)]
     reasons = ["A1 (lora_train_command_line/popup.py): " + ", ".join(
         [k for k in ("load_previous_save_state", "use_8bit_adam", "save_at_n_epochs") if k in keys] or ["no A2 key"])]
-    return "A1", None, reasons + [f"A1 version: {_a1_version(keys)}"]
+    return "A1", None, [*reasons, f"A1 version: {_a1_version(keys)}"]
 
 
 def _a1_version(keys: set[str]) -> str:
@@ -365,7 +374,8 @@ class _ArgStoreReader:
         ratio = self.num("warmup_lr_ratio", FLOAT)
         if ratio:
             if self.a1_warmup_int and ratio != int(ratio):
-                self.n.note("derrian-a1-warmup-ratio-truncated", f"warmup_lr_ratio {ratio} -> {int(ratio)} (loader bug)",
+                self.n.note("derrian-a1-warmup-ratio-truncated",
+                            f"warmup_lr_ratio {ratio} -> {int(ratio)} (loader bug)",
                             self.key("warmup_lr_ratio"), ratio=ratio)
                 ratio = float(int(ratio))
             if ratio and steps is not None:
@@ -374,7 +384,8 @@ class _ArgStoreReader:
                     self.n.put("lr_warmup_steps", ws, kind=DERIVED, keys=[self.key("warmup_lr_ratio")],
                                conversion=f"warmup_lr_ratio {show(self.state['warmup_lr_ratio'])} x {steps} steps -> "
                                           f"lr_warmup_steps {ws}")
-                self.n.note("derrian-warmup-ratio", f"ratio {ratio} x {steps} steps = {ws}", self.key("warmup_lr_ratio"),
+                self.n.note("derrian-warmup-ratio", f"ratio {ratio} x {steps} steps = {ws}",
+                            self.key("warmup_lr_ratio"),
                             ratio=ratio, steps=steps, warmup=ws)
             elif ratio:
                 self.n.note("derrian-warmup-unresolved", f"warmup_lr_ratio {ratio} of an unknown step estimate",
@@ -391,7 +402,8 @@ class _ArgStoreReader:
         else:
             self.put_field("save_every_n_epochs", field)
         sched = str(self.state.get("scheduler") or "")
-        self.put_field("lr_scheduler_num_cycles", "cosine_restarts", condition=not a1 or sched == "cosine_with_restarts",
+        self.put_field("lr_scheduler_num_cycles", "cosine_restarts",
+                       condition=not a1 or sched == "cosine_with_restarts",
                        why="A1 passes it only with cosine_with_restarts")
         self.put_field("lr_scheduler_power", "scheduler_power", condition=not a1 or sched == "polynomial",
                        why="A1 passes it only with polynomial")
@@ -414,7 +426,8 @@ class _ArgStoreReader:
             else:
                 self.put_field("random_crop", "random_crop")
                 if cache:
-                    self.n.note("derrian-a2-random-crop-with-cache", "random_crop with cache_latents: sd-scripts refuses",
+                    self.n.note("derrian-a2-random-crop-with-cache",
+                                "random_crop with cache_latents: sd-scripts refuses",
                                 "random_crop")
         if self.flag("color_aug"):
             self.put_field("color_aug", "color_aug")

@@ -14,16 +14,36 @@ Key -> option mapping: ``schemas/derrian-toml.schema.json`` (nested per section,
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from lora_compat.arch.families import DERRIAN_SECTIONS
 from lora_compat.config.dialects.coerce import (
-    ANY, BOOL, FLOAT, FLOAT_LIST, INT, STR, UNSET, Normalizer, args_table_to_list, canonical_kind,
-    coerce, is_zero_like, show,
+    ANY,
+    BOOL,
+    FLOAT,
+    FLOAT_LIST,
+    INT,
+    STR,
+    UNSET,
+    Normalizer,
+    args_table_to_list,
+    canonical_kind,
+    coerce,
+    is_zero_like,
+    show,
 )
 from lora_compat.config.model import (
-    CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT, RENAMED, CanonicalConfig, Dataset, Setting, Subset,
+    CONVERTED,
+    DEFAULT,
+    DERIVED,
+    FRONTEND,
+    KEPT,
+    RENAMED,
+    CanonicalConfig,
+    Dataset,
+    Setting,
+    Subset,
 )
 from lora_compat.resources import load_schema
 from lora_compat.semantics.steps import (
@@ -43,7 +63,7 @@ CUSTOM_OPTIMIZERS = {"came": "LoraEasyCustomOptimizer.came.CAME", "compass": "Lo
                      "rmsprop": "LoraEasyCustomOptimizer.rmsprop.RMSProp"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema() -> dict[str, Any]:
     return load_schema(SCHEMA)
 
@@ -163,12 +183,14 @@ class _UiReader:
                 self.n.unknown(key, val, "not a section of the Derrian UI TOML")
         g = self.args("general_args")
         self.sdxl = bool(coerce(g.get("sdxl"), BOOL).value) if "sdxl" in g else False
-        mode = (self.data.get("train_mode") or {}).get("train_mode") if isinstance(self.data.get("train_mode"), dict) else None
+        mode = (self.data.get("train_mode") or {}).get("train_mode") if isinstance(self.data.get("train_mode"),
+                                                                                   dict) else None
         if mode and mode != "lora":
             self.n.note("derrian-toml-not-lora", f"train_mode {show(mode)}: not LoRA training", "train_mode.train_mode",
                         train_mode=mode)
         if "train_mode" in self.data:
-            self.n.frontend_only("train_mode", self.data["train_mode"], "selects the training script (lora / textual_inversion)")
+            self.n.frontend_only("train_mode", self.data["train_mode"],
+                                 "selects the training script (lora / textual_inversion)")
         for section in SECTIONS:
             sec = self.data.get(section)
             if sec is None:
@@ -181,7 +203,8 @@ class _UiReader:
                     self.n.unknown(f"{section}.{part}", val, "expected 'args' or 'dataset_args' tables")
                     continue
                 if section == "textual_inversion_args" and val:
-                    self.n.note("derrian-toml-not-lora", f"[{section}] is set: not SD LoRA training", f"{section}.{part}")
+                    self.n.note("derrian-toml-not-lora", f"[{section}] is set: not SD LoRA training",
+                                f"{section}.{part}")
                 for key, raw in val.items():
                     self.one(section, part, key, raw)
         self.network_module()
@@ -213,7 +236,8 @@ class _UiReader:
             return
         if key == "sdxl":
             if self.sdxl:
-                self.n.put("sdxl", True, kind=RENAMED, keys=path, conversion="sdxl -> sdxl_train_network.py (pseudo-option sdxl)")
+                self.n.put("sdxl", True, kind=RENAMED, keys=path,
+                           conversion="sdxl -> sdxl_train_network.py (pseudo-option sdxl)")
             return
         if key == "clip_skip" and self.sdxl:
             self.n.note("derrian-toml-clip-skip-sdxl", "clip_skip removed for SDXL", path, value=raw)
@@ -238,8 +262,10 @@ class _UiReader:
             return
         if key == "optimizer_type" and isinstance(raw, str) and raw.lower() in CUSTOM_OPTIMIZERS:
             cls = CUSTOM_OPTIMIZERS[raw.lower()]
-            self.n.put("optimizer_type", cls, kind=FRONTEND, keys=path, conversion=f"optimizer_type {show(raw)} -> {cls}")
-            self.n.note("derrian-toml-custom-optimizer", f"{raw} is remapped to Derrian's bundled {cls}", path, optimizer=cls)
+            self.n.put("optimizer_type", cls, kind=FRONTEND, keys=path,
+                       conversion=f"optimizer_type {show(raw)} -> {cls}")
+            self.n.note("derrian-toml-custom-optimizer", f"{raw} is remapped to Derrian's bundled {cls}", path,
+                        optimizer=cls)
             return
         if key == "lr_scheduler_type" and isinstance(raw, str) and raw.startswith("LoraEasyCustomOptimizer"):
             self.n.note("derrian-toml-custom-scheduler", f"{raw} is Derrian's own scheduler class", path, scheduler=raw)
@@ -362,7 +388,8 @@ class _UiReader:
             key = f"{base}.warmup_ratio"
             r = ratio.value
             if steps is None:
-                self.n.note("derrian-toml-warmup-unresolved", f"warmup_ratio {r} of the UI's step estimate", key, ratio=r)
+                self.n.note("derrian-toml-warmup-unresolved", f"warmup_ratio {r} of the UI's step estimate", key,
+                            ratio=r)
             elif custom:
                 # the backend (utils/validation.py validate_warmup_ratio): warmup_steps = round(steps x ratio)
                 # // lr_scheduler_num_cycles, passed inside lr_scheduler_args to the custom scheduler
@@ -428,7 +455,7 @@ class _UiReader:
 
     def _bucket_steps(self, folders: list[tuple[str, int]], batch: int, epochs: int) -> int | None:
         try:
-            from PIL import Image   # optional: only needed when image folders are present
+            from PIL import Image  # optional: only needed when image folders are present
         except ImportError:
             return None
         from lora_compat.semantics import BucketSelector, round_bucket_limits
@@ -485,7 +512,8 @@ class _UiReader:
                     self.n.unknown(path, raw, "not a subset key")
                     continue
                 if cache and key in ("random_crop", "color_aug") and coerce(raw, BOOL).value is True:
-                    self.n.note("derrian-toml-cache-latents-disables-aug", f"{key} disabled because cache_latents is on",
+                    self.n.note("derrian-toml-cache-latents-disables-aug",
+                                f"{key} disabled because cache_latents is on",
                                 path)
                     continue
                 self.put(key, path, raw, target=sub.params, dataset=True)

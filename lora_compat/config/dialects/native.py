@@ -17,12 +17,22 @@ The writer is :mod:`lora_compat.migrate.native`; native -> canonical -> native i
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from lora_compat.config.document import Document, join_key
 from lora_compat.config.model import (
-    DERIVED, KEPT, RENAMED, CanonicalConfig, Dataset, InvalidValue, Note, Origin, Provenance, Setting, Subset,
+    DERIVED,
+    KEPT,
+    RENAMED,
+    CanonicalConfig,
+    Dataset,
+    InvalidValue,
+    Note,
+    Origin,
+    Provenance,
+    Setting,
+    Subset,
     UnknownKey,
 )
 from lora_compat.errors import UserError
@@ -73,7 +83,7 @@ NATIVE_NOTE_CODES: dict[str, str] = {
 # -------------------------------------------------------------------------------------------------------
 # layout (from the schema: one source)
 
-@lru_cache(maxsize=None)
+@cache
 def layout() -> dict[str, dict[str, Any]]:
     """``{section: {field: x-canonical}}`` for every section field of the native schema."""
     from lora_compat.resources import load_schema
@@ -86,15 +96,14 @@ def layout() -> dict[str, dict[str, Any]]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def field_of_option() -> dict[str, tuple[str, str]]:
     """Canonical option -> (section, field) for the plainly mapped fields (x-canonical one option name)."""
     out: dict[str, tuple[str, str]] = {}
     for sec, fields in layout().items():
         for f, canon in fields.items():
-            if isinstance(canon, str) and "." not in canon and canon not in out and f not in _SPECIAL_FIELDS:
-                out[canon] = (sec, f)
-            elif isinstance(canon, str) and canon.startswith(PEFT_PREFIX):
+            if (isinstance(canon,
+                           str) and "." not in canon and canon not in out and f not in _SPECIAL_FIELDS) or (isinstance(canon, str) and canon.startswith(PEFT_PREFIX)):
                 out[canon] = (sec, f)
     return out
 
@@ -104,7 +113,7 @@ _SPECIAL_FIELDS = {"arch", "kind", "module", "args", "warmup_steps", "warmup_rat
                    "decay_ratio", *NETWORK_ARG_FIELDS}
 
 
-@lru_cache(maxsize=None)
+@cache
 def option_validator(name: str) -> Any:
     """A jsonschema validator of one canonical option's value (from sd-scripts.schema.json)."""
     import jsonschema
@@ -116,7 +125,7 @@ def option_validator(name: str) -> Any:
     return jsonschema.Draft202012Validator(spec)
 
 
-@lru_cache(maxsize=None)
+@cache
 def native_field_validator(section: str, fld: str) -> Any:
     import jsonschema
 
@@ -208,7 +217,7 @@ class _Reader:
 
     def put(self, name: str, value: Any, key: str, kind: str | None = None, conversion: str | None = None,
             extra_keys: tuple[str, ...] = ()) -> None:
-        origins = (self.origin(key),) + tuple(self.origin(k) for k in extra_keys)
+        origins = (self.origin(key), *tuple(self.origin(k) for k in extra_keys))
         if kind is None:
             kind = KEPT if key.rsplit(".", 1)[-1] == name else RENAMED
         self.cfg.options[name] = Setting(value, Provenance(kind, origins, conversion))
@@ -220,7 +229,7 @@ class _Reader:
         self.cfg.notes.append(Note(code, NATIVE_NOTE_CODES[code], self.origin(key) if key else None, data))
 
 
-def read(doc: Document, detection: "Detection | None" = None) -> CanonicalConfig:
+def read(doc: Document, detection: Detection | None = None) -> CanonicalConfig:
     """Normalize a native lora-compat TOML into the canonical model."""
     data = doc.data
     if not isinstance(data, dict):

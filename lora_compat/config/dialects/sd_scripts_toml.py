@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from lora_compat.config.document import Document, join_key
 from lora_compat.config.model import (
-    DERIVED, KEPT, CanonicalConfig, FrontendOnlyKey, Note, Origin, Provenance, Setting, UnknownKey,
+    DERIVED,
+    KEPT,
+    CanonicalConfig,
+    FrontendOnlyKey,
+    Note,
+    Origin,
+    Provenance,
+    Setting,
+    UnknownKey,
 )
 
 if TYPE_CHECKING:
@@ -40,7 +48,7 @@ def flatten_config_toml(data: dict[str, Any]) -> dict[str, tuple[Any, str]]:
     return flat
 
 
-def read(doc: Document, detection: "Detection") -> CanonicalConfig:
+def read(doc: Document, detection: Detection) -> CanonicalConfig:
     """Normalize an sd-scripts ``--config_file`` TOML into the canonical model."""
     cfg = CanonicalConfig(dialect="sd-scripts-toml", source=doc.path, era=detection.era, tab=detection.tab,
                           files=[doc.path])
@@ -61,7 +69,8 @@ def apply_script_comment(cfg: CanonicalConfig, doc: Document) -> None:
         return
     line = doc.text.count("\n", 0, m.start()) + 1
     origin = Origin(doc.path, "# lora-compat: script", line, 1, m.group("script"))
-    cfg.options["sdxl"] = Setting(True, Provenance(DERIVED, (origin,), "script sdxl_train_network.py named in a comment"))
+    cfg.options["sdxl"] = Setting(True,
+                                  Provenance(DERIVED, (origin,), "script sdxl_train_network.py named in a comment"))
 
 
 def complete_training_config(cfg: CanonicalConfig, doc: Document) -> None:
