@@ -94,7 +94,7 @@ def test_corpus_file(path: Path) -> None:
         with pytest.raises(UserError) as info:
             load_config(str(path))
         assert "nothing to load" in str(info.value)
-        code, out, err = run_cli("show", str(path))
+        code, _out, err = run_cli("show", str(path))
         assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
         COUNTS[("(refused)", det.era, det.what.split(",")[0] if det.what else "not training")] += 1
         return
@@ -109,7 +109,7 @@ def test_corpus_file(path: Path) -> None:
         assert "internal error" not in str(exc), exc
         raise
     assert cfg.dialect == want["dialect"]
-    code, out, err = run_cli("show", str(path), "--format", "json")
+    code, _out, err = run_cli("show", str(path), "--format", "json")
     assert "Traceback" not in err and "internal error" not in err
     # every training config shows; one holding values sd-scripts/the GUI would refuse is marked (exit 1)
     assert code == (1 if cfg.invalid else 0), err

@@ -145,7 +145,8 @@ def test_warmup_ratio_to_steps(tmp_path):
     for i in range(5):
         (tmp_path / "imgs" / f"{i}.jpg").write_bytes(b"x")
     text = (DER / "u1_custom_scheduler.toml").read_text()
-    plain = text.replace('lr_scheduler_type = "LoraEasyCustomOptimizer.CustomOptimizers.CosineAnnealingWarmupRestarts"\n', "")
+    custom = 'lr_scheduler_type = "LoraEasyCustomOptimizer.CustomOptimizers.CosineAnnealingWarmupRestarts"\n'
+    plain = text.replace(custom, "")
     (tmp_path / "plain.toml").write_text(plain)
     cfg = read(tmp_path / "plain.toml")
     # 5 images x 2 repeats x 3 epochs // batch 2 = 15 steps; round(15 x 0.1) = 2

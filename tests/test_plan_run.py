@@ -63,7 +63,8 @@ def test_plan_text_says_when_the_optimizer_package_is_missing(tmp_path: Path, mo
     conf.write_text('optimizer_type = "Prodigy"\nlearning_rate = 1.0\n')
     res = CliRunner().invoke(cli, ["plan", str(conf)])
     assert res.exit_code == 0, res.output
-    assert "Prodigy = prodigyopt.prodigy.Prodigy" in res.output and "NOT installed - pip install prodigyopt" in res.output
+    assert "Prodigy = prodigyopt.prodigy.Prodigy" in res.output
+    assert "NOT installed - pip install prodigyopt" in res.output
     assert "[train refuses this]" in res.output
 
 

@@ -460,7 +460,7 @@ def test_fast_path_never_accepts_what_jsonschema_rejects():
     @settings(max_examples=400, deadline=None)
     @given(_value_strategy())
     def run(value):
-        for schema, validator in zip(schemas, validators):
+        for schema, validator in zip(schemas, validators, strict=True):
             if v._surely_valid(schema, value):
                 checked["accepted"] += 1
                 assert validator.is_valid(value), (schema, value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -49,37 +50,44 @@ def test_every_golden_loss_weight() -> None:
     assert {c["zero_terminal_snr"] for c in cases} == {False, True}
     checked = 0
     for case in cases:
-        zts = case["zero_terminal_snr"]
-        rel = REL_ZERO_TERMINAL if zts else REL
-        snr = all_snr(zts)
-        bad = []
-
-        def check(label: str, fn, expected: list[float]) -> None:
-            nonlocal checked
-            assert len(expected) == TIMESTEPS, label
-            for t in range(TIMESTEPS):
-                got = fn(t)
-                checked += 1
-                if not _close(got, expected[t], rel):
-                    bad.append((zts, label, t, got, expected[t]))
-
-        check("snr", lambda t: snr[t], case["snr"])
-        for key, values in case["min_snr"].items():
-            p = _parse(key)
-            gamma, vp = float(p["gamma"]), p["v_prediction"] == "True"
-            check(key, lambda t: min_snr_weight(t, gamma, v_prediction=vp, snr=snr), values)
-        for key, values in case["debiased"].items():
-            vp = _parse(key)["v_prediction"] == "True"
-            check(key, lambda t: debiased_weight(t, v_prediction=vp, snr=snr), values)
-        check("scale_v", lambda t: v_pred_scale(t, snr=snr), case["scale_v_pred_loss_like_noise_pred"])
-        check("v_like", lambda t: v_pred_like_weight(t, 0.1, snr=snr), case["v_pred_like_loss_0.1"])
-        assert not bad, bad[:5]
+        checked += _check_case(case)
     assert checked == EXPECTED_CASES * TIMESTEPS * 11
+
+
+def _check_case(case: dict) -> int:
+    """Every weight of one golden case (one zero_terminal_snr setting); the number of values compared."""
+    zts = case["zero_terminal_snr"]
+    rel = REL_ZERO_TERMINAL if zts else REL
+    snr = all_snr(zts)
+    bad = []
+    checked = 0
+
+    def check(label: str, fn, expected: list[float]) -> None:
+        nonlocal checked
+        assert len(expected) == TIMESTEPS, label
+        for t in range(TIMESTEPS):
+            got = fn(t)
+            checked += 1
+            if not _close(got, expected[t], rel):
+                bad.append((zts, label, t, got, expected[t]))
+
+    check("snr", lambda t: snr[t], case["snr"])
+    for key, values in case["min_snr"].items():
+        p = _parse(key)
+        gamma, vp = float(p["gamma"]), p["v_prediction"] == "True"
+        check(key, lambda t, g=gamma, v=vp: min_snr_weight(t, g, v_prediction=v, snr=snr), values)
+    for key, values in case["debiased"].items():
+        vp = _parse(key)["v_prediction"] == "True"
+        check(key, lambda t, v=vp: debiased_weight(t, v_prediction=v, snr=snr), values)
+    check("scale_v", lambda t: v_pred_scale(t, snr=snr), case["scale_v_pred_loss_like_noise_pred"])
+    check("v_like", lambda t: v_pred_like_weight(t, 0.1, snr=snr), case["v_pred_like_loss_0.1"])
+    assert not bad, bad[:5]
+    return checked
 
 
 def test_schedule_shape() -> None:
     ac = alphas_cumprod()
-    assert len(ac) == TIMESTEPS and all(a > b for a, b in zip(ac, ac[1:]))
+    assert len(ac) == TIMESTEPS and all(a > b for a, b in itertools.pairwise(ac))
     zts = alphas_cumprod(True)
     assert zts[-1] == 0.0 and zts[0] == ac[0]
 
@@ -139,7 +147,7 @@ def _zts_exact_and_bound(torch):
               for op in _OPS]
     zeros = tuple(torch.zeros(s, dtype=torch.float64) for s in shapes)
     jac = torch.autograd.functional.jacobian(lambda *d: _zts_snr(list(d), torch), zeros, vectorize=True)
-    bound = sum(_ULPS.get(op, 1.0) * ULP * j.abs().reshape(n - 1, -1).sum(1) for op, j in zip(_OPS, jac))
+    bound = sum(_ULPS.get(op, 1.0) * ULP * j.abs().reshape(n - 1, -1).sum(1) for op, j in zip(_OPS, jac, strict=True))
     return _zts_snr(list(zeros), torch).tolist(), bound.tolist()
 
 
@@ -154,7 +162,7 @@ def test_zero_terminal_snr_schedule_within_float32_rounding() -> None:
 
     exact, bound = _zts_exact_and_bound(torch)
     # the bound is a real tolerance, not a loophole: at most a few parts in 10^3 where 1 - alphas_cumprod cancels
-    assert max(b / e for b, e in zip(bound, exact)) < 3e-3
+    assert max(b / e for b, e in zip(bound, exact, strict=True)) < 3e-3
     case = next(c for c in golden("loss_weights.json")["cases"] if c["zero_terminal_snr"])
     ac = make_noise_scheduler(zero_terminal_snr=True).alphas_cumprod
     engine = ((torch.sqrt(ac) / torch.sqrt(1.0 - ac)) ** 2).tolist()

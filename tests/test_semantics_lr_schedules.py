@@ -20,7 +20,7 @@ def test_every_golden_schedule() -> None:
         got = lr_schedule(case["base_lr"], case["max_train_steps"], name, **args)
         expected = case["lr_per_scheduler_step"]
         assert len(got) == len(expected), case["name"]
-        for step, (g, e) in enumerate(zip(got, expected)):
+        for step, (g, e) in enumerate(zip(got, expected, strict=True)):
             assert abs(g - e) <= 1e-9, (case["name"], step, g, e)
 
 

@@ -169,9 +169,9 @@ def test_argparse_details() -> None:
     assert parse("--cache_text_encoder_outputs", sdxl=True) == {"cache_text_encoder_outputs": True}
     assert parse("--seed", "-1") == {"seed": -1}  # negative numbers are values
     # "--" ends the options (messages as Python 3.11's argparse prints them)
-    with pytest.raises(ArgparseError, match="unrecognized arguments: -- a$"):
+    with pytest.raises(ArgparseError, match=r"unrecognized arguments: -- a$"):
         parse("--xformers", "--", "a")
-    with pytest.raises(ArgparseError, match="unrecognized arguments: -- --xformers$"):
+    with pytest.raises(ArgparseError, match=r"unrecognized arguments: -- --xformers$"):
         parse("--", "--xformers")
     with pytest.raises(ArgparseError, match="argument --network_dim: expected one argument"):
         parse("--network_dim", "--", "4")

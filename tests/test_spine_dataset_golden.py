@@ -33,7 +33,7 @@ def _same(a, b) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-6)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return a == b
 
 
@@ -50,12 +50,12 @@ def test_dataset_blueprint_case(name: str) -> None:
     got = resolve_subsets(_cfg(data["cli_args"], case["user_config"]))
     want = case["datasets"]
     assert len(got) == len(want)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         assert g.is_dreambooth == w["is_dreambooth"]
         assert set(g.params) == set(w["params"])
         assert {k: v for k, v in g.params.items() if not _same(v, w["params"][k])} == {}
         assert len(g.subsets) == len(w["subsets"])
-        for gs, ws in zip(g.subsets, w["subsets"]):
+        for gs, ws in zip(g.subsets, w["subsets"], strict=True):
             assert set(gs) == set(ws)
             assert {k: (v, ws[k]) for k, v in gs.items() if not _same(v, ws[k])} == {}
 

@@ -139,7 +139,7 @@ def test_bom_and_crlf_keep_values_and_line_numbers(tmp_path) -> None:
 def test_unknown_dialect_option_and_mismatched_format(tmp_path) -> None:
     p = tmp_path / "x.json"
     p.write_text(KGUI)
-    code, out, err = run_cli("show", str(p), "--dialect", "nope")
+    code, _out, err = run_cli("show", str(p), "--dialect", "nope")
     assert code == 2 and "Traceback" not in err
     assert_clean_refusal(*run_cli("show", str(p), "--dialect", "sd-scripts-toml"), "reads TOML files")
 
@@ -319,7 +319,7 @@ def test_duplicate_json_keys_and_repeated_options_are_noted(tmp_path) -> None:
     notes = [n for n in cfg.notes if n.code == "duplicate-key"]
     assert sorted(n.origin.key for n in notes) == ["--network_dim", "--wandb_api_key"]   # same flag twice: no note
     assert all("secret" not in n.message for n in notes)
-    code, out, err = run_cli("lint", str(p), str(sh), "--select", "LC113", "--format", "json")
+    code, out, _err = run_cli("lint", str(p), str(sh), "--select", "LC113", "--format", "json")
     found = json.loads(out)["findings"]
     assert code == 0 and [(f["code"], f["line"]) for f in found] == [("LC113", 2), ("LC113", 2), ("LC113", 2)]
     assert "secret" not in out

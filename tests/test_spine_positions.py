@@ -62,7 +62,7 @@ def test_toml_positions_point_at_their_keys(doc: dict, multiline: bool) -> None:
             # tomli_w writes lists of scalars and empty tables inline; only table/array-of-table keys and
             # `key =` lines are positioned
             continue
-        line, col = pos[path]
+        line, _col = pos[path]
         assert key in text.splitlines()[line - 1], (path, text)
     # every top-level key is positioned
     for key in doc:

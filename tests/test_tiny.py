@@ -32,7 +32,7 @@ def _kohya_table(comps, arch: str) -> dict[str, torch.nn.Module]:
         for name, mod in comps.unet.named_modules():
             table["lora_unet_" + name.replace(".", "_")] = mod
     prefixes = ["lora_te_"] if arch != "sdxl" else ["lora_te1_", "lora_te2_"]
-    for prefix, te in zip(prefixes, comps.text_encoders):
+    for prefix, te in zip(prefixes, comps.text_encoders, strict=True):
         for name, mod in te.named_modules():
             # transformers v5 dropped the "text_model." level; sd-scripts' names keep it.
             name = name.removeprefix("text_model.")
@@ -64,7 +64,7 @@ def test_text_encoder_layer_counts_match_golden(components, arch):
     comps = components[arch]
     case = golden("kohya_lora_keys.json")["cases"][f"{arch}/lora_dim8_alpha4"]
     prefixes = ["lora_te_"] if arch != "sdxl" else ["lora_te1_", "lora_te2_"]
-    for prefix, te in zip(prefixes, comps.text_encoders):
+    for prefix, te in zip(prefixes, comps.text_encoders, strict=True):
         layers = {int(m.group(1)) for k in case if k.startswith(prefix)
                   for m in [re.search(r"layers_(\d+)_", k)] if m}
         assert len(layers) == te.config.num_hidden_layers

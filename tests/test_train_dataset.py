@@ -293,7 +293,7 @@ def test_latent_cache_in_memory_and_on_disk(tmp_path: Path) -> None:
     plain = TrainDataset.from_subsets(sub, resolution=64, enable_bucket=True, dataset_params=params,
                                       loader_workers=None)
     assert mem.cache_latents(_encode) == 2
-    for b_cached, b_plain in zip(_all_batches(mem), _all_batches(plain)):
+    for b_cached, b_plain in zip(_all_batches(mem), _all_batches(plain), strict=True):
         assert "images" not in b_cached and b_cached["latents"].shape[1:] == (4, 8, 8)
         assert "latents" not in b_plain
         # same RNG stream -> same flip decisions -> latents equal the encoding of the uncached image

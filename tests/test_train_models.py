@@ -62,7 +62,7 @@ def test_bad_inputs_are_user_errors(tmp_path):
         load_models("tiny:sd3", None)
     pickle = tmp_path / "model.ckpt"
     pickle.write_bytes(b"not read")
-    with pytest.raises(UserError, match="only .safetensors single-file models"):
+    with pytest.raises(UserError, match=r"only \.safetensors single-file models"):
         load_models(str(pickle), "sd1")
 
 
@@ -70,7 +70,7 @@ def test_arch_mismatch_is_refused(tmp_path):
     from lora_compat.train.tiny import save_tiny_pipeline
 
     path = save_tiny_pipeline("sd1", tmp_path / "m")
-    with pytest.raises(UserError, match="trains sdxl .* is sd1"):
+    with pytest.raises(UserError, match=r"trains sdxl .* is sd1"):
         load_models(str(path), "sdxl")
     comps = load_models(str(path), "sd1")
     assert comps.arch == "sd1" and comps.extra.get("tiny") and len(comps.text_encoders) == 1

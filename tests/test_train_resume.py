@@ -118,7 +118,7 @@ def test_cli_ctrl_c_exits_130_with_a_resumable_state(tmp_path):
     while not list(out.glob("r-step*.safetensors")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    _stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-2000:]
     assert "Traceback" not in stderr and "interrupted at step" in stderr
     states = list(out.glob("r-step*-state"))

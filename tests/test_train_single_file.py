@@ -20,8 +20,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("safetensors")
 
-from lora_compat.train.models import load_models
-from lora_compat.train.tiny import (
+from lora_compat.train.models import load_models  # noqa: E402
+from lora_compat.train.tiny import (  # noqa: E402
     TINY_TOKENIZER_DIR,
     save_tiny_pipeline,
     tiny_components,
@@ -187,7 +187,7 @@ def test_tiny_single_file_checkpoint_loads_every_tensor_exactly(arch, tmp_path, 
     assert comps.arch == arch and len(comps.text_encoders) == len(orig.text_encoders)
     _assert_same_tensors(comps.unet, orig.unet, "unet")
     _assert_same_tensors(comps.vae, orig.vae, "vae")
-    for i, (te, te0) in enumerate(zip(comps.text_encoders, orig.text_encoders)):
+    for i, (te, te0) in enumerate(zip(comps.text_encoders, orig.text_encoders, strict=True)):
         _assert_same_tensors(te, te0, f"text_encoder {i}")
     # the same numbers also compute the same thing (no config drift such as head counts or projections)
     gen = torch.Generator().manual_seed(0)

@@ -20,7 +20,7 @@ from lora_compat.errors import UserError  # noqa: E402
 from lora_compat.plan.build import optimizer_plan  # noqa: E402
 from lora_compat.plan.parts import NoisePlan  # noqa: E402
 from lora_compat.semantics.optimizers import OPTIMIZERS, TORCH_FALLBACK, effective_optimizer  # noqa: E402
-from lora_compat.train import network as N  # noqa: E402
+from lora_compat.train import network as train_network  # noqa: E402
 from lora_compat.train import state as st  # noqa: E402
 from lora_compat.train.engine import run_training  # noqa: E402
 from lora_compat.train.noise import make_noise_scheduler, per_sample_loss, target_for  # noqa: E402
@@ -52,7 +52,7 @@ def test_lr_before_each_step_equals_semantics_schedule_and_groups_follow_sd_scri
     # §4.10: TE group, TE LoRA+ (lora_up x ratio), UNet group, UNet LoRA+; first step's LR is 0 with warmup
     expected = [[x * 5e-4, x * 5e-4 * 4, x * 2e-3, x * 2e-3 * 4] for x in f]
     assert len(res.lrs) == 8 and res.lrs[0] == [0.0] * 4
-    for got, want in zip(res.lrs, expected):
+    for got, want in zip(res.lrs, expected, strict=True):
         assert got == pytest.approx(want, rel=1e-12, abs=1e-15)
 
 
@@ -140,24 +140,24 @@ def test_optimizer_args_sd_scripts_cannot_parse_are_refused():
 # ---------------------------------------------------------------------------------------- kohya dropouts
 def _lora_linear(rank: int = 4):
     model = torch.nn.Sequential(torch.nn.Linear(8, 8))
-    net = N.PartNetwork("unet", model, [N.TargetModule("lora_unet_x", "0", rank, float(rank))])
-    N.inject_lora(model, net.targets)
+    net = train_network.PartNetwork("unet", model, [train_network.TargetModule("lora_unet_x", "0", rank, float(rank))])
+    train_network.inject_lora(model, net.targets)
     layer = model.get_submodule("0")
-    torch.nn.init.normal_(layer.lora_B[N.ADAPTER].weight)
+    torch.nn.init.normal_(layer.lora_B[train_network.ADAPTER].weight)
     return model, net, layer
 
 
 def test_rank_dropout_masks_rank_channels_and_rescales():
     model, net, layer = _lora_linear()
-    N.install_kohya_dropouts(net, rank_dropout=0.5)
+    train_network.install_kohya_dropouts(net, rank_dropout=0.5)
     seen = []
-    layer.lora_A[N.ADAPTER].register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
+    layer.lora_A[train_network.ADAPTER].register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
     x = torch.randn(3, 5, 8)
     torch.manual_seed(0)
     model.train()
     model(x)
     out = seen[-1]
-    plain = torch.nn.functional.linear(x, layer.lora_A[N.ADAPTER].weight)  # no hooks
+    plain = torch.nn.functional.linear(x, layer.lora_A[train_network.ADAPTER].weight)  # no hooks
     # every [batch, rank] channel is either dropped over the whole sequence or scaled by 1/(1-p)
     ratio = out / plain
     for b in range(3):
@@ -166,13 +166,14 @@ def test_rank_dropout_masks_rank_channels_and_rescales():
             assert torch.allclose(vals, torch.zeros(5)) or torch.allclose(vals, torch.full((5,), 2.0))
     model.eval()
     base = layer.base_layer(x)
-    full = base + layer.lora_B[N.ADAPTER](layer.lora_A[N.ADAPTER](x)) * layer.scaling[N.ADAPTER]
+    adapter = train_network.ADAPTER
+    full = base + layer.lora_B[adapter](layer.lora_A[adapter](x)) * layer.scaling[adapter]
     assert torch.allclose(model(x), full, atol=1e-6)  # no dropout in eval
 
 
 def test_module_dropout_skips_the_whole_branch():
     model, net, layer = _lora_linear()
-    N.install_kohya_dropouts(net, module_dropout=1.0 - 1e-9)
+    train_network.install_kohya_dropouts(net, module_dropout=1.0 - 1e-9)
     x = torch.randn(2, 8)
     model.train()
     assert torch.allclose(model(x), layer.base_layer(x))
@@ -182,23 +183,23 @@ def test_module_dropout_skips_the_whole_branch():
 
 def test_network_dropout_acts_after_lora_down():
     model, net, layer = _lora_linear(rank=64)
-    N.install_kohya_dropouts(net, network_dropout=0.5)
+    train_network.install_kohya_dropouts(net, network_dropout=0.5)
     seen = []
-    layer.lora_A[N.ADAPTER].register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
+    layer.lora_A[train_network.ADAPTER].register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
     model.train()
     x = torch.randn(4, 8)
     model(x)
-    ratio = seen[-1] / torch.nn.functional.linear(x, layer.lora_A[N.ADAPTER].weight)
+    ratio = seen[-1] / torch.nn.functional.linear(x, layer.lora_A[train_network.ADAPTER].weight)
     zeros = (ratio.abs() < 1e-6).float().mean().item()
     assert 0.3 < zeros < 0.7 and torch.allclose(ratio[ratio.abs() > 1e-6], torch.tensor(2.0))
 
 
 def test_max_norm_regularization_caps_delta_norm():
-    model, net, layer = _lora_linear()
+    _model, net, layer = _lora_linear()
     with torch.no_grad():
-        layer.lora_B[N.ADAPTER].weight.mul_(100)
-    scaled, mean, mx = N.apply_max_norm([net], 1.0)
-    delta = layer.lora_B[N.ADAPTER].weight @ layer.lora_A[N.ADAPTER].weight * (4.0 / 4)
+        layer.lora_B[train_network.ADAPTER].weight.mul_(100)
+    scaled, _mean, mx = train_network.apply_max_norm([net], 1.0)
+    delta = layer.lora_B[train_network.ADAPTER].weight @ layer.lora_A[train_network.ADAPTER].weight * (4.0 / 4)
     assert scaled == 1 and delta.norm().item() == pytest.approx(1.0, rel=1e-4) and mx == pytest.approx(1.0, rel=1e-4)
 
 
@@ -388,7 +389,7 @@ def test_network_weights_start_from_a_previous_lora(tmp_path):
     ups = [k for k in a if k.endswith("lora_up.weight") and torch.count_nonzero(a[k]) > 0]
     assert ups and all(torch.allclose(a[k], b[k], atol=1e-6) for k in ups)
     assert any("loaded 528 tensors" in m for m in logs)
-    with pytest.raises(UserError, match="only .safetensors"):
+    with pytest.raises(UserError, match=r"only \.safetensors"):
         run_training(cfg_for("c", network_weights=str(tmp_path / "x.ckpt")), train_data=str(data), max_steps=1,
                      show_progress=False)
 

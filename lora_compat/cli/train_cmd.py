@@ -10,7 +10,7 @@ import click
 from lora_compat.errors import UserError
 
 
-class Interrupted(UserError):
+class StartupInterruptedError(UserError):
     """Ctrl-C outside the training loop: one line, exit 130 (the shell's code for SIGINT)."""
 
     exit_code = 130
@@ -75,8 +75,8 @@ def command(config: str, dialect: str | None, base_model: str | None, train_data
                                            log=lambda m: click.echo(m, err=True), resume=resume))
     except KeyboardInterrupt:
         # Ctrl-C before the loop installed its handler (model loading, caching): nothing to resume from
-        raise Interrupted("interrupted during start-up, before the first training step: nothing was trained "
-                          "or saved") from None
+        raise StartupInterruptedError("interrupted during start-up, before the first training step: nothing was "
+                                      "trained or saved") from None
     summary = {
         "final_model": str(result.final_model) if result.final_model else None,
         "saved_models": [str(p) for p in result.saved_models],

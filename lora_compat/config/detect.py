@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from lora_compat.config import dialects as D
+from lora_compat.config import dialects
 from lora_compat.config.detection import Detection
 from lora_compat.config.document import CMDLINE, TOML, Document
 
@@ -36,7 +36,7 @@ def detect_document(doc: Document) -> Detection:
     """Classify a parsed document. Never raises; an unknown file gives ``dialect=None`` with reasons."""
     if doc.fmt == CMDLINE:
         script = doc.meta.get("script", "train_network.py")
-        return Detection(D.COMMAND_LINE, reasons=[f"command line running {script}"])
+        return Detection(dialects.COMMAND_LINE, reasons=[f"command line running {script}"])
     data = doc.data
     if not isinstance(data, dict):
         kind = type(data).__name__
@@ -57,7 +57,7 @@ _OWN_CONFIG_FILE = re.compile(r"^# lora-compat: script = \"[A-Za-z0-9_.]+\"\s*$"
 
 def era_and_tab(dialect: str, data: dict[str, Any]) -> tuple[str | None, str | None, list[str]]:
     """Era, tab and reasons from the ``classify(data)`` of ``dialect``'s reader module (it owns its eras)."""
-    module = D.READERS[dialect].split(":")[0]
+    module = dialects.READERS[dialect].split(":")[0]
     mod = importlib.import_module(f"lora_compat.config.dialects.{module}")
     fn = getattr(mod, "classify", None)
     if fn is None:
@@ -86,22 +86,22 @@ def _config_file_options_beside_datasets(data: dict[str, Any]) -> bool:
 def _detect_toml(data: dict[str, Any]) -> Detection:
     keys = set(data)
     if _looks_native(data):
-        return Detection(D.NATIVE, reasons=["lora-compat native config markers"])
+        return Detection(dialects.NATIVE, reasons=["lora-compat native config markers"])
     # 1. Derrian UI TOML
     derrian_tables = [k for k in keys if k.endswith("_args") and isinstance(data[k], dict)
                       and ("args" in data[k] or "dataset_args" in data[k])]
     if isinstance(data.get("subsets"), list) or derrian_tables:
         reasons = ["top-level [[subsets]]" if isinstance(data.get("subsets"), list) else
                    f"sections with .args sub-tables: {', '.join(sorted(derrian_tables))}"]
-        era, tab, more = era_and_tab(D.DERRIAN_TOML, data)
-        return Detection(D.DERRIAN_TOML, era=era, tab=tab, reasons=reasons + more)
+        era, tab, more = era_and_tab(dialects.DERRIAN_TOML, data)
+        return Detection(dialects.DERRIAN_TOML, era=era, tab=tab, reasons=reasons + more)
     # 2. sd-scripts dataset config — unless training options sit beside [[datasets]]: sd-scripts reads such a
     # file as a --config_file (read_config_from_file flattens its sections; the datasets key is ignored there)
     lower = {k.lower() for k in keys}
     if (isinstance(data.get("datasets"), list) or (isinstance(data.get("general"), dict)
                                                    and lower <= {"general", "datasets"})) \
             and not _config_file_options_beside_datasets(data):
-        return Detection(D.SD_SCRIPTS_DATASET, reasons=["[general] / [[datasets]] tables"])
+        return Detection(dialects.SD_SCRIPTS_DATASET, reasons=["[general] / [[datasets]] tables"])
     # 3. kohya_ss GUI settings file (the first 2024-03 versions were flat: models_dir at top level)
     if (isinstance(data.get("model"), dict) and "models_dir" in data["model"]) or "models_dir" in keys or \
             len(keys & set(K_SET_SECTIONS)) >= 2:
@@ -131,8 +131,8 @@ def _detect_toml(data: dict[str, Any]) -> Detection:
     if "network_module" in flat and leftovers:
         reasons.append(f"kohya_ss GUI leftovers: {', '.join(leftovers)}" +
                        (f"; list-valued {', '.join(listy)}" if listy else ""))
-        return Detection(D.SD_SCRIPTS_TOML, era="K-gen", reasons=reasons)
-    return Detection(D.SD_SCRIPTS_TOML, reasons=reasons)
+        return Detection(dialects.SD_SCRIPTS_TOML, era="K-gen", reasons=reasons)
+    return Detection(dialects.SD_SCRIPTS_TOML, reasons=reasons)
 
 
 def _detect_json(data: dict[str, Any]) -> Detection:
@@ -154,21 +154,21 @@ def _detect_json(data: dict[str, Any]) -> Detection:
                          reasons=["every value is an object of caption/tags/train_resolution"])
     # 7 (checked before 6: XTI files also carry the ArgStore junk keys). Derrian XTI JSON
     if {"token_string", "init_word"} <= keys and keys & {"list_of_json_to_run", "save_json_only"}:
-        era, tab, more = era_and_tab(D.DERRIAN_ARGSTORE, data)
-        return Detection(D.DERRIAN_ARGSTORE, era=era, tab=tab,
+        era, tab, more = era_and_tab(dialects.DERRIAN_ARGSTORE, data)
+        return Detection(dialects.DERRIAN_ARGSTORE, era=era, tab=tab,
                          reasons=["token_string + init_word + ArgStore keys", *more])
     # 6. Derrian ArgStore JSON
     found = [k for k in ARGSTORE_MARKERS if k in keys]
     if found:
         reasons = [f"Derrian ArgStore keys: {', '.join(found[:4])}"]
-        era, tab, more = era_and_tab(D.DERRIAN_ARGSTORE, data)
-        return Detection(D.DERRIAN_ARGSTORE, era=era, tab=tab, reasons=reasons + more)
+        era, tab, more = era_and_tab(dialects.DERRIAN_ARGSTORE, data)
+        return Detection(dialects.DERRIAN_ARGSTORE, era=era, tab=tab, reasons=reasons + more)
     # 8. kohya_ss GUI JSON
     found = [k for k in KOHYA_GUI_MARKERS if k in keys]
     if found:
         reasons = [f"kohya_ss GUI keys: {', '.join(found[:4])}"]
-        era, tab, more = era_and_tab(D.KOHYA_GUI, data)
-        return Detection(D.KOHYA_GUI, era=era, tab=tab, reasons=reasons + more)
+        era, tab, more = era_and_tab(dialects.KOHYA_GUI, data)
+        return Detection(dialects.KOHYA_GUI, era=era, tab=tab, reasons=reasons + more)
     # 9. unmerged kohya_ss PR #3451 nested format
     nested = [k for k in PR_3451_SECTIONS if isinstance(data.get(k), dict)]
     if len(nested) >= 3:

@@ -232,7 +232,7 @@ class BucketedDataset:
 
     def _balance_reg(self, reg_entries: list[ImageEntry]) -> None:
         repeats = balance_regularization([e.num_repeats for e in reg_entries], self.num_train_images)
-        for entry, n in zip(reg_entries, repeats):
+        for entry, n in zip(reg_entries, repeats, strict=True):
             if n:
                 entry.num_repeats = n
                 self.images.setdefault(entry.key, entry)
@@ -324,7 +324,7 @@ class BucketedDataset:
     def bucket_info(self) -> dict[str, Any]:
         """``ss_bucket_info``-like summary: non-empty buckets with their image counts (repeats included)."""
         return {"buckets": {i: {"resolution": list(r), "count": len(b)}
-                            for i, (r, b) in enumerate(zip(self.resos, self.buckets)) if b}}
+                            for i, (r, b) in enumerate(zip(self.resos, self.buckets, strict=True)) if b}}
 
     @property
     def latent_cacheable(self) -> bool:
@@ -374,7 +374,7 @@ def _read_metadata(path: str, key: str) -> dict[str, dict[str, Any]]:
         with open(path, encoding="utf-8") as fh:
             if path.endswith(".jsonl"):
                 out: dict[str, dict[str, Any]] = {}
-                for n, line in enumerate(fh, 1):
+                for line in fh:
                     if not line.strip():
                         continue
                     item = json.loads(line)

@@ -10,6 +10,7 @@ value cannot survive the GUI's whitespace split.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from functools import cache
 from pathlib import Path
@@ -299,10 +300,8 @@ def _network(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: Migrat
         field = _ARG_FIELDS.get(arg)
         if field is not None:
             typed: Any = value
-            try:
+            with contextlib.suppress(ValueError):
                 typed = float(value) if any(c in value for c in ".eE") else int(value)
-            except ValueError:
-                pass
             if field in ("LyCORIS_preset", "down_lr_weight", "mid_lr_weight", "up_lr_weight", "block_dims",
                          "block_alphas", "conv_block_dims", "conv_block_alphas"):
                 typed = value

@@ -14,7 +14,7 @@ from lora_compat.migrate.report import MigrationReport, add_uncovered, add_unmap
 TARGETS = ("native", "sd-scripts", "kohya-gui")
 
 
-class StrictLoss(UserError):
+class StrictLossError(UserError):
     """``--strict`` and the migration would lose something: exit 1, nothing written."""
 
     exit_code = 1
@@ -136,7 +136,7 @@ def migrate_file(path: str, to: str, out: str, *, force: bool = False, strict: b
             raise UserError("output exists; pass --force to overwrite it", file=target)
     if strict and report.losses:
         first = report.losses[0]
-        raise StrictLoss(f"--strict: {len(report.losses)} key(s) would be lost, first {first.option}: "
+        raise StrictLossError(f"--strict: {len(report.losses)} key(s) would be lost, first {first.option}: "
                          f"{first.detail}; nothing written", file=path, line=first.line,
                          key=first.source_key)
     write_atomically(files)

@@ -183,9 +183,9 @@ def _plan_adapters(cfg: CanonicalConfig, arch: str, kind: str, net_args: dict[st
         elif conv_dim is not None:
             conv_block_dims, conv_block_alphas = [conv_dim] * n_blocks, [conv_alpha] * n_blocks
         if lr_weights is not None:
-            block_dims = [0 if w == 0 else d for d, w in zip(block_dims, lr_weights)]
+            block_dims = [0 if w == 0 else d for d, w in zip(block_dims, lr_weights, strict=False)]
             if conv_block_dims is not None:
-                conv_block_dims = [0 if w == 0 else d for d, w in zip(conv_block_dims, lr_weights)]
+                conv_block_dims = [0 if w == 0 else d for d, w in zip(conv_block_dims, lr_weights, strict=False)]
     with_conv = conv_dim is not None or conv_block_dims is not None
     parts = [p.component for p in model_parts(arch)]
     adapters: list[AdapterPlan] = []
@@ -302,7 +302,8 @@ def _lycoris_kwargs(kind: str, net_args: dict[str, str]) -> dict[str, Any]:
     """
     kw: dict[str, Any] = {"rank_dropout": network_arg_float(net_args, "rank_dropout") or 0.0,
                           "module_dropout": network_arg_float(net_args, "module_dropout") or 0.0,
-                          "use_effective_conv2d": _truthy(net_args.get("use_tucker")) or _truthy(net_args.get("use_cp"))}
+                          "use_effective_conv2d": (_truthy(net_args.get("use_tucker"))
+                                                   or _truthy(net_args.get("use_cp")))}
     if kind == "lokr":
         kw["decompose_both"] = _truthy(net_args.get("decompose_both"))
         kw["decompose_factor"] = network_arg_int(net_args, "factor") or -1

@@ -56,9 +56,9 @@ def _zero_terminal_snr_betas(betas: Sequence[float]) -> list[float]:
     # custom_train_functions.fix_noise_scheduler_betas_for_zero_terminal_snr, op by op in float32.
     alphas = [_f32(1.0 - b) for b in betas]
     bar_sqrt = [_sqrt32(a) for a in _cumprod32(alphas)]
-    s0, sT = bar_sqrt[0], bar_sqrt[-1]
-    bar_sqrt = [_f32(x - sT) for x in bar_sqrt]
-    factor = _div32(s0, _f32(s0 - sT))
+    s0, s_last = bar_sqrt[0], bar_sqrt[-1]
+    bar_sqrt = [_f32(x - s_last) for x in bar_sqrt]
+    factor = _div32(s0, _f32(s0 - s_last))
     bar_sqrt = [_f32(x * factor) for x in bar_sqrt]
     bar = [_f32(x * x) for x in bar_sqrt]
     new_alphas = [bar[0]] + [_div32(bar[i], bar[i - 1]) for i in range(1, len(bar))]
@@ -80,7 +80,8 @@ def alphas_cumprod(zero_terminal_snr: bool = False, num_train_timesteps: int = 1
 
 @lru_cache(maxsize=4)
 def all_snr(zero_terminal_snr: bool = False, num_train_timesteps: int = 1000) -> tuple[float, ...]:
-    """SNR per timestep, ``(sqrt(a)/sqrt(1-a))**2`` of :func:`alphas_cumprod` (``prepare_scheduler_for_custom_training``).
+    """SNR per timestep, ``(sqrt(a)/sqrt(1-a))**2`` of :func:`alphas_cumprod`
+    (``prepare_scheduler_for_custom_training``).
 
     Note: sd-scripts' training computes ``all_snr`` *before* applying ``--zero_terminal_snr`` (so its
     loss weights always use ``all_snr(False)``); ``all_snr(True)`` is the SNR of the rescaled schedule
@@ -110,7 +111,8 @@ def _capped_snr(t: int, snr: Sequence[float] | None) -> float:
 
 
 def debiased_weight(t: int, *, v_prediction: bool = False, snr: Sequence[float] | None = None) -> float:
-    """``apply_debiased_estimation`` multiplier: ``1/sqrt(snr')`` (ε) or ``1/(snr'+1)`` (v), ``snr' = min(snr, 1000)``."""
+    """``apply_debiased_estimation`` multiplier: ``1/sqrt(snr')`` (ε) or ``1/(snr'+1)`` (v),
+    ``snr' = min(snr, 1000)``."""
     s = _capped_snr(t, snr)
     if v_prediction:
         return _div32(1.0, _f32(s + 1.0))

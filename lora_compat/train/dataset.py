@@ -184,7 +184,7 @@ def crop_to_face(img: Any, target: tuple[int, int], face: tuple[int, int, int, i
                         "scale; use larger images or enable_bucket")
     img = resize_image(img, (nw, nh), interpolation)
     face_cx, face_cy = int(face_cx * scale + 0.5), int(face_cy * scale + 0.5)
-    for axis, (target_size, length, face_p) in enumerate(zip((th, tw), (nh, nw), (face_cy, face_cx))):
+    for axis, (target_size, length, face_p) in enumerate(zip((th, tw), (nh, nw), (face_cy, face_cx), strict=True)):
         p1 = face_p - target_size // 2
         if random_crop:
             spread = max(length - face_p, face_p)
@@ -568,7 +568,8 @@ class TrainDataset:
                     lat = encode(torch.stack(tensors)).detach().float().cpu()
                     lat_f = None
                     if any(f is not None for f in flips):
-                        lat_f = encode(torch.stack([f if f is not None else t for f, t in zip(flips, tensors)]))
+                        flipped = [f if f is not None else t for f, t in zip(flips, tensors, strict=True)]
+                        lat_f = encode(torch.stack(flipped))
                         lat_f = lat_f.detach().float().cpu()
                 for k, entry in enumerate(batch):
                     original, ltrb, mask = infos[k]

@@ -326,7 +326,7 @@ class Training:
         self.optimizer, self.lr_scheduler = prepared[len(trained):]
         self.accelerator.register_for_checkpointing(DatasetCheckpoint(self.dataset))
         st.keep_only_trainable_weights(self.accelerator)
-        wmap = {id(m): w for m, w in zip(trained, self.wrapped)}
+        wmap = {id(m): w for m, w in zip(trained, self.wrapped, strict=True)}
         self.ctx.run_parts = {name: wmap.get(id(m), m) for name, m in self.models.parts.items()}
         with _quiet_diffusers():
             self.family.place_models(self.models, self.accelerator.device)

@@ -70,7 +70,7 @@ class SDUNetFamily(TrainingFamily):
         m = plan.model
         toks, dev = models.tokenizers, ctx.device
         tes = [ctx.run_parts.get(name, te) for name,
-               te in zip(("text_encoder", "text_encoder_2"), models.text_encoders)]
+               te in zip(("text_encoder", "text_encoder_2"), models.text_encoders, strict=False)]
         grad = contextlib.nullcontext() if ctx.train_text_encoders else torch.no_grad()
         with ctx.autocast(), grad:
             if m.family != "sdxl":
@@ -116,7 +116,8 @@ class SDUNetFamily(TrainingFamily):
         kwargs: dict[str, Any] = {}
         if plan.model.family == "sdxl":
             time_ids = torch.tensor([mdl.sdxl_time_ids(o, c, t) for o, c, t in
-                                     zip(batch["original_sizes"], batch["crop_top_lefts"], batch["target_sizes"])],
+                                     zip(batch["original_sizes"], batch["crop_top_lefts"], batch["target_sizes"],
+                                         strict=True)],
                                     dtype=torch.float32, device=dev)
             kwargs["added_cond_kwargs"] = {"text_embeds": pooled, "time_ids": time_ids}
         unet = ctx.run_parts.get("unet", models.denoiser)

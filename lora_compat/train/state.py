@@ -33,7 +33,8 @@ def last_name(output_name: str | None, ext: str) -> str:
 
 def state_dir_name(model_file_name: str, ext: str) -> str:
     """State folder for a model file name: ``NAME-...-state`` (the model name without extension)."""
-    return model_file_name[: -len(ext)] + "-state" if ext and model_file_name.endswith(ext) else model_file_name + "-state"
+    stem = model_file_name[: -len(ext)] if ext and model_file_name.endswith(ext) else model_file_name
+    return stem + "-state"
 
 
 def removable_step(step: int, save_every_n_steps: int, save_last_n_steps: int | None) -> int | None:

@@ -114,7 +114,7 @@ def tiny_text_encoder_configs(arch: str) -> list[dict[str, Any]]:
     """CLIPTextConfig kwargs for each text encoder of ``arch`` (real layer counts, tiny widths)."""
     _check_arch(arch)
     out = []
-    for layers, act, hidden in zip(_TE_LAYERS[arch], _TE_ACT[arch], _TE_HIDDEN[arch]):
+    for layers, act, hidden in zip(_TE_LAYERS[arch], _TE_ACT[arch], _TE_HIDDEN[arch], strict=True):
         out.append(
             {
                 "vocab_size": TINY_VOCAB_SIZE,

@@ -207,8 +207,8 @@ def annotate(name: str, p: dict) -> None:
 
 def parse_rows(ref: str) -> dict[str, dict]:
     lines = ref.split("\n")
-    start = next(i for i, l in enumerate(lines) if l.startswith("## 1. Option reference"))
-    end = next(i for i, l in enumerate(lines) if l.startswith("### 1.12"))
+    start = next(i for i, text in enumerate(lines) if text.startswith("## 1. Option reference"))
+    end = next(i for i, text in enumerate(lines) if text.startswith("### 1.12"))
     sec, hdr, rows = None, None, {}
     for line in lines[start:end]:
         m = re.match(r"### (1\.\d+) ", line)
@@ -221,7 +221,7 @@ def parse_rows(ref: str) -> dict[str, dict]:
         if line.startswith("|---") or not (line.startswith("|") and hdr):
             continue
         cells = [x.strip() for x in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
-        d = dict(zip(hdr, cells))
+        d = dict(zip(hdr, cells, strict=False))
         for n in re.split(r"\s*[,/]\s*", d["dest"]):
             rows[n.strip("` ")] = {"sec": sec, **d}
     return rows
@@ -268,7 +268,8 @@ def extract_facts(shared: Path) -> list[dict]:
                       "meaning": desc})
     for f in facts:
         if f["name"] in gargs and gargs[f["name"]] != f["default"]:
-            raise SystemExit(f"default mismatch for {f['name']}: reference {f['default']!r} golden {gargs[f['name']]!r}")
+            raise SystemExit(f"default mismatch for {f['name']}: reference {f['default']!r} "
+                             f"golden {gargs[f['name']]!r}")
     missing = set(gtypes) - {f["name"] for f in facts}
     if missing:
         raise SystemExit(f"options in golden but not in reference tables: {sorted(missing)}")
@@ -321,7 +322,7 @@ def build(facts: list[dict] | None = None) -> dict:
             p["type"] = ["array", "number", "null"]
         p["default"] = dflt
         if cli["choices"]:
-            p["enum"] = cli["choices"] if None in cli["choices"] or dflt is None else cli["choices"]
+            p["enum"] = cli["choices"]
             if dflt is None and None not in p["enum"]:
                 p["enum"] = p["enum"] + [None]
         if name in ann.ENUM_EXTRA:

@@ -232,8 +232,8 @@ class _ArgStoreReader:
             if text:
                 keys = [self.key("train_resolution")] + (["height_resolution"] if h and not a1 else [])
                 self.n.put("resolution", text, kind=CONVERTED, keys=keys,
-                           conversion=f"train_resolution {show(raw)}" + (f" + height_resolution {h}" if h and not a1 else "")
-                           + f" -> resolution {show(text)}")
+                           conversion=f"train_resolution {show(raw)}"
+                           + (f" + height_resolution {h}" if h and not a1 else "") + f" -> resolution {show(text)}")
         # module
         self.network(a1)
         self.optimizer(a1)
@@ -414,7 +414,8 @@ class _ArgStoreReader:
         ckpt = self.flag("gradient_checkpointing")
         if a1 and not ckpt and (self.num("gradient_acc_steps", INT) or 0) > 1:
             self.n.note("derrian-a1-drops-gradient-acc",
-                        f"gradient_acc_steps {self.state.get('gradient_acc_steps')} dropped (no gradient_checkpointing)",
+                        f"gradient_acc_steps {self.state.get('gradient_acc_steps')} dropped "
+                        "(no gradient_checkpointing)",
                         self.key("gradient_acc_steps"), value=self.state.get("gradient_acc_steps"))
         elif not a1 or ckpt:
             self.put_field("gradient_accumulation_steps", "gradient_acc_steps")

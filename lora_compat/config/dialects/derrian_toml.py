@@ -183,8 +183,8 @@ class _UiReader:
                 self.n.unknown(key, val, "not a section of the Derrian UI TOML")
         g = self.args("general_args")
         self.sdxl = bool(coerce(g.get("sdxl"), BOOL).value) if "sdxl" in g else False
-        mode = (self.data.get("train_mode") or {}).get("train_mode") if isinstance(self.data.get("train_mode"),
-                                                                                   dict) else None
+        train_mode = self.data.get("train_mode")
+        mode = train_mode.get("train_mode") if isinstance(train_mode, dict) else None
         if mode and mode != "lora":
             self.n.note("derrian-toml-not-lora", f"train_mode {show(mode)}: not LoRA training", "train_mode.train_mode",
                         train_mode=mode)
@@ -269,7 +269,8 @@ class _UiReader:
             return
         if key == "lr_scheduler_type" and isinstance(raw, str) and raw.startswith("LoraEasyCustomOptimizer"):
             self.n.note("derrian-toml-custom-scheduler", f"{raw} is Derrian's own scheduler class", path, scheduler=raw)
-        if key == "mixed_precision" and self.cfg.get("mixed_precision") and self.cfg.options["mixed_precision"].prov.kind == FRONTEND:
+        if key == "mixed_precision" and self.cfg.get("mixed_precision") \
+                and self.cfg.options["mixed_precision"].prov.kind == FRONTEND:
             return   # full_fp16/full_bf16 already forced it
         if self.era == "U2" and isinstance(raw, str) and ('"' in raw or "\\" in raw) and key not in _U2_NORMALISED:
             self.n.note("derrian-toml-u2-quoting", f"{key} holds a quote or backslash; the U2 backend wrote it "

@@ -102,8 +102,10 @@ def field_of_option() -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     for sec, fields in layout().items():
         for f, canon in fields.items():
-            if (isinstance(canon,
-                           str) and "." not in canon and canon not in out and f not in _SPECIAL_FIELDS) or (isinstance(canon, str) and canon.startswith(PEFT_PREFIX)):
+            if not isinstance(canon, str):
+                continue
+            plain = "." not in canon and canon not in out and f not in _SPECIAL_FIELDS
+            if plain or canon.startswith(PEFT_PREFIX):
                 out[canon] = (sec, f)
     return out
 
