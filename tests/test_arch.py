@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lora_compat import arch as archmod
-from tests.conftest import golden
+
+from shared_data import golden
 
 
 def _golden_modules(keys: dict) -> dict[str, dict[str, list[int]]]:

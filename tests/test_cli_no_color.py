@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES
+from shared_data import FIXTURES
 
 ROOT = Path(__file__).resolve().parent.parent
 _SGR = re.compile(r"\x1b\[([0-9;]*)m")

@@ -13,7 +13,7 @@ import pytest
 from lora_compat.config.load import detect, load_config
 from lora_compat.errors import UserError
 
-from conftest import CORPUS, corpus_files, requires_corpus
+from shared_data import CORPUS, corpus_files, requires_corpus
 
 pytestmark = requires_corpus
 

@@ -12,7 +12,7 @@ from lora_compat.config.dialects import kohya_gui
 from lora_compat.config.loaders import load_document
 from lora_compat.config.notes import NOTE_CODES
 
-from conftest import CORPUS, FIXTURES, requires_corpus
+from shared_data import CORPUS, FIXTURES, requires_corpus
 
 KOHYA = FIXTURES / "dialects" / "kohya"
 

@@ -11,7 +11,7 @@ from lora_compat.config.detect import detect_document
 from lora_compat.config.loaders import load_document
 from lora_compat.resources import load_schema
 
-from conftest import corpus_files, requires_corpus
+from shared_data import corpus_files, requires_corpus
 
 SCHEMAS = {"kohya-gui": "kohya-gui.schema.json", "derrian-argstore": "derrian-argstore.schema.json",
            "derrian-toml": "derrian-toml.schema.json"}

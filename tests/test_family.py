@@ -12,8 +12,9 @@ from lora_compat.cli import main
 from lora_compat.config.family import decide_family, require_family
 from lora_compat.config.load import load_config
 from lora_compat.errors import UnsupportedFamilyError, UserError
-from tests.conftest import CORPUS, requires_corpus
 from tests.test_arch_families import FLUX_DEV, SDXL_SGM, write_safetensors
+
+from shared_data import CORPUS, requires_corpus
 
 FLUX_PRESET = CORPUS / "kohya_ss" / "flux1D - adamw8bit fp8.json"
 

@@ -10,7 +10,7 @@ import pytest
 
 from lora_compat.cli import main
 
-from conftest import FIXTURES
+from shared_data import FIXTURES
 
 BAD_TOML = FIXTURES / "lint" / "sdscripts_bad.toml"
 

@@ -8,8 +8,6 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from flux_layouts import diffusers_to_bfl_transformer  # noqa: E402
-
 from lora_compat.train.flux.checkpoint import (  # noqa: E402
     bfl_transformer_to_diffusers,
     has_guidance_embedder,
@@ -17,6 +15,8 @@ from lora_compat.train.flux.checkpoint import (  # noqa: E402
     transformer_config_from_bfl,
 )
 from lora_compat.train.flux.tiny import tiny_transformer_config  # noqa: E402
+
+from flux_layouts import diffusers_to_bfl_transformer  # noqa: E402
 
 
 def _real_size_bfl_keys(num_double: int, num_single: int, guidance: bool) -> dict:

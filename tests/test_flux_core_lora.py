@@ -16,8 +16,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytest.importorskip("diffusers")
 
-from flux_layouts import bfl_lora_target, diffusers_to_bfl_transformer  # noqa: E402
-
 from lora_compat.train.flux.checkpoint import bfl_transformer_to_diffusers  # noqa: E402
 from lora_compat.train.flux.lora import create_flux_network, create_flux_network_from_weights, kohya_dims_and_alphas  # noqa: E402
 from lora_compat.train.flux.network_spec import parse_network_args, select_modules  # noqa: E402
@@ -30,7 +28,8 @@ from lora_compat.train.flux.tiny import (  # noqa: E402
     tiny_transformer_config,
 )
 
-from conftest import golden  # noqa: E402
+from flux_layouts import bfl_lora_target, diffusers_to_bfl_transformer  # noqa: E402
+from shared_data import golden  # noqa: E402
 
 FIXED = 7  # golden fixed_argv length
 

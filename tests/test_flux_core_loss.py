@@ -21,7 +21,7 @@ from lora_compat.train.flux.options import FluxOptions  # noqa: E402
 from lora_compat.train.flux.packing import pack_latents, prepare_img_ids, unpack_latents  # noqa: E402
 from lora_compat.train.flux.sampling import make_flow_scheduler  # noqa: E402
 
-from conftest import golden  # noqa: E402
+from shared_data import golden  # noqa: E402
 
 REL = 1e-6
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}

@@ -14,7 +14,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("safetensors")
 
-from flux_layouts import diffusers_to_bfl_transformer  # noqa: E402
 from test_train_single_file import vae_to_ldm  # noqa: E402
 
 from lora_compat.errors import UserError  # noqa: E402
@@ -22,6 +21,8 @@ from lora_compat.train.flux import text  # noqa: E402
 from lora_compat.train.flux.models import decode_latents, diffusers_dit, encode_latents, load_flux_models  # noqa: E402
 from lora_compat.train.flux.packing import pack_latents, prepare_img_ids  # noqa: E402
 from lora_compat.train.flux.tiny import save_tiny_flux_pipeline  # noqa: E402
+
+from flux_layouts import diffusers_to_bfl_transformer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

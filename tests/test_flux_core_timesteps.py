@@ -24,7 +24,7 @@ from lora_compat.train.flux.sampling import (  # noqa: E402
     time_shift,
 )
 
-from conftest import golden  # noqa: E402
+from shared_data import golden  # noqa: E402
 
 REL = 1e-6
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}

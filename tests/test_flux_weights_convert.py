@@ -26,7 +26,8 @@ from lora_compat.weights.safetensors_io import (  # noqa: E402
     read_header,
     write_safetensors,
 )
-from tests.conftest import golden  # noqa: E402
+
+from shared_data import golden  # noqa: E402
 
 DT = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
 

@@ -12,7 +12,8 @@ import pytest
 from lora_compat.arch import flux as fa
 from lora_compat.weights.flux_synth import synth_flux_kohya
 from lora_compat.weights.safetensors_io import decode_values, read_header
-from tests.conftest import golden
+
+from shared_data import golden
 
 pytestmark = pytest.mark.golden
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from lora_compat.config.load import load_config
 
-from conftest import FIXTURES
+from shared_data import FIXTURES
 
 EQ = FIXTURES / "dialects" / "equivalence"
 

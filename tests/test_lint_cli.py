@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from lora_compat.cli import cli
 
-from conftest import FIXTURES
+from shared_data import FIXTURES
 
 LINT = FIXTURES / "lint"
 BAD_TOML = LINT / "sdscripts_bad.toml"

@@ -9,7 +9,7 @@ import pytest
 from lora_compat.lint.registry import all_rules
 from lora_compat.lint.runner import lint_paths
 
-from conftest import CORPUS, requires_corpus
+from shared_data import CORPUS, requires_corpus
 
 
 @pytest.fixture(scope="module")

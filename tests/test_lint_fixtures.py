@@ -10,7 +10,7 @@ import pytest
 from lora_compat.lint.registry import all_rules
 from lora_compat.lint.runner import lint_file
 
-from conftest import FIXTURES
+from shared_data import FIXTURES
 
 LINT = FIXTURES / "lint"
 

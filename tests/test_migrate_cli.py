@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from lora_compat.cli import cli
 from lora_compat.tomlparse import tomllib
-from tests.conftest import FIXTURES
+
+from shared_data import FIXTURES
 
 NATIVE = FIXTURES / "migrate" / "native_full.toml"
 

@@ -3,14 +3,15 @@ reads back (issue #12 item 3): `show` reads it with exit 0 (no invalid value) an
 
 from __future__ import annotations
 
-from lora_compat.tomlparse import tomllib
 from pathlib import Path
 
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.errors import UserError
 from lora_compat.migrate.native import kv_table
 from lora_compat.migrate.run import render, write_atomically
-from tests.conftest import corpus_files, requires_corpus
+from lora_compat.tomlparse import tomllib
+
+from shared_data import corpus_files, requires_corpus
 
 # Options a migration rewrites on purpose (documented in docs/cli.md "migrate"):
 #   dataset_config -> points at the migrated dataset TOML; config_file/output_config -> not config-file keys.

@@ -217,7 +217,7 @@ def test_a_length_the_gui_derived_from_absent_folders_keeps_its_meaning(tmp_path
 
 
 def test_native_to_native_reports_every_key_kept(tmp_path: Path) -> None:
-    from tests.conftest import FIXTURES
+    from shared_data import FIXTURES
 
     src = FIXTURES / "migrate" / "native_full.toml"
     report = migrate_file(str(src), "native", str(tmp_path / "same.toml"))
@@ -256,7 +256,7 @@ max_grad_norm = 0.0
 
 def test_derrian_alias_copies_the_kohya_percent_as_a_ratio(tmp_path: Path) -> None:
     """§5.1: Derrian's loader put kohya's lr_warmup 10 (percent) into warmup_lr_ratio unchanged: 10.0, x100."""
-    from tests.conftest import FIXTURES
+    from shared_data import FIXTURES
 
     data = json.loads((FIXTURES / "dialects" / "derrian" / "a2_kohya_alias.json").read_text())
     _, report = _migrate(tmp_path, data)
@@ -289,7 +289,7 @@ def test_derrian_toml_drops_falsy_values_and_algo_lora_is_locon(tmp_path: Path) 
 
 def test_derrian_a1_unet_only_wins_over_text_only(tmp_path: Path) -> None:
     """§5.5: A1 with both unet_only and text_only passed only --network_train_unet_only."""
-    from tests.conftest import FIXTURES
+    from shared_data import FIXTURES
 
     data = json.loads((FIXTURES / "dialects" / "derrian" / "a1_quirks.json").read_text())
     out, _ = _migrate(tmp_path, data)

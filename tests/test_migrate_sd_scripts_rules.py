@@ -17,7 +17,8 @@ from lora_compat.config import options
 from lora_compat.config.dataset import check_dataset_config
 from lora_compat.migrate.run import render
 from lora_compat.tomlparse import tomllib
-from tests.conftest import FIXTURES, corpus_files, requires_corpus
+
+from shared_data import FIXTURES, corpus_files, requires_corpus
 
 # §2.3: types that must match exactly (the value is used as is)
 STRING_OPTIONS = ("resolution", "face_crop_aug_range")

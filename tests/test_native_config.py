@@ -13,7 +13,8 @@ from lora_compat.config.model import DERIVED, RENAMED
 from lora_compat.errors import UserError
 from lora_compat.migrate.native import HEADER, dumps_native, kv_table, typed_arg
 from lora_compat.migrate.report import MigrationReport
-from tests.conftest import FIXTURES
+
+from shared_data import FIXTURES
 
 NATIVE = FIXTURES / "migrate" / "native_full.toml"
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import FIXTURES, ROOT
+from shared_data import FIXTURES, ROOT
 
 HEAVY = ("torch", "diffusers", "peft", "transformers", "accelerate", "safetensors.torch")
 PICTURES = ("matplotlib", "numpy")

@@ -21,7 +21,7 @@ import pytest
 from lora_compat import __version__
 from lora_compat.resources import DATA_DIR, load_schema, schema_names, schemas_dir
 
-from conftest import CORPUS, ROOT
+from shared_data import CORPUS, ROOT
 
 KNOWN_SCHEMAS = {"sd-scripts.schema.json", "sd-scripts-dataset.schema.json", "kohya-gui.schema.json",
                  "derrian-argstore.schema.json", "derrian-toml.schema.json", "native.schema.json"}

@@ -7,7 +7,8 @@ import pytest
 
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.plan import make_plan
-from tests.conftest import golden
+
+from shared_data import golden
 
 pytest.importorskip("peft")
 pytest.importorskip("diffusers")

@@ -211,7 +211,8 @@ def test_every_corpus_config_plans() -> None:
     from lora_compat.arch.families import is_supported
     from lora_compat.config.load import load_config
     from lora_compat.errors import UnsupportedFamilyError, UserError
-    from tests.conftest import corpus_files
+
+    from shared_data import corpus_files
 
     files = corpus_files()
     if not files:

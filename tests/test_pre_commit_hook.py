@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import CORPUS, FIXTURES, ROOT
+from shared_data import CORPUS, FIXTURES, ROOT
 
 pytestmark = pytest.mark.slow
 

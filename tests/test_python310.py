@@ -13,7 +13,7 @@ import ast
 import sys
 from pathlib import Path
 
-from conftest import ROOT
+from shared_data import ROOT
 
 # module -> names added in 3.11 or later (None: the whole module is new)
 NEW_IN_311: dict[str, set[str] | None] = {

@@ -21,7 +21,7 @@ from lora_compat.config.validate import validate_options, validate_values
 from lora_compat.errors import UserError
 from lora_compat.resources import load_schema, schema_names
 
-from conftest import SHARED, golden
+from shared_data import SHARED, golden
 
 PY_TO_JSON = {"bool": "boolean", "int": "integer", "float": "number", "str": "string", "list": "array",
               "NoneType": "null"}

@@ -6,7 +6,7 @@ import pytest
 
 from lora_compat.semantics import BucketSelector, crop_ltrb, make_bucket_resolutions, round_bucket_limits, select_bucket
 
-from conftest import golden
+from shared_data import golden
 
 EXPECTED_CASES = 7
 

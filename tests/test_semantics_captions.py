@@ -8,7 +8,7 @@ import pytest
 
 from lora_compat.semantics import CaptionParams, effective_token_warmup_step, process_caption
 
-from conftest import golden
+from shared_data import golden
 
 EXPECTED_CASES = 810
 

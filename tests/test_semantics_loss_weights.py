@@ -17,7 +17,7 @@ from lora_compat.semantics import (
     v_pred_scale,
 )
 
-from conftest import golden
+from shared_data import golden
 
 EXPECTED_CASES = 2
 TIMESTEPS = 1000

@@ -6,7 +6,7 @@ import pytest
 
 from lora_compat.semantics import lr_lambda, lr_schedule, warmup_steps
 
-from conftest import golden
+from shared_data import golden
 
 EXPECTED_CASES = 12
 

@@ -17,7 +17,7 @@ from lora_compat.config.load import detect, load_config
 from lora_compat.config.model import DERIVED, RENAMED
 from lora_compat.errors import UserError
 
-from conftest import FIXTURES
+from shared_data import FIXTURES
 
 CMD = FIXTURES / "spine" / "cmdline"
 

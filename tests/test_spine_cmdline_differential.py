@@ -14,7 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lora_compat.config.cmdline import (
-    MODELLED_SCRIPTS, ArgparseError, Token, argparse_table, int_or_float, parse_sd_scripts_args,
+    MODELLED_SCRIPTS,
+    ArgparseError,
+    Token,
+    argparse_table,
+    int_or_float,
+    parse_sd_scripts_args,
 )
 
 

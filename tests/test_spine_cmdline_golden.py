@@ -9,7 +9,7 @@ import pytest
 from lora_compat.config.cmdline import ArgparseError, Token, argparse_defaults, parse_sd_scripts_args
 from lora_compat.config.dialects.sd_scripts_toml import flatten_config_toml
 
-from conftest import GOLDEN, golden
+from shared_data import GOLDEN, golden
 
 PY_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "NoneType": type(None),
             "tuple": tuple}

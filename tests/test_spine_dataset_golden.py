@@ -10,7 +10,7 @@ import pytest
 from lora_compat.config.dataset import check_dataset_config, dataset_from_table, resolve_subsets
 from lora_compat.config.model import CanonicalConfig, Setting
 
-from conftest import GOLDEN, golden
+from shared_data import GOLDEN, golden
 
 
 def _names() -> list[str]:

@@ -8,7 +8,7 @@ from lora_compat.config.dataset import resolve_subsets
 from lora_compat.config.kohya_folder import parse_folder_name, scan_folder
 from lora_compat.config.load import load_config
 
-from conftest import FIXTURES
+from shared_data import FIXTURES
 
 FOLDERS = FIXTURES / "spine" / "folders"
 

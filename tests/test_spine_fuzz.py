@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_spine_load import run_cli
 
-from conftest import corpus_files, requires_corpus
+from shared_data import corpus_files, requires_corpus
 
 CORPUS_FILES = [p for p in corpus_files() if p.suffix in (".json", ".toml")]
 WORKDIR = tempfile.mkdtemp(prefix="spine-fuzz-")

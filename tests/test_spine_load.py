@@ -14,7 +14,7 @@ from lora_compat.config.load import detect, load_config
 from lora_compat.config.loaders import json_positions, parse_toml, toml_positions
 from lora_compat.errors import UserError
 
-from conftest import FIXTURES
+from shared_data import FIXTURES
 
 SPINE = FIXTURES / "spine"
 

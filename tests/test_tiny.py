@@ -11,7 +11,7 @@ pytest.importorskip("diffusers")
 
 from lora_compat.train.tiny import ARCHES, save_tiny_pipeline, tiny_components  # noqa: E402
 
-from conftest import golden  # noqa: E402
+from shared_data import golden  # noqa: E402
 
 
 @pytest.fixture(scope="module")

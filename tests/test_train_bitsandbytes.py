@@ -28,7 +28,7 @@ from lora_compat.plan.build import optimizer_plan  # noqa: E402
 from lora_compat.semantics.optimizers import effective_optimizer  # noqa: E402
 from lora_compat.train.optimizers import build_optimizer  # noqa: E402
 
-from conftest import CORPUS  # noqa: E402
+from shared_data import CORPUS  # noqa: E402
 
 PRESET = CORPUS / "kohya_ss" / "Standard-AdamW8bit__1d61833c.json"   # kohya_ss GUI, SD1.5 LoRA, AdamW8bit
 

@@ -22,7 +22,7 @@ from lora_compat.demo import make_synthetic_dataset  # noqa: E402
 from lora_compat.train.engine import run_training  # noqa: E402
 from lora_compat.train.tiny import save_tiny_pipeline  # noqa: E402
 
-from conftest import CORPUS, golden, requires_corpus  # noqa: E402
+from shared_data import CORPUS, golden, requires_corpus  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -24,7 +24,7 @@ from lora_compat.demo import make_synthetic_dataset  # noqa: E402
 from lora_compat.train import saving  # noqa: E402
 from lora_compat.train.engine import run_training  # noqa: E402
 
-from conftest import CORPUS, requires_corpus  # noqa: E402
+from shared_data import CORPUS, requires_corpus  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

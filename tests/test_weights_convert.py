@@ -17,7 +17,8 @@ from lora_compat.cli import main  # noqa: E402
 from lora_compat.errors import UserError  # noqa: E402
 from lora_compat.weights.convert import ConvertOptions, convert  # noqa: E402
 from lora_compat.weights.layouts import open_lora  # noqa: E402
-from tests.conftest import golden  # noqa: E402
+
+from shared_data import golden  # noqa: E402
 
 CASES = ["sd1/lora_dim8_alpha4", "sd1/locon_dim8_conv4", "sd2/lora_dim8_alpha4", "sd2/locon_dim8_conv4",
          "sdxl/lora_dim8_alpha4", "sdxl/locon_dim8_conv4"]
