@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, requires_corpus
 
 from lora_compat.config.load import load_config
+
+from shared_data import CORPUS, requires_corpus
 
 
 def load(path: Path, text: str):

@@ -16,7 +16,7 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-from conftest import ROOT
+from shared_data import ROOT
 
 PACKAGE = ROOT / "lora_compat"
 
