@@ -568,8 +568,8 @@ class TrainDataset:
                     lat = encode(torch.stack(tensors)).detach().float().cpu()
                     lat_f = None
                     if any(f is not None for f in flips):
-                        flipped = [f if f is not None else t for f, t in zip(flips, tensors, strict=True)]
-                        lat_f = encode(torch.stack(flipped))
+                        flip_inputs = [f if f is not None else t for f, t in zip(flips, tensors, strict=True)]
+                        lat_f = encode(torch.stack(flip_inputs))
                         lat_f = lat_f.detach().float().cpu()
                 for k, entry in enumerate(batch):
                     original, ltrb, mask = infos[k]

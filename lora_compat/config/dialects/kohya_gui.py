@@ -1078,7 +1078,9 @@ def _config_supported(checkbox: str) -> bool:
     from lora_compat.arch.families import CONFIG, KOHYA_GUI_CHECKBOXES, is_supported, script_families
 
     script = dict(KOHYA_GUI_CHECKBOXES).get(checkbox)
-    return bool(script) and any(is_supported(f, CONFIG) for f in script_families(script))
+    if not script:
+        return False
+    return any(is_supported(f, CONFIG) for f in script_families(script))
 
 
 def _fmt_arg(value: Any) -> str:
