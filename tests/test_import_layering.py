@@ -197,6 +197,18 @@ def test_exceptions_are_still_needed() -> None:
     assert not stale, f"exceptions no longer used, remove them: {stale}"
 
 
+def test_tests_never_import_conftest() -> None:
+    """pytest loads conftest.py itself (importing it as a module can load it twice); helpers live in shared_data."""
+    offenders = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n.split(".")[-1] == "conftest" for n in names):
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert not offenders, f"import helpers from shared_data, fixtures by name: {offenders}"
+
+
 def test_the_checks_find_what_they_look_for(tmp_path: Path) -> None:
     """Self-test on a made-up package: a wing importing another wing, and a circle through a lazy import."""
     pkg = tmp_path / "lora_compat"
