@@ -229,7 +229,7 @@ def test_output_keys_and_shapes_equal_sd_scripts(arch, kind, tmp_path, data_dir)
     gold = golden("kohya_lora_keys.json")["cases"][f"{arch}/{kind}"]
     path = _one_step(arch, tmp_path, data_dir, conv=kind.startswith("locon"))
     with safe_open(str(path), "pt") as f:
-        shapes = {k: list(f.get_slice(k).get_shape()) for k in f}
+        shapes = {k: list(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 - safe_open is no mapping
     assert set(shapes) == set(gold)
     for key, gshape in gold.items():
         ours = shapes[key]

@@ -71,7 +71,7 @@ def _modules(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, 
 
     mods: dict[str, dict[str, torch.Tensor]] = {}
     with safe_open(str(path), "pt") as f:
-        for key in f:
+        for key in f.keys():  # noqa: SIM118 - safe_open is no mapping
             name, suffix = key.split(".", 1)
             mods.setdefault(name, {})[suffix] = f.get_tensor(key)
         return mods, f.metadata()

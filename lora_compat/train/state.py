@@ -95,7 +95,7 @@ def check_state_folder(accelerator: Any, folder: Path) -> None:
                             "other model parts)", key="resume")
         try:
             with safe_open(str(path), framework="pt") as fh:
-                saved = {k: tuple(fh.get_slice(k).get_shape()) for k in fh}
+                saved = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118 - safe_open is no mapping
         except Exception as exc:  # safetensors raises several types for a damaged file
             raise UserError(f"--resume {str(folder)!r}: {name} cannot be read ({exc})", key="resume") from None
         for key, p in model.named_parameters():
