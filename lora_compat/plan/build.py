@@ -15,14 +15,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from lora_compat.config.dataset import ResolvedDataset, resolve_subsets
+from lora_compat.config.dialects.native import network_kind, parse_network_args
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.plan import network as net
 from lora_compat.plan.metadata import FAMILY_SPECS, modelspec, option_metadata
 from lora_compat.plan.options import ENGINE_IGNORED, ignored_options
 from lora_compat.plan.samples import sample_plan, validation_plan
 from lora_compat.plan.parts import (
-    DatasetBlueprint, DatasetPlan, ModelPlan, NoisePlan, OptimizerPlan, OutputPlan, Plan, PrecisionPlan,
-    SchedulerPlan, StepPlan, Unsupported, is_text_encoder_part,
+    DatasetBlueprint,
+    DatasetPlan,
+    ModelPlan,
+    NoisePlan,
+    OptimizerPlan,
+    OutputPlan,
+    Plan,
+    PrecisionPlan,
+    SchedulerPlan,
+    StepPlan,
+    Unsupported,
+    is_text_encoder_part,
 )
 from lora_compat.plan.steps import _number, plan_steps
 from lora_compat.semantics.args import literal_args
@@ -94,7 +105,7 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
     # sd-scripts has no default (it needs --network_module); every front-end writes networks.lora (FLUX:
     # networks.lora_flux)
     module = str(module) if module is not None else (FLUX_NETWORK_MODULE if is_flux else "networks.lora")
-    net_args = net.parse_network_args(cfg.get("network_args"))
+    net_args = parse_network_args(cfg.get("network_args"))
     base_model = ov.base_model or cfg.get("pretrained_model_name_or_path")
     can_train = trainable(family)
     if not can_train:
@@ -189,7 +200,7 @@ def _sd_network(cfg: CanonicalConfig, family: str, module: str, net_args: dict[s
                 ) -> tuple[str, list[Any], list[Any], Any]:
     """(kind, adapters, parameter groups, network_weights) of an SD-UNet family (sd-scripts' networks.lora)."""
     get = cfg.effective
-    kind = net.network_kind(module, net_args)
+    kind = network_kind(module, net_args)
     if kind is None:
         unsupported.append(Unsupported(
             "network_module", f"{module!r}" + (f" with algo={net_args.get('algo')!r}" if "algo" in net_args else "")

@@ -18,10 +18,18 @@ from lora_compat.config.model import CanonicalConfig
 from lora_compat.plan.parts import StepPlan
 from lora_compat.semantics.schedules import warmup_steps
 from lora_compat.semantics.steps import (
-    batches_per_epoch, derrian_a1_max_train_steps, derrian_a1_warmup_steps, derrian_ui_max_train_steps, derrian_ui_warmup_steps,
-    kohya_gui_max_train_steps, kohya_gui_warmup_steps, max_train_steps_for_epochs,
-    optimizer_steps_per_epoch, train_epochs,
+    batches_per_epoch,
+    derrian_a1_max_train_steps,
+    derrian_a1_warmup_steps,
+    derrian_ui_max_train_steps,
+    derrian_ui_warmup_steps,
+    kohya_gui_max_train_steps,
+    kohya_gui_warmup_steps,
+    max_train_steps_for_epochs,
+    optimizer_steps_per_epoch,
+    train_epochs,
 )
+
 
 def _number(value: Any) -> float | None:
     """A real number (not a bool), else None: the spine validates types, but the plan never crashes on a value
@@ -116,7 +124,8 @@ def _image_count(folder: str, image_counts: dict[str, int] | None) -> int | None
     return count_images(folder) if os.path.isdir(folder) else None
 
 
-def _subset_images(cfg: CanonicalConfig, image_counts: dict[str, int] | None) -> list[tuple[bool, int, int, int]] | None:
+def _subset_images(cfg: CanonicalConfig,
+                   image_counts: dict[str, int] | None) -> list[tuple[bool, int, int, int]] | None:
     """(is_reg, images, num_repeats, dataset index) per subset, or None when any subset cannot be counted."""
     rows = []
     for di, _si, ds, sub in cfg.iter_subsets():
@@ -152,12 +161,12 @@ def _steps_per_epoch(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
         reg_images = sum(n for is_reg, n, _r, d in rows if d == di and is_reg)
         # sd-scripts balances regularization samples to the number of training samples (reference §4.1)
         samples = train + (train if reg_images else 0)
-        bs = _number(ds.get("batch_size", None))
-        if bs is None and "batch_size" in cfg.general:
-            bs = _number(cfg.general["batch_size"].value)
-        if bs is None:
-            bs = _int_option(cfg, "train_batch_size")
-        bs = int(bs) or 1  # sd-scripts would fail on 0; keep the arithmetic defined
+        ds_bs = _number(ds.get("batch_size", None))
+        if ds_bs is None and "batch_size" in cfg.general:
+            ds_bs = _number(cfg.general["batch_size"].value)
+        if ds_bs is None:
+            ds_bs = _int_option(cfg, "train_batch_size")
+        bs = int(ds_bs) or 1  # sd-scripts would fail on 0; keep the arithmetic defined
         batches = batches_per_epoch([samples], bs)
         explain.append(f"dataset {di}: {train} training samples (images x repeats)"
                        + (f" + {train} balanced regularization samples" if reg_images else "")
@@ -347,17 +356,20 @@ def plan_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None,
     opt_spe = optimizer_steps_per_epoch(spe, 1, ga) if spe is not None else None
     epochs_opt = _number(cfg.get("max_train_epochs"))
     max_epochs: int | None = None
+    mts: int | None
+    epochs: int | None
     length_from = "max_train_steps" if cfg.is_set("max_train_steps") else "default"
     if max_steps is not None:
-        mts: int | None = int(max_steps)
+        mts = int(max_steps)
         length_from = "--max-steps"
         explain.append(f"--max-steps {mts} replaces the configured length")
-        epochs = train_epochs(mts, spe, 1, ga) if opt_spe else None
+        epochs = train_epochs(mts, spe, 1, ga) if spe and opt_spe else None
     elif epochs_opt:
-        epochs: int | None = int(epochs_opt)  # type: ignore[no-redef]
-        max_epochs, length_from = epochs, "max_train_epochs"
+        n_epochs = int(epochs_opt)
+        epochs = max_epochs = n_epochs
+        length_from = "max_train_epochs"
         if spe is not None:
-            mts = max_train_steps_for_epochs(epochs, spe, 1, ga)
+            mts = max_train_steps_for_epochs(n_epochs, spe, 1, ga)
             explain.append(f"max_train_epochs {epochs} x ceil({spe} batches / grad_accum {ga}) = {mts} steps"
                            " (overrides max_train_steps)")
         else:

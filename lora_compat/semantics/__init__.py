@@ -19,47 +19,117 @@ engine cannot disagree:
 from __future__ import annotations
 
 from lora_compat.semantics.args import (
-    ArgItem, ArgProblem, arg_float, arg_int, arg_items, arg_true, literal_args, network_arg_problems, network_args,
+    ArgItem,
+    ArgProblem,
+    arg_float,
+    arg_int,
+    arg_items,
+    arg_true,
+    literal_args,
+    network_arg_problems,
+    network_args,
 )
-from lora_compat.semantics.buckets import BucketSelector, crop_ltrb, make_bucket_resolutions, round_bucket_limits, select_bucket
+from lora_compat.semantics.buckets import (
+    BucketSelector,
+    crop_ltrb,
+    make_bucket_resolutions,
+    round_bucket_limits,
+    select_bucket,
+)
 from lora_compat.semantics.captions import CaptionParams, RandomLike, effective_token_warmup_step, process_caption
 from lora_compat.semantics.loss_weights import (
-    all_snr, alphas_cumprod, debiased_weight, loss_weight, min_snr_weight, v_pred_like_weight, v_pred_scale,
+    all_snr,
+    alphas_cumprod,
+    debiased_weight,
+    loss_weight,
+    min_snr_weight,
+    v_pred_like_weight,
+    v_pred_scale,
 )
 from lora_compat.semantics.optimizers import (
-    OPTIMIZERS, TORCH_FALLBACK, EffectiveOptimizer, OptimizerSpec, adafactor_relative_step, effective_optimizer,
+    OPTIMIZERS,
+    TORCH_FALLBACK,
+    EffectiveOptimizer,
+    OptimizerSpec,
+    adafactor_relative_step,
+    effective_optimizer,
     optimizer_spec,
 )
 from lora_compat.semantics.prompts import chunk_token_ids, parse_prompt_attention
 from lora_compat.semantics.schedules import (
-    SCHEDULER_NAMES, effective_scheduler, lr_lambda, lr_schedule, warmup_refusal, warmup_steps,
+    SCHEDULER_NAMES,
+    effective_scheduler,
+    lr_lambda,
+    lr_schedule,
+    warmup_refusal,
+    warmup_steps,
 )
 from lora_compat.semantics.steps import (
-    balance_regularization, batches_per_epoch, derrian_a1_max_train_steps, derrian_a1_warmup_steps,
-    derrian_ui_max_train_steps, derrian_ui_warmup_steps, kohya_gui_max_train_steps, kohya_gui_warmup_steps,
-    max_train_steps_for_epochs, optimizer_steps_per_epoch, save_every_n_epochs_from_ratio, train_epochs,
+    balance_regularization,
+    batches_per_epoch,
+    derrian_a1_max_train_steps,
+    derrian_a1_warmup_steps,
+    derrian_ui_max_train_steps,
+    derrian_ui_warmup_steps,
+    kohya_gui_max_train_steps,
+    kohya_gui_warmup_steps,
+    max_train_steps_for_epochs,
+    optimizer_steps_per_epoch,
+    save_every_n_epochs_from_ratio,
+    train_epochs,
 )
 
 __all__ = [
-    # captions
-    "CaptionParams", "RandomLike", "process_caption", "effective_token_warmup_step",
-    # buckets
-    "make_bucket_resolutions", "round_bucket_limits", "BucketSelector", "select_bucket", "crop_ltrb",
-    # noise schedule and loss weights
-    "alphas_cumprod", "all_snr", "min_snr_weight", "debiased_weight", "v_pred_scale", "v_pred_like_weight",
-    "loss_weight",
-    # learning-rate schedules
-    "SCHEDULER_NAMES", "warmup_steps", "warmup_refusal", "effective_scheduler", "lr_lambda", "lr_schedule",
-    # optimizers
-    "OPTIMIZERS", "TORCH_FALLBACK", "OptimizerSpec", "EffectiveOptimizer", "effective_optimizer", "optimizer_spec",
+    "OPTIMIZERS",
+    "SCHEDULER_NAMES",
+    "TORCH_FALLBACK",
+    "ArgItem",
+    "ArgProblem",
+    "BucketSelector",
+    "CaptionParams",
+    "EffectiveOptimizer",
+    "OptimizerSpec",
+    "RandomLike",
     "adafactor_relative_step",
-    # steps
-    "batches_per_epoch", "balance_regularization", "optimizer_steps_per_epoch", "max_train_steps_for_epochs", "train_epochs",
-    "save_every_n_epochs_from_ratio", "kohya_gui_max_train_steps", "derrian_a1_max_train_steps",
-    "kohya_gui_warmup_steps", "derrian_a1_warmup_steps", "derrian_ui_max_train_steps", "derrian_ui_warmup_steps",
-    # argument lists
-    "ArgItem", "ArgProblem", "arg_items", "network_args", "network_arg_problems", "literal_args", "arg_int",
-    "arg_float", "arg_true",
-    # prompts
-    "parse_prompt_attention", "chunk_token_ids",
+    "all_snr",
+    "alphas_cumprod",
+    "arg_float",
+    "arg_int",
+    "arg_items",
+    "arg_true",
+    "balance_regularization",
+    "batches_per_epoch",
+    "chunk_token_ids",
+    "crop_ltrb",
+    "debiased_weight",
+    "derrian_a1_max_train_steps",
+    "derrian_a1_warmup_steps",
+    "derrian_ui_max_train_steps",
+    "derrian_ui_warmup_steps",
+    "effective_optimizer",
+    "effective_scheduler",
+    "effective_token_warmup_step",
+    "kohya_gui_max_train_steps",
+    "kohya_gui_warmup_steps",
+    "literal_args",
+    "loss_weight",
+    "lr_lambda",
+    "lr_schedule",
+    "make_bucket_resolutions",
+    "max_train_steps_for_epochs",
+    "min_snr_weight",
+    "network_arg_problems",
+    "network_args",
+    "optimizer_spec",
+    "optimizer_steps_per_epoch",
+    "parse_prompt_attention",
+    "process_caption",
+    "round_bucket_limits",
+    "save_every_n_epochs_from_ratio",
+    "select_bucket",
+    "train_epochs",
+    "v_pred_like_weight",
+    "v_pred_scale",
+    "warmup_refusal",
+    "warmup_steps",
 ]

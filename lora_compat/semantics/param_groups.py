@@ -90,8 +90,8 @@ def flux_param_groups(modules: Sequence[tuple[str, str]], text_encoder_lr: float
                                           f"{label} reg_lr_{i}" + (" plus" if plus else "")))
         if plain:
             for plus in kinds:
-                group_lr = None if lr is None else (lr * ratio if plus and ratio is not None else lr)
-                if group_lr:
-                    out.append(ParamGroup(part, float(group_lr), plus, None, tuple(plain),
+                plain_lr = None if lr is None else (lr * ratio if plus and ratio is not None else lr)
+                if plain_lr:
+                    out.append(ParamGroup(part, float(plain_lr), plus, None, tuple(plain),
                                           label + (" plus" if plus else "")))
     return out

@@ -497,7 +497,7 @@ class TrainDataset:
             mask = entry.alpha_mask_cached
             original, ltrb = entry.latents_original_size, entry.latents_crop_ltrb
         else:
-            c = self.latent_files.load(entry.latents_npz, entry.bucket_reso)  # type: ignore[arg-type]
+            c = self.latent_files.load(entry.latents_npz, entry.bucket_reso)
             lat = torch.from_numpy(c.latents_flipped if flipped else c.latents)
             mask = None if c.alpha_mask is None else torch.from_numpy(c.alpha_mask)
             original, ltrb = c.original_size, c.crop_ltrb
@@ -537,8 +537,8 @@ class TrainDataset:
             for entry in entries:
                 sub = entry.subset
                 if to_disk:
-                    entry.latents_npz = self.latent_files.path(entry.path, entry.image_size)  # type: ignore[arg-type]
-                    if self.latent_files.is_valid(entry.latents_npz, entry.bucket_reso,  # type: ignore[arg-type]
+                    entry.latents_npz = self.latent_files.path(entry.path, entry.image_size)
+                    if self.latent_files.is_valid(entry.latents_npz, entry.bucket_reso,
                                                   flip_aug=bool(sub.get("flip_aug")),
                                                   alpha_mask=bool(sub.get("alpha_mask"))):
                         continue
@@ -577,7 +577,7 @@ class TrainDataset:
                     if torch.isnan(lat[k]).any() or (flipped is not None and torch.isnan(flipped).any()):
                         raise UserError(f"NaN latents for {entry.path!r} (VAE in fp16?); use a float32 VAE")
                     if to_disk:
-                        self.latent_files.save(entry.latents_npz,  # type: ignore[arg-type]
+                        self.latent_files.save(entry.latents_npz,
                                                CachedLatents(lat[k], original, ltrb, flipped, mask))
                     else:
                         entry.latents, entry.latents_flipped = lat[k], flipped

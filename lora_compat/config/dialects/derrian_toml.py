@@ -47,7 +47,10 @@ from lora_compat.config.model import (
 )
 from lora_compat.resources import load_schema
 from lora_compat.semantics.steps import (
-    batches_per_epoch, derrian_ui_max_train_steps, derrian_ui_warmup_steps, max_train_steps_for_epochs,
+    batches_per_epoch,
+    derrian_ui_max_train_steps,
+    derrian_ui_warmup_steps,
+    max_train_steps_for_epochs,
 )
 
 DIALECT = "derrian-toml"

@@ -57,7 +57,7 @@ class BucketRangeVsResolution(Rule):
             hi = hi if hi is not None else as_number(effective(cfg, "max_bucket_reso"))
             if steps <= 0 or lo is None or hi is None:
                 continue
-            lo_adj, hi_adj = round_bucket_limits(lo, hi, steps)
+            lo_adj, hi_adj = round_bucket_limits(int(lo), int(hi), int(steps))
             if lo_adj > hi_adj:
                 yield self.finding(cfg, origin=sc.origin(cfg, "min_bucket_reso"), option="min_bucket_reso",
                                    what=f"min_bucket_reso {lo:g} > max_bucket_reso {hi:g}", where=sc.where)
