@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import CORPUS, FIXTURES, corpus_files
 from test_spine_load import run_cli
 
@@ -206,4 +205,5 @@ def test_seeded_config_fuzz(tmp_path: Path) -> None:
             raise AssertionError(f"case {i} from {src.name} (seed {SEED}): {exc}") from None
         COUNTS["cases"] += 1
     print(f"\nconfig fuzz: {COUNTS['cases']} cases, {COUNTS['invocations']} invocations, seed {SEED}, "
-          f"slowest invocation {COUNTS['slowest']:.2f} s ({' '.join(COUNTS['slowest_args'][:1])}), total {time.perf_counter() - start:.1f} s")
+          f"slowest invocation {COUNTS['slowest']:.2f} s ({' '.join(COUNTS['slowest_args'][:1])}), "
+          f"total {time.perf_counter() - start:.1f} s")

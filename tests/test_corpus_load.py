@@ -109,7 +109,7 @@ def test_corpus_file(path: Path) -> None:
         assert "internal error" not in str(exc), exc
         raise
     assert cfg.dialect == want["dialect"]
-    code, _out, err = run_cli("show", str(path), "--format", "json")
+    code, out, err = run_cli("show", str(path), "--format", "json")
     assert "Traceback" not in err and "internal error" not in err
     # every training config shows; one holding values sd-scripts/the GUI would refuse is marked (exit 1)
     assert code == (1 if cfg.invalid else 0), err

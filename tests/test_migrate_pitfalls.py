@@ -46,7 +46,7 @@ def test_gui_v25_percent_warmup_becomes_a_ratio(tmp_path: Path) -> None:
 
 def test_native_ratio_warmup_becomes_gui_percent(tmp_path: Path) -> None:
     native = 'format = "lora-compat/1"\n[scheduler]\nwarmup_ratio = 0.25\n'
-    gui, report = _migrate(tmp_path, native, to="kohya-gui", name="n.toml")
+    gui, _report = _migrate(tmp_path, native, to="kohya-gui", name="n.toml")
     assert gui["lr_warmup"] == 25 and gui["lr_warmup_steps"] == 0
     steps, _ = _migrate(tmp_path, 'format = "lora-compat/1"\n[scheduler]\nwarmup_steps = 30\n', to="kohya-gui",
                         name="s.toml")
@@ -73,7 +73,7 @@ def test_gui_epoch_becomes_the_gui_step_count_with_reg_factor(tmp_path: Path) ->
             (folder / f"{i}.png").write_bytes(b"")
     data = {**K3, "epoch": 2, "max_train_steps": 0, "train_data_dir": str(img.parent),
             "reg_data_dir": str(reg.parent), "lr_warmup": 0}
-    out, report = _migrate(tmp_path, data)
+    out, _report = _migrate(tmp_path, data)
     assert out["max_train_steps"] == 3 * 10 * 2 * 2  # ceil(images x repeats / 1 / 1 x epoch 2 x reg 2)
     assert "max_train_epochs" not in out
     assert out["train_data_dir"] == str(img.parent)  # sd-scripts derives the subsets from the folders again

@@ -86,7 +86,8 @@ def assert_marked_invalid(code: int, out: str, err: str, *needles: str) -> None:
 @pytest.mark.parametrize("name, content, needles", [
     ("wrongtype.json", b'{"LoRA_type": "Standard", "max_resolution": "512,512",\n "network_dim": "abc"}',
      ["wrongtype.json:2:", "network_dim"]),
-    ("wrongtype.toml", b'network_module = "networks.lora"\nnetwork_dim = "abc"\n', ["wrongtype.toml:2:", "network_dim"]),
+    ("wrongtype.toml", b'network_module = "networks.lora"\nnetwork_dim = "abc"\n',
+     ["wrongtype.toml:2:", "network_dim"]),
     # JSON Infinity/NaN (accepted by Python's json, so by the GUI) for an int option: no OverflowError escapes
     ("inf.json", b'{"LoRA_type": "Standard", "max_resolution": "512,512",\n "network_dim": Infinity}',
      ["inf.json:2:", "network_dim", "finite"]),

@@ -42,8 +42,8 @@ def command(config: str, dialect: str | None, fmt: str, modules: bool, images: t
       lora-compat plan my_lora.toml --plot lr.png                          # the LR schedule as a picture
     """
     from lora_compat.config.family import decide_family, require_family
-    from lora_compat.config.load import load_config
     from lora_compat.config.kohya_folder import parse_image_counts
+    from lora_compat.config.load import load_config
     from lora_compat.config.overrides import apply_overrides, parse_set
     from lora_compat.config.validate import refuse_invalid
     from lora_compat.plan import RunOverrides, make_plan

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from lora_compat.config import dialects
@@ -46,7 +45,8 @@ def detect_document(doc: Document) -> Detection:
     if doc.fmt == TOML:
         if not data and _OWN_CONFIG_FILE.search(doc.text):
             # lora-compat's own --config_file of a command line without options: every option at its default
-            return Detection(D.SD_SCRIPTS_TOML, reasons=["a --config_file written by lora-compat (no options set)"])
+            return Detection(dialects.SD_SCRIPTS_TOML,
+                             reasons=["a --config_file written by lora-compat (no options set)"])
         return _detect_toml(data)
     return _detect_json(data)
 

@@ -7,7 +7,7 @@ ends as one :class:`~lora_compat.errors.UserError` line.
 
 from __future__ import annotations
 
-from lora_compat.config import dialects as D
+from lora_compat.config import dialects
 from lora_compat.config.detect import detect_document, era_and_tab
 from lora_compat.config.detection import Detection
 from lora_compat.config.document import CMDLINE, JSON, TOML, Document
@@ -16,14 +16,15 @@ from lora_compat.errors import UserError
 
 # The container format each dialect is written in (for --dialect overrides of oddly named files).
 DIALECT_FORMATS = {
-    D.KOHYA_GUI: JSON, D.DERRIAN_ARGSTORE: JSON, D.DERRIAN_TOML: TOML, D.SD_SCRIPTS_TOML: TOML,
-    D.SD_SCRIPTS_DATASET: TOML, D.NATIVE: TOML, D.COMMAND_LINE: CMDLINE,
+    dialects.KOHYA_GUI: JSON, dialects.DERRIAN_ARGSTORE: JSON, dialects.DERRIAN_TOML: TOML,
+    dialects.SD_SCRIPTS_TOML: TOML, dialects.SD_SCRIPTS_DATASET: TOML, dialects.NATIVE: TOML,
+    dialects.COMMAND_LINE: CMDLINE,
 }
 
 
 def _check_dialect(dialect: str | None) -> None:
-    if dialect is not None and dialect not in D.DIALECTS:
-        raise UserError(f"unknown dialect {dialect!r}; choose one of {', '.join(D.DIALECTS)}", key="--dialect")
+    if dialect is not None and dialect not in dialects.DIALECTS:
+        raise UserError(f"unknown dialect {dialect!r}; choose one of {', '.join(dialects.DIALECTS)}", key="--dialect")
 
 
 def read_document(path: str, *, dialect: str | None = None) -> Document:
@@ -67,13 +68,18 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
-def load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = True) -> CanonicalConfig:
-    """Load any supported config into the canonical model (errors are one line: see :class:`UserError`).
+def load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool = False,
+                image_counts: dict[str, int] | None = None) -> CanonicalConfig:
+    """Load any supported config into the canonical model; every error is one line (:class:`UserError`).
 
-    ``dialect`` overrides detection. ``resolve_dataset``: a referenced dataset config that does not exist
-    is an error (True, for train) or a ``dataset-config-missing`` Note (False). Non-training files
-    (GUI settings, LECO prompts, caption metadata, block-weight presets ...) are refused with a UserError
-    saying what the file is.
+    ``dialect`` overrides detection. Non-training files (GUI settings, LECO prompts, caption metadata,
+    block-weight presets ...) are refused with a UserError saying what the file is. Files the config points to
+    (a dataset config, a ``--config_file``, image folders, the base model) may be absent: show, lint, migrate and
+    plan read what is there and say what is unknown in notes. Only training needs them: ``resolve_dataset=True``
+    makes a missing dataset config / ``--config_file`` an error (else a ``dataset-config-missing`` Note).
+    ``image_counts`` (``--images FOLDER=COUNT``) gives the number of images of folders that are not here, by
+    path or by sub-folder name (``"10_sks dog": 25``): front-ends that derived a length or a warmup from their
+    own image count are then resolved exactly as they did.
     """
     path = str(path)
     doc = read_document(path, dialect=dialect)
@@ -83,13 +89,13 @@ def load_config(path: str, *, dialect: str | None = None, resolve_dataset: bool 
     if detection.dialect is None:
         why = "; ".join(detection.reasons) or "no known markers"
         raise UserError(f"cannot tell which config dialect this is ({why}); pass --dialect, one of: "
-                        f"{', '.join(D.DIALECTS)}", file=path)
+                        f"{', '.join(dialects.DIALECTS)}", file=path)
     if not isinstance(doc.data, (dict, list)) or (doc.fmt != CMDLINE and not isinstance(doc.data, dict)):
         raise UserError("top level must be an object of keys (a config), not "
                         f"{type(doc.data).__name__}", file=path)
     doc.meta["resolve_dataset"] = resolve_dataset
     doc.meta["image_counts"] = dict(image_counts or {})
-    read = D.reader(detection.dialect)
+    read = dialects.reader(detection.dialect)
     try:
         cfg = read(doc, detection)
     except UserError:

@@ -188,7 +188,7 @@ class RedactingWriter(io.TextIOBase):
         super().__init__()
         self._stream = stream
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
         self._stream.write(scrub(text))
         return len(text)
 

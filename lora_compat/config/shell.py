@@ -896,7 +896,7 @@ class _Evaluator:
         operands: list[tuple[str, str] | str] = []
         for w in words:
             plain = _plain(w.parts)
-            if plain is not None and plain.startswith("-") and plain[1:].isalpha() and not w.parts[0].quoted:  # type: ignore[union-attr]
+            if plain is not None and plain.startswith("-") and plain[1:].isalpha() and not w.parts[0].quoted:
                 operands.append(plain.lower())
                 continue
             operand = self._ps_operand(w)
@@ -984,11 +984,11 @@ class _Evaluator:
     def _apply(self, assigns: list[tuple[str, Item, bool]]) -> None:
         for name, item, append in assigns:
             if isinstance(item, ArrayLit):
-                value: Value = [t for w in item.words for t in self.expand(w)]
+                items = [t for w in item.words for t in self.expand(w)]
                 old = self.env.get(self.key(name))
                 if append and isinstance(old, list):
-                    value = old + value
-                self._set(name, value, item.offset)
+                    items = old + items
+                self._set(name, items, item.offset)
             else:
                 toks = self.expand(item, split=False)
                 text = "".join(t.text for t in toks)

@@ -181,9 +181,7 @@ def add_uncovered(report: MigrationReport, cfg: CanonicalConfig) -> None:
     def covered(path: str) -> bool:
         # a path is covered when a line names it, one of its parents, or one of its children (set lookups only:
         # a generated file with 100k keys stays linear)
-        if path in mentioned or path in under or any(a in mentioned for a in ancestors(path)):
-            return True
-        return False
+        return bool(path in mentioned or path in under or any(a in mentioned for a in ancestors(path)))
 
     under = {a for key in mentioned for a in ancestors(key)}
     for file in dict.fromkeys(cfg.files or [cfg.source]):

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING
 
 from lora_compat.config.document import Document
 from lora_compat.config.model import (
-    DERIVED, KEPT, RENAMED, CanonicalConfig, FrontendOnlyKey, InvalidValue, Note, Origin, Provenance, Setting,
+    DERIVED,
+    KEPT,
+    RENAMED,
+    CanonicalConfig,
+    FrontendOnlyKey,
+    InvalidValue,
+    Note,
+    Origin,
+    Provenance,
+    Setting,
     UnknownKey,
 )
 from lora_compat.errors import UserError

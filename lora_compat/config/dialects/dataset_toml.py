@@ -24,13 +24,13 @@ from lora_compat.config.model import (
     Setting,
     Subset,
 )
-from lora_compat.errors import UserError
+from lora_compat.errors import UserError, Where
 
 if TYPE_CHECKING:
     from lora_compat.config.detection import Detection
 
 
-def read(doc: Document, detection: "Detection") -> CanonicalConfig:
+def read(doc: Document, detection: Detection) -> CanonicalConfig:
     """A dataset config on its own: general/datasets filled, no training options."""
     cfg = CanonicalConfig(dialect="sd-scripts-dataset", source=doc.path, era=detection.era, files=[doc.path])
     apply_dataset_document(cfg, doc, masked_loss=None)
@@ -131,8 +131,8 @@ def load_dataset_reference(cfg: CanonicalConfig, value: Any, origin: Origin | No
     if not isinstance(value, str) or not value.strip():
         return False
     path, by_name = dataset_path(value, base_dir)
-    where = {"file": origin.file if origin else cfg.source, "line": origin.line if origin else None,
-             "key": origin.key if origin else "dataset_config"}
+    where: Where = {"file": origin.file if origin else cfg.source, "line": origin.line if origin else None,
+                    "key": origin.key if origin else "dataset_config"}
     if not os.path.isfile(path) and path.lower().endswith((".toml", ".json")):
         if required:
             raise UserError(f"dataset config {value!r} not found (looked relative to the working directory "

@@ -21,12 +21,23 @@ from __future__ import annotations
 
 import os
 import shlex
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from lora_compat.config.dialects.coerce import (
-    BOOL, FLOAT, INT, NUMBER, STR, UNSET, Normalizer, canonical_kind, coerce, coerce_like_python_int, is_zero_like,
-    show, split_args_string,
+    BOOL,
+    FLOAT,
+    INT,
+    NUMBER,
+    STR,
+    UNSET,
+    Normalizer,
+    canonical_kind,
+    coerce,
+    coerce_like_python_int,
+    is_zero_like,
+    show,
+    split_args_string,
 )
 from lora_compat.config.model import CONVERTED, DEFAULT, DERIVED, FRONTEND, KEPT, RENAMED, CanonicalConfig
 from lora_compat.resources import load_schema
@@ -135,7 +146,7 @@ _LYCORIS_DEFAULTS = {"LyCORIS_preset": "full", "conv_dim": 1, "conv_alpha": 1, "
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")   # what the GUI counts (case-insensitive)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _props() -> dict[str, dict[str, Any]]:
     return load_schema(SCHEMA).get("properties", {})
 
@@ -295,7 +306,8 @@ class _GuiReader:
                 conv += f" ({note})"
             self.n.put(name, value, kind=CONVERTED, keys=key, conversion=conv)
         elif leaf != name:
-            self.n.put(name, value, kind=RENAMED, keys=key, conversion=f"{leaf} -> {name}" + (f" ({note})" if note else ""))
+            self.n.put(name, value, kind=RENAMED, keys=key,
+                       conversion=f"{leaf} -> {name}" + (f" ({note})" if note else ""))
         else:
             self.n.put(name, value, kind=KEPT, keys=key, conversion=note)
         return value
@@ -548,7 +560,7 @@ class _GuiReader:
                       "use_scalar", "decompose_both", "rank_dropout_scale", "train_norm", "rescaled", "bypass_mode",
                       "dora_wd", "train_on_input", "constrain", "unit", "rank_dropout", "module_dropout", "locon",
                       "conv_dims", "conv_alphas", "train_lora_ggpo", "ggpo_sigma", "ggpo_beta", "split_qkv",
-                      "train_t5xxl", "enable_all_linear") + BLOCK_KEYS + LORAPLUS_KEYS
+                      "train_t5xxl", "enable_all_linear", *BLOCK_KEYS, *LORAPLUS_KEYS)
         self.handled.update(net_fields)
         self.put_field("network_dim", "network_dim")
         self.put_field("network_alpha", "network_alpha", value_kind=FLOAT)
@@ -560,7 +572,8 @@ class _GuiReader:
             return
         for stale in ("conv_dims", "conv_alphas"):
             if stale in self.data and self.data[stale] not in ("", None):
-                self.n.note("kohya-gui-key-ignored", f"{stale} was replaced by conv_block_* (2023-07-19) and is ignored",
+                self.n.note("kohya-gui-key-ignored",
+                            f"{stale} was replaced by conv_block_* (2023-07-19) and is ignored",
                             stale)
         lora_type = self.text("LoRA_type") or "Standard"
         type_key = "LoRA_type" if "LoRA_type" in self.state else None
@@ -593,7 +606,7 @@ class _GuiReader:
                     and self.num("conv_dim") not in (0, 1):
                 self.n.note("kohya-gui-conv-ignored", f"conv_dim is not passed for LoRA_type {show(lora_type)}",
                             "conv_dim", lora_type=lora_type)
-            for f in BLOCK_KEYS + ("rank_dropout", "module_dropout"):
+            for f in (*BLOCK_KEYS, "rank_dropout", "module_dropout"):
                 v = self.raw(f)
                 if not is_zero_like(v) and not (isinstance(v, str) and not v.strip()):
                     args.append(f"{f}={self._argval(f)}")
@@ -620,7 +633,8 @@ class _GuiReader:
         elif family == "flux":
             for f in ("img_attn_dim", "img_mlp_dim", "img_mod_dim", "single_dim", "txt_attn_dim", "txt_mlp_dim",
                       "txt_mod_dim", "single_mod_dim", "in_dims", "train_double_block_indices",
-                      "train_single_block_indices") + (("ggpo_beta", "ggpo_sigma") if self.flag("train_lora_ggpo") else ()):
+                      "train_single_block_indices",
+                      *(("ggpo_beta", "ggpo_sigma") if self.flag("train_lora_ggpo") else ())):
                 self.handled.add(f)
                 if not is_zero_like(self.raw(f)):
                     args.append(f"{f}={self._argval(f)}")
@@ -765,7 +779,7 @@ class _GuiReader:
                 # max_train_epochs keeps the meaning: it counts the same samples (regularisation images are
                 # balanced to the training images, the GUI's x2), but per bucket, so the step count can differ
                 # by the rounding of partial batches.
-                keys = [f for f in ("epoch", "max_train_steps") if f in self.data]
+                keys: list[str] = [f for f in ("epoch", "max_train_steps") if f in self.data]
                 self.put("max_train_epochs", epoch, fields=keys or ["epoch"], kind=DERIVED,
                          conversion=f"GUI epoch {epoch} -> max_train_epochs {epoch} (the GUI passed max_train_steps "
                                     f"= {formula}; the image folders are not here, and sd-scripts counts the "
@@ -779,8 +793,8 @@ class _GuiReader:
                             train_data_dir=None if train_dir is UNSET else train_dir, era_caveat=era_caveat)
             elif total is not None:
                 steps = kohya_gui_max_train_steps(total, batch, grad_acc, epoch, reg_factor)
-                fields = [f for f in ("epoch", "train_batch_size", "gradient_accumulation_steps", "reg_data_dir",
-                                      "train_data_dir", "max_train_steps") if f in self.data]
+                fields: list[str] = [f for f in ("epoch", "train_batch_size", "gradient_accumulation_steps",
+                                                 "reg_data_dir", "train_data_dir", "max_train_steps") if f in self.data]
                 conv = (f"epoch {epoch}: ceil({total} images x repeats / {batch} / {grad_acc} x {epoch} x "
                         f"{reg_factor}) -> max_train_steps {steps}")
                 self.put("max_train_steps", steps, fields=fields, kind=DERIVED, conversion=conv)
@@ -808,7 +822,7 @@ class _GuiReader:
             self.n.invalid("lr_warmup_steps", "lr_warmup", self.raw("lr_warmup"), "expected a number (percent)")
         abs_steps = self.num("lr_warmup_steps", INT, 0) if self.has("lr_warmup_steps") else 0
         fraction_era = self.era == "K5" or "lr_warmup_steps" in self.data
-        warm_keys = [f for f in ("lr_warmup", "lr_warmup_steps") if f in self.data]
+        warm_keys: list[str] = [f for f in ("lr_warmup", "lr_warmup_steps") if f in self.data]
         if fraction_era and abs_steps > 0:
             self.put("lr_warmup_steps", abs_steps, fields="lr_warmup_steps", kind=KEPT)
             if pct:
@@ -900,7 +914,8 @@ class _GuiReader:
             ext = self.text("caption_extension")
             if ext == "":
                 self.n.note("kohya-gui-caption-extension-empty",
-                            'caption_extension is empty: sd-scripts reads ".caption" files', self.key("caption_extension"))
+                            'caption_extension is empty: sd-scripts reads ".caption" files',
+                            self.key("caption_extension"))
             else:
                 self.put_field("caption_extension", "caption_extension")
         if self.has("sample_prompts"):

@@ -37,6 +37,7 @@ class SettingChangedByFrontend(NoteRule):
     summary = "The front-end changed a setting on its way to sd-scripts: the run differs from the file."
     reference = "kohya_ss kohya_gui/lora_gui.py train_model; docs/cli.md (migrate)"
     note_codes = ("kohya-gui-warmup-dropped-constant", "kohya-gui-warmup-dropped-dataset-config",
-                  "kohya-gui-inpainting-no-cache", "kohya-gui-dataset-config-no-steps", "derrian-a1-warmup-ratio-truncated",
+                  "kohya-gui-inpainting-no-cache", "kohya-gui-dataset-config-no-steps",
+                  "derrian-a1-warmup-ratio-truncated",
                   "derrian-xformers-string-truthy", "derrian-toml-cache-latents-disables-aug",
                   "derrian-toml-u2-quoting", "kohya-gui-chroma-t5-mask")
