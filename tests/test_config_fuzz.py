@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, FIXTURES, corpus_files
 from test_spine_load import run_cli
+
+from shared_data import CORPUS, FIXTURES, corpus_files
 
 SEED = int(os.environ.get("CONFIG_FUZZ_SEED", "20261204"))
 CASES = int(os.environ.get("CONFIG_FUZZ_CASES", "240"))

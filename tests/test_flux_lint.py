@@ -8,11 +8,12 @@ import shlex
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, golden, requires_corpus
 
 from lora_compat.config.load import load_config
 from lora_compat.lint.registry import all_rules
 from lora_compat.lint.runner import lint_config
+
+from shared_data import CORPUS, golden, requires_corpus
 
 # sd-scripts' exception type and message, before the Japanese half of its bilingual messages
 _EMULATED_FIX = "split_qkv_as_fixed_by_pr2396"   # not sd-scripts@48d368f: the golden emulates PR #2396's fix

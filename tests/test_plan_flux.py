@@ -12,7 +12,8 @@ import pytest
 
 from lora_compat.config.load import load_config
 from lora_compat.plan import make_plan
-from tests.conftest import golden
+
+from shared_data import golden
 
 pytestmark = pytest.mark.golden
 

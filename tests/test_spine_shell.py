@@ -4,12 +4,13 @@ several commands — read as far as the script says, the rest a note "value unkn
 from __future__ import annotations
 
 import pytest
-from conftest import FIXTURES
 from test_spine_load import run_cli
 
 from lora_compat.config.load import load_config
 from lora_compat.config.shell import MAX_VALUE_CHARS, evaluate_script, safe_int_arith
 from lora_compat.errors import UserError
+
+from shared_data import FIXTURES
 
 SCRIPTS = FIXTURES / "spine" / "scripts"
 

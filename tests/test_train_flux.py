@@ -22,10 +22,11 @@ pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
 from click.testing import CliRunner  # noqa: E402
-from conftest import CORPUS, golden, requires_corpus  # noqa: E402
 
 from lora_compat.cli import cli  # noqa: E402
 from lora_compat.demo import make_synthetic_dataset  # noqa: E402
+
+from shared_data import CORPUS, golden, requires_corpus  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
