@@ -71,7 +71,7 @@ def command(config: str, dialect: str | None, fmt: str, modules: bool, images: t
     _render_text(plan, modules)
 
 
-def _plot(plan, dst: str) -> None:  # type: ignore[no-untyped-def]
+def _plot(plan, dst: str) -> None:
     """``--plot``: the LR per group (plan.lr_curve) drawn by plots.lr_schedule."""
     from lora_compat.plan.lr_curve import lr_curves
     from lora_compat.plots.lr_schedule import plot_lr_schedule
@@ -83,7 +83,7 @@ def _plot(plan, dst: str) -> None:  # type: ignore[no-untyped-def]
     click.echo(f"wrote {dst}", err=True)
 
 
-def _render_text(plan, modules: bool) -> None:  # type: ignore[no-untyped-def]
+def _render_text(plan, modules: bool) -> None:
     from rich.console import Console
     from rich.markup import escape
 
@@ -141,19 +141,21 @@ def _render_text(plan, modules: bool) -> None:  # type: ignore[no-untyped-def]
         say(f"note: {n}")
 
 
-def _render_run(plan, say) -> None:  # type: ignore[no-untyped-def]
+def _render_run(plan, say) -> None:
     """Model, optimizer, schedule, precision, data and outputs: one line each."""
     o, s, m, p, d, out = plan.optimizer, plan.scheduler, plan.model, plan.precision, plan.dataset, plan.outputs
     if m is not None:
         say("model", "bold")
         say(f"  {m.family}, attention {m.attention or 'default'}, clip_skip {m.clip_skip or 'off'}, "
-            f"max_token_length {m.max_token_length or 75}" + (", gradient checkpointing" if m.gradient_checkpointing else "")
+            f"max_token_length {m.max_token_length or 75}"
+            + (", gradient checkpointing" if m.gradient_checkpointing else "")
             + (", cached text-encoder outputs" + (" (disk)" if m.cache_text_encoder_outputs_to_disk else "")
                if m.cache_text_encoder_outputs else "") + (", highvram" if m.highvram else ""))
         say(f"  precision {p.mixed_precision}" + (", full_bf16" if p.full_bf16 else "")
             + (", full_fp16" if p.full_fp16 else "")
             + ((", fp8 UNet" if p.fp8_base_unet else ", fp8 UNet and text encoders") if p.fp8_base else "")
-            + f", saved as {p.save_precision or 'trained'}; seed {_n(plan.seed) if plan.seed is not None else 'drawn at run time'}")
+            + f", saved as {p.save_precision or 'trained'}; seed "
+            + (_n(plan.seed) if plan.seed is not None else "drawn at run time"))
     if plan.flux is not None:
         _render_flux(plan.flux, say)
     say("optimizer", "bold")
@@ -184,14 +186,14 @@ def _render_run(plan, say) -> None:  # type: ignore[no-untyped-def]
     _render_samples(plan, say)
 
 
-def _logs(out) -> str:  # type: ignore[no-untyped-def]
+def _logs(out) -> str:
     tracker = out.log_with or ("tensorboard" if out.logging_dir else None)
     if tracker is None:
         return "none"
     return tracker + (f" in {out.logging_dir}/{out.log_prefix or ''}<timestamp>" if out.logging_dir else "")
 
 
-def _render_samples(plan, say) -> None:  # type: ignore[no-untyped-def]
+def _render_samples(plan, say) -> None:
     """Sample images and validation: one block each when configured."""
     sp, v = plan.samples, plan.validation
     if sp.prompt_file or sp.enabled:
@@ -216,7 +218,7 @@ def _render_samples(plan, say) -> None:  # type: ignore[no-untyped-def]
             f"{v.seed if v.seed is not None else 'the run seed'}")
 
 
-def _render_flux(fp, say) -> None:  # type: ignore[no-untyped-def]
+def _render_flux(fp, say) -> None:
     """FLUX.1: the variant and where it was read, the model files, the flow-matching options, memory options."""
     say("flux", "bold")
     say(f"  {fp.variant or 'variant unknown until the model is loaded'} ({fp.topology_from}): {fp.double_blocks} "
@@ -237,5 +239,5 @@ def _render_flux(fp, say) -> None:  # type: ignore[no-untyped-def]
         + ("; memory: " + ", ".join(memory) if memory else ""))
 
 
-def _n(v) -> str:  # type: ignore[no-untyped-def]
+def _n(v) -> str:
     return "unknown" if v is None else str(v)

@@ -20,7 +20,6 @@ from lora_compat.config.model import CanonicalConfig
 from lora_compat.plan import network as net
 from lora_compat.plan.metadata import FAMILY_SPECS, modelspec, option_metadata
 from lora_compat.plan.options import ENGINE_IGNORED, ignored_options
-from lora_compat.plan.samples import sample_plan, validation_plan
 from lora_compat.plan.parts import (
     DatasetBlueprint,
     DatasetPlan,
@@ -35,6 +34,7 @@ from lora_compat.plan.parts import (
     Unsupported,
     is_text_encoder_part,
 )
+from lora_compat.plan.samples import sample_plan, validation_plan
 from lora_compat.plan.steps import _number, plan_steps
 from lora_compat.semantics.args import literal_args
 from lora_compat.semantics.optimizers import EffectiveOptimizer, effective_optimizer

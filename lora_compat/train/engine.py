@@ -511,6 +511,7 @@ class Training:
             if schedule_free:
                 opt.eval()
             with torch.no_grad():
+                assert vds is not None  # n > 0 only with a validation dataset
                 for i in range(n):
                     batch = vds[i]
                     for t in vp.timesteps:

@@ -183,8 +183,8 @@ class SDSampler(FamilySampler):
         import torch
 
         m, plan, ctx = self.models, self.plan, self.ctx
-        width = rounded_size(prompt.width, SD_DEFAULTS["width"])
-        height = rounded_size(prompt.height, SD_DEFAULTS["height"])
+        width = rounded_size(prompt.width, int(SD_DEFAULTS["width"]))
+        height = rounded_size(prompt.height, int(SD_DEFAULTS["height"]))
         steps = prompt.sample_steps if prompt.sample_steps is not None else SD_DEFAULTS["sample_steps"]
         scale = prompt.scale if prompt.scale is not None else SD_DEFAULTS["scale"]
         scheduler = make_scheduler(prompt.sample_sampler or sampler, v_parameterization=plan.model.v_parameterization)
