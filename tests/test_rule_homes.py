@@ -145,6 +145,7 @@ def test_reg_pattern_lists_have_one_parser():
 
 def test_token_chunks_have_one_rule():
     """train's tokenizer cuts long captions with semantics.chunk_token_ids (no second copy in torch)."""
+    pytest.importorskip("torch", reason="train's tokenizer needs torch (the light Python 3.10 run has none)")
     from lora_compat.train import models
 
     assert "chunk_token_ids" in {name for name, _ in _calls(PKG / "train" / "models.py")}
