@@ -138,3 +138,20 @@ def test_plan_plot_writes_a_png(tmp_path: Path) -> None:
     assert size == (1000, 480) and colours > 50
     res = CliRunner().invoke(cli, ["plan", str(conf), "--plot", str(tmp_path / "lr.svg")])
     assert isinstance(res.exception, UserError) and "ending in .png" in str(res.exception)
+
+
+def test_kohya_gui_inline_prompt_text_is_the_prompt_file(tmp_path) -> None:
+    """The kohya_ss GUI holds the prompt text and writes sample/prompt.txt when training starts: the plan reads the
+    text instead of refusing a file that does not exist yet."""
+    import json
+
+    from lora_compat.config.load import load_config
+    from lora_compat.plan import make_plan
+
+    gui = {"LoRA_type": "Standard", "max_resolution": "64,64", "output_dir": str(tmp_path / "out"),
+           "sample_prompts": "a cat --w 64 --h 64\n# not a prompt\na dog", "sample_every_n_steps": 5}
+    path = tmp_path / "gui.json"
+    path.write_text(json.dumps(gui), encoding="utf-8")
+    plan = make_plan(load_config(str(path)))
+    assert [p.prompt for p in plan.samples.prompts] == ["a cat", "a dog"]
+    assert not [u for u in plan.unsupported if u.option == "sample_prompts" and u.refused]

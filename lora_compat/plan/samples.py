@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from lora_compat.config.dataset import ResolvedDataset
+from lora_compat.config.dialects.kohya_gui import gui_prompt_text
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.errors import UserError
 from lora_compat.plan.parts import NoisePlan, SamplePlan, Unsupported, ValidationPlan
@@ -20,6 +21,7 @@ from lora_compat.semantics.samples import (
     SAMPLERS,
     SamplePrompt,
     load_sample_prompts,
+    prompts_from_text,
     sampler_spec,
     sampling_interval,
     validation_timesteps,
@@ -61,8 +63,14 @@ def sample_plan(cfg: CanonicalConfig, output_dir: str, base_dir: str | None, not
                                            "images are made (sd-scripts stops with TypeError at the first sample)"))
         return plan
     plan.prompt_file = resolve_prompt_file(name, base_dir)
+    inline = gui_prompt_text(cfg)
     try:
-        prompts = load_sample_prompts(plan.prompt_file)
+        if inline is not None and not os.path.isfile(plan.prompt_file):
+            # the kohya_ss GUI holds the prompt text itself and writes it to this file when training starts
+            prompts = prompts_from_text(inline)
+            notes.append(f"sample prompts from the kohya_ss GUI file's own text (the GUI writes {name} at start)")
+        else:
+            prompts = load_sample_prompts(plan.prompt_file)
     except UserError as exc:
         unsupported.append(Unsupported("sample_prompts", str(exc), refused=True))
         return plan

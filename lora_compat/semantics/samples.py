@@ -132,6 +132,14 @@ def _prompt_from_object(obj: dict[str, Any], index: int, where: str) -> SamplePr
     return SamplePrompt(index=index, extra=extra, **known)
 
 
+def prompts_from_text(text: str) -> list[SamplePrompt]:
+    """The prompts of a ``.txt`` prompt file's text: stripped non-empty lines, except lines whose *first
+    character* is ``#`` (an indented ``# x`` is a prompt, as in sd-scripts), each parsed by
+    :func:`parse_prompt_line`."""
+    lines = [line.strip() for line in text.splitlines(keepends=True) if line.strip() and line[0] != "#"]
+    return [parse_prompt_line(line, i) for i, line in enumerate(lines)]
+
+
 def load_sample_prompts(path: str | os.PathLike[str]) -> list[SamplePrompt]:
     """Read a ``sample_prompts`` file as sd-scripts' ``load_prompts`` does; bad input is a one-line UserError.
 
@@ -152,9 +160,7 @@ def load_sample_prompts(path: str | os.PathLike[str]) -> list[SamplePrompt]:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read the sample prompt file: {exc}", file=name, key="sample_prompts") from None
     if name.endswith(".txt"):
-        lines = [line.strip() for line in text.splitlines(keepends=True)
-                 if line.strip() and line[0] != "#"]
-        return [parse_prompt_line(line, i) for i, line in enumerate(lines)]
+        return prompts_from_text(text)
     if name.endswith(".toml"):
         return _load_toml_prompts(name, text)
     if name.endswith(".json"):
