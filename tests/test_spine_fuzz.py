@@ -5,7 +5,9 @@ marked) or exit 2 (refused) with ONE line on stderr — never a traceback, never
 from __future__ import annotations
 
 import json
+import atexit
 import os
+import shutil
 import tempfile
 
 import tomli_w
@@ -16,7 +18,8 @@ from test_spine_load import run_cli
 from shared_data import corpus_files, requires_corpus
 
 CORPUS_FILES = [p for p in corpus_files() if p.suffix in (".json", ".toml")]
-WORKDIR = tempfile.mkdtemp(prefix="spine-fuzz-")
+WORKDIR = tempfile.mkdtemp(prefix="spine-fuzz-")  # hypothesis examples cannot take tmp_path; removed at exit
+atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
 def fuzz(n: int) -> settings:
     return settings(max_examples=n, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
