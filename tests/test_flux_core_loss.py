@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from lora_compat.semantics.flux_options import FluxOptions  # noqa: E402
 from lora_compat.train.flux.loss import (  # noqa: E402
     apply_model_prediction_type,
     conditional_loss,
@@ -17,7 +18,6 @@ from lora_compat.train.flux.loss import (  # noqa: E402
     huber_threshold,
     loss_weighting_sd3,
 )
-from lora_compat.train.flux.options import FluxOptions  # noqa: E402
 from lora_compat.train.flux.packing import pack_latents, prepare_img_ids, unpack_latents  # noqa: E402
 from lora_compat.train.flux.sampling import make_flow_scheduler  # noqa: E402
 

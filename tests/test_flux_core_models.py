@@ -150,10 +150,10 @@ def test_prompt_encoding_and_latents() -> None:
 def test_flux_loss_step_trains_the_lora_through_the_diffusers_dit() -> None:
     """The pieces together: tiny schnell DiT + sd-scripts' LoRA + flux_loss_step; one fixed sample (same noise and
     timestep every step) is fitted."""
+    from lora_compat.semantics.flux_options import FluxOptions
     from lora_compat.train.flux.lora import create_flux_network
     from lora_compat.train.flux.loss import flux_loss_step
     from lora_compat.train.flux.network_spec import parse_network_args, select_modules
-    from lora_compat.train.flux.options import FluxOptions
     from lora_compat.train.flux.sampling import make_flow_scheduler
 
     comps = load_flux_models("tiny:flux1-schnell")

@@ -14,7 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lora_compat.train.flux.options import FluxOptions  # noqa: E402
+from lora_compat.semantics.flux_options import FluxOptions  # noqa: E402
 from lora_compat.train.flux.sampling import (  # noqa: E402
     density_for_timestep_sampling,
     flux_shift_mu,

@@ -55,10 +55,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "a TOML sample-prompt file is read with the spine's one TOML reader (one-line errors with positions)",
     ("lora_compat.train.flux.family", "lora_compat.weights.convert"):
         "the FLUX engine writes --peft folders through the weights converter (one PEFT writer)",
-    # FLUX.1 planning reads facts that live in the engine's package today; they belong in arch/ or plan/ (to move):
-    ("lora_compat.plan.flux", "lora_compat.train.flux.tiny"): "the tiny FLUX.1 topology (block counts, widths)",
-    ("lora_compat.plan.flux", "lora_compat.train.flux.options"): "FluxOptions (flux_train_network.py's options)",
-    ("lora_compat.plan.flux", "lora_compat.train.flux.network_spec"): "the networks.lora_flux module set",
 }
 
 

@@ -135,12 +135,11 @@ def test_front_end_estimates_have_one_home():
 
 def test_reg_pattern_lists_have_one_parser():
     from lora_compat.arch.flux import parse_reg_dims
-    from lora_compat.train.flux.network_spec import parse_kv_pairs
 
     text = " attn=8, bad ,mlp = 4.5,x=y, =3,attn=16"
     assert semantics.args.pattern_values(text, as_int=True) == {"attn": 16, "": 3}
     assert parse_reg_dims(text) == semantics.args.pattern_values(text, as_int=True)
-    assert parse_kv_pairs(text, as_int=False) == {"attn": 16.0, "mlp": 4.5, "": 3.0}
+    assert semantics.args.pattern_values(text, as_int=False) == {"attn": 16.0, "mlp": 4.5, "": 3.0}
 
 
 def test_token_chunks_have_one_rule():

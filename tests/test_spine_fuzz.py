@@ -4,8 +4,8 @@ marked) or exit 2 (refused) with ONE line on stderr — never a traceback, never
 
 from __future__ import annotations
 
-import json
 import atexit
+import json
 import os
 import shutil
 import tempfile

@@ -73,10 +73,10 @@ def _flow_loss(pipe, data_dir: Path) -> float:
     import numpy as np
     from PIL import Image
 
+    from lora_compat.semantics.flux_options import FluxOptions
     from lora_compat.train.flux import text
     from lora_compat.train.flux.loss import flux_loss_step
     from lora_compat.train.flux.models import diffusers_dit, encode_latents
-    from lora_compat.train.flux.options import FluxOptions
     from lora_compat.train.flux.sampling import make_flow_scheduler
 
     imgs = sorted(next(data_dir.iterdir()).glob("*.png"))

@@ -83,6 +83,12 @@ FLUX_WIDTHS = FluxWidths()
 CLIP_L = ClipWidths()
 T5_XXL = T5Widths()
 
+#: The tiny FLUX.1 models (``tiny:flux1-dev`` / ``tiny:flux1-schnell``, built by :mod:`lora_compat.train.flux.tiny`):
+#: the real layout with few blocks and the real text-encoder layer counts. Here so that plan reads them without the
+#: trainer.
+TINY_VARIANTS: tuple[str, ...] = ("dev", "schnell")
+TINY_DOUBLE_BLOCKS, TINY_SINGLE_BLOCKS = 2, 4
+
 # Block templates: (BFL suffix, in, out, diffusers parts [(suffix, rows)]); sizes are expressions over the widths
 # ("h", "mlp", "3h", "h+mlp", ...). Order = named_modules() order of the BFL blocks, which is sd-scripts' order.
 DOUBLE_BLOCK: tuple[tuple[str, str, str, tuple[tuple[str, str], ...]], ...] = (
@@ -397,8 +403,8 @@ def kohya_to_bfl(name: str, variant: str = "flux1-dev") -> tuple[str, str]:
 
 # --- sd-scripts' FLUX LoRA network (networks/lora_flux.py) --------------------------------------------------------
 
-NUM_DOUBLE_BLOCKS = 19
-NUM_SINGLE_BLOCKS = 38
+NUM_DOUBLE_BLOCKS = FLUX_WIDTHS.double
+NUM_SINGLE_BLOCKS = FLUX_WIDTHS.single
 #: ``network_args`` that set a per-type rank, and the substrings of the kohya name each one matches (sd-scripts'
 #: ``type_dims`` identifiers, tried in this order; the first with a value wins).
 TYPE_DIM_ARGS: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -25,8 +25,11 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lora_compat.arch import flux as arch_flux
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.plan.parts import AdapterPlan, ParamGroupPlan, Unsupported
+from lora_compat.semantics.args import pattern_values
+from lora_compat.semantics.flux_options import FluxOptions
 
 #: The families ``flux_train_network.py`` trains.
 FLUX_FAMILIES = ("flux1", "chroma")
@@ -36,9 +39,9 @@ KOHYA_PREFIXES = {"clip_l": "lora_te1", "t5xxl": "lora_te3", "transformer": "lor
 #: arch.flux part -> plan part
 ARCH_TO_PLAN = {"te1": "clip_l", "te3": "t5xxl", "transformer": "transformer"}
 PART_ORDER = ("clip_l", "t5xxl", "transformer")   # sd-scripts' state-dict (and optimizer group) order
-#: The FLUX.1 real topology (the arch tables' block counts).
-REAL_BLOCKS = (19, 38)
-CLIP_L_LAYERS, T5_XXL_LAYERS = 12, 24
+#: The FLUX.1 real topology (the arch tables' block and layer counts).
+REAL_BLOCKS = (arch_flux.FLUX_WIDTHS.double, arch_flux.FLUX_WIDTHS.single)
+CLIP_L_LAYERS, T5_XXL_LAYERS = arch_flux.CLIP_L.layers, arch_flux.T5_XXL.layers
 
 #: train_network.py options flux_train_network.py reads but never uses in its FLUX loss path (sd-scripts
 #: FluxNetworkTrainer.get_noise_pred_and_target / post_process_loss); ``max_token_length`` it warns about.
@@ -76,7 +79,7 @@ class FluxTopology:
 class FluxPlan:
     """The FLUX.1 settings the engine runs (plain data; ``Plan.flux``).
 
-    ``options`` are :class:`lora_compat.train.flux.options.FluxOptions`' fields (noise, timesteps, guidance,
+    ``options`` are :class:`lora_compat.semantics.flux_options.FluxOptions`' fields (noise, timesteps, guidance,
     prediction type, loss); ``t5xxl_max_token_length`` is resolved (None while the variant is unknown);
     ``network_*`` are ``lora_flux.create_network``'s inputs as sd-scripts holds them; ``modules`` counts the
     planned kohya modules per prefix.
@@ -161,15 +164,11 @@ def flux_topology(base_model: str | None, family: str) -> FluxTopology:
         return FluxTopology("chroma", source="Chroma (model_type chroma)")
     spec = str(base_model or "")
     if spec.startswith("tiny:"):
-        from lora_compat.train.flux.tiny import CLIP_L_LAYERS as TINY_CLIP
-        from lora_compat.train.flux.tiny import DEFAULT_DOUBLE_BLOCKS, DEFAULT_SINGLE_BLOCKS, VARIANTS
-        from lora_compat.train.flux.tiny import T5_XXL_LAYERS as TINY_T5
-
         variant = spec.removeprefix("tiny:")
-        if variant.removeprefix("flux1-") not in VARIANTS:
+        if variant.removeprefix("flux1-") not in arch_flux.TINY_VARIANTS:
             return FluxTopology(None, source=f"{spec!r} is not a tiny FLUX.1 model")
-        return FluxTopology(variant, DEFAULT_DOUBLE_BLOCKS, DEFAULT_SINGLE_BLOCKS, TINY_CLIP, TINY_T5,
-                            f"tiny model {spec}")
+        return FluxTopology(variant, arch_flux.TINY_DOUBLE_BLOCKS, arch_flux.TINY_SINGLE_BLOCKS, CLIP_L_LAYERS,
+                            T5_XXL_LAYERS, f"tiny model {spec}")
     if spec and os.path.isdir(spec):
         cfg = _read_json(os.path.join(spec, "transformer", "config.json"))
         if cfg is None:
@@ -206,10 +205,8 @@ def _number(value: Any) -> Any:
 
 
 def flux_options(cfg: CanonicalConfig) -> dict[str, Any]:
-    """The :class:`~lora_compat.train.flux.options.FluxOptions` fields of ``cfg`` (sd-scripts' defaults for what
+    """The :class:`~lora_compat.semantics.flux_options.FluxOptions` fields of ``cfg`` (sd-scripts' defaults for what
     is unset), unvalidated."""
-    from lora_compat.train.flux.options import FluxOptions
-
     out = asdict(FluxOptions())
     for name in out:
         value = cfg.effective(name)
@@ -226,9 +223,7 @@ def plan_flux(cfg: CanonicalConfig, family: str, module: str, net_args: dict[str
     What sd-scripts refuses (its asserts and errors in ``flux_train_network.py`` / ``lora_flux``) is added to
     ``unsupported`` as refused, with sd-scripts' own message where it has one.
     """
-    from lora_compat.arch import flux as arch_flux
     from lora_compat.semantics.param_groups import flux_param_groups
-    from lora_compat.train.flux.options import FluxOptions
 
     get = cfg.effective
     topo = flux_topology(base_model, family)
@@ -321,9 +316,7 @@ def _fits(m: Any, topo: FluxTopology) -> bool:
 def _reg_lrs(text: str | None) -> dict[str, float] | None:
     if text is None:
         return None
-    from lora_compat.train.flux.network_spec import parse_kv_pairs
-
-    return parse_kv_pairs(text, as_int=False)
+    return pattern_values(text, as_int=False)
 
 
 def _ratio(net_args: dict[str, str], key: str, unsupported: list[Unsupported]) -> float | None:

@@ -74,8 +74,8 @@ class FluxFamily(TrainingFamily):
 
     # ---- models -----------------------------------------------------------------------------------------
     def load(self, plan: Any, *, seed: int) -> FamilyModels:
+        from lora_compat.semantics.flux_options import FluxOptions
         from lora_compat.train.flux.models import load_flux_models
-        from lora_compat.train.flux.options import FluxOptions
         from lora_compat.train.flux.sampling import make_flow_scheduler
 
         fp = plan.flux

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lora_compat.train.flux.options import FluxOptions
+from lora_compat.semantics.flux_options import FluxOptions
 from lora_compat.train.flux.packing import guidance_vector, pack_latents, prepare_img_ids, unpack_latents
 from lora_compat.train.flux.sampling import noisy_model_input_and_timesteps
 

@@ -24,12 +24,6 @@ def _flag(value: str | None) -> bool:
     return value == "True"   # sd-scripts compares with the exact string "True"
 
 
-def parse_kv_pairs(text: str, *, as_int: bool) -> dict[str, float]:
-    """``"regex=value,regex=value"`` (``network_reg_lrs``); malformed pairs are skipped as sd-scripts does
-    (the one parser: :func:`lora_compat.semantics.args.pattern_values`)."""
-    return pattern_values(text, as_int=as_int)
-
-
 @dataclass
 class FluxNetworkArgs:
     """``lora_flux.create_network``'s arguments as sd-scripts holds them (``network_alpha`` keeps argparse's int
@@ -62,7 +56,7 @@ def parse_network_args(network_dim: int | None, network_alpha: float | int | Non
     out.split_qkv = _flag(kw.get("split_qkv"))
     out.train_t5xxl = _flag(kw.get("train_t5xxl"))
     if "network_reg_lrs" in kw:
-        out.reg_lrs = parse_kv_pairs(kw["network_reg_lrs"], as_int=False)
+        out.reg_lrs = pattern_values(kw["network_reg_lrs"], as_int=False)
     return out
 
 

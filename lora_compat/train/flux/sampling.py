@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lora_compat.train.flux.options import FluxOptions
+from lora_compat.semantics.flux_options import FluxOptions
 
 NUM_TRAIN_TIMESTEPS = 1000
 

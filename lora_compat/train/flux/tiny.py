@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lora_compat.arch import flux as arch_flux
 from lora_compat.atomic import atomic_dir
 from lora_compat.resources import DATA_DIR
 from lora_compat.train.tiny import BOS_ID, EOS_ID, TINY_VOCAB_SIZE, load_tiny_tokenizer
 
-VARIANTS = ("dev", "schnell")
+VARIANTS = arch_flux.TINY_VARIANTS
 TINY_T5_TOKENIZER_DIR = DATA_DIR / "models" / "tiny-t5-tokenizer"
 
 #: The real FLUX.1 AE's latent normalisation (diffusers' vae config, BFL ``AutoEncoderParams``).
@@ -41,9 +42,9 @@ LATENT_CHANNELS = 16
 TINY_HEADS, TINY_HEAD_DIM, TINY_ROPE_AXES = 2, 16, (4, 6, 6)
 TINY_CLIP_HIDDEN = 32
 TINY_T5_D_MODEL = 32
-DEFAULT_DOUBLE_BLOCKS, DEFAULT_SINGLE_BLOCKS = 2, 4
-REAL_DOUBLE_BLOCKS, REAL_SINGLE_BLOCKS = 19, 38
-CLIP_L_LAYERS, T5_XXL_LAYERS = 12, 24
+DEFAULT_DOUBLE_BLOCKS, DEFAULT_SINGLE_BLOCKS = arch_flux.TINY_DOUBLE_BLOCKS, arch_flux.TINY_SINGLE_BLOCKS
+REAL_DOUBLE_BLOCKS, REAL_SINGLE_BLOCKS = arch_flux.FLUX_WIDTHS.double, arch_flux.FLUX_WIDTHS.single
+CLIP_L_LAYERS, T5_XXL_LAYERS = arch_flux.CLIP_L.layers, arch_flux.T5_XXL.layers
 
 
 def _check_variant(variant: str) -> None:
