@@ -19,7 +19,7 @@ np = pytest.importorskip("numpy")
 from lora_compat.arch import flux as fa  # noqa: E402
 from lora_compat.weights.convert import ConvertOptions, convert  # noqa: E402
 from lora_compat.weights.flux_synth import synth_flux_kohya  # noqa: E402
-from lora_compat.weights.layouts import open_lora  # noqa: E402
+from lora_compat.weights.reader import open_lora  # noqa: E402
 from lora_compat.weights.safetensors_io import (  # noqa: E402
     OutTensor,
     encode_values,

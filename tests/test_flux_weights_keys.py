@@ -146,7 +146,7 @@ def test_reading_our_file_back_matches_sd_scripts_loader(case: dict, tmp_path) -
     from collections import Counter
 
     from lora_compat.weights.check import check_lora
-    from lora_compat.weights.layouts import open_lora
+    from lora_compat.weights.reader import open_lora
     from lora_compat.weights.safetensors_io import OutTensor, write_safetensors
 
     src = {c["name"]: c for c in _cases()}[case["state_dict_of"]]

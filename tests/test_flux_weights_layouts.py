@@ -13,7 +13,7 @@ from lora_compat.errors import UserError
 from lora_compat.weights.check import check_lora
 from lora_compat.weights.convert import ConvertOptions, convert
 from lora_compat.weights.inspect import inspect_data
-from lora_compat.weights.layouts import open_lora
+from lora_compat.weights.reader import open_lora
 from lora_compat.weights.safetensors_io import OutTensor, decode_values, encode_values, read_header, write_safetensors
 
 W = fa.FluxWidths(hidden=16, mlp=64, in_channels=8, out_channels=8, context=12, vec=6, double=2, single=2)

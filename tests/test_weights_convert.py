@@ -16,7 +16,7 @@ stnp = pytest.importorskip("safetensors.numpy")
 from lora_compat.cli import main  # noqa: E402
 from lora_compat.errors import UserError  # noqa: E402
 from lora_compat.weights.convert import ConvertOptions, convert  # noqa: E402
-from lora_compat.weights.layouts import open_lora  # noqa: E402
+from lora_compat.weights.reader import open_lora  # noqa: E402
 
 from shared_data import golden  # noqa: E402
 

@@ -16,7 +16,7 @@ import pytest
 
 from lora_compat import atomic
 from lora_compat.cli import main
-from lora_compat.weights.layouts import open_lora
+from lora_compat.weights.reader import open_lora
 from lora_compat.weights.safetensors_io import OutTensor, encode_values, write_safetensors
 
 ROOT = Path(__file__).resolve().parent.parent

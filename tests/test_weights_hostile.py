@@ -19,8 +19,8 @@ import pytest
 
 from lora_compat.cli import main
 from lora_compat.errors import UserError
-from lora_compat.weights.layouts import open_lora
 from lora_compat.weights.peft_patterns import PatternError, PatternIndex, peft_key_regex
+from lora_compat.weights.reader import open_lora
 from lora_compat.weights.safetensors_io import OutTensor, decode_values, encode_values, write_safetensors
 
 MOD = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k"   # SD1: 768 -> 320

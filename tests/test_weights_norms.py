@@ -10,8 +10,8 @@ np = pytest.importorskip("numpy")
 stnp = pytest.importorskip("safetensors.numpy")
 
 from lora_compat.cli import main  # noqa: E402
-from lora_compat.weights.layouts import open_lora  # noqa: E402
 from lora_compat.weights.norms import block_label, block_summaries, delta_norm, module_norms  # noqa: E402
+from lora_compat.weights.reader import open_lora  # noqa: E402
 from lora_compat.weights.synth import synth_kohya  # noqa: E402
 from tests.test_plots import png_facts  # noqa: E402
 

@@ -27,7 +27,7 @@ Examples:
 def command(path: Path, target: str, arch: str, fmt: str) -> None:
     """Exit 0 when every module of PATH applies in TARGET exactly, 1 otherwise (listing modules and why)."""
     from lora_compat.weights.check import check_lora
-    from lora_compat.weights.layouts import open_lora
+    from lora_compat.weights.reader import open_lora
 
     lf = open_lora(path, arch=arch)
     res = check_lora(lf, target)

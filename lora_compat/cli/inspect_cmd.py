@@ -28,7 +28,7 @@ Examples:
 def command(path: Path, arch: str, allow_pickle: bool, fmt: str, plot: Path | None) -> None:
     """Inspect a LoRA file (kohya / diffusers) or a PEFT adapter folder."""
     from lora_compat.weights.inspect import inspect_data
-    from lora_compat.weights.layouts import open_lora
+    from lora_compat.weights.reader import open_lora
 
     if plot is not None:
         from lora_compat.plots.canvas import check_png_path

@@ -16,7 +16,8 @@ from lora_compat import __version__
 from lora_compat.atomic import staged_file
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.errors import UserError
-from lora_compat.weights.layouts import LoraFile, open_lora
+from lora_compat.weights.layouts import LoraFile
+from lora_compat.weights.reader import open_lora
 from lora_compat.weights.safetensors_io import ByteRange, OutTensor, Pieces, write_safetensors
 from lora_compat.weights.untrusted import open_input
 

@@ -30,7 +30,8 @@ from lora_compat.weights.conversion import (
     write_file,
 )
 from lora_compat.weights.flux_layouts import FluxLoraFile
-from lora_compat.weights.layouts import PART_COMPONENT, AdapterModule, LoraFile, open_lora
+from lora_compat.weights.layouts import PART_COMPONENT, AdapterModule, LoraFile
+from lora_compat.weights.reader import open_lora
 from lora_compat.weights.safetensors_io import (
     ByteRange,
     CastRange,

@@ -12,7 +12,8 @@ from typing import Any
 
 from lora_compat.config.secrets import redact
 from lora_compat.weights.flux_layouts import FluxLoraFile
-from lora_compat.weights.layouts import LoraFile, open_lora
+from lora_compat.weights.layouts import LoraFile
+from lora_compat.weights.reader import open_lora
 
 PART_LABEL = {"unet": "UNet", "te1": "TE1", "te2": "TE2", "transformer": "transformer", "te3": "TE3"}
 

@@ -33,7 +33,6 @@ from lora_compat.weights.untrusted import (
     parse_json,
     peft_config,
     read_small_file,
-    require_regular_file,
 )
 
 LAYOUTS = ("kohya", "peft", "diffusers", "diffusers-old")
@@ -191,71 +190,6 @@ class LoraFile(Generic[InfoT]):
         return base
 
 
-# --- entry point --------------------------------------------------------------------------------------------------
-
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
-
-
-#: Readers of model families beyond SD1/SD2/SDXL (FLUX.1, Chroma; SD3 & co. named and refused), tried on every
-#: input before the SD readers. Each module provides ``ARCHS``, ``read_header_family(sf, arch)`` (a LoraFile, a
-#: UserError naming a refused family, or None), ``owns_peft_dir(path, arch)`` and ``read_peft_dir(path, arch)``.
-FAMILY_READERS: tuple[str, ...] = ("lora_compat.weights.flux_layouts",)
-
-
-def _family_modules():
-    import importlib
-
-    return [importlib.import_module(name) for name in FAMILY_READERS]
-
-
-def all_archs() -> tuple[str, ...]:
-    """Every ``--arch`` value the readers accept (SD archs first)."""
-    return tuple(archmod.ARCHS) + tuple(a for mod in _family_modules() for a in mod.ARCHS)
-
-
-def open_lora(path: Path | str, *, arch: str = "auto", allow_pickle: bool = False) -> LoraFile:
-    """Detect the layout of ``path`` (file or PEFT folder) and read it; UserError on anything unexpected."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError("no such file or folder", file=str(path))
-    if arch != "auto" and arch not in all_archs():
-        raise UserError(f"unknown --arch {arch!r}; expected auto, {', '.join(all_archs())}")
-    if path.is_dir():
-        for mod in _family_modules():
-            if mod.owns_peft_dir(path, arch):
-                return mod.read_peft_dir(path, arch)
-        return _read_peft_dir(path, arch)
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        if not allow_pickle:
-            raise UserError("pickle checkpoints can run code when loaded; refusing (convert it with "
-                            "--allow-pickle, which uses torch.load(weights_only=True))", file=str(path))
-        require_regular_file(path)  # a FIFO would block torch.load
-        from lora_compat.weights.pickle_input import pickle_to_safetensors  # lazy: imports torch
-        lf = _open_safetensors(pickle_to_safetensors(path), arch)
-        lf.path = path  # name the user's file in messages and provenance
-        return lf
-    return _open_safetensors(path, arch)
-
-
-def _open_safetensors(path: Path, arch: str) -> LoraFile:
-    sf = read_header(path)
-    if not sf.tensors:
-        raise UserError("the file holds no tensors", file=str(path))
-    for mod in _family_modules():
-        other = mod.read_header_family(sf, arch)
-        if other is not None:
-            return other
-    keys = list(sf.tensors)
-    kohya = [k for k in keys if k.startswith(KOHYA_PREFIXES)]
-    if kohya and len(kohya) == len(keys):
-        return _read_kohya(sf, arch)
-    if kohya:
-        other = [k for k in keys if not k.startswith(KOHYA_PREFIXES)]
-        raise UserError(f"mixes kohya keys with {len(other)} other keys (e.g. {other[0]}); cannot tell the layout",
-                        file=str(path))
-    return _read_path_named(sf, arch, layout=None)
-
-
 # --- kohya --------------------------------------------------------------------------------------------------------
 
 def _split_kohya(key: str) -> tuple[str, str]:
@@ -263,7 +197,8 @@ def _split_kohya(key: str) -> tuple[str, str]:
     return name, param
 
 
-def _read_kohya(sf: SafetensorsFile, arch_opt: str) -> LoraFile:
+def read_sd_kohya(sf: SafetensorsFile, arch_opt: str) -> LoraFile:
+    """Read an SD1/SD2/SDXL kohya file (every key ``lora_unet_``/``lora_te*_``)."""
     groups: dict[str, dict[str, tuple[str, TensorEntry]]] = {}
     for key, entry in sf.tensors.items():
         name, param = _split_kohya(key)
@@ -603,7 +538,7 @@ def _guess_part(path: str) -> str:
     return "te" if path.startswith(("text_model.", "encoder.layers.", "text_projection")) else "unet"
 
 
-def _read_path_named(sf: SafetensorsFile, arch_opt: str, layout: str | None, part_hint: str | None = None
+def read_sd_named(sf: SafetensorsFile, arch_opt: str, layout: str | None, part_hint: str | None = None
                      ) -> LoraFile:
     """Read a PEFT ``adapter_model.safetensors`` (``layout="peft"``) or a diffusers file (``layout=None``)."""
     groups: dict[tuple[str | None, str], dict[str, tuple[str, TensorEntry]]] = {}
@@ -744,7 +679,8 @@ def _load_peft_config(cfg_path: Path) -> PeftConfig:
     return peft_config(cfg, file=str(cfg_path))
 
 
-def _read_peft_dir(path: Path, arch_opt: str) -> LoraFile:
+def read_sd_peft_dir(path: Path, arch_opt: str) -> LoraFile:
+    """Read an SD PEFT folder (``adapter_config.json`` at the top or one sub-folder per component)."""
     if os.path.lexists(path / "adapter_config.json"):
         comps: dict[str | None, Path] = {None: path}
     else:
@@ -769,7 +705,7 @@ def _read_peft_dir(path: Path, arch_opt: str) -> LoraFile:
         sf = read_header(weights)
         if not sf.tensors:
             raise UserError("the file holds no tensors", file=str(weights))
-        lf = _read_path_named(sf, arch, "peft", part_hint=part)
+        lf = read_sd_named(sf, arch, "peft", part_hint=part)
         assert cfg.peft_type is not None  # peft_config() requires it in adapter_config.json
         want_algo = PEFT_TYPES[cfg.peft_type]
         idx = config_indexes(cfg, cfg_path, "adapter_config.json")

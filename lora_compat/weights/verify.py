@@ -19,7 +19,8 @@ from pathlib import Path
 
 from lora_compat.errors import UserError
 from lora_compat.weights.flux_layouts import FluxLoraFile
-from lora_compat.weights.layouts import AdapterModule, LoraFile, open_lora
+from lora_compat.weights.layouts import AdapterModule, LoraFile
+from lora_compat.weights.reader import open_lora
 from lora_compat.weights.verify_result import (
     MIN_ROUNDOFF,
     UNIT_ROUNDOFF,
