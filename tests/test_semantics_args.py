@@ -27,8 +27,19 @@ def test_literal_args_follow_split_and_literal_eval():
 
 
 def test_items_keep_order_and_mark_missing_values():
-    items = arg_items(["a=1", " b = 2 ", "c"])
-    assert [(i.key, i.value) for i in items] == [("a", "1"), ("b", "2"), ("c", None)]
+    items = arg_items(["a=1", " b = 2 ", "c", "d=e=f"])
+    # sd-scripts' split("=", 1) strips nothing: " b " is the key a network module would be given
+    assert [(i.key, i.value) for i in items] == [("a", "1"), (" b ", " 2 "), ("c", None), ("d", "e=f")]
+
+
+def test_spaced_keys_are_problems_sd_scripts_does_not_report():
+    problems = network_arg_problems(["conv_dim = 4", "conv_alpha=1", "algo"])
+    assert [(p.item, p.reason.split(":")[0]) for p in problems] == [
+        ("conv_dim = 4", "the key has spaces around it"), ("algo", "not key=value")]
+    assert "'conv_dim '" in problems[0].reason and "conv_dim=4" in problems[0].reason
+    parsed, bad = literal_args(["lr = 1e-3", "weight_decay=0.01", "eps= 1e-8"])
+    assert parsed == {"weight_decay": 0.01, "eps": 1e-8}   # literal_eval takes the leading space of a value
+    assert [p.item for p in bad] == ["lr = 1e-3"] and "optimizer" in bad[0].reason
 
 
 def test_numeric_network_args():

@@ -37,8 +37,10 @@ class ArgProblem:
 
 def arg_items(value: Any) -> list[ArgItem]:
     """Split an argument list into items: sd-scripts' list of ``"k=v"`` strings, one space-separated string
-    (the kohya_ss GUI's text field), or a dict (already keyed). Keys and values are stripped; an item
-    without ``=`` has ``value=None``. Anything else gives ``[]`` (an invalid value the validator reports)."""
+    (the kohya_ss GUI's text field), or a dict (already keyed). Split on the first ``=`` and **not** stripped,
+    as sd-scripts does (``"conv_dim = 4"`` is the key ``"conv_dim "``, which no network module reads: see
+    :func:`network_arg_problems`); an item without ``=`` has ``value=None``. Anything else gives ``[]`` (an
+    invalid value the validator reports)."""
     if value is None:
         return []
     if isinstance(value, dict):
@@ -53,7 +55,7 @@ def arg_items(value: Any) -> list[ArgItem]:
     for raw in items:
         text = str(raw)
         key, sep, val = text.partition("=")
-        out.append(ArgItem(text, key.strip(), val.strip() if sep else None))
+        out.append(ArgItem(text, key, val if sep else None))
     return out
 
 
@@ -64,9 +66,28 @@ def network_args(value: Any) -> dict[str, str]:
     return {i.key: ("" if i.value is None else i.value) for i in arg_items(value)}
 
 
+#: The reason of an item without ``=`` (sd-scripts stops with ``ValueError``).
+NOT_KEY_VALUE = "not key=value"
+SPACED_KEY = ("the key has spaces around it: sd-scripts keeps them ({key!r}), so {what} never sees {bare!r}; "
+              "write {bare}={value}")
+
+
+def _spaced_key(i: ArgItem, what: str) -> ArgProblem | None:
+    if i.key == i.key.strip():
+        return None
+    value = "" if i.value is None else i.value.strip()
+    return ArgProblem(i.item, SPACED_KEY.format(key=i.key, what=what, bare=i.key.strip(), value=value))
+
+
 def network_arg_problems(value: Any) -> list[ArgProblem]:
-    """``network_args`` items that stop sd-scripts (``split("=", 1)`` needs an ``=``)."""
-    return [ArgProblem(i.item, "not key=value") for i in arg_items(value) if i.value is None]
+    """``network_args`` items sd-scripts stops on (``split("=", 1)`` needs an ``=``) or passes under a key no
+    network module reads (spaces around the key)."""
+    out = []
+    for i in arg_items(value):
+        problem = ArgProblem(i.item, NOT_KEY_VALUE) if i.value is None else _spaced_key(i, "the network module")
+        if problem is not None:
+            out.append(problem)
+    return out
 
 
 def literal_args(value: Any) -> tuple[dict[str, Any], list[ArgProblem]]:
@@ -77,10 +98,14 @@ def literal_args(value: Any) -> tuple[dict[str, Any], list[ArgProblem]]:
     problems: list[ArgProblem] = []
     for i in arg_items(value):
         if i.value is None:
-            problems.append(ArgProblem(i.item, "not key=value"))
+            problems.append(ArgProblem(i.item, NOT_KEY_VALUE))
             continue
         if "=" in i.value:
             problems.append(ArgProblem(i.item, "more than one '=' (sd-scripts splits on every '=')"))
+            continue
+        spaced = _spaced_key(i, "the optimizer or scheduler (it stops on the unknown argument)")
+        if spaced is not None:
+            problems.append(spaced)
             continue
         try:
             out[i.key] = ast.literal_eval(i.value)

@@ -336,8 +336,7 @@ def _read_network(r: _Reader, body: dict[str, Any]) -> None:
         module, algo_implied = KIND_MODULE[kind]
         r.put("network_module", module, "network.kind", DERIVED, f'kind "{kind}" -> network_module {module}')
     extra = body["args"] if _valid(r, "network", "args", body) else {}
-    has_algo = any(str(i).partition("=")[0] == "algo" for i in extra) if isinstance(extra, list) \
-        else "algo" in extra
+    has_algo = "algo" in parse_network_args(extra)
     if algo_implied and not has_algo:
         args.append(f"algo={algo_implied}")
     keys = []

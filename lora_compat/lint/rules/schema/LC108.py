@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.lint.finding import Finding
 from lora_compat.lint.registry import Rule, register
-from lora_compat.semantics.args import network_arg_problems
+from lora_compat.semantics.args import NOT_KEY_VALUE, network_arg_problems
 
 
 @register
@@ -38,5 +38,5 @@ class NetworkArgsMalformed(Rule):
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         for problem in network_arg_problems(cfg.get("network_args")):
-            if problem.item.strip():
+            if problem.reason == NOT_KEY_VALUE and problem.item.strip():
                 yield self.finding(cfg, option="network_args", item=problem.item.strip())
