@@ -163,11 +163,6 @@ def find_invocations(path: str, commands: list[list[Token]]) -> tuple[Invocation
     return found[-1], found[:-1]
 
 
-def find_invocation(path: str, commands: list[list[Token]]) -> Invocation:
-    """The training command :func:`find_invocations` picks (the last one); UserError when there is none."""
-    return find_invocations(path, commands)[0]
-
-
 def _launcher_options(words: list[Token]) -> list[tuple[str, str | None, Token]]:
     """``accelerate launch`` options written before the script: (name, value or None, token).
 

@@ -87,16 +87,6 @@ def parse_image_counts(items: tuple[str, ...] | list[str]) -> dict[str, int] | N
     return counts or None
 
 
-def counted_images(folder: str, image_counts: dict[str, int] | None) -> int | None:
-    """Images in ``folder``: a count given for it (by path, normalised path or folder name — ``--images``),
-    else counted on disk; None when neither is possible."""
-    if image_counts:
-        for key in (folder, os.path.normpath(folder), os.path.basename(os.path.normpath(folder))):
-            if key in image_counts:
-                return int(image_counts[key])
-    return count_images(folder) if os.path.isdir(folder) else None
-
-
 def given_folder_total(image_counts: dict[str, int] | None) -> int | None:
     """Σ repeats x images over the ``<repeats>_<name>`` folders named in ``image_counts`` (the image folder itself
     is not here), or None when none of them is such a folder."""

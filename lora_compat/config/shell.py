@@ -634,11 +634,6 @@ def _plain(parts: list[Part]) -> str | None:
     return "".join(p.text for p in parts)  # type: ignore[union-attr]
 
 
-def lex(text: str, flavor: str) -> list[list[Item]]:
-    """The commands of a script, each a list of words (and array literals), comments and continuations removed."""
-    return _Lexer(text, flavor).run()
-
-
 # ------------------------------------------------------------------------------------------------ evaluating
 Value = Union[str, "list[Token]"]   # a string, or an array of words (each keeps where it was written)
 
