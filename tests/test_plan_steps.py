@@ -20,6 +20,8 @@ from lora_compat.plan import (
     plan_steps,
 )
 
+from shared_data import CORPUS, requires_corpus
+
 
 def _cfg(**opts) -> CanonicalConfig:
     cfg = CanonicalConfig(dialect="native", source="test")
@@ -298,3 +300,35 @@ def test_warmup_with_constant_scheduler_is_unsupported() -> None:
     assert [u.option for u in plan.unsupported] == ["lr_warmup_steps"]
     assert not make_plan(_cfg(lr_scheduler="constant_with_warmup", lr_warmup_steps=10)).unsupported
     assert not make_plan(_cfg(lr_scheduler="constant", lr_warmup_steps=0)).unsupported
+
+
+@requires_corpus
+def test_derrian_a1_reg_doubling_is_the_same_at_load_and_at_plan_time(tmp_path: Path) -> None:
+    """An early A1 ArgStore doubled its epochs-to-steps estimate when a regularization folder had images. Whether
+    the folders exist when the file is read (the reader computes it) or only when the plan is made (plan/steps.py),
+    the steps and the warmup are the same."""
+    from lora_compat.config.load import load_config
+
+    src = CORPUS / "easy_training_scripts/argstore/argstore_defaults__2023-01-30_4b70e9cd_lora_train_popup.json"
+    store = json.loads(src.read_text(encoding="utf-8"))
+    img, reg = tmp_path / "img", tmp_path / "reg"
+    store.update(img_folder=str(img), reg_img_folder=str(reg), num_epochs=3, batch_size=2, max_steps=None,
+                 warmup_lr_ratio=0.1, base_model="/m.safetensors", output_folder=str(tmp_path / "out"))
+    path = tmp_path / "a1.json"
+    path.write_text(json.dumps(store))
+
+    late = load_config(str(path))                  # folders absent: the reader cannot count
+    note = next(n for n in late.notes if n.code == "derrian-a1-epochs-to-steps")
+    assert note.data["reg_double"] is True and note.data["max_train_steps"] is None
+    for folder, name, n in ((img, "5_cat", 4), (reg, "1_person", 3)):
+        (folder / name).mkdir(parents=True)
+        for i in range(n):
+            (folder / name / f"{i}.png").write_bytes(b"")
+    early = load_config(str(path))                 # folders present: the reader counts
+    assert early.get("max_train_steps") == int(20 / 2 * 3) * 2 == 60
+    assert early.get("lr_warmup_steps") == 6
+    plan = make_plan(late)
+    assert (plan.steps.max_train_steps, plan.steps.warmup_steps) == (60, 6)
+    assert any("x 2 (regularization images)" in line for line in plan.steps.explanation)
+    (reg / "1_person").rename(tmp_path / "moved")  # the reg folder is empty now: no doubling
+    assert make_plan(late).steps.max_train_steps == 30

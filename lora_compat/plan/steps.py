@@ -257,12 +257,26 @@ def _gui_epoch_steps(cfg: CanonicalConfig, image_counts: dict[str, int] | None,
         total = _folder_total(cfg.get("train_data_dir"), image_counts)
         if total is None:
             return None
+        reg_samples = _a1_reg_samples(cfg, a1)
+        if reg_samples is None:
+            return None
         epochs, bs = int(a1.data.get("epochs") or 1), int(a1.data.get("train_batch_size") or 1)
-        steps = derrian_a1_max_train_steps(total, bs, epochs, floor_per_epoch=bool(a1.data.get("floor_per_epoch")))
-        explain.append(f"Derrian A1 num_epochs {epochs}: int({total} images x repeats / batch {bs} x {epochs}) = "
-                       f"max_train_steps {steps}")
+        steps = derrian_a1_max_train_steps(total, bs, epochs, floor_per_epoch=bool(a1.data.get("floor_per_epoch")),
+                                           reg_samples=reg_samples)
+        explain.append(f"Derrian A1 num_epochs {epochs}: int({total} images x repeats / batch {bs} x {epochs})"
+                       + (" x 2 (regularization images)" if reg_samples else "") + f" = max_train_steps {steps}")
         return steps
     return None
+
+
+def _a1_reg_samples(cfg: CanonicalConfig, note: Any) -> int | None:
+    """Regularization samples in Derrian A1's own step estimate: 0 unless the loader version doubled the count for
+    them (the reader's note says ``reg_double``) and a regularization folder is set; None when that folder cannot
+    be read here (the estimate is then unknown, not silently halved)."""
+    reg_dir = cfg.get("reg_data_dir")
+    if not note.data.get("reg_double") or not reg_dir:
+        return 0
+    return (_folder_total(reg_dir, None) or 0) if os.path.isdir(str(reg_dir)) else None
 
 
 def _frontend_warmup(cfg: CanonicalConfig, mts: int | None, image_counts: dict[str, int] | None,
@@ -283,8 +297,12 @@ def _frontend_warmup(cfg: CanonicalConfig, mts: int | None, image_counts: dict[s
         total = _folder_total(cfg.get("train_data_dir"), image_counts)
         if total is None:
             return None
+        reg = _a1_reg_samples(cfg, der)
+        if reg is None:
+            return None
         epochs, bs = int(der.data.get("epochs") or 1), int(der.data.get("train_batch_size") or 1)
-        estimate = derrian_a1_max_train_steps(total, bs, epochs, floor_per_epoch=bool(der.data.get("floor_per_epoch")))
+        estimate = derrian_a1_max_train_steps(total, bs, epochs, floor_per_epoch=bool(der.data.get("floor_per_epoch")),
+                                              reg_samples=reg)
         ratio = float(der.data.get("ratio") or 0)
         warmup = derrian_a1_warmup_steps(estimate, ratio)
         explain.append(f"Derrian warmup_lr_ratio {ratio:g} of its estimate int({total} / {bs} x {epochs}) = "

@@ -366,7 +366,8 @@ class _ArgStoreReader:
             self.n.note("derrian-a1-epochs-to-steps", "A1 before 2023-02-04 converted num_epochs to max_train_steps"
                         + ("" if estimate is not None else " (image folder absent: steps unknown)"),
                         self.key("num_epochs") if "num_epochs" in self.state else None, epochs=epochs,
-                        train_batch_size=batch, max_train_steps=estimate, floor_per_epoch=floor)
+                        train_batch_size=batch, max_train_steps=estimate, floor_per_epoch=floor,
+                        reg_double=self.a1_reg_double)
         else:
             self.put_field("max_train_epochs", "num_epochs")
             steps = estimate
@@ -390,7 +391,7 @@ class _ArgStoreReader:
             elif ratio:
                 self.n.note("derrian-warmup-unresolved", f"warmup_lr_ratio {ratio} of an unknown step estimate",
                             self.key("warmup_lr_ratio"), ratio=ratio, epochs=epochs, train_batch_size=batch,
-                            floor_per_epoch=floor)
+                            floor_per_epoch=floor, reg_double=self.a1_reg_double)
         # save every n epochs (renamed 2023-02-09)
         field = "save_every_n_epochs" if "save_every_n_epochs" in self.state else "save_at_n_epochs"
         if a1 and self.state.get(field) is None:
