@@ -31,7 +31,8 @@ COUNTS = {"cases": 0, "invocations": 0}
 
 
 def _sources() -> list[Path]:
-    fixtures = [p for d in ("dialects/kohya", "dialects/derrian", "spine/scripts", "spine/cmdline", "spine/toml")
+    fixtures = [p for d in ("dialects/kohya", "dialects/derrian", "spine/scripts", "spine/cmdline", "spine/toml",
+                            "flux")
                 for p in sorted((FIXTURES / d).glob("*")) if p.is_file()]
     corpus = [p for p in corpus_files() if p.suffix in (".json", ".toml")] if CORPUS.is_dir() else []
     return corpus[::3] + fixtures      # a third of the corpus: every dialect and era stays represented

@@ -350,29 +350,34 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 @requires_corpus
-def test_show_json_names_flux1(capsys) -> None:
+def test_show_json_names_flux1(tmp_path: Path, capsys) -> None:
     code, out, err = run(capsys, "show", "--format", "json", str(FLUX_PRESET))
     assert code == 0, err
     data = json.loads(out)
     assert (data["family"], data["family_name"]) == ("flux1", "FLUX.1")
     assert data["family_source"].startswith("kohya_ss GUI flux1_checkbox = true")
     code, out, err = run(capsys, "show", str(FLUX_PRESET))
-    assert code == 0 and "family FLUX.1" in out and "not supported yet: migrate refuses it" in out
+    assert code == 0 and "family FLUX.1" in out and "not supported yet" not in out   # every stage handles it
+    sd3 = tmp_path / "sd3.sh"
+    sd3.write_text("python sd3_train_network.py --network_dim 4\n", encoding="utf-8")
+    code, out, err = run(capsys, "show", str(sd3))
+    assert "family SD3/SD3.5" in out and "not supported yet: migrate, plan, train refuse it" in out
 
 
-@requires_corpus
 @pytest.mark.parametrize("argv", [["migrate", "--to", "native", "-o", "{out}"],
                                   ["migrate", "--to", "sd-scripts", "-o", "{out}"],
                                   ["migrate", "--to", "kohya-gui", "-o", "{out}"], ["show", "--format", "toml"]])
 def test_unsupported_family_is_refused_by_name(tmp_path: Path, capsys, argv: list[str]) -> None:
     out = tmp_path / "out.toml"
+    sd3 = tmp_path / "sd3.sh"
+    sd3.write_text("python sd3_train_network.py --network_dim 4\n", encoding="utf-8")
     args = [a.format(out=out) for a in argv]
-    code, stdout, err = run(capsys, *args[:1], str(FLUX_PRESET), *args[1:])
+    code, stdout, err = run(capsys, *args[:1], str(sd3), *args[1:])
     assert code == 2 and not stdout, (stdout, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     command = "migrate" if argv[0] == "show" else argv[0]   # show --format toml is the migrate writer
-    assert f"FLUX.1 (flux_train_network.py) is not supported by `{command}` yet" in lines[0]
+    assert f"SD3/SD3.5 (sd3_train_network.py) is not supported by `{command}` yet" in lines[0]
     assert not out.exists()
 
 

@@ -5,46 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lora_compat.config.secrets import is_secret_key
 from lora_compat.errors import UserError
-from lora_compat.migrate.native import kv_table
 from lora_compat.migrate.run import render, write_atomically
 from lora_compat.tomlparse import tomllib
 
 from shared_data import corpus_files, requires_corpus
-
-# Options a migration rewrites on purpose (documented in docs/cli.md "migrate"):
-#   dataset_config -> points at the migrated dataset TOML; config_file/output_config -> not config-file keys.
-REWRITTEN = {"dataset_config", "config_file", "output_config"}
-_ARG_LISTS = ("network_args", "optimizer_args", "lr_scheduler_args")
-
-
-def _options(cfg) -> dict:
-    """Canonical options as sd-scripts sees them: k=v lists compared as the keyword dicts sd-scripts builds;
-    sample_prompts as the prompt text (a GUI file holds the text, migrate writes it to <stem>_prompts.txt)."""
-    from lora_compat.config.dialects.kohya_gui import gui_prompt_text
-
-    out = {}
-    for k, s in cfg.options.items():
-        if s.value is None or is_secret_key(k) or k in REWRITTEN or k.startswith("peft."):
-            continue
-        v = s.value
-        if k == "sample_prompts":
-            inline = gui_prompt_text(cfg)
-            if inline is not None:
-                v = inline if inline.endswith("\n") else inline + "\n"
-            elif str(v).endswith("_prompts.txt") and Path(v).is_file():
-                v = Path(v).read_text(encoding="utf-8")
-        if k in _ARG_LISTS and kv_table(v) is not None:
-            v = kv_table(v)
-        out[k] = v
-    return out
-
-
-def _datasets(cfg) -> tuple:
-    return ({k: s.value for k, s in cfg.general.items()},
-            [({k: s.value for k, s in d.params.items()}, [{k: s.value for k, s in sub.params.items()}
-                                                          for sub in d.subsets]) for d in cfg.datasets])
+from shared_data import migrated_datasets as _datasets
+from shared_data import migrated_effective as _effective
+from shared_data import migrated_options as _options
 
 
 def _load_or_refusal(path: Path):
@@ -53,7 +21,7 @@ def _load_or_refusal(path: Path):
 
     try:
         cfg = load_config(str(path))
-        require_family(cfg, "migrate")  # FLUX.1/SD3 presets: refused by name until migrate supports them
+        require_family(cfg, "migrate")  # SD3 presets: refused by name until migrate supports them
     except UserError as err:
         assert str(err).strip() and "\n" not in str(err), "refusals are one clear line"
         return None
@@ -133,37 +101,6 @@ def test_corpus_native_round_trip_is_identical(tmp_path: Path) -> None:
         assert a.get("network_module") in (None, b.get("network_module")), path.name
         checked += 1
     assert checked >= 100
-
-
-def _effective(cfg) -> dict:
-    """Every option's effective value, normalised where two spellings mean the same to sd-scripts."""
-    from lora_compat.config import options
-
-    out = {}
-    lr = cfg.effective("learning_rate")
-    for k in options.option_names():
-        if is_secret_key(k) or k in REWRITTEN or k in ("sample_prompts", "wandb_run_name"):
-            continue  # prompt files are not on this machine; the GUI derives wandb_run_name from output_name
-        fams = options.option_families(k)
-        if fams is not None and (cfg.family or "sd1") not in fams and k not in cfg.options:
-            continue  # the family's script has no such option (a dataset config's family is undecided)
-        v = cfg.effective(k)
-        if k in _ARG_LISTS and kv_table(v) is not None:
-            v = kv_table(v)
-            if k == "network_args" and "constrain" in v:  # GUIs before 2024-10-06 emitted the misspelling
-                v["constraint"] = v.pop("constrain")
-        if k == "text_encoder_lr" and isinstance(v, list):
-            v = v[0] if v else None  # sd-scripts LoRA uses the first value only
-        if k in ("text_encoder_lr", "unet_lr") and v is None:
-            v = lr
-        if k == "resolution" and isinstance(v, str) and "," not in v:
-            v = f"{v},{v}"
-        if k == "network_module" and v is None:
-            v = "networks.lora"
-        if v in (None, 0, False, ""):
-            v = None  # the GUI drops these: all mean "sd-scripts' default"
-        out[k] = v
-    return out
 
 
 @requires_corpus

@@ -75,9 +75,9 @@ _FAMILIES: tuple[Family, ...] = (
     # FLUX.1 support lands in this wave stage by stage (flux-config: config/migrate; flux-train: plan/train;
     # flux-weights: weights): each flips its stage here.
     Family("flux1", "FLUX.1", ("flux_train_network.py",), ("networks.lora_flux", "networks.oft_flux"),
-           ("flux1", "flux.1"), ("flux-1",), frozenset({CONFIG, PLAN, TRAIN, WEIGHTS})),
+           ("flux1", "flux.1"), ("flux-1",), frozenset({CONFIG, MIGRATE, PLAN, TRAIN, WEIGHTS})),
     Family("chroma", "Chroma", ("flux_train_network.py",), ("networks.lora_flux", "networks.oft_flux"),
-           ("chroma",), ("chroma",), frozenset({CONFIG, PLAN, WEIGHTS}),
+           ("chroma",), ("chroma",), frozenset({CONFIG, MIGRATE, PLAN, WEIGHTS}),
            note="flux_train_network.py --model_type chroma"),
     Family("sd3", "SD3/SD3.5", ("sd3_train_network.py",), ("networks.lora_sd3",),
            ("medium", "5-large", "5-medium", "sd_3", "sd3"), ("stable-diffusion-3",), frozenset()),

@@ -16,11 +16,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from lora_compat.arch.families import FLUX_FAMILIES
 from lora_compat.config import options
 from lora_compat.config.dialects.kohya_gui import gui_prompt_text
-from lora_compat.config.model import CanonicalConfig
+from lora_compat.config.model import DERIVED, CanonicalConfig
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.migrate.report import DROPPED, NO_EQUIVALENT, MigrationReport, lost, written
+from lora_compat.migrate.sd_scripts import script_for
 
 GUI_SCHEMA = "kohya-gui.schema.json"
 ERA = "K5"
@@ -35,7 +37,16 @@ _LORA_TYPES = {
     ("lycoris.kohya", "ia3"): "LyCORIS/iA3", ("lycoris.kohya", "dylora"): "LyCORIS/DyLoRA",
     ("lycoris.kohya", "glora"): "LyCORIS/GLoRA", ("lycoris.kohya", "diag-oft"): "LyCORIS/Diag-OFT",
     ("lycoris.kohya", "boft"): "LyCORIS/BOFT", ("lycoris.kohya", "full"): "LyCORIS/Native Fine-Tuning",
+    ("networks.lora_flux", None): "Flux1", ("networks.oft_flux", None): "Flux1 OFT",
 }
+# LoRA types the GUI accepts with flux1_checkbox (lora_gui.py train_model refuses the others for FLUX.1)
+_FLUX_LORA_TYPES = ("Flux1", "Flux1 OFT")
+# networks.lora_flux network_args with a GUI field of their own (lora_gui.py: passed only when non-empty)
+FLUX_ARG_FIELDS = ("img_attn_dim", "img_mlp_dim", "img_mod_dim", "single_dim", "txt_attn_dim", "txt_mlp_dim",
+                   "txt_mod_dim", "single_mod_dim", "in_dims", "train_double_block_indices",
+                   "train_single_block_indices")
+# lora_flux flags read as `value == "True"` (any other text is off); the GUI writes "True" for a checked box
+_FLUX_TRUE_FLAGS = ("split_qkv", "train_t5xxl")
 # network_args keys the GUI has a field for: arg -> GUI key (LyCORIS flags are booleans in the GUI)
 _ARG_FIELDS = {
     "conv_dim": "conv_dim", "conv_alpha": "conv_alpha", "rank_dropout": "rank_dropout",
@@ -48,8 +59,13 @@ _ARG_FIELDS = {
     "preset": "LyCORIS_preset", "unit": "unit", "block_size": "unit", "factor": "factor", "constraint": "constrain",
     "constrain": "constrain",
 }
+LORAPLUS_ARGS = ("loraplus_lr_ratio", "loraplus_unet_lr_ratio", "loraplus_text_encoder_lr_ratio")
 _BOOL_ARGS = ("use_tucker", "use_scalar", "rank_dropout_scale", "train_norm", "bypass_mode", "dora_wd", "rescaled",
               "decompose_both", "use_cp", "train_on_input")
+# FLUX.1 options written by _flux_model (the GUI's FLUX checkboxes differ from a plain field); for Chroma also
+# the fields the GUI's Chroma branch overrides
+_FLUX_SPECIAL = {"cache_text_encoder_outputs", "cache_text_encoder_outputs_to_disk", "split_mode"}
+_CHROMA_SPECIAL = {"clip_l", "apply_t5_attn_mask", "guidance_scale"}
 # handled by dedicated code
 _SPECIAL = {"sdxl", "network_module", "network_args", "resolution", "lr_warmup_steps", "max_train_steps",
             "max_train_epochs", "text_encoder_lr", "unet_lr", "learning_rate", "network_train_unet_only",
@@ -117,12 +133,13 @@ def _cli_tokens(name: str, value: Any) -> list[str] | None:
     return [f"--{name}={text}"] if _token_ok(text) else None
 
 
-def _argparse_refusal(tokens: list[str], *, sdxl: bool) -> str | None:
-    """argparse's error for ``tokens`` as sd-scripts would parse them, or None when accepted."""
+def _argparse_refusal(tokens: list[str], *, script: str) -> str | None:
+    """argparse's error for ``tokens`` as ``script`` (train_network.py, flux_train_network.py ...) would parse
+    them, or None when accepted."""
     from lora_compat.config.cmdline import ArgparseError, Token, parse_sd_scripts_args
 
     try:
-        parse_sd_scripts_args([Token(t, 1, 1) for t in tokens], sdxl=sdxl)
+        parse_sd_scripts_args([Token(t, 1, 1) for t in tokens], script=script)
     except ArgparseError as exc:
         return exc.message
     return None
@@ -148,7 +165,7 @@ def to_kohya_gui(cfg: CanonicalConfig, report: MigrationReport, dataset_path: st
                             f"{why}, and the value cannot survive the GUI's whitespace split of "
                             "additional_parameters", value))
             return
-        refusal = _argparse_refusal(tokens, sdxl=cfg.is_sdxl)
+        refusal = _argparse_refusal(tokens, script=script_for(cfg))
         if refusal:
             # e.g. dynamo_backend "no": fine in a --config_file TOML (unchecked), refused on a command line
             report.add(lost(name, s.prov if s else None, NO_EQUIVALENT,
@@ -158,13 +175,19 @@ def to_kohya_gui(cfg: CanonicalConfig, report: MigrationReport, dataset_path: st
         report.add(written(name, s.prov if s else None, "additional_parameters", " ".join(tokens),
                            conversion=f"{why}: passed as additional_parameters {' '.join(tokens)}"))
 
+    flux = cfg.family in FLUX_FAMILIES
     sdxl_only = {"no_half_vae", "cache_text_encoder_outputs", "cache_text_encoder_outputs_to_disk"}
     # plain fields: every GUI field of a known option gets the effective value (config or sd-scripts default)
     for option, key in sorted(by_option.items(), key=lambda kv: kv[1]):
         if option in _SPECIAL or is_secret_key(option) or options.spec(option) is None:
             continue
+        if flux and (option in _FLUX_SPECIAL or (cfg.family == "chroma" and option in _CHROMA_SPECIAL)):
+            continue
         value = cfg.effective(option)
         spec = fields[key]
+        if spec.get("x-requires") == "flux1_checkbox" and not flux:
+            gui[key] = _unset_value(spec)      # FLUX.1 fields: the GUI passes them only with flux1_checkbox
+            continue
         if option in sdxl_only and not cfg.is_sdxl:
             # the GUI passes its sdxl_* checkboxes only with the SDXL checkbox on
             gui[key] = _unset_value(spec)
@@ -188,8 +211,9 @@ def to_kohya_gui(cfg: CanonicalConfig, report: MigrationReport, dataset_path: st
     # the GUI emits the multires keys only with noise_offset_type "Multires", the others with "Original"
     gui["noise_offset_type"] = "Multires" if cfg.get("multires_noise_iterations") else "Original"
     _model_and_length(cfg, gui, put, report)
+    _flux_model(cfg, gui, put, to_extra, report)
     _network(cfg, gui, put, report)
-    _learning_rates(cfg, gui, put)
+    _learning_rates(cfg, gui, put, report)
     _args_strings(cfg, gui, put, report)
     _data(cfg, gui, put, report, dataset_path)
 
@@ -269,6 +293,137 @@ def _model_and_length(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, repor
                             f"ratio {w!r} is {pct:g}%, and the GUI's lr_warmup holds whole percents", w))
 
 
+def _flux_model(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, to_extra: Any,
+                report: MigrationReport) -> None:
+    """``flux1_checkbox`` and the FLUX.1 fields whose GUI handling is more than a plain field (lora_gui.py
+    train_model; the reader's counterpart is ``KohyaGuiReader.flux``): the ``flux1_*`` text-encoder caching boxes,
+    ``split_mode`` (the box also forces network_args ``train_blocks=single``), and for Chroma ``clip_l`` (not
+    passed), ``apply_t5_attn_mask`` (forced on) and ``guidance_scale`` (0.0 kept)."""
+    from lora_compat.arch.families import display_name
+    from lora_compat.config.dialects.native import parse_network_args
+    from lora_compat.migrate.report import ReportEntry
+
+    flux = cfg.family in FLUX_FAMILIES
+    gui["flux1_checkbox"] = flux
+    if not flux:
+        return
+    report.add(ReportEntry(DERIVED, "family", None, None, None, "flux1_checkbox", True,
+                           f"family {display_name(cfg.family)} (from {cfg.family_source}) -> flux1_checkbox true "
+                           "(the GUI runs flux_train_network.py)"))
+    for option, key in (("cache_text_encoder_outputs", "flux1_cache_text_encoder_outputs"),
+                        ("cache_text_encoder_outputs_to_disk", "flux1_cache_text_encoder_outputs_to_disk")):
+        gui[key] = False
+        if option in cfg.options and cfg.get(option) is not None:
+            put(key, cfg.get(option), option, f"{option} -> {key} (the GUI's FLUX.1 checkbox)")
+    gui["sdxl_cache_text_encoder_outputs"] = False
+    args = parse_network_args(cfg.get("network_args"))
+    single = args.get("train_blocks", "").strip() == "single" and \
+        cfg.effective("network_module") == "networks.lora_flux"
+    gui["split_mode"] = False
+    if cfg.get("split_mode"):
+        if single:
+            put("split_mode", True, "split_mode",
+                "split_mode with network_args train_blocks=single -> split_mode (the GUI box passes both)")
+        else:
+            to_extra("split_mode", True, "the GUI's split_mode box also forces network_args train_blocks=single")
+    if cfg.family != "chroma":
+        return
+    gui["clip_l"] = ""
+    s = cfg.options.get("clip_l")
+    if s is not None and s.value:
+        report.add(lost("clip_l", s.prov, DROPPED, "Chroma has no CLIP-L: the GUI does not pass clip_l and "
+                        "flux_train_network.py does not load it for model_type chroma", s.value, loss=False))
+    gui["apply_t5_attn_mask"] = True
+    s = cfg.options.get("apply_t5_attn_mask")
+    if s is not None and s.value is False:
+        report.add(lost("apply_t5_attn_mask", s.prov, NO_EQUIVALENT, "the GUI forces apply_t5_attn_mask on for "
+                        "Chroma (flux_train_network.py asserts it)", s.value))
+    elif s is not None:
+        put("apply_t5_attn_mask", s.value, "apply_t5_attn_mask")
+    guidance = cfg.effective("guidance_scale")
+    gui["guidance_scale"] = guidance
+    if "guidance_scale" in cfg.options:
+        put("guidance_scale", guidance, "guidance_scale",
+            "Chroma: the GUI passes guidance_scale even when 0.0" if not guidance else None)
+
+
+def _flux_network_args(cfg: CanonicalConfig, gui: dict[str, Any], args: dict[str, str], lora_type: str,
+                       report: MigrationReport) -> None:
+    """networks.lora_flux / networks.oft_flux ``network_args`` -> the GUI's FLUX fields (the GUI builds
+    network_args from them; a key it has no field for cannot be passed and is reported)."""
+    from lora_compat.config.dialects.coerce import is_zero_like
+
+    s_args = cfg.options.get("network_args")
+    prov = s_args.prov if s_args else None
+    for f in (*FLUX_ARG_FIELDS, "ggpo_sigma", "ggpo_beta"):
+        gui[f] = ""
+    for f in (*_FLUX_TRUE_FLAGS, "train_lora_ggpo", "enable_all_linear"):
+        gui[f] = False
+    gui["train_blocks"] = "all"
+    ggpo = [a for a in ("ggpo_sigma", "ggpo_beta") if a in args]
+    for arg, value in args.items():
+        where = f"network_args.{arg}"
+        if lora_type == "Flux1" and arg in FLUX_ARG_FIELDS:
+            if not _token_ok(value) or is_zero_like(value):
+                report.add(lost(where, prov, NO_EQUIVALENT, f"the GUI passes {arg} only when it is a non-empty, "
+                                "non-zero text without spaces", value))
+                continue
+            gui[arg] = value
+            report.add(written(where, prov, arg, value, conversion=f'network_args "{arg}={value}" -> {arg}'))
+        elif lora_type == "Flux1" and arg in _FLUX_TRUE_FLAGS:
+            on = value == "True"
+            gui[arg] = on
+            if on:
+                report.add(written(where, prov, arg, True, conversion=f'network_args "{arg}=True" -> {arg} true'))
+            else:
+                report.add(lost(where, prov, DROPPED, f'networks.lora_flux reads only "True" as on, so {arg}='
+                                f"{value} is off, as the GUI's unchecked box", value, loss=False))
+        elif lora_type == "Flux1" and arg in ggpo:
+            try:
+                number: Any = float(value)
+            except ValueError:
+                report.add(lost(where, prov, NO_EQUIVALENT, "the GUI's GGPO field holds a number", value))
+                continue
+            if number == 0 or len(ggpo) < 2:
+                report.add(lost(where, prov, NO_EQUIVALENT, "the GUI passes ggpo_sigma and ggpo_beta together, "
+                                "and only when non-zero", value))
+                continue
+            gui["train_lora_ggpo"] = True
+            gui[arg] = int(number) if number.is_integer() and "." not in value else number
+            report.add(written(where, prov, arg, gui[arg],
+                               conversion=f'network_args "{arg}={value}" -> train_lora_ggpo + {arg}'))
+        elif lora_type == "Flux1" and arg == "train_blocks":
+            if value.strip() == "all":
+                report.add(lost(where, prov, DROPPED, "train_blocks=all is networks.lora_flux's default",
+                                value, loss=False))
+            elif value.strip() == "single" and gui.get("split_mode"):
+                report.add(written(where, prov, "split_mode", True,
+                                   conversion="network_args train_blocks=single -> split_mode (the GUI box passes "
+                                   "both --split_mode and train_blocks=single)"))
+            else:
+                report.add(lost(where, prov, NO_EQUIVALENT, "the GUI passes train_blocks only as "
+                                "train_blocks=single with its split_mode box (which also passes --split_mode)",
+                                value))
+        elif lora_type == "Flux1 OFT" and arg == "enable_all_linear":
+            gui[arg] = value == "True"
+            report.add(written(where, prov, arg, gui[arg], conversion=f'network_args "{arg}={value}" -> {arg}'))
+        elif arg in LORAPLUS_ARGS:
+            typed = _typed_number(value)
+            gui[arg] = typed
+            report.add(written(where, prov, arg, typed, conversion=f'network_args "{arg}={value}" -> {arg}'))
+        else:
+            report.add(lost(where, prov, NO_EQUIVALENT,
+                            f"the kohya_ss GUI has no field for network_args {arg!r} with LoRA_type {lora_type}",
+                            value))
+
+
+def _typed_number(value: str) -> Any:
+    typed: Any = value
+    with contextlib.suppress(ValueError):
+        typed = float(value) if any(c in value for c in ".eE") else int(value)
+    return typed
+
+
 def _network(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: MigrationReport) -> None:
     from lora_compat.config.dialects.native import parse_network_args
 
@@ -296,6 +451,16 @@ def _network(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: Migrat
     else:
         put("LoRA_type", lora_type, "network_module", f"network_module {module}"
             + (f" + algo={algo}" if algo else "") + f" -> LoRA_type \"{lora_type}\"")
+    if cfg.family in FLUX_FAMILIES and lora_type in _FLUX_LORA_TYPES:
+        _flux_network_args(cfg, gui, args, lora_type, report)
+        return
+    if cfg.family in FLUX_FAMILIES and not lora_type.startswith("LyCORIS/"):
+        report.add(lost("network_module", s_mod.prov if s_mod else None, NO_EQUIVALENT,
+                        f"LoRA_type {lora_type!r} with flux1_checkbox: the GUI accepts only Flux1, Flux1 OFT and "
+                        "LyCORIS types for FLUX.1", module))
+    if cfg.family not in FLUX_FAMILIES and lora_type in _FLUX_LORA_TYPES:
+        report.add(lost("network_module", s_mod.prov if s_mod else None, NO_EQUIVALENT,
+                        f"{module} is a FLUX.1 network; this config is {cfg.family}", module))
     for arg, value in args.items():
         field = _ARG_FIELDS.get(arg)
         if field is not None:
@@ -319,12 +484,15 @@ def _network(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: Migrat
                             f"the kohya_ss GUI has no field for network_args {arg!r}", value))
 
 
-def _learning_rates(cfg: CanonicalConfig, gui: dict[str, Any], put: Any) -> None:
+def _learning_rates(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: MigrationReport) -> None:
     lr = cfg.effective("learning_rate")
     put("learning_rate", lr, "learning_rate") if "learning_rate" in cfg.options else gui.__setitem__(
         "learning_rate", lr)
     te = cfg.get("text_encoder_lr")
+    gui["t5xxl_lr"] = 0
     if isinstance(te, list):
+        if cfg.family in FLUX_FAMILIES and len(te) >= 2 and te[1] != te[0]:
+            _t5xxl_lr(cfg, gui, put, report, te)
         te = te[0] if te else None
     unet = cfg.get("unet_lr")
     # the GUI has no train-part flags: a zero LR makes it pass network_train_*_only (legacy-dialects §2.6)
@@ -340,6 +508,18 @@ def _learning_rates(cfg: CanonicalConfig, gui: dict[str, Any], put: Any) -> None
     else:
         put("unet_lr", unet if unet is not None else lr, "unet_lr",
             None if unet is not None else "unset: learning_rate")
+
+
+def _t5xxl_lr(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: MigrationReport, te: list[Any]) -> None:
+    """FLUX.1 ``text_encoder_lr [clip_l, t5xxl]`` -> the GUI's ``t5xxl_lr`` (it passes ``[text_encoder_lr,
+    t5xxl_lr or text_encoder_lr]``, so a zero T5 rate or a zero CLIP-L rate with a T5 rate cannot be written)."""
+    s = cfg.options["text_encoder_lr"]
+    if not te[0] or not te[1] or len(te) > 2:
+        report.add(lost("text_encoder_lr", s.prov, NO_EQUIVALENT, f"text_encoder_lr {te!r}: the GUI passes "
+                        "[text_encoder_lr, t5xxl_lr] with both non-zero (a zero t5xxl_lr means text_encoder_lr)", te))
+        return
+    put("t5xxl_lr", te[1], "text_encoder_lr", f"text_encoder_lr {te!r} -> text_encoder_lr {te[0]!r} (CLIP-L) + "
+        f"t5xxl_lr {te[1]!r} (T5-XXL)")
 
 
 def _args_strings(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, report: MigrationReport) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from lora_compat.arch.families import FLUX_FAMILIES, display_name
 from lora_compat.config.dialects.native import (
     FORMAT,
     KIND_MODULE,
@@ -13,7 +14,7 @@ from lora_compat.config.dialects.native import (
     field_of_option,
     layout,
 )
-from lora_compat.config.model import CanonicalConfig, Provenance, Setting
+from lora_compat.config.model import DERIVED, CanonicalConfig, Provenance, Setting
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.migrate.report import DROPPED, NO_EQUIVALENT, MigrationReport, lost, written
 from lora_compat.migrate.sd_scripts import CONFIG_ONLY
@@ -79,13 +80,18 @@ def to_native(cfg: CanonicalConfig, report: MigrationReport) -> dict[str, Any]:
                            conversion=conversion))
 
     # [model] arch
-    arch = cfg.arch()
-    arch_prov = cfg.options.get("sdxl") if cfg.is_sdxl else cfg.options.get("v2")
+    if cfg.family in FLUX_FAMILIES:
+        arch = _flux_arch(cfg, report)
+        arch_prov = None
+    else:
+        arch = cfg.arch()
+        arch_prov = cfg.options.get("sdxl") if cfg.is_sdxl else cfg.options.get("v2")
+        entry = written("sdxl" if cfg.is_sdxl else "v2", arch_prov.prov if arch_prov else None, "model.arch",
+                        arch)
+        if arch_prov is None:
+            entry.detail = "neither sdxl nor v2 is set: SD 1.x (train_network.py)"
+        report.add(entry)
     sections["model"]["arch"] = arch
-    entry = written("sdxl" if cfg.is_sdxl else "v2", arch_prov.prov if arch_prov else None, "model.arch", arch)
-    if arch_prov is None:
-        entry.detail = "neither sdxl nor v2 is set: SD 1.x (train_network.py)"
-    report.add(entry)
     for opt in ("sdxl", "v2"):
         s = cfg.options.get(opt)
         if s is not None and s is not arch_prov and s.value:
@@ -131,6 +137,23 @@ def to_native(cfg: CanonicalConfig, report: MigrationReport) -> dict[str, Any]:
             doc[sec] = {f: body[f] for f in lay[sec] if f in body}
     _datasets(cfg, doc, report)
     return doc
+
+
+def _flux_arch(cfg: CanonicalConfig, report: MigrationReport) -> str:
+    """``[model] arch`` of a FLUX.1 / Chroma config: the family id (``flux1``, ``chroma``), which makes the native
+    reader decide the same family (flux_train_network.py). The family came from the input's markers (script,
+    GUI checkbox, Derrian ``[flux_args]``, family-only options), recorded as the report line's detail."""
+    from lora_compat.migrate.report import ReportEntry
+
+    arch = str(cfg.family)
+    report.add(ReportEntry(DERIVED, "family", None, None, None, "model.arch", arch,
+                           f"family {display_name(arch)} (from {cfg.family_source}) -> arch {arch!r} "
+                           "(flux_train_network.py)"))
+    for opt in ("sdxl", "v2"):
+        s = cfg.options.get(opt)
+        if s is not None and s.value:
+            report.add(lost(opt, s.prov, NO_EQUIVALENT, f"{opt} = true conflicts with arch {arch!r}", s.value))
+    return arch
 
 
 def _network(cfg: CanonicalConfig, net: dict[str, Any], report: MigrationReport) -> None:

@@ -1057,6 +1057,17 @@ class _GuiReader:
             self.n.note("kohya-gui-accelerate-options", "accelerate launch options: " + ", ".join(accel), accel[0],
                         keys=accel)
 
+    def script(self) -> str:
+        """The sd-scripts script the GUI runs: its first model checkbox that is set, in the GUI's order (sdxl,
+        flux1, sd3 ...), among the scripts lora-compat reads; train_network.py otherwise. The extra arguments are
+        parsed by that script's argparse (``--weighting_scheme`` is a flux_train_network.py option)."""
+        from lora_compat.arch.families import KOHYA_GUI_CHECKBOXES
+
+        for checkbox, script in KOHYA_GUI_CHECKBOXES:
+            if self.flag(checkbox):
+                return script if checkbox == "sdxl" or _config_supported(checkbox) else "train_network.py"
+        return "train_network.py"
+
     def additional_parameters(self) -> None:
         """The raw tokens the GUI appends to sd-scripts' command line, parsed by the spine's argparse emulation
         (prefix abbreviations, nargs, types): what sd-scripts would refuse is an invalid value, what it accepts
@@ -1071,7 +1082,7 @@ class _GuiReader:
         except ValueError:
             words = text.replace('"', "").split()
         try:   # token positions are not used: findings point at the additional_parameters key
-            parsed = parse_sd_scripts_args([Token(w, 1, 1) for w in words], sdxl=self.flag("sdxl"))
+            parsed = parse_sd_scripts_args([Token(w, 1, 1) for w in words], script=self.script())
         except ArgparseError as exc:
             from lora_compat.config.secrets import redact_words
 
