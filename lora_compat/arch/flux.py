@@ -602,7 +602,11 @@ def sd_scripts_flux_network(spec: FluxNetworkSpec) -> FluxNetwork:
         d = None
         if reg_dims is not None:
             for reg, rd in reg_dims.items():
-                if re.search(reg, name):
+                try:
+                    hit = re.search(reg, name)
+                except re.error as exc:   # sd-scripts' re.search raises at network creation
+                    raise FluxNetworkError("re.error", f"network_reg_dims pattern {reg!r}: {exc}") from None
+                if hit:
                     return rd
         d = default if default is not None else dim
         if is_flux and has_type_dims:
