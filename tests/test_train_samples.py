@@ -141,3 +141,38 @@ def test_validation_loss_and_loss_png(tmp_path):
     assert res.loss_plot == tmp_path / "out" / "loss.png"
     size, colours = png_facts(res.loss_plot)
     assert size[0] > 500 and colours > 20
+
+
+def test_validation_of_a_fine_tune_dataset_uses_the_training_images(tmp_path):
+    """sd-scripts' FineTuningDataset takes validation_split but splits nothing: its validation dataset is the
+    training images again (with their repeats); the loss is still measured at the fixed timesteps."""
+    import json
+
+    from accelerate.state import AcceleratorState, GradientState
+
+    from lora_compat.train.engine import RunOptions, Training, training_plan
+
+    data = make_synthetic_dataset(tmp_path / "data", n_images=3, repeats=1)
+    images = data / "1_shapes"
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({p.name: {"caption": p.with_suffix(".txt").read_text(encoding="utf-8")}
+                                for p in sorted(images.glob("*.png"))}), encoding="utf-8")
+    cfg = CanonicalConfig(dialect="native", source="test")
+    for k, v in {"pretrained_model_name_or_path": "tiny:sd1", "output_dir": str(tmp_path / "out"),
+                 "resolution": "64", "network_dim": 4, "network_alpha": 4.0, "learning_rate": 1e-3, "seed": 3,
+                 "optimizer_type": "AdamW", "max_train_steps": 3, "train_data_dir": str(images),
+                 "in_json": str(meta), "validation_split": 0.5, "validate_every_n_steps": 3,
+                 "validate_every_n_epochs": 5}.items():
+        cfg.set(k, v)
+    said: list[str] = []
+    training = Training(training_plan(cfg), RunOptions(show_progress=False, log=said.append))
+    try:
+        res = training.run()
+    finally:
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
+    assert [ds.kind for ds in training.dataset.datasets] == ["finetune"]
+    train_keys = sorted(training.dataset.datasets[0].images)
+    assert sorted(training.val_dataset.datasets[0].images) == train_keys and len(train_keys) == 3   # no split
+    assert [s for s, _ in res.validation] == [3] and 0 < res.validation[0][1] < 10
+    assert any("measured on the training images" in m for m in said)

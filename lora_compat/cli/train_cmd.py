@@ -22,6 +22,9 @@ Examples:
   lora-compat train config.toml --set network_dim=16 --set learning_rate=5e-5
   lora-compat train demo-out/migrated.toml --base-model tiny:sd1 --max-steps 20
   lora-compat train config.toml --resume out/<state folder>     # after Ctrl-C
+  lora-compat train config.toml --logging-dir logs/              # TensorBoard: tensorboard --logdir logs/
+  WANDB_MODE=offline lora-compat train config.toml --log-with wandb --logging-dir logs/ --set wandb_run_name=try1
+  lora-compat train config.toml --format json | jq .validation   # samples, validation losses, loss.png, logs
   accelerate launch --multi_gpu -m lora_compat train config.toml   # several GPUs
 """
 
@@ -38,12 +41,17 @@ Examples:
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after N optimizer steps.")
 @click.option("--resume", default=None, type=click.Path(file_okay=False), help="Resume from a state folder.")
 @click.option("--peft/--no-peft", default=False, help="Also write the adapters as PEFT folders.")
+@click.option("--log-with", "log_with", type=click.Choice(["tensorboard", "wandb", "all"]), default=None,
+              help="Experiment trackers (sd-scripts' log_with; default: tensorboard when a logging dir is set). "
+                   "wandb needs the wandb package and a login (WANDB_API_KEY, `wandb login`, or WANDB_MODE=offline).")
+@click.option("--logging-dir", "logging_dir", default=None, type=click.Path(file_okay=False),
+              help="Log folder (sd-scripts' logging_dir): each run logs to DIR/<log_prefix><YYYYmmddHHMMSS>.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               help="Result summary format (json: a stable contract, see docs/cli.md).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(config: str, dialect: str | None, base_model: str | None, train_data: str | None, output: str | None,
-            sets: tuple[str, ...], max_steps: int | None, resume: str | None, peft: bool, fmt: str,
-            quiet: bool) -> None:
+            sets: tuple[str, ...], max_steps: int | None, resume: str | None, peft: bool, log_with: str | None,
+            logging_dir: str | None, fmt: str, quiet: bool) -> None:
     """Train a LoRA from CONFIG (kohya_ss GUI JSON, Derrian JSON/TOML, sd-scripts TOML or command line,
     native TOML). Ctrl-C saves a resumable state folder and exits with code 130."""
     from lora_compat.config.family import decide_family, require_family
@@ -52,6 +60,8 @@ def command(config: str, dialect: str | None, base_model: str | None, train_data
 
     cfg = load_config(config, dialect=dialect, resolve_dataset=True)  # training needs the files
     overrides = parse_set(sets)
+    # --log-with / --logging-dir are sd-scripts' options under their command-line spelling (they win over --set)
+    overrides.update({k: v for k, v in (("log_with", log_with), ("logging_dir", logging_dir)) if v is not None})
     # a value the script computes at run time (or takes from outside) would silently become a default
     unknown = next((n for n in cfg.notes if n.code == "shell-expression-unresolved"
                     and n.data.get("option") not in overrides), None)
@@ -92,6 +102,11 @@ def command(config: str, dialect: str | None, base_model: str | None, train_data
         "process_index": result.process_index,
         "num_processes": result.num_processes,
         "weights_sha256": result.weights_sha256,
+        "samples": [str(p) for p in result.samples],
+        "validation": [{"step": step, "loss": loss} for step, loss in result.validation],
+        "loss_plot": str(result.loss_plot) if result.loss_plot else None,
+        "log_dir": str(result.log_dir) if result.log_dir else None,
+        "trackers": list(result.trackers),
         "run": result.record,
     }
     if fmt == "json":

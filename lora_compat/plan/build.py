@@ -39,6 +39,7 @@ from lora_compat.plan.steps import _number, plan_steps
 from lora_compat.semantics.args import literal_args
 from lora_compat.semantics.optimizers import EffectiveOptimizer, effective_optimizer
 from lora_compat.semantics.schedules import effective_scheduler, lr_lambda, warmup_refusal
+from lora_compat.semantics.trackers import missing_tracker_packages
 
 
 def trainable(family: str) -> bool:
@@ -421,10 +422,15 @@ def _output_plan(cfg: CanonicalConfig, ov: RunOverrides, family: str, v_param: b
         save_last_n_steps=_int_or_none(get("save_last_n_steps")),
         save_state=bool(get("save_state")), save_state_on_train_end=bool(get("save_state_on_train_end")),
         no_metadata=bool(get("no_metadata")), logging_dir=get("logging_dir"), log_tracker_name=get("log_tracker_name"),
-        log_with=get("log_with"), log_prefix=get("log_prefix"), wandb_run_name=get("wandb_run_name"))
+        log_with=get("log_with"), log_prefix=get("log_prefix"), wandb_run_name=get("wandb_run_name"),
+        wandb_api_key=get("wandb_api_key") or None)
     if out.log_with in ("tensorboard", "all") and not out.logging_dir:
         unsupported.append(Unsupported("log_with", f"log_with = {out.log_with!r} needs logging_dir (sd-scripts raises "
                                        "ValueError)", refused=True))
+    for package in missing_tracker_packages(out.log_with, out.logging_dir):
+        unsupported.append(Unsupported("log_with" if out.log_with else "logging_dir", f"logging to {package} needs "
+                                       f"the Python package {package!r}, which is not installed here (pip install "
+                                       f"{package})", refused=True))
     if family not in FAMILY_SPECS:
         return out
     relative = choice.relative_step

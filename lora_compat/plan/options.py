@@ -22,8 +22,7 @@ ENGINE_IGNORED: dict[str, str] = {
     # logging
     "console_log_level": _LOGGING, "console_log_file": _LOGGING, "console_log_simple": _LOGGING,
     "log_tracker_config": "tracker init arguments are not read from a file; accelerate's defaults are used",
-    "wandb_api_key": "a key in a config file is not used (credentials stay out of configs): log in with `wandb "
-                     "login` or set WANDB_API_KEY", "log_config": _LOGGING,
+    "log_config": "the run's options are not sent to the trackers (sd-scripts sends them, paths and keys left out)",
     # model
     "vae": "a separate VAE file is not loaded: the base model's own VAE encodes the images",
     "disable_mmap_load_safetensors": _MEMORY,
@@ -65,9 +64,6 @@ ENGINE_IGNORED: dict[str, str] = {
                  "grad scaler): same training, a little more memory; full_bf16 is supported",
     "cache_text_encoder_outputs_to_disk": "text-encoder outputs are cached in memory (encoded once per run), not "
                                           "written as <image>_te_outputs.npz",
-    "log_with": "only tensorboard is set up (when logging_dir is given); wandb is not",
-    "log_prefix": "tensorboard logs go to logging_dir/network_train (accelerate's layout), without the prefix",
-    "wandb_run_name": "wandb is not set up",
     "highvram": "the VAE and the models always stay on the device here (highvram's behaviour): no effect",
     # config files
     "config_file": "read by the config loader, not by the engine", "output_config": "no config file is written",
@@ -97,8 +93,6 @@ _ZERO_MEANS_SOMETHING = frozenset({"max_data_loader_n_workers"})
 
 def _is_set(name: str, value: Any) -> bool:
     if value is None or value is False or value in ("", [], {}):
-        return False
-    if name == "log_with" and value == "tensorboard":
         return False
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
         return name in _ZERO_MEANS_SOMETHING

@@ -308,11 +308,16 @@ class OutputPlan:
     log_with: str | None = None        # tensorboard | wandb | all (None: tensorboard when logging_dir is set)
     log_prefix: str | None = None      # logs go to <logging_dir>/<log_prefix><YYYYmmddHHMMSS>, as sd-scripts
     wandb_run_name: str | None = None
+    wandb_api_key: str | None = field(default=None, repr=False)   # never shown: REDACTED in to_json
     metadata: dict[str, str | None] = field(default_factory=dict)
     modelspec: dict[str, str | None] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        from lora_compat.config.secrets import redact
+
+        out = asdict(self)
+        out["wandb_api_key"] = redact("wandb_api_key", self.wandb_api_key)
+        return out
 
 
 @dataclass

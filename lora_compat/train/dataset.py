@@ -630,17 +630,22 @@ class TrainDataset:
 
 # ========================================================================================== entry point
 def build_validation_dataset(source: Any, seed: int | None = None, *, sdxl: bool = False) -> TrainDataset | None:
-    """The validation images of a plan's datasets (each dataset's ``validation_split`` part, sd-scripts'
-    ``is_training_dataset=False``: DreamBooth subsets only, no regularization images), batched as training
-    batches; None when no dataset holds images out."""
+    """The validation datasets of a plan (sd-scripts' ``generate_dataset_group_by_blueprint``): one for each
+    dataset with ``0 < validation_split <= 1``, batched as training batches; None when there is none.
+
+    A DreamBooth dataset gets its ``validation_split`` part (``is_training_dataset=False``: the held-out images,
+    ``num_repeats`` 1, no regularization images). A fine-tune (``metadata_file`` / ``in_json``) dataset is built
+    again as it is: sd-scripts' ``FineTuningDataset`` takes ``validation_split`` but splits nothing, so its
+    validation images are the training images with their repeats (reference §4.2)."""
     seed = 0 if seed is None else int(seed)
     datasets = []
     for i, bp in enumerate(source.datasets):
-        if bp.kind == SPINE_FINETUNE or not 0.0 < float(bp.params.get("validation_split") or 0.0) <= 1.0:
+        if not 0.0 < float(bp.params.get("validation_split") or 0.0) <= 1.0:
             continue
         params = dict(bp.params)
         params["seed"] = seed
-        ds = BucketedDataset(DREAMBOOTH, params, bp.subsets, base_dir=source.base_dir, index=i, validation=True)
+        kind = FINETUNE if bp.kind == SPINE_FINETUNE else DREAMBOOTH
+        ds = BucketedDataset(kind, params, bp.subsets, base_dir=source.base_dir, index=i, validation=True)
         if ds.images:
             datasets.append(ds)
     if not datasets:

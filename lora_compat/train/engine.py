@@ -32,6 +32,7 @@ from typing import Any
 from lora_compat.errors import UserError
 from lora_compat.semantics.samples import validate_after_epoch, validate_after_step
 from lora_compat.train import state as st
+from lora_compat.train.trackers import prepare_trackers
 
 
 @dataclass
@@ -58,6 +59,8 @@ class TrainResult:
     samples: list[Path] = field(default_factory=list)      # sample images written, in order
     validation: list[tuple[int, float]] = field(default_factory=list)   # (global step, mean validation loss)
     loss_plot: Path | None = None                          # loss.png beside the outputs
+    log_dir: Path | None = None                            # <logging_dir>/<log_prefix><stamp> when logging
+    trackers: list[str] = field(default_factory=list)      # the trackers started (tensorboard, wandb)
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class Training:
         self.global_step = 0
         self.state_dir: Path | None = None
         self.interrupted = False
+        self.schedule_free = False
         self.used: dict[str, Any] = {}
 
     def run(self) -> TrainResult:
@@ -173,20 +177,15 @@ class Training:
             mixed = "no"
         self.mixed = mixed
         out = plan.outputs
-        self.log_with = None
-        if out.logging_dir:
-            try:
-                import tensorboard  # noqa: F401
-
-                self.log_with = "tensorboard"
-            except ImportError:
-                self.say("warning: logging_dir is set but tensorboard is not installed; no logs written")
+        self.trackers = prepare_trackers(out)   # a missing tracker package stops here, before models load
+        self.log_with = self.trackers.log_with
         # `accelerate launch --multi_gpu --num_processes N` on a machine without GPUs: accelerate only picks its
         # multi-CPU (gloo) mode when told cpu=True, so say it for multi-process launches without CUDA.
         multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
         self.accelerator = Accelerator(gradient_accumulation_steps=plan.steps.gradient_accumulation_steps,
                                        mixed_precision=mixed, log_with=self.log_with,
-                                       project_dir=str(out.logging_dir) if out.logging_dir else None, cpu=multi_cpu)
+                                       project_dir=str(self.trackers.log_dir) if self.trackers.log_dir else None,
+                                       cpu=multi_cpu)
         seed = plan.seed
         if seed is None and self.opts.resume:
             seed = st.read_train_state(Path(str(self.opts.resume))).get("seed")
@@ -230,12 +229,14 @@ class Training:
         self.family.prepare_text_cache(self.models, plan, self.dataset, self.ctx)
         self.val_dataset = None
         if plan.validation.enabled:
-            from lora_compat.train.dataset import build_validation_dataset
+            from lora_compat.train.dataset import FINETUNE, build_validation_dataset
 
             self.val_dataset = build_validation_dataset(plan.dataset, self.seed, sdxl=plan.family == "sdxl")
             if self.val_dataset is None:
-                self.say("warning: validation_split is set but no dataset holds images out (fine-tune datasets "
-                         "are not split); no validation loss")
+                self.say("warning: validation_split is set but no dataset holds images out; no validation loss")
+            elif any(ds.kind == FINETUNE for ds in self.val_dataset.datasets):
+                self.say("warning: validation_split on a fine-tune (metadata_file) dataset: sd-scripts splits "
+                         "nothing there, so the validation loss is measured on the training images")
             elif plan.dataset.cache_latents:
                 with torch.no_grad():
                     self.val_dataset.cache_latents(lambda x: self.family.raw_latents(self.models, x),
@@ -324,6 +325,10 @@ class Training:
         prepared = self.accelerator.prepare(*trained, optimizer, lr_scheduler)
         self.wrapped = list(prepared[:len(trained)])
         self.optimizer, self.lr_scheduler = prepared[len(trained):]
+        # sd-scripts' optimizer_train_fn / optimizer_eval_fn (get_optimizer_train_eval_fn): only for optimizer
+        # types ending in "ScheduleFree"; every other optimizer gets no-ops
+        raw = getattr(self.optimizer, "optimizer", self.optimizer)
+        self.schedule_free = plan.optimizer.schedule_free and callable(getattr(raw, "train", None))
         self.accelerator.register_for_checkpointing(DatasetCheckpoint(self.dataset))
         st.keep_only_trainable_weights(self.accelerator)
         wmap = {id(m): w for m, w in zip(trained, self.wrapped, strict=True)}
@@ -365,8 +370,9 @@ class Training:
             self.first_epoch = self.global_step // self.updates_per_epoch
             self.skip_batches = (self.global_step % self.updates_per_epoch) * self.grad_acc
             self.say(f"resumed from {rdir} at step {self.global_step}")
-        if self.log_with:
-            self.accelerator.init_trackers(self.plan.outputs.log_tracker_name or "network_train")
+        if self.log_with and self.accelerator.is_main_process:
+            # sd-scripts' init_trackers: project = log_tracker_name, wandb run name = wandb_run_name
+            self.accelerator.init_trackers(self.trackers.project, init_kwargs=self.trackers.init_kwargs)
 
     # ---- loop -------------------------------------------------------------------------------------------
     def loop(self) -> None:
@@ -376,8 +382,10 @@ class Training:
         progress = Progress(self.opts.show_progress and acc.is_local_main_process, self.max_train_steps,
                             self.global_step)
         self.final_epoch = self.first_epoch
+        self._optimizer_mode(train=False)
         if not self.opts.resume:
             self._sample(epoch=0)  # sd-scripts: before the first epoch (sample_at_first)
+        self._optimizer_mode(train=True)   # a schedule-free optimizer starts in eval mode and refuses to step
         with st.InterruptFlag() as stop, progress:
             for epoch in range(self.first_epoch, self.num_epochs):
                 self.final_epoch = epoch
@@ -407,6 +415,7 @@ class Training:
                 # at the last batch of an epoch, let the epoch-end saves run first (a resumed run starts with
                 # the next epoch and would never make them)
                 if j + 1 < len(local):
+                    self._optimizer_mode(train=False)   # states hold what the saves hold (the eval point)
                     self.state_dir = self._save_state(st.step_name(out.output_name, self.global_step, out.extension),
                                                       epoch)
                     return True
@@ -414,6 +423,7 @@ class Training:
                 break
         if not self.interrupted and validate_after_epoch(epoch + 1, self.plan.validation.every_n_epochs):
             self._validate(progress, "epoch", epoch + 1)
+        self._optimizer_mode(train=False)   # sd-scripts: epoch saves and samples in the optimizer's eval mode
         if self.save_n_epochs and (epoch + 1) % self.save_n_epochs == 0 and epoch + 1 < self.num_epochs:
             name = st.epoch_name(out.output_name, epoch + 1, out.extension)
             self._save_model(name, epoch + 1)
@@ -426,6 +436,7 @@ class Training:
             self.state_dir = self._save_state(st.step_name(out.output_name, self.global_step, out.extension),
                                               epoch + 1)
             return True
+        self._optimizer_mode(train=True)
         return False
 
     def _micro_batch(self, index: int, sync: bool) -> None:
@@ -470,6 +481,9 @@ class Training:
             acc.log({"loss/current": lv, "lr/group0": self.lr_scheduler.get_last_lr()[0]}, step=self.global_step)
         if self.opts.on_step:
             self.opts.on_step(self.global_step, lv)
+        # sd-scripts: after every optimizer step the optimizer goes to eval mode for the step's samples and saves,
+        # then back to train mode (for schedule-free optimizers this round trip runs at every step)
+        self._optimizer_mode(train=False)
         self._sample(epoch=None)  # sd-scripts: after the step, before its saves
         n = out.save_every_n_steps
         if n and self.global_step % n == 0:  # also on the last step, as sd-scripts
@@ -479,8 +493,17 @@ class Training:
                 self._save_state(name, epoch)
             self._remove(st.removable_step(self.global_step, n, out.save_last_n_steps),
                          lambda k: st.step_name(out.output_name, k, out.extension))
+        self._optimizer_mode(train=True)
         if validate_after_step(self.global_step, self.plan.validation.every_n_steps):
             self._validate(progress, "step", epoch + 1)
+
+    def _optimizer_mode(self, *, train: bool) -> None:
+        """sd-scripts' ``optimizer_train_fn`` / ``optimizer_eval_fn``: a schedule-free optimizer is switched to
+        its train point before stepping and to its averaged (eval) point before samples, validation and saves,
+        so the saved weights are the averaged ones; other optimizers are left alone."""
+        if self.schedule_free:
+            raw = getattr(self.optimizer, "optimizer", self.optimizer)
+            (raw.train if train else raw.eval)()
 
     # ---- validation loss --------------------------------------------------------------------------------
     def _validate(self, progress: Any, kind: str, epoch: int) -> None:
@@ -502,14 +525,11 @@ class Training:
         torch.manual_seed(seed)
         random.seed(seed)
         modes = [(m, m.training) for m in self.models.all_modules]
-        opt = getattr(self.optimizer, "optimizer", self.optimizer)
-        schedule_free = self.plan.optimizer.schedule_free and hasattr(opt, "eval")
         losses = []
         try:
             for m, _ in modes:
                 m.eval()
-            if schedule_free:
-                opt.eval()
+            self._optimizer_mode(train=False)
             with torch.no_grad():
                 assert vds is not None  # n > 0 only with a validation dataset
                 for i in range(n):
@@ -521,8 +541,7 @@ class Training:
             self.ctx.fixed_timestep = None
             for m, training in modes:
                 m.train(training)
-            if schedule_free:
-                opt.train()
+            self._optimizer_mode(train=True)
             torch.set_rng_state(cpu_state)
             random.setstate(py_state)
             if cuda_states is not None:
@@ -545,7 +564,8 @@ class Training:
             return
         from lora_compat.train.sampling import sample_images
 
-        tracker = self.accelerator.get_tracker("tensorboard", unwrap=True) if self.log_with else None
+        tracker = (self.accelerator.get_tracker("tensorboard", unwrap=True)
+                   if "tensorboard" in self.trackers.trackers else None)
         self.samples += sample_images(family=self.family, models=self.models, plan=self.plan, ctx=self.ctx,
                                       accelerator=self.accelerator, global_step=self.global_step, epoch=epoch,
                                       tracker=tracker, say=self.say)
@@ -582,6 +602,7 @@ class Training:
         acc, out = self.accelerator, self.plan.outputs
         final: Path | None = None
         peft_dir: Path | None = None
+        self._optimizer_mode(train=False)   # sd-scripts: the final model and state in eval mode, left there
         if not self.interrupted:
             name = st.last_name(out.output_name, out.extension)
             final = self._save_model(name, self.num_epochs)
@@ -598,7 +619,8 @@ class Training:
                            self.interrupted, self.state_dir, peft_dir, self.base_meta, self.max_train_steps,
                            self.plan.steps.train_batch_size * self.nproc * self.grad_acc,
                            acc.process_index, self.nproc, weights_digest(self.family.state_dict(self.nets, None)),
-                           self.lrs, self.record(), self.samples, self.validation, loss_plot)
+                           self.lrs, self.record(), self.samples, self.validation, loss_plot,
+                           self.trackers.log_dir, self.trackers.trackers)
 
     def _loss_plot(self) -> Path | None:
         """``loss.png`` beside the outputs: the loss of every step with its one-epoch moving average, the

@@ -1,0 +1,77 @@
+"""Schedule-free optimizers (``AdamWScheduleFree`` ...) as sd-scripts runs them: ``optimizer.train()`` before the
+first step, ``optimizer.eval()`` around samples, validation and saves, the final model saved at the averaged (eval)
+point."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytest.importorskip("peft")
+pytest.importorskip("schedulefree")
+
+from safetensors.torch import load_file  # noqa: E402
+
+from lora_compat.config.model import CanonicalConfig  # noqa: E402
+from lora_compat.demo import make_synthetic_dataset  # noqa: E402
+from lora_compat.train.engine import RunOptions, Training, training_plan  # noqa: E402
+from lora_compat.train.saving import weights_digest  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _train(tmp_path, **opts):
+    from accelerate.state import AcceleratorState, GradientState
+
+    data = make_synthetic_dataset(tmp_path / "data", n_images=2, repeats=1)
+    cfg = CanonicalConfig(dialect="native", source="test")
+    base = {"pretrained_model_name_or_path": "tiny:sd1", "output_dir": str(tmp_path / "out"), "resolution": "64",
+            "network_dim": 4, "network_alpha": 4.0, "learning_rate": 1e-2, "seed": 5,
+            "optimizer_type": "AdamWScheduleFree", "max_train_steps": 3}
+    base.update(opts)
+    for k, v in base.items():
+        cfg.set(k, v)
+    training = Training(training_plan(cfg, train_data=str(data)), RunOptions(show_progress=False))
+    try:
+        return training, training.run()
+    finally:
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
+
+
+def test_schedule_free_trains_and_saves_the_averaged_weights(tmp_path):
+    training, res = _train(tmp_path, validation_split=0.5, validate_every_n_steps=1)
+    assert res.global_step == 3 and all(torch.isfinite(torch.tensor(res.losses)))
+    assert res.validation and all(0 < v < 10 for _, v in res.validation)
+    opt = training.optimizer.optimizer
+    assert type(opt).__name__ == "AdamWScheduleFree"
+    assert not opt.param_groups[0]["train_mode"]            # left in eval mode, as sd-scripts ends
+    saved = load_file(str(res.final_model))
+    live = training.family.state_dict(training.nets, None)
+    assert weights_digest(saved) == weights_digest(live) == res.weights_sha256
+    # the train point (y) differs from the averaged point (x) the file holds
+    opt.train()
+    assert weights_digest(training.family.state_dict(training.nets, None)) != res.weights_sha256
+
+
+def test_the_optimizer_is_in_eval_mode_while_saving(tmp_path, monkeypatch):
+    modes: list[bool] = []
+    original = Training._save_model
+
+    def spy(self, name, epoch):
+        modes.append(self.optimizer.optimizer.param_groups[0]["train_mode"])
+        return original(self, name, epoch)
+
+    monkeypatch.setattr(Training, "_save_model", spy)
+    _, res = _train(tmp_path, save_every_n_steps=1, optimizer_type="RAdamScheduleFree")
+    assert len(modes) == 4 and not any(modes)   # three step saves and the final one, all at the eval point
+    assert len(res.saved_models) == 4
