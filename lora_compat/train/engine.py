@@ -138,6 +138,7 @@ class Training:
         self.validation: list[tuple[int, float]] = []
         self.losses: list[float] = []
         self.lrs: list[list[float]] = []
+        self.max_norms: list[tuple[int, float, float]] = []   # scale_weight_norms: per micro-batch
         self.global_step = 0
         self.state_dir: Path | None = None
         self.interrupted = False
@@ -458,7 +459,10 @@ class Training:
             self.lr_scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         if "scale_weight_norms" in self.plan.engine_options:
-            self.family.apply_max_norm(self.nets, self.plan.engine_options["scale_weight_norms"]["max_norm"])
+            # sd-scripts: after every micro-batch, outside accumulate; (keys scaled, mean norm, max norm)
+            scaled, mean, top = self.family.apply_max_norm(
+                self.nets, self.plan.engine_options["scale_weight_norms"]["max_norm"])
+            self.max_norms.append((int(scaled), float(mean), float(top)))
         self.last_loss = loss
 
     def _loss(self, batch: dict[str, Any]) -> Any:
@@ -476,9 +480,15 @@ class Training:
         self.global_step += 1
         lv = float(acc.gather(self.last_loss.detach().reshape(1)).mean())
         self.losses.append(lv)
-        progress.advance(lv, self.lr_scheduler.get_last_lr()[0])
+        norms = self.max_norms[-1] if self.max_norms else None
+        progress.advance(lv, self.lr_scheduler.get_last_lr()[0],
+                         f" keys scaled {norms[0]} avg key norm {norms[1]:.4g}" if norms else "")
         if self.log_with:
-            acc.log({"loss/current": lv, "lr/group0": self.lr_scheduler.get_last_lr()[0]}, step=self.global_step)
+            logs = {"loss/current": lv, "lr/group0": self.lr_scheduler.get_last_lr()[0]}
+            if norms:   # sd-scripts' generate_step_logs names
+                logs.update({"max_norm/keys_scaled": norms[0], "norm/avg_key_norm": norms[1],
+                             "max_norm/max_key_norm": norms[2]})
+            acc.log(logs, step=self.global_step)
         if self.opts.on_step:
             self.opts.on_step(self.global_step, lv)
         # sd-scripts: after every optimizer step the optimizer goes to eval mode for the step's samples and saves,
@@ -651,6 +661,9 @@ class Training:
                           "lr_warmup_steps": self.plan.scheduler.lr_warmup_steps},
             "adapters": adapters,
             "memory": self.family.memory_record(self.models, self.ctx),
+            "scale_weight_norms": None if not self.max_norms else {
+                "keys_scaled": [n[0] for n in self.max_norms], "average_key_norm": [n[1] for n in self.max_norms],
+                "max_key_norm": [n[2] for n in self.max_norms]},
             "dataset": {"num_train_images": self.dataset.num_train_images,
                         "num_reg_images": self.dataset.num_reg_images},
             "metadata": dict(self.base_meta),

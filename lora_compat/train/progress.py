@@ -26,9 +26,10 @@ class Progress:
             self._task = self._p.add_task("train", total=self.total, completed=self.start, info="")
         return self
 
-    def advance(self, loss: float, lr: float) -> None:
+    def advance(self, loss: float, lr: float, extra: str = "") -> None:
+        """One optimizer step; ``extra`` is shown after the LR (e.g. scale_weight_norms' keys scaled)."""
         if self._p is not None:
-            self._p.update(self._task, advance=1, info=f"loss {loss:.4f} lr {lr:.3g}{self._validation}")
+            self._p.update(self._task, advance=1, info=f"loss {loss:.4f} lr {lr:.3g}{extra}{self._validation}")
 
     def set_validation(self, loss: float) -> None:
         """Show the last validation loss after the training loss."""

@@ -390,21 +390,48 @@ def planned_modules(plan: Any) -> list[Any]:
     return out
 
 
-def load_network_weights(network: Any, path: str, say: Any) -> None:
-    """``network_weights``: start from a kohya FLUX file (sd-scripts loads it with ``strict=False``: modules the
-    file lacks keep their fresh weights; ranks and alphas must match this network)."""
+def read_network_weights(path: str, family: str = "flux1") -> tuple[dict[str, Any], str]:
+    """``network_weights`` as a kohya FLUX state dict, and the layout it was read from.
+
+    sd-scripts reads a kohya file only. We read every layout the weights wing knows (kohya, ComfyUI, diffusers,
+    PEFT folder, ai-toolkit, ...) through its converter into a temporary kohya file (exact: fused modules re-fused,
+    alpha kept, kohya bytes copied). Refused in one line: pickles (they can run code), files of another model
+    family or another network type and anything the weights wing cannot read."""
+    import tempfile
+
     from safetensors.torch import load_file
 
-    if not str(path).endswith(".safetensors"):
-        raise UserError(f"network_weights {path!r}: only .safetensors files are read (pickles can run code)",
-                        key="network_weights")
-    try:
-        sd = load_file(str(path))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"network_weights {path!r}: {exc}", key="network_weights") from None
+    from lora_compat.weights.convert import ConvertOptions, convert
+
+    where = f"network_weights {path!r}"
+    with tempfile.TemporaryDirectory(prefix="lora-compat-network-weights-") as tmp:
+        kohya = Path(tmp) / "network_weights.safetensors"
+        try:
+            report = convert(path, kohya, ConvertOptions(to="kohya"))
+        except UserError as exc:
+            raise UserError(f"{where}: {exc.reason}", key="network_weights") from None
+        if report.arch != family:
+            raise UserError(f"{where} is a {report.arch} LoRA ({report.src_layout} layout); this run trains {family}",
+                            key="network_weights")
+        if report.algo != "lora":
+            raise UserError(f"{where} is a {report.algo} network; networks.lora_flux starts from LoRA weights only",
+                            key="network_weights")
+        return load_file(str(kohya)), report.src_layout
+
+
+def load_network_weights(network: Any, path: str, say: Any, family: str = "flux1") -> None:
+    """``network_weights``: start from a FLUX LoRA file (sd-scripts loads it with ``strict=False``: modules the
+    file lacks keep their fresh weights). Ranks must match this network (sd-scripts: a size-mismatch error) and so
+    must each alpha: sd-scripts would copy the file's alpha into the buffer but keep training at the network's
+    ``alpha / r``, so the saved file would not be the trained function; we refuse that instead."""
+    sd, layout = read_network_weights(path, family)
     try:
         unused = network.load_kohya_state_dict(sd, strict=False)
     except (KeyError, ValueError) as exc:
         raise UserError(f"network_weights {path!r}: {exc}", key="network_weights") from None
-    say(f"network_weights: loaded {len(sd) - len(unused)} tensors from {path}"
+    loaded = len(sd) - len(unused)
+    if not loaded:   # sd-scripts trains on from fresh weights, silently
+        say(f"warning: network_weights {path!r}: none of its {len(sd)} tensors belongs to a module this network "
+            f"trains (e.g. {next(iter(sd), '-')}); the run starts from fresh weights")
+    say(f"network_weights: loaded {loaded} tensors from {path}" + (f" ({layout} layout)" if layout != "kohya" else "")
         + (f"; {len(unused)} unused" if unused else ""))

@@ -108,8 +108,8 @@ class KohyaDown(nn.Linear):
         return out
 
     def clear(self) -> None:
-        """Drop the cached activation (after a step)."""
-        self.group.cached_src = self.group.cached_out = None
+        """Drop the cached activation and the module-dropout decision (before a new forward)."""
+        self.group.cached_src = self.group.cached_out = self.group.skip_src = None
 
 
 @dataclass
@@ -337,7 +337,7 @@ class FluxLoraNetwork:
         ``(alpha / r) up @ down`` has its norm clamped to ``max_norm`` (a norm below ``max_norm / 2`` counts as
         ``max_norm / 2``) by scaling ``down`` and every part's ``up`` with the same square root. A ``split_qkv``
         module is measured on its merged copy (alpha / (n r)) and, as in sd-scripts (which scales that copy),
-        never rescaled. Returns (modules scaled, mean norm, max norm)."""
+        counted but never rescaled. Returns (modules scaled, mean norm, max norm), the norms after scaling."""
         norms: list[float] = []
         scaled = 0
         with torch.no_grad():
@@ -352,12 +352,13 @@ class FluxLoraNetwork:
                 delta = (up @ down) * (float(m.planned.alpha) / down.shape[0])
                 norm = delta.norm().clamp(min=max_norm / 2)
                 ratio = torch.clamp(norm, max=max_norm).cpu() / norm.cpu()
-                if ratio != 1 and len(m.downs) == 1:
-                    root = ratio ** 0.5
-                    down.mul_(root.to(down.device, down.dtype))
-                    for u in ups:
-                        u.mul_(root.to(u.device, u.dtype))
-                    scaled += 1
+                if ratio != 1:
+                    scaled += 1   # sd-scripts counts a split_qkv module too, though it scales only a merged copy
+                    if len(m.downs) == 1:
+                        root = ratio ** 0.5   # a float32 CPU scalar, multiplied in as sd-scripts does
+                        down.mul_(root)
+                        for u in ups:
+                            u.mul_(root)
                 norms.append((delta.norm() * ratio.to(delta.device)).item())
         return scaled, (sum(norms) / len(norms) if norms else 0.0), (max(norms) if norms else 0.0)
 
