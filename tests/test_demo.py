@@ -57,8 +57,9 @@ def test_demo_flux1_lints_plans_trains_converts(tmp_path):
     steps = summary["steps"]
     assert summary["family"] == "flux1"
     assert list(steps) == ["model", "dataset", "preset", "lint", "migrate", "plan", "train", "convert", "inspect"]
-    for name in ("lint", "plan", "train", "convert", "inspect"):
+    for name in ("lint", "migrate", "plan", "train", "convert", "inspect"):
         assert steps[name]["ok"], (name, steps[name])
+    assert "migrated.toml" in steps["migrate"]["detail"]   # FLUX.1 migrates: the demo trains from the native file
     assert "flux1-dev" in steps["plan"]["detail"] and len(summary["losses"]) == 4
     from safetensors import safe_open
 

@@ -551,6 +551,19 @@ def parse_block_selection(selection: str, total: int) -> list[bool]:
     return selected
 
 
+#: The ``blocks_to_swap`` flux_train_network.py sets for the deprecated ``split_mode``.
+SPLIT_MODE_BLOCKS_TO_SWAP = 18
+
+
+def split_mode_blocks_to_swap(blocks_to_swap: int | None, split_mode: bool) -> int | None:
+    """``blocks_to_swap`` after ``FluxNetworkTrainer.assert_extra_args``: the deprecated ``split_mode`` becomes
+    ``blocks_to_swap = 18`` when blocks_to_swap is unset (None) and is ignored when it is set (0 included). The
+    assignment comes after the blocks_to_swap x cpu_offload_checkpointing assertion."""
+    if split_mode and blocks_to_swap is None:
+        return SPLIT_MODE_BLOCKS_TO_SWAP
+    return blocks_to_swap
+
+
 def parse_reg_dims(value: str) -> dict[str, int]:
     """sd-scripts' ``network_reg_dims``: ``"regex=int,regex=int"`` (bad pairs are skipped with a warning there;
     the one parser: :func:`lora_compat.semantics.args.pattern_values`)."""

@@ -19,7 +19,7 @@ from typing import Any
 from lora_compat.arch.families import FLUX_FAMILIES
 from lora_compat.config import options
 from lora_compat.config.dialects.kohya_gui import gui_prompt_text
-from lora_compat.config.model import DERIVED, CanonicalConfig
+from lora_compat.config.model import DEFAULT, DERIVED, CanonicalConfig
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.migrate.report import DROPPED, NO_EQUIVALENT, MigrationReport, lost, written
 from lora_compat.migrate.sd_scripts import script_for
@@ -64,7 +64,7 @@ _BOOL_ARGS = ("use_tucker", "use_scalar", "rank_dropout_scale", "train_norm", "b
               "decompose_both", "use_cp", "train_on_input")
 # FLUX.1 options written by _flux_model (the GUI's FLUX checkboxes differ from a plain field); for Chroma also
 # the fields the GUI's Chroma branch overrides
-_FLUX_SPECIAL = {"cache_text_encoder_outputs", "cache_text_encoder_outputs_to_disk", "split_mode"}
+_FLUX_SPECIAL = {"cache_text_encoder_outputs", "cache_text_encoder_outputs_to_disk", "split_mode", "max_token_length"}
 _CHROMA_SPECIAL = {"clip_l", "apply_t5_attn_mask", "guidance_scale"}
 # handled by dedicated code
 _SPECIAL = {"sdxl", "network_module", "network_args", "resolution", "lr_warmup_steps", "max_train_steps",
@@ -196,6 +196,7 @@ def to_kohya_gui(cfg: CanonicalConfig, report: MigrationReport, dataset_path: st
             continue
         if value is None:
             gui[key] = _unset_value(spec)
+            _explicit_default(cfg, report, option, key, spec, gui[key])
             continue
         if option in cfg.options and _zero_like(value) and options.default(option) not in (None, value) \
                 and not (value is False and options.default(option) in (None, False)):
@@ -207,6 +208,7 @@ def to_kohya_gui(cfg: CanonicalConfig, report: MigrationReport, dataset_path: st
             put(key, value, option)
         else:
             gui[key] = value
+            _explicit_default(cfg, report, option, key, spec, value)
 
     # the GUI emits the multires keys only with noise_offset_type "Multires", the others with "Original"
     gui["noise_offset_type"] = "Multires" if cfg.get("multires_noise_iterations") else "Original"
@@ -293,6 +295,30 @@ def _model_and_length(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, repor
                             f"ratio {w!r} is {pct:g}%, and the GUI's lr_warmup holds whole percents", w))
 
 
+def _explicit_default(cfg: CanonicalConfig, report: MigrationReport, option: str, key: str, spec: dict[str, Any],
+                      value: Any) -> None:
+    """A report line where the config leaves ``option`` unset and the GUI's own default for ``key`` would mean
+    something else than the training script's default (modern-archs.md §5.5: the GUI's t5xxl_max_token_length
+    512 against flux_train_network.py's None = 256 for schnell): the field is written explicitly."""
+    from lora_compat.migrate.report import ReportEntry
+
+    gui_default = spec.get("default")
+    if gui_default is None or isinstance(gui_default, bool) != isinstance(value, bool):
+        return
+    same = (_zero_like(gui_default) and _zero_like(value)) or gui_default == value
+    if same:
+        return
+    script = script_for(cfg)
+    meant = options.default(option, cfg.family)
+    what = "the GUI passes nothing, so " + (f"{script}'s default {meant!r} applies" if meant is not None
+                                            else f"{script}'s own default applies")
+    if not _zero_like(value):
+        what = f"{script}'s default"
+    report.add(ReportEntry(DEFAULT, option, None, None, None, key, value,
+                           f"unset: written as {value!r} ({what}); the GUI's own default {gui_default!r} would "
+                           "change the setting"))
+
+
 def _flux_model(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, to_extra: Any,
                 report: MigrationReport) -> None:
     """``flux1_checkbox`` and the FLUX.1 fields whose GUI handling is more than a plain field (lora_gui.py
@@ -316,6 +342,11 @@ def _flux_model(cfg: CanonicalConfig, gui: dict[str, Any], put: Any, to_extra: A
         if option in cfg.options and cfg.get(option) is not None:
             put(key, cfg.get(option), option, f"{option} -> {key} (the GUI's FLUX.1 checkbox)")
     gui["sdxl_cache_text_encoder_outputs"] = False
+    # the GUI passes max_token_length (CLIP) only without flux1_checkbox; FLUX reads t5xxl_max_token_length
+    gui["max_token_length"] = 75
+    if cfg.get("max_token_length") is not None:
+        to_extra("max_token_length", cfg.get("max_token_length"), "the GUI does not pass its max_token_length "
+                 "field with flux1_checkbox")
     args = parse_network_args(cfg.get("network_args"))
     single = args.get("train_blocks", "").strip() == "single" and \
         cfg.effective("network_module") == "networks.lora_flux"

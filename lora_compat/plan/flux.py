@@ -238,10 +238,10 @@ def plan_flux(cfg: CanonicalConfig, family: str, module: str, net_args: dict[str
     cache_te_disk = bool(get("cache_text_encoder_outputs_to_disk"))
     cache_te = bool(get("cache_text_encoder_outputs")) or cache_te_disk
     swap = _number(get("blocks_to_swap"))
-    swap = int(swap) if swap else None
-    if get("split_mode") and swap is None:
-        swap = 18   # flux_train_network.py: the deprecated split_mode becomes blocks_to_swap 18
-        notes.append("split_mode is deprecated: sd-scripts sets blocks_to_swap 18 instead")
+    given = None if get("blocks_to_swap") is None else int(swap or 0)
+    swap = arch_flux.split_mode_blocks_to_swap(given, bool(get("split_mode"))) or None
+    if get("split_mode") and given is None:
+        notes.append(f"split_mode is deprecated: sd-scripts sets blocks_to_swap {swap} instead")
     offload = bool(get("cpu_offload_checkpointing"))
     dim = _number(cfg.get("network_dim"))
     alpha = cfg.get("network_alpha")

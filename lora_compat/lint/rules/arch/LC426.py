@@ -10,9 +10,6 @@ from lora_compat.lint.finding import Finding
 from lora_compat.lint.query import as_number, truthy
 from lora_compat.lint.registry import Rule, register
 
-#: The blocks_to_swap flux_train_network.py sets for split_mode (FluxNetworkTrainer.assert_extra_args).
-SPLIT_MODE_BLOCKS_TO_SWAP = 18
-
 
 @register
 class FluxSplitModeDeprecated(Rule):
@@ -55,14 +52,16 @@ class FluxSplitModeDeprecated(Rule):
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
         if not flux.is_flux(cfg) or not truthy(cfg.get("split_mode")):
             return
+        from lora_compat.arch.flux import split_mode_blocks_to_swap
+
         swap = cfg.get("blocks_to_swap")
         if swap is not None:
             n = as_number(swap)
             effect = (f"blocks_to_swap {n:g} is set, so sd-scripts ignores split_mode" if n is not None else
                       "blocks_to_swap is set, so sd-scripts ignores split_mode")
         else:
-            effect = (f"sd-scripts sets blocks_to_swap {SPLIT_MODE_BLOCKS_TO_SWAP} instead (block swapping; the "
-                      "split model is gone); write blocks_to_swap")
+            effect = (f"sd-scripts sets blocks_to_swap {split_mode_blocks_to_swap(None, True)} instead (block "
+                      "swapping; the split model is gone); write blocks_to_swap")
         blocks = ""
         if flux.uses_lora_flux(cfg) and flux.network_args(cfg).get("train_blocks", "").strip() == "single":
             blocks = "; network_args train_blocks=single still trains the single blocks only"
