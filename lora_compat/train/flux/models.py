@@ -287,8 +287,11 @@ def diffusers_dit(transformer: Any) -> Callable[..., Any]:
     """``transformer`` (diffusers ``FluxTransformer2DModel``) behind BFL's ``Flux.forward`` keywords, as
     :func:`lora_compat.train.flux.loss.flux_loss_step` calls the DiT. The T5 mask becomes sd-scripts' key mask
     over ``[text, image]`` tokens (text padding masked, image tokens always visible) in every block; a model
-    without a guidance embedder (schnell) gets no guidance."""
+    without a guidance embedder (schnell) gets no guidance. ``transformer`` may be wrapped for multi-process
+    training (DistributedDataParallel): it is called as given, its config read from the model inside."""
     import torch
+
+    guidance_embeds = bool(getattr(transformer, "module", transformer).config.guidance_embeds)
 
     def call(*, img: Any, img_ids: Any, txt: Any, txt_ids: Any, y: Any, timesteps: Any, guidance: Any,
              txt_attention_mask: Any = None) -> Any:
@@ -300,7 +303,7 @@ def diffusers_dit(transformer: Any) -> Callable[..., Any]:
         return transformer(hidden_states=img, encoder_hidden_states=txt, pooled_projections=y, timestep=timesteps,
                            img_ids=img_ids[0] if img_ids.ndim == 3 else img_ids,
                            txt_ids=txt_ids[0] if txt_ids.ndim == 3 else txt_ids,
-                           guidance=guidance if transformer.config.guidance_embeds else None,
+                           guidance=guidance if guidance_embeds else None,
                            return_dict=False, **kwargs)[0]
 
     return call
