@@ -345,30 +345,3 @@ def test_ctrl_c_then_resume_equals_uninterrupted_with_peft_output(flux_dir, data
     a, b = load_file(str(full.final_model)), load_file(str(resumed.final_model))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert (full.peft_dir / "transformer" / "adapter_config.json").is_file()
-
-
-@pytest.mark.parametrize(("argv", "refusal"), [
-    (["--sample_every_n_steps", "1"], "sample images are not made for flux1"),
-    (["--validation_split", "0.5"], "validation loss is not computed for flux1"),
-])
-def test_sampling_and_validation_are_refused_by_name_before_loading(argv, refusal, flux_dir, data_dir, tmp_path,
-                                                                    monkeypatch) -> None:
-    """FLUX.1 has no sampler and no fixed-timestep validation loss yet: said by name, before the models load,
-    nothing written."""
-    from lora_compat.errors import UserError
-    from lora_compat.train.flux.family import FluxFamily
-
-    def no_load(*args, **kwargs):
-        raise AssertionError("the models were loaded before the refusal")
-
-    monkeypatch.setattr(FluxFamily, "load", no_load)
-    prompts = tmp_path / "prompts.txt"
-    prompts.write_text("a photo --w 64 --h 64 --s 2\n", encoding="utf-8")
-    cmd = _command_line(tmp_path, flux_dir, [*FAST, "--sample_prompts", str(prompts), *argv]
-                        if "--sample_every_n_steps" in argv else [*FAST, *argv])
-    out = tmp_path / "out"
-    res = CliRunner().invoke(cli, ["train", str(cmd), "--train-data", str(data_dir), "--output", str(out),
-                                   "--max-steps", "2", "--quiet"])
-    assert isinstance(res.exception, UserError), res.output   # the console entry point: one line, exit 2
-    assert refusal in str(res.exception)
-    assert not (out.exists() and list(out.iterdir()))

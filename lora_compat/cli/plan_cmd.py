@@ -202,10 +202,18 @@ def _render_samples(plan, say) -> None:
                             (f"every {sp.every_n_steps} steps" if sp.every_n_steps and not sp.every_n_epochs else ""))
                 if w]
         say("sample images", "bold")
+        sampler = "flow-matching Euler (FLUX.1)" if sp.resolved else sp.sampler
         say(f"  {len(sp.prompts)} prompt(s) from {sp.prompt_file}, {' and '.join(when) or 'never'}, sampler "
-            f"{sp.sampler}, into {sp.output_dir}")
-        for p in sp.prompts[:10]:
-            extra = ", ".join(f"{k} {v}" for k, v in p.to_json().items() if k not in ("index", "prompt"))
+            f"{sampler}, into {sp.output_dir}")
+        for i, p in enumerate(sp.prompts[:10]):
+            if sp.resolved:  # FLUX.1: the settings the sampler runs (defaults applied, sizes rounded)
+                r = sp.resolved[i]
+                extra = (f"{r['width']}x{r['height']}, {r['sample_steps']} steps, guidance {r['guidance_scale']}, "
+                         f"CFG {r['cfg_scale']}" + (f", negative {r['negative_prompt']!r}"
+                                                   if r["negative_prompt"] is not None else "")
+                         + f", seed {r['seed'] if r['seed'] is not None else 'random'}, mu {r['mu']:.4f}")
+            else:
+                extra = ", ".join(f"{k} {v}" for k, v in p.to_json().items() if k not in ("index", "prompt"))
             say(f"    {p.index:02d}: {p.prompt}" + (f"  ({extra})" if extra else ""))
         if len(sp.prompts) > 10:
             say(f"    ... {len(sp.prompts) - 10} more")
@@ -214,8 +222,10 @@ def _render_samples(plan, say) -> None:
                 f"every {v.every_n_epochs} epochs" if v.every_n_epochs else "every epoch"]
         say("validation", "bold")
         say(f"  split {', '.join(str(x) for x in v.splits)}; {' and '.join(w for w in when if w)}, at most "
-            f"{_n(v.max_steps) if v.max_steps is not None else 'all'} batches, timesteps {v.timesteps}, seed "
-            f"{v.seed if v.seed is not None else 'the run seed'}")
+            f"{_n(v.max_steps) if v.max_steps is not None else 'all'} batches, "
+            + (f"timesteps {v.timesteps}" if v.fixed_timesteps else
+               f"{len(v.timesteps)} runs each with a timestep_sampling draw (FLUX.1 ignores the fixed timesteps)")
+            + f", seed {v.seed if v.seed is not None else 'the run seed'}")
 
 
 def _render_flux(fp, say) -> None:

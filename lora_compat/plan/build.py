@@ -175,8 +175,8 @@ def make_plan(cfg: CanonicalConfig, image_counts: dict[str, int] | None = None, 
     outputs = _output_plan(cfg, ov, family, v_param, module, kind, net_args, choice, optimizer, scheduler, seed,
                            dataset, blueprints, base_model, unsupported,
                            flux_planned.flux if flux_planned is not None else None)
-    samples = sample_plan(cfg, outputs.output_dir, base_dir, notes, unsupported)
-    validation = validation_plan(cfg, blueprints, noise, notes, unsupported)
+    samples = sample_plan(cfg, outputs.output_dir, base_dir, notes, unsupported, family=family)
+    validation = validation_plan(cfg, blueprints, noise, notes, unsupported, family=family)
     if ov.train_data is not None and not os.path.isdir(ov.train_data):
         unsupported.append(Unsupported("train_data_dir", f"training data folder {ov.train_data!r} not found",
                                        refused=True))

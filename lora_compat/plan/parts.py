@@ -337,6 +337,9 @@ class SamplePlan:
     at_first: bool = False
     sampler: str = "ddim"
     output_dir: str = "sample"
+    #: FLUX.1: each prompt as the sampler runs it (:func:`~lora_compat.semantics.flux_sampling.flux_sample_settings`:
+    #: size, steps, guidance, CFG scale, the negative prompt when used, token count, ``mu``); empty for SD
+    resolved: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def enabled(self) -> bool:
@@ -365,6 +368,9 @@ class ValidationPlan:
     max_steps: int | None = None
     seed: int | None = None
     timesteps: list[int] = field(default_factory=list)
+    #: False for FLUX.1: flux_train_network.py runs each batch once per timestep but draws its sigma with
+    #: ``timestep_sampling`` (it ignores the fixed timestep); the pass's reseeding makes every pass draw the same
+    fixed_timesteps: bool = True
 
     @property
     def enabled(self) -> bool:

@@ -17,6 +17,7 @@ from lora_compat.config.dialects.kohya_gui import gui_prompt_text
 from lora_compat.config.model import CanonicalConfig
 from lora_compat.errors import UserError
 from lora_compat.plan.parts import NoisePlan, SamplePlan, Unsupported, ValidationPlan
+from lora_compat.semantics.flux_sampling import flux_ignored_prompt_options, flux_sample_settings
 from lora_compat.semantics.samples import (
     SAMPLERS,
     SamplePrompt,
@@ -26,6 +27,9 @@ from lora_compat.semantics.samples import (
     sampling_interval,
     validation_timesteps,
 )
+
+#: the families whose samples and validation follow flux_train_network.py
+FLUX_FAMILIES = ("flux1", "chroma")
 
 
 def _int(value: Any) -> int | None:
@@ -41,8 +45,9 @@ def resolve_prompt_file(name: str, base_dir: str | None) -> str:
 
 
 def sample_plan(cfg: CanonicalConfig, output_dir: str, base_dir: str | None, notes: list[str],
-                unsupported: list[Unsupported]) -> SamplePlan:
-    """The :class:`SamplePlan` of ``cfg``; problems go to ``unsupported`` (a bad prompt file is refused)."""
+                unsupported: list[Unsupported], family: str | None = None) -> SamplePlan:
+    """The :class:`SamplePlan` of ``cfg``; problems go to ``unsupported`` (a bad prompt file is refused). For
+    FLUX.1 (``family``) every prompt is resolved as the FLUX sampler runs it and what FLUX does not read is said."""
     get = cfg.effective
     every_steps, every_epochs = _int(get("sample_every_n_steps")), _int(get("sample_every_n_epochs"))
     at_first = bool(get("sample_at_first"))
@@ -80,8 +85,39 @@ def sample_plan(cfg: CanonicalConfig, output_dir: str, base_dir: str | None, not
                      "no images are made (as in sd-scripts)")
     if not prompts:
         notes.append(f"{plan.prompt_file} holds no prompts: no images are made")
-    _check_samplers(plan, prompts, unsupported)
+    if family in FLUX_FAMILIES:
+        _flux_samples(cfg, plan, prompts, unsupported)
+    else:
+        _check_samplers(plan, prompts, unsupported)
     return plan
+
+
+def _flux_samples(cfg: CanonicalConfig, plan: SamplePlan, prompts: list[SamplePrompt],
+                  unsupported: list[Unsupported]) -> None:
+    """FLUX.1: each prompt's settings (what the sampler runs) and the prompt options it does not read (sampler
+    names are not read at all, so neither checked nor refused for a missing package)."""
+    plan.resolved = [flux_sample_settings(p).to_json() for p in prompts]
+    if cfg.get("sample_sampler") is not None:
+        unsupported.append(Unsupported("sample_sampler", f"{plan.sampler!r} is not read for FLUX.1: sd-scripts' FLUX "
+                                       "sampler always takes flow-matching Euler steps"))
+    for p in prompts:
+        where = f"{plan.prompt_file} prompt {p.index}"
+        unsupported.extend(Unsupported("sample_prompts", f"{where}: {phrase}")
+                           for phrase in flux_ignored_prompt_options(p))
+        _check_prompt(where, p, unsupported)
+
+
+def _check_prompt(where: str, p: SamplePrompt, unsupported: list[Unsupported]) -> None:
+    """What every family's sampler skips in a prompt: unconverted values, ``--cn``, keys sd-scripts does not read."""
+    for problem in p.problems:
+        unsupported.append(Unsupported("sample_prompts", f"{where}: {problem!r} is not a number; sd-scripts "
+                                       "logs it and skips it"))
+    if p.controlnet_image:
+        unsupported.append(Unsupported("sample_prompts", f"{where}: --cn (ControlNet image) is not used: "
+                                       "lora-compat samples without ControlNet"))
+    for key in p.extra:
+        unsupported.append(Unsupported("sample_prompts", f"{where}: {key!r} is not a prompt setting "
+                                       "sd-scripts reads; ignored"))
 
 
 def _check_samplers(plan: SamplePlan, prompts: list[SamplePrompt], unsupported: list[Unsupported]) -> None:
@@ -94,15 +130,7 @@ def _check_samplers(plan: SamplePlan, prompts: list[SamplePrompt], unsupported: 
         where = f"{plan.prompt_file} prompt {p.index}"
         if p.sample_sampler and p.sample_sampler not in SAMPLERS:
             unsupported.append(Unsupported("sample_prompts", f"{where}: {sampler_spec(p.sample_sampler)[1]}"))
-        for problem in p.problems:
-            unsupported.append(Unsupported("sample_prompts", f"{where}: {problem!r} is not a number; sd-scripts "
-                                           "logs it and skips it"))
-        if p.controlnet_image:
-            unsupported.append(Unsupported("sample_prompts", f"{where}: --cn (ControlNet image) is not used: "
-                                           "lora-compat samples without ControlNet"))
-        for key in p.extra:
-            unsupported.append(Unsupported("sample_prompts", f"{where}: {key!r} is not a prompt setting "
-                                           "sd-scripts reads; ignored"))
+        _check_prompt(where, p, unsupported)
     for name in sorted(n for n in used if n in SAMPLERS):
         needs = SAMPLERS[name].needs
         if needs and importlib.util.find_spec(needs) is None:
@@ -112,8 +140,13 @@ def _check_samplers(plan: SamplePlan, prompts: list[SamplePrompt], unsupported: 
 
 
 def validation_plan(cfg: CanonicalConfig, blueprints: list[ResolvedDataset], noise: NoisePlan, notes: list[str],
-                    unsupported: list[Unsupported]) -> ValidationPlan:
-    """The :class:`ValidationPlan` of ``cfg`` (reference §4.13, ``train_network.py``'s validation loop)."""
+                    unsupported: list[Unsupported], family: str | None = None) -> ValidationPlan:
+    """The :class:`ValidationPlan` of ``cfg`` (reference §4.13, ``train_network.py``'s validation loop).
+
+    FLUX.1 (``family``): ``flux_train_network.py`` runs each batch once per validation timestep, but its
+    ``get_noisy_model_input_and_timesteps`` ignores the timestep sd-scripts sets (``min_timestep = max_timestep =
+    t``): each run draws its sigma with ``timestep_sampling``, from the RNG the pass reseeds (so every pass draws
+    the same). ``fixed_timesteps`` is then False and a note says so."""
     get = cfg.effective
     plan = ValidationPlan(every_n_steps=_int(get("validate_every_n_steps")),
                           every_n_epochs=_int(get("validate_every_n_epochs")),
@@ -135,6 +168,11 @@ def validation_plan(cfg: CanonicalConfig, blueprints: list[ResolvedDataset], noi
             notes.append("validate_every_n_* / max_validation_steps without validation_split: nothing to validate")
         return plan
     plan.timesteps = validation_timesteps(noise.min_timestep, noise.max_timestep)
+    if family in FLUX_FAMILIES:
+        plan.fixed_timesteps = False
+        notes.append(f"FLUX.1 validation: each batch is run {len(plan.timesteps)} times, each with a sigma drawn by "
+                     "timestep_sampling (flux_train_network.py ignores the fixed validation timesteps); the pass is "
+                     "reseeded, so every pass draws the same noise and sigmas")
     if any(not bp.is_dreambooth for bp in blueprints if float(bp.params.get("validation_split") or 0) > 0):
         notes.append("validation_split on a fine-tune (metadata_file) dataset: sd-scripts splits nothing there and "
                      "validates on a copy of the training images; lora-compat does the same")

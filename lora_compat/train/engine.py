@@ -235,7 +235,10 @@ class Training:
             self.val_dataset = build_validation_dataset(plan.dataset, self.seed, sdxl=plan.family == "sdxl")
             if self.val_dataset is None:
                 self.say("warning: validation_split is set but no dataset holds images out; no validation loss")
-            elif any(ds.kind == FINETUNE for ds in self.val_dataset.datasets):
+                return
+            # cached text-encoder outputs: validation captions are the raw file text too, as sd-scripts caches them
+            self.val_dataset.raw_captions = self.dataset.raw_captions
+            if any(ds.kind == FINETUNE for ds in self.val_dataset.datasets):
                 self.say("warning: validation_split on a fine-tune (metadata_file) dataset: sd-scripts splits "
                          "nothing there, so the validation loss is measured on the training images")
             elif plan.dataset.cache_latents:

@@ -198,6 +198,25 @@ class FluxFamily(TrainingFamily):
                 store.get(entry.caption, npz(entry.path))
         trained = {a.part for a in plan.adapters if a.lr}
         ctx.cache["flux_te"] = {"store": store, "npz": npz, "clip_trained": "clip_l" in trained}
+        if plan.samples.enabled:
+            from lora_compat.train.flux.sampler import cache_sample_prompts
+
+            # sd-scripts' sample_prompts_te_outputs: the sample prompts encoded with the caches, before the network
+            ctx.cache["flux_sample_te"] = cache_sample_prompts(encode, plan.samples.prompts)
+
+    # ---- sample images and validation -------------------------------------------------------------------
+    def open_sampler(self, models: FamilyModels, plan: Any, ctx: StepContext) -> Any:
+        from lora_compat.train.flux.sampler import FluxSampler
+
+        return FluxSampler(models, plan, ctx)
+
+    def check_validation(self, plan: Any) -> None:
+        """FLUX validates as ``flux_train_network.py`` does: each held-out batch once per validation timestep,
+        but its ``get_noisy_model_input_and_timesteps`` ignores the fixed timestep sd-scripts sets (``min_timestep
+        = max_timestep = t``), so every run draws its sigma with ``timestep_sampling`` from the validation-seeded
+        RNG; :meth:`loss` does the same (it ignores :attr:`StepContext.fixed_timestep`). Every pass reseeds, so
+        each pass sees the same noise and sigmas per batch and the curve is comparable."""
+        return None
 
     # ---- loss -------------------------------------------------------------------------------------------
     def loss(self, models: FamilyModels, latents: Any, conditioning: Any, batch: dict[str, Any], plan: Any,

@@ -6,27 +6,21 @@ helpers it calls) op for op, so that with the same torch random state the same n
 (``torch.randn_like(latents)``), then this module draws the timestep randoms on the default generator, then the
 input-perturbation noise when ``ip_noise_gamma`` is set.
 
-Torch is imported inside the functions that need it; :func:`lin_function` and :func:`flux_shift_mu` are plain
+Torch is imported inside the functions that need it; :func:`flux_shift_mu` (on sd-scripts' ``get_lin_function``,
+:func:`lora_compat.semantics.flux_sampling.lin_function`, the one line shared with the sampler) is plain
 Python.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from lora_compat.semantics.flux_options import FluxOptions
+from lora_compat.semantics.flux_sampling import lin_function
 
 NUM_TRAIN_TIMESTEPS = 1000
-
-
-def lin_function(x1: float = 256, y1: float = 0.5, x2: float = 4096, y2: float = 1.15) -> Callable[[float], float]:
-    """The line through ``(x1, y1)`` and ``(x2, y2)`` (sd-scripts ``get_lin_function``), as a callable."""
-    m = (y2 - y1) / (x2 - x1)
-    b = y1 - m * x1
-    return lambda x: m * x + b
 
 
 def flux_shift_mu(latent_height: int, latent_width: int) -> float:
