@@ -116,3 +116,15 @@ def migrated_effective(cfg) -> dict:
     return out
 
 
+
+
+def on_command_line(options: dict) -> dict:
+    """:func:`migrated_options` as a command line can say them: a false flag is not given (argparse's default,
+    the same setting), ``max_token_length`` 75 is not given (the same setting), and ``text_encoder_lr``
+    (``nargs='*'``) is always a list (one value = a one-element list, which sd-scripts treats as the scalar)."""
+    out = {k: v for k, v in options.items() if v is not False}
+    if out.get("max_token_length") == 75:   # CLIP's 75 tokens: what unset means; argparse refuses an explicit 75
+        del out["max_token_length"]
+    if "text_encoder_lr" in out and not isinstance(out["text_encoder_lr"], list):
+        out["text_encoder_lr"] = [out["text_encoder_lr"]]
+    return out

@@ -26,7 +26,7 @@ from shared_data import CORPUS, FIXTURES, corpus_files
 SEED = int(os.environ.get("CONFIG_FUZZ_SEED", "20261204"))
 CASES = int(os.environ.get("CONFIG_FUZZ_CASES", "240"))
 SECRET = "fzSECRETplanted9Q"
-TARGETS = ("native", "sd-scripts", "kohya-gui")
+TARGETS = ("native", "sd-scripts", "kohya-gui", "command-line")
 COUNTS = {"cases": 0, "invocations": 0}
 
 
@@ -171,7 +171,7 @@ def _check_case(workdir: Path, name: str, text: str, rng: random.Random) -> None
     if out.strip():
         json.loads(out)
     to = rng.choice(TARGETS)
-    dest = workdir / ("out.json" if to == "kohya-gui" else "out.toml")
+    dest = workdir / {"kohya-gui": "out.json", "command-line": "out.sh"}.get(to, "out.toml")
     before = set(os.listdir(workdir))
     code, out, _ = _call("migrate", str(case), "--to", to, "-o", str(dest), "--force", "--format", "json")
     written = set(os.listdir(workdir)) - before

@@ -9,7 +9,7 @@ from lora_compat.errors import UserError
 from lora_compat.migrate.run import render, write_atomically
 from lora_compat.tomlparse import tomllib
 
-from shared_data import corpus_files, requires_corpus
+from shared_data import corpus_files, on_command_line, requires_corpus
 from shared_data import migrated_datasets as _datasets
 from shared_data import migrated_effective as _effective
 from shared_data import migrated_options as _options
@@ -122,5 +122,32 @@ def test_corpus_kohya_gui_round_trip_keeps_effective_options(tmp_path: Path) -> 
         a, b = _effective(cfg), _effective(back)
         diff = {k for k in a if a[k] != b[k] and k not in lost}
         assert not diff, (path.name, {k: (a[k], b[k]) for k in diff})
+        checked += 1
+    assert checked >= 100
+
+
+@requires_corpus
+def test_corpus_command_line_round_trip_keeps_canonical_options(tmp_path: Path) -> None:
+    """The command-line target (an sh script sd-scripts' argparse reads): the same canonical options, except what
+    argparse refuses (reported no-equivalent with loss) and false flags (not given: the same default)."""
+    from lora_compat.config.load import load_config
+
+    checked = 0
+    for path in corpus_files():
+        cfg = _load_or_refusal(path)
+        if cfg is None:
+            continue
+        out = str(tmp_path / "run.sh")
+        files, report = render(cfg, "command-line", out)
+        write_atomically(files)
+        back = load_config(out)
+        assert back.dialect == "command-line" and not back.invalid, \
+            (path.name, [(i.origin.key, i.reason) for i in back.invalid])
+        assert back.family == (cfg.family or "sd1"), path.name   # a dataset config runs train_network.py
+        lost = {e.option for e in report.losses}
+        a = on_command_line({k: v for k, v in _options(cfg).items() if k not in lost})
+        b = on_command_line(_options(back))
+        assert a == b, (path.name, {k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k)})
+        assert _datasets(cfg) == _datasets(back), path.name
         checked += 1
     assert checked >= 100

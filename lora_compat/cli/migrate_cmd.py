@@ -1,4 +1,4 @@
-"""``lora-compat migrate CONFIG --to native|sd-scripts|kohya-gui -o OUT``."""
+"""``lora-compat migrate CONFIG --to native|sd-scripts|kohya-gui|command-line -o OUT``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from lora_compat.migrate.report import LOSS_KINDS, MigrationReport
 
 @click.command(name="migrate")
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("--to", "to", type=click.Choice(["native", "sd-scripts", "kohya-gui"]), required=True,
-              help="Target format.")
+@click.option("--to", "to", type=click.Choice(["native", "sd-scripts", "kohya-gui", "command-line"]), required=True,
+              help="Target format (command-line: an sh script running `accelerate launch <script> --option ...`).")
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False), required=True,
               help="Output file (sd-scripts: the --config_file TOML; a <stem>_dataset.toml is written beside it "
                    "when there are datasets).")
@@ -41,6 +41,7 @@ def command(config: str, to: str, output: str, strict: bool, force: bool, dialec
       lora-compat migrate args.json --to kohya-gui -o gui.json --strict
       lora-compat migrate cmd.sh --to native -o new.toml --force --format json
       lora-compat migrate old.json --to sd-scripts -o run.toml --images "10_sks dog=25"
+      lora-compat migrate flux_preset.json --to command-line -o train_flux.sh
     """
     from lora_compat.config.kohya_folder import parse_image_counts
     from lora_compat.migrate.run import migrate_file

@@ -11,7 +11,7 @@ from lora_compat.config.validate import refuse_invalid
 from lora_compat.errors import UserError
 from lora_compat.migrate.report import MigrationReport, add_uncovered, add_unmapped
 
-TARGETS = ("native", "sd-scripts", "kohya-gui")
+TARGETS = ("native", "sd-scripts", "kohya-gui", "command-line")
 
 
 class StrictLossError(UserError):
@@ -60,9 +60,11 @@ def render(cfg: CanonicalConfig, to: str, out: str) -> tuple[dict[str, str], Mig
     if to == "sd-scripts" and not out.lower().endswith(".toml"):
         raise UserError("sd-scripts appends .toml to a --config_file name that lacks it; name the output *.toml",
                         file=out)
+    if to == "command-line" and not out.lower().endswith(".sh"):
+        raise UserError("the command-line target writes a POSIX sh script; name the output *.sh", file=out)
     report = MigrationReport(cfg.source, cfg.dialect, to)
     files: dict[str, str] = {}
-    if to in ("native", "sd-scripts"):
+    if to in ("native", "sd-scripts", "command-line"):
         cfg = _with_prompt_file(cfg, out, files)
     if to == "native":
         from lora_compat.migrate.native import dumps_native
@@ -76,6 +78,17 @@ def render(cfg: CanonicalConfig, to: str, out: str) -> tuple[dict[str, str], Mig
         files[out] = config_text
         if dataset_text is not None:
             files[dataset_path_for(out)] = dataset_text
+    elif to == "command-line":
+        from lora_compat.migrate.command_line import dumps_command_line
+        from lora_compat.migrate.sd_scripts import dumps_dataset_config, needs_dataset_config, report_folder_datasets
+
+        ds_path = os.path.abspath(dataset_path_for(out))
+        with_datasets = needs_dataset_config(cfg)
+        if not with_datasets:
+            report_folder_datasets(cfg, report)
+        files[out] = dumps_command_line(cfg, report, ds_path if with_datasets else None)
+        if with_datasets:
+            files[dataset_path_for(out)] = dumps_dataset_config(cfg, report)
     else:
         from lora_compat.migrate.kohya_gui import dumps_kohya_gui
         from lora_compat.migrate.sd_scripts import dumps_dataset_config, needs_dataset_config

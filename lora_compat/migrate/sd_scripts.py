@@ -187,13 +187,7 @@ def dumps_sd_scripts(cfg: CanonicalConfig, report: MigrationReport, dataset_path
     write_datasets = needs_dataset_config(cfg)
     if not write_datasets:
         dataset_path = None
-        if cfg.datasets:
-            for di, ds in enumerate(cfg.datasets):
-                for si, sub in enumerate(ds.subsets):
-                    for key, s in sub.params.items():
-                        report.add(written(f"datasets[{di}].subsets[{si}].{key}", s.prov, "train_data_dir",
-                                           s.value, conversion="from the kohya folder convention; sd-scripts "
-                                           "derives it again from train_data_dir"))
+        report_folder_datasets(cfg, report)
     body = to_config_file(cfg, report, dataset_path)
     header = (f"# sd-scripts --config_file written by lora-compat from {cfg.source} ({cfg.dialect})\n"
               f"# run: accelerate launch {script_for(cfg)} --config_file <this file>\n"
@@ -201,6 +195,17 @@ def dumps_sd_scripts(cfg: CanonicalConfig, report: MigrationReport, dataset_path
     config_text = header + compact_arrays(tomli_w.dumps(body))
     dataset_text = dumps_dataset_config(cfg, report) if write_datasets else None
     return config_text, dataset_text
+
+
+def report_folder_datasets(cfg: CanonicalConfig, report: MigrationReport) -> None:
+    """Report lines for datasets read from the kohya folder convention: not written, sd-scripts derives them
+    again from ``train_data_dir`` (targets without a dataset config of their own)."""
+    for di, ds in enumerate(cfg.datasets):
+        for si, sub in enumerate(ds.subsets):
+            for key, s in sub.params.items():
+                report.add(written(f"datasets[{di}].subsets[{si}].{key}", s.prov, "train_data_dir", s.value,
+                                   conversion="from the kohya folder convention; sd-scripts derives it again "
+                                   "from train_data_dir"))
 
 
 def needs_dataset_config(cfg: CanonicalConfig) -> bool:

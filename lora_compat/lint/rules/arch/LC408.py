@@ -15,7 +15,9 @@ class TextEncoderLrSecondValueIgnored(Rule):
     """Only the first ``text_encoder_lr`` value is used; SDXL's two text encoders share it.
 
     For networks.lora (and dylora, lora_fa, oft) sd-scripts reads ``text_encoder_lr[0]`` for every text encoder. The
-    docs' ``--text_encoder_lr1/2`` do not exist. A second, different value is silently ignored.
+    docs' ``--text_encoder_lr1/2`` do not exist. A second, different value is silently ignored. (FLUX's
+    ``networks.lora_flux`` is different: it reads ``[CLIP-L, T5-XXL]``,
+    ``LoRANetwork.prepare_optimizer_params_with_multiple_te_lrs``, so two values are meant there.)
 
     **Anti-pattern**
 
@@ -38,6 +40,10 @@ class TextEncoderLrSecondValueIgnored(Rule):
     reference = "sd-scripts train_network.py setup_parser"
 
     def check(self, cfg: CanonicalConfig) -> Iterable[Finding]:
+        from lora_compat.lint.facts import flux
+
+        if flux.uses_lora_flux(cfg):
+            return   # networks.lora_flux: one rate per text encoder, [CLIP-L, T5-XXL]
         v = cfg.get("text_encoder_lr")
         if isinstance(v, (list, tuple)) and len(v) > 1:
             nums = [as_number(x) for x in v]
