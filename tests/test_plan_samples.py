@@ -100,10 +100,10 @@ def test_memory_and_logging_refusals(opts, option, message) -> None:
 def test_memory_options_in_the_plan() -> None:
     plan = make_plan(_cfg(sdxl=True, pretrained_model_name_or_path="tiny:sdxl", mixed_precision="bf16",
                           fp8_base_unet=True, cache_text_encoder_outputs_to_disk=True, network_train_unet_only=True,
-                          highvram=True, log_with="wandb", log_prefix="run-"))
+                          highvram=True, log_with="tensorboard", logging_dir="logs", log_prefix="run-"))
     assert plan.precision.fp8_base and plan.precision.fp8_base_unet and not plan.refusals
     assert plan.model.cache_text_encoder_outputs and plan.model.cache_text_encoder_outputs_to_disk
-    assert plan.model.highvram and plan.outputs.log_with == "wandb" and plan.outputs.log_prefix == "run-"
+    assert plan.model.highvram and plan.outputs.log_with == "tensorboard" and plan.outputs.log_prefix == "run-"
     sd1 = make_plan(_cfg(cache_text_encoder_outputs_to_disk=True))
     assert not sd1.model.cache_text_encoder_outputs and "cache_text_encoder_outputs_to_disk" in {
         u.option for u in sd1.ignored}

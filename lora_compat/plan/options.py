@@ -62,8 +62,6 @@ ENGINE_IGNORED: dict[str, str] = {
     "fused_backward_pass": "the optimizer steps after the backward pass (same result, more memory)",
     "full_fp16": "the LoRA weights stay float32 under fp16 autocast (sd-scripts trains them in fp16 with a patched "
                  "grad scaler): same training, a little more memory; full_bf16 is supported",
-    "cache_text_encoder_outputs_to_disk": "text-encoder outputs are cached in memory (encoded once per run), not "
-                                          "written as <image>_te_outputs.npz",
     "highvram": "the VAE and the models always stay on the device here (highvram's behaviour): no effect",
     # config files
     "config_file": "read by the config loader, not by the engine", "output_config": "no config file is written",

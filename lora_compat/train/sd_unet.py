@@ -81,18 +81,37 @@ class SDUNetFamily(TrainingFamily):
                 ids1 = mdl.tokenize(toks[0], captions, m.max_token_length).to(dev)
                 ids2 = mdl.tokenize(toks[1], captions, m.max_token_length).to(dev)
                 return mdl.encode_sdxl(tes[0], tes[1], ids1, ids2)
+            disk = ctx.cache.get("te_disk")
+            if disk is not None:
+                _from_disk(disk, cache, captions, batch.get("image_paths") or [], dev)
             # frozen encoders, fixed captions: each caption is encoded once and reused
             for cap in set(captions) - set(cache):
                 i1 = mdl.tokenize(toks[0], [cap], m.max_token_length).to(dev)
                 i2 = mdl.tokenize(toks[1], [cap], m.max_token_length).to(dev)
                 cache[cap] = mdl.encode_sdxl(tes[0], tes[1], i1, i2)
+            if disk is not None:
+                _to_disk(disk, cache, captions, batch.get("image_paths") or [])
             return torch.cat([cache[c][0] for c in captions]), torch.cat([cache[c][1] for c in captions])
 
     def prepare_text_cache(self, models: FamilyModels, plan: Any, dataset: Any, ctx: StepContext) -> None:
-        if plan.model.cache_text_encoder_outputs:
-            # captions are then the raw file text (no prefix/suffix, wildcards, dropout: reference §4.4.5)
-            dataset.raw_captions = True
-            ctx.cache["text_encoder_outputs"] = {}
+        """SDXL ``cache_text_encoder_outputs``: each caption encoded once (at its first batch) and kept in
+        memory; with ``_to_disk`` also read from / written to sd-scripts' ``<image>_te_outputs.npz`` files
+        (:mod:`lora_compat.train.te_cache`), so a later run with the same captions, text encoders and settings
+        runs no text encoder at all."""
+        if not plan.model.cache_text_encoder_outputs:
+            return
+        # captions are then the raw file text (no prefix/suffix, wildcards, dropout: reference §4.4.5)
+        dataset.raw_captions = True
+        ctx.cache["text_encoder_outputs"] = {}
+        if plan.model.cache_text_encoder_outputs_to_disk:
+            from lora_compat.train.te_cache import cache_settings, text_encoder_fingerprint
+
+            # the fingerprint is taken before the network build casts the frozen encoders
+            settings = cache_settings(max_token_length=plan.model.max_token_length,
+                                      mixed_precision=ctx.mixed_precision,
+                                      fingerprint=text_encoder_fingerprint(list(models.text_encoders)))
+            ctx.cache["te_disk"] = {"settings": settings, "width1": models.text_encoders[0].config.hidden_size,
+                                    "done": set()}
 
     # ---- sampling ---------------------------------------------------------------------------------------
     def open_sampler(self, models: FamilyModels, plan: Any, ctx: StepContext) -> Any:
@@ -211,6 +230,39 @@ class SDUNetFamily(TrainingFamily):
         from lora_compat.train.network import apply_max_norm
 
         return apply_max_norm(nets, max_norm)
+
+
+def _from_disk(disk: dict[str, Any], cache: dict[str, Any], captions: list[str], paths: list[str], device: Any
+               ) -> None:
+    """Fill the in-memory cache with the captions whose image has a valid ``_te_outputs.npz``."""
+    import torch
+
+    from lora_compat.train.te_cache import load_te_outputs, te_outputs_npz_path
+
+    for cap, path in zip(captions, paths, strict=True):
+        if cap in cache or path in disk["done"]:
+            continue
+        found = load_te_outputs(te_outputs_npz_path(path), cap, disk["settings"])
+        if found is not None:
+            hs1, hs2, pool2 = (torch.from_numpy(a).to(device) for a in found)
+            cache[cap] = (torch.cat([hs1, hs2], dim=-1).unsqueeze(0), pool2.unsqueeze(0))
+            disk["done"].add(path)
+
+
+def _to_disk(disk: dict[str, Any], cache: dict[str, Any], captions: list[str], paths: list[str]) -> None:
+    """Write the ``_te_outputs.npz`` of every image of the batch that has no valid one yet (one per image, also
+    when another image with the same caption was encoded first)."""
+    from lora_compat.train.te_cache import load_te_outputs, save_te_outputs, te_outputs_npz_path
+
+    for cap, path in zip(captions, paths, strict=True):
+        if path in disk["done"]:
+            continue
+        npz = te_outputs_npz_path(path)
+        if load_te_outputs(npz, cap, disk["settings"]) is None:
+            context, pooled = cache[cap]
+            w = disk["width1"]
+            save_te_outputs(npz, (context[0, :, :w], context[0, :, w:], pooled[0]), cap, disk["settings"])
+        disk["done"].add(path)
 
 
 def _store_in_fp8(models: FamilyModels, *, text_encoders: bool, compute_dtype: Any) -> None:
