@@ -77,4 +77,49 @@ def test_memory_options_without_effect_are_said(tmp_path):
     plan = make_plan(_cfg(tmp_path, highvram=True, lowram=True, full_fp16=True, mixed_precision="fp16"))
     why = {u.option: u.why for u in plan.ignored}
     assert "always stay on the device" in why["highvram"] and "host RAM" in why["lowram"]
-    assert "stay float32" in why["full_fp16"] and not plan.refusals
+    assert "full_fp16" not in why and plan.precision.full_fp16 and not plan.refusals
+    # sd-scripts' own condition: full_fp16 asserts mixed_precision == "fp16"
+    refused = make_plan(_cfg(tmp_path, full_fp16=True, mixed_precision="bf16")).refusals
+    assert [u.option for u in refused] == ["full_fp16"] and 'requires mixed_precision = "fp16"' in refused[0].why
+
+
+def test_full_fp16_trains_the_network_in_fp16(tmp_path, data_dir):
+    from safetensors.torch import load_file
+
+    # AdamW's default eps (1e-8) is 0 in fp16, and a fresh LoRA's lora_A gradients are exactly 0 (lora_B starts at
+    # 0): 0 / (0 + 0) = NaN, in sd-scripts' full_fp16 too. An eps fp16 can hold keeps the comparison meaningful.
+    opts = {"mixed_precision": "fp16", "optimizer_args": ["eps=1e-4"]}
+    _, ref = _train(tmp_path, data_dir, "fp32", **opts)   # no GPU: fp16 autocast runs as fp32
+    full, res = _train(tmp_path, data_dir, "full", full_fp16=True, **opts)
+    layer = full.models.denoiser.down_blocks[0].attentions[0].transformer_blocks[0].attn1.to_q
+    assert layer.lora_A["default"].weight.dtype == torch.float16         # the network itself in fp16
+    assert layer.lora_A["default"].weight.grad is None or layer.lora_A["default"].weight.grad.dtype == torch.float16
+    saved = load_file(str(res.final_model))
+    assert {t.dtype for k, t in saved.items() if not k.endswith(".alpha")} == {torch.float16}   # as trained
+    assert res.metadata["ss_full_fp16"] == "True"
+    # the first step sees the same batch and noise through fp16-rounded LoRA weights: fp16's tolerance
+    assert res.losses[0] == pytest.approx(ref.losses[0], rel=2e-3)
+    assert res.losses == pytest.approx(ref.losses, rel=2e-2)
+
+
+def test_full_fp16_lets_the_grad_scaler_unscale_fp16_gradients():
+    """sd-scripts' patch_accelerator_for_fp16_training: GradScaler refuses fp16 gradients unless told not to."""
+    import types
+
+    from lora_compat.train.precision import allow_fp16_grad_unscaling
+
+    def step(patch: bool) -> torch.Tensor:
+        p = torch.nn.Parameter(torch.ones(4, dtype=torch.float16))
+        opt = torch.optim.SGD([p], lr=0.1)
+        scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+        if patch:
+            assert allow_fp16_grad_unscaling(types.SimpleNamespace(scaler=scaler, distributed_type="NO"))
+        scaler.scale((p.float() * 2).sum()).backward()
+        scaler.unscale_(opt)
+        scaler.step(opt)
+        return p.detach()
+
+    with pytest.raises(ValueError, match="unscale FP16 gradients"):
+        step(False)
+    assert step(True).tolist() == pytest.approx([0.8] * 4, rel=1e-3)   # 1 - 0.1 x 2, the scale removed
+    assert not allow_fp16_grad_unscaling(types.SimpleNamespace(scaler=None))   # no scaler (CPU, bf16): nothing

@@ -55,6 +55,8 @@ IGNORED_BY_FLUX["controlnet_model_name_or_path"] = ("a FLUX ControlNet (flux_tra
                                                     "does not load it")
 IGNORED_BY_FLUX["text_encoder_batch_size"] = ("the batch size of text-encoder output caching; no effect on the "
                                               "result (captions are cached one batch of the dataset at a time)")
+IGNORED_BY_FLUX["full_fp16"] = ("the FLUX.1 network trains in float32 under fp16 autocast here (sd-scripts casts it "
+                                "to fp16 with a patched grad scaler; full_bf16 is supported)")
 IGNORED_BY_FLUX["max_token_length"] = ("not used by FLUX.1 (sd-scripts warns); the T5 length is "
                                        "t5xxl_max_token_length and CLIP-L always takes 77 tokens")
 #: ENGINE_IGNORED entries the FLUX family does run.

@@ -60,8 +60,6 @@ ENGINE_IGNORED: dict[str, str] = {
     "ddp_gradient_as_bucket_view": "accelerate's defaults are used",
     "ddp_static_graph": "accelerate's defaults are used",
     "fused_backward_pass": "the optimizer steps after the backward pass (same result, more memory)",
-    "full_fp16": "the LoRA weights stay float32 under fp16 autocast (sd-scripts trains them in fp16 with a patched "
-                 "grad scaler): same training, a little more memory; full_bf16 is supported",
     "highvram": "the VAE and the models always stay on the device here (highvram's behaviour): no effect",
     # config files
     "config_file": "read by the config loader, not by the engine", "output_config": "no config file is written",

@@ -333,6 +333,10 @@ class Training:
         # types ending in "ScheduleFree"; every other optimizer gets no-ops
         raw = getattr(self.optimizer, "optimizer", self.optimizer)
         self.schedule_free = plan.optimizer.schedule_free and callable(getattr(raw, "train", None))
+        if plan.precision.full_fp16:
+            from lora_compat.train.precision import allow_fp16_grad_unscaling
+
+            allow_fp16_grad_unscaling(self.accelerator)
         self.accelerator.register_for_checkpointing(DatasetCheckpoint(self.dataset))
         st.keep_only_trainable_weights(self.accelerator)
         wmap = {id(m): w for m, w in zip(trained, self.wrapped, strict=True)}

@@ -64,14 +64,24 @@ class SDUNetFamily(TrainingFamily):
     def encode_text(self, models: FamilyModels, batch: dict[str, Any], plan: Any, ctx: StepContext) -> Any:
         import torch
 
+        tes = [ctx.run_parts.get(name, te) for name,
+               te in zip(("text_encoder", "text_encoder_2"), models.text_encoders, strict=False)]
+        grad = contextlib.nullcontext() if ctx.train_text_encoders else torch.no_grad()
+        if plan.precision.full_fp16 and ctx.mixed_precision == "fp16":
+            # sd-scripts (full_fp16): the text conditioning is cast to the fp16 weight dtype
+            context, pooled = self._encode_text(models, batch, plan, ctx, tes, grad)
+            return context.to(torch.float16), None if pooled is None else pooled.to(torch.float16)
+        return self._encode_text(models, batch, plan, ctx, tes, grad)
+
+    def _encode_text(self, models: FamilyModels, batch: dict[str, Any], plan: Any, ctx: StepContext, tes: list[Any],
+                     grad: Any) -> Any:
+        import torch
+
         from lora_compat.train import models as mdl
 
         captions = batch["captions"]
         m = plan.model
         toks, dev = models.tokenizers, ctx.device
-        tes = [ctx.run_parts.get(name, te) for name,
-               te in zip(("text_encoder", "text_encoder_2"), models.text_encoders, strict=False)]
-        grad = contextlib.nullcontext() if ctx.train_text_encoders else torch.no_grad()
         with ctx.autocast(), grad:
             if m.family != "sdxl":
                 ids = mdl.tokenize(toks[0], captions, m.max_token_length).to(dev)
@@ -189,9 +199,12 @@ class SDUNetFamily(TrainingFamily):
             # float8_e4m3fn, computed in the mixed-precision dtype; after the adapters exist, which keep theirs
             compute = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed_precision, torch.float32)
             _store_in_fp8(models, text_encoders=not plan.precision.fp8_base_unet, compute_dtype=compute)
-        if plan.precision.full_bf16:
-            for net in nets:  # sd-scripts trains the network itself in bf16
-                netmod.cast_adapters(net, torch.bfloat16)
+        if plan.precision.full_bf16 or plan.precision.full_fp16:
+            # sd-scripts: network.to(weight_dtype), the network itself trained in bf16 / fp16 (full_fp16: with
+            # the engine's patched grad scaler, :func:`lora_compat.train.precision.allow_fp16_grad_unscaling`)
+            half = torch.bfloat16 if plan.precision.full_bf16 else torch.float16
+            for net in nets:
+                netmod.cast_adapters(net, half)
         if plan.network_weights:
             netmod.load_network_weights(plan.network_weights, nets, say)
         eo = plan.engine_options
