@@ -171,29 +171,3 @@ def test_reading_our_file_back_matches_sd_scripts_loader(case: dict, tmp_path) -
     if "split" in src["name"]:
         weak = [p for p in check_lora(lf, "sd-scripts").problems if "1/" in p[1]]
         assert len(weak) == 76  # 38 double-block qkv pairs and 38 linear1: applied at 1/3 and 1/4
-
-
-def test_sd3_tables_match_a_tiny_diffusers_sd3_model() -> None:
-    """SD3 is detected and named, not converted: its tables (data) still match SD3Transformer2DModel's modules."""
-    torch = pytest.importorskip("torch")
-    diffusers = pytest.importorskip("diffusers")
-    from lora_compat.arch import sd3
-
-    model = diffusers.SD3Transformer2DModel(
-        sample_size=8, patch_size=2, in_channels=4, num_layers=3, attention_head_dim=4, num_attention_heads=2,
-        joint_attention_dim=12, caption_projection_dim=8, pooled_projection_dim=6, out_channels=4,
-        pos_embed_max_size=8, dual_attention_layers=(0,), qk_norm="rms_norm")
-    mods = {n: tuple(m.weight.shape) for n, m in model.named_modules()
-            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))}
-    w = sd3.Sd3Widths(depth=3, hidden=8, context=12, adm=6, in_channels=4, attn2_blocks=1)
-    ours = {}
-    for m in sd3.transformer_modules("sd3.5-medium", w):
-        for p in m.parts:
-            ours[p.diffusers_path] = (p.rows, m.in_features, m.kernel, m.kernel) if m.kernel > 1 else \
-                (p.rows, m.in_features)
-    assert ours == mods
-    counts = {v: sum(m.group == "joint" for m in sd3.transformer_modules(v)) for v in sd3.SD3_VARIANTS}
-    assert counts == {"sd3-medium": 23 * 10 + 7, "sd3.5-large": 37 * 10 + 7, "sd3.5-medium": 23 * 10 + 7 + 13 * 2}
-    t = sd3.sd3_table("sd3-medium")
-    assert t.by_kohya["lora_te2_text_model_encoder_layers_31_mlp_fc1"].weight_shape == (5120, 1280)
-    assert t.by_kohya["lora_unet_joint_blocks_23_context_block_adaLN_modulation_1"].parts[0].swap

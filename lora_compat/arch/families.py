@@ -80,7 +80,7 @@ _FAMILIES: tuple[Family, ...] = (
            ("chroma",), ("chroma",), frozenset({CONFIG, MIGRATE, PLAN, WEIGHTS}),
            note="flux_train_network.py --model_type chroma"),
     Family("sd3", "SD3/SD3.5", ("sd3_train_network.py",), ("networks.lora_sd3",),
-           ("medium", "5-large", "5-medium", "sd_3", "sd3"), ("stable-diffusion-3",), frozenset()),
+           ("medium", "5-large", "5-medium", "sd_3", "sd3"), ("stable-diffusion-3",), frozenset({WEIGHTS})),
     Family("lumina2", "Lumina-Image 2.0", ("lumina_train_network.py",), ("networks.lora_lumina",),
            ("lumina2",), ("lumina-2", "lumina"), frozenset()),
     Family("hunyuan_image", "HunyuanImage-2.1", ("hunyuan_image_train_network.py",),

@@ -45,7 +45,7 @@ PARTS: tuple[str, ...] = ("transformer", "te1", "te3")
 KOHYA_PREFIX = {"transformer": "lora_unet", "te1": "lora_te1", "te3": "lora_te3"}
 DIFFUSERS_COMPONENT = {"transformer": "transformer", "te1": "text_encoder", "te3": "text_encoder_2"}
 COMFY_PREFIX = {"transformer": "diffusion_model.", "te1": "text_encoders.clip_l.transformer.",
-                "te3": "text_encoders.t5xxl.transformer."}
+                "te2": "text_encoders.clip_g.transformer.", "te3": "text_encoders.t5xxl.transformer."}  # te2: SD3
 
 
 class FluxWidths(NamedTuple):
@@ -203,7 +203,7 @@ class FluxPart(NamedTuple):
 
     def te_path(self, transformers_major: int = 4) -> str:
         """The path for a transformers major version (v5 flattened ``CLIPTextModel``: no ``text_model.``)."""
-        if self.part == "te1" and transformers_major >= 5:
+        if self.part in ("te1", "te2") and transformers_major >= 5:
             return self.diffusers_path.removeprefix("text_model.")
         return self.diffusers_path
 
@@ -222,15 +222,16 @@ class FluxModule(NamedTuple):
     in_dims_index: int | None = None  # embedders: index into sd-scripts' in_dims
     sd_scripts: bool = True           # a module sd-scripts' lora_flux can create (the final layer is not)
     in_expr: str = ""                 # in_features as an expression over the widths (inferring custom widths)
+    kernel_size: int = 1              # >1: a Conv2d with a square kernel (SD3's 2x2 patch embedding)
 
     # What the generic shape checks read of ModuleInfo (properties: a NamedTuple's fields are its only attributes).
     @property
     def kind(self) -> str:
-        return "linear"
+        return "conv" if self.kernel_size > 1 else "linear"
 
     @property
     def kernel(self) -> int:
-        return 1
+        return self.kernel_size
 
     @property
     def sgm_path(self) -> str | None:
@@ -252,7 +253,7 @@ class FluxModule(NamedTuple):
 
     @property
     def hf_class(self) -> str | None:
-        return {"te1": "CLIPTextModel", "te3": "T5EncoderModel"}.get(self.part)
+        return {"te1": "CLIPTextModel", "te2": "CLIPTextModelWithProjection", "te3": "T5EncoderModel"}.get(self.part)
 
     @property
     def comfy_path(self) -> str:
@@ -268,7 +269,7 @@ class FluxModule(NamedTuple):
         return (rank, self.in_features), (self.out_features, rank)
 
     def te_path(self, transformers_major: int = 4) -> str:
-        if self.part == "te1" and transformers_major >= 5:
+        if self.part in ("te1", "te2") and transformers_major >= 5:
             return self.bfl_path.removeprefix("text_model.")
         return self.bfl_path
 

@@ -21,7 +21,7 @@ Examples:
 @click.option("--target", type=click.Choice(["diffusers", "comfyui", "a1111", "sd-scripts", "ai-toolkit"]),
               required=True,
               help="The consumer that will load the LoRA.")
-@click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl", "flux1", "chroma"]), default="auto",
+@click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl", "flux1", "chroma", "sd3"]), default="auto",
               show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(path: Path, target: str, arch: str, fmt: str) -> None:

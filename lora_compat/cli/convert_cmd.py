@@ -58,7 +58,7 @@ Examples:
 @click.option("--to", "to", type=click.Choice(["kohya", "peft", "diffusers", "comfyui", "ai-toolkit"]), required=True,
               help="Output layout: kohya .safetensors, PEFT folder, diffusers pipeline file; FLUX.1/Chroma also "
                    "ComfyUI-native (diffusion_model.) and ai-toolkit (baked, no alpha).")
-@click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl", "flux1", "chroma"]), default="auto",
+@click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl", "flux1", "chroma", "sd3"]), default="auto",
               show_default=True,
               help="Base model family (auto: from module names and tensor shapes).")
 @click.option("--dtype", type=click.Choice(["keep", "fp16", "bf16", "fp32"]), default="keep", show_default=True,

@@ -33,6 +33,10 @@ def check_lora(lf: LoraFile, target: str) -> CheckResult:
     """Check ``lf`` against ``target`` (one of :data:`TARGETS`)."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}")
+    if isinstance(lf, FluxLoraFile) and lf.arch == "sd3":
+        from lora_compat.weights.sd3_check import check_sd3  # SD3/SD3.5 rules
+
+        return check_sd3(lf, target)
     if isinstance(lf, FluxLoraFile):
         from lora_compat.weights.flux_check import check_flux  # FLUX.1 / Chroma rules
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from lora_compat.arch import flux as fa
+from lora_compat.arch import sd3
 from lora_compat.errors import UserError
 from lora_compat.weights.conversion import (
     DTYPES,
@@ -70,7 +71,7 @@ from lora_compat.weights.safetensors_io import (
 FLUX_TARGETS = ("kohya", "comfyui", "diffusers", "peft", "ai-toolkit")
 FUSED_TARGETS = ("kohya", "comfyui")
 ALPHA_DTYPES_KEY = "lora_compat.kohya_alpha_dtypes"
-PEFT_DIRS = {"transformer": "transformer", "te1": "text_encoder", "te3": "text_encoder_2"}
+PEFT_DIRS = {"transformer": "transformer", "te1": "text_encoder", "te3": "text_encoder_2"}  # FLUX's (lf.components)
 
 
 # --- sources that pass bytes through Python --------------------------------------------------------------------------
@@ -181,9 +182,11 @@ class TPlan:
                 else:
                     out.append(RowBlock(p.path, p.offset, 1, p.length, 0, p.length, self.dtype, dst, factor))
             else:
-                out.append(p._replace(dst=dst, factor=factor, pad_before=p.pad_before // DTYPE_SIZES[self.dtype]
-                                      * DTYPE_SIZES[dst], pad_after=p.pad_after // DTYPE_SIZES[self.dtype]
-                                      * DTYPE_SIZES[dst]))
+                # a RowBlock may carry its own factor (a part's scale baked into a block-diagonal down): keep it
+                size = DTYPE_SIZES[self.dtype]
+                out.append(p._replace(dst=dst, factor=p.factor * factor,
+                                      pad_before=p.pad_before // size * DTYPE_SIZES[dst],
+                                      pad_after=p.pad_after // size * DTYPE_SIZES[dst]))
         return out[0] if len(out) == 1 and not isinstance(out[0], Zeros) else Pieces(tuple(out))
 
 
@@ -277,8 +280,10 @@ def _swap_up(m: AdapterModule) -> TPlan:
 
 def _plain(m: AdapterModule, target: FluxSlice, swap: bool = False, **kw) -> OutAdapter:
     d, u = m.tensors["down"], m.tensors["up"]
-    up = _swap_up(m) if swap else TPlan(u.dtype, tuple(u.shape[:2]), [_range(m, "up")])
-    return OutAdapter(target, TPlan(d.dtype, tuple(d.shape[:2]), [_range(m, "down")]), up, m.lora_rank, _alpha_of(m),
+    keep = len(u.shape) if target.kernel > 1 else 2   # a Conv2d (SD3's patch embedding) keeps its 4-D shapes
+    up = _swap_up(m) if swap else TPlan(u.dtype, tuple(u.shape[:keep]), [_range(m, "up")])
+    keep = len(d.shape) if target.kernel > 1 else 2
+    return OutAdapter(target, TPlan(d.dtype, tuple(d.shape[:keep]), [_range(m, "down")]), up, m.lora_rank, _alpha_of(m),
                       **kw)
 
 
@@ -494,7 +499,7 @@ def _component_path(sl: FluxSlice, te_naming: int | None) -> str:
 def _config_path(sl: FluxSlice) -> str:
     """PEFT ``target_modules`` / pattern key: the full path; the top-level ``proj_out`` anchored (single blocks also
     have a ``proj_out`` that a plain suffix would match)."""
-    path = _component_path(sl, 5 if sl.part == "te1" else None)
+    path = _component_path(sl, 5 if sl.part in ("te1", "te2") else None)
     return "^proj_out" if path == "proj_out" else path
 
 
@@ -536,14 +541,17 @@ def _kohya_meta(lf: FluxLoraFile, opts: ConvertOptions, outs: list[OutAdapter]) 
     meta = {k: v for k, v in src.items() if not k.startswith(("sshs_", "lora_compat.")) and k != "modelspec.hash_sha256"
             and k != "lora_adapter_metadata" and not is_secret_key(k)}
     if meta.get("ss_network_module") in (None, "networks.lora", "lycoris.kohya"):
-        meta["ss_network_module"] = "networks.lora_flux"
+        meta["ss_network_module"] = "networks.lora_sd3" if lf.arch == "sd3" else "networks.lora_flux"
     ranks = Counter(oa.rank for oa in outs)
     alphas = Counter(float(oa.rank) if oa.bake is not None else oa.alpha for oa in outs)
     if ranks and ("ss_network_dim" not in meta or lf.layout != "kohya" or opts.bake_scale):
         meta["ss_network_dim"] = str(ranks.most_common(1)[0][0])
     if alphas and ("ss_network_alpha" not in meta or lf.layout != "kohya" or opts.bake_scale):
         meta["ss_network_alpha"] = str(fmt_alpha(alphas.most_common(1)[0][0]))
-    if meta.get("ss_base_model_version") in (None, "flux.1"):
+    if lf.arch == "sd3":
+        if meta.get("ss_base_model_version") in (None, "sd_3") and lf.variant in sd3.BASE_MODEL_VERSION:
+            meta["ss_base_model_version"] = sd3.BASE_MODEL_VERSION[lf.variant]  # what sd-scripts writes
+    elif meta.get("ss_base_model_version") in (None, "flux.1"):
         meta["ss_base_model_version"] = "chroma" if lf.arch == "chroma" else "flux1"
     meta["format"] = "pt"
     meta.update(provenance(lf, opts))
@@ -577,11 +585,13 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
             notes.append(f"left out {len(t5)} T5-XXL modules (--drop-t5)")
         elif to == "ai-toolkit":
             raise UserError(f"{len(t5)} T5-XXL modules (lora_te3_): an ai-toolkit-style file has no T5 adapter that "
-                            "any loader applies (diffusers and ComfyUI ignore text_encoder_2 keys); convert --to "
-                            "kohya/comfyui/peft to keep them, or pass --drop-t5", file=str(lf.path))
+                            f"any loader applies (diffusers and ComfyUI ignore {lf.components['te3']} keys); "
+                            "convert --to kohya/comfyui/peft to keep them, or pass --drop-t5", file=str(lf.path))
         elif to == "diffusers":
-            notes.append(f"kept {len(t5)} T5-XXL modules as text_encoder_2.*: FluxPipeline.load_lora_weights ignores "
-                         "them (load them into pipe.text_encoder_2 with PEFT, or use --to peft); --drop-t5 leaves "
+            comp = lf.components["te3"]
+            pipe = "StableDiffusion3Pipeline" if lf.arch == "sd3" else "FluxPipeline"
+            notes.append(f"kept {len(t5)} T5-XXL modules as {comp}.*: {pipe}.load_lora_weights ignores "
+                         f"them (load them into pipe.{comp} with PEFT, or use --to peft); --drop-t5 leaves "
                          "them out")
     work = FluxLoraFile(lf.path, lf.layout, lf.arch, modules, lf.metadata, lf.files, lf.peft_configs, lf.naming,
                         lf.custom_widths, lf.warnings, lf.variant, lf.table, lf.split_qkv, lf.alpha_dtypes)
@@ -601,7 +611,7 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
             oa.bake = None
     report = ConvertReport(lf.path, dst, lf.layout, lf.arch, lf.algo, to, len(modules),
                            dict(Counter(m.part for m in modules)))
-    _notes(stats, notes, to, bake)
+    _notes(stats, notes, to, bake, "qkv" if lf.arch == "sd3" else "qkv, linear1")
     check = verifier(lf, report) if opts.verify else None
     if to in FUSED_TARGETS:
         tensors = []
@@ -624,14 +634,14 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
     elif to in ("diffusers", "ai-toolkit"):
         tensors = []
         for oa in outs:
-            stem = f"{fa.DIFFUSERS_COMPONENT[oa.target.part]}.{_component_path(oa.target, None)}"
+            stem = f"{work.components[oa.target.part]}.{_component_path(oa.target, None)}"
             tensors += _tensors_for(oa, opts, f"{stem}.lora_A.weight", f"{stem}.lora_B.weight")
         meta = _flux_provenance(path_metadata(work, opts), opts)
         rec = _alpha_dtypes_meta(work, outs)
         if rec:
             meta[ALPHA_DTYPES_KEY] = rec
         if to == "diffusers":
-            meta["lora_adapter_metadata"] = json.dumps(_adapter_metadata(outs), sort_keys=True)
+            meta["lora_adapter_metadata"] = json.dumps(_adapter_metadata(outs, work), sort_keys=True)
         count_bytes(tensors, report)
         write_file(dst, tensors, meta, check)
         report.outputs.append(dst)
@@ -643,23 +653,23 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
         if rec:
             meta[ALPHA_DTYPES_KEY] = rec
         with atomic_dir(dst, replace=opts.force) as tmp:
-            for part in fa.PARTS:
+            for part in work.parts:
                 group = [oa for oa in outs if oa.target.part == part]
                 if not group:
                     continue
                 tensors = []
-                naming = opts.te_naming if part == "te1" else None
+                naming = opts.te_naming if part in ("te1", "te2") else None
                 for oa in group:
                     stem = f"base_model.model.{_component_path(oa.target, naming)}"
                     tensors += _tensors_for(oa, opts, f"{stem}.lora_A.weight", f"{stem}.lora_B.weight")
                 count_bytes(tensors, report)
-                sub = tmp / PEFT_DIRS[part]
+                sub = tmp / work.components[part]
                 sub.mkdir()
                 write_safetensors(sub / "adapter_model.safetensors", tensors, meta, order="source", atomic=False)
                 with open(sub / "adapter_config.json", "w", encoding="utf-8") as fh:
                     json.dump(flux_peft_config(group), fh, indent=2, sort_keys=True)
                     fh.write("\n")
-                report.outputs.append(dst / PEFT_DIRS[part])
+                report.outputs.append(dst / work.components[part])
             if check is not None:
                 check(tmp)
     report.written = True
@@ -667,23 +677,23 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
     return report
 
 
-def _adapter_metadata(outs: list[OutAdapter]) -> dict:
+def _adapter_metadata(outs: list[OutAdapter], lf: FluxLoraFile) -> dict:
     """``lora_adapter_metadata``: component-prefixed LoraConfig fields (diffusers >= 0.34 reads them)."""
     out: dict = {}
-    for part in fa.PARTS:
+    for part in lf.parts:
         group = [oa for oa in outs if oa.target.part == part]
         if not group:
             continue
         cfg = flux_peft_config(group)
         for k in ("r", "lora_alpha", "target_modules", "rank_pattern", "alpha_pattern", "use_dora", "use_rslora",
                   "lora_dropout", "bias", "init_lora_weights", "lora_bias"):
-            out[f"{fa.DIFFUSERS_COMPONENT[part]}.{k}"] = cfg[k]
+            out[f"{lf.components[part]}.{k}"] = cfg[k]
     return out
 
 
-def _notes(stats: _Stats, notes: list[str], to: str, bake: bool) -> None:
+def _notes(stats: _Stats, notes: list[str], to: str, bake: bool, fused: str) -> None:
     if stats.shared_split and to not in FUSED_TARGETS:
-        notes.append(f"split {stats.shared_split} fused modules (qkv, linear1) into their parts with the shared down")
+        notes.append(f"split {stats.shared_split} fused modules ({fused}) into their parts with the shared down")
     if stats.shared_split and to in FUSED_TARGETS:
         notes.append(f"re-fused {stats.shared_split} modules from parts with identical downs at their own rank")
     if stats.chunk_split:

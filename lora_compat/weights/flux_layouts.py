@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from lora_compat.arch import families
+from lora_compat.arch import families, sd3
 from lora_compat.arch import flux as fa
+from lora_compat.arch.sd3 import Sd3Table
 from lora_compat.errors import UserError, Where
 from lora_compat.weights.layouts import (
     AdapterModule,
@@ -54,11 +56,11 @@ class FluxSlice(NamedTuple):
     # What the generic shape checks read of ModuleInfo (properties: a NamedTuple's fields are its only attributes).
     @property
     def kind(self) -> str:
-        return "linear"
+        return self.module.kind
 
     @property
     def kernel(self) -> int:
-        return 1
+        return self.module.kernel
 
     @property
     def sgm_path(self) -> str | None:
@@ -131,16 +133,27 @@ class FluxSlice(NamedTuple):
 
 @dataclass
 class FluxLoraFile(LoraFile[FluxSlice]):
-    """A parsed FLUX.1 / Chroma LoRA (``arch`` is ``flux1`` or ``chroma``)."""
+    """A parsed LoRA of a fused-module family: FLUX.1 / Chroma (``arch`` ``flux1`` / ``chroma``) or SD3/SD3.5
+    (``arch`` ``sd3``, read by :mod:`lora_compat.weights.sd3_layouts`; its modules are SAI MMDiT modules)."""
 
-    variant: str | None = None                  # flux1-dev | flux1-schnell | chroma | None (not decidable)
-    table: fa.FluxTable | None = None            # the table the modules resolved against (real or inferred widths)
+    variant: str | None = None                  # flux1-dev | flux1-schnell | chroma | sd3-medium ... | None
+    table: fa.FluxTable | Sd3Table | None = None  # the table the modules resolved against (real or inferred widths)
     split_qkv: bool = False                     # ss_network_args says split_qkv=True (sd-scripts #2204)
     alpha_dtypes: dict[str, str] = field(default_factory=dict)  # kohya name -> dtype of its source alpha tensor
 
     @property
     def family(self) -> str:
-        return "flux1" if self.arch == "flux1" else "chroma"
+        return self.arch if self.arch in ("flux1", "sd3") else "chroma"
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The family's parts in output order (transformer and text encoders)."""
+        return sd3.PARTS if self.arch == "sd3" else fa.PARTS
+
+    @property
+    def components(self) -> dict[str, str]:
+        """Part -> diffusers pipeline component (``text_encoder_2`` is T5 for FLUX, CLIP-G for SD3)."""
+        return sd3.DIFFUSERS_COMPONENT if self.arch == "sd3" else fa.DIFFUSERS_COMPONENT
 
 
 # --- family detection ------------------------------------------------------------------------------------------------
@@ -313,33 +326,7 @@ def _resolve(table: fa.FluxTable, key: _Key, od: dict | None = None) -> FluxSlic
 def read_flux_safetensors(sf: SafetensorsFile, arch_opt: str = "auto", *, layout_hint: str | None = None,
                           part_hint: str | None = None) -> FluxLoraFile:
     """Read a FLUX LoRA file (any layout above) from its parsed header."""
-    groups: dict[_Key, dict[str, TensorEntry]] = {}
-    for key, entry in sf.tensors.items():
-        sp = _split_param(key)
-        if sp is None:
-            raise UserError("unknown FLUX LoRA key (no lora_down/lora_up/lora_A/lora_B/alpha parameter)",
-                            file=str(sf.path), key=key)
-        stem, role = sp
-        if role.startswith("!"):
-            raise UserError(f"{role[1:]} modules cannot be converted (FLUX: plain LoRA only, for now)",
-                            file=str(sf.path), key=key)
-        k = _classify(stem)
-        if k is None:
-            raise UserError("no FLUX.1 LoRA naming fits this key", file=str(sf.path), key=key)
-        if part_hint is not None and k.layout == "diffusers" and k.part == "transformer" \
-                and not stem.removeprefix("base_model.model.").startswith("transformer."):
-            k = k._replace(part=part_hint)
-        slot = groups.setdefault(k, {})
-        if role in slot:
-            raise UserError(f"two tensors for the same role ({role})", file=str(sf.path), key=key)
-        slot[role] = entry
-    layouts = {k.layout for k in groups}
-    if len(layouts) > 1:
-        raise UserError(f"mixes LoRA layouts ({', '.join(sorted(layouts))}) in one file; consumers drop one of them "
-                        "silently, so it is refused", file=str(sf.path))
-    layout = layout_hint or next(iter(layouts))
-    if layout == "diffusers" and _is_ai_toolkit(sf.metadata):
-        layout = "ai-toolkit"
+    groups, layout = group_keys(sf, _classify, "FLUX", layout_hint=layout_hint, part_hint=part_hint)
     meta_fam = metadata_family(sf.metadata)
     variant = _variant_hint(sf.metadata, arch_opt, meta_fam)
     table, custom = _pick_table(sf, groups, variant)
@@ -368,6 +355,41 @@ def read_flux_safetensors(sf: SafetensorsFile, arch_opt: str = "auto", *, layout
 
 
 ALPHA_DTYPES_KEY = "lora_compat.kohya_alpha_dtypes"
+
+
+def group_keys(sf: SafetensorsFile, classify: Callable[[str], _Key | None], family: str, *,
+               layout_hint: str | None = None, part_hint: str | None = None
+               ) -> tuple[dict[_Key, dict[str, TensorEntry]], str]:
+    """A fused-module family file's tensors grouped by module (``classify`` names each key's module), and its
+    layout; UserError on unknown keys, adapter types other than plain LoRA and mixed layouts."""
+    groups: dict[_Key, dict[str, TensorEntry]] = {}
+    for key, entry in sf.tensors.items():
+        sp = _split_param(key)
+        if sp is None:
+            raise UserError(f"unknown {family} LoRA key (no lora_down/lora_up/lora_A/lora_B/alpha parameter)",
+                            file=str(sf.path), key=key)
+        stem, role = sp
+        if role.startswith("!"):
+            raise UserError(f"{role[1:]} modules cannot be converted ({family}: plain LoRA only, for now)",
+                            file=str(sf.path), key=key)
+        k = classify(stem)
+        if k is None:
+            raise UserError(f"no {family} LoRA naming fits this key", file=str(sf.path), key=key)
+        if part_hint is not None and k.layout == "diffusers" and k.part == "transformer" \
+                and not stem.removeprefix("base_model.model.").startswith("transformer."):
+            k = k._replace(part=part_hint)
+        slot = groups.setdefault(k, {})
+        if role in slot:
+            raise UserError(f"two tensors for the same role ({role})", file=str(sf.path), key=key)
+        slot[role] = entry
+    layouts = {k.layout for k in groups}
+    if len(layouts) > 1:
+        raise UserError(f"mixes LoRA layouts ({', '.join(sorted(layouts))}) in one file; consumers drop one of them "
+                        "silently, so it is refused", file=str(sf.path))
+    layout = layout_hint or next(iter(layouts))
+    if layout == "diffusers" and _is_ai_toolkit(sf.metadata):
+        layout = "ai-toolkit"
+    return groups, layout
 
 
 def _recorded_alpha_dtypes(lf: FluxLoraFile) -> None:
@@ -412,7 +434,7 @@ def _key_label(k: _Key, roles: dict[str, TensorEntry]) -> str:
 
 def _is_ai_toolkit(meta: dict[str, str]) -> bool:
     sw = meta.get("software", "")
-    return "ai-toolkit" in sw.lower() or meta.get("ss_base_model_version") == "flux.1"
+    return "ai-toolkit" in sw.lower() or meta.get("ss_base_model_version") in ("flux.1", "sd_3")
 
 
 def _network_arg(meta: dict[str, str], key: str) -> str | None:
@@ -625,9 +647,10 @@ def _check_overlaps(path: Path, modules: list[AdapterModule]) -> None:
             slot[i] = m
 
 
-def _ordered(table: fa.FluxTable, modules: list[AdapterModule]) -> list[AdapterModule]:
+def _ordered(table: fa.FluxTable | Sd3Table, modules: list[AdapterModule]) -> list[AdapterModule]:
+    """Text encoders first, then the transformer, each in the table's (sd-scripts') order."""
     big = len(table.order)
-    return sorted(modules, key=lambda m: (m.info.module.part != "te1", m.info.module.part != "te3",
+    return sorted(modules, key=lambda m: (m.info.module.part == "transformer",
                                           table.order.get(m.info.kohya_name, big), m.info.first))
 
 
@@ -643,14 +666,14 @@ def _apply_adapter_metadata(lf: FluxLoraFile) -> None:
     by_comp: dict[str, dict] = {}
     for k, v in meta.items():
         comp, _, name = k.partition(".")
-        if comp not in ("transformer", "text_encoder", "text_encoder_2") or not name:
+        if comp not in lf.components.values() or not name:
             comp, name = "", k
         by_comp.setdefault(comp, {})[name] = v
     configs = {c: peft_config(cfg, file=str(lf.path), key=where, prefix=f"{c}." if c else "", require_type=False)
                for c, cfg in by_comp.items()}
     indexes = {c: config_indexes(cfg, lf.path, where) for c, cfg in configs.items()}
     for m in lf.modules:
-        comp = fa.DIFFUSERS_COMPONENT[m.part]
+        comp = lf.components[m.part]
         comp = comp if comp in configs else ""
         if comp in configs:
             _apply_peft_scale(m, configs[comp], lf.path, where, indexes[comp])
@@ -677,10 +700,17 @@ def is_flux_peft_dir(path: Path) -> bool:
 
 def read_flux_peft_dir(path: Path, arch_opt: str = "auto") -> FluxLoraFile:
     """Read a FLUX PEFT adapter folder (one adapter, or one sub-folder per pipeline component)."""
+    return read_fused_peft_dir(path, arch_opt, read_flux_safetensors, PEFT_DIRS, "FLUX")
+
+
+def read_fused_peft_dir(path: Path, arch_opt: str, read_file: Callable[..., FluxLoraFile], dirs: dict[str, str],
+                        family: str) -> FluxLoraFile:
+    """Read a PEFT adapter folder of a fused-module family (FLUX, SD3): one adapter, or one sub-folder per
+    pipeline component (``dirs``: folder -> part); ``read_file`` reads each adapter's safetensors."""
     if os.path.lexists(path / "adapter_config.json"):
         comps: dict[str | None, Path] = {None: path}
     else:
-        comps = {part: path / d for d, part in PEFT_DIRS.items() if os.path.lexists(path / d / "adapter_config.json")}
+        comps = {part: path / d for d, part in dirs.items() if os.path.lexists(path / d / "adapter_config.json")}
         if not comps:
             raise UserError("folder holds no adapter_config.json (not a PEFT adapter folder)", file=str(path))
     modules: list[AdapterModule] = []
@@ -694,7 +724,7 @@ def read_flux_peft_dir(path: Path, arch_opt: str = "auto") -> FluxLoraFile:
     for part, d in comps.items():
         cfg = _load_peft_config(d / "adapter_config.json")
         if cfg.peft_type != "LORA":
-            raise UserError(f"peft_type {cfg.peft_type} on FLUX: only LoRA is converted", file=str(d),
+            raise UserError(f"peft_type {cfg.peft_type} on {family}: only LoRA is converted", file=str(d),
                             key="peft_type")
         weights = d / "adapter_model.safetensors"
         if not os.path.lexists(weights):
@@ -702,7 +732,7 @@ def read_flux_peft_dir(path: Path, arch_opt: str = "auto") -> FluxLoraFile:
         sf = read_header(weights)
         if not sf.tensors:
             raise UserError("the file holds no tensors", file=str(weights))
-        lf = read_flux_safetensors(sf, arch_opt, layout_hint="peft", part_hint=part)
+        lf = read_file(sf, arch_opt, layout_hint="peft", part_hint=part)
         idx = config_indexes(cfg, d / "adapter_config.json", "adapter_config.json")
         for m in lf.modules:
             if m.alpha_key:

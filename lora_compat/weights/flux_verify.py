@@ -1,4 +1,5 @@
-"""``convert --verify`` for FLUX.1 / Chroma: both files change every BFL module by the same ΔW (needs torch).
+"""``convert --verify`` for FLUX.1 / Chroma and SD3: both files change every BFL (SAI) module by the same ΔW (needs
+torch).
 
 The two sides may cut the model differently (a fused ``img_attn.qkv`` against ``to_q``/``to_k``/``to_v``), so each
 side's adapters are merged into ΔW per BFL module, row range by row range (the final layer's rows swapped back into
@@ -30,10 +31,11 @@ def _module_products(lf: FluxLoraFile, probes: dict, *, absolute: bool = False) 
     for m in lf.modules:
         sl = m.info
         module = sl.module
-        key = (module.part, module.in_features)
+        fan_in = module.in_features * module.kernel * module.kernel   # a Conv2d's down flattens to in*k*k
+        key = (module.part, fan_in)
         if key not in probes:
-            gen = torch.Generator().manual_seed(module.in_features)
-            probes[key] = torch.randn(module.in_features, 16, generator=gen, dtype=torch.float64)
+            gen = torch.Generator().manual_seed(fan_in)
+            probes[key] = torch.randn(fan_in, 16, generator=gen, dtype=torch.float64)
         down, up = tensor_of(m, m.tensors["down"]), tensor_of(m, m.tensors["up"])
         scale = m.scale * (len(module.parts) if id(m) in weak else 1)
         p = probes[key]

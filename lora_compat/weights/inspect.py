@@ -76,7 +76,11 @@ def inspect_data(lf: LoraFile) -> dict[str, Any]:
 
 
 def _family_section(lf: LoraFile) -> dict[str, Any]:
-    """Extra keys for families beyond SD (``flux`` for FLUX.1 / Chroma)."""
+    """Extra keys for families beyond SD (``flux`` for FLUX.1 / Chroma, ``sd3`` for SD3/SD3.5)."""
+    if isinstance(lf, FluxLoraFile) and lf.arch == "sd3":
+        from lora_compat.weights.sd3_check import sd3_inspect
+
+        return {"sd3": sd3_inspect(lf)}
     if isinstance(lf, FluxLoraFile):
         from lora_compat.weights.flux_check import flux_inspect
 

@@ -1,8 +1,9 @@
 """The weights wing's entry point: decide the model family and layout of a LoRA file or PEFT folder, and read it.
 
-Family readers (FLUX.1 and Chroma in :mod:`~lora_compat.weights.flux_layouts`; SD3 and others named and refused
-there) are tried first; the SD1/SD2/SDXL readers of :mod:`~lora_compat.weights.layouts` take the rest. This module
-sits above both, so neither imports the other at run time. No torch here.
+Family readers (SD3/SD3.5 in :mod:`~lora_compat.weights.sd3_layouts`; FLUX.1 and Chroma in
+:mod:`~lora_compat.weights.flux_layouts`, where the other families are named and refused) are tried first; the
+SD1/SD2/SDXL readers of :mod:`~lora_compat.weights.layouts` take the rest. This module sits above them, so none
+imports another at run time. No torch here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Protocol
 
 from lora_compat import arch as archmod
 from lora_compat.errors import UserError
-from lora_compat.weights import flux_layouts, layouts
+from lora_compat.weights import flux_layouts, layouts, sd3_layouts
 from lora_compat.weights.layouts import LoraFile
 from lora_compat.weights.safetensors_io import SafetensorsFile, read_header
 from lora_compat.weights.untrusted import require_regular_file
@@ -32,10 +33,10 @@ class FamilyReader(Protocol):
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 
 
-#: Readers of model families beyond SD1/SD2/SDXL (FLUX.1, Chroma; SD3 & co. named and refused), tried on every
+#: Readers of model families beyond SD1/SD2/SDXL (SD3, FLUX.1, Chroma; the rest named and refused), tried on every
 #: input before the SD readers. Each module provides ``ARCHS``, ``read_header_family(sf, arch)`` (a LoraFile, a
 #: UserError naming a refused family, or None), ``owns_peft_dir(path, arch)`` and ``read_peft_dir(path, arch)``.
-FAMILY_READERS: tuple[FamilyReader, ...] = (flux_layouts,)
+FAMILY_READERS: tuple[FamilyReader, ...] = (sd3_layouts, flux_layouts)  # SD3 first: FLUX claims MM-DiT names
 
 
 def all_archs() -> tuple[str, ...]:
