@@ -194,7 +194,9 @@ def _sd_scripts_forward(x: torch.Tensor, down: torch.Tensor, up: torch.Tensor, s
 
 DROPOUTS = {"network_dropout": {"dropout": 0.3}, "rank_dropout": {"rank_dropout": 0.5},
             "module_dropout": {"module_dropout": 0.5}, "all": {"dropout": 0.2, "rank_dropout": 0.25,
-                                                               "module_dropout": 0.3}}
+                                                               "module_dropout": 0.3},
+            # sd-scripts tests these two with `is not None`: a 0.0 still draws (the stream moves on)
+            "zero": {"rank_dropout": 0.0, "module_dropout": 0.0}}
 
 
 @pytest.mark.parametrize("kind", list(DROPOUTS))
@@ -242,6 +244,75 @@ def test_dropouts_are_sd_scripts_draw_for_draw_and_only_in_training(kind) -> Non
                 assert torch.equal(after_ours, after_want)   # the same number of random draws
                 if not training:
                     assert torch.allclose(want, (x @ down.T @ up.T) * m.planned.scale, atol=1e-6)
+
+
+#: BFL's call order in one double block (sd-scripts' DoubleStreamBlock) and one single block, and the stream each
+#: module's input belongs to ("vec": the 2-d modulation input)
+BFL_DOUBLE = (("img_mod_lin", "vec"), ("txt_mod_lin", "vec"), ("img_attn_qkv", "img"), ("txt_attn_qkv", "txt"),
+              ("img_attn_proj", "img"), ("img_mlp_0", "img"), ("img_mlp_2", "img"), ("txt_attn_proj", "txt"),
+              ("txt_mlp_0", "txt"), ("txt_mlp_2", "txt"))
+BFL_SINGLE = (("modulation_lin", "vec"), ("linear1", "both"), ("linear2", "both"))
+
+
+def test_dropout_draws_follow_the_bfl_block_order_through_the_whole_dit() -> None:
+    """A training forward of the tiny DiT with all three dropouts consumes the random stream as sd-scripts' BFL
+    model does, module after module: diffusers calls txt_attn.proj (to_add_out) before img_mlp (ff), BFL after.
+    The test replays sd-scripts' draws in BFL order (module dropout, then the dropout mask of [batch, tokens, r],
+    then the [batch, r] rank mask) and predicts which modules module_dropout skips; the live forward must skip
+    exactly those, and leave the random stream where the replay does."""
+    from diffusers import FluxTransformer2DModel
+
+    from lora_compat.train.flux.lora import create_flux_network
+    from lora_compat.train.flux.network_spec import parse_network_args, select_modules
+    from lora_compat.train.flux.packing import pack_latents, prepare_img_ids
+    from lora_compat.train.flux.tiny import tiny_transformer_config
+
+    torch.manual_seed(0)
+    cfg = tiny_transformer_config("dev", 2, 2)
+    t = FluxTransformer2DModel(**cfg)
+    p_mod, p_drop, p_rank = 0.4, 0.3, 0.25
+    args = parse_network_args(4, 4, {"module_dropout": str(p_mod), "rank_dropout": str(p_rank)}, network_dropout=p_drop)
+    planned = select_modules(args, num_double=2, num_single=2, network_train_unet_only=True)
+    net = create_flux_network(args, planned, {"transformer": t})
+    seen: dict[str, bool] = {}
+
+    def skipped(name: str):
+        def hook(_mod, _inp, out) -> None:   # the first call of a shared down decides (its parts reuse it)
+            seen.setdefault(name, bool((out == 0).all()))
+        return hook
+
+    for m in net.modules:
+        m.downs[0].register_forward_hook(skipped(m.kohya_name))
+    batch, img_tokens, txt_tokens, r = 2, 12, 5, 4
+    g = torch.Generator().manual_seed(1)
+    inputs = {"hidden_states": pack_latents(torch.randn(batch, 16, 8, 6, generator=g)),
+              "encoder_hidden_states": torch.randn(batch, txt_tokens, cfg["joint_attention_dim"], generator=g),
+              "pooled_projections": torch.randn(batch, cfg["pooled_projection_dim"], generator=g),
+              "timestep": torch.tensor([0.3, 0.8]), "img_ids": prepare_img_ids(1, 4, 3)[0],
+              "txt_ids": torch.zeros(txt_tokens, 3), "guidance": torch.tensor([3.5, 3.5])}
+    order = [(f"lora_unet_double_blocks_{i}_{leaf}", s) for i in range(2) for leaf, s in BFL_DOUBLE]
+    order += [(f"lora_unet_single_blocks_{i}_{leaf}", s) for i in range(2) for leaf, s in BFL_SINGLE]
+    assert sorted(n for n, _ in order) == sorted(m.kohya_name for m in net.modules)
+    tokens = {"img": img_tokens, "txt": txt_tokens, "both": img_tokens + txt_tokens}
+    for seed in range(3):
+        torch.manual_seed(seed)
+        want = {}
+        for name, stream in order:   # sd-scripts' LoRAModule.forward, module after module
+            want[name] = bool(torch.rand(1) < p_mod)
+            if not want[name]:
+                shape = (batch, r) if stream == "vec" else (batch, tokens[stream], r)
+                torch.empty(shape).bernoulli_(1 - p_drop)
+                torch.rand((batch, r))
+        want_next = torch.rand(1)
+        torch.manual_seed(seed)
+        seen.clear()
+        net.clear_caches()
+        t.train()
+        with torch.no_grad():
+            t(**inputs)
+        assert seen == want, seed
+        assert 0 < sum(want.values()) < len(want)
+        assert torch.equal(torch.rand(1), want_next)
 
 
 def test_dropouts_in_a_run(trained, flux_dir, data_dir, tmp_path) -> None:

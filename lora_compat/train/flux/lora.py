@@ -52,6 +52,27 @@ class _GroupState:
     skip: bool = False
 
 
+@dataclass
+class _Draws:
+    """The random draws of one forward of one kohya module, made ahead of its call (sd-scripts' order)."""
+
+    skip: bool
+    dropout_mask: torch.Tensor | None = None
+    rank_mask: torch.Tensor | None = None
+
+
+class _ImageTokens:
+    """The image-stream shape [batch, tokens] a diffusers double block is called with (a forward pre-hook)."""
+
+    def __init__(self) -> None:
+        self.shape: tuple[int, int] | None = None
+
+    def note(self, _block: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        hidden = kwargs.get("hidden_states", args[0] if args else None)   # checkpointing passes it positionally
+        if isinstance(hidden, torch.Tensor) and hidden.dim() == 3:
+            self.shape = (int(hidden.shape[0]), int(hidden.shape[1]))
+
+
 class KohyaDown(nn.Linear):
     """The ``lora_down`` of one kohya module, shared by its split parts, with sd-scripts' dropouts.
 
@@ -68,6 +89,9 @@ class KohyaDown(nn.Linear):
         self.rank_dropout = rank_dropout
         self.module_dropout = module_dropout
         self.group = _GroupState()
+        self.pending: _Draws | None = None          # this forward's draws, made ahead by another module
+        self.draw_before: list[KohyaDown] = []     # modules whose draws sd-scripts makes before this one's
+        self.image_tokens: _ImageTokens | None = None
 
     def note_input(self, _module: nn.Module, args: tuple[Any, ...]) -> None:
         """Forward pre-hook of each part: remember the (uncast) input they all receive."""
@@ -84,15 +108,55 @@ class KohyaDown(nn.Linear):
                 and g.cached_out is not None):
             return g.cached_out
         out = nn.functional.linear(x, self.weight)
-        if self.training and (self.dropout_p or self.rank_dropout or self.module_dropout):
+        if self.training and self.has_dropouts:
             out = self._dropouts(out, src)
         if self.shared and src is not None:
             g.cached_src, g.cached_out = weakref.ref(src), out
         return out
 
+    @property
+    def has_dropouts(self) -> bool:
+        """sd-scripts tests ``module_dropout`` / ``rank_dropout`` with ``is not None`` (0.0 still draws)."""
+        return bool(self.dropout_p) or self.rank_dropout is not None or self.module_dropout is not None
+
+    def draw(self, batch: int, tokens: int | None, device: Any) -> _Draws:
+        """sd-scripts' draws for an input of [batch, tokens, in] (2-d without ``tokens``), in its order: the module
+        dropout, the dropout mask of the rank activations (what ``F.dropout`` draws on the CPU: a Bernoulli mask of
+        the activations' shape), the [batch, r] rank mask."""
+        if self.module_dropout is not None and bool(torch.rand(1) < self.module_dropout):
+            return _Draws(True)
+        shape = (batch, tokens, self.out_features) if tokens is not None else (batch, self.out_features)
+        dmask = torch.empty(shape, device=device).bernoulli_(1 - self.dropout_p) if self.dropout_p else None
+        rmask = (torch.rand((batch, self.out_features), device=device) > self.rank_dropout
+                 if self.rank_dropout is not None else None)
+        return _Draws(False, dmask, rmask)
+
+    def _apply_draws(self, out: torch.Tensor, d: _Draws) -> torch.Tensor:
+        if d.skip:
+            return out * 0.0
+        if d.dropout_mask is not None:
+            out = out * d.dropout_mask.to(out.dtype).div_(1 - float(self.dropout_p or 0))   # = F.dropout
+        if d.rank_mask is not None:
+            out = self._rank_masked(out, d.rank_mask)
+        return out
+
+    def _rank_masked(self, out: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if out.dim() == 3:
+            mask = mask.unsqueeze(1)
+        return out * mask.to(out.dtype) * (1.0 / (1.0 - float(self.rank_dropout or 0)))
+
     def _dropouts(self, out: torch.Tensor, src: Any) -> torch.Tensor:
         g = self.group
-        if self.module_dropout:
+        if self.draw_before:
+            # sd-scripts' block calls these modules before this one; diffusers' calls them after: draw theirs first
+            img = self.image_tokens.shape if self.image_tokens is not None else None
+            for other in self.draw_before:
+                if other.pending is None and other.has_dropouts:
+                    other.pending = other.draw(out.size(0), img[1] if img else None, out.device)
+        if self.pending is not None:
+            drawn, self.pending = self.pending, None
+            return self._apply_draws(out, drawn)
+        if self.module_dropout is not None:
             if src is None or g.skip_src is None or g.skip_src() is not src:
                 g.skip = bool(torch.rand(1) < self.module_dropout)
                 g.skip_src = weakref.ref(src) if src is not None else None
@@ -100,16 +164,14 @@ class KohyaDown(nn.Linear):
                 return out * 0.0
         if self.dropout_p:
             out = nn.functional.dropout(out, p=self.dropout_p)
-        if self.rank_dropout:
-            mask = torch.rand((out.size(0), out.size(-1)), device=out.device) > self.rank_dropout
-            if out.dim() == 3:
-                mask = mask.unsqueeze(1)
-            out = out * mask.to(out.dtype) * (1.0 / (1.0 - self.rank_dropout))
+        if self.rank_dropout is not None:
+            out = self._rank_masked(out, torch.rand((out.size(0), out.size(-1)), device=out.device) > self.rank_dropout)
         return out
 
     def clear(self) -> None:
         """Drop the cached activation and the module-dropout decision (before a new forward)."""
         self.group.cached_src = self.group.cached_out = self.group.skip_src = None
+        self.pending = None
 
 
 @dataclass
@@ -212,6 +274,30 @@ class FluxLoraNetwork:
             model = self.models[p.part]
             layers = [model.get_submodule(path) for path in resolved[p.kohya_name]]
             self.modules.append(self._wire(p, layers, dropout, rank_dropout, module_dropout, dtype))
+        if dropout or rank_dropout is not None or module_dropout is not None:
+            self._order_double_block_draws()
+
+    def _order_double_block_draws(self) -> None:
+        """Make the dropouts' random draws in sd-scripts' order. BFL's ``DoubleStreamBlock`` calls ``img_attn.proj``,
+        ``img_mlp.0``, ``img_mlp.2``, then ``txt_attn.proj``; diffusers' block calls ``attn.to_add_out``
+        (``txt_attn.proj``) inside the attention, before ``ff`` (``img_mlp``). So ``txt_attn.proj``'s down first
+        draws for ``img_mlp.0`` / ``img_mlp.2`` (their image-token shape taken from the block's input) and they
+        use those draws when called. Every other module is called in BFL's order already."""
+        transformer = self.models.get("transformer")
+        blocks = getattr(transformer, "transformer_blocks", None)
+        if blocks is None:
+            return
+        by_name = {m.kohya_name: m for m in self.modules}
+        for i, block in enumerate(blocks):
+            txt = by_name.get(f"lora_unet_double_blocks_{i}_txt_attn_proj")
+            ahead = [by_name[n].downs[0] for n in (f"lora_unet_double_blocks_{i}_img_mlp_0",
+                                                   f"lora_unet_double_blocks_{i}_img_mlp_2") if n in by_name]
+            if txt is None or not ahead:
+                continue
+            tokens = _ImageTokens()
+            block.register_forward_pre_hook(tokens.note, with_kwargs=True)
+            txt.downs[0].draw_before = ahead
+            txt.downs[0].image_tokens = tokens
 
     @staticmethod
     def _inject(model: Any, mods: list[PlannedModule], resolved: dict[str, list[str]]) -> None:
