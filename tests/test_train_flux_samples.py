@@ -142,14 +142,39 @@ def test_sampler_equals_diffusers_flux_pipeline(line, tiny_sampler) -> None:
     assert ours.std() > 1  # not blank
 
 
+def test_flux_loss_ignores_the_fixed_validation_timestep(tiny_sampler) -> None:
+    """flux_train_network.py's get_noisy_model_input_and_timesteps never reads min/max_timestep, so the validation
+    loop's ``min_timestep = max_timestep = t`` changes nothing: the same RNG state gives the same loss."""
+    import dataclasses
+
+    from lora_compat.train.family import StepContext
+    from lora_compat.train.flux import text
+    from lora_compat.train.flux.family import FAMILY
+    from lora_compat.train.flux.sampling import make_flow_scheduler
+
+    c, sampler = tiny_sampler
+    models = dataclasses.replace(sampler.models, noise_scheduler=make_flow_scheduler(3.0))
+    latents = torch.randn(2, 16, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        cond = text.encode(c.clip_l, c.t5xxl, text.tokenize(c.clip_tokenizer, c.t5_tokenizer, ["a", "b"], 16),
+                           apply_t5_attn_mask=False)
+        losses = []
+        for fixed in (None, 200, 800):
+            ctx = StepContext(device=torch.device("cpu"), autocast=contextlib.nullcontext, train_text_encoders=False,
+                              run_parts={}, fixed_timestep=fixed)
+            torch.manual_seed(1)
+            losses.append(FAMILY.loss(models, latents, cond, {"loss_weights": torch.ones(2)}, None, ctx))
+    assert torch.equal(losses[0], losses[1]) and torch.equal(losses[0], losses[2])
+
+
 # ------------------------------------------------------------------------------------------- in training
 def test_flux_samples_at_sd_scripts_steps_and_training_untouched(tmp_path, data_dir) -> None:
     prompts = tmp_path / "prompts.txt"
     prompts.write_text(PROMPTS, encoding="utf-8")
     plain = _run(tmp_path, data_dir, "plain")
     log: list[str] = []
-    res = _run(tmp_path, data_dir, "out", f"--sample_prompts {prompts} --sample_at_first --sample_every_n_steps 3",
-               log)
+    res = _run(tmp_path, data_dir, "out", f"--sample_prompts {prompts} --sample_at_first --sample_every_n_steps 3 "
+               f"--logging_dir {tmp_path / 'logs'}", log)
     # the samples leave the training stream alone: same losses, same weights as without them
     assert res.losses == plain.losses and res.weights_sha256 == plain.weights_sha256
     names = [p.name for p in res.samples]
@@ -162,6 +187,14 @@ def test_flux_samples_at_sd_scripts_steps_and_training_untouched(tmp_path, data_
     assert np.array_equal(first, again) and first.std() > 1 and other.std() > 1   # same seed, same image
     assert not np.array_equal(_pixels(res.samples[3]), first)   # the trained LoRA is applied
     assert any("--ss euler_a" in m and m.startswith("warning:") for m in log)   # said, not silent
+    # logged to TensorBoard as the SD route logs them: sample_<NN> at the step they were made
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert res.log_dir is not None
+    events = EventAccumulator(str(res.log_dir / "network_train"), size_guidance={"images": 0}).Reload()
+    tags = sorted(t for t in events.Tags()["images"] if t.startswith("sample_"))
+    assert tags == ["sample_0", "sample_1", "sample_2"], events.Tags()
+    assert [(e.step, e.width, e.height) for e in events.Images("sample_1")] == [(0, 80, 64), (3, 80, 64)]
 
     # plan == train: the plan's resolved sizes and the images written
     out = CliRunner().invoke(cli, ["plan", str(tmp_path / "out.sh"), "--train-data", str(data_dir), "--format",
@@ -213,3 +246,4 @@ def test_flux_validation_series_reproducible_and_training_untouched(tmp_path, da
     assert len({v for _, v in a.validation}) == 4
     # the validation seed draws them (flux_train_network.py ignores the fixed timesteps)
     assert other.validation != a.validation
+    assert a.loss_plot is not None and a.loss_plot.is_file()   # loss.png with the validation points
