@@ -658,7 +658,9 @@ def convert_flux(lf: FluxLoraFile, dst: Path, opts: ConvertOptions) -> ConvertRe
                 if not group:
                     continue
                 tensors = []
-                naming = opts.te_naming if part in ("te1", "te2") else None
+                # --te-naming follows CLIPTextModel (flattened in transformers 5); SD3's CLIP-L and CLIP-G are
+                # CLIPTextModelWithProjection, which kept text_model. in every version
+                naming = opts.te_naming if part == "te1" and work.arch != "sd3" else None
                 for oa in group:
                     stem = f"base_model.model.{_component_path(oa.target, naming)}"
                     tensors += _tensors_for(oa, opts, f"{stem}.lora_A.weight", f"{stem}.lora_B.weight")
