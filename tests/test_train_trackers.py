@@ -86,6 +86,12 @@ def test_tensorboard_logs_and_the_json_result(tmp_path, data_dir, capsys):
     assert [e.step for e in losses] == [1, 2]
     assert [e.value for e in losses] == pytest.approx([summary["first_loss"], summary["last_loss"]])
     assert [e.step for e in events.Scalars("loss/validation/step_average")] == [1, 2]
+    # sd-scripts' names: the moving average, each group's LR by its description, the epoch average at the epoch
+    assert events.Scalars("loss/average")[0].value == pytest.approx(summary["first_loss"])
+    assert [e.value for e in events.Scalars("lr/unet")] == pytest.approx([1e-3, 1e-3])
+    assert [e.step for e in events.Scalars("lr/textencoder")] == [1, 2]
+    assert [e.step for e in events.Scalars("loss/epoch_average")] == [1, 2]   # one step per epoch: epochs 1, 2
+    assert [e.step for e in events.Images("sample_0")] == [2]                 # the sample image after step 2
 
 
 def test_a_missing_tracker_package_is_one_line_before_models_load(tmp_path, data_dir, capsys, monkeypatch):
@@ -124,7 +130,10 @@ def test_wandb_offline_run_with_name_and_key(tmp_path, data_dir, capsys, monkeyp
     for name, value in (("WANDB_MODE", "offline"), ("WANDB_SILENT", "true"), ("WANDB_DIR", "unset"),
                         ("WANDB_API_KEY", "unset")):
         monkeypatch.setenv(name, value)   # restored after the test (the run sets WANDB_DIR / WANDB_API_KEY)
-    config = _config(tmp_path, data_dir, log_with="wandb", wandb_run_name="habits-run", wandb_api_key=SECRET)
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red circle --d 5 --s 1 --w 64 --h 64\n", encoding="utf-8")
+    config = _config(tmp_path, data_dir, log_with="wandb", wandb_run_name="habits-run", wandb_api_key=SECRET,
+                     sample_prompts=str(prompts), sample_every_n_steps=2)
     code, out, err = _train(capsys, [str(config), "--logging-dir", str(tmp_path / "logs"), "--format", "json"])
     assert code == 0, err
     summary = json.loads(out)
@@ -133,6 +142,8 @@ def test_wandb_offline_run_with_name_and_key(tmp_path, data_dir, capsys, monkeyp
     assert len(runs) == 1
     record = runs[0].read_bytes()
     assert b"habits-run" in record and b"loss/current" in record     # the run's name and the step losses
+    assert b"lr/unet" in record and b"global_step" in record          # sd-scripts' wandb logs (no step, the keys)
+    assert list(Path(summary["log_dir"]).glob("wandb/offline-run-*/files/media/images/sample_0_*.png"))
     assert b"network_train" in record                                # the project: log_tracker_name's default
     import os
 

@@ -32,7 +32,13 @@ from typing import Any
 from lora_compat.errors import UserError
 from lora_compat.semantics.samples import validate_after_epoch, validate_after_step
 from lora_compat.train import state as st
-from lora_compat.train.trackers import prepare_trackers
+from lora_compat.train.trackers import (
+    init_wandb_metrics,
+    log_values,
+    prepare_trackers,
+    sample_image_logger,
+    step_logs,
+)
 
 
 @dataclass
@@ -381,6 +387,7 @@ class Training:
         if self.log_with and self.accelerator.is_main_process:
             # sd-scripts' init_trackers: project = log_tracker_name, wandb run name = wandb_run_name
             self.accelerator.init_trackers(self.trackers.project, init_kwargs=self.trackers.init_kwargs)
+            init_wandb_metrics(self.accelerator)
 
     # ---- loop -------------------------------------------------------------------------------------------
     def loop(self) -> None:
@@ -431,6 +438,9 @@ class Training:
                 break
         if not self.interrupted and validate_after_epoch(epoch + 1, self.plan.validation.every_n_epochs):
             self._validate(progress, "epoch", epoch + 1)
+        if self.log_with and self.losses:
+            log_values(acc, {"loss/epoch_average": self._moving_average()}, step_value=epoch + 1,
+                       global_step=self.global_step, epoch=epoch + 1)
         self._optimizer_mode(train=False)   # sd-scripts: epoch saves and samples in the optimizer's eval mode
         if self.save_n_epochs and (epoch + 1) % self.save_n_epochs == 0 and epoch + 1 < self.num_epochs:
             name = st.epoch_name(out.output_name, epoch + 1, out.extension)
@@ -491,11 +501,7 @@ class Training:
         progress.advance(lv, self.lr_scheduler.get_last_lr()[0],
                          f" keys scaled {norms[0]} avg key norm {norms[1]:.4g}" if norms else "")
         if self.log_with:
-            logs = {"loss/current": lv, "lr/group0": self.lr_scheduler.get_last_lr()[0]}
-            if norms:   # sd-scripts' generate_step_logs names
-                logs.update({"max_norm/keys_scaled": norms[0], "norm/avg_key_norm": norms[1],
-                             "max_norm/max_key_norm": norms[2]})
-            acc.log(logs, step=self.global_step)
+            self._log_step(lv, epoch, norms)
         if self.opts.on_step:
             self.opts.on_step(self.global_step, lv)
         # sd-scripts: after every optimizer step the optimizer goes to eval mode for the step's samples and saves,
@@ -568,11 +574,26 @@ class Training:
         progress.set_validation(value)
         if self.log_with:
             # sd-scripts: the pass's average and its divergence from the training loss's moving average
-            window = self.losses[-max(1, self.updates_per_epoch):]
-            train_avg = sum(window) / len(window) if window else value
-            self.accelerator.log({f"loss/validation/{kind}_average": value,
-                                  f"loss/validation/{kind}_divergence": value - train_avg},
-                                 step=self.global_step if kind == "step" else epoch)
+            train_avg = self._moving_average() if self.losses else value
+            log_values(self.accelerator, {f"loss/validation/{kind}_average": value,
+                                          f"loss/validation/{kind}_divergence": value - train_avg},
+                       step_value=self.global_step if kind == "step" else epoch, global_step=self.global_step,
+                       epoch=epoch)
+
+    def _moving_average(self) -> float:
+        """sd-scripts' LossRecorder.moving_average: the mean of the last epoch's worth of step losses."""
+        window = self.losses[-max(1, self.updates_per_epoch):]
+        return sum(window) / len(window)
+
+    def _log_step(self, loss: float, epoch: int, norms: Any) -> None:
+        """sd-scripts' step logs (:func:`lora_compat.train.trackers.step_logs`) at the global step."""
+        groups = self.optimizer.param_groups
+        names = [str(g.get("name") or f"group{i}") for i, g in enumerate(groups)]
+        adaptive = self.plan.optimizer.name.lower().startswith(("dadapt", "prodigy"))
+        logs = step_logs(loss, self._moving_average(), names, self.lr_scheduler.get_last_lr(),
+                         [g.get("d") for g in groups] if adaptive else None, norms)
+        log_values(self.accelerator, logs, step_value=self.global_step, global_step=self.global_step,
+                   epoch=epoch + 1)
 
     # ---- sample images ----------------------------------------------------------------------------------
     def _sample(self, *, epoch: int | None) -> None:
@@ -581,8 +602,7 @@ class Training:
             return
         from lora_compat.train.sampling import sample_images
 
-        tracker = (self.accelerator.get_tracker("tensorboard", unwrap=True)
-                   if "tensorboard" in self.trackers.trackers else None)
+        tracker = sample_image_logger(self.accelerator) if self.log_with else None
         self.samples += sample_images(family=self.family, models=self.models, plan=self.plan, ctx=self.ctx,
                                       accelerator=self.accelerator, global_step=self.global_step, epoch=epoch,
                                       tracker=tracker, say=self.say)

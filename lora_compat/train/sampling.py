@@ -75,11 +75,8 @@ def _make_images(family: Any, models: Any, plan: Any, ctx: Any, global_step: int
             image.save(buf, format="PNG")
             write_bytes(folder / name, buf.getvalue())
             written.append(folder / name)
-            if tracker is not None:
-                import numpy as np
-
-                tracker.add_image(f"sample_{prompt.index}", np.asarray(image), global_step,
-                                         dataformats="HWC")
+            if tracker is not None:   # lora_compat.train.trackers.sample_image_logger
+                tracker(prompt.index, image, prompt.prompt, global_step)
         say(f"sample images at step {global_step}: {len(written)} in {folder}")
     finally:
         if sampler is not None:

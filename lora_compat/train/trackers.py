@@ -77,3 +77,63 @@ def prepare_trackers(outputs: Any) -> TrackerSetup:
             wandb_kwargs["settings"] = wandb.Settings(x_disable_meta=True)
         setup.init_kwargs["wandb"] = wandb_kwargs
     return setup
+
+
+def log_values(accelerator: Any, logs: dict[str, Any], *, step_value: int, global_step: int, epoch: int) -> None:
+    """sd-scripts' ``accelerator_logging``: TensorBoard (and any other tracker) gets ``logs`` at ``step_value`` (the
+    global step for step logs, the epoch for epoch logs); wandb gets them without a step, with ``global_step`` and
+    ``epoch`` added (wandb drops a step lower than one already logged)."""
+    for tracker in accelerator.trackers:
+        if tracker.name == "wandb":
+            tracker.log({**logs, "global_step": global_step, "epoch": epoch})
+        else:
+            tracker.log(logs, step=step_value)
+
+
+def step_logs(loss: float, average: float, group_names: list[str], lrs: list[float],
+              d_values: list[float | None] | None = None, norms: tuple[Any, ...] | None = None) -> dict[str, Any]:
+    """The values sd-scripts logs after every optimizer step (``generate_step_logs``): ``loss/current``,
+    ``loss/average`` (the mean of the last epoch's worth of step losses), ``scale_weight_norms``' report
+    (``norms``: keys scaled, mean and maximum key norm) and ``lr/<group description>`` per parameter group
+    (``textencoder``, ``unet``, ``unet_block<N>``, `` plus`` for LoRA+), with ``lr/d*lr/<name>`` for D-Adaptation /
+    Prodigy (``d_values``: each group's ``d``)."""
+    logs: dict[str, Any] = {"loss/current": loss, "loss/average": average}
+    if norms:
+        logs.update({"max_norm/keys_scaled": norms[0], "norm/avg_key_norm": norms[1],
+                     "max_norm/max_key_norm": norms[2]})
+    for i, (name, lr) in enumerate(zip(group_names, lrs, strict=True)):
+        logs[f"lr/{name}"] = float(lr)
+        d = d_values[i] if d_values is not None else None
+        if d is not None:
+            logs[f"lr/d*lr/{name}"] = float(d) * float(lr)
+    return logs
+
+
+def init_wandb_metrics(accelerator: Any) -> None:
+    """sd-scripts' ``init_trackers``: wandb's ``epoch``, ``val_step`` and ``global_step`` are hidden step metrics."""
+    if any(t.name == "wandb" for t in accelerator.trackers):
+        run = accelerator.get_tracker("wandb", unwrap=True)
+        for metric in ("epoch", "val_step", "global_step"):
+            run.define_metric(metric, hidden=True)
+
+
+def sample_image_logger(accelerator: Any) -> Any:
+    """A ``log(index, image, prompt, global_step)`` for sample images (sd-scripts: TensorBoard ``add_image`` as
+    ``sample_<NN>``, wandb ``wandb.Image`` with the prompt as caption), or None without such trackers."""
+    names = {t.name for t in accelerator.trackers}
+    if not names & {"tensorboard", "wandb"}:
+        return None
+
+    def log(index: int, image: Any, prompt: str, global_step: int) -> None:
+        import numpy as np
+
+        if "tensorboard" in names:
+            accelerator.get_tracker("tensorboard", unwrap=True).add_image(
+                f"sample_{index}", np.asarray(image), global_step, dataformats="HWC")
+        if "wandb" in names:
+            import wandb
+
+            accelerator.get_tracker("wandb", unwrap=True).log(
+                {f"sample_{index}": wandb.Image(image, caption=prompt)}, commit=False)
+
+    return log
