@@ -16,7 +16,10 @@ to diffusers and PEFT (the fused qkv / linear1 split with the shared down) and b
 identical downs: the original tensors byte for byte), against ``cp`` and against the diffusers route
 (``load_file`` + ``_convert_kohya_flux_lora_to_diffusers`` + ``save_file``, which bakes alpha and cannot go back);
 peak RSS of each, and whether torch was imported (it must not be). ``--flux-only`` runs just this part.
-Usage: ``python benchmarks/bench_convert.py [--runs 3] [--workdir DIR] [--keep] [--no-large] [--flux-only]``. Needs
+SD3.5 large: the same for a full-size rank-16 kohya LoRA (sd-scripts' 377 MMDiT modules + CLIP-L + CLIP-G, bf16;
+no diffusers route exists for SD3 kohya files); ``--sd3-only`` runs just this part.
+Usage: ``python benchmarks/bench_convert.py [--runs 3] [--workdir DIR] [--keep] [--no-large] [--flux-only]
+[--sd3-only]``. Needs
 numpy; the diffusers route needs torch + diffusers (skipped when missing). Goals: convert <= 1.5x cp, peak RSS <= 64
 MiB.
 """
@@ -183,15 +186,36 @@ def bench_flux(work: Path, runs: int) -> list[str]:
     """FLUX.1 rank 16 (304 modules + CLIP-L): kohya -> diffusers / PEFT -> kohya, vs cp and the diffusers route."""
     from lora_compat.arch import flux as fa
     from lora_compat.weights.flux_synth import synth_flux_kohya
-    from lora_compat.weights.safetensors_io import read_header
 
     src = synth_flux_kohya(work / "flux_r16.safetensors", fa.FluxNetworkSpec(network_dim=16, network_alpha=8.0),
                            dtype="BF16")
+    return bench_fused(work, runs, src, "flux", "FLUX.1 rank 16, 304 + 72 CLIP-L modules, bf16", FLUX_DIFFUSERS_ROUTE)
+
+
+def bench_sd3(work: Path, runs: int) -> list[str]:
+    """SD3.5 large rank 16 (sd-scripts' 377 MMDiT modules + CLIP-L + CLIP-G): kohya -> diffusers / PEFT -> kohya.
+    diffusers has no kohya-SD3 converter, so there is no diffusers route to compare with."""
+    from lora_compat.arch import sd3
+    from lora_compat.weights.sd3_synth import synth_sd3_kohya
+
+    src = synth_sd3_kohya(work / "sd3_r16.safetensors", sd3.sd3_table("sd3.5-large"), rank=16, alpha=8.0,
+                          dtype="BF16")
+    try:
+        return bench_fused(work, runs, src, "sd3", "SD3.5 large rank 16, 377 + 72 CLIP-L + 192 CLIP-G modules, bf16",
+                           None)
+    finally:
+        src.unlink()
+
+
+def bench_fused(work: Path, runs: int, src: Path, tag: str, label: str, route: str | None) -> list[str]:
+    """A fused-module family's kohya file -> diffusers / PEFT -> kohya, vs cp (and ``route``, the diffusers way)."""
+    from lora_compat.weights.safetensors_io import read_header
+
     os.sync()
     size = src.stat().st_size / 2**20
-    paths = {"cp": work / "flux_cp.safetensors", "diffusers": work / "flux_d.safetensors", "peft": work / "flux_p",
-             "back_d": work / "flux_back_d.safetensors", "back_p": work / "flux_back_p.safetensors",
-             "ref": work / "flux_ref.safetensors"}
+    paths = {"cp": work / f"{tag}_cp.safetensors", "diffusers": work / f"{tag}_d.safetensors",
+             "peft": work / f"{tag}_p", "back_d": work / f"{tag}_back_d.safetensors",
+             "back_p": work / f"{tag}_back_p.safetensors", "ref": work / f"{tag}_ref.safetensors"}
 
     def rm(*keys):
         def f():
@@ -235,7 +259,7 @@ def bench_flux(work: Path, runs: int) -> list[str]:
         (lambda b: set(b.tensors) == set(a.tensors) and all(a.read_bytes(k) == b.read_bytes(k) for k in a.tensors))(
             read_header(paths[k])) for k in ("back_d", "back_p"))
     torch_note = run_child([sys.executable, "-c", NO_TORCH, str(src), str(paths["diffusers"]), "diffusers"])[2].strip()
-    lines = [f"{src.name}: {size:.1f} MiB (FLUX.1 rank 16, 304 + 72 CLIP-L modules, bf16)",
+    lines = [f"{src.name}: {size:.1f} MiB ({label})",
              f"  cp                                       {t_cp * 1000:8.1f} ms"]
     for k, label in (("diffusers", "kohya -> diffusers"), ("back_d", "diffusers -> kohya"),
                      ("peft", "kohya -> peft"), ("back_p", "peft -> kohya")):
@@ -245,16 +269,21 @@ def bench_flux(work: Path, runs: int) -> list[str]:
     lines.append(f"  floor: python -c pass {t_py * 1000:.1f} ms, python -c 'import click' {t_click * 1000:.1f} ms")
     lines.append(f"  round trips byte-identical: {identical}; {torch_note}")
     try:
+        if route is None:
+            lines.append("  diffusers route: none (diffusers has no converter for this family's kohya files)")
+            return lines
         import diffusers  # noqa: F401
         import torch  # noqa: F401
 
-        t_ref = best([sys.executable, "-c", FLUX_DIFFUSERS_ROUTE, str(src), str(paths["ref"])], runs, rm("ref"))
+        t_ref = best([sys.executable, "-c", route, str(src), str(paths["ref"])], runs, rm("ref"))
         rm("ref")()
-        rss_ref = child_rss([sys.executable, "-c", FLUX_DIFFUSERS_ROUTE, str(src), str(paths["ref"])])
+        rss_ref = child_rss([sys.executable, "-c", route, str(src), str(paths["ref"])])
         lines.append(f"  diffusers route kohya -> diffusers       {t_ref * 1000:8.1f} ms  (our CLI is "
                      f"{t_ref / t['diffusers']:.1f}x faster); peak RSS {rss_ref:.0f} MiB; no way back")
     except ImportError:
         lines.append("  diffusers route: skipped (torch/diffusers not installed)")
+    finally:
+        rm(*paths)()
     return lines
 
 
@@ -265,6 +294,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--no-large", action="store_true", help="skip the ~870 MiB SDXL rank-128 file")
     ap.add_argument("--flux-only", action="store_true", help="run only the FLUX.1 part")
+    ap.add_argument("--sd3-only", action="store_true", help="run only the SD3.5 large part")
     args = ap.parse_args()
     from lora_compat.weights.synth import synth_kohya
 
@@ -277,6 +307,9 @@ def main() -> None:
         if args.flux_only:
             print("\n".join(bench_flux(work, args.runs)))
             return
+        if args.sd3_only:
+            print("\n".join(bench_sd3(work, args.runs)))
+            return
         sd1 = synth_kohya(work / "sd15_r128.safetensors", "sd1", rank=128, alpha=64.0, dtype="F16")
         sdxl = synth_kohya(work / "sdxl_r32.safetensors", "sdxl", rank=32, alpha=16.0, dtype="F16")
         os.sync()
@@ -288,6 +321,7 @@ def main() -> None:
             os.sync()
             out += bench_big(big, work, args.runs)
         out += bench_flux(work, args.runs)
+        out += bench_sd3(work, args.runs)
         print("\n".join(out))
     finally:
         if not args.keep and args.workdir is None:

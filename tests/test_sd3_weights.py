@@ -138,6 +138,11 @@ def test_tiny_widths_are_read_from_the_file(tmp_path) -> None:
     assert lf.table.widths == W
     assert (lf.table.clip_l, lf.table.clip_g, lf.table.t5) == (CLIP_L, CLIP_G, T5)
     assert len(lf.modules) == 12 + 12 + 14 + (2 * 10 + 2 + 5 + 2) + 8
+    # inspect --plot blocks: joint blocks as MM-DiT double blocks (kohya and diffusers names alike), T5 by block
+    from lora_compat.weights.norms import block_label
+
+    assert {block_label(m.info) for m in lf.modules if m.info.module.group == "joint"} == {"D00", "D01", "D02"}
+    assert {block_label(m.info) for m in lf.modules if m.part == "te3"} == {"L00", "L01"}
 
 
 def test_shapes_that_fit_no_sd3_model_are_refused(tmp_path) -> None:

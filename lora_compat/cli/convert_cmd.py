@@ -47,6 +47,7 @@ Examples:
   lora-compat convert my_lora_peft my_lora.safetensors --to kohya --verify
   lora-compat convert sdxl_lora.safetensors out.safetensors --to diffusers --dtype fp16
   lora-compat convert flux_lora.safetensors flux_comfy.safetensors --to comfyui
+  lora-compat convert sd3_kohya.safetensors sd3_diffusers.safetensors --to diffusers --verify
   lora-compat convert loras/ converted/ --to peft --format json   # a whole folder
   lora-compat convert my_lora.safetensors out/ --to kohya   # DST ending in / is a folder: out/my_lora.safetensors
 """
@@ -56,15 +57,15 @@ Examples:
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("dst", type=click.Path())
 @click.option("--to", "to", type=click.Choice(["kohya", "peft", "diffusers", "comfyui", "ai-toolkit"]), required=True,
-              help="Output layout: kohya .safetensors, PEFT folder, diffusers pipeline file; FLUX.1/Chroma also "
-                   "ComfyUI-native (diffusion_model.) and ai-toolkit (baked, no alpha).")
+              help="Output layout: kohya .safetensors, PEFT folder, diffusers pipeline file; FLUX.1/Chroma and "
+                   "SD3/SD3.5 also ComfyUI-native (diffusion_model.) and ai-toolkit (baked, no alpha).")
 @click.option("--arch", type=click.Choice(["auto", "sd1", "sd2", "sdxl", "flux1", "chroma", "sd3"]), default="auto",
               show_default=True,
               help="Base model family (auto: from module names and tensor shapes).")
 @click.option("--dtype", type=click.Choice(["keep", "fp16", "bf16", "fp32"]), default="keep", show_default=True,
               help="Cast adapter tensors (alphas stay float32).")
 @click.option("--bake-scale", is_flag=True, help="Multiply alpha/rank into the weights and write alpha = rank.")
-@click.option("--drop-t5", is_flag=True, help="FLUX: leave T5-XXL (lora_te3_) modules out of the output.")
+@click.option("--drop-t5", is_flag=True, help="FLUX, SD3: leave T5-XXL (lora_te3_) modules out of the output.")
 @click.option("--verify", is_flag=True,
               help="Compare every module's delta weight before DST is written; nothing is written if they differ "
                    "(needs torch).")
@@ -73,7 +74,8 @@ Examples:
 @click.option("--allow-pickle", is_flag=True,
               help="Accept .ckpt/.pt pickles (loaded with torch.load(weights_only=True)).")
 @click.option("--te-naming", type=click.Choice(["transformers5", "transformers4"]), default="transformers5",
-              show_default=True, help="PEFT output: CLIPTextModel paths without (5) or with (4) 'text_model.'.")
+              show_default=True, help="PEFT output: CLIPTextModel paths without (5) or with (4) 'text_model.' "
+                                     "(SD3's CLIPTextModelWithProjection encoders always keep it).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(src: Path, dst: str, to: str, arch: str, dtype: str, bake_scale: bool, drop_t5: bool, verify: bool,
             force: bool, allow_pickle: bool, te_naming: str, fmt: str) -> None:

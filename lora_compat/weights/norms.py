@@ -9,8 +9,8 @@ densely (one module at a time), LoKr's Kronecker product by ``‖A ⊗ B‖_F = 
 
 Blocks: UNet modules are grouped as the block-weight convention names them (``IN00``..``IN11``, ``MID``,
 ``OUT00``..``OUT11`` from the LDM/SGM path; time/label embeddings ``EMB``, the output conv ``OUT``); text-encoder
-modules by layer (``L00``..); FLUX transformer modules by double/single block (``D00``, ``S00``); anything else by
-the first component of its path.
+modules by layer (``L00``..; T5 blocks too); FLUX transformer modules by double/single block (``D00``, ``S00``), SD3
+joint blocks as ``D00``..; anything else by the first component of its path.
 """
 
 from __future__ import annotations
@@ -24,9 +24,12 @@ from lora_compat.weights.layouts import AdapterModule, LoraFile
 
 _SGM_BLOCK = re.compile(r"^(input_blocks|output_blocks)\.(\d+)")
 _DIFFUSERS_BLOCK = re.compile(r"^(down_blocks|up_blocks)\.(\d+)")
-_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
-_FLUX_BLOCK = re.compile(r"^(double_blocks|single_blocks|transformer_blocks|single_transformer_blocks)\.(\d+)")
-_FLUX_PREFIX = {"double_blocks": "D", "transformer_blocks": "D", "single_blocks": "S", "single_transformer_blocks": "S"}
+_LAYER = re.compile(r"(?:^|\.)(?:layers|encoder\.block)\.(\d+)\.")   # CLIP layers, T5 blocks
+_FLUX_BLOCK = re.compile(r"^(double_blocks|single_blocks|transformer_blocks|single_transformer_blocks|joint_blocks)"
+                         r"\.(\d+)")
+# MM-DiT double-stream blocks: FLUX double blocks, SD3 joint blocks (SAI) = transformer_blocks (diffusers)
+_FLUX_PREFIX = {"double_blocks": "D", "transformer_blocks": "D", "joint_blocks": "D", "single_blocks": "S",
+                "single_transformer_blocks": "S"}
 
 
 @dataclass(frozen=True)
