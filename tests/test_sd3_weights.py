@@ -175,6 +175,24 @@ def test_text_encoder_only_file_is_sd3_by_metadata_or_arch(tmp_path) -> None:
     assert open_lora(tmp_path / "bare.safetensors", arch="sd3").arch == "sd3"
 
 
+def test_onetrainer_sd3_file_is_read(tmp_path) -> None:
+    """lora_transformer_<diffusers path> (OneTrainer; ComfyUI maps it for SD3) at SD3 medium's width: read only."""
+    h = 1536
+    tensors = []
+    for name, rows in (("transformer_blocks_0_attn_to_q", h), ("transformer_blocks_0_attn_to_k", h),
+                       ("transformer_blocks_3_ff_context_net_0_proj", 4 * h)):
+        tensors += [OutTensor(f"lora_transformer_{name}.lora_down.weight", "F16", (1, h), bytes(2 * h)),
+                    OutTensor(f"lora_transformer_{name}.lora_up.weight", "F16", (rows, 1), bytes(2 * rows)),
+                    OutTensor(f"lora_transformer_{name}.alpha", "F32", (), encode_values([0.5], "F32"))]
+    write_safetensors(tmp_path / "ot.safetensors", tensors, {})
+    lf = open_lora(tmp_path / "ot.safetensors")
+    assert (lf.arch, lf.layout, len(lf.modules)) == ("sd3", "onetrainer", 3)
+    convert(tmp_path / "ot.safetensors", tmp_path / "k.safetensors", ConvertOptions(to="kohya"))
+    k = read_header(tmp_path / "k.safetensors").tensors
+    assert k["lora_unet_joint_blocks_0_x_block_attn_qkv.lora_up.weight"].shape == (3 * h, 1)   # identical downs
+    assert "lora_unet_joint_blocks_3_context_block_mlp_fc1.alpha" in k
+
+
 # --- conversion ------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", ["F16", "BF16"])

@@ -6,8 +6,9 @@ Layouts read: ``kohya`` (sd-scripts ``networks.lora_sd3``: ``lora_unet_joint_blo
 ``emb_dims`` embedders and final layer, ``lora_te1_`` CLIP-L, ``lora_te2_`` CLIP-G, ``lora_te3_`` T5), ``comfyui``
 (``diffusion_model.<SAI path>``, ``text_encoders.clip_l|clip_g|t5xxl.transformer.``), ``diffusers`` / ``ai-toolkit``
 (``transformer.<SD3Transformer2DModel path>.lora_A.weight``, ``text_encoder.`` CLIP-L, ``text_encoder_2.`` CLIP-G,
-``text_encoder_3.`` T5; scales from ``lora_adapter_metadata``) and ``peft`` folders (``transformer/``,
-``text_encoder/``, ``text_encoder_2/``, ``text_encoder_3/``).
+``text_encoder_3.`` T5; scales from ``lora_adapter_metadata``), ``peft`` folders (``transformer/``,
+``text_encoder/``, ``text_encoder_2/``, ``text_encoder_3/``) and, read only, ``onetrainer``
+(``lora_transformer_<diffusers path with _>``, which ComfyUI also maps).
 
 Widths are read from the file: the hidden width (1536 for SD3 medium and SD3.5 medium, 2432 for SD3.5 large; any
 other value is a custom, e.g. tiny, model), the block count (the real one, or: the last block is the one whose
@@ -54,6 +55,8 @@ REAL_HIDDEN = {1536: "sd3-medium", 2432: "sd3.5-large"}
 
 def _classify(stem: str) -> _Key | None:
     """Where a key's module stem points in SD3's namings (None when none fits)."""
+    if stem.startswith("lora_transformer_"):   # OneTrainer: the diffusers path with . -> _ (read only)
+        return _Key("onetrainer", "transformer", "od", stem[len("lora_transformer_"):])
     for prefix, part in (("lora_unet_", "transformer"), ("lora_te1_", "te1"), ("lora_te2_", "te2"),
                          ("lora_te3_", "te3")):
         if stem.startswith(prefix):
@@ -72,7 +75,22 @@ def _classify(stem: str) -> _Key | None:
     return _Key("diffusers", "transformer", "diffusers", s)   # prefix-less paths (PEFT: the part comes from its folder)
 
 
+_OD_INDEX: dict[int, dict[str, fa.FluxPart]] = {}
+
+
+def _od_index(table: sd3.Sd3Table) -> dict[str, fa.FluxPart]:
+    """OneTrainer's ``lora_transformer_`` names: diffusers paths with ``.`` -> ``_`` (tables are cached: by id)."""
+    idx = _OD_INDEX.get(id(table))
+    if idx is None:
+        idx = _OD_INDEX[id(table)] = {p.diffusers_path.replace(".", "_"): p
+                                      for (part, _), p in table.by_diffusers.items() if part == "transformer"}
+    return idx
+
+
 def _resolve(table: sd3.Sd3Table, key: _Key) -> FluxSlice | None:
+    if key.naming == "od":
+        op = _od_index(table).get(key.name)
+        return FluxSlice(table.by_kohya[op.module], op.position, 1) if op is not None else None
     if key.naming == "kohya":
         m = table.by_kohya.get(key.name)
         return FluxSlice(m, 0, len(m.parts)) if m is not None else None
@@ -312,8 +330,8 @@ def _converted_arch(meta: dict[str, str]) -> str | None:
     return arch if isinstance(arch, str) else None
 
 
-_HIDDEN_PATH = re.compile(r"(?:^|\.)transformer_blocks\.\d+\.(?:attn\.(?:to_[qkv]|add_[qkv]_proj)|norm1\.linear)"
-                          r"\.lora_A\.weight$")
+_HIDDEN_PATH = re.compile(r"(?:^|\.|lora_transformer_)transformer_blocks[._]\d+[._]"
+                          r"(?:attn[._](?:to_[qkv]|add_[qkv]_proj)|norm1[._]linear)\.(?:lora_A|lora_down)\.weight$")
 
 
 def is_sd3(sf: SafetensorsFile) -> bool:
