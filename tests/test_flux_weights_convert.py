@@ -362,3 +362,31 @@ def test_never_splits_a_down_only_because_the_rank_divides(tmp_path) -> None:
     convert(src, tmp_path / "d.safetensors", ConvertOptions(to="diffusers"))
     d = read_header(tmp_path / "d.safetensors")
     assert d.tensors["transformer.transformer_blocks.0.attn.to_k.lora_A.weight"].shape == (12, 3072)
+
+
+def test_part_scales_are_baked_into_a_block_diagonal_down(tmp_path) -> None:
+    """diffusers -> kohya with independent q/k downs at different scales: each part's scale goes into its rows of
+    the fused down (alpha = rank). Found by the SD3 work: the part factor was dropped when the down was written."""
+    h = 3072
+    rng = np.random.default_rng(0)
+    tensors, pattern = [], {}
+    for part, r, alpha in (("to_q", 2, 1.0), ("to_k", 1, 3.0)):
+        base = f"transformer.transformer_blocks.0.attn.{part}"
+        for name, shp in (("lora_A", (r, h)), ("lora_B", (h, r))):
+            tensors.append(OutTensor(f"{base}.{name}.weight", "F32", shp,
+                                     (rng.standard_normal(shp[0] * shp[1]) * 0.1).astype("<f4").tobytes()))
+        pattern[f"transformer_blocks.0.attn.{part}"] = alpha
+    meta = {"transformer.r": 2, "transformer.lora_alpha": 2, "transformer.alpha_pattern": pattern,
+            "transformer.rank_pattern": {"transformer_blocks.0.attn.to_k": 1},
+            "transformer.target_modules": sorted(pattern)}
+    write_safetensors(tmp_path / "d.safetensors", tensors, {"lora_adapter_metadata": json.dumps(meta)})
+    convert(tmp_path / "d.safetensors", tmp_path / "k.safetensors", ConvertOptions(to="kohya"))
+    d, k = read_header(tmp_path / "d.safetensors"), read_header(tmp_path / "k.safetensors")
+    name = "lora_unet_double_blocks_0_img_attn_qkv"
+    down = _values(k, f"{name}.lora_down.weight").reshape(3, h)
+    assert _values(k, f"{name}.alpha").item() == 3.0   # alpha = rank: scale 1, the part scales are in the down
+    q = _values(d, "transformer.transformer_blocks.0.attn.to_q.lora_A.weight").reshape(2, h)
+    kk = _values(d, "transformer.transformer_blocks.0.attn.to_k.lora_A.weight").reshape(1, h)
+    # float32 products, as torch's tensor * scalar: to_q alpha 1 / rank 2, to_k alpha 3 / rank 1
+    np.testing.assert_array_equal(down[:2], q.astype(np.float32) * np.float32(0.5))
+    np.testing.assert_array_equal(down[2:], kk.astype(np.float32) * np.float32(3.0))
