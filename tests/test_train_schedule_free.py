@@ -75,3 +75,34 @@ def test_the_optimizer_is_in_eval_mode_while_saving(tmp_path, monkeypatch):
     _, res = _train(tmp_path, save_every_n_steps=1, optimizer_type="RAdamScheduleFree")
     assert len(modes) == 4 and not any(modes)   # three step saves and the final one, all at the eval point
     assert len(res.saved_models) == 4
+
+
+def test_ctrl_c_and_resume_equal_an_uninterrupted_schedule_free_run(tmp_path):
+    """The state is saved at the eval point with the optimizer in eval mode; the resumed run switches back to
+    train mode before its first step, so it ends with the uninterrupted run's weights."""
+    import os
+    import signal
+
+    from lora_compat.train.engine import run_training
+
+    data = make_synthetic_dataset(tmp_path / "data", n_images=2, repeats=1)
+
+    def cfg(out):
+        c = CanonicalConfig(dialect="native", source="test")
+        for k, v in {"pretrained_model_name_or_path": "tiny:sd1", "output_dir": str(out), "resolution": "64",
+                     "network_dim": 4, "network_alpha": 4.0, "learning_rate": 1e-2, "seed": 5,
+                     "optimizer_type": "AdamWScheduleFree", "max_train_steps": 3}.items():
+            c.set(k, v)
+        return c
+
+    def interrupt(step: int, loss: float) -> None:
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    full = run_training(cfg(tmp_path / "a"), train_data=str(data), show_progress=False)
+    part = run_training(cfg(tmp_path / "b"), train_data=str(data), show_progress=False, on_step=interrupt)
+    assert part.interrupted and part.global_step == 1
+    resumed = run_training(cfg(tmp_path / "b"), train_data=str(data), show_progress=False,
+                           resume=str(part.state_dir))
+    assert resumed.global_step == 3 and resumed.losses == full.losses[1:]
+    assert resumed.weights_sha256 == full.weights_sha256
