@@ -65,7 +65,7 @@ def test_tensorboard_logs_and_the_json_result(tmp_path, data_dir, capsys):
     prompts.write_text("a red circle --d 5 --s 1 --w 64 --h 64\n", encoding="utf-8")
     config = _config(tmp_path, data_dir, log_prefix="pre-", log_tracker_name="habits", sample_prompts=str(prompts),
                      sample_every_n_steps=2, validation_split=0.5, validation_seed=1, validate_every_n_steps=1,
-                     validate_every_n_epochs=9)
+                     validate_every_n_epochs=9, log_config=True, huggingface_token=SECRET)
     code, out, err = _train(capsys, [str(config), "--logging-dir", str(tmp_path / "logs"), "--format", "json"])
     assert code == 0, err
     summary = json.loads(out)
@@ -92,6 +92,12 @@ def test_tensorboard_logs_and_the_json_result(tmp_path, data_dir, capsys):
     assert [e.step for e in events.Scalars("lr/textencoder")] == [1, 2]
     assert [e.step for e in events.Scalars("loss/epoch_average")] == [1, 2]   # one step per epoch: epochs 1, 2
     assert [e.step for e in events.Images("sample_0")] == [2]                 # the sample image after step 2
+    # log_config: the run's options go to the trackers, without credentials and paths (sd-scripts' sanitizing)
+    (hparams_file,) = (log_dir / "habits").glob("*/hparams.yml")   # accelerate's copy beside the events
+    hparams = hparams_file.read_text(encoding="utf-8")
+    assert "network_dim: 4" in hparams and "log_prefix: pre-" in hparams
+    assert SECRET not in hparams and "huggingface_token" not in hparams
+    assert "output_dir" not in hparams and str(data_dir) not in hparams and "train_data_dir" not in hparams
 
 
 def test_a_missing_tracker_package_is_one_line_before_models_load(tmp_path, data_dir, capsys, monkeypatch):
@@ -153,3 +159,26 @@ def test_wandb_offline_run_with_name_and_key(tmp_path, data_dir, capsys, monkeyp
     for path in tmp_path.rglob("*"):
         if path.is_file() and path != config:
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_log_tracker_config_replaces_the_init_arguments(tmp_path, monkeypatch):
+    from lora_compat.errors import UserError
+    from lora_compat.plan.parts import OutputPlan
+    from lora_compat.train.trackers import prepare_trackers, read_tracker_config
+
+    path = tmp_path / "trackers.toml"
+    path.write_text('[wandb]\ntags = ["a"]\n[tensorboard]\nflush_secs = 5\n', encoding="utf-8")
+    monkeypatch.setenv("WANDB_API_KEY", "unset")
+    monkeypatch.setenv("WANDB_DIR", "unset")
+    out = OutputPlan(logging_dir=str(tmp_path / "logs"), log_with="tensorboard", wandb_run_name="lost",
+                     log_tracker_config=str(path))
+    setup = prepare_trackers(out)
+    assert setup.init_kwargs == {"wandb": {"tags": ["a"]}, "tensorboard": {"flush_secs": 5}}   # as sd-scripts
+    path.write_text("[wandb\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"trackers\.toml: .*line 1"):
+        read_tracker_config(str(path))
+    path.write_text("tags = 1\n", encoding="utf-8")
+    with pytest.raises(UserError, match="not a table"):
+        read_tracker_config(str(path))
+    with pytest.raises(UserError, match="cannot read"):
+        read_tracker_config(str(tmp_path / "absent.toml"))

@@ -402,6 +402,28 @@ def _noise_plan(cfg: CanonicalConfig, v_param: bool) -> NoisePlan:
     return out
 
 
+#: sd-scripts' ``get_sanitized_config_or_none``: options never sent to a tracker (credentials, then paths).
+SENSITIVE_OPTIONS = ("wandb_api_key", "huggingface_token")
+SENSITIVE_PATH_OPTIONS = ("pretrained_model_name_or_path", "vae", "tokenizer_cache_dir", "train_data_dir",
+                          "conditioning_data_dir", "reg_data_dir", "output_dir", "logging_dir")
+
+
+def tracker_config(cfg: CanonicalConfig) -> dict[str, Any]:
+    """The run configuration sd-scripts gives the trackers with ``log_config`` (``get_sanitized_config_or_none``):
+    every option's effective value but the credentials and the paths above (and any other credential-named
+    option), None/bool/str/int/float as they are, anything else as its ``str()`` (what accelerate accepts)."""
+    from lora_compat.config.options import option_names
+    from lora_compat.config.secrets import is_secret_key
+
+    out: dict[str, Any] = {}
+    for key in option_names():
+        if key in SENSITIVE_OPTIONS or key in SENSITIVE_PATH_OPTIONS or is_secret_key(key):
+            continue
+        value = cfg.effective(key)
+        out[key] = value if value is None or isinstance(value, (bool, str, int, float)) else f"{value}"
+    return out
+
+
 def _output_plan(cfg: CanonicalConfig, ov: RunOverrides, family: str, v_param: bool, module: str, kind: str,
                  net_args: dict[str, str], choice: EffectiveOptimizer, optimizer: OptimizerPlan,
                  scheduler: SchedulerPlan, seed: int | None, dataset: DatasetPlan,
@@ -423,7 +445,8 @@ def _output_plan(cfg: CanonicalConfig, ov: RunOverrides, family: str, v_param: b
         save_state=bool(get("save_state")), save_state_on_train_end=bool(get("save_state_on_train_end")),
         no_metadata=bool(get("no_metadata")), logging_dir=get("logging_dir"), log_tracker_name=get("log_tracker_name"),
         log_with=get("log_with"), log_prefix=get("log_prefix"), wandb_run_name=get("wandb_run_name"),
-        wandb_api_key=get("wandb_api_key") or None)
+        wandb_api_key=get("wandb_api_key") or None, log_tracker_config=get("log_tracker_config"),
+        tracker_config=tracker_config(cfg) if get("log_config") else None)
     if out.log_with in ("tensorboard", "all") and not out.logging_dir:
         unsupported.append(Unsupported("log_with", f"log_with = {out.log_with!r} needs logging_dir (sd-scripts raises "
                                        "ValueError)", refused=True))

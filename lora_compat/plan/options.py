@@ -21,8 +21,6 @@ _MEMORY = "a memory/speed setting with no effect on the result; not used by this
 ENGINE_IGNORED: dict[str, str] = {
     # logging
     "console_log_level": _LOGGING, "console_log_file": _LOGGING, "console_log_simple": _LOGGING,
-    "log_tracker_config": "tracker init arguments are not read from a file; accelerate's defaults are used",
-    "log_config": "the run's options are not sent to the trackers (sd-scripts sends them, paths and keys left out)",
     # model
     "vae": "a separate VAE file is not loaded: the base model's own VAE encodes the images",
     "disable_mmap_load_safetensors": _MEMORY,

@@ -309,6 +309,8 @@ class OutputPlan:
     log_prefix: str | None = None      # logs go to <logging_dir>/<log_prefix><YYYYmmddHHMMSS>, as sd-scripts
     wandb_run_name: str | None = None
     wandb_api_key: str | None = field(default=None, repr=False)   # never shown: REDACTED in to_json
+    log_tracker_config: str | None = None   # a TOML file whose tables replace the trackers' init arguments
+    tracker_config: dict[str, Any] | None = None   # log_config: the options sent to the trackers (sanitized)
     metadata: dict[str, str | None] = field(default_factory=dict)
     modelspec: dict[str, str | None] = field(default_factory=dict)
 

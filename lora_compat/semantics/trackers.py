@@ -43,3 +43,4 @@ def run_log_dir(logging_dir: str, log_prefix: str | None, now: float | None = No
     """``<logging_dir>/<log_prefix><YYYYmmddHHMMSS>`` (sd-scripts' ``prepare_accelerator``, local time)."""
     stamp = time.strftime("%Y%m%d%H%M%S", time.localtime(time.time() if now is None else now))
     return Path(logging_dir) / f"{log_prefix or ''}{stamp}"
+

@@ -386,7 +386,8 @@ class Training:
             self.say(f"resumed from {rdir} at step {self.global_step}")
         if self.log_with and self.accelerator.is_main_process:
             # sd-scripts' init_trackers: project = log_tracker_name, wandb run name = wandb_run_name
-            self.accelerator.init_trackers(self.trackers.project, init_kwargs=self.trackers.init_kwargs)
+            self.accelerator.init_trackers(self.trackers.project, config=self.trackers.config,
+                                           init_kwargs=self.trackers.init_kwargs)
             init_wandb_metrics(self.accelerator)
 
     # ---- loop -------------------------------------------------------------------------------------------

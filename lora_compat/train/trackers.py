@@ -39,6 +39,7 @@ class TrackerSetup:
     log_dir: Path | None = None
     project: str = DEFAULT_TRACKER_NAME
     init_kwargs: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] | None = None   # log_config: the run's options (the plan sanitized them)
 
     @property
     def trackers(self) -> list[str]:
@@ -60,7 +61,9 @@ def prepare_trackers(outputs: Any) -> TrackerSetup:
         return TrackerSetup()
     log_dir = run_log_dir(outputs.logging_dir, outputs.log_prefix) if outputs.logging_dir else None
     setup = TrackerSetup(log_with=log_with, log_dir=log_dir,
-                         project=outputs.log_tracker_name or DEFAULT_TRACKER_NAME)
+                         project=outputs.log_tracker_name or DEFAULT_TRACKER_NAME,
+                         config=getattr(outputs, "tracker_config", None))
+    tracker_file = getattr(outputs, "log_tracker_config", None)
     if "wandb" in setup.trackers:
         wandb_kwargs: dict[str, Any] = {}
         if log_dir is not None:
@@ -76,7 +79,32 @@ def prepare_trackers(outputs: Any) -> TrackerSetup:
             # wandb records the command line (and the program) in the run's metadata; the key may be on it
             wandb_kwargs["settings"] = wandb.Settings(x_disable_meta=True)
         setup.init_kwargs["wandb"] = wandb_kwargs
+    if tracker_file:
+        # sd-scripts: the file's tables replace the init arguments (wandb_run_name is then not used)
+        protected = setup.init_kwargs.get("wandb", {}).get("settings")
+        setup.init_kwargs = read_tracker_config(str(tracker_file))
+        if protected is not None and isinstance(setup.init_kwargs.get("wandb"), dict):
+            setup.init_kwargs["wandb"].setdefault("settings", protected)
     return setup
+
+
+def read_tracker_config(path: str) -> dict[str, Any]:
+    """``log_tracker_config``: a TOML file of ``[<tracker name>]`` tables, each the keyword arguments of that
+    tracker's start (``[wandb]`` -> ``wandb.init``); a missing or invalid file is a one-line error."""
+    from lora_compat.tomlparse import tomllib
+
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}", key="log_tracker_config") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: {exc}", key="log_tracker_config") from None
+    bad = next((k for k, v in data.items() if not isinstance(v, dict)), None)
+    if bad is not None:
+        raise UserError(f"{path}: {bad!r} is not a table of a tracker's arguments (e.g. [wandb])",
+                        key="log_tracker_config")
+    return data
 
 
 def log_values(accelerator: Any, logs: dict[str, Any], *, step_value: int, global_step: int, epoch: int) -> None:
