@@ -142,6 +142,25 @@ def test_sampler_equals_diffusers_flux_pipeline(line, tiny_sampler) -> None:
     assert ours.std() > 1  # not blank
 
 
+def test_embedded_guidance_is_read_by_dev_and_ignored_by_schnell(tiny_sampler) -> None:
+    """``--g`` feeds dev's guidance embedder; schnell has none (sd-scripts passes the vector, the model drops it)."""
+    import dataclasses
+
+    from lora_compat.train.flux.models import load_flux_models
+    from lora_compat.train.flux.sampler import FluxSampler
+
+    _, dev = tiny_sampler
+    s = load_flux_models("tiny:flux1-schnell")
+    schnell = FluxSampler(dataclasses.replace(dev.models, denoiser=s.transformer), None, dev.ctx)
+
+    def image(sampler, g: float) -> np.ndarray:
+        return np.asarray(sampler.generate(parse_prompt_line(f"a cat --d 1 --s 2 --w 64 --h 64 --g {g}"),
+                                           sampler="ddim")).astype(int)
+
+    assert not np.array_equal(image(dev, 1.0), image(dev, 5.0))
+    assert np.array_equal(image(schnell, 1.0), image(schnell, 5.0))
+
+
 def test_flux_loss_ignores_the_fixed_validation_timestep(tiny_sampler) -> None:
     """flux_train_network.py's get_noisy_model_input_and_timesteps never reads min/max_timestep, so the validation
     loop's ``min_timestep = max_timestep = t`` changes nothing: the same RNG state gives the same loss."""
