@@ -116,5 +116,6 @@ def apply_config_toml(cfg: CanonicalConfig, doc: Document, *, k_gen: bool = Fals
         cfg.options[key] = Setting(value, Provenance(KEPT, (origin,)))
         if key == "text_encoder_lr" and isinstance(value, list) and len(value) > 1:
             cfg.notes.append(Note("text-encoder-lr-list",
-                                  "text_encoder_lr is a list; sd-scripts LoRA uses only the first value",
+                                  "text_encoder_lr is a list; sd-scripts' networks.lora uses only the first value "
+                                  "(networks.lora_flux: one per text encoder, [CLIP-L, T5-XXL])",
                                   origin, {"values": value}))
