@@ -267,3 +267,14 @@ def test_gui_network_types_round_trip(tmp_path: Path, preset: dict, to: str) -> 
     else:
         a = {k: v for k, v in migrated_options(cfg).items() if k not in lost}
         assert migrated_options(back) == (on_command_line(a) if to == "command-line" else a)
+
+
+def test_gui_flux_only_fields_are_not_silently_dropped_for_other_families(tmp_path: Path) -> None:
+    # SDXL: the GUI's only "to disk" box is flux1_cache_text_encoder_outputs_to_disk, passed with flux1_checkbox only
+    gui, entries = _gui(tmp_path, 'network_module = "networks.lora"\n# lora-compat: script = "sdxl_train_network.py"'
+                        '\ncache_text_encoder_outputs = true\ncache_text_encoder_outputs_to_disk = true\n')
+    assert entries["cache_text_encoder_outputs_to_disk"].target_key == "additional_parameters"
+    assert gui["flux1_checkbox"] is False and gui["flux1_cache_text_encoder_outputs_to_disk"] is False
+    assert "--cache_text_encoder_outputs_to_disk" in gui["additional_parameters"].split()
+    back = load_config(str(tmp_path / "gui.json"))
+    assert back.family == "sdxl" and back.get("cache_text_encoder_outputs_to_disk") is True

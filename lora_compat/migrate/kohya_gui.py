@@ -187,6 +187,9 @@ def to_kohya_gui(cfg: CanonicalConfig, report: MigrationReport, dataset_path: st
         spec = fields[key]
         if spec.get("x-requires") == "flux1_checkbox" and not flux:
             gui[key] = _unset_value(spec)      # FLUX.1 fields: the GUI passes them only with flux1_checkbox
+            if option in cfg.options and value is not None and not _zero_like(value) \
+                    and value != options.default(option, cfg.family):
+                to_extra(option, value, f"the GUI passes its {key} field only with flux1_checkbox")
             continue
         if option in sdxl_only and not cfg.is_sdxl:
             # the GUI passes its sdxl_* checkboxes only with the SDXL checkbox on
