@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from lora_compat.lint.docs import DEFAULT_PATH, render_rules_markdown
+import pytest
+
+from lora_compat.lint.docs import DEFAULT_PATH, main, render_rules_markdown
 from lora_compat.lint.registry import all_rules, get_rule, select_rules
 
 
@@ -110,3 +112,18 @@ def test_no_best_practice_example_is_an_error(tmp_path) -> None:
         if cfg is not None:
             bad += [(r.code, f.code) for f in lint_config(cfg, all_rules()) if f.severity == "error"]
     assert not bad, bad
+
+
+def test_docs_script_prints_help_and_refuses_unknown_options(tmp_path, monkeypatch, capsys) -> None:
+    """``--help`` is help, never a file named ``--help``; ``--check`` compares without writing."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0 and "--check" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(SystemExit) as done:
+        main(["--chek"])
+    assert done.value.code == 2
+    assert main([str(tmp_path / "rules.md"), "--check"]) == 1 and not (tmp_path / "rules.md").exists()
+    assert main([str(tmp_path / "rules.md")]) == 0
+    assert main([str(tmp_path / "rules.md"), "--check"]) == 0

@@ -106,10 +106,16 @@ def render_rules_markdown() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    check = "--check" in args
-    args = [a for a in args if a != "--check"]
-    path = Path(args[0]) if args else DEFAULT_PATH
+    """``python -m lora_compat.lint.docs [--check] [PATH]``: write (or check) the generated rule reference."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lora_compat.lint.docs",
+                                     description="Write docs/rules.md from the lint rule registry.")
+    parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH,
+                        help=f"where to write it (default: {DEFAULT_PATH})")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when PATH is out of date")
+    args = parser.parse_args(argv)
+    path, check = args.path, args.check
     text = render_rules_markdown()
     if check:
         current = path.read_text(encoding="utf-8") if path.exists() else ""
