@@ -111,9 +111,11 @@ def test_derrian_toml_with_epochs_and_warmup_ratio(tmp_path):
     """Derrian's UI turns warmup_ratio into steps of its own estimate; the dataset-level batch_size is the batch."""
     data = make_synthetic_dataset(tmp_path / "data", n_images=4, repeats=2)    # 8 samples, batch 2: 4 per epoch
     preset = CORPUS / "easy_training_scripts" / "README.md__example_config__ae5ce073.toml"
+    # the preset's dataset-level resolution 768 wins over --resolution (sd-scripts' dataset config); without
+    # upscaling the 64 px images stay in a 64 px bucket (at 768 px the tiny UNet takes ~17 s a step on a CPU)
     plan, run = _plan_and_run(preset, ["--base-model", "tiny:sd1", "--train-data", str(data), "--output",
                                        str(tmp_path / "o"), "--set", "resolution=64", "--set", "optimizer_type=AdamW",
-                                       "--set", "max_token_length=75"])
+                                       "--set", "max_token_length=75", "--set", "bucket_no_upscale=true"])
     s = plan["steps"]
     assert s["dataset_batch_sizes"] == [2] and s["train_batch_size"] == 2 and s["max_train_steps"] == 8
     assert plan["scheduler"]["lr_warmup_steps"] == 0 == s["warmup_steps"]   # round(8 x 0.05) = 0
