@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
 set +e
-python -m pytest -q -n "${PYTEST_WORKERS:-2}" "$@"
+python -m pytest -q -n "${PYTEST_WORKERS:-2}" --durations=15 "$@"
 rc=$?
 set -e
 # pytest exit 5 = no tests collected: that is a failure for us, never a silent green.
