@@ -209,12 +209,7 @@ def _number(value: Any) -> Any:
 def flux_options(cfg: CanonicalConfig) -> dict[str, Any]:
     """The :class:`~lora_compat.semantics.flux_options.FluxOptions` fields of ``cfg`` (sd-scripts' defaults for what
     is unset), unvalidated."""
-    out = asdict(FluxOptions())
-    for name in out:
-        value = cfg.effective(name)
-        if value is not None:
-            out[name] = value
-    return out
+    return asdict(FluxOptions.from_options(cfg.effective))
 
 
 def plan_flux(cfg: CanonicalConfig, family: str, module: str, net_args: dict[str, str], base_model: str | None,

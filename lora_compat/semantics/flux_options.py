@@ -48,13 +48,13 @@ class FluxOptions:
 
     @classmethod
     def from_options(cls, get: Callable[[str], Any]) -> FluxOptions:
-        """Build from a getter ``get(name) -> value or None`` (e.g. ``CanonicalConfig.effective``)."""
+        """Build from a getter ``get(name) -> value or None`` (e.g. ``CanonicalConfig.effective``): sd-scripts'
+        defaults for what is unset. Unvalidated: call :meth:`validate`."""
         out = cls()
         for f in fields(cls):
             value = get(f.name)
             if value is not None:
                 setattr(out, f.name, value)
-        out.validate()
         return out
 
     def validate(self) -> None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import re
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -567,9 +566,3 @@ def create_flux_network_from_weights(state_dict: dict[str, Any], models: dict[st
         net.load_kohya_state_dict(state_dict, strict=False)
     return net
 
-
-def iter_layers(net: FluxLoraNetwork) -> Iterable[tuple[InjectedModule, Any]]:
-    """(module, PEFT layer) pairs in table order."""
-    for m in net.modules:
-        for layer in m.layers:
-            yield m, layer

@@ -33,13 +33,6 @@ def prepare_img_ids(batch_size: int, packed_latent_height: int, packed_latent_wi
     return img_ids.reshape(1, packed_latent_height * packed_latent_width, 3).repeat(batch_size, 1, 1)
 
 
-def prepare_txt_ids(batch_size: int, seq_len: int, device: Any = None) -> Any:
-    """``[b, seq_len, 3]`` zeros: FLUX text tokens all sit at position 0 (``strategy_flux.encode_tokens``)."""
-    import torch
-
-    return torch.zeros(batch_size, seq_len, 3, device=device)
-
-
 def guidance_vector(guidance_scale: float, batch_size: int, device: Any = None) -> Any:
     """The ``[b]`` float32 guidance input built from ``--guidance_scale`` (passed even to schnell, which has
     no guidance embedder and ignores it)."""
