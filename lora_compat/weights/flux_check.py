@@ -29,7 +29,7 @@ from lora_compat.weights.flux_tensor_bytes import block_diagonal
 FLUX_CHECK_TARGETS = ("diffusers", "comfyui", "sd-scripts", "ai-toolkit", "a1111")
 
 
-def _label(m) -> str:
+def module_label(m) -> str:
     """The module as the file names it (its first key without the parameter)."""
     key = m.keys[0] if m.keys else m.info.kohya_name
     for suffix in (".lora_down.weight", ".lora_up.weight", ".lora_A.weight", ".lora_B.weight", ".alpha",
@@ -39,7 +39,7 @@ def _label(m) -> str:
     return key
 
 
-def _split_qkv_weak(lf: FluxLoraFile) -> list:
+def split_qkv_weak(lf: FluxLoraFile) -> list:
     """Whole fused modules of an uncorrected split_qkv file that every loader applies at 1/n."""
     if not lf.split_qkv or "lora_compat.converted_from" in lf.metadata:
         return []
@@ -55,54 +55,56 @@ def check_flux(lf: FluxLoraFile, target: str) -> CheckResult:
     {"diffusers": _diffusers, "comfyui": _comfyui, "sd-scripts": _sd_scripts, "ai-toolkit": _ai_toolkit,
      "a1111": _a1111}[target](lf, res)
     if target != "ai-toolkit" and target != "a1111":
-        for m in _split_qkv_weak(lf):
+        for m in split_qkv_weak(lf):
             n = len(m.info.module.parts)
-            res.problems.append((_label(m), f"split_qkv file: applies at 1/{n} of the trained strength (sd-scripts "
-                                            "#2204: alpha saved for rank r, loaders divide by n*r); convert --to "
-                                            "kohya rescales it"))
+            res.problems.append((module_label(m), f"split_qkv file: applies at 1/{n} of the trained strength "
+                                                  f"(sd-scripts #2204: alpha saved for rank r, loaders divide by n*r); "
+                                                  f"convert --to kohya rescales it"))
     return res
 
 
-def _all(lf: FluxLoraFile, res: CheckResult, reason: str) -> None:
-    res.problems += [(_label(m), reason) for m in lf.modules]
+def refuse_all(lf: FluxLoraFile, res: CheckResult, reason: str) -> None:
+    """Every module of ``lf`` is not loaded by the target, for ``reason``."""
+    res.problems += [(module_label(m), reason) for m in lf.modules]
 
 
 def _diffusers(lf: FluxLoraFile, res: CheckResult) -> None:
     if lf.layout == "peft":
-        _all(lf, res, "a PEFT folder is not a diffusers LoRA file (load_lora_weights finds no transformer. keys); "
-                      "convert --to diffusers")
+        refuse_all(lf, res, "a PEFT folder is not a diffusers LoRA file (load_lora_weights finds no transformer. "
+                            "keys); convert --to diffusers")
         return
     if lf.layout in ("kohya", "comfyui"):
         for m in lf.modules:
             g = m.info.module.group
             if m.part == "te3":
-                res.problems.append((_label(m), "T5-XXL LoRA: diffusers' kohya-FLUX converter drops it (diffusers "
-                                                "#10004); convert --to peft and load it into text_encoder_2 with PEFT"))
+                res.problems.append((module_label(m), "T5-XXL LoRA: diffusers' kohya-FLUX converter drops it "
+                                                      "(diffusers #10004); convert --to peft and load it into "
+                                                      "text_encoder_2 with PEFT"))
             elif g in ("embedder", "final"):
-                res.problems.append((_label(m), "embedder/final-layer LoRA: diffusers' kohya-FLUX converter writes it "
-                                                "without the transformer. prefix and load_lora_weights drops it "
-                                                "silently; convert --to diffusers keeps it"))
+                res.problems.append((module_label(m), "embedder/final-layer LoRA: diffusers' kohya-FLUX converter "
+                                                      "writes it without the transformer. prefix and load_lora_weights "
+                                                      "drops it silently; convert --to diffusers keeps it"))
         return
     if lf.layout == "onetrainer":
         missing = [m for m in lf.modules if m.alpha is None]
         if missing:
-            _all(lf, res, "OneTrainer layout without .alpha on every module: diffusers' converter raises KeyError; "
-                          "convert --to diffusers")
+            refuse_all(lf, res, "OneTrainer layout without .alpha on every module: diffusers' converter raises "
+                                "KeyError; convert --to diffusers")
             return
         for m in lf.modules:
             if m.part == "te3":
-                res.problems.append((_label(m), "T5 (lora_te2_) keys fail diffusers' OneTrainer converter"))
+                res.problems.append((module_label(m), "T5 (lora_te2_) keys fail diffusers' OneTrainer converter"))
         return
     if lf.layout == "xlabs":
         return  # diffusers converts XLabs keys (scale 1, which is XLabs' own)
     for m in lf.modules:  # diffusers / ai-toolkit / SimpleTuner
         key = m.keys[0]
         if m.part == "te3":
-            res.problems.append((_label(m), "text_encoder_2 (T5) keys: FluxPipeline.load_lora_weights loads "
-                                            "transformer and text_encoder only; load them with PEFT"))
+            res.problems.append((module_label(m), "text_encoder_2 (T5) keys: FluxPipeline.load_lora_weights loads "
+                                                  "transformer and text_encoder only; load them with PEFT"))
         elif not key.startswith(("transformer.", "text_encoder.")):
-            res.problems.append((_label(m), "no transformer./text_encoder. prefix: load_lora_weights loads nothing "
-                                            "for it"))
+            res.problems.append((module_label(m), "no transformer./text_encoder. prefix: load_lora_weights loads "
+                                                  "nothing for it"))
     if "lora_adapter_metadata" in lf.metadata and any(m.scale != 1.0 for m in lf.modules):
         res.notes.append("scales come from lora_adapter_metadata: needs diffusers >= 0.34 (older versions use "
                          "alpha = rank)")
@@ -110,16 +112,16 @@ def _diffusers(lf: FluxLoraFile, res: CheckResult) -> None:
 
 def _comfyui(lf: FluxLoraFile, res: CheckResult) -> None:
     if lf.layout == "peft":
-        _all(lf, res, "ComfyUI loads LoRA files, not PEFT folders (base_model.model. keys are not mapped); "
-                      "convert --to comfyui")
+        refuse_all(lf, res, "ComfyUI loads LoRA files, not PEFT folders (base_model.model. keys are not mapped); "
+                            "convert --to comfyui")
         return
     if lf.layout == "xlabs":
-        _all(lf, res, "XLabs processor.* keys are not mapped by core ComfyUI (XLabs' custom node loads them); "
-                      "convert --to comfyui")
+        refuse_all(lf, res, "XLabs processor.* keys are not mapped by core ComfyUI (XLabs' custom node loads them); "
+                            "convert --to comfyui")
         return
     chroma = lf.arch == "chroma"
     for m in lf.modules:
-        label = _label(m)
+        label = module_label(m)
         if m.part == "te3" and chroma and lf.layout == "kohya":
             res.problems.append((label, "Chroma has no CLIP-L, so ComfyUI maps its T5 LoRA as lora_te1_: lora_te3_ "
                                         "keys are 'not loaded' (source-read)"))
@@ -136,30 +138,37 @@ def _comfyui(lf: FluxLoraFile, res: CheckResult) -> None:
 
 def _sd_scripts(lf: FluxLoraFile, res: CheckResult) -> None:
     if lf.layout != "kohya":
-        _all(lf, res, "networks.lora_flux reads kohya names (lora_unet_/lora_te1_/lora_te3_) only; convert --to kohya")
+        refuse_all(lf, res, "networks.lora_flux reads kohya names (lora_unet_/lora_te1_/lora_te3_) only; convert --to "
+                            "kohya")
         return
     missing = [m for m in lf.modules if m.alpha_key is None]
     if missing:
-        _all(lf, res, f"create_network_from_weights needs .alpha on every module ({_label(missing[0])} has none): "
-                      "KeyError; convert --to kohya writes them")
+        refuse_all(lf, res, f"create_network_from_weights needs .alpha on every module ({module_label(missing[0])} has "
+                            f"none): KeyError; convert --to kohya writes them")
         return
     for m in lf.modules:
         if not m.info.module.sd_scripts:
-            res.problems.append((_label(m), "final-layer modules are never created by networks.lora_flux: ignored "
-                                            "(load_state_dict strict=False)"))
+            res.problems.append((module_label(m), "final-layer modules are never created by networks.lora_flux: "
+                                                  "ignored (load_state_dict strict=False)"))
         elif lf.arch == "chroma" and m.part == "te1":
-            res.problems.append((_label(m), "Chroma has no CLIP-L: ignored"))
+            res.problems.append((module_label(m), "Chroma has no CLIP-L: ignored"))
 
 
 def _ai_toolkit(lf: FluxLoraFile, res: CheckResult) -> None:
+    ai_toolkit_check(lf, res, "FLUX")
+
+
+def ai_toolkit_check(lf: FluxLoraFile, res: CheckResult, family: str) -> None:
+    """What ai-toolkit's ``family`` (FLUX, SD3) network loads: its own layout, transformer modules only, alpha
+    ignored."""
     if lf.layout not in ("diffusers", "ai-toolkit"):
-        _all(lf, res, "ai-toolkit's FLUX network loads its own layout (transformer.<diffusers path>.lora_A/lora_B); "
-                      "convert --to ai-toolkit")
+        refuse_all(lf, res, f"ai-toolkit's {family} network loads its own layout (transformer.<diffusers "
+                            "path>.lora_A/lora_B); convert --to ai-toolkit")
         return
     for m in lf.modules:
-        label = _label(m)
+        label = module_label(m)
         if m.part != "transformer":
-            res.problems.append((label, "ai-toolkit's FLUX network has no text-encoder modules: not loaded"))
+            res.problems.append((label, f"ai-toolkit's {family} network has no text-encoder modules: not loaded"))
         elif m.scale != 1.0:
             res.problems.append((label, "ai-toolkit ignores alpha (scale 1, ai-toolkit #157); convert --to "
                                         "ai-toolkit bakes the scale"))
@@ -167,7 +176,7 @@ def _ai_toolkit(lf: FluxLoraFile, res: CheckResult) -> None:
 
 
 def _a1111(lf: FluxLoraFile, res: CheckResult) -> None:
-    _all(lf, res, "AUTOMATIC1111's WebUI does not run FLUX.1 (Forge and ComfyUI do; Forge reads kohya files)")
+    refuse_all(lf, res, "AUTOMATIC1111's WebUI does not run FLUX.1 (Forge and ComfyUI do; Forge reads kohya files)")
 
 
 # --- inspect --------------------------------------------------------------------------------------------------------
@@ -187,7 +196,7 @@ def flux_inspect(lf: FluxLoraFile) -> dict[str, Any]:
         "text_encoders": {"clip_l": sum(m.part == "te1" for m in lf.modules),
                           "t5xxl": sum(m.part == "te3" for m in lf.modules)},
         "split_qkv": lf.split_qkv,
-        "split_qkv_weak_modules": len(_split_qkv_weak(lf)),
+        "split_qkv_weak_modules": len(split_qkv_weak(lf)),
         "widths": None if not lf.custom_widths or lf.table is None else dict(lf.table.widths._asdict()),
         "kohya_names": fa.KOHYA_PREFIX,
     }

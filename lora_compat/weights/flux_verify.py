@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lora_compat.weights.flux_check import _split_qkv_weak
+from lora_compat.weights.flux_check import split_qkv_weak
 from lora_compat.weights.flux_layouts import BFL_ROW_LAYOUTS, FluxLoraFile
 from lora_compat.weights.verify_result import MIN_ROUNDOFF, UNIT_ROUNDOFF, VerifyResult, compare_deltas, tensor_of
 
@@ -26,7 +26,7 @@ def _module_products(lf: FluxLoraFile, probes: dict, *, absolute: bool = False) 
     """kohya name -> ΔW @ P (float64) of every BFL module the file adapts (``absolute``: |s|·|B|·|A|·|P|)."""
     import torch
 
-    weak = {id(m) for m in _split_qkv_weak(lf)}
+    weak = {id(m) for m in split_qkv_weak(lf)}
     out: dict[str, Any] = {}
     for m in lf.modules:
         sl = m.info

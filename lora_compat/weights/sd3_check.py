@@ -25,7 +25,7 @@ from typing import Any
 from lora_compat.arch import sd3
 from lora_compat.errors import UserError
 from lora_compat.weights.check_result import CheckResult
-from lora_compat.weights.flux_check import _label, _split_qkv_weak
+from lora_compat.weights.flux_check import ai_toolkit_check, module_label, refuse_all, split_qkv_weak
 from lora_compat.weights.flux_layouts import FluxLoraFile
 
 SD3_CHECK_TARGETS = ("diffusers", "comfyui", "sd-scripts", "ai-toolkit", "a1111")
@@ -40,34 +40,30 @@ def check_sd3(lf: FluxLoraFile, target: str) -> CheckResult:
     {"diffusers": _diffusers, "comfyui": _comfyui, "sd-scripts": _sd_scripts, "ai-toolkit": _ai_toolkit,
      "a1111": _a1111}[target](lf, res)
     if target in ("diffusers", "comfyui", "sd-scripts"):
-        for m in _split_qkv_weak(lf):
-            res.problems.append((_label(m), "split_qkv file: applies at 1/3 of the trained strength (alpha saved "
-                                            "for rank r, loaders divide by 3r); convert --to kohya rescales it"))
+        for m in split_qkv_weak(lf):
+            res.problems.append((module_label(m), "split_qkv file: applies at 1/3 of the trained strength (alpha saved "
+                                                  "for rank r, loaders divide by 3r); convert --to kohya rescales it"))
     return res
-
-
-def _all(lf: FluxLoraFile, res: CheckResult, reason: str) -> None:
-    res.problems += [(_label(m), reason) for m in lf.modules]
 
 
 def _diffusers(lf: FluxLoraFile, res: CheckResult) -> None:
     if lf.layout == "peft":
-        _all(lf, res, "a PEFT folder is not a diffusers LoRA file (load_lora_weights finds no transformer. keys); "
-                      "convert --to diffusers")
+        refuse_all(lf, res, "a PEFT folder is not a diffusers LoRA file (load_lora_weights finds no transformer. "
+                            "keys); convert --to diffusers")
         return
     if lf.layout in ("kohya", "comfyui"):
-        _all(lf, res, "diffusers' SD3 loader has no converter for kohya/ComfyUI SD3 names: nothing is loaded "
-                      "(sd-scripts #2103); convert --to diffusers")
+        refuse_all(lf, res, "diffusers' SD3 loader has no converter for kohya/ComfyUI SD3 names: nothing is loaded "
+                            "(sd-scripts #2103); convert --to diffusers")
         return
     for m in lf.modules:
         key = m.keys[0]
         if m.part == "te3":
-            res.problems.append((_label(m), "text_encoder_3 (T5) keys: StableDiffusion3Pipeline.load_lora_weights "
-                                            "loads transformer, text_encoder and text_encoder_2 only; load them "
-                                            "with PEFT"))
+            res.problems.append((module_label(m), "text_encoder_3 (T5) keys: "
+                                                  "StableDiffusion3Pipeline.load_lora_weights loads transformer, "
+                                                  "text_encoder and text_encoder_2 only; load them with PEFT"))
         elif not key.startswith(("transformer.", "text_encoder.", "text_encoder_2.")):
-            res.problems.append((_label(m), "no transformer./text_encoder. prefix: load_lora_weights loads nothing "
-                                            "for it"))
+            res.problems.append((module_label(m), "no transformer./text_encoder. prefix: load_lora_weights loads "
+                                                  "nothing for it"))
     if "lora_adapter_metadata" in lf.metadata and any(m.scale != 1.0 for m in lf.modules):
         res.notes.append("scales come from lora_adapter_metadata: needs diffusers >= 0.34 (older versions use "
                          "alpha = rank)")
@@ -75,10 +71,10 @@ def _diffusers(lf: FluxLoraFile, res: CheckResult) -> None:
 
 def _comfyui(lf: FluxLoraFile, res: CheckResult) -> None:
     if lf.layout == "peft":
-        _all(lf, res, "ComfyUI loads LoRA files, not PEFT folders; convert --to comfyui")
+        refuse_all(lf, res, "ComfyUI loads LoRA files, not PEFT folders; convert --to comfyui")
         return
     for m in lf.modules:
-        label = _label(m)
+        label = module_label(m)
         if m.part == "te3" and lf.layout in ("diffusers", "ai-toolkit"):
             res.problems.append((label, "text_encoder_3 (T5) keys are not mapped by ComfyUI (it maps lora_te3_ and "
                                         "t5xxl names); convert --to comfyui"))
@@ -93,28 +89,17 @@ def _comfyui(lf: FluxLoraFile, res: CheckResult) -> None:
 
 def _sd_scripts(lf: FluxLoraFile, res: CheckResult) -> None:
     if lf.layout != "kohya":
-        _all(lf, res, "networks.lora_sd3 reads kohya names (lora_unet_/lora_te1_/lora_te2_/lora_te3_) only; "
-                      "convert --to kohya")
+        refuse_all(lf, res, "networks.lora_sd3 reads kohya names (lora_unet_/lora_te1_/lora_te2_/lora_te3_) only; "
+                            "convert --to kohya")
         return
     missing = [m for m in lf.modules if m.alpha_key is None]
     if missing:
-        _all(lf, res, f"create_network_from_weights needs .alpha on every module ({_label(missing[0])} has none): "
-                      "KeyError; convert --to kohya writes them")
+        refuse_all(lf, res, f"create_network_from_weights needs .alpha on every module ({module_label(missing[0])} has "
+                            f"none): KeyError; convert --to kohya writes them")
 
 
 def _ai_toolkit(lf: FluxLoraFile, res: CheckResult) -> None:
-    if lf.layout not in ("diffusers", "ai-toolkit"):
-        _all(lf, res, "ai-toolkit's SD3 network loads its own layout (transformer.<diffusers path>.lora_A/lora_B); "
-                      "convert --to ai-toolkit")
-        return
-    for m in lf.modules:
-        label = _label(m)
-        if m.part != "transformer":
-            res.problems.append((label, "ai-toolkit's SD3 network has no text-encoder modules: not loaded"))
-        elif m.scale != 1.0:
-            res.problems.append((label, "ai-toolkit ignores alpha (scale 1, ai-toolkit #157); convert --to "
-                                        "ai-toolkit bakes the scale"))
-            res.details[label] = f"scale {m.scale:g} applied as 1"
+    ai_toolkit_check(lf, res, "SD3")
 
 
 def _a1111(lf: FluxLoraFile, res: CheckResult) -> None:
@@ -140,7 +125,7 @@ def sd3_inspect(lf: FluxLoraFile) -> dict[str, Any]:
                           "clip_g": sum(m.part == "te2" for m in lf.modules),
                           "t5xxl": sum(m.part == "te3" for m in lf.modules)},
         "split_qkv": lf.split_qkv,
-        "split_qkv_weak_modules": len(_split_qkv_weak(lf)),
+        "split_qkv_weak_modules": len(split_qkv_weak(lf)),
         "widths": None if not lf.custom_widths or widths is None else dict(widths._asdict()),
         "kohya_names": sd3.KOHYA_PREFIX,
     }
