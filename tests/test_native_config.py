@@ -316,3 +316,28 @@ def test_every_native_field_is_documented() -> None:
 def test_bad_target_regex_is_invalid(tmp_path: Path) -> None:
     cfg = _read_text(tmp_path, 'format = "lora-compat/1"\n[network]\ntarget_modules = "(to_q"\n')
     assert [(i.option, i.origin.line) for i in cfg.invalid] == [("peft.target_modules", 3)]
+
+
+@pytest.mark.parametrize("options", [
+    {"train_data_dir": "img", "in_json": "meta.json"},                 # fine-tune mode: the subset is derived
+    {"train_data_dir": "img", "reg_data_dir": "reg"},
+])
+def test_datasets_derived_from_folder_options_are_not_written_twice(tmp_path: Path, options: dict) -> None:
+    """A native file with folder options reads back into datasets derived from them; writing it again gives the
+    same text (the options, no ``[[datasets]]`` copy of what they derive). Found by the round-trip property."""
+    from lora_compat.config.load import load_config
+
+    (tmp_path / "img" / "2_cat").mkdir(parents=True)
+    (tmp_path / "img" / "2_cat" / "a.png").write_bytes(b"")
+    (tmp_path / "reg" / "1_cat").mkdir(parents=True)
+    lines = [f'{k} = "{v}"' for k, v in options.items()]
+    path = tmp_path / "in.toml"
+    path.write_text('pretrained_model_name_or_path = "m.safetensors"\n' + "\n".join(lines) + "\n")
+    cfg = load_config(str(path))
+    assert cfg.datasets and cfg.datasets[0].subsets        # the reader derived them
+    first = dumps_native(cfg)
+    assert "[[datasets" not in first
+    native = tmp_path / "native.toml"
+    native.write_text(first)
+    back = read(load_document(str(native)))
+    assert dumps_native(back) == first

@@ -17,7 +17,7 @@ from lora_compat.config.dialects.native import (
 from lora_compat.config.model import DERIVED, CanonicalConfig, Provenance, Setting
 from lora_compat.config.secrets import is_secret_key
 from lora_compat.migrate.report import DROPPED, NO_EQUIVALENT, MigrationReport, lost, written
-from lora_compat.migrate.sd_scripts import CONFIG_ONLY
+from lora_compat.migrate.sd_scripts import CONFIG_ONLY, report_folder_datasets
 from lora_compat.migrate.toml_out import compact_arrays, dumps_datasets, toml_value_ok
 
 _INT = re.compile(r"^[+-]?\d+$")
@@ -269,7 +269,26 @@ def _kv_args(cfg: CanonicalConfig, sec: dict[str, Any], report: MigrationReport,
         report.add(lost(option, s.prov, NO_EQUIVALENT, "not a list of key=value strings", s.value))
 
 
+def _from_folder_options(cfg: CanonicalConfig) -> bool:
+    """True when ``cfg.datasets`` are exactly what its ``train_data_dir`` / ``reg_data_dir`` / ``in_json`` derive
+    (the reader filled them from the kohya folder convention): the options are written, and a reader derives the
+    same datasets from them again, so writing them as ``[[datasets]]`` too would change the file's form."""
+    from lora_compat.config.kohya_folder import command_line_datasets
+
+    if not cfg.datasets or cfg.general or cfg.get("dataset_config"):
+        return False
+
+    def values(datasets: list) -> list:
+        return [({k: s.value for k, s in ds.params.items()},
+                 [{k: s.value for k, s in sub.params.items()} for sub in ds.subsets]) for ds in datasets]
+
+    return values(cfg.datasets) == values(command_line_datasets(cfg))
+
+
 def _datasets(cfg: CanonicalConfig, doc: dict[str, Any], report: MigrationReport) -> None:
+    if _from_folder_options(cfg):
+        report_folder_datasets(cfg, report)
+        return
     if cfg.general:
         doc["general"] = _level(cfg.general, "general", report)
     if cfg.datasets:
