@@ -63,3 +63,18 @@ def _build_canonical(dialect: str = "sd-scripts-toml", *, era=None, tab=None, op
 def canonical_config():
     """A factory of canonical configs for lint tests (see :func:`_build_canonical`)."""
     return _build_canonical
+
+
+# -- torch: one thread per test worker ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module's tests: tiny models are thousands of very small ops, and on a shared
+    2-core CI box (two xdist workers) OpenMP hand-offs make two threads several times slower than one. Training
+    test modules use it through ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -24,17 +24,7 @@ from lora_compat.train.tiny import save_tiny_pipeline  # noqa: E402
 
 from shared_data import CORPUS, golden, requires_corpus  # noqa: E402
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models are thousands of very small ops: on a shared 2-core CI box OpenMP hand-offs make
-    # two threads several times slower than one.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 @pytest.fixture(scope="module")

@@ -28,18 +28,10 @@ from lora_compat.demo import make_synthetic_dataset  # noqa: E402
 
 from shared_data import CORPUS, golden, requires_corpus  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 #: what keeps the tiny model fast: 64 px images (16 image tokens), 16 T5 tokens
 FAST = ["--resolution", "64", "--t5xxl_max_token_length", "16"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

@@ -29,21 +29,13 @@ from click.testing import CliRunner  # noqa: E402
 from lora_compat.cli import cli  # noqa: E402
 from lora_compat.demo import make_synthetic_dataset  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 FAST = ["--resolution", "64", "--t5xxl_max_token_length", "16"]
 #: a 1-step DiT-only run; the tests add or replace options
 BASE = ["--network_dim", "4", "--network_alpha", "4", "--network_train_unet_only", "--learning_rate", "1e-2",
         "--optimizer_type", "AdamW", "--train_batch_size", "2", "--max_train_steps", "1", "--seed", "7",
         "--save_model_as", "safetensors", *FAST]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

@@ -28,20 +28,12 @@ from lora_compat.semantics.flux_sampling import flux_sample_schedule, lin_functi
 from lora_compat.semantics.samples import parse_prompt_line  # noqa: E402
 from lora_compat.train.engine import run_training  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 STAMP = r"\d{14}"
 PROMPTS = ("a red circle --d 5 --s 2 --w 64 --h 64\n"
            "a blue square --n blurry --d 6 --w 80 --h 67 --s 1 --l 2 --g 2 --ss euler_a\n"
            "a red circle --d 5 --s 2 --w 64 --h 64\n")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

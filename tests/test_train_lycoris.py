@@ -26,18 +26,9 @@ from lora_compat.train.engine import run_training  # noqa: E402
 
 from shared_data import CORPUS, requires_corpus  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 HADA = ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # many tiny ops: one thread is faster than two on the shared CI box (as in test_train_engine.py)
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

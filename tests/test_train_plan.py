@@ -20,15 +20,7 @@ from lora_compat.demo import make_synthetic_dataset  # noqa: E402
 
 from shared_data import CORPUS, requires_corpus  # noqa: E402
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 def _json(args: list[str]) -> dict:

@@ -19,17 +19,9 @@ from lora_compat.demo import make_synthetic_dataset  # noqa: E402
 from lora_compat.errors import UserError  # noqa: E402
 from lora_compat.train.engine import run_training  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 STAMP = r"\d{14}"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

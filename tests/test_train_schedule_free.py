@@ -18,15 +18,7 @@ from lora_compat.demo import make_synthetic_dataset  # noqa: E402
 from lora_compat.train.engine import RunOptions, Training, training_plan  # noqa: E402
 from lora_compat.train.saving import weights_digest  # noqa: E402
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 def _train(tmp_path, **opts):

@@ -137,14 +137,6 @@ def open_clip_to_ldm(sd: dict[str, Any], prefix: str) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _config_only_copy(src: Path, dest: Path) -> Path:
     """The tiny pipeline's configs without any weight file: a component the checkpoint failed to supply cannot
     be filled in from here."""

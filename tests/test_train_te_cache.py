@@ -18,15 +18,7 @@ from lora_compat.train import models as mdl  # noqa: E402
 from lora_compat.train.engine import run_training  # noqa: E402
 from lora_compat.train.tiny import tiny_text_encoder_configs  # noqa: E402
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 def _run(tmp_path, data, name, **opts):

@@ -18,17 +18,9 @@ from lora_compat.config.model import CanonicalConfig  # noqa: E402
 from lora_compat.demo import make_synthetic_dataset  # noqa: E402
 from lora_compat.plan import make_plan  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 SECRET = "wandb-sekrit-0123456789abcdef"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")

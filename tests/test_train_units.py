@@ -26,13 +26,7 @@ from lora_compat.train.engine import run_training  # noqa: E402
 from lora_compat.train.noise import make_noise_scheduler, per_sample_loss, target_for  # noqa: E402
 from lora_compat.train.optimizers import build_optimizer  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # torch on one thread (conftest)
 
 
 # ---------------------------------------------------------------------------------------- LR and groups
