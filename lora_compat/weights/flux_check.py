@@ -68,6 +68,41 @@ def refuse_all(lf: FluxLoraFile, res: CheckResult, reason: str) -> None:
     res.problems += [(module_label(m), reason) for m in lf.modules]
 
 
+# --- loader rules the DiT families share (FLUX.1, SD3) -------------------------------------------------------------
+
+def adapter_metadata_note(lf: FluxLoraFile, res: CheckResult) -> None:
+    """diffusers: scales kept in ``lora_adapter_metadata`` need diffusers >= 0.34 (older ones use alpha = rank)."""
+    if "lora_adapter_metadata" in lf.metadata and any(m.scale != 1.0 for m in lf.modules):
+        res.notes.append("scales come from lora_adapter_metadata: needs diffusers >= 0.34 (older versions use "
+                         "alpha = rank)")
+
+
+def comfyui_metadata_scale(lf: FluxLoraFile, m: Any, res: CheckResult) -> None:
+    """ComfyUI: a scale that lives only in diffusers' ``lora_adapter_metadata`` is ignored (applied as 1)."""
+    if m.scale != 1.0 and not m.alpha_key and lf.layout in ("diffusers", "ai-toolkit"):
+        label = module_label(m)
+        res.problems.append((label, "scale lives in lora_adapter_metadata, which ComfyUI ignores (it uses 1); "
+                                    "convert --to comfyui or --bake-scale"))
+        res.details[label] = f"scale {m.scale:g} applied as 1"
+
+
+def comfyui_text_encoder_note(lf: FluxLoraFile, res: CheckResult) -> None:
+    """ComfyUI: text-encoder keys apply only through a loader that takes the CLIP."""
+    if any(m.part != "transformer" for m in lf.modules):
+        res.notes.append("text-encoder keys load only through a LoRA loader that takes the CLIP; LoraLoaderModelOnly "
+                         "reports them as 'lora key not loaded' (harmless, but they are not applied)")
+
+
+def every_module_has_alpha(lf: FluxLoraFile, res: CheckResult) -> bool:
+    """sd-scripts' ``create_network_from_weights`` reads ``<module>.alpha`` for every module (KeyError without
+    it); False (and every module refused) when one is missing."""
+    missing = [m for m in lf.modules if m.alpha_key is None]
+    if missing:
+        refuse_all(lf, res, f"create_network_from_weights needs .alpha on every module ({module_label(missing[0])} has "
+                            f"none): KeyError; convert --to kohya writes them")
+    return not missing
+
+
 def _diffusers(lf: FluxLoraFile, res: CheckResult) -> None:
     if lf.layout == "peft":
         refuse_all(lf, res, "a PEFT folder is not a diffusers LoRA file (load_lora_weights finds no transformer. "
@@ -105,9 +140,7 @@ def _diffusers(lf: FluxLoraFile, res: CheckResult) -> None:
         elif not key.startswith(("transformer.", "text_encoder.")):
             res.problems.append((module_label(m), "no transformer./text_encoder. prefix: load_lora_weights loads "
                                                   "nothing for it"))
-    if "lora_adapter_metadata" in lf.metadata and any(m.scale != 1.0 for m in lf.modules):
-        res.notes.append("scales come from lora_adapter_metadata: needs diffusers >= 0.34 (older versions use "
-                         "alpha = rank)")
+    adapter_metadata_note(lf, res)
 
 
 def _comfyui(lf: FluxLoraFile, res: CheckResult) -> None:
@@ -127,13 +160,9 @@ def _comfyui(lf: FluxLoraFile, res: CheckResult) -> None:
                                         "keys are 'not loaded' (source-read)"))
         elif m.part == "te3" and lf.layout in ("diffusers", "ai-toolkit"):
             res.problems.append((label, "text_encoder_2 (T5) keys are not mapped by ComfyUI; convert --to comfyui"))
-        elif m.scale != 1.0 and not m.alpha_key and lf.layout in ("diffusers", "ai-toolkit"):
-            res.problems.append((label, "scale lives in lora_adapter_metadata, which ComfyUI ignores (it uses 1); "
-                                        "convert --to comfyui or --bake-scale"))
-            res.details[label] = f"scale {m.scale:g} applied as 1"
-    if any(m.part in ("te1", "te3") for m in lf.modules):
-        res.notes.append("text-encoder keys load only through a LoRA loader that takes the CLIP; LoraLoaderModelOnly "
-                         "reports them as 'lora key not loaded' (harmless, but they are not applied)")
+        else:
+            comfyui_metadata_scale(lf, m, res)
+    comfyui_text_encoder_note(lf, res)
 
 
 def _sd_scripts(lf: FluxLoraFile, res: CheckResult) -> None:
@@ -141,10 +170,7 @@ def _sd_scripts(lf: FluxLoraFile, res: CheckResult) -> None:
         refuse_all(lf, res, "networks.lora_flux reads kohya names (lora_unet_/lora_te1_/lora_te3_) only; convert --to "
                             "kohya")
         return
-    missing = [m for m in lf.modules if m.alpha_key is None]
-    if missing:
-        refuse_all(lf, res, f"create_network_from_weights needs .alpha on every module ({module_label(missing[0])} has "
-                            f"none): KeyError; convert --to kohya writes them")
+    if not every_module_has_alpha(lf, res):
         return
     for m in lf.modules:
         if not m.info.module.sd_scripts:

@@ -25,7 +25,16 @@ from typing import Any
 from lora_compat.arch import sd3
 from lora_compat.errors import UserError
 from lora_compat.weights.check_result import CheckResult
-from lora_compat.weights.flux_check import ai_toolkit_check, module_label, refuse_all, split_qkv_weak
+from lora_compat.weights.flux_check import (
+    adapter_metadata_note,
+    ai_toolkit_check,
+    comfyui_metadata_scale,
+    comfyui_text_encoder_note,
+    every_module_has_alpha,
+    module_label,
+    refuse_all,
+    split_qkv_weak,
+)
 from lora_compat.weights.flux_layouts import FluxLoraFile
 
 SD3_CHECK_TARGETS = ("diffusers", "comfyui", "sd-scripts", "ai-toolkit", "a1111")
@@ -64,9 +73,7 @@ def _diffusers(lf: FluxLoraFile, res: CheckResult) -> None:
         elif not key.startswith(("transformer.", "text_encoder.", "text_encoder_2.")):
             res.problems.append((module_label(m), "no transformer./text_encoder. prefix: load_lora_weights loads "
                                                   "nothing for it"))
-    if "lora_adapter_metadata" in lf.metadata and any(m.scale != 1.0 for m in lf.modules):
-        res.notes.append("scales come from lora_adapter_metadata: needs diffusers >= 0.34 (older versions use "
-                         "alpha = rank)")
+    adapter_metadata_note(lf, res)
 
 
 def _comfyui(lf: FluxLoraFile, res: CheckResult) -> None:
@@ -78,13 +85,9 @@ def _comfyui(lf: FluxLoraFile, res: CheckResult) -> None:
         if m.part == "te3" and lf.layout in ("diffusers", "ai-toolkit"):
             res.problems.append((label, "text_encoder_3 (T5) keys are not mapped by ComfyUI (it maps lora_te3_ and "
                                         "t5xxl names); convert --to comfyui"))
-        elif m.scale != 1.0 and not m.alpha_key and lf.layout in ("diffusers", "ai-toolkit"):
-            res.problems.append((label, "scale lives in lora_adapter_metadata, which ComfyUI ignores (it uses 1); "
-                                        "convert --to comfyui or --bake-scale"))
-            res.details[label] = f"scale {m.scale:g} applied as 1"
-    if any(m.part != "transformer" for m in lf.modules):
-        res.notes.append("text-encoder keys load only through a LoRA loader that takes the CLIP; LoraLoaderModelOnly "
-                         "reports them as 'lora key not loaded' (harmless, but they are not applied)")
+        else:
+            comfyui_metadata_scale(lf, m, res)
+    comfyui_text_encoder_note(lf, res)
 
 
 def _sd_scripts(lf: FluxLoraFile, res: CheckResult) -> None:
@@ -92,10 +95,7 @@ def _sd_scripts(lf: FluxLoraFile, res: CheckResult) -> None:
         refuse_all(lf, res, "networks.lora_sd3 reads kohya names (lora_unet_/lora_te1_/lora_te2_/lora_te3_) only; "
                             "convert --to kohya")
         return
-    missing = [m for m in lf.modules if m.alpha_key is None]
-    if missing:
-        refuse_all(lf, res, f"create_network_from_weights needs .alpha on every module ({module_label(missing[0])} has "
-                            f"none): KeyError; convert --to kohya writes them")
+    every_module_has_alpha(lf, res)
 
 
 def _ai_toolkit(lf: FluxLoraFile, res: CheckResult) -> None:
