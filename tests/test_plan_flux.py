@@ -137,3 +137,16 @@ def test_plan_metadata_is_sd_scripts(case: dict, tmp_path: Path) -> None:
             continue
         assert spec[key] == want, key
     assert "modelspec.prediction_type" not in spec   # sai_model_spec: FLUX models have none
+
+
+def test_flux_options_defaults_are_the_schemas() -> None:
+    """FluxOptions (semantics, below config) keeps sd-scripts' defaults as dataclass defaults; they must be the
+    schema's flux_train_network.py defaults that plan reads through cfg.effective, option for option."""
+    from dataclasses import asdict
+
+    from lora_compat.config.model import CanonicalConfig
+    from lora_compat.semantics.flux_options import FluxOptions
+
+    cfg = CanonicalConfig(dialect="sd-scripts-toml", source="x.toml")
+    cfg.family = "flux1"
+    assert asdict(FluxOptions()) == {name: cfg.effective(name) for name in asdict(FluxOptions())}
